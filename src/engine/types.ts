@@ -1,0 +1,108 @@
+// The vocabulary shared by every door into the engine (webhook, CLI, audit).
+// Kept free of imports from server/, cli/ and admission/ so the engine stays the bottom layer.
+
+export type JsonPrimitive = string | number | boolean | null;
+export type JsonValue = JsonPrimitive | JsonValue[] | JsonObject;
+export interface JsonObject {
+  [key: string]: JsonValue;
+}
+
+export type Operation = 'CREATE' | 'UPDATE' | 'DELETE' | 'CONNECT';
+export const OPERATIONS: readonly Operation[] = ['CREATE', 'UPDATE', 'DELETE', 'CONNECT'];
+
+export interface GroupVersionKind {
+  group: string;
+  version: string;
+  kind: string;
+}
+
+export interface GroupVersionResource {
+  group: string;
+  version: string;
+  resource: string;
+}
+
+export interface UserInfo {
+  username?: string;
+  uid?: string;
+  groups?: string[];
+  extra?: Record<string, string[]>;
+}
+
+/** The `request` of an AdmissionReview (admission.k8s.io/v1), after decoding and checking. */
+export interface AdmissionRequest {
+  uid: string;
+  kind: GroupVersionKind;
+  resource: GroupVersionResource;
+  subResource?: string;
+  requestKind?: GroupVersionKind;
+  requestResource?: GroupVersionResource;
+  requestSubResource?: string;
+  name?: string;
+  namespace?: string;
+  operation: Operation;
+  userInfo: UserInfo;
+  object: JsonObject | null;
+  oldObject: JsonObject | null;
+  dryRun?: boolean;
+  options?: JsonObject | null;
+}
+
+/** Which half of admission to run: the mutating webhook, the validating webhook, or both in the cluster's order. */
+export type ReviewPhase = 'mutate' | 'validate' | 'all';
+
+export interface ReviewContext {
+  phase: ReviewPhase;
+  /** The request's namespace as a Namespace object, when known (for namespaceSelector and `namespaceObject`). */
+  namespaceObject?: JsonObject | null;
+  /**
+   * Absolute deadline in `performance.now()` milliseconds. Policies not yet evaluated when it passes
+   * are settled by their failurePolicy, so an answer always arrives in time.
+   */
+  deadline?: number;
+}
+
+export type ValidationAction = 'Deny' | 'Warn' | 'Audit';
+export type FailurePolicy = 'Fail' | 'Ignore';
+
+export interface Violation {
+  policy: string;
+  /** Index of the validation in the policy's `validations`; -1 when the policy as a whole failed (evaluation error). */
+  validation: number;
+  message: string;
+  /** Kubernetes StatusReason, e.g. Forbidden, Invalid. */
+  reason: string;
+  actions: ValidationAction[];
+}
+
+export type PolicyResult = 'pass' | 'fail' | 'skip' | 'error';
+
+export interface PolicyOutcome {
+  policy: string;
+  result: PolicyResult;
+  /** Why a policy was skipped or errored; the first violation's message when it failed. */
+  message?: string;
+  /** Number of patch operations this policy's mutations contributed. */
+  patchOperations?: number;
+}
+
+export interface PatchOperation {
+  op: 'add' | 'remove' | 'replace' | 'move' | 'copy' | 'test';
+  path: string;
+  value?: JsonValue;
+  from?: string;
+}
+
+export interface Decision {
+  allowed: boolean;
+  violations: Violation[];
+  warnings: string[];
+  auditAnnotations: Record<string, string>;
+  /** RFC 6902 operations against the request's object; empty when nothing changes. */
+  patch: PatchOperation[];
+  /** The object after mutation (the request's object when nothing changed); null when the request had none. */
+  mutatedObject: JsonObject | null;
+  outcomes: PolicyOutcome[];
+  /** Set when the request was let through without evaluation, with the reason (not a DaemonSet, DELETE, …). */
+  notEvaluated?: string;
+}
