@@ -1,14 +1,10 @@
 // The vocabulary shared by every door into the engine (webhook, CLI, audit).
 // Kept free of imports from server/, cli/ and admission/ so the engine stays the bottom layer.
 
-export type JsonPrimitive = string | number | boolean | null;
-export type JsonValue = JsonPrimitive | JsonValue[] | JsonObject;
-export interface JsonObject {
-  [key: string]: JsonValue;
-}
+import type { JsonObject, JsonValue, Operation, ValidationAction } from '../common/vocabulary.js';
 
-export type Operation = 'CREATE' | 'UPDATE' | 'DELETE' | 'CONNECT';
-export const OPERATIONS: readonly Operation[] = ['CREATE', 'UPDATE', 'DELETE', 'CONNECT'];
+export type { FailurePolicy, JsonObject, JsonPrimitive, JsonValue, Operation, ValidationAction } from '../common/vocabulary.js';
+export { OPERATIONS, isJsonObject } from '../common/vocabulary.js';
 
 export interface GroupVersionKind {
   group: string;
@@ -61,9 +57,6 @@ export interface ReviewContext {
    */
   deadline?: number;
 }
-
-export type ValidationAction = 'Deny' | 'Warn' | 'Audit';
-export type FailurePolicy = 'Fail' | 'Ignore';
 
 export interface Violation {
   policy: string;

@@ -1,0 +1,15 @@
+// `jsonpatch.escapeKey(key)`, as in Kubernetes' MutatingAdmissionPolicy: escapes a map key for use
+// in a JSON pointer, so `'/metadata/labels/' + jsonpatch.escapeKey('node-role.kubernetes.io/x')`
+// addresses the label and not a nested path.
+import type { Environment } from '@marcbachmann/cel-js';
+import { escapePointerSegment } from '../common/json-pointer.js';
+
+class JsonPatchNamespace {}
+
+export function registerJsonPatchLibrary(env: Environment): void {
+  env.registerType('JsonPatchNamespace', JsonPatchNamespace);
+  env.registerConstant('jsonpatch', 'JsonPatchNamespace', new JsonPatchNamespace());
+  env.registerFunction('JsonPatchNamespace.escapeKey(string): string', (_namespace: JsonPatchNamespace, key: string) =>
+    escapePointerSegment(key),
+  );
+}

@@ -1,0 +1,240 @@
+// Compiles a policy's CEL expressions: type-checked against Kubernetes' own DaemonSet schema at load,
+// evaluated on plain JSON at review time.
+//
+// Two environments, on purpose. The checker environment declares `object` as a typed DaemonSet so
+// that `object.spec.tempalte` is refused at load. The runtime environment declares every variable as
+// `dyn`, because cel-js would otherwise convert each object into wrapper classes on every review; the
+// checker has already proven the field accesses, so evaluation can run on the JSON values directly.
+import { Environment } from '@marcbachmann/cel-js';
+import { newBaseEnvironment } from './base-environment.js';
+import { registerJsonPatchLibrary } from './jsonpatch-library.js';
+import { CelCompileError, type CelActivation, type CelProgram } from './program.js';
+import k8sTypes from './k8s-types.generated.json' with { type: 'json' };
+
+type TypeTable = Record<string, Record<string, string>>;
+
+const REQUEST_TYPES: TypeTable = {
+  GroupVersionKind: { group: 'string', version: 'string', kind: 'string' },
+  GroupVersionResource: { group: 'string', version: 'string', resource: 'string' },
+  UserInfo: { username: 'string', uid: 'string', groups: 'list<string>', extra: 'map<string, list<string>>' },
+  AdmissionRequest: {
+    uid: 'string',
+    kind: 'GroupVersionKind',
+    resource: 'GroupVersionResource',
+    subResource: 'string',
+    requestKind: 'GroupVersionKind',
+    requestResource: 'GroupVersionResource',
+    requestSubResource: 'string',
+    name: 'string',
+    namespace: 'string',
+    operation: 'string',
+    userInfo: 'UserInfo',
+    dryRun: 'bool',
+    options: 'dyn',
+  },
+};
+
+const RUNTIME_VARIABLES = [
+  'object',
+  'oldObject',
+  'request',
+  'params',
+  'variables',
+  'namespaceObject',
+  'element',
+  'index',
+] as const;
+
+const NAMED_TYPE = /^[A-Z][A-Za-z0-9]*$/;
+
+/** Names of the custom types a CEL type string refers to (`list<Container>` -> Container). */
+function referencedTypes(type: string): string[] {
+  return type.split(/[<>,\s]+/).filter((part) => NAMED_TYPE.test(part));
+}
+
+/** Registers types so that every type is declared after the types its fields use (cel-js needs that). */
+function registerTypeTable(env: Environment, table: TypeTable, known: Set<string>): void {
+  const visiting = new Set<string>();
+  const visit = (name: string): void => {
+    if (known.has(name) || visiting.has(name)) return;
+    const fields = table[name];
+    if (!fields) return;
+    visiting.add(name);
+    const resolved: Record<string, string> = {};
+    for (const [field, type] of Object.entries(fields)) {
+      for (const ref of referencedTypes(type)) visit(ref);
+      // A reference still unknown here is a cycle: fall back to dyn rather than fail.
+      resolved[field] = referencedTypes(type).every((ref) => known.has(ref)) ? type : 'dyn';
+    }
+    env.registerType(name, { fields: resolved });
+    // Kubernetes lets `oldObject == null` and friends type-check; declaring `T == null` covers both orders.
+    env.registerOperator(`${name} == null`, (a: unknown, b: unknown) => a === b);
+    known.add(name);
+    visiting.delete(name);
+  };
+  for (const name of Object.keys(table)) visit(name);
+}
+
+let typedBaseCache: Environment | undefined;
+let runtimeCache: Environment | undefined;
+
+/** The checker's base: the CEL libraries plus the Kubernetes object types. Built once, then cloned. */
+function typedBase(): Environment {
+  if (!typedBaseCache) {
+    const env = newBaseEnvironment().clone();
+    registerJsonPatchLibrary(env);
+    const known = new Set<string>();
+    registerTypeTable(env, k8sTypes.types as TypeTable, known);
+    registerTypeTable(env, REQUEST_TYPES, known);
+    typedBaseCache = env;
+  }
+  return typedBaseCache as Environment;
+}
+
+/** The evaluator: every variable dyn, values are the JSON-derived CEL values from values.ts. */
+function runtimeEnvironment(): Environment {
+  if (!runtimeCache) {
+    const env = newBaseEnvironment().clone();
+    registerJsonPatchLibrary(env);
+    for (const name of RUNTIME_VARIABLES) env.registerVariable(name, 'dyn');
+    runtimeCache = env;
+  }
+  return runtimeCache as Environment;
+}
+
+export type ExpectedResult = 'bool' | 'string' | 'list' | 'any';
+
+function resultMatches(actual: string, expected: ExpectedResult): boolean {
+  if (expected === 'any' || actual === 'dyn') return true;
+  if (expected === 'list') return actual === 'list' || actual.startsWith('list<');
+  return actual === expected;
+}
+
+interface CelErrorLike {
+  message: string;
+  summary?: string;
+  range?: { start: number; end: number } | undefined;
+}
+
+function offsetOf(error: CelErrorLike): number {
+  return error.range?.start ?? 0;
+}
+
+function summaryOf(error: CelErrorLike): string {
+  return (error.summary ?? error.message).split('\n')[0] ?? error.message;
+}
+
+/** Infers a CEL type from plain params data so that `params.alowedNamespaces` is a load error too. */
+function inferParamType(value: unknown): string {
+  if (value === null || value === undefined) return 'dyn';
+  if (typeof value === 'boolean') return 'bool';
+  if (typeof value === 'string') return 'string';
+  if (typeof value === 'number') return Number.isInteger(value) ? 'int' : 'double';
+  if (Array.isArray(value)) {
+    const types = new Set(value.map(inferParamType));
+    const only = types.size === 1 ? [...types][0] : undefined;
+    return only && !only.startsWith('map') && !only.startsWith('list') ? `list<${only}>` : 'list<dyn>';
+  }
+  const types = new Set(Object.values(value as Record<string, unknown>).map(inferParamType));
+  const only = types.size === 1 ? [...types][0] : undefined;
+  return only && !only.startsWith('map') && !only.startsWith('list') ? `map<string, ${only}>` : 'map<string, dyn>';
+}
+
+/**
+ * One policy's view of CEL: its params type, the variables declared so far, and `element` while a
+ * forEach default is compiled. Expressions compiled through a scope can only see what it declares.
+ */
+export class PolicyScope {
+  readonly #paramFields: Record<string, string> = {};
+  readonly #variableFields: Record<string, string> = {};
+  #checker: Environment | undefined;
+
+  constructor(params: Record<string, unknown> | undefined) {
+    for (const [key, value] of Object.entries(params ?? {})) this.#paramFields[key] = inferParamType(value);
+  }
+
+  /** Declares `variables.<name>` with the type its expression was inferred to have. */
+  declareVariable(name: string, type: string): void {
+    this.#variableFields[name] = type;
+    this.#checker = undefined;
+  }
+
+  #checkerFor(elementType: string | undefined): Environment {
+    if (!elementType && this.#checker) return this.#checker;
+    const env = typedBase().clone();
+    env.registerType('Params', { fields: this.#paramFields });
+    const variableFields: Record<string, string> = {};
+    for (const [name, type] of Object.entries(this.#variableFields)) {
+      variableFields[name] = isRegistrable(type) ? type : 'dyn';
+    }
+    env.registerType('Variables', { fields: variableFields });
+    env.registerVariable('object', 'DaemonSet');
+    env.registerVariable('oldObject', 'DaemonSet');
+    env.registerVariable('namespaceObject', 'Namespace');
+    env.registerVariable('request', 'AdmissionRequest');
+    env.registerVariable('params', 'Params');
+    env.registerVariable('variables', 'Variables');
+    if (elementType) {
+      env.registerVariable('element', elementType);
+      env.registerVariable('index', 'int');
+      return env;
+    }
+    this.#checker = env;
+    return env;
+  }
+
+  /** The CEL type of an expression, or a CelCompileError. Used for forEach lists and variables. */
+  typeOf(expression: string, elementType?: string): string {
+    const env = this.#checkerFor(elementType);
+    let result: ReturnType<Environment['check']>;
+    try {
+      result = env.check(expression);
+    } catch (error) {
+      throw toCompileError(error, expression);
+    }
+    if (!result.valid) throw toCompileError(result.error, expression);
+    return String(result.type);
+  }
+
+  /**
+   * Parses and type-checks an expression, then prepares it for evaluation.
+   * `elementType` declares `element` (and `index`) for expressions evaluated per list element.
+   */
+  compile(expression: string, expected: ExpectedResult, elementType?: string): CelProgram {
+    const resultType = this.typeOf(expression, elementType);
+    if (!resultMatches(resultType, expected)) {
+      throw new CelCompileError(
+        'result-type',
+        `the expression must evaluate to ${expected}, but its type is ${resultType}`,
+        0,
+        expression,
+      );
+    }
+    let evaluate: (activation: CelActivation) => unknown;
+    try {
+      const parsed = runtimeEnvironment().parse(expression);
+      evaluate = (activation) => parsed(activation as unknown as Record<string, unknown>);
+    } catch (error) {
+      throw toCompileError(error, expression);
+    }
+    return { source: expression, resultType, evaluate };
+  }
+}
+
+/** Whether a checker-inferred type can be declared as a field type (optionals and type values cannot). */
+function isRegistrable(type: string): boolean {
+  if (type.startsWith('optional') || type === 'type' || type.startsWith('type<')) return false;
+  return referencedTypes(type).every(
+    (ref) => ref === 'Params' || ref in (k8sTypes.types as TypeTable) || ref in REQUEST_TYPES,
+  );
+}
+
+function toCompileError(error: unknown, expression: string): CelCompileError {
+  if (error instanceof CelCompileError) return error;
+  if (error instanceof Error) {
+    const celError = error as Error & CelErrorLike;
+    const kind = error.name === 'ParseError' ? 'syntax' : error.name === 'TypeError' ? 'type' : 'limit';
+    return new CelCompileError(kind, summaryOf(celError), offsetOf(celError), expression);
+  }
+  return new CelCompileError('syntax', String(error), 0, expression);
+}

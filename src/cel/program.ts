@@ -1,0 +1,46 @@
+// A compiled CEL expression as the engine sees it: a function of the activation, nothing more.
+// Compilation (parse + type check) lives in policy-scope.ts; this module only names the shapes.
+
+/** The variables every policy expression can see. Values are CEL runtime values (see values.ts). */
+export interface CelActivation {
+  object: unknown;
+  oldObject: unknown;
+  request: unknown;
+  params: unknown;
+  variables: unknown;
+  namespaceObject: unknown;
+  /** Set while a `defaults` entry with `forEach` runs: the current list element and its index. */
+  element?: unknown;
+  index?: unknown;
+}
+
+export interface CelProgram {
+  readonly source: string;
+  /** The CEL type the checker inferred, e.g. `bool`, `list<Container>`. */
+  readonly resultType: string;
+  evaluate(activation: CelActivation): unknown;
+}
+
+export type CelErrorKind = 'syntax' | 'type' | 'result-type' | 'limit';
+
+/** A load-time CEL problem with its position inside the expression (0-based character offset). */
+export class CelCompileError extends Error {
+  constructor(
+    readonly kind: CelErrorKind,
+    readonly detail: string,
+    readonly offset: number,
+    readonly expression: string,
+  ) {
+    super(detail);
+    this.name = 'CelCompileError';
+  }
+
+  /** The expression's line with a caret under the offending column, as compilers print it. */
+  caretSnippet(): string {
+    const lineStart = this.expression.lastIndexOf('\n', Math.max(0, this.offset - 1)) + 1;
+    let lineEnd = this.expression.indexOf('\n', this.offset);
+    if (lineEnd < 0) lineEnd = this.expression.length;
+    const line = this.expression.slice(lineStart, lineEnd);
+    return `${line}\n${' '.repeat(Math.max(0, this.offset - lineStart))}^`;
+  }
+}

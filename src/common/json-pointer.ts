@@ -1,0 +1,23 @@
+// RFC 6901 JSON pointers. Keys such as `node-role.kubernetes.io/control-plane` must travel as
+// `node-role.kubernetes.io~1control-plane`, or the kube-apiserver applies the patch somewhere else.
+
+export function escapePointerSegment(segment: string): string {
+  return segment.replace(/~/g, '~0').replace(/\//g, '~1');
+}
+
+export function formatPointer(segments: readonly (string | number)[]): string {
+  return segments.map((s) => `/${escapePointerSegment(String(s))}`).join('');
+}
+
+/** Decodes a pointer into its segments; throws on a pointer that does not start with `/` or has a bad escape. */
+export function parsePointer(pointer: string): string[] {
+  if (pointer === '') return [];
+  if (!pointer.startsWith('/')) throw new Error(`JSON pointer "${pointer}" must start with "/"`);
+  return pointer
+    .slice(1)
+    .split('/')
+    .map((raw) => {
+      if (/~[^01]|~$/.test(raw)) throw new Error(`JSON pointer "${pointer}" has an invalid escape (use ~0 for "~" and ~1 for "/")`);
+      return raw.replace(/~1/g, '/').replace(/~0/g, '~');
+    });
+}

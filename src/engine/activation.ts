@@ -1,0 +1,84 @@
+// Builds the CEL variables for one review. The request-wide values (object, request, ...) are
+// converted once per review and shared by every policy; `variables` is per policy, lazy and memoized
+// as in Kubernetes, so a variable no validation reads costs nothing.
+import type { CelActivation } from '../cel/program.js';
+import { toCelValue } from '../cel/values.js';
+import type { CompiledPolicy } from '../policy/types.js';
+import { evaluateExpression } from './evaluate.js';
+import type { AdmissionRequest, JsonObject } from './types.js';
+
+export interface SharedValues {
+  object: unknown;
+  oldObject: unknown;
+  request: unknown;
+  namespaceObject: unknown;
+}
+
+/** The request as CEL sees it: everything but the objects, which have their own variables. */
+function requestValue(request: AdmissionRequest): unknown {
+  const view: JsonObject = {
+    uid: request.uid,
+    kind: { ...request.kind },
+    resource: { ...request.resource },
+    name: request.name ?? '',
+    namespace: request.namespace ?? '',
+    operation: request.operation,
+    userInfo: {
+      username: request.userInfo.username ?? '',
+      uid: request.userInfo.uid ?? '',
+      groups: request.userInfo.groups ?? [],
+      extra: request.userInfo.extra ?? {},
+    },
+    dryRun: request.dryRun ?? false,
+    options: request.options ?? null,
+  };
+  if (request.subResource !== undefined) view.subResource = request.subResource;
+  if (request.requestKind) view.requestKind = { ...request.requestKind };
+  if (request.requestResource) view.requestResource = { ...request.requestResource };
+  if (request.requestSubResource !== undefined) view.requestSubResource = request.requestSubResource;
+  return toCelValue(view);
+}
+
+export function sharedValues(request: AdmissionRequest, object: JsonObject | null, namespaceObject: JsonObject | null | undefined): SharedValues {
+  return {
+    object: object === null ? null : toCelValue(object),
+    oldObject: request.oldObject === null ? null : toCelValue(request.oldObject),
+    request: requestValue(request),
+    namespaceObject: namespaceObject ? toCelValue(namespaceObject) : null,
+  };
+}
+
+/** The activation for one policy: shared values, its params, and its lazily evaluated variables. */
+export function policyActivation(policy: CompiledPolicy, shared: SharedValues): CelActivation {
+  const variables: Record<string, unknown> = Object.create(null);
+  const activation: CelActivation = {
+    object: shared.object,
+    oldObject: shared.oldObject,
+    request: shared.request,
+    params: policy.params,
+    namespaceObject: shared.namespaceObject,
+    variables,
+  };
+  for (const variable of policy.variables) {
+    let state: 'unset' | 'done' | 'failed' = 'unset';
+    let value: unknown;
+    let failure: unknown;
+    Object.defineProperty(variables, variable.name, {
+      enumerable: true,
+      get() {
+        if (state === 'done') return value;
+        if (state === 'failed') throw failure;
+        try {
+          value = evaluateExpression(variable, activation);
+          state = 'done';
+          return value;
+        } catch (error) {
+          failure = error;
+          state = 'failed';
+          throw error;
+        }
+      },
+    });
+  }
+  return activation;
+}

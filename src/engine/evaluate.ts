@@ -1,0 +1,49 @@
+// Evaluates one compiled expression under the cost budget and turns every way it can fail into an
+// EvaluationFailure that names the policy field, so failurePolicy can handle it uniformly.
+import { withCostBudget } from '../cel/cost.js';
+import type { CelActivation } from '../cel/program.js';
+import type { CompiledExpression } from '../policy/types.js';
+
+/**
+ * Cost units one expression may spend (roughly: list elements visited plus characters scanned).
+ * A DaemonSet with a few dozen containers costs a few thousand; this leaves room for large objects
+ * while stopping the quadratic expressions that 10,000 tolerations would otherwise turn into seconds.
+ */
+export const EXPRESSION_COST_BUDGET = 1_000_000;
+
+export class EvaluationFailure extends Error {
+  constructor(
+    readonly field: string,
+    readonly detail: string,
+  ) {
+    super(`${field}: ${detail}`);
+    this.name = 'EvaluationFailure';
+  }
+}
+
+function describe(error: unknown): string {
+  if (error instanceof EvaluationFailure) return error.message;
+  if (error instanceof Error) {
+    const summary = (error as Error & { summary?: string }).summary;
+    return (summary ?? error.message).split('\n')[0] ?? error.message;
+  }
+  return String(error);
+}
+
+export function evaluateExpression(expression: CompiledExpression, activation: CelActivation): unknown {
+  try {
+    return withCostBudget(EXPRESSION_COST_BUDGET, () => expression.program.evaluate(activation));
+  } catch (error) {
+    // A failure inside a lazily evaluated variable already names the variable's field.
+    if (error instanceof EvaluationFailure) throw error;
+    throw new EvaluationFailure(expression.field, describe(error));
+  }
+}
+
+export function evaluateBoolean(expression: CompiledExpression, activation: CelActivation): boolean {
+  const value = evaluateExpression(expression, activation);
+  if (typeof value !== 'boolean') {
+    throw new EvaluationFailure(expression.field, `expected a bool, got ${value === null ? 'null' : typeof value}`);
+  }
+  return value;
+}

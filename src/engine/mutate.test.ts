@@ -1,0 +1,209 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import fastJsonPatch from 'fast-json-patch';
+import type { Operation as FastPatchOperation } from 'fast-json-patch';
+import { loadPolicySet } from '../policy/load-policies.js';
+import type { PolicySet } from '../policy/types.js';
+import { admissionRequest, daemonSet, policyYaml, writeTree } from '../testing/admission-fixtures.js';
+import { review } from './review.js';
+import type { Decision, JsonObject } from './types.js';
+
+async function policies(...documents: string[]): Promise<PolicySet> {
+  const root = await writeTree(Object.fromEntries(documents.map((d, i) => [`p${i}.yaml`, d])));
+  return loadPolicySet([root]);
+}
+
+/**
+ * Applies a decision's patch the way the kube-apiserver does (strict: `add` needs its parent,
+ * `remove`/`replace` need their path), checks the result is what the engine says, and proves
+ * idempotence: reviewing the mutated object yields no patch at all.
+ */
+function assertAppliesAndIsIdempotent(object: JsonObject, decision: Decision, set: PolicySet): JsonObject {
+  const applied = fastJsonPatch.applyPatch(structuredClone(object), decision.patch as FastPatchOperation[], true, false).newDocument;
+  assert.deepEqual(applied, decision.mutatedObject);
+  const again = review(admissionRequest(applied as JsonObject), set, { phase: 'mutate' });
+  assert.deepEqual(again.patch, [], `not idempotent: a second review patched ${JSON.stringify(again.patch)}`);
+  return applied as JsonObject;
+}
+
+const ROLLING_UPDATE = policyYaml(
+  'default-rolling-update',
+  `
+  mutations:
+    - name: max-unavailable
+      when: "object.spec.?updateStrategy.?type.orValue('RollingUpdate') == 'RollingUpdate'"
+      defaults:
+        - path: /spec/updateStrategy/rollingUpdate/maxUnavailable
+          value: "10%"
+        - path: /spec/updateStrategy/rollingUpdate/maxSurge
+          value: 0
+`,
+);
+
+describe('mutations: declarative defaults', () => {
+  it('creates missing parents in the operation itself, and composes two defaults under one missing parent', async () => {
+    const set = await policies(ROLLING_UPDATE);
+    const object = daemonSet();
+    const decision = review(admissionRequest(object), set, { phase: 'mutate' });
+    assert.deepEqual(decision.patch, [
+      { op: 'add', path: '/spec/updateStrategy', value: { rollingUpdate: { maxUnavailable: '10%' } } },
+      { op: 'add', path: '/spec/updateStrategy/rollingUpdate/maxSurge', value: 0 },
+    ]);
+    const applied = assertAppliesAndIsIdempotent(object, decision, set);
+    assert.deepEqual((applied.spec as JsonObject).updateStrategy, { rollingUpdate: { maxUnavailable: '10%', maxSurge: 0 } });
+    assert.deepEqual(decision.outcomes, [{ policy: 'default-rolling-update', result: 'pass', patchOperations: 2 }]);
+  });
+
+  it('never overwrites a value the user set, and honours `when`', async () => {
+    const set = await policies(ROLLING_UPDATE);
+    const userSet = daemonSet({ spec: { updateStrategy: { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 2, maxSurge: 0 } } } });
+    assert.deepEqual(review(admissionRequest(userSet), set, { phase: 'mutate' }).patch, []);
+    const onDelete = daemonSet({ spec: { updateStrategy: { type: 'OnDelete' } } });
+    assert.deepEqual(review(admissionRequest(onDelete), set, { phase: 'mutate' }).patch, []);
+  });
+
+  it('escapes "/" and "~" in keys as ~1 and ~0', async () => {
+    const set = await policies(
+      policyYaml('labels', `
+      mutations:
+        - name: role-label
+          defaults:
+            - path: /metadata/labels/node-role.kubernetes.io~1control-plane
+              value: ""
+            - path: /metadata/annotations/a~0b
+              value: tilde
+      `),
+    );
+    const object = daemonSet();
+    const decision = review(admissionRequest(object), set, { phase: 'mutate' });
+    assert.deepEqual(decision.patch, [
+      { op: 'add', path: '/metadata/labels/node-role.kubernetes.io~1control-plane', value: '' },
+      { op: 'add', path: '/metadata/annotations', value: { 'a~b': 'tilde' } },
+    ]);
+    const applied = assertAppliesAndIsIdempotent(object, decision, set);
+    assert.equal(((applied.metadata as JsonObject).labels as JsonObject)['node-role.kubernetes.io/control-plane'], '');
+  });
+
+  it('forEach defaults every list element, computing values with CEL from the element', async () => {
+    const set = await policies(
+      policyYaml('default-probes', `
+      mutations:
+        - name: readiness
+          defaults:
+            - forEach: /spec/template/spec/containers
+              path: /readinessProbe
+              valueExpression: |
+                element.?ports.orValue([]).size() > 0
+                  ? {'tcpSocket': {'port': element.ports[0].containerPort}}
+                  : dyn(null)
+      `),
+    );
+    const object = daemonSet({
+      podSpec: {
+        containers: [
+          { name: 'exporter', image: 'x:1', ports: [{ containerPort: 9100 }] },
+          { name: 'sidecar', image: 'y:1' },
+          { name: 'probed', image: 'z:1', ports: [{ containerPort: 8080 }], readinessProbe: { httpGet: { path: '/ready', port: 8080 } } },
+        ],
+      },
+    });
+    const decision = review(admissionRequest(object), set, { phase: 'mutate' });
+    assert.deepEqual(decision.patch, [{ op: 'add', path: '/spec/template/spec/containers/0/readinessProbe', value: { tcpSocket: { port: 9100 } } }]);
+    assertAppliesAndIsIdempotent(object, decision, set);
+  });
+});
+
+describe('mutations: jsonPatch expressions', () => {
+  const LABEL_PATCH = policyYaml(
+    'owner-label',
+    `
+    mutations:
+      - name: owner
+        when: "!has(object.metadata.labels) || !('daemonguard.dev/owner' in object.metadata.labels)"
+        jsonPatch:
+          expression: |
+            has(object.metadata.labels)
+              ? [{'op': 'add', 'path': '/metadata/labels/' + jsonpatch.escapeKey('daemonguard.dev/owner'), 'value': request.userInfo.username}]
+              : [{'op': 'add', 'path': '/metadata/labels', 'value': {'daemonguard.dev/owner': request.userInfo.username}}]
+  `,
+  );
+
+  it('applies CEL-built operations, escaped with jsonpatch.escapeKey, idempotently', async () => {
+    const set = await policies(LABEL_PATCH);
+    const object = daemonSet();
+    const decision = review(admissionRequest(object), set, { phase: 'mutate' });
+    assert.deepEqual(decision.patch, [{ op: 'add', path: '/metadata/labels/daemonguard.dev~1owner', value: 'alice' }]);
+    assertAppliesAndIsIdempotent(object, decision, set);
+    const unlabelled = daemonSet();
+    delete (unlabelled.metadata as JsonObject).labels;
+    const second = review(admissionRequest(unlabelled), set, { phase: 'mutate' });
+    assert.deepEqual(second.patch, [{ op: 'add', path: '/metadata/labels', value: { 'daemonguard.dev/owner': 'alice' } }]);
+    assertAppliesAndIsIdempotent(unlabelled, second, set);
+  });
+
+  it('refuses `test` operations and patches that would not apply, by failurePolicy, leaving no partial patch', async () => {
+    const set = await policies(
+      policyYaml('tester', `
+      failurePolicy: Ignore
+      mutations:
+        - name: test-op
+          jsonPatch:
+            expression: "[{'op': 'test', 'path': '/metadata/name', 'value': 'x'}]"
+      `),
+      policyYaml('orphan', `
+      failurePolicy: Fail
+      mutations:
+        - name: missing-parent
+          jsonPatch:
+            expression: "[{'op': 'add', 'path': '/metadata/labels/a', 'value': 'b'}, {'op': 'add', 'path': '/spec/nope/deeper', 'value': 1}]"
+      `),
+    );
+    const decision = review(admissionRequest(daemonSet()), set, { phase: 'mutate' });
+    assert.deepEqual(decision.patch, []);
+    assert.match(decision.warnings[0]!, /^tester: ignored because .*"test" operations are refused/);
+    assert.equal(decision.allowed, false);
+    assert.match(decision.violations[0]!.message, /patch add \/spec\/nope\/deeper does not apply/);
+  });
+
+  it('does not mutate on DELETE (there is no object)', async () => {
+    const set = await policies(policyYaml('always', `
+    match:
+      operations: [CREATE, UPDATE, DELETE]
+    mutations:
+      - name: x
+        defaults:
+          - path: /spec/revisionHistoryLimit
+            value: 5
+    `));
+    const decision = review(admissionRequest(null, { operation: 'DELETE', oldObject: daemonSet() }), set, { phase: 'mutate' });
+    assert.deepEqual(decision.patch, []);
+    assert.equal(decision.mutatedObject, null);
+  });
+});
+
+describe('mutations and validations together (phase all, the CLI)', () => {
+  it('validations see the mutated object, as validating webhooks do in the cluster', async () => {
+    const set = await policies(
+      ROLLING_UPDATE,
+      policyYaml('rollout-safety', `
+      validations:
+        - expression: "object.spec.?updateStrategy.?rollingUpdate.?maxUnavailable.orValue('') != ''"
+          message: maxUnavailable must be set
+      `),
+    );
+    const decision = review(admissionRequest(daemonSet()), set, { phase: 'all' });
+    assert.equal(decision.allowed, true);
+    assert.equal(decision.patch.length, 2);
+    assert.deepEqual(decision.outcomes.map((o) => `${o.policy}:${o.result}`), ['default-rolling-update:pass', 'rollout-safety:pass']);
+    const validateOnly = review(admissionRequest(daemonSet()), set, { phase: 'validate' });
+    assert.equal(validateOnly.allowed, false);
+  });
+
+  it('the request object is never modified', async () => {
+    const set = await policies(ROLLING_UPDATE);
+    const object = daemonSet();
+    const before = structuredClone(object);
+    review(admissionRequest(object), set, { phase: 'all' });
+    assert.deepEqual(object, before);
+  });
+});

@@ -1,0 +1,181 @@
+// Runs a policy's mutations against a working copy of the object and returns the RFC 6902
+// operations, written so the kube-apiserver's JSON Patch (evanphx/json-patch v4) applies them:
+// parents are created by the operation itself, keys are escaped, no `test` operations.
+import fastJsonPatch from 'fast-json-patch';
+import type { Operation as FastPatchOperation } from 'fast-json-patch';
+import { fromCelValue, toCelValue } from '../cel/values.js';
+import { formatPointer } from '../common/json-pointer.js';
+import { isJsonObject, type JsonObject, type JsonValue } from '../common/vocabulary.js';
+import type { CelActivation } from '../cel/program.js';
+import type { CompiledDefault, CompiledMutation } from '../policy/types.js';
+import { EvaluationFailure, evaluateBoolean, evaluateExpression } from './evaluate.js';
+import type { PatchOperation } from './types.js';
+
+const { applyOperation, JsonPatchError } = fastJsonPatch;
+
+type Container = JsonObject | JsonValue[];
+
+function childOf(parent: Container, key: string): JsonValue | undefined {
+  if (Array.isArray(parent)) {
+    if (!/^(0|[1-9]\d*)$/.test(key)) return undefined;
+    return parent[Number(key)];
+  }
+  return Object.hasOwn(parent, key) ? parent[key] : undefined;
+}
+
+/**
+ * The single `add` that sets `path` under `base` when it is absent: it targets the first missing
+ * segment and carries the rest as nested objects, so no parent is left missing. Returns undefined
+ * when a value is already there (that is what makes defaults idempotent).
+ */
+function addIfAbsent(root: JsonObject, basePath: string[], path: string[], value: JsonValue, field: string): PatchOperation | undefined {
+  let node: JsonValue = root;
+  for (const segment of basePath) {
+    const next: JsonValue | undefined = isJsonObject(node) || Array.isArray(node) ? childOf(node, segment) : undefined;
+    if (next === undefined) return undefined;
+    node = next;
+  }
+  const walked = [...basePath];
+  for (let i = 0; i < path.length; i++) {
+    const segment = path[i]!;
+    if (!isJsonObject(node) && !Array.isArray(node)) {
+      throw new EvaluationFailure(field, `cannot set ${formatPointer(path)}: ${formatPointer(walked)} is not an object`);
+    }
+    const next = childOf(node, segment);
+    if (next === undefined || next === null) {
+      if (Array.isArray(node)) {
+        throw new EvaluationFailure(field, `cannot set ${formatPointer(path)}: ${formatPointer([...walked, segment])} is past the end of the list`);
+      }
+      let wrapped: JsonValue = value;
+      for (let j = path.length - 1; j > i; j--) wrapped = { [path[j]!]: wrapped };
+      return { op: 'add', path: formatPointer([...walked, segment]), value: wrapped };
+    }
+    node = next;
+    walked.push(segment);
+  }
+  return undefined;
+}
+
+function listAt(root: JsonObject, segments: string[]): JsonValue[] | undefined {
+  let node: JsonValue | undefined = root;
+  for (const segment of segments) {
+    if (!isJsonObject(node) && !Array.isArray(node)) return undefined;
+    node = childOf(node, segment);
+  }
+  return Array.isArray(node) ? node : undefined;
+}
+
+function defaultValue(entry: CompiledDefault, activation: CelActivation): JsonValue | undefined {
+  if (!entry.valueExpression) return entry.value;
+  const value = evaluateExpression(entry.valueExpression, activation);
+  if (value === null || value === undefined) return undefined;
+  try {
+    return fromCelValue(value);
+  } catch (error) {
+    throw new EvaluationFailure(entry.valueExpression.field, (error as Error).message);
+  }
+}
+
+/** Each default is applied as soon as it is computed, so two defaults under one missing parent compose. */
+function applyDefaults(mutation: CompiledMutation, original: JsonObject, activation: CelActivation): MutationResult {
+  const operations: PatchOperation[] = [];
+  let working = original;
+  let copied = false;
+  const emit = (op: PatchOperation): void => {
+    // Copy on first write: most reviews of a compliant object write nothing.
+    if (!copied) {
+      working = structuredClone(working);
+      copied = true;
+    }
+    working = applyInPlace(working, op, mutation.field);
+    operations.push(op);
+  };
+  for (const entry of mutation.defaults ?? []) {
+    if (!entry.forEach) {
+      // Cheap absence check first, so an expression that computes the value is not run needlessly.
+      if (addIfAbsent(working, [], entry.path, null, mutation.field) === undefined) continue;
+      const value = defaultValue(entry, activation);
+      if (value === undefined) continue;
+      const op = addIfAbsent(working, [], entry.path, value, mutation.field);
+      if (op) emit(op);
+      continue;
+    }
+    const list = listAt(working, entry.forEach);
+    if (!list) continue;
+    list.forEach((element, index) => {
+      const base = [...entry.forEach!, String(index)];
+      if (addIfAbsent(working, base, entry.path, null, mutation.field) === undefined) return;
+      const value = defaultValue(entry, { ...activation, element: toCelValue(element), index: BigInt(index) });
+      if (value === undefined) return;
+      const op = addIfAbsent(working, base, entry.path, value, mutation.field);
+      if (op) emit(op);
+    });
+  }
+  return { operations, object: working };
+}
+
+const PATCH_OPS = new Set(['add', 'remove', 'replace', 'move', 'copy']);
+
+function jsonPatchOperations(mutation: CompiledMutation, activation: CelActivation): PatchOperation[] {
+  const expression = mutation.jsonPatch!;
+  const result = fromCelValue(evaluateExpression(expression, activation));
+  if (!Array.isArray(result)) throw new EvaluationFailure(expression.field, 'the expression must return a list of patch operations');
+  return result.map((item, i) => {
+    if (!isJsonObject(item)) throw new EvaluationFailure(expression.field, `operation ${i} is not a map`);
+    const { op, path, value, from } = item;
+    if (op === 'test') {
+      throw new EvaluationFailure(expression.field, `operation ${i}: "test" operations are refused: a failing test makes the apiserver reject the request even with failurePolicy Ignore`);
+    }
+    if (typeof op !== 'string' || !PATCH_OPS.has(op)) {
+      throw new EvaluationFailure(expression.field, `operation ${i}: op must be one of add, remove, replace, move, copy`);
+    }
+    if (typeof path !== 'string') throw new EvaluationFailure(expression.field, `operation ${i}: path must be a string`);
+    const operation: PatchOperation = { op: op as PatchOperation['op'], path };
+    if (op === 'add' || op === 'replace') {
+      if (value === undefined) throw new EvaluationFailure(expression.field, `operation ${i}: ${op} needs a value`);
+      operation.value = value;
+    }
+    if (op === 'move' || op === 'copy') {
+      if (typeof from !== 'string') throw new EvaluationFailure(expression.field, `operation ${i}: ${op} needs "from"`);
+      operation.from = from;
+    }
+    return operation;
+  });
+}
+
+/** Applies one operation in place, as strictly as the apiserver (a missing parent or path is an error). */
+function applyInPlace(document: JsonObject, operation: PatchOperation, field: string): JsonObject {
+  let result: JsonValue;
+  try {
+    // The document gets its own copy of the value: the operation is reported in the patch, and a
+    // default's value belongs to the policy; neither may change when later operations edit the document.
+    const applied = operation.value !== null && typeof operation.value === 'object' ? { ...operation, value: structuredClone(operation.value) } : operation;
+    result = applyOperation(document, applied as FastPatchOperation, true, true, true).newDocument as JsonValue;
+  } catch (error) {
+    const reason = error instanceof JsonPatchError ? `${error.name}: ${error.message.split('\n')[0]}` : (error as Error).message;
+    throw new EvaluationFailure(field, `patch ${operation.op} ${operation.path} does not apply: ${reason}`);
+  }
+  if (!isJsonObject(result)) throw new EvaluationFailure(field, 'the patch replaced the whole object with a non-object');
+  return result;
+}
+
+/** Applies operations to a copy of `working`; the input is never modified, so a failure leaves nothing half-applied. */
+export function applyPatch(working: JsonObject, operations: PatchOperation[], field: string): JsonObject {
+  let document = structuredClone(working);
+  for (const operation of operations) document = applyInPlace(document, operation, field);
+  return document;
+}
+
+export interface MutationResult {
+  operations: PatchOperation[];
+  object: JsonObject;
+}
+
+/** Runs one mutation. Throws EvaluationFailure; the caller settles it by the policy's failurePolicy. */
+export function runMutation(mutation: CompiledMutation, working: JsonObject, activation: CelActivation): MutationResult {
+  if (mutation.when && !evaluateBoolean(mutation.when, activation)) return { operations: [], object: working };
+  if (!mutation.jsonPatch) return applyDefaults(mutation, working, activation);
+  const operations = jsonPatchOperations(mutation, activation);
+  if (operations.length === 0) return { operations, object: working };
+  return { operations, object: applyPatch(working, operations, mutation.field) };
+}

@@ -1,0 +1,330 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { loadPolicySet } from '../policy/load-policies.js';
+import type { PolicySet } from '../policy/types.js';
+import { admissionRequest, daemonSet, policyYaml, writeTree } from '../testing/admission-fixtures.js';
+import { review } from './review.js';
+import type { JsonObject } from './types.js';
+
+async function policies(...documents: string[]): Promise<PolicySet> {
+  const root = await writeTree(Object.fromEntries(documents.map((d, i) => [`p${i}.yaml`, d])));
+  return loadPolicySet([root]);
+}
+
+const privileged = (): JsonObject =>
+  daemonSet({ podSpec: { containers: [{ name: 'agent', image: 'calico/node:v3.28.0', securityContext: { privileged: true } }] } });
+
+const PRIVILEGED_POLICY = policyYaml(
+  'privileged-namespaces',
+  `
+  params:
+    allowedNamespaces: [kube-system]
+  variables:
+    - name: privileged
+      expression: "object.spec.template.spec.containers.filter(c, c.?securityContext.?privileged.orValue(false)).map(c, c.name)"
+  validations:
+    - expression: "request.namespace in params.allowedNamespaces || size(variables.privileged) == 0"
+      messageExpression: "'container \\"' + variables.privileged[0] + '\\" is privileged; privileged containers are allowed only in: ' + params.allowedNamespaces.join(', ')"
+      reason: Forbidden
+`,
+);
+
+describe('review: validation decisions', () => {
+  it('allows a compliant DaemonSet and records a pass', async () => {
+    const set = await policies(PRIVILEGED_POLICY);
+    const decision = review(admissionRequest(daemonSet()), set, { phase: 'validate' });
+    assert.equal(decision.allowed, true);
+    assert.deepEqual(decision.violations, []);
+    assert.deepEqual(decision.outcomes, [{ policy: 'privileged-namespaces', result: 'pass' }]);
+  });
+
+  it('denies a violating DaemonSet with the messageExpression, the reason and the policy name', async () => {
+    const set = await policies(PRIVILEGED_POLICY);
+    const decision = review(admissionRequest(privileged()), set, { phase: 'validate' });
+    assert.equal(decision.allowed, false);
+    assert.deepEqual(decision.violations, [
+      {
+        policy: 'privileged-namespaces',
+        validation: 0,
+        message: 'container "agent" is privileged; privileged containers are allowed only in: kube-system',
+        reason: 'Forbidden',
+        actions: ['Deny'],
+      },
+    ]);
+    assert.equal(decision.outcomes[0]!.result, 'fail');
+  });
+
+  it('lists every failed validation, not only the first', async () => {
+    const set = await policies(
+      policyYaml('two', `
+      validations:
+        - expression: "object.spec.template.spec.?hostNetwork.orValue(false) == false"
+          message: hostNetwork is not allowed
+        - expression: "object.spec.template.spec.?hostPID.orValue(false) == false"
+          message: hostPID is not allowed
+      `),
+    );
+    const decision = review(admissionRequest(daemonSet({ podSpec: { hostNetwork: true, hostPID: true } })), set, { phase: 'validate' });
+    assert.deepEqual(decision.violations.map((v) => v.message), ['hostNetwork is not allowed', 'hostPID is not allowed']);
+  });
+
+  it('falls back to message, then to the expression, when messageExpression fails or is absent', async () => {
+    const set = await policies(
+      policyYaml('fallbacks', `
+      validations:
+        - expression: "false"
+          messageExpression: "'x' + string(object.spec.template.spec.containers[5].name)"
+          message: static message
+        - expression: "1 > 2"
+      `),
+    );
+    const decision = review(admissionRequest(daemonSet()), set, { phase: 'validate' });
+    assert.deepEqual(decision.violations.map((v) => v.message), ['static message', 'failed expression: 1 > 2']);
+    assert.equal(decision.violations[0]!.reason, 'Invalid');
+  });
+
+  it('Warn produces warnings and allows; Audit produces audit annotations and allows', async () => {
+    const set = await policies(
+      policyYaml('warned', `
+      validationActions: [Warn]
+      validations:
+        - expression: "false"
+          message: resources should be set
+      `),
+      policyYaml('audited', `
+      validationActions: [Audit]
+      validations:
+        - expression: "false"
+          message: image is untagged
+      `),
+    );
+    const decision = review(admissionRequest(daemonSet()), set, { phase: 'validate' });
+    assert.equal(decision.allowed, true);
+    assert.deepEqual(decision.warnings, ['warned: resources should be set']);
+    assert.deepEqual(decision.auditAnnotations, { audited: 'image is untagged' });
+    for (const key of Object.keys(decision.auditAnnotations)) assert.ok(!key.includes('/'));
+  });
+
+  it('Deny with Audit denies and also records the annotation', async () => {
+    const set = await policies(policyYaml('both', 'validationActions: [Deny, Audit]\nvalidations:\n  - expression: "false"\n    message: no\n'));
+    const decision = review(admissionRequest(daemonSet()), set, { phase: 'validate' });
+    assert.equal(decision.allowed, false);
+    assert.deepEqual(decision.auditAnnotations, { both: 'no' });
+  });
+});
+
+describe('review: matching', () => {
+  const set = () =>
+    policies(
+      policyYaml('scoped', `
+      match:
+        operations: [CREATE]
+        namespaces: ["team-*", monitoring]
+        excludeNamespaces: [team-exempt]
+        objectSelector:
+          matchExpressions:
+            - {key: tier, operator: NotIn, values: [system]}
+      validations:
+        - expression: "false"
+          message: denied
+      `),
+    );
+
+  it('applies to a matching request', async () => {
+    const decision = review(admissionRequest(daemonSet({ namespace: 'team-a' })), await set(), { phase: 'validate' });
+    assert.equal(decision.allowed, false);
+  });
+
+  it('skips other operations, excluded namespaces, and objects the selector rules out, saying why', async () => {
+    const s = await set();
+    const update = review(admissionRequest(daemonSet({ namespace: 'team-a' }), { operation: 'UPDATE', oldObject: daemonSet() }), s, { phase: 'validate' });
+    assert.deepEqual(update.outcomes, [{ policy: 'scoped', result: 'skip', message: 'operation UPDATE not matched' }]);
+    const excluded = review(admissionRequest(daemonSet({ namespace: 'team-exempt' })), s, { phase: 'validate' });
+    assert.equal(excluded.outcomes[0]!.message, 'namespace "team-exempt" not matched');
+    const other = review(admissionRequest(daemonSet({ namespace: 'default' })), s, { phase: 'validate' });
+    assert.equal(other.allowed, true);
+    const system = review(admissionRequest(daemonSet({ namespace: 'team-a', labels: { tier: 'system' } })), s, { phase: 'validate' });
+    assert.equal(system.outcomes[0]!.message, 'objectSelector not matched');
+    assert.equal(system.allowed, true);
+  });
+
+  it('matches namespaceSelector against the namespace labels, and treats unknown labels as an evaluation error', async () => {
+    const s = await policies(
+      policyYaml('ns', `
+      failurePolicy: Ignore
+      match:
+        namespaceSelector:
+          matchLabels: {env: prod}
+      validations:
+        - expression: "false"
+          message: denied in prod
+      `),
+    );
+    const prod = { metadata: { name: 'monitoring', labels: { env: 'prod' } } };
+    assert.equal(review(admissionRequest(daemonSet()), s, { phase: 'validate', namespaceObject: prod }).allowed, false);
+    const dev = { metadata: { name: 'monitoring', labels: { env: 'dev' } } };
+    assert.equal(review(admissionRequest(daemonSet()), s, { phase: 'validate', namespaceObject: dev }).allowed, true);
+    const unknown = review(admissionRequest(daemonSet()), s, { phase: 'validate' });
+    assert.equal(unknown.allowed, true);
+    assert.match(unknown.warnings[0]!, /^ns: ignored because it could not be evaluated: spec\.match\.namespaceSelector: the labels of namespace "monitoring" are not known/);
+  });
+
+  it('skips when a matchCondition is false and evaluates when all are true', async () => {
+    const s = await policies(
+      policyYaml('conditional', `
+      matchConditions:
+        - name: not-exempt
+          expression: "object.metadata.?labels[?'daemonguard.dev/exempt'].orValue('') != 'true'"
+      validations:
+        - expression: "false"
+      `),
+    );
+    const exempt = review(admissionRequest(daemonSet({ labels: { 'daemonguard.dev/exempt': 'true' } })), s, { phase: 'validate' });
+    assert.deepEqual(exempt.outcomes, [{ policy: 'conditional', result: 'skip', message: 'matchCondition "not-exempt" is false' }]);
+    assert.equal(review(admissionRequest(daemonSet()), s, { phase: 'validate' }).allowed, false);
+  });
+
+  it('lets DELETE through without evaluation unless a policy asks for DELETE, with object null', async () => {
+    const plain = await policies(policyYaml('plain', 'validations:\n  - expression: "false"\n'));
+    const del = admissionRequest(null, { operation: 'DELETE', oldObject: daemonSet() });
+    assert.equal(review(del, plain, { phase: 'validate' }).allowed, true);
+    const deleting = await policies(
+      policyYaml('no-delete-in-kube-system', `
+      match:
+        operations: [DELETE]
+      validations:
+        - expression: "object == null && oldObject.metadata.namespace != 'kube-system'"
+          message: DaemonSets in kube-system cannot be deleted
+      `),
+    );
+    const kubeSystem = admissionRequest(null, { operation: 'DELETE', oldObject: daemonSet({ namespace: 'kube-system' }) });
+    assert.equal(review(kubeSystem, deleting, { phase: 'validate' }).allowed, false);
+    assert.equal(review(del, deleting, { phase: 'validate' }).allowed, true);
+  });
+
+  it('allows what is not an apps/v1 DaemonSet untouched and says so', async () => {
+    const s = await policies(policyYaml('plain', 'validations:\n  - expression: "false"\n'));
+    const deployment = admissionRequest(daemonSet(), { kind: 'Deployment' });
+    const decision = review(deployment, s, { phase: 'all' });
+    assert.equal(decision.allowed, true);
+    assert.equal(decision.notEvaluated, 'not an apps/v1 DaemonSet (apps/v1 Deployment)');
+    assert.deepEqual(decision.patch, []);
+    const status = review(admissionRequest(daemonSet(), { subResource: 'status' }), s, { phase: 'all' });
+    assert.equal(status.notEvaluated, 'subresource "status" is not reviewed');
+  });
+});
+
+describe('review: evaluation errors and failurePolicy', () => {
+  const failing = (failurePolicy: string, actions = '[Deny]') =>
+    policies(
+      policyYaml('fragile', `
+      failurePolicy: ${failurePolicy}
+      validationActions: ${actions}
+      validations:
+        - expression: "object.spec.template.spec.containers[3].name == 'x'"
+      `),
+    );
+
+  it('Fail turns an error into a denial that says the policy could not be evaluated and why', async () => {
+    const decision = review(admissionRequest(daemonSet()), await failing('Fail'), { phase: 'validate' });
+    assert.equal(decision.allowed, false);
+    assert.equal(decision.violations[0]!.validation, -1);
+    assert.match(decision.violations[0]!.message, /^policy could not be evaluated: spec\.validations\[0\]\.expression: .*index/i);
+    assert.equal(decision.outcomes[0]!.result, 'error');
+  });
+
+  it('Ignore allows with a warning', async () => {
+    const decision = review(admissionRequest(daemonSet()), await failing('Ignore'), { phase: 'validate' });
+    assert.equal(decision.allowed, true);
+    assert.equal(decision.violations.length, 0);
+    assert.match(decision.warnings[0]!, /^fragile: ignored because it could not be evaluated: /);
+    assert.equal(decision.outcomes[0]!.result, 'error');
+  });
+
+  it('Fail with Warn action warns instead of denying', async () => {
+    const decision = review(admissionRequest(daemonSet()), await failing('Fail', '[Warn]'), { phase: 'validate' });
+    assert.equal(decision.allowed, true);
+    assert.match(decision.warnings[0]!, /^fragile: policy could not be evaluated/);
+  });
+
+  it('a matchCondition error follows failurePolicy', async () => {
+    const s = await policies(
+      policyYaml('bad-condition', `
+      failurePolicy: Fail
+      matchConditions:
+        - name: broken
+          expression: "object.spec.template.spec.containers[9].name == 'x'"
+      validations:
+        - expression: "true"
+      `),
+    );
+    const decision = review(admissionRequest(daemonSet()), s, { phase: 'validate' });
+    assert.equal(decision.allowed, false);
+    assert.match(decision.violations[0]!.message, /spec\.matchConditions\[0\]\.expression/);
+  });
+
+  it('a variable error names the variable, and is evaluated at most once', async () => {
+    const s = await policies(
+      policyYaml('bad-variable', `
+      variables:
+        - name: third
+          expression: "object.spec.template.spec.containers[2]"
+      validations:
+        - expression: "variables.third.name != ''"
+        - expression: "variables.third.image != ''"
+      `),
+    );
+    const decision = review(admissionRequest(daemonSet()), s, { phase: 'validate' });
+    assert.equal(decision.violations.length, 1);
+    assert.match(decision.violations[0]!.message, /spec\.variables\[0\]\.expression/);
+  });
+
+  it('past the deadline, pending policies are settled by their failurePolicy', async () => {
+    const s = await policies(
+      policyYaml('strict', 'validations:\n  - expression: "true"\n'),
+      policyYaml('lenient', 'failurePolicy: Ignore\nvalidations:\n  - expression: "true"\n'),
+    );
+    const decision = review(admissionRequest(daemonSet()), s, { phase: 'validate', deadline: performance.now() - 1 });
+    assert.equal(decision.allowed, false);
+    assert.match(decision.violations[0]!.message, /deadline passed/);
+    assert.match(decision.warnings[0]!, /^lenient: ignored because .*deadline passed/);
+  });
+});
+
+describe('review: Kubernetes int semantics', () => {
+  it('JSON integers are CEL ints: arithmetic and type() work as in Kubernetes', async () => {
+    const s = await policies(
+      policyYaml('ints', `
+      validations:
+        - expression: "object.spec.revisionHistoryLimit + 1 == 11"
+          message: arithmetic
+        - expression: "type(object.spec.minReadySeconds) == int"
+          message: type
+        - expression: "object.spec.template.spec.containers[0].ports[0].containerPort == 9100"
+          message: nested
+      `),
+    );
+    const decision = review(admissionRequest(daemonSet({ spec: { revisionHistoryLimit: 10, minReadySeconds: 5 } })), s, { phase: 'validate' });
+    assert.deepEqual(decision.violations, []);
+  });
+
+  it('int-or-string fields stay dynamic: both forms can be inspected', async () => {
+    const s = await policies(
+      policyYaml('int-or-string', `
+      validations:
+        - expression: |
+            !has(object.spec.updateStrategy.rollingUpdate.maxUnavailable) ||
+            (type(object.spec.updateStrategy.rollingUpdate.maxUnavailable) == int
+              ? object.spec.updateStrategy.rollingUpdate.maxUnavailable < 5
+              : object.spec.updateStrategy.rollingUpdate.maxUnavailable != '100%')
+          message: too many unavailable
+      `),
+    );
+    const withValue = (value: number | string) =>
+      review(admissionRequest(daemonSet({ spec: { updateStrategy: { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: value } } } })), s, { phase: 'validate' });
+    assert.equal(withValue(1).allowed, true);
+    assert.equal(withValue(10).allowed, false);
+    assert.equal(withValue('10%').allowed, true);
+    assert.equal(withValue('100%').allowed, false);
+  });
+});

@@ -1,0 +1,140 @@
+// The DaemonSetPolicy document as written (after schema validation) and as compiled.
+import type { CelProgram } from '../cel/program.js';
+import type { FailurePolicy, JsonObject, JsonValue, Operation, ValidationAction } from '../common/vocabulary.js';
+
+export const POLICY_API_VERSION = 'daemonguard.dev/v1alpha1';
+export const POLICY_KIND = 'DaemonSetPolicy';
+
+export interface LabelSelectorRequirement {
+  key: string;
+  operator: 'In' | 'NotIn' | 'Exists' | 'DoesNotExist';
+  values?: string[];
+}
+
+export interface LabelSelectorSpec {
+  matchLabels?: Record<string, string>;
+  matchExpressions?: LabelSelectorRequirement[];
+}
+
+export interface NamedExpressionSpec {
+  name: string;
+  expression: string;
+}
+
+export interface ValidationSpec {
+  expression: string;
+  message?: string;
+  messageExpression?: string;
+  reason?: string;
+}
+
+export interface DefaultSpec {
+  forEach?: string;
+  path: string;
+  value?: JsonValue;
+  valueExpression?: string;
+}
+
+export interface MutationSpec {
+  name: string;
+  when?: string;
+  defaults?: DefaultSpec[];
+  jsonPatch?: { expression: string };
+}
+
+export interface DaemonSetPolicyDocument {
+  apiVersion: typeof POLICY_API_VERSION;
+  kind: typeof POLICY_KIND;
+  metadata: { name: string; labels?: Record<string, string>; annotations?: Record<string, string> };
+  spec: {
+    validationActions?: ValidationAction[];
+    failurePolicy?: FailurePolicy;
+    match?: {
+      operations?: (Operation | '*')[];
+      namespaces?: string[];
+      excludeNamespaces?: string[];
+      namespaceSelector?: LabelSelectorSpec;
+      objectSelector?: LabelSelectorSpec;
+    };
+    matchConditions?: NamedExpressionSpec[];
+    params?: JsonObject;
+    variables?: NamedExpressionSpec[];
+    validations?: ValidationSpec[];
+    mutations?: MutationSpec[];
+  };
+}
+
+/** Where a policy came from, for messages that point the user at the right line. */
+export interface SourceLocation {
+  file: string;
+  line: number;
+  column: number;
+}
+
+export type LabelPredicate = (labels: Readonly<Record<string, string>> | undefined) => boolean;
+export type NamePredicate = (name: string) => boolean;
+
+export interface CompiledExpression {
+  /** Field path of the expression in the policy, e.g. spec.validations[2].expression. */
+  field: string;
+  program: CelProgram;
+}
+
+export interface CompiledNamedExpression extends CompiledExpression {
+  name: string;
+}
+
+export interface CompiledValidation {
+  index: number;
+  expression: CompiledExpression;
+  message?: string;
+  messageExpression?: CompiledExpression;
+  reason: string;
+}
+
+export interface CompiledDefault {
+  /** Decoded JSON-pointer segments of the list to iterate, when `forEach` is set. */
+  forEach?: string[];
+  /** Decoded JSON-pointer segments (relative to the element under forEach). */
+  path: string[];
+  value?: JsonValue;
+  valueExpression?: CompiledExpression;
+}
+
+export interface CompiledMutation {
+  name: string;
+  field: string;
+  when?: CompiledExpression;
+  defaults?: CompiledDefault[];
+  jsonPatch?: CompiledExpression;
+}
+
+export interface CompiledPolicy {
+  name: string;
+  source: SourceLocation;
+  description?: string;
+  validationActions: ValidationAction[];
+  failurePolicy: FailurePolicy;
+  operations: ReadonlySet<Operation>;
+  namespaceMatches: NamePredicate;
+  namespaceSelector?: LabelPredicate;
+  objectSelector?: LabelPredicate;
+  matchConditions: CompiledNamedExpression[];
+  /** CEL runtime form of spec.params, converted once at load. */
+  params: unknown;
+  variables: CompiledNamedExpression[];
+  validations: CompiledValidation[];
+  mutations: CompiledMutation[];
+  /** The document as written, for reports and the CLI. */
+  document: DaemonSetPolicyDocument;
+}
+
+export interface PolicySet {
+  policies: readonly CompiledPolicy[];
+  /** The policy files the set was loaded from. */
+  files: readonly string[];
+  /** Policies that mutate, in order; precomputed so the mutating path skips the rest. */
+  mutatingPolicies: readonly CompiledPolicy[];
+  /** Policies that validate, in order. */
+  validatingPolicies: readonly CompiledPolicy[];
+}
