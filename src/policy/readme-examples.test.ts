@@ -1,0 +1,21 @@
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { writeTree } from '../testing/admission-fixtures.js';
+import { loadPolicySet } from './load-policies.js';
+
+// dist/src/policy -> repository root
+const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+
+describe('README policy examples', () => {
+  it('every DaemonSetPolicy shown in README.md loads', async () => {
+    const readme = await readFile(join(root, 'README.md'), 'utf8');
+    const blocks = [...readme.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => m[1]!).filter((b) => b.includes('kind: DaemonSetPolicy'));
+    assert.ok(blocks.length > 0, 'README.md shows no policy');
+    const dir = await writeTree(Object.fromEntries(blocks.map((b, i) => [`readme-${i}.yaml`, b])));
+    const set = await loadPolicySet([dir]);
+    assert.equal(set.policies.length, blocks.length);
+  });
+});
