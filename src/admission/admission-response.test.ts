@@ -7,7 +7,6 @@ import {
   patchedResponse,
   responseFromDecision,
   sanitizeAuditAnnotationKey,
-  statusCodeForReason,
 } from './admission-response.js';
 import { MAX_TOTAL_WARNING_CHARACTERS, sanitizeWarning, sanitizeWarnings } from './warnings.js';
 
@@ -76,14 +75,9 @@ describe('responseFromDecision', () => {
     assert.deepEqual(response.auditAnnotations, { tolerations: 'tolerates every taint' });
   });
 
-  it('maps the denial reason to its HTTP code as ValidatingAdmissionPolicy does', () => {
-    assert.equal(statusCodeForReason('Invalid'), 422);
-    assert.equal(statusCodeForReason('Unauthorized'), 401);
-    assert.equal(statusCodeForReason('Forbidden'), 403);
-    assert.equal(statusCodeForReason('InternalError'), 403);
-    assert.equal(statusCodeForReason(undefined), 403);
+  it('answers 403 for every denial and passes the reason on', () => {
     const response = responseFromDecision(UID, decision({ allowed: false, violations: [violation('p', 'bad', ['Deny'], 'Invalid')] }), 'validate');
-    assert.deepEqual(response.status, { code: 422, reason: 'Invalid', message: 'p: bad' });
+    assert.deepEqual(response.status, { code: 403, reason: 'Invalid', message: 'p: bad' });
   });
 
   it('denies when the engine says so even without a Deny violation, naming errored policies', () => {

@@ -32,30 +32,19 @@ export interface AdmissionReviewAnswer {
 /** The webhook a request came through; `/validate` never patches. */
 export type WebhookPhase = 'validate' | 'mutate';
 
-/**
- * HTTP codes for the StatusReasons a denial may carry, as Kubernetes' ValidatingAdmissionPolicy maps them;
- * any other reason keeps the webhook default of 403.
- */
-const CODE_FOR_REASON: Readonly<Record<string, number>> = {
-  Forbidden: 403,
-  Unauthorized: 401,
-  Invalid: 422,
-  RequestEntityTooLarge: 413,
-};
-
 export const DEFAULT_DENIAL_REASON = 'Forbidden';
-export const DEFAULT_DENIAL_CODE = 403;
-
-export function statusCodeForReason(reason: string | undefined): number {
-  return (reason !== undefined && CODE_FOR_REASON[reason]) || DEFAULT_DENIAL_CODE;
-}
+/**
+ * Every denial answers 403, whatever its reason (Forbidden, Invalid, …): the reason is passed on for
+ * clients that look at it, while the code stays the one webhook denials are documented to carry.
+ */
+export const DENIAL_CODE = 403;
 
 export function allowedResponse(uid: string): AdmissionResponse {
   return { uid, allowed: true };
 }
 
 export function deniedResponse(uid: string, message: string, reason = DEFAULT_DENIAL_REASON): AdmissionResponse {
-  return { uid, allowed: false, status: { code: statusCodeForReason(reason), reason, message } };
+  return { uid, allowed: false, status: { code: DENIAL_CODE, reason, message } };
 }
 
 /** A mutating answer carries both `patchType` and `patch`, or neither. */
@@ -142,7 +131,7 @@ export function responseFromDecision(uid: string, decision: Decision, phase: Web
         : erroredPolicies.length > 0
           ? erroredPolicies.map((outcome) => `${outcome.policy}: evaluation failed: ${outcome.message ?? 'unknown error'}`).join('\n')
           : 'denied by daemonguard policies';
-    response.status = { code: statusCodeForReason(reason), reason, message };
+    response.status = { code: DENIAL_CODE, reason, message };
   }
 
   const warnings = sanitizeWarnings([...decision.warnings, ...warning.map(violationLine)]);

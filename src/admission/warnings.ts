@@ -15,9 +15,12 @@ const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]+/g;
 const RUNS_OF_SPACES = / {2,}/g;
 
 function characterCount(text: string): number {
-  let count = 0;
-  for (const _ of text) count++;
-  return count;
+  let surrogates = 0;
+  for (let index = 0; index < text.length; index++) {
+    const unit = text.charCodeAt(index);
+    if (unit >= 0xdc00 && unit <= 0xdfff) surrogates++;
+  }
+  return text.length - surrogates;
 }
 
 /** Cuts `text` to at most `limit` characters (code points, like Go's runes), ending with an ellipsis when cut. */
