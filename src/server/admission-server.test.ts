@@ -1,0 +1,242 @@
+// The HTTPS server with real TLS handshakes: versions, keep-alive past Node's defaults, slow clients,
+// certificate rotation without restart, client certificates, and a graceful close with a review in flight.
+
+import assert from 'node:assert/strict';
+import { mkdir, rename, symlink, writeFile } from 'node:fs/promises';
+import { Agent } from 'node:https';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { connect, type TLSSocket } from 'node:tls';
+import { createCertificateAuthority, issueCertificate, type CertificateAndKey } from '../certs/certificates.js';
+import { review } from '../engine/review.js';
+import { loadPolicySet } from '../policy/load-policies.js';
+import type { PolicySet } from '../policy/types.js';
+import { startAdmissionServer, type AdmissionServer, type AdmissionServerOptions } from './admission-server.js';
+import { createServerMetrics } from './metrics.js';
+import { StaticPolicyStore } from './policy-store.js';
+import {
+  admissionReview,
+  callHttps,
+  captureLogger,
+  daemonSet,
+  temporaryDirectory,
+  TEST_POLICIES,
+  writeFiles,
+  writeTestCertificates,
+  type TestCertificates,
+} from './server-fixtures.js';
+
+let policySet: PolicySet;
+let certificates: TestCertificates;
+const servers: AdmissionServer[] = [];
+
+async function start(overrides: Partial<AdmissionServerOptions<PolicySet>> = {}): Promise<AdmissionServer> {
+  const server = await startAdmissionServer<PolicySet>({
+    address: '127.0.0.1',
+    port: 0,
+    tls: { certFile: certificates.certFile, keyFile: certificates.keyFile },
+    policies: new StaticPolicyStore(policySet),
+    review,
+    logger: captureLogger('silent').logger,
+    metrics: createServerMetrics({ defaultMetrics: false }),
+    ...overrides,
+  });
+  servers.push(server);
+  return server;
+}
+
+function reviewBody(uid?: string): string {
+  return JSON.stringify(admissionReview('CREATE', daemonSet({ memoryLimit: '1Gi' }), uid === undefined ? {} : { uid }));
+}
+
+/** Polls until `check` holds or the time is up. */
+async function eventually(check: () => Promise<boolean>, timeoutMs = 8000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await check()) return;
+    await sleep(100);
+  }
+  assert.fail(`condition not met within ${timeoutMs} ms`);
+}
+
+before(async () => {
+  const dir = await temporaryDirectory();
+  await writeFiles(dir, { 'policies/all.yaml': TEST_POLICIES });
+  policySet = await loadPolicySet([path.join(dir, 'policies')]);
+  certificates = await writeTestCertificates(dir);
+});
+
+after(async () => {
+  await Promise.all(servers.map((server) => server.close(100)));
+});
+
+describe('TLS', () => {
+  it('answers reviews over a verified TLS connection, HTTP/1.1', async () => {
+    const server = await start();
+    const answer = await callHttps(`${server.url}/validate`, { ca: certificates.ca.certPem, body: reviewBody('uid-tls'), agent: false });
+    assert.equal(answer.status, 200);
+    assert.equal(answer.json<{ response: { uid: string } }>().response.uid, 'uid-tls');
+    assert.equal(answer.peerSerialNumber?.length !== undefined, true);
+    const localhost = await callHttps(`https://localhost:${server.port}/healthz`, { ca: certificates.ca.certPem, agent: false });
+    assert.equal(localhost.text, 'ok\n');
+  });
+
+  it('refuses TLS 1.1 and accepts TLS 1.2', async () => {
+    const server = await start();
+    await assert.rejects(
+      callHttps(`${server.url}/healthz`, { ca: certificates.ca.certPem, agent: false, minVersion: 'TLSv1', maxVersion: 'TLSv1.1' }),
+      /protocol|version|alert/i,
+    );
+    const tls12 = await callHttps(`${server.url}/healthz`, { ca: certificates.ca.certPem, agent: false, maxVersion: 'TLSv1.2' });
+    assert.equal(tls12.status, 200);
+  });
+
+  it('refuses a client without a certificate when a client CA is set, and serves one with', async () => {
+    const server = await start({ tls: { certFile: certificates.certFile, keyFile: certificates.keyFile, clientCaFile: certificates.clientCaFile } });
+    await assert.rejects(callHttps(`${server.url}/healthz`, { ca: certificates.ca.certPem, agent: false }), /certificate required|ECONNRESET|socket hang up|alert/i);
+    // A certificate from another CA (here: the serving CA) is refused too.
+    const stranger = await issueCertificate(certificates.ca, { commonName: 'stranger', usage: 'client' });
+    await assert.rejects(
+      callHttps(`${server.url}/healthz`, { ca: certificates.ca.certPem, agent: false, cert: stranger.certPem, key: stranger.keyPem }),
+      /unknown ca|certificate|ECONNRESET|socket hang up|alert/i,
+    );
+    const answer = await callHttps(`${server.url}/validate`, {
+      ca: certificates.ca.certPem,
+      agent: false,
+      cert: certificates.client.certPem,
+      key: certificates.client.keyPem,
+      body: reviewBody('uid-mtls'),
+    });
+    assert.equal(answer.status, 200);
+    assert.equal(answer.json<{ response: { uid: string } }>().response.uid, 'uid-mtls');
+  });
+});
+
+describe('certificate rotation', () => {
+  /** Lays the files out as kubelet mounts a Secret: tls.crt -> ..data/tls.crt, ..data -> ..<timestamp>. */
+  async function mountSecret(dir: string, version: string, pair: CertificateAndKey): Promise<void> {
+    const versionDir = path.join(dir, `..${version}`);
+    await mkdir(versionDir, { recursive: true });
+    await writeFile(path.join(versionDir, 'tls.crt'), pair.certPem);
+    await writeFile(path.join(versionDir, 'tls.key'), pair.keyPem);
+    // Atomic swap of ..data, as the kubelet's AtomicWriter does it.
+    await symlink(`..${version}`, path.join(dir, '..data_tmp'));
+    await rename(path.join(dir, '..data_tmp'), path.join(dir, '..data'));
+  }
+
+  async function rotationFixture(): Promise<{ dir: string; first: CertificateAndKey; secondCa: CertificateAndKey; second: CertificateAndKey }> {
+    const dir = await temporaryDirectory('daemonguard-secret-');
+    const first = await issueCertificate(certificates.ca, { commonName: 'first', dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'] });
+    const secondCa = await createCertificateAuthority({ commonName: 'rotated CA' });
+    const second = await issueCertificate(secondCa, { commonName: 'second', dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'], validityDays: 30 });
+    await mountSecret(dir, '2025_01_01_00_00_00.000000001', first);
+    await symlink('..data/tls.crt', path.join(dir, 'tls.crt'));
+    await symlink('..data/tls.key', path.join(dir, 'tls.key'));
+    return { dir, first, secondCa, second };
+  }
+
+  for (const mode of ['watch', 'poll'] as const) {
+    it(`picks up a rotated certificate without restart or dropped connections (${mode})`, async () => {
+      const { dir, first, secondCa, second } = await rotationFixture();
+      const server = await start({
+        tls: { certFile: path.join(dir, 'tls.crt'), keyFile: path.join(dir, 'tls.key') },
+        tlsWatch: mode === 'watch',
+        tlsPollIntervalMs: mode === 'watch' ? 0 : 200,
+        tlsDebounceMs: 50,
+      });
+      const bothCas = `${certificates.ca.certPem}${secondCa.certPem}`;
+      const keepAlive = new Agent({ keepAlive: true, maxSockets: 1 });
+      try {
+        const before = await callHttps(`${server.url}/validate`, { ca: bothCas, agent: keepAlive, body: reviewBody() });
+        assert.equal(before.peerSerialNumber, new (await import('node:crypto')).X509Certificate(first.certPem).serialNumber);
+
+        await mountSecret(dir, '2025_02_01_00_00_00.000000002', second);
+        const secondSerial = new (await import('node:crypto')).X509Certificate(second.certPem).serialNumber;
+        await eventually(async () => (await callHttps(`${server.url}/healthz`, { ca: bothCas, agent: false })).peerSerialNumber === secondSerial);
+
+        // The connection opened before the rotation still works, on the same socket.
+        const afterRotation = await callHttps(`${server.url}/validate`, { ca: bothCas, agent: keepAlive, body: reviewBody() });
+        assert.equal(afterRotation.status, 200);
+        assert.equal(afterRotation.localPort, before.localPort);
+        assert.equal(afterRotation.peerSerialNumber, before.peerSerialNumber);
+
+        const metrics = await server.metrics.registry.metrics();
+        assert.match(metrics, /daemonguard_tls_reloads_total 1/);
+        const expiry = Number(/daemonguard_tls_certificate_expiry_timestamp_seconds (\d+)/.exec(metrics)?.[1]);
+        assert.ok(Math.abs(expiry - (Date.now() / 1000 + 30 * 86400)) < 3600, `expiry ${expiry}`);
+      } finally {
+        keepAlive.destroy();
+      }
+    });
+  }
+
+  it('keeps serving the current pair when the new key does not match the new certificate', async () => {
+    const { dir, first, second } = await rotationFixture();
+    const server = await start({ tls: { certFile: path.join(dir, 'tls.crt'), keyFile: path.join(dir, 'tls.key') }, tlsPollIntervalMs: 200, tlsDebounceMs: 50 });
+    await mountSecret(dir, '2025_03_01_00_00_00.000000003', { certPem: second.certPem, keyPem: first.keyPem });
+    await eventually(async () => /daemonguard_tls_reload_failures_total 1/.test(await server.metrics.registry.metrics()));
+    const answer = await callHttps(`${server.url}/healthz`, { ca: certificates.ca.certPem, agent: false });
+    assert.equal(answer.peerSerialNumber, new (await import('node:crypto')).X509Certificate(first.certPem).serialNumber);
+  });
+});
+
+describe('connections', () => {
+  it('keeps an idle connection open past Node’s 5 s default and reuses it', { timeout: 20_000 }, async () => {
+    const server = await start();
+    assert.equal(server.server.keepAliveTimeout, 120_000);
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    try {
+      const first = await callHttps(`${server.url}/validate`, { ca: certificates.ca.certPem, agent, body: reviewBody() });
+      assert.equal(first.headers['keep-alive'], 'timeout=120');
+      await sleep(6_000);
+      const second = await callHttps(`${server.url}/validate`, { ca: certificates.ca.certPem, agent, body: reviewBody() });
+      assert.equal(second.status, 200);
+      assert.equal(second.localPort, first.localPort, 'the second request must reuse the first connection');
+    } finally {
+      agent.destroy();
+    }
+  });
+
+  it('still cuts off a client that never finishes its headers', { timeout: 20_000 }, async () => {
+    const server = await start({ headersTimeoutMs: 1_000, requestTimeoutMs: 2_000 });
+    const socket: TLSSocket = connect({ host: '127.0.0.1', port: server.port, ca: certificates.ca.certPem, servername: 'localhost' });
+    await new Promise<void>((resolve, reject) => socket.once('secureConnect', resolve).once('error', reject));
+    const started = Date.now();
+    socket.write('POST /validate HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n');
+    let received = '';
+    socket.on('data', (chunk: Buffer) => (received += chunk.toString('utf8')));
+    await new Promise<void>((resolve) => socket.once('close', () => resolve()));
+    const elapsed = Date.now() - started;
+    assert.match(received, /^HTTP\/1\.1 408 /);
+    assert.ok(elapsed >= 900 && elapsed < 5_000, `closed after ${elapsed} ms`);
+  });
+});
+
+describe('close', () => {
+  it('stops accepting, lets a review in flight finish, then closes', { timeout: 20_000 }, async () => {
+    const server = await start();
+    const body = reviewBody('uid-in-flight');
+    const socket: TLSSocket = connect({ host: '127.0.0.1', port: server.port, ca: certificates.ca.certPem, servername: 'localhost' });
+    await new Promise<void>((resolve, reject) => socket.once('secureConnect', resolve).once('error', reject));
+    let received = '';
+    socket.on('data', (chunk: Buffer) => (received += chunk.toString('utf8')));
+    const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+    const half = Math.floor(body.length / 2);
+    socket.write(`POST /validate HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body.slice(0, half)}`);
+    await sleep(100);
+
+    const closing = server.close(10_000);
+    await sleep(100);
+    await assert.rejects(callHttps(`${server.url}/healthz`, { ca: certificates.ca.certPem, agent: false }), /ECONNREFUSED/);
+
+    socket.write(body.slice(half));
+    await closed;
+    await closing;
+    const [head, payload] = received.split('\r\n\r\n');
+    assert.match(head ?? '', /^HTTP\/1\.1 200 OK/);
+    assert.match(head ?? '', /\r\nConnection: close/i);
+    const answer = JSON.parse(payload ?? '') as { response: { uid: string; allowed: boolean } };
+    assert.deepEqual(answer.response, { uid: 'uid-in-flight', allowed: true });
+  });
+});

@@ -1,0 +1,188 @@
+// The HTTPS server around the express app: TLS (reloaded in place), connection timeouts tuned for the
+// kube-apiserver's HTTP/1.1 client, readiness, and a graceful shutdown that lets in-flight reviews finish.
+
+import { createServer, type Server } from 'node:https';
+import type { ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Logger } from 'pino';
+import { createAdmissionApp } from './app.js';
+import type { AdmissionHandlerOptions, ReviewFunction } from './admission-handler.js';
+import { createServerMetrics, type ServerMetrics } from './metrics.js';
+import type { PolicySetLike, PolicyStore } from './policy-store.js';
+import { loadTlsMaterial, MIN_TLS_VERSION, secureContextOptions, TlsReloader, type TlsFiles } from './tls-material.js';
+
+/** Longer than Go's http.Transport IdleConnTimeout (90 s), so the apiserver, not us, closes idle connections. */
+export const DEFAULT_KEEP_ALIVE_TIMEOUT_MS = 120_000;
+/** A client has this long to send its request headers. */
+export const DEFAULT_HEADERS_TIMEOUT_MS = 10_000;
+/** ... and this long for the whole request; the webhook timeout is at most 30 s anyway. */
+export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
+export const DEFAULT_EVAL_DEADLINE_MS = 2_000;
+export const DEFAULT_SHUTDOWN_GRACE_MS = 20_000;
+
+export interface AdmissionServerOptions<P extends PolicySetLike> {
+  address: string;
+  /** 0 picks a free port (tests). */
+  port: number;
+  tls: TlsFiles;
+  /** A store that already holds a loaded set. */
+  policies: PolicyStore<P>;
+  review: ReviewFunction<P>;
+  logger: Logger;
+  metrics?: ServerMetrics;
+  evalDeadlineMs?: number;
+  logRequestBodies?: boolean;
+  namespaceObject?: AdmissionHandlerOptions<P>['namespaceObject'];
+  keepAliveTimeoutMs?: number;
+  headersTimeoutMs?: number;
+  requestTimeoutMs?: number;
+  /** How often TLS files are re-read as a fallback for missed file events (default 10 s; 0 = never). */
+  tlsPollIntervalMs?: number;
+  tlsDebounceMs?: number;
+  /** Watch the TLS files' folders (default true); when off, only polling notices rotations. */
+  tlsWatch?: boolean;
+}
+
+export interface AdmissionServer {
+  readonly server: Server;
+  readonly metrics: ServerMetrics;
+  readonly tls: TlsReloader;
+  /** The bound port (useful with port 0). */
+  readonly port: number;
+  readonly url: string;
+  /**
+   * Stops accepting connections, lets requests in flight finish (their connections then close), and
+   * resolves once everything is closed; connections still open after `graceMs` are cut.
+   */
+  close(graceMs?: number): Promise<void>;
+}
+
+export async function startAdmissionServer<P extends PolicySetLike>(options: AdmissionServerOptions<P>): Promise<AdmissionServer> {
+  const { logger } = options;
+  const metrics = options.metrics ?? createServerMetrics();
+  const material = await loadTlsMaterial(options.tls);
+  let draining = false;
+  let listening = false;
+  /** Responses not yet finished: when a close begins, they are told to close their connections too. */
+  const inFlight = new Set<ServerResponse>();
+
+  const app = createAdmissionApp({
+    policies: options.policies,
+    review: options.review,
+    metrics,
+    logger,
+    evalDeadlineMs: options.evalDeadlineMs ?? DEFAULT_EVAL_DEADLINE_MS,
+    logRequestBodies: options.logRequestBodies ?? false,
+    ...(options.namespaceObject === undefined ? {} : { namespaceObject: options.namespaceObject }),
+    readiness: {
+      notReadyReason() {
+        if (draining) return 'shutting down';
+        if (options.policies.current() === undefined) return 'policies are not loaded';
+        if (!listening) return 'TLS listener is not up';
+        return undefined;
+      },
+    },
+  });
+
+  const requireClientCertificate = options.tls.clientCaFile !== undefined;
+  const server = createServer(
+    {
+      ...secureContextOptions(material),
+      minVersion: MIN_TLS_VERSION,
+      requestCert: requireClientCertificate,
+      rejectUnauthorized: requireClientCertificate,
+      ALPNProtocols: ['http/1.1'],
+      keepAliveTimeout: options.keepAliveTimeoutMs ?? DEFAULT_KEEP_ALIVE_TIMEOUT_MS,
+      headersTimeout: options.headersTimeoutMs ?? DEFAULT_HEADERS_TIMEOUT_MS,
+      requestTimeout: options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
+      // How often headersTimeout/requestTimeout are checked (Node's default is every 30 s).
+      connectionsCheckingInterval: 1_000,
+    },
+    (request, response) => {
+      if (draining) {
+        // While draining, every answer closes its connection so the client reconnects elsewhere.
+        response.setHeader('Connection', 'close');
+      } else {
+        inFlight.add(response);
+        response.once('close', () => inFlight.delete(response));
+      }
+      app(request, response);
+    },
+  );
+  // Set again as properties: these are what the http server consults on each connection.
+  server.keepAliveTimeout = options.keepAliveTimeoutMs ?? DEFAULT_KEEP_ALIVE_TIMEOUT_MS;
+  server.headersTimeout = options.headersTimeoutMs ?? DEFAULT_HEADERS_TIMEOUT_MS;
+  server.requestTimeout = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+
+  server.on('tlsClientError', (error, socket) => {
+    logger.debug({ err: error, remoteAddress: socket.remoteAddress }, 'TLS handshake failed');
+  });
+
+  const tls = new TlsReloader(
+    {
+      files: options.tls,
+      logger,
+      metrics,
+      debounceMs: options.tlsDebounceMs ?? 250,
+      pollIntervalMs: options.tlsPollIntervalMs ?? 10_000,
+      watch: options.tlsWatch ?? true,
+      // Only new connections use the new context; established ones keep theirs and are not dropped.
+      onChange: (next) => server.setSecureContext(secureContextOptions(next)),
+    },
+    material,
+  );
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port, options.address, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  listening = true;
+  tls.start();
+  const port = (server.address() as AddressInfo).port;
+  const host = options.address.includes(':') ? `[${options.address}]` : options.address;
+  logger.info(
+    {
+      address: options.address,
+      port,
+      certificate: { subject: material.subject, subjectAltName: material.subjectAltName, notAfter: material.notAfter.toISOString() },
+      clientCertificates: requireClientCertificate ? 'required' : 'not requested',
+    },
+    'daemonguard admission server listening',
+  );
+
+  let closing: Promise<void> | undefined;
+  return {
+    server,
+    metrics,
+    tls,
+    port,
+    url: `https://${host}:${port}`,
+    close(graceMs = DEFAULT_SHUTDOWN_GRACE_MS) {
+      if (closing !== undefined) return closing;
+      draining = true;
+      tls.close();
+      for (const response of inFlight) {
+        if (!response.headersSent) response.setHeader('Connection', 'close');
+        else response.once('finish', () => response.socket?.end());
+      }
+      closing = new Promise<void>((resolve) => {
+        const cutOff = setTimeout(() => {
+          logger.warn({ graceMs }, 'grace period over; closing the remaining connections');
+          server.closeAllConnections();
+        }, graceMs);
+        cutOff.unref();
+        server.close(() => {
+          clearTimeout(cutOff);
+          listening = false;
+          resolve();
+        });
+        // Idle keep-alive connections would otherwise hold close() open until keepAliveTimeout.
+        server.closeIdleConnections();
+      });
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,146 @@
+// Prometheus metrics for the admission server, on a Registry of their own (never the global one, so that
+// several servers in one process — tests, benchmarks — do not share counters).
+
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { PolicyResult } from '../engine/types.js';
+
+/** The decision label of `daemonguard_admission_requests_total`. */
+export type RequestDecision = 'allowed' | 'patched' | 'denied' | 'error' | 'invalid';
+
+export interface ServerMetrics {
+  readonly registry: Registry;
+  readonly requests: Counter<'endpoint' | 'decision'>;
+  readonly requestDuration: Histogram<'endpoint'>;
+  readonly policyEvaluations: Counter<'policy' | 'result'>;
+  readonly evaluationErrors: Counter<'policy'>;
+  readonly policiesLoaded: Gauge;
+  readonly policyReloads: Counter;
+  readonly policyReloadFailures: Counter;
+  readonly tlsCertificateExpiry: Gauge;
+  readonly tlsReloads: Counter;
+  readonly tlsReloadFailures: Counter;
+  /** Counts one policy outcome; label children are cached so the hot path does no label hashing. */
+  recordPolicyOutcome(policy: string, result: PolicyResult): void;
+  /** Counts one finished admission request and its latency. */
+  recordRequest(endpoint: string, decision: RequestDecision, seconds: number): void;
+}
+
+export interface ServerMetricsOptions {
+  /** Also export the process_* and nodejs_* metrics prom-client provides (default true). */
+  defaultMetrics?: boolean;
+}
+
+/** Latency buckets (seconds): most reviews take well under a millisecond, the deadline is around 2 s. */
+const DURATION_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
+
+export function createServerMetrics(options: ServerMetricsOptions = {}): ServerMetrics {
+  const registry = new Registry();
+  if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: registry });
+
+  const requests = new Counter({
+    name: 'daemonguard_admission_requests_total',
+    help: 'AdmissionReview requests answered, by endpoint and decision (allowed, patched, denied, error, invalid).',
+    labelNames: ['endpoint', 'decision'] as const,
+    registers: [registry],
+  });
+  const requestDuration = new Histogram({
+    name: 'daemonguard_admission_request_duration_seconds',
+    help: 'Time from the first byte of an AdmissionReview request to its answer being written.',
+    labelNames: ['endpoint'] as const,
+    buckets: DURATION_BUCKETS,
+    registers: [registry],
+  });
+  const policyEvaluations = new Counter({
+    name: 'daemonguard_policy_evaluations_total',
+    help: 'Policy evaluations, by policy and result (pass, fail, skip, error).',
+    labelNames: ['policy', 'result'] as const,
+    registers: [registry],
+  });
+  const evaluationErrors = new Counter({
+    name: 'daemonguard_policy_evaluation_errors_total',
+    help: 'Evaluation errors, by policy; policy="" counts reviews the engine could not evaluate at all.',
+    labelNames: ['policy'] as const,
+    registers: [registry],
+  });
+  const policiesLoaded = new Gauge({
+    name: 'daemonguard_policies_loaded',
+    help: 'Number of policies in the set currently serving.',
+    registers: [registry],
+  });
+  const policyReloads = new Counter({
+    name: 'daemonguard_policy_reloads_total',
+    help: 'Policy sets loaded successfully after a change (the first load included).',
+    registers: [registry],
+  });
+  const policyReloadFailures = new Counter({
+    name: 'daemonguard_policy_reload_failures_total',
+    help: 'Policy changes refused because the new set did not load; the previous set keeps serving.',
+    registers: [registry],
+  });
+  const tlsCertificateExpiry = new Gauge({
+    name: 'daemonguard_tls_certificate_expiry_timestamp_seconds',
+    help: 'Expiry (notAfter, Unix seconds) of the serving certificate in use.',
+    registers: [registry],
+  });
+  const tlsReloads = new Counter({
+    name: 'daemonguard_tls_reloads_total',
+    help: 'Serving certificate/key pairs loaded after a change on disk.',
+    registers: [registry],
+  });
+  const tlsReloadFailures = new Counter({
+    name: 'daemonguard_tls_reload_failures_total',
+    help: 'Certificate changes refused (unreadable files, key not matching the certificate); the previous pair keeps serving.',
+    registers: [registry],
+  });
+
+  const outcomeChildren = new Map<string, Counter.Internal>();
+  const errorChildren = new Map<string, Counter.Internal>();
+  const requestChildren = new Map<string, Counter.Internal>();
+  const durationChildren = new Map<string, Histogram.Internal<'endpoint'>>();
+
+  return {
+    registry,
+    requests,
+    requestDuration,
+    policyEvaluations,
+    evaluationErrors,
+    policiesLoaded,
+    policyReloads,
+    policyReloadFailures,
+    tlsCertificateExpiry,
+    tlsReloads,
+    tlsReloadFailures,
+    recordPolicyOutcome(policy, result) {
+      const key = `${result}\u0000${policy}`;
+      let child = outcomeChildren.get(key);
+      if (child === undefined) {
+        child = policyEvaluations.labels(policy, result);
+        outcomeChildren.set(key, child);
+      }
+      child.inc();
+      if (result === 'error') {
+        let errorChild = errorChildren.get(policy);
+        if (errorChild === undefined) {
+          errorChild = evaluationErrors.labels(policy);
+          errorChildren.set(policy, errorChild);
+        }
+        errorChild.inc();
+      }
+    },
+    recordRequest(endpoint, decision, seconds) {
+      const key = `${endpoint}\u0000${decision}`;
+      let child = requestChildren.get(key);
+      if (child === undefined) {
+        child = requests.labels(endpoint, decision);
+        requestChildren.set(key, child);
+      }
+      child.inc();
+      let duration = durationChildren.get(endpoint);
+      if (duration === undefined) {
+        duration = requestDuration.labels(endpoint);
+        durationChildren.set(endpoint, duration);
+      }
+      duration.observe(seconds);
+    },
+  };
+}
