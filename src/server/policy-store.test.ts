@@ -1,0 +1,159 @@
+// Policy reloading with the real loader and real files: good changes swap the set atomically, broken
+// ones are refused with file:line, counted, and the last good set keeps answering.
+
+import assert from 'node:assert/strict';
+import { rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { afterEach, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import request from 'supertest';
+import { review } from '../engine/review.js';
+import { loadPolicySet, PolicyLoadError } from '../policy/load-policies.js';
+import type { PolicySet } from '../policy/types.js';
+import { createAdmissionApp } from './app.js';
+import { createServerMetrics } from './metrics.js';
+import { WatchedPolicyStore, type WatchedPolicyStoreOptions } from './policy-store.js';
+import { admissionReview, captureLogger, daemonSet, temporaryDirectory, TEST_POLICIES, writeFiles } from './server-fixtures.js';
+
+const HOST_PID = `apiVersion: daemonguard.dev/v1alpha1
+kind: DaemonSetPolicy
+metadata:
+  name: host-pid
+spec:
+  validationActions: [Deny]
+  validations:
+    - expression: "!object.spec.template.spec.?hostPID.orValue(false)"
+      message: "hostPID is not allowed; remove spec.template.spec.hostPID"
+`;
+
+/** A typo in a field name: a load error (the CEL is type-checked against the DaemonSet schema). */
+const BROKEN = `apiVersion: daemonguard.dev/v1alpha1
+kind: DaemonSetPolicy
+metadata:
+  name: broken
+spec:
+  validations:
+    - expression: "object.spec.tempalte.spec.containers.size() > 0"
+`;
+
+const stores: WatchedPolicyStore<PolicySet>[] = [];
+
+afterEach(() => {
+  for (const store of stores.splice(0)) store.close();
+});
+
+async function startStore(
+  files: Record<string, string>,
+  options: Partial<WatchedPolicyStoreOptions<PolicySet>> = {},
+): Promise<{ dir: string; store: WatchedPolicyStore<PolicySet>; logs: ReturnType<typeof captureLogger>; metrics: ReturnType<typeof createServerMetrics> }> {
+  const dir = await temporaryDirectory('daemonguard-policies-');
+  await writeFiles(dir, files);
+  const logs = captureLogger('info');
+  const metrics = createServerMetrics({ defaultMetrics: false });
+  const store = new WatchedPolicyStore<PolicySet>({
+    paths: [dir],
+    load: loadPolicySet,
+    logger: logs.logger,
+    metrics,
+    debounceMs: 50,
+    pollIntervalMs: 0,
+    ...options,
+  });
+  stores.push(store);
+  await store.start();
+  return { dir, store, logs, metrics };
+}
+
+async function eventually(check: () => boolean | Promise<boolean>, timeoutMs = 8000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await check()) return;
+    await sleep(50);
+  }
+  assert.fail(`condition not met within ${timeoutMs} ms`);
+}
+
+function names(store: WatchedPolicyStore<PolicySet>): string[] {
+  return (store.current()?.policies ?? []).map((policy) => policy.name);
+}
+
+describe('WatchedPolicyStore', () => {
+  it('loads at start and counts the policies', async () => {
+    const { store, metrics } = await startStore({ 'base.yaml': TEST_POLICIES });
+    assert.deepEqual(names(store), ['privileged-namespaces', 'host-network', 'memory-limits', 'tolerate-everything', 'protected-delete', 'rollout-defaults']);
+    assert.match(await metrics.registry.metrics(), /daemonguard_policies_loaded 6/);
+  });
+
+  it('refuses to start on a broken set, with the loader’s file:line problems', async () => {
+    const dir = await temporaryDirectory('daemonguard-policies-');
+    await writeFiles(dir, { 'broken.yaml': BROKEN });
+    const store = new WatchedPolicyStore<PolicySet>({ paths: [dir], load: loadPolicySet, logger: captureLogger('silent').logger, pollIntervalMs: 0 });
+    stores.push(store);
+    await assert.rejects(store.start(), (error: unknown) => error instanceof PolicyLoadError && /broken\.yaml:7:\d+/.test(error.message));
+    assert.equal(store.current(), undefined);
+  });
+
+  it('picks up a new policy file through the folder watch', async () => {
+    const { dir, store } = await startStore({ 'base.yaml': TEST_POLICIES });
+    await writeFile(path.join(dir, 'host-pid.yaml'), HOST_PID);
+    await eventually(() => names(store).includes('host-pid'));
+  });
+
+  it('picks up changes by polling when no file events arrive', async () => {
+    const { dir, store } = await startStore({ 'base.yaml': TEST_POLICIES }, { watch: false, pollIntervalMs: 100 });
+    await writeFile(path.join(dir, 'nested-host-pid.yaml'), HOST_PID);
+    await eventually(() => names(store).includes('host-pid'));
+    await rm(path.join(dir, 'nested-host-pid.yaml'));
+    await eventually(() => !names(store).includes('host-pid'));
+  });
+
+  it('refuses a broken change, logs it with file:line, counts it, and keeps the last good set', async () => {
+    const { dir, store, logs, metrics } = await startStore({ 'base.yaml': TEST_POLICIES });
+    const before = store.current();
+    await writeFile(path.join(dir, 'broken.yaml'), BROKEN);
+    await eventually(async () => /daemonguard_policy_reload_failures_total 1/.test(await metrics.registry.metrics()));
+    assert.equal(store.current(), before, 'the same set object keeps serving');
+    const refusal = logs.records.find((record) => record['msg'] === 'policy change refused; the last good set keeps serving');
+    assert.ok(refusal, 'the refusal is logged');
+    assert.ok((refusal['problems'] as string[]).some((line) => line.startsWith(`${path.join(dir, 'broken.yaml')}:7:`)), JSON.stringify(refusal['problems']));
+    assert.equal(refusal['level'], 50);
+
+    // Fixing the file brings the new set in.
+    await writeFile(path.join(dir, 'broken.yaml'), HOST_PID);
+    await eventually(() => names(store).includes('host-pid'));
+    assert.match(await metrics.registry.metrics(), /daemonguard_policies_loaded 7/);
+  });
+
+  it('keeps answering with the old set while a broken change is on disk', async () => {
+    const { dir, store, metrics } = await startStore({ 'base.yaml': TEST_POLICIES });
+    const app = createAdmissionApp({
+      policies: store,
+      review,
+      metrics,
+      logger: captureLogger('silent').logger,
+      evalDeadlineMs: 2000,
+      readiness: { notReadyReason: () => undefined },
+    });
+    const send = async (): Promise<{ allowed: boolean; status?: { message: string } }> => {
+      const answer = await request(app)
+        .post('/validate')
+        .set('Content-Type', 'application/json')
+        .send(JSON.stringify(admissionReview('CREATE', daemonSet({ privileged: true, memoryLimit: '1Gi' }))))
+        .expect(200);
+      return (answer.body as { response: { allowed: boolean; status?: { message: string } } }).response;
+    };
+    assert.equal((await send()).allowed, false);
+
+    // Replace the whole file with something broken: the old policies must still deny.
+    await writeFile(path.join(dir, 'base.yaml'), TEST_POLICIES.replace('validationActions: [Deny]', 'validationActions: [Deny, Block]'));
+    await eventually(async () => /daemonguard_policy_reload_failures_total 1/.test(await metrics.registry.metrics()));
+    const during = await send();
+    assert.equal(during.allowed, false);
+    assert.match(during.status?.message ?? '', /^privileged-namespaces: container "agent" is privileged/);
+
+    // A good change that drops the policy takes effect.
+    await writeFile(path.join(dir, 'base.yaml'), HOST_PID);
+    await eventually(() => names(store).join() === 'host-pid');
+    assert.equal((await send()).allowed, true);
+  });
+});
