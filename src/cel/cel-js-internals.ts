@@ -1,0 +1,159 @@
+// The two things cel-js 8.0.0 has no public API for, kept in one place so that an upgrade has one
+// file to check (the tests of every library, and the conformance run, fail loudly if these break):
+//
+// 1. Replacing a built-in overload. cel-js refuses to register a signature that overlaps an existing
+//    one (e.g. our `string.lowerAscii()` over its own, which lowercases non-ASCII letters too). We
+//    "shadow" the built-in declarations: our registry's function lookup filters them out, for our
+//    registry and (through its clone hook) for every registry cloned from it, so the lead's
+//    `newBaseEnvironment().clone()` keeps our overloads even after it registers types of its own.
+//
+// 2. Replacing a built-in macro (all, exists, ...) with a metered one. The parser expands a call
+//    through the last macro registered for a name and arity, whatever its receiver type, while the
+//    overlap check compares receiver types: a macro declared on a different receiver (`map.all`
+//    instead of `list.all`) is accepted and wins. Its expander receives the parser, which is how we
+//    reach the registry for (1) without any other hook.
+import type { ASTNode } from '@marcbachmann/cel-js';
+
+/** The parts of a cel-js FunctionDeclaration we read. */
+export interface DeclarationLike {
+  readonly name: string;
+  readonly macro: boolean;
+  readonly receiverType: { readonly name: string } | null;
+  readonly argTypes: ReadonlyArray<{ readonly name: string }>;
+  readonly handler: (...args: unknown[]) => unknown;
+}
+
+/** The parts of a cel-js Candidates (the overloads for one name and arity) we read and write. */
+interface CandidatesLike {
+  declarations: DeclarationLike[];
+  macro: DeclarationLike | false;
+  readonly registry: unknown;
+}
+
+/** The parts of a cel-js Registry we use. */
+export interface RegistryLike {
+  functionCandidates(receiverCall: boolean, name: string, argCount: number): CandidatesLike;
+  clone(opts: unknown): RegistryLike;
+}
+
+/** What cel-js hands a macro expander at parse time. */
+export interface MacroExpansion {
+  ast: ASTNode;
+  args: ASTNode[];
+  receiver: ASTNode | null;
+  methodName: string;
+  parser: { registry: RegistryLike };
+}
+
+/** What a macro expander may return: a replacement AST (`callAst`), or typeCheck/evaluate hooks. */
+export type MacroResult =
+  | { callAst: ASTNode & { args: unknown } }
+  | {
+      typeCheck(checker: unknown, macro: unknown, ctx: unknown): unknown;
+      evaluate(evaluator: unknown, macro: unknown, ctx: unknown): unknown;
+    };
+
+export type MacroExpander = (expansion: MacroExpansion) => MacroResult;
+
+function isRegistryLike(value: unknown): value is RegistryLike {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    typeof (value as RegistryLike).functionCandidates === 'function' &&
+    typeof (value as RegistryLike).clone === 'function'
+  );
+}
+
+/** Reads the registry out of a macro expansion, refusing anything that does not look like one. */
+export function registryOf(expansion: MacroExpansion): RegistryLike {
+  const registry = expansion.parser?.registry;
+  if (!isRegistryLike(registry)) {
+    throw new Error('cel-js internals changed: a macro expansion no longer carries the registry');
+  }
+  return registry;
+}
+
+const shadowedByRegistry = new WeakMap<RegistryLike, Set<DeclarationLike>>();
+
+function filterCandidates(candidates: CandidatesLike, shadowed: ReadonlySet<DeclarationLike>): void {
+  if (!candidates.declarations.some((d) => shadowed.has(d))) return;
+  candidates.declarations = candidates.declarations.filter((d) => !shadowed.has(d));
+  let macro: DeclarationLike | false = false;
+  for (const d of candidates.declarations) if (d.macro) macro = d;
+  candidates.macro = macro;
+}
+
+/**
+ * Makes `registry` (and every registry later cloned from it) hide the shadowed declarations from
+ * overload resolution and macro expansion. Idempotent.
+ */
+function installShadowing(registry: RegistryLike, shadowed: Set<DeclarationLike>): void {
+  if (shadowedByRegistry.has(registry)) return;
+  shadowedByRegistry.set(registry, shadowed);
+  const proto = Object.getPrototypeOf(registry) as RegistryLike;
+  const lookup = proto.functionCandidates;
+  const clone = proto.clone;
+  Object.defineProperty(registry, 'functionCandidates', {
+    configurable: true,
+    value(this: RegistryLike, receiverCall: boolean, name: string, argCount: number): CandidatesLike {
+      const candidates = lookup.call(this, receiverCall, name, argCount);
+      filterCandidates(candidates, shadowed);
+      return candidates;
+    },
+  });
+  Object.defineProperty(registry, 'clone', {
+    configurable: true,
+    value(this: RegistryLike, opts: unknown): RegistryLike {
+      const child = clone.call(this, opts);
+      installShadowing(child, shadowed);
+      return child;
+    },
+  });
+}
+
+/**
+ * Hides the built-in overloads of `name` with `argCount` arguments (receiver-style calls when
+ * `receiverCall`) whose signature `matches`, so that our own registration of the same signature is
+ * accepted and is the one resolved. Must run on a registry that already owns its overload table
+ * (i.e. after the environment registered at least one function), never on cel-js's global one.
+ */
+export function shadowBuiltinOverloads(
+  registry: RegistryLike,
+  receiverCall: boolean,
+  name: string,
+  argCount: number,
+  matches: (declaration: DeclarationLike) => boolean = () => true,
+): number {
+  let shadowed = shadowedByRegistry.get(registry);
+  if (!shadowed) {
+    shadowed = new Set();
+    installShadowing(registry, shadowed);
+  }
+  const candidates = registry.functionCandidates(receiverCall, name, argCount);
+  if (candidates.registry !== registry) {
+    throw new Error('refusing to shadow overloads in a registry shared with other environments');
+  }
+  let count = 0;
+  for (const declaration of [...candidates.declarations]) {
+    if (matches(declaration)) {
+      shadowed.add(declaration);
+      count++;
+    }
+  }
+  filterCandidates(candidates, shadowed);
+  return count;
+}
+
+/** Finds a built-in macro declaration (e.g. `list.all(ast, ast)`) to wrap. */
+export function findBuiltinMacro(
+  registry: RegistryLike,
+  name: string,
+  argCount: number,
+  receiverTypeName: string,
+): DeclarationLike {
+  const found = registry
+    .functionCandidates(true, name, argCount)
+    .declarations.find((d) => d.macro && (d.receiverType?.name ?? '').split('<')[0] === receiverTypeName);
+  if (!found) throw new Error(`cel-js internals changed: no built-in macro ${receiverTypeName}.${name}/${argCount}`);
+  return found;
+}

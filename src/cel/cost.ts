@@ -1,0 +1,122 @@
+// A runtime cost meter for CEL evaluation.
+//
+// cel-js has no cost tracking, so we keep our own: the engine arms a budget around one synchronous
+// evaluation (`withCostBudget(limit, () => program(activation))`), and the places that can do
+// unbounded work charge it: every comprehension iteration (the metered macros in
+// library/comprehensions.ts) and the string, list and regex library functions (in proportion to the
+// length of what they touch). Evaluation is synchronous, so a module-level meter is safe; when no
+// budget is armed, charging is one predictable branch.
+
+/** The unit costs, so that the budget has a meaning one can reason about. */
+export const COST = Object.freeze({
+  /** One iteration of all / exists / exists_one / map / filter. */
+  comprehensionIteration: 1,
+  /** Characters scanned per unit by string functions (Kubernetes charges 0.1 per character too). */
+  charactersPerUnit: 10,
+  /** List elements visited per unit by list functions. */
+  listElementsPerUnit: 1,
+  /** Characters scanned per unit by a regex match (RE2 is linear, but a match costs more than a scan). */
+  regexCharactersPerUnit: 4,
+});
+
+/**
+ * A budget sized like Kubernetes' per-expression runtime limit. With the unit costs above a
+ * DaemonSet-sized policy spends a few hundred units; a 1,000 x 1,000 nested comprehension does not fit.
+ */
+export const DEFAULT_COST_BUDGET = 1_000_000;
+
+export class CostBudgetExceededError extends Error {
+  constructor(
+    readonly budget: number,
+    readonly spent: number,
+  ) {
+    super(
+      `CEL cost budget exceeded: the expression was stopped after spending more than its budget of ` +
+        `${budget} units (comprehension iterations plus characters and list elements scanned)`,
+    );
+    this.name = 'CostBudgetExceededError';
+  }
+}
+
+interface Meter {
+  limit: number;
+  spent: number;
+  exceeded: boolean;
+}
+
+let active: Meter | null = null;
+
+/** Charges `units` to the armed budget; a no-op when none is armed. Throws once the budget is spent. */
+export function chargeCost(units: number): void {
+  const meter = active;
+  if (meter === null) return;
+  meter.spent += units;
+  if (meter.spent > meter.limit) {
+    meter.exceeded = true;
+    throw new CostBudgetExceededError(meter.limit, meter.spent);
+  }
+}
+
+/** Charges for scanning a string of `length` UTF-16 units. */
+export function chargeString(length: number): void {
+  if (active !== null) chargeCost(1 + Math.floor(length / COST.charactersPerUnit));
+}
+
+/** Charges for visiting `length` list elements. */
+export function chargeList(length: number): void {
+  if (active !== null) chargeCost(1 + Math.floor(length / COST.listElementsPerUnit));
+}
+
+/** Charges for running a regex over a string of `length` UTF-16 units. */
+export function chargeRegex(length: number): void {
+  if (active !== null) chargeCost(1 + Math.floor(length / COST.regexCharactersPerUnit));
+}
+
+/** Charges one comprehension iteration. Kept tiny: it runs once per element of every macro. */
+export function chargeIteration(): void {
+  if (active !== null) chargeCost(COST.comprehensionIteration);
+}
+
+export interface CostReport<T> {
+  value: T;
+  /** Units spent by the evaluation. */
+  cost: number;
+}
+
+/**
+ * Runs `evaluate` with a cost budget and reports what it spent. Budgets nest: an inner evaluation
+ * also spends from the outer budget. Throws CostBudgetExceededError when the budget is exceeded, even
+ * if CEL's error-absorbing operators (`||`, `&&`, `all`, `exists`) swallowed the first throw.
+ */
+export function measureCost<T>(limit: number, evaluate: () => T): CostReport<T> {
+  if (!(limit >= 0)) throw new RangeError(`cost budget must be a non-negative number, got ${limit}`);
+  const outer = active;
+  const meter: Meter = { limit, spent: 0, exceeded: false };
+  active = meter;
+  let value: T;
+  try {
+    value = evaluate();
+  } finally {
+    active = outer;
+    if (outer !== null) outer.spent += meter.spent;
+  }
+  if (value instanceof Promise) {
+    throw new TypeError('CEL evaluation returned a Promise: the cost meter supports synchronous evaluation only');
+  }
+  if (meter.exceeded) throw new CostBudgetExceededError(limit, meter.spent);
+  if (outer !== null && outer.spent > outer.limit) {
+    outer.exceeded = true;
+    throw new CostBudgetExceededError(outer.limit, outer.spent);
+  }
+  return { value, cost: meter.spent };
+}
+
+/** Runs `evaluate` under a cost budget of `limit` units and returns its value. */
+export function withCostBudget<T>(limit: number, evaluate: () => T): T {
+  return measureCost(limit, evaluate).value;
+}
+
+/** True while a budget is armed (for tests and diagnostics). */
+export function isCostBudgetArmed(): boolean {
+  return active !== null;
+}

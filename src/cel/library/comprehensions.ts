@@ -1,0 +1,99 @@
+// Metered comprehension macros: all, exists, exists_one, map (2 and 3 arguments) and filter behave
+// exactly as cel-js's own (we call its expanders), and additionally charge the cost meter once per
+// iteration. The charge sits in the comprehension's loop condition, a plain function cel-js calls
+// before every step, so there is no extra AST node and no per-element allocation.
+import type { Environment } from '@marcbachmann/cel-js';
+import { chargeIteration } from '../cost.js';
+import {
+  findBuiltinMacro,
+  registryOf,
+  type DeclarationLike,
+  type MacroExpansion,
+  type MacroExpander,
+  type MacroResult,
+  type RegistryLike,
+} from '../cel-js-internals.js';
+
+interface ComprehensionArgs {
+  condition?: (accumulator: unknown) => boolean;
+}
+
+const METERED_MACROS: ReadonlyArray<{ name: string; args: number; returns: string }> = [
+  { name: 'all', args: 2, returns: 'bool' },
+  { name: 'exists', args: 2, returns: 'bool' },
+  { name: 'exists_one', args: 2, returns: 'bool' },
+  { name: 'map', args: 2, returns: 'list<dyn>' },
+  { name: 'map', args: 3, returns: 'list<dyn>' },
+  { name: 'filter', args: 2, returns: 'list<dyn>' },
+];
+
+/** cel-js's own expanders, looked up once (they are shared by every environment). */
+const builtinExpanders = new Map<string, DeclarationLike>();
+
+const always = (): boolean => true;
+
+function meter(args: ComprehensionArgs): void {
+  const condition = args.condition ?? always;
+  args.condition = (accumulator) => {
+    chargeIteration();
+    return condition(accumulator);
+  };
+}
+
+function isComprehension(result: MacroResult): result is { callAst: MacroResult & { args: ComprehensionArgs } } & MacroResult {
+  return 'callAst' in result && typeof result.callAst.args === 'object' && result.callAst.args !== null;
+}
+
+let probe: { registry?: RegistryLike } | null = null;
+
+const PROBE_RESULT: MacroResult = {
+  typeCheck() {
+    throw new Error('registry probe expression is never type-checked');
+  },
+  evaluate() {
+    throw new Error('registry probe expression is never evaluated');
+  },
+};
+
+function meteredExpander(name: string, argCount: number): MacroExpander {
+  const key = `${name}/${argCount}`;
+  return (expansion: MacroExpansion): MacroResult => {
+    if (probe) {
+      probe.registry = registryOf(expansion);
+      return PROBE_RESULT;
+    }
+    const builtin = builtinExpanders.get(key);
+    if (!builtin) throw new Error(`metered macro ${key} used before the base environment finished loading`);
+    const result = builtin.handler(expansion) as MacroResult;
+    if (!isComprehension(result)) throw new Error(`cel-js internals changed: ${key} no longer expands to a comprehension`);
+    meter(result.callAst.args);
+    return result;
+  };
+}
+
+/**
+ * Registers the metered macros on `env` and returns env's registry, captured through one of them
+ * (the other libraries need it to replace built-in overloads).
+ */
+export function registerMeteredComprehensions(env: Environment): RegistryLike {
+  for (const macro of METERED_MACROS) {
+    const params = Array.from({ length: macro.args }, () => 'ast').join(', ');
+    // Declared on `map` so that cel-js's overlap check (which compares receivers) accepts it next to
+    // the built-in `list.<name>`; the parser picks the last macro registered whatever the receiver.
+    env.registerFunction(`map.${macro.name}(${params}): ${macro.returns}`, meteredExpander(macro.name, macro.args));
+  }
+  const slot: { registry?: RegistryLike } = {};
+  probe = slot;
+  try {
+    env.parse('[].all(x, true)');
+  } finally {
+    probe = null;
+  }
+  const registry = slot.registry;
+  if (!registry) throw new Error('cel-js internals changed: the registry probe did not run');
+  for (const macro of METERED_MACROS) {
+    const key = `${macro.name}/${macro.args}`;
+    if (!builtinExpanders.has(key)) builtinExpanders.set(key, findBuiltinMacro(registry, macro.name, macro.args, 'list'));
+  }
+  return registry;
+}

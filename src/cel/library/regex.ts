@@ -1,0 +1,80 @@
+// Regular expressions on RE2 semantics (linear time, Go's syntax) through re2js:
+//   <string>.matches(<string>) <bool> and matches(<string>, <string>) <bool>  (CEL standard; replaces
+//                                                      cel-js's, which runs JavaScript's backtracking RegExp)
+//   <string>.find(<string>) <string>                 Kubernetes regex library: first match, '' if none
+//   <string>.findAll(<string>) <list<string>>        all non-overlapping matches (Go's FindAllString)
+//   <string>.findAll(<string>, <int>) <list<string>> at most n matches when n >= 0
+// Syntax RE2 refuses (lookaround, backreferences, \Z, repeat counts over 1000...) is an evaluation
+// error, never a fallback to another engine. Policy patterns are nearly always constants, so
+// compiled patterns live in a bounded LRU cache.
+import type { Environment } from '@marcbachmann/cel-js';
+import { RE2JS } from 're2js';
+import { chargeCost, chargeRegex } from '../cost.js';
+import { shadowBuiltinOverloads, type RegistryLike } from '../cel-js-internals.js';
+import { celError, define, toIndex } from './support.js';
+
+/** How many compiled patterns (or compile errors) the cache keeps. */
+export const REGEX_CACHE_SIZE = 512;
+
+type Compiled = RE2JS | { error: string };
+
+const cache = new Map<string, Compiled>();
+
+/** Compiles with RE2 syntax, from the cache when possible; throws a CEL error for invalid syntax. */
+export function compileRegex(pattern: string): RE2JS {
+  let entry = cache.get(pattern);
+  if (entry !== undefined) {
+    // Refresh recency: Map iteration order is insertion order, so the first key is the oldest.
+    cache.delete(pattern);
+    cache.set(pattern, entry);
+  } else {
+    chargeCost(1 + pattern.length);
+    try {
+      entry = RE2JS.compile(pattern);
+    } catch (error) {
+      entry = { error: error instanceof Error ? error.message : String(error) };
+    }
+    cache.set(pattern, entry);
+    if (cache.size > REGEX_CACHE_SIZE) {
+      const oldest = cache.keys().next().value;
+      if (oldest !== undefined) cache.delete(oldest);
+    }
+  }
+  if (entry instanceof RE2JS) return entry;
+  throw celError(`invalid regular expression ${JSON.stringify(pattern)}: ${entry.error}`);
+}
+
+/** For tests: the number of cached patterns. */
+export function regexCacheSize(): number {
+  return cache.size;
+}
+
+export function matches(s: string, pattern: string): boolean {
+  const re = compileRegex(pattern);
+  chargeRegex(s.length);
+  return re.test(s);
+}
+
+export function find(s: string, pattern: string): string {
+  const re = compileRegex(pattern);
+  chargeRegex(s.length);
+  return re.re2().find(s) as string;
+}
+
+export function findAll(s: string, pattern: string, limit: bigint = -1n): string[] {
+  const re = compileRegex(pattern);
+  chargeRegex(s.length);
+  if (limit === 0n) return [];
+  const found = re.re2().findAll(s, limit < 0n ? -1 : toIndex(limit)) as string[] | null;
+  return found ?? [];
+}
+
+export function registerRegexLibrary(env: Environment, registry: RegistryLike): void {
+  shadowBuiltinOverloads(registry, true, 'matches', 1, (d) => d.receiverType?.name === 'string');
+  shadowBuiltinOverloads(registry, false, 'matches', 2, (d) => d.argTypes[0]?.name === 'string');
+  define(env, 'string.matches(string): bool', matches);
+  define(env, 'matches(string, string): bool', matches);
+  define(env, 'string.find(string): string', find);
+  define(env, 'string.findAll(string): list<string>', (s: string, p: string) => findAll(s, p));
+  define(env, 'string.findAll(string, int): list<string>', findAll);
+}
