@@ -20,7 +20,7 @@ KUSTOMIZE_VERSION="${DAEMONGUARD_E2E_KUSTOMIZE_VERSION:-v5.8.2}"
 HELM_MODULE="${DAEMONGUARD_E2E_HELM_MODULE:-helm.sh/helm/v3}"
 HELM_VERSION="${DAEMONGUARD_E2E_HELM_VERSION:-v3.22.0}"
 
-CACHE_ROOT="${DAEMONGUARD_E2E_CACHE:-$HOME/.cache/daemonguard-e2e}"
+CACHE_ROOT="${DAEMONGUARD_E2E_CACHE:-${HOME:-$(cd ~ && pwd)}/.cache/daemonguard-e2e}"
 ROOT="$CACHE_ROOT/$K8S_VERSION"
 BIN="$ROOT/bin"
 
@@ -53,9 +53,9 @@ if command -v flock >/dev/null 2>&1; then
 fi
 
 # Modules already in the user's own module cache are read from there instead of the network.
-default_modcache="$(go env GOMODCACHE)"
-upstream_proxy="$(go env GOPROXY)"
-if [ -d "$default_modcache/cache/download" ] && [ "$default_modcache" != "$ROOT/gomod" ]; then
+default_modcache="$(go env GOMODCACHE 2>/dev/null || true)"
+upstream_proxy="$(go env GOPROXY 2>/dev/null || echo https://proxy.golang.org,direct)"
+if [ -n "$default_modcache" ] && [ -d "$default_modcache/cache/download" ] && [ "$default_modcache" != "$ROOT/gomod" ]; then
   export GOPROXY="file://$default_modcache/cache/download,$upstream_proxy"
 fi
 export GOMODCACHE="$ROOT/gomod"
@@ -101,7 +101,7 @@ new_helper() {
 }
 
 # Bump when the way a binary is built changes: binaries built by an older recipe are rebuilt.
-RECIPE=2
+RECIPE=3
 
 # stamp BINARY: what a binary must have been built from to be reused.
 stamp() {
@@ -206,7 +206,8 @@ if [ "$deploy_tools" = 1 ]; then
     dir="$(new_helper helm)"
     (cd "$dir" && go get "$HELM_MODULE/cmd/helm@$HELM_VERSION") >"$ROOT/logs/helm-get.log" 2>&1 \
       || { tail -n 40 "$ROOT/logs/helm-get.log" >&2; exit 1; }
-    build_tool "$dir" helm "$HELM_MODULE/cmd/helm"
+    # Without it, `helm version` reports only the major.minor the source has as its default.
+    build_tool "$dir" helm "$HELM_MODULE/cmd/helm" "-X $HELM_MODULE/internal/version.version=$HELM_VERSION"
   fi
 fi
 
