@@ -1,0 +1,220 @@
+// `daemonguard serve` as a real subprocess: flags and their exit codes, development certificates,
+// environment variables, and SIGTERM with a review in flight.
+
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { after, describe, it } from 'node:test';
+import { connect, type TLSSocket } from 'node:tls';
+import { fileURLToPath } from 'node:url';
+import { admissionReview, callHttps, daemonSet, temporaryDirectory, TEST_POLICIES, writeFiles } from '../server/server-fixtures.js';
+
+const MAIN = fileURLToPath(new URL('./main.js', import.meta.url));
+const children = new Set<ChildProcess>();
+
+interface Finished {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the CLI to completion. */
+function runCli(args: string[], options: { cwd?: string; env?: Record<string, string> } = {}): Promise<Finished> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [MAIN, ...args], { cwd: options.cwd, env: { ...process.env, ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
+    child.on('error', reject);
+    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
+  });
+}
+
+interface Served {
+  child: ChildProcess;
+  port: number;
+  lines: Record<string, unknown>[];
+  stderr: () => string;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** Resolves with the first log line for which `match` holds. */
+  waitForLog: (match: (line: Record<string, unknown>) => boolean, timeoutMs?: number) => Promise<Record<string, unknown>>;
+}
+
+/** Starts `daemonguard serve` and waits for its "listening" log line. */
+async function serve(args: string[], options: { cwd: string; env?: Record<string, string> }): Promise<Served> {
+  const child = spawn(process.execPath, [MAIN, 'serve', ...args], {
+    cwd: options.cwd,
+    env: { ...process.env, ...options.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  children.add(child);
+  const lines: Record<string, unknown>[] = [];
+  const waiters: { match: (line: Record<string, unknown>) => boolean; resolve: (line: Record<string, unknown>) => void }[] = [];
+  let buffered = '';
+  let stderr = '';
+  child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
+  child.stdout?.on('data', (chunk: Buffer) => {
+    buffered += chunk.toString('utf8');
+    let newline: number;
+    while ((newline = buffered.indexOf('\n')) >= 0) {
+      const text = buffered.slice(0, newline);
+      buffered = buffered.slice(newline + 1);
+      if (text.trim() === '') continue;
+      const line = JSON.parse(text) as Record<string, unknown>;
+      lines.push(line);
+      for (const waiter of [...waiters]) {
+        if (waiter.match(line)) {
+          waiters.splice(waiters.indexOf(waiter), 1);
+          waiter.resolve(line);
+        }
+      }
+    }
+  });
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+    child.on('exit', (code, signal) => {
+      children.delete(child);
+      resolve({ code, signal });
+    });
+  });
+  const waitForLog = (match: (line: Record<string, unknown>) => boolean, timeoutMs = 15_000): Promise<Record<string, unknown>> => {
+    const seen = lines.find(match);
+    if (seen) return Promise.resolve(seen);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no such log line within ${timeoutMs} ms; stderr: ${stderr}; lines: ${JSON.stringify(lines)}`)), timeoutMs);
+      waiters.push({
+        match,
+        resolve: (line) => {
+          clearTimeout(timer);
+          resolve(line);
+        },
+      });
+      void exited.then(() => reject(new Error(`server exited; stderr: ${stderr}`)));
+    });
+  };
+  const listening = await waitForLog((line) => line['msg'] === 'daemonguard admission server listening');
+  return { child, port: listening['port'] as number, lines, stderr: () => stderr, exited, waitForLog };
+}
+
+after(() => {
+  for (const child of children) child.kill('SIGKILL');
+});
+
+describe('daemonguard serve: flags', () => {
+  it('documents every flag and its environment variable in --help', async () => {
+    const result = await runCli(['serve', '--help']);
+    assert.equal(result.code, 0);
+    for (const text of [
+      '--address <host>',
+      'DAEMONGUARD_ADDRESS',
+      '--port <port>',
+      'DAEMONGUARD_PORT',
+      '--tls-cert <file>',
+      'DAEMONGUARD_TLS_CERT',
+      '--tls-key <file>',
+      '--client-ca <file>',
+      '--policies <path>',
+      'DAEMONGUARD_POLICIES',
+      '--eval-deadline <duration>',
+      'DAEMONGUARD_EVAL_DEADLINE',
+      '--log-level <level>',
+      '--shutdown-grace <duration>',
+      'default: "0.0.0.0"',
+      'default: 8443',
+      'default: 2s',
+    ]) {
+      assert.ok(result.stdout.includes(text), `--help mentions ${text}`);
+    }
+  });
+
+  it('prints usage and exits 2 on a bad flag or value', async () => {
+    for (const args of [['serve', '--bogus'], ['serve', '--port', 'https'], ['serve', '--eval-deadline', 'soon'], ['serve', '--log-level', 'loud']]) {
+      const result = await runCli(args);
+      assert.equal(result.code, 2, `${args.join(' ')}: ${result.stderr}`);
+      assert.match(result.stderr, /^error: /);
+      assert.match(result.stderr, /Usage: daemonguard serve \[options\]/);
+    }
+  });
+
+  it('exits 2 when only one of --tls-cert and --tls-key is given', async () => {
+    const result = await runCli(['serve', '--tls-cert', 'tls.crt']);
+    assert.equal(result.code, 2);
+    assert.match(result.stderr, /--tls-cert and --tls-key go together/);
+  });
+
+  it('exits 2 without serving when the policies are broken, pointing at file:line', async () => {
+    const dir = await temporaryDirectory('daemonguard-cli-');
+    await writeFiles(dir, { 'policies/bad.yaml': TEST_POLICIES.replace('validationActions: [Deny]', 'validationActions: [Deny, Block]') });
+    const result = await runCli(['serve', '--address', '127.0.0.1', '--port', '0'], { cwd: dir });
+    assert.equal(result.code, 2);
+    assert.match(result.stderr, /^error: the policies did not load, so the server was not started:/);
+    assert.match(result.stderr, new RegExp(`${path.join(dir, 'policies', 'bad.yaml').replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:\\d+:\\d+: `));
+  });
+});
+
+describe('daemonguard serve: running', () => {
+  it('generates development certificates, serves reviews, and takes its settings from the environment', { timeout: 30_000 }, async () => {
+    const dir = await temporaryDirectory('daemonguard-cli-');
+    await writeFiles(dir, { 'rules/all.yaml': TEST_POLICIES });
+    const served = await serve([], {
+      cwd: dir,
+      env: { DAEMONGUARD_ADDRESS: '127.0.0.1', DAEMONGUARD_PORT: '0', DAEMONGUARD_POLICIES: 'rules', DAEMONGUARD_LOG_LEVEL: 'info' },
+    });
+    const generated = served.lines.find((line) => line['generated'] === 'all');
+    assert.ok(generated, 'the certificate generation is logged');
+    assert.equal(generated['caCertificate'], path.join('certs', 'ca.crt'));
+    const ca = await readFile(path.join(dir, 'certs', 'ca.crt'), 'utf8');
+
+    const body = JSON.stringify(admissionReview('CREATE', daemonSet({ privileged: true, memoryLimit: '1Gi' }), { uid: 'uid-cli' }));
+    for (const host of ['127.0.0.1', 'localhost']) {
+      const answer = await callHttps(`https://${host}:${served.port}/validate`, { ca, body, agent: false });
+      assert.equal(answer.status, 200);
+      const response = answer.json<{ response: { uid: string; allowed: boolean; status: { message: string } } }>().response;
+      assert.equal(response.uid, 'uid-cli');
+      assert.equal(response.allowed, false);
+      assert.match(response.status.message, /^privileged-namespaces: container "agent" is privileged/);
+    }
+    const decision = await served.waitForLog((line) => line['msg'] === 'admission decision' && line['uid'] === 'uid-cli');
+    assert.equal(decision['decision'], 'denied');
+    assert.equal(JSON.stringify(served.lines).includes('registry.example'), false, 'request bodies are not logged');
+
+    served.child.kill('SIGTERM');
+    assert.deepEqual(await served.exited, { code: 0, signal: null });
+  });
+
+  it('on SIGTERM stops accepting, finishes the review in flight, and exits 0', { timeout: 30_000 }, async () => {
+    const dir = await temporaryDirectory('daemonguard-cli-');
+    await writeFiles(dir, { 'policies/all.yaml': TEST_POLICIES });
+    const served = await serve(['--address', '127.0.0.1', '--port', '0', '--shutdown-grace', '10s'], { cwd: dir });
+    const ca = await readFile(path.join(dir, 'certs', 'ca.crt'), 'utf8');
+
+    const body = JSON.stringify(admissionReview('CREATE', daemonSet({ memoryLimit: '1Gi' }), { uid: 'uid-in-flight' }));
+    const socket: TLSSocket = connect({ host: '127.0.0.1', port: served.port, ca, servername: 'localhost' });
+    await new Promise<void>((resolve, reject) => socket.once('secureConnect', resolve).once('error', reject));
+    let received = '';
+    socket.on('data', (chunk: Buffer) => (received += chunk.toString('utf8')));
+    const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+    const half = Math.floor(body.length / 2);
+    socket.write(`POST /validate HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body.slice(0, half)}`);
+
+    const signalledAt = Date.now();
+    served.child.kill('SIGTERM');
+    await served.waitForLog((line) => line['signal'] === 'SIGTERM');
+    await assert.rejects(callHttps(`https://127.0.0.1:${served.port}/healthz`, { ca, agent: false }), /ECONNREFUSED/);
+
+    socket.write(body.slice(half));
+    await closed;
+    const [head, payload] = received.split('\r\n\r\n');
+    assert.match(head ?? '', /^HTTP\/1\.1 200 OK/);
+    assert.deepEqual(JSON.parse(payload ?? '{}'), {
+      apiVersion: 'admission.k8s.io/v1',
+      kind: 'AdmissionReview',
+      response: { uid: 'uid-in-flight', allowed: true },
+    });
+    assert.deepEqual(await served.exited, { code: 0, signal: null });
+    assert.ok(Date.now() - signalledAt < 10_000, 'exits within the grace period');
+    assert.ok(served.lines.some((line) => line['msg'] === 'admission decision' && line['uid'] === 'uid-in-flight'));
+  });
+});
