@@ -2,23 +2,16 @@
 // The `daemonguard` command line. Each command lives in its own module, which exports one function
 // that registers the command on the program; this file only assembles them and maps errors to exit codes.
 //
-// Exit codes: 0 success, 1 denied / expectation failed, 2 usage or input error (a bad flag prints usage).
-import { readFileSync, realpathSync } from 'node:fs';
+// Exit codes (see exit-codes.ts): 0 success, 1 denied / expectation failed, 2 usage or input error.
+import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Command, CommanderError } from 'commander';
+import { EXIT_OK, EXIT_USAGE, InputError } from './exit-codes.js';
+import { packageVersion } from './options.js';
+import { registerReviewCommand } from './review-command.js';
 import { registerServeCommand } from './serve-command.js';
-
-const EXIT_OK = 0;
-const EXIT_USAGE = 2;
-
-function packageVersion(): string {
-  try {
-    const text = readFileSync(new URL('../../../package.json', import.meta.url), 'utf8');
-    return (JSON.parse(text) as { version?: string }).version ?? '0.0.0';
-  } catch {
-    return '0.0.0';
-  }
-}
+import { registerTestCommand } from './dry-run-command.js';
+import { registerVerifyCommand } from './verify-command.js';
 
 /** Builds the program with every command registered. Exported for tests that want to inspect it. */
 export function createProgram(): Command {
@@ -31,6 +24,9 @@ export function createProgram(): Command {
     .showHelpAfterError()
     .configureHelp({ sortSubcommands: true });
 
+  registerTestCommand(program);
+  registerVerifyCommand(program);
+  registerReviewCommand(program);
   registerServeCommand(program);
   return program;
 }
@@ -44,6 +40,10 @@ export async function main(argv: readonly string[] = process.argv): Promise<numb
     if (error instanceof CommanderError) {
       // --help and --version "fail" with exit code 0; everything else is a usage error.
       return error.exitCode === 0 ? EXIT_OK : EXIT_USAGE;
+    }
+    if (error instanceof InputError) {
+      process.stderr.write(`error: ${error.message}\n`);
+      return EXIT_USAGE;
     }
     process.stderr.write(`error: ${(error as Error).stack ?? String(error)}\n`);
     return EXIT_USAGE;

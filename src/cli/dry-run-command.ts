@@ -1,0 +1,109 @@
+// `daemonguard test [PATH...]`: dry-runs DaemonSet manifests through the policies, as the cluster would
+// review them, and reports in table, JSON, YAML, JUnit or SARIF form.
+//
+//   helm template agent ./chart | daemonguard test -p policies/ -
+import { existsSync } from 'node:fs';
+import type { Command } from 'commander';
+import { stringify } from 'yaml';
+import { isJsonObject, type JsonObject, type Operation } from '../common/vocabulary.js';
+import type { PolicySet } from '../policy/types.js';
+import { DEFAULT_NAMESPACE, buildAdmissionRequest, dryRunRequest, loadPoliciesForCli, manifestNamespace } from './dry-run.js';
+import { EXIT_FAILED, EXIT_OK, InputError } from './exit-codes.js';
+import { collectDaemonSets, readManifestSources, readStream, STDIN_PATH } from './manifests.js';
+import { choice, collect, packageVersion, parseGroups, parseLabels } from './options.js';
+import { policyReports } from './outcomes.js';
+import { colorEnabled } from './report/color.js';
+import { junitReport } from './report/junit.js';
+import { isFailure, jsonReport, type FailOn, type TestReport, type TestResult } from './report/model.js';
+import { sarifReport } from './report/sarif.js';
+import { tableReport } from './report/table.js';
+
+export const OUTPUT_FORMATS = ['table', 'json', 'yaml', 'junit', 'sarif'] as const;
+export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
+export const DEFAULT_POLICY_PATH = './policies';
+
+export interface TestCommandOptions {
+  policies?: string[];
+  namespace?: string;
+  namespaceLabels?: Record<string, string>;
+  operation: 'CREATE' | 'UPDATE';
+  old?: string;
+  user?: string;
+  groups?: string[];
+  output: OutputFormat;
+  showPatch?: boolean;
+  showMutated?: boolean;
+  failOn: FailOn;
+}
+
+/** The old object for --operation UPDATE: the one DaemonSet in --old FILE. */
+async function readOldObject(file: string): Promise<JsonObject> {
+  const { daemonSets } = collectDaemonSets(await readManifestSources([file], () => Promise.reject(new InputError('--old cannot read stdin'))));
+  if (daemonSets.length !== 1) throw new InputError(`${file}: --old must hold exactly one apps/v1 DaemonSet, found ${daemonSets.length}`);
+  return daemonSets[0]!.object;
+}
+
+/** Runs `test` and returns the report; throws InputError for anything the user must fix. */
+export async function runDryRun(paths: readonly string[], options: TestCommandOptions, readStdin: () => Promise<string>): Promise<TestReport> {
+  if (options.operation === 'UPDATE' && !options.old) throw new InputError('--operation UPDATE needs --old FILE (the DaemonSet as it is in the cluster)');
+  if (options.operation !== 'UPDATE' && options.old) throw new InputError('--old is only meaningful with --operation UPDATE');
+  const policyPaths = options.policies ?? [DEFAULT_POLICY_PATH];
+  if (!options.policies && !existsSync(DEFAULT_POLICY_PATH)) {
+    throw new InputError(`no policies: ${DEFAULT_POLICY_PATH} does not exist here; point at them with -p/--policies PATH`);
+  }
+  const documents = await readManifestSources(paths.length > 0 ? paths : [STDIN_PATH], readStdin);
+  const { daemonSets, skipped } = collectDaemonSets(documents);
+  const policySet: PolicySet = await loadPoliciesForCli(policyPaths);
+  const oldObject = options.old ? await readOldObject(options.old) : null;
+  const namespaceLabels = options.namespaceLabels ?? {};
+
+  const results: TestResult[] = daemonSets.map((manifest) => {
+    const namespace = options.namespace ?? manifestNamespace(manifest.object) ?? DEFAULT_NAMESPACE;
+    const request = buildAdmissionRequest(manifest.object, { operation: options.operation as Operation, namespace, oldObject, user: options.user, groups: options.groups });
+    const outcome = dryRunRequest(request, policySet, namespaceLabels);
+    const metadata = manifest.object.metadata;
+    const name = isJsonObject(metadata) && typeof metadata.name === 'string' ? metadata.name : '';
+    return { file: manifest.file, line: manifest.line, name, namespace, outcome, policies: policyReports(outcome.decision, policySet) };
+  });
+  return { results, skipped, policySet, failOn: options.failOn };
+}
+
+export function formatReport(report: TestReport, options: TestCommandOptions, color: boolean): string {
+  const reportOptions = { showPatch: options.showPatch === true, showMutated: options.showMutated === true, color };
+  switch (options.output) {
+    case 'json':
+      return `${JSON.stringify(jsonReport(report, reportOptions), null, 2)}\n`;
+    case 'yaml':
+      return stringify(jsonReport(report, reportOptions));
+    case 'junit':
+      return junitReport(report);
+    case 'sarif':
+      return `${JSON.stringify(sarifReport(report, packageVersion()), null, 2)}\n`;
+    default:
+      return tableReport(report, reportOptions);
+  }
+}
+
+export function registerTestCommand(program: Command): void {
+  program
+    .command('test')
+    .description('dry-run DaemonSet manifests through the policies, as the cluster would admit them')
+    .argument('[paths...]', 'manifest files or folders (YAML or JSON, several documents, Lists); "-" reads stdin', [])
+    .option('-p, --policies <path>', `policy file or folder, repeatable (default: ${DEFAULT_POLICY_PATH})`, collect)
+    .option('-n, --namespace <name>', "namespace of the request (default: the manifest's, else default)")
+    .option('--namespace-labels <k=v,...>', 'labels of the namespace, for namespaceSelector', parseLabels)
+    .option('--operation <op>', 'CREATE or UPDATE', choice(['CREATE', 'UPDATE'] as const, '--operation'), 'CREATE')
+    .option('--old <file>', 'the DaemonSet as stored in the cluster (for --operation UPDATE)')
+    .option('--user <name>', 'request.userInfo.username')
+    .option('--groups <g1,g2>', 'request.userInfo.groups (repeatable)', parseGroups)
+    .option('-o, --output <format>', `output format: ${OUTPUT_FORMATS.join(', ')}`, choice(OUTPUT_FORMATS, '--output'), 'table')
+    .option('--show-patch', 'print the JSON patch of the mutations (relative to the object as the apiserver defaults it)')
+    .option('--show-mutated', 'print each DaemonSet after mutation, as YAML')
+    .option('--fail-on <level>', 'exit 1 on: deny, or warn (warnings too)', choice(['deny', 'warn'] as const, '--fail-on'), 'deny')
+    .addHelpText('after', '\nExit codes: 0 all admitted, 1 a denial (or a warning with --fail-on warn), 2 usage, input or policy error.')
+    .action(async (paths: string[], options: TestCommandOptions) => {
+      const report = await runDryRun(paths, options, () => readStream(process.stdin));
+      process.stdout.write(formatReport(report, options, colorEnabled(process.stdout)));
+      process.exitCode = report.results.some((r) => isFailure(r, report.failOn)) ? EXIT_FAILED : EXIT_OK;
+    });
+}

@@ -1,0 +1,122 @@
+// The core of `daemonguard test`: build the AdmissionRequest the kube-apiserver would send for a
+// manifest (on the object as the apiserver defaults it) and run mutation then validation, as the
+// cluster does. No I/O here besides loading policies, so `verify` and the benchmark reuse it.
+import { randomUUID } from 'node:crypto';
+import { responseFromDecision } from '../admission/admission-response.js';
+import { applyApiserverDefaults } from '../admission/daemonset-defaults.js';
+import { isJsonObject, type JsonObject } from '../common/vocabulary.js';
+import { review } from '../engine/review.js';
+import type { AdmissionRequest, Decision, Operation, PatchOperation, UserInfo } from '../engine/types.js';
+import { PolicyLoadError, loadPolicySet } from '../policy/load-policies.js';
+import type { PolicySet } from '../policy/types.js';
+import { InputError } from './exit-codes.js';
+import { strongestAction } from './outcomes.js';
+
+export const DEFAULT_NAMESPACE = 'default';
+/** The user the CLI reviews as when --user is not given. */
+export const DEFAULT_USER = 'daemonguard-cli';
+export const DEFAULT_GROUPS = ['system:authenticated'];
+
+/** Loads policies, turning a broken policy into an InputError that lists every problem with file:line. */
+export async function loadPoliciesForCli(paths: readonly string[]): Promise<PolicySet> {
+  try {
+    return await loadPolicySet(paths);
+  } catch (error) {
+    if (error instanceof PolicyLoadError) throw new InputError(error.message);
+    throw error;
+  }
+}
+
+/** The Namespace the apiserver would know: its name label (set on every namespace) plus the given labels. */
+export function namespaceObject(name: string, labels: Readonly<Record<string, string>> = {}): JsonObject {
+  return { apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels: { ...labels, 'kubernetes.io/metadata.name': name } } };
+}
+
+export interface RequestOptions {
+  operation: Operation;
+  /** The request's namespace (already resolved: flag, else manifest, else default). */
+  namespace: string;
+  /** The object as stored before an UPDATE or DELETE. */
+  oldObject?: JsonObject | null;
+  user?: string;
+  groups?: string[];
+}
+
+export function manifestNamespace(object: JsonObject | null | undefined): string | undefined {
+  const metadata = object?.metadata;
+  const namespace = isJsonObject(metadata) ? metadata.namespace : undefined;
+  return typeof namespace === 'string' && namespace !== '' ? namespace : undefined;
+}
+
+function manifestName(object: JsonObject | null | undefined): string {
+  const metadata = object?.metadata;
+  const name = isJsonObject(metadata) ? metadata.name : undefined;
+  return typeof name === 'string' ? name : '';
+}
+
+/** Puts the object into the request's namespace, as the apiserver does (it refuses a mismatch; we follow the flag). */
+function inNamespace(object: JsonObject, namespace: string): JsonObject {
+  const defaulted = applyApiserverDefaults(object, { namespace });
+  (defaulted.metadata as JsonObject).namespace = namespace;
+  return defaulted;
+}
+
+/**
+ * The AdmissionRequest (admission.k8s.io/v1) for a DaemonSet manifest: the object and old object as
+ * the apiserver defaults them, a fresh uid, and the userInfo of --user/--groups.
+ */
+export function buildAdmissionRequest(manifest: JsonObject | null, options: RequestOptions): AdmissionRequest {
+  const gvk = { group: 'apps', version: 'v1', kind: 'DaemonSet' };
+  const gvr = { group: 'apps', version: 'v1', resource: 'daemonsets' };
+  const object = options.operation === 'DELETE' || manifest === null ? null : inNamespace(manifest, options.namespace);
+  const oldObject = options.oldObject ? inNamespace(options.oldObject, options.namespace) : null;
+  const userInfo: UserInfo = { username: options.user ?? DEFAULT_USER, groups: options.groups ?? [...DEFAULT_GROUPS] };
+  const optionsKind = options.operation === 'CREATE' ? 'CreateOptions' : options.operation === 'UPDATE' ? 'UpdateOptions' : 'DeleteOptions';
+  return {
+    uid: randomUUID(),
+    kind: gvk,
+    resource: gvr,
+    requestKind: gvk,
+    requestResource: gvr,
+    name: manifestName(manifest ?? options.oldObject),
+    namespace: options.namespace,
+    operation: options.operation,
+    userInfo,
+    object,
+    oldObject,
+    dryRun: false,
+    options: { apiVersion: 'meta.k8s.io/v1', kind: optionsKind },
+  };
+}
+
+export interface ReviewedViolation {
+  policy: string;
+  message: string;
+  action: 'Deny' | 'Warn' | 'Audit';
+}
+
+export interface DryRunOutcome {
+  request: AdmissionRequest;
+  decision: Decision;
+  allowed: boolean;
+  violations: ReviewedViolation[];
+  /** The warnings the apiserver would show the user (cleaned up as the webhook sends them). */
+  warnings: string[];
+  /** RFC 6902 operations against the defaulted object. */
+  patch: PatchOperation[];
+}
+
+/** Mutation then validation on one request, with the webhook's view of warnings. */
+export function dryRunRequest(request: AdmissionRequest, policySet: PolicySet, namespaceLabels: Readonly<Record<string, string>> = {}): DryRunOutcome {
+  const namespace = request.namespace ?? '';
+  const decision = review(request, policySet, { phase: 'all', namespaceObject: namespace === '' ? null : namespaceObject(namespace, namespaceLabels) });
+  const response = responseFromDecision(request.uid, decision, 'validate');
+  return {
+    request,
+    decision,
+    allowed: decision.allowed,
+    violations: decision.violations.map((v) => ({ policy: v.policy, message: v.message, action: strongestAction(v.actions) })),
+    warnings: response.warnings ?? [],
+    patch: decision.patch,
+  };
+}

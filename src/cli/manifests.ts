@@ -1,0 +1,79 @@
+// Reading the manifests `daemonguard test` reviews: files, folders (recursively), `-` for stdin,
+// several documents per file and `List` objects, each DaemonSet remembered with its file and line.
+import { isJsonObject, type JsonObject } from '../common/vocabulary.js';
+import { SourceReadError, listManifestFiles, parseSourceText, readSourceFile, type SourceDocument } from '../policy/yaml-documents.js';
+import { InputError } from './exit-codes.js';
+
+export const STDIN_PATH = '-';
+export const STDIN_NAME = '<stdin>';
+
+export interface ManifestDocument {
+  /** The file as given or found ("<stdin>" for `-`). */
+  file: string;
+  /** 1-based line of the object (of the List item, for Lists). */
+  line: number;
+  object: JsonObject;
+}
+
+export interface ManifestScan {
+  daemonSets: ManifestDocument[];
+  /** Documents that are not apps/v1 DaemonSets (empty documents are not counted). */
+  skipped: number;
+}
+
+export function isDaemonSet(value: unknown): value is JsonObject {
+  return isJsonObject(value) && value.apiVersion === 'apps/v1' && value.kind === 'DaemonSet';
+}
+
+/** kind: List (kubectl get -o yaml) or any *List with items (DaemonSetList, …). */
+function isList(value: unknown): value is JsonObject & { items: unknown[] } {
+  return isJsonObject(value) && typeof value.kind === 'string' && value.kind.endsWith('List') && Array.isArray(value.items);
+}
+
+export function sourceReadMessage(error: SourceReadError): string {
+  return error.problems.map((p) => (p.line > 0 ? `${p.file}:${p.line}:${p.column}: ${p.message}` : `${p.file}: ${p.message}`)).join('\n');
+}
+
+/** Reads documents from files and folders, or from stdin for `-`; throws InputError naming file:line. */
+export async function readManifestSources(paths: readonly string[], readStdin: () => Promise<string>): Promise<SourceDocument[]> {
+  const documents: SourceDocument[] = [];
+  try {
+    for (const path of paths) {
+      if (path === STDIN_PATH) {
+        documents.push(...parseSourceText(STDIN_NAME, await readStdin()));
+        continue;
+      }
+      for (const file of await listManifestFiles([path])) documents.push(...(await readSourceFile(file)));
+    }
+  } catch (error) {
+    if (error instanceof SourceReadError) throw new InputError(sourceReadMessage(error));
+    throw error;
+  }
+  return documents;
+}
+
+/** Picks the apps/v1 DaemonSets out of the documents, expanding Lists; counts the rest. */
+export function collectDaemonSets(documents: readonly SourceDocument[]): ManifestScan {
+  const daemonSets: ManifestDocument[] = [];
+  let skipped = 0;
+  const visit = (value: unknown, source: SourceDocument, path: (string | number)[]): void => {
+    if (isList(value)) {
+      value.items.forEach((item, index) => visit(item, source, [...path, 'items', index]));
+    } else if (isDaemonSet(value)) {
+      daemonSets.push({ file: source.file, line: source.positionOf(path).line, object: value });
+    } else {
+      skipped++;
+    }
+  };
+  for (const source of documents) {
+    if (source.value === null) continue;
+    visit(source.value, source, []);
+  }
+  return { daemonSets, skipped };
+}
+
+export async function readStream(stream: NodeJS.ReadableStream): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
+  return Buffer.concat(chunks).toString('utf8');
+}

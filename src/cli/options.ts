@@ -1,0 +1,45 @@
+// Flag parsers shared by the commands: each throws commander's InvalidArgumentError, so a bad value is
+// a usage error (exit 2) with the flag named.
+import { readFileSync } from 'node:fs';
+import { InvalidArgumentError } from 'commander';
+
+export function collect(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
+}
+
+const LABEL_KEY = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/;
+
+/** --namespace-labels k=v,k2=v2 (repeatable; later values win). */
+export function parseLabels(value: string, previous: Record<string, string> | undefined): Record<string, string> {
+  const labels = { ...(previous ?? {}) };
+  for (const pair of value.split(',')) {
+    if (pair.trim() === '') continue;
+    const equals = pair.indexOf('=');
+    if (equals <= 0) throw new InvalidArgumentError(`"${pair}" is not key=value`);
+    const key = pair.slice(0, equals).trim();
+    if (!LABEL_KEY.test(key)) throw new InvalidArgumentError(`"${key}" is not a valid label key`);
+    labels[key] = pair.slice(equals + 1).trim();
+  }
+  return labels;
+}
+
+export function parseGroups(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), ...value.split(',').map((g) => g.trim()).filter((g) => g !== '')];
+}
+
+export function choice<T extends string>(allowed: readonly T[], name: string): (value: string) => T {
+  return (value) => {
+    const match = allowed.find((a) => a.toLowerCase() === value.toLowerCase());
+    if (match === undefined) throw new InvalidArgumentError(`${name} must be one of: ${allowed.join(', ')}`);
+    return match;
+  };
+}
+
+export function packageVersion(): string {
+  try {
+    const text = readFileSync(new URL('../../../package.json', import.meta.url), 'utf8');
+    return (JSON.parse(text) as { version?: string }).version ?? '0.0.0';
+  } catch {
+    return '0.0.0';
+  }
+}
