@@ -11,6 +11,7 @@ import type { PolicySet } from '../policy/types.js';
 import { DEFAULT_EVAL_DEADLINE_MS, DEFAULT_SHUTDOWN_GRACE_MS, startAdmissionServer, type AdmissionServer } from '../server/admission-server.js';
 import { formatDuration, parseDuration } from '../server/duration.js';
 import { createServerMetrics } from '../server/metrics.js';
+import { FileNamespaceCatalog } from '../server/namespace-catalog.js';
 import { WatchedPolicyStore } from '../server/policy-store.js';
 import type { TlsFiles } from '../server/tls-material.js';
 
@@ -24,6 +25,7 @@ export interface ServeOptions {
   tlsKey?: string;
   clientCa?: string;
   policies?: string[];
+  namespaces?: string;
   evalDeadline: number;
   shutdownGrace: number;
   watchInterval: number;
@@ -77,6 +79,10 @@ export function registerServeCommand(program: Command): Command {
       new Option('--policies <path>', 'policy file or folder; repeat or separate with commas (default: ./policies)')
         .env('DAEMONGUARD_POLICIES')
         .argParser(collectPaths),
+    )
+    .addOption(
+      new Option('--namespaces <file>', 'Namespace objects (kubectl get namespaces -o yaml) for namespaceSelector and namespaceObject; watched')
+        .env('DAEMONGUARD_NAMESPACES'),
     )
     .addOption(
       new Option('--eval-deadline <duration>', 'time the policies get per review; keep it well under the webhook timeoutSeconds')
@@ -168,6 +174,18 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
     throw new Error(`the policies did not load, so the server was not started:\n${(error as Error).message}`, { cause: error });
   }
 
+  let namespaces: FileNamespaceCatalog | undefined;
+  if (options.namespaces !== undefined) {
+    namespaces = new FileNamespaceCatalog({ file: options.namespaces, logger, pollIntervalMs: options.watchInterval });
+    try {
+      await namespaces.start();
+    } catch (error) {
+      policies.close();
+      destination.flushSync();
+      throw new Error(`the namespaces in ${options.namespaces} did not load: ${(error as Error).message}`, { cause: error });
+    }
+  }
+
   let server: AdmissionServer;
   try {
     server = await startAdmissionServer<PolicySet>({
@@ -181,9 +199,11 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
       evalDeadlineMs: options.evalDeadline,
       logRequestBodies: options.logRequestBodies === true,
       tlsPollIntervalMs: options.watchInterval,
+      ...(namespaces === undefined ? {} : { namespaceObject: (name: string) => namespaces.get(name) }),
     });
   } catch (error) {
     policies.close();
+    namespaces?.close();
     destination.flushSync();
     throw error;
   }
@@ -198,6 +218,7 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
       logger.info({ signal, graceMs: options.shutdownGrace }, 'shutting down: no new connections, finishing reviews in flight');
       void closing.then(() => {
         policies.close();
+        namespaces?.close();
         process.off('SIGTERM', stop);
         process.off('SIGINT', stop);
         logger.info('shut down');
