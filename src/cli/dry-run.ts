@@ -106,17 +106,41 @@ export interface DryRunOutcome {
   patch: PatchOperation[];
 }
 
-/** Mutation then validation on one request, with the webhook's view of warnings. */
+/**
+ * Mutation then validation on one request, as the cluster runs them: the mutating webhook's patch is
+ * applied, the apiserver decodes (and so defaults) the patched object again, and the validating
+ * webhook sees that. The result merges both phases; the patch is the mutating webhook's.
+ */
 export function dryRunRequest(request: AdmissionRequest, policySet: PolicySet, namespaceLabels: Readonly<Record<string, string>> = {}): DryRunOutcome {
   const namespace = request.namespace ?? '';
-  const decision = review(request, policySet, { phase: 'all', namespaceObject: namespace === '' ? null : namespaceObject(namespace, namespaceLabels) });
-  const response = responseFromDecision(request.uid, decision, 'validate');
+  const context = { namespaceObject: namespace === '' ? null : namespaceObject(namespace, namespaceLabels) };
+  const mutation = review(request, policySet, { ...context, phase: 'mutate' });
+  let validationRequest = request;
+  if (mutation.patch.length > 0 && mutation.mutatedObject) {
+    validationRequest = { ...request, object: applyApiserverDefaults(mutation.mutatedObject, { namespace }) };
+  }
+  const validation = review(validationRequest, policySet, { ...context, phase: 'validate' });
+  const decision: Decision = {
+    allowed: mutation.allowed && validation.allowed,
+    violations: [...mutation.violations, ...validation.violations],
+    warnings: [...new Set([...mutation.warnings, ...validation.warnings])],
+    auditAnnotations: { ...mutation.auditAnnotations, ...validation.auditAnnotations },
+    patch: mutation.patch,
+    mutatedObject: validationRequest.object,
+    outcomes: [...mutation.outcomes, ...validation.outcomes],
+  };
+  if (validation.notEvaluated !== undefined) decision.notEvaluated = validation.notEvaluated;
+  // The user sees the warnings of both webhooks, as each sends them.
+  const warnings = [
+    ...(responseFromDecision(request.uid, mutation, 'mutate').warnings ?? []),
+    ...(responseFromDecision(request.uid, validation, 'validate').warnings ?? []),
+  ];
   return {
     request,
     decision,
     allowed: decision.allowed,
     violations: decision.violations.map((v) => ({ policy: v.policy, message: v.message, action: strongestAction(v.actions) })),
-    warnings: response.warnings ?? [],
+    warnings: [...new Set(warnings)],
     patch: decision.patch,
   };
 }

@@ -82,10 +82,10 @@ function schemaMessage(error: ErrorObject): string {
       return `missing required field "${(error.params as { missingProperty: string }).missingProperty}"`;
     case 'enum':
       return `must be one of: ${(error.params as { allowedValues: unknown[] }).allowedValues.join(', ')}`;
-    case 'oneOf':
-      return 'set exactly one of "file" or "object"';
     case 'not':
-      return 'set at most one of "oldFile" or "oldObject"';
+      return error.schemaPath.includes('allOf/0') ? 'set only one of "file" or "object"' : 'set only one of "oldFile" or "oldObject"';
+    case 'anyOf':
+      return error.schemaPath.includes('then') ? 'a DELETE needs "oldFile" or "oldObject"' : 'set "file" or "object" (the object to review)';
     default:
       return error.message ?? error.keyword;
   }
@@ -122,7 +122,8 @@ export async function loadSuite(source: SourceDocument): Promise<PolicyTestSuite
       const path = pathOf(error.instancePath);
       const message = schemaMessage(error);
       const line = `${where(path)}: ${formatFieldPath(path) || '(document)'}: ${message}`;
-      if (error.keyword === 'required' && /"(file|object)"/.test(message)) continue; // reported by oneOf
+      // anyOf and if/then/else repeat their branches' errors; the anyOf summary says it all.
+      if (error.keyword === 'if' || (error.keyword === 'required' && /"(file|object|oldFile|oldObject)"/.test(message))) continue;
       if (!seen.has(line)) lines.push(line);
       seen.add(line);
     }

@@ -1,0 +1,248 @@
+// `daemonguard test`, run as a real subprocess of the built CLI, on the fixtures in src/cli/testdata.
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { mkdtemp, writeFile, chmod } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { Ajv } from 'ajv';
+import addFormats from 'ajv-formats';
+import { XMLParser } from 'fast-xml-parser';
+import { parse as parseYaml } from 'yaml';
+import { runCli } from './cli-process.js';
+import type { JsonReport } from './report/model.js';
+
+const POLICIES = 'src/cli/testdata/policies';
+const MANIFESTS = 'src/cli/testdata/manifests';
+const MIXED = `${MANIFESTS}/mixed.yaml`;
+const GOOD = `${MANIFESTS}/good.yaml`;
+const JSON_MANIFEST = `${MANIFESTS}/nested/daemonset.json`;
+// eslint-disable-next-line no-control-regex
+const ANSI = /\u001b\[/;
+
+function latestOnly(): string {
+  return readFileSync(new URL(`../../../${MIXED}`, import.meta.url), 'utf8').split('\n---\n')[2]!;
+}
+
+async function jsonRun(args: string[], input?: string): Promise<{ code: number | null; report: JsonReport; stderr: string }> {
+  const run = await runCli(['test', '-p', POLICIES, '-o', 'json', ...args], { input });
+  return { code: run.code, report: JSON.parse(run.stdout) as JsonReport, stderr: run.stderr };
+}
+
+describe('daemonguard test', () => {
+  it('reads folders recursively, several documents per file, JSON files and Lists, and prints a table', async () => {
+    const run = await runCli(['test', '-p', POLICIES, MANIFESTS]);
+    assert.equal(run.code, 1, run.stderr);
+    const out = run.stdout;
+    assert.match(out, /✓ ALLOWED src\/cli\/testdata\/manifests\/good\.yaml:2 {2}monitoring\/node-exporter/);
+    assert.match(out, /✗ DENIED {2}src\/cli\/testdata\/manifests\/mixed\.yaml:6 {2}monitoring\/privileged-agent\n {4}deny {2}no-privileged: a container is privileged/);
+    assert.match(out, /WARNED {2}src\/cli\/testdata\/manifests\/mixed\.yaml:21 {2}monitoring\/latest-agent\n {4}warn {2}pinned-images: image registry\.example\.com\/agent:latest is not pinned/);
+    assert.match(out, /nested\/daemonset\.json:1 {2}infra\/from-json/);
+    assert.match(out, /nested\/list\.yaml:4 {2}default\/listed-one/);
+    assert.match(out, /audit audit-host-path: mounts a hostPath/);
+    assert.match(out, /1 patch operation\n/);
+    assert.match(out, /5 DaemonSets: 4 allowed, 1 denied, 1 with warnings; 2 other documents skipped\n$/);
+    assert.doesNotMatch(out, ANSI, 'no colour when stdout is not a terminal');
+  });
+
+  it('prints the stable JSON shape with a summary', async () => {
+    const { code, report } = await jsonRun([MANIFESTS]);
+    assert.equal(code, 1);
+    assert.deepEqual(Object.keys(report), ['results', 'summary']);
+    assert.deepEqual(report.summary, { total: 5, allowed: 4, denied: 1, warned: 1, skipped: 2 });
+    for (const result of report.results) {
+      assert.deepEqual(Object.keys(result), ['file', 'name', 'namespace', 'allowed', 'violations', 'warnings', 'patch']);
+    }
+    const privileged = report.results.find((r) => r.name === 'privileged-agent')!;
+    assert.equal(privileged.file, MIXED);
+    assert.equal(privileged.allowed, false);
+    assert.deepEqual(privileged.violations, [{ policy: 'no-privileged', message: 'a container is privileged', action: 'Deny' }]);
+    const latest = report.results.find((r) => r.name === 'latest-agent')!;
+    assert.deepEqual(latest.violations.map((v) => v.action), ['Warn']);
+    assert.deepEqual(latest.warnings, ['pinned-images: image registry.example.com/agent:latest is not pinned']);
+    const good = report.results.find((r) => r.name === 'node-exporter')!;
+    assert.deepEqual(good.violations, [{ policy: 'audit-host-path', message: 'mounts a hostPath', action: 'Audit' }]);
+    // Relative to the object as the apiserver defaults it: the labels exist, so the patch adds one key.
+    assert.deepEqual(good.patch, [{ op: 'add', path: '/metadata/labels/daemonguard.dev~1reviewed', value: 'true' }]);
+  });
+
+  it('prints the same document as YAML', async () => {
+    const json = await jsonRun([MANIFESTS]);
+    const yaml = await runCli(['test', '-p', POLICIES, '-o', 'yaml', MANIFESTS]);
+    assert.equal(yaml.code, 1);
+    assert.deepEqual(parseYaml(yaml.stdout), json.report);
+  });
+
+  it('reads stdin for "-" and names it <stdin> with the line of each DaemonSet', async () => {
+    const input = readFileSync(new URL(`../../../${MIXED}`, import.meta.url), 'utf8');
+    const table = await runCli(['test', '-p', POLICIES, '-'], { input });
+    assert.equal(table.code, 1);
+    assert.match(table.stdout, /<stdin>:6 {2}monitoring\/privileged-agent/);
+    assert.match(table.stdout, /<stdin>:21 {2}monitoring\/latest-agent/);
+    const { report } = await jsonRun(['-'], input);
+    assert.deepEqual(report.results.map((r) => r.file), ['<stdin>', '<stdin>']);
+    assert.equal(report.summary.skipped, 1);
+  });
+
+  it('writes JUnit XML with one test case per DaemonSet and policy', async () => {
+    const run = await runCli(['test', '-p', POLICIES, '-o', 'junit', MANIFESTS]);
+    assert.equal(run.code, 1);
+    const xml = new XMLParser({ ignoreAttributes: false, attributeNamePrefix: '', isArray: (name) => name === 'testsuite' || name === 'testcase' }).parse(run.stdout) as {
+      testsuites: { tests: string; failures: string; testsuite: { name: string; tests: string; testcase: { classname: string; name: string; failure?: { type: string; message: string }; skipped?: unknown; 'system-out'?: string }[] }[] };
+    };
+    const suites = xml.testsuites.testsuite;
+    assert.equal(suites.length, 5);
+    assert.equal(Number(xml.testsuites.tests), 5 * 6);
+    assert.equal(Number(xml.testsuites.failures), 1);
+    for (const suite of suites) assert.equal(suite.testcase.length, 6, suite.name);
+    const privileged = suites.find((s) => s.name.endsWith('monitoring/privileged-agent'))!;
+    const failure = privileged.testcase.find((c) => c.name === 'no-privileged')!.failure!;
+    assert.equal(failure.type, 'deny');
+    assert.equal(failure.message, 'a container is privileged');
+    const immutable = privileged.testcase.find((c) => c.name === 'immutable-strategy')!;
+    assert.ok(immutable.skipped !== undefined, 'a policy for UPDATE only is skipped on CREATE');
+  });
+
+  it('counts a warning as a JUnit failure with --fail-on warn', async () => {
+    const run = await runCli(['test', '-p', POLICIES, '-o', 'junit', '--fail-on', 'warn', '-'], { input: latestOnly() });
+    assert.equal(run.code, 1);
+    const xml = new XMLParser({ ignoreAttributes: false, attributeNamePrefix: '' }).parse(run.stdout) as { testsuites: { failures: string } };
+    assert.equal(xml.testsuites.failures, '1');
+  });
+
+  it('writes SARIF 2.1.0 that validates against the schema, one rule per policy, results at file and line', async () => {
+    const run = await runCli(['test', '-p', POLICIES, '-o', 'sarif', MANIFESTS]);
+    assert.equal(run.code, 1);
+    const sarif = JSON.parse(run.stdout) as {
+      version: string;
+      runs: { tool: { driver: { rules: { id: string; shortDescription: { text: string } }[] } }; results: { ruleId: string; ruleIndex: number; level: string; locations: { physicalLocation: { artifactLocation: { uri: string }; region: { startLine: number } } }[] }[] }[];
+    };
+    const schema = JSON.parse(readFileSync(new URL('../../../node_modules/@microsoft/jest-sarif/lib/schemas/sarif-2.1.0-rtm.5.json', import.meta.url), 'utf8')) as Record<string, unknown>;
+    // The schema is draft-04; its only draft-04-only keyword is the top-level `id` (no boolean
+    // exclusiveMinimum/Maximum), so it reads as draft-07 once that becomes `$id`.
+    delete schema.$schema;
+    schema.$id = schema.id;
+    delete schema.id;
+    // unicodeRegExp off: the schema's language pattern has a stray `]` that only non-unicode regexes accept.
+    const ajv = new Ajv({ allErrors: true, strict: false, unicodeRegExp: false });
+    addFormats.default(ajv);
+    const validate = ajv.compile(schema);
+    assert.ok(validate(sarif), JSON.stringify(validate.errors, null, 2));
+    assert.equal(sarif.version, '2.1.0');
+    const [sarifRun] = sarif.runs;
+    const rules = sarifRun!.tool.driver.rules;
+    assert.deepEqual(rules.map((r) => r.id), ['no-privileged', 'pinned-images', 'audit-host-path', 'reviewed-label', 'team-namespaces', 'immutable-strategy']);
+    assert.equal(rules[0]!.shortDescription.text, 'Privileged containers are refused outside kube-system.');
+    const denial = sarifRun!.results.find((r) => r.ruleId === 'no-privileged')!;
+    assert.equal(denial.level, 'error');
+    assert.equal(denial.ruleIndex, 0);
+    assert.deepEqual(denial.locations[0]!.physicalLocation, { artifactLocation: { uri: MIXED }, region: { startLine: 6 } });
+    assert.deepEqual(sarifRun!.results.map((r) => r.level).sort(), ['error', 'note', 'warning']);
+  });
+
+  it('shows the patch and the mutated manifest on request', async () => {
+    const run = await runCli(['test', '-p', POLICIES, '--show-patch', '--show-mutated', GOOD]);
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stdout, /\{"op":"add","path":"\/metadata\/labels\/daemonguard\.dev~1reviewed","value":"true"\}/);
+    assert.match(run.stdout, /mutated:\n {6}apiVersion: apps\/v1/);
+    assert.match(run.stdout, /daemonguard\.dev\/reviewed: "true"/);
+    assert.match(run.stdout, /terminationMessagePath: \/dev\/termination-log/, 'the mutated manifest is the defaulted object');
+    const { report } = await jsonRun(['--show-mutated', GOOD]);
+    assert.equal(((report.results[0]!.mutated!.metadata as Record<string, unknown>).labels as Record<string, string>)['daemonguard.dev/reviewed'], 'true');
+  });
+
+  it('fails on warnings only with --fail-on warn', async () => {
+    assert.equal((await runCli(['test', '-p', POLICIES, '-'], { input: latestOnly() })).code, 0);
+    assert.equal((await runCli(['test', '-p', POLICIES, '--fail-on', 'warn', '-'], { input: latestOnly() })).code, 1);
+    assert.equal((await runCli(['test', '-p', POLICIES, '--fail-on', 'warn', GOOD])).code, 0, 'an Audit violation is not a warning');
+  });
+
+  it('uses --namespace, --namespace-labels, --user and --groups in the request', async () => {
+    const inInfra = await jsonRun(['--namespace-labels', 'team=infra', '--user', 'bob', JSON_MANIFEST]);
+    assert.equal(inInfra.code, 1);
+    assert.match(inInfra.report.results[0]!.violations[0]!.message, /infra-admins/);
+    const admin = await jsonRun(['--namespace-labels', 'team=infra,tier=1', '--groups', 'system:authenticated,infra-admins', JSON_MANIFEST]);
+    assert.equal(admin.code, 0);
+    const otherNamespace = await jsonRun(['-n', 'kube-system', MIXED]);
+    assert.equal(otherNamespace.code, 0, 'privileged is allowed in kube-system');
+    assert.deepEqual(otherNamespace.report.results.map((r) => r.namespace), ['kube-system', 'kube-system']);
+  });
+
+  it('reviews an UPDATE against --old', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'daemonguard-cli-'));
+    const old = join(dir, 'old.yaml');
+    await writeFile(old, readFileSync(new URL(`../../../${GOOD}`, import.meta.url), 'utf8').replace('spec:\n  selector', 'spec:\n  updateStrategy: {type: OnDelete}\n  selector'));
+    const { code, report } = await jsonRun(['--operation', 'UPDATE', '--old', old, GOOD]);
+    assert.equal(code, 1);
+    assert.deepEqual(report.results[0]!.violations.find((v) => v.policy === 'immutable-strategy'), { policy: 'immutable-strategy', message: 'updateStrategy.type may not change from OnDelete', action: 'Deny' });
+    assert.equal((await runCli(['test', '-p', POLICIES, '--operation', 'UPDATE', '--old', GOOD, GOOD])).code, 0);
+    const missing = await runCli(['test', '-p', POLICIES, '--operation', 'UPDATE', GOOD]);
+    assert.equal(missing.code, 2);
+    assert.match(missing.stderr, /--operation UPDATE needs --old FILE/);
+  });
+
+  it('colours the table only when asked by FORCE_COLOR, and never with NO_COLOR', async () => {
+    const forced = await runCli(['test', '-p', POLICIES, MIXED], { env: { FORCE_COLOR: '1' } });
+    assert.match(forced.stdout, ANSI);
+    const suppressed = await runCli(['test', '-p', POLICIES, MIXED], { env: { FORCE_COLOR: '1', NO_COLOR: '1' } });
+    assert.doesNotMatch(suppressed.stdout, ANSI);
+  });
+
+  describe('errors (exit 2)', () => {
+    it('names the file and line of a YAML syntax error', async () => {
+      const run = await runCli(['test', '-p', POLICIES, '-'], { input: 'apiVersion: apps/v1\nkind: DaemonSet\nmetadata:\n  name: [unclosed\n' });
+      assert.equal(run.code, 2);
+      assert.match(run.stderr, /^error: <stdin>:\d+:\d+: YAML syntax error/);
+    });
+
+    it('names an unreadable path', async () => {
+      const run = await runCli(['test', '-p', POLICIES, 'does/not/exist.yaml']);
+      assert.equal(run.code, 2);
+      assert.match(run.stderr, /does\/not\/exist\.yaml: cannot read: ENOENT/);
+      if (process.getuid?.() !== 0) {
+        const dir = await mkdtemp(join(tmpdir(), 'daemonguard-cli-'));
+        const locked = join(dir, 'locked.yaml');
+        await writeFile(locked, 'kind: DaemonSet\n');
+        await chmod(locked, 0o000);
+        const denied = await runCli(['test', '-p', POLICIES, locked]);
+        assert.equal(denied.code, 2);
+        assert.match(denied.stderr, /cannot read: EACCES/);
+      }
+    });
+
+    it('lists the problems of a broken policy with file:line', async () => {
+      const dir = await mkdtemp(join(tmpdir(), 'daemonguard-cli-'));
+      await writeFile(join(dir, 'broken.yaml'), 'apiVersion: daemonguard.dev/v1alpha1\nkind: DaemonSetPolicy\nmetadata:\n  name: broken\nspec:\n  validations:\n    - expression: "object.spec.tempalte.spec != null"\n');
+      const run = await runCli(['test', '-p', dir, GOOD]);
+      assert.equal(run.code, 2);
+      assert.match(run.stderr, /problem in the policies:\n.*broken\.yaml:7:\d+: policy "broken"/);
+    });
+
+    it('refuses unknown flags and bad values with the usage', async () => {
+      const unknown = await runCli(['test', '--frobnicate', GOOD]);
+      assert.equal(unknown.code, 2);
+      assert.match(unknown.stderr, /unknown option '--frobnicate'/);
+      assert.match(unknown.stderr, /Usage: daemonguard test/);
+      const output = await runCli(['test', '-p', POLICIES, '-o', 'html', GOOD]);
+      assert.equal(output.code, 2);
+      assert.match(output.stderr, /--output must be one of: table, json, yaml, junit, sarif/);
+      const labels = await runCli(['test', '-p', POLICIES, '--namespace-labels', 'novalue', GOOD]);
+      assert.equal(labels.code, 2);
+      assert.match(labels.stderr, /"novalue" is not key=value/);
+    });
+
+    it('says where policies are expected when ./policies is missing', async () => {
+      const dir = await mkdtemp(join(tmpdir(), 'daemonguard-cli-'));
+      const run = await runCli(['test', '-'], { cwd: dir, input: latestOnly() });
+      assert.equal(run.code, 2);
+      assert.match(run.stderr, /\.\/policies does not exist here; point at them with -p\/--policies PATH/);
+    });
+  });
+
+  it('uses ./policies by default (the built-in library, from the repository root)', async () => {
+    const run = await runCli(['test', '-o', 'json', GOOD]);
+    assert.ok(run.code === 0 || run.code === 1, run.stderr);
+    const report = JSON.parse(run.stdout) as JsonReport;
+    assert.equal(report.summary.total, 1);
+  });
+});
