@@ -7,9 +7,10 @@ import { stringify } from 'yaml';
 import { parsePointer } from '../common/json-pointer.js';
 import { isJsonObject, type JsonValue } from '../common/vocabulary.js';
 import type { PolicySet } from '../policy/types.js';
-import { listManifestFiles } from '../policy/yaml-documents.js';
+import { SourceReadError, listManifestFiles } from '../policy/yaml-documents.js';
 import { DEFAULT_NAMESPACE, buildAdmissionRequest, dryRunRequest, loadPoliciesForCli, manifestNamespace, type DryRunOutcome } from './dry-run.js';
 import { EXIT_FAILED, EXIT_OK, InputError } from './exit-codes.js';
+import { sourceReadMessage } from './manifests.js';
 import { choice, collect } from './options.js';
 import { policyReports } from './outcomes.js';
 import { colorEnabled, palette } from './report/color.js';
@@ -101,7 +102,8 @@ export async function runVerify(paths: readonly string[], extraPolicies: readonl
     try {
       files = [...new Set(await listManifestFiles(policyPaths))];
     } catch (error) {
-      throw new InputError(`suite "${suite.name}" (${suite.file}): ${(error as Error).message}`);
+      if (!(error instanceof SourceReadError)) throw error;
+      throw new InputError(`suite "${suite.name}" (${suite.file}:${suite.line}): ${sourceReadMessage(error)}`);
     }
     const key = files.join('\n');
     let policySet = policySets.get(key);
