@@ -11,6 +11,7 @@ import { registerIpLibrary } from './library/ip.js';
 import { registerListsLibrary } from './library/lists.js';
 import { registerQuantityLibrary } from './library/quantity.js';
 import { registerRegexLibrary } from './library/regex.js';
+import { registerStandardFixes } from './library/standard.js';
 import { registerStringsLibrary } from './library/strings.js';
 import { registerUrlsLibrary } from './library/urls.js';
 
@@ -45,6 +46,7 @@ function buildBaseEnvironment(): Environment {
   // First: it registers functions (giving env its own overload table) and captures the registry
   // that the libraries need to replace cel-js built-ins.
   const registry = registerMeteredComprehensions(env);
+  registerStandardFixes(env, registry);
   registerStringsLibrary(env, registry);
   registerRegexLibrary(env, registry);
   registerListsLibrary(env);

@@ -25,6 +25,9 @@ const ERR_FORMAT =
   "quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'";
 const ERR_NUMERIC = 'unable to parse numeric part of quantity';
 const ERR_SUFFIX = "unable to parse quantity's suffix";
+const ERR_EXPONENT = 'quantity exponent out of the supported range (|exponent| <= 1000)';
+/** Far beyond any real resource amount (int64 holds 19 digits), small enough for exact arithmetic. */
+const MAX_EXPONENT = 1000;
 
 const DECIMAL_SUFFIXES: Readonly<Record<string, number>> = { n: -9, u: -6, m: -3, '': 0, k: 3, M: 6, G: 9, T: 12, P: 15, E: 18 };
 const BINARY_SUFFIXES: Readonly<Record<string, number>> = { Ki: 10, Mi: 20, Gi: 30, Ti: 40, Pi: 50, Ei: 60 };
@@ -35,6 +38,17 @@ function fitsInt64(v: bigint): boolean {
 
 function pow10(n: number): bigint {
   return 10n ** BigInt(n);
+}
+
+const POW10_TAB = Array.from({ length: 32 }, (_, i) => Number(`1e${i}`));
+const POW10_POS32 = Array.from({ length: 10 }, (_, i) => Number(`1e${i * 32}`));
+const POW10_NEG32 = Array.from({ length: 11 }, (_, i) => Number(`1e-${i * 32}`));
+
+/** Go's math.Pow10, table for table, so asApproximateFloat rounds exactly as Kubernetes does. */
+function goPow10(n: number): number {
+  if (n >= 0 && n <= 308) return POW10_POS32[Math.floor(n / 32)]! * POW10_TAB[n % 32]!;
+  if (n < 0 && n >= -323) return POW10_NEG32[Math.floor(-n / 32)]! / POW10_TAB[-n % 32]!;
+  return n > 0 ? Infinity : 0;
 }
 
 /** An exact decimal: mantissa × 10^exponent. */
@@ -85,6 +99,8 @@ export class Quantity implements HasJsonForm {
   asInt64(): bigint | undefined {
     if (!this.compact) return undefined;
     if (this.exponent < 0) return undefined;
+    if (this.mantissa === 0n) return 0n;
+    if (this.exponent > 18) return undefined;
     const v = this.mantissa * pow10(this.exponent);
     return fitsInt64(v) ? v : undefined;
   }
@@ -93,7 +109,7 @@ export class Quantity implements HasJsonForm {
   asApproximateFloat(): number {
     const base = Number(this.mantissa);
     if (this.exponent === 0) return base;
-    return base * Number(`1e${this.exponent}`);
+    return base * goPow10(this.exponent);
   }
 
   /** Quantity.Add / Quantity.Sub: compact arithmetic when both are compact and it fits, exact otherwise. */
@@ -250,6 +266,9 @@ export function parseQuantity(str: string): Quantity {
   if (!interpreted) throw celError(ERR_SUFFIX);
   const { base, exponent } = interpreted;
   let format = interpreted.format;
+  // Exponents are bounded so that no string can make us compute 10^(2^31): apimachinery would try,
+  // here it is an error rather than a stalled admission review.
+  if (Math.abs(exponent) > MAX_EXPONENT) throw celError(ERR_EXPONENT);
 
   let precision: number;
   let scale: number;
@@ -284,11 +303,16 @@ export function parseQuantity(str: string): Quantity {
   const negative = amount.mantissa < 0n;
   let magnitude = negative ? -amount.mantissa : amount.mantissa;
   let exp = amount.exponent;
-  // Non-zero values are rounded up (away from zero) to a whole number of nano units.
-  if (magnitude !== 0n && exp < NANO_EXPONENT) {
-    const divisor = pow10(NANO_EXPONENT - exp);
-    const q = magnitude / divisor;
-    magnitude = magnitude % divisor === 0n ? q : q + 1n;
+  // Non-zero values are quantized to nano units (inf.Dec.Round to scale 9), rounding up away from
+  // zero. The result always has exponent -9, which asApproximateFloat's arithmetic depends on.
+  if (magnitude !== 0n) {
+    if (exp < NANO_EXPONENT) {
+      const divisor = pow10(NANO_EXPONENT - exp);
+      const q = magnitude / divisor;
+      magnitude = magnitude % divisor === 0n ? q : q + 1n;
+    } else {
+      magnitude *= pow10(exp - NANO_EXPONENT);
+    }
     exp = NANO_EXPONENT;
   }
   if (format === 'BinarySI') {

@@ -1,0 +1,54 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { REGEX_CACHE_SIZE, compileRegex, regexCacheSize } from './regex.js';
+import { errorOf, evaluate } from './test-support.js';
+
+describe('regex library (RE2)', () => {
+  it('matches, as a method and as a global function, searches unanchored', () => {
+    assert.equal(evaluate("'hello'.matches('h.*o')"), true);
+    assert.equal(evaluate("'hello'.matches('^ell')"), false);
+    assert.equal(evaluate("matches('abc', 'b')"), true);
+    assert.equal(evaluate("'a\\nb'.matches('^b$')"), false);
+    assert.equal(evaluate("'a\\nb'.matches('(?m)^b$')"), true);
+    assert.equal(evaluate("'x'.matches('^\\\\pL$')"), true);
+    assert.equal(evaluate("'😀'.matches('^.$')"), true);
+  });
+
+  it('refuses syntax RE2 does not have', () => {
+    assert.match(errorOf(() => evaluate("'abc'.matches('(?=a)')")), /invalid regular expression.*unsupported Perl syntax/);
+    assert.match(errorOf(() => evaluate("'aa'.matches('(a)\\\\1')")), /invalid escape sequence/);
+    assert.match(errorOf(() => evaluate("'ab'.matches('(?<=a)b')")), /invalid/);
+    assert.match(errorOf(() => evaluate("'a'.matches('a{1001}')")), /invalid repeat count/);
+    assert.match(errorOf(() => evaluate("'a'.find('(a')")), /missing closing \)/);
+  });
+
+  it('find returns the first match or an empty string', () => {
+    assert.equal(evaluate("'abc 123'.find('[0-9]+')"), '123');
+    assert.equal(evaluate("'abc 123'.find('xyz')"), '');
+    // An empty match at the start is still the first match (Go's FindString).
+    assert.equal(evaluate("'abc 123'.find('[0-9]*')"), '');
+  });
+
+  it('findAll follows Go FindAllString, with an optional limit', () => {
+    assert.deepEqual(evaluate("'123 abc 456'.findAll('[0-9]+')"), ['123', '456']);
+    assert.deepEqual(evaluate("'123 abc 456'.findAll('[0-9]*')"), ['123', '', '', '', '', '456']);
+    assert.deepEqual(evaluate("'123 abc 456'.findAll('[0-9]+', 1)"), ['123']);
+    assert.deepEqual(evaluate("'123 abc 456'.findAll('[0-9]+', 0)"), []);
+    assert.deepEqual(evaluate("'123 abc 456'.findAll('[0-9]+', -1)"), ['123', '456']);
+    assert.deepEqual(evaluate("'123 abc 456'.findAll('xyz')"), []);
+    assert.deepEqual(evaluate("'日本'.findAll('.')"), ['日', '本']);
+  });
+
+  it('runs in linear time on patterns that make backtracking engines explode', () => {
+    const started = performance.now();
+    assert.equal(evaluate(`'${'a'.repeat(5000)}!'.matches('^(a+)+$')`), false);
+    assert.ok(performance.now() - started < 2000);
+  });
+
+  it('keeps a bounded cache of compiled patterns', () => {
+    const re = compileRegex('^cache-[a-z]+$');
+    assert.equal(compileRegex('^cache-[a-z]+$'), re);
+    for (let i = 0; i < REGEX_CACHE_SIZE + 50; i++) compileRegex(`^fill-${i}$`);
+    assert.ok(regexCacheSize() <= REGEX_CACHE_SIZE);
+  });
+});

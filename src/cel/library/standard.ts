@@ -1,0 +1,181 @@
+// Corrections and completions to cel-js's standard library where it falls short of the CEL
+// specification (and of cel-go, hence of Kubernetes), found by the conformance suite:
+//   - optional.ofNonZeroValue(x), <optional>.optMap(v, expr), <optional>.optFlatMap(v, expr),
+//     and == / != between optionals
+//   - ordering of bytes (<, <=, >, >=)
+//   - conversions cel-js lacks: int(uint), int(timestamp), string(timestamp), string(duration),
+//     duration(duration), timestamp(timestamp); int(double) and string(bytes) range/UTF-8 checks
+//   - <duration>.getMilliseconds() is the millisecond component, not the total
+import { Optional, type Environment } from '@marcbachmann/cel-js';
+import { Duration, UnsignedInt } from '@marcbachmann/cel-js/evaluator';
+import { shadowBuiltinOverloads, type MacroExpansion, type MacroResult, type RegistryLike } from '../cel-js-internals.js';
+import { formatTimestamp } from '../values.js';
+import { celCompare, celEquals, celError, define, durationNanos } from './support.js';
+
+const TIMESTAMP = 'google.protobuf.Timestamp';
+const DURATION = 'google.protobuf.Duration';
+
+/** cel-go's IsZeroValue: the zero of each type, empty aggregates, and the Unix epoch. */
+export function isZeroValue(v: unknown): boolean {
+  switch (typeof v) {
+    case 'bigint':
+      return v === 0n;
+    case 'number':
+      return v === 0;
+    case 'string':
+      return v === '';
+    case 'boolean':
+      return v === false;
+    case 'object':
+      if (v === null) return true;
+      if (v instanceof UnsignedInt) return v.value === 0n;
+      if (v instanceof Uint8Array) return v.length === 0;
+      if (v instanceof Duration) return durationNanos(v) === 0n;
+      if (v instanceof Date) return v.getTime() === 0;
+      if (v instanceof Optional) return !v.hasValue();
+      if (Array.isArray(v)) return v.length === 0;
+      if (v instanceof Map || v instanceof Set) return v.size === 0;
+      if (Object.getPrototypeOf(v) === null || Object.getPrototypeOf(v) === Object.prototype) return Object.keys(v).length === 0;
+      return false;
+    default:
+      return false;
+  }
+}
+
+function optionalEquals(a: Optional<unknown>, b: Optional<unknown>): boolean {
+  if (!a.hasValue() || !b.hasValue()) return a.hasValue() === b.hasValue();
+  return celEquals(a.value(), b.value());
+}
+
+const INT64_LIMIT = 2 ** 63;
+const UINT64_LIMIT = 2 ** 64;
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
+
+/** The parts of cel-js's type checker and evaluator a binding macro uses (as cel.bind does). */
+interface CheckerLike {
+  check(node: unknown, ctx: unknown): TypeLike;
+  getType(name: string): TypeLike;
+  registry: { getOptionalType(t: TypeLike): TypeLike };
+  createError(code: string, message: string, node: unknown): Error;
+}
+interface TypeLike {
+  kind: string;
+  valueType?: TypeLike;
+}
+interface ContextLike {
+  forkWithVariable(name: string, type: TypeLike): ContextLike;
+  reuse(parent: unknown): ContextLike;
+  setIterValue(value: unknown, evaluator: unknown): ContextLike;
+}
+interface EvaluatorLike {
+  run(node: unknown, ctx: unknown): unknown;
+}
+
+interface OptMapMacro {
+  receiver: unknown;
+  variable: string;
+  body: unknown;
+  flat: boolean;
+  bodyCtx?: ContextLike;
+  typeCheck(checker: unknown, macro: unknown, ctx: unknown): unknown;
+  evaluate(evaluator: unknown, macro: unknown, ctx: unknown): unknown;
+}
+
+function optMapExpander(flat: boolean) {
+  const name = flat ? 'optFlatMap' : 'optMap';
+  return (expansion: MacroExpansion): MacroResult => {
+    const [variableNode, body] = expansion.args;
+    if (!variableNode || variableNode.op !== 'id' || typeof variableNode.args !== 'string') {
+      throw celError(`${name}(var, expr): the first argument must be a variable name`);
+    }
+    const macro: OptMapMacro = {
+      receiver: expansion.receiver,
+      variable: variableNode.args,
+      body,
+      flat,
+      typeCheck(checkerArg, macroArg, ctxArg) {
+        const checker = checkerArg as CheckerLike;
+        const m = macroArg as OptMapMacro;
+        const receiverType = checker.check(m.receiver, ctxArg);
+        if (receiverType.kind !== 'optional' && receiverType.kind !== 'dyn') {
+          throw checker.createError('optional_expected', `${name}() receiver must be optional`, m.receiver);
+        }
+        const valueType = receiverType.kind === 'optional' && receiverType.valueType ? receiverType.valueType : checker.getType('dyn');
+        m.bodyCtx = (ctxArg as ContextLike).forkWithVariable(m.variable, valueType);
+        const bodyType = checker.check(m.body, m.bodyCtx);
+        if (m.flat) {
+          if (bodyType.kind !== 'optional' && bodyType.kind !== 'dyn') {
+            throw checker.createError('optional_expected', `${name}() expression must be optional`, m.body);
+          }
+          return bodyType.kind === 'optional' ? bodyType : checker.getType('optional');
+        }
+        return checker.registry.getOptionalType(bodyType);
+      },
+      evaluate(evaluatorArg, macroArg, ctxArg) {
+        const evaluator = evaluatorArg as EvaluatorLike;
+        const m = macroArg as OptMapMacro;
+        const receiver = evaluator.run(m.receiver, ctxArg);
+        if (!(receiver instanceof Optional)) throw celError(`${name}() receiver must be optional`);
+        if (!receiver.hasValue()) return Optional.none();
+        if (!m.bodyCtx) throw celError(`${name}() was not type-checked`);
+        const result = evaluator.run(m.body, m.bodyCtx.reuse(ctxArg).setIterValue(receiver.value(), evaluator));
+        if (!m.flat) return Optional.of(result);
+        if (!(result instanceof Optional)) throw celError(`${name}() expression must return an optional`);
+        return result;
+      },
+    };
+    return macro;
+  };
+}
+
+export function registerStandardFixes(env: Environment, registry: RegistryLike): void {
+  define(env, 'OptionalNamespace.ofNonZeroValue(A): optional<A>', (_ns: unknown, v: unknown) =>
+    isZeroValue(v) ? Optional.none() : Optional.of(v),
+  );
+  env.registerFunction('optional.optMap(ast, ast): optional<dyn>', optMapExpander(false));
+  env.registerFunction('optional.optFlatMap(ast, ast): optional<dyn>', optMapExpander(true));
+  env.registerOperator('optional<A> == optional<A>', (a: Optional<unknown>, b: Optional<unknown>) => optionalEquals(a, b));
+
+  env.registerOperator('bytes < bytes', (a: Uint8Array, b: Uint8Array) => celCompare(a, b) < 0);
+  env.registerOperator('bytes <= bytes', (a: Uint8Array, b: Uint8Array) => celCompare(a, b) <= 0);
+  env.registerOperator('bytes > bytes', (a: Uint8Array, b: Uint8Array) => celCompare(a, b) > 0);
+  env.registerOperator('bytes >= bytes', (a: Uint8Array, b: Uint8Array) => celCompare(a, b) >= 0);
+
+  define(env, 'int(uint): int', (v: UnsignedInt) => {
+    if (v.value >= 2n ** 63n) throw celError('int() type error: integer overflow');
+    return v.value;
+  });
+  define(env, `int(${TIMESTAMP}): int`, (v: Date) => BigInt(Math.floor(v.getTime() / 1000)));
+  define(env, `string(${TIMESTAMP}): string`, (v: Date) => formatTimestamp(v));
+  define(env, `string(${DURATION}): string`, (v: Duration) => {
+    const nanos = durationNanos(v);
+    const negative = nanos < 0n;
+    const abs = negative ? -nanos : nanos;
+    const fraction = abs % 1_000_000_000n;
+    const text = `${abs / 1_000_000_000n}${fraction === 0n ? '' : `.${fraction.toString().padStart(9, '0').replace(/0+$/, '')}`}s`;
+    return negative ? `-${text}` : text;
+  });
+  define(env, `duration(${DURATION}): ${DURATION}`, (v: Duration) => v);
+  define(env, `timestamp(${TIMESTAMP}): ${TIMESTAMP}`, (v: Date) => v);
+
+  shadowBuiltinOverloads(registry, false, 'int', 1, (d) => d.argTypes[0]?.name === 'double');
+  define(env, 'int(double): int', (v: number) => {
+    if (!Number.isFinite(v) || v <= -INT64_LIMIT || v >= INT64_LIMIT) throw celError('int() type error: integer overflow');
+    return BigInt(Math.trunc(v));
+  });
+  shadowBuiltinOverloads(registry, false, 'uint', 1, (d) => d.argTypes[0]?.name === 'double');
+  define(env, 'uint(double): uint', (v: number) => {
+    if (!Number.isFinite(v) || v < 0 || v >= UINT64_LIMIT) throw celError('uint() type error: unsigned integer overflow');
+    return new UnsignedInt(BigInt(Math.trunc(v)));
+  });
+  shadowBuiltinOverloads(registry, false, 'string', 1, (d) => d.argTypes[0]?.name === 'bytes');
+  define(env, 'string(bytes): string', (v: Uint8Array) => {
+    try {
+      return UTF8.decode(v);
+    } catch {
+      throw celError('string() type error: invalid UTF-8 in bytes');
+    }
+  });
+  shadowBuiltinOverloads(registry, true, 'getMilliseconds', 0, (d) => d.receiverType?.name === DURATION);
+  define(env, `${DURATION}.getMilliseconds(): int`, (v: Duration) => (durationNanos(v) / 1_000_000n) % 1000n);
+}
