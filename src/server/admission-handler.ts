@@ -37,6 +37,11 @@ export interface AdmissionHandlerOptions<P extends PolicySetLike> {
    * synchronous, so it must answer from a cache (an informer), never from a call to the apiserver.
    */
   namespaceObject?: (namespace: string) => JsonObject | null | undefined;
+  /**
+   * True once the server is shutting down: answers then carry `Connection: close`, including those to
+   * requests that arrived before the shutdown began, so clients do not reuse a connection about to close.
+   */
+  draining?: () => boolean;
 }
 
 export type AdmissionHandler = (request: IncomingMessage, response: ServerResponse) => Promise<void>;
@@ -61,12 +66,12 @@ function requestDecisionOf(response: AdmissionResponse, errored: boolean): Reque
 }
 
 export function createAdmissionHandler<P extends PolicySetLike>(phase: WebhookPhase, options: AdmissionHandlerOptions<P>): AdmissionHandler {
-  const { policies, review, metrics, logger, evalDeadlineMs, logRequestBodies = false, namespaceObject } = options;
+  const { policies, review, metrics, logger, evalDeadlineMs, logRequestBodies = false, namespaceObject, draining } = options;
   const maxBodyBytes = options.maxBodyBytes ?? MAX_BODY_BYTES;
   const endpoint = `/${phase}`;
 
   const refuse = (response: ServerResponse, started: number, code: number, message: string, close = false, uid?: string): void => {
-    if (close) response.setHeader('Connection', 'close');
+    if (close || draining?.() === true) response.setHeader('Connection', 'close');
     sendStatus(response, code, message);
     metrics.recordRequest(endpoint, 'invalid', (performance.now() - started) / 1000);
     logger.warn({ endpoint, code, uid, reason: message }, 'admission request refused');
@@ -141,6 +146,7 @@ export function createAdmissionHandler<P extends PolicySetLike>(phase: WebhookPh
     }
 
     const payload = JSON.stringify(admissionReviewAnswer(decoded.apiVersion, answer));
+    if (draining?.() === true) response.setHeader('Connection', 'close');
     response.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(payload) });
     response.end(payload);
 

@@ -2,10 +2,9 @@
 // kube-apiserver's HTTP/1.1 client, readiness, and a graceful shutdown that lets in-flight reviews finish.
 
 import { createServer, type Server } from 'node:https';
-import type { ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
-import { createAdmissionApp } from './app.js';
+import { createRequestListener } from './app.js';
 import type { AdmissionHandlerOptions, ReviewFunction } from './admission-handler.js';
 import { createServerMetrics, type ServerMetrics } from './metrics.js';
 import type { PolicySetLike, PolicyStore } from './policy-store.js';
@@ -63,16 +62,15 @@ export async function startAdmissionServer<P extends PolicySetLike>(options: Adm
   const material = await loadTlsMaterial(options.tls);
   let draining = false;
   let listening = false;
-  /** Responses not yet finished: when a close begins, they are told to close their connections too. */
-  const inFlight = new Set<ServerResponse>();
 
-  const app = createAdmissionApp({
+  const listener = createRequestListener({
     policies: options.policies,
     review: options.review,
     metrics,
     logger,
     evalDeadlineMs: options.evalDeadlineMs ?? DEFAULT_EVAL_DEADLINE_MS,
     logRequestBodies: options.logRequestBodies ?? false,
+    draining: () => draining,
     ...(options.namespaceObject === undefined ? {} : { namespaceObject: options.namespaceObject }),
     readiness: {
       notReadyReason() {
@@ -99,14 +97,10 @@ export async function startAdmissionServer<P extends PolicySetLike>(options: Adm
       connectionsCheckingInterval: 1_000,
     },
     (request, response) => {
-      if (draining) {
-        // While draining, every answer closes its connection so the client reconnects elsewhere.
-        response.setHeader('Connection', 'close');
-      } else {
-        inFlight.add(response);
-        response.once('close', () => inFlight.delete(response));
-      }
-      app(request, response);
+      // While draining, every answer closes its connection so the client reconnects elsewhere. (Reviews
+      // already in flight when draining began check again before answering, through the `draining` option.)
+      if (draining) response.setHeader('Connection', 'close');
+      listener(request, response);
     },
   );
   // Set again as properties: these are what the http server consults on each connection.
@@ -164,10 +158,6 @@ export async function startAdmissionServer<P extends PolicySetLike>(options: Adm
       if (closing !== undefined) return closing;
       draining = true;
       tls.close();
-      for (const response of inFlight) {
-        if (!response.headersSent) response.setHeader('Connection', 'close');
-        else response.once('finish', () => response.socket?.end());
-      }
       closing = new Promise<void>((resolve) => {
         const cutOff = setTimeout(() => {
           logger.warn({ graceMs }, 'grace period over; closing the remaining connections');

@@ -5,12 +5,12 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import fastJsonPatch from 'fast-json-patch';
 import request from 'supertest';
-import type { Express } from 'express';
+import type { RequestListener } from 'node:http';
 import { review } from '../engine/review.js';
 import type { AdmissionRequest, JsonObject, ReviewContext } from '../engine/types.js';
 import { loadPolicySet } from '../policy/load-policies.js';
 import type { PolicySet } from '../policy/types.js';
-import { createAdmissionApp } from './app.js';
+import { createAdmissionApp, createRequestListener } from './app.js';
 import { createServerMetrics, type ServerMetrics } from './metrics.js';
 import { StaticPolicyStore, type PolicyStore } from './policy-store.js';
 import { MAX_BODY_BYTES } from './read-body.js';
@@ -38,13 +38,14 @@ interface StatusBody {
 }
 
 let policySet: PolicySet;
-let app: Express;
+let app: RequestListener;
 let metrics: ServerMetrics;
 let logs: CapturedLogger;
 const contexts: ReviewContext[] = [];
 
-function buildApp(options: { policies?: PolicyStore<PolicySet>; evalDeadlineMs?: number; reviewFn?: typeof review } = {}): Express {
-  return createAdmissionApp({
+function buildApp(options: { policies?: PolicyStore<PolicySet>; evalDeadlineMs?: number; reviewFn?: typeof review } = {}): RequestListener {
+  // The listener the HTTPS server uses: reviews on the fast path, everything else through express.
+  return createRequestListener({
     policies: options.policies ?? new StaticPolicyStore(policySet),
     review: options.reviewFn ?? review,
     metrics,
@@ -54,7 +55,7 @@ function buildApp(options: { policies?: PolicyStore<PolicySet>; evalDeadlineMs?:
   });
 }
 
-async function post(path: string, body: JsonObject, target: Express = app): Promise<AnswerBody> {
+async function post(path: string, body: JsonObject, target: RequestListener = app): Promise<AnswerBody> {
   const answer = await request(target).post(path).set('Content-Type', 'application/json').send(JSON.stringify(body)).expect(200);
   assert.match(String(answer.headers['content-type']), /^application\/json/);
   return answer.body as AnswerBody;
@@ -327,6 +328,17 @@ describe('bad input', () => {
     assert.equal((Object.prototype as Record<string, unknown>)['polluted'], undefined);
   });
 
+  it('routes unusual spellings of the review paths through express to the same handler', async () => {
+    const body = JSON.stringify(admissionReview('CREATE', daemonSet({ privileged: true, memoryLimit: '1Gi' }), { uid: 'uid-express' }));
+    for (const target of [app, createAdmissionApp({ policies: new StaticPolicyStore(policySet), review, metrics, logger: logs.logger, evalDeadlineMs: 2000, readiness: { notReadyReason: () => undefined } })]) {
+      for (const path of ['/validate/', '/Validate', '/validate?timeout=10s']) {
+        const answer = await request(target).post(path).set('Content-Type', 'application/json').send(body).expect(200);
+        assert.equal((answer.body as AnswerBody).response.uid, 'uid-express');
+        assert.equal((answer.body as AnswerBody).response.allowed, false);
+      }
+    }
+  });
+
   it('keeps serving after all of that', async () => {
     const answer = await post('/validate', admissionReview('CREATE', daemonSet({ memoryLimit: '1Gi' }), { uid: 'uid-still-alive' }));
     assert.equal(answer.response.allowed, true);
@@ -335,7 +347,9 @@ describe('bad input', () => {
 
 describe('probes, metrics and logs', () => {
   it('serves /healthz and /readyz, and /readyz says why it is not ready', async () => {
-    await request(app).get('/healthz').expect(200, 'ok\n');
+    const healthz = await request(app).get('/healthz').expect(200, 'ok\n');
+    assert.equal(healthz.headers['x-powered-by'], undefined);
+    assert.equal(healthz.headers['etag'], undefined);
     await request(app).get('/readyz').expect(200, 'ok\n');
     const empty: PolicyStore<PolicySet> = { current: () => undefined };
     const notReady = createAdmissionApp({

@@ -1,8 +1,15 @@
 // The express application: routes, method checks, and the answers for everything that is not a review.
 // The review endpoints read their own bodies (no express.json, no etag, no x-powered-by): see admission-handler.ts.
+//
+// createRequestListener() puts a fast path in front of express for the two review endpoints: measured on
+// this machine, express's per-request setup (prototype swaps on req/res, the router) halves the review
+// throughput of an otherwise bare node:https server, while probes and error answers gain nothing from
+// skipping it. Both paths run the same handlers, so the answers are the same.
 
+import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import express, { type ErrorRequestHandler, type Express, type RequestHandler } from 'express';
-import { createAdmissionHandler, type AdmissionHandlerOptions } from './admission-handler.js';
+import type { Logger } from 'pino';
+import { createAdmissionHandler, type AdmissionHandler, type AdmissionHandlerOptions } from './admission-handler.js';
 import type { PolicySetLike } from './policy-store.js';
 import { sendStatus } from './status.js';
 
@@ -24,15 +31,58 @@ function methodNotAllowed(allow: string): RequestHandler {
   };
 }
 
+interface AdmissionHandlers {
+  validate: AdmissionHandler;
+  mutate: AdmissionHandler;
+}
+
+function createHandlers<P extends PolicySetLike>(options: AdmissionAppOptions<P>): AdmissionHandlers {
+  return { validate: createAdmissionHandler('validate', options), mutate: createAdmissionHandler('mutate', options) };
+}
+
+/** The express application alone: every endpoint, routed by express. */
 export function createAdmissionApp<P extends PolicySetLike>(options: AdmissionAppOptions<P>): Express {
+  return buildApp(options, createHandlers(options));
+}
+
+function answerUnexpected(logger: Logger, request: IncomingMessage, response: ServerResponse, error: unknown): void {
+  logger.error({ err: error, method: request.method, url: request.url }, 'request failed');
+  if (response.headersSent) response.destroy();
+  else sendStatus(response, 500, 'internal error');
+}
+
+/**
+ * The listener for the HTTPS server: `POST /validate` and `POST /mutate` go straight to their handlers,
+ * everything else (probes, metrics, wrong methods and paths, and unusual spellings such as `/validate/`)
+ * through express.
+ */
+export function createRequestListener<P extends PolicySetLike>(options: AdmissionAppOptions<P>): RequestListener {
+  const handlers = createHandlers(options);
+  const app = buildApp(options, handlers);
+  const { logger } = options;
+  return (request, response) => {
+    if (request.method === 'POST') {
+      const url = request.url ?? '';
+      const query = url.indexOf('?');
+      const path = query < 0 ? url : url.slice(0, query);
+      const handler = path === '/validate' ? handlers.validate : path === '/mutate' ? handlers.mutate : undefined;
+      if (handler !== undefined) {
+        handler(request, response).catch((error: unknown) => answerUnexpected(logger, request, response, error));
+        return;
+      }
+    }
+    app(request, response);
+  };
+}
+
+function buildApp<P extends PolicySetLike>(options: AdmissionAppOptions<P>, handlers: AdmissionHandlers): Express {
   const { metrics, readiness, logger } = options;
   const app = express();
   app.disable('x-powered-by');
   app.disable('etag');
   app.set('query parser', false);
 
-  const validate = createAdmissionHandler('validate', options);
-  const mutate = createAdmissionHandler('mutate', options);
+  const { validate, mutate } = handlers;
   app.post('/validate', (request, response) => validate(request, response));
   app.post('/mutate', (request, response) => mutate(request, response));
 
