@@ -1,0 +1,35 @@
+// Where the built-in policy library, its verify suites and the shared upstream fixtures are, found
+// from this file's location (src/ or dist/src/) so the tests run from any working directory.
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+function isRepoRoot(dir: string): boolean {
+  const manifest = join(dir, 'package.json');
+  if (!existsSync(manifest) || !existsSync(join(dir, 'policies'))) return false;
+  try {
+    return (JSON.parse(readFileSync(manifest, 'utf8')) as { name?: unknown }).name === 'daemonguard';
+  } catch {
+    return false;
+  }
+}
+
+/** The repository root: the nearest ancestor holding daemonguard's package.json and policies/. */
+export function repoRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!isRepoRoot(dir)) {
+    const parent = dirname(dir);
+    if (parent === dir) throw new Error(`no daemonguard repository above ${fileURLToPath(import.meta.url)}`);
+    dir = parent;
+  }
+  return dir;
+}
+
+export const POLICIES_DIR = join(repoRoot(), 'policies');
+export const SUITES_DIR = join(repoRoot(), 'test', 'policies');
+export const EVIDENCE_FILE = join(SUITES_DIR, 'evidence', 'field-ownership.json');
+/** The upstream Pod Security Standards fixtures, shared beside the repository (../shared/fixtures/psa). */
+export const PSA_FIXTURES_DIR = resolve(repoRoot(), '..', 'shared', 'fixtures', 'psa');
+
+/** The library's groups, one folder each under policies/. */
+export const GROUPS = ['security', 'rollout', 'defaults', 'pod-security'] as const;
