@@ -328,3 +328,46 @@ describe('review: Kubernetes int semantics', () => {
     assert.equal(withValue('100%').allowed, false);
   });
 });
+
+describe('review: cost guard', () => {
+  const containers = (count: number): JsonObject[] =>
+    Array.from({ length: count }, (_, i) => ({ name: `c${i}`, image: `registry.example/agent:v${i}` }));
+
+  it('an expression that would run away on 10,000 containers stops at its budget and follows failurePolicy', async () => {
+    const set = await policies(
+      policyYaml('quadratic-fail', `
+      validations:
+        - expression: "object.spec.template.spec.containers.all(a, object.spec.template.spec.containers.all(b, a.name != b.name || a.image == b.image))"
+      `),
+      policyYaml('quadratic-ignore', `
+      failurePolicy: Ignore
+      validations:
+        - expression: "object.spec.template.spec.containers.exists(a, object.spec.template.spec.containers.exists(b, a.name == b.name && a.image != b.image))"
+      `),
+    );
+    const decision = review(admissionRequest(daemonSet({ podSpec: { containers: containers(10_000) } })), set, { phase: 'validate' });
+    assert.equal(decision.allowed, false);
+    assert.match(decision.violations[0]!.message, /^policy could not be evaluated: .*cost budget exceeded/i);
+    assert.match(decision.warnings[0]!, /^quadratic-ignore: ignored because .*cost budget exceeded/i);
+    assert.deepEqual(decision.outcomes.map((o) => o.result), ['error', 'error']);
+  });
+
+  it('many expressions within their own budget cannot add up past the review budget', async () => {
+    // Each policy visits 950 x 950 = 902,500 pairs: under the per-expression budget, but six of them
+    // exceed the per-review budget, so the last ones are settled by failurePolicy instead of run.
+    const docs = Array.from({ length: 6 }, (_, i) =>
+      policyYaml(`pairs-${i}`, `
+      failurePolicy: Ignore
+      validations:
+        - expression: "object.spec.template.spec.containers.all(a, object.spec.template.spec.containers.all(b, a.name != b.name || a.image == b.image))"
+      `),
+    );
+    const set = await policies(...docs);
+    const decision = review(admissionRequest(daemonSet({ podSpec: { containers: containers(950) } })), set, { phase: 'validate' });
+    const results = decision.outcomes.map((o) => o.result);
+    assert.deepEqual(results.slice(0, 5), ['pass', 'pass', 'pass', 'pass', 'pass']);
+    assert.equal(results[5], 'error');
+    assert.equal(decision.allowed, true);
+    assert.match(decision.warnings.at(-1)!, /cost budget exceeded/i);
+  });
+});

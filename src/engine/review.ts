@@ -4,6 +4,7 @@
 // Per policy, as Kubernetes' ValidatingAdmissionPolicy does it: match (operations, namespaces,
 // selectors) -> matchConditions -> mutations (mutate phase) -> validations (validate phase).
 // An evaluation error is settled by the policy's failurePolicy; a missed deadline likewise.
+import { CostBudgetExceededError, measureCost } from '../cel/cost.js';
 import { toCelValue } from '../cel/values.js';
 import type { CompiledPolicy, PolicySet } from '../policy/types.js';
 import { policyActivation, sharedValues, type SharedValues } from './activation.js';
@@ -23,6 +24,9 @@ import type {
 const DAEMONSET_GROUP = 'apps';
 const DAEMONSET_VERSION = 'v1';
 const DAEMONSET_KIND = 'DaemonSet';
+
+/** Cost units one review may spend across all its policies (see EXPRESSION_COST_BUDGET). */
+export const REVIEW_COST_BUDGET = 5_000_000;
 
 function notEvaluated(request: AdmissionRequest, reason: string): Decision {
   return {
@@ -195,24 +199,33 @@ export function review(request: AdmissionRequest, policySet: PolicySet, context:
   const builder = new DecisionBuilder();
   let working = request.object;
   const phases: ('mutate' | 'validate')[] = context.phase === 'all' ? ['mutate', 'validate'] : [context.phase];
-  for (const phase of phases) {
-    const policies = phase === 'mutate' ? policySet.mutatingPolicies : policySet.validatingPolicies;
-    if (policies.length === 0) continue;
-    // Converted once per phase and shared by every policy; validation sees the mutated object.
-    const shared = sharedValues(request, working, context.namespaceObject);
-    for (const policy of policies) {
-      if (context.deadline !== undefined && performance.now() > context.deadline) {
-        builder.failure(policy, 'the evaluation deadline passed before this policy was evaluated');
-        builder.outcome(policy, 'error', 'evaluation deadline passed');
-        continue;
-      }
-      const before = working;
-      working = reviewPolicy(policy, request, context, shared, working, phase, builder);
-      if (phase === 'mutate' && working !== before && working !== null) {
-        // Later mutations see earlier ones, as with reinvocation in the cluster.
-        shared.object = toCelValue(working);
+  const runPhases = (): void => {
+    for (const phase of phases) {
+      const policies = phase === 'mutate' ? policySet.mutatingPolicies : policySet.validatingPolicies;
+      if (policies.length === 0) continue;
+      // Converted once per phase and shared by every policy; validation sees the mutated object.
+      const shared = sharedValues(request, working, context.namespaceObject);
+      for (const policy of policies) {
+        if (context.deadline !== undefined && performance.now() > context.deadline) {
+          builder.failure(policy, 'the evaluation deadline passed before this policy was evaluated');
+          builder.outcome(policy, 'error', 'evaluation deadline passed');
+          continue;
+        }
+        const before = working;
+        working = reviewPolicy(policy, request, context, shared, working, phase, builder);
+        if (phase === 'mutate' && working !== before && working !== null) {
+          // Later mutations see earlier ones, as with reinvocation in the cluster.
+          shared.object = toCelValue(working);
+        }
       }
     }
+  };
+  try {
+    // The review as a whole has a budget too: once it is spent, every further expression fails and
+    // its policy is settled by failurePolicy, so many moderately expensive policies cannot add up.
+    measureCost(REVIEW_COST_BUDGET, runPhases);
+  } catch (error) {
+    if (!(error instanceof CostBudgetExceededError)) throw error;
   }
 
   return {
