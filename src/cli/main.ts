@@ -6,7 +6,9 @@
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Command, CommanderError } from 'commander';
+import { registerCertsCommand } from './certs-command.js';
 import { EXIT_OK, EXIT_USAGE, InputError } from './exit-codes.js';
+import { registerManifestsCommand } from './manifests-command.js';
 import { packageVersion } from './options.js';
 import { registerReviewCommand } from './review-command.js';
 import { registerServeCommand } from './serve-command.js';
@@ -28,6 +30,8 @@ export function createProgram(): Command {
   registerVerifyCommand(program);
   registerReviewCommand(program);
   registerServeCommand(program);
+  registerCertsCommand(program);
+  registerManifestsCommand(program);
   return program;
 }
 
