@@ -1,0 +1,123 @@
+// The files in deploy/ as written (no kustomize or helm needed: the e2e suite builds and applies
+// them): the policy copies are current and load as the same set, the base's webhooks are what
+// `daemonguard manifests` renders, and the pod runs as locked down as the issue asks.
+
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { parseAllDocuments } from 'yaml';
+import { servingNamesForService } from '../certs/certificate-folder.js';
+import { loadPolicySet } from '../policy/load-policies.js';
+import { HELM_POLICIES_DIR, KUSTOMIZE_POLICIES_DIR, planPolicyCopies, staleDeployFiles } from './deploy-policies.js';
+import { renderWebhookConfigurations, type WebhookConfiguration } from './webhook-configurations.js';
+
+const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+
+type Json = Record<string, unknown>;
+
+async function readObjects(file: string): Promise<Json[]> {
+  const text = await readFile(path.join(ROOT, file), 'utf8');
+  return parseAllDocuments(text).map((document) => {
+    assert.deepEqual(document.errors, [], file);
+    return document.toJS() as Json;
+  });
+}
+
+/** Follows a path of keys and indexes through plain JSON. */
+function at(value: unknown, ...keys: (string | number)[]): unknown {
+  let current = value;
+  for (const key of keys) {
+    if (current === null || typeof current !== 'object') return undefined;
+    current = (current as Record<string | number, unknown>)[key];
+  }
+  return current;
+}
+
+describe('deploy/: policy copies', () => {
+  it('are up to date with policies/ (run `npm run deploy:policies` when this fails)', async () => {
+    assert.deepEqual(await staleDeployFiles(ROOT), [], 'stale copies: run `npm run deploy:policies`');
+  });
+
+  it('load as the same policies, in the same order, from the flat ConfigMap folders', async () => {
+    const original = await loadPolicySet([path.join(ROOT, 'policies')]);
+    const copies = await planPolicyCopies(ROOT);
+    for (const dir of [KUSTOMIZE_POLICIES_DIR, HELM_POLICIES_DIR]) {
+      // The files the ConfigMap holds (not the kustomization.yaml beside them).
+      const copied = await loadPolicySet(copies.map((copy) => path.join(ROOT, dir, copy.key)));
+      assert.deepEqual(copied.policies.map((p) => p.name), original.policies.map((p) => p.name), dir);
+    }
+    assert.ok(copies.some((copy) => copy.key === 'security.capabilities.yaml' && copy.source === 'policies/security/capabilities.yaml'));
+    for (const copy of copies) assert.match(copy.key, /^[-._a-zA-Z0-9]+$/);
+  });
+});
+
+describe('deploy/base', () => {
+  it('has the webhook configurations `daemonguard manifests` renders, without a caBundle', async () => {
+    const written = (await readObjects('deploy/base/webhooks.yaml')) as unknown as WebhookConfiguration[];
+    const rendered = renderWebhookConfigurations({
+      client: { service: { name: 'daemonguard', namespace: 'daemonguard-system' } },
+      labels: { 'app.kubernetes.io/name': 'daemonguard', 'app.kubernetes.io/component': 'webhook' },
+    });
+    assert.deepEqual(written, JSON.parse(JSON.stringify(rendered)));
+  });
+
+  it('runs the server as a non-root, read-only, capability-free pod with HTTPS probes', async () => {
+    const [deployment] = await readObjects('deploy/base/deployment.yaml');
+    const pod = at(deployment, 'spec', 'template', 'spec') as Json;
+    assert.equal(at(deployment, 'spec', 'replicas'), 2);
+    assert.equal(pod.priorityClassName, 'system-cluster-critical');
+    assert.equal(pod.serviceAccountName, 'daemonguard');
+    assert.equal(at(pod, 'securityContext', 'runAsNonRoot'), true);
+    assert.equal(at(pod, 'securityContext', 'seccompProfile', 'type'), 'RuntimeDefault');
+    assert.equal(at(pod, 'affinity', 'podAntiAffinity', 'preferredDuringSchedulingIgnoredDuringExecution', 0, 'podAffinityTerm', 'topologyKey'), 'kubernetes.io/hostname');
+    const container = at(pod, 'containers', 0) as Json;
+    assert.deepEqual(at(container, 'securityContext'), {
+      allowPrivilegeEscalation: false,
+      readOnlyRootFilesystem: true,
+      runAsNonRoot: true,
+      capabilities: { drop: ['ALL'] },
+    });
+    for (const probe of ['startupProbe', 'readinessProbe', 'livenessProbe']) {
+      assert.equal(at(container, probe, 'httpGet', 'scheme'), 'HTTPS', probe);
+      assert.equal(at(container, probe, 'httpGet', 'port'), 'https', probe);
+    }
+    assert.equal(at(container, 'readinessProbe', 'httpGet', 'path'), '/readyz');
+    assert.equal(at(container, 'livenessProbe', 'httpGet', 'path'), '/healthz');
+    for (const kind of ['requests', 'limits']) {
+      assert.ok(at(container, 'resources', kind, 'cpu'), `${kind}.cpu`);
+      assert.ok(at(container, 'resources', kind, 'memory'), `${kind}.memory`);
+    }
+    assert.equal(at(container, 'args', 0), 'serve');
+    const args = container.args as string[];
+    assert.ok(args.includes('--tls-cert=/etc/daemonguard/tls/tls.crt'));
+    assert.ok(args.includes('--policies=/etc/daemonguard/policies'));
+    assert.equal(at(pod, 'volumes', 0, 'secret', 'secretName'), 'daemonguard-tls');
+    assert.equal(at(pod, 'volumes', 1, 'configMap', 'name'), 'daemonguard-policies');
+
+    const [service] = await readObjects('deploy/base/service.yaml');
+    assert.equal(at(service, 'spec', 'ports', 0, 'port'), 443);
+    assert.equal(at(service, 'spec', 'ports', 0, 'targetPort'), at(container, 'ports', 0, 'name'));
+    assert.deepEqual(at(service, 'spec', 'selector'), at(deployment, 'spec', 'selector', 'matchLabels'));
+  });
+
+  it('grants read access to namespaces and nothing else', async () => {
+    const objects = await readObjects('deploy/base/rbac.yaml');
+    const role = objects.find((object) => object.kind === 'ClusterRole');
+    assert.deepEqual(role?.rules, [{ apiGroups: [''], resources: ['namespaces'], verbs: ['get', 'list', 'watch'] }]);
+    assert.equal(objects.filter((object) => object.kind === 'Role' || object.kind === 'ClusterRole').length, 1);
+  });
+});
+
+describe('deploy/overlays/cert-manager', () => {
+  it('issues the serving certificate for every name of the Service, into the Secret the pods mount', async () => {
+    const objects = await readObjects('deploy/overlays/cert-manager/certificates.yaml');
+    const serving = objects.find((object) => object.kind === 'Certificate' && at(object, 'metadata', 'name') === 'daemonguard-serving');
+    assert.deepEqual(at(serving, 'spec', 'dnsNames'), servingNamesForService('daemonguard', 'daemonguard-system').dnsNames);
+    assert.equal(at(serving, 'spec', 'secretName'), 'daemonguard-tls');
+    assert.equal(at(serving, 'spec', 'issuerRef', 'name'), 'daemonguard-ca');
+    const kustomization = await readFile(path.join(ROOT, 'deploy/overlays/cert-manager/kustomization.yaml'), 'utf8');
+    assert.match(kustomization, /cert-manager\.io\/inject-ca-from: daemonguard-system\/daemonguard-serving/);
+  });
+});
