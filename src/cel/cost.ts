@@ -46,6 +46,32 @@ interface Meter {
 
 let active: Meter | null = null;
 
+/**
+ * Cost units are counts, not time: on a large object one unit can take microseconds (a map literal
+ * built per element is not charged), so a budget alone does not keep a review inside its deadline.
+ * While a deadline is armed, the clock is read every CLOCK_CHECK_UNITS units charged and at the start
+ * and end of every metered evaluation; once it has passed, every further charge throws.
+ */
+export const CLOCK_CHECK_UNITS = 256;
+
+export class EvaluationDeadlineExceededError extends Error {
+  constructor() {
+    super('evaluation deadline exceeded: the expression was stopped because the review ran out of time');
+    this.name = 'EvaluationDeadlineExceededError';
+  }
+}
+
+/** The armed deadline in performance.now() milliseconds, or undefined. */
+let deadlineAt: number | undefined;
+let deadlinePassed = false;
+let unitsSinceClock = 0;
+
+function checkDeadline(): void {
+  if (deadlineAt === undefined) return;
+  if (!deadlinePassed && performance.now() > deadlineAt) deadlinePassed = true;
+  if (deadlinePassed) throw new EvaluationDeadlineExceededError();
+}
+
 /** Charges `units` to the armed budget; a no-op when none is armed. Throws once the budget is spent. */
 export function chargeCost(units: number): void {
   const meter = active;
@@ -54,6 +80,30 @@ export function chargeCost(units: number): void {
   if (meter.spent > meter.limit) {
     meter.exceeded = true;
     throw new CostBudgetExceededError(meter.limit, meter.spent);
+  }
+  if (deadlineAt !== undefined) {
+    unitsSinceClock += units;
+    if (unitsSinceClock >= CLOCK_CHECK_UNITS || deadlinePassed) {
+      unitsSinceClock = 0;
+      checkDeadline();
+    }
+  }
+}
+
+/**
+ * Runs `evaluate` with a deadline (performance.now() milliseconds; undefined = none) for every metered
+ * evaluation inside it: they throw EvaluationDeadlineExceededError once it has passed, even when CEL's
+ * error-absorbing operators swallowed the first throw. Deadlines do not nest: the inner one replaces the outer.
+ */
+export function withEvaluationDeadline<T>(deadline: number | undefined, evaluate: () => T): T {
+  const outer = { deadlineAt, deadlinePassed, unitsSinceClock };
+  deadlineAt = deadline;
+  deadlinePassed = false;
+  unitsSinceClock = 0;
+  try {
+    return evaluate();
+  } finally {
+    ({ deadlineAt, deadlinePassed, unitsSinceClock } = outer);
   }
 }
 
@@ -91,6 +141,7 @@ export interface CostReport<T> {
 export function measureCost<T>(limit: number, evaluate: () => T): CostReport<T> {
   if (!(limit >= 0)) throw new RangeError(`cost budget must be a non-negative number, got ${limit}`);
   const outer = active;
+  checkDeadline();
   const meter: Meter = { limit, spent: 0, exceeded: false };
   active = meter;
   let value: T;
@@ -104,6 +155,7 @@ export function measureCost<T>(limit: number, evaluate: () => T): CostReport<T> 
     throw new TypeError('CEL evaluation returned a Promise: the cost meter supports synchronous evaluation only');
   }
   if (meter.exceeded) throw new CostBudgetExceededError(limit, meter.spent);
+  if (deadlinePassed) throw new EvaluationDeadlineExceededError();
   if (outer !== null && outer.spent > outer.limit) {
     outer.exceeded = true;
     throw new CostBudgetExceededError(outer.limit, outer.spent);

@@ -2,9 +2,9 @@
 // as cel-js represents them: int = bigint, double = number, uint = UnsignedInt, bytes = Uint8Array,
 // timestamp = Date, duration = Duration, map = plain object (or Map), optional = Optional.
 //
-// Objects are rebuilt with a null prototype, so a JSON key such as `__proto__` or `constructor` stays an
-// ordinary key: it can never reach Object.prototype, and a CEL `has()` or `in` never sees inherited
-// members.
+// Objects are rebuilt with a null prototype, so a JSON key such as `__proto__` stays an ordinary key:
+// it can never reach Object.prototype, and a CEL `has()` or `in` never sees inherited members. An
+// object with a `constructor` key becomes a Map (see below).
 import { Optional } from '@marcbachmann/cel-js';
 import { Duration, UnsignedInt } from '@marcbachmann/cel-js/evaluator';
 import type { JsonObject, JsonValue } from '../common/vocabulary.js';
@@ -12,7 +12,7 @@ import type { JsonObject, JsonValue } from '../common/vocabulary.js';
 const INT64_MIN = -(2 ** 63);
 const INT64_LIMIT = 2 ** 63; // exclusive
 
-/** A CEL map as toCelValue builds it: an object without prototype. */
+/** A CEL map as toCelValue builds it: an object without prototype (or a Map, see below). */
 export type CelMap = Record<string, unknown>;
 
 function isPlainObject(value: object): boolean {
@@ -46,6 +46,17 @@ export function toCelValue(value: unknown): unknown {
         throw new TypeError(`toCelValue: cannot convert a ${value.constructor?.name ?? 'non-plain object'}`);
       }
       const source = value as Record<string, unknown>;
+      if (Object.hasOwn(source, 'constructor')) {
+        // cel-js tells maps from other objects by `value.constructor`; a JSON key of that name (an
+        // annotation, say) would shadow it and make the whole object an unsupported type. A Map keeps
+        // the key an ordinary entry.
+        const map = new Map<string, unknown>();
+        for (const key of Object.keys(source)) {
+          const member = source[key];
+          if (member !== undefined) map.set(key, toCelValue(member));
+        }
+        return map;
+      }
       const out: CelMap = Object.create(null) as CelMap;
       for (const key of Object.keys(source)) {
         const member = source[key];

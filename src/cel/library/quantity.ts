@@ -133,7 +133,11 @@ export class Quantity implements HasJsonForm {
     const negative = this.mantissa < 0n;
     let m = negative ? -this.mantissa : this.mantissa;
     let e = this.exponent;
-    if (this.format === 'BinarySI' && (m >= 1024n || e > 0) && e >= 0) {
+    while (m % 10n === 0n) {
+      m /= 10n;
+      e += 1;
+    }
+    if (this.format === 'BinarySI' && e >= 0) {
       let value = m * pow10(e);
       if (value >= 1024n) {
         let power = 0;
@@ -144,10 +148,6 @@ export class Quantity implements HasJsonForm {
         const suffix = Object.keys(BINARY_SUFFIXES).find((k) => BINARY_SUFFIXES[k] === power) ?? '';
         return `${negative ? '-' : ''}${value}${suffix}`;
       }
-    }
-    while (m % 10n === 0n && m !== 0n) {
-      m /= 10n;
-      e += 1;
     }
     // Pick the largest multiple of three not above the exponent, so the mantissa stays an integer.
     let e3 = Math.floor(e / 3) * 3;

@@ -1,0 +1,140 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { newBaseEnvironment } from './base-environment.js';
+import {
+  CostBudgetExceededError,
+  DEFAULT_COST_BUDGET,
+  chargeCost,
+  isCostBudgetArmed,
+  measureCost,
+  withCostBudget,
+} from './cost.js';
+import { toCelValue } from './values.js';
+
+function program(expression: string, variables: string[]): (activation: Record<string, unknown>) => unknown {
+  const env = newBaseEnvironment();
+  for (const name of variables) env.registerVariable(name, 'dyn');
+  const parsed = env.parse(expression);
+  const checked = parsed.check();
+  assert.ok(checked.valid, checked.error?.message);
+  return (activation) => parsed(activation);
+}
+
+/** A DaemonSet about as large as real ones get (a dozen containers with env, ports, mounts). */
+function daemonSet(): unknown {
+  const containers = Array.from({ length: 12 }, (_, c) => ({
+    name: `agent-${c}`,
+    image: `registry.example.com/agent/${c}:v1.${c}.0`,
+    securityContext: { privileged: c === 0, readOnlyRootFilesystem: true },
+    env: Array.from({ length: 40 }, (_, e) => ({ name: `VAR_${e}`, value: `value-${e}` })),
+    ports: Array.from({ length: 4 }, (_, p) => ({ containerPort: 8000 + p, protocol: 'TCP' })),
+    volumeMounts: Array.from({ length: 10 }, (_, v) => ({ name: `vol-${v}`, mountPath: `/mnt/${v}` })),
+    resources: { limits: { cpu: '500m', memory: '256Mi' }, requests: { cpu: '100m', memory: '128Mi' } },
+  }));
+  return toCelValue({
+    apiVersion: 'apps/v1',
+    kind: 'DaemonSet',
+    metadata: { name: 'node-agent', namespace: 'kube-system', labels: { app: 'node-agent' } },
+    spec: {
+      template: {
+        metadata: { labels: { app: 'node-agent' } },
+        spec: {
+          hostNetwork: true,
+          containers,
+          volumes: Array.from({ length: 20 }, (_, v) => ({ name: `vol-${v}`, hostPath: { path: `/var/lib/${v}` } })),
+          tolerations: Array.from({ length: 10 }, (_, t) => ({ key: `taint-${t}`, operator: 'Exists' })),
+        },
+      },
+    },
+  });
+}
+
+describe('cost meter', () => {
+  it('is a no-op when no budget is armed', () => {
+    assert.equal(isCostBudgetArmed(), false);
+    chargeCost(1e12);
+    const run = program('xs.all(x, x >= 0)', ['xs']);
+    assert.equal(run({ xs: Array.from({ length: 10_000 }, (_, i) => BigInt(i)) }), true);
+  });
+
+  it('stops a comprehension over 100,000 elements at the budget', () => {
+    const run = program('xs.all(x, x >= 0)', ['xs']);
+    const xs = Array.from({ length: 100_000 }, (_, i) => BigInt(i));
+    assert.throws(
+      () => withCostBudget(50_000, () => run({ xs })),
+      (error: unknown) =>
+        error instanceof CostBudgetExceededError &&
+        error.budget === 50_000 &&
+        /budget of 50000 units/.test(error.message) &&
+        /stopped/.test(error.message),
+    );
+    assert.equal(isCostBudgetArmed(), false);
+  });
+
+  it('stops a nested 1,000 x 1,000 comprehension under the default budget', () => {
+    const run = program('xs.all(x, xs.all(y, x + y >= 0))', ['xs']);
+    const xs = Array.from({ length: 1_000 }, (_, i) => BigInt(i));
+    const started = performance.now();
+    assert.throws(() => withCostBudget(DEFAULT_COST_BUDGET, () => run({ xs })), CostBudgetExceededError);
+    assert.ok(performance.now() - started < 5_000);
+  });
+
+  it('meters every comprehension macro', () => {
+    const xs = Array.from({ length: 1_000 }, (_, i) => BigInt(i));
+    for (const macro of ['xs.exists(x, x < 0)', 'xs.exists_one(x, x == 5)', 'xs.map(x, x * 2)', 'xs.map(x, x > 1, x)', 'xs.filter(x, x > 1)']) {
+      const run = program(macro, ['xs']);
+      assert.throws(() => withCostBudget(500, () => run({ xs })), CostBudgetExceededError, macro);
+      const { cost } = measureCost(10_000, () => run({ xs }));
+      assert.ok(cost >= 1_000, `${macro} cost ${cost}`);
+    }
+  });
+
+  it('still fails when || or && swallowed the first throw', () => {
+    const run = program('xs.all(x, xs.all(y, y >= 0)) || true', ['xs']);
+    const xs = Array.from({ length: 1_000 }, (_, i) => BigInt(i));
+    assert.throws(() => withCostBudget(10_000, () => run({ xs })), CostBudgetExceededError);
+  });
+
+  it('charges string and list library functions by the size they touch', () => {
+    const run = program("s.split(',').size() > 0 && l.sum() > 0", ['s', 'l']);
+    const s = Array.from({ length: 10_000 }, (_, i) => `item${i}`).join(',');
+    const l = Array.from({ length: 10_000 }, (_, i) => BigInt(i));
+    const { cost } = measureCost(1e9, () => run({ s, l }));
+    assert.ok(cost > 15_000, `cost ${cost}`);
+    assert.throws(() => withCostBudget(1_000, () => run({ s, l })), CostBudgetExceededError);
+  });
+
+  it('keeps a DaemonSet-sized policy far under the default budget', () => {
+    const expressions = [
+      'object.spec.template.spec.containers.all(c, !c.?securityContext.?privileged.orValue(false) || object.metadata.namespace == "kube-system")',
+      'object.spec.template.spec.containers.all(c, c.env.all(e, !e.name.startsWith("AWS_")))',
+      'object.spec.template.spec.containers.all(c, c.image.matches("^registry\\\\.example\\\\.com/"))',
+      'object.spec.template.spec.containers.map(c, c.ports.map(p, p.containerPort)).all(ps, ps.isSorted())',
+      'object.spec.template.spec.containers.all(c, quantity(c.resources.limits.memory).compareTo(quantity("1Gi")) <= 0)',
+      'object.spec.template.spec.volumes.all(v, object.spec.template.spec.containers.exists(c, c.volumeMounts.exists(m, m.name == v.name)))',
+    ];
+    const object = daemonSet();
+    for (const expression of expressions) {
+      const run = program(expression, ['object']);
+      const { cost } = measureCost(DEFAULT_COST_BUDGET, () => run({ object }));
+      assert.ok(cost < DEFAULT_COST_BUDGET / 20, `${expression}: cost ${cost}`);
+    }
+  });
+
+  it('nests budgets: the inner spend counts against the outer', () => {
+    const outer = measureCost(100, () => {
+      const inner = measureCost(100, () => chargeCost(40));
+      assert.equal(inner.cost, 40);
+      chargeCost(10);
+      return 'done';
+    });
+    assert.deepEqual(outer, { value: 'done', cost: 50 });
+    assert.throws(() => measureCost(50, () => measureCost(100, () => chargeCost(60))), CostBudgetExceededError);
+    assert.equal(isCostBudgetArmed(), false);
+  });
+
+  it('refuses invalid budgets and asynchronous evaluations', () => {
+    assert.throws(() => withCostBudget(-1, () => 1), RangeError);
+    assert.throws(() => withCostBudget(10, () => Promise.resolve(1)), TypeError);
+  });
+});
