@@ -4,7 +4,7 @@
 // Per policy, as Kubernetes' ValidatingAdmissionPolicy does it: match (operations, namespaces,
 // selectors) -> matchConditions -> mutations (mutate phase) -> validations (validate phase).
 // An evaluation error is settled by the policy's failurePolicy; a missed deadline likewise.
-import { CostBudgetExceededError, measureCost } from '../cel/cost.js';
+import { CostBudgetExceededError, EvaluationDeadlineExceededError, measureCost, withEvaluationDeadline } from '../cel/cost.js';
 import { toCelValue } from '../cel/values.js';
 import type { CompiledPolicy, PolicySet } from '../policy/types.js';
 import { policyActivation, sharedValues, type SharedValues } from './activation.js';
@@ -223,9 +223,10 @@ export function review(request: AdmissionRequest, policySet: PolicySet, context:
   try {
     // The review as a whole has a budget too: once it is spent, every further expression fails and
     // its policy is settled by failurePolicy, so many moderately expensive policies cannot add up.
-    measureCost(REVIEW_COST_BUDGET, runPhases);
+    // The deadline also reaches into each expression: one policy on a huge object cannot run past it.
+    measureCost(REVIEW_COST_BUDGET, () => withEvaluationDeadline(context.deadline, runPhases));
   } catch (error) {
-    if (!(error instanceof CostBudgetExceededError)) throw error;
+    if (!(error instanceof CostBudgetExceededError) && !(error instanceof EvaluationDeadlineExceededError)) throw error;
   }
 
   return {
