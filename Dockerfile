@@ -1,0 +1,47 @@
+# syntax=docker/dockerfile:1
+# daemonguard's container image: `daemonguard serve` on a distroless Node.js 20 runtime, as the
+# non-root user 65532, with production dependencies only. Build from the repository root:
+#
+#   docker build -t daemonguard:0.1.0 .
+#
+# The entrypoint is the daemonguard command and the default command is `serve`, so
+# `docker run daemonguard:0.1.0` starts the server and `docker run daemonguard:0.1.0 certs --help`
+# runs another command. deploy/ passes `serve` and its flags as the container's args.
+
+ARG NODE_IMAGE=node:20-bookworm-slim
+ARG RUNTIME_IMAGE=gcr.io/distroless/nodejs20-debian12:nonroot
+
+# ---- build: compile TypeScript (needs the dev dependencies) ----------------------------------
+FROM ${NODE_IMAGE} AS build
+WORKDIR /src
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund --ignore-scripts
+COPY tsconfig.json ./
+COPY schema ./schema
+COPY src ./src
+# .dockerignore keeps the tests out, so only the program is compiled.
+RUN npx tsc -p tsconfig.json
+
+# ---- deps: production dependencies only ------------------------------------------------------
+FROM ${NODE_IMAGE} AS deps
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --no-audit --no-fund --ignore-scripts && npm cache clean --force
+
+# ---- runtime -----------------------------------------------------------------------------------
+FROM ${RUNTIME_IMAGE}
+WORKDIR /app
+ENV NODE_ENV=production
+COPY --from=deps /app/node_modules ./node_modules
+COPY --from=build /src/dist/src ./dist/src
+COPY --from=build /src/dist/schema ./dist/schema
+# package.json: the version (`daemonguard --version`) and "type": "module".
+COPY package.json ./
+# The built-in library: `serve` reads ./policies when no --policies is given.
+COPY policies ./policies
+COPY schema ./schema
+# Distroless "nonroot" is 65532 already; stated so that runAsNonRoot can verify a numeric user.
+USER 65532:65532
+EXPOSE 8443
+ENTRYPOINT ["/nodejs/bin/node", "/app/dist/src/cli/main.js"]
+CMD ["serve"]
