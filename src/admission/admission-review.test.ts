@@ -91,6 +91,14 @@ describe('decodeAdmissionReview', () => {
     assert.equal(result.uid, '705ab4f5-6393-11e8-b7cc-42010a800002');
   });
 
+  it('refuses a body nested deeper than any Kubernetes object, naming where', () => {
+    const deep = JSON.stringify(review(createRequest({ object: { ...daemonSet, spec: { x: '@' } } }))).replace('"@"', '['.repeat(100_000) + ']'.repeat(100_000));
+    const result = decodeAdmissionReview(JSON.parse(deep));
+    assert.ok(!result.ok);
+    assert.match(result.message, /^request body is nested more than 1000 levels deep \(at \/request\/object\/spec\/x\/0\/0\//);
+    assert.equal(result.uid, '705ab4f5-6393-11e8-b7cc-42010a800002');
+  });
+
   it('treats __proto__ and constructor keys as plain data', () => {
     const text = JSON.stringify(review(createRequest({ userInfo: { username: 'mallory', extra: { 'x': ['y'] } } })))
       .replace('"request":{', '"__proto__":{"polluted":"yes"},"request":{"constructor":{"prototype":{"polluted":"yes"}},')

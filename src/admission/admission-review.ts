@@ -1,6 +1,8 @@
 // Decoding of AdmissionReview requests (admission.k8s.io/v1 and v1beta1) into the engine's AdmissionRequest.
 // Decoding is kept apart from deciding: this module only says whether a body is a usable review and why not.
 
+import { findDepthViolation, MAX_JSON_DEPTH } from '../common/json-depth.js';
+import { formatPointer } from '../common/json-pointer.js';
 import {
   OPERATIONS,
   type AdmissionRequest,
@@ -211,6 +213,14 @@ export function decodeAdmissionReview(body: unknown): AdmissionReviewDecoding {
       ok: false,
       message: request === undefined ? 'request is missing; an AdmissionReview to answer must carry a request' : `request must be an object, got ${describe(request)}`,
     };
+  }
+  const tooDeep = findDepthViolation(body);
+  if (tooDeep !== undefined) {
+    // Refused before anything walks it recursively (CEL conversion, cloning, patching would overflow the stack).
+    const uid = typeof request['uid'] === 'string' && request['uid'] !== '' ? request['uid'] : undefined;
+    const pointer = formatPointer(tooDeep.slice(0, 12));
+    const message = `request body is nested more than ${MAX_JSON_DEPTH} levels deep (at ${pointer}${tooDeep.length > 12 ? '/…' : ''}); no Kubernetes object is`;
+    return uid === undefined ? { ok: false, message } : { ok: false, message, uid };
   }
   try {
     return { ok: true, apiVersion, request: decodeRequest(request) };
