@@ -130,12 +130,13 @@ describe('daemonguard serve: flags', () => {
   });
 
   it('prints usage and exits 2 on a bad flag or value', async () => {
-    for (const args of [['serve', '--bogus'], ['serve', '--port', 'https'], ['serve', '--eval-deadline', 'soon'], ['serve', '--log-level', 'loud']]) {
-      const result = await runCli(args);
-      assert.equal(result.code, 2, `${args.join(' ')}: ${result.stderr}`);
+    const cases = [['serve', '--bogus'], ['serve', '--port', 'https'], ['serve', '--eval-deadline', 'soon'], ['serve', '--log-level', 'loud']];
+    const results = await Promise.all(cases.map((args) => runCli(args)));
+    results.forEach((result, index) => {
+      assert.equal(result.code, 2, `${(cases[index] ?? []).join(' ')}: ${result.stderr}`);
       assert.match(result.stderr, /^error: /);
       assert.match(result.stderr, /Usage: daemonguard serve \[options\]/);
-    }
+    });
   });
 
   it('exits 2 when only one of --tls-cert and --tls-key is given', async () => {
