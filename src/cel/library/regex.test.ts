@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { REGEX_CACHE_SIZE, compileRegex, regexCacheSize } from './regex.js';
+import { MAX_REGEX_LENGTH, REGEX_CACHE_SIZE, compileRegex, regexCacheSize } from './regex.js';
 import { errorOf, evaluate } from './test-support.js';
 
 describe('regex library (RE2)', () => {
@@ -43,6 +43,17 @@ describe('regex library (RE2)', () => {
     const started = performance.now();
     assert.equal(evaluate(`'${'a'.repeat(5000)}!'.matches('^(a+)+$')`), false);
     assert.ok(performance.now() - started < 2000);
+  });
+
+  it('refuses patterns longer than the limit, and does not cache long ones', () => {
+    // Patterns may come from the object under review: compiling a long one costs seconds and megabytes.
+    const started = performance.now();
+    assert.match(errorOf(() => compileRegex('(a|b)*c'.repeat(30_000))), /210000 characters refused: the limit is 8192/);
+    assert.ok(performance.now() - started < 100);
+    const before = regexCacheSize();
+    const long = `^${'x'.repeat(MAX_REGEX_LENGTH - 10)}$`;
+    assert.notEqual(compileRegex(long), compileRegex(long));
+    assert.equal(regexCacheSize(), before);
   });
 
   it('keeps a bounded cache of compiled patterns', () => {

@@ -16,6 +16,16 @@ import { celError, define, toIndex } from './support.js';
 /** How many compiled patterns (or compile errors) the cache keeps. */
 export const REGEX_CACHE_SIZE = 512;
 
+/**
+ * Patterns can come from the object under review (`name.matches(object.metadata.annotations[...])`),
+ * and compiling is neither linear nor interruptible: measured, a 200,000-character pattern took
+ * 0.6-3 s to compile and kept 30-110 MB. So patterns have a length limit, compiling is charged per
+ * character, and only short patterns (all that policies write) are cached.
+ */
+export const MAX_REGEX_LENGTH = 8192;
+const MAX_CACHED_REGEX_LENGTH = 256;
+const COMPILE_UNITS_PER_CHARACTER = 8;
+
 type Compiled = RE2JS | { error: string };
 
 const cache = new Map<string, Compiled>();
@@ -28,11 +38,18 @@ export function compileRegex(pattern: string): RE2JS {
     cache.delete(pattern);
     cache.set(pattern, entry);
   } else {
-    chargeCost(1 + pattern.length);
+    if (pattern.length > MAX_REGEX_LENGTH) {
+      throw celError(`regular expression of ${pattern.length} characters refused: the limit is ${MAX_REGEX_LENGTH}`);
+    }
+    chargeCost(1 + pattern.length * COMPILE_UNITS_PER_CHARACTER);
     try {
       entry = RE2JS.compile(pattern);
     } catch (error) {
       entry = { error: error instanceof Error ? error.message : String(error) };
+    }
+    if (pattern.length > MAX_CACHED_REGEX_LENGTH) {
+      if (entry instanceof RE2JS) return entry;
+      throw celError(`invalid regular expression ${JSON.stringify(pattern.slice(0, 80))}…: ${entry.error}`);
     }
     cache.set(pattern, entry);
     if (cache.size > REGEX_CACHE_SIZE) {
