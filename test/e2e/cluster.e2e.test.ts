@@ -35,7 +35,7 @@ describe('e2e cluster (kube-apiserver + etcd)', { timeout: 300_000 }, () => {
   before(async () => {
     const started = Date.now();
     cluster = await startCluster();
-    console.log(`# cluster up at ${cluster.server} in ${Date.now() - started} ms`);
+    console.log(`cluster up at ${cluster.server} in ${Date.now() - started} ms`);
     const kc = new KubeConfig();
     kc.loadFromFile(cluster.kubeconfigPath);
     apps = kc.makeApiClient(AppsV1Api);
