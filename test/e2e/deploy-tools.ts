@@ -1,0 +1,167 @@
+// What the deploy and certificate e2e tests share: running kustomize, helm and the daemonguard CLI,
+// reading multi-document YAML, and DaemonSets to send through admission.
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseAllDocuments } from 'yaml';
+import { defaultBinDir } from './cluster/cluster.js';
+
+/** The repository root (this file is compiled to dist/test/e2e/). */
+export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+export const CLI = path.join(REPO_ROOT, 'dist', 'src', 'cli', 'main.js');
+
+export type K8sObject = {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; namespace?: string; labels?: Record<string, string>; annotations?: Record<string, string> };
+} & Record<string, unknown>;
+
+export interface ToolResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export function run(file: string, args: readonly string[], options: { cwd?: string; env?: NodeJS.ProcessEnv; input?: string } = {}): Promise<ToolResult> {
+  return new Promise((resolve, reject) => {
+    const child = execFile(file, [...args], { cwd: options.cwd ?? REPO_ROOT, env: options.env ?? process.env, maxBuffer: 64 * 1024 * 1024 }, (error, stdout, stderr) => {
+      const code = error === null ? 0 : typeof error.code === 'number' ? error.code : -1;
+      if (error !== null && typeof error.code !== 'number') reject(error);
+      else resolve({ code, stdout, stderr });
+    });
+    child.stdin?.end(options.input ?? '');
+  });
+}
+
+/** Runs a tool and rejects with its stderr when it fails. */
+export async function runOk(file: string, args: readonly string[], options: { cwd?: string; env?: NodeJS.ProcessEnv; input?: string } = {}): Promise<string> {
+  const result = await run(file, args, options);
+  if (result.code !== 0) throw new Error(`${path.basename(file)} ${args.join(' ')} failed (${result.code}):\n${result.stderr || result.stdout}`);
+  return result.stdout;
+}
+
+/** kustomize and helm from build.sh --with-deploy-tools; a clear error when they are missing. */
+export function deployTool(name: 'kustomize' | 'helm'): string {
+  const file = path.join(defaultBinDir(), name);
+  if (!existsSync(file)) {
+    throw new Error(`${name} not found in ${defaultBinDir()}: run \`bash test/e2e/cluster/build.sh --with-deploy-tools\` (npm run test:e2e does)`);
+  }
+  return file;
+}
+
+export async function kustomizeBuild(dir: string): Promise<string> {
+  return runOk(deployTool('kustomize'), ['build', dir]);
+}
+
+/** helm with its caches and configuration in a temporary folder, never in the user's home. */
+export async function helmTemplate(args: readonly string[]): Promise<string> {
+  const home = await mkdtemp(path.join(os.tmpdir(), 'daemonguard-helm-'));
+  const env = { ...process.env, HELM_CACHE_HOME: path.join(home, 'cache'), HELM_CONFIG_HOME: path.join(home, 'config'), HELM_DATA_HOME: path.join(home, 'data') };
+  // Our helm is built from source without a default Kubernetes version: say which one to target.
+  return runOk(deployTool('helm'), ['template', ...args, '--kube-version', '1.37.2'], { env });
+}
+
+export function daemonguard(args: readonly string[], options: { cwd?: string } = {}): Promise<ToolResult> {
+  return run(process.execPath, [CLI, ...args], options);
+}
+
+export function parseObjects(text: string): K8sObject[] {
+  return parseAllDocuments(text)
+    .map((document) => {
+      if (document.errors.length > 0) throw new Error(document.errors.map((e) => e.message).join('\n'));
+      return document.toJS() as K8sObject | null;
+    })
+    .filter((object): object is K8sObject => object !== null);
+}
+
+export function find(objects: readonly K8sObject[], kind: string, name?: string): K8sObject {
+  const found = objects.find((object) => object.kind === kind && (name === undefined || object.metadata.name === name));
+  if (found === undefined) throw new Error(`no ${kind}${name === undefined ? '' : ` ${name}`} among ${objects.map((o) => `${o.kind}/${o.metadata.name}`).join(', ')}`);
+  return found;
+}
+
+/** Follows keys and indexes through plain JSON. */
+export function at(value: unknown, ...keys: (string | number)[]): unknown {
+  let current = value;
+  for (const key of keys) {
+    if (current === null || typeof current !== 'object') return undefined;
+    current = (current as Record<string | number, unknown>)[key];
+  }
+  return current;
+}
+
+export function daemonSet(name: string, namespace: string, options: { privileged?: boolean; finalizers?: string[] } = {}): K8sObject {
+  return {
+    apiVersion: 'apps/v1',
+    kind: 'DaemonSet',
+    metadata: { name, namespace, labels: { app: name }, ...(options.finalizers === undefined ? {} : { finalizers: options.finalizers }) },
+    spec: {
+      selector: { matchLabels: { app: name } },
+      template: {
+        metadata: { labels: { app: name } },
+        spec: {
+          containers: [
+            {
+              name: 'agent',
+              image: 'registry.example/agent:1.0.0',
+              ...(options.privileged === true ? { securityContext: { privileged: true } } : {}),
+            },
+          ],
+        },
+      },
+    },
+  };
+}
+
+export interface ServeProcess {
+  child: ChildProcess;
+  port: number;
+  stop(): Promise<void>;
+}
+
+/** `daemonguard serve` as a subprocess; resolves with its port once it logs that it listens. */
+export function startServe(args: readonly string[], options: { cwd: string }): Promise<ServeProcess> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CLI, 'serve', ...args], { cwd: options.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    const stop = async (): Promise<void> => {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const exited = new Promise<void>((done) => child.once('exit', () => done()));
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+      await exited;
+      clearTimeout(timer);
+    };
+    process.once('exit', () => child.kill('SIGKILL'));
+    let buffered = '';
+    let stderr = '';
+    child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
+    child.stdout?.on('data', (chunk: Buffer) => {
+      buffered += chunk.toString('utf8');
+      let newline: number;
+      while ((newline = buffered.indexOf('\n')) >= 0) {
+        const line = buffered.slice(0, newline);
+        buffered = buffered.slice(newline + 1);
+        try {
+          const parsed = JSON.parse(line) as { msg?: string; port?: number };
+          if (parsed.msg === 'daemonguard admission server listening' && typeof parsed.port === 'number') resolve({ child, port: parsed.port, stop });
+        } catch {
+          // not a log line
+        }
+      }
+    });
+    child.once('exit', (code) => reject(new Error(`daemonguard serve exited (${code ?? 'signal'}) before listening:\n${stderr}`)));
+  });
+}
+
+/** Polls until `check` holds; fails with the last value's description. */
+export async function eventually(what: string, check: () => Promise<boolean>, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await check()) return;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
