@@ -31,7 +31,7 @@ before(async () => {
 });
 
 after(async () => {
-  await server.close();
+  await server?.close();
 });
 
 type Endpoint = '/validate' | '/mutate';
