@@ -6,17 +6,35 @@
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Command, CommanderError } from 'commander';
-import { registerCertsCommand } from './certs-command.js';
 import { EXIT_OK, EXIT_USAGE, InputError } from './exit-codes.js';
-import { registerManifestsCommand } from './manifests-command.js';
 import { packageVersion } from './options.js';
-import { registerReviewCommand } from './review-command.js';
-import { registerServeCommand } from './serve-command.js';
-import { registerTestCommand } from './dry-run-command.js';
-import { registerVerifyCommand } from './verify-command.js';
 
-/** Builds the program with every command registered. Exported for tests that want to inspect it. */
-export function createProgram(): Command {
+type RegisterCommand = (program: Command) => void;
+
+/**
+ * Commands load on demand: `serve` pulls in express, pino, prom-client and the certificate code
+ * (about half a second of module loading), which `daemonguard test` in a CI loop should not pay for.
+ */
+const COMMANDS: Record<string, () => Promise<RegisterCommand>> = {
+  test: async () => (await import('./dry-run-command.js')).registerTestCommand,
+  verify: async () => (await import('./verify-command.js')).registerVerifyCommand,
+  review: async () => (await import('./review-command.js')).registerReviewCommand,
+  serve: async () => (await import('./serve-command.js')).registerServeCommand,
+  certs: async () => (await import('./certs-command.js')).registerCertsCommand,
+  manifests: async () => (await import('./manifests-command.js')).registerManifestsCommand,
+};
+
+/** The command named on the command line, if it is one of ours; otherwise every command is needed (help, typos). */
+function invokedCommand(argv: readonly string[]): string | undefined {
+  const first = argv.slice(2).find((arg) => !arg.startsWith('-'));
+  return first !== undefined && Object.hasOwn(COMMANDS, first) ? first : undefined;
+}
+
+/**
+ * Builds the program. With `argv`, only the invoked command is loaded and registered; without it (or
+ * when no known command is named) every command is, so help and "unknown command" messages list all.
+ */
+export async function createProgram(argv?: readonly string[]): Promise<Command> {
   const program = new Command('daemonguard')
     .description('Admission webhook and policy engine for Kubernetes DaemonSets')
     .version(packageVersion())
@@ -26,17 +44,15 @@ export function createProgram(): Command {
     .showHelpAfterError()
     .configureHelp({ sortSubcommands: true });
 
-  registerTestCommand(program);
-  registerVerifyCommand(program);
-  registerReviewCommand(program);
-  registerServeCommand(program);
-  registerCertsCommand(program);
-  registerManifestsCommand(program);
+  const invoked = argv ? invokedCommand(argv) : undefined;
+  const names = invoked ? [invoked] : Object.keys(COMMANDS);
+  const registrars = await Promise.all(names.map((name) => COMMANDS[name]!()));
+  for (const register of registrars) register(program);
   return program;
 }
 
 export async function main(argv: readonly string[] = process.argv): Promise<number> {
-  const program = createProgram();
+  const program = await createProgram(argv);
   try {
     await program.parseAsync([...argv]);
     return typeof process.exitCode === 'number' ? process.exitCode : EXIT_OK;
@@ -66,6 +82,11 @@ function isEntryPoint(): boolean {
 }
 
 if (isEntryPoint()) {
+  // `daemonguard test ... | head` closes the pipe early: that is the reader's choice, not a crash.
+  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code === 'EPIPE') process.exit(process.exitCode ?? EXIT_OK);
+    throw error;
+  });
   // Set the exit code rather than calling process.exit(): large outputs to a pipe must finish writing.
   process.exitCode = await main();
 }
