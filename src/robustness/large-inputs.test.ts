@@ -1,0 +1,202 @@
+// Inputs at the edge of what fits in the 7 MiB body limit, against the built-in policy library plus
+// policies that would be expensive on them: each is answered within the evaluation deadline (plus the
+// time to read the body and write the answer), with a clear error or a decision, and memory stays bounded.
+// Expensive policies stop at the cost budget or the deadline and follow their failurePolicy; regexes
+// (RE2) cannot be driven into catastrophic backtracking by user strings.
+
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import type { JsonObject } from '../common/vocabulary.js';
+import { admissionReview, daemonSet } from '../server/server-fixtures.js';
+import { answerProblem, startHostileServer, withPeakRss, type HostileServer } from './hostile-fixtures.js';
+
+const EVAL_DEADLINE_MS = 1_000;
+/** Reading 7 MiB over TLS, parsing it and writing the answer, on a busy 2-core machine. */
+const IO_ALLOWANCE_MS = 1_500;
+/** Peak resident memory above what the process had before the test (bodies are 7 MiB at most). */
+const MAX_RSS_GROWTH = 768 * 1024 * 1024;
+
+const EXPENSIVE_POLICIES = `apiVersion: daemonguard.dev/v1alpha1
+kind: DaemonSetPolicy
+metadata:
+  name: quadratic-tolerations
+spec:
+  failurePolicy: Fail
+  validations:
+    - expression: >-
+        object.spec.template.spec.?tolerations.orValue([]).all(a,
+          object.spec.template.spec.tolerations.exists_one(b, a.?key.orValue('') == b.?key.orValue('')))
+      message: "toleration keys must be unique"
+---
+apiVersion: daemonguard.dev/v1alpha1
+kind: DaemonSetPolicy
+metadata:
+  name: quadratic-containers-ignore
+spec:
+  failurePolicy: Ignore
+  validations:
+    - expression: >-
+        object.spec.template.spec.containers.all(a,
+          object.spec.template.spec.containers.filter(b, b.name == a.name).size() == 1)
+      message: "container names must be unique"
+---
+apiVersion: daemonguard.dev/v1alpha1
+kind: DaemonSetPolicy
+metadata:
+  name: annotation-regexes
+spec:
+  failurePolicy: Fail
+  validations:
+    - expression: "!object.metadata.?annotations[?'note'].orValue('').matches('^(a+)+$')"
+      message: "note must not be all a's"
+    - expression: "!object.metadata.?annotations[?'note'].orValue('').matches('(x+x+)+y')"
+      message: "note must not match (x+x+)+y"
+    - expression: >-
+        object.metadata.?annotations[?'pattern'].orValue('') == '' ||
+        object.metadata.name.matches(object.metadata.annotations['pattern'])
+      message: "name must match the pattern annotation"
+`;
+
+let server: HostileServer;
+
+before(async () => {
+  server = await startHostileServer({ extraPolicies: EXPENSIVE_POLICIES, evalDeadlineMs: EVAL_DEADLINE_MS });
+});
+
+after(async () => {
+  await server?.close();
+});
+
+interface Timed {
+  status: number;
+  ms: number;
+  response: JsonObject | undefined;
+  message: string;
+}
+
+async function send(endpoint: '/validate' | '/mutate', text: string): Promise<Timed> {
+  const started = performance.now();
+  const answer = await server.post(endpoint, text);
+  const ms = performance.now() - started;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    parsed = undefined;
+  }
+  const problem = answerProblem(endpoint, { parsed }, answer);
+  assert.equal(problem, undefined, problem);
+  const body = answer.json<{ response?: JsonObject; message?: string }>();
+  const status = body.response?.['status'] as { message?: string } | undefined;
+  return { status: answer.status, ms, response: body.response, message: body.message ?? status?.message ?? '' };
+}
+
+function reviewWith(edit: (object: JsonObject, podSpec: JsonObject) => void): string {
+  const object = daemonSet({ memoryLimit: '1Gi', namespace: 'monitoring' });
+  const podSpec = ((object['spec'] as JsonObject)['template'] as JsonObject)['spec'] as JsonObject;
+  edit(object, podSpec);
+  return JSON.stringify(admissionReview('CREATE', object));
+}
+
+function assertInTime(result: Timed, what: string): void {
+  console.log(`${what}: answered ${result.status} in ${result.ms.toFixed(0)} ms`);
+  assert.ok(result.ms < EVAL_DEADLINE_MS + IO_ALLOWANCE_MS, `${what} answered after ${result.ms.toFixed(0)} ms (deadline ${EVAL_DEADLINE_MS} ms)`);
+}
+
+describe('large and deep inputs', { timeout: 120_000 }, () => {
+  it('refuses 100,000 levels of nesting, anywhere, with a 400 that says so', async () => {
+    const deepArrays = '['.repeat(100_000) + ']'.repeat(100_000);
+    const deepObjects = '{"a":'.repeat(100_000) + '1' + '}'.repeat(100_000);
+    const { value: results, peakRss } = await withPeakRss(async () => {
+      const results: Timed[] = [];
+      for (const deep of [deepArrays, deepObjects]) {
+        for (const where of ['"@object"', '"@options"']) {
+          const text = reviewWith((_object, podSpec) => (podSpec['x'] = '@object')).replace('"options":{', '"options":{"x":"@options",').replace(where, deep).replace(/"@(object|options)"/g, '1');
+          for (const endpoint of ['/validate', '/mutate'] as const) results.push(await send(endpoint, text));
+        }
+        results.push(await send('/validate', deep));
+      }
+      return results;
+    });
+    for (const result of results) {
+      assert.equal(result.status, 400, result.message);
+      assert.match(result.message, /nested more than 1000 levels deep|not an AdmissionReview object|apiVersion is missing/);
+      assertInTime(result, 'deep nesting');
+    }
+    assert.ok(peakRss - process.memoryUsage.rss() < MAX_RSS_GROWTH);
+  });
+
+  it('answers a 6 MiB body of one string with a 400, and a 6 MiB annotation with a decision', async () => {
+    const oneString = await send('/validate', JSON.stringify('x'.repeat(6 * 1024 * 1024)));
+    assert.equal(oneString.status, 400);
+    assert.match(oneString.message, /not an AdmissionReview object/);
+    assertInTime(oneString, 'one string');
+
+    const annotation = reviewWith((object) => ((object['metadata'] as JsonObject)['annotations'] = { note: 'a'.repeat(6 * 1024 * 1024) + '!' }));
+    for (const endpoint of ['/validate', '/mutate'] as const) {
+      const result = await send(endpoint, annotation);
+      assert.equal(result.status, 200);
+      assertInTime(result, `6 MiB annotation on ${endpoint}`);
+    }
+    // The regex over 6 MiB exceeds the cost budget (failurePolicy Fail): a denial that says why.
+    const validated = await send('/validate', annotation);
+    assert.equal(validated.response?.['allowed'], false);
+    assert.match(validated.message, /annotation-regexes: policy could not be evaluated: .*cost budget exceeded/);
+  });
+
+  it('answers 50,000 containers within the deadline, with the policies it had no time for settled by failurePolicy', async () => {
+    const text = reviewWith((_object, podSpec) => {
+      podSpec['containers'] = Array.from({ length: 50_000 }, (_, i) => ({ name: `c${i}`, image: `registry.example/agent:${i}` }));
+    });
+    const { value: results, peakRss } = await withPeakRss(async () => [await send('/validate', text), await send('/mutate', text)]);
+    for (const result of results) {
+      assert.equal(result.status, 200);
+      assertInTime(result, '50,000 containers');
+    }
+    const [validated] = results;
+    assert.equal(validated!.response?.['allowed'], false);
+    assert.match(validated!.message, /quadratic-tolerations|deadline|cost budget|could not be evaluated/);
+    const warnings = (validated!.response?.['warnings'] as string[] | undefined) ?? [];
+    assert.ok(warnings.some((w) => w.startsWith('quadratic-containers-ignore: ignored because')), JSON.stringify(warnings.slice(0, 3)));
+    assert.ok(peakRss - process.memoryUsage.rss() < MAX_RSS_GROWTH, `peak RSS ${(peakRss / 2 ** 20).toFixed(0)} MiB`);
+  });
+
+  it('stops a quadratic policy over 10,000 tolerations at the cost budget (failurePolicy Fail denies)', async () => {
+    const text = reviewWith((_object, podSpec) => {
+      podSpec['tolerations'] = Array.from({ length: 10_000 }, (_, i) => ({ key: `example.com/t${i}`, operator: 'Exists', effect: 'NoSchedule' }));
+    });
+    for (const endpoint of ['/validate', '/mutate'] as const) {
+      const result = await send(endpoint, text);
+      assert.equal(result.status, 200);
+      assertInTime(result, `10,000 tolerations on ${endpoint}`);
+    }
+    const validated = await send('/validate', text);
+    assert.equal(validated.response?.['allowed'], false);
+    assert.match(validated.message, /quadratic-tolerations: policy could not be evaluated: .*(cost budget exceeded|deadline)/);
+  });
+
+  it('runs regexes in linear time on strings built to make backtracking explode', async () => {
+    for (const note of ['a'.repeat(100_000) + '!', 'x'.repeat(100_000)]) {
+      const result = await send('/validate', reviewWith((object) => ((object['metadata'] as JsonObject)['annotations'] = { note })));
+      assert.equal(result.status, 200);
+      assert.ok(result.ms < 1_000, `regex took ${result.ms.toFixed(0)} ms`);
+      assert.doesNotMatch(result.message, /could not be evaluated/);
+    }
+  });
+
+  it('refuses patterns from the object that RE2 does not have, or that are too long to compile cheaply', async () => {
+    for (const pattern of ['(a)\\1', '(?=x)', `(${'a|b'.repeat(20_000)})*c`]) {
+      const result = await send('/validate', reviewWith((object) => ((object['metadata'] as JsonObject)['annotations'] = { pattern })));
+      assert.equal(result.response?.['allowed'], false);
+      assert.match(result.message, /annotation-regexes: policy could not be evaluated/);
+      assert.ok(result.ms < 1_000, `pattern took ${result.ms.toFixed(0)} ms`);
+    }
+  });
+
+  it('is still healthy, and answers an ordinary review quickly, after all of that', async () => {
+    const result = await send('/validate', reviewWith(() => undefined));
+    assert.equal(result.status, 200);
+    assert.ok(result.ms < 500);
+    assert.equal((await server.get('/healthz')).status, 200);
+  });
+});
