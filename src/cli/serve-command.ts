@@ -11,7 +11,8 @@ import type { PolicySet } from '../policy/types.js';
 import { DEFAULT_EVAL_DEADLINE_MS, DEFAULT_SHUTDOWN_GRACE_MS, startAdmissionServer, type AdmissionServer } from '../server/admission-server.js';
 import { formatDuration, parseDuration } from '../server/duration.js';
 import { createServerMetrics } from '../server/metrics.js';
-import { FileNamespaceCatalog } from '../server/namespace-catalog.js';
+import { ClusterNamespaceCatalog } from '../kube/namespace-informer.js';
+import { FileNamespaceCatalog, type NamespaceLookup } from '../server/namespace-catalog.js';
 import { WatchedPolicyStore } from '../server/policy-store.js';
 import type { TlsFiles } from '../server/tls-material.js';
 
@@ -26,6 +27,7 @@ export interface ServeOptions {
   clientCa?: string;
   policies?: string[];
   namespaces?: string;
+  namespacesFromCluster?: boolean;
   evalDeadline: number;
   shutdownGrace: number;
   watchInterval: number;
@@ -82,7 +84,12 @@ export function registerServeCommand(program: Command): Command {
     )
     .addOption(
       new Option('--namespaces <file>', 'Namespace objects (kubectl get namespaces -o yaml) for namespaceSelector and namespaceObject; watched')
-        .env('DAEMONGUARD_NAMESPACES'),
+        .env('DAEMONGUARD_NAMESPACES')
+        .conflicts('namespacesFromCluster'),
+    )
+    .addOption(
+      new Option('--namespaces-from-cluster', 'list and watch Namespace objects in the cluster (service account in a pod, else KUBECONFIG); needs get/list/watch on namespaces')
+        .env('DAEMONGUARD_NAMESPACES_FROM_CLUSTER'),
     )
     .addOption(
       new Option('--eval-deadline <duration>', 'time the policies get per review; keep it well under the webhook timeoutSeconds')
@@ -174,15 +181,20 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
     throw new Error(`the policies did not load, so the server was not started:\n${(error as Error).message}`, { cause: error });
   }
 
-  let namespaces: FileNamespaceCatalog | undefined;
+  let namespaces: (NamespaceLookup & { start(): Promise<void>; close(): void }) | undefined;
   if (options.namespaces !== undefined) {
     namespaces = new FileNamespaceCatalog({ file: options.namespaces, logger, pollIntervalMs: options.watchInterval });
+  } else if (options.namespacesFromCluster === true) {
+    namespaces = new ClusterNamespaceCatalog({ logger });
+  }
+  if (namespaces !== undefined) {
     try {
       await namespaces.start();
     } catch (error) {
       policies.close();
       destination.flushSync();
-      throw new Error(`the namespaces in ${options.namespaces} did not load: ${(error as Error).message}`, { cause: error });
+      const source = options.namespaces === undefined ? 'from the cluster' : `in ${options.namespaces}`;
+      throw new Error(`the namespaces ${source} did not load: ${(error as Error).message}`, { cause: error });
     }
   }
 

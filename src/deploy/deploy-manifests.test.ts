@@ -93,6 +93,7 @@ describe('deploy/base', () => {
     const args = container.args as string[];
     assert.ok(args.includes('--tls-cert=/etc/daemonguard/tls/tls.crt'));
     assert.ok(args.includes('--policies=/etc/daemonguard/policies'));
+    assert.ok(args.includes('--namespaces-from-cluster'), 'namespaceSelector policies need the namespaces');
     assert.equal(at(pod, 'volumes', 0, 'secret', 'secretName'), 'daemonguard-tls');
     assert.equal(at(pod, 'volumes', 1, 'configMap', 'name'), 'daemonguard-policies');
 
