@@ -1,9 +1,9 @@
 // What server-side apply records for a manifest: the managedFields entry (operation Apply) whose
-// field set holds exactly the fields written in the file. Proposed for the CLI, which defaults a
-// manifest like the apiserver and so must also carry the signal that tells defaulted values from
-// written ones (policies/defaults/default-rolling-update.yaml explains the rule): a manifest with
-// neither managedFields nor the last-applied annotation would get `appliedFieldsEntry(manifest)`
-// before defaulting, as `kubectl apply --server-side` sends it.
+// field set holds exactly the fields written in the file. The CLI defaults a manifest like the
+// apiserver, so it must also carry the signal that tells defaulted values from written ones
+// (policies/defaults/default-rolling-update.yaml explains the rule): a manifest with neither
+// managedFields nor the last-applied annotation gets `appliedFieldsEntry(manifest)` before
+// defaulting, as `kubectl apply --server-side` sends it, so a file reads as "what the user wrote".
 //
 // The field set follows structured-merge-diff's FieldsV1 encoding for what policies read: maps and
 // structs field by field ("f:<name>"), the lists Kubernetes merges by key as "k:{...}" entries

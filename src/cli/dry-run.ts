@@ -3,6 +3,7 @@
 // cluster does. No I/O here besides loading policies, so `verify` and the benchmark reuse it.
 import { randomUUID } from 'node:crypto';
 import { responseFromDecision } from '../admission/admission-response.js';
+import { withAppliedFields } from '../admission/applied-fields.js';
 import { applyApiserverDefaults } from '../admission/daemonset-defaults.js';
 import { isJsonObject, type JsonObject } from '../common/vocabulary.js';
 import { review } from '../engine/review.js';
@@ -56,7 +57,8 @@ function manifestName(object: JsonObject | null | undefined): string {
 
 /** Puts the object into the request's namespace, as the apiserver does (it refuses a mismatch; we follow the flag). */
 function inNamespace(object: JsonObject, namespace: string): JsonObject {
-  const defaulted = applyApiserverDefaults(object, { namespace });
+  // The file is what the user wrote: say so the way server-side apply does, before defaults blur it.
+  const defaulted = applyApiserverDefaults(withAppliedFields(object), { namespace });
   (defaulted.metadata as JsonObject).namespace = namespace;
   return defaulted;
 }

@@ -8,7 +8,7 @@ import { describe, it } from 'node:test';
 import { parse } from 'yaml';
 import { buildAdmissionRequest, dryRunRequest, loadPoliciesForCli } from '../cli/dry-run.js';
 import type { JsonObject } from '../common/vocabulary.js';
-import { appliedFieldsEntry, withAppliedFields } from './applied-fields.js';
+import { appliedFieldsEntry, withAppliedFields } from '../admission/applied-fields.js';
 import { EVIDENCE_FILE, POLICIES_DIR, SUITES_DIR } from './library-paths.js';
 
 interface Evidence {
