@@ -93,6 +93,9 @@ export async function startAdmissionServer<P extends PolicySetLike>(options: Adm
       keepAliveTimeout: options.keepAliveTimeoutMs ?? DEFAULT_KEEP_ALIVE_TIMEOUT_MS,
       headersTimeout: options.headersTimeoutMs ?? DEFAULT_HEADERS_TIMEOUT_MS,
       requestTimeout: options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
+      // headersTimeout starts only once TLS is up: without this, a client that connects and never says
+      // hello holds its socket for Node's default of 120 s.
+      handshakeTimeout: options.headersTimeoutMs ?? DEFAULT_HEADERS_TIMEOUT_MS,
       // How often headersTimeout/requestTimeout are checked (Node's default is every 30 s).
       connectionsCheckingInterval: 1_000,
     },
