@@ -59,6 +59,16 @@ describe('newBaseEnvironment', () => {
     env.parse(`${'['.repeat(20)}1${']'.repeat(20)}`);
   });
 
+  it('evaluates synchronously: no Promise checks on comparisons despite custom operators', () => {
+    const env = newBaseEnvironment();
+    env.registerVariable('xs', 'list<int>');
+    env.registerFunction('plusOne(int): int', (x: bigint) => x + 1n);
+    const program = env.parse("xs.filter(x, x == 5 || x < 2).size() == plusOne(1) && 'a'.lowerAscii() == 'a'");
+    assert.ok(program.check().valid);
+    assert.equal((program.ast as unknown as { maybeAsync: boolean }).maybeAsync, false);
+    assert.equal(program({ xs: [0n, 5n, 9n] }), true);
+  });
+
   it('is cheap to create after the first call', () => {
     newBaseEnvironment();
     const started = performance.now();

@@ -7,7 +7,14 @@
 //    registry and (through its clone hook) for every registry cloned from it, so the lead's
 //    `newBaseEnvironment().clone()` keeps our overloads even after it registers types of its own.
 //
-// 2. Replacing a built-in macro (all, exists, ...) with a metered one. The parser expands a call
+// 2. Synchronous evaluation. cel-js treats every handler registered without `{async: false}` as
+//    possibly returning a Promise, and operator overloads cannot be registered with that flag at
+//    all: one custom `==` (ours for quantities, IPs...) would make every `==` node in every
+//    expression check its operands for Promises (10-20% slower on comparison-heavy expressions).
+//    daemonguard evaluates synchronously (the cost meter refuses Promise results), so our registries
+//    report a call or operator as asynchronous only when its handler is an `async function`.
+//
+// 3. Replacing a built-in macro (all, exists, ...) with a metered one. The parser expands a call
 //    through the last macro registered for a name and arity, whatever its receiver type, while the
 //    overlap check compares receiver types: a macro declared on a different receiver (`map.all`
 //    instead of `list.all`) is accepted and wins. Its expander receives the parser, which is how we
@@ -27,12 +34,14 @@ export interface DeclarationLike {
 interface CandidatesLike {
   declarations: DeclarationLike[];
   macro: DeclarationLike | false;
+  async: boolean;
   readonly registry: unknown;
 }
 
 /** The parts of a cel-js Registry we use. */
 export interface RegistryLike {
   functionCandidates(receiverCall: boolean, name: string, argCount: number): CandidatesLike;
+  operatorCandidates(operator: string): CandidatesLike;
   clone(opts: unknown): RegistryLike;
 }
 
@@ -75,7 +84,16 @@ export function registryOf(expansion: MacroExpansion): RegistryLike {
 
 const shadowedByRegistry = new WeakMap<RegistryLike, Set<DeclarationLike>>();
 
+function isAsyncFunction(handler: unknown): boolean {
+  return typeof handler === 'function' && (handler as { [Symbol.toStringTag]?: string })[Symbol.toStringTag] === 'AsyncFunction';
+}
+
+function markSynchronous(candidates: CandidatesLike): void {
+  if (candidates.async && !candidates.declarations.some((d) => isAsyncFunction(d.handler))) candidates.async = false;
+}
+
 function filterCandidates(candidates: CandidatesLike, shadowed: ReadonlySet<DeclarationLike>): void {
+  markSynchronous(candidates);
   if (!candidates.declarations.some((d) => shadowed.has(d))) return;
   candidates.declarations = candidates.declarations.filter((d) => !shadowed.has(d));
   let macro: DeclarationLike | false = false;
@@ -85,14 +103,23 @@ function filterCandidates(candidates: CandidatesLike, shadowed: ReadonlySet<Decl
 
 /**
  * Makes `registry` (and every registry later cloned from it) hide the shadowed declarations from
- * overload resolution and macro expansion. Idempotent.
+ * overload resolution and macro expansion, and report synchronous overloads as such. Idempotent.
  */
-function installShadowing(registry: RegistryLike, shadowed: Set<DeclarationLike>): void {
+export function installRegistryHooks(registry: RegistryLike, shadowed: Set<DeclarationLike> = new Set()): void {
   if (shadowedByRegistry.has(registry)) return;
   shadowedByRegistry.set(registry, shadowed);
   const proto = Object.getPrototypeOf(registry) as RegistryLike;
   const lookup = proto.functionCandidates;
+  const operatorLookup = proto.operatorCandidates;
   const clone = proto.clone;
+  Object.defineProperty(registry, 'operatorCandidates', {
+    configurable: true,
+    value(this: RegistryLike, operator: string): CandidatesLike {
+      const candidates = operatorLookup.call(this, operator);
+      markSynchronous(candidates);
+      return candidates;
+    },
+  });
   Object.defineProperty(registry, 'functionCandidates', {
     configurable: true,
     value(this: RegistryLike, receiverCall: boolean, name: string, argCount: number): CandidatesLike {
@@ -105,7 +132,7 @@ function installShadowing(registry: RegistryLike, shadowed: Set<DeclarationLike>
     configurable: true,
     value(this: RegistryLike, opts: unknown): RegistryLike {
       const child = clone.call(this, opts);
-      installShadowing(child, shadowed);
+      installRegistryHooks(child, shadowed);
       return child;
     },
   });
@@ -124,11 +151,8 @@ export function shadowBuiltinOverloads(
   argCount: number,
   matches: (declaration: DeclarationLike) => boolean = () => true,
 ): number {
-  let shadowed = shadowedByRegistry.get(registry);
-  if (!shadowed) {
-    shadowed = new Set();
-    installShadowing(registry, shadowed);
-  }
+  installRegistryHooks(registry);
+  const shadowed = shadowedByRegistry.get(registry)!;
   const candidates = registry.functionCandidates(receiverCall, name, argCount);
   if (candidates.registry !== registry) {
     throw new Error('refusing to shadow overloads in a registry shared with other environments');

@@ -6,6 +6,7 @@ import type { Environment } from '@marcbachmann/cel-js';
 import { chargeIteration } from '../cost.js';
 import {
   findBuiltinMacro,
+  installRegistryHooks,
   registryOf,
   type DeclarationLike,
   type MacroExpansion,
@@ -91,6 +92,7 @@ export function registerMeteredComprehensions(env: Environment): RegistryLike {
   }
   const registry = slot.registry;
   if (!registry) throw new Error('cel-js internals changed: the registry probe did not run');
+  installRegistryHooks(registry);
   for (const macro of METERED_MACROS) {
     const key = `${macro.name}/${macro.args}`;
     if (!builtinExpanders.has(key)) builtinExpanders.set(key, findBuiltinMacro(registry, macro.name, macro.args, 'list'));
