@@ -1,0 +1,267 @@
+// npm run bench — the webhook against the physical floor of this machine.
+//
+// In one run, on the same payloads and certificates: (a) the floor, a bare node:https server that reads
+// the AdmissionReview, parses it and answers "allowed" with its uid (bench/floor-server.ts); (b)
+// `daemonguard serve` with the whole built-in policy library, on /validate and /mutate. A load generator
+// in a process of its own (autocannon, HTTPS keep-alive) drives each with 10 and 50 connections, small
+// (~5 KB) and large (~60 KB) reviews, floor and daemonguard taking turns (A B A B) because the machine is
+// shared and noisy. Reported: medians of requests/s, p50, p99, and the server's own CPU time per
+// request (/proc utime+stime over the requests served, steadier than requests/s on a busy machine),
+// with the ratios daemonguard / floor taken within each round (adjacent runs) and then their median.
+//
+//   npm run bench [-- --quick] [--rounds N] [--seconds S] [--only validate-small-c10,...] [--profile]
+//                    [--policies DIR]   (another policy library instead of the built-in one)
+//
+// --profile runs serve under `node --cpu-prof` and prints where its time went (bench/profile-summary.ts).
+// Numbers are reported, never asserted.
+import { copyFile, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ensureDevCertificates } from '../src/certs/dev-certificates.js';
+import {
+  httpsRequest,
+  machineDescription,
+  median,
+  processCpuMicros,
+  residentBytes,
+  runLoad,
+  startFloor,
+  startServe,
+  type RunningServer,
+  type TlsFiles,
+} from './bench-processes.js';
+import type { LoadResult, LoadSpec } from './load-client.js';
+import { formatProfileSummary, summarizeProfile } from './profile-summary.js';
+import { BUILT_IN_POLICIES, NAMESPACES_YAML, reviewBodies, type PayloadName } from './webhook-payloads.js';
+
+type Endpoint = 'validate' | 'mutate';
+
+interface Case {
+  endpoint: Endpoint;
+  payload: PayloadName;
+  connections: number;
+}
+
+interface Measurement {
+  requestsPerSecond: number;
+  p50: number;
+  p99: number;
+  /** Server CPU time per answered request, µs (NaN without /proc). */
+  cpuPerRequest: number;
+  ok: number;
+  failed: number;
+}
+
+function flag(name: string): string | undefined {
+  const index = process.argv.indexOf(`--${name}`);
+  return index > 0 ? process.argv[index + 1] : undefined;
+}
+
+const QUICK = process.argv.includes('--quick');
+const PROFILE = process.argv.includes('--profile');
+const ROUNDS = Number(flag('rounds') ?? (QUICK ? 2 : 3));
+const SECONDS = Number(flag('seconds') ?? (QUICK ? 1 : 5));
+const WARMUP_SECONDS = QUICK ? 1.5 : 4;
+/** Bodies per payload, each with its own uid; every connection cycles through them. */
+const BODIES = 16;
+
+const caseId = (c: Case): string => `${c.endpoint}-${c.payload}-c${c.connections}`;
+
+function selectedCases(): Case[] {
+  const all: Case[] = [];
+  for (const payload of ['small', 'large'] as const) {
+    for (const connections of [10, 50]) {
+      for (const endpoint of ['validate', 'mutate'] as const) all.push({ endpoint, payload, connections });
+    }
+  }
+  const only = flag('only');
+  if (only !== undefined) {
+    const wanted = new Set(only.split(','));
+    const chosen = all.filter((c) => wanted.has(caseId(c)));
+    if (chosen.length === 0) throw new Error(`--only ${only}: no such case; cases are ${all.map(caseId).join(', ')}`);
+    return chosen;
+  }
+  // --quick: the two target cases, /validate with the large payload, and with 50 connections.
+  if (QUICK) return all.filter((c) => (c.payload === 'small' && c.connections === 10) || (c.endpoint === 'validate' && c.connections === (c.payload === 'small' ? 50 : 10)));
+  return all;
+}
+
+interface Answer {
+  apiVersion?: string;
+  kind?: string;
+  response?: { uid?: string; allowed?: boolean; patch?: string; patchType?: string; warnings?: string[]; status?: { message?: string } };
+}
+
+/** One review through each server, checked the way the kube-apiserver checks it; returns what daemonguard decided. */
+async function checkAnswers(server: RunningServer, caFile: string, endpoint: Endpoint, payload: PayloadName): Promise<string> {
+  const [body] = reviewBodies(payload, 1, `check-${server.name}-${endpoint}`);
+  const sent = JSON.parse(body!) as { request: { uid: string } };
+  const answer = await httpsRequest(`${server.url}/${endpoint}?timeout=10s`, 'POST', body, caFile);
+  const parsed = JSON.parse(answer.body) as Answer;
+  const response = parsed.response;
+  const problems: string[] = [];
+  if (answer.status !== 200) problems.push(`HTTP ${answer.status}`);
+  if (parsed.apiVersion !== 'admission.k8s.io/v1' || parsed.kind !== 'AdmissionReview') problems.push('apiVersion/kind not echoed');
+  if (response?.uid !== sent.request.uid) problems.push(`uid ${response?.uid} instead of ${sent.request.uid}`);
+  if (typeof response?.allowed !== 'boolean') problems.push('no allowed');
+  if (endpoint === 'validate' && response?.patch !== undefined) problems.push('a validating answer with a patch');
+  if ((response?.patch === undefined) !== (response?.patchType === undefined)) problems.push('patch without patchType or the reverse');
+  if (problems.length > 0) throw new Error(`${server.name} /${endpoint} ${payload}: a bad answer (${problems.join('; ')}): ${answer.body.slice(0, 300)}`);
+  const parts = [response!.allowed ? 'allowed' : `denied (${response!.status?.message?.split('\n')[0]})`];
+  if (response!.patch !== undefined) {
+    const operations = JSON.parse(Buffer.from(response!.patch, 'base64').toString('utf8')) as { path: string }[];
+    parts.push(`patch of ${operations.length} operation${operations.length === 1 ? '' : 's'} (${operations.map((op) => op.path).join(', ')})`);
+  }
+  if (response!.warnings?.length) parts.push(`${response!.warnings.length} warning(s)`);
+  return parts.join(', ');
+}
+
+async function measure(server: RunningServer, spec: LoadSpec): Promise<Measurement> {
+  const cpuBefore = processCpuMicros(server.pid);
+  const result: LoadResult = await runLoad(spec);
+  const cpuAfter = processCpuMicros(server.pid);
+  if (result.failed > 0) throw new Error(`${server.name}: ${result.failed} requests failed during ${spec.mix.map((m) => m.path).join(', ')}`);
+  const cpu = cpuBefore === undefined || cpuAfter === undefined ? Number.NaN : (cpuAfter - cpuBefore) / result.ok;
+  return { requestsPerSecond: result.requestsPerSecond, p50: result.p50, p99: result.p99, cpuPerRequest: cpu, ok: result.ok, failed: result.failed };
+}
+
+const fixed = (value: number, digits: number): string => (Number.isFinite(value) ? value.toFixed(digits) : 'n/a');
+const mb = (bytes: number | undefined): string => (bytes === undefined ? 'n/a' : `${(bytes / 1024 / 1024).toFixed(0)} MB`);
+
+async function main(): Promise<void> {
+  const cases = selectedCases();
+  const work = await mkdtemp(join(tmpdir(), 'daemonguard-webhook-bench-'));
+  const servers: RunningServer[] = [];
+  try {
+    const certs = await ensureDevCertificates(join(work, 'certs'));
+    const tls: TlsFiles = { caFile: certs.caCertFile, certFile: certs.certFile, keyFile: certs.keyFile };
+    const namespacesFile = join(work, 'namespaces.yaml');
+    await writeFile(namespacesFile, NAMESPACES_YAML);
+    const bodiesFile = (payload: PayloadName): string => join(work, `${payload}.json`);
+    const sizes: Record<string, number> = {};
+    for (const payload of ['small', 'large'] as const) {
+      const bodies = reviewBodies(payload, BODIES, `bench-${process.pid}`);
+      sizes[payload] = Buffer.byteLength(bodies[0]!);
+      await writeFile(bodiesFile(payload), JSON.stringify(bodies));
+    }
+
+    const profileDir = join(work, 'profile');
+    if (PROFILE) await mkdir(profileDir);
+    const floor = await startFloor(tls);
+    servers.push(floor);
+    const serve = await startServe({
+      tls,
+      policies: flag('policies') ?? BUILT_IN_POLICIES,
+      namespacesFile,
+      logFile: join(work, 'serve.log'),
+      nodeFlags: PROFILE ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : [],
+    });
+    servers.push(serve);
+    const idleRss = residentBytes(serve.pid);
+
+    const decisions: string[] = [];
+    for (const endpoint of ['validate', 'mutate'] as const) {
+      for (const payload of ['small', 'large'] as const) {
+        await checkAnswers(floor, tls.caFile, endpoint, payload);
+        decisions.push(`/${endpoint} ${payload}: ${await checkAnswers(serve, tls.caFile, endpoint, payload)}`);
+      }
+    }
+
+    const loadSpec = (server: RunningServer, c: Case, seconds: number): LoadSpec => ({
+      url: server.url,
+      connections: c.connections,
+      seconds,
+      mix: [{ path: `/${c.endpoint}`, bodiesFile: bodiesFile(c.payload) }],
+    });
+    // Warm-up: the JIT settles on every path before anything is measured.
+    let reviews = 0;
+    for (const server of [floor, serve]) {
+      const result = await runLoad({
+        url: server.url,
+        connections: 10,
+        seconds: WARMUP_SECONDS,
+        mix: (['validate', 'mutate'] as const).flatMap((endpoint) => (['small', 'large'] as const).map((payload) => ({ path: `/${endpoint}`, bodiesFile: bodiesFile(payload) }))),
+      });
+      if (server === serve) reviews += result.ok;
+    }
+
+    const runs = new Map<string, { floor: Measurement[]; daemonguard: Measurement[] }>();
+    for (const c of cases) runs.set(caseId(c), { floor: [], daemonguard: [] });
+    const started = performance.now();
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const c of cases) {
+        const entry = runs.get(caseId(c))!;
+        entry.floor.push(await measure(floor, loadSpec(floor, c, SECONDS)));
+        const measured = await measure(serve, loadSpec(serve, c, SECONDS));
+        entry.daemonguard.push(measured);
+        reviews += measured.ok;
+      }
+      process.stderr.write(`round ${round + 1}/${ROUNDS} done (${((performance.now() - started) / 1000).toFixed(0)} s)\n`);
+    }
+    const loadedRss = residentBytes(serve.pid);
+
+    const lines: string[] = [];
+    lines.push(`Webhook benchmark: daemonguard serve (${flag('policies') ?? 'built-in policy library'}) against the floor (bare node:https: read, JSON.parse, answer allowed)`);
+    lines.push('');
+    lines.push(`machine: ${machineDescription()}`);
+    lines.push(
+      `method: ${ROUNDS} round(s) × ${SECONDS} s per case and server, floor and daemonguard alternating (A B A B), load from autocannon ` +
+        `in its own process (HTTPS keep-alive); medians over rounds; each ratio is the median of the rounds' daemonguard/floor ratios`,
+    );
+    lines.push(`payloads: small ${(sizes.small! / 1024).toFixed(1)} KB (CREATE, node-exporter, monitoring: PSS baseline), large ${(sizes.large! / 1024).toFixed(1)} KB (UPDATE, cilium agent, kube-system)`);
+    lines.push(`daemonguard answers: ${decisions.join('; ')}`);
+    lines.push('');
+    lines.push('| endpoint | payload | conns | floor req/s | daemonguard req/s | throughput ratio | floor p50 ms | dg p50 ms | floor p99 ms | dg p99 ms | p99 ratio | floor CPU µs/req | dg CPU µs/req | CPU ratio |');
+    lines.push('|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+    const ratios = new Map<string, { throughput: number; p99: number; cpu: number }>();
+    for (const c of cases) {
+      const { floor: a, daemonguard: b } = runs.get(caseId(c))!;
+      const paired = (pick: (m: Measurement) => number): number => median(a.map((m, i) => pick(b[i]!) / pick(m)));
+      const ratio = { throughput: paired((m) => m.requestsPerSecond), p99: paired((m) => m.p99), cpu: paired((m) => m.cpuPerRequest) };
+      ratios.set(caseId(c), ratio);
+      const med = (list: Measurement[], pick: (m: Measurement) => number): number => median(list.map(pick));
+      lines.push(
+        `| /${c.endpoint} | ${c.payload} | ${c.connections} | ${fixed(med(a, (m) => m.requestsPerSecond), 0)} | ${fixed(med(b, (m) => m.requestsPerSecond), 0)} | ${fixed(ratio.throughput, 2)} | ` +
+          `${fixed(med(a, (m) => m.p50), 2)} | ${fixed(med(b, (m) => m.p50), 2)} | ${fixed(med(a, (m) => m.p99), 2)} | ${fixed(med(b, (m) => m.p99), 2)} | ${fixed(ratio.p99, 2)}× | ` +
+          `${fixed(med(a, (m) => m.cpuPerRequest), 0)} | ${fixed(med(b, (m) => m.cpuPerRequest), 0)} | ${fixed(ratio.cpu, 2)}× |`,
+      );
+    }
+    lines.push('');
+    lines.push(`memory (daemonguard serve, resident): ${mb(idleRss)} idle with the library loaded, ${mb(loadedRss)} after ${reviews.toLocaleString('en-US')} reviews (npm run bench:memory follows it over 100,000)`);
+    const targetLines: string[] = [];
+    for (const endpoint of ['validate', 'mutate'] as const) {
+      const ratio = ratios.get(`${endpoint}-small-c10`);
+      if (ratio === undefined) continue;
+      targetLines.push(
+        `${endpoint}: throughput ${fixed(ratio.throughput, 2)} of the floor (target ≥ 0.70: ${ratio.throughput >= 0.7 ? 'met' : 'missed'}), ` +
+          `p99 ${fixed(ratio.p99, 2)}× the floor's (target ≤ 2×: ${ratio.p99 <= 2 ? 'met' : 'missed'}), CPU per request ${fixed(ratio.cpu, 2)}× the floor's`,
+      );
+    }
+    if (targetLines.length > 0) lines.push(`targets (small payload, 10 connections): ${targetLines.join('; ')}`);
+
+    if (PROFILE) {
+      await serve.stop();
+      const [file] = (await readdir(profileDir)).filter((name) => name.endsWith('.cpuprofile'));
+      if (file !== undefined) {
+        const kept = join(process.cwd(), 'bench-serve.cpuprofile');
+        await copyFile(join(profileDir, file), kept);
+        lines.push('');
+        lines.push(`profile of daemonguard serve, start-up included (kept in ${kept}; open it in Chrome DevTools or VS Code):`);
+        lines.push(formatProfileSummary(summarizeProfile(kept)));
+      }
+    }
+    const headline = ratios.get('validate-small-c10');
+    lines.push('');
+    lines.push(
+      headline === undefined
+        ? 'throughput ratio vs floor: n/a (validate, small, c10) — not measured in this run'
+        : `throughput ratio vs floor: ${fixed(headline.throughput, 2)} (validate, small, c10)`,
+    );
+    console.log(lines.join('\n'));
+  } finally {
+    await Promise.all(servers.map((server) => server.stop()));
+    await rm(work, { recursive: true, force: true });
+  }
+}
+
+await main();
