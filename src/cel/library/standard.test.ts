@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { newBaseEnvironment } from '../base-environment.js';
+import { toCelValue } from '../values.js';
 import { errorOf, evaluate } from './test-support.js';
 
 describe('standard library fixes', () => {
@@ -30,5 +32,36 @@ describe('standard library fixes', () => {
 
   it('getMilliseconds is the millisecond component of a duration', () => {
     assert.equal(evaluate("duration('123.321s').getMilliseconds()"), 321n);
+  });
+});
+
+describe('has()', () => {
+  it('tests presence on any operand, optionals included', () => {
+    assert.equal(evaluate("has({'a': 1, 'b': 2}.a)"), true);
+    assert.equal(evaluate("has({'a': 1}.c)"), false);
+    assert.equal(evaluate("has({'x': {'y': 'z'}}.?x.y)"), true);
+    assert.equal(evaluate("has({}.?x.y)"), false);
+    assert.equal(evaluate("has({'foo': optional.none()}.foo.bar)"), false);
+  });
+
+  it('keeps variable-rooted chains, and errors on a missing intermediate field', () => {
+    const env = newBaseEnvironment();
+    env.registerVariable('object', 'dyn');
+    const object = toCelValue({ metadata: { labels: { app: 'x' } } });
+    assert.equal(env.evaluate('has(object.metadata.labels)', { object }), true);
+    assert.equal(env.evaluate('has(object.metadata.annotations)', { object }), false);
+    assert.throws(() => env.evaluate('has(object.spec.template)', { object }), /No such key: spec/);
+    assert.equal(env.check('has(object)').valid, false);
+  });
+
+  it('refuses unknown fields of declared types at type-check time', () => {
+    const env = newBaseEnvironment().clone();
+    env.registerType('Spec', { fields: { template: 'map<string, dyn>' } });
+    env.registerType('Workload', { fields: { spec: 'Spec' } });
+    env.registerVariable('object', 'Workload');
+    assert.equal(env.check('has(object.spec.template)').valid, true);
+    assert.equal(env.check('has(object.spec.tempalte)').valid, false);
+    assert.equal(env.evaluate('has(object.spec.template)', { object: { spec: { template: {} } } }), true);
+    assert.equal(env.evaluate('has(object.spec.template)', { object: { spec: {} } }), false);
   });
 });

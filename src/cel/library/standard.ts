@@ -6,6 +6,7 @@
 //   - conversions cel-js lacks: int(uint), int(timestamp), string(timestamp), string(duration),
 //     duration(duration), timestamp(timestamp); int(double) and string(bytes) range/UTF-8 checks
 //   - <duration>.getMilliseconds() is the millisecond component, not the total
+//   - has(e.f) on any operand (cel-js only accepts a chain rooted at a variable), including optionals
 import { Optional, type Environment } from '@marcbachmann/cel-js';
 import { Duration, UnsignedInt } from '@marcbachmann/cel-js/evaluator';
 import { shadowBuiltinOverloads, type MacroExpansion, type MacroResult, type RegistryLike } from '../cel-js-internals.js';
@@ -72,6 +73,7 @@ interface EvaluatorLike {
 }
 
 interface OptMapMacro {
+  async: false;
   receiver: unknown;
   variable: string;
   body: unknown;
@@ -89,6 +91,7 @@ function optMapExpander(flat: boolean) {
       throw celError(`${name}(var, expr): the first argument must be a variable name`);
     }
     const macro: OptMapMacro = {
+      async: false,
       receiver: expansion.receiver,
       variable: variableNode.args,
       body,
@@ -128,7 +131,66 @@ function optMapExpander(flat: boolean) {
   };
 }
 
+/** Field presence on a value: a map key, a message field, or (through an optional) its value's. */
+function hasField(operand: unknown, field: string): boolean {
+  if (operand instanceof Optional) return operand.hasValue() ? hasField(operand.value(), field) : false;
+  // get(), not has(): cel-js's typed-object wrappers are Maps that fill their entries lazily.
+  if (operand instanceof Map) return operand.get(field) !== undefined;
+  if (typeof operand === 'object' && operand !== null && !Array.isArray(operand)) {
+    if (!Object.hasOwn(operand, field)) return false;
+    return (operand as Record<string, unknown>)[field] !== undefined;
+  }
+  throw celError(`has(): no such overload for a field selection on this value`);
+}
+
+interface SelectNode {
+  op: string;
+  args: [unknown, string];
+}
+
+interface HasMacro {
+  select: SelectNode;
+  typeCheck(checker: unknown, macro: unknown, ctx: unknown): unknown;
+  evaluate(evaluator: unknown, macro: unknown, ctx: unknown): unknown;
+  async: false;
+}
+
+function hasExpander(expansion: MacroExpansion): MacroResult {
+  const [argument] = expansion.args;
+  const select = argument as unknown as SelectNode | undefined;
+  if (!select || select.op !== '.' || typeof select.args?.[1] !== 'string') {
+    throw celError('has() invalid argument: expected a field selection such as has(object.spec.field)');
+  }
+  const macro: HasMacro = {
+    select,
+    async: false,
+    typeCheck(checkerArg, macroArg, ctxArg) {
+      const checker = checkerArg as CheckerLike;
+      const m = macroArg as HasMacro;
+      const operandType = checker.check(m.select.args[0], ctxArg);
+      const inner = operandType.kind === 'optional' ? operandType.valueType : operandType;
+      if (inner?.kind === 'message') {
+        // Checking the whole selection makes has(object.spec.tempalte) a type error for declared
+        // object types, as in cel-go.
+        checker.check(m.select, ctxArg);
+      } else if (inner && !['map', 'dyn', 'param'].includes(inner.kind)) {
+        throw checker.createError('invalid_macro_argument', 'has() invalid argument: the operand has no fields', m.select);
+      }
+      return checker.getType('bool');
+    },
+    evaluate(evaluatorArg, macroArg, ctxArg) {
+      const m = macroArg as HasMacro;
+      const operand = (evaluatorArg as EvaluatorLike).run(m.select.args[0], ctxArg);
+      return hasField(operand, m.select.args[1]);
+    },
+  };
+  return macro;
+}
+
 export function registerStandardFixes(env: Environment, registry: RegistryLike): void {
+  shadowBuiltinOverloads(registry, false, 'has', 1);
+  env.registerFunction('has(ast): bool', hasExpander);
+
   define(env, 'OptionalNamespace.ofNonZeroValue(A): optional<A>', (_ns: unknown, v: unknown) =>
     isZeroValue(v) ? Optional.none() : Optional.of(v),
   );
