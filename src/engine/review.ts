@@ -5,7 +5,7 @@
 // selectors) -> matchConditions -> mutations (mutate phase) -> validations (validate phase).
 // An evaluation error is settled by the policy's failurePolicy; a missed deadline likewise.
 import { CostBudgetExceededError, EvaluationDeadlineExceededError, measureCost, withEvaluationDeadline } from '../cel/cost.js';
-import { toCelValue } from '../cel/values.js';
+import { toCelValue, toCelValueReusing } from '../cel/values.js';
 import type { CompiledPolicy, PolicySet } from '../policy/types.js';
 import { policyActivation, sharedValues, type SharedValues } from './activation.js';
 import { EvaluationFailure, evaluateBoolean, evaluateExpression } from './evaluate.js';
@@ -214,8 +214,9 @@ export function review(request: AdmissionRequest, policySet: PolicySet, context:
         const before = working;
         working = reviewPolicy(policy, request, context, shared, working, phase, builder);
         if (phase === 'mutate' && working !== before && working !== null) {
-          // Later mutations see earlier ones, as with reinvocation in the cluster.
-          shared.object = toCelValue(working);
+          // Later mutations see earlier ones, as with reinvocation in the cluster. Mutations copy only
+          // the paths they write, so only those are converted again.
+          shared.object = before === null ? toCelValue(working) : toCelValueReusing(working, before, shared.object);
         }
       }
     }
