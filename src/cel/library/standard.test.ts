@@ -65,3 +65,16 @@ describe('has()', () => {
     assert.equal(env.evaluate('has(object.spec.template)', { object: { spec: {} } }), false);
   });
 });
+
+describe('timestamp getters with a time zone', () => {
+  it('accept IANA names and UTC offsets', () => {
+    assert.equal(evaluate("timestamp('2009-02-13T23:31:30Z').getHours('America/New_York')"), 18n);
+    assert.equal(evaluate("timestamp('2024-03-10T07:30:00Z').getHours('America/New_York')"), 3n);
+    assert.equal(evaluate("timestamp('2009-02-13T23:31:30Z').getMinutes('Asia/Kolkata')"), 1n);
+    assert.equal(evaluate("timestamp('2009-02-13T23:31:30Z').getDayOfWeek('+11:00')"), 6n);
+    assert.equal(evaluate("timestamp('2009-02-13T02:00:00Z').getDayOfMonth('-02:30')"), 11n);
+    assert.equal(evaluate("timestamp('2024-12-31T23:00:00Z').getDayOfYear('+02:00')"), 0n);
+    assert.equal(evaluate("timestamp('2024-12-31T23:00:00Z').getDayOfYear()"), 365n);
+    assert.match(errorOf(() => evaluate("timestamp('2009-02-13T23:31:30Z').getHours('Mars/Base')")), /unknown time zone/);
+  });
+});

@@ -7,6 +7,8 @@
 //     duration(duration), timestamp(timestamp); int(double) and string(bytes) range/UTF-8 checks
 //   - <duration>.getMilliseconds() is the millisecond component, not the total
 //   - has(e.f) on any operand (cel-js only accepts a chain rooted at a variable), including optionals
+//   - timestamp getters with a time zone accept UTC offsets ('+11:00', '-02:30') as cel-go does, and
+//     compute IANA zones without going through the process's local time zone
 import { Optional, type Environment } from '@marcbachmann/cel-js';
 import { Duration, UnsignedInt } from '@marcbachmann/cel-js/evaluator';
 import { shadowBuiltinOverloads, type MacroExpansion, type MacroResult, type RegistryLike } from '../cel-js-internals.js';
@@ -187,7 +189,92 @@ function hasExpander(expansion: MacroExpansion): MacroResult {
   return macro;
 }
 
+/** Wall-clock fields of an instant in a time zone. */
+interface WallClock {
+  year: number;
+  month: number; // 0-11
+  day: number; // 1-31
+  weekday: number; // 0 = Sunday
+  hours: number;
+  minutes: number;
+  seconds: number;
+}
+
+const zoneFormatters = new Map<string, Intl.DateTimeFormat>();
+const WEEKDAYS: Readonly<Record<string, number>> = { Sun: 0, Mon: 1, Tue: 2, Wed: 3, Thu: 4, Fri: 5, Sat: 6 };
+
+function utcWallClock(d: Date): WallClock {
+  return {
+    year: d.getUTCFullYear(),
+    month: d.getUTCMonth(),
+    day: d.getUTCDate(),
+    weekday: d.getUTCDay(),
+    hours: d.getUTCHours(),
+    minutes: d.getUTCMinutes(),
+    seconds: d.getUTCSeconds(),
+  };
+}
+
+/** cel-go's timeZone(): an IANA name, else an offset "[+-]HH:MM" (no sign means east of UTC). */
+export function wallClockIn(d: Date, zone: string): WallClock {
+  const offset = /^([+-]?)(\d{1,2}):(\d{2})$/.exec(zone);
+  if (offset) {
+    const minutes = Number(offset[2]) * 60 + Number(offset[3]);
+    const east = offset[1] === '-' ? -minutes : minutes;
+    return utcWallClock(new Date(d.getTime() + east * 60_000));
+  }
+  let formatter = zoneFormatters.get(zone);
+  if (!formatter) {
+    try {
+      formatter = new Intl.DateTimeFormat('en-US', {
+        timeZone: zone,
+        hourCycle: 'h23',
+        year: 'numeric',
+        month: 'numeric',
+        day: 'numeric',
+        weekday: 'short',
+        hour: 'numeric',
+        minute: 'numeric',
+        second: 'numeric',
+      });
+    } catch {
+      throw celError(`unknown time zone ${JSON.stringify(zone)}`);
+    }
+    if (zoneFormatters.size > 256) zoneFormatters.clear();
+    zoneFormatters.set(zone, formatter);
+  }
+  const parts: Record<string, string> = {};
+  for (const part of formatter.formatToParts(d)) parts[part.type] = part.value;
+  return {
+    year: Number(parts.year),
+    month: Number(parts.month) - 1,
+    day: Number(parts.day),
+    weekday: WEEKDAYS[parts.weekday ?? ''] ?? 0,
+    hours: Number(parts.hour) % 24,
+    minutes: Number(parts.minute),
+    seconds: Number(parts.second),
+  };
+}
+
+const TIMESTAMP_GETTERS: ReadonlyArray<[name: string, get: (w: WallClock, d: Date) => number]> = [
+  ['getFullYear', (w) => w.year],
+  ['getMonth', (w) => w.month],
+  ['getDate', (w) => w.day],
+  ['getDayOfMonth', (w) => w.day - 1],
+  ['getDayOfWeek', (w) => w.weekday],
+  ['getDayOfYear', (w) => Math.round((Date.UTC(w.year, w.month, w.day) - Date.UTC(w.year, 0, 1)) / 86_400_000)],
+  ['getHours', (w) => w.hours],
+  ['getMinutes', (w) => w.minutes],
+  ['getSeconds', (w) => w.seconds],
+  ['getMilliseconds', (_w, d) => d.getUTCMilliseconds()],
+];
+
 export function registerStandardFixes(env: Environment, registry: RegistryLike): void {
+  for (const [name, get] of TIMESTAMP_GETTERS) {
+    shadowBuiltinOverloads(registry, true, name, 1, (d) => d.receiverType?.name === TIMESTAMP);
+    define(env, `${TIMESTAMP}.${name}(string): int`, (d: Date, zone: string) => BigInt(get(wallClockIn(d, zone), d)));
+  }
+
   shadowBuiltinOverloads(registry, false, 'has', 1);
   env.registerFunction('has(ast): bool', hasExpander);
 
