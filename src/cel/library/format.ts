@@ -8,6 +8,9 @@ import { celError, compareStrings, describeType } from './support.js';
 
 const NANOS = 1_000_000_000n;
 
+/** cel-go's default since strings version 5; unbounded precision would let `%.1000000f` stall a review. */
+export const MAX_PRECISION = 100;
+
 function formatErrorType(v: unknown): string {
   if (v instanceof Optional) return 'optional_type';
   if (isCelType(v)) return 'type';
@@ -264,6 +267,9 @@ export function formatString(template: string, args: readonly unknown[]): string
       while (i < template.length && template[i]! >= '0' && template[i]! <= '9') i++;
       if (i === start) throw celError('could not parse formatting clause: missing precision after "."');
       precision = Number(template.slice(start, i));
+      if (precision > MAX_PRECISION) {
+        throw celError(`could not parse formatting clause: precision ${precision} exceeds the maximum of ${MAX_PRECISION}`);
+      }
       if (i >= template.length) throw celError('could not parse formatting clause: unexpected end of string');
     }
     const verb = String.fromCodePoint(template.codePointAt(i) ?? 0);

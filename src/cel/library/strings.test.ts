@@ -140,3 +140,10 @@ describe('strings library', () => {
     assert.equal(formatShortest(-0), '-0');
   });
 });
+
+describe('strings library limits', () => {
+  it('caps format precision at 100, as cel-go does by default', () => {
+    assert.equal(String(evaluate('"%.100f".format([1.0])')).length, 102);
+    assert.match(errorOf(() => evaluate('"%.1000000f".format([1.0])')), /precision 1000000 exceeds the maximum of 100/);
+  });
+});

@@ -157,6 +157,7 @@ export function replace(s: string, old: string, replacement: string, limit: bigi
       }
       if (i < runes.length) out += runes[i];
     }
+    chargeString(out.length);
     return out;
   }
   let out = '';
@@ -168,6 +169,7 @@ export function replace(s: string, old: string, replacement: string, limit: bigi
     out += s.slice(from, at) + replacement;
     from = at + old.length;
     count++;
+    chargeString(replacement.length);
   }
   return out + s.slice(from);
 }
@@ -239,7 +241,9 @@ export function quote(s: string): string {
 function format(template: string, args: readonly unknown[]): string {
   chargeString(template.length);
   chargeList(args.length);
-  return formatString(template, args);
+  const out = formatString(template, args);
+  chargeString(out.length);
+  return out;
 }
 
 class StringsNamespace {}
