@@ -64,13 +64,31 @@ function inNamespace(object: JsonObject, namespace: string): JsonObject {
 }
 
 /**
+ * ObjectMeta fields the apiserver clears from a new object before admission (the create handler's
+ * rest.WipeObjectMetaSystemFields): a manifest exported with `kubectl get -o yaml` carries them, the
+ * webhook never sees them on CREATE. generation and status are kept until after mutating admission.
+ */
+export const CREATE_WIPED_METADATA: readonly string[] = ['creationTimestamp', 'uid', 'deletionTimestamp', 'deletionGracePeriodSeconds', 'selfLink'];
+
+function withoutSystemFields(object: JsonObject): JsonObject {
+  const metadata = object.metadata;
+  if (!isJsonObject(metadata) || !CREATE_WIPED_METADATA.some((key) => key in metadata)) return object;
+  const kept = { ...metadata };
+  for (const key of CREATE_WIPED_METADATA) delete kept[key];
+  return { ...object, metadata: kept };
+}
+
+/**
  * The AdmissionRequest (admission.k8s.io/v1) for a DaemonSet manifest: the object and old object as
  * the apiserver defaults them, a fresh uid, and the userInfo of --user/--groups.
  */
 export function buildAdmissionRequest(manifest: JsonObject | null, options: RequestOptions): AdmissionRequest {
   const gvk = { group: 'apps', version: 'v1', kind: 'DaemonSet' };
   const gvr = { group: 'apps', version: 'v1', resource: 'daemonsets' };
-  const object = options.operation === 'DELETE' || manifest === null ? null : inNamespace(manifest, options.namespace);
+  const object =
+    options.operation === 'DELETE' || manifest === null
+      ? null
+      : inNamespace(options.operation === 'CREATE' ? withoutSystemFields(manifest) : manifest, options.namespace);
   const oldObject = options.oldObject ? inNamespace(options.oldObject, options.namespace) : null;
   const userInfo: UserInfo = { username: options.user ?? DEFAULT_USER, groups: options.groups ?? [...DEFAULT_GROUPS] };
   const optionsKind = options.operation === 'CREATE' ? 'CreateOptions' : options.operation === 'UPDATE' ? 'UpdateOptions' : 'DeleteOptions';
