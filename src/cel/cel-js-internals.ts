@@ -116,7 +116,7 @@ export function installRegistryHooks(registry: RegistryLike, shadowed: Set<Decla
     configurable: true,
     value(this: RegistryLike, operator: string): CandidatesLike {
       const candidates = operatorLookup.call(this, operator);
-      markSynchronous(candidates);
+      filterCandidates(candidates, shadowed);
       return candidates;
     },
   });
@@ -160,6 +160,40 @@ export function shadowBuiltinOverloads(
   let count = 0;
   for (const declaration of [...candidates.declarations]) {
     if (matches(declaration)) {
+      shadowed.add(declaration);
+      count++;
+    }
+  }
+  filterCandidates(candidates, shadowed);
+  return count;
+}
+
+/** The parts of a cel-js OperatorDeclaration we read. */
+export interface OperatorDeclarationLike {
+  readonly leftType: { readonly name: string };
+  readonly rightType: { readonly name: string } | null;
+}
+
+/**
+ * Hides built-in overloads of an operator (`-_` for unary minus, `/`, `+`...) whose operand types
+ * `matches`, so that a corrected overload can be registered in their place. Like
+ * shadowBuiltinOverloads, it must run before any expression is checked in this registry, and the
+ * replacement must be registered right after (registration resets cel-js's overload cache).
+ */
+export function shadowBuiltinOperator(
+  registry: RegistryLike,
+  operator: string,
+  matches: (declaration: OperatorDeclarationLike) => boolean,
+): number {
+  installRegistryHooks(registry);
+  const shadowed = shadowedByRegistry.get(registry)!;
+  const candidates = registry.operatorCandidates(operator);
+  if (candidates.registry !== registry) {
+    throw new Error('refusing to shadow operators in a registry shared with other environments');
+  }
+  let count = 0;
+  for (const declaration of [...candidates.declarations]) {
+    if (matches(declaration as unknown as OperatorDeclarationLike)) {
       shadowed.add(declaration);
       count++;
     }

@@ -78,3 +78,23 @@ describe('timestamp getters with a time zone', () => {
     assert.match(errorOf(() => evaluate("timestamp('2009-02-13T23:31:30Z').getHours('Mars/Base')")), /unknown time zone/);
   });
 });
+
+describe('checked arithmetic', () => {
+  it('detects int64 overflow in negation and division', () => {
+    assert.equal(evaluate('-7 / 2'), -3n);
+    assert.equal(evaluate('-(-5)'), 5n);
+    assert.match(errorOf(() => evaluate('-(-9223372036854775807 - 1)')), /integer overflow/);
+    assert.match(errorOf(() => evaluate('(-9223372036854775807 - 1) / -1')), /integer overflow/);
+    assert.match(errorOf(() => evaluate('1 / 0')), /division by zero/);
+  });
+
+  it('keeps timestamps within years 1 to 9999 and durations within ±10,000 years', () => {
+    assert.equal(evaluate("timestamp('2024-01-01T00:00:00Z') + duration('1h') == timestamp('2024-01-01T01:00:00Z')"), true);
+    assert.equal(evaluate("duration('120s') + timestamp('2009-02-13T23:01:00Z') == timestamp('2009-02-13T23:03:00Z')"), true);
+    assert.equal(evaluate("timestamp('2024-01-02T00:00:00Z') - timestamp('2024-01-01T00:00:00Z') == duration('24h')"), true);
+    assert.match(errorOf(() => evaluate("timestamp('9999-12-31T23:59:59Z') + duration('1s')")), /timestamp overflow/);
+    assert.match(errorOf(() => evaluate("timestamp('0001-01-01T00:00:00Z') - duration('1s')")), /timestamp overflow/);
+    assert.match(errorOf(() => evaluate("duration('320000000000s')")), /duration overflow/);
+    assert.match(errorOf(() => evaluate("duration('200000000000s') + duration('200000000000s')")), /duration overflow/);
+  });
+});

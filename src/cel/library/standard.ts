@@ -7,11 +7,19 @@
 //     duration(duration), timestamp(timestamp); int(double) and string(bytes) range/UTF-8 checks
 //   - <duration>.getMilliseconds() is the millisecond component, not the total
 //   - has(e.f) on any operand (cel-js only accepts a chain rooted at a variable), including optionals
+//   - int64 overflow on negation and division (-(-2^63), -2^63 / -1), the range of timestamps (years
+//     1 to 9999) and durations (±10,000 years) in arithmetic, and duration + timestamp being a timestamp
 //   - timestamp getters with a time zone accept UTC offsets ('+11:00', '-02:30') as cel-go does, and
 //     compute IANA zones without going through the process's local time zone
 import { Optional, type Environment } from '@marcbachmann/cel-js';
 import { Duration, UnsignedInt } from '@marcbachmann/cel-js/evaluator';
-import { shadowBuiltinOverloads, type MacroExpansion, type MacroResult, type RegistryLike } from '../cel-js-internals.js';
+import {
+  shadowBuiltinOperator,
+  shadowBuiltinOverloads,
+  type MacroExpansion,
+  type MacroResult,
+  type RegistryLike,
+} from '../cel-js-internals.js';
 import { formatTimestamp } from '../values.js';
 import { celCompare, celEquals, celError, define, durationNanos } from './support.js';
 
@@ -269,6 +277,64 @@ const TIMESTAMP_GETTERS: ReadonlyArray<[name: string, get: (w: WallClock, d: Dat
   ['getMilliseconds', (_w, d) => d.getUTCMilliseconds()],
 ];
 
+const INT64_MIN = -(2n ** 63n);
+const MIN_TIMESTAMP_MS = -62_135_596_800_000; // 0001-01-01T00:00:00Z
+const MAX_TIMESTAMP_MS = 253_402_300_799_999; // 9999-12-31T23:59:59.999Z
+const MAX_DURATION_NANOS = 315_576_000_000n * 1_000_000_000n;
+
+function checkedTimestamp(ms: number): Date {
+  if (!(ms >= MIN_TIMESTAMP_MS && ms <= MAX_TIMESTAMP_MS)) throw celError('timestamp overflow: outside the years 1 to 9999');
+  return new Date(ms);
+}
+
+function durationFromNanos(nanos: bigint): Duration {
+  if (nanos > MAX_DURATION_NANOS || nanos < -MAX_DURATION_NANOS) throw celError('duration overflow: outside ±10000 years');
+  const seconds = nanos / 1_000_000_000n;
+  return new Duration(seconds, Number(nanos - seconds * 1_000_000_000n));
+}
+
+function shiftTimestamp(ts: Date, d: Duration, sign: 1n | -1n): Date {
+  // Whole milliseconds only: cel-js timestamps are JavaScript Dates.
+  return checkedTimestamp(ts.getTime() + Number((sign * durationNanos(d)) / 1_000_000n));
+}
+
+function registerCheckedArithmetic(env: Environment, registry: RegistryLike): void {
+  const G = DURATION;
+  const T = TIMESTAMP;
+  const is = (left: string, right: string | null) => (d: { leftType: { name: string }; rightType: { name: string } | null }) =>
+    d.leftType.name === left && (d.rightType?.name ?? null) === right;
+
+  shadowBuiltinOperator(registry, '-_', is('int', null));
+  env.registerOperator('-int', (a: bigint) => {
+    if (a === INT64_MIN) throw celError('integer overflow: -(-9223372036854775808)');
+    return -a;
+  });
+  shadowBuiltinOperator(registry, '/', is('int', 'int'));
+  env.registerOperator('int / int', (a: bigint, b: bigint) => {
+    if (b === 0n) throw celError('division by zero');
+    if (a === INT64_MIN && b === -1n) throw celError('integer overflow: -9223372036854775808 / -1');
+    return a / b;
+  });
+  shadowBuiltinOperator(registry, '+', (d) => is(G, G)(d) || is(T, G)(d) || is(G, T)(d));
+  env.registerOperator(`${G} + ${G}`, (a: Duration, b: Duration) => durationFromNanos(durationNanos(a) + durationNanos(b)));
+  env.registerOperator(`${T} + ${G}`, (a: Date, b: Duration) => shiftTimestamp(a, b, 1n));
+  env.registerOperator(`${G} + ${T}: ${T}`, (a: Duration, b: Date) => shiftTimestamp(b, a, 1n));
+  shadowBuiltinOperator(registry, '-', (d) => is(G, G)(d) || is(T, G)(d) || is(T, T)(d));
+  env.registerOperator(`${G} - ${G}`, (a: Duration, b: Duration) => durationFromNanos(durationNanos(a) - durationNanos(b)));
+  env.registerOperator(`${T} - ${G}`, (a: Date, b: Duration) => shiftTimestamp(a, b, -1n));
+  env.registerOperator(`${T} - ${T}: ${G}`, (a: Date, b: Date) => durationFromNanos(BigInt(a.getTime() - b.getTime()) * 1_000_000n));
+
+  const durationCandidates = registry.functionCandidates(false, 'duration', 1);
+  const parseDuration = durationCandidates.declarations.find((d) => d.argTypes[0]?.name === 'string')?.handler;
+  if (!parseDuration) throw new Error('cel-js internals changed: no duration(string) overload');
+  shadowBuiltinOverloads(registry, false, 'duration', 1, (d) => d.argTypes[0]?.name === 'string');
+  define(env, `duration(string): ${G}`, (text: string) => {
+    const parsed = parseDuration(text);
+    if (!(parsed instanceof Duration)) throw celError(`invalid duration ${JSON.stringify(text)}`);
+    return durationFromNanos(durationNanos(parsed));
+  });
+}
+
 export function registerStandardFixes(env: Environment, registry: RegistryLike): void {
   for (const [name, get] of TIMESTAMP_GETTERS) {
     shadowBuiltinOverloads(registry, true, name, 1, (d) => d.receiverType?.name === TIMESTAMP);
@@ -289,6 +355,8 @@ export function registerStandardFixes(env: Environment, registry: RegistryLike):
   env.registerOperator('bytes <= bytes', (a: Uint8Array, b: Uint8Array) => celCompare(a, b) <= 0);
   env.registerOperator('bytes > bytes', (a: Uint8Array, b: Uint8Array) => celCompare(a, b) > 0);
   env.registerOperator('bytes >= bytes', (a: Uint8Array, b: Uint8Array) => celCompare(a, b) >= 0);
+  // After the first registerOperator: this registry now owns its operator table.
+  registerCheckedArithmetic(env, registry);
 
   define(env, 'int(uint): int', (v: UnsignedInt) => {
     if (v.value >= 2n ** 63n) throw celError('int() type error: integer overflow');
