@@ -4,14 +4,12 @@
 import path from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { pino, type Logger } from 'pino';
-import { ensureDevCertificates } from '../certs/dev-certificates.js';
 import { review } from '../engine/review.js';
 import { loadPolicySet } from '../policy/load-policies.js';
 import type { PolicySet } from '../policy/types.js';
 import { DEFAULT_EVAL_DEADLINE_MS, DEFAULT_SHUTDOWN_GRACE_MS, startAdmissionServer, type AdmissionServer } from '../server/admission-server.js';
 import { formatDuration, parseDuration } from '../server/duration.js';
 import { createServerMetrics } from '../server/metrics.js';
-import { ClusterNamespaceCatalog } from '../kube/namespace-informer.js';
 import { FileNamespaceCatalog, type NamespaceLookup } from '../server/namespace-catalog.js';
 import { WatchedPolicyStore } from '../server/policy-store.js';
 import type { TlsFiles } from '../server/tls-material.js';
@@ -161,6 +159,9 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
   if (options.tlsCert !== undefined && options.tlsKey !== undefined) {
     tls = { certFile: options.tlsCert, keyFile: options.tlsKey };
   } else {
+    // Loaded only here: the certificate library (@peculiar/x509 and its ASN.1 stack) is a few MB of
+    // resident memory that a server given its certificate never needs.
+    const { ensureDevCertificates } = await import('../certs/dev-certificates.js');
     const dev = await ensureDevCertificates(options.certsDir);
     tls = { certFile: dev.certFile, keyFile: dev.keyFile };
     logger.info(
@@ -185,6 +186,8 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
   if (options.namespaces !== undefined) {
     namespaces = new FileNamespaceCatalog({ file: options.namespaces, logger, pollIntervalMs: options.watchInterval });
   } else if (options.namespacesFromCluster === true) {
+    // Loaded only here: @kubernetes/client-node keeps about 20 MB of module source and code resident.
+    const { ClusterNamespaceCatalog } = await import('../kube/namespace-informer.js');
     namespaces = new ClusterNamespaceCatalog({ logger });
   }
   if (namespaces !== undefined) {
