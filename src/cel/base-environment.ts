@@ -18,7 +18,7 @@ import { registerUrlsLibrary } from './library/urls.js';
 /**
  * Parse-time limits. A policy expression is a few hundred characters; these bound what a hostile or
  * generated one can make the parser and type checker do, while leaving room for real policies
- * (the conformance suite's deepest nesting is 32 levels; the CEL spec asks for at least 12).
+ * (the conformance suite's nesting tests all fit; the CEL spec asks implementations for at least 12).
  */
 export const MAX_AST_NODES = 10_000;
 export const MAX_NESTING_DEPTH = 64;
