@@ -3,6 +3,7 @@
 
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import { Server as TlsServer } from 'node:tls';
 import type { Logger } from 'pino';
 import { createRequestListener } from './app.js';
 import type { AdmissionHandlerOptions, ReviewFunction } from './admission-handler.js';
@@ -18,6 +19,10 @@ export const DEFAULT_HEADERS_TIMEOUT_MS = 10_000;
 export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
 export const DEFAULT_EVAL_DEADLINE_MS = 2_000;
 export const DEFAULT_SHUTDOWN_GRACE_MS = 20_000;
+/** On close, how long idle keep-alive connections stay open for requests already on their way. */
+export const DEFAULT_DRAIN_IDLE_MS = 1_000;
+
+const tlsServerClose = TlsServer.prototype.close as (this: Server, callback: () => void) => Server;
 
 export interface AdmissionServerOptions<P extends PolicySetLike> {
   address: string;
@@ -40,6 +45,8 @@ export interface AdmissionServerOptions<P extends PolicySetLike> {
   tlsDebounceMs?: number;
   /** Watch the TLS files' folders (default true); when off, only polling notices rotations. */
   tlsWatch?: boolean;
+  /** On close, idle keep-alive connections are closed after this long (default 1 s). */
+  drainIdleMs?: number;
 }
 
 export interface AdmissionServer {
@@ -150,6 +157,7 @@ export async function startAdmissionServer<P extends PolicySetLike>(options: Adm
     'daemonguard admission server listening',
   );
 
+  const drainIdleMs = options.drainIdleMs ?? DEFAULT_DRAIN_IDLE_MS;
   let closing: Promise<void> | undefined;
   return {
     server,
@@ -167,13 +175,20 @@ export async function startAdmissionServer<P extends PolicySetLike>(options: Adm
           server.closeAllConnections();
         }, graceMs);
         cutOff.unref();
-        server.close(() => {
+        // Stop accepting connections now, but close the idle keep-alive ones only after a moment: a review
+        // the client wrote just before the signal may be on its way on one of them, and closing the
+        // connection under it resets it (the fault run saw this). http's own close() closes idle
+        // connections at once, so the listener is closed the way net.Server does it instead; reviews
+        // that arrive meanwhile are answered with `Connection: close`.
+        tlsServerClose.call(server, () => {
           clearTimeout(cutOff);
+          clearTimeout(idleSweep);
           listening = false;
           resolve();
         });
         // Idle keep-alive connections would otherwise hold close() open until keepAliveTimeout.
-        server.closeIdleConnections();
+        const idleSweep = setTimeout(() => server.closeIdleConnections(), Math.min(drainIdleMs, graceMs));
+        idleSweep.unref();
       });
       return closing;
     },
