@@ -1,0 +1,335 @@
+// What the webhook and differential e2e tests share: a small HTTPS client for the test cluster's API
+// that keeps the `Warning` headers, the DaemonSets the repository holds as examples (examples/, the
+// verify suites of test/policies and, when present, the upstream Pod Security fixtures), and a
+// field-by-field comparison of two objects.
+import { existsSync } from 'node:fs';
+import { readFile, readdir } from 'node:fs/promises';
+import https from 'node:https';
+import path from 'node:path';
+import { parse } from 'yaml';
+import { manifestNamespace } from '../../src/cli/dry-run.js';
+import { findSuites } from '../../src/cli/policy-test-suite.js';
+import { isJsonObject, type JsonObject, type JsonValue } from '../../src/common/vocabulary.js';
+import { PSA_FIXTURES_DIR } from '../../src/policy-library/library-paths.js';
+import type { Cluster } from './cluster/cluster.js';
+import { createLeaf } from './cluster/pki.js';
+import { REPO_ROOT } from './deploy-tools.js';
+
+export const POLICIES_DIR = path.join(REPO_ROOT, 'policies');
+export const EXAMPLES_DIR = path.join(REPO_ROOT, 'examples');
+export const SUITES_DIR = path.join(REPO_ROOT, 'test', 'policies');
+export const PSS_VERSION = 'v1.37';
+
+// ---- the API, with warnings ----------------------------------------------------------------------
+
+export interface ApiAnswer {
+  status: number;
+  body: unknown;
+  /** The texts of the `Warning` response headers, unquoted, in order. */
+  warnings: string[];
+}
+
+/**
+ * Texts of RFC 7234 `Warning` headers (`299 - "text"`), as the kube-apiserver sends them; accepts the
+ * headers one by one or joined with ", " (as fetch-based clients such as @kubernetes/client-node do).
+ */
+export function parseWarningHeaders(headers: string | readonly string[] | undefined): string[] {
+  const values = headers === undefined ? [] : typeof headers === 'string' ? [headers] : headers;
+  const texts: string[] = [];
+  for (const value of values) {
+    for (const match of value.matchAll(/\d{3} \S+ "((?:[^"\\]|\\.)*)"/g)) texts.push(match[1]!.replace(/\\(.)/g, '$1'));
+  }
+  return texts;
+}
+
+/** Requests to the test cluster as its admin, over one keep-alive agent. */
+export class KubeApi {
+  private readonly agent: https.Agent;
+
+  constructor(private readonly cluster: Cluster) {
+    const { pki } = cluster;
+    this.agent = new https.Agent({ keepAlive: true, maxSockets: 8, ca: pki.ca.certPem, cert: pki.admin.certPem, key: pki.admin.keyPem });
+  }
+
+  request(method: string, apiPath: string, body?: unknown, contentType = 'application/json'): Promise<ApiAnswer> {
+    return new Promise((resolve, reject) => {
+      const request = https.request(
+        `${this.cluster.server}${apiPath}`,
+        { method, agent: this.agent, headers: { accept: 'application/json', ...(body === undefined ? {} : { 'content-type': contentType }) }, timeout: 60_000 },
+        (response) => {
+          const chunks: Buffer[] = [];
+          response.on('data', (chunk: Buffer) => chunks.push(chunk));
+          response.on('error', reject);
+          response.on('end', () => {
+            const text = Buffer.concat(chunks).toString('utf8');
+            let parsed: unknown = text;
+            try {
+              parsed = JSON.parse(text);
+            } catch {
+              // not JSON: keep the text
+            }
+            resolve({ status: response.statusCode ?? 0, body: parsed, warnings: parseWarningHeaders(response.headersDistinct['warning']) });
+          });
+        },
+      );
+      request.on('timeout', () => request.destroy(new Error(`${method} ${apiPath} timed out`)));
+      request.on('error', reject);
+      request.end(body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body));
+    });
+  }
+
+  createDaemonSet(namespace: string, object: JsonObject, query = ''): Promise<ApiAnswer> {
+    return this.request('POST', `/apis/apps/v1/namespaces/${namespace}/daemonsets${query === '' ? '' : `?${query}`}`, object);
+  }
+
+  /** A server-side dry-run create (`dryRun=All`): the object as it would be stored, and the warnings. */
+  dryRunCreate(namespace: string, object: JsonObject): Promise<ApiAnswer> {
+    return this.createDaemonSet(namespace, object, 'dryRun=All');
+  }
+
+  close(): void {
+    this.agent.destroy();
+  }
+}
+
+/** The `message` of a Kubernetes Status body, or the body as text. */
+export function statusMessage(body: unknown): string {
+  if (isJsonObject(body as JsonValue) && typeof (body as JsonObject).message === 'string') return (body as JsonObject).message as string;
+  return typeof body === 'string' ? body : JSON.stringify(body);
+}
+
+/** Runs tasks with at most `limit` in flight; results in input order. */
+export async function mapLimit<T, R>(items: readonly T[], limit: number, task: (item: T, index: number) => Promise<R>): Promise<R[]> {
+  const results = new Array<R>(items.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      const index = next++;
+      results[index] = await task(items[index]!, index);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return results;
+}
+
+// ---- the example DaemonSets ------------------------------------------------------------------------
+
+export type CorpusOrigin = 'examples' | 'suites' | 'psa-fixtures';
+
+export interface CorpusDaemonSet {
+  /** Where it comes from: file, and the suite resource or AdmissionReview field. */
+  id: string;
+  origin: CorpusOrigin;
+  object: JsonObject;
+  /** The namespace it is reviewed in: the suite's override, else its own, else default. */
+  namespace: string;
+  /** For PSA fixtures: the level whose folder holds it, and whether it must pass. */
+  fixture?: { level: PssLevel; expect: 'pass' | 'fail'; file: string };
+}
+
+export type PssLevel = 'baseline' | 'restricted';
+export const PSS_LEVELS: readonly PssLevel[] = ['baseline', 'restricted'];
+
+function isDaemonSetObject(value: unknown): value is JsonObject {
+  return isJsonObject(value as JsonValue) && (value as JsonObject).kind === 'DaemonSet' && (value as JsonObject).apiVersion === 'apps/v1';
+}
+
+function relative(file: string): string {
+  return path.relative(REPO_ROOT, file).split(path.sep).join('/');
+}
+
+/**
+ * Every DaemonSet in examples/ (the objects and old objects of the AdmissionReviews) and in the verify
+ * suites (resource files and inline objects, old objects included), each once per namespace it is
+ * reviewed in. Namespace labels the suites declare are returned too (pod-security labels left out:
+ * the differential tests give those namespaces their own).
+ */
+export async function repositoryDaemonSets(): Promise<{ daemonSets: CorpusDaemonSet[]; namespaceLabels: Map<string, Record<string, string>> }> {
+  const daemonSets: CorpusDaemonSet[] = [];
+  const seen = new Set<string>();
+  const add = (entry: CorpusDaemonSet): void => {
+    const key = `${entry.namespace}\u0000${JSON.stringify(entry.object)}`;
+    if (seen.has(key)) return;
+    seen.add(key);
+    daemonSets.push(entry);
+  };
+
+  for (const file of (await readdir(EXAMPLES_DIR)).filter((f) => f.endsWith('.json')).sort()) {
+    const review = JSON.parse(await readFile(path.join(EXAMPLES_DIR, file), 'utf8')) as { request?: { namespace?: string; object?: unknown; oldObject?: unknown } };
+    for (const field of ['object', 'oldObject'] as const) {
+      const object = review.request?.[field];
+      if (!isDaemonSetObject(object)) continue;
+      add({ id: `examples/${file} request.${field}`, origin: 'examples', object, namespace: review.request?.namespace ?? manifestNamespace(object) ?? 'default' });
+    }
+  }
+
+  const namespaceLabels = new Map<string, Record<string, string>>();
+  for (const suite of await findSuites([SUITES_DIR])) {
+    for (const [name, labels] of Object.entries(suite.namespaces)) {
+      const kept = Object.fromEntries(Object.entries(labels).filter(([key]) => !key.startsWith('pod-security.kubernetes.io/')));
+      namespaceLabels.set(name, { ...namespaceLabels.get(name), ...kept });
+    }
+    for (const resource of suite.resources) {
+      for (const [field, object] of [['object', resource.object], ['oldObject', resource.oldObject]] as const) {
+        if (!isDaemonSetObject(object)) continue;
+        const where = resource.where.replace(`${REPO_ROOT}`, '').replace(/^\//, '');
+        add({ id: `${where} "${resource.name}"${field === 'oldObject' ? ' (old object)' : ''}`, origin: 'suites', object, namespace: resource.namespace ?? manifestNamespace(object) ?? 'default' });
+      }
+    }
+  }
+  // Resource files no suite names are examples too.
+  const resourcesDir = path.join(SUITES_DIR, 'resources');
+  for (const file of (await readdir(resourcesDir)).filter((f) => /\.(ya?ml|json)$/.test(f)).sort()) {
+    const object: unknown = parse(await readFile(path.join(resourcesDir, file), 'utf8'));
+    if (isDaemonSetObject(object)) add({ id: relative(path.join(resourcesDir, file)), origin: 'suites', object, namespace: manifestNamespace(object) ?? 'default' });
+  }
+  return { daemonSets, namespaceLabels };
+}
+
+/** The upstream Pod Security fixtures (Pods) as DaemonSets, as src/policy-library/pss-fixtures.test.ts wraps them; [] when absent. */
+export async function psaFixtureDaemonSets(): Promise<CorpusDaemonSet[]> {
+  if (!existsSync(PSA_FIXTURES_DIR)) return [];
+  const result: CorpusDaemonSet[] = [];
+  for (const level of PSS_LEVELS) {
+    for (const expect of ['pass', 'fail'] as const) {
+      const dir = path.join(PSA_FIXTURES_DIR, level, PSS_VERSION, expect);
+      if (!existsSync(dir)) continue;
+      for (const file of (await readdir(dir)).filter((f) => f.endsWith('.yaml')).sort()) {
+        const pod = parse(await readFile(path.join(dir, file), 'utf8')) as JsonObject;
+        const metadata = isJsonObject(pod.metadata) ? pod.metadata : {};
+        const name = String(metadata.name ?? file.replace(/\.yaml$/, '')).replace(/_/g, '-');
+        const labels = { ...(isJsonObject(metadata.labels) ? metadata.labels : {}), 'daemonguard.dev/fixture': name };
+        const template: JsonObject = { metadata: { labels }, spec: pod.spec ?? {} };
+        if (isJsonObject(metadata.annotations)) (template.metadata as JsonObject).annotations = metadata.annotations;
+        result.push({
+          id: `psa fixture ${level}/${PSS_VERSION}/${expect}/${file}`,
+          origin: 'psa-fixtures',
+          object: { apiVersion: 'apps/v1', kind: 'DaemonSet', metadata: { name }, spec: { selector: { matchLabels: { 'daemonguard.dev/fixture': name } }, template } },
+          namespace: 'default',
+          fixture: { level, expect, file },
+        });
+      }
+    }
+  }
+  return result;
+}
+
+/** A copy of a DaemonSet placed in `namespace`, with a name the apiserver accepts. */
+export function placeIn(object: JsonObject, namespace: string, name?: string): JsonObject {
+  const copy = structuredClone(object);
+  const metadata = isJsonObject(copy.metadata) ? copy.metadata : (copy.metadata = {});
+  metadata.namespace = namespace;
+  if (name !== undefined) metadata.name = name;
+  return copy;
+}
+
+// ---- comparing objects -----------------------------------------------------------------------------
+
+export interface FieldDifference {
+  /** JSON pointer. */
+  path: string;
+  expected: JsonValue | undefined;
+  actual: JsonValue | undefined;
+}
+
+function pointer(segments: readonly (string | number)[]): string {
+  return segments.map((s) => `/${String(s).replace(/~/g, '~0').replace(/\//g, '~1')}`).join('');
+}
+
+/**
+ * Every field where `actual` differs from `expected`, leaf by leaf (a missing side is `undefined`).
+ * `ignore` receives the path segments of each field before it is compared.
+ */
+export function diffObjects(expected: JsonValue | undefined, actual: JsonValue | undefined, ignore: (segments: readonly (string | number)[]) => boolean = () => false): FieldDifference[] {
+  const differences: FieldDifference[] = [];
+  const walk = (a: JsonValue | undefined, b: JsonValue | undefined, segments: (string | number)[]): void => {
+    if (ignore(segments)) return;
+    if (Array.isArray(a) && Array.isArray(b)) {
+      for (let i = 0; i < Math.max(a.length, b.length); i++) walk(a[i], b[i], [...segments, i]);
+      return;
+    }
+    if (isJsonObject(a as JsonValue) && isJsonObject(b as JsonValue)) {
+      const left = a as JsonObject;
+      const right = b as JsonObject;
+      for (const key of new Set([...Object.keys(left), ...Object.keys(right)])) walk(left[key], right[key], [...segments, key]);
+      return;
+    }
+    if (JSON.stringify(a) !== JSON.stringify(b)) differences.push({ path: pointer(segments), expected: a, actual: b });
+  };
+  walk(expected, actual, []);
+  return differences;
+}
+
+export function formatDifferences(differences: readonly FieldDifference[], expectedName: string, actualName: string): string {
+  const show = (value: JsonValue | undefined): string => (value === undefined ? '(absent)' : JSON.stringify(value));
+  return differences.map((d) => `${d.path}: ${expectedName} ${show(d.expected)}, ${actualName} ${show(d.actual)}`).join('\n');
+}
+
+// ---- a webhook inside the test -----------------------------------------------------------------------
+
+export interface TestWebhookRequest {
+  /** The URL path the apiserver called (e.g. /mutate), without the query. */
+  path: string;
+  request: JsonObject;
+}
+
+export interface TestWebhookAnswer {
+  allowed?: boolean;
+  /** JSON Patch operations (mutating webhooks only). */
+  patch?: JsonValue[];
+}
+
+export interface TestWebhook {
+  /** https://127.0.0.1:<port> */
+  url: string;
+  /** base64 of the PEM CA that signed its certificate (the test cluster's CA). */
+  caBundle: string;
+  received: TestWebhookRequest[];
+  close(): Promise<void>;
+}
+
+/**
+ * A minimal admission webhook on 127.0.0.1 with a certificate from the cluster's CA: it records every
+ * AdmissionReview request and answers with `answer` (allowed and no patch by default). For seeing
+ * exactly what the kube-apiserver sends a webhook, and for mutating next to daemonguard.
+ */
+export async function startTestWebhook(cluster: Cluster, answer: (received: TestWebhookRequest) => TestWebhookAnswer = () => ({})): Promise<TestWebhook> {
+  const dir = path.join(cluster.tempDir, 'test-webhook');
+  const leaf = await createLeaf(dir, `webhook-${Date.now()}`, cluster.pki.ca, { commonName: 'test-webhook', ips: ['127.0.0.1'], usage: 'server' });
+  const received: TestWebhookRequest[] = [];
+  const server = https.createServer({ cert: leaf.certPem, key: leaf.keyPem }, (req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => {
+      const review = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { apiVersion: string; kind: string; request: JsonObject };
+      // The apiserver adds ?timeout=<n>s to the URL.
+      const entry = { path: new URL(req.url ?? '/', 'https://127.0.0.1').pathname, request: review.request };
+      received.push(entry);
+      const result = answer(entry);
+      const response: JsonObject = { uid: review.request.uid as string, allowed: result.allowed ?? true };
+      if (result.patch !== undefined && result.patch.length > 0) {
+        response.patchType = 'JSONPatch';
+        response.patch = Buffer.from(JSON.stringify(result.patch)).toString('base64');
+      }
+      res.setHeader('content-type', 'application/json');
+      res.end(JSON.stringify({ apiVersion: review.apiVersion, kind: review.kind, response }));
+    });
+  });
+  // The apiserver keeps connections open for 90 s; stay longer so reuse never races a close.
+  server.keepAliveTimeout = 120_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve());
+  });
+  const port = (server.address() as { port: number }).port;
+  return {
+    url: `https://127.0.0.1:${port}`,
+    caBundle: Buffer.from(cluster.pki.ca.certPem).toString('base64'),
+    received,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
