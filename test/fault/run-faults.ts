@@ -282,6 +282,8 @@ async function sigtermScenario(): Promise<Outcome> {
     const cases = await reviewCases();
     await learnExpected(agents.get(staying.url)!, staying.url, cases);
     let signalledAt = Infinity;
+    let exitedAt = NaN;
+    void stopping.exited.then(() => (exitedAt = performance.now()));
     let removed = false;
     const beforeSignal = newTally();
     const afterSignal = newTally();
@@ -322,7 +324,7 @@ async function sigtermScenario(): Promise<Outcome> {
     });
     await Promise.all(pending);
     const code = await stopping.exited;
-    const exitMs = Number.isFinite(signalledAt) ? performance.now() - signalledAt : NaN;
+    const exitMs = exitedAt - signalledAt;
     // The generator's own tally counts the raced requests as failed; the scenario's result is: every
     // request sent to the stopping instance before SIGTERM answered, and every raced one answered on retry.
     const combined: LoadTally = {
