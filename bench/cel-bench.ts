@@ -54,7 +54,7 @@ function comprehensionOverhead(): void {
       Math.min(
         ...Array.from({ length: 7 }, () =>
           Number(execFileSync(process.execPath, [script, 'comprehension', String(v), String(e)], { encoding: 'utf8' }).trim()),
-        ),
+        ).filter((t) => Number.isFinite(t) && t > 0),
       ),
     );
     const [base = 1, off = 0, on = 0] = times;
