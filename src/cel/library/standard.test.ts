@@ -79,6 +79,15 @@ describe('timestamp getters with a time zone', () => {
   });
 });
 
+describe('list membership', () => {
+  it('uses heterogeneous numeric equality', () => {
+    assert.equal(evaluate('dyn(3u) in [5, 4, 3]'), true);
+    assert.equal(evaluate('dyn(3) in [1.0, 3.0]'), true);
+    assert.equal(evaluate("'b' in ['a']"), false);
+    assert.equal(evaluate('[1] in [[1]]'), true);
+  });
+});
+
 describe('checked arithmetic', () => {
   it('detects int64 overflow in negation and division', () => {
     assert.equal(evaluate('-7 / 2'), -3n);

@@ -7,6 +7,7 @@
 //     duration(duration), timestamp(timestamp); int(double) and string(bytes) range/UTF-8 checks
 //   - <duration>.getMilliseconds() is the millisecond component, not the total
 //   - has(e.f) on any operand (cel-js only accepts a chain rooted at a variable), including optionals
+//   - `in` on lists uses CEL's heterogeneous numeric equality
 //   - int64 overflow on negation and division (-(-2^63), -2^63 / -1), the range of timestamps (years
 //     1 to 9999) and durations (±10,000 years) in arithmetic, and duration + timestamp being a timestamp
 //   - timestamp getters with a time zone accept UTC offsets ('+11:00', '-02:30') as cel-go does, and
@@ -323,6 +324,13 @@ function registerCheckedArithmetic(env: Environment, registry: RegistryLike): vo
   env.registerOperator(`${G} - ${G}`, (a: Duration, b: Duration) => durationFromNanos(durationNanos(a) - durationNanos(b)));
   env.registerOperator(`${T} - ${G}`, (a: Date, b: Duration) => shiftTimestamp(a, b, -1n));
   env.registerOperator(`${T} - ${T}: ${G}`, (a: Date, b: Date) => durationFromNanos(BigInt(a.getTime() - b.getTime()) * 1_000_000n));
+
+  // List membership with CEL's heterogeneous equality (dyn(3u) in [1, 2, 3] is true).
+  shadowBuiltinOperator(registry, 'in', (d) => d.leftType.name === 'V' && d.rightType?.name === 'list<V>');
+  env.registerOperator('V in list<V>', (value: unknown, list: Iterable<unknown>) => {
+    for (const element of list) if (celEquals(value, element)) return true;
+    return false;
+  });
 
   const durationCandidates = registry.functionCandidates(false, 'duration', 1);
   const parseDuration = durationCandidates.declarations.find((d) => d.argTypes[0]?.name === 'string')?.handler;
