@@ -542,7 +542,8 @@ describe('daemonguard webhooks in front of a real kube-apiserver', { timeout: 90
     const evaluation = sum(decisions.filter((d) => d.namespace === BENCH_WITH && d.name.startsWith('bench-')).map((d) => d.durationMs));
     console.log(
       `benchmark: ${BENCH_COUNT} DaemonSet creates through the kube-apiserver, one at a time: without webhooks ${line(without)}; ` +
-        `with daemonguard's mutating and validating webhooks ${line(withWebhooks)}; ratio ${(sum(withWebhooks) / sum(without)).toFixed(2)}; ` +
+        `with daemonguard's mutating and validating webhooks ${line(withWebhooks)}; ratio ${(sum(withWebhooks) / sum(without)).toFixed(2)} ` +
+        `(p50 ${(percentile(withWebhooks, 50) / percentile(without, 50)).toFixed(2)}); ` +
         `daemonguard's own time (both webhooks, from its log) ${evaluation.toFixed(0)} ms`,
     );
   });
