@@ -87,17 +87,17 @@ function cpuNanos(): number {
   return (usage.user + usage.system) * 1000;
 }
 
-/** Median nanoseconds of CPU time per call of `fn`, over ROUNDS rounds of about ROUND_MILLIS each. */
-function measure(fn: () => void): number {
+/** Median nanoseconds of CPU time per call of `fn`, over `rounds` rounds of about `roundMillis` each. */
+function measure(fn: () => void, rounds = ROUNDS, roundMillis = ROUND_MILLIS): number {
   const start = process.hrtime.bigint();
   let calls = 0;
   while (process.hrtime.bigint() - start < 50_000_000n) {
     fn();
     calls++;
   }
-  const perRound = Math.max(1, Math.round((calls / 50) * ROUND_MILLIS));
+  const perRound = Math.max(1, Math.round((calls / 50) * roundMillis));
   const samples: number[] = [];
-  for (let round = 0; round < ROUNDS; round++) {
+  for (let round = 0; round < rounds; round++) {
     const t0 = cpuNanos();
     for (let i = 0; i < perRound; i++) fn();
     samples.push((cpuNanos() - t0) / perRound);
@@ -115,16 +115,26 @@ function slope(points: [number, number][]): number {
   return num / den;
 }
 
-/** The built-in library on the webhook benchmark's reviews, in each phase the webhook runs. */
-async function libraryRows(): Promise<string[]> {
+interface LibraryReport {
+  rows: string[];
+  /** Per policy, small review: [phase, policy, µs it adds to the review] (not measured with --quick). */
+  perPolicy: [string, string, number][];
+}
+
+/** The built-in library on the webhook benchmark's reviews, in each phase the webhook runs, and what each policy adds. */
+async function libraryReport(): Promise<LibraryReport> {
   const set = await loadPolicySet([BUILT_IN_POLICIES]);
   const namespaces = parseNamespaces(NAMESPACES_YAML, 'namespaces');
   const rows: string[] = [];
+  const perPolicy: [string, string, number][] = [];
   let sink = 0;
-  for (const payload of ['small', 'large'] as const) {
+  const requestFor = (payload: 'small' | 'large'): AdmissionRequest => {
     const decoded = decodeAdmissionReview(reviewTemplate(payload));
     if (!decoded.ok) throw new Error(decoded.message);
-    const request = decoded.request;
+    return decoded.request;
+  };
+  for (const payload of ['small', 'large'] as const) {
+    const request = requestFor(payload);
     for (const phase of ['validate', 'mutate'] as ReviewPhase[]) {
       const context = { phase, namespaceObject: namespaces.get(request.namespace ?? '') ?? null };
       const decision = review(request, set, context);
@@ -138,8 +148,37 @@ async function libraryRows(): Promise<string[]> {
       );
     }
   }
+  // What each policy adds to the small review: the whole library, then the library without it, taking
+  // turns. (A policy timed alone would be charged for the conversions and the garbage collections the
+  // library shares, several times what it costs in the library.)
+  const small = requestFor('small');
+  const context = (phase: ReviewPhase): { phase: ReviewPhase; namespaceObject: JsonObject | null } => ({
+    phase,
+    namespaceObject: namespaces.get(small.namespace ?? '') ?? null,
+  });
+  if (!QUICK) {
+    for (const phase of ['validate', 'mutate'] as const) {
+      const list = phase === 'validate' ? set.validatingPolicies : set.mutatingPolicies;
+      for (const policy of list) {
+        const others = list.filter((other) => other !== policy);
+        const without = { ...set, validatingPolicies: phase === 'validate' ? others : set.validatingPolicies, mutatingPolicies: phase === 'mutate' ? others : set.mutatingPolicies };
+        const differences: number[] = [];
+        for (let round = 0; round < 3; round++) {
+          const whole = measure(() => {
+            sink += review(small, set, context(phase)).outcomes.length;
+          }, 3, 100);
+          const rest = measure(() => {
+            sink += review(small, without, context(phase)).outcomes.length;
+          }, 3, 100);
+          differences.push((whole - rest) / 1000);
+        }
+        differences.sort((a, b) => a - b);
+        perPolicy.push([phase, policy.name, differences[1]!]);
+      }
+    }
+  }
   if (sink < 0) console.log(sink);
-  return rows;
+  return { rows, perPolicy };
 }
 
 async function main(): Promise<void> {
@@ -192,10 +231,17 @@ async function main(): Promise<void> {
       `${perAdded <= TARGET_MICROS_PER_POLICY ? 'met' : `missed (${perAdded.toFixed(2)} µs, ${(perAdded / TARGET_MICROS_PER_POLICY).toFixed(1)}× the target)`}`,
   );
 
+  const library = await libraryReport();
   console.log(`\nThe built-in library (${BUILT_IN_POLICIES}) on the webhook benchmark's reviews, engine only (median CPU time)\n`);
   console.log('| review | phase | policies (applied) | µs / review | decision |');
   console.log('|---|---|---:|---:|---|');
-  for (const row of await libraryRows()) console.log(row);
+  for (const row of library.rows) console.log(row);
+  if (library.perPolicy.length > 0) {
+    console.log('\nWhat each policy adds to the small review (the library with it, minus the library without it; median of 3 pairs)\n');
+    console.log('| phase | policy | µs |');
+    console.log('|---|---|---:|');
+    for (const [phase, name, micros] of [...library.perPolicy].sort((a, b) => b[2] - a[2])) console.log(`| /${phase} | ${name} | ${micros.toFixed(0)} |`);
+  }
   if (sink < 0) console.log(sink);
 }
 
