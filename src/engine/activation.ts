@@ -12,6 +12,12 @@ export interface SharedValues {
   oldObject: unknown;
   request: unknown;
   namespaceObject: unknown;
+  /**
+   * Values of request-only variables by expression source, shared by every policy that declares the
+   * same expression. Cleared whenever `object` changes (after a mutation). Failures are not shared:
+   * each policy reports its own, naming its own field.
+   */
+  variableMemo: Map<string, unknown>;
 }
 
 /** The request as CEL sees it: everything but the objects, which have their own variables. */
@@ -45,6 +51,7 @@ export function sharedValues(request: AdmissionRequest, object: JsonObject | nul
     oldObject: request.oldObject === null ? null : toCelValue(request.oldObject),
     request: requestValue(request),
     namespaceObject: namespaceObject ? toCelValue(namespaceObject) : null,
+    variableMemo: new Map(),
   };
 }
 
@@ -60,6 +67,11 @@ export function policyActivation(policy: CompiledPolicy, shared: SharedValues): 
     variables,
   };
   for (const variable of policy.variables) {
+    if (variable.constant) {
+      Object.defineProperty(variables, variable.name, { enumerable: true, value: variable.constant.value });
+      continue;
+    }
+    const { sharedKey } = variable;
     let state: 'unset' | 'done' | 'failed' = 'unset';
     let value: unknown;
     let failure: unknown;
@@ -68,9 +80,15 @@ export function policyActivation(policy: CompiledPolicy, shared: SharedValues): 
       get() {
         if (state === 'done') return value;
         if (state === 'failed') throw failure;
+        if (sharedKey !== undefined && shared.variableMemo.has(sharedKey)) {
+          value = shared.variableMemo.get(sharedKey);
+          state = 'done';
+          return value;
+        }
         try {
           value = evaluateExpression(variable, activation);
           state = 'done';
+          if (sharedKey !== undefined) shared.variableMemo.set(sharedKey, value);
           return value;
         } catch (error) {
           failure = error;

@@ -1,6 +1,6 @@
 // Evaluates one compiled expression under the cost budget and turns every way it can fail into an
 // EvaluationFailure that names the policy field, so failurePolicy can handle it uniformly.
-import { withCostBudget } from '../cel/cost.js';
+import { DEFAULT_COST_BUDGET, withCostBudget } from '../cel/cost.js';
 import type { CelActivation } from '../cel/program.js';
 import type { CompiledExpression } from '../policy/types.js';
 
@@ -9,7 +9,7 @@ import type { CompiledExpression } from '../policy/types.js';
  * A DaemonSet with a few dozen containers costs a few thousand; this leaves room for large objects
  * while stopping the quadratic expressions that 10,000 tolerations would otherwise turn into seconds.
  */
-export const EXPRESSION_COST_BUDGET = 1_000_000;
+export const EXPRESSION_COST_BUDGET = DEFAULT_COST_BUDGET;
 
 export class EvaluationFailure extends Error {
   constructor(

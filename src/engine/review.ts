@@ -217,6 +217,7 @@ export function review(request: AdmissionRequest, policySet: PolicySet, context:
           // Later mutations see earlier ones, as with reinvocation in the cluster. Mutations copy only
           // the paths they write, so only those are converted again.
           shared.object = before === null ? toCelValue(working) : toCelValueReusing(working, before, shared.object);
+          shared.variableMemo.clear();
         }
       }
     }

@@ -1,10 +1,12 @@
 // Turns one schema-valid DaemonSetPolicy document into a CompiledPolicy: CEL parsed and type-checked
 // once, selectors and globs compiled, defaults resolved. Every problem names its field and position.
+import { DEFAULT_COST_BUDGET, withCostBudget } from '../cel/cost.js';
 import { CelCompileError } from '../cel/program.js';
 import { PolicyScope, type ExpectedResult } from '../cel/policy-scope.js';
 import { toCelValue } from '../cel/values.js';
 import { parsePointer } from '../common/json-pointer.js';
 import { OPERATIONS, type Operation } from '../common/vocabulary.js';
+import { expressionDependencies } from './expression-dependencies.js';
 import { compileLabelSelector, compileNamespaceMatch, labelSelectorProblems } from './selectors.js';
 import type {
   CompiledDefault,
@@ -13,6 +15,7 @@ import type {
   CompiledNamedExpression,
   CompiledPolicy,
   CompiledValidation,
+  CompiledVariable,
   DaemonSetPolicyDocument,
   DefaultSpec,
 } from './types.js';
@@ -119,7 +122,7 @@ export function compilePolicy(
     if (compiled) matchConditions.push({ ...compiled, name: condition.name });
   });
 
-  const variables: CompiledNamedExpression[] = [];
+  const variables: CompiledVariable[] = [];
   (spec.variables ?? []).forEach((variable, i) => {
     const compiled = compile(['spec', 'variables', i, 'expression'], variable.expression, 'any');
     // A broken variable is still declared (as dyn) so later expressions report their own problems only.
@@ -211,6 +214,8 @@ export function compilePolicy(
   }
 
   if (problems.length > 0) return { problems };
+  const params = toCelValue(spec.params ?? {});
+  precomputeVariables(variables, params);
 
   const operations = new Set<Operation>();
   for (const op of spec.match?.operations ?? ['CREATE', 'UPDATE']) {
@@ -231,13 +236,39 @@ export function compilePolicy(
       namespaceSelector: compileLabelSelector(spec.match?.namespaceSelector),
       objectSelector: compileLabelSelector(spec.match?.objectSelector),
       matchConditions,
-      params: toCelValue(spec.params ?? {}),
+      params,
       variables,
       validations,
       mutations,
       document,
     },
   };
+}
+
+/**
+ * Marks the variables that need no request: those reading only params (and each other) are
+ * evaluated now, once; those reading only the request get a key under which policies declaring the
+ * same expression share one evaluation per review. A variable whose load-time evaluation fails is
+ * left to fail at review time, where failurePolicy handles it as before.
+ */
+function precomputeVariables(variables: CompiledVariable[], params: unknown): void {
+  const constants: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
+  const activation = { object: null, oldObject: null, request: null, namespaceObject: null, params, variables: constants };
+  for (const variable of variables) {
+    const reads = expressionDependencies(variable.program.source);
+    if (reads.requestScoped) {
+      if (!reads.params && reads.variables.size === 0) variable.sharedKey = variable.program.source;
+      continue;
+    }
+    if (![...reads.variables].every((name) => Object.hasOwn(constants, name))) continue;
+    try {
+      const value = withCostBudget(DEFAULT_COST_BUDGET, () => variable.program.evaluate(activation));
+      constants[variable.name] = value;
+      variable.constant = { value };
+    } catch {
+      // Evaluated per review instead, with the error settled by failurePolicy there.
+    }
+  }
 }
 
 function indent(text: string): string {

@@ -84,6 +84,16 @@ export interface CompiledNamedExpression extends CompiledExpression {
   name: string;
 }
 
+export interface CompiledVariable extends CompiledNamedExpression {
+  /** Set when the variable reads only params (and such variables): evaluated once, at load. */
+  constant?: { value: unknown };
+  /**
+   * Set when the variable reads only the request and no params or variables: policies declaring the
+   * same expression share one evaluation per review, under this key (the expression's source).
+   */
+  sharedKey?: string;
+}
+
 export interface CompiledValidation {
   index: number;
   expression: CompiledExpression;
@@ -122,7 +132,7 @@ export interface CompiledPolicy {
   matchConditions: CompiledNamedExpression[];
   /** CEL runtime form of spec.params, converted once at load. */
   params: unknown;
-  variables: CompiledNamedExpression[];
+  variables: CompiledVariable[];
   validations: CompiledValidation[];
   mutations: CompiledMutation[];
   /** The document as written, for reports and the CLI. */
