@@ -68,7 +68,8 @@ function sizesFor(flag: string): Sizes {
     rotationRequests: Math.ceil(FULL.rotationRequests * fraction),
     rotations: Math.max(2, Math.ceil(FULL.rotations * fraction)),
     sigtermRequests: Math.ceil(FULL.sigtermRequests * fraction),
-    soakRequests: Math.ceil(FULL.soakRequests * fraction),
+    // A soak shorter than this measures warm-up, not leaks: the heap still grows for the first ~10 s.
+    soakRequests: Math.max(30_000, Math.ceil(FULL.soakRequests * fraction)),
     soakRate: FULL.soakRate,
   };
 }
@@ -359,7 +360,7 @@ async function soakScenario(): Promise<Outcome> {
   try {
     const cases = await reviewCases();
     await learnExpected(agent, serve.url, cases);
-    const warmup = Math.max(2_000, Math.ceil(sizes.soakRequests * 0.1));
+    const warmup = Math.max(10_000, Math.ceil(sizes.soakRequests * 0.1));
     const samples: { at: number; rss: number }[] = [];
     let warmRss = NaN;
     let warmSampling: Promise<void> | undefined;
