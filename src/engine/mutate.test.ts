@@ -165,6 +165,31 @@ describe('mutations: jsonPatch expressions', () => {
     assert.match(decision.violations[0]!.message, /patch add \/spec\/nope\/deeper does not apply/);
   });
 
+  it('refuses replace and remove of inherited names (constructor, toString) as the apiserver would', async () => {
+    const patches = [
+      "{'op': 'replace', 'path': '/metadata/labels/constructor', 'value': 'x'}",
+      "{'op': 'remove', 'path': '/metadata/labels/toString'}",
+      "{'op': 'add', 'path': '/metadata/constructor/name', 'value': 'x'}",
+    ];
+    const set = await policies(
+      ...patches.map((patch, i) =>
+        policyYaml(`inherited-${i}`, `
+        failurePolicy: Ignore
+        mutations:
+          - name: inherited
+            jsonPatch:
+              expression: "[${patch}]"
+        `),
+      ),
+    );
+    const decision = review(admissionRequest(daemonSet()), set, { phase: 'mutate' });
+    assert.deepEqual(decision.patch, []);
+    assert.match(decision.warnings[0]!, /patch replace \/metadata\/labels\/constructor does not apply: \/metadata\/labels\/constructor does not exist/);
+    assert.match(decision.warnings[1]!, /patch remove \/metadata\/labels\/toString does not apply/);
+    assert.match(decision.warnings[2]!, /patch add \/metadata\/constructor\/name does not apply: \/metadata\/constructor does not exist/);
+    assert.equal(Object.prototype.hasOwnProperty.call(Object.prototype, 'name'), false);
+  });
+
   it('does not mutate on DELETE (there is no object)', async () => {
     const set = await policies(policyYaml('always', `
     match:

@@ -185,7 +185,45 @@ function copyPathTo(document: JsonObject, operation: PatchOperation): JsonObject
  * Applies one operation in place, as strictly as the apiserver (a missing parent or path is an
  * error). Only the containers on the operation's paths may be modified: see copyPathTo.
  */
+/**
+ * Resolves a pointer on own members only. The patch library looks members up with `in`, so it
+ * would take `/metadata/labels/constructor` for an existing key and `replace` or `remove` it; the
+ * kube-apiserver would refuse that patch, which fails the request even with failurePolicy Ignore.
+ */
+function resolvesOwn(document: JsonValue, segments: readonly string[]): boolean {
+  let node: JsonValue | undefined = document;
+  for (const segment of segments) {
+    if (Array.isArray(node)) {
+      if (!/^(0|[1-9]\d*)$/.test(segment) || Number(segment) >= node.length) return false;
+      node = node[Number(segment)];
+    } else if (isJsonObject(node) && Object.hasOwn(node, segment)) {
+      node = node[segment];
+    } else {
+      return false;
+    }
+  }
+  return true;
+}
+
+/** Why the apiserver would refuse this operation on `document`, or undefined when it applies. */
+function refusalReason(document: JsonObject, operation: PatchOperation): string | undefined {
+  let segments: string[];
+  let from: string[] | undefined;
+  try {
+    segments = parsePointer(operation.path);
+    from = operation.from === undefined ? undefined : parsePointer(operation.from);
+  } catch (error) {
+    return (error as Error).message;
+  }
+  const mustExist = operation.op === 'remove' || operation.op === 'replace' ? segments : segments.slice(0, -1);
+  if (!resolvesOwn(document, mustExist)) return `${formatPointer(mustExist)} does not exist`;
+  if (from && !resolvesOwn(document, from)) return `${formatPointer(from)} does not exist`;
+  return undefined;
+}
+
 function applyInPlace(document: JsonObject, operation: PatchOperation, field: string): JsonObject {
+  const refused = refusalReason(document, operation);
+  if (refused) throw new EvaluationFailure(field, `patch ${operation.op} ${operation.path} does not apply: ${refused}`);
   let result: JsonValue;
   try {
     // The document gets its own copy of the value: the operation is reported in the patch, and a
