@@ -77,6 +77,14 @@ const YAML_OPTIONS = { prettyErrors: false, uniqueKeys: true, strict: true } as 
 /** Aliases are expanded by toJS; a bound keeps a "billion laughs" document from exhausting memory. */
 const MAX_ALIAS_COUNT = 100;
 
+/** The parser's message, except that running out of stack is said for what it is. */
+function describeYamlError(message: string): string {
+  if (/Maximum call stack size exceeded/.test(message)) {
+    return 'the document is nested too deeply to read';
+  }
+  return `YAML syntax error: ${message.split('\n')[0]}`;
+}
+
 /** Parses YAML or JSON text (several documents allowed) into SourceDocuments; throws SourceReadError. */
 export function parseSourceText(file: string, text: string): SourceDocument[] {
   const lineCounter = new LineCounter();
@@ -90,7 +98,7 @@ export function parseSourceText(file: string, text: string): SourceDocument[] {
   for (const doc of docs) {
     for (const error of doc.errors) {
       const { line, column } = position(error.pos[0]);
-      problems.push({ file, line, column, message: `YAML syntax error: ${error.message.split('\n')[0]}` });
+      problems.push({ file, line, column, message: describeYamlError(error.message) });
     }
   }
   if (problems.length > 0) throw new SourceReadError(problems);
@@ -101,7 +109,7 @@ export function parseSourceText(file: string, text: string): SourceDocument[] {
       value = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
     } catch (error) {
       const { line, column } = position(doc.range?.[0] ?? 0);
-      throw new SourceReadError([{ file, line, column, message: (error as Error).message }]);
+      throw new SourceReadError([{ file, line, column, message: describeYamlError((error as Error).message) }]);
     }
     const nodeAt = (path: FieldPath): { offset: number; keyOffset?: number; node?: unknown } => {
       let node: unknown = doc.contents;
