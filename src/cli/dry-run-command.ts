@@ -7,6 +7,7 @@ import type { Command } from 'commander';
 import { stringify } from 'yaml';
 import { isJsonObject, type JsonObject, type Operation } from '../common/vocabulary.js';
 import type { PolicySet } from '../policy/types.js';
+import type { SourceDocument } from '../policy/yaml-documents.js';
 import { DEFAULT_NAMESPACE, buildAdmissionRequest, dryRunRequest, loadPoliciesForCli, manifestNamespace } from './dry-run.js';
 import { EXIT_FAILED, EXIT_OK, InputError } from './exit-codes.js';
 import { collectDaemonSets, readManifestSources, readStream, STDIN_PATH } from './manifests.js';
@@ -51,9 +52,12 @@ export async function runDryRun(paths: readonly string[], options: TestCommandOp
   if (!options.policies && !existsSync(DEFAULT_POLICY_PATH)) {
     throw new InputError(`no policies: ${DEFAULT_POLICY_PATH} does not exist here; point at them with -p/--policies PATH`);
   }
-  const documents = await readManifestSources(paths.length > 0 ? paths : [STDIN_PATH], readStdin);
+  // Manifests and policies are read at the same time: both mostly wait on the disk.
+  const [documents, policySet]: [SourceDocument[], PolicySet] = await Promise.all([
+    readManifestSources(paths.length > 0 ? paths : [STDIN_PATH], readStdin),
+    loadPoliciesForCli(policyPaths),
+  ]);
   const { daemonSets, skipped } = collectDaemonSets(documents);
-  const policySet: PolicySet = await loadPoliciesForCli(policyPaths);
   const oldObject = options.old ? await readOldObject(options.old) : null;
   const namespaceLabels = options.namespaceLabels ?? {};
 

@@ -1,7 +1,7 @@
 // Reading the manifests `daemonguard test` reviews: files, folders (recursively), `-` for stdin,
 // several documents per file and `List` objects, each DaemonSet remembered with its file and line.
 import { isJsonObject, type JsonObject } from '../common/vocabulary.js';
-import { SourceReadError, listManifestFiles, parseSourceText, readSourceFile, type SourceDocument } from '../policy/yaml-documents.js';
+import { SourceReadError, listManifestFiles, parseSourceText, readSourceFiles, type SourceDocument } from '../policy/yaml-documents.js';
 import { InputError } from './exit-codes.js';
 
 export const STDIN_PATH = '-';
@@ -43,7 +43,7 @@ export async function readManifestSources(paths: readonly string[], readStdin: (
         documents.push(...parseSourceText(STDIN_NAME, await readStdin()));
         continue;
       }
-      for (const file of await listManifestFiles([path])) documents.push(...(await readSourceFile(file)));
+      for (const fileDocuments of await readSourceFiles(await listManifestFiles([path]))) documents.push(...fileDocuments);
     }
   } catch (error) {
     if (error instanceof SourceReadError) throw new InputError(sourceReadMessage(error));

@@ -1,5 +1,6 @@
 // Reads YAML/JSON files into documents that remember where each value came from, so that every
 // later error (schema, CEL, duplicate names) can name file:line:column.
+import type { Dirent } from 'node:fs';
 import { readFile, readdir, stat } from 'node:fs/promises';
 import { extname, join, resolve } from 'node:path';
 import { LineCounter, isMap, isNode, isScalar, parseAllDocuments, type Document } from 'yaml';
@@ -48,29 +49,47 @@ export class SourceReadError extends Error {
 
 /** Expands files and folders (recursively) into the manifest files below them, in a stable order. */
 export async function listManifestFiles(paths: readonly string[]): Promise<string[]> {
-  const files: string[] = [];
   const problems: SourceProblem[] = [];
-  const walk = async (path: string, explicit: boolean): Promise<void> => {
-    let info;
-    try {
-      info = await stat(path);
-    } catch (error) {
-      problems.push({ file: path, line: 0, column: 0, message: `cannot read: ${(error as Error).message}` });
-      return;
-    }
-    if (info.isDirectory()) {
-      const entries = (await readdir(path)).sort();
-      for (const entry of entries) {
-        if (entry.startsWith('.')) continue; // ..data symlink farms of mounted ConfigMaps, editor files
-        await walk(join(path, entry), false);
+  // Entries of a folder are walked concurrently (a CI checkout may hold thousands of manifests);
+  // each walk returns its files in sorted order, so the result stays stable.
+  const walk = async (path: string, explicit: boolean, known?: Dirent): Promise<string[]> => {
+    let isDirectory: boolean;
+    if (known && !known.isSymbolicLink()) {
+      isDirectory = known.isDirectory();
+    } else {
+      try {
+        isDirectory = (await stat(path)).isDirectory();
+      } catch (error) {
+        problems.push({ file: path, line: 0, column: 0, message: `cannot read: ${(error as Error).message}` });
+        return [];
       }
-    } else if (explicit || MANIFEST_EXTENSIONS.has(extname(path).toLowerCase())) {
-      files.push(path);
     }
+    if (!isDirectory) return explicit || MANIFEST_EXTENSIONS.has(extname(path).toLowerCase()) ? [path] : [];
+    const entries = (await readdir(path, { withFileTypes: true }))
+      // ..data symlink farms of mounted ConfigMaps, editor files
+      .filter((entry) => !entry.name.startsWith('.'))
+      .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    const nested = await Promise.all(entries.map((entry) => walk(join(path, entry.name), false, entry)));
+    return nested.flat();
   };
-  for (const path of paths) await walk(resolve(path), true);
+  const files: string[] = [];
+  for (const path of paths) files.push(...(await walk(resolve(path), true)));
   if (problems.length > 0) throw new SourceReadError(problems);
   return files;
+}
+
+/** Reads many files concurrently (bounded, so a huge folder does not open thousands of files at once). */
+export async function readSourceFiles(files: readonly string[], concurrency = 32): Promise<SourceDocument[][]> {
+  const results = new Array<SourceDocument[]>(files.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < files.length) {
+      const index = next++;
+      results[index] = await readSourceFile(files[index]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, files.length) }, worker));
+  return results;
 }
 
 const YAML_OPTIONS = { prettyErrors: false, uniqueKeys: true, strict: true } as const;
