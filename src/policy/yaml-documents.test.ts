@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { SourceReadError, parseSourceText } from './yaml-documents.js';
+import { SourceReadError, parseSourceText, parseWithPositions } from './yaml-documents.js';
 
 describe('parseSourceText', () => {
   it('gives positions of values, keys and characters inside strings', () => {
@@ -30,5 +30,49 @@ describe('parseSourceText', () => {
     const [doc] = parseSourceText('a.yaml', '__proto__: {polluted: true}\nx: 1\n');
     assert.equal(({} as { polluted?: boolean }).polluted, undefined);
     assert.equal(Object.hasOwn(doc!.value as object, '__proto__'), true);
+  });
+});
+
+describe('parseSourceText without positions first', () => {
+  it('gives the same values and document positions as the position-keeping parse on every YAML file in the repository', async () => {
+    const { readFile } = await import('node:fs/promises');
+    const { dirname, join } = await import('node:path');
+    const { fileURLToPath } = await import('node:url');
+    const { listManifestFiles } = await import('./yaml-documents.js');
+    const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+    const files = await listManifestFiles(['policies', 'test/policies', 'examples', 'deploy', 'src/cli/testdata', 'schema'].map((p) => join(root, p)));
+    assert.ok(files.length > 50, `only ${files.length} files found`);
+    let documents = 0;
+    for (const file of files) {
+      const text = await readFile(file, 'utf8');
+      let precise: ReturnType<typeof parseWithPositions>;
+      try {
+        precise = parseWithPositions(file, text);
+      } catch {
+        continue; // deliberately broken fixtures: both paths report the position-keeping parser's error
+      }
+      const fast = parseSourceText(file, text);
+      assert.deepEqual(fast.map((d) => d.value), precise.map((d) => d.value), file);
+      fast.forEach((doc, i) => {
+        if (doc.value === null) return;
+        assert.deepEqual(doc.positionOf([]), precise[i]!.positionOf([]), `${file} document ${i}`);
+        documents++;
+      });
+    }
+    assert.ok(documents > 100, `only ${documents} documents compared`);
+  });
+
+  it('leaves anchors, aliases, duplicate keys and syntax errors to the position-keeping parser', () => {
+    const aliased = parseSourceText('a.yaml', 'base: &b {x: 1}\ncopy: *b\n');
+    assert.deepEqual(aliased[0]!.value, { base: { x: 1 }, copy: { x: 1 } });
+    assert.throws(() => parseSourceText('d.yaml', 'a: 1\na: 2\n'), (error: unknown) => error instanceof SourceReadError && /d\.yaml:2:1: YAML syntax error/.test(error.message));
+    assert.throws(() => parseSourceText('s.yaml', 'a: [1, 2\n'), SourceReadError);
+  });
+
+  it('finds document starts after markers, comments and inline content', () => {
+    const text = '# leading comment\n---\n# about x\n\n  x: 1\n--- {y: 2}\n---\nz: 3\n...\n';
+    const fast = parseSourceText('m.yaml', text);
+    const precise = parseWithPositions('m.yaml', text);
+    assert.deepEqual(fast.map((d) => d.positionOf([])), precise.map((d) => d.positionOf([])));
   });
 });
