@@ -9,6 +9,7 @@ import { watch, type FSWatcher } from 'node:fs';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
+import type { PolicyProblem } from '../policy/load-policies.js';
 import type { ServerMetrics } from './metrics.js';
 
 /** What the server needs to know about a policy set; the policy loader's PolicySet satisfies it. */
@@ -33,15 +34,8 @@ export class StaticPolicyStore<P extends PolicySetLike> implements PolicyStore<P
   }
 }
 
-/** One problem of a refused load, in the shape the policy loader reports (PolicyLoadError.problems). */
-export interface LoadProblem {
-  file: string;
-  line: number;
-  column: number;
-  policy?: string;
-  field?: string;
-  message: string;
-}
+/** One problem of a refused load: the policy loader's own type. */
+export type LoadProblem = PolicyProblem;
 
 export type ReloadResult =
   | { ok: true; changed: boolean; policies: number }

@@ -70,32 +70,19 @@ export function charAt(s: string, index: bigint): string {
   return runes[Number(index)] ?? '';
 }
 
+function matchesAt(runes: readonly string[], sub: readonly string[], at: number): boolean {
+  for (let j = 0; j < sub.length; j++) if (runes[at + j] !== sub[j]) return false;
+  return true;
+}
+
 /** Index of `sub` in `runes` at or after `from` (code points), -1 when absent. */
 function findRunes(runes: readonly string[], sub: readonly string[], from: number): number {
-  for (let i = from; i <= runes.length - sub.length; i++) {
-    let found = true;
-    for (let j = 0; j < sub.length; j++) {
-      if (runes[i + j] !== sub[j]) {
-        found = false;
-        break;
-      }
-    }
-    if (found) return i;
-  }
+  for (let i = from; i <= runes.length - sub.length; i++) if (matchesAt(runes, sub, i)) return i;
   return -1;
 }
 
 function findRunesBackward(runes: readonly string[], sub: readonly string[], from: number): number {
-  for (let i = Math.min(from, runes.length - sub.length); i >= 0; i--) {
-    let found = true;
-    for (let j = 0; j < sub.length; j++) {
-      if (runes[i + j] !== sub[j]) {
-        found = false;
-        break;
-      }
-    }
-    if (found) return i;
-  }
+  for (let i = Math.min(from, runes.length - sub.length); i >= 0; i--) if (matchesAt(runes, sub, i)) return i;
   return -1;
 }
 
