@@ -1,7 +1,7 @@
 // Micro-benchmarks for the CEL layer: (1) the cost of metering comprehensions, comparing our base
 // environment with cel-js's own macros, with and without a budget armed; (2) RE2 through re2js
 // against JavaScript's RegExp, on policy-style patterns and on a pattern that makes backtracking
-// explode. Run: npm run build && node dist/bench/cel-bench.js
+// explode. Run: npm run build && node build/bench/cel-bench.js
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { Environment } from '@marcbachmann/cel-js';

@@ -7,7 +7,7 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
-import { CLI_BIN, REPO_ROOT } from '../src/cli/cli-process.js';
+import { CLI_BIN, REPO_ROOT } from '../test/support/cli-process.js';
 
 function flag(name: string, fallback: string): string {
   const index = process.argv.indexOf(`--${name}`);

@@ -15,7 +15,7 @@ import { review } from '../src/engine/review.js';
 import type { AdmissionRequest, JsonObject, ReviewPhase } from '../src/engine/types.js';
 import { loadPolicySet } from '../src/policy/load-policies.js';
 import { parseNamespaces } from '../src/server/namespace-catalog.js';
-import { admissionRequest, daemonSet } from '../src/testing/admission-fixtures.js';
+import { admissionRequest, daemonSet } from '../test/support/admission-fixtures.js';
 import { BUILT_IN_POLICIES, NAMESPACES_YAML, reviewTemplate } from './webhook-payloads.js';
 
 const QUICK = process.argv.includes('--quick');

@@ -3,7 +3,7 @@
 // reads the body, parses it, and answers a fixed "allowed" AdmissionReview in the version asked, with
 // the request's uid. No policies, no validation of the review, no logging, no metrics.
 //
-//   node dist/bench/floor-server.js --cert tls.crt --key tls.key [--port 0]
+//   node build/bench/floor-server.js --cert tls.crt --key tls.key [--port 0]
 // Prints one line, {"port": N}, once listening; exits on SIGTERM.
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:https';

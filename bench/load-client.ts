@@ -2,7 +2,7 @@
 // an event loop with the server it measures. HTTPS keep-alive connections (autocannon), every one
 // cycling through AdmissionReview bodies that differ only in their uid.
 //
-//   node dist/bench/load-client.js '<LoadSpec as JSON>'
+//   node build/bench/load-client.js '<LoadSpec as JSON>'
 // Prints one line: a LoadResult as JSON. Bounded: it stops after `seconds`, or after `amount` requests
 // or `maxSeconds`, whichever comes first.
 import { readFileSync } from 'node:fs';

@@ -1,7 +1,7 @@
 // Reads a V8 .cpuprofile (node --cpu-prof) and says where the time went: self time by function, and
 // by part of the program (our modules, CEL, logging, metrics, node's HTTP/TLS, the garbage collector).
 //
-//   node dist/bench/profile-summary.js FILE.cpuprofile [--top 25]
+//   node build/bench/profile-summary.js FILE.cpuprofile [--top 25]
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
@@ -37,7 +37,7 @@ function areaOf(frame: ProfileNode['callFrame']): string {
   }
   const module = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url);
   if (module) return `node_modules/${module[1]}`;
-  const ours = /\/dist\/(src\/[^/]+)\//.exec(url);
+  const ours = /\/build\/(src\/[^/]+)\//.exec(url);
   if (ours) return ours[1]!;
   if (url.startsWith('node:')) {
     if (/node:internal\/(http|_http)|node:_http|node:http/.test(url)) return 'node: http';
@@ -69,7 +69,7 @@ export function summarizeProfile(file: string, top = 25): ProfileSummary {
       continue;
     }
     busy += micros;
-    const where = frame.url === '' ? '' : `${frame.url.replace(/^.*\/(dist|node_modules)\//, '$1/').replace(/^node:/, 'node:')}:${frame.lineNumber + 1}`;
+    const where = frame.url === '' ? '' : `${frame.url.replace(/^.*\/(build|node_modules)\//, '$1/').replace(/^node:/, 'node:')}:${frame.lineNumber + 1}`;
     const key = `${frame.functionName}\u0000${where}`;
     const entry = functions.get(key) ?? { name: frame.functionName || '(anonymous)', where, micros: 0 };
     entry.micros += micros;

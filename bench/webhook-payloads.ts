@@ -13,7 +13,7 @@ import { parse } from 'yaml';
 import { applyApiserverDefaults } from '../src/admission/daemonset-defaults.js';
 import type { JsonObject, JsonValue } from '../src/common/vocabulary.js';
 
-/** The repository root (this file runs from dist/bench/). */
+/** The repository root (this file runs from build/bench/). */
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const BUILT_IN_POLICIES = fileURLToPath(new URL('../../policies', import.meta.url));
 

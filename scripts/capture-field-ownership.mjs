@@ -11,8 +11,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { writeFile, mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startCluster } from '../dist/test/e2e/cluster/cluster.js';
-import { createLeaf } from '../dist/test/e2e/cluster/pki.js';
+import { startCluster } from '../build/test/e2e/cluster/cluster.js';
+import { createLeaf } from '../build/test/e2e/cluster/pki.js';
 
 const ds = (name, rollingUpdate) => ({
   apiVersion: 'apps/v1', kind: 'DaemonSet', metadata: { name, namespace: 'default' },

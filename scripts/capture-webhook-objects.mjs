@@ -10,8 +10,8 @@ import { readFile, writeFile, mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
-import { startCluster } from '../dist/test/e2e/cluster/cluster.js';
-import { createLeaf } from '../dist/test/e2e/cluster/pki.js';
+import { startCluster } from '../build/test/e2e/cluster/cluster.js';
+import { createLeaf } from '../build/test/e2e/cluster/pki.js';
 
 const input = process.argv[2] ?? 'src/admission/testdata/apiserver-defaults.input.yaml';
 const output = process.argv[3] ?? 'src/admission/testdata/apiserver-defaults.golden.json';

@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
-import { daemonSet } from '../testing/admission-fixtures.js';
+import { daemonSet } from '../../test/support/admission-fixtures.js';
 import type { JsonObject } from '../engine/types.js';
 import { applyApiserverDefaults, TEMPLATE_GENERATION_ANNOTATION, unknownDaemonSetFields } from './daemonset-defaults.js';
 
-// Source files are not copied to dist/: read the golden file from the source tree.
+// Source files are not copied to build/: read the golden file from the source tree.
 const GOLDEN = new URL('../../../src/admission/testdata/apiserver-defaults.golden.json', import.meta.url);
 
 interface GoldenCase {

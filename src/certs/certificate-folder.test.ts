@@ -15,7 +15,7 @@ import type { PolicySet } from '../policy/types.js';
 import { startAdmissionServer, type AdmissionServer } from '../server/admission-server.js';
 import { createServerMetrics } from '../server/metrics.js';
 import { StaticPolicyStore } from '../server/policy-store.js';
-import { admissionReview, callHttps, captureLogger, daemonSet, temporaryDirectory, TEST_POLICIES, writeFiles } from '../server/server-fixtures.js';
+import { admissionReview, callHttps, captureLogger, daemonSet, temporaryDirectory, TEST_POLICIES, writeFiles } from '../../test/support/server-fixtures.js';
 import {
   certificateFolder,
   checkCertificates,

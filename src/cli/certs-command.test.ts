@@ -8,7 +8,7 @@ import path from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { parseAllDocuments } from 'yaml';
-import { temporaryDirectory } from '../server/server-fixtures.js';
+import { temporaryDirectory } from '../../test/support/server-fixtures.js';
 import type { WebhookConfiguration } from '../deploy/webhook-configurations.js';
 
 const MAIN = fileURLToPath(new URL('./main.js', import.meta.url));

@@ -9,7 +9,7 @@ import { Ajv } from 'ajv';
 import addFormats from 'ajv-formats';
 import { XMLParser } from 'fast-xml-parser';
 import { parse as parseYaml } from 'yaml';
-import { runCli } from './cli-process.js';
+import { runCli } from '../../test/support/cli-process.js';
 import type { JsonReport } from './report/model.js';
 
 const POLICIES = 'src/cli/testdata/policies';

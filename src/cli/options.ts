@@ -1,6 +1,5 @@
 // Flag parsers shared by the commands: each throws commander's InvalidArgumentError, so a bad value is
 // a usage error (exit 2) with the flag named.
-import { readFileSync } from 'node:fs';
 import { InvalidArgumentError } from 'commander';
 
 export function collect(value: string, previous: string[] | undefined): string[] {
@@ -35,11 +34,4 @@ export function choice<T extends string>(allowed: readonly T[], name: string): (
   };
 }
 
-export function packageVersion(): string {
-  try {
-    const text = readFileSync(new URL('../../../package.json', import.meta.url), 'utf8');
-    return (JSON.parse(text) as { version?: string }).version ?? '0.0.0';
-  } catch {
-    return '0.0.0';
-  }
-}
+export { packageVersion } from '../common/package-root.js';

@@ -23,13 +23,13 @@ import { startAdmissionServer, type AdmissionServer } from '../server/admission-
 import { createServerMetrics } from '../server/metrics.js';
 import { FileNamespaceCatalog } from '../server/namespace-catalog.js';
 import { StaticPolicyStore } from '../server/policy-store.js';
-import { callHttps, captureLogger, decodePatch, temporaryDirectory, writeTestCertificates, type TestCertificates } from '../server/server-fixtures.js';
+import { callHttps, captureLogger, decodePatch, temporaryDirectory, writeTestCertificates, type TestCertificates } from '../../test/support/server-fixtures.js';
 import { buildAdmissionRequest, DEFAULT_NAMESPACE, manifestNamespace, namespaceObject } from './dry-run.js';
 import { collectDaemonSets, isDaemonSet, readManifestSources, type ManifestDocument } from './manifests.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const at = (...parts: string[]): string => path.join(ROOT, ...parts);
-const CLI = at('dist', 'src', 'cli', 'main.js');
+const CLI = at('build', 'src', 'cli', 'main.js');
 const MIN_DAEMONSETS = 20;
 
 interface CliResult {

@@ -2,7 +2,7 @@
 // them against schema/policytest.schema.json and resolving their files, with errors at file:line.
 import { dirname, resolve } from 'node:path';
 import { Ajv, type ErrorObject } from 'ajv';
-import suiteSchema from '../../schema/policytest.schema.json' with { type: 'json' };
+import { readPackageJson } from '../common/package-root.js';
 import { isJsonObject, type JsonObject, type Operation } from '../common/vocabulary.js';
 import { formatFieldPath, type SourceDocument } from '../policy/yaml-documents.js';
 import { InputError } from './exit-codes.js';
@@ -65,7 +65,7 @@ interface SuiteDocument {
 
 let validator: ReturnType<Ajv['compile']> | undefined;
 function validateSuite(value: unknown): ErrorObject[] {
-  validator ??= new Ajv({ allErrors: true, strict: false }).compile(suiteSchema);
+  validator ??= new Ajv({ allErrors: true, strict: false }).compile(readPackageJson('schema', 'policytest.schema.json') as object);
   return validator(value) ? [] : (validator.errors ?? []);
 }
 

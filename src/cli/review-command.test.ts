@@ -1,9 +1,9 @@
 // `daemonguard review`, run as a real subprocess: the AdmissionReview answer the server would send.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { daemonSet } from '../testing/admission-fixtures.js';
+import { daemonSet } from '../../test/support/admission-fixtures.js';
 import type { JsonObject } from '../engine/types.js';
-import { runCli } from './cli-process.js';
+import { runCli } from '../../test/support/cli-process.js';
 
 const POLICIES = 'src/cli/testdata/policies';
 

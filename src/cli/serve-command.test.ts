@@ -8,7 +8,7 @@ import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { connect, type TLSSocket } from 'node:tls';
 import { fileURLToPath } from 'node:url';
-import { admissionReview, callHttps, daemonSet, temporaryDirectory, TEST_POLICIES, writeFiles } from '../server/server-fixtures.js';
+import { admissionReview, callHttps, daemonSet, temporaryDirectory, TEST_POLICIES, writeFiles } from '../../test/support/server-fixtures.js';
 
 const MAIN = fileURLToPath(new URL('./main.js', import.meta.url));
 const children = new Set<ChildProcess>();

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { XMLParser } from 'fast-xml-parser';
 import { listManifestFiles, readSourceFile } from '../policy/yaml-documents.js';
-import { REPO_ROOT, runCli } from './cli-process.js';
+import { REPO_ROOT, runCli } from '../../test/support/cli-process.js';
 import { isPolicyTestDocument } from './policy-test-suite.js';
 
 const SUITES = 'src/cli/testdata/suites';

@@ -7,7 +7,7 @@ import { describe, it } from 'node:test';
 import { toCelValue, toCelValueReusing } from '../cel/values.js';
 import { loadPolicySet } from '../policy/load-policies.js';
 import type { PolicySet } from '../policy/types.js';
-import { admissionRequest, daemonSet, policyYaml, writeTree } from '../testing/admission-fixtures.js';
+import { admissionRequest, daemonSet, policyYaml, writeTree } from '../../test/support/admission-fixtures.js';
 import { review } from './review.js';
 import type { JsonObject } from './types.js';
 

@@ -4,7 +4,7 @@ import fastJsonPatch from 'fast-json-patch';
 import type { Operation as FastPatchOperation } from 'fast-json-patch';
 import { loadPolicySet } from '../policy/load-policies.js';
 import type { PolicySet } from '../policy/types.js';
-import { admissionRequest, daemonSet, policyYaml, writeTree } from '../testing/admission-fixtures.js';
+import { admissionRequest, daemonSet, policyYaml, writeTree } from '../../test/support/admission-fixtures.js';
 import { review } from './review.js';
 import type { Decision, JsonObject } from './types.js';
 

@@ -6,7 +6,7 @@ import { performance } from 'node:perf_hooks';
 import { describe, it } from 'node:test';
 import { EvaluationDeadlineExceededError, chargeCost, measureCost, withEvaluationDeadline } from '../cel/cost.js';
 import { loadPolicySet } from '../policy/load-policies.js';
-import { admissionRequest, daemonSet, policyYaml, writeTree } from '../testing/admission-fixtures.js';
+import { admissionRequest, daemonSet, policyYaml, writeTree } from '../../test/support/admission-fixtures.js';
 import { review } from './review.js';
 
 // Five map literals per container: a few thousand cost units for 20,000 containers, but many ms of work.

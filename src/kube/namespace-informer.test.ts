@@ -6,7 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { after, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { KubeConfig } from '@kubernetes/client-node';
-import { captureLogger } from '../server/server-fixtures.js';
+import { captureLogger } from '../../test/support/server-fixtures.js';
 import { ClusterNamespaceCatalog } from './namespace-informer.js';
 
 function kubeConfigFor(server: string): KubeConfig {

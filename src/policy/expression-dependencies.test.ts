@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { admissionRequest, daemonSet, policyYaml, writeTree } from '../testing/admission-fixtures.js';
+import { admissionRequest, daemonSet, policyYaml, writeTree } from '../../test/support/admission-fixtures.js';
 import { review } from '../engine/review.js';
 import { expressionDependencies } from './expression-dependencies.js';
 import { loadPolicySet } from './load-policies.js';

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { policyYaml, writeTree } from '../testing/admission-fixtures.js';
+import { policyYaml, writeTree } from '../../test/support/admission-fixtures.js';
 import { PolicyLoadError, loadPolicySet, type PolicyProblem } from './load-policies.js';
 
 const GOOD = policyYaml(

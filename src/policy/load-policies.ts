@@ -1,7 +1,7 @@
 // Loads a PolicySet from files and folders. All-or-nothing: one broken document refuses the whole
 // set with every problem listed, so a running server keeps its last good set.
 import { Ajv, type ErrorObject } from 'ajv';
-import policySchema from '../../schema/daemonsetpolicy.schema.json' with { type: 'json' };
+import { readPackageJson } from '../common/package-root.js';
 import { compilePolicy, formatProblem, type PolicyProblem } from './compile-policy.js';
 import { POLICY_API_VERSION, POLICY_KIND, type CompiledPolicy, type DaemonSetPolicyDocument, type PolicySet } from './types.js';
 import {
@@ -24,7 +24,7 @@ export class PolicyLoadError extends Error {
 
 let validateDocument: ReturnType<Ajv['compile']> | undefined;
 function schemaValidator(): ReturnType<Ajv['compile']> {
-  validateDocument ??= new Ajv({ allErrors: true, strict: false }).compile(policySchema);
+  validateDocument ??= new Ajv({ allErrors: true, strict: false }).compile(readPackageJson('schema', 'daemonsetpolicy.schema.json') as object);
   return validateDocument;
 }
 

@@ -3,10 +3,10 @@ import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { writeTree } from '../testing/admission-fixtures.js';
+import { writeTree } from '../../test/support/admission-fixtures.js';
 import { loadPolicySet } from './load-policies.js';
 
-// dist/src/policy -> repository root
+// build/src/policy -> repository root
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 
 describe('README policy examples', () => {

@@ -25,7 +25,7 @@ import {
   writeFiles,
   writeTestCertificates,
   type TestCertificates,
-} from './server-fixtures.js';
+} from '../../test/support/server-fixtures.js';
 
 let policySet: PolicySet;
 let certificates: TestCertificates;

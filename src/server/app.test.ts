@@ -14,7 +14,7 @@ import { createAdmissionApp, createRequestListener } from './app.js';
 import { createServerMetrics, type ServerMetrics } from './metrics.js';
 import { StaticPolicyStore, type PolicyStore } from './policy-store.js';
 import { MAX_BODY_BYTES } from './read-body.js';
-import { admissionReview, captureLogger, daemonSet, decodePatch, temporaryDirectory, TEST_POLICIES, writeFiles, type CapturedLogger } from './server-fixtures.js';
+import { admissionReview, captureLogger, daemonSet, decodePatch, temporaryDirectory, TEST_POLICIES, writeFiles, type CapturedLogger } from '../../test/support/server-fixtures.js';
 
 interface AnswerBody {
   apiVersion: string;

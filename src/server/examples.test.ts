@@ -14,7 +14,7 @@ import { createAdmissionApp } from './app.js';
 import { createServerMetrics } from './metrics.js';
 import { parseNamespaces } from './namespace-catalog.js';
 import { StaticPolicyStore } from './policy-store.js';
-import { captureLogger, decodePatch } from './server-fixtures.js';
+import { captureLogger, decodePatch } from '../../test/support/server-fixtures.js';
 
 const ROOT = new URL('../../../', import.meta.url);
 const file = (name: string): string => fileURLToPath(new URL(name, ROOT));

@@ -10,7 +10,7 @@ import { createAdmissionApp } from './app.js';
 import { createServerMetrics } from './metrics.js';
 import { FileNamespaceCatalog, parseNamespaces } from './namespace-catalog.js';
 import { StaticPolicyStore } from './policy-store.js';
-import { admissionReview, captureLogger, daemonSet, temporaryDirectory, writeFiles } from './server-fixtures.js';
+import { admissionReview, captureLogger, daemonSet, temporaryDirectory, writeFiles } from '../../test/support/server-fixtures.js';
 
 const NAMESPACE_LIST = `apiVersion: v1
 kind: List

@@ -13,7 +13,7 @@ import type { PolicySet } from '../policy/types.js';
 import { createAdmissionApp } from './app.js';
 import { createServerMetrics } from './metrics.js';
 import { WatchedPolicyStore, type WatchedPolicyStoreOptions } from './policy-store.js';
-import { admissionReview, captureLogger, daemonSet, temporaryDirectory, TEST_POLICIES, writeFiles } from './server-fixtures.js';
+import { admissionReview, captureLogger, daemonSet, temporaryDirectory, TEST_POLICIES, writeFiles } from '../../test/support/server-fixtures.js';
 
 const HOST_PID = `apiVersion: daemonguard.dev/v1alpha1
 kind: DaemonSetPolicy

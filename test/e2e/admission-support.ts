@@ -10,7 +10,7 @@ import { parse } from 'yaml';
 import { manifestNamespace } from '../../src/cli/dry-run.js';
 import { findSuites } from '../../src/cli/policy-test-suite.js';
 import { isJsonObject, type JsonObject, type JsonValue } from '../../src/common/vocabulary.js';
-import { PSA_FIXTURES_DIR } from '../../src/policy-library/library-paths.js';
+import { PSA_FIXTURES_DIR } from '../support/library-paths.js';
 import type { Cluster } from './cluster/cluster.js';
 import { createLeaf } from './cluster/pki.js';
 import { REPO_ROOT } from './deploy-tools.js';

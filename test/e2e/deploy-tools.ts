@@ -9,9 +9,9 @@ import { fileURLToPath } from 'node:url';
 import { parseAllDocuments } from 'yaml';
 import { defaultBinDir } from './cluster/cluster.js';
 
-/** The repository root (this file is compiled to dist/test/e2e/). */
+/** The repository root (this file is compiled to build/test/e2e/). */
 export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
-export const CLI = path.join(REPO_ROOT, 'dist', 'src', 'cli', 'main.js');
+export const CLI = path.join(REPO_ROOT, 'build', 'src', 'cli', 'main.js');
 
 export type K8sObject = {
   apiVersion: string;

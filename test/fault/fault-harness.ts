@@ -13,7 +13,7 @@ import type { TLSSocket } from 'node:tls';
 import { fileURLToPath } from 'node:url';
 
 export const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
-const MAIN = path.join(ROOT, 'dist', 'src', 'cli', 'main.js');
+const MAIN = path.join(ROOT, 'build', 'src', 'cli', 'main.js');
 
 /** A port that was free a moment ago (the child binds it; the race is harmless on a test machine). */
 export async function freePort(): Promise<number> {

@@ -23,7 +23,7 @@ import { mkdtemp } from 'node:fs/promises';
 import { parse as parseYaml } from 'yaml';
 import { createCertificateAuthority, issueCertificate, type CertificateAndKey } from '../../src/certs/certificates.js';
 import type { JsonObject } from '../../src/engine/types.js';
-import { admissionReview } from '../../src/server/server-fixtures.js';
+import { admissionReview } from '../support/server-fixtures.js';
 import {
   formatTally,
   learnExpected,

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { errorOf, evaluate, typeChecks } from './evaluate-for-tests.js';
+import { errorOf, evaluate, typeChecks } from '../../../test/support/evaluate-cel.js';
 
 describe('IP library', () => {
   it('parses IPv4 and IPv6, refusing what Kubernetes refuses', () => {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { toCelValue } from '../values.js';
-import { errorOf, evaluate, evaluateWith, typeChecks } from './evaluate-for-tests.js';
+import { errorOf, evaluate, evaluateWith, typeChecks } from '../../../test/support/evaluate-cel.js';
 
 describe('lists library', () => {
   it('isSorted on the comparable types', () => {

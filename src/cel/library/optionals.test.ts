@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Optional } from '@marcbachmann/cel-js';
 import { toCelValue } from '../values.js';
-import { errorOf, evaluate, evaluateWith } from './evaluate-for-tests.js';
+import { errorOf, evaluate, evaluateWith } from '../../../test/support/evaluate-cel.js';
 
 describe('optional types', () => {
   const object = toCelValue({ metadata: { labels: { app: 'agent' } }, spec: { template: { spec: { containers: [{ name: 'a' }] } } } });

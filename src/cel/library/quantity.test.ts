@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { parseQuantity } from './quantity.js';
-import { errorOf, evaluate, typeChecks } from './evaluate-for-tests.js';
+import { errorOf, evaluate, typeChecks } from '../../../test/support/evaluate-cel.js';
 
 describe('quantity library', () => {
   it('parses decimal SI, binary SI and exponent suffixes', () => {

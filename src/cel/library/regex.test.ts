@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { MAX_REGEX_LENGTH, REGEX_CACHE_SIZE, compileRegex, regexCacheSize } from './regex.js';
-import { errorOf, evaluate } from './evaluate-for-tests.js';
+import { errorOf, evaluate } from '../../../test/support/evaluate-cel.js';
 
 describe('regex library (RE2)', () => {
   it('matches, as a method and as a global function, searches unanchored', () => {

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { newBaseEnvironment } from '../base-environment.js';
 import { toCelValue } from '../values.js';
-import { errorOf, evaluate } from './evaluate-for-tests.js';
+import { errorOf, evaluate } from '../../../test/support/evaluate-cel.js';
 
 describe('standard library fixes', () => {
   it('orders bytes', () => {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { formatFixed, formatScientific, formatShortest } from './format.js';
-import { errorOf, evaluate, typeChecks } from './evaluate-for-tests.js';
+import { errorOf, evaluate, typeChecks } from '../../../test/support/evaluate-cel.js';
 
 describe('strings library', () => {
   it('charAt counts code points; the length itself gives an empty string', () => {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { errorOf, evaluate } from './evaluate-for-tests.js';
+import { errorOf, evaluate } from '../../../test/support/evaluate-cel.js';
 
 describe('URL library', () => {
   it('accepts absolute URIs and absolute paths only', () => {

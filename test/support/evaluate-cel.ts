@@ -1,6 +1,6 @@
 // Helpers for the library tests: evaluate CEL against the base environment.
 import type { Environment } from '@marcbachmann/cel-js';
-import { newBaseEnvironment } from '../base-environment.js';
+import { newBaseEnvironment } from '../../src/cel/base-environment.js';
 
 let shared: Environment | undefined;
 

@@ -6,10 +6,10 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { review } from '../engine/review.js';
-import type { AdmissionRequest, JsonObject, Operation } from '../engine/types.js';
-import { loadPolicySet } from '../policy/load-policies.js';
-import { EVIDENCE_FILE, POLICIES_DIR } from './library-paths.js';
+import { review } from '../../src/engine/review.js';
+import type { AdmissionRequest, JsonObject, Operation } from '../../src/engine/types.js';
+import { loadPolicySet } from '../../src/policy/load-policies.js';
+import { EVIDENCE_FILE, POLICIES_DIR } from '../support/library-paths.js';
 
 interface CapturedRequest {
   operation: Operation;

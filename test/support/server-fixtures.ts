@@ -8,9 +8,9 @@ import path from 'node:path';
 import { Writable } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import { pino, type Logger } from 'pino';
-import { createCertificateAuthority, issueCertificate, type CertificateAndKey } from '../certs/certificates.js';
-import { writeCertificatePair } from '../certs/dev-certificates.js';
-import type { JsonObject, Operation } from '../engine/types.js';
+import { createCertificateAuthority, issueCertificate, type CertificateAndKey } from '../../src/certs/certificates.js';
+import { writeCertificatePair } from '../../src/certs/dev-certificates.js';
+import type { JsonObject, Operation } from '../../src/engine/types.js';
 
 /** The policies most server tests run with: Deny, Warn, Audit, a DELETE-only policy and a mutation. */
 export const TEST_POLICIES = `apiVersion: daemonguard.dev/v1alpha1

@@ -2,7 +2,7 @@
 import { mkdtemp, mkdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import type { AdmissionRequest, JsonObject, Operation } from '../engine/types.js';
+import type { AdmissionRequest, JsonObject, Operation } from '../../src/engine/types.js';
 
 let uidCounter = 0;
 

@@ -6,8 +6,8 @@
 
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import type { JsonObject } from '../common/vocabulary.js';
-import { admissionReview, daemonSet, decodePatch } from '../server/server-fixtures.js';
+import type { JsonObject } from '../../src/common/vocabulary.js';
+import { admissionReview, daemonSet, decodePatch } from '../support/server-fixtures.js';
 import { answerProblem, startHostileServer, type HostileServer } from './hostile-fixtures.js';
 
 const HOSTILE_KEYS = ['__proto__', 'constructor', 'prototype'] as const;

@@ -6,15 +6,15 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { Agent } from 'node:https';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { isJsonObject, type JsonObject } from '../common/vocabulary.js';
-import { review } from '../engine/review.js';
-import { loadPolicySet } from '../policy/load-policies.js';
-import type { PolicySet } from '../policy/types.js';
-import { POLICIES_DIR, repoRoot, SUITES_DIR } from '../policy-library/library-paths.js';
-import { startAdmissionServer, type AdmissionServer, type AdmissionServerOptions } from '../server/admission-server.js';
-import { createServerMetrics } from '../server/metrics.js';
-import { parseNamespaces } from '../server/namespace-catalog.js';
-import { StaticPolicyStore } from '../server/policy-store.js';
+import { isJsonObject, type JsonObject } from '../../src/common/vocabulary.js';
+import { review } from '../../src/engine/review.js';
+import { loadPolicySet } from '../../src/policy/load-policies.js';
+import type { PolicySet } from '../../src/policy/types.js';
+import { POLICIES_DIR, repoRoot, SUITES_DIR } from '../support/library-paths.js';
+import { startAdmissionServer, type AdmissionServer, type AdmissionServerOptions } from '../../src/server/admission-server.js';
+import { createServerMetrics } from '../../src/server/metrics.js';
+import { parseNamespaces } from '../../src/server/namespace-catalog.js';
+import { StaticPolicyStore } from '../../src/server/policy-store.js';
 import {
   callHttps,
   captureLogger,
@@ -24,7 +24,7 @@ import {
   type CapturedLogger,
   type HttpsResult,
   type TestCertificates,
-} from '../server/server-fixtures.js';
+} from '../support/server-fixtures.js';
 
 export interface HostileServer {
   server: AdmissionServer;

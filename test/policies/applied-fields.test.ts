@@ -6,10 +6,10 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { parse } from 'yaml';
-import { buildAdmissionRequest, dryRunRequest, loadPoliciesForCli } from '../cli/dry-run.js';
-import type { JsonObject } from '../common/vocabulary.js';
-import { appliedFieldsEntry, withAppliedFields } from '../admission/applied-fields.js';
-import { EVIDENCE_FILE, POLICIES_DIR, SUITES_DIR } from './library-paths.js';
+import { buildAdmissionRequest, dryRunRequest, loadPoliciesForCli } from '../../src/cli/dry-run.js';
+import type { JsonObject } from '../../src/common/vocabulary.js';
+import { appliedFieldsEntry, withAppliedFields } from '../../src/admission/applied-fields.js';
+import { EVIDENCE_FILE, POLICIES_DIR, SUITES_DIR } from '../support/library-paths.js';
 
 interface Evidence {
   steps: { label: string; command: string; input: JsonObject | null; requests: { object: JsonObject }[] }[];

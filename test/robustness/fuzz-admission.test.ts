@@ -14,8 +14,8 @@ import { after, before, describe, it, type TestContext } from 'node:test';
 import fc from 'fast-check';
 import fastJsonPatch from 'fast-json-patch';
 import type { Operation as PatchOperation } from 'fast-json-patch';
-import { isJsonObject, type JsonObject, type JsonValue } from '../common/vocabulary.js';
-import { admissionReview } from '../server/server-fixtures.js';
+import { isJsonObject, type JsonObject, type JsonValue } from '../../src/common/vocabulary.js';
+import { admissionReview } from '../support/server-fixtures.js';
 import { answerProblem, seedDaemonSets, startHostileServer, type HostileServer } from './hostile-fixtures.js';
 
 const RUNS = Math.max(1, Number(process.env['DAEMONGUARD_FUZZ_RUNS'] ?? 200));

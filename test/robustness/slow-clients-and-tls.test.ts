@@ -9,8 +9,8 @@ import { connect as connectTcp, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { connect as connectTls, type SecureVersion, type TLSSocket } from 'node:tls';
-import { createCertificateAuthority, issueCertificate } from '../certs/certificates.js';
-import { admissionReview, callHttps, daemonSet } from '../server/server-fixtures.js';
+import { createCertificateAuthority, issueCertificate } from '../../src/certs/certificates.js';
+import { admissionReview, callHttps, daemonSet } from '../support/server-fixtures.js';
 import { startHostileServer, type HostileServer } from './hostile-fixtures.js';
 
 const HEADERS_TIMEOUT_MS = 1_000;

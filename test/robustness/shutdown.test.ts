@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { connect, type TLSSocket } from 'node:tls';
-import { admissionReview, daemonSet } from '../server/server-fixtures.js';
+import { admissionReview, daemonSet } from '../support/server-fixtures.js';
 import { startHostileServer } from './hostile-fixtures.js';
 
 function requestText(uid: string): string {

@@ -1,5 +1,5 @@
 // Where the built-in policy library, its verify suites and the shared upstream fixtures are, found
-// from this file's location (src/ or dist/src/) so the tests run from any working directory.
+// from this file's location (src/ or build/test/support/) so the tests run from any working directory.
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';

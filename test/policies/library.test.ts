@@ -4,8 +4,8 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { loadPolicySet } from '../policy/load-policies.js';
-import { GROUPS, POLICIES_DIR } from './library-paths.js';
+import { loadPolicySet } from '../../src/policy/load-policies.js';
+import { GROUPS, POLICIES_DIR } from '../support/library-paths.js';
 
 /** Policy name -> [group, default validationActions ('' for mutation-only policies)]. */
 const LIBRARY: Record<string, [string, string]> = {

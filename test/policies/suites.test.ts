@@ -6,13 +6,13 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fastJsonPatch from 'fast-json-patch';
 import type { Operation as JsonPatchOperation } from 'fast-json-patch';
-import { applyApiserverDefaults } from '../admission/daemonset-defaults.js';
-import { DEFAULT_NAMESPACE, buildAdmissionRequest, dryRunRequest, loadPoliciesForCli, manifestNamespace } from '../cli/dry-run.js';
-import { policyReports, type PolicyVerdict } from '../cli/outcomes.js';
-import { findSuites } from '../cli/policy-test-suite.js';
-import { runVerify } from '../cli/verify-command.js';
-import { listManifestFiles } from '../policy/yaml-documents.js';
-import { SUITES_DIR, POLICIES_DIR } from './library-paths.js';
+import { applyApiserverDefaults } from '../../src/admission/daemonset-defaults.js';
+import { DEFAULT_NAMESPACE, buildAdmissionRequest, dryRunRequest, loadPoliciesForCli, manifestNamespace } from '../../src/cli/dry-run.js';
+import { policyReports, type PolicyVerdict } from '../../src/cli/outcomes.js';
+import { findSuites } from '../../src/cli/policy-test-suite.js';
+import { runVerify } from '../../src/cli/verify-command.js';
+import { listManifestFiles } from '../../src/policy/yaml-documents.js';
+import { SUITES_DIR, POLICIES_DIR } from '../support/library-paths.js';
 
 const { applyPatch } = fastJsonPatch;
 

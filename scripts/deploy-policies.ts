@@ -154,8 +154,8 @@ export async function syncDeployPolicies(root: string): Promise<string[]> {
 }
 
 if (process.argv[1] !== undefined && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  // dist/src/deploy/ -> the repository root
-  const root = fileURLToPath(new URL('../../../', import.meta.url));
+  // build/scripts/ -> the repository root
+  const root = fileURLToPath(new URL('../../', import.meta.url));
   const check = process.argv.includes('--check');
   const changed = check ? await staleDeployFiles(root) : await syncDeployPolicies(root);
   if (changed.length === 0) process.stdout.write('deploy policy copies are up to date\n');

@@ -6,10 +6,10 @@ import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { describe, it } from 'node:test';
 import { parse, parseAllDocuments, stringify } from 'yaml';
-import { buildAdmissionRequest, dryRunRequest, loadPoliciesForCli, type DryRunOutcome } from '../cli/dry-run.js';
-import { policyReports, type PolicyVerdict } from '../cli/outcomes.js';
-import type { JsonObject, Operation } from '../engine/types.js';
-import { POLICIES_DIR, SUITES_DIR } from './library-paths.js';
+import { buildAdmissionRequest, dryRunRequest, loadPoliciesForCli, type DryRunOutcome } from '../../src/cli/dry-run.js';
+import { policyReports, type PolicyVerdict } from '../../src/cli/outcomes.js';
+import type { JsonObject, Operation } from '../../src/engine/types.js';
+import { POLICIES_DIR, SUITES_DIR } from '../support/library-paths.js';
 
 /** A copy of a library policy file with some params of one policy replaced; returns its path. */
 async function withParams(file: string, policy: string, params: JsonObject): Promise<string> {

@@ -8,10 +8,10 @@ import path from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { parseAllDocuments } from 'yaml';
-import { servingNamesForService } from '../certs/certificate-folder.js';
-import { loadPolicySet } from '../policy/load-policies.js';
-import { HELM_POLICIES_DIR, KUSTOMIZE_POLICIES_DIR, planPolicyCopies, staleDeployFiles } from './deploy-policies.js';
-import { renderWebhookConfigurations, type WebhookConfiguration } from './webhook-configurations.js';
+import { servingNamesForService } from '../../src/certs/certificate-folder.js';
+import { loadPolicySet } from '../../src/policy/load-policies.js';
+import { HELM_POLICIES_DIR, KUSTOMIZE_POLICIES_DIR, planPolicyCopies, staleDeployFiles } from '../../scripts/deploy-policies.js';
+import { renderWebhookConfigurations, type WebhookConfiguration } from '../../src/deploy/webhook-configurations.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 

@@ -2,9 +2,9 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
-/** The repository root (this file is compiled to dist/src/cli/). */
+/** The repository root (this file is compiled to build/test/support/). */
 export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
-export const CLI_BIN = fileURLToPath(new URL('./main.js', import.meta.url));
+export const CLI_BIN = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 
 export interface CliRun {
   code: number | null;
@@ -19,7 +19,7 @@ export interface CliRunOptions {
   timeoutMs?: number;
 }
 
-/** `node dist/src/cli/main.js ...args`, from the repository root unless told otherwise; colours off unless env says so. */
+/** `node build/src/cli/main.js ...args`, from the repository root unless told otherwise; colours off unless env says so. */
 export function runCli(args: readonly string[], options: CliRunOptions = {}): Promise<CliRun> {
   return new Promise((resolve, reject) => {
     const env = { ...process.env, NO_COLOR: undefined, FORCE_COLOR: undefined, ...options.env };
