@@ -11,16 +11,16 @@
 ARG NODE_IMAGE=node:20-bookworm-slim
 ARG RUNTIME_IMAGE=gcr.io/distroless/nodejs20-debian12:nonroot
 
-# ---- build: compile TypeScript (needs the dev dependencies) ----------------------------------
+# ---- build: compile the product (needs the dev dependencies) ---------------------------------
 FROM ${NODE_IMAGE} AS build
 WORKDIR /src
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund --ignore-scripts
-COPY tsconfig.json ./
-COPY schema ./schema
+COPY tsconfig.json tsconfig.build.json ./
+COPY scripts/clean.mjs ./scripts/
 COPY src ./src
-# .dockerignore keeps the tests out, so only the program is compiled.
-RUN npx tsc -p tsconfig.json
+# tsconfig.build.json compiles src/ without its *.test.ts into dist/ (dist/cli/main.js is the bin).
+RUN npm run build && rm -f dist/.tsbuildinfo
 
 # ---- deps: production dependencies only ------------------------------------------------------
 FROM ${NODE_IMAGE} AS deps
@@ -33,15 +33,15 @@ FROM ${RUNTIME_IMAGE}
 WORKDIR /app
 ENV NODE_ENV=production
 COPY --from=deps /app/node_modules ./node_modules
-COPY --from=build /src/dist/src ./dist/src
-COPY --from=build /src/dist/schema ./dist/schema
-# package.json: the version (`daemonguard --version`) and "type": "module".
+COPY --from=build /src/dist ./dist
+# package.json: the version (`daemonguard --version`), "type": "module", and the marker by which the
+# program finds its package root (/app), where schema/ and policies/ sit as in the npm package.
 COPY package.json ./
-# The built-in library: `serve` reads ./policies when no --policies is given.
-COPY policies ./policies
 COPY schema ./schema
+# The built-in library: what `serve` loads when no --policies is given (deploy/ passes its own).
+COPY policies ./policies
 # Distroless "nonroot" is 65532 already; stated so that runAsNonRoot can verify a numeric user.
 USER 65532:65532
 EXPOSE 8443
-ENTRYPOINT ["/nodejs/bin/node", "/app/dist/src/cli/main.js"]
+ENTRYPOINT ["/nodejs/bin/node", "/app/dist/cli/main.js"]
 CMD ["serve"]

@@ -230,19 +230,14 @@ describe('daemonguard test', () => {
       assert.equal(labels.code, 2);
       assert.match(labels.stderr, /"novalue" is not key=value/);
     });
-
-    it('says where policies are expected when ./policies is missing', async () => {
-      const dir = await mkdtemp(join(tmpdir(), 'daemonguard-cli-'));
-      const run = await runCli(['test', '-'], { cwd: dir, input: latestOnly() });
-      assert.equal(run.code, 2);
-      assert.match(run.stderr, /\.\/policies does not exist here; point at them with -p\/--policies PATH/);
-    });
   });
 
-  it('uses ./policies by default (the built-in library, from the repository root)', async () => {
-    const run = await runCli(['test', '-o', 'json', GOOD]);
+  it('uses the built-in library without --policies, from any folder', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'daemonguard-cli-'));
+    const run = await runCli(['test', '-o', 'json', '-'], { cwd: dir, input: readFileSync(new URL(`../../../${GOOD}`, import.meta.url), 'utf8') });
     assert.ok(run.code === 0 || run.code === 1, run.stderr);
     const report = JSON.parse(run.stdout) as JsonReport;
     assert.equal(report.summary.total, 1);
+    assert.ok(report.results[0]!.patch.some((op) => op.path === '/spec/template/spec/securityContext/seccompProfile'), 'default-seccomp, a built-in policy, mutated the DaemonSet');
   });
 });

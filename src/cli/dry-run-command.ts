@@ -2,9 +2,9 @@
 // review them, and reports in table, JSON, YAML, JUnit or SARIF form.
 //
 //   helm template agent ./chart | daemonguard test -p policies/ -
-import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
 import { stringify } from 'yaml';
+import { packageFile } from '../common/package-root.js';
 import { isJsonObject, type JsonObject, type Operation } from '../common/vocabulary.js';
 import type { PolicySet } from '../policy/types.js';
 import type { SourceDocument } from '../policy/yaml-documents.js';
@@ -21,7 +21,8 @@ import { tableReport } from './report/table.js';
 
 export const OUTPUT_FORMATS = ['table', 'json', 'yaml', 'junit', 'sarif'] as const;
 export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
-export const DEFAULT_POLICY_PATH = './policies';
+/** Without --policies: the built-in library shipped in the package, wherever the command runs from. */
+export const DEFAULT_POLICY_PATH = packageFile('policies');
 
 export interface TestCommandOptions {
   policies?: string[];
@@ -49,9 +50,6 @@ export async function runDryRun(paths: readonly string[], options: TestCommandOp
   if (options.operation === 'UPDATE' && !options.old) throw new InputError('--operation UPDATE needs --old FILE (the DaemonSet as it is in the cluster)');
   if (options.operation !== 'UPDATE' && options.old) throw new InputError('--old is only meaningful with --operation UPDATE');
   const policyPaths = options.policies ?? [DEFAULT_POLICY_PATH];
-  if (!options.policies && !existsSync(DEFAULT_POLICY_PATH)) {
-    throw new InputError(`no policies: ${DEFAULT_POLICY_PATH} does not exist here; point at them with -p/--policies PATH`);
-  }
   // Manifests and policies are read at the same time: both mostly wait on the disk.
   const [documents, policySet]: [SourceDocument[], PolicySet] = await Promise.all([
     readManifestSources(paths.length > 0 ? paths : [STDIN_PATH], readStdin),
@@ -93,7 +91,7 @@ export function registerTestCommand(program: Command): void {
     .command('test')
     .description('dry-run DaemonSet manifests through the policies, as the cluster would admit them')
     .argument('[paths...]', 'manifest files or folders (YAML or JSON, several documents, Lists); "-" reads stdin', [])
-    .option('-p, --policies <path>', `policy file or folder, repeatable (default: ${DEFAULT_POLICY_PATH})`, collect)
+    .option('-p, --policies <path>', 'policy file or folder, repeatable (default: the built-in library)', collect)
     .option('-n, --namespace <name>', "namespace of the request (default: the manifest's, else default)")
     .option('--namespace-labels <k=v,...>', 'labels of the namespace, for namespaceSelector', parseLabels)
     .option('--operation <op>', 'CREATE or UPDATE', choice(['CREATE', 'UPDATE'] as const, '--operation'), 'CREATE')

@@ -38,7 +38,7 @@ export function registerReviewCommand(program: Command): void {
     .command('review')
     .description('answer a raw AdmissionReview as the server would (prints the AdmissionReview response)')
     .argument('<file>', 'AdmissionReview request as JSON (or YAML); "-" reads stdin')
-    .option('-p, --policies <path>', `policy file or folder, repeatable (default: ${DEFAULT_POLICY_PATH})`, collect)
+    .option('-p, --policies <path>', 'policy file or folder, repeatable (default: the built-in library)', collect)
     .option('--endpoint <endpoint>', 'which webhook answers: validate or mutate', choice(['validate', 'mutate'] as const, '--endpoint'), 'validate')
     .option('--namespace-labels <k=v,...>', "labels of the request's namespace, for namespaceSelector", parseLabels)
     .addHelpText('after', '\nExit codes: 0 allowed, 1 denied, 2 usage, input or policy error.')

@@ -117,6 +117,7 @@ describe('daemonguard serve: flags', () => {
       '--client-ca <file>',
       '--policies <path>',
       'DAEMONGUARD_POLICIES',
+      'default: the built-in library',
       '--eval-deadline <duration>',
       'DAEMONGUARD_EVAL_DEADLINE',
       '--log-level <level>',
@@ -148,7 +149,7 @@ describe('daemonguard serve: flags', () => {
   it('exits 2 without serving when the policies are broken, pointing at file:line', async () => {
     const dir = await temporaryDirectory('daemonguard-cli-');
     await writeFiles(dir, { 'policies/bad.yaml': TEST_POLICIES.replace('validationActions: [Deny]', 'validationActions: [Deny, Block]') });
-    const result = await runCli(['serve', '--address', '127.0.0.1', '--port', '0'], { cwd: dir });
+    const result = await runCli(['serve', '--address', '127.0.0.1', '--port', '0', '--policies', 'policies'], { cwd: dir });
     assert.equal(result.code, 2);
     assert.match(result.stderr, /^error: the policies did not load, so the server was not started:/);
     assert.match(result.stderr, new RegExp(`${path.join(dir, 'policies', 'bad.yaml').replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:\\d+:\\d+: `));
@@ -188,7 +189,7 @@ describe('daemonguard serve: running', () => {
   it('on SIGTERM stops accepting, finishes the review in flight, and exits 0', { timeout: 30_000 }, async () => {
     const dir = await temporaryDirectory('daemonguard-cli-');
     await writeFiles(dir, { 'policies/all.yaml': TEST_POLICIES });
-    const served = await serve(['--address', '127.0.0.1', '--port', '0', '--shutdown-grace', '10s'], { cwd: dir });
+    const served = await serve(['--address', '127.0.0.1', '--port', '0', '--shutdown-grace', '10s', '--policies', 'policies'], { cwd: dir });
     const ca = await readFile(path.join(dir, 'certs', 'ca.crt'), 'utf8');
 
     const body = JSON.stringify(admissionReview('CREATE', daemonSet({ memoryLimit: '1Gi' }), { uid: 'uid-in-flight' }));

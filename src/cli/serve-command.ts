@@ -4,6 +4,7 @@
 import path from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { pino, type Logger } from 'pino';
+import { packageFile } from '../common/package-root.js';
 import { review } from '../engine/review.js';
 import { loadPolicySet } from '../policy/load-policies.js';
 import type { PolicySet } from '../policy/types.js';
@@ -14,7 +15,8 @@ import { FileNamespaceCatalog, type NamespaceLookup } from '../server/namespace-
 import { WatchedPolicyStore } from '../server/policy-store.js';
 import type { TlsFiles } from '../server/tls-material.js';
 
-export const DEFAULT_POLICY_PATHS: readonly string[] = ['./policies'];
+/** Without --policies: the built-in library shipped in the package, wherever the server runs from. */
+export const DEFAULT_POLICY_PATHS: readonly string[] = [packageFile('policies')];
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
 export interface ServeOptions {
@@ -76,7 +78,7 @@ export function registerServeCommand(program: Command): Command {
     .addOption(new Option('--tls-key <file>', 'private key of the serving certificate, PEM').env('DAEMONGUARD_TLS_KEY'))
     .addOption(new Option('--client-ca <file>', 'require client certificates signed by this CA, PEM').env('DAEMONGUARD_CLIENT_CA'))
     .addOption(
-      new Option('--policies <path>', 'policy file or folder; repeat or separate with commas (default: ./policies)')
+      new Option('--policies <path>', 'policy file or folder; repeat or separate with commas (default: the built-in library)')
         .env('DAEMONGUARD_POLICIES')
         .argParser(collectPaths),
     )

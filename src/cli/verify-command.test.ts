@@ -67,6 +67,22 @@ describe('daemonguard verify', () => {
     assert.match(run.stdout, /idempotence:/);
   });
 
+  it('tests the built-in library when a suite names no policies and -p is not given', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'daemonguard-verify-'));
+    await writeFile(join(dir, 'library.test.yaml'), [
+      'apiVersion: daemonguard.dev/v1alpha1',
+      'kind: PolicyTest',
+      'metadata: {name: built-in}',
+      'spec:',
+      '  resources:',
+      `    - {name: node-exporter, file: ${join(REPO_ROOT, 'src/cli/testdata/manifests/good.yaml')}, expect: {policies: {privileged-namespaces: pass, default-seccomp: mutate}}}`,
+      '',
+    ].join('\n'));
+    const run = await runCli(['verify', 'library.test.yaml'], { cwd: dir });
+    assert.equal(run.code, 0, run.stdout + run.stderr);
+    assert.match(run.stdout, /1 suite, 1 resources: 1 passed, 0 failed/);
+  });
+
   describe('errors (exit 2)', () => {
     it('names the file and line of a suite that does not fit the schema', async () => {
       const dir = await mkdtemp(join(tmpdir(), 'daemonguard-verify-'));

@@ -5,6 +5,7 @@ import { isDeepStrictEqual } from 'node:util';
 import type { Command } from 'commander';
 import { stringify } from 'yaml';
 import { parsePointer } from '../common/json-pointer.js';
+import { packageFile } from '../common/package-root.js';
 import { isJsonObject, type JsonValue } from '../common/vocabulary.js';
 import type { PolicySet } from '../policy/types.js';
 import { SourceReadError, listManifestFiles } from '../policy/yaml-documents.js';
@@ -96,8 +97,10 @@ export async function runVerify(paths: readonly string[], extraPolicies: readonl
   const policySets = new Map<string, PolicySet>();
   const report: VerifyReport = { suites: [] };
   for (const suite of suites) {
-    const policyPaths = [...suite.policies, ...extraPolicies];
-    if (policyPaths.length === 0) throw new InputError(`${suite.file}:${suite.line}: suite "${suite.name}" names no policies (spec.policies) and none were given with -p`);
+    // A suite that names no policies, run without -p, tests the built-in library (an installed
+    // package's suites have no stable path to it).
+    const named = [...suite.policies, ...extraPolicies];
+    const policyPaths = named.length > 0 ? named : [packageFile('policies')];
     let files: string[];
     try {
       files = [...new Set(await listManifestFiles(policyPaths))];
@@ -182,7 +185,7 @@ export function registerVerifyCommand(program: Command): void {
     .command('verify')
     .description('run PolicyTest suites: review each resource and compare with its expected outcome')
     .argument('<paths...>', 'files or folders holding PolicyTest documents (other documents are ignored)')
-    .option('-p, --policies <path>', "policy file or folder added to every suite's own (repeatable)", collect)
+    .option('-p, --policies <path>', "policy file or folder added to every suite's own (repeatable; default: the built-in library, for suites that name none)", collect)
     .option('-o, --output <format>', 'output format: text, junit, yaml', choice(['text', 'junit', 'yaml'] as const, '--output'), 'text')
     .addHelpText('after', '\nExit codes: 0 every expectation held, 1 a mismatch, 2 usage, input or policy error.')
     .action(async (paths: string[], options: { policies?: string[]; output: 'text' | 'junit' | 'yaml' }) => {
