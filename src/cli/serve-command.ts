@@ -10,7 +10,7 @@ import type { PolicySet } from '../policy/types.js';
 import { DEFAULT_EVAL_DEADLINE_MS, DEFAULT_SHUTDOWN_GRACE_MS, startAdmissionServer, type AdmissionServer } from '../server/admission-server.js';
 import { formatDuration, parseDuration } from '../server/duration.js';
 import { createServerMetrics } from '../server/metrics.js';
-import { FileNamespaceCatalog, type NamespaceLookup } from '../server/namespace-catalog.js';
+import { FileNamespaceCatalog, type NamespaceSource } from '../server/namespace-catalog.js';
 import { WatchedPolicyStore } from '../server/policy-store.js';
 import type { TlsFiles } from '../server/tls-material.js';
 
@@ -182,7 +182,7 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
     throw new Error(`the policies did not load, so the server was not started:\n${(error as Error).message}`, { cause: error });
   }
 
-  let namespaces: (NamespaceLookup & { start(): Promise<void>; close(): void }) | undefined;
+  let namespaces: NamespaceSource | undefined;
   if (options.namespaces !== undefined) {
     namespaces = new FileNamespaceCatalog({ file: options.namespaces, logger, pollIntervalMs: options.watchInterval });
   } else if (options.namespacesFromCluster === true) {
