@@ -19,7 +19,7 @@ import type {
   DaemonSetPolicyDocument,
   DefaultSpec,
 } from './types.js';
-import { formatFieldPath, type FieldPath, type SourceDocument } from './yaml-documents.js';
+import { formatFieldPath, type FieldPath, type SourceDocument } from '../common/yaml-documents.js';
 
 export interface PolicyProblem {
   file: string;

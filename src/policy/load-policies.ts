@@ -11,7 +11,7 @@ import {
   readSourceFile,
   type FieldPath,
   type SourceDocument,
-} from './yaml-documents.js';
+} from '../common/yaml-documents.js';
 
 export type { PolicyProblem } from './compile-policy.js';
 

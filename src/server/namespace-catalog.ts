@@ -5,7 +5,7 @@
 
 import { readFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
-import { parseAllDocuments } from 'yaml';
+import { parseSourceText } from '../common/yaml-documents.js';
 import type { JsonObject } from '../engine/types.js';
 import { WatchedFiles, type WatchTiming } from './watched-files.js';
 
@@ -29,19 +29,13 @@ function isObject(value: unknown): value is JsonObject {
 
 /**
  * Reads Namespace objects from YAML or JSON text: a Namespace, a List / NamespaceList of them (as
- * `kubectl get namespaces -o yaml` prints), or several YAML documents. Anything else is an error naming the file.
+ * `kubectl get namespaces -o yaml` prints), or several YAML documents. Anything else is an error naming the file
+ * (and for broken YAML, a SourceReadError naming file:line:column).
  */
 export function parseNamespaces(text: string, file: string): Map<string, JsonObject> {
   const namespaces = new Map<string, JsonObject>();
-  const documents = parseAllDocuments(text);
-  for (const document of documents) {
-    if (document.errors.length > 0) {
-      const [error] = document.errors;
-      const position = error?.linePos?.[0];
-      throw new Error(`${file}:${position?.line ?? 1}:${position?.col ?? 1}: ${error?.message ?? 'invalid YAML'}`);
-    }
-    const value: unknown = document.toJS();
-    if (value === null || value === undefined) continue;
+  for (const { value } of parseSourceText(file, text)) {
+    if (value === null) continue;
     const items = isObject(value) && Array.isArray(value['items']) ? value['items'] : [value];
     for (const item of items) {
       if (!isObject(item) || item['kind'] !== 'Namespace' || !isObject(item['metadata']) || typeof item['metadata']['name'] !== 'string') {
