@@ -6,6 +6,7 @@ import { PolicyScope, type ExpectedResult } from '../cel/policy-scope.js';
 import { toCelValue } from '../cel/values.js';
 import { parsePointer } from '../common/json-pointer.js';
 import { OPERATIONS, type Operation } from '../common/vocabulary.js';
+import { formatFieldPath, type FieldPath, type SourceDocument } from '../common/yaml-documents.js';
 import { expressionDependencies } from './expression-dependencies.js';
 import { compileLabelSelector, compileNamespaceMatch, labelSelectorProblems } from './selectors.js';
 import type {
@@ -20,7 +21,6 @@ import type {
   DefaultSpec,
   NamespaceRead,
 } from './types.js';
-import { formatFieldPath, type FieldPath, type SourceDocument } from '../common/yaml-documents.js';
 
 export interface PolicyProblem {
   file: string;
