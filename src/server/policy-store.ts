@@ -68,7 +68,9 @@ export class WatchedPolicyStore<P extends PolicySetLike> implements PolicyStore<
     this.files = new WatchedFiles({
       paths: [...options.paths],
       what: 'policy',
-      onChange: async () => void (await this.reload()),
+      onChange: async () => {
+        await this.reload();
+      },
       logger: options.logger,
       debounceMs: options.debounceMs,
       pollIntervalMs: options.pollIntervalMs,

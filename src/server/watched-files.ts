@@ -69,6 +69,9 @@ export async function fingerprintPaths(paths: readonly string[]): Promise<string
   return hash.digest('hex');
 }
 
+const DEFAULT_DEBOUNCE_MS = 250;
+const DEFAULT_POLL_INTERVAL_MS = 10_000;
+
 export class WatchedFiles {
   private fingerprint = '';
   private readonly watchers: FSWatcher[] = [];
@@ -78,7 +81,11 @@ export class WatchedFiles {
   private compareAgain = false;
   private closed = false;
 
-  constructor(private readonly options: WatchedFilesOptions) {}
+  private readonly pollIntervalMs: number;
+
+  constructor(private readonly options: WatchedFilesOptions) {
+    this.pollIntervalMs = options.pollIntervalMs ?? DEFAULT_POLL_INTERVAL_MS;
+  }
 
   /**
    * Remembers the contents, runs `load` (the owner's first read of them), then starts watching and
@@ -91,9 +98,8 @@ export class WatchedFiles {
     await load();
     if (this.closed) return;
     if (this.options.watch ?? true) await this.watchFolders();
-    const pollIntervalMs = this.options.pollIntervalMs ?? 10_000;
-    if (pollIntervalMs > 0 && !this.closed) {
-      this.pollTimer = setInterval(() => void this.compare(), pollIntervalMs);
+    if (this.pollIntervalMs > 0 && !this.closed) {
+      this.pollTimer = setInterval(() => void this.compare(), this.pollIntervalMs);
       this.pollTimer.unref();
     }
     await this.compare();
@@ -140,14 +146,14 @@ export class WatchedFiles {
   private schedule(): void {
     if (this.closed) return;
     clearTimeout(this.debounceTimer);
-    this.debounceTimer = setTimeout(() => void this.compare(), this.options.debounceMs ?? 250);
+    this.debounceTimer = setTimeout(() => void this.compare(), this.options.debounceMs ?? DEFAULT_DEBOUNCE_MS);
     this.debounceTimer.unref();
   }
 
   /** A folder is watched recursively; a file through its folder, where a replacement or a `..data` swap shows. */
   private async watchFolders(): Promise<void> {
     const { logger, what } = this.options;
-    const fallback = (this.options.pollIntervalMs ?? 10_000) > 0 ? 'polling continues' : 'changes are noticed only after a restart';
+    const fallback = this.pollIntervalMs > 0 ? 'polling continues' : 'changes are noticed only after a restart';
     const targets = new Map<string, boolean>();
     for (const entry of this.options.paths.map((item) => path.resolve(item))) {
       try {
