@@ -7,7 +7,7 @@ import { stringify } from 'yaml';
 import { packageFile } from '../common/package-root.js';
 import { isJsonObject, type JsonObject, type Operation } from '../common/vocabulary.js';
 import type { PolicySet } from '../policy/types.js';
-import type { SourceDocument } from '../policy/yaml-documents.js';
+import type { SourceDocument } from '../common/yaml-documents.js';
 import { DEFAULT_NAMESPACE, buildAdmissionRequest, dryRunRequest, loadPoliciesForCli, manifestNamespace } from './dry-run.js';
 import { EXIT_FAILED, EXIT_OK, InputError } from './exit-codes.js';
 import { collectDaemonSets, readManifestSources, readStream, STDIN_PATH } from './manifests.js';

@@ -1,7 +1,7 @@
 // Reading the manifests `daemonguard test` reviews: files, folders (recursively), `-` for stdin,
 // several documents per file and `List` objects, each DaemonSet remembered with its file and line.
 import { isJsonObject, type JsonObject } from '../common/vocabulary.js';
-import { SourceReadError, listManifestFiles, parseSourceText, readSourceFiles, type SourceDocument } from '../policy/yaml-documents.js';
+import { SourceReadError, listManifestFiles, parseSourceText, readSourceFiles, type SourceDocument } from '../common/yaml-documents.js';
 import { InputError } from './exit-codes.js';
 
 export const STDIN_PATH = '-';

@@ -4,7 +4,7 @@ import { dirname, resolve } from 'node:path';
 import { Ajv, type ErrorObject } from 'ajv';
 import { readPackageJson } from '../common/package-root.js';
 import { isJsonObject, type JsonObject, type Operation } from '../common/vocabulary.js';
-import { formatFieldPath, type SourceDocument } from '../policy/yaml-documents.js';
+import { formatFieldPath, type SourceDocument } from '../common/yaml-documents.js';
 import { InputError } from './exit-codes.js';
 import { readManifestSources } from './manifests.js';
 import type { PolicyVerdict } from './outcomes.js';

@@ -156,6 +156,74 @@ describe('daemonguard serve: flags', () => {
   });
 });
 
+/** Policies that read the request's namespace (one by its labels, one through namespaceObject), and one that does not. */
+const NAMESPACE_POLICIES = `apiVersion: daemonguard.dev/v1alpha1
+kind: DaemonSetPolicy
+metadata:
+  name: baseline-host-network
+spec:
+  match:
+    namespaceSelector:
+      matchLabels:
+        pod-security.kubernetes.io/enforce: baseline
+  validations:
+    - expression: "!object.spec.template.spec.?hostNetwork.orValue(false)"
+---
+apiVersion: daemonguard.dev/v1alpha1
+kind: DaemonSetPolicy
+metadata:
+  name: team-label
+spec:
+  validations:
+    - expression: "object.metadata.?labels[?'team'].hasValue()"
+      messageExpression: "'label the DaemonSet with its team, e.g. team: ' + namespaceObject.metadata.?labels[?'team'].orValue('unknown')"
+---
+apiVersion: daemonguard.dev/v1alpha1
+kind: DaemonSetPolicy
+metadata:
+  name: every-namespace
+spec:
+  match:
+    namespaceSelector: {}
+  validations:
+    - expression: "!object.spec.template.spec.?hostPID.orValue(false)"
+`;
+
+describe('daemonguard serve: namespaces', () => {
+  it('exits 2 without serving when policies read the namespace and no namespace source is given, naming each policy and why', async () => {
+    const dir = await temporaryDirectory('daemonguard-cli-');
+    await writeFiles(dir, { 'policies/namespaces.yaml': NAMESPACE_POLICIES, 'policies/base.yaml': TEST_POLICIES });
+    const result = await runCli(['serve', '--address', '127.0.0.1', '--port', '0'], { cwd: dir });
+    assert.equal(result.code, 2, result.stderr);
+    const file = path.join(dir, 'policies', 'namespaces.yaml');
+    assert.equal(
+      result.stderr,
+      "error: the server was not started:\n2 policies read the labels of the request's namespace, but the server was given no namespaces: " +
+        'pass --namespaces FILE (Namespace objects, e.g. from kubectl get namespaces -o yaml) or --namespaces-from-cluster\n' +
+        `${file}:1:1: policy "baseline-host-network" selects namespaces by label (spec.match.namespaceSelector)\n` +
+        `${file}:13:1: policy "team-label" reads namespaceObject (spec.validations[0].messageExpression)\n`,
+    );
+    assert.equal(result.stdout.includes('daemonguard admission server listening'), false);
+  });
+
+  it('serves the same policies when given the namespaces', { timeout: 30_000 }, async () => {
+    const dir = await temporaryDirectory('daemonguard-cli-');
+    await writeFiles(dir, {
+      'policies/namespaces.yaml': NAMESPACE_POLICIES,
+      'namespaces.yaml': 'apiVersion: v1\nkind: Namespace\nmetadata:\n  name: monitoring\n  labels:\n    pod-security.kubernetes.io/enforce: baseline\n',
+    });
+    const served = await serve(['--address', '127.0.0.1', '--port', '0', '--namespaces', 'namespaces.yaml'], { cwd: dir });
+    const ca = await readFile(path.join(dir, 'certs', 'ca.crt'), 'utf8');
+    const body = JSON.stringify(admissionReview('CREATE', daemonSet({ namespace: 'monitoring', hostNetwork: true }), { uid: 'uid-namespaces' }));
+    const answer = await callHttps(`https://127.0.0.1:${served.port}/validate`, { ca, body, agent: false });
+    const response = answer.json<{ response: { allowed: boolean; status: { message: string } } }>().response;
+    assert.equal(response.allowed, false);
+    assert.match(response.status.message, /^baseline-host-network: /);
+    served.child.kill('SIGTERM');
+    assert.deepEqual(await served.exited, { code: 0, signal: null });
+  });
+});
+
 describe('daemonguard serve: running', () => {
   it('generates development certificates, serves reviews, and takes its settings from the environment', { timeout: 30_000 }, async () => {
     const dir = await temporaryDirectory('daemonguard-cli-');

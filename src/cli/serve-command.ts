@@ -11,7 +11,8 @@ import type { PolicySet } from '../policy/types.js';
 import { DEFAULT_EVAL_DEADLINE_MS, DEFAULT_SHUTDOWN_GRACE_MS, startAdmissionServer, type AdmissionServer } from '../server/admission-server.js';
 import { formatDuration, parseDuration } from '../server/duration.js';
 import { createServerMetrics } from '../server/metrics.js';
-import { FileNamespaceCatalog, type NamespaceLookup } from '../server/namespace-catalog.js';
+import { FileNamespaceCatalog, type NamespaceSource } from '../server/namespace-catalog.js';
+import { NamespaceSourceMissingError, withoutNamespaceSource } from '../server/namespace-requirement.js';
 import { WatchedPolicyStore } from '../server/policy-store.js';
 import type { TlsFiles } from '../server/tls-material.js';
 
@@ -176,15 +177,18 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
   if (options.clientCa !== undefined) tls.clientCaFile = options.clientCa;
 
   const paths = (options.policies ?? [...DEFAULT_POLICY_PATHS]).map((entry) => path.resolve(entry));
-  const policies = new WatchedPolicyStore<PolicySet>({ paths, load: loadPolicySet, logger, metrics, pollIntervalMs: options.watchInterval });
+  const namespaceSource = options.namespaces !== undefined || options.namespacesFromCluster === true;
+  const load = namespaceSource ? loadPolicySet : withoutNamespaceSource(loadPolicySet);
+  const policies = new WatchedPolicyStore<PolicySet>({ paths, load, logger, metrics, pollIntervalMs: options.watchInterval });
   try {
     await policies.start();
   } catch (error) {
     destination.flushSync();
-    throw new Error(`the policies did not load, so the server was not started:\n${(error as Error).message}`, { cause: error });
+    const outcome = error instanceof NamespaceSourceMissingError ? 'the server was not started' : 'the policies did not load, so the server was not started';
+    throw new Error(`${outcome}:\n${(error as Error).message}`, { cause: error });
   }
 
-  let namespaces: (NamespaceLookup & { start(): Promise<void>; close(): void }) | undefined;
+  let namespaces: NamespaceSource | undefined;
   if (options.namespaces !== undefined) {
     namespaces = new FileNamespaceCatalog({ file: options.namespaces, logger, pollIntervalMs: options.watchInterval });
   } else if (options.namespacesFromCluster === true) {

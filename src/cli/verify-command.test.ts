@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { XMLParser } from 'fast-xml-parser';
-import { listManifestFiles, readSourceFile } from '../policy/yaml-documents.js';
+import { listManifestFiles, readSourceFile } from '../common/yaml-documents.js';
 import { REPO_ROOT, runCli } from '../../test/support/cli-process.js';
 import { isPolicyTestDocument } from './policy-test-suite.js';
 

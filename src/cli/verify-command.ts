@@ -8,7 +8,7 @@ import { parsePointer } from '../common/json-pointer.js';
 import { packageFile } from '../common/package-root.js';
 import { isJsonObject, type JsonValue } from '../common/vocabulary.js';
 import type { PolicySet } from '../policy/types.js';
-import { SourceReadError, listManifestFiles } from '../policy/yaml-documents.js';
+import { SourceReadError, listManifestFiles } from '../common/yaml-documents.js';
 import { DEFAULT_NAMESPACE, buildAdmissionRequest, dryRunRequest, loadPoliciesForCli, manifestNamespace, type DryRunOutcome } from './dry-run.js';
 import { EXIT_FAILED, EXIT_OK, InputError } from './exit-codes.js';
 import { sourceReadMessage } from './manifests.js';

@@ -1,6 +1,6 @@
 // Namespace objects read live from the cluster (list, then watch), for policies with a
 // namespaceSelector or that read namespaceObject: an AdmissionReview does not carry the namespace's
-// labels. The same NamespaceLookup as the file catalog in src/server/namespace-catalog.ts, for
+// labels. The same NamespaceSource as the file catalog in src/server/namespace-catalog.ts, for
 // `daemonguard serve --namespaces-from-cluster`. Needs get/list/watch on namespaces and nothing else
 // (deploy/base/rbac.yaml).
 //
@@ -11,7 +11,7 @@
 import { CoreV1Api, KubeConfig, makeInformer, type Informer, type V1Namespace } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { JsonObject } from '../engine/types.js';
-import type { NamespaceLookup } from '../server/namespace-catalog.js';
+import type { NamespaceSource } from '../server/namespace-catalog.js';
 
 export interface ClusterNamespaceCatalogOptions {
   logger: Logger;
@@ -28,7 +28,7 @@ function plainNamespace(namespace: V1Namespace): JsonObject {
   return { ...(JSON.parse(JSON.stringify(namespace)) as JsonObject), apiVersion: 'v1', kind: 'Namespace' };
 }
 
-export class ClusterNamespaceCatalog implements NamespaceLookup {
+export class ClusterNamespaceCatalog implements NamespaceSource {
   private readonly namespaces = new Map<string, JsonObject>();
   private informer: Informer<V1Namespace> | undefined;
   private retryTimer: NodeJS.Timeout | undefined;

@@ -6,6 +6,7 @@ import { PolicyScope, type ExpectedResult } from '../cel/policy-scope.js';
 import { toCelValue } from '../cel/values.js';
 import { parsePointer } from '../common/json-pointer.js';
 import { OPERATIONS, type Operation } from '../common/vocabulary.js';
+import { formatFieldPath, type FieldPath, type SourceDocument } from '../common/yaml-documents.js';
 import { expressionDependencies } from './expression-dependencies.js';
 import { compileLabelSelector, compileNamespaceMatch, labelSelectorProblems } from './selectors.js';
 import type {
@@ -18,8 +19,8 @@ import type {
   CompiledVariable,
   DaemonSetPolicyDocument,
   DefaultSpec,
+  NamespaceRead,
 } from './types.js';
-import { formatFieldPath, type FieldPath, type SourceDocument } from './yaml-documents.js';
 
 export interface PolicyProblem {
   file: string;
@@ -95,9 +96,13 @@ export function compilePolicy(
 
   const scope = new PolicyScope(spec.params as Record<string, unknown> | undefined);
   const declared = { params: Object.keys(spec.params ?? {}), variables: [] as string[] };
+  /** Every expression compiled, to find those that read namespaceObject. */
+  const compiledExpressions: CompiledExpression[] = [];
   const compile = (path: FieldPath, expression: string, expected: ExpectedResult, elementType?: string): CompiledExpression | undefined => {
     try {
-      return { field: formatFieldPath(path), program: scope.compile(expression, expected, elementType) };
+      const compiled = { field: formatFieldPath(path), program: scope.compile(expression, expected, elementType) };
+      compiledExpressions.push(compiled);
+      return compiled;
     } catch (error) {
       if (!(error instanceof CelCompileError)) throw error;
       const message = `${explainCelError(error, declared)}\n${indent(error.caretSnippet())}`;
@@ -223,6 +228,13 @@ export function compilePolicy(
     else operations.add(op);
   }
   const position = source.positionOf([]);
+  const namespaceSelector = compileLabelSelector(spec.match?.namespaceSelector);
+  const namespaceReads: NamespaceRead[] = [
+    ...(namespaceSelector === undefined ? [] : [{ via: 'namespaceSelector' as const, field: 'spec.match.namespaceSelector' }]),
+    ...compiledExpressions
+      .filter((expression) => expressionDependencies(expression.program.source).namespaceObject)
+      .map((expression) => ({ via: 'namespaceObject' as const, field: expression.field })),
+  ];
   return {
     problems,
     policy: {
@@ -233,13 +245,14 @@ export function compilePolicy(
       failurePolicy: spec.failurePolicy ?? 'Fail',
       operations,
       namespaceMatches: compileNamespaceMatch(spec.match?.namespaces, spec.match?.excludeNamespaces),
-      namespaceSelector: compileLabelSelector(spec.match?.namespaceSelector),
+      namespaceSelector,
       objectSelector: compileLabelSelector(spec.match?.objectSelector),
       matchConditions,
       params,
       variables,
       validations,
       mutations,
+      namespaceReads,
       document,
     },
   };

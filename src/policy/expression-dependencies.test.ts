@@ -8,14 +8,18 @@ import { loadPolicySet } from './load-policies.js';
 describe('expressionDependencies', () => {
   it('tells params, variables and request reads apart, ignoring fields, methods and strings', () => {
     const onlyParams = expressionDependencies("params.allowed.map(p, p.lowerAscii()) + ['object', \"request\"]");
-    assert.deepEqual(onlyParams, { params: true, variables: new Set(), requestScoped: false });
+    assert.deepEqual(onlyParams, { params: true, variables: new Set(), requestScoped: false, namespaceObject: false });
     const fieldNamedObject = expressionDependencies('variables.list.exists(x, x.object == params.request)');
-    assert.deepEqual(fieldNamedObject, { params: true, variables: new Set(['list']), requestScoped: false });
+    assert.deepEqual(fieldNamedObject, { params: true, variables: new Set(['list']), requestScoped: false, namespaceObject: false });
     assert.equal(expressionDependencies('object.spec.template.spec.containers').requestScoped, true);
     assert.equal(expressionDependencies("request.namespace == 'x'").requestScoped, true);
     assert.equal(expressionDependencies('variables.?optional.orValue(1)').variables.has('optional'), true);
     // `variables` used whole could read anything.
     assert.equal(expressionDependencies("'a' in variables").requestScoped, true);
+    // namespaceObject as a name, not as a field or inside a string.
+    assert.equal(expressionDependencies('namespaceObject.metadata.?labels.orValue({})').namespaceObject, true);
+    assert.equal(expressionDependencies('namespaceObject != null && params.x').namespaceObject, true);
+    assert.equal(expressionDependencies("object.metadata.namespaceObject == 'namespaceObject'").namespaceObject, false);
   });
 });
 

@@ -6,6 +6,9 @@
 //   and no params or variables has the same value for every policy that declares the same
 //   expression, so one review evaluates it once for all of them.
 //
+// It also tells whether an expression reads `namespaceObject`, which only a server that knows the
+// namespaces can give it (`daemonguard serve` refuses such a policy without a namespace source).
+//
 // The scan is deliberately conservative: string literals are removed first, then every identifier
 // that is not a field or method name is looked at. Other names (macro iteration variables such as
 // `c` in `containers.all(c, ...)`, global functions) read nothing: CEL here has no impure function.
@@ -18,6 +21,8 @@ export interface ExpressionDependencies {
   variables: Set<string>;
   /** Reads `object`, `oldObject`, `request`, `namespaceObject` (or `element`/`index`, or `variables` whole). */
   requestScoped: boolean;
+  /** Reads `namespaceObject`. */
+  namespaceObject: boolean;
 }
 
 /** Removes string and bytes literals (all quote styles, raw or not) so their words are not read as names. */
@@ -27,7 +32,7 @@ function withoutStringLiterals(source: string): string {
 
 export function expressionDependencies(source: string): ExpressionDependencies {
   const code = withoutStringLiterals(source);
-  const result: ExpressionDependencies = { params: false, variables: new Set(), requestScoped: false };
+  const result: ExpressionDependencies = { params: false, variables: new Set(), requestScoped: false, namespaceObject: false };
   const identifier = /[A-Za-z_][A-Za-z0-9_]*/g;
   let match: RegExpExecArray | null;
   while ((match = identifier.exec(code)) !== null) {
@@ -43,7 +48,10 @@ export function expressionDependencies(source: string): ExpressionDependencies {
       // `variables` used as a whole (not `variables.x`) could read anything: treat as request-scoped.
       if (member) result.variables.add(member[1]!);
       else result.requestScoped = true;
-    } else if (REQUEST_SCOPED.has(name)) result.requestScoped = true;
+    } else if (REQUEST_SCOPED.has(name)) {
+      result.requestScoped = true;
+      if (name === 'namespaceObject') result.namespaceObject = true;
+    }
   }
   return result;
 }

@@ -2,8 +2,6 @@
 // set with every problem listed, so a running server keeps its last good set.
 import { Ajv, type ErrorObject } from 'ajv';
 import { readPackageJson } from '../common/package-root.js';
-import { compilePolicy, formatProblem, type PolicyProblem } from './compile-policy.js';
-import { POLICY_API_VERSION, POLICY_KIND, type CompiledPolicy, type DaemonSetPolicyDocument, type PolicySet } from './types.js';
 import {
   SourceReadError,
   formatFieldPath,
@@ -11,7 +9,9 @@ import {
   readSourceFile,
   type FieldPath,
   type SourceDocument,
-} from './yaml-documents.js';
+} from '../common/yaml-documents.js';
+import { compilePolicy, formatProblem, type PolicyProblem } from './compile-policy.js';
+import { POLICY_API_VERSION, POLICY_KIND, type CompiledPolicy, type DaemonSetPolicyDocument, type PolicySet } from './types.js';
 
 export type { PolicyProblem } from './compile-policy.js';
 

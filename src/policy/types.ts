@@ -119,6 +119,14 @@ export interface CompiledMutation {
   jsonPatch?: CompiledExpression;
 }
 
+/** A place where a policy reads the request's Namespace, which an AdmissionReview does not carry. */
+export interface NamespaceRead {
+  /** The match's namespaceSelector, or a CEL expression that reads `namespaceObject`. */
+  via: 'namespaceSelector' | 'namespaceObject';
+  /** Where, e.g. spec.match.namespaceSelector or spec.validations[0].messageExpression. */
+  field: string;
+}
+
 export interface CompiledPolicy {
   name: string;
   source: SourceLocation;
@@ -135,6 +143,8 @@ export interface CompiledPolicy {
   variables: CompiledVariable[];
   validations: CompiledValidation[];
   mutations: CompiledMutation[];
+  /** Where the policy reads the request's Namespace; empty when it never does. */
+  namespaceReads: readonly NamespaceRead[];
   /** The document as written, for reports and the CLI. */
   document: DaemonSetPolicyDocument;
 }

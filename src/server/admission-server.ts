@@ -144,7 +144,7 @@ export async function startAdmissionServer<P extends PolicySetLike>(options: Adm
     });
   });
   listening = true;
-  tls.start();
+  await tls.start();
   const port = (server.address() as AddressInfo).port;
   const host = options.address.includes(':') ? `[${options.address}]` : options.address;
   logger.info(

@@ -57,7 +57,7 @@ describe('parseNamespaces', () => {
   });
 
   it('says where the file is wrong', () => {
-    assert.throws(() => parseNamespaces('kind: Namespace\nmetadata: [unclosed\n', 'ns.yaml'), /^Error: ns\.yaml:\d+:\d+: /);
+    assert.throws(() => parseNamespaces('kind: Namespace\nmetadata: [unclosed\n', 'ns.yaml'), /^SourceReadError: ns\.yaml:\d+:\d+: YAML syntax error: /);
     assert.throws(() => parseNamespaces('kind: Pod\nmetadata: {name: a}\n', 'ns.yaml'), /ns\.yaml: expected Namespace objects/);
   });
 });

@@ -1,20 +1,26 @@
 // Namespace objects for policies that look at the request's namespace (match.namespaceSelector,
 // `namespaceObject` in CEL). An AdmissionReview does not carry the namespace's labels, so the server
 // must know them itself. This catalog reads them from a file (`kubectl get namespaces -o yaml`), watched
-// and reloaded like the policies; a live informer on the cluster can implement the same NamespaceLookup.
+// and reloaded like the policies; the cluster informer (src/kube/namespace-informer.ts) is the other NamespaceSource.
 
-import { watch, type FSWatcher } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import path from 'node:path';
 import type { Logger } from 'pino';
-import { parseAllDocuments } from 'yaml';
+import { parseSourceText } from '../common/yaml-documents.js';
 import type { JsonObject } from '../engine/types.js';
-import { fingerprintPaths } from './policy-store.js';
+import { WatchedFiles, type WatchTiming } from './watched-files.js';
 
 /** Answers synchronously from memory: it is called on the hot path of every review. */
 export interface NamespaceLookup {
   /** The Namespace object, or undefined when it is not known (policies that need it then fail by their failurePolicy). */
   get(name: string): JsonObject | undefined;
+}
+
+/** A lookup that is filled before the server starts and kept current until closed: the file catalog, the cluster informer. */
+export interface NamespaceSource extends NamespaceLookup {
+  readonly size: number;
+  /** Reads the namespaces for the first time (rejecting when that fails) and keeps them current. */
+  start(): Promise<void>;
+  close(): void;
 }
 
 function isObject(value: unknown): value is JsonObject {
@@ -23,19 +29,13 @@ function isObject(value: unknown): value is JsonObject {
 
 /**
  * Reads Namespace objects from YAML or JSON text: a Namespace, a List / NamespaceList of them (as
- * `kubectl get namespaces -o yaml` prints), or several YAML documents. Anything else is an error naming the file.
+ * `kubectl get namespaces -o yaml` prints), or several YAML documents. Anything else is an error naming the file
+ * (and for broken YAML, a SourceReadError naming file:line:column).
  */
 export function parseNamespaces(text: string, file: string): Map<string, JsonObject> {
   const namespaces = new Map<string, JsonObject>();
-  const documents = parseAllDocuments(text);
-  for (const document of documents) {
-    if (document.errors.length > 0) {
-      const [error] = document.errors;
-      const position = error?.linePos?.[0];
-      throw new Error(`${file}:${position?.line ?? 1}:${position?.col ?? 1}: ${error?.message ?? 'invalid YAML'}`);
-    }
-    const value: unknown = document.toJS();
-    if (value === null || value === undefined) continue;
+  for (const { value } of parseSourceText(file, text)) {
+    if (value === null) continue;
     const items = isObject(value) && Array.isArray(value['items']) ? value['items'] : [value];
     for (const item of items) {
       if (!isObject(item) || item['kind'] !== 'Namespace' || !isObject(item['metadata']) || typeof item['metadata']['name'] !== 'string') {
@@ -47,24 +47,27 @@ export function parseNamespaces(text: string, file: string): Map<string, JsonObj
   return namespaces;
 }
 
-export interface FileNamespaceCatalogOptions {
+export interface FileNamespaceCatalogOptions extends WatchTiming {
   file: string;
   logger: Logger;
-  debounceMs?: number;
-  /** Fallback polling; 0 turns it off (default 10 s). */
-  pollIntervalMs?: number;
 }
 
 /** Namespaces from a file, reloaded when it changes; a broken change keeps the previous namespaces. */
-export class FileNamespaceCatalog implements NamespaceLookup {
+export class FileNamespaceCatalog implements NamespaceSource {
   private namespaces = new Map<string, JsonObject>();
-  private fingerprint = '';
-  private watcher: FSWatcher | undefined;
-  private debounceTimer: NodeJS.Timeout | undefined;
-  private pollTimer: NodeJS.Timeout | undefined;
-  private closed = false;
+  private readonly files: WatchedFiles;
 
-  constructor(private readonly options: FileNamespaceCatalogOptions) {}
+  constructor(private readonly options: FileNamespaceCatalogOptions) {
+    this.files = new WatchedFiles({
+      paths: [options.file],
+      what: 'namespace',
+      onChange: () => this.load(false),
+      logger: options.logger,
+      debounceMs: options.debounceMs,
+      pollIntervalMs: options.pollIntervalMs,
+      watch: options.watch,
+    });
+  }
 
   get(name: string): JsonObject | undefined {
     return this.namespaces.get(name);
@@ -75,41 +78,16 @@ export class FileNamespaceCatalog implements NamespaceLookup {
   }
 
   /** Reads the file (rejecting when it is missing or malformed) and starts watching it. */
-  async start(): Promise<void> {
-    await this.load(true);
-    const folder = path.dirname(path.resolve(this.options.file));
-    try {
-      this.watcher = watch(folder, { persistent: false }, () => this.schedule());
-      this.watcher.on('error', (error) => this.options.logger.warn({ err: error, folder }, 'namespace file watch failed; polling continues'));
-    } catch (error) {
-      this.options.logger.warn({ err: error, folder }, 'cannot watch the namespace file; polling continues');
-    }
-    const pollIntervalMs = this.options.pollIntervalMs ?? 10_000;
-    if (pollIntervalMs > 0) {
-      this.pollTimer = setInterval(() => void this.load(false), pollIntervalMs);
-      this.pollTimer.unref();
-    }
+  start(): Promise<void> {
+    return this.files.start(() => this.load(true));
   }
 
   close(): void {
-    this.closed = true;
-    this.watcher?.close();
-    clearTimeout(this.debounceTimer);
-    clearInterval(this.pollTimer);
-  }
-
-  private schedule(): void {
-    if (this.closed) return;
-    clearTimeout(this.debounceTimer);
-    this.debounceTimer = setTimeout(() => void this.load(false), this.options.debounceMs ?? 250);
-    this.debounceTimer.unref();
+    this.files.close();
   }
 
   private async load(initial: boolean): Promise<void> {
     const { file, logger } = this.options;
-    const fingerprint = await fingerprintPaths([file]);
-    if (!initial && (fingerprint === this.fingerprint || this.closed)) return;
-    this.fingerprint = fingerprint;
     try {
       this.namespaces = parseNamespaces(await readFile(file, 'utf8'), file);
       logger.info({ file, namespaces: [...this.namespaces.keys()] }, initial ? 'namespaces loaded' : 'namespaces reloaded');

@@ -12,6 +12,7 @@ import { loadPolicySet, PolicyLoadError } from '../policy/load-policies.js';
 import type { PolicySet } from '../policy/types.js';
 import { createAdmissionApp } from './app.js';
 import { createServerMetrics } from './metrics.js';
+import { NamespaceSourceMissingError, withoutNamespaceSource } from './namespace-requirement.js';
 import { WatchedPolicyStore, type WatchedPolicyStoreOptions } from './policy-store.js';
 import { admissionReview, captureLogger, daemonSet, temporaryDirectory, TEST_POLICIES, writeFiles } from '../../test/support/server-fixtures.js';
 
@@ -34,6 +35,20 @@ metadata:
 spec:
   validations:
     - expression: "object.spec.tempalte.spec.containers.size() > 0"
+`;
+
+/** Reads the namespace's labels: a server without a namespace source refuses it. */
+const BASELINE_NAMESPACES = `apiVersion: daemonguard.dev/v1alpha1
+kind: DaemonSetPolicy
+metadata:
+  name: baseline-host-network
+spec:
+  match:
+    namespaceSelector:
+      matchLabels:
+        pod-security.kubernetes.io/enforce: baseline
+  validations:
+    - expression: "!object.spec.template.spec.?hostNetwork.orValue(false)"
 `;
 
 const stores: WatchedPolicyStore<PolicySet>[] = [];
@@ -155,5 +170,27 @@ describe('WatchedPolicyStore', () => {
     await writeFile(path.join(dir, 'base.yaml'), HOST_PID);
     await eventually(() => names(store).join() === 'host-pid');
     assert.equal((await send()).allowed, true);
+  });
+
+  it('without a namespace source, refuses a reload that adds a policy reading namespaces, as a start would be refused', async () => {
+    const { dir, store, logs, metrics } = await startStore({ 'base.yaml': TEST_POLICIES }, { load: withoutNamespaceSource(loadPolicySet) });
+    const before = store.current();
+    await writeFile(path.join(dir, 'baseline.yaml'), BASELINE_NAMESPACES);
+    await eventually(async () => /daemonguard_policy_reload_failures_total 1/.test(await metrics.registry.metrics()));
+    assert.equal(store.current(), before, 'the last good set keeps serving');
+    const refusal = logs.records.find((record) => record['msg'] === 'policy change refused; the last good set keeps serving');
+    assert.ok(refusal, 'the refusal is logged');
+
+    // A server started on the same files now is refused with the same message.
+    const starting = new WatchedPolicyStore<PolicySet>({ paths: [dir], load: withoutNamespaceSource(loadPolicySet), logger: captureLogger('silent').logger, pollIntervalMs: 0 });
+    stores.push(starting);
+    const refused = await starting.start().then(
+      () => assert.fail('the start should have been refused'),
+      (error: unknown) => error,
+    );
+    assert.ok(refused instanceof NamespaceSourceMissingError);
+    assert.equal((refusal['err'] as { message: string }).message, refused.message);
+    assert.match(refused.message, /^1 policy reads the labels of the request's namespace, but the server was given no namespaces: pass --namespaces FILE .* or --namespaces-from-cluster\n/);
+    assert.ok(refused.message.endsWith(`${path.join(dir, 'baseline.yaml')}:1:1: policy "baseline-host-network" selects namespaces by label (spec.match.namespaceSelector)`), refused.message);
   });
 });

@@ -1,16 +1,15 @@
 // Serving certificate and key (and the optional client CA), read from files and reloaded when they change.
 //
 // cert-manager and kubelet rotate mounted Secrets in place: the files are symlinks into a `..data`
-// folder that is swapped atomically. Watching the files themselves misses that, so the folders are
-// watched, events are debounced, and the contents are also compared on a timer as a fallback.
+// folder that is swapped atomically. src/server/watched-files.ts notices that (it watches the folders
+// and compares the contents on a timer as a fallback); a new pair is checked before it is served.
 
 import { createHash, X509Certificate } from 'node:crypto';
-import { watch, type FSWatcher } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import path from 'node:path';
 import { createSecureContext, type SecureContextOptions } from 'node:tls';
 import type { Logger } from 'pino';
 import type { ServerMetrics } from './metrics.js';
+import { WatchedFiles, type WatchTiming } from './watched-files.js';
 
 export interface TlsFiles {
   certFile: string;
@@ -90,29 +89,18 @@ export async function loadTlsMaterial(files: TlsFiles): Promise<TlsMaterial> {
   return material;
 }
 
-export interface TlsReloaderOptions {
+export interface TlsReloaderOptions extends WatchTiming {
   files: TlsFiles;
   logger: Logger;
   metrics?: ServerMetrics;
   /** Called with each new pair after it was checked; typically `server.setSecureContext`. */
   onChange: (material: TlsMaterial) => void;
-  debounceMs?: number;
-  /** Fallback polling of the files' contents; 0 turns it off (default 10 s). */
-  pollIntervalMs?: number;
-  /** Watch the folders for changes (default true); polling alone still picks changes up. */
-  watch?: boolean;
 }
 
 /** Watches the TLS files and hands every valid new pair to `onChange`, keeping the current one on failure. */
 export class TlsReloader {
   private material: TlsMaterial;
-  private readonly watchers: FSWatcher[] = [];
-  private debounceTimer: NodeJS.Timeout | undefined;
-  private pollTimer: NodeJS.Timeout | undefined;
-  private checking: Promise<void> | undefined;
-  private closed = false;
-  /** The last refusal's message, so a pair stuck mid-rotation is logged and counted once, not at every poll. */
-  private lastFailure: string | undefined;
+  private readonly watched: WatchedFiles;
 
   constructor(
     private readonly options: TlsReloaderOptions,
@@ -120,72 +108,47 @@ export class TlsReloader {
   ) {
     this.material = initial;
     options.metrics?.tlsCertificateExpiry.set(Math.floor(initial.notAfter.getTime() / 1000));
+    const { files } = options;
+    this.watched = new WatchedFiles({
+      paths: [files.certFile, files.keyFile, ...(files.clientCaFile === undefined ? [] : [files.clientCaFile])],
+      what: 'TLS',
+      onChange: () => this.reload(),
+      logger: options.logger,
+      debounceMs: options.debounceMs,
+      pollIntervalMs: options.pollIntervalMs,
+      watch: options.watch,
+    });
   }
 
   current(): TlsMaterial {
     return this.material;
   }
 
-  start(): void {
-    const { files, logger } = this.options;
-    const folders = new Set([files.certFile, files.keyFile, ...(files.clientCaFile === undefined ? [] : [files.clientCaFile])].map((file) => path.dirname(path.resolve(file))));
-    for (const folder of this.options.watch === false ? [] : folders) {
-      try {
-        const watcher = watch(folder, { persistent: false }, () => this.schedule());
-        watcher.on('error', (error) => logger.warn({ err: error, folder }, 'certificate watch failed; polling continues'));
-        this.watchers.push(watcher);
-      } catch (error) {
-        logger.warn({ err: error, folder }, 'cannot watch certificate folder; polling continues');
-      }
-    }
-    const pollIntervalMs = this.options.pollIntervalMs ?? 10_000;
-    if (pollIntervalMs > 0) {
-      this.pollTimer = setInterval(() => void this.check(), pollIntervalMs);
-      this.pollTimer.unref();
-    }
-  }
-
-  /** Reads the files now and switches to them if they changed and are valid. */
-  check(): Promise<void> {
-    if (this.checking !== undefined) return this.checking;
-    this.checking = this.runCheck().finally(() => {
-      this.checking = undefined;
-    });
-    return this.checking;
+  /**
+   * Starts watching. The files are read once more first: the initial pair was read before the server
+   * listened, and a rotation in between would otherwise wait for the next change.
+   */
+  start(): Promise<void> {
+    return this.watched.start(() => this.reload());
   }
 
   close(): void {
-    this.closed = true;
-    for (const watcher of this.watchers) watcher.close();
-    this.watchers.length = 0;
-    clearTimeout(this.debounceTimer);
-    clearInterval(this.pollTimer);
+    this.watched.close();
   }
 
-  private schedule(): void {
-    if (this.closed) return;
-    clearTimeout(this.debounceTimer);
-    this.debounceTimer = setTimeout(() => void this.check(), this.options.debounceMs ?? 250);
-    this.debounceTimer.unref();
-  }
-
-  private async runCheck(): Promise<void> {
-    if (this.closed) return;
+  /** Reads the files and switches to them if they changed and are valid. */
+  private async reload(): Promise<void> {
     const { files, logger, metrics, onChange } = this.options;
     let next: TlsMaterial;
     try {
       next = await loadTlsMaterial(files);
     } catch (error) {
-      // Mid-rotation the key may not match the certificate yet: the next event or poll will retry.
-      if (this.lastFailure !== (error as Error).message) {
-        this.lastFailure = (error as Error).message;
-        metrics?.tlsReloadFailures.inc();
-        logger.warn({ err: error }, 'new TLS certificate/key refused; the current pair keeps serving');
-      }
+      // Mid-rotation the key may not match the certificate yet: writing the other file is a change too, and is read again.
+      metrics?.tlsReloadFailures.inc();
+      logger.warn({ err: error }, 'new TLS certificate/key refused; the current pair keeps serving');
       return;
     }
-    this.lastFailure = undefined;
-    if (next.digest === this.material.digest || this.closed) return;
+    if (next.digest === this.material.digest) return;
     onChange(next);
     this.material = next;
     metrics?.tlsReloads.inc();
@@ -195,5 +158,4 @@ export class TlsReloader {
       'TLS certificate reloaded',
     );
   }
-
 }

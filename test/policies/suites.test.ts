@@ -11,7 +11,7 @@ import { DEFAULT_NAMESPACE, buildAdmissionRequest, dryRunRequest, loadPoliciesFo
 import { policyReports, type PolicyVerdict } from '../../src/cli/outcomes.js';
 import { findSuites } from '../../src/cli/policy-test-suite.js';
 import { runVerify } from '../../src/cli/verify-command.js';
-import { listManifestFiles } from '../../src/policy/yaml-documents.js';
+import { listManifestFiles } from '../../src/common/yaml-documents.js';
 import { SUITES_DIR, POLICIES_DIR } from '../support/library-paths.js';
 
 const { applyPatch } = fastJsonPatch;
