@@ -4,9 +4,10 @@
 #
 #   docker build -t daemonguard:0.1.0 .
 #
-# The entrypoint is the daemonguard command and the default command is `serve`, so
-# `docker run daemonguard:0.1.0` starts the server and `docker run daemonguard:0.1.0 certs --help`
-# runs another command. deploy/ passes `serve` and its flags as the container's args.
+# The entrypoint is the daemonguard command and the default command is `serve
+# --namespaces-from-cluster` (the built-in library selects namespaces by label, and the image is meant
+# to run in a cluster), so `docker run daemonguard:0.1.0 certs --help` runs another command and a pod
+# without args starts the server. deploy/ passes `serve` and its flags as the container's args.
 
 ARG NODE_IMAGE=node:20-bookworm-slim
 ARG RUNTIME_IMAGE=gcr.io/distroless/nodejs20-debian12:nonroot
@@ -44,4 +45,4 @@ COPY policies ./policies
 USER 65532:65532
 EXPOSE 8443
 ENTRYPOINT ["/nodejs/bin/node", "/app/dist/cli/main.js"]
-CMD ["serve"]
+CMD ["serve", "--namespaces-from-cluster"]
