@@ -69,9 +69,35 @@ describe('policy params', () => {
   it('host-namespaces and host-path: allowlisting monitoring admits node-exporter', async () => {
     const nodeExporter = await resource('node-exporter');
     const hostNamespaces = await withParams('security/host-namespaces.yaml', 'host-namespaces', { hostNetworkNamespaces: ['kube-system', 'monitoring'], hostPIDNamespaces: ['kube-system', 'monitoring'] });
-    const hostPath = await withParams('security/host-path.yaml', 'host-path', { runtimeSocketNamespaces: ['kube-system', 'monitoring'] });
+    // A read-only mount of / exposes the node's credentials, sockets and devices: each list must name monitoring.
+    const everyList = { credentialNamespaces: ['kube-system', 'monitoring'], runtimeSocketNamespaces: ['kube-system', 'monitoring'], serviceManagerNamespaces: ['kube-system', 'monitoring'], deviceNamespaces: ['kube-system', 'monitoring'] };
+    const socketsOnly = await withParams('security/host-path.yaml', 'host-path', { runtimeSocketNamespaces: everyList.runtimeSocketNamespaces });
+    const hostPath = await withParams('security/host-path.yaml', 'host-path', everyList);
     assert.equal((await reviewWith(hostNamespaces, nodeExporter)).allowed, true);
+    const partly = await reviewWith(socketsOnly, nodeExporter);
+    assert.equal(partly.allowed, false);
+    assert.doesNotMatch(partly.violations[0]!.message, /runtime socket/);
+    assert.match(partly.violations[0]!.message, /param credentialNamespaces.*param serviceManagerNamespaces.*param deviceNamespaces/);
     assert.equal((await reviewWith(hostPath, nodeExporter)).allowed, true);
+  });
+
+  it('host-path: each node-sensitive list has its own namespaces, and its own paths', async () => {
+    const nvidia = await resource('nvidia-device-plugin');
+    const policy = join(POLICIES_DIR, 'security/host-path.yaml');
+    assert.equal((await reviewWith(policy, nvidia, { namespace: 'gpu' })).allowed, false);
+    const gpu = await withParams('security/host-path.yaml', 'host-path', { kubeletStateNamespaces: ['kube-system', 'gpu'] });
+    assert.equal((await reviewWith(gpu, nvidia, { namespace: 'gpu' })).allowed, true);
+    const csi = await resource('ebs-csi-node');
+    const storage = await withParams('security/host-path.yaml', 'host-path', { kubeletStateNamespaces: ['kube-system', 'storage'], credentialNamespaces: ['kube-system', 'storage'] });
+    const devices = await reviewWith(storage, csi, { namespace: 'storage' });
+    assert.equal(devices.allowed, false);
+    assert.match(devices.violations[0]!.message, /^hostPath \/dev \(volume "device-dir"\) exposes host devices \(\/dev\), read-only or not: allowed only in namespaces kube-system \(param deviceNamespaces\)/);
+    // A path added to a list: /var/lib/kubelet/plugins_registry read-only would otherwise be harmless.
+    const registry = daemonSet('lister', 'team-a', { containers: [{ name: 'lister', image: 'example.com/lister:1.0', volumeMounts: [{ name: 'registry', mountPath: '/registry', readOnly: true }] }], volumes: [{ name: 'registry', hostPath: { path: '/var/lib/kubelet/plugins_registry' } }] });
+    assert.equal((await reviewWith(policy, registry)).allowed, true);
+    const base = parse(await readFile(policy, 'utf8')) as { spec: { params: { credentialPaths: string[] } } };
+    const stricter = await withParams('security/host-path.yaml', 'host-path', { credentialPaths: [...base.spec.params.credentialPaths, '/var/lib/kubelet/plugins_registry'] });
+    assert.match((await reviewWith(stricter, registry)).violations[0]!.message, /exposes node credentials \(\/var\/lib\/kubelet\/plugins_registry\)/);
   });
 
   it('host-path: allowedPaths without "/" refuses node-exporter\'s root mount; readOnlyPaths extends the read-only rule', async () => {
