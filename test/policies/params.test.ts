@@ -122,11 +122,30 @@ describe('policy params', () => {
     const flannel = await resource('flannel');
     const file = await withParams('security/capabilities.yaml', 'capabilities', { privilegedCapabilityNamespaces: ['kube-system', 'kube-flannel'] });
     assert.equal((await reviewWith(file, flannel)).allowed, true);
-    const chrony = daemonSet('chrony', 'kube-system', { containers: [{ name: 'chrony', image: 'example.com/chrony:4.5', securityContext: { capabilities: { add: ['SYS_TIME'] } } }] });
+    const chrony = daemonSet('chrony', 'ops', { containers: [{ name: 'chrony', image: 'example.com/chrony:4.5', securityContext: { capabilities: { add: ['SYS_TIME'] } } }] });
     const base = parse(await readFile(join(POLICIES_DIR, 'security/capabilities.yaml'), 'utf8')) as { spec: { params: { allowedCapabilities: string[] } } };
     const withTime = await withParams('security/capabilities.yaml', 'capabilities', { allowedCapabilities: [...base.spec.params.allowedCapabilities, 'SYS_TIME'] });
     assert.equal((await reviewWith(join(POLICIES_DIR, 'security/capabilities.yaml'), chrony)).allowed, false);
     assert.equal((await reviewWith(withTime, chrony)).allowed, true);
+  });
+
+  it('capabilities: hostPathCapabilities', async () => {
+    const shipper = daemonSet('log-shipper', 'logging', {
+      containers: [{ name: 'shipper', image: 'example.com/shipper:2.0', securityContext: { capabilities: { add: ['DAC_READ_SEARCH'] } }, volumeMounts: [{ name: 'logs', mountPath: '/var/log', readOnly: true }] }],
+      volumes: [{ name: 'logs', hostPath: { path: '/var/log' } }],
+    });
+    assert.equal((await reviewWith(join(POLICIES_DIR, 'security/capabilities.yaml'), shipper)).allowed, false);
+    const none = await withParams('security/capabilities.yaml', 'capabilities', { hostPathCapabilities: [] });
+    assert.equal((await reviewWith(none, shipper)).allowed, true);
+  });
+
+  it('privileged-namespaces: confinedSELinuxTypes', async () => {
+    const cilium = await resource('cilium');
+    const policy = join(POLICIES_DIR, 'security/privileged-namespaces.yaml');
+    assert.equal((await reviewWith(policy, cilium, { namespace: 'cilium' })).allowed, false);
+    const base = parse(await readFile(policy, 'utf8')) as { spec: { params: { confinedSELinuxTypes: string[] } } };
+    const withSpc = await withParams('security/privileged-namespaces.yaml', 'privileged-namespaces', { confinedSELinuxTypes: [...base.spec.params.confinedSELinuxTypes, 'spc_t'] });
+    assert.equal((await reviewWith(withSpc, cilium, { namespace: 'cilium' })).allowed, true);
   });
 
   it('image-references: allowedRegistries and requireDigest', async () => {
