@@ -66,6 +66,13 @@ describe('policy params', () => {
     assert.match(refused.violations[0]!.message, /toleration \{key: node-role.kubernetes.io\/etcd, operator: Exists, effect: NoSchedule\}/);
   });
 
+  it('control-plane-tolerations: labelNamespaces', async () => {
+    const nodeExporter = await resource('node-exporter');
+    assert.equal((await reviewWith(join(POLICIES_DIR, 'security/control-plane-tolerations.yaml'), nodeExporter)).allowed, false);
+    const file = await withParams('security/control-plane-tolerations.yaml', 'control-plane-tolerations', { labelNamespaces: ['kube-system', 'monitoring'] });
+    assert.equal((await reviewWith(file, nodeExporter)).allowed, true);
+  });
+
   it('host-namespaces and host-path: allowlisting monitoring admits node-exporter', async () => {
     const nodeExporter = await resource('node-exporter');
     const hostNamespaces = await withParams('security/host-namespaces.yaml', 'host-namespaces', { hostNetworkNamespaces: ['kube-system', 'monitoring'], hostPIDNamespaces: ['kube-system', 'monitoring'] });
