@@ -210,12 +210,19 @@ describe('policy params', () => {
     assert.deepEqual((await reviewWith(file, created)).patch, [{ op: 'add', path: '/spec/revisionHistoryLimit', value: 3 }]);
   });
 
+  it('default-probes: healthPortWords', async () => {
+    const agent = daemonSet('agent', 'ops', { containers: [{ name: 'agent', image: 'example.com/agent:1.0', ports: [{ name: 'status', containerPort: 8000 }] }] });
+    assert.deepEqual((await reviewWith(join(POLICIES_DIR, 'defaults/default-probes.yaml'), agent)).patch, []);
+    const file = await withParams('defaults/default-probes.yaml', 'default-probes', { healthPortWords: ['health', 'status'] });
+    assert.deepEqual((await reviewWith(file, agent)).patch, [{ op: 'add', path: '/spec/template/spec/containers/0/readinessProbe', value: { tcpSocket: { port: 8000 } } }]);
+  });
+
   it('default-probes: liveness copies the readiness handler with the liveness timing', async () => {
     const file = await withParams('defaults/default-probes.yaml', 'default-probes', { liveness: true });
     const csi = await resource('ebs-csi-node');
     const outcome = await reviewWith(file, csi);
     assert.deepEqual(outcome.patch, [{ op: 'add', path: '/spec/template/spec/containers/0/readinessProbe', value: { tcpSocket: { port: 9808 } } }]);
-    const agent = daemonSet('agent', 'ops', { containers: [{ name: 'agent', image: 'example.com/agent:1.0', ports: [{ containerPort: 8000 }] }] });
+    const agent = daemonSet('agent', 'ops', { containers: [{ name: 'agent', image: 'example.com/agent:1.0', ports: [{ name: 'healthz', containerPort: 8000 }] }] });
     assert.deepEqual((await reviewWith(file, agent)).patch, [
       { op: 'add', path: '/spec/template/spec/containers/0/readinessProbe', value: { tcpSocket: { port: 8000 } } },
       { op: 'add', path: '/spec/template/spec/containers/0/livenessProbe', value: { tcpSocket: { port: 8000 }, periodSeconds: 20, failureThreshold: 6 } },
