@@ -167,6 +167,14 @@ describe('policy params', () => {
     assert.ok(calico.warnings.some((w) => w.includes('container "calico-node" image docker.io/calico/node:v3.28.0') && w.includes('is not pinned by a digest')), calico.warnings.join('\n'));
   });
 
+  it('image-references: floatingTags', async () => {
+    const stable = daemonSet('agent', 'ops', { containers: [{ name: 'agent', image: 'example.com/agent:stable' }] });
+    assert.equal((await reviewWith(join(POLICIES_DIR, 'rollout/image-references.yaml'), stable)).verdicts['image-references'], 'pass');
+    const file = await withParams('rollout/image-references.yaml', 'image-references', { floatingTags: ['latest', 'stable'] });
+    const outcome = await reviewWith(file, stable);
+    assert.ok(outcome.warnings.includes('image-references: container "agent" image example.com/agent:stable uses :stable: pin a version'), outcome.warnings.join('\n'));
+  });
+
   it('resources: requireCpuLimit and includeInitContainers', async () => {
     const cpuLimit = await withParams('rollout/resources.yaml', 'resources', { requireCpuLimit: true });
     const outcome = await reviewWith(cpuLimit, await resource('fluent-bit'));
