@@ -66,7 +66,8 @@ interface AgentOptions {
 function agent(name: string, options: AgentOptions = {}): JsonObject {
   const container: JsonObject = { name: 'agent', image: options.image ?? 'registry.example/agent:1.4.2' };
   if (!options.bare) {
-    container.ports = [{ name: 'metrics', containerPort: 9100 }];
+    // Named for health, so that default-probes has a port it may probe (it does not guess at others).
+    container.ports = [{ name: 'healthz', containerPort: 9100 }];
     container.resources = { requests: { cpu: '10m', memory: '32Mi' }, limits: { memory: '64Mi' } };
   }
   if (options.privileged) container.securityContext = { privileged: true };

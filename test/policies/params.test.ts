@@ -66,12 +66,45 @@ describe('policy params', () => {
     assert.match(refused.violations[0]!.message, /toleration \{key: node-role.kubernetes.io\/etcd, operator: Exists, effect: NoSchedule\}/);
   });
 
+  it('control-plane-tolerations: labelNamespaces', async () => {
+    const nodeExporter = await resource('node-exporter');
+    assert.equal((await reviewWith(join(POLICIES_DIR, 'security/control-plane-tolerations.yaml'), nodeExporter)).allowed, false);
+    const file = await withParams('security/control-plane-tolerations.yaml', 'control-plane-tolerations', { labelNamespaces: ['kube-system', 'monitoring'] });
+    assert.equal((await reviewWith(file, nodeExporter)).allowed, true);
+  });
+
   it('host-namespaces and host-path: allowlisting monitoring admits node-exporter', async () => {
     const nodeExporter = await resource('node-exporter');
     const hostNamespaces = await withParams('security/host-namespaces.yaml', 'host-namespaces', { hostNetworkNamespaces: ['kube-system', 'monitoring'], hostPIDNamespaces: ['kube-system', 'monitoring'] });
-    const hostPath = await withParams('security/host-path.yaml', 'host-path', { runtimeSocketNamespaces: ['kube-system', 'monitoring'] });
+    // A read-only mount of / exposes the node's credentials, sockets and devices: each list must name monitoring.
+    const everyList = { credentialNamespaces: ['kube-system', 'monitoring'], runtimeSocketNamespaces: ['kube-system', 'monitoring'], serviceManagerNamespaces: ['kube-system', 'monitoring'], deviceNamespaces: ['kube-system', 'monitoring'] };
+    const socketsOnly = await withParams('security/host-path.yaml', 'host-path', { runtimeSocketNamespaces: everyList.runtimeSocketNamespaces });
+    const hostPath = await withParams('security/host-path.yaml', 'host-path', everyList);
     assert.equal((await reviewWith(hostNamespaces, nodeExporter)).allowed, true);
+    const partly = await reviewWith(socketsOnly, nodeExporter);
+    assert.equal(partly.allowed, false);
+    assert.doesNotMatch(partly.violations[0]!.message, /runtime socket/);
+    assert.match(partly.violations[0]!.message, /param credentialNamespaces.*param serviceManagerNamespaces.*param deviceNamespaces/);
     assert.equal((await reviewWith(hostPath, nodeExporter)).allowed, true);
+  });
+
+  it('host-path: each node-sensitive list has its own namespaces, and its own paths', async () => {
+    const nvidia = await resource('nvidia-device-plugin');
+    const policy = join(POLICIES_DIR, 'security/host-path.yaml');
+    assert.equal((await reviewWith(policy, nvidia, { namespace: 'gpu' })).allowed, false);
+    const gpu = await withParams('security/host-path.yaml', 'host-path', { kubeletStateNamespaces: ['kube-system', 'gpu'] });
+    assert.equal((await reviewWith(gpu, nvidia, { namespace: 'gpu' })).allowed, true);
+    const csi = await resource('ebs-csi-node');
+    const storage = await withParams('security/host-path.yaml', 'host-path', { kubeletStateNamespaces: ['kube-system', 'storage'], credentialNamespaces: ['kube-system', 'storage'] });
+    const devices = await reviewWith(storage, csi, { namespace: 'storage' });
+    assert.equal(devices.allowed, false);
+    assert.match(devices.violations[0]!.message, /^hostPath \/dev \(volume "device-dir"\) exposes host devices \(\/dev\), read-only or not: allowed only in namespaces kube-system \(param deviceNamespaces\)/);
+    // A path added to a list: /var/lib/kubelet/plugins_registry read-only would otherwise be harmless.
+    const registry = daemonSet('lister', 'team-a', { containers: [{ name: 'lister', image: 'example.com/lister:1.0', volumeMounts: [{ name: 'registry', mountPath: '/registry', readOnly: true }] }], volumes: [{ name: 'registry', hostPath: { path: '/var/lib/kubelet/plugins_registry' } }] });
+    assert.equal((await reviewWith(policy, registry)).allowed, true);
+    const base = parse(await readFile(policy, 'utf8')) as { spec: { params: { credentialPaths: string[] } } };
+    const stricter = await withParams('security/host-path.yaml', 'host-path', { credentialPaths: [...base.spec.params.credentialPaths, '/var/lib/kubelet/plugins_registry'] });
+    assert.match((await reviewWith(stricter, registry)).violations[0]!.message, /exposes node credentials \(\/var\/lib\/kubelet\/plugins_registry\)/);
   });
 
   it('host-path: allowedPaths without "/" refuses node-exporter\'s root mount; readOnlyPaths extends the read-only rule', async () => {
@@ -96,11 +129,30 @@ describe('policy params', () => {
     const flannel = await resource('flannel');
     const file = await withParams('security/capabilities.yaml', 'capabilities', { privilegedCapabilityNamespaces: ['kube-system', 'kube-flannel'] });
     assert.equal((await reviewWith(file, flannel)).allowed, true);
-    const chrony = daemonSet('chrony', 'kube-system', { containers: [{ name: 'chrony', image: 'example.com/chrony:4.5', securityContext: { capabilities: { add: ['SYS_TIME'] } } }] });
+    const chrony = daemonSet('chrony', 'ops', { containers: [{ name: 'chrony', image: 'example.com/chrony:4.5', securityContext: { capabilities: { add: ['SYS_TIME'] } } }] });
     const base = parse(await readFile(join(POLICIES_DIR, 'security/capabilities.yaml'), 'utf8')) as { spec: { params: { allowedCapabilities: string[] } } };
     const withTime = await withParams('security/capabilities.yaml', 'capabilities', { allowedCapabilities: [...base.spec.params.allowedCapabilities, 'SYS_TIME'] });
     assert.equal((await reviewWith(join(POLICIES_DIR, 'security/capabilities.yaml'), chrony)).allowed, false);
     assert.equal((await reviewWith(withTime, chrony)).allowed, true);
+  });
+
+  it('capabilities: hostPathCapabilities', async () => {
+    const shipper = daemonSet('log-shipper', 'logging', {
+      containers: [{ name: 'shipper', image: 'example.com/shipper:2.0', securityContext: { capabilities: { add: ['DAC_READ_SEARCH'] } }, volumeMounts: [{ name: 'logs', mountPath: '/var/log', readOnly: true }] }],
+      volumes: [{ name: 'logs', hostPath: { path: '/var/log' } }],
+    });
+    assert.equal((await reviewWith(join(POLICIES_DIR, 'security/capabilities.yaml'), shipper)).allowed, false);
+    const none = await withParams('security/capabilities.yaml', 'capabilities', { hostPathCapabilities: [] });
+    assert.equal((await reviewWith(none, shipper)).allowed, true);
+  });
+
+  it('privileged-namespaces: confinedSELinuxTypes', async () => {
+    const cilium = await resource('cilium');
+    const policy = join(POLICIES_DIR, 'security/privileged-namespaces.yaml');
+    assert.equal((await reviewWith(policy, cilium, { namespace: 'cilium' })).allowed, false);
+    const base = parse(await readFile(policy, 'utf8')) as { spec: { params: { confinedSELinuxTypes: string[] } } };
+    const withSpc = await withParams('security/privileged-namespaces.yaml', 'privileged-namespaces', { confinedSELinuxTypes: [...base.spec.params.confinedSELinuxTypes, 'spc_t'] });
+    assert.equal((await reviewWith(withSpc, cilium, { namespace: 'cilium' })).allowed, true);
   });
 
   it('image-references: allowedRegistries and requireDigest', async () => {
@@ -113,6 +165,14 @@ describe('policy params', () => {
     assert.equal((await reviewWith(digest, await resource('cilium'))).verdicts['image-references'], 'pass');
     const calico = await reviewWith(digest, await resource('calico-node'));
     assert.ok(calico.warnings.some((w) => w.includes('container "calico-node" image docker.io/calico/node:v3.28.0') && w.includes('is not pinned by a digest')), calico.warnings.join('\n'));
+  });
+
+  it('image-references: floatingTags', async () => {
+    const stable = daemonSet('agent', 'ops', { containers: [{ name: 'agent', image: 'example.com/agent:stable' }] });
+    assert.equal((await reviewWith(join(POLICIES_DIR, 'rollout/image-references.yaml'), stable)).verdicts['image-references'], 'pass');
+    const file = await withParams('rollout/image-references.yaml', 'image-references', { floatingTags: ['latest', 'stable'] });
+    const outcome = await reviewWith(file, stable);
+    assert.ok(outcome.warnings.includes('image-references: container "agent" image example.com/agent:stable uses :stable: pin a version'), outcome.warnings.join('\n'));
   });
 
   it('resources: requireCpuLimit and includeInitContainers', async () => {
@@ -158,12 +218,19 @@ describe('policy params', () => {
     assert.deepEqual((await reviewWith(file, created)).patch, [{ op: 'add', path: '/spec/revisionHistoryLimit', value: 3 }]);
   });
 
+  it('default-probes: healthPortWords', async () => {
+    const agent = daemonSet('agent', 'ops', { containers: [{ name: 'agent', image: 'example.com/agent:1.0', ports: [{ name: 'status', containerPort: 8000 }] }] });
+    assert.deepEqual((await reviewWith(join(POLICIES_DIR, 'defaults/default-probes.yaml'), agent)).patch, []);
+    const file = await withParams('defaults/default-probes.yaml', 'default-probes', { healthPortWords: ['health', 'status'] });
+    assert.deepEqual((await reviewWith(file, agent)).patch, [{ op: 'add', path: '/spec/template/spec/containers/0/readinessProbe', value: { tcpSocket: { port: 8000 } } }]);
+  });
+
   it('default-probes: liveness copies the readiness handler with the liveness timing', async () => {
     const file = await withParams('defaults/default-probes.yaml', 'default-probes', { liveness: true });
     const csi = await resource('ebs-csi-node');
     const outcome = await reviewWith(file, csi);
     assert.deepEqual(outcome.patch, [{ op: 'add', path: '/spec/template/spec/containers/0/readinessProbe', value: { tcpSocket: { port: 9808 } } }]);
-    const agent = daemonSet('agent', 'ops', { containers: [{ name: 'agent', image: 'example.com/agent:1.0', ports: [{ containerPort: 8000 }] }] });
+    const agent = daemonSet('agent', 'ops', { containers: [{ name: 'agent', image: 'example.com/agent:1.0', ports: [{ name: 'healthz', containerPort: 8000 }] }] });
     assert.deepEqual((await reviewWith(file, agent)).patch, [
       { op: 'add', path: '/spec/template/spec/containers/0/readinessProbe', value: { tcpSocket: { port: 8000 } } },
       { op: 'add', path: '/spec/template/spec/containers/0/livenessProbe', value: { tcpSocket: { port: 8000 }, periodSeconds: 20, failureThreshold: 6 } },
