@@ -1,14 +1,14 @@
 // Processes for the webhook benchmarks: the floor server, `daemonguard serve`, the load generator, and
-// what the kernel says about them (CPU time and resident memory, from /proc).
+// what the kernel says about them (CPU time from /proc; resident memory: residentBytes in
+// test/support/serve-process.ts).
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { openSync, closeSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { request } from 'node:https';
-import { createServer, type AddressInfo } from 'node:net';
 import { availableParallelism, cpus, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
+import { freePort, startServe as startServeProcess } from '../test/support/serve-process.js';
 import type { LoadResult, LoadSpec } from './load-client.js';
 
-const CLI_BIN = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 const FLOOR_BIN = fileURLToPath(new URL('./floor-server.js', import.meta.url));
 const LOAD_BIN = fileURLToPath(new URL('./load-client.js', import.meta.url));
 
@@ -43,18 +43,6 @@ function stopper(child: ChildProcess): (graceMs?: number) => Promise<void> {
   };
 }
 
-/** A free port on 127.0.0.1 (bound, read, released: the server binds it a moment later). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as AddressInfo;
-      probe.close(() => resolve(port));
-    });
-  });
-}
-
 export async function startFloor(tls: TlsFiles): Promise<RunningServer> {
   const child = spawn(process.execPath, [FLOOR_BIN, '--cert', tls.certFile, '--key', tls.keyFile, '--port', '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
   const port = await new Promise<number>((resolve, reject) => {
@@ -83,11 +71,7 @@ export interface ServeSpec {
 /** `daemonguard serve` as deployed: the built-in library, info logging, its defaults otherwise. */
 export async function startServe(spec: ServeSpec): Promise<RunningServer> {
   const port = await freePort();
-  const log = openSync(spec.logFile, 'a');
   const args = [
-    ...(spec.nodeFlags ?? []),
-    CLI_BIN,
-    'serve',
     '--address',
     '127.0.0.1',
     '--port',
@@ -103,20 +87,13 @@ export async function startServe(spec: ServeSpec): Promise<RunningServer> {
     '--log-level',
     spec.logLevel ?? 'info',
   ];
-  const child = spawn(process.execPath, args, { stdio: ['ignore', log, log] });
-  closeSync(log);
-  const server: RunningServer = { name: 'daemonguard', pid: child.pid!, url: `https://127.0.0.1:${port}`, stop: stopper(child) };
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`daemonguard serve exited (${child.exitCode}) before it was ready; see ${spec.logFile}`);
-    const answer = await httpsRequest(`${server.url}/readyz`, 'GET', undefined, spec.tls.caFile).catch(() => undefined);
-    if (answer?.status === 200) return server;
-    if (Date.now() > deadline) {
-      await server.stop();
-      throw new Error(`daemonguard serve was not ready within 60 s; see ${spec.logFile}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
+  const served = await startServeProcess({
+    args,
+    nodeFlags: spec.nodeFlags,
+    logFile: spec.logFile,
+    readyz: { port, ca: readFileSync(spec.tls.caFile) },
+  });
+  return { name: 'daemonguard', pid: served.pid, url: served.url, stop: async (graceMs = 10_000) => void (await served.stop({ graceMs })) };
 }
 
 export interface HttpsAnswer {
@@ -177,16 +154,6 @@ export function processCpuMicros(pid: number): number | undefined {
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     const ticks = Number(fields[11]) + Number(fields[12]); // utime, stime (fields 14 and 15)
     return (ticks / ticksPerSecond()) * 1e6;
-  } catch {
-    return undefined;
-  }
-}
-
-/** Resident set size in bytes (VmRSS); undefined without /proc. */
-export function residentBytes(pid: number): number | undefined {
-  try {
-    const match = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return match ? Number(match[1]) * 1024 : undefined;
   } catch {
     return undefined;
   }

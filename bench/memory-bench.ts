@@ -9,7 +9,8 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ensureDevCertificates } from '../src/certs/dev-certificates.js';
-import { httpsRequest, machineDescription, residentBytes, runLoad, sleep, startServe, type RunningServer, type TlsFiles } from './bench-processes.js';
+import { residentBytes } from '../test/support/serve-process.js';
+import { httpsRequest, machineDescription, runLoad, sleep, startServe, type RunningServer, type TlsFiles } from './bench-processes.js';
 import { BUILT_IN_POLICIES, NAMESPACES_YAML, reviewBodies } from './webhook-payloads.js';
 
 const QUICK = process.argv.includes('--quick');

@@ -18,12 +18,12 @@ import { copyFile, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promis
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ensureDevCertificates } from '../src/certs/dev-certificates.js';
+import { residentBytes } from '../test/support/serve-process.js';
 import {
   httpsRequest,
   machineDescription,
   median,
   processCpuMicros,
-  residentBytes,
   runLoad,
   startFloor,
   startServe,

@@ -2,105 +2,15 @@
 // environment variables, and SIGTERM with a review in flight.
 
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { connect, type TLSSocket } from 'node:tls';
-import { fileURLToPath } from 'node:url';
+import { runCli } from '../../test/support/cli-process.js';
 import { admissionReview, callHttps, daemonSet, temporaryDirectory, TEST_POLICIES, writeFiles } from '../../test/support/server-fixtures.js';
+import { startServe, stopAllServes } from '../../test/support/serve-process.js';
 
-const MAIN = fileURLToPath(new URL('./main.js', import.meta.url));
-const children = new Set<ChildProcess>();
-
-interface Finished {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs the CLI to completion. */
-function runCli(args: string[], options: { cwd?: string; env?: Record<string, string> } = {}): Promise<Finished> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [MAIN, ...args], { cwd: options.cwd, env: { ...process.env, ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
-    child.on('error', reject);
-    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
-  });
-}
-
-interface Served {
-  child: ChildProcess;
-  port: number;
-  lines: Record<string, unknown>[];
-  stderr: () => string;
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  /** Resolves with the first log line for which `match` holds. */
-  waitForLog: (match: (line: Record<string, unknown>) => boolean, timeoutMs?: number) => Promise<Record<string, unknown>>;
-}
-
-/** Starts `daemonguard serve` and waits for its "listening" log line. */
-async function serve(args: string[], options: { cwd: string; env?: Record<string, string> }): Promise<Served> {
-  const child = spawn(process.execPath, [MAIN, 'serve', ...args], {
-    cwd: options.cwd,
-    env: { ...process.env, ...options.env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  children.add(child);
-  const lines: Record<string, unknown>[] = [];
-  const waiters: { match: (line: Record<string, unknown>) => boolean; resolve: (line: Record<string, unknown>) => void }[] = [];
-  let buffered = '';
-  let stderr = '';
-  child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
-  child.stdout?.on('data', (chunk: Buffer) => {
-    buffered += chunk.toString('utf8');
-    let newline: number;
-    while ((newline = buffered.indexOf('\n')) >= 0) {
-      const text = buffered.slice(0, newline);
-      buffered = buffered.slice(newline + 1);
-      if (text.trim() === '') continue;
-      const line = JSON.parse(text) as Record<string, unknown>;
-      lines.push(line);
-      for (const waiter of [...waiters]) {
-        if (waiter.match(line)) {
-          waiters.splice(waiters.indexOf(waiter), 1);
-          waiter.resolve(line);
-        }
-      }
-    }
-  });
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
-    child.on('exit', (code, signal) => {
-      children.delete(child);
-      resolve({ code, signal });
-    });
-  });
-  const waitForLog = (match: (line: Record<string, unknown>) => boolean, timeoutMs = 15_000): Promise<Record<string, unknown>> => {
-    const seen = lines.find(match);
-    if (seen) return Promise.resolve(seen);
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no such log line within ${timeoutMs} ms; stderr: ${stderr}; lines: ${JSON.stringify(lines)}`)), timeoutMs);
-      waiters.push({
-        match,
-        resolve: (line) => {
-          clearTimeout(timer);
-          resolve(line);
-        },
-      });
-      void exited.then(() => reject(new Error(`server exited; stderr: ${stderr}`)));
-    });
-  };
-  const listening = await waitForLog((line) => line['msg'] === 'daemonguard admission server listening');
-  return { child, port: listening['port'] as number, lines, stderr: () => stderr, exited, waitForLog };
-}
-
-after(() => {
-  for (const child of children) child.kill('SIGKILL');
-});
+after(stopAllServes);
 
 describe('daemonguard serve: flags', () => {
   it('documents every flag and its environment variable in --help', async () => {
@@ -212,15 +122,14 @@ describe('daemonguard serve: namespaces', () => {
       'policies/namespaces.yaml': NAMESPACE_POLICIES,
       'namespaces.yaml': 'apiVersion: v1\nkind: Namespace\nmetadata:\n  name: monitoring\n  labels:\n    pod-security.kubernetes.io/enforce: baseline\n',
     });
-    const served = await serve(['--address', '127.0.0.1', '--port', '0', '--namespaces', 'namespaces.yaml'], { cwd: dir });
+    const served = await startServe({ args: ['--address', '127.0.0.1', '--port', '0', '--namespaces', 'namespaces.yaml'], cwd: dir });
     const ca = await readFile(path.join(dir, 'certs', 'ca.crt'), 'utf8');
     const body = JSON.stringify(admissionReview('CREATE', daemonSet({ namespace: 'monitoring', hostNetwork: true }), { uid: 'uid-namespaces' }));
     const answer = await callHttps(`https://127.0.0.1:${served.port}/validate`, { ca, body, agent: false });
     const response = answer.json<{ response: { allowed: boolean; status: { message: string } } }>().response;
     assert.equal(response.allowed, false);
     assert.match(response.status.message, /^baseline-host-network: /);
-    served.child.kill('SIGTERM');
-    assert.deepEqual(await served.exited, { code: 0, signal: null });
+    assert.deepEqual(await served.stop(), { code: 0, signal: null });
   });
 });
 
@@ -228,11 +137,11 @@ describe('daemonguard serve: running', () => {
   it('generates development certificates, serves reviews, and takes its settings from the environment', { timeout: 30_000 }, async () => {
     const dir = await temporaryDirectory('daemonguard-cli-');
     await writeFiles(dir, { 'rules/all.yaml': TEST_POLICIES });
-    const served = await serve([], {
+    const served = await startServe({
       cwd: dir,
       env: { DAEMONGUARD_ADDRESS: '127.0.0.1', DAEMONGUARD_PORT: '0', DAEMONGUARD_POLICIES: 'rules', DAEMONGUARD_LOG_LEVEL: 'info' },
     });
-    const generated = served.lines.find((line) => line['generated'] === 'all');
+    const generated = served.logLines().find((line) => line['generated'] === 'all');
     assert.ok(generated, 'the certificate generation is logged');
     assert.equal(generated['caCertificate'], path.join('certs', 'ca.crt'));
     const ca = await readFile(path.join(dir, 'certs', 'ca.crt'), 'utf8');
@@ -248,16 +157,15 @@ describe('daemonguard serve: running', () => {
     }
     const decision = await served.waitForLog((line) => line['msg'] === 'admission decision' && line['uid'] === 'uid-cli');
     assert.equal(decision['decision'], 'denied');
-    assert.equal(JSON.stringify(served.lines).includes('registry.example'), false, 'request bodies are not logged');
+    assert.equal(served.stdout().includes('registry.example'), false, 'request bodies are not logged');
 
-    served.child.kill('SIGTERM');
-    assert.deepEqual(await served.exited, { code: 0, signal: null });
+    assert.deepEqual(await served.stop(), { code: 0, signal: null });
   });
 
   it('on SIGTERM stops accepting, finishes the review in flight, and exits 0', { timeout: 30_000 }, async () => {
     const dir = await temporaryDirectory('daemonguard-cli-');
     await writeFiles(dir, { 'policies/all.yaml': TEST_POLICIES });
-    const served = await serve(['--address', '127.0.0.1', '--port', '0', '--shutdown-grace', '10s', '--policies', 'policies'], { cwd: dir });
+    const served = await startServe({ args: ['--address', '127.0.0.1', '--port', '0', '--shutdown-grace', '10s', '--policies', 'policies'], cwd: dir });
     const ca = await readFile(path.join(dir, 'certs', 'ca.crt'), 'utf8');
 
     const body = JSON.stringify(admissionReview('CREATE', daemonSet({ memoryLimit: '1Gi' }), { uid: 'uid-in-flight' }));
@@ -270,7 +178,7 @@ describe('daemonguard serve: running', () => {
     socket.write(`POST /validate HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body.slice(0, half)}`);
 
     const signalledAt = Date.now();
-    served.child.kill('SIGTERM');
+    const stopped = served.stop({ signal: 'SIGTERM' });
     await served.waitForLog((line) => line['signal'] === 'SIGTERM');
     await assert.rejects(callHttps(`https://127.0.0.1:${served.port}/healthz`, { ca, agent: false }), /ECONNREFUSED/);
 
@@ -283,8 +191,8 @@ describe('daemonguard serve: running', () => {
       kind: 'AdmissionReview',
       response: { uid: 'uid-in-flight', allowed: true },
     });
-    assert.deepEqual(await served.exited, { code: 0, signal: null });
+    assert.deepEqual(await stopped, { code: 0, signal: null });
     assert.ok(Date.now() - signalledAt < 10_000, 'exits within the grace period');
-    assert.ok(served.lines.some((line) => line['msg'] === 'admission decision' && line['uid'] === 'uid-in-flight'));
+    assert.ok(served.logLines().some((line) => line['msg'] === 'admission decision' && line['uid'] === 'uid-in-flight'));
   });
 });

@@ -1,8 +1,7 @@
 // What the webhook and differential e2e tests share: a small HTTPS client for the test cluster's API
 // that keeps the `Warning` headers, the DaemonSets the repository holds as examples (examples/, the
-// verify suites of test/policies and, when present, the upstream Pod Security fixtures), and a
+// verify suites of test/policies and the upstream Pod Security fixtures), and a
 // field-by-field comparison of two objects.
-import { existsSync } from 'node:fs';
 import { readFile, readdir } from 'node:fs/promises';
 import https from 'node:https';
 import path from 'node:path';
@@ -10,7 +9,7 @@ import { parse } from 'yaml';
 import { manifestNamespace } from '../../src/cli/dry-run.js';
 import { findSuites } from '../../src/cli/policy-test-suite.js';
 import { isJsonObject, type JsonObject, type JsonValue } from '../../src/common/vocabulary.js';
-import { PSA_FIXTURES_DIR } from '../support/library-paths.js';
+import { PSS_LEVELS, PSS_VERSION, readPssFixtures, type PssLevel } from '../support/pss-fixtures.js';
 import type { Cluster } from './cluster/cluster.js';
 import { createLeaf } from './cluster/pki.js';
 import { REPO_ROOT } from './deploy-tools.js';
@@ -18,7 +17,7 @@ import { REPO_ROOT } from './deploy-tools.js';
 export const POLICIES_DIR = path.join(REPO_ROOT, 'policies');
 export const EXAMPLES_DIR = path.join(REPO_ROOT, 'examples');
 export const SUITES_DIR = path.join(REPO_ROOT, 'test', 'policies');
-export const PSS_VERSION = 'v1.37';
+export { PSS_LEVELS, PSS_VERSION, type PssLevel };
 
 // ---- the API, with warnings ----------------------------------------------------------------------
 
@@ -127,9 +126,6 @@ export interface CorpusDaemonSet {
   fixture?: { level: PssLevel; expect: 'pass' | 'fail'; file: string };
 }
 
-export type PssLevel = 'baseline' | 'restricted';
-export const PSS_LEVELS: readonly PssLevel[] = ['baseline', 'restricted'];
-
 function isDaemonSetObject(value: unknown): value is JsonObject {
   return isJsonObject(value as JsonValue) && (value as JsonObject).kind === 'DaemonSet' && (value as JsonObject).apiVersion === 'apps/v1';
 }
@@ -186,32 +182,15 @@ export async function repositoryDaemonSets(): Promise<{ daemonSets: CorpusDaemon
   return { daemonSets, namespaceLabels };
 }
 
-/** The upstream Pod Security fixtures (Pods) as DaemonSets, as src/policy-library/pss-fixtures.test.ts wraps them; [] when absent. */
+/** The upstream Pod Security fixtures (test/support/pss-fixtures.ts); rejects, saying what to install, when they cannot be read. */
 export async function psaFixtureDaemonSets(): Promise<CorpusDaemonSet[]> {
-  if (!existsSync(PSA_FIXTURES_DIR)) return [];
-  const result: CorpusDaemonSet[] = [];
-  for (const level of PSS_LEVELS) {
-    for (const expect of ['pass', 'fail'] as const) {
-      const dir = path.join(PSA_FIXTURES_DIR, level, PSS_VERSION, expect);
-      if (!existsSync(dir)) continue;
-      for (const file of (await readdir(dir)).filter((f) => f.endsWith('.yaml')).sort()) {
-        const pod = parse(await readFile(path.join(dir, file), 'utf8')) as JsonObject;
-        const metadata = isJsonObject(pod.metadata) ? pod.metadata : {};
-        const name = String(metadata.name ?? file.replace(/\.yaml$/, '')).replace(/_/g, '-');
-        const labels = { ...(isJsonObject(metadata.labels) ? metadata.labels : {}), 'daemonguard.dev/fixture': name };
-        const template: JsonObject = { metadata: { labels }, spec: pod.spec ?? {} };
-        if (isJsonObject(metadata.annotations)) (template.metadata as JsonObject).annotations = metadata.annotations;
-        result.push({
-          id: `psa fixture ${level}/${PSS_VERSION}/${expect}/${file}`,
-          origin: 'psa-fixtures',
-          object: { apiVersion: 'apps/v1', kind: 'DaemonSet', metadata: { name }, spec: { selector: { matchLabels: { 'daemonguard.dev/fixture': name } }, template } },
-          namespace: 'default',
-          fixture: { level, expect, file },
-        });
-      }
-    }
-  }
-  return result;
+  return (await readPssFixtures()).map(({ level, expect, file, id, daemonSet }) => ({
+    id: `psa fixture ${id}`,
+    origin: 'psa-fixtures',
+    object: daemonSet,
+    namespace: 'default',
+    fixture: { level, expect, file },
+  }));
 }
 
 /** A copy of a DaemonSet placed in `namespace`, with a name the apiserver accepts. */

@@ -9,8 +9,9 @@ import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { startServe, type ServeProcess } from '../support/serve-process.js';
 import { startCluster, type Cluster } from './cluster/cluster.js';
-import { daemonguard, daemonSet, eventually, startServe, type ServeProcess } from './deploy-tools.js';
+import { daemonguard, daemonSet, eventually } from './deploy-tools.js';
 
 const NAMESPACE = 'apps';
 
@@ -117,10 +118,10 @@ describe('certificates with a real kube-apiserver: certs, manifests --url, renew
     await mkdir(path.join(work, 'policies'));
     await writeFile(path.join(work, 'policies', 'policies.yaml'), POLICIES);
     await certsStep('--ip', '127.0.0.1');
-    server = await startServe(
-      ['--address', '127.0.0.1', '--port', '0', '--tls-cert', path.join(certs, 'tls.crt'), '--tls-key', path.join(certs, 'tls.key'), '--policies', 'policies', '--watch-interval', '500ms'],
-      { cwd: work },
-    );
+    server = await startServe({
+      args: ['--address', '127.0.0.1', '--port', '0', '--tls-cert', path.join(certs, 'tls.crt'), '--tls-key', path.join(certs, 'tls.key'), '--policies', 'policies', '--watch-interval', '500ms'],
+      cwd: work,
+    });
     await cluster.kubectl(['create', 'namespace', NAMESPACE]);
   });
 

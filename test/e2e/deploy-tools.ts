@@ -1,6 +1,6 @@
 // What the deploy and certificate e2e tests share: running kustomize, helm and the daemonguard CLI,
 // reading multi-document YAML, and DaemonSets to send through admission.
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import os from 'node:os';
@@ -114,46 +114,6 @@ export function daemonSet(name: string, namespace: string, options: { privileged
       },
     },
   };
-}
-
-export interface ServeProcess {
-  child: ChildProcess;
-  port: number;
-  stop(): Promise<void>;
-}
-
-/** `daemonguard serve` as a subprocess; resolves with its port once it logs that it listens. */
-export function startServe(args: readonly string[], options: { cwd: string; env?: NodeJS.ProcessEnv }): Promise<ServeProcess> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, 'serve', ...args], { cwd: options.cwd, env: options.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
-    const stop = async (): Promise<void> => {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      const exited = new Promise<void>((done) => child.once('exit', () => done()));
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
-      await exited;
-      clearTimeout(timer);
-    };
-    process.once('exit', () => child.kill('SIGKILL'));
-    let buffered = '';
-    let stderr = '';
-    child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
-    child.stdout?.on('data', (chunk: Buffer) => {
-      buffered += chunk.toString('utf8');
-      let newline: number;
-      while ((newline = buffered.indexOf('\n')) >= 0) {
-        const line = buffered.slice(0, newline);
-        buffered = buffered.slice(newline + 1);
-        try {
-          const parsed = JSON.parse(line) as { msg?: string; port?: number };
-          if (parsed.msg === 'daemonguard admission server listening' && typeof parsed.port === 'number') resolve({ child, port: parsed.port, stop });
-        } catch {
-          // not a log line
-        }
-      }
-    });
-    child.once('exit', (code) => reject(new Error(`daemonguard serve exited (${code ?? 'signal'}) before listening:\n${stderr}`)));
-  });
 }
 
 /** Polls until `check` holds; fails with the last value's description. */

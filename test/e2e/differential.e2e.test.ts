@@ -10,7 +10,9 @@
 // - CEL: every validating policy of the library installed as a native ValidatingAdmissionPolicy
 //   (validationActions [Warn]) against daemonguard's engine, by verdict and by message.
 //
-// Agreement counts are printed (`agreement: ...` lines); test/e2e/README.md records them.
+// Agreement counts are printed (`agreement: ...` lines); test/e2e/README.md records them. Each check
+// accounts for every entry of its corpus (compared, or left out with a reason that is printed) and
+// compares at least as many as the README records (MINIMUM_COMPARED).
 import assert from 'node:assert/strict';
 import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -48,6 +50,40 @@ const VAP_NAMESPACE = (level: PssLevel): string => `vap-${level}`;
 const PSS_POLICY = (level: PssLevel): string => `pod-security-${level}`;
 const ENFORCE = 'pod-security.kubernetes.io/enforce';
 const CAPTURE_NAMESPACE = 'capture';
+
+/**
+ * The least each check must compare: the figures test/e2e/README.md records. Fewer means entries were
+ * lost on the way (a corpus that no longer loads, fixtures that were not read, objects refused).
+ */
+const MINIMUM_COMPARED = {
+  /** Repository DaemonSets and Pod Security fixtures, against the dry-run and both webhooks' objects. */
+  defaulting: 239,
+  /** Repository DaemonSets and the fixtures of the level. */
+  podSecurity: { baseline: 142, restricted: 192 },
+  /** (DaemonSet, policy) pairs over the 12 validating policies. */
+  cel: 1_284,
+} as const;
+
+/** An entry a check left out, and why. */
+interface Exclusion {
+  id: string;
+  reason: string;
+}
+
+/**
+ * Every entry of a check's corpus is compared or left out with a reason (printed here), and at least
+ * `minimum` are compared.
+ */
+function accountFor(check: string, total: number, compared: number, excluded: readonly Exclusion[], minimum: number): void {
+  if (excluded.length > 0) console.log(`${check}: not compared (${excluded.length}):\n  ${excluded.map((e) => `${e.id}: ${e.reason}`).join('\n  ')}`);
+  assert.equal(compared + excluded.length, total, `${check}: of ${total} entries ${compared} were compared and ${excluded.length} left out with a reason; the rest were dropped silently`);
+  assert.ok(compared >= minimum, `${check}: ${compared} compared, fewer than the ${minimum} test/e2e/README.md records`);
+}
+
+/** Why the apiserver did not store a dry-run create. */
+function refusal(answer: ApiAnswer): string {
+  return `refused by the apiserver: ${answer.status} ${statusMessage(answer.body)}`;
+}
 
 /** Metadata the apiserver generates when it stores an object: never compared. */
 const GENERATED_METADATA = new Set(['uid', 'creationTimestamp', 'managedFields', 'resourceVersion', 'generation', 'selfLink']);
@@ -330,7 +366,9 @@ describe('differential: daemonguard against Kubernetes itself', { timeout: 900_0
       const annotations = isJsonObject(metadata as JsonValue) ? (metadata as JsonObject).annotations : undefined;
       return String(isJsonObject(annotations as JsonValue) ? (annotations as JsonObject)[TEMPLATE_GENERATION_ANNOTATION] : undefined);
     };
-    const refused: string[] = [];
+    const refused: Exclusion[] = [];
+    /** Refusals other than the apiserver's validation refusing an upstream fixture (422). */
+    const unexpectedlyRefused: string[] = [];
     const mismatches = { dryRun: [] as string[], mutating: [] as string[], validating: [] as string[] };
     const roundTrips: string[] = [];
     const generations = { mutating: new Set<string>(), validating: new Set<string>(), stored: new Set<string>() };
@@ -342,7 +380,8 @@ describe('differential: daemonguard against Kubernetes itself', { timeout: 900_0
       const namespace = entry.fixture ? PSA_NAMESPACE(entry.fixture.level) : entry.namespace;
       const answer = entry.fixture ? inPsa.get(entry.fixture.level)!.get(entry)! : own.get(entry)!;
       if (answer.status !== 201) {
-        refused.push(`${entry.id}: ${answer.status} ${statusMessage(answer.body)}`);
+        refused.push({ id: entry.id, reason: refusal(answer) });
+        if (entry.origin !== 'psa-fixtures' || answer.status !== 422) unexpectedlyRefused.push(`${entry.id}: ${refusal(answer)}`);
         continue;
       }
       compared++;
@@ -390,16 +429,24 @@ describe('differential: daemonguard against Kubernetes itself', { timeout: 900_0
         `-> validating webhook ${[...generations.validating].join(', ')}, -> stored ${[...generations.stored].join(', ')}; ` +
         `[] stored as null: ${roundTrips.length === 0 ? 'none' : roundTrips.join(', ')}`,
     );
-    if (refused.length > 0) console.log(`refused by the apiserver (not comparable):\n  ${refused.join('\n  ')}`);
     assert.deepEqual(mismatches.mutating, [], `the CLI's object differs from the one the mutating webhook receives:\n${mismatches.mutating.join('\n')}`);
     assert.deepEqual(mismatches.validating, [], `the CLI's object differs from the one the validating webhook receives:\n${mismatches.validating.join('\n')}`);
     assert.deepEqual(mismatches.dryRun, [], `the CLI's defaulting differs from the apiserver's:\n${mismatches.dryRun.join('\n')}`);
     assert.ok(fromRepository > 50, `only ${fromRepository} repository DaemonSets were compared`);
+    accountFor('defaulting', repository.length + fixtures.length, compared, refused, MINIMUM_COMPARED.defaulting);
+    // The apiserver's own validation refuses a few upstream fixtures (procMount Unmasked without
+    // hostUsers: false); every DaemonSet of the repository must be stored.
+    assert.deepEqual(unexpectedlyRefused, [], 'only upstream fixtures may be refused, and only as invalid (422)');
   });
 
   for (const level of PSS_LEVELS) {
     it(`Pod Security Admission and \`daemonguard test\` (pod-security-${level}) agree on every example, control by control`, async () => {
-      const entries = atLevel(level).filter((entry) => inPsa.get(level)!.get(entry)!.status === 201);
+      const refused: Exclusion[] = [];
+      const entries = atLevel(level).filter((entry) => {
+        const answer = inPsa.get(level)!.get(entry)!;
+        if (answer.status !== 201) refused.push({ id: entry.id, reason: refusal(answer) });
+        return answer.status === 201;
+      });
       const file = path.join(work, `psa-${level}.json`);
       await writeFile(file, JSON.stringify({ apiVersion: 'v1', kind: 'List', items: entries.map((e) => placeIn(e.object, PSA_NAMESPACE(level))) }));
       const policy = path.join(POLICIES_DIR, 'pod-security', `${PSS_POLICY(level)}.yaml`);
@@ -426,9 +473,10 @@ describe('differential: daemonguard against Kubernetes itself', { timeout: 900_0
       report(
         `Pod Security ${level}: verdicts ${percent(verdicts, entries.length)}, controls ${percent(controls, entries.length)} ` +
           `(${entries.length - fixtureCount} repository DaemonSets, ${fixtureCount} fixtures; ` +
-          `${atLevel(level).length - entries.length} refused by the apiserver)`,
+          `${refused.length} refused by the apiserver)`,
       );
       assert.deepEqual(disagreements, [], `Pod Security Admission and daemonguard disagree:\n${disagreements.join('\n')}`);
+      accountFor(`Pod Security ${level}`, atLevel(level).length, entries.length, refused, MINIMUM_COMPARED.podSecurity[level]);
     });
   }
 
@@ -455,8 +503,14 @@ describe('differential: daemonguard against Kubernetes itself', { timeout: 900_0
     }
     const tallies = new Map<string, Tally>();
     const disagreements: string[] = [];
+    const refused: Exclusion[] = [];
+    let attempted = 0;
     const compare = (entry: CorpusDaemonSet, answer: ApiAnswer, namespace: string, set: PolicySet, labels: Record<string, string>, policies: readonly string[]): void => {
-      if (answer.status !== 201) return;
+      attempted += policies.length;
+      if (answer.status !== 201) {
+        for (const policy of policies) refused.push({ id: `${policy} on ${entry.id} in ${namespace}`, reason: refusal(answer) });
+        return;
+      }
       const request = buildAdmissionRequest(placeIn(entry.object, namespace), { operation: 'CREATE', namespace });
       const decision = dryRunRequest(request, set, labels).decision;
       const native = nativeVerdicts(answer.warnings);
@@ -501,7 +555,11 @@ describe('differential: daemonguard against Kubernetes itself', { timeout: 900_0
       total: 0,
       failing: 0,
     });
-    report(`CEL all ${tallies.size} policies: verdicts ${percent(total.verdicts, total.total)}, messages ${percent(total.messages, total.total)} (${total.failing} failing)`);
+    report(
+      `CEL all ${tallies.size} policies: verdicts ${percent(total.verdicts, total.total)}, messages ${percent(total.messages, total.total)} ` +
+        `(${total.failing} failing; ${refused.length} refused by the apiserver)`,
+    );
     assert.deepEqual(disagreements, [], `daemonguard and the kube-apiserver's CEL disagree:\n${disagreements.join('\n')}`);
+    accountFor('CEL', attempted, total.total, refused, MINIMUM_COMPARED.cel);
   });
 });

@@ -6,8 +6,9 @@ import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { startServe, type ServeProcess } from '../support/serve-process.js';
 import { startCluster, type Cluster } from './cluster/cluster.js';
-import { daemonguard, daemonSet, eventually, kustomizeBuild, parseObjects, REPO_ROOT, startServe, type ServeProcess } from './deploy-tools.js';
+import { daemonguard, daemonSet, eventually, kustomizeBuild, parseObjects, REPO_ROOT } from './deploy-tools.js';
 
 const SERVICE_ACCOUNT = 'system:serviceaccount:daemonguard-system:daemonguard';
 
@@ -68,10 +69,11 @@ describe('serve --namespaces-from-cluster with the RBAC of deploy/base', { timeo
     await cluster.kubectl(['label', 'namespace', 'locked', 'team=locked']);
     await cluster.kubectl(['create', 'namespace', 'open']);
 
-    server = await startServe(
-      ['--address', '127.0.0.1', '--port', '0', '--tls-cert', 'certs/tls.crt', '--tls-key', 'certs/tls.key', '--policies', 'policies', '--namespaces-from-cluster'],
-      { cwd: work, env: { ...process.env, KUBECONFIG: kubeconfig } },
-    );
+    server = await startServe({
+      args: ['--address', '127.0.0.1', '--port', '0', '--tls-cert', 'certs/tls.crt', '--tls-key', 'certs/tls.key', '--policies', 'policies', '--namespaces-from-cluster'],
+      cwd: work,
+      env: { KUBECONFIG: kubeconfig },
+    });
     const manifests = await daemonguard(['manifests', '--url', `https://127.0.0.1:${server.port}`, '--certs-dir', path.join(work, 'certs')]);
     assert.equal(manifests.code, 0, manifests.stderr);
     await cluster.kubectl(['apply', '--server-side', '-f', '-'], { input: manifests.stdout });

@@ -12,9 +12,10 @@ import { after, before, describe, it } from 'node:test';
 import { AppsV1Api, KubeConfig, type V1DaemonSet } from '@kubernetes/client-node';
 import { TEMPLATE_GENERATION_ANNOTATION } from '../../src/admission/daemonset-defaults.js';
 import { isJsonObject, type JsonObject, type JsonValue } from '../../src/common/vocabulary.js';
+import { startServe, type ServeProcess } from '../support/serve-process.js';
 import { diffObjects, formatDifferences, KubeApi, parseWarningHeaders, POLICIES_DIR, startTestWebhook, statusMessage, type TestWebhook } from './admission-support.js';
 import { startCluster, type Cluster } from './cluster/cluster.js';
-import { CLI, daemonguard, eventually, REPO_ROOT, run, startServe, type ServeProcess } from './deploy-tools.js';
+import { CLI, daemonguard, eventually, REPO_ROOT, run } from './deploy-tools.js';
 
 const APPS = 'apps'; // enforce=baseline: pod-security-baseline applies, from the namespaces file
 const OPS = 'ops';
@@ -137,7 +138,8 @@ describe('daemonguard webhooks in front of a real kube-apiserver', { timeout: 90
   let namespacesFile: string;
   let server: ServeProcess;
   let touch: TestWebhook;
-  const decisions: DecisionLog[] = [];
+  /** The admission decisions daemonguard has logged so far. */
+  const decisions = (): DecisionLog[] => server.logLines().filter((line) => line['msg'] === 'admission decision') as unknown as DecisionLog[];
 
   const denied = (message: string): string => `admission webhook "validate.daemonguard.dev" denied the request: ${message}`;
 
@@ -164,7 +166,7 @@ describe('daemonguard webhooks in front of a real kube-apiserver', { timeout: 90
   /** The decisions logged for one DaemonSet (the log is written asynchronously: wait for `count`). */
   async function decisionsFor(name: string, filter: Partial<DecisionLog> = {}, count = 1): Promise<DecisionLog[]> {
     const matching = (): DecisionLog[] =>
-      decisions.filter((d) => d.name === name && Object.entries(filter).every(([key, value]) => d[key as keyof DecisionLog] === value));
+      decisions().filter((d) => d.name === name && Object.entries(filter).every(([key, value]) => d[key as keyof DecisionLog] === value));
     await eventually(`${count} logged decision(s) for ${name} ${JSON.stringify(filter)}`, async () => matching().length >= count, 10_000);
     return matching();
   }
@@ -203,26 +205,12 @@ describe('daemonguard webhooks in front of a real kube-apiserver', { timeout: 90
     namespacesFile = path.join(work, 'namespaces.yaml');
     await writeFile(namespacesFile, (await cluster.kubectl(['get', 'namespaces', '-o', 'yaml'])).stdout);
 
-    server = await startServe(
-      [
+    server = await startServe({
+      args: [
         '--address', '127.0.0.1', '--port', '0', '--tls-cert', path.join(certs, 'tls.crt'), '--tls-key', path.join(certs, 'tls.key'),
         '--policies', POLICIES_DIR, '--policies', extraPolicies, '--namespaces', namespacesFile,
       ],
-      { cwd: REPO_ROOT },
-    );
-    let buffered = '';
-    server.child.stdout?.on('data', (chunk: Buffer) => {
-      buffered += chunk.toString('utf8');
-      const lines = buffered.split('\n');
-      buffered = lines.pop() ?? '';
-      for (const line of lines) {
-        try {
-          const entry = JSON.parse(line) as DecisionLog & { msg?: string };
-          if (entry.msg === 'admission decision') decisions.push(entry);
-        } catch {
-          // not a log line
-        }
-      }
+      cwd: REPO_ROOT,
     });
 
     const [validating] = await register('Fail');
@@ -514,7 +502,7 @@ describe('daemonguard webhooks in front of a real kube-apiserver', { timeout: 90
     const stored = (await readDaemonSet(IGNORED, 'unguarded'))!;
     assert.equal(field(stored, 'spec', 'updateStrategy', 'rollingUpdate', 'maxUnavailable'), 1, 'not mutated');
     await new Promise((resolve) => setTimeout(resolve, 500));
-    assert.equal(decisions.filter((d) => d.name === 'unguarded').length, 0, 'not called');
+    assert.equal(decisions().filter((d) => d.name === 'unguarded').length, 0, 'not called');
   });
 
   it(`benchmark: ${BENCH_COUNT} DaemonSet creates with and without the webhooks`, async () => {
@@ -539,8 +527,8 @@ describe('daemonguard webhooks in front of a real kube-apiserver', { timeout: 90
     const sum = (values: readonly number[]): number => values.reduce((a, b) => a + b, 0);
     const line = (values: readonly number[]): string =>
       `${sum(values).toFixed(0)} ms (mean ${(sum(values) / values.length).toFixed(1)} ms, p50 ${percentile(values, 50).toFixed(1)} ms, p95 ${percentile(values, 95).toFixed(1)} ms)`;
-    await eventually('the benchmark decisions to be logged', async () => decisions.filter((d) => d.namespace === BENCH_WITH && d.name.startsWith('bench-')).length >= 2 * BENCH_COUNT, 10_000);
-    const evaluation = sum(decisions.filter((d) => d.namespace === BENCH_WITH && d.name.startsWith('bench-')).map((d) => d.durationMs));
+    await eventually('the benchmark decisions to be logged', async () => decisions().filter((d) => d.namespace === BENCH_WITH && d.name.startsWith('bench-')).length >= 2 * BENCH_COUNT, 10_000);
+    const evaluation = sum(decisions().filter((d) => d.namespace === BENCH_WITH && d.name.startsWith('bench-')).map((d) => d.durationMs));
     console.log(
       `benchmark: ${BENCH_COUNT} DaemonSet creates through the kube-apiserver, one at a time: without webhooks ${line(without)}; ` +
         `with daemonguard's mutating and validating webhooks ${line(withWebhooks)}; ratio ${(sum(withWebhooks) / sum(without)).toFixed(2)} ` +

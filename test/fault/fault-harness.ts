@@ -2,41 +2,16 @@
 // that sends AdmissionReviews over HTTPS and checks every answer against a reference.
 // Traffic goes to 127.0.0.1 only; every load loop is bounded in count and in time.
 
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream } from 'node:fs';
-import { readFile } from 'node:fs/promises';
-import { Agent, request as httpsRequest } from 'node:https';
-import { createServer } from 'node:net';
+import { request as httpsRequest, type Agent } from 'node:https';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { TLSSocket } from 'node:tls';
 import { fileURLToPath } from 'node:url';
+import { freePort, startServe, type ServeProcess } from '../support/serve-process.js';
 
 export const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
-const MAIN = path.join(ROOT, 'build', 'src', 'cli', 'main.js');
 
-/** A port that was free a moment ago (the child binds it; the race is harmless on a test machine). */
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  if (address === null || typeof address === 'string') throw new Error('no port');
-  return address.port;
-}
-
-export interface ServeProcess {
-  child: ChildProcess;
-  port: number;
-  url: string;
-  /** Resolves with the exit code once the process has ended. */
-  exited: Promise<number | null>;
-  /** Resident memory of the process, from /proc (bytes). */
-  rss(): Promise<number>;
-  stop(): Promise<number | null>;
-}
-
-export interface ServeOptions {
+export interface FaultServeOptions {
   certFile: string;
   keyFile: string;
   policies: string;
@@ -44,12 +19,10 @@ export interface ServeOptions {
   extraArgs?: string[];
 }
 
-/** Starts `daemonguard serve` and waits until /readyz answers 200 (at most 30 s). */
-export async function startServe(options: ServeOptions, ca: string): Promise<ServeProcess> {
+/** Starts `daemonguard serve` on a free port of 127.0.0.1, logging warnings to `logFile`, and waits until /readyz answers 200 (at most 30 s). */
+export async function startFaultServe(options: FaultServeOptions, ca: string): Promise<ServeProcess> {
   const port = await freePort();
   const args = [
-    MAIN,
-    'serve',
     '--address',
     '127.0.0.1',
     '--port',
@@ -68,43 +41,7 @@ export async function startServe(options: ServeOptions, ca: string): Promise<Ser
     'warn',
     ...(options.extraArgs ?? []),
   ];
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  const log = createWriteStream(options.logFile, { flags: 'a' });
-  child.stdout?.pipe(log);
-  child.stderr?.pipe(log);
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  const url = `https://127.0.0.1:${port}`;
-  const agent = new Agent({ ca });
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`daemonguard serve exited with ${child.exitCode}; see ${options.logFile}`);
-    const ready = await once(agent, url, '/readyz').catch(() => undefined);
-    if (ready?.status === 200) break;
-    if (Date.now() > deadline) {
-      child.kill('SIGKILL');
-      throw new Error(`daemonguard serve did not become ready in 30 s; see ${options.logFile}`);
-    }
-    await sleep(100);
-  }
-  agent.destroy();
-  return {
-    child,
-    port,
-    url,
-    exited,
-    async rss() {
-      const status = await readFile(`/proc/${child.pid}/status`, 'utf8');
-      const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? NaN);
-      return kb * 1024;
-    },
-    async stop() {
-      if (child.exitCode === null) child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
-      const code = await exited;
-      clearTimeout(timer);
-      return code;
-    },
-  };
+  return startServe({ args, logFile: options.logFile, readyz: { port, ca }, readyTimeoutMs: 30_000 });
 }
 
 export interface Answer {

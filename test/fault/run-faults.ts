@@ -24,6 +24,7 @@ import { parse as parseYaml } from 'yaml';
 import { createCertificateAuthority, issueCertificate, type CertificateAndKey } from '../../src/certs/certificates.js';
 import type { JsonObject } from '../../src/engine/types.js';
 import { admissionReview } from '../support/server-fixtures.js';
+import { residentBytes, type ServeProcess } from '../support/serve-process.js';
 import {
   formatTally,
   learnExpected,
@@ -33,10 +34,9 @@ import {
   ROOT,
   runLoad,
   sendCase,
-  startServe,
+  startFaultServe,
   type LoadTally,
   type ReviewCase,
-  type ServeProcess,
 } from './fault-harness.js';
 
 interface Sizes {
@@ -134,7 +134,7 @@ interface Outcome {
 async function reloadScenario(): Promise<Outcome> {
   const space = await workspace('reload');
   const ca = space.ca.certPem;
-  const serve = await startServe({ certFile: space.certFile, keyFile: space.keyFile, policies: space.policies, logFile: path.join(space.dir, 'serve.log') }, ca);
+  const serve = await startFaultServe({ certFile: space.certFile, keyFile: space.keyFile, policies: space.policies, logFile: path.join(space.dir, 'serve.log') }, ca);
   const agent = new Agent({ keepAlive: true, maxSockets: 8, ca });
   try {
     const cases = await reviewCases();
@@ -206,7 +206,7 @@ async function rotationScenario(): Promise<Outcome> {
   const authorities = [space.ca];
   for (let i = 0; i < sizes.rotations; i++) authorities.push(await createCertificateAuthority({ commonName: `daemonguard fault CA ${i + 2}` }));
   const trusted = authorities.map((authority) => authority.certPem).join('');
-  const serve = await startServe({ certFile: space.certFile, keyFile: space.keyFile, policies: space.policies, logFile: path.join(space.dir, 'serve.log') }, trusted);
+  const serve = await startFaultServe({ certFile: space.certFile, keyFile: space.keyFile, policies: space.policies, logFile: path.join(space.dir, 'serve.log') }, trusted);
   // Half the workers keep their connections, half open a new one (a new TLS handshake) per request.
   const keepAlive = new Agent({ keepAlive: true, maxSockets: 4, ca: trusted });
   const fresh = (): Agent => new Agent({ keepAlive: false, ca: trusted });
@@ -276,7 +276,7 @@ async function sigtermScenario(): Promise<Outcome> {
   const space = await workspace('sigterm');
   const ca = space.ca.certPem;
   const start = (name: string): Promise<ServeProcess> =>
-    startServe({ certFile: space.certFile, keyFile: space.keyFile, policies: space.policies, logFile: path.join(space.dir, `${name}.log`), extraArgs: ['--shutdown-grace', '10s'] }, ca);
+    startFaultServe({ certFile: space.certFile, keyFile: space.keyFile, policies: space.policies, logFile: path.join(space.dir, `${name}.log`), extraArgs: ['--shutdown-grace', '10s'] }, ca);
   const [stopping, staying] = await Promise.all([start('a'), start('b')]);
   const agents = new Map([stopping.url, staying.url].map((url) => [url, new Agent({ keepAlive: true, maxSockets: 8, ca })]));
   try {
@@ -324,7 +324,7 @@ async function sigtermScenario(): Promise<Outcome> {
       },
     });
     await Promise.all(pending);
-    const code = await stopping.exited;
+    const { code } = await stopping.exited;
     const exitMs = exitedAt - signalledAt;
     // The generator's own tally counts the raced requests as failed; the scenario's result is: every
     // request sent to the stopping instance before SIGTERM answered, and every raced one answered on retry.
@@ -355,7 +355,7 @@ async function sigtermScenario(): Promise<Outcome> {
 async function soakScenario(): Promise<Outcome> {
   const space = await workspace('soak');
   const ca = space.ca.certPem;
-  const serve = await startServe({ certFile: space.certFile, keyFile: space.keyFile, policies: space.policies, logFile: path.join(space.dir, 'serve.log') }, ca);
+  const serve = await startFaultServe({ certFile: space.certFile, keyFile: space.keyFile, policies: space.policies, logFile: path.join(space.dir, 'serve.log') }, ca);
   const agent = new Agent({ keepAlive: true, maxSockets: 8, ca });
   try {
     const cases = await reviewCases();
@@ -368,14 +368,14 @@ async function soakScenario(): Promise<Outcome> {
       // The median of five samples, a little apart: one sample can land in the middle of a GC.
       const values: number[] = [];
       for (let i = 0; i < 5; i++) {
-        values.push(await serve.rss());
+        values.push(residentBytes(serve.pid) ?? NaN);
         await sleep(100);
       }
       return values.sort((a, b) => a - b)[2]!;
     };
     const started = performance.now();
     const sampler = setInterval(() => {
-      void serve.rss().then((rss) => samples.push({ at: performance.now() - started, rss }));
+      samples.push({ at: performance.now() - started, rss: residentBytes(serve.pid) ?? NaN });
     }, 5_000);
     const tally = await runLoad(agent, serve.url, cases, {
       concurrency: 8,

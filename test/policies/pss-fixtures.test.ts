@@ -1,28 +1,26 @@
-// The upstream Pod Security Standards fixtures (kubernetes/pod-security-admission, testdata v1.37,
-// shared in ../shared/fixtures/psa) against pod-security-baseline and pod-security-restricted:
+// The upstream Pod Security Standards fixtures (test/testdata/<level>/v1.37 of the Go module
+// k8s.io/pod-security-admission, read from the e2e build's module cache: test/support/pss-fixtures.ts)
+// against pod-security-baseline and pod-security-restricted:
 // each fixture Pod is wrapped into a DaemonSet's pod template; every pass/ file must be admitted
 // and every fail/ file refused at its level, with a message that names the control the fixture
 // exercises. Each is reviewed twice: as written, and as the apiserver defaults it.
 //
 // Restricted is checked with pod-security-restricted alone (it carries every Baseline control),
 // and it must also refuse every Baseline fail/ fixture.
+//
+// Reading the fixtures needs Go (and the Go module proxy, the first time). Without it the test fails,
+// saying what to install; DAEMONGUARD_SKIP_PSS_FIXTURES=1 skips it on purpose (CI never sets it).
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
-import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { parse } from 'yaml';
 import { buildAdmissionRequest, dryRunRequest, namespaceObject } from '../../src/cli/dry-run.js';
-import { isJsonObject, type JsonObject } from '../../src/common/vocabulary.js';
+import type { JsonObject } from '../../src/common/vocabulary.js';
 import { review } from '../../src/engine/review.js';
 import type { Decision } from '../../src/engine/types.js';
 import { loadPolicySet } from '../../src/policy/load-policies.js';
 import type { PolicySet } from '../../src/policy/types.js';
-import { POLICIES_DIR, PSA_FIXTURES_DIR } from '../support/library-paths.js';
-
-const VERSION = 'v1.37';
-const LEVELS = ['baseline', 'restricted'] as const;
-type Level = (typeof LEVELS)[number];
+import { POLICIES_DIR } from '../support/library-paths.js';
+import { PSS_FIXTURE_COUNT, PSS_LEVELS, PSS_VERSION as VERSION, readPssFixtures, SKIP_PSS_FIXTURES_ENV, type PssFixture, type PssLevel as Level } from '../support/pss-fixtures.js';
 
 /** Fixture file name prefix -> the control (as named in the standard) its failure must name, per level. */
 const CONTROLS: [RegExp, string, string?][] = [
@@ -50,38 +48,9 @@ function controlOf(file: string, level: Level): string {
   return level === 'restricted' && entry[2] ? entry[2] : entry[1];
 }
 
-interface Fixture {
-  level: Level;
-  expect: 'pass' | 'fail';
-  file: string;
-  daemonSet: JsonObject;
-}
-
-/** The fixture Pod's labels, annotations and spec as a DaemonSet's pod template. */
-function wrap(pod: JsonObject): JsonObject {
-  const metadata = isJsonObject(pod.metadata) ? pod.metadata : {};
-  const name = String(metadata.name ?? 'fixture').replace(/_/g, '-');
-  const labels = { ...(isJsonObject(metadata.labels) ? metadata.labels : {}), 'daemonguard.dev/fixture': name };
-  const template: JsonObject = { metadata: { labels }, spec: pod.spec ?? {} };
-  if (isJsonObject(metadata.annotations)) (template.metadata as JsonObject).annotations = metadata.annotations;
-  return {
-    apiVersion: 'apps/v1',
-    kind: 'DaemonSet',
-    metadata: { name, namespace: 'psa' },
-    spec: { selector: { matchLabels: { 'daemonguard.dev/fixture': name } }, template },
-  };
-}
-
-async function readFixtures(level: Level): Promise<Fixture[]> {
-  const fixtures: Fixture[] = [];
-  for (const expect of ['pass', 'fail'] as const) {
-    const dir = join(PSA_FIXTURES_DIR, level, VERSION, expect);
-    for (const file of (await readdir(dir)).filter((f) => f.endsWith('.yaml')).sort()) {
-      const pod = parse(await readFile(join(dir, file), 'utf8')) as JsonObject;
-      fixtures.push({ level, expect, file, daemonSet: wrap(pod) });
-    }
-  }
-  return fixtures;
+/** The fixture's DaemonSet in the namespace the tests review it in. */
+function inNamespace(fixture: PssFixture): JsonObject {
+  return { ...fixture.daemonSet, metadata: { ...(fixture.daemonSet.metadata as JsonObject), namespace: 'psa' } };
 }
 
 const labels = (level: Level) => ({ 'pod-security.kubernetes.io/enforce': level });
@@ -96,19 +65,22 @@ function decisions(daemonSet: JsonObject, set: PolicySet, level: Level): [string
   ];
 }
 
-const present = existsSync(PSA_FIXTURES_DIR);
+const optedOut = process.env[SKIP_PSS_FIXTURES_ENV] === '1';
 
-describe(`Pod Security Standards fixtures ${VERSION}`, { skip: present ? false : `no fixtures at ${PSA_FIXTURES_DIR} (the shared folder beside the repository)` }, async () => {
-  if (!present) return;
+describe(`Pod Security Standards fixtures ${VERSION}`, { skip: optedOut ? `${SKIP_PSS_FIXTURES_ENV}=1: the upstream fixtures were not read` : false }, async () => {
+  if (optedOut) return;
+  const all = await readPssFixtures().catch((error: unknown) => {
+    throw new Error(`${error instanceof Error ? error.message : String(error)}\n(${SKIP_PSS_FIXTURES_ENV}=1 skips this test on purpose.)`);
+  });
   const counts: Record<string, number> = {};
-  for (const level of LEVELS) {
+  for (const level of PSS_LEVELS) {
     const set = await loadPolicySet([join(POLICIES_DIR, 'pod-security', `pod-security-${level}.yaml`)]);
-    const fixtures = await readFixtures(level);
+    const fixtures = all.filter((fixture) => fixture.level === level);
     it(`${level}: every pass/ fixture is admitted, every fail/ fixture refused naming its control`, (t) => {
       assert.ok(fixtures.length > 0, `no fixtures for ${level}`);
       for (const fixture of fixtures) {
-        for (const [form, decision] of decisions(fixture.daemonSet, set, level)) {
-          const where = `${level}/${VERSION}/${fixture.expect}/${fixture.file} (${form})`;
+        for (const [form, decision] of decisions(inNamespace(fixture), set, level)) {
+          const where = `${fixture.id} (${form})`;
           assert.ok(!decision.outcomes.some((o) => o.result === 'error' || o.result === 'skip'), `${where}: ${JSON.stringify(decision.outcomes)}`);
           if (fixture.expect === 'pass') {
             assert.equal(decision.allowed, true, `${where} must be admitted: ${decision.violations.map((v) => v.message).join(' | ')}`);
@@ -127,18 +99,19 @@ describe(`Pod Security Standards fixtures ${VERSION}`, { skip: present ? false :
 
   it('restricted also refuses every baseline fail/ fixture', async (t) => {
     const set = await loadPolicySet([join(POLICIES_DIR, 'pod-security', 'pod-security-restricted.yaml')]);
-    const fixtures = (await readFixtures('baseline')).filter((f) => f.expect === 'fail');
+    const fixtures = all.filter((f) => f.level === 'baseline' && f.expect === 'fail');
     for (const fixture of fixtures) {
-      for (const [form, decision] of decisions(fixture.daemonSet, set, 'restricted')) {
-        assert.equal(decision.allowed, false, `baseline/${VERSION}/fail/${fixture.file} (${form}) must be refused by pod-security-restricted`);
+      for (const [form, decision] of decisions(inNamespace(fixture), set, 'restricted')) {
+        assert.equal(decision.allowed, false, `${fixture.id} (${form}) must be refused by pod-security-restricted`);
       }
     }
     t.diagnostic(`restricted refuses all ${fixtures.length} baseline fail/ fixtures`);
   });
 
-  it('reports the count', (t) => {
+  it(`reviews every fixture the module holds (at least ${PSS_FIXTURE_COUNT})`, (t) => {
     const total = Object.values(counts).reduce((a, b) => a + b, 0);
     t.diagnostic(`PSS fixtures ${VERSION}: ${total} (baseline ${counts.baseline ?? 0}, restricted ${counts.restricted ?? 0}), all as expected`);
-    assert.ok(total > 0);
+    assert.equal(total, all.length, 'every fixture read was reviewed');
+    assert.ok(total >= PSS_FIXTURE_COUNT, `only ${total} fixtures were read; ${PSS_FIXTURE_COUNT} expected`);
   });
 });

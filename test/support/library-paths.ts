@@ -1,7 +1,7 @@
-// Where the built-in policy library, its verify suites and the shared upstream fixtures are, found
-// from this file's location (src/ or build/test/support/) so the tests run from any working directory.
+// Where the built-in policy library and its verify suites are, found from this file's location
+// (test/support/ or build/test/support/) so the tests run from any working directory.
 import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 function isRepoRoot(dir: string): boolean {
@@ -28,8 +28,6 @@ export function repoRoot(): string {
 export const POLICIES_DIR = join(repoRoot(), 'policies');
 export const SUITES_DIR = join(repoRoot(), 'test', 'policies');
 export const EVIDENCE_FILE = join(SUITES_DIR, 'evidence', 'field-ownership.json');
-/** The upstream Pod Security Standards fixtures, shared beside the repository (../shared/fixtures/psa). */
-export const PSA_FIXTURES_DIR = resolve(repoRoot(), '..', 'shared', 'fixtures', 'psa');
 
 /** The library's groups, one folder each under policies/. */
 export const GROUPS = ['security', 'rollout', 'defaults', 'pod-security'] as const;

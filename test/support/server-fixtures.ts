@@ -243,6 +243,8 @@ export interface HttpsCallOptions {
   servername?: string;
   minVersion?: RequestOptions['minVersion'];
   maxVersion?: RequestOptions['maxVersion'];
+  /** Give up (reject) when the socket has been idle this long; default: wait. */
+  timeoutMs?: number;
 }
 
 /** One real HTTPS request, resolving with the whole answer. */
@@ -282,6 +284,10 @@ export function callHttps(url: string, options: HttpsCallOptions = {}): Promise<
       });
       response.on('error', reject);
     });
+    if (options.timeoutMs !== undefined) {
+      const timeoutMs = options.timeoutMs;
+      request.setTimeout(timeoutMs, () => request.destroy(new Error(`${url}: no answer within ${timeoutMs} ms`)));
+    }
     request.on('error', reject);
     request.end(body);
   });

@@ -19,10 +19,11 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { DEFAULT_K8S_VERSION, e2eCacheDir } from '../../support/go-modules.js';
 import { createClusterPki, type ClusterPki } from './pki.js';
 import { REAPER_FLAG } from './reaper.js';
 
-export const DEFAULT_K8S_VERSION = 'v1.37.2';
+export { DEFAULT_K8S_VERSION };
 
 export interface ClusterOptions {
   /** Folder holding kube-apiserver, etcd and kubectl. Default: see defaultBinDir(). */
@@ -77,8 +78,7 @@ export interface Cluster {
 export function defaultBinDir(): string {
   const fromEnv = process.env.DAEMONGUARD_E2E_BIN;
   if (fromEnv) return fromEnv;
-  const cache = process.env.DAEMONGUARD_E2E_CACHE || path.join(os.homedir(), '.cache', 'daemonguard-e2e');
-  return path.join(cache, process.env.DAEMONGUARD_E2E_K8S_VERSION || DEFAULT_K8S_VERSION, 'bin');
+  return path.join(e2eCacheDir(), 'bin');
 }
 
 // ---- process bookkeeping shared by every cluster of this process ------------------------------
