@@ -171,6 +171,31 @@ describe('certificate rotation', () => {
     });
   }
 
+  it('never resumes a TLS session of the old certificate after a rotation: the next handshake presents the new one', async () => {
+    const { dir, first, secondCa, second } = await rotationFixture();
+    const server = await start({ tls: { certFile: path.join(dir, 'tls.crt'), keyFile: path.join(dir, 'tls.key') }, tlsPollIntervalMs: 200, tlsDebounceMs: 50 });
+    const bothCas = `${certificates.ca.certPem}${secondCa.certPem}`;
+    const { X509Certificate } = await import('node:crypto');
+    // A new connection per request, with the agent's session cache on: later handshakes resume.
+    const resuming = new Agent({ keepAlive: false, maxCachedSessions: 10 });
+    try {
+      const full = await callHttps(`${server.url}/healthz`, { ca: bothCas, agent: resuming });
+      assert.equal(full.peerSerialNumber, new X509Certificate(first.certPem).serialNumber);
+      const resumed = await callHttps(`${server.url}/healthz`, { ca: bothCas, agent: resuming });
+      assert.equal(resumed.sessionReused, true, 'the client resumes sessions (or this test proves nothing)');
+
+      await mountSecret(dir, '2025_04_01_00_00_00.000000004', second);
+      const secondSerial = new X509Certificate(second.certPem).serialNumber;
+      await eventually(async () => (await callHttps(`${server.url}/healthz`, { ca: bothCas, agent: false })).peerSerialNumber === secondSerial);
+
+      const afterRotation = await callHttps(`${server.url}/healthz`, { ca: bothCas, agent: resuming });
+      assert.equal(afterRotation.sessionReused, false, 'a session from before the rotation was resumed');
+      assert.equal(afterRotation.peerSerialNumber, secondSerial);
+    } finally {
+      resuming.destroy();
+    }
+  });
+
   it('keeps serving the current pair when the new key does not match the new certificate', async () => {
     const { dir, first, second } = await rotationFixture();
     const server = await start({ tls: { certFile: path.join(dir, 'tls.crt'), keyFile: path.join(dir, 'tls.key') }, tlsPollIntervalMs: 200, tlsDebounceMs: 50 });

@@ -51,6 +51,8 @@ export interface Answer {
   serial: string | undefined;
   /** Whether the request opened a new connection (and so a TLS handshake). */
   newConnection: boolean;
+  /** The TLS session was resumed: no certificate was sent on this connection. */
+  resumed: boolean;
   error?: string;
 }
 
@@ -67,10 +69,11 @@ export function once(agent: Agent | false, url: string, endpoint: string, body?:
     const request = httpsRequest(`${url}${endpoint}`, { method: body === undefined ? 'GET' : 'POST', headers, agent, ...(ca === undefined ? {} : { ca }), timeout: 15_000 }, (response) => {
       const socket = response.socket as TLSSocket;
       const serial = socket.getPeerCertificate?.()?.serialNumber;
+      const resumed = socket.isSessionReused?.() ?? false;
       const chunks: Buffer[] = [];
       response.on('data', (chunk: Buffer) => chunks.push(chunk));
-      response.on('end', () => finish({ status: response.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8'), serial, newConnection }));
-      response.on('error', (error) => finish({ status: 0, text: '', serial, newConnection, error: error.message }));
+      response.on('end', () => finish({ status: response.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8'), serial, newConnection, resumed }));
+      response.on('error', (error) => finish({ status: 0, text: '', serial, newConnection, resumed, error: error.message }));
     });
     let newConnection = false;
     request.on('socket', (socket) => {
@@ -78,7 +81,7 @@ export function once(agent: Agent | false, url: string, endpoint: string, body?:
       (socket as TLSSocket & { _daemonguardSeen?: boolean })._daemonguardSeen = true;
     });
     request.on('timeout', () => request.destroy(new Error('timed out after 15 s')));
-    request.on('error', (error) => finish({ status: 0, text: '', serial: undefined, newConnection, error: (error as NodeJS.ErrnoException).code ?? error.message }));
+    request.on('error', (error) => finish({ status: 0, text: '', serial: undefined, newConnection, resumed: false, error: (error as NodeJS.ErrnoException).code ?? error.message }));
     request.end(body);
   });
 }

@@ -227,8 +227,10 @@ export interface HttpsResult {
   text: string;
   /** Local port of the TCP connection used: the same port twice means the connection was reused. */
   localPort: number | undefined;
-  /** Serial number of the certificate the server presented on this connection. */
+  /** Serial number of the certificate the server presented on this connection (none on a resumed session). */
   peerSerialNumber: string | undefined;
+  /** The TLS handshake resumed an earlier session instead of presenting a certificate. */
+  sessionReused: boolean;
   json<T = JsonObject>(): T;
 }
 
@@ -269,6 +271,7 @@ export function callHttps(url: string, options: HttpsCallOptions = {}): Promise<
       const socket = response.socket as TLSSocket;
       const localPort = socket.localPort;
       const peerSerialNumber = socket.getPeerCertificate().serialNumber;
+      const sessionReused = socket.isSessionReused();
       const chunks: Buffer[] = [];
       response.on('data', (chunk: Buffer) => chunks.push(chunk));
       response.on('end', () => {
@@ -279,6 +282,7 @@ export function callHttps(url: string, options: HttpsCallOptions = {}): Promise<
           text,
           localPort,
           peerSerialNumber,
+          sessionReused,
           json: <T>() => JSON.parse(text) as T,
         });
       });
