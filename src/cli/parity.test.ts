@@ -13,7 +13,9 @@ import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import fastJsonPatch from 'fast-json-patch';
 import { parseAllDocuments, stringify } from 'yaml';
-import { applyApiserverDefaults } from '../admission/daemonset-defaults.js';
+import { buildAdmissionRequest, DEFAULT_NAMESPACE, manifestNamespace } from '../apiserver/admission-request.js';
+import { applyApiserverDefaults } from '../apiserver/daemonset-defaults.js';
+import { namespaceObject } from '../apiserver/namespace-object.js';
 import { isJsonObject, type JsonObject } from '../common/vocabulary.js';
 import { review } from '../engine/review.js';
 import type { AdmissionRequest, PatchOperation } from '../engine/types.js';
@@ -24,7 +26,6 @@ import { createServerMetrics } from '../server/metrics.js';
 import { FileNamespaceCatalog } from '../server/namespace-catalog.js';
 import { StaticPolicyStore } from '../server/policy-store.js';
 import { callHttps, captureLogger, decodePatch, temporaryDirectory, writeTestCertificates, type TestCertificates } from '../../test/support/server-fixtures.js';
-import { buildAdmissionRequest, DEFAULT_NAMESPACE, manifestNamespace, namespaceObject } from './dry-run.js';
 import { collectDaemonSets, isDaemonSet, readManifestSources, type ManifestDocument } from './manifests.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));

@@ -4,8 +4,9 @@
 import type { Command } from 'commander';
 import { admissionReviewAnswer, responseFromDecision, type WebhookPhase } from '../admission/admission-response.js';
 import { decodeAdmissionReview } from '../admission/admission-review.js';
+import { namespaceObject } from '../apiserver/namespace-object.js';
 import { review } from '../engine/review.js';
-import { loadPoliciesForCli, namespaceObject } from './dry-run.js';
+import { loadPoliciesForCli } from './load-policy-set.js';
 import { DEFAULT_POLICY_PATH } from './dry-run-command.js';
 import { EXIT_FAILED, EXIT_OK, InputError } from './exit-codes.js';
 import { readManifestSources, readStream, STDIN_PATH } from './manifests.js';

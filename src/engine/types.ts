@@ -1,5 +1,5 @@
 // The vocabulary shared by every door into the engine (webhook, CLI, audit).
-// Kept free of imports from server/, cli/ and admission/ so the engine stays the bottom layer.
+// Kept free of imports from server/, cli/, admission/ and apiserver/ so the engine stays below them.
 
 import type { JsonObject, JsonValue, Operation, ValidationAction } from '../common/vocabulary.js';
 

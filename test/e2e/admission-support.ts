@@ -7,7 +7,7 @@ import { readFile, readdir } from 'node:fs/promises';
 import https from 'node:https';
 import path from 'node:path';
 import { parse } from 'yaml';
-import { manifestNamespace } from '../../src/cli/dry-run.js';
+import { manifestNamespace } from '../../src/apiserver/admission-request.js';
 import { findSuites } from '../../src/cli/policy-test-suite.js';
 import { isJsonObject, type JsonObject, type JsonValue } from '../../src/common/vocabulary.js';
 import { PSA_FIXTURES_DIR } from '../support/library-paths.js';

@@ -6,9 +6,11 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { parse } from 'yaml';
-import { buildAdmissionRequest, dryRunRequest, loadPoliciesForCli } from '../../src/cli/dry-run.js';
+import { buildAdmissionRequest } from '../../src/apiserver/admission-request.js';
+import { dryRunRequest } from '../../src/cli/dry-run-request.js';
+import { loadPoliciesForCli } from '../../src/cli/load-policy-set.js';
 import type { JsonObject } from '../../src/common/vocabulary.js';
-import { appliedFieldsEntry, withAppliedFields } from '../../src/admission/applied-fields.js';
+import { appliedFieldsEntry, withAppliedFields } from '../../src/apiserver/applied-fields.js';
 import { EVIDENCE_FILE, POLICIES_DIR, SUITES_DIR } from '../support/library-paths.js';
 
 interface Evidence {

@@ -2,7 +2,7 @@
 import { relative, sep } from 'node:path';
 import type { JsonObject, PatchOperation } from '../../engine/types.js';
 import type { PolicySet } from '../../policy/types.js';
-import type { DryRunOutcome, ReviewedViolation } from '../dry-run.js';
+import type { DryRunOutcome, ReviewedViolation } from '../dry-run-request.js';
 import type { PolicyReport } from '../outcomes.js';
 
 export type FailOn = 'deny' | 'warn';
