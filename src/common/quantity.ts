@@ -1,37 +1,195 @@
-// Kubernetes resource quantities ("500m", "1Gi", "0.5") as the kube-apiserver re-encodes them.
+// Kubernetes resource quantities ("500m", "1Gi", "0.5"): one port of k8s.io/apimachinery/pkg/api/resource
+// (v0.37) for both places that need one:
+//   - the text the kube-apiserver prints when it re-encodes an object (apiserver/go-json.ts): a webhook
+//     never sees the manifest's text, only Quantity.String() of what the apiserver parsed;
+//   - the values CEL's quantity library computes with (cel/library/quantity.ts).
 //
-// A webhook never sees the text of the manifest: the apiserver parses every quantity into a
-// resource.Quantity and prints it back. Printing is canonical ("0.5" -> "500m", "1024Mi" -> "1Gi",
-// "1000m" -> "1") except when the parser judged the original text canonical already and kept it.
-// Container resources are also rounded up to milli precision by defaulting ("100u" -> "1m").
-// This module reproduces k8s.io/apimachinery/pkg/api/resource (v0.37) closely enough to give the
-// same text: the parser's grammar, its fast path (which decides whether the original text is kept),
-// rounding up to nano on parse, and CanonicalizeBytes.
+// Values are exact: a bigint mantissa and a power-of-ten exponent. Like apimachinery, a quantity is
+// either in the compact "int64 amount" form or in the arbitrary-precision (inf.Dec) form; which one
+// the parser picks decides whether the original text is kept for printing and whether asInt64
+// succeeds, so the parser follows apimachinery step for step, quirks included: quantity('1.0') is
+// not an integer, 'Mi' is zero, values below one nano round up to one nano, binary values are capped
+// at 2^63-1.
 
-type QuantityFormat = 'DecimalSI' | 'BinarySI' | 'DecimalExponent';
+export type QuantityFormat = 'DecimalSI' | 'BinarySI' | 'DecimalExponent';
 
-export interface Quantity {
-  /** value = mantissa * 10^exponent (exact). */
-  mantissa: bigint;
-  exponent: number;
-  format: QuantityFormat;
-  /** The text the apiserver prints as is (set when the parser found it canonical). */
-  cached?: string;
+/** What resource.ParseQuantity refuses, with its messages (CEL reports them as they are). */
+export class QuantityError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'QuantityError';
+  }
 }
 
-const MAX_INT64 = (1n << 63n) - 1n;
+const ERR_FORMAT = "quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'";
+const ERR_NUMERIC = 'unable to parse numeric part of quantity';
+const ERR_SUFFIX = "unable to parse quantity's suffix";
+const ERR_EXPONENT = 'quantity exponent out of the supported range (|exponent| <= 1000)';
+/**
+ * Far beyond any real resource amount (int64 holds 19 digits), small enough for exact arithmetic:
+ * apimachinery would compute 10^(2^31) for `1e-2147483648`; here the text is refused instead of an
+ * admission review stalling.
+ */
+const MAX_EXPONENT = 1000;
 
+const INT64_MAX = (1n << 63n) - 1n;
+const INT64_MIN = -(1n << 63n);
 const NANO = -9;
 const MILLI = -3;
 
-const DECIMAL_SUFFIXES: Readonly<Record<string, number>> = { n: -9, u: -6, m: -3, '': 0, k: 3, M: 6, G: 9, T: 12, P: 15, E: 18 };
-const BINARY_SUFFIXES: Readonly<Record<string, number>> = { Ki: 10, Mi: 20, Gi: 30, Ti: 40, Pi: 50, Ei: 60 };
-const DECIMAL_SUFFIX_OF = new Map(Object.entries(DECIMAL_SUFFIXES).map(([suffix, exponent]) => [exponent, suffix]));
-const BINARY_SUFFIX_OF = new Map(Object.entries(BINARY_SUFFIXES).map(([suffix, exponent]) => [exponent, suffix]));
+const DECIMAL_SUFFIXES: ReadonlyMap<string, number> = new Map([['n', -9], ['u', -6], ['m', -3], ['', 0], ['k', 3], ['M', 6], ['G', 9], ['T', 12], ['P', 15], ['E', 18]]);
+const BINARY_SUFFIXES: ReadonlyMap<string, number> = new Map([['Ki', 10], ['Mi', 20], ['Gi', 30], ['Ti', 40], ['Pi', 50], ['Ei', 60]]);
+const DECIMAL_SUFFIX_OF = new Map([...DECIMAL_SUFFIXES].map(([suffix, exponent]) => [exponent, suffix]));
+const BINARY_SUFFIX_OF = new Map([...BINARY_SUFFIXES].map(([suffix, exponent]) => [exponent, suffix]));
 
-interface ParsedText {
+const fitsInt64 = (value: bigint): boolean => value >= INT64_MIN && value <= INT64_MAX;
+const pow10 = (n: number): bigint => 10n ** BigInt(n);
+const abs = (value: bigint): bigint => (value < 0n ? -value : value);
+
+const POW10_TABLE = Array.from({ length: 32 }, (_, i) => Number(`1e${i}`));
+const POW10_POSITIVE_32 = Array.from({ length: 10 }, (_, i) => Number(`1e${i * 32}`));
+const POW10_NEGATIVE_32 = Array.from({ length: 11 }, (_, i) => Number(`1e-${i * 32}`));
+
+/** Go's math.Pow10, table for table, so asApproximateFloat rounds exactly as Kubernetes does. */
+function goPow10(n: number): number {
+  if (n >= 0 && n <= 308) return POW10_POSITIVE_32[Math.floor(n / 32)]! * POW10_TABLE[n % 32]!;
+  if (n < 0 && n >= -323) return POW10_NEGATIVE_32[Math.floor(-n / 32)]! / POW10_TABLE[-n % 32]!;
+  return n > 0 ? Infinity : 0;
+}
+
+/** Both values as mantissas of the smaller exponent. */
+function align(a: Quantity, bMantissa: bigint, bExponent: number): [bigint, bigint, number] {
+  const exponent = Math.min(a.exponent, bExponent);
+  return [a.mantissa * pow10(a.exponent - exponent), bMantissa * pow10(bExponent - exponent), exponent];
+}
+
+/** Divides out every factor `base`, keeping the sign (removeInt64Factors / removeBigIntFactors). */
+function removeFactors(value: bigint, base: bigint): { value: bigint; times: number } {
+  let times = 0;
+  let magnitude = abs(value);
+  while (magnitude >= base && magnitude % base === 0n) {
+    magnitude /= base;
+    times++;
+  }
+  return { value: value < 0n ? -magnitude : magnitude, times };
+}
+
+/** Rounds mantissa × 10^exponent to `scale`, away from zero (inf.RoundUp). */
+function roundUpToScale(mantissa: bigint, exponent: number, scale: number): bigint {
+  if (exponent >= scale) return mantissa * pow10(exponent - scale);
+  const shift = scale - exponent;
+  // Fewer digits than places to drop: a non-zero value rounds to one unit (no need for 10^shift).
+  if (shift > abs(mantissa).toString().length) return mantissa === 0n ? 0n : mantissa < 0n ? -1n : 1n;
+  const divisor = pow10(shift);
+  const quotient = mantissa / divisor; // truncates toward zero
+  if (quotient * divisor === mantissa) return quotient;
+  return quotient + (mantissa < 0n ? -1n : 1n);
+}
+
+export class Quantity {
+  constructor(
+    /** The value is mantissa × 10^exponent. */
+    readonly mantissa: bigint,
+    readonly exponent: number,
+    /** apimachinery's compact int64Amount form (true) or its inf.Dec form (false). */
+    readonly compact: boolean,
+    readonly format: QuantityFormat,
+    /** The original text, kept when the parser judged it canonical (Quantity.s): printed as is. */
+    readonly text?: string,
+  ) {}
+
+  sign(): number {
+    return this.mantissa > 0n ? 1 : this.mantissa < 0n ? -1 : 0;
+  }
+
+  compareTo(other: Quantity): number {
+    const [a, b] = align(this, other.mantissa, other.exponent);
+    return a < b ? -1 : a > b ? 1 : 0;
+  }
+
+  equals(other: unknown): boolean {
+    return other instanceof Quantity && this.compareTo(other) === 0;
+  }
+
+  /** AsInt64: only the compact form with a non-negative exponent converts. */
+  asInt64(): bigint | undefined {
+    if (!this.compact || this.exponent < 0) return undefined;
+    if (this.mantissa === 0n) return 0n;
+    if (this.exponent > 18) return undefined;
+    const value = this.mantissa * pow10(this.exponent);
+    return fitsInt64(value) ? value : undefined;
+  }
+
+  /** AsApproximateFloat64: the mantissa as a float times 10^exponent. */
+  asApproximateFloat(): number {
+    const base = Number(this.mantissa);
+    return this.exponent === 0 ? base : base * goPow10(this.exponent);
+  }
+
+  /** Add (or Sub, with `negate`): compact arithmetic when both are compact and it fits, exact otherwise. */
+  plus(other: Quantity, negate = false): Quantity {
+    const otherMantissa = negate ? -other.mantissa : other.mantissa;
+    const format = this.mantissa === 0n ? other.format : this.format;
+    if (this.compact && other.compact) {
+      if (otherMantissa === 0n) return new Quantity(this.mantissa, this.exponent, true, format);
+      if (this.mantissa === 0n) return new Quantity(otherMantissa, other.exponent, true, format);
+      const [a, b, exponent] = align(this, otherMantissa, other.exponent);
+      // int64Amount.Add fails (and falls back to inf.Dec) when the scaled operand or the sum overflows.
+      if (fitsInt64(a) && fitsInt64(b) && fitsInt64(a + b)) return new Quantity(a + b, exponent, true, format);
+    }
+    const [a, b, exponent] = align(this, otherMantissa, other.exponent);
+    return new Quantity(a + b, exponent, false, format);
+  }
+
+  /** RoundUp(scale), away from zero; the original text is kept when nothing changes (milli by default). */
+  roundUp(scale = MILLI): Quantity {
+    if (this.exponent >= scale) return this;
+    return new Quantity(roundUpToScale(this.mantissa, this.exponent, scale), scale, this.compact, this.format);
+  }
+
+  /** Quantity.String(): the kept original text, or CanonicalizeBytes. */
+  toString(): string {
+    if (this.text !== undefined) return this.text;
+    const { mantissa, exponent } = this;
+    if (mantissa === 0n) return '0';
+    let format = this.format;
+    let whole: bigint | undefined;
+    if (format === 'BinarySI') {
+      const divisor = exponent < 0 ? pow10(-exponent) : 1n;
+      const scaled = exponent >= 0 ? mantissa * pow10(exponent) : undefined;
+      const belowKibi = scaled !== undefined ? abs(scaled) < 1024n : abs(mantissa) < 1024n * divisor;
+      if (belowKibi) format = 'DecimalSI'; // avoids rounding (and confusion)
+      else if (scaled !== undefined) whole = scaled;
+      else if (mantissa % divisor === 0n) whole = mantissa / divisor;
+      else format = 'DecimalSI'; // not a whole number: do not lose precision
+    }
+    if (format === 'BinarySI' && whole !== undefined) {
+      const { value, times } = removeFactors(whole, 1024n);
+      return `${value}${BINARY_SUFFIX_OF.get(times * 10) ?? ''}`;
+    }
+    // AsCanonicalBytes: every factor of ten into the exponent, then down to a multiple of three.
+    const stripped = removeFactors(mantissa, 10n);
+    let value = stripped.value;
+    let canonicalExponent = exponent + stripped.times;
+    const remainder = canonicalExponent % 3; // truncated, like Go's %
+    if (remainder === 1 || remainder === -2) {
+      value *= 10n;
+      canonicalExponent -= 1;
+    } else if (remainder === 2 || remainder === -1) {
+      value *= 100n;
+      canonicalExponent -= 2;
+    }
+    if (format === 'DecimalExponent') return canonicalExponent === 0 ? `${value}` : `${value}e${canonicalExponent}`;
+    // Like apimachinery, an exponent without an SI suffix (above E) prints no suffix.
+    return `${value}${DECIMAL_SUFFIX_OF.get(canonicalExponent) ?? ''}`;
+  }
+}
+
+interface ScannedText {
   positive: boolean;
+  /** The digits before the point, leading zeros dropped ("0" when there are none). */
   num: string;
+  /** The digits after the point. */
   denom: string;
   suffix: string;
 }
@@ -39,7 +197,7 @@ interface ParsedText {
 const isDigit = (c: string | undefined): boolean => c !== undefined && c >= '0' && c <= '9';
 
 /** parseQuantityString: sign, digits (leading zeros dropped), optional fraction, suffix. */
-function splitQuantityText(text: string): ParsedText | undefined {
+function scan(text: string): ScannedText {
   let pos = 0;
   const end = text.length;
   let positive = true;
@@ -67,52 +225,50 @@ function splitQuantityText(text: string): ParsedText | undefined {
   while (pos < end && 'eEinumkKMGTP'.includes(text[pos]!)) pos++;
   if (pos < end && (text[pos] === '-' || text[pos] === '+')) pos++;
   while (pos < end && isDigit(text[pos])) pos++;
-  if (pos < end) return undefined; // characters after the suffix
+  if (pos < end) throw new QuantityError(ERR_FORMAT); // characters after the suffix
   return { positive, num, denom, suffix: text.slice(suffixStart) };
 }
 
-function interpretSuffix(suffix: string): { base: 10 | 2; exponent: number; format: QuantityFormat } | undefined {
-  if (suffix in DECIMAL_SUFFIXES) return { base: 10, exponent: DECIMAL_SUFFIXES[suffix]!, format: 'DecimalSI' };
-  if (suffix in BINARY_SUFFIXES) return { base: 2, exponent: BINARY_SUFFIXES[suffix]!, format: 'BinarySI' };
+/** quantitySuffixer.interpret: base, exponent and format of a suffix. */
+function interpretSuffix(suffix: string): { base: 10 | 2; exponent: number; format: QuantityFormat } {
+  const decimal = DECIMAL_SUFFIXES.get(suffix);
+  if (decimal !== undefined) return { base: 10, exponent: decimal, format: 'DecimalSI' };
+  const binary = BINARY_SUFFIXES.get(suffix);
+  if (binary !== undefined) return { base: 2, exponent: binary, format: 'BinarySI' };
+  // strconv.ParseInt(rest, 10, 64): an optional sign, then digits only.
   if (suffix.length > 1 && (suffix[0] === 'e' || suffix[0] === 'E') && /^[+-]?\d+$/.test(suffix.slice(1))) {
-    const exponent = Number(suffix.slice(1));
-    if (Number.isSafeInteger(exponent) && Math.abs(exponent) < 2 ** 31) return { base: 10, exponent, format: 'DecimalExponent' };
+    const parsed = BigInt(suffix.slice(1));
+    if (fitsInt64(parsed)) {
+      // Go converts the int64 to int32 by truncation.
+      const exponent = Number(BigInt.asIntN(32, parsed));
+      if (Math.abs(exponent) > MAX_EXPONENT) throw new QuantityError(ERR_EXPONENT);
+      return { base: 10, exponent, format: 'DecimalExponent' };
+    }
   }
-  return undefined;
+  throw new QuantityError(ERR_SUFFIX);
 }
 
-/** Rounds value = mantissa * 10^exponent to `scale` (a power of ten), away from zero. */
-function roundUpToScale(mantissa: bigint, exponent: number, scale: number): { mantissa: bigint; exponent: number } {
-  if (exponent >= scale) return { mantissa, exponent };
-  const divisor = 10n ** BigInt(scale - exponent);
-  let quotient = mantissa / divisor; // truncates toward zero
-  if (quotient * divisor !== mantissa) quotient += mantissa < 0n ? -1n : 1n;
-  return { mantissa: quotient, exponent: scale };
-}
+/** resource.ParseQuantity; throws a QuantityError with apimachinery's message when the text is refused. */
+export function parseQuantity(text: string): Quantity {
+  if (text === '') throw new QuantityError(ERR_FORMAT);
+  if (text === '0') return new Quantity(0n, 0, true, 'DecimalSI', '0');
+  const { positive, num, denom, suffix } = scan(text);
+  const { base, exponent, format: suffixFormat } = interpretSuffix(suffix);
+  let format = suffixFormat;
 
-/** Parses a quantity as resource.ParseQuantity does; undefined when the apiserver would reject it. */
-export function parseQuantity(text: string): Quantity | undefined {
-  if (text === '') return undefined;
-  if (text === '0') return { mantissa: 0n, exponent: 0, format: 'DecimalSI', cached: '0' };
-  const parts = splitQuantityText(text);
-  if (!parts) return undefined;
-  const suffix = interpretSuffix(parts.suffix);
-  if (!suffix) return undefined;
-  const { num, denom, positive } = parts;
-  let { format } = suffix;
-
-  // The parser's int64 fast path; it alone keeps the original text when it looks canonical.
+  // The int64 fast path; it alone keeps the original text, when that looks canonical.
   let precision: number;
   let scale: number;
   let multiplier = 1n;
-  if (suffix.base === 10) {
-    scale = suffix.exponent;
+  if (base === 10) {
+    scale = exponent;
     precision = 18 - (num.length + denom.length);
   } else {
     scale = 0;
-    if (suffix.exponent >= 0 && denom.length === 0) {
-      multiplier = 1n << BigInt(suffix.exponent);
-      precision = 15 - num.length - Math.trunc(Math.fround((suffix.exponent * 3) / 10)) - 1;
+    if (exponent >= 0 && denom.length === 0) {
+      multiplier = 1n << BigInt(exponent);
+      // 1Mi (2^20) has about six decimal digits: exponent*3/10 - 1 estimates the digits it uses.
+      precision = 15 - num.length - Math.trunc(Math.fround((exponent * 3) / 10)) - 1;
     } else {
       precision = -1;
     }
@@ -122,98 +278,47 @@ export function parseQuantity(text: string): Quantity | undefined {
     if (scale >= NANO) {
       const shifted = num + denom;
       const value = BigInt(shifted);
+      if (!fitsInt64(value)) throw new QuantityError(ERR_NUMERIC);
       const product = value * multiplier;
-      if (product <= MAX_INT64) {
-        const result = positive ? product : -product;
-        let keep = false;
-        if (format === 'BinarySI') keep = suffix.exponent % 10 === 0 && (value & 7n) !== 0n;
-        else keep = scale % 3 === 0 && !shifted.endsWith('000') && shifted[0] !== '0';
-        const quantity: Quantity = { mantissa: result, exponent: scale, format };
-        if (keep) quantity.cached = text;
-        return quantity;
+      if (fitsInt64(product)) {
+        const keepText = format === 'BinarySI' ? exponent % 10 === 0 && (value & 7n) !== 0n : scale % 3 === 0 && !shifted.endsWith('000') && shifted[0] !== '0';
+        return new Quantity(positive ? product : -product, scale, true, format, keepText ? text : undefined);
       }
     }
   }
 
-  // The arbitrary-precision path: exact value, rounded up to nano, binary capped at int64.
-  let mantissa = BigInt(num + denom);
-  let exponent = -denom.length;
-  if (suffix.base === 10) exponent += suffix.exponent;
-  else mantissa *= 1n << BigInt(suffix.exponent);
-  if (mantissa !== 0n) ({ mantissa, exponent } = roundUpToScale(mantissa, exponent, NANO));
+  // The arbitrary-precision path: exact value, non-zero values rounded up (away from zero) to nano
+  // units; the result always has exponent -9, which asApproximateFloat's arithmetic depends on.
+  let magnitude = BigInt(num + denom);
+  let magnitudeExponent = -denom.length;
+  if (base === 10) magnitudeExponent += exponent;
+  else magnitude *= 1n << BigInt(exponent);
+  if (magnitude !== 0n) {
+    magnitude = roundUpToScale(magnitude, magnitudeExponent, NANO);
+    magnitudeExponent = NANO;
+  }
   if (format === 'BinarySI') {
-    const magnitudeOverMax = exponent >= 0 ? mantissa * 10n ** BigInt(exponent) > MAX_INT64 : mantissa > MAX_INT64 * 10n ** BigInt(-exponent);
-    if (magnitudeOverMax) {
-      mantissa = MAX_INT64;
-      exponent = 0;
+    if (magnitude > INT64_MAX * pow10(-magnitudeExponent)) {
+      magnitude = INT64_MAX;
+      magnitudeExponent = 0;
     }
-    const belowOne = exponent >= 0 ? false : mantissa < 10n ** BigInt(-exponent);
-    if (mantissa !== 0n && belowOne) format = 'DecimalSI';
+    const belowOne = magnitudeExponent < 0 && magnitude < pow10(-magnitudeExponent);
+    if (magnitude !== 0n && belowOne) format = 'DecimalSI';
   }
-  return { mantissa: positive ? mantissa : -mantissa, exponent, format };
+  return new Quantity(positive ? magnitude : -magnitude, magnitudeExponent, false, format);
 }
 
-/** Quantity.RoundUp(scale): rounds away from zero; keeps the original text when nothing changes. */
-export function roundUpQuantity(quantity: Quantity, scale = MILLI): Quantity {
-  if (quantity.exponent >= scale) return quantity;
-  const rounded = roundUpToScale(quantity.mantissa, quantity.exponent, scale);
-  return { mantissa: rounded.mantissa, exponent: rounded.exponent, format: quantity.format };
+export function isQuantity(text: string): boolean {
+  try {
+    parseQuantity(text);
+    return true;
+  } catch (error) {
+    if (error instanceof QuantityError) return false;
+    throw error;
+  }
 }
 
-function removeFactors(value: bigint, base: bigint): { value: bigint; times: number } {
-  let times = 0;
-  const negative = value < 0n;
-  let result = negative ? -value : value;
-  while (result >= base && result % base === 0n) {
-    result /= base;
-    times++;
-  }
-  return { value: negative ? -result : result, times };
-}
-
-/** Quantity.String(): the kept original text, or CanonicalizeBytes. */
-export function formatQuantity(quantity: Quantity): string {
-  if (quantity.cached !== undefined) return quantity.cached;
-  const { mantissa, exponent } = quantity;
-  if (mantissa === 0n) return '0';
-  let format = quantity.format;
-  let integer: bigint | undefined;
-  if (format === 'BinarySI') {
-    const scaled = exponent >= 0 ? mantissa * 10n ** BigInt(exponent) : undefined;
-    const divisor = exponent < 0 ? 10n ** BigInt(-exponent) : 1n;
-    const magnitude = mantissa < 0n ? -mantissa : mantissa;
-    const lessThan1024 = exponent >= 0 ? (scaled! < 0n ? -scaled! : scaled!) < 1024n : magnitude < 1024n * divisor;
-    if (lessThan1024) {
-      format = 'DecimalSI';
-    } else if (exponent >= 0) {
-      integer = scaled;
-    } else if (mantissa % divisor === 0n) {
-      integer = mantissa / divisor;
-    } else {
-      format = 'DecimalSI'; // not a whole number: do not lose precision
-    }
-  }
-  if (format === 'BinarySI' && integer !== undefined) {
-    const { value, times } = removeFactors(integer, 1024n);
-    return `${value}${BINARY_SUFFIX_OF.get(times * 10) ?? ''}`;
-  }
-  const stripped = removeFactors(mantissa, 10n);
-  let value = stripped.value;
-  let canonicalExponent = exponent + stripped.times;
-  const remainder = canonicalExponent % 3; // truncated like Go's %
-  if (remainder === 1 || remainder === -2) {
-    value *= 10n;
-    canonicalExponent -= 1;
-  } else if (remainder === 2 || remainder === -1) {
-    value *= 100n;
-    canonicalExponent -= 2;
-  }
-  if (format === 'DecimalExponent') return canonicalExponent === 0 ? `${value}` : `${value}e${canonicalExponent}`;
-  // Like apimachinery, an exponent without an SI suffix (above E) prints no suffix.
-  return `${value}${DECIMAL_SUFFIX_OF.get(canonicalExponent) ?? ''}`;
-}
-
-/** The text a JSON value holding a quantity decodes from (numbers are read from their JSON form). */
+/** The text a JSON value holding a quantity decodes from: UnmarshalJSON trims strings, numbers are read from their JSON form. */
 function quantityText(value: unknown): string | undefined {
   if (typeof value === 'string') return value.trim();
   if (typeof value === 'number' && Number.isFinite(value)) return JSON.stringify(value);
@@ -227,9 +332,12 @@ function quantityText(value: unknown): string | undefined {
 export function canonicalQuantity(value: unknown, roundToMilli = false): string | undefined {
   const text = quantityText(value);
   if (text === undefined) return undefined;
-  const parsed = parseQuantity(text);
-  if (!parsed) return undefined;
-  return formatQuantity(roundToMilli ? roundUpQuantity(parsed) : parsed);
+  let parsed: Quantity;
+  try {
+    parsed = parseQuantity(text);
+  } catch (error) {
+    if (error instanceof QuantityError) return undefined;
+    throw error;
+  }
+  return (roundToMilli ? parsed.roundUp() : parsed).toString();
 }
-
-
