@@ -7,3 +7,8 @@ import type { JsonObject } from '../common/vocabulary.js';
 export function namespaceObject(name: string, labels: Readonly<Record<string, string>> = {}): JsonObject {
   return { apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels: { ...labels, 'kubernetes.io/metadata.name': name } } };
 }
+
+/** The Namespace of a request's namespace, or null for a request without one (cluster-scoped). */
+export function namespaceObjectOf(namespace: string | undefined, labels: Readonly<Record<string, string>> = {}): JsonObject | null {
+  return namespace === undefined || namespace === '' ? null : namespaceObject(namespace, labels);
+}

@@ -17,6 +17,7 @@ const MANIFESTS = 'src/cli/testdata/manifests';
 const MIXED = `${MANIFESTS}/mixed.yaml`;
 const GOOD = `${MANIFESTS}/good.yaml`;
 const JSON_MANIFEST = `${MANIFESTS}/nested/daemonset.json`;
+const CALICO = 'src/cli/testdata/warnings/calico-node.yaml';
 // eslint-disable-next-line no-control-regex
 const ANSI = /\u001b\[/;
 
@@ -138,6 +139,17 @@ describe('daemonguard test', () => {
     assert.equal(denial.ruleIndex, 0);
     assert.deepEqual(denial.locations[0]!.physicalLocation, { artifactLocation: { uri: MIXED }, region: { startLine: 6 } });
     assert.deepEqual(sarifRun!.results.map((r) => r.level).sort(), ['error', 'note', 'warning']);
+  });
+
+  it('prints each warning once, as the apiserver passes it on (calico-node with the built-in library)', async () => {
+    const table = await runCli(['test', CALICO]);
+    assert.equal(table.code, 0, table.stderr);
+    const report = JSON.parse((await runCli(['test', '-o', 'json', CALICO])).stdout) as JsonReport;
+    const { warnings } = report.results[0]!;
+    assert.ok(warnings.some((w) => w.startsWith('resources: container "upgrade-ipam" has no cpu request') && w.endsWith('…')), warnings.join('\n'));
+    const shown = table.stdout.split('\n').filter((line) => line.startsWith('    warn ')).map((line) => line.replace(/^ {4}warn {2}/, ''));
+    assert.deepEqual(shown, warnings);
+    assert.equal(table.stdout.split('container "upgrade-ipam"').length, 2, 'the resources warning appears once');
   });
 
   it('shows the patch and the mutated manifest on request', async () => {

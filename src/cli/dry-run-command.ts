@@ -8,8 +8,9 @@ import { stringify } from 'yaml';
 import { isJsonObject, type JsonObject, type Operation } from '../common/vocabulary.js';
 import type { PolicySet } from '../policy/types.js';
 import type { SourceDocument } from '../policy/yaml-documents.js';
+import { reviewAdmission } from '../admission/pipeline.js';
 import { DEFAULT_NAMESPACE, buildAdmissionRequest, manifestNamespace } from '../apiserver/admission-request.js';
-import { dryRunRequest } from './dry-run-request.js';
+import { namespaceObjectOf } from '../apiserver/namespace-object.js';
 import { loadPoliciesForCli } from './load-policy-set.js';
 import { EXIT_FAILED, EXIT_OK, InputError } from './exit-codes.js';
 import { collectDaemonSets, readManifestSources, readStream, STDIN_PATH } from './manifests.js';
@@ -63,14 +64,15 @@ export async function runDryRun(paths: readonly string[], options: TestCommandOp
   const oldObject = options.old ? await readOldObject(options.old) : null;
   const namespaceLabels = options.namespaceLabels ?? {};
 
-  const results: TestResult[] = daemonSets.map((manifest) => {
+  const results: TestResult[] = [];
+  for (const manifest of daemonSets) {
     const namespace = options.namespace ?? manifestNamespace(manifest.object) ?? DEFAULT_NAMESPACE;
     const request = buildAdmissionRequest(manifest.object, { operation: options.operation as Operation, namespace, oldObject, user: options.user, groups: options.groups });
-    const outcome = dryRunRequest(request, policySet, namespaceLabels);
+    const admission = await reviewAdmission(request, policySet, { namespaceObject: namespaceObjectOf(namespace, namespaceLabels) });
     const metadata = manifest.object.metadata;
     const name = isJsonObject(metadata) && typeof metadata.name === 'string' ? metadata.name : '';
-    return { file: manifest.file, line: manifest.line, name, namespace, outcome, policies: policyReports(outcome.decision, policySet) };
-  });
+    results.push({ file: manifest.file, line: manifest.line, name, namespace, admission, policies: policyReports(admission, policySet) });
+  }
   return { results, skipped, policySet, failOn: options.failOn };
 }
 

@@ -12,12 +12,10 @@ import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { parse } from 'yaml';
+import { reviewAdmission, type ReviewedAdmission } from '../../src/admission/pipeline.js';
 import { buildAdmissionRequest } from '../../src/apiserver/admission-request.js';
 import { namespaceObject } from '../../src/apiserver/namespace-object.js';
-import { dryRunRequest } from '../../src/cli/dry-run-request.js';
 import { isJsonObject, type JsonObject } from '../../src/common/vocabulary.js';
-import { review } from '../../src/engine/review.js';
-import type { Decision } from '../../src/engine/types.js';
 import { loadPolicySet } from '../../src/policy/load-policies.js';
 import type { PolicySet } from '../../src/policy/types.js';
 import { POLICIES_DIR, PSA_FIXTURES_DIR } from '../support/library-paths.js';
@@ -89,12 +87,13 @@ async function readFixtures(level: Level): Promise<Fixture[]> {
 const labels = (level: Level) => ({ 'pod-security.kubernetes.io/enforce': level });
 
 /** Reviewed as written (no defaults) and as the CLI and the cluster see it (apiserver defaults). */
-function decisions(daemonSet: JsonObject, set: PolicySet, level: Level): [string, Decision][] {
-  const raw = buildAdmissionRequest(daemonSet, { operation: 'CREATE', namespace: 'psa' });
-  raw.object = daemonSet;
+async function decisions(daemonSet: JsonObject, set: PolicySet, level: Level): Promise<[string, ReviewedAdmission][]> {
+  const context = { namespaceObject: namespaceObject('psa', labels(level)) };
+  const defaulted = buildAdmissionRequest(daemonSet, { operation: 'CREATE', namespace: 'psa' });
+  const raw = { ...defaulted, object: daemonSet };
   return [
-    ['as written', review(raw, set, { phase: 'all', namespaceObject: namespaceObject('psa', labels(level)) })],
-    ['as defaulted', dryRunRequest(buildAdmissionRequest(daemonSet, { operation: 'CREATE', namespace: 'psa' }), set, labels(level)).decision],
+    ['as written', await reviewAdmission(raw, set, context)],
+    ['as defaulted', await reviewAdmission(defaulted, set, context)],
   ];
 }
 
@@ -106,10 +105,10 @@ describe(`Pod Security Standards fixtures ${VERSION}`, { skip: present ? false :
   for (const level of LEVELS) {
     const set = await loadPolicySet([join(POLICIES_DIR, 'pod-security', `pod-security-${level}.yaml`)]);
     const fixtures = await readFixtures(level);
-    it(`${level}: every pass/ fixture is admitted, every fail/ fixture refused naming its control`, (t) => {
+    it(`${level}: every pass/ fixture is admitted, every fail/ fixture refused naming its control`, async (t) => {
       assert.ok(fixtures.length > 0, `no fixtures for ${level}`);
       for (const fixture of fixtures) {
-        for (const [form, decision] of decisions(fixture.daemonSet, set, level)) {
+        for (const [form, decision] of await decisions(fixture.daemonSet, set, level)) {
           const where = `${level}/${VERSION}/${fixture.expect}/${fixture.file} (${form})`;
           assert.ok(!decision.outcomes.some((o) => o.result === 'error' || o.result === 'skip'), `${where}: ${JSON.stringify(decision.outcomes)}`);
           if (fixture.expect === 'pass') {
@@ -131,7 +130,7 @@ describe(`Pod Security Standards fixtures ${VERSION}`, { skip: present ? false :
     const set = await loadPolicySet([join(POLICIES_DIR, 'pod-security', 'pod-security-restricted.yaml')]);
     const fixtures = (await readFixtures('baseline')).filter((f) => f.expect === 'fail');
     for (const fixture of fixtures) {
-      for (const [form, decision] of decisions(fixture.daemonSet, set, 'restricted')) {
+      for (const [form, decision] of await decisions(fixture.daemonSet, set, 'restricted')) {
         assert.equal(decision.allowed, false, `baseline/${VERSION}/fail/${fixture.file} (${form}) must be refused by pod-security-restricted`);
       }
     }

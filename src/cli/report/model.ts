@@ -1,9 +1,9 @@
 // What `daemonguard test` found, in the form every output format is written from.
 import { relative, sep } from 'node:path';
-import type { JsonObject, PatchOperation } from '../../engine/types.js';
+import type { ReviewedAdmission } from '../../admission/pipeline.js';
+import type { JsonObject, PatchOperation, ValidationAction } from '../../engine/types.js';
 import type { PolicySet } from '../../policy/types.js';
-import type { DryRunOutcome, ReviewedViolation } from '../dry-run-request.js';
-import type { PolicyReport } from '../outcomes.js';
+import { strongestAction, type PolicyReport } from '../outcomes.js';
 
 export type FailOn = 'deny' | 'warn';
 
@@ -12,8 +12,19 @@ export interface TestResult {
   line: number;
   name: string;
   namespace: string;
-  outcome: DryRunOutcome;
+  admission: ReviewedAdmission;
   policies: PolicyReport[];
+}
+
+/** A violation as reports show it: with the one action it is reported under. */
+export interface ReviewedViolation {
+  policy: string;
+  message: string;
+  action: ValidationAction;
+}
+
+export function reviewedViolations(admission: ReviewedAdmission): ReviewedViolation[] {
+  return admission.violations.map((v) => ({ policy: v.policy, message: v.message, action: strongestAction(v.actions) }));
 }
 
 export interface TestReport {
@@ -41,16 +52,16 @@ export function summarize(report: TestReport): Summary {
   const { results } = report;
   return {
     total: results.length,
-    allowed: results.filter((r) => r.outcome.allowed).length,
-    denied: results.filter((r) => !r.outcome.allowed).length,
-    warned: results.filter((r) => r.outcome.warnings.length > 0).length,
+    allowed: results.filter((r) => r.admission.allowed).length,
+    denied: results.filter((r) => !r.admission.allowed).length,
+    warned: results.filter((r) => r.admission.warnings.length > 0).length,
     skipped: report.skipped,
   };
 }
 
 /** A result fails the run when it is denied, or (with --fail-on warn) carries a warning. */
 export function isFailure(result: TestResult, failOn: FailOn): boolean {
-  return !result.outcome.allowed || (failOn === 'warn' && result.outcome.warnings.length > 0);
+  return !result.admission.allowed || (failOn === 'warn' && result.admission.warnings.length > 0);
 }
 
 /** Paths as a user and code-scanning tools want them: relative to the working directory, with `/`. */
@@ -83,12 +94,12 @@ export function jsonReport(report: TestReport, options: Pick<ReportOptions, 'sho
         file: displayPath(r.file),
         name: r.name,
         namespace: r.namespace,
-        allowed: r.outcome.allowed,
-        violations: r.outcome.violations,
-        warnings: r.outcome.warnings,
-        patch: r.outcome.patch,
+        allowed: r.admission.allowed,
+        violations: reviewedViolations(r.admission),
+        warnings: r.admission.warnings,
+        patch: r.admission.patch,
       };
-      if (options.showMutated) entry.mutated = r.outcome.decision.mutatedObject;
+      if (options.showMutated) entry.mutated = r.admission.admittedObject;
       return entry;
     }),
     summary: summarize(report),
