@@ -27,7 +27,7 @@ import { createServerMetrics } from '../server/metrics.js';
 import { FileNamespaceCatalog } from '../server/namespace-catalog.js';
 import { StaticPolicyStore } from '../server/policy-store.js';
 import { callHttps, captureLogger, temporaryDirectory, writeTestCertificates, type TestCertificates } from '../../test/support/server-fixtures.js';
-import { collectDaemonSets, isDaemonSet, readManifestSources, type ManifestDocument } from './manifests.js';
+import { collectDaemonSets, isDaemonSet, readManifestSources, type ManifestDocument } from './manifest-reader.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const at = (...parts: string[]): string => path.join(ROOT, ...parts);

@@ -8,9 +8,9 @@ import { namespaceObjectOf } from '../apiserver/namespace-object.js';
 import { review } from '../engine/review.js';
 import type { ReviewPhase } from '../engine/types.js';
 import { loadPoliciesForCli } from './load-policy-set.js';
-import { DEFAULT_POLICY_PATH } from './dry-run-command.js';
+import { DEFAULT_POLICY_PATH } from './test-command.js';
 import { EXIT_FAILED, EXIT_OK, InputError } from './exit-codes.js';
-import { readManifestSources, readStream, STDIN_PATH } from './manifests.js';
+import { readManifestSources, readStream, STDIN_PATH } from './manifest-reader.js';
 import { choice, collect, parseLabels } from './options.js';
 
 export interface ReviewCommandOptions {

@@ -13,7 +13,7 @@ import { DEFAULT_NAMESPACE, buildAdmissionRequest, manifestNamespace } from '../
 import { namespaceObjectOf } from '../apiserver/namespace-object.js';
 import { loadPoliciesForCli } from './load-policy-set.js';
 import { EXIT_FAILED, EXIT_OK, InputError } from './exit-codes.js';
-import { sourceReadMessage } from './manifests.js';
+import { sourceReadMessage } from './manifest-reader.js';
 import { choice, collect } from './options.js';
 import { policyReports } from './outcomes.js';
 import { colorEnabled, palette } from './report/color.js';

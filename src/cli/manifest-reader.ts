@@ -1,5 +1,6 @@
-// Reading the manifests `daemonguard test` reviews: files, folders (recursively), `-` for stdin,
-// several documents per file and `List` objects, each DaemonSet remembered with its file and line.
+// Reading the manifest files `daemonguard test` reviews (and `review` and `verify` read): files, folders
+// (recursively), `-` for stdin, several documents per file and `List` objects, each DaemonSet
+// remembered with its file and line.
 import { isJsonObject, type JsonObject } from '../common/vocabulary.js';
 import { SourceReadError, listManifestFiles, parseSourceText, readSourceFiles, type SourceDocument } from '../policy/yaml-documents.js';
 import { InputError } from './exit-codes.js';

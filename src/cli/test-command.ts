@@ -13,7 +13,7 @@ import { DEFAULT_NAMESPACE, buildAdmissionRequest, manifestNamespace } from '../
 import { namespaceObjectOf } from '../apiserver/namespace-object.js';
 import { loadPoliciesForCli } from './load-policy-set.js';
 import { EXIT_FAILED, EXIT_OK, InputError } from './exit-codes.js';
-import { collectDaemonSets, readManifestSources, readStream, STDIN_PATH } from './manifests.js';
+import { collectDaemonSets, readManifestSources, readStream, STDIN_PATH } from './manifest-reader.js';
 import { choice, collect, packageVersion, parseGroups, parseLabels } from './options.js';
 import { policyReports } from './outcomes.js';
 import { colorEnabled } from './report/color.js';
@@ -48,7 +48,7 @@ async function readOldObject(file: string): Promise<JsonObject> {
 }
 
 /** Runs `test` and returns the report; throws InputError for anything the user must fix. */
-export async function runDryRun(paths: readonly string[], options: TestCommandOptions, readStdin: () => Promise<string>): Promise<TestReport> {
+export async function runTest(paths: readonly string[], options: TestCommandOptions, readStdin: () => Promise<string>): Promise<TestReport> {
   if (options.operation === 'UPDATE' && !options.old) throw new InputError('--operation UPDATE needs --old FILE (the DaemonSet as it is in the cluster)');
   if (options.operation !== 'UPDATE' && options.old) throw new InputError('--old is only meaningful with --operation UPDATE');
   const policyPaths = options.policies ?? [DEFAULT_POLICY_PATH];
@@ -110,7 +110,7 @@ export function registerTestCommand(program: Command): void {
     .option('--fail-on <level>', 'exit 1 on: deny, or warn (warnings too)', choice(['deny', 'warn'] as const, '--fail-on'), 'deny')
     .addHelpText('after', '\nExit codes: 0 all admitted, 1 a denial (or a warning with --fail-on warn), 2 usage, input or policy error.')
     .action(async (paths: string[], options: TestCommandOptions) => {
-      const report = await runDryRun(paths, options, () => readStream(process.stdin));
+      const report = await runTest(paths, options, () => readStream(process.stdin));
       process.stdout.write(formatReport(report, options, colorEnabled(process.stdout)));
       process.exitCode = report.results.some((r) => isFailure(r, report.failOn)) ? EXIT_FAILED : EXIT_OK;
     });
