@@ -18,6 +18,8 @@ const MIXED = `${MANIFESTS}/mixed.yaml`;
 const GOOD = `${MANIFESTS}/good.yaml`;
 const JSON_MANIFEST = `${MANIFESTS}/nested/daemonset.json`;
 const CALICO = 'src/cli/testdata/warnings/calico-node.yaml';
+const LEGACY = 'src/cli/testdata/legacy/daemonsets.yaml';
+const CONVERT = 'so kubectl apply fails: convert to apps/v1; spec.selector is required there';
 // eslint-disable-next-line no-control-regex
 const ANSI = /\u001b\[/;
 
@@ -49,7 +51,8 @@ describe('daemonguard test', () => {
   it('prints the stable JSON shape with a summary', async () => {
     const { code, report } = await jsonRun([MANIFESTS]);
     assert.equal(code, 1);
-    assert.deepEqual(Object.keys(report), ['results', 'summary']);
+    assert.deepEqual(Object.keys(report), ['results', 'errors', 'summary']);
+    assert.deepEqual(report.errors, []);
     assert.deepEqual(report.summary, { total: 5, allowed: 4, denied: 1, warned: 1, skipped: 2 });
     for (const result of report.results) {
       assert.deepEqual(Object.keys(result), ['file', 'name', 'namespace', 'allowed', 'violations', 'warnings', 'patch']);
@@ -198,6 +201,42 @@ describe('daemonguard test', () => {
     assert.match(forced.stdout, ANSI);
     const suppressed = await runCli(['test', '-p', POLICIES, MIXED], { env: { FORCE_COLOR: '1', NO_COLOR: '1' } });
     assert.doesNotMatch(suppressed.stdout, ANSI);
+  });
+
+  describe('DaemonSets of an apiVersion Kubernetes no longer serves', () => {
+    it('are errors naming file:line, the version and the fix; the other DaemonSets are still reviewed; exit 2', async () => {
+      const table = await runCli(['test', '-p', POLICIES, LEGACY]);
+      assert.equal(table.code, 2);
+      assert.equal(
+        table.stderr,
+        `error: ${LEGACY}:2: DaemonSet "old-agent": apiVersion extensions/v1beta1 is not served for DaemonSets (removed in Kubernetes 1.16), ${CONVERT}\n` +
+          `error: ${LEGACY}:18: DaemonSet "listed-agent": apiVersion apps/v1beta2 is not served for DaemonSets (removed in Kubernetes 1.16), ${CONVERT}\n`,
+      );
+      assert.match(table.stdout, /ALLOWED src\/cli\/testdata\/legacy\/daemonsets\.yaml:39 {2}monitoring\/current-agent/);
+      assert.match(table.stdout, /1 DaemonSet: 1 allowed, 0 denied, 0 with warnings; 1 other document skipped; 2 errors \(see above\)\n$/);
+    });
+
+    it('are error entries in -o json, beside the results', async () => {
+      const { code, report, stderr } = await jsonRun([LEGACY]);
+      assert.equal(code, 2);
+      assert.match(stderr, /^error: .*:2: DaemonSet "old-agent"/);
+      assert.deepEqual(report.errors, [
+        { file: LEGACY, line: 2, message: `DaemonSet "old-agent": apiVersion extensions/v1beta1 is not served for DaemonSets (removed in Kubernetes 1.16), ${CONVERT}` },
+        { file: LEGACY, line: 18, message: `DaemonSet "listed-agent": apiVersion apps/v1beta2 is not served for DaemonSets (removed in Kubernetes 1.16), ${CONVERT}` },
+      ]);
+      assert.deepEqual(report.results.map((r) => r.name), ['current-agent']);
+      assert.equal(report.summary.skipped, 1, "another group's DaemonSet kind is just another document");
+    });
+
+    it('names apps/v1beta1 too, and refuses one given as --old', async () => {
+      const input = 'apiVersion: apps/v1beta1\nkind: DaemonSet\nmetadata:\n  name: ancient\n';
+      const stdin = await runCli(['test', '-p', POLICIES, '-'], { input });
+      assert.equal(stdin.code, 2);
+      assert.match(stdin.stderr, /^error: <stdin>:1: DaemonSet "ancient": apiVersion apps\/v1beta1 is not served for DaemonSets \(it never had DaemonSets/);
+      const old = await runCli(['test', '-p', POLICIES, '--operation', 'UPDATE', '--old', LEGACY, GOOD]);
+      assert.equal(old.code, 2);
+      assert.match(old.stderr, /^error: .*daemonsets\.yaml:2: DaemonSet "old-agent": apiVersion extensions\/v1beta1/);
+    });
   });
 
   describe('errors (exit 2)', () => {

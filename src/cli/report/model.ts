@@ -3,6 +3,7 @@ import { relative, sep } from 'node:path';
 import type { ReviewedAdmission } from '../../admission/pipeline.js';
 import type { JsonObject, PatchOperation, ValidationAction } from '../../engine/types.js';
 import type { PolicySet } from '../../policy/types.js';
+import type { ManifestProblem } from '../manifest-reader.js';
 import { strongestAction, type PolicyReport } from '../outcomes.js';
 
 export type FailOn = 'deny' | 'warn';
@@ -29,6 +30,8 @@ export function reviewedViolations(admission: ReviewedAdmission): ReviewedViolat
 
 export interface TestReport {
   results: TestResult[];
+  /** Documents that could not be reviewed and must be fixed (the run exits 2). */
+  errors: ManifestProblem[];
   skipped: number;
   policySet: PolicySet;
   failOn: FailOn;
@@ -84,6 +87,8 @@ export interface JsonReport {
     patch: PatchOperation[];
     mutated?: JsonObject | null;
   }[];
+  /** Documents that could not be reviewed, with the file and line and what to do (the run exits 2). */
+  errors: ManifestProblem[];
   summary: Summary;
 }
 
@@ -102,6 +107,7 @@ export function jsonReport(report: TestReport, options: Pick<ReportOptions, 'sho
       if (options.showMutated) entry.mutated = r.admission.admittedObject;
       return entry;
     }),
+    errors: report.errors.map((problem) => ({ file: displayPath(problem.file), line: problem.line, message: problem.message })),
     summary: summarize(report),
   };
 }

@@ -41,7 +41,8 @@ export function tableReport(report: TestReport, options: ReportOptions): string 
   const s = summarize(report);
   const parts = [`${s.allowed} allowed`, s.denied > 0 ? c.red(`${s.denied} denied`) : `${s.denied} denied`, `${s.warned} with warnings`];
   const skipped = s.skipped > 0 ? `; ${plural(s.skipped, 'other document')} skipped` : '';
+  const errors = report.errors.length > 0 ? `; ${c.red(plural(report.errors.length, 'error'))} (see above)` : '';
   if (lines.length > 0) lines.push('');
-  lines.push(`${plural(s.total, 'DaemonSet')}: ${parts.join(', ')}${skipped}`);
+  lines.push(`${plural(s.total, 'DaemonSet')}: ${parts.join(', ')}${skipped}${errors}`);
   return `${lines.join('\n')}\n`;
 }
