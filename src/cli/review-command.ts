@@ -7,11 +7,11 @@ import { answerAdmissionReview } from '../admission/webhook-answer.js';
 import { namespaceObjectOf } from '../apiserver/namespace-object.js';
 import { review } from '../engine/review.js';
 import type { ReviewPhase } from '../engine/types.js';
-import { loadPoliciesForCli } from './load-policy-set.js';
-import { DEFAULT_POLICY_PATH } from './test-command.js';
 import { EXIT_FAILED, EXIT_OK, InputError } from './exit-codes.js';
+import { loadPoliciesForCli } from './load-policy-set.js';
 import { readManifestSources, readStream, STDIN_PATH } from './manifest-reader.js';
 import { choice, collect, parseLabels } from './options.js';
+import { DEFAULT_POLICY_PATH } from './test-command.js';
 
 export interface ReviewCommandOptions {
   policies?: string[];

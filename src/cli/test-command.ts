@@ -5,14 +5,14 @@
 import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
 import { stringify } from 'yaml';
-import { isJsonObject, type JsonObject, type Operation } from '../common/vocabulary.js';
-import type { PolicySet } from '../policy/types.js';
-import type { SourceDocument } from '../policy/yaml-documents.js';
 import { reviewAdmission } from '../admission/pipeline.js';
 import { DEFAULT_NAMESPACE, buildAdmissionRequest, manifestNamespace } from '../apiserver/admission-request.js';
 import { namespaceObjectOf } from '../apiserver/namespace-object.js';
-import { loadPoliciesForCli } from './load-policy-set.js';
+import { isJsonObject, type JsonObject, type Operation } from '../common/vocabulary.js';
+import type { PolicySet } from '../policy/types.js';
+import type { SourceDocument } from '../policy/yaml-documents.js';
 import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, InputError } from './exit-codes.js';
+import { loadPoliciesForCli } from './load-policy-set.js';
 import { collectDaemonSets, formatProblem, readManifestSources, readStream, STDIN_PATH } from './manifest-reader.js';
 import { choice, collect, packageVersion, parseGroups, parseLabels } from './options.js';
 import { policyReports } from './outcomes.js';
