@@ -10,7 +10,7 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
-import { applyApiserverDefaults } from '../src/admission/daemonset-defaults.js';
+import { applyApiserverDefaults } from '../src/apiserver/daemonset-defaults.js';
 import type { JsonObject, JsonValue } from '../src/common/vocabulary.js';
 
 /** The repository root (this file runs from build/bench/). */

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Sends DaemonSets to a real kube-apiserver (server-side dry run, so nothing is stored) and records the
-// object its mutating webhook receives: the ground truth for src/admission/daemonset-defaults.ts.
+// object its mutating webhook receives: the ground truth for src/apiserver/daemonset-defaults.ts.
 //   npm run build && node scripts/capture-webhook-objects.mjs [input.yaml] [golden.json]
 // Needs the e2e binaries (bash test/e2e/cluster/build.sh).
 import { Buffer } from 'node:buffer';
@@ -13,8 +13,8 @@ import { parseAllDocuments } from 'yaml';
 import { startCluster } from '../build/test/e2e/cluster/cluster.js';
 import { createLeaf } from '../build/test/e2e/cluster/pki.js';
 
-const input = process.argv[2] ?? 'src/admission/testdata/apiserver-defaults.input.yaml';
-const output = process.argv[3] ?? 'src/admission/testdata/apiserver-defaults.golden.json';
+const input = process.argv[2] ?? 'src/apiserver/testdata/apiserver-defaults.input.yaml';
+const output = process.argv[3] ?? 'src/apiserver/testdata/apiserver-defaults.golden.json';
 const manifests = parseAllDocuments(await readFile(input, 'utf8')).map((doc) => doc.toJS()).filter(Boolean);
 
 const cluster = await startCluster({ log: (m) => process.stderr.write(`${m}\n`) });

@@ -1,10 +1,10 @@
-// Command daemonset-shape writes src/admission/daemonset-shape.generated.json: for every Go struct
+// Command daemonset-shape writes src/apiserver/daemonset-shape.generated.json: for every Go struct
 // reachable from apps/v1 DaemonSet, its JSON fields with their kind and whether encoding/json omits
 // them when empty. The TypeScript defaulting code uses it to serialize a manifest the way the
 // kube-apiserver re-encodes it before a webhook sees it (zero values of omitempty fields vanish,
 // non-pointer structs such as `resources` always appear, required scalars appear as zero values).
 //
-//	cd scripts/daemonset-shape && go run . > ../../src/admission/daemonset-shape.generated.json
+//	cd scripts/daemonset-shape && go run . > ../../src/apiserver/daemonset-shape.generated.json
 package main
 
 import (

@@ -5,6 +5,7 @@ import {
   admissionReviewAnswer,
   denialMessage,
   patchedResponse,
+  patchOfResponse,
   responseFromDecision,
   sanitizeAuditAnnotationKey,
 } from './admission-response.js';
@@ -44,6 +45,7 @@ describe('responseFromDecision', () => {
           violation('host-network', 'hostNetwork is not allowed; remove spec.template.spec.hostNetwork', ['Deny']),
           violation('resource-limits', 'container "agent" has no memory limit', ['Warn']),
         ],
+        warnings: ['resource-limits: container "agent" has no memory limit'],
       }),
       'validate',
     );
@@ -58,21 +60,27 @@ describe('responseFromDecision', () => {
     assert.deepEqual(response.warnings, ['resource-limits: container "agent" has no memory limit']);
   });
 
-  it('lets Warn and Audit violations through, as warnings and audit annotations', () => {
+  it('lets Warn and Audit violations through, as the warnings and audit annotations the engine filed', () => {
     const response = responseFromDecision(
       UID,
       decision({
         allowed: true,
         violations: [violation('limits', 'no memory limit', ['Warn']), violation('tolerations', 'tolerates every taint', ['Audit'])],
-        // The engine already files Warn violations as warnings; they are not repeated.
-        warnings: ['limits: no memory limit'],
+        warnings: ['limits: no memory limit', 'limits:  no memory\nlimit'],
+        auditAnnotations: { tolerations: 'tolerates every taint' },
       }),
       'validate',
     );
     assert.equal(response.allowed, true);
     assert.equal(response.status, undefined);
-    assert.deepEqual(response.warnings, ['limits: no memory limit']);
+    assert.deepEqual(response.warnings, ['limits: no memory limit'], 'each warning once, as the apiserver accepts it');
     assert.deepEqual(response.auditAnnotations, { tolerations: 'tolerates every taint' });
+  });
+
+  it('reads back the patch of a mutating answer as the apiserver does', () => {
+    const patch = [{ op: 'add' as const, path: '/metadata/labels/a~1b', value: 'c' }];
+    assert.deepEqual(patchOfResponse(responseFromDecision(UID, decision({ patch }), 'mutate')), patch);
+    assert.deepEqual(patchOfResponse(responseFromDecision(UID, decision({ patch }), 'validate')), []);
   });
 
   it('answers 403 for every denial and passes the reason on', () => {

@@ -1,7 +1,8 @@
 // Building AdmissionReview answers: small helpers (allowed, denied, patched, errored) and the mapping from
-// an engine Decision to the response the kube-apiserver expects for each webhook phase.
+// an engine Decision to the response the kube-apiserver expects for each webhook phase. This is the one
+// place a Decision's denials, warnings and audit annotations become what the user and the audit log see.
 
-import type { Decision, PatchOperation, Violation } from '../engine/types.js';
+import type { Decision, PatchOperation, ReviewPhase, Violation } from '../engine/types.js';
 import type { AdmissionReviewVersion } from './admission-review.js';
 import { sanitizeWarnings } from './warnings.js';
 
@@ -28,9 +29,6 @@ export interface AdmissionReviewAnswer {
   kind: 'AdmissionReview';
   response: AdmissionResponse;
 }
-
-/** The webhook a request came through; `/validate` never patches. */
-export type WebhookPhase = 'validate' | 'mutate';
 
 export const DEFAULT_DENIAL_REASON = 'Forbidden';
 /**
@@ -62,12 +60,14 @@ export function encodePatch(patch: readonly PatchOperation[]): string {
   return Buffer.from(JSON.stringify(patch), 'utf8').toString('base64');
 }
 
-export function admissionReviewAnswer(apiVersion: AdmissionReviewVersion, response: AdmissionResponse): AdmissionReviewAnswer {
-  return { apiVersion, kind: 'AdmissionReview', response };
+/** The operations of a mutating answer, as the apiserver reads them (none when it carries no patch). */
+export function patchOfResponse(response: AdmissionResponse): PatchOperation[] {
+  if (response.patch === undefined) return [];
+  return JSON.parse(Buffer.from(response.patch, 'base64').toString('utf8')) as PatchOperation[];
 }
 
-function hasAction(violation: Violation, action: 'Deny' | 'Warn' | 'Audit'): boolean {
-  return violation.actions.includes(action);
+export function admissionReviewAnswer(apiVersion: AdmissionReviewVersion, response: AdmissionResponse): AdmissionReviewAnswer {
+  return { apiVersion, kind: 'AdmissionReview', response };
 }
 
 function violationLine(violation: Violation): string {
@@ -94,16 +94,11 @@ export function sanitizeAuditAnnotationKey(key: string): string {
   return cleaned === '' ? 'annotation' : cleaned;
 }
 
-function auditAnnotations(decision: Decision, auditViolations: readonly Violation[]): Record<string, string> | undefined {
+function auditAnnotations(decision: Decision): Record<string, string> | undefined {
   // A Map, turned into an object with Object.fromEntries: keys such as `__proto__` stay plain data.
   const annotations = new Map<string, string>();
   for (const [key, value] of Object.entries(decision.auditAnnotations)) {
     annotations.set(sanitizeAuditAnnotationKey(key), value);
-  }
-  // The engine files Audit violations under the policy's name; a violation it did not file is added the same way.
-  for (const violation of auditViolations) {
-    const key = sanitizeAuditAnnotationKey(violation.policy);
-    if (!annotations.has(key)) annotations.set(key, violation.message);
   }
   return annotations.size === 0 ? undefined : Object.fromEntries(annotations);
 }
@@ -111,14 +106,13 @@ function auditAnnotations(decision: Decision, auditViolations: readonly Violatio
 /**
  * Turns an engine Decision into the AdmissionResponse for one webhook phase.
  *
- * Only Deny-action violations deny (all of them are listed in the message); Warn-action violations become
- * warnings and Audit-action ones audit annotations keyed by policy name. A validating answer never
+ * Only Deny-action violations deny (all of them are listed in the message). The Decision's warnings
+ * (Warn violations, policies ignored after an error) are cleaned up for the apiserver, its audit
+ * annotations (Audit violations, by policy name) get acceptable keys. A validating answer never
  * carries a patch; a mutating one carries `patchType` + `patch` only when the policies changed something.
  */
-export function responseFromDecision(uid: string, decision: Decision, phase: WebhookPhase): AdmissionResponse {
-  const denying = decision.violations.filter((violation) => hasAction(violation, 'Deny'));
-  const warning = decision.violations.filter((violation) => hasAction(violation, 'Warn'));
-  const auditing = decision.violations.filter((violation) => hasAction(violation, 'Audit'));
+export function responseFromDecision(uid: string, decision: Decision, phase: ReviewPhase): AdmissionResponse {
+  const denying = decision.violations.filter((violation) => violation.actions.includes('Deny'));
   const allowed = decision.allowed && denying.length === 0;
 
   const response: AdmissionResponse = { uid, allowed };
@@ -134,10 +128,10 @@ export function responseFromDecision(uid: string, decision: Decision, phase: Web
     response.status = { code: DENIAL_CODE, reason, message };
   }
 
-  const warnings = sanitizeWarnings([...decision.warnings, ...warning.map(violationLine)]);
+  const warnings = sanitizeWarnings(decision.warnings);
   if (warnings.length > 0) response.warnings = warnings;
 
-  const annotations = auditAnnotations(decision, auditing);
+  const annotations = auditAnnotations(decision);
   if (annotations !== undefined) response.auditAnnotations = annotations;
 
   if (phase === 'mutate' && allowed && decision.patch.length > 0) {

@@ -16,12 +16,12 @@ type RegisterCommand = (program: Command) => void;
  * (about half a second of module loading), which `daemonguard test` in a CI loop should not pay for.
  */
 const COMMANDS: Record<string, () => Promise<RegisterCommand>> = {
-  test: async () => (await import('./dry-run-command.js')).registerTestCommand,
+  test: async () => (await import('./test-command.js')).registerTestCommand,
   verify: async () => (await import('./verify-command.js')).registerVerifyCommand,
   review: async () => (await import('./review-command.js')).registerReviewCommand,
   serve: async () => (await import('./serve-command.js')).registerServeCommand,
   certs: async () => (await import('./certs-command.js')).registerCertsCommand,
-  manifests: async () => (await import('./manifests-command.js')).registerManifestsCommand,
+  manifests: async () => (await import('./webhook-manifests-command.js')).registerManifestsCommand,
 };
 
 /** The command named on the command line, if it is one of ours; otherwise every command is needed (help, typos). */

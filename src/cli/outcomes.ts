@@ -1,6 +1,7 @@
 // One outcome per policy for one reviewed object, from the engine's per-phase outcomes: the words
 // reports and `verify` expectations use (pass, deny, warn, audit, skip, error, mutate).
-import type { Decision, ValidationAction } from '../engine/types.js';
+import type { ReviewedAdmission } from '../admission/pipeline.js';
+import type { ValidationAction } from '../engine/types.js';
 import type { PolicySet } from '../policy/types.js';
 
 export type PolicyVerdict = 'pass' | 'deny' | 'warn' | 'audit' | 'skip' | 'error' | 'mutate';
@@ -27,17 +28,17 @@ export function strongestAction(actions: readonly ValidationAction[]): Validatio
  * produced patch operations, else `pass`. Policies the engine never looked at (the request was not
  * evaluated) are `skip`.
  */
-export function policyReports(decision: Decision, policySet: PolicySet): PolicyReport[] {
+export function policyReports(admission: Pick<ReviewedAdmission, 'outcomes' | 'violations' | 'notEvaluated'>, policySet: PolicySet): PolicyReport[] {
   return policySet.policies.map((policy) => {
-    const outcomes = decision.outcomes.filter((o) => o.policy === policy.name);
-    const violations = decision.violations.filter((v) => v.policy === policy.name);
+    const outcomes = admission.outcomes.filter((o) => o.policy === policy.name);
+    const violations = admission.violations.filter((v) => v.policy === policy.name);
     const patchOperations = outcomes.reduce((sum, o) => sum + (o.patchOperations ?? 0), 0);
     const reasons = outcomes.map((o) => o.message).filter((m): m is string => m !== undefined);
     let verdict: PolicyVerdict;
     let messages: string[] = [];
     if (outcomes.length === 0 || outcomes.every((o) => o.result === 'skip')) {
       verdict = 'skip';
-      messages = outcomes.length === 0 && decision.notEvaluated ? [decision.notEvaluated] : reasons;
+      messages = outcomes.length === 0 && admission.notEvaluated ? [admission.notEvaluated] : reasons;
     } else if (outcomes.some((o) => o.result === 'error')) {
       verdict = 'error';
       messages = outcomes.filter((o) => o.result === 'error').map((o) => o.message ?? 'evaluation error');

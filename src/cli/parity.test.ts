@@ -1,8 +1,9 @@
 // Parity between `daemonguard test` and the webhook server: every DaemonSet the repository ships as an
 // example or as a policy-suite resource is reviewed once by the built CLI (a subprocess, all files at
-// once) and once by the real HTTPS server (in-process, real policies, real certificates), the way the
-// cluster calls it: /mutate, apply the patch, re-default, /validate. Both must give the same decision,
-// the same denial messages, the same warnings and the same patch.
+// once) and once by the real HTTPS server (in-process, real policies, real certificates), through the
+// same pipeline the CLI runs in process (/mutate, apply the patch, re-default, /validate), with the
+// HTTPS endpoints as its webhooks. Both must give the same decision, the same denial messages, the
+// same warnings and the same patch.
 
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -11,21 +12,22 @@ import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import fastJsonPatch from 'fast-json-patch';
 import { parseAllDocuments, stringify } from 'yaml';
-import { applyApiserverDefaults } from '../admission/daemonset-defaults.js';
+import type { AdmissionResponse } from '../admission/admission-response.js';
+import { admit } from '../admission/pipeline.js';
+import { buildAdmissionRequest, DEFAULT_NAMESPACE, manifestNamespace } from '../apiserver/admission-request.js';
+import { namespaceObject } from '../apiserver/namespace-object.js';
 import { isJsonObject, type JsonObject } from '../common/vocabulary.js';
 import { review } from '../engine/review.js';
-import type { AdmissionRequest, PatchOperation } from '../engine/types.js';
+import type { AdmissionRequest, PatchOperation, ReviewPhase } from '../engine/types.js';
 import { loadPolicySet } from '../policy/load-policies.js';
 import type { PolicySet } from '../policy/types.js';
 import { startAdmissionServer, type AdmissionServer } from '../server/admission-server.js';
 import { createServerMetrics } from '../server/metrics.js';
 import { FileNamespaceCatalog } from '../server/namespace-catalog.js';
 import { StaticPolicyStore } from '../server/policy-store.js';
-import { callHttps, captureLogger, decodePatch, temporaryDirectory, writeTestCertificates, type TestCertificates } from '../../test/support/server-fixtures.js';
-import { buildAdmissionRequest, DEFAULT_NAMESPACE, manifestNamespace, namespaceObject } from './dry-run.js';
-import { collectDaemonSets, isDaemonSet, readManifestSources, type ManifestDocument } from './manifests.js';
+import { callHttps, captureLogger, temporaryDirectory, writeTestCertificates, type TestCertificates } from '../../test/support/server-fixtures.js';
+import { collectDaemonSets, isDaemonSet, readManifestSources, type ManifestDocument } from './manifest-reader.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const at = (...parts: string[]): string => path.join(ROOT, ...parts);
@@ -40,15 +42,6 @@ interface CliResult {
   violations: { policy: string; message: string; action: 'Deny' | 'Warn' | 'Audit' }[];
   warnings: string[];
   patch: PatchOperation[];
-}
-
-interface WebhookResponse {
-  uid: string;
-  allowed: boolean;
-  status?: { code: number; message: string };
-  patchType?: string;
-  patch?: string;
-  warnings?: string[];
 }
 
 /** The lines of a denial message, as the server writes them (`<policy>: <message>`, one per Deny violation). */
@@ -168,13 +161,15 @@ describe('daemonguard test and the webhook server agree', () => {
     catalog?.close();
   });
 
-  async function post(webhook: '/mutate' | '/validate', request: AdmissionRequest): Promise<WebhookResponse> {
+  /** The server's webhook for `phase`, called as the apiserver calls it. */
+  async function callWebhook(phase: ReviewPhase, request: AdmissionRequest): Promise<{ response: AdmissionResponse }> {
     const body = JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', request });
-    const answer = await callHttps(`${server.url}${webhook}`, { ca: certificates.ca.certPem, body });
+    const answer = await callHttps(`${server.url}/${phase}`, { ca: certificates.ca.certPem, body });
     assert.equal(answer.status, 200, answer.text);
-    const response = answer.json<{ response: WebhookResponse }>().response;
+    const response = answer.json<{ response: AdmissionResponse }>().response;
     assert.equal(response.uid, request.uid);
-    return response;
+    if (response.patch !== undefined) assert.equal(response.patchType, 'JSONPatch');
+    return { response };
   }
 
   it(`gives the same decision, denials, warnings and patch for every DaemonSet (at least ${MIN_DAEMONSETS})`, async () => {
@@ -198,26 +193,15 @@ describe('daemonguard test and the webhook server agree', () => {
       assert.equal(cli.name, name, where);
       assert.equal(cli.namespace, namespace, where);
 
-      // As the apiserver calls the webhooks: mutate, apply the patch, decode (default) again, validate.
       const request = buildAdmissionRequest(manifest.object, { operation: 'CREATE', namespace });
-      const mutated = await post('/mutate', request);
-      const patch = mutated.patch === undefined ? [] : (decodePatch(mutated.patch) as PatchOperation[]);
-      let validationRequest = request;
-      if (patch.length > 0) {
-        assert.equal(mutated.patchType, 'JSONPatch', where);
-        const patched = fastJsonPatch.applyPatch(structuredClone(request.object), patch as fastJsonPatch.Operation[], true, false).newDocument as JsonObject;
-        validationRequest = { ...request, object: applyApiserverDefaults(patched, { namespace }) };
-      }
-      const validated = await post('/validate', validationRequest);
-
-      const serverAllowed = mutated.allowed && validated.allowed;
-      const serverDenials = new Set([...denialLines(mutated.allowed ? undefined : mutated.status?.message), ...denialLines(validated.status?.message)]);
-      const serverWarnings = new Set([...(mutated.warnings ?? []), ...(validated.warnings ?? [])]);
+      const served = await admit(request, callWebhook);
+      const { mutation, validation } = served;
+      const serverDenials = new Set([...denialLines(mutation.response.status?.message), ...denialLines(validation.response.status?.message)]);
       const checks: [string, unknown, unknown][] = [
-        ['allowed', serverAllowed, cli.allowed],
+        ['allowed', served.allowed, cli.allowed],
         ['denials', sorted(serverDenials), sorted(cliDenialLines(cli))],
-        ['warnings', sorted(serverWarnings), sorted(new Set(cli.warnings))],
-        ['patch', patch, cli.patch],
+        ['warnings', served.warnings, cli.warnings],
+        ['patch', served.patch, cli.patch],
       ];
       for (const [what, fromServer, fromCli] of checks) {
         try {

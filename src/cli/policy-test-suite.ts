@@ -6,7 +6,7 @@ import { readPackageJson } from '../common/package-root.js';
 import { isJsonObject, type JsonObject, type Operation } from '../common/vocabulary.js';
 import { formatFieldPath, type SourceDocument } from '../common/yaml-documents.js';
 import { InputError } from './exit-codes.js';
-import { readManifestSources } from './manifests.js';
+import { readManifestSources } from './manifest-reader.js';
 import type { PolicyVerdict } from './outcomes.js';
 
 export const POLICY_TEST_API_VERSION = 'daemonguard.dev/v1alpha1';

@@ -1,36 +1,33 @@
 // `daemonguard review FILE|-`: answers a raw AdmissionReview exactly as the server's /validate or
-// /mutate endpoint would (same decoder, same engine, same response builder), for debugging a request
-// captured from the apiserver's audit log or a webhook's debug log.
+// /mutate endpoint would (same decoder, same answering function), for debugging a request captured
+// from the apiserver's audit log or a webhook's debug log.
 import type { Command } from 'commander';
-import { admissionReviewAnswer, responseFromDecision, type WebhookPhase } from '../admission/admission-response.js';
 import { decodeAdmissionReview } from '../admission/admission-review.js';
+import { answerAdmissionReview } from '../admission/webhook-answer.js';
+import { namespaceObjectOf } from '../apiserver/namespace-object.js';
 import { review } from '../engine/review.js';
-import { loadPoliciesForCli, namespaceObject } from './dry-run.js';
-import { DEFAULT_POLICY_PATH } from './dry-run-command.js';
+import type { ReviewPhase } from '../engine/types.js';
 import { EXIT_FAILED, EXIT_OK, InputError } from './exit-codes.js';
-import { readManifestSources, readStream, STDIN_PATH } from './manifests.js';
+import { loadPoliciesForCli } from './load-policy-set.js';
+import { readManifestSources, readStream, STDIN_PATH } from './manifest-reader.js';
 import { choice, collect, parseLabels } from './options.js';
+import { DEFAULT_POLICY_PATH } from './test-command.js';
 
 export interface ReviewCommandOptions {
   policies?: string[];
-  endpoint: WebhookPhase;
+  endpoint: ReviewPhase;
   namespaceLabels?: Record<string, string>;
 }
 
 /** Decodes, reviews and answers one AdmissionReview; throws InputError when the body is not one. */
-export async function answerAdmissionReview(path: string, options: ReviewCommandOptions, readStdin: () => Promise<string>) {
+export async function answerAdmissionReviewFile(path: string, options: ReviewCommandOptions, readStdin: () => Promise<string>) {
   const documents = (await readManifestSources([path], readStdin)).filter((d) => d.value !== null);
   if (documents.length !== 1) throw new InputError(`${path === STDIN_PATH ? '<stdin>' : path}: expected one AdmissionReview, found ${documents.length} documents`);
   const decoded = decodeAdmissionReview(documents[0]!.value);
   if (!decoded.ok) throw new InputError(`${documents[0]!.file}: not an AdmissionReview the server would answer: ${decoded.message}`);
   const policySet = await loadPoliciesForCli(options.policies ?? [DEFAULT_POLICY_PATH]);
-  const { request } = decoded;
-  const namespace = request.namespace ?? '';
-  const decision = review(request, policySet, {
-    phase: options.endpoint,
-    namespaceObject: namespace === '' ? null : namespaceObject(namespace, options.namespaceLabels ?? {}),
-  });
-  return admissionReviewAnswer(decoded.apiVersion, responseFromDecision(request.uid, decision, options.endpoint));
+  const context = { phase: options.endpoint, namespaceObject: namespaceObjectOf(decoded.request.namespace, options.namespaceLabels) };
+  return answerAdmissionReview(decoded, (request, reviewContext) => review(request, policySet, reviewContext), context).answer;
 }
 
 export function registerReviewCommand(program: Command): void {
@@ -43,7 +40,7 @@ export function registerReviewCommand(program: Command): void {
     .option('--namespace-labels <k=v,...>', "labels of the request's namespace, for namespaceSelector", parseLabels)
     .addHelpText('after', '\nExit codes: 0 allowed, 1 denied, 2 usage, input or policy error.')
     .action(async (file: string, options: ReviewCommandOptions) => {
-      const answer = await answerAdmissionReview(file, options, () => readStream(process.stdin));
+      const answer = await answerAdmissionReviewFile(file, options, () => readStream(process.stdin));
       process.stdout.write(`${JSON.stringify(answer)}\n`);
       process.exitCode = answer.response.allowed ? EXIT_OK : EXIT_FAILED;
     });

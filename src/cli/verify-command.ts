@@ -4,14 +4,17 @@
 import { isDeepStrictEqual } from 'node:util';
 import type { Command } from 'commander';
 import { stringify } from 'yaml';
+import { reviewAdmission, type ReviewedAdmission } from '../admission/pipeline.js';
+import { DEFAULT_NAMESPACE, buildAdmissionRequest, manifestNamespace } from '../apiserver/admission-request.js';
+import { namespaceObjectOf } from '../apiserver/namespace-object.js';
 import { parsePointer } from '../common/json-pointer.js';
 import { packageFile } from '../common/package-root.js';
 import { isJsonObject, type JsonValue } from '../common/vocabulary.js';
 import type { PolicySet } from '../policy/types.js';
 import { SourceReadError, listManifestFiles } from '../common/yaml-documents.js';
-import { DEFAULT_NAMESPACE, buildAdmissionRequest, dryRunRequest, loadPoliciesForCli, manifestNamespace, type DryRunOutcome } from './dry-run.js';
 import { EXIT_FAILED, EXIT_OK, InputError } from './exit-codes.js';
-import { sourceReadMessage } from './manifests.js';
+import { loadPoliciesForCli } from './load-policy-set.js';
+import { sourceReadMessage } from './manifest-reader.js';
 import { choice, collect } from './options.js';
 import { policyReports } from './outcomes.js';
 import { colorEnabled, palette } from './report/color.js';
@@ -49,15 +52,15 @@ function valueAt(object: JsonValue | null, pointer: string): JsonValue | undefin
   return current;
 }
 
-function checkResource(resource: SuiteResource, outcome: DryRunOutcome, policySet: PolicySet, idempotence: DryRunOutcome | undefined): Mismatch[] {
+function checkResource(resource: SuiteResource, admission: ReviewedAdmission, policySet: PolicySet, idempotence: ReviewedAdmission | undefined): Mismatch[] {
   const { expect } = resource;
   const mismatches: Mismatch[] = [];
-  if (expect.allowed !== undefined && expect.allowed !== outcome.allowed) {
-    const why = outcome.violations.filter((v) => v.action === 'Deny').map((v) => `${v.policy}: ${v.message}`);
-    mismatches.push({ check: 'allowed', expected: String(expect.allowed), actual: `${outcome.allowed}${why.length > 0 ? ` (${why.join('; ')})` : ''}` });
+  if (expect.allowed !== undefined && expect.allowed !== admission.allowed) {
+    const why = admission.violations.filter((v) => v.actions.includes('Deny')).map((v) => `${v.policy}: ${v.message}`);
+    mismatches.push({ check: 'allowed', expected: String(expect.allowed), actual: `${admission.allowed}${why.length > 0 ? ` (${why.join('; ')})` : ''}` });
   }
   if (expect.policies) {
-    const reports = new Map(policyReports(outcome.decision, policySet).map((r) => [r.policy, r]));
+    const reports = new Map(policyReports(admission, policySet).map((r) => [r.policy, r]));
     for (const [policy, expected] of Object.entries(expect.policies)) {
       const report = reports.get(policy);
       if (!report) {
@@ -68,19 +71,19 @@ function checkResource(resource: SuiteResource, outcome: DryRunOutcome, policySe
       }
     }
   }
-  const messages = outcome.violations.map((v) => v.message);
+  const messages = admission.violations.map((v) => v.message);
   for (const substring of expect.messages ?? []) {
     if (!messages.some((m) => m.includes(substring))) {
       mismatches.push({ check: 'messages', expected: `a violation message containing ${show(substring)}`, actual: messages.length > 0 ? messages.map(show).join(', ') : '(no violations)' });
     }
   }
   for (const substring of expect.warnings ?? []) {
-    if (!outcome.warnings.some((w) => w.includes(substring))) {
-      mismatches.push({ check: 'warnings', expected: `a warning containing ${show(substring)}`, actual: outcome.warnings.length > 0 ? outcome.warnings.map(show).join(', ') : '(no warnings)' });
+    if (!admission.warnings.some((w) => w.includes(substring))) {
+      mismatches.push({ check: 'warnings', expected: `a warning containing ${show(substring)}`, actual: admission.warnings.length > 0 ? admission.warnings.map(show).join(', ') : '(no warnings)' });
     }
   }
   for (const [pointer, expected] of Object.entries(expect.mutated ?? {})) {
-    const actual = valueAt(outcome.decision.mutatedObject, pointer);
+    const actual = valueAt(admission.admittedObject, pointer);
     const matches = expected === null ? actual === undefined : isDeepStrictEqual(actual, expected);
     if (!matches) mismatches.push({ check: `mutated ${pointer}`, expected: expected === null ? '(absent)' : show(expected), actual: show(actual) });
   }
@@ -118,15 +121,14 @@ export async function runVerify(paths: readonly string[], extraPolicies: readonl
     for (const resource of suite.resources) {
       const namespace = resource.namespace ?? manifestNamespace(resource.object ?? resource.oldObject) ?? DEFAULT_NAMESPACE;
       const options = { operation: resource.operation, namespace, oldObject: resource.oldObject, user: resource.user, groups: resource.groups };
-      const labels = suite.namespaces[namespace] ?? {};
-      const outcome = dryRunRequest(buildAdmissionRequest(resource.object, options), policySet, labels);
-      let idempotence: DryRunOutcome | undefined;
-      if (outcome.patch.length > 0 && outcome.decision.mutatedObject) {
-        // The mutated object is already as the apiserver encodes it; review it as the reinvocation would.
-        const again = buildAdmissionRequest(outcome.decision.mutatedObject, options);
-        idempotence = dryRunRequest(again, policySet, labels);
+      const context = { namespaceObject: namespaceObjectOf(namespace, suite.namespaces[namespace]) };
+      const admission = await reviewAdmission(buildAdmissionRequest(resource.object, options), policySet, context);
+      let idempotence: ReviewedAdmission | undefined;
+      if (admission.patch.length > 0 && admission.admittedObject) {
+        // The admitted object is already as the apiserver encodes it; review it as the reinvocation would.
+        idempotence = await reviewAdmission(buildAdmissionRequest(admission.admittedObject, options), policySet, context);
       }
-      resources.push({ suite: suite.name, resource: resource.name, where: resource.where, mismatches: checkResource(resource, outcome, policySet, idempotence) });
+      resources.push({ suite: suite.name, resource: resource.name, where: resource.where, mismatches: checkResource(resource, admission, policySet, idempotence) });
     }
     report.suites.push({ suite, resources });
   }

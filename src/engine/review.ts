@@ -119,14 +119,13 @@ function validationMessage(policy: CompiledPolicy, index: number, activation: Re
   return `failed expression: ${oneLine(validation.expression.program.source)}`;
 }
 
-/** Evaluates one policy for the phase and records what happened. Returns the new working object. */
+/** Evaluates one policy for the context's phase and records what happened. Returns the new working object. */
 function reviewPolicy(
   policy: CompiledPolicy,
   request: AdmissionRequest,
   context: ReviewContext,
   shared: SharedValues,
   working: JsonObject | null,
-  phase: 'mutate' | 'validate',
   builder: DecisionBuilder,
 ): JsonObject | null {
   try {
@@ -143,7 +142,7 @@ function reviewPolicy(
       }
     }
 
-    if (phase === 'mutate') {
+    if (context.phase === 'mutate') {
       if (working === null) {
         builder.outcome(policy, 'skip', 'no object to mutate');
         return working;
@@ -186,8 +185,7 @@ export function isDaemonSetRequest(request: AdmissionRequest): boolean {
 
 /**
  * Decides one admission request. Phase `mutate` runs mutations only (the mutating webhook), `validate`
- * runs validations only (the validating webhook, which sees the already mutated object), `all` runs
- * both in the cluster's order (the CLI).
+ * runs validations only (the validating webhook, which sees the already mutated object).
  */
 export function review(request: AdmissionRequest, policySet: PolicySet, context: ReviewContext): Decision {
   if (!isDaemonSetRequest(request)) {
@@ -198,27 +196,25 @@ export function review(request: AdmissionRequest, policySet: PolicySet, context:
 
   const builder = new DecisionBuilder();
   let working = request.object;
-  const phases: ('mutate' | 'validate')[] = context.phase === 'all' ? ['mutate', 'validate'] : [context.phase];
-  const runPhases = (): void => {
-    for (const phase of phases) {
-      const policies = phase === 'mutate' ? policySet.mutatingPolicies : policySet.validatingPolicies;
-      if (policies.length === 0) continue;
-      // Converted once per phase and shared by every policy; validation sees the mutated object.
-      const shared = sharedValues(request, working, context.namespaceObject);
-      for (const policy of policies) {
-        if (context.deadline !== undefined && performance.now() > context.deadline) {
-          builder.failure(policy, 'the evaluation deadline passed before this policy was evaluated');
-          builder.outcome(policy, 'error', 'evaluation deadline passed');
-          continue;
-        }
-        const before = working;
-        working = reviewPolicy(policy, request, context, shared, working, phase, builder);
-        if (phase === 'mutate' && working !== before && working !== null) {
-          // Later mutations see earlier ones, as with reinvocation in the cluster. Mutations copy only
-          // the paths they write, so only those are converted again.
-          shared.object = before === null ? toCelValue(working) : toCelValueReusing(working, before, shared.object);
-          shared.variableMemo.clear();
-        }
+  const { phase } = context;
+  const runPhase = (): void => {
+    const policies = phase === 'mutate' ? policySet.mutatingPolicies : policySet.validatingPolicies;
+    if (policies.length === 0) return;
+    // Converted once and shared by every policy.
+    const shared = sharedValues(request, working, context.namespaceObject);
+    for (const policy of policies) {
+      if (context.deadline !== undefined && performance.now() > context.deadline) {
+        builder.failure(policy, 'the evaluation deadline passed before this policy was evaluated');
+        builder.outcome(policy, 'error', 'evaluation deadline passed');
+        continue;
+      }
+      const before = working;
+      working = reviewPolicy(policy, request, context, shared, working, builder);
+      if (phase === 'mutate' && working !== before && working !== null) {
+        // Later mutations see earlier ones, as with reinvocation in the cluster. Mutations copy only
+        // the paths they write, so only those are converted again.
+        shared.object = before === null ? toCelValue(working) : toCelValueReusing(working, before, shared.object);
+        shared.variableMemo.clear();
       }
     }
   };
@@ -226,7 +222,7 @@ export function review(request: AdmissionRequest, policySet: PolicySet, context:
     // The review as a whole has a budget too: once it is spent, every further expression fails and
     // its policy is settled by failurePolicy, so many moderately expensive policies cannot add up.
     // The deadline also reaches into each expression: one policy on a huge object cannot run past it.
-    measureCost(REVIEW_COST_BUDGET, () => withEvaluationDeadline(context.deadline, runPhases));
+    measureCost(REVIEW_COST_BUDGET, () => withEvaluationDeadline(context.deadline, runPhase));
   } catch (error) {
     if (!(error instanceof CostBudgetExceededError) && !(error instanceof EvaluationDeadlineExceededError)) throw error;
   }

@@ -1,5 +1,5 @@
 // The vocabulary shared by every door into the engine (webhook, CLI, audit).
-// Kept free of imports from server/, cli/ and admission/ so the engine stays the bottom layer.
+// Kept free of imports from server/, cli/, admission/ and apiserver/ so the engine stays below them.
 
 import type { JsonObject, JsonValue, Operation, ValidationAction } from '../common/vocabulary.js';
 
@@ -44,8 +44,12 @@ export interface AdmissionRequest {
   options?: JsonObject | null;
 }
 
-/** Which half of admission to run: the mutating webhook, the validating webhook, or both in the cluster's order. */
-export type ReviewPhase = 'mutate' | 'validate' | 'all';
+/**
+ * Which webhook to answer as: the mutating one (mutations only) or the validating one (validations
+ * only, on the object the apiserver made of the mutating webhook's patch). Running both in the
+ * cluster's order needs the apiserver's re-defaulting in between: see admission/pipeline.ts.
+ */
+export type ReviewPhase = 'mutate' | 'validate';
 
 export interface ReviewContext {
   phase: ReviewPhase;
@@ -89,7 +93,9 @@ export interface PatchOperation {
 export interface Decision {
   allowed: boolean;
   violations: Violation[];
+  /** What the user is warned of: `<policy>: <message>` per Warn violation and per policy ignored after an error. */
   warnings: string[];
+  /** Per policy with Audit violations, their messages (keys are policy names; the answer makes them acceptable). */
   auditAnnotations: Record<string, string>;
   /** RFC 6902 operations against the request's object; empty when nothing changes. */
   patch: PatchOperation[];

@@ -1,18 +1,14 @@
 // The hot path: one AdmissionReview in, one answer out. Reads and parses the body itself, decodes the
-// review, asks the engine, and writes the answer in the version it was asked in.
+// review, has it answered as every door does (admission/webhook-answer.ts) within the deadline, and
+// writes the answer; metrics and logs are kept here.
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
+import type { AdmissionResponse } from '../admission/admission-response.js';
 import { decodeAdmissionReview } from '../admission/admission-review.js';
-import {
-  admissionReviewAnswer,
-  erroredResponse,
-  responseFromDecision,
-  type AdmissionResponse,
-  type WebhookPhase,
-} from '../admission/admission-response.js';
-import type { AdmissionRequest, Decision, JsonObject, ReviewContext } from '../engine/types.js';
+import { answerAdmissionReview } from '../admission/webhook-answer.js';
+import type { AdmissionRequest, Decision, JsonObject, ReviewContext, ReviewPhase } from '../engine/types.js';
 import { parseDuration } from './duration.js';
 import type { RequestDecision, ServerMetrics } from './metrics.js';
 import type { PolicySetLike, PolicyStore } from './policy-store.js';
@@ -65,7 +61,7 @@ function requestDecisionOf(response: AdmissionResponse, errored: boolean): Reque
   return response.patch === undefined ? 'allowed' : 'patched';
 }
 
-export function createAdmissionHandler<P extends PolicySetLike>(phase: WebhookPhase, options: AdmissionHandlerOptions<P>): AdmissionHandler {
+export function createAdmissionHandler<P extends PolicySetLike>(phase: ReviewPhase, options: AdmissionHandlerOptions<P>): AdmissionHandler {
   const { policies, review, metrics, logger, evalDeadlineMs, logRequestBodies = false, namespaceObject, draining } = options;
   const maxBodyBytes = options.maxBodyBytes ?? MAX_BODY_BYTES;
   const endpoint = `/${phase}`;
@@ -132,20 +128,16 @@ export function createAdmissionHandler<P extends PolicySetLike>(phase: WebhookPh
       if (namespace !== undefined) context.namespaceObject = namespace;
     }
 
-    let answer: AdmissionResponse;
-    let decision: Decision | undefined;
-    let errored = false;
-    try {
-      decision = review(admission, policySet, context);
-      answer = responseFromDecision(admission.uid, decision, phase);
-    } catch (error) {
-      errored = true;
+    const answered = answerAdmissionReview(decoded, (decodedRequest, reviewContext) => review(decodedRequest, policySet, reviewContext), context);
+    const { decision } = answered;
+    const answer = answered.answer.response;
+    const errored = decision === undefined;
+    if (errored) {
       metrics.evaluationErrors.labels('').inc();
-      logger.error({ err: error, uid: admission.uid, endpoint }, 'policy evaluation failed');
-      answer = erroredResponse(admission.uid, `daemonguard could not evaluate the request: ${(error as Error).message ?? String(error)}`);
+      logger.error({ err: answered.failure, uid: admission.uid, endpoint }, 'policy evaluation failed');
     }
 
-    const payload = JSON.stringify(admissionReviewAnswer(decoded.apiVersion, answer));
+    const payload = JSON.stringify(answered.answer);
     if (draining?.() === true) response.setHeader('Connection', 'close');
     response.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(payload) });
     response.end(payload);

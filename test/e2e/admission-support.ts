@@ -6,7 +6,7 @@ import { readFile, readdir } from 'node:fs/promises';
 import https from 'node:https';
 import path from 'node:path';
 import { parse } from 'yaml';
-import { manifestNamespace } from '../../src/cli/dry-run.js';
+import { manifestNamespace } from '../../src/apiserver/admission-request.js';
 import { findSuites } from '../../src/cli/policy-test-suite.js';
 import { isJsonObject, type JsonObject, type JsonValue } from '../../src/common/vocabulary.js';
 import { PSS_LEVELS, PSS_VERSION, readPssFixtures, type PssLevel } from '../support/pss-fixtures.js';

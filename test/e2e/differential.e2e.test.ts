@@ -18,8 +18,10 @@ import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { applyApiserverDefaults, TEMPLATE_GENERATION_ANNOTATION } from '../../src/admission/daemonset-defaults.js';
-import { buildAdmissionRequest, dryRunRequest } from '../../src/cli/dry-run.js';
+import { reviewAdmission } from '../../src/admission/pipeline.js';
+import { buildAdmissionRequest } from '../../src/apiserver/admission-request.js';
+import { applyApiserverDefaults, TEMPLATE_GENERATION_ANNOTATION } from '../../src/apiserver/daemonset-defaults.js';
+import { namespaceObjectOf } from '../../src/apiserver/namespace-object.js';
 import { isJsonObject, type JsonObject, type JsonValue } from '../../src/common/vocabulary.js';
 import { loadPolicySet } from '../../src/policy/load-policies.js';
 import type { PolicySet } from '../../src/policy/types.js';
@@ -505,14 +507,14 @@ describe('differential: daemonguard against Kubernetes itself', { timeout: 900_0
     const disagreements: string[] = [];
     const refused: Exclusion[] = [];
     let attempted = 0;
-    const compare = (entry: CorpusDaemonSet, answer: ApiAnswer, namespace: string, set: PolicySet, labels: Record<string, string>, policies: readonly string[]): void => {
+    const compare = async (entry: CorpusDaemonSet, answer: ApiAnswer, namespace: string, set: PolicySet, labels: Record<string, string>, policies: readonly string[]): Promise<void> => {
       attempted += policies.length;
       if (answer.status !== 201) {
         for (const policy of policies) refused.push({ id: `${policy} on ${entry.id} in ${namespace}`, reason: refusal(answer) });
         return;
       }
       const request = buildAdmissionRequest(placeIn(entry.object, namespace), { operation: 'CREATE', namespace });
-      const decision = dryRunRequest(request, set, labels).decision;
+      const decision = await reviewAdmission(request, set, { namespaceObject: namespaceObjectOf(namespace, labels) });
       const native = nativeVerdicts(answer.warnings);
       for (const policy of policies) {
         const tally = tallies.get(policy) ?? { verdicts: 0, messages: 0, total: 0, failing: 0 };
@@ -538,12 +540,12 @@ describe('differential: daemonguard against Kubernetes itself', { timeout: 900_0
       }
     };
     for (const entry of repository) {
-      compare(entry, own.get(entry)!, entry.namespace, nonPssSet, namespaceLabels.get(entry.namespace) ?? {}, nonPss);
+      await compare(entry, own.get(entry)!, entry.namespace, nonPssSet, namespaceLabels.get(entry.namespace) ?? {}, nonPss);
     }
     for (const level of PSS_LEVELS) {
       const set = await setFor(path.join(POLICIES_DIR, 'pod-security', `${PSS_POLICY(level)}.yaml`));
       for (const entry of atLevel(level)) {
-        compare(entry, inVap.get(level)!.get(entry)!, VAP_NAMESPACE(level), set, { [ENFORCE]: level, 'pod-security.kubernetes.io/enforce-version': PSS_VERSION }, [PSS_POLICY(level)]);
+        await compare(entry, inVap.get(level)!.get(entry)!, VAP_NAMESPACE(level), set, { [ENFORCE]: level, 'pod-security.kubernetes.io/enforce-version': PSS_VERSION }, [PSS_POLICY(level)]);
       }
     }
     for (const [policy, tally] of [...tallies].sort(([a], [b]) => a.localeCompare(b))) {

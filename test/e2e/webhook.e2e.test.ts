@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { AppsV1Api, KubeConfig, type V1DaemonSet } from '@kubernetes/client-node';
-import { TEMPLATE_GENERATION_ANNOTATION } from '../../src/admission/daemonset-defaults.js';
+import { TEMPLATE_GENERATION_ANNOTATION } from '../../src/apiserver/daemonset-defaults.js';
 import { isJsonObject, type JsonObject, type JsonValue } from '../../src/common/vocabulary.js';
 import { startServe, type ServeProcess } from '../support/serve-process.js';
 import { diffObjects, formatDifferences, KubeApi, parseWarningHeaders, POLICIES_DIR, startTestWebhook, statusMessage, type TestWebhook } from './admission-support.js';

@@ -6,9 +6,12 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { parse } from 'yaml';
-import { buildAdmissionRequest, dryRunRequest, loadPoliciesForCli } from '../../src/cli/dry-run.js';
+import { reviewAdmission } from '../../src/admission/pipeline.js';
+import { buildAdmissionRequest } from '../../src/apiserver/admission-request.js';
+import { appliedFieldsEntry, withAppliedFields } from '../../src/apiserver/applied-fields.js';
+import { namespaceObject } from '../../src/apiserver/namespace-object.js';
+import { loadPoliciesForCli } from '../../src/cli/load-policy-set.js';
 import type { JsonObject } from '../../src/common/vocabulary.js';
-import { appliedFieldsEntry, withAppliedFields } from '../../src/admission/applied-fields.js';
 import { EVIDENCE_FILE, POLICIES_DIR, SUITES_DIR } from '../support/library-paths.js';
 
 interface Evidence {
@@ -35,13 +38,13 @@ describe('appliedFieldsEntry', () => {
 
   it('lets the defaults policies default a plain manifest where the user wrote nothing', async () => {
     const set = await loadPoliciesForCli([join(POLICIES_DIR, 'defaults', 'default-rolling-update.yaml'), join(POLICIES_DIR, 'defaults', 'default-revision-history.yaml')]);
-    const review = (manifest: JsonObject) => dryRunRequest(buildAdmissionRequest(withAppliedFields(manifest), { operation: 'CREATE', namespace: 'logging' }), set).patch;
+    const review = async (manifest: JsonObject) => (await reviewAdmission(buildAdmissionRequest(withAppliedFields(manifest), { operation: 'CREATE', namespace: 'logging' }), set, { namespaceObject: namespaceObject('logging') })).patch;
     const fluentBit = parse(await readFile(join(SUITES_DIR, 'resources', 'fluent-bit.yaml'), 'utf8')) as JsonObject;
-    assert.deepEqual(review(fluentBit), [
+    assert.deepEqual(await review(fluentBit), [
       { op: 'add', path: '/spec/updateStrategy/rollingUpdate/maxUnavailable', value: '10%' },
       { op: 'add', path: '/spec/revisionHistoryLimit', value: 5 },
     ]);
     const calico = parse(await readFile(join(SUITES_DIR, 'resources', 'calico-node.yaml'), 'utf8')) as JsonObject;
-    assert.deepEqual(review(calico), [{ op: 'add', path: '/spec/revisionHistoryLimit', value: 5 }], 'calico-node writes maxUnavailable: 1 itself');
+    assert.deepEqual(await review(calico), [{ op: 'add', path: '/spec/revisionHistoryLimit', value: 5 }], 'calico-node writes maxUnavailable: 1 itself');
   });
 });

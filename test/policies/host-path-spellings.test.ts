@@ -8,7 +8,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { buildAdmissionRequest, dryRunRequest, loadPoliciesForCli } from '../../src/cli/dry-run.js';
+import { reviewAdmission } from '../../src/admission/pipeline.js';
+import { buildAdmissionRequest } from '../../src/apiserver/admission-request.js';
+import { loadPoliciesForCli } from '../../src/cli/load-policy-set.js';
 import { policyReports } from '../../src/cli/outcomes.js';
 import type { JsonObject } from '../../src/engine/types.js';
 import { POLICIES_DIR } from '../support/library-paths.js';
@@ -126,14 +128,14 @@ function daemonSet(namespace: string, path: string, readOnly: boolean, privilege
   };
 }
 
-function review(object: JsonObject, namespace: string): { allowed: boolean; hostPath: string; messages: string[] } {
-  const outcome = dryRunRequest(buildAdmissionRequest(object, { operation: 'CREATE', namespace }), library);
-  const hostPath = policyReports(outcome.decision, library).find((r) => r.policy === 'host-path')!;
-  return { allowed: outcome.allowed, hostPath: hostPath.verdict, messages: outcome.violations.map((v) => `${v.policy}: ${v.message}`) };
+async function review(object: JsonObject, namespace: string): Promise<{ allowed: boolean; hostPath: string; messages: string[] }> {
+  const admission = await reviewAdmission(buildAdmissionRequest(object, { operation: 'CREATE', namespace }), library);
+  const hostPath = policyReports(admission, library).find((r) => r.policy === 'host-path')!;
+  return { allowed: admission.allowed, hostPath: hostPath.verdict, messages: admission.violations.map((v) => `${v.policy}: ${v.message}`) };
 }
 
 describe('host-path on spellings of dangerous paths', () => {
-  it('refuses every spelling of a dangerous path, or of a folder holding it, in team-a', () => {
+  it('refuses every spelling of a dangerous path, or of a folder holding it, in team-a', async () => {
     const input = fc
       .record({
         target: fc.constantFrom(...DANGEROUS),
@@ -147,9 +149,9 @@ describe('host-path on spellings of dangerous paths', () => {
           readOnly: target.readOnlySuffices ? false : readOnly,
         })),
       );
-    fc.assert(
-      fc.property(input, ({ spelled, readOnly }) => {
-        const verdict = review(daemonSet('team-a', spelled, readOnly, false), 'team-a');
+    await fc.assert(
+      fc.asyncProperty(input, async ({ spelled, readOnly }) => {
+        const verdict = await review(daemonSet('team-a', spelled, readOnly, false), 'team-a');
         assert.equal(verdict.allowed, false, `${spelled} (readOnly: ${readOnly}) was allowed`);
         assert.equal(verdict.hostPath, 'deny', `${spelled} (readOnly: ${readOnly}): host-path did not deny\n${verdict.messages.join('\n')}`);
       }),
@@ -157,11 +159,11 @@ describe('host-path on spellings of dangerous paths', () => {
     );
   });
 
-  it('allows every spelling of what CSI node plugins and CNI agents mount, in kube-system', () => {
+  it('allows every spelling of what CSI node plugins and CNI agents mount, in kube-system', async () => {
     const input = fc.constantFrom(...LEGITIMATE).chain(({ path, readOnly }) => spellingOf(path).map((spelled) => ({ spelled, readOnly })));
-    fc.assert(
-      fc.property(input, ({ spelled, readOnly }) => {
-        const verdict = review(daemonSet('kube-system', spelled, readOnly, true), 'kube-system');
+    await fc.assert(
+      fc.asyncProperty(input, async ({ spelled, readOnly }) => {
+        const verdict = await review(daemonSet('kube-system', spelled, readOnly, true), 'kube-system');
         assert.equal(verdict.hostPath, 'pass', `${spelled} (readOnly: ${readOnly}) in kube-system:\n${verdict.messages.join('\n')}`);
         assert.equal(verdict.allowed, true, `${spelled} (readOnly: ${readOnly}) in kube-system:\n${verdict.messages.join('\n')}`);
       }),
@@ -169,9 +171,9 @@ describe('host-path on spellings of dangerous paths', () => {
     );
   });
 
-  it('keeps the node-sensitive ones among them out of team-a', () => {
+  it('keeps the node-sensitive ones among them out of team-a', async () => {
     for (const { path, readOnly, inTeamA } of LEGITIMATE) {
-      const verdict = review(daemonSet('team-a', path, readOnly, false), 'team-a');
+      const verdict = await review(daemonSet('team-a', path, readOnly, false), 'team-a');
       assert.equal(verdict.hostPath, inTeamA, `${path} (readOnly: ${readOnly}) in team-a:\n${verdict.messages.join('\n')}`);
     }
   });

@@ -6,7 +6,10 @@ import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { describe, it } from 'node:test';
 import { parse, parseAllDocuments, stringify } from 'yaml';
-import { buildAdmissionRequest, dryRunRequest, loadPoliciesForCli, type DryRunOutcome } from '../../src/cli/dry-run.js';
+import { reviewAdmission, type ReviewedAdmission } from '../../src/admission/pipeline.js';
+import { buildAdmissionRequest } from '../../src/apiserver/admission-request.js';
+import { namespaceObject } from '../../src/apiserver/namespace-object.js';
+import { loadPoliciesForCli } from '../../src/cli/load-policy-set.js';
 import { policyReports, type PolicyVerdict } from '../../src/cli/outcomes.js';
 import type { JsonObject, Operation } from '../../src/engine/types.js';
 import { POLICIES_DIR, SUITES_DIR } from '../support/library-paths.js';
@@ -28,11 +31,11 @@ async function resource(name: string): Promise<JsonObject> {
   return parse(await readFile(join(SUITES_DIR, 'resources', `${name}.yaml`), 'utf8')) as JsonObject;
 }
 
-async function reviewWith(policyFile: string, object: JsonObject, options: { namespace?: string; operation?: Operation } = {}): Promise<DryRunOutcome & { verdicts: Record<string, PolicyVerdict> }> {
+async function reviewWith(policyFile: string, object: JsonObject, options: { namespace?: string; operation?: Operation } = {}): Promise<ReviewedAdmission & { verdicts: Record<string, PolicyVerdict> }> {
   const set = await loadPoliciesForCli([policyFile]);
   const namespace = options.namespace ?? String((object.metadata as JsonObject).namespace ?? 'default');
-  const outcome = dryRunRequest(buildAdmissionRequest(object, { operation: options.operation ?? 'CREATE', namespace }), set);
-  return { ...outcome, verdicts: Object.fromEntries(policyReports(outcome.decision, set).map((r) => [r.policy, r.verdict])) };
+  const admission = await reviewAdmission(buildAdmissionRequest(object, { operation: options.operation ?? 'CREATE', namespace }), set, { namespaceObject: namespaceObject(namespace) });
+  return { ...admission, verdicts: Object.fromEntries(policyReports(admission, set).map((r) => [r.policy, r.verdict])) };
 }
 
 const daemonSet = (name: string, namespace: string, podSpec: JsonObject, spec: JsonObject = {}, metadata: JsonObject = {}): JsonObject => ({

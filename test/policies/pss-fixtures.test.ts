@@ -13,10 +13,10 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { buildAdmissionRequest, dryRunRequest, namespaceObject } from '../../src/cli/dry-run.js';
+import { reviewAdmission, type ReviewedAdmission } from '../../src/admission/pipeline.js';
+import { buildAdmissionRequest } from '../../src/apiserver/admission-request.js';
+import { namespaceObject } from '../../src/apiserver/namespace-object.js';
 import type { JsonObject } from '../../src/common/vocabulary.js';
-import { review } from '../../src/engine/review.js';
-import type { Decision } from '../../src/engine/types.js';
 import { loadPolicySet } from '../../src/policy/load-policies.js';
 import type { PolicySet } from '../../src/policy/types.js';
 import { POLICIES_DIR } from '../support/library-paths.js';
@@ -56,12 +56,13 @@ function inNamespace(fixture: PssFixture): JsonObject {
 const labels = (level: Level) => ({ 'pod-security.kubernetes.io/enforce': level });
 
 /** Reviewed as written (no defaults) and as the CLI and the cluster see it (apiserver defaults). */
-function decisions(daemonSet: JsonObject, set: PolicySet, level: Level): [string, Decision][] {
-  const raw = buildAdmissionRequest(daemonSet, { operation: 'CREATE', namespace: 'psa' });
-  raw.object = daemonSet;
+async function decisions(daemonSet: JsonObject, set: PolicySet, level: Level): Promise<[string, ReviewedAdmission][]> {
+  const context = { namespaceObject: namespaceObject('psa', labels(level)) };
+  const defaulted = buildAdmissionRequest(daemonSet, { operation: 'CREATE', namespace: 'psa' });
+  const raw = { ...defaulted, object: daemonSet };
   return [
-    ['as written', review(raw, set, { phase: 'all', namespaceObject: namespaceObject('psa', labels(level)) })],
-    ['as defaulted', dryRunRequest(buildAdmissionRequest(daemonSet, { operation: 'CREATE', namespace: 'psa' }), set, labels(level)).decision],
+    ['as written', await reviewAdmission(raw, set, context)],
+    ['as defaulted', await reviewAdmission(defaulted, set, context)],
   ];
 }
 
@@ -76,10 +77,10 @@ describe(`Pod Security Standards fixtures ${VERSION}`, { skip: optedOut ? `${SKI
   for (const level of PSS_LEVELS) {
     const set = await loadPolicySet([join(POLICIES_DIR, 'pod-security', `pod-security-${level}.yaml`)]);
     const fixtures = all.filter((fixture) => fixture.level === level);
-    it(`${level}: every pass/ fixture is admitted, every fail/ fixture refused naming its control`, (t) => {
+    it(`${level}: every pass/ fixture is admitted, every fail/ fixture refused naming its control`, async (t) => {
       assert.ok(fixtures.length > 0, `no fixtures for ${level}`);
       for (const fixture of fixtures) {
-        for (const [form, decision] of decisions(inNamespace(fixture), set, level)) {
+        for (const [form, decision] of await decisions(inNamespace(fixture), set, level)) {
           const where = `${fixture.id} (${form})`;
           assert.ok(!decision.outcomes.some((o) => o.result === 'error' || o.result === 'skip'), `${where}: ${JSON.stringify(decision.outcomes)}`);
           if (fixture.expect === 'pass') {
@@ -101,7 +102,7 @@ describe(`Pod Security Standards fixtures ${VERSION}`, { skip: optedOut ? `${SKI
     const set = await loadPolicySet([join(POLICIES_DIR, 'pod-security', 'pod-security-restricted.yaml')]);
     const fixtures = all.filter((f) => f.level === 'baseline' && f.expect === 'fail');
     for (const fixture of fixtures) {
-      for (const [form, decision] of decisions(inNamespace(fixture), set, 'restricted')) {
+      for (const [form, decision] of await decisions(inNamespace(fixture), set, 'restricted')) {
         assert.equal(decision.allowed, false, `${fixture.id} (${form}) must be refused by pod-security-restricted`);
       }
     }

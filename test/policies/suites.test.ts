@@ -6,8 +6,11 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fastJsonPatch from 'fast-json-patch';
 import type { Operation as JsonPatchOperation } from 'fast-json-patch';
-import { applyApiserverDefaults } from '../../src/admission/daemonset-defaults.js';
-import { DEFAULT_NAMESPACE, buildAdmissionRequest, dryRunRequest, loadPoliciesForCli, manifestNamespace } from '../../src/cli/dry-run.js';
+import { reviewAdmission } from '../../src/admission/pipeline.js';
+import { DEFAULT_NAMESPACE, buildAdmissionRequest, manifestNamespace } from '../../src/apiserver/admission-request.js';
+import { applyApiserverDefaults } from '../../src/apiserver/daemonset-defaults.js';
+import { namespaceObjectOf } from '../../src/apiserver/namespace-object.js';
+import { loadPoliciesForCli } from '../../src/cli/load-policy-set.js';
 import { policyReports, type PolicyVerdict } from '../../src/cli/outcomes.js';
 import { findSuites } from '../../src/cli/policy-test-suite.js';
 import { runVerify } from '../../src/cli/verify-command.js';
@@ -35,7 +38,7 @@ describe('what the suites prove about each policy', async () => {
   const suites = await findSuites([SUITES_DIR]);
   const library = await loadPoliciesForCli([POLICIES_DIR]);
   const seen = new Map<string, Set<PolicyVerdict>>(library.policies.map((p) => [p.name, new Set()]));
-  const patched: { where: string; apply: () => void }[] = [];
+  const patched: { where: string; apply: () => Promise<void> }[] = [];
 
   for (const suite of suites) {
     const policySet = await loadPoliciesForCli([...new Set(await listManifestFiles(suite.policies))]);
@@ -43,17 +46,19 @@ describe('what the suites prove about each policy', async () => {
       const namespace = resource.namespace ?? manifestNamespace(resource.object ?? resource.oldObject) ?? DEFAULT_NAMESPACE;
       const options = { operation: resource.operation, namespace, oldObject: resource.oldObject, user: resource.user, groups: resource.groups };
       const request = buildAdmissionRequest(resource.object, options);
-      const outcome = dryRunRequest(request, policySet, suite.namespaces[namespace] ?? {});
-      for (const { policy, verdict } of policyReports(outcome.decision, policySet)) seen.get(policy)?.add(verdict);
-      if (outcome.patch.length === 0) continue;
+      const context = { namespaceObject: namespaceObjectOf(namespace, suite.namespaces[namespace]) };
+      const admission = await reviewAdmission(request, policySet, context);
+      for (const { policy, verdict } of policyReports(admission, policySet)) seen.get(policy)?.add(verdict);
+      if (admission.patch.length === 0) continue;
       const where = `${suite.name} / ${resource.name}`;
       patched.push({
         where,
-        apply: () => {
+        apply: async () => {
           // validateOperation = true: fast-json-patch refuses what evanphx/json-patch refuses.
-          const result = applyPatch(structuredClone(request.object), outcome.patch as JsonPatchOperation[], true, false).newDocument;
-          assert.deepEqual(applyApiserverDefaults(result!, { namespace }), outcome.decision.mutatedObject, `${where}: the patch does not produce the mutated object`);
-          const again = dryRunRequest(buildAdmissionRequest(result!, options), policySet, suite.namespaces[namespace] ?? {});
+          const result = applyPatch(structuredClone(request.object), admission.patch as JsonPatchOperation[], true, false).newDocument;
+          assert.deepEqual(result, admission.mutation.decision.mutatedObject, `${where}: the patch does not produce the engine's mutated object`);
+          assert.deepEqual(applyApiserverDefaults(result!, { namespace }), admission.admittedObject, `${where}: the validating webhook did not see the patched object, defaulted`);
+          const again = await reviewAdmission(buildAdmissionRequest(result!, options), policySet, context);
           assert.deepEqual(again.patch, [], `${where}: a second review patches again`);
         },
       });
@@ -75,8 +80,8 @@ describe('what the suites prove about each policy', async () => {
     });
   }
 
-  it(`every patch (${patched.length}) applies with JSON Patch validation and is idempotent`, () => {
+  it(`every patch (${patched.length}) applies with JSON Patch validation and is idempotent`, async () => {
     assert.ok(patched.length > 0);
-    for (const entry of patched) entry.apply();
+    for (const entry of patched) await entry.apply();
   });
 });

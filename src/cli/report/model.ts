@@ -1,9 +1,10 @@
 // What `daemonguard test` found, in the form every output format is written from.
 import { relative, sep } from 'node:path';
-import type { JsonObject, PatchOperation } from '../../engine/types.js';
+import type { ReviewedAdmission } from '../../admission/pipeline.js';
+import type { JsonObject, PatchOperation, ValidationAction } from '../../engine/types.js';
 import type { PolicySet } from '../../policy/types.js';
-import type { DryRunOutcome, ReviewedViolation } from '../dry-run.js';
-import type { PolicyReport } from '../outcomes.js';
+import type { ManifestProblem } from '../manifest-reader.js';
+import { strongestAction, type PolicyReport } from '../outcomes.js';
 
 export type FailOn = 'deny' | 'warn';
 
@@ -12,12 +13,25 @@ export interface TestResult {
   line: number;
   name: string;
   namespace: string;
-  outcome: DryRunOutcome;
+  admission: ReviewedAdmission;
   policies: PolicyReport[];
+}
+
+/** A violation as reports show it: with the one action it is reported under. */
+export interface ReviewedViolation {
+  policy: string;
+  message: string;
+  action: ValidationAction;
+}
+
+export function reviewedViolations(admission: ReviewedAdmission): ReviewedViolation[] {
+  return admission.violations.map((v) => ({ policy: v.policy, message: v.message, action: strongestAction(v.actions) }));
 }
 
 export interface TestReport {
   results: TestResult[];
+  /** Documents that could not be reviewed and must be fixed (the run exits 2). */
+  errors: ManifestProblem[];
   skipped: number;
   policySet: PolicySet;
   failOn: FailOn;
@@ -41,16 +55,16 @@ export function summarize(report: TestReport): Summary {
   const { results } = report;
   return {
     total: results.length,
-    allowed: results.filter((r) => r.outcome.allowed).length,
-    denied: results.filter((r) => !r.outcome.allowed).length,
-    warned: results.filter((r) => r.outcome.warnings.length > 0).length,
+    allowed: results.filter((r) => r.admission.allowed).length,
+    denied: results.filter((r) => !r.admission.allowed).length,
+    warned: results.filter((r) => r.admission.warnings.length > 0).length,
     skipped: report.skipped,
   };
 }
 
 /** A result fails the run when it is denied, or (with --fail-on warn) carries a warning. */
 export function isFailure(result: TestResult, failOn: FailOn): boolean {
-  return !result.outcome.allowed || (failOn === 'warn' && result.outcome.warnings.length > 0);
+  return !result.admission.allowed || (failOn === 'warn' && result.admission.warnings.length > 0);
 }
 
 /** Paths as a user and code-scanning tools want them: relative to the working directory, with `/`. */
@@ -73,6 +87,8 @@ export interface JsonReport {
     patch: PatchOperation[];
     mutated?: JsonObject | null;
   }[];
+  /** Documents that could not be reviewed, with the file and line and what to do (the run exits 2). */
+  errors: ManifestProblem[];
   summary: Summary;
 }
 
@@ -83,14 +99,15 @@ export function jsonReport(report: TestReport, options: Pick<ReportOptions, 'sho
         file: displayPath(r.file),
         name: r.name,
         namespace: r.namespace,
-        allowed: r.outcome.allowed,
-        violations: r.outcome.violations,
-        warnings: r.outcome.warnings,
-        patch: r.outcome.patch,
+        allowed: r.admission.allowed,
+        violations: reviewedViolations(r.admission),
+        warnings: r.admission.warnings,
+        patch: r.admission.patch,
       };
-      if (options.showMutated) entry.mutated = r.outcome.decision.mutatedObject;
+      if (options.showMutated) entry.mutated = r.admission.admittedObject;
       return entry;
     }),
+    errors: report.errors.map((problem) => ({ file: displayPath(problem.file), line: problem.line, message: problem.message })),
     summary: summarize(report),
   };
 }

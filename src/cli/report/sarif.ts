@@ -1,7 +1,7 @@
 // SARIF 2.1.0 for code scanning: one rule per policy (with its description), one result per violation,
 // located at the file and line of the DaemonSet, so the finding shows on the pull request.
 import type { Log, ReportingDescriptor, Result } from 'sarif';
-import { displayPath, type TestReport } from './model.js';
+import { displayPath, reviewedViolations, type TestReport } from './model.js';
 
 const LEVEL = { Deny: 'error', Warn: 'warning', Audit: 'note' } as const;
 
@@ -24,7 +24,7 @@ export function sarifReport(report: TestReport, toolVersion: string): Log {
   const results: Result[] = [];
   for (const result of report.results) {
     const uri = result.file === '<stdin>' ? 'stdin' : displayPath(result.file);
-    for (const violation of result.outcome.violations) {
+    for (const violation of reviewedViolations(result.admission)) {
       const entry: Result = {
         ruleId: violation.policy,
         level: LEVEL[violation.action],

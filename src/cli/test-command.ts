@@ -5,17 +5,20 @@
 import type { Command } from 'commander';
 import { stringify } from 'yaml';
 import { packageFile } from '../common/package-root.js';
+import { reviewAdmission } from '../admission/pipeline.js';
+import { DEFAULT_NAMESPACE, buildAdmissionRequest, manifestNamespace } from '../apiserver/admission-request.js';
+import { namespaceObjectOf } from '../apiserver/namespace-object.js';
 import { isJsonObject, type JsonObject, type Operation } from '../common/vocabulary.js';
 import type { PolicySet } from '../policy/types.js';
 import type { SourceDocument } from '../common/yaml-documents.js';
-import { DEFAULT_NAMESPACE, buildAdmissionRequest, dryRunRequest, loadPoliciesForCli, manifestNamespace } from './dry-run.js';
-import { EXIT_FAILED, EXIT_OK, InputError } from './exit-codes.js';
-import { collectDaemonSets, readManifestSources, readStream, STDIN_PATH } from './manifests.js';
+import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, InputError } from './exit-codes.js';
+import { loadPoliciesForCli } from './load-policy-set.js';
+import { collectDaemonSets, formatProblem, readManifestSources, readStream, STDIN_PATH } from './manifest-reader.js';
 import { choice, collect, packageVersion, parseGroups, parseLabels } from './options.js';
 import { policyReports } from './outcomes.js';
 import { colorEnabled } from './report/color.js';
 import { junitReport } from './report/junit.js';
-import { isFailure, jsonReport, type FailOn, type TestReport, type TestResult } from './report/model.js';
+import { displayPath, isFailure, jsonReport, type FailOn, type TestReport, type TestResult } from './report/model.js';
 import { sarifReport } from './report/sarif.js';
 import { tableReport } from './report/table.js';
 
@@ -40,13 +43,18 @@ export interface TestCommandOptions {
 
 /** The old object for --operation UPDATE: the one DaemonSet in --old FILE. */
 async function readOldObject(file: string): Promise<JsonObject> {
-  const { daemonSets } = collectDaemonSets(await readManifestSources([file], () => Promise.reject(new InputError('--old cannot read stdin'))));
+  const { daemonSets, problems } = collectDaemonSets(await readManifestSources([file], () => Promise.reject(new InputError('--old cannot read stdin'))));
+  if (problems.length > 0) throw new InputError(problems.map((problem) => formatProblem(problem)).join('\n'));
   if (daemonSets.length !== 1) throw new InputError(`${file}: --old must hold exactly one apps/v1 DaemonSet, found ${daemonSets.length}`);
   return daemonSets[0]!.object;
 }
 
-/** Runs `test` and returns the report; throws InputError for anything the user must fix. */
-export async function runDryRun(paths: readonly string[], options: TestCommandOptions, readStdin: () => Promise<string>): Promise<TestReport> {
+/**
+ * Runs `test` and returns the report; throws InputError for anything that stops the run. DaemonSets
+ * no cluster would accept as written (a legacy apiVersion) are the report's errors: the others are
+ * still reviewed, and the command exits 2.
+ */
+export async function runTest(paths: readonly string[], options: TestCommandOptions, readStdin: () => Promise<string>): Promise<TestReport> {
   if (options.operation === 'UPDATE' && !options.old) throw new InputError('--operation UPDATE needs --old FILE (the DaemonSet as it is in the cluster)');
   if (options.operation !== 'UPDATE' && options.old) throw new InputError('--old is only meaningful with --operation UPDATE');
   const policyPaths = options.policies ?? [DEFAULT_POLICY_PATH];
@@ -55,19 +63,20 @@ export async function runDryRun(paths: readonly string[], options: TestCommandOp
     readManifestSources(paths.length > 0 ? paths : [STDIN_PATH], readStdin),
     loadPoliciesForCli(policyPaths),
   ]);
-  const { daemonSets, skipped } = collectDaemonSets(documents);
+  const { daemonSets, skipped, problems } = collectDaemonSets(documents);
   const oldObject = options.old ? await readOldObject(options.old) : null;
   const namespaceLabels = options.namespaceLabels ?? {};
 
-  const results: TestResult[] = daemonSets.map((manifest) => {
+  const results: TestResult[] = [];
+  for (const manifest of daemonSets) {
     const namespace = options.namespace ?? manifestNamespace(manifest.object) ?? DEFAULT_NAMESPACE;
     const request = buildAdmissionRequest(manifest.object, { operation: options.operation as Operation, namespace, oldObject, user: options.user, groups: options.groups });
-    const outcome = dryRunRequest(request, policySet, namespaceLabels);
+    const admission = await reviewAdmission(request, policySet, { namespaceObject: namespaceObjectOf(namespace, namespaceLabels) });
     const metadata = manifest.object.metadata;
     const name = isJsonObject(metadata) && typeof metadata.name === 'string' ? metadata.name : '';
-    return { file: manifest.file, line: manifest.line, name, namespace, outcome, policies: policyReports(outcome.decision, policySet) };
-  });
-  return { results, skipped, policySet, failOn: options.failOn };
+    results.push({ file: manifest.file, line: manifest.line, name, namespace, admission, policies: policyReports(admission, policySet) });
+  }
+  return { results, errors: problems, skipped, policySet, failOn: options.failOn };
 }
 
 export function formatReport(report: TestReport, options: TestCommandOptions, color: boolean): string {
@@ -104,8 +113,11 @@ export function registerTestCommand(program: Command): void {
     .option('--fail-on <level>', 'exit 1 on: deny, or warn (warnings too)', choice(['deny', 'warn'] as const, '--fail-on'), 'deny')
     .addHelpText('after', '\nExit codes: 0 all admitted, 1 a denial (or a warning with --fail-on warn), 2 usage, input or policy error.')
     .action(async (paths: string[], options: TestCommandOptions) => {
-      const report = await runDryRun(paths, options, () => readStream(process.stdin));
+      const report = await runTest(paths, options, () => readStream(process.stdin));
+      // Said on stderr whatever the format, like every input error; -o json and yaml also carry them.
+      for (const problem of report.errors) process.stderr.write(`error: ${formatProblem(problem, displayPath)}\n`);
       process.stdout.write(formatReport(report, options, colorEnabled(process.stdout)));
-      process.exitCode = report.results.some((r) => isFailure(r, report.failOn)) ? EXIT_FAILED : EXIT_OK;
+      if (report.errors.length > 0) process.exitCode = EXIT_USAGE;
+      else process.exitCode = report.results.some((r) => isFailure(r, report.failOn)) ? EXIT_FAILED : EXIT_OK;
     });
 }

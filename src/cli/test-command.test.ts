@@ -17,6 +17,9 @@ const MANIFESTS = 'src/cli/testdata/manifests';
 const MIXED = `${MANIFESTS}/mixed.yaml`;
 const GOOD = `${MANIFESTS}/good.yaml`;
 const JSON_MANIFEST = `${MANIFESTS}/nested/daemonset.json`;
+const CALICO = 'src/cli/testdata/warnings/calico-node.yaml';
+const LEGACY = 'src/cli/testdata/legacy/daemonsets.yaml';
+const CONVERT = 'so kubectl apply fails: convert to apps/v1; spec.selector is required there';
 // eslint-disable-next-line no-control-regex
 const ANSI = /\u001b\[/;
 
@@ -48,7 +51,8 @@ describe('daemonguard test', () => {
   it('prints the stable JSON shape with a summary', async () => {
     const { code, report } = await jsonRun([MANIFESTS]);
     assert.equal(code, 1);
-    assert.deepEqual(Object.keys(report), ['results', 'summary']);
+    assert.deepEqual(Object.keys(report), ['results', 'errors', 'summary']);
+    assert.deepEqual(report.errors, []);
     assert.deepEqual(report.summary, { total: 5, allowed: 4, denied: 1, warned: 1, skipped: 2 });
     for (const result of report.results) {
       assert.deepEqual(Object.keys(result), ['file', 'name', 'namespace', 'allowed', 'violations', 'warnings', 'patch']);
@@ -140,6 +144,17 @@ describe('daemonguard test', () => {
     assert.deepEqual(sarifRun!.results.map((r) => r.level).sort(), ['error', 'note', 'warning']);
   });
 
+  it('prints each warning once, as the apiserver passes it on (calico-node with the built-in library)', async () => {
+    const table = await runCli(['test', CALICO]);
+    assert.equal(table.code, 0, table.stderr);
+    const report = JSON.parse((await runCli(['test', '-o', 'json', CALICO])).stdout) as JsonReport;
+    const { warnings } = report.results[0]!;
+    assert.ok(warnings.some((w) => w.startsWith('resources: container "upgrade-ipam" has no cpu request') && w.endsWith('…')), warnings.join('\n'));
+    const shown = table.stdout.split('\n').filter((line) => line.startsWith('    warn ')).map((line) => line.replace(/^ {4}warn {2}/, ''));
+    assert.deepEqual(shown, warnings);
+    assert.equal(table.stdout.split('container "upgrade-ipam"').length, 2, 'the resources warning appears once');
+  });
+
   it('shows the patch and the mutated manifest on request', async () => {
     const run = await runCli(['test', '-p', POLICIES, '--show-patch', '--show-mutated', GOOD]);
     assert.equal(run.code, 0, run.stderr);
@@ -186,6 +201,42 @@ describe('daemonguard test', () => {
     assert.match(forced.stdout, ANSI);
     const suppressed = await runCli(['test', '-p', POLICIES, MIXED], { env: { FORCE_COLOR: '1', NO_COLOR: '1' } });
     assert.doesNotMatch(suppressed.stdout, ANSI);
+  });
+
+  describe('DaemonSets of an apiVersion Kubernetes no longer serves', () => {
+    it('are errors naming file:line, the version and the fix; the other DaemonSets are still reviewed; exit 2', async () => {
+      const table = await runCli(['test', '-p', POLICIES, LEGACY]);
+      assert.equal(table.code, 2);
+      assert.equal(
+        table.stderr,
+        `error: ${LEGACY}:2: DaemonSet "old-agent": apiVersion extensions/v1beta1 is not served for DaemonSets (removed in Kubernetes 1.16), ${CONVERT}\n` +
+          `error: ${LEGACY}:18: DaemonSet "listed-agent": apiVersion apps/v1beta2 is not served for DaemonSets (removed in Kubernetes 1.16), ${CONVERT}\n`,
+      );
+      assert.match(table.stdout, /ALLOWED src\/cli\/testdata\/legacy\/daemonsets\.yaml:39 {2}monitoring\/current-agent/);
+      assert.match(table.stdout, /1 DaemonSet: 1 allowed, 0 denied, 0 with warnings; 1 other document skipped; 2 errors \(see above\)\n$/);
+    });
+
+    it('are error entries in -o json, beside the results', async () => {
+      const { code, report, stderr } = await jsonRun([LEGACY]);
+      assert.equal(code, 2);
+      assert.match(stderr, /^error: .*:2: DaemonSet "old-agent"/);
+      assert.deepEqual(report.errors, [
+        { file: LEGACY, line: 2, message: `DaemonSet "old-agent": apiVersion extensions/v1beta1 is not served for DaemonSets (removed in Kubernetes 1.16), ${CONVERT}` },
+        { file: LEGACY, line: 18, message: `DaemonSet "listed-agent": apiVersion apps/v1beta2 is not served for DaemonSets (removed in Kubernetes 1.16), ${CONVERT}` },
+      ]);
+      assert.deepEqual(report.results.map((r) => r.name), ['current-agent']);
+      assert.equal(report.summary.skipped, 1, "another group's DaemonSet kind is just another document");
+    });
+
+    it('names apps/v1beta1 too, and refuses one given as --old', async () => {
+      const input = 'apiVersion: apps/v1beta1\nkind: DaemonSet\nmetadata:\n  name: ancient\n';
+      const stdin = await runCli(['test', '-p', POLICIES, '-'], { input });
+      assert.equal(stdin.code, 2);
+      assert.match(stdin.stderr, /^error: <stdin>:1: DaemonSet "ancient": apiVersion apps\/v1beta1 is not served for DaemonSets \(it never had DaemonSets/);
+      const old = await runCli(['test', '-p', POLICIES, '--operation', 'UPDATE', '--old', LEGACY, GOOD]);
+      assert.equal(old.code, 2);
+      assert.match(old.stderr, /^error: .*daemonsets\.yaml:2: DaemonSet "old-agent": apiVersion extensions\/v1beta1/);
+    });
   });
 
   describe('errors (exit 2)', () => {

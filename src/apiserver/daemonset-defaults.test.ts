@@ -6,7 +6,7 @@ import type { JsonObject } from '../engine/types.js';
 import { applyApiserverDefaults, TEMPLATE_GENERATION_ANNOTATION, unknownDaemonSetFields } from './daemonset-defaults.js';
 
 // Source files are not copied to build/: read the golden file from the source tree.
-const GOLDEN = new URL('../../../src/admission/testdata/apiserver-defaults.golden.json', import.meta.url);
+const GOLDEN = new URL('../../../src/apiserver/testdata/apiserver-defaults.golden.json', import.meta.url);
 
 interface GoldenCase {
   name: string;

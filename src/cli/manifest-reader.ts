@@ -1,5 +1,7 @@
-// Reading the manifests `daemonguard test` reviews: files, folders (recursively), `-` for stdin,
-// several documents per file and `List` objects, each DaemonSet remembered with its file and line.
+// Reading the manifest files `daemonguard test` reviews (and `review` and `verify` read): files, folders
+// (recursively), `-` for stdin, several documents per file and `List` objects, each DaemonSet
+// remembered with its file and line.
+import { unservedDaemonSetVersion } from '../apiserver/served-versions.js';
 import { isJsonObject, type JsonObject } from '../common/vocabulary.js';
 import { SourceReadError, listManifestFiles, parseSourceText, readSourceFiles, type SourceDocument } from '../common/yaml-documents.js';
 import { InputError } from './exit-codes.js';
@@ -15,10 +17,23 @@ export interface ManifestDocument {
   object: JsonObject;
 }
 
+/** A document that cannot be reviewed and must be fixed, at its file and line. */
+export interface ManifestProblem {
+  file: string;
+  line: number;
+  message: string;
+}
+
 export interface ManifestScan {
   daemonSets: ManifestDocument[];
-  /** Documents that are not apps/v1 DaemonSets (empty documents are not counted). */
+  /** Documents that are not DaemonSets (empty documents are not counted). */
   skipped: number;
+  /** DaemonSets no cluster would accept as they are (an apiVersion no longer served). */
+  problems: ManifestProblem[];
+}
+
+export function formatProblem(problem: ManifestProblem, path: (file: string) => string = (file) => file): string {
+  return `${path(problem.file)}:${problem.line}: ${problem.message}`;
 }
 
 export function isDaemonSet(value: unknown): value is JsonObject {
@@ -52,24 +67,35 @@ export async function readManifestSources(paths: readonly string[], readStdin: (
   return documents;
 }
 
-/** Picks the apps/v1 DaemonSets out of the documents, expanding Lists; counts the rest. */
+function nameOf(object: JsonObject): string {
+  const metadata = object.metadata;
+  return isJsonObject(metadata) && typeof metadata.name === 'string' ? ` "${metadata.name}"` : '';
+}
+
+/** Picks the apps/v1 DaemonSets out of the documents, expanding Lists; reports legacy DaemonSets, counts the rest. */
 export function collectDaemonSets(documents: readonly SourceDocument[]): ManifestScan {
   const daemonSets: ManifestDocument[] = [];
+  const problems: ManifestProblem[] = [];
   let skipped = 0;
   const visit = (value: unknown, source: SourceDocument, path: (string | number)[]): void => {
     if (isList(value)) {
       value.items.forEach((item, index) => visit(item, source, [...path, 'items', index]));
-    } else if (isDaemonSet(value)) {
-      daemonSets.push({ file: source.file, line: source.positionOf(path).line, object: value });
-    } else {
-      skipped++;
+      return;
     }
+    const line = (): number => source.positionOf(path).line;
+    if (isDaemonSet(value)) {
+      daemonSets.push({ file: source.file, line: line(), object: value });
+      return;
+    }
+    const unserved = isJsonObject(value) && value.kind === 'DaemonSet' ? unservedDaemonSetVersion(value.apiVersion) : undefined;
+    if (unserved !== undefined) problems.push({ file: source.file, line: line(), message: `DaemonSet${nameOf(value as JsonObject)}: ${unserved}` });
+    else skipped++;
   };
   for (const source of documents) {
     if (source.value === null) continue;
     visit(source.value, source, []);
   }
-  return { daemonSets, skipped };
+  return { daemonSets, skipped, problems };
 }
 
 export async function readStream(stream: NodeJS.ReadableStream): Promise<string> {

@@ -8,7 +8,7 @@
 // from daemonset-shape.generated.json (scripts/daemonset-shape, from k8s.io/api).
 import shape from './daemonset-shape.generated.json' with { type: 'json' };
 import { isJsonObject, type JsonObject, type JsonValue } from '../common/vocabulary.js';
-import { canonicalQuantity } from './quantity.js';
+import { canonicalQuantity } from '../common/quantity.js';
 
 type Kind = 'string' | 'int' | 'float' | 'bool' | 'quantity' | 'intstr' | 'time' | 'raw' | 'struct' | 'slice' | 'map';
 

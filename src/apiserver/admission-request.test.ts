@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { JsonObject } from '../common/vocabulary.js';
-import { buildAdmissionRequest, CREATE_WIPED_METADATA } from './dry-run.js';
+import { buildAdmissionRequest, CREATE_WIPED_METADATA } from './admission-request.js';
 
 const exported: JsonObject = {
   apiVersion: 'apps/v1',

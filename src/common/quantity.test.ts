@@ -2,7 +2,7 @@
 // RoundUp(-3)); null means the apiserver refuses the value.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { canonicalQuantity, formatQuantity, parseQuantity, roundUpQuantity } from './quantity.js';
+import { canonicalQuantity, isQuantity, parseQuantity, QuantityError } from './quantity.js';
 
 const VECTORS: [string, string | null, string | null][] = [
   ['0', '0', '0'],
@@ -82,14 +82,14 @@ const VECTORS: [string, string | null, string | null][] = [
 describe('quantities as the apiserver prints them', () => {
   it('match apimachinery for every vector', () => {
     for (const [input, plain, milli] of VECTORS) {
-      const parsed = parseQuantity(input);
       if (plain === null) {
-        assert.equal(parsed, undefined, input);
+        assert.equal(isQuantity(input), false, input);
+        assert.throws(() => parseQuantity(input), QuantityError, input);
         continue;
       }
-      assert.ok(parsed, input);
-      assert.equal(formatQuantity(parsed), plain, `${input} printed`);
-      assert.equal(formatQuantity(roundUpQuantity(parsed)), milli, `${input} rounded to milli`);
+      const parsed = parseQuantity(input);
+      assert.equal(parsed.toString(), plain, `${input} printed`);
+      assert.equal(parsed.roundUp().toString(), milli, `${input} rounded to milli`);
     }
   });
 
@@ -100,5 +100,22 @@ describe('quantities as the apiserver prints them', () => {
     assert.equal(canonicalQuantity('100u', true), '1m');
     assert.equal(canonicalQuantity('100u'), '100u');
     assert.equal(canonicalQuantity(true), undefined);
+  });
+
+  it('prints the canonical form after arithmetic (what CEL writes into JSON)', () => {
+    assert.equal(parseQuantity('1500m').toString(), '1500m');
+    assert.equal(parseQuantity('1.5').toString(), '1500m');
+    assert.equal(parseQuantity('2048Ki').toString(), '2Mi');
+    assert.equal(parseQuantity('1000').toString(), '1k');
+    assert.equal(parseQuantity('0').toString(), '0');
+    assert.equal(parseQuantity('1500m').plus(parseQuantity('500m')).toString(), '2');
+    assert.equal(parseQuantity('1Gi').plus(parseQuantity('1Gi')).toString(), '2Gi');
+  });
+
+  it('refuses exponents beyond ±1000 and rounds far-below-nano values without computing huge powers', () => {
+    assert.throws(() => parseQuantity('1e2147483648'), /exponent out of the supported range/);
+    assert.equal(canonicalQuantity('1e-1001'), undefined);
+    // 30 digits below the nano unit: rounds up to one nano.
+    assert.equal(parseQuantity('0.000000000000000000000000000000000000001').toString(), '1n');
   });
 });
