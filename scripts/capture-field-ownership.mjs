@@ -2,7 +2,7 @@
 // Records what a real kube-apiserver sends a mutating webhook when different clients write a
 // DaemonSet (kubectl create, client-side apply, server-side apply, patch, replace): the evidence
 // behind how policies/defaults tells a value the user wrote from one the apiserver defaulted.
-// The output is replayed by src/policy-library/field-ownership.test.ts.
+// The output is replayed by test/policies/field-ownership.test.ts.
 //   npm run build && bash test/e2e/cluster/build.sh && \
 //     node scripts/capture-field-ownership.mjs test/policies/evidence/field-ownership.json
 import { Buffer } from 'node:buffer';

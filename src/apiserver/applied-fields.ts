@@ -9,7 +9,7 @@
 // structs field by field ("f:<name>"), the lists Kubernetes merges by key as "k:{...}" entries
 // (containers, volumes, env, volume mounts), every other list and the atomic label selector as a
 // whole. Checked against the entries a real kube-apiserver v1.37.2 wrote
-// (src/policy-library/applied-fields.test.ts).
+// (test/policies/applied-fields.test.ts).
 import { isJsonObject, type JsonObject, type JsonValue } from '../common/vocabulary.js';
 
 /** Lists merged by key, with their key fields, by field name (as in the apps/v1 and core/v1 schemas). */

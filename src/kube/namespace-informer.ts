@@ -11,7 +11,7 @@
 import { CoreV1Api, KubeConfig, makeInformer, type Informer, type V1Namespace } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { JsonObject } from '../engine/types.js';
-import type { NamespaceSource } from '../server/namespace-catalog.js';
+import type { NamespaceSource } from '../common/namespace-source.js';
 
 export interface ClusterNamespaceCatalogOptions {
   logger: Logger;

@@ -7,21 +7,10 @@ import { readFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { parseSourceText } from '../common/yaml-documents.js';
 import type { JsonObject } from '../engine/types.js';
+import type { NamespaceSource } from '../common/namespace-source.js';
 import { WatchedFiles, type WatchTiming } from './watched-files.js';
 
-/** Answers synchronously from memory: it is called on the hot path of every review. */
-export interface NamespaceLookup {
-  /** The Namespace object, or undefined when it is not known (policies that need it then fail by their failurePolicy). */
-  get(name: string): JsonObject | undefined;
-}
-
-/** A lookup that is filled before the server starts and kept current until closed: the file catalog, the cluster informer. */
-export interface NamespaceSource extends NamespaceLookup {
-  readonly size: number;
-  /** Reads the namespaces for the first time (rejecting when that fails) and keeps them current. */
-  start(): Promise<void>;
-  close(): void;
-}
+export type { NamespaceLookup, NamespaceSource } from '../common/namespace-source.js';
 
 function isObject(value: unknown): value is JsonObject {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
