@@ -103,7 +103,7 @@ describe('daemonguard serve: namespaces', () => {
   it('exits 2 without serving when policies read the namespace and no namespace source is given, naming each policy and why', async () => {
     const dir = await temporaryDirectory('daemonguard-cli-');
     await writeFiles(dir, { 'policies/namespaces.yaml': NAMESPACE_POLICIES, 'policies/base.yaml': TEST_POLICIES });
-    const result = await runCli(['serve', '--address', '127.0.0.1', '--port', '0'], { cwd: dir });
+    const result = await runCli(['serve', '--address', '127.0.0.1', '--port', '0', '--policies', 'policies'], { cwd: dir });
     assert.equal(result.code, 2, result.stderr);
     const file = path.join(dir, 'policies', 'namespaces.yaml');
     assert.equal(
@@ -122,7 +122,7 @@ describe('daemonguard serve: namespaces', () => {
       'policies/namespaces.yaml': NAMESPACE_POLICIES,
       'namespaces.yaml': 'apiVersion: v1\nkind: Namespace\nmetadata:\n  name: monitoring\n  labels:\n    pod-security.kubernetes.io/enforce: baseline\n',
     });
-    const served = await startServe({ args: ['--address', '127.0.0.1', '--port', '0', '--namespaces', 'namespaces.yaml'], cwd: dir });
+    const served = await startServe({ args: ['--address', '127.0.0.1', '--port', '0', '--namespaces', 'namespaces.yaml', '--policies', 'policies'], cwd: dir });
     const ca = await readFile(path.join(dir, 'certs', 'ca.crt'), 'utf8');
     const body = JSON.stringify(admissionReview('CREATE', daemonSet({ namespace: 'monitoring', hostNetwork: true }), { uid: 'uid-namespaces' }));
     const answer = await callHttps(`https://127.0.0.1:${served.port}/validate`, { ca, body, agent: false });

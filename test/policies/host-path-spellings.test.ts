@@ -10,6 +10,7 @@ import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { reviewAdmission } from '../../src/admission/pipeline.js';
 import { buildAdmissionRequest } from '../../src/apiserver/admission-request.js';
+import { namespaceObject } from '../../src/apiserver/namespace-object.js';
 import { loadPoliciesForCli } from '../../src/cli/load-policy-set.js';
 import { policyReports } from '../../src/cli/outcomes.js';
 import type { JsonObject } from '../../src/engine/types.js';
@@ -129,7 +130,8 @@ function daemonSet(namespace: string, path: string, readOnly: boolean, privilege
 }
 
 async function review(object: JsonObject, namespace: string): Promise<{ allowed: boolean; hostPath: string; messages: string[] }> {
-  const admission = await reviewAdmission(buildAdmissionRequest(object, { operation: 'CREATE', namespace }), library);
+  // The namespace as the apiserver knows it, with no Pod Security labels.
+  const admission = await reviewAdmission(buildAdmissionRequest(object, { operation: 'CREATE', namespace }), library, { namespaceObject: namespaceObject(namespace) });
   const hostPath = policyReports(admission, library).find((r) => r.policy === 'host-path')!;
   return { allowed: admission.allowed, hostPath: hostPath.verdict, messages: admission.violations.map((v) => `${v.policy}: ${v.message}`) };
 }

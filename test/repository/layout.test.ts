@@ -70,6 +70,8 @@ describe('repository layout', () => {
           problems.push(`${relative(REPO_ROOT, file)} imports ${fromRoot}, outside src/`);
           continue;
         }
+        // A test beside a module may put several layers together (a server over real certificates).
+        if (isTest) continue;
         const [targetLayer] = relative(SRC, target).split(sep);
         if (targetLayer !== layer && !allowed.includes(targetLayer!)) {
           problems.push(`${relative(REPO_ROOT, file)} imports ${fromRoot}: src/${layer} may not depend on src/${targetLayer}`);
