@@ -239,6 +239,35 @@ describe('daemonguard test', () => {
     });
   });
 
+  describe('apps/v1 DaemonSets the kube-apiserver would reject', () => {
+    const input = [
+      'apiVersion: apps/v1\nkind: DaemonSet\nmetadata:\n  name: unselected\nspec:\n  template:\n    metadata:\n      labels: {app: agent}\n    spec:\n      containers: []\n',
+      'apiVersion: apps/v1\nkind: DaemonSet\nmetadata:\n  name: twins\nspec:\n  selector: {matchLabels: {app: twins}}\n  template:\n    metadata:\n      labels: {app: twins}\n    spec:\n' +
+        '      initContainers: [{name: agent, image: setup}]\n      containers: [{name: agent, image: agent}]\n',
+      readFileSync(new URL(`../../../${GOOD}`, import.meta.url), 'utf8'),
+    ].join('---\n');
+    const REJECTS = 'the kube-apiserver would reject this';
+
+    it("are errors in the apiserver's words at the field's line, not reviewed; the others are; exit 2", async () => {
+      const table = await runCli(['test', '-p', POLICIES, '-'], { input });
+      assert.equal(table.code, 2);
+      assert.equal(
+        table.stderr,
+        `error: <stdin>:8: DaemonSet "unselected": ${REJECTS}: spec.template.metadata.labels: Invalid value: {"app":"agent"}: \`selector\` does not match template \`labels\`\n` +
+          `error: <stdin>:10: DaemonSet "unselected": ${REJECTS}: spec.template.spec.containers: Required value\n` +
+          `error: <stdin>:22: DaemonSet "twins": ${REJECTS}: spec.template.spec.initContainers[0].name: Duplicate value: "agent"\n`,
+      );
+      assert.match(table.stdout, /^1 DaemonSet: 1 allowed, 0 denied, 0 with warnings; 3 errors \(see above\)$/m);
+    });
+
+    it('are error entries in -o json', async () => {
+      const { code, report } = await jsonRun(['-'], input);
+      assert.equal(code, 2);
+      assert.deepEqual(report.errors[1], { file: '<stdin>', line: 10, message: `DaemonSet "unselected": ${REJECTS}: spec.template.spec.containers: Required value` });
+      assert.equal(report.results.length, 1);
+    });
+  });
+
   describe('errors (exit 2)', () => {
     it('names the file and line of a YAML syntax error', async () => {
       const run = await runCli(['test', '-p', POLICIES, '-'], { input: 'apiVersion: apps/v1\nkind: DaemonSet\nmetadata:\n  name: [unclosed\n' });

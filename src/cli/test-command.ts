@@ -51,8 +51,8 @@ async function readOldObject(file: string): Promise<JsonObject> {
 
 /**
  * Runs `test` and returns the report; throws InputError for anything that stops the run. DaemonSets
- * no cluster would accept as written (a legacy apiVersion) are the report's errors: the others are
- * still reviewed, and the command exits 2.
+ * no cluster would accept as written (a legacy apiVersion, or one the apiserver's validation refuses)
+ * are the report's errors, not reviewed: the others still are, and the command exits 2.
  */
 export async function runTest(paths: readonly string[], options: TestCommandOptions, readStdin: () => Promise<string>): Promise<TestReport> {
   if (options.operation === 'UPDATE' && !options.old) throw new InputError('--operation UPDATE needs --old FILE (the DaemonSet as it is in the cluster)');
