@@ -312,6 +312,36 @@ describe('daemonguard test', () => {
     });
   });
 
+  describe('usage errors (exit 2, with the usage)', () => {
+    it('says what it expects when given no paths, instead of reading an empty stdin', async () => {
+      const run = await runCli(['test', '-p', POLICIES]);
+      assert.equal(run.code, 2);
+      assert.match(run.stderr, /^error: no manifests given: name manifest files or folders, or "-" to read stdin/);
+      assert.match(run.stderr, /Usage: daemonguard test/);
+      assert.equal(run.stdout, '');
+    });
+
+    it('refuses an operation test cannot review, naming those it can', async () => {
+      const run = await runCli(['test', '-p', POLICIES, '--operation', 'DELETE', GOOD]);
+      assert.equal(run.code, 2);
+      assert.match(run.stderr, /--operation must be CREATE or UPDATE, the operations DaemonSets are reviewed on \(a DELETE or CONNECT is never reviewed\)/);
+      assert.match(run.stderr, /Usage: daemonguard test/);
+    });
+
+    it('refuses a malformed namespace label, key or value', async () => {
+      for (const [labels, message] of [
+        ['foo', /"foo" is not key=value/],
+        ['-bad=x', /"-bad" is not a valid label key/],
+        ['team=a b', /"a b" \(of team\) is not a valid label value/],
+      ] as const) {
+        const run = await runCli(['test', '-p', POLICIES, '--namespace-labels', labels, GOOD]);
+        assert.equal(run.code, 2, labels);
+        assert.match(run.stderr, message);
+        assert.match(run.stderr, /Usage: daemonguard test/);
+      }
+    });
+  });
+
   it('uses the built-in library without --policies, from any folder', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'daemonguard-cli-'));
     const run = await runCli(['test', '-o', 'json', '-'], { cwd: dir, input: readFileSync(new URL(`../../../${GOOD}`, import.meta.url), 'utf8') });
