@@ -1,6 +1,7 @@
 // Reading the manifest files `daemonguard test` reviews (and `review` and `verify` read): files, folders
 // (recursively), `-` for stdin, several documents per file and `List` objects, each DaemonSet
 // remembered with its file and line.
+import { formatFieldError, validateDaemonSet, type FieldPath } from '../apiserver/daemonset-validation.js';
 import { unservedDaemonSetVersion } from '../apiserver/served-versions.js';
 import { isJsonObject, type JsonObject } from '../common/vocabulary.js';
 import { SourceReadError, listManifestFiles, parseSourceText, readSourceFiles, type SourceDocument } from '../common/yaml-documents.js';
@@ -28,7 +29,10 @@ export interface ManifestScan {
   daemonSets: ManifestDocument[];
   /** Documents that are not DaemonSets (empty documents are not counted). */
   skipped: number;
-  /** DaemonSets no cluster would accept as they are (an apiVersion no longer served). */
+  /**
+   * DaemonSets no cluster would accept as they are: an apiVersion no longer served, or an apps/v1
+   * object the apiserver's validation refuses (one problem per field error, at that field's line).
+   */
   problems: ManifestProblem[];
 }
 
@@ -72,7 +76,15 @@ function nameOf(object: JsonObject): string {
   return isJsonObject(metadata) && typeof metadata.name === 'string' ? ` "${metadata.name}"` : '';
 }
 
-/** Picks the apps/v1 DaemonSets out of the documents, expanding Lists; reports legacy DaemonSets, counts the rest. */
+/**
+ * Why the kube-apiserver would refuse this apps/v1 DaemonSet (daemonset-validation.ts), one message
+ * per field error, naming the DaemonSet: `DaemonSet "x": the kube-apiserver would reject this: <error>`.
+ */
+export function apiserverRejections(daemonSet: JsonObject): { path: FieldPath; message: string }[] {
+  return validateDaemonSet(daemonSet).map((error) => ({ path: error.path, message: `DaemonSet${nameOf(daemonSet)}: the kube-apiserver would reject this: ${formatFieldError(error)}` }));
+}
+
+/** Picks the valid apps/v1 DaemonSets out of the documents, expanding Lists; reports legacy and invalid DaemonSets, counts the rest. */
 export function collectDaemonSets(documents: readonly SourceDocument[]): ManifestScan {
   const daemonSets: ManifestDocument[] = [];
   const problems: ManifestProblem[] = [];
@@ -84,7 +96,10 @@ export function collectDaemonSets(documents: readonly SourceDocument[]): Manifes
     }
     const line = (): number => source.positionOf(path).line;
     if (isDaemonSet(value)) {
-      daemonSets.push({ file: source.file, line: line(), object: value });
+      const refused = apiserverRejections(value);
+      if (refused.length === 0) daemonSets.push({ file: source.file, line: line(), object: value });
+      // Each at the line of its field, or of the nearest part of it the file has (no selector: spec).
+      for (const { path: field, message } of refused) problems.push({ file: source.file, line: source.positionOf([...path, ...field]).line, message });
       return;
     }
     const unserved = isJsonObject(value) && value.kind === 'DaemonSet' ? unservedDaemonSetVersion(value.apiVersion) : undefined;

@@ -8,6 +8,8 @@ export function collect(value: string, previous: string[] | undefined): string[]
 
 const LABEL_KEY = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/;
 
+const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
+
 /** --namespace-labels k=v,k2=v2 (repeatable; later values win). */
 export function parseLabels(value: string, previous: Record<string, string> | undefined): Record<string, string> {
   const labels = { ...(previous ?? {}) };
@@ -16,8 +18,12 @@ export function parseLabels(value: string, previous: Record<string, string> | un
     const equals = pair.indexOf('=');
     if (equals <= 0) throw new InvalidArgumentError(`"${pair}" is not key=value`);
     const key = pair.slice(0, equals).trim();
-    if (!LABEL_KEY.test(key)) throw new InvalidArgumentError(`"${key}" is not a valid label key`);
-    labels[key] = pair.slice(equals + 1).trim();
+    if (!LABEL_KEY.test(key) || key.split('/').at(-1)!.length > 63 || key.length > 253 + 1 + 63) throw new InvalidArgumentError(`"${key}" is not a valid label key`);
+    const labelValue = pair.slice(equals + 1).trim();
+    if (!LABEL_VALUE.test(labelValue) || labelValue.length > 63) {
+      throw new InvalidArgumentError(`"${labelValue}" (of ${key}) is not a valid label value: at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit`);
+    }
+    labels[key] = labelValue;
   }
   return labels;
 }

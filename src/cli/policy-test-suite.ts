@@ -6,7 +6,7 @@ import { readPackageJson } from '../common/package-root.js';
 import { isJsonObject, type JsonObject, type Operation } from '../common/vocabulary.js';
 import { formatFieldPath, type SourceDocument } from '../common/yaml-documents.js';
 import { InputError } from './exit-codes.js';
-import { readManifestSources } from './manifest-reader.js';
+import { apiserverRejections, isDaemonSet, readManifestSources } from './manifest-reader.js';
 import type { PolicyVerdict } from './outcomes.js';
 
 export const POLICY_TEST_API_VERSION = 'daemonguard.dev/v1alpha1';
@@ -104,6 +104,16 @@ async function readObjectFile(file: string): Promise<JsonObject> {
   return first;
 }
 
+/**
+ * Why the kube-apiserver would refuse this apps/v1 DaemonSet before any validating webhook saw it;
+ * empty for a valid one and for other objects. A suite that expects a verdict on such an object tests
+ * something no cluster does, so it is the suite's error, as it is for `daemonguard test`.
+ */
+function refusedByApiserver(object: JsonObject | null, role: 'object' | 'oldObject'): string[] {
+  if (object === null || !isDaemonSet(object)) return [];
+  return apiserverRejections(object).map(({ message }) => (role === 'oldObject' ? `oldObject: ${message}` : message));
+}
+
 /** Checks one PolicyTest document and loads the files it names; throws InputError listing every problem. */
 export async function loadSuite(source: SourceDocument): Promise<PolicyTestSuite> {
   const where = (path: (string | number)[]): string => {
@@ -145,6 +155,11 @@ export async function loadSuite(source: SourceDocument): Promise<PolicyTestSuite
       const oldObject = entry.oldFile ? await readObjectFile(resolve(base, entry.oldFile)) : (entry.oldObject ?? null);
       if ((operation === 'UPDATE' || operation === 'DELETE') && oldObject === null) {
         problems.push(`${at}: operation ${operation} needs oldFile or oldObject (the object as stored in the cluster)`);
+        continue;
+      }
+      const refused = [...refusedByApiserver(object, 'object'), ...refusedByApiserver(oldObject, 'oldObject')];
+      if (refused.length > 0) {
+        problems.push(...refused.map((message) => `${at}: resource "${entry.name}": ${message}`));
         continue;
       }
       const resource: SuiteResource = { name: entry.name, where: at, object: operation === 'DELETE' ? null : object, oldObject: operation === 'CREATE' ? null : oldObject, operation, expect: entry.expect };

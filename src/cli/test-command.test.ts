@@ -239,6 +239,35 @@ describe('daemonguard test', () => {
     });
   });
 
+  describe('apps/v1 DaemonSets the kube-apiserver would reject', () => {
+    const input = [
+      'apiVersion: apps/v1\nkind: DaemonSet\nmetadata:\n  name: unselected\nspec:\n  template:\n    metadata:\n      labels: {app: agent}\n    spec:\n      containers: []\n',
+      'apiVersion: apps/v1\nkind: DaemonSet\nmetadata:\n  name: twins\nspec:\n  selector: {matchLabels: {app: twins}}\n  template:\n    metadata:\n      labels: {app: twins}\n    spec:\n' +
+        '      initContainers: [{name: agent, image: setup}]\n      containers: [{name: agent, image: agent}]\n',
+      readFileSync(new URL(`../../../${GOOD}`, import.meta.url), 'utf8'),
+    ].join('---\n');
+    const REJECTS = 'the kube-apiserver would reject this';
+
+    it("are errors in the apiserver's words at the field's line, not reviewed; the others are; exit 2", async () => {
+      const table = await runCli(['test', '-p', POLICIES, '-'], { input });
+      assert.equal(table.code, 2);
+      assert.equal(
+        table.stderr,
+        `error: <stdin>:8: DaemonSet "unselected": ${REJECTS}: spec.template.metadata.labels: Invalid value: {"app":"agent"}: \`selector\` does not match template \`labels\`\n` +
+          `error: <stdin>:10: DaemonSet "unselected": ${REJECTS}: spec.template.spec.containers: Required value\n` +
+          `error: <stdin>:22: DaemonSet "twins": ${REJECTS}: spec.template.spec.initContainers[0].name: Duplicate value: "agent"\n`,
+      );
+      assert.match(table.stdout, /^1 DaemonSet: 1 allowed, 0 denied, 0 with warnings; 3 errors \(see above\)$/m);
+    });
+
+    it('are error entries in -o json', async () => {
+      const { code, report } = await jsonRun(['-'], input);
+      assert.equal(code, 2);
+      assert.deepEqual(report.errors[1], { file: '<stdin>', line: 10, message: `DaemonSet "unselected": ${REJECTS}: spec.template.spec.containers: Required value` });
+      assert.equal(report.results.length, 1);
+    });
+  });
+
   describe('errors (exit 2)', () => {
     it('names the file and line of a YAML syntax error', async () => {
       const run = await runCli(['test', '-p', POLICIES, '-'], { input: 'apiVersion: apps/v1\nkind: DaemonSet\nmetadata:\n  name: [unclosed\n' });
@@ -280,6 +309,36 @@ describe('daemonguard test', () => {
       const labels = await runCli(['test', '-p', POLICIES, '--namespace-labels', 'novalue', GOOD]);
       assert.equal(labels.code, 2);
       assert.match(labels.stderr, /"novalue" is not key=value/);
+    });
+  });
+
+  describe('usage errors (exit 2, with the usage)', () => {
+    it('says what it expects when given no paths, instead of reading an empty stdin', async () => {
+      const run = await runCli(['test', '-p', POLICIES]);
+      assert.equal(run.code, 2);
+      assert.match(run.stderr, /^error: no manifests given: name manifest files or folders, or "-" to read stdin/);
+      assert.match(run.stderr, /Usage: daemonguard test/);
+      assert.equal(run.stdout, '');
+    });
+
+    it('refuses an operation test cannot review, naming those it can', async () => {
+      const run = await runCli(['test', '-p', POLICIES, '--operation', 'DELETE', GOOD]);
+      assert.equal(run.code, 2);
+      assert.match(run.stderr, /--operation must be CREATE or UPDATE, the operations DaemonSets are reviewed on \(a DELETE or CONNECT is never reviewed\)/);
+      assert.match(run.stderr, /Usage: daemonguard test/);
+    });
+
+    it('refuses a malformed namespace label, key or value', async () => {
+      for (const [labels, message] of [
+        ['foo', /"foo" is not key=value/],
+        ['-bad=x', /"-bad" is not a valid label key/],
+        ['team=a b', /"a b" \(of team\) is not a valid label value/],
+      ] as const) {
+        const run = await runCli(['test', '-p', POLICIES, '--namespace-labels', labels, GOOD]);
+        assert.equal(run.code, 2, labels);
+        assert.match(run.stderr, message);
+        assert.match(run.stderr, /Usage: daemonguard test/);
+      }
     });
   });
 

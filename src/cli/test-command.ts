@@ -2,7 +2,7 @@
 // review them, and reports in table, JSON, YAML, JUnit or SARIF form.
 //
 //   helm template agent ./chart | daemonguard test -p policies/ -
-import type { Command } from 'commander';
+import { InvalidArgumentError, type Command } from 'commander';
 import { stringify } from 'yaml';
 import { packageFile } from '../common/package-root.js';
 import { reviewAdmission } from '../admission/pipeline.js';
@@ -13,7 +13,7 @@ import type { PolicySet } from '../policy/types.js';
 import type { SourceDocument } from '../common/yaml-documents.js';
 import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, InputError } from './exit-codes.js';
 import { loadPoliciesForCli } from './load-policy-set.js';
-import { collectDaemonSets, formatProblem, readManifestSources, readStream, STDIN_PATH } from './manifest-reader.js';
+import { collectDaemonSets, formatProblem, readManifestSources, readStream } from './manifest-reader.js';
 import { choice, collect, packageVersion, parseGroups, parseLabels } from './options.js';
 import { policyReports } from './outcomes.js';
 import { colorEnabled } from './report/color.js';
@@ -26,6 +26,18 @@ export const OUTPUT_FORMATS = ['table', 'json', 'yaml', 'junit', 'sarif'] as con
 export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
 /** Without --policies: the built-in library shipped in the package, wherever the command runs from. */
 export const DEFAULT_POLICY_PATH = packageFile('policies');
+
+/** Without paths, `test` once read stdin silently and reported "0 DaemonSets": now it says what it wants. */
+export const NO_PATHS = 'no manifests given: name manifest files or folders, or "-" to read stdin (helm template agent ./chart | daemonguard test -)';
+
+/** A webhook sees DaemonSets created and updated; a DELETE is never reviewed, so testing one means nothing. */
+const TEST_OPERATIONS = ['CREATE', 'UPDATE'] as const;
+
+function parseOperation(value: string): (typeof TEST_OPERATIONS)[number] {
+  const match = TEST_OPERATIONS.find((operation) => operation === value.toUpperCase());
+  if (match === undefined) throw new InvalidArgumentError(`--operation must be CREATE or UPDATE, the operations DaemonSets are reviewed on (a DELETE or CONNECT is never reviewed)`);
+  return match;
+}
 
 export interface TestCommandOptions {
   policies?: string[];
@@ -51,16 +63,17 @@ async function readOldObject(file: string): Promise<JsonObject> {
 
 /**
  * Runs `test` and returns the report; throws InputError for anything that stops the run. DaemonSets
- * no cluster would accept as written (a legacy apiVersion) are the report's errors: the others are
- * still reviewed, and the command exits 2.
+ * no cluster would accept as written (a legacy apiVersion, or one the apiserver's validation refuses)
+ * are the report's errors, not reviewed: the others still are, and the command exits 2.
  */
 export async function runTest(paths: readonly string[], options: TestCommandOptions, readStdin: () => Promise<string>): Promise<TestReport> {
+  if (paths.length === 0) throw new InputError(NO_PATHS);
   if (options.operation === 'UPDATE' && !options.old) throw new InputError('--operation UPDATE needs --old FILE (the DaemonSet as it is in the cluster)');
   if (options.operation !== 'UPDATE' && options.old) throw new InputError('--old is only meaningful with --operation UPDATE');
   const policyPaths = options.policies ?? [DEFAULT_POLICY_PATH];
   // Manifests and policies are read at the same time: both mostly wait on the disk.
   const [documents, policySet]: [SourceDocument[], PolicySet] = await Promise.all([
-    readManifestSources(paths.length > 0 ? paths : [STDIN_PATH], readStdin),
+    readManifestSources(paths, readStdin),
     loadPoliciesForCli(policyPaths),
   ]);
   const { daemonSets, skipped, problems } = collectDaemonSets(documents);
@@ -99,11 +112,11 @@ export function registerTestCommand(program: Command): void {
   program
     .command('test')
     .description('dry-run DaemonSet manifests through the policies, as the cluster would admit them')
-    .argument('[paths...]', 'manifest files or folders (YAML or JSON, several documents, Lists); "-" reads stdin', [])
+    .argument('[paths...]', 'manifest files or folders (YAML or JSON, several documents, Lists); "-" reads stdin; at least one', [])
     .option('-p, --policies <path>', 'policy file or folder, repeatable (default: the built-in library)', collect)
     .option('-n, --namespace <name>', "namespace of the request (default: the manifest's, else default)")
     .option('--namespace-labels <k=v,...>', 'labels of the namespace, for namespaceSelector', parseLabels)
-    .option('--operation <op>', 'CREATE or UPDATE', choice(['CREATE', 'UPDATE'] as const, '--operation'), 'CREATE')
+    .option('--operation <op>', 'CREATE or UPDATE', parseOperation, 'CREATE')
     .option('--old <file>', 'the DaemonSet as stored in the cluster (for --operation UPDATE)')
     .option('--user <name>', 'request.userInfo.username')
     .option('--groups <g1,g2>', 'request.userInfo.groups (repeatable)', parseGroups)
@@ -112,7 +125,9 @@ export function registerTestCommand(program: Command): void {
     .option('--show-mutated', 'print each DaemonSet after mutation, as YAML')
     .option('--fail-on <level>', 'exit 1 on: deny, or warn (warnings too)', choice(['deny', 'warn'] as const, '--fail-on'), 'deny')
     .addHelpText('after', '\nExit codes: 0 all admitted, 1 a denial (or a warning with --fail-on warn), 2 usage, input or policy error.')
-    .action(async (paths: string[], options: TestCommandOptions) => {
+    .action(async (paths: string[], options: TestCommandOptions, command: Command) => {
+      // A usage error: printed with the usage, exit 2.
+      if (paths.length === 0) command.error(`error: ${NO_PATHS}`);
       const report = await runTest(paths, options, () => readStream(process.stdin));
       // Said on stderr whatever the format, like every input error; -o json and yaml also carry them.
       for (const problem of report.errors) process.stderr.write(`error: ${formatProblem(problem, displayPath)}\n`);

@@ -122,6 +122,18 @@ describe('daemonguard verify', () => {
       assert.match(missingPolicies.stderr, /no-such-folder: cannot read/);
     });
 
+    it('refuses a resource the kube-apiserver would reject, naming the resource and the field', async () => {
+      const dir = await mkdtemp(join(tmpdir(), 'daemonguard-verify-'));
+      const object = '{apiVersion: apps/v1, kind: DaemonSet, metadata: {name: twins}, spec: {selector: {matchLabels: {app: a}}, template: {metadata: {labels: {app: a}}, spec: {containers: [{name: c, image: i}, {name: c, image: i}]}}}}';
+      await writeFile(
+        join(dir, 'a.test.yaml'),
+        `apiVersion: daemonguard.dev/v1alpha1\nkind: PolicyTest\nmetadata: {name: s}\nspec:\n  policies: [${join(REPO_ROOT, 'src/cli/testdata/policies')}]\n  resources:\n    - {name: r, object: ${object}, expect: {allowed: true}}\n`,
+      );
+      const run = await runCli(['verify', dir]);
+      assert.equal(run.code, 2);
+      assert.match(run.stderr, /a\.test\.yaml:7:7: resource "r": DaemonSet "twins": the kube-apiserver would reject this: spec\.template\.spec\.containers\[1\]\.name: Duplicate value: "c"/);
+    });
+
     it('refuses a path without suites', async () => {
       const run = await runCli(['verify', 'src/cli/testdata/manifests']);
       assert.equal(run.code, 2);
