@@ -2,33 +2,17 @@
 // caBundle, the objects), exit codes, and refusing steps out of order.
 
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { parseAllDocuments } from 'yaml';
+import { runCli, type CliRun } from '../../test/support/cli-process.js';
 import { temporaryDirectory } from '../../test/support/server-fixtures.js';
 import type { WebhookConfiguration } from '../deploy/webhook-configurations.js';
 
-const MAIN = fileURLToPath(new URL('./main.js', import.meta.url));
-
-interface Finished {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function daemonguard(args: string[], cwd: string): Promise<Finished> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [MAIN, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
+/** `daemonguard ARGS` as a subprocess, in `cwd`. */
+function daemonguard(args: string[], cwd: string): Promise<CliRun> {
+  return runCli(args, { cwd });
 }
 
 interface CheckJson {
@@ -83,7 +67,7 @@ describe('daemonguard certs', () => {
 
   it('walks through renew and a CA rotation, refusing steps out of order', async () => {
     const cwd = await temporaryDirectory('daemonguard-certs-cli-');
-    const step = async (args: string[], expectedCode = 0): Promise<Finished> => {
+    const step = async (args: string[], expectedCode = 0): Promise<CliRun> => {
       const result = await daemonguard(['certs', '--dir', 'certs', ...args], cwd);
       assert.equal(result.code, expectedCode, `${args.join(' ')}: ${result.stderr}`);
       return result;
