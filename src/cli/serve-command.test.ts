@@ -7,7 +7,7 @@ import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { connect, type TLSSocket } from 'node:tls';
 import { runCli } from '../../test/support/cli-process.js';
-import { admissionReview, callHttps, daemonSet, temporaryDirectory, TEST_POLICIES, writeFiles } from '../../test/support/server-fixtures.js';
+import { admissionReview, BASELINE_HOST_NETWORK_POLICY, callHttps, daemonSet, temporaryDirectory, TEST_POLICIES, writeFiles } from '../../test/support/server-fixtures.js';
 import { startServe, stopAllServes } from '../../test/support/serve-process.js';
 
 after(stopAllServes);
@@ -67,18 +67,7 @@ describe('daemonguard serve: flags', () => {
 });
 
 /** Policies that read the request's namespace (one by its labels, one through namespaceObject), and one that does not. */
-const NAMESPACE_POLICIES = `apiVersion: daemonguard.dev/v1alpha1
-kind: DaemonSetPolicy
-metadata:
-  name: baseline-host-network
-spec:
-  match:
-    namespaceSelector:
-      matchLabels:
-        pod-security.kubernetes.io/enforce: baseline
-  validations:
-    - expression: "!object.spec.template.spec.?hostNetwork.orValue(false)"
----
+const NAMESPACE_POLICIES = `${BASELINE_HOST_NETWORK_POLICY}---
 apiVersion: daemonguard.dev/v1alpha1
 kind: DaemonSetPolicy
 metadata:

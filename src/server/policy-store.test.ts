@@ -14,7 +14,7 @@ import { createAdmissionApp } from './app.js';
 import { createServerMetrics } from './metrics.js';
 import { NamespaceSourceMissingError, withoutNamespaceSource } from './namespace-requirement.js';
 import { WatchedPolicyStore, type WatchedPolicyStoreOptions } from './policy-store.js';
-import { admissionReview, captureLogger, daemonSet, temporaryDirectory, TEST_POLICIES, writeFiles } from '../../test/support/server-fixtures.js';
+import { admissionReview, BASELINE_HOST_NETWORK_POLICY, captureLogger, daemonSet, temporaryDirectory, TEST_POLICIES, writeFiles } from '../../test/support/server-fixtures.js';
 
 const HOST_PID = `apiVersion: daemonguard.dev/v1alpha1
 kind: DaemonSetPolicy
@@ -35,20 +35,6 @@ metadata:
 spec:
   validations:
     - expression: "object.spec.tempalte.spec.containers.size() > 0"
-`;
-
-/** Reads the namespace's labels: a server without a namespace source refuses it. */
-const BASELINE_NAMESPACES = `apiVersion: daemonguard.dev/v1alpha1
-kind: DaemonSetPolicy
-metadata:
-  name: baseline-host-network
-spec:
-  match:
-    namespaceSelector:
-      matchLabels:
-        pod-security.kubernetes.io/enforce: baseline
-  validations:
-    - expression: "!object.spec.template.spec.?hostNetwork.orValue(false)"
 `;
 
 const stores: WatchedPolicyStore<PolicySet>[] = [];
@@ -175,7 +161,7 @@ describe('WatchedPolicyStore', () => {
   it('without a namespace source, refuses a reload that adds a policy reading namespaces, as a start would be refused', async () => {
     const { dir, store, logs, metrics } = await startStore({ 'base.yaml': TEST_POLICIES }, { load: withoutNamespaceSource(loadPolicySet) });
     const before = store.current();
-    await writeFile(path.join(dir, 'baseline.yaml'), BASELINE_NAMESPACES);
+    await writeFile(path.join(dir, 'baseline.yaml'), BASELINE_HOST_NETWORK_POLICY);
     await eventually(async () => /daemonguard_policy_reload_failures_total 1/.test(await metrics.registry.metrics()));
     assert.equal(store.current(), before, 'the last good set keeps serving');
     const refusal = logs.records.find((record) => record['msg'] === 'policy change refused; the last good set keeps serving');

@@ -12,6 +12,20 @@ import { createCertificateAuthority, issueCertificate, type CertificateAndKey } 
 import { writeCertificatePair } from '../../src/certs/dev-certificates.js';
 import type { JsonObject, Operation } from '../../src/engine/types.js';
 
+/** A policy that reads the namespace's labels (namespaceSelector): it needs a server that knows the namespaces. */
+export const BASELINE_HOST_NETWORK_POLICY = `apiVersion: daemonguard.dev/v1alpha1
+kind: DaemonSetPolicy
+metadata:
+  name: baseline-host-network
+spec:
+  match:
+    namespaceSelector:
+      matchLabels:
+        pod-security.kubernetes.io/enforce: baseline
+  validations:
+    - expression: "!object.spec.template.spec.?hostNetwork.orValue(false)"
+`;
+
 /** The policies most server tests run with: Deny, Warn, Audit, a DELETE-only policy and a mutation. */
 export const TEST_POLICIES = `apiVersion: daemonguard.dev/v1alpha1
 kind: DaemonSetPolicy
