@@ -275,6 +275,19 @@ describe('daemonguard test', () => {
       assert.match(run.stderr, /^error: <stdin>:\d+:\d+: YAML syntax error/);
     });
 
+    it('refuses a manifest value under an unknown YAML tag or !!binary at its file:line:column, as a policy file', async () => {
+      const manifest = 'apiVersion: apps/v1\nkind: DaemonSet\nmetadata:\n  name: tagged\n  labels: {app: !foo x}\n  annotations:\n    blob: !!binary aGVsbG8=\n';
+      const run = await runCli(['test', '-p', POLICIES, '-'], { input: manifest });
+      assert.equal(run.code, 2);
+      assert.match(run.stderr, /<stdin>:5:17: unknown YAML tag !foo: only the tags of JSON data/);
+      assert.match(run.stderr, /<stdin>:7:11: the tag !!binary is not supported/);
+      const dir = await mkdtemp(join(tmpdir(), 'daemonguard-cli-'));
+      await writeFile(join(dir, 'tagged.yaml'), 'apiVersion: daemonguard.dev/v1alpha1\nkind: DaemonSetPolicy\nmetadata:\n  name: tagged\nspec:\n  validations:\n    - expression: !!js/function "true"\n');
+      const policy = await runCli(['test', '-p', dir, GOOD]);
+      assert.equal(policy.code, 2);
+      assert.match(policy.stderr, /tagged\.yaml:7:19: unknown YAML tag !!js\/function/);
+    });
+
     it('names an unreadable path', async () => {
       const run = await runCli(['test', '-p', POLICIES, 'does/not/exist.yaml']);
       assert.equal(run.code, 2);

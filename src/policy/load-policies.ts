@@ -1,5 +1,6 @@
 // Loads a PolicySet from files and folders. All-or-nothing: one broken document refuses the whole
 // set with every problem listed, so a running server keeps its last good set.
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { Ajv, type ErrorObject } from 'ajv';
 import { readPackageJson } from '../common/package-root.js';
 import {
@@ -14,6 +15,13 @@ import { compilePolicy, formatProblem, type PolicyProblem } from './compile-poli
 import { POLICY_API_VERSION, POLICY_KIND, type CompiledPolicy, type DaemonSetPolicyDocument, type PolicySet } from './types.js';
 
 export type { PolicyProblem } from './compile-policy.js';
+
+/**
+ * The largest policy file read. The largest in the built-in library is under 15 KiB and the whole
+ * library is under 140 KiB; a ConfigMap, the usual way files reach a cluster, holds at most 1 MiB. A
+ * file above this is a mistake (or an attack on the server's memory and event loop), not a policy.
+ */
+export const MAX_POLICY_FILE_BYTES = 1024 * 1024;
 
 export class PolicyLoadError extends Error {
   constructor(readonly problems: PolicyProblem[]) {
@@ -108,7 +116,7 @@ export async function loadPolicySet(paths: readonly string[]): Promise<PolicySet
   for (const file of files) {
     let documents: SourceDocument[];
     try {
-      documents = await readSourceFile(file);
+      documents = await readSourceFile(file, { maxBytes: MAX_POLICY_FILE_BYTES, what: 'policy files' });
     } catch (error) {
       if (error instanceof SourceReadError) {
         problems.push(...error.problems);
@@ -150,6 +158,9 @@ export async function loadPolicySet(paths: readonly string[]): Promise<PolicySet
       const compiled = compilePolicy(source, document);
       problems.push(...compiled.problems);
       if (compiled.policy) policies.push(compiled.policy);
+      // Compiling a policy type-checks all its CEL (milliseconds each): between policies, let a
+      // serving process answer its probes and reviews, so a large set does not stall them for seconds.
+      await yieldToEventLoop();
     }
   }
   if (problems.length > 0) throw new PolicyLoadError(problems);
