@@ -93,6 +93,20 @@ describe('exceptions: what they take away', () => {
     }
   });
 
+  it('names every policy one exception lifted in a single warning, after the policies\' own warnings', async () => {
+    const other = policyYaml('other', `
+      validationActions: [Warn]
+      validations:
+        - expression: "false"
+          message: always
+    `);
+    const both = CALICO.replace('[control-plane-tolerations]', '[warned, control-plane-tolerations]');
+    const set = await policies(TOLERATIONS, other, WARN_ONLY, both);
+    const decision = validate(set, tolerating('calico-node', 'kube-system'));
+    assert.deepEqual(decision.warnings, ['other: always', 'exception kube-system/calico-on-control-plane applied to control-plane-tolerations, warned']);
+    assert.deepEqual(decision.exceptions.map((use) => use.policy), ['control-plane-tolerations', 'warned']);
+  });
+
   it('leaves mutations alone: an excepted DaemonSet still gets the defaults', async () => {
     const defaults = policyYaml('control-plane-tolerations', `
       mutations:

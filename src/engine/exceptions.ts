@@ -6,9 +6,23 @@
 import type { CompiledException, CompiledPolicy, PolicySet } from '../policy/types.js';
 import type { AdmissionRequest, JsonObject } from './types.js';
 
-/** The warning an applied exception adds to the answer (reports recognise it by this text). */
-export function exceptionAppliedWarning(use: { namespace: string; name: string; policy: string }): string {
-  return `exception ${use.namespace}/${use.name} applied to ${use.policy}`;
+/** The prefix of the notice an applied exception adds to the answer (reports recognise notices by it). */
+export function exceptionNoticePrefix(use: { namespace: string; name: string }): string {
+  return `exception ${use.namespace}/${use.name} applied to `;
+}
+
+/**
+ * One warning per applied exception, naming the policies it excepted: a user reads warnings in a
+ * terminal, and the apiserver keeps only 4096 characters of them in all, so an exception lifting four
+ * policies takes one line, not four.
+ */
+export function exceptionNotices(uses: readonly { namespace: string; name: string; policy: string }[]): string[] {
+  const policiesByException = new Map<string, string[]>();
+  for (const use of uses) {
+    const prefix = exceptionNoticePrefix(use);
+    policiesByException.set(prefix, [...(policiesByException.get(prefix) ?? []), use.policy]);
+  }
+  return [...policiesByException].map(([prefix, policies]) => `${prefix}${policies.join(', ')}`);
 }
 
 export interface ExceptionMatch {

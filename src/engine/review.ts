@@ -16,7 +16,7 @@ import { toCelValue, toCelValueReusing } from '../cel/values.js';
 import type { CompiledException, CompiledPolicy, PolicySet } from '../policy/types.js';
 import { policyActivation, sharedValues, type SharedValues } from './activation.js';
 import { EvaluationFailure, evaluateBoolean, evaluateExpression } from './evaluate.js';
-import { exceptionAppliedWarning, matchExceptions, type ExceptionMatch } from './exceptions.js';
+import { exceptionNotices, matchExceptions, type ExceptionMatch } from './exceptions.js';
 import { runMutation } from './mutate.js';
 import type {
   AdmissionRequest,
@@ -144,7 +144,6 @@ class DecisionBuilder {
     if (use === undefined) {
       use = { name: exception.name, namespace: exception.namespace, policy: policy.name, reason: exception.reason, excepted: [] };
       this.exceptions.push(use);
-      this.warnings.push(exceptionAppliedWarning(use));
     }
     use.excepted.push(violation);
     // Policy names are DNS labels, so `exception.<policy>` never collides with a policy's own key.
@@ -287,7 +286,8 @@ export function review(request: AdmissionRequest, policySet: PolicySet, context:
   return {
     allowed: !builder.violations.some((v) => v.actions.includes('Deny')),
     violations: builder.violations,
-    warnings: [...new Set(builder.warnings)],
+    // The exceptions' notices last: should the apiserver cut warnings (4096 characters in all), it cuts these first.
+    warnings: [...new Set([...builder.warnings, ...exceptionNotices(builder.exceptions)])],
     auditAnnotations: builder.auditAnnotations,
     patch: builder.patch,
     mutatedObject: working,

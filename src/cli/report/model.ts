@@ -1,7 +1,7 @@
 // What `daemonguard test` found, in the form every output format is written from.
 import { relative, sep } from 'node:path';
 import type { ReviewedAdmission } from '../../admission/pipeline.js';
-import { exceptionAppliedWarning } from '../../engine/exceptions.js';
+import { exceptionNoticePrefix } from '../../engine/exceptions.js';
 import type { JsonObject, PatchOperation, ValidationAction } from '../../engine/types.js';
 import type { PolicySet } from '../../policy/types.js';
 import type { ManifestProblem } from '../manifest-reader.js';
@@ -58,8 +58,8 @@ export interface Summary {
  */
 export function attentionWarnings(admission: Pick<ReviewedAdmission, 'warnings' | 'exceptions'>): string[] {
   if (admission.exceptions.length === 0) return admission.warnings;
-  const notices = new Set(admission.exceptions.map(exceptionAppliedWarning));
-  return admission.warnings.filter((warning) => !notices.has(warning));
+  const prefixes = admission.exceptions.map(exceptionNoticePrefix);
+  return admission.warnings.filter((warning) => !prefixes.some((prefix) => warning.startsWith(prefix)));
 }
 
 export function summarize(report: TestReport): Summary {

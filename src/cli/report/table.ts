@@ -31,8 +31,15 @@ export function tableReport(report: TestReport, options: ReportOptions): string 
     }
     for (const warning of warnings) lines.push(`    ${c.yellow('warn ')} ${warning}`);
     // In place of the notice the answer carries: which exception, and the reason it was granted.
+    const byException = new Map<string, { policies: string[]; reason: string }>();
     for (const use of admission.exceptions) {
-      lines.push(`    ${c.dim('except')} ${use.policy}: exception ${use.namespace}/${use.name} applied (${use.reason})`);
+      const id = `${use.namespace}/${use.name}`;
+      const entry = byException.get(id) ?? { policies: [], reason: use.reason };
+      entry.policies.push(use.policy);
+      byException.set(id, entry);
+    }
+    for (const [id, { policies, reason }] of byException) {
+      lines.push(`    ${c.dim('except')} ${policies.join(', ')}: exception ${id} (${reason})`);
     }
     if (admission.patch.length > 0) {
       lines.push(`    ${c.dim(`${plural(admission.patch.length, 'patch operation')}`)}`);
