@@ -32,7 +32,6 @@ async function exampleApp(): Promise<ReturnType<typeof createAdmissionApp>> {
     metrics: createServerMetrics({ defaultMetrics: false }),
     logger: captureLogger('silent').logger,
     evalDeadlineMs: 2000,
-    readiness: { notReadyReason: () => undefined },
     namespaceObject: (name) => namespaces.get(name),
   });
 }
