@@ -209,7 +209,7 @@ describe('daemonguard serve: running', () => {
     const signalledAt = Date.now();
     const stopped = served.stop({ signal: 'SIGTERM' });
     await served.waitForLog((line) => line['signal'] === 'SIGTERM');
-    await assert.rejects(callHttps(`https://127.0.0.1:${served.port}/healthz`, { ca, agent: false }), /ECONNREFUSED/);
+    await assert.rejects(callHttps(`https://127.0.0.1:${served.port}/validate`, { ca, agent: false, body: '{}' }), /ECONNREFUSED/);
 
     socket.write(body.slice(half));
     await closed;

@@ -214,6 +214,10 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
   const destination = pino.destination({ dest: 1, sync: false });
   const logger = pino({ level: options.logLevel, timestamp: pino.stdTimeFunctions.isoTime }, destination);
   const metrics = createServerMetrics();
+  // Until the reload handler below is installed, a SIGHUP (which would end the process) is noted and
+  // dropped: the files are being read for the first time anyway.
+  const hangupWhileStarting = (): void => logger.info({ signal: 'SIGHUP' }, 'SIGHUP ignored: the server is still starting and reading its files');
+  process.on('SIGHUP', hangupWhileStarting);
 
   let tls: TlsFiles;
   if (options.tlsCert !== undefined && options.tlsKey !== undefined) {
@@ -300,6 +304,7 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
     });
   };
   process.on('SIGHUP', reloadOnHangup);
+  process.off('SIGHUP', hangupWhileStarting);
 
   const stopped = new Promise<void>((resolve) => {
     let stopping = false;
