@@ -86,7 +86,7 @@ export async function startHostileServer(options: HostileServerOptions = {}): Pr
     policySet,
     log,
     post: (endpoint, body, headers) => callHttps(`${server.url}${endpoint}`, { agent, ca: certificates.ca.certPem, body, ...(headers ? { headers } : {}) }),
-    probe: (endpoint) => callHttp(`${server.probe?.url ?? 'http://probe.port.not.started'}${endpoint}`),
+    probe: (endpoint) => (server.probe === undefined ? Promise.reject(new Error('this server was started without a probe port')) : callHttp(`${server.probe.url}${endpoint}`)),
     async close() {
       agent.destroy();
       await server.close(200);
