@@ -149,7 +149,6 @@ describe('WatchedPolicyStore', () => {
       metrics,
       logger: captureLogger('silent').logger,
       evalDeadlineMs: 2000,
-      readiness: { notReadyReason: () => undefined },
     });
     const send = async (): Promise<{ allowed: boolean; status?: { message: string } }> => {
       const answer = await request(app)
