@@ -2,6 +2,9 @@
 // -o yaml` dump: the table, the exit codes, JSON, the Reports, and the impact preview of --compare-with.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { parseAllDocuments } from 'yaml';
 import { runCli } from '../../test/support/cli-process.js';
@@ -96,7 +99,7 @@ describe('daemonguard audit --compare-with', () => {
       '  monitoring/node-exporter (5 nodes)',
       '    - fail prod-limits: every container in a production namespace needs resource limits',
       '  batch/scratch-cleaner (2 nodes)',
-      '    - error prod-limits: spec.match.namespaceSelector: the labels of namespace "batch" are not known',
+      '    - error (Deny) prod-limits: spec.match.namespaceSelector: the labels of namespace "batch" are not known',
       '',
       'findings changed (1):',
       '  logging/fluent-bit (5 nodes)',
@@ -106,6 +109,15 @@ describe('daemonguard audit --compare-with', () => {
       '4 DaemonSets compared: 1 newly failing, 2 newly passing, 1 with changed findings, 0 unchanged',
       '',
     ].join('\n'));
+  });
+
+  it('shows a finding whose policy goes from Warn to Deny as one change of result', async () => {
+    const warnOnly = join(await mkdtemp(join(tmpdir(), 'daemonguard-audit-')), 'warn.yaml');
+    await writeFile(warnOnly, readFileSync(new URL(`../../../${CURRENT}`, import.meta.url), 'utf8').replaceAll('[Deny]', '[Warn]'));
+    const run = await runCli(['audit', '--input', DUMP, '-p', CURRENT, '--compare-with', warnOnly]);
+    assert.equal(run.code, 1);
+    assert.match(run.stdout, /^newly failing \(2\):\n {2}monitoring\/node-exporter \(5 nodes\)\n {4}~ warn → fail prod-limits: every container in a production namespace needs resource limits\n {2}batch\/scratch-cleaner \(2 nodes\)\n {4}~ error \(Warn\) → error \(Deny\) prod-limits: spec\.match\.namespaceSelector/);
+    assert.match(run.stdout, /\n4 DaemonSets compared: 2 newly failing, 0 newly passing, 0 with changed findings, 2 unchanged\n$/);
   });
 
   it('prints the comparison as JSON, and exits 0 when nothing newly fails', async () => {

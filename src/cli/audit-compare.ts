@@ -9,7 +9,8 @@ import { daemonSetResults, reportTimestamp, type ReportResultValue } from './rep
 
 export interface Finding {
   policy: string;
-  result: ReportResultValue;
+  /** The result, with the action that decides it for a failure or an error (`fail/Deny`, `warn/Warn`, `error/Deny`). */
+  result: string;
   message: string;
 }
 
@@ -21,6 +22,15 @@ export interface DaemonSetImpact {
   added: Finding[];
   /** Findings under the current policies that the proposed ones no longer have. */
   removed: Finding[];
+  /** The same finding (policy and message) with another result: a Warn policy switched to Deny, say. */
+  changed: ResultChange[];
+}
+
+export interface ResultChange {
+  policy: string;
+  message: string;
+  from: string;
+  to: string;
 }
 
 export interface AuditComparison {
@@ -35,10 +45,32 @@ const FINDINGS: ReadonlySet<ReportResultValue> = new Set(['fail', 'warn', 'error
 function findingsOf(result: AuditResult, report: AuditReport): Finding[] {
   return daemonSetResults(result, reportTimestamp(report.auditedAt))
     .filter((entry) => FINDINGS.has(entry.result))
-    .map((entry) => ({ policy: entry.policy, result: entry.result, message: entry.message ?? '' }));
+    .map((entry) => {
+      // fail is always Deny and warn mostly Warn; an error's action is what tells a Deny-er from a Warn-er.
+      const action = entry.result === 'error' ? entry.properties?.action : undefined;
+      return { policy: entry.policy, result: action === undefined ? entry.result : `${entry.result} (${action})`, message: entry.message ?? '' };
+    });
 }
 
 const keyOf = (finding: Finding): string => JSON.stringify([finding.policy, finding.result, finding.message]);
+const withoutResult = (finding: Finding): string => JSON.stringify([finding.policy, finding.message]);
+
+/** The differences between two lists of findings: a finding whose result alone changed is one change, not a removal and an addition. */
+function findingChanges(was: readonly Finding[], is: readonly Finding[]): Pick<DaemonSetImpact, 'added' | 'removed' | 'changed'> {
+  const wasKeys = new Set(was.map(keyOf));
+  const isKeys = new Set(is.map(keyOf));
+  const removed = was.filter((finding) => !isKeys.has(keyOf(finding)));
+  const added = is.filter((finding) => !wasKeys.has(keyOf(finding)));
+  const changed: ResultChange[] = [];
+  for (const finding of [...added]) {
+    const before = removed.findIndex((old) => withoutResult(old) === withoutResult(finding));
+    if (before < 0) continue;
+    changed.push({ policy: finding.policy, message: finding.message, from: removed[before]!.result, to: finding.result });
+    removed.splice(before, 1);
+    added.splice(added.indexOf(finding), 1);
+  }
+  return { added, removed, changed };
+}
 const subjectOf = (result: AuditResult): string => `${result.namespace}/${result.name}`;
 
 /** Compares the audit under the proposed policies with the audit of the same DaemonSets under the current ones. */
@@ -48,22 +80,17 @@ export function compareAudits(current: AuditReport, proposed: AuditReport): Audi
   for (const after of proposed.results) {
     const previous = before.get(subjectOf(after));
     if (previous === undefined) continue;
-    const was = findingsOf(previous, current);
-    const is = findingsOf(after, proposed);
-    const wasKeys = new Set(was.map(keyOf));
-    const isKeys = new Set(is.map(keyOf));
     const impact: DaemonSetImpact = {
       namespace: after.namespace,
       name: after.name,
       nodes: after.nodes,
-      added: is.filter((finding) => !wasKeys.has(keyOf(finding))),
-      removed: was.filter((finding) => !isKeys.has(keyOf(finding))),
+      ...findingChanges(findingsOf(previous, current), findingsOf(after, proposed)),
     };
     const failedBefore = isFailure(previous, current.failOn);
     const failsAfter = isFailure(after, proposed.failOn);
     if (failsAfter && !failedBefore) comparison.newlyFailing.push(impact);
     else if (failedBefore && !failsAfter) comparison.newlyPassing.push(impact);
-    else if (impact.added.length > 0 || impact.removed.length > 0) comparison.findingsChanged.push(impact);
+    else if (impact.added.length + impact.removed.length + impact.changed.length > 0) comparison.findingsChanged.push(impact);
     else comparison.unchanged++;
   }
   return comparison;
@@ -79,6 +106,7 @@ export function comparisonText(comparison: AuditComparison, color: boolean): str
       const nodes = impact.nodes === undefined ? '' : ` (${impact.nodes} node${impact.nodes === 1 ? '' : 's'})`;
       lines.push(`  ${impact.namespace}/${impact.name}${nodes}`);
       for (const finding of impact.removed) lines.push(`    ${c.green('-')} ${finding.result} ${finding.policy}: ${finding.message}`);
+      for (const change of impact.changed) lines.push(`    ${c.yellow('~')} ${change.from} → ${change.to} ${change.policy}: ${change.message}`);
       for (const finding of impact.added) lines.push(`    ${c.red('+')} ${finding.result} ${finding.policy}: ${finding.message}`);
     }
     lines.push('');

@@ -82,8 +82,12 @@ export function daemonSetResults(result: AuditResult, timestamp: ReportResult['t
     const message = policy.messages.join('; ');
     if (policy.verdict === 'mutate') {
       push(policy.policy, 'mutations', value, `the next update of this DaemonSet gets ${policy.patchOperations} patch operation(s) from this policy`, { patchOperations: String(policy.patchOperations) });
+    } else if (value === 'error') {
+      // Under failurePolicy Fail the error is a violation with the policy's actions: say which, since it decides the admission.
+      const actions = result.admission.violations.filter((v) => v.policy === policy.policy).flatMap((v) => v.actions);
+      push(policy.policy, 'evaluation', value, message, actions.length > 0 ? { action: strongestAction(actions) } : undefined);
     } else {
-      push(policy.policy, value === 'skip' ? 'match' : value === 'error' ? 'evaluation' : 'validations', value, message);
+      push(policy.policy, value === 'skip' ? 'match' : 'validations', value, message);
     }
   }
   return entries;
