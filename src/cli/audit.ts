@@ -29,6 +29,11 @@ export interface AuditOptions {
   failOn: FailOn;
   /** Called after each DaemonSet with the number reviewed so far. */
   onReviewed?: (reviewed: number) => void;
+  /**
+   * Awaited after each DaemonSet. The engine is synchronous: a server auditing in the background
+   * yields here (setImmediate) so that admission requests are answered between two DaemonSets.
+   */
+  pause?: () => Promise<void>;
 }
 
 /** What the audit reads: DaemonSets (in pages, so a large cluster streams through) and every Namespace. */
@@ -84,6 +89,7 @@ export async function runAudit(inventory: AuditInventory, policySet: PolicySet, 
       if (!inventory.namespaces.has(result.namespace)) missing.add(result.namespace);
       results.push(result);
       options.onReviewed?.(results.length);
+      if (options.pause !== undefined) await options.pause();
     }
   }
   return {

@@ -4,13 +4,15 @@
 // the published OpenReports CRD (github.com/openreports/reports-api v0.2.1, read from its Go module)
 // accepts and `kubectl get reports -A` returns.
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { runCli, type CliRun } from '../support/cli-process.js';
 import { goModuleDir } from '../support/go-modules.js';
+import { startServe, type ServeProcess } from '../support/serve-process.js';
+import { callHttps, temporaryDirectory, writeFiles, writeTestCertificates } from '../support/server-fixtures.js';
 import { startCluster, type Cluster } from './cluster/cluster.js';
-import { daemonSet, REPO_ROOT } from './deploy-tools.js';
+import { daemonSet, eventually, REPO_ROOT } from './deploy-tools.js';
 
 const POLICIES = path.join(REPO_ROOT, 'src/cli/testdata/audit/current-policies.yaml');
 const OPENREPORTS_MODULE = 'github.com/openreports/reports-api';
@@ -58,7 +60,9 @@ describe('daemonguard audit against a real kube-apiserver', { timeout: 600_000 }
     live = await audit(['--kubeconfig', cluster.kubeconfigPath, '--page-size', String(PAGE_SIZE), '-o', 'json']);
   });
 
+  let server: ServeProcess | undefined;
   after(async () => {
+    await server?.stop();
     await cluster?.stop();
   });
 
@@ -127,5 +131,48 @@ describe('daemonguard audit against a real kube-apiserver', { timeout: 600_000 }
     assert.deepEqual(dev.summary, { pass: DEV_DAEMONSETS, fail: 0, warn: DEV_DAEMONSETS, error: 0, skip: DEV_DAEMONSETS });
     const wide = await cluster.kubectl(['get', 'reports', '-n', 'prod']);
     assert.match(wide.stdout, /daemonguard-audit +3 +3 +0 +0 +0 /, 'the CRD\'s printer columns show the summary');
+  });
+
+  it('serve --audit-interval keeps one Report per namespace current: written at start, updated after a policy change, removed with the last DaemonSet', async () => {
+    const work = await temporaryDirectory('daemonguard-audit-e2e-');
+    const certs = await writeTestCertificates(work);
+    const policyText = await readFile(POLICIES, 'utf8');
+    await writeFiles(work, { 'policies/policies.yaml': policyText });
+    server = await startServe({
+      args: ['--address', '127.0.0.1', '--port', '0', '--tls-cert', certs.certFile, '--tls-key', certs.keyFile, '--policies', path.join(work, 'policies'), '--namespaces-from-cluster', '--watch-interval', '500ms', '--audit-interval', '1h'],
+      env: { KUBECONFIG: cluster.kubeconfigPath },
+    });
+    const reports = async (): Promise<Map<string, ReportObject>> => {
+      const listed = JSON.parse((await cluster.kubectl(['get', 'reports', '-A', '-o', 'json'])).stdout) as { items: ReportObject[] };
+      return new Map(listed.items.map((r) => [r.metadata.namespace, r]));
+    };
+    const isDigested = (report: ReportObject | undefined): boolean => (report?.metadata as { annotations?: Record<string, string> } | undefined)?.annotations?.['daemonguard.dev/content-digest'] !== undefined;
+    // The Reports the previous test applied carry no digest: the server's first audit replaces them.
+    await server.waitForLog((line) => line.msg === 'background audit done', 60_000);
+    const first = await reports();
+    assert.deepEqual([...first.keys()].sort(), ['dev', 'kube-system', 'prod']);
+    for (const report of first.values()) assert.ok(isDigested(report), `${report.metadata.namespace}: written by the server`);
+    assert.deepEqual(first.get('dev')!.summary, { pass: DEV_DAEMONSETS, fail: 0, warn: DEV_DAEMONSETS, error: 0, skip: DEV_DAEMONSETS });
+
+    // team-label from Warn to Deny, and kube-system's only DaemonSet gone: the next audit follows both.
+    await cluster.kubectl(['delete', 'daemonset', 'kube-proxy', '-n', 'kube-system']);
+    await writeFile(path.join(work, 'policies/policies.yaml'), policyText.replace('validationActions: [Warn]', 'validationActions: [Deny]'));
+    await eventually('the Reports after the policy change', async () => {
+      const now = await reports();
+      return !now.has('kube-system') && now.get('dev')?.summary.fail === DEV_DAEMONSETS;
+    }, 60_000);
+    const after = await reports();
+    const dev = after.get('dev')!;
+    // prod's DaemonSets carry a team label: its Report's content is the same, so it was not written again.
+    assert.equal((after.get('prod')!.metadata as { resourceVersion?: string }).resourceVersion, (first.get('prod')!.metadata as { resourceVersion?: string }).resourceVersion);
+    // The audit after the change (a reload seen twice may add a later one that finds nothing to write).
+    const outcomes = server.logLines().filter((line) => line.msg === 'background audit done').map((line) => JSON.stringify(line.reports));
+    assert.ok(outcomes.includes(JSON.stringify({ created: 0, updated: 1, deleted: 1, unchanged: 1 })), outcomes.join('\n'));
+    assert.deepEqual(dev.summary, { pass: DEV_DAEMONSETS, fail: DEV_DAEMONSETS, warn: 0, error: 0, skip: DEV_DAEMONSETS });
+    assert.ok(dev.results.filter((r) => r.result === 'fail').every((r) => r.policy === 'team-label' && r.message === 'no team label'));
+
+    const metrics = await callHttps(`${server.url}/metrics`, { ca: certs.ca.certPem });
+    assert.match(metrics.text, new RegExp(`\\ndaemonguard_audit_results\\{policy="team-label",namespace="dev",result="fail"\\} ${DEV_DAEMONSETS}\\n`));
+    assert.match(metrics.text, /\ndaemonguard_audit_last_completed_timestamp_seconds [1-9]/);
   });
 });
