@@ -68,6 +68,22 @@ describe('daemonguard audit --input', () => {
     assert.doesNotMatch(run.stdout, /[&*]a\d/, 'no YAML anchors or aliases');
   });
 
+  it('says on stderr how far a large audit has come, unless --quiet', async () => {
+    const agent = (index: number): object => ({
+      apiVersion: 'apps/v1',
+      kind: 'DaemonSet',
+      metadata: { name: `agent-${index}`, namespace: 'dev' },
+      spec: { selector: { matchLabels: { app: 'agent' } }, template: { metadata: { labels: { app: 'agent' } }, spec: { containers: [{ name: 'agent', image: 'registry.example/agent:1.0.0' }] } } },
+    });
+    const namespace = { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'dev' } };
+    const input = JSON.stringify({ apiVersion: 'v1', kind: 'List', items: [namespace, ...Array.from({ length: 1000 }, (_, index) => agent(index))] });
+    const loud = await runCli(['audit', '--input', '-', '-p', CURRENT, '-o', 'json'], { input });
+    assert.equal(loud.stderr, 'daemonguard audit: reviewed 1000 DaemonSets\n');
+    const quiet = await runCli(['audit', '--input', '-', '-p', CURRENT, '-o', 'json', '--quiet'], { input });
+    assert.equal(quiet.stderr, '');
+    assert.deepEqual(JSON.parse(quiet.stdout), JSON.parse(loud.stdout));
+  });
+
   it('is a usage error (exit 2) for a bad flag, a missing file, or --input beside --context', async () => {
     const format = await runCli(['audit', '--input', DUMP, '-o', 'html']);
     assert.equal(format.code, 2);
