@@ -14,15 +14,17 @@ import { REPORT_RESULT_VALUES, auditReports, resultValue, summarizeResults, type
 const DUMP = join(REPO_ROOT, 'src/cli/testdata/audit/dump.yaml');
 const CURRENT = join(REPO_ROOT, 'src/cli/testdata/audit/current-policies.yaml');
 
-async function audit(policies: string): Promise<AuditReport> {
+const EXCEPTION = join(REPO_ROOT, 'src/cli/testdata/audit/exception.yaml');
+
+async function audit(...policies: string[]): Promise<AuditReport> {
   const documents = await readManifestSources([DUMP], () => Promise.reject(new Error('no stdin here')));
-  return runAudit(inventoryFromDocuments(documents), await loadPolicySet([policies]), { failOn: 'deny' });
+  return runAudit(inventoryFromDocuments(documents), await loadPolicySet(policies), { failOn: 'deny' });
 }
 
 describe('audit reports (OpenReports and wgpolicyk8s.io)', () => {
   it('maps every policy verdict onto a value of the OpenReports result enum', () => {
     const mapped = Object.fromEntries(POLICY_VERDICTS.map((verdict) => [verdict, resultValue(verdict)]));
-    assert.deepEqual(mapped, { pass: 'pass', deny: 'fail', warn: 'warn', audit: 'warn', skip: 'skip', error: 'error', mutate: 'pass' });
+    assert.deepEqual(mapped, { pass: 'pass', deny: 'fail', warn: 'warn', audit: 'warn', skip: 'skip', error: 'error', mutate: 'pass', except: 'skip' });
   });
 
   it('writes one Report per namespace whose summary counts exactly its results', async () => {
@@ -62,6 +64,18 @@ describe('audit reports (OpenReports and wgpolicyk8s.io)', () => {
     assert.equal(of('kube-proxy', 'no-privileged').result, 'skip', 'kube-system is excluded today');
     assert.equal(of('kube-proxy', 'no-privileged').rule, 'match');
     assert.deepEqual(report.missingNamespaces, ['batch']);
+  });
+
+  it('reports a policy a DaemonSetPolicyException lifts as skip, naming the exception and its reason', async () => {
+    const report = await audit(CURRENT, EXCEPTION);
+    const monitoring = auditReports(report, 'openreports').find((document) => (document.metadata as { namespace: string }).namespace === 'monitoring')!;
+    const lifted = (monitoring.results as unknown as ReportResult[]).find((r) => r.policy === 'prod-limits')!;
+    assert.deepEqual(
+      { result: lifted.result, rule: lifted.rule, message: lifted.message, properties: lifted.properties },
+      { result: 'skip', rule: 'exception', message: 'exception monitoring/node-exporter-limits: limits being sized by the observability team', properties: { exception: 'monitoring/node-exporter-limits' } },
+    );
+    assert.deepEqual(monitoring.summary, { pass: 2, fail: 0, warn: 0, error: 0, skip: 1 });
+    assert.equal(report.results.find((r) => r.name === 'node-exporter')!.admission.allowed, true);
   });
 
   it('writes the same results as wgpolicyk8s.io/v1alpha2 PolicyReports, with the source on each result', async () => {

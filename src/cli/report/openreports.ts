@@ -18,8 +18,9 @@ const MANAGED_BY = { 'app.kubernetes.io/managed-by': 'daemonguard' };
 
 /**
  * A policy's verdict as a report result. A Deny violation fails; a Warn or Audit violation is `warn`
- * (not met, not enforced: what OpenReports calls "not scored"); a mutation the next update would
- * make is no finding, so `pass`.
+ * (not met, not enforced: what OpenReports calls "not scored"); a policy a DaemonSetPolicyException
+ * lifts is `skip` (as Kyverno reports its exceptions); a mutation the next update would make is no
+ * finding, so `pass`.
  */
 export function resultValue(verdict: PolicyVerdict): ReportResultValue {
   switch (verdict) {
@@ -31,6 +32,7 @@ export function resultValue(verdict: PolicyVerdict): ReportResultValue {
     case 'error':
       return 'error';
     case 'skip':
+    case 'except':
       return 'skip';
     default:
       return 'pass';
@@ -82,6 +84,9 @@ export function daemonSetResults(result: AuditResult, timestamp: ReportResult['t
     const message = policy.messages.join('; ');
     if (policy.verdict === 'mutate') {
       push(policy.policy, 'mutations', value, `the next update of this DaemonSet gets ${policy.patchOperations} patch operation(s) from this policy`, { patchOperations: String(policy.patchOperations) });
+    } else if (policy.verdict === 'except') {
+      const exception = result.admission.exceptions.find((use) => use.policy === policy.policy);
+      push(policy.policy, 'exception', value, policy.messages[0], exception === undefined ? undefined : { exception: `${exception.namespace}/${exception.name}` });
     } else if (value === 'error') {
       // Under failurePolicy Fail the error is a violation with the policy's actions: say which, since it decides the admission.
       const actions = result.admission.violations.filter((v) => v.policy === policy.policy).flatMap((v) => v.actions);
