@@ -6,7 +6,7 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { parseAllDocuments } from 'yaml';
+import { parse, parseAllDocuments, stringify } from 'yaml';
 import { runCli } from '../../test/support/cli-process.js';
 import type { AuditComparison } from './audit-compare.js';
 
@@ -53,6 +53,16 @@ describe('daemonguard audit --input', () => {
     assert.deepEqual(report.results.map((r) => [r.name, r.nodes, r.allowed]), [['kube-proxy', 3, true], ['node-exporter', 5, false], ['fluent-bit', 5, true], ['scratch-cleaner', 2, false]]);
     assert.deepEqual(report.summary, { total: 4, allowed: 2, denied: 2, warned: 1, skipped: 0 });
     assert.deepEqual(report.missingNamespaces, ['batch']);
+  });
+
+  it('reads the same objects as several YAML documents instead of a List', async () => {
+    const list = parse(readFileSync(new URL(`../../../${DUMP}`, import.meta.url), 'utf8')) as { items: object[] };
+    const documents = list.items.map((item) => stringify(item)).join('---\n');
+    const fromList = await runCli(['audit', '--input', DUMP, '-p', CURRENT, '-o', 'json']);
+    const fromDocuments = await runCli(['audit', '--input', '-', '-p', CURRENT, '-o', 'json'], { input: documents });
+    assert.equal(fromDocuments.code, 1);
+    const withoutFile = (stdout: string): unknown => (JSON.parse(stdout) as { results: { file?: string }[] }).results.map(({ file: _file, ...rest }) => rest);
+    assert.deepEqual(withoutFile(fromDocuments.stdout), withoutFile(fromList.stdout));
   });
 
   it('prints one OpenReports Report per namespace as YAML documents kubectl apply takes', async () => {
