@@ -403,3 +403,42 @@ describe('probes, metrics and logs', () => {
 after(() => {
   contexts.length = 0;
 });
+
+describe('DaemonSetPolicyExceptions over the wire', () => {
+  const EXCEPTIONS = `apiVersion: daemonguard.dev/v1alpha1
+kind: DaemonSetPolicyException
+metadata: {name: node-agent-privileged, namespace: default}
+spec:
+  policies: [privileged-namespaces]
+  match: {names: [node-agent]}
+  reason: The node agent loads a kernel module.
+---
+apiVersion: daemonguard.dev/v1alpha1
+kind: DaemonSetPolicyException
+metadata: {name: node-agent-host-network, namespace: default}
+spec:
+  policies: [host-network]
+  match: {names: [node-agent]}
+  reason: Until the agent moves to a CNI plugin.
+  expires: "2026-01-01T00:00:00Z"
+`;
+
+  it('answers with the notice, an audit annotation and a denial only for the expired one; counts both in the metrics', async () => {
+    const dir = await temporaryDirectory();
+    await writeFiles(dir, { 'policies.yaml': TEST_POLICIES, 'exceptions.yaml': EXCEPTIONS });
+    const target = buildApp({ policies: new StaticPolicyStore(await loadPolicySet([dir])) });
+    const answer = await post('/validate', admissionReview('CREATE', daemonSet({ namespace: 'default', privileged: true, hostNetwork: true, memoryLimit: '1Gi' })), target);
+    assert.equal(answer.response.allowed, false);
+    assert.equal(answer.response.status?.message, 'host-network: hostNetwork is not allowed; remove spec.template.spec.hostNetwork');
+    assert.deepEqual(answer.response.warnings, [
+      'exception default/node-agent-host-network expired at 2026-01-01T00:00:00Z; it no longer applies to host-network',
+      'exception default/node-agent-privileged applied to privileged-namespaces',
+    ]);
+    assert.deepEqual(answer.response.auditAnnotations, {
+      'exception.privileged-namespaces': 'default/node-agent-privileged excepted: container "agent" is privileged; privileged containers are allowed only in: kube-system, monitoring (reason: The node agent loads a kernel module.)',
+    });
+    const text = (await request(target).get('/metrics').expect(200)).text;
+    assert.match(text, /^daemonguard_exceptions_applied_total\{exception="default\/node-agent-privileged",policy="privileged-namespaces"\} [1-9]\d*$/m);
+    assert.match(text, /^daemonguard_exceptions_expired_total\{exception="default\/node-agent-host-network",policy="host-network"\} [1-9]\d*$/m);
+  });
+});

@@ -13,6 +13,8 @@ import { WatchedFiles, type WatchTiming } from './watched-files.js';
 export interface PolicySetLike {
   readonly policies: readonly { readonly name: string }[];
   readonly files: readonly string[];
+  /** DaemonSetPolicyExceptions, as `namespace/name`; absent when the set has none to tell. */
+  readonly exceptions?: readonly { readonly id: string }[];
 }
 
 export type LoadPolicies<P extends PolicySetLike> = (paths: string[]) => Promise<P>;
@@ -123,7 +125,7 @@ export class WatchedPolicyStore<P extends PolicySetLike> implements PolicyStore<
     metrics?.policiesLoaded.set(next.policies.length);
     metrics?.policyReloads.inc();
     logger.info(
-      { policies: next.policies.map((policy) => policy.name), files: next.files.length, reload: previous !== undefined },
+      { policies: next.policies.map((policy) => policy.name), exceptions: (next.exceptions ?? []).map((exception) => exception.id), files: next.files.length, reload: previous !== undefined },
       previous === undefined ? 'policies loaded' : 'policies reloaded',
     );
     return undefined;

@@ -197,7 +197,7 @@ describe('the npm package, installed outside the repository', { timeout: 300_000
     assert.deepEqual(outside, [], `the tarball holds files outside ${SHIPPED_TOP_LEVEL.join(', ')}`);
     const testMaterial = packedFiles.filter((path) => TEST_MATERIAL.some((pattern) => pattern.test(path)));
     assert.deepEqual(testMaterial, [], 'the tarball holds test code or test data');
-    for (const needed of ['dist/cli/main.js', 'schema/daemonsetpolicy.schema.json', 'schema/policytest.schema.json', 'policies/security/privileged-namespaces.yaml']) {
+    for (const needed of ['dist/cli/main.js', 'schema/daemonsetpolicy.schema.json', 'schema/daemonsetpolicyexception.schema.json', 'schema/policytest.schema.json', 'policies/security/privileged-namespaces.yaml']) {
       assert.ok(packedFiles.includes(needed), `the tarball lacks ${needed}`);
     }
   });
