@@ -113,7 +113,7 @@ export class BackgroundAudit {
       policySet,
       { failOn: 'deny', pause: () => yieldToEventLoop() },
     );
-    // A policy change while listing: this audit is already stale, and the next one is on its way.
+    // Stopped, or no longer the leader while auditing: the Reports are someone else's to write now.
     if (this.closed || !this.options.isLeader()) return;
     const outcome: SyncOutcome = await this.writer.sync(auditReports(report, 'openreports'));
 

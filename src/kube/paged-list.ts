@@ -52,7 +52,9 @@ export async function* listPages(kubeConfig: KubeConfig, resource: ListedResourc
     }
     if (answer.status === 410) throw new ClusterListError(`listing ${resource.kind}s from ${server}: the list changed too much while it was read (410 Gone: ${answerMessage(answer.body)}); run the command again`);
     if (answer.status !== 200 || !isJsonObject(answer.body) || !Array.isArray(answer.body.items)) {
-      const hint = answer.status === 401 || answer.status === 403 ? ` (the credentials need list on ${resource.path})` : '';
+      const hint = answer.status === 401 || answer.status === 403
+        ? ` (the credentials need list on ${resource.path})`
+        : answer.status === 404 ? ` (${resource.path} is not served: is its CustomResourceDefinition installed?)` : '';
       throw new ClusterListError(`cannot list ${resource.kind}s from ${server}: HTTP ${answer.status}: ${answerMessage(answer.body)}${hint}`);
     }
     const items = answer.body.items.filter(isJsonObject).map((item) => ({ apiVersion: resource.apiVersion, kind: resource.kind, ...item }));
