@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { JsonObject } from '../common/vocabulary.js';
-import { buildAdmissionRequest, CREATE_WIPED_METADATA } from './admission-request.js';
+import { buildAdmissionRequest, CREATE_WIPED_METADATA, unchangedUpdateRequest } from './admission-request.js';
 
 const exported: JsonObject = {
   apiVersion: 'apps/v1',
@@ -44,5 +44,18 @@ describe('buildAdmissionRequest', () => {
     const request = buildAdmissionRequest(exported, { operation: 'UPDATE', namespace: 'ops', oldObject: exported });
     assert.equal(metadataOf(request.object).uid, '5f0c3a1e-7a6b-4c2d-9e8f-0a1b2c3d4e5f');
     assert.equal(metadataOf(request.oldObject).uid, '5f0c3a1e-7a6b-4c2d-9e8f-0a1b2c3d4e5f');
+  });
+});
+
+describe('unchangedUpdateRequest (what the audit judges)', () => {
+  it('sends the stored object as object and oldObject, as it is: not defaulted again, system fields and status kept', () => {
+    const stored = structuredClone(exported);
+    const request = unchangedUpdateRequest(stored);
+    assert.equal(request.operation, 'UPDATE');
+    assert.equal(request.namespace, 'ops');
+    assert.equal(request.name, 'agent');
+    assert.deepEqual(request.object, exported, 'no default added (the template has no restartPolicy, the spec no updateStrategy)');
+    assert.deepEqual(request.oldObject, exported);
+    assert.deepEqual((request.options as JsonObject).kind, 'UpdateOptions');
   });
 });

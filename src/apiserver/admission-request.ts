@@ -87,3 +87,13 @@ export function buildAdmissionRequest(manifest: JsonObject | null, options: Requ
     options: { apiVersion: 'meta.k8s.io/v1', kind: optionsKind },
   };
 }
+
+/**
+ * The AdmissionRequest of an UPDATE that changes nothing to a DaemonSet as the apiserver stores it:
+ * object and oldObject are both the stored object, untouched (it was defaulted when it was written,
+ * and defaulting it again here could hide what is really stored). What the audit judges.
+ */
+export function unchangedUpdateRequest(stored: JsonObject, options: Pick<RequestOptions, 'user' | 'groups'> = {}): AdmissionRequest {
+  const request = buildAdmissionRequest(null, { operation: 'UPDATE', namespace: manifestNamespace(stored) ?? '', user: options.user, groups: options.groups });
+  return { ...request, name: manifestName(stored), object: stored, oldObject: stored };
+}

@@ -16,6 +16,7 @@ type RegisterCommand = (program: Command) => void;
  * (about half a second of module loading), which `daemonguard test` in a CI loop should not pay for.
  */
 const COMMANDS: Record<string, () => Promise<RegisterCommand>> = {
+  audit: async () => (await import('./audit-command.js')).registerAuditCommand,
   test: async () => (await import('./test-command.js')).registerTestCommand,
   verify: async () => (await import('./verify-command.js')).registerVerifyCommand,
   review: async () => (await import('./review-command.js')).registerReviewCommand,

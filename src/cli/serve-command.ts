@@ -49,6 +49,7 @@ export interface ServeOptions {
   logLevel: (typeof LOG_LEVELS)[number];
   logRequestBodies?: boolean;
   certsDir: string;
+  auditInterval: number;
 }
 
 function parsePort(value: string): number {
@@ -165,6 +166,12 @@ export function registerServeCommand(program: Command): Command {
       new Option('--watch-interval <duration>', 'how often policy and TLS files are re-read in case a file event was missed; 0 = never')
         .env('DAEMONGUARD_WATCH_INTERVAL')
         .default(10_000, '10s')
+        .argParser(parseDurationFlag),
+    )
+    .addOption(
+      new Option('--audit-interval <duration>', 'audit every DaemonSet in the cluster this often (and after each policy change) and keep one OpenReports Report per namespace; 0 = off. Needs list on daemonsets and namespaces, and write on reports.openreports.io')
+        .env('DAEMONGUARD_AUDIT_INTERVAL')
+        .default(0, '0 (off)')
         .argParser(parseDurationFlag),
     )
     .addOption(new Option('--log-level <level>', 'log level').env('DAEMONGUARD_LOG_LEVEL').choices(LOG_LEVELS).default('info'))
@@ -306,6 +313,18 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
   process.on('SIGHUP', reloadOnHangup);
   process.off('SIGHUP', hangupWhileStarting);
 
+  let audit: { close(): void } | undefined;
+  if (options.auditInterval > 0) {
+    // Loaded only here, like the namespace informer: client-node is large.
+    const { BackgroundAudit } = await import('./background-audit.js');
+    const { defaultKubeConfig } = await import('../kube/namespace-informer.js');
+    // No leader election yet: every replica with --audit-interval audits and writes, so give it to one.
+    const background = new BackgroundAudit({ kubeConfig: defaultKubeConfig(), logger, registry: metrics.registry, policies: () => policies.current(), intervalMs: options.auditInterval, isLeader: () => true });
+    background.start();
+    audit = background;
+    logger.info({ intervalMs: options.auditInterval }, 'background audit on: Reports are written by this replica (run it on one replica only)');
+  }
+
   const stopped = new Promise<void>((resolve) => {
     let stopping = false;
     const stop = (signal: NodeJS.Signals): void => {
@@ -317,6 +336,7 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
       void closing.then(() => {
         policies.close();
         namespaces?.close();
+        audit?.close();
         process.off('SIGTERM', stop);
         process.off('SIGINT', stop);
         // Still listened to (and ignored) from here on: a late SIGHUP must not kill a clean shutdown.
