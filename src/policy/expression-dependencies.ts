@@ -2,7 +2,8 @@
 // that change no result:
 // - a policy variable that reads only `params` (and other such variables) is the same on every
 //   review, so it is evaluated once at load (normalizing an allowlist, say);
-// - a variable that reads only the request (`object`, `oldObject`, `request`, `namespaceObject`)
+// - a variable that reads only the request (`object`, `oldObject`, `request`, `namespaceObject`,
+//   `coverage`)
 //   and no params or variables has the same value for every policy that declares the same
 //   expression, so one review evaluates it once for all of them.
 //
@@ -13,13 +14,13 @@
 // that is not a field or method name is looked at. Other names (macro iteration variables such as
 // `c` in `containers.all(c, ...)`, global functions) read nothing: CEL here has no impure function.
 
-const REQUEST_SCOPED = new Set(['object', 'oldObject', 'request', 'namespaceObject', 'element', 'index']);
+const REQUEST_SCOPED = new Set(['object', 'oldObject', 'request', 'namespaceObject', 'coverage', 'element', 'index']);
 
 export interface ExpressionDependencies {
   params: boolean;
   /** Names of the policy variables read (`variables.<name>`). */
   variables: Set<string>;
-  /** Reads `object`, `oldObject`, `request`, `namespaceObject` (or `element`/`index`, or `variables` whole). */
+  /** Reads `object`, `oldObject`, `request`, `namespaceObject`, `coverage` (or `element`/`index`, or `variables` whole). */
   requestScoped: boolean;
   /** Reads `namespaceObject`. */
   namespaceObject: boolean;
