@@ -2,9 +2,11 @@
 import { relative, sep } from 'node:path';
 import type { ReviewedAdmission } from '../../admission/pipeline.js';
 import type { JsonObject, PatchOperation, ValidationAction } from '../../engine/types.js';
+import type { Coverage } from '../../coverage/coverage.js';
 import type { PolicySet } from '../../policy/types.js';
 import type { ManifestProblem } from '../manifest-reader.js';
 import { strongestAction, type PolicyReport } from '../outcomes.js';
+import { coverageJson, type CoverageJson } from './coverage-report.js';
 
 export type FailOn = 'deny' | 'warn';
 
@@ -15,6 +17,8 @@ export interface TestResult {
   namespace: string;
   admission: ReviewedAdmission;
   policies: PolicyReport[];
+  /** With --nodes: where the admitted DaemonSet lands. */
+  coverage?: Coverage;
 }
 
 /** A violation as reports show it: with the one action it is reported under. */
@@ -86,6 +90,8 @@ export interface JsonReport {
     warnings: string[];
     patch: PatchOperation[];
     mutated?: JsonObject | null;
+    /** With --nodes: the same object as `daemonguard coverage -o json` has. */
+    nodes?: CoverageJson['nodes'];
   }[];
   /** Documents that could not be reviewed, with the file and line and what to do (the run exits 2). */
   errors: ManifestProblem[];
@@ -105,6 +111,7 @@ export function jsonReport(report: TestReport, options: Pick<ReportOptions, 'sho
         patch: r.admission.patch,
       };
       if (options.showMutated) entry.mutated = r.admission.admittedObject;
+      if (r.coverage) entry.nodes = coverageJson(r.coverage).nodes;
       return entry;
     }),
     errors: report.errors.map((problem) => ({ file: displayPath(problem.file), line: problem.line, message: problem.message })),

@@ -2,6 +2,7 @@
 // findings, its warnings (once each, as the user of the cluster would see them), the size of its
 // patch, and a summary line.
 import { stringify } from 'yaml';
+import { coverageSummary } from '../../coverage/coverage.js';
 import { palette } from './color.js';
 import { displayPath, isFailure, reviewedViolations, summarize, type ReportOptions, type TestReport } from './model.js';
 
@@ -29,6 +30,7 @@ export function tableReport(report: TestReport, options: ReportOptions): string 
       lines.push(`    ${action} ${violation.policy}: ${violation.message}`);
     }
     for (const warning of admission.warnings) lines.push(`    ${c.yellow('warn ')} ${warning}`);
+    if (result.coverage) lines.push(`    ${c.dim('nodes')} ${coverageSummary(result.coverage)}`);
     if (admission.patch.length > 0) {
       lines.push(`    ${c.dim(`${plural(admission.patch.length, 'patch operation')}`)}`);
       if (options.showPatch) for (const op of admission.patch) lines.push(`      ${JSON.stringify(op)}`);
