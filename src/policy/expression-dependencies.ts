@@ -24,6 +24,8 @@ export interface ExpressionDependencies {
   requestScoped: boolean;
   /** Reads `namespaceObject`. */
   namespaceObject: boolean;
+  /** Reads `coverage` (which a Kubernetes ValidatingAdmissionPolicy has no equivalent of). */
+  coverage: boolean;
 }
 
 /** Removes string and bytes literals (all quote styles, raw or not) so their words are not read as names. */
@@ -33,7 +35,7 @@ function withoutStringLiterals(source: string): string {
 
 export function expressionDependencies(source: string): ExpressionDependencies {
   const code = withoutStringLiterals(source);
-  const result: ExpressionDependencies = { params: false, variables: new Set(), requestScoped: false, namespaceObject: false };
+  const result: ExpressionDependencies = { params: false, variables: new Set(), requestScoped: false, namespaceObject: false, coverage: false };
   const identifier = /[A-Za-z_][A-Za-z0-9_]*/g;
   let match: RegExpExecArray | null;
   while ((match = identifier.exec(code)) !== null) {
@@ -52,6 +54,7 @@ export function expressionDependencies(source: string): ExpressionDependencies {
     } else if (REQUEST_SCOPED.has(name)) {
       result.requestScoped = true;
       if (name === 'namespaceObject') result.namespaceObject = true;
+      if (name === 'coverage') result.coverage = true;
     }
   }
   return result;

@@ -24,7 +24,8 @@ import { applyApiserverDefaults, TEMPLATE_GENERATION_ANNOTATION } from '../../sr
 import { namespaceObjectOf } from '../../src/apiserver/namespace-object.js';
 import { isJsonObject, type JsonObject, type JsonValue } from '../../src/common/vocabulary.js';
 import { loadPolicySet } from '../../src/policy/load-policies.js';
-import type { PolicySet } from '../../src/policy/types.js';
+import { expressionDependencies } from '../../src/policy/expression-dependencies.js';
+import type { DaemonSetPolicyDocument, PolicySet } from '../../src/policy/types.js';
 import {
   diffObjects,
   formatDifferences,
@@ -65,6 +66,16 @@ const MINIMUM_COMPARED = {
   /** (DaemonSet, policy) pairs over the 12 validating policies. */
   cel: 2_004,
 } as const;
+
+function readsCoverage(document: DaemonSetPolicyDocument): boolean {
+  const { spec } = document;
+  const expressions = [
+    ...(spec.matchConditions ?? []).map((c) => c.expression),
+    ...(spec.variables ?? []).map((v) => v.expression),
+    ...(spec.validations ?? []).flatMap((v) => [v.expression, v.messageExpression ?? '']),
+  ];
+  return expressions.some((expression) => expressionDependencies(expression).coverage);
+}
 
 /** An entry a check left out, and why. */
 interface Exclusion {
@@ -254,6 +265,11 @@ describe('differential: daemonguard against Kubernetes itself', { timeout: 900_0
       for (const file of (await readdir(path.join(POLICIES_DIR, group))).filter((f) => f.endsWith('.yaml')).sort()) {
         for (const document of await readPolicyDocuments(path.join(POLICIES_DIR, group, file))) {
           if ((document.spec.mutations ?? []).length > 0) continue;
+          // `coverage` is daemonguard's own (the cluster's nodes); a native policy has nothing like it.
+          if (readsCoverage(document)) {
+            console.log(`cel: not compared: ${document.metadata.name} reads coverage, which a ValidatingAdmissionPolicy cannot`);
+            continue;
+          }
           nativePolicies.push(nativePolicyFor(document, group === 'pod-security' ? {} : { excludeNamespaces: levelNamespaces }));
         }
       }
