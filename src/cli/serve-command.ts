@@ -11,6 +11,7 @@ import type { PolicySet } from '../policy/types.js';
 import { DEFAULT_EVAL_DEADLINE_MS, DEFAULT_SHUTDOWN_GRACE_MS, startAdmissionServer, type AdmissionServer } from '../server/admission-server.js';
 import { formatDuration, parseDuration } from '../server/duration.js';
 import { createServerMetrics } from '../server/metrics.js';
+import type { NodeSource } from '../common/node-source.js';
 import { FileNamespaceCatalog, type NamespaceSource } from '../server/namespace-catalog.js';
 import { NamespaceSourceMissingError, withoutNamespaceSource } from '../server/namespace-requirement.js';
 import { WatchedPolicyStore } from '../server/policy-store.js';
@@ -29,6 +30,7 @@ export interface ServeOptions {
   policies?: string[];
   namespaces?: string;
   namespacesFromCluster?: boolean;
+  nodesFromCluster?: boolean;
   evalDeadline: number;
   shutdownGrace: number;
   watchInterval: number;
@@ -91,6 +93,10 @@ export function registerServeCommand(program: Command): Command {
     .addOption(
       new Option('--namespaces-from-cluster', 'list and watch Namespace objects in the cluster (service account in a pod, else KUBECONFIG); needs get/list/watch on namespaces')
         .env('DAEMONGUARD_NAMESPACES_FROM_CLUSTER'),
+    )
+    .addOption(
+      new Option('--nodes-from-cluster', 'list and watch Node objects in the cluster, for policies that read `coverage` (null without); needs get/list/watch on nodes')
+        .env('DAEMONGUARD_NODES_FROM_CLUSTER'),
     )
     .addOption(
       new Option('--eval-deadline <duration>', 'time the policies get per review; keep it well under the webhook timeoutSeconds')
@@ -207,6 +213,20 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
     }
   }
 
+  let nodes: NodeSource | undefined;
+  if (options.nodesFromCluster === true) {
+    const { ClusterNodeCatalog } = await import('../kube/node-informer.js');
+    nodes = new ClusterNodeCatalog({ logger });
+    try {
+      await nodes.start();
+    } catch (error) {
+      policies.close();
+      namespaces?.close();
+      destination.flushSync();
+      throw new Error(`the nodes from the cluster did not load: ${(error as Error).message}`, { cause: error });
+    }
+  }
+
   let server: AdmissionServer;
   try {
     server = await startAdmissionServer<PolicySet>({
@@ -221,10 +241,12 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
       logRequestBodies: options.logRequestBodies === true,
       tlsPollIntervalMs: options.watchInterval,
       ...(namespaces === undefined ? {} : { namespaceObject: (name: string) => namespaces.get(name) }),
+      ...(nodes === undefined ? {} : { nodes: () => nodes.nodes() }),
     });
   } catch (error) {
     policies.close();
     namespaces?.close();
+    nodes?.close();
     destination.flushSync();
     throw error;
   }
@@ -240,6 +262,7 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
       void closing.then(() => {
         policies.close();
         namespaces?.close();
+        nodes?.close();
         process.off('SIGTERM', stop);
         process.off('SIGINT', stop);
         logger.info('shut down');

@@ -78,7 +78,7 @@ function checkPdbAndService(objects: readonly K8sObject[], name: string): void {
   assert.deepEqual(at(find(objects, 'Service', name), 'spec', 'selector'), selector);
   assert.deepEqual(at(find(objects, 'PodDisruptionBudget', name), 'spec', 'selector', 'matchLabels'), selector);
   assert.equal(at(find(objects, 'PodDisruptionBudget', name), 'spec', 'maxUnavailable'), 1);
-  assert.deepEqual(at(find(objects, 'ClusterRole', name), 'rules'), [{ apiGroups: [''], resources: ['namespaces'], verbs: ['get', 'list', 'watch'] }]);
+  assert.deepEqual(at(find(objects, 'ClusterRole', name), 'rules'), [{ apiGroups: [''], resources: ['namespaces', 'nodes'], verbs: ['get', 'list', 'watch'] }]);
 }
 
 describe('deploy/ with kustomize, helm and a real kube-apiserver', { timeout: 900_000 }, () => {
