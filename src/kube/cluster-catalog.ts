@@ -27,6 +27,8 @@ export interface CatalogKind<T extends KubernetesObject> {
   /** The watch path, `/api/v1/namespaces`. */
   path: string;
   list(kubeConfig: KubeConfig): Promise<KubernetesListObject<T>>;
+  /** What is kept of each object (default: all of it). */
+  keep?(object: JsonObject): JsonObject;
 }
 
 /** A plain JSON object, as an AdmissionReview would carry it (client-node hands out Dates and class instances). */
@@ -73,7 +75,8 @@ export class ClusterCatalog<T extends KubernetesObject> {
     const remember = (object: T): void => {
       const name = object.metadata?.name;
       if (name === undefined) return;
-      this.objects.set(name, plainObject(object, kind));
+      const plain = plainObject(object, kind);
+      this.objects.set(name, this.objectKind.keep ? this.objectKind.keep(plain) : plain);
       this.changed();
     };
     informer.on('add', remember);
