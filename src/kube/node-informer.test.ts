@@ -5,20 +5,9 @@ import { createServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { KubeConfig } from '@kubernetes/client-node';
+import { kubeConfigFor } from '../../test/support/fake-kubeconfig.js';
 import { captureLogger } from '../../test/support/server-fixtures.js';
 import { ClusterNodeCatalog, listClusterNodes } from './node-informer.js';
-
-function kubeConfigFor(server: string): KubeConfig {
-  const kubeConfig = new KubeConfig();
-  kubeConfig.loadFromOptions({
-    clusters: [{ name: 'fake', server, skipTLSVerify: true }],
-    users: [{ name: 'fake' }],
-    contexts: [{ name: 'fake', cluster: 'fake', user: 'fake' }],
-    currentContext: 'fake',
-  });
-  return kubeConfig;
-}
 
 function node(name: string, resourceVersion: string, labels: Record<string, string> = {}): Record<string, unknown> {
   return {
