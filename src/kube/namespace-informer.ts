@@ -7,7 +7,6 @@ import { CoreV1Api, type V1Namespace } from '@kubernetes/client-node';
 import type { NamespaceSource } from '../common/namespace-source.js';
 import { ClusterCatalog, type CatalogKind, type ClusterCatalogOptions } from './cluster-catalog.js';
 
-export { defaultKubeConfig } from './cluster-catalog.js';
 export type ClusterNamespaceCatalogOptions = ClusterCatalogOptions;
 
 const NAMESPACES: CatalogKind<V1Namespace> = {
