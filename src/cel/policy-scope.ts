@@ -34,6 +34,24 @@ const REQUEST_TYPES: TypeTable = {
   },
 };
 
+/**
+ * `coverage`: where the object lands among the known nodes (src/coverage, built by
+ * engine/coverage-value.ts), null when no nodes are known. Footprints are quantities.
+ */
+const COVERAGE_TYPES: TypeTable = {
+  CoverageNode: { name: 'string', labels: 'map<string, string>' },
+  CoverageExcludedNode: { name: 'string', labels: 'map<string, string>', reason: 'string' },
+  CoverageResources: { cpu: 'kubernetes.Quantity', memory: 'kubernetes.Quantity' },
+  CoverageFootprint: { pod: 'CoverageResources', total: 'CoverageResources' },
+  Coverage: {
+    totalNodes: 'int',
+    scheduledNodes: 'list<CoverageNode>',
+    excludedNodes: 'list<CoverageExcludedNode>',
+    unfitNodes: 'list<CoverageExcludedNode>',
+    footprint: 'CoverageFootprint',
+  },
+};
+
 const RUNTIME_VARIABLES = [
   'object',
   'oldObject',
@@ -41,6 +59,7 @@ const RUNTIME_VARIABLES = [
   'params',
   'variables',
   'namespaceObject',
+  'coverage',
   'element',
   'index',
 ] as const;
@@ -86,6 +105,7 @@ function typedBase(): Environment {
     const known = new Set<string>();
     registerTypeTable(env, k8sTypes.types as TypeTable, known);
     registerTypeTable(env, REQUEST_TYPES, known);
+    registerTypeTable(env, COVERAGE_TYPES, known);
     typedBaseCache = env;
   }
   return typedBaseCache as Environment;
@@ -172,6 +192,7 @@ export class PolicyScope {
     env.registerVariable('oldObject', 'DaemonSet');
     env.registerVariable('namespaceObject', 'Namespace');
     env.registerVariable('request', 'AdmissionRequest');
+    env.registerVariable('coverage', 'Coverage');
     env.registerVariable('params', 'Params');
     env.registerVariable('variables', 'Variables');
     if (elementType) {
@@ -225,7 +246,7 @@ export class PolicyScope {
 function isRegistrable(type: string): boolean {
   if (type.startsWith('optional') || type === 'type' || type.startsWith('type<')) return false;
   return referencedTypes(type).every(
-    (ref) => ref === 'Params' || ref in (k8sTypes.types as TypeTable) || ref in REQUEST_TYPES,
+    (ref) => ref === 'Params' || ref in (k8sTypes.types as TypeTable) || ref in REQUEST_TYPES || ref in COVERAGE_TYPES,
   );
 }
 

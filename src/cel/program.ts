@@ -9,6 +9,8 @@ export interface CelActivation {
   params: unknown;
   variables: unknown;
   namespaceObject: unknown;
+  /** Which nodes the object lands on (src/coverage), null when the nodes are not known. */
+  coverage: unknown;
   /** Set while a `defaults` entry with `forEach` runs: the current list element and its index. */
   element?: unknown;
   index?: unknown;

@@ -18,6 +18,7 @@ type RegisterCommand = (program: Command) => void;
 const COMMANDS: Record<string, () => Promise<RegisterCommand>> = {
   audit: async () => (await import('./audit-command.js')).registerAuditCommand,
   test: async () => (await import('./test-command.js')).registerTestCommand,
+  coverage: async () => (await import('./coverage-command.js')).registerCoverageCommand,
   verify: async () => (await import('./verify-command.js')).registerVerifyCommand,
   review: async () => (await import('./review-command.js')).registerReviewCommand,
   serve: async () => (await import('./serve-command.js')).registerServeCommand,

@@ -7,6 +7,7 @@ import { isJsonObject, type JsonObject, type Operation } from '../common/vocabul
 import { formatFieldPath, type SourceDocument } from '../common/yaml-documents.js';
 import { InputError } from './exit-codes.js';
 import { apiserverRejections, isDaemonSet, readManifestSources } from './manifest-reader.js';
+import { readNodeFiles } from './node-reader.js';
 import type { PolicyVerdict } from './outcomes.js';
 
 export const POLICY_TEST_API_VERSION = 'daemonguard.dev/v1alpha1';
@@ -40,6 +41,8 @@ export interface PolicyTestSuite {
   /** Absolute policy paths named by the suite. */
   policies: string[];
   namespaces: Record<string, Record<string, string>>;
+  /** The Node objects of `spec.nodes`, for the `coverage` variable; null when the suite names none. */
+  nodes: JsonObject[] | null;
   resources: SuiteResource[];
 }
 
@@ -47,6 +50,7 @@ interface SuiteDocument {
   metadata: { name: string };
   spec: {
     policies?: string[];
+    nodes?: string;
     namespaces?: Record<string, { labels?: Record<string, string> }>;
     resources: {
       name: string;
@@ -172,6 +176,15 @@ export async function loadSuite(source: SourceDocument): Promise<PolicyTestSuite
       problems.push(`${at}: resource "${entry.name}": ${error.message}`);
     }
   }
+  let nodes: JsonObject[] | null = null;
+  if (document.spec.nodes !== undefined) {
+    try {
+      nodes = await readNodeFiles([resolve(base, document.spec.nodes)], () => Promise.reject(new InputError('stdin is not allowed here')));
+    } catch (error) {
+      if (!(error instanceof InputError)) throw error;
+      problems.push(`${where(['spec', 'nodes'])}: ${error.message}`);
+    }
+  }
   if (problems.length > 0) throw new InputError(problems.join('\n'));
   const namespaces: Record<string, Record<string, string>> = {};
   for (const [name, namespace] of Object.entries(document.spec.namespaces ?? {})) namespaces[name] = namespace.labels ?? {};
@@ -181,6 +194,7 @@ export async function loadSuite(source: SourceDocument): Promise<PolicyTestSuite
     line: source.positionOf([]).line,
     policies: (document.spec.policies ?? []).map((p) => resolve(base, p)),
     namespaces,
+    nodes,
     resources,
   };
 }

@@ -11,6 +11,7 @@ import type { PolicySet } from '../policy/types.js';
 import { DEFAULT_EVAL_DEADLINE_MS, DEFAULT_SHUTDOWN_GRACE_MS, startAdmissionServer, type AdmissionServer } from '../server/admission-server.js';
 import { formatDuration, parseDuration } from '../server/duration.js';
 import { createServerMetrics } from '../server/metrics.js';
+import type { NodeSource } from '../common/node-source.js';
 import { FileNamespaceCatalog, type NamespaceSource } from '../server/namespace-catalog.js';
 import { NamespaceSourceMissingError, withoutNamespaceSource } from '../server/namespace-requirement.js';
 import { WatchedPolicyStore } from '../server/policy-store.js';
@@ -43,6 +44,7 @@ export interface ServeOptions {
   policies?: string[];
   namespaces?: string;
   namespacesFromCluster?: boolean;
+  nodesFromCluster?: boolean;
   evalDeadline: number;
   shutdownGrace: number;
   watchInterval: number;
@@ -149,6 +151,10 @@ export function registerServeCommand(program: Command): Command {
     .addOption(
       new Option('--namespaces-from-cluster', 'list and watch Namespace objects in the cluster (service account in a pod, else KUBECONFIG); needs get/list/watch on namespaces')
         .env('DAEMONGUARD_NAMESPACES_FROM_CLUSTER'),
+    )
+    .addOption(
+      new Option('--nodes-from-cluster', 'list and watch Node objects in the cluster, for policies that read `coverage` (null without); needs get/list/watch on nodes')
+        .env('DAEMONGUARD_NODES_FROM_CLUSTER'),
     )
     .addOption(
       new Option('--eval-deadline <duration>', 'time the policies get per review; keep it well under the webhook timeoutSeconds')
@@ -275,6 +281,20 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
     }
   }
 
+  let nodes: NodeSource | undefined;
+  if (options.nodesFromCluster === true) {
+    const { ClusterNodeCatalog } = await import('../kube/node-informer.js');
+    nodes = new ClusterNodeCatalog({ logger });
+    try {
+      await nodes.start();
+    } catch (error) {
+      policies.close();
+      namespaces?.close();
+      destination.flushSync();
+      throw new Error(`the nodes from the cluster did not load: ${(error as Error).message}`, { cause: error });
+    }
+  }
+
   let server: AdmissionServer;
   try {
     server = await startAdmissionServer<PolicySet>({
@@ -291,10 +311,12 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
       logRequestBodies: options.logRequestBodies === true,
       tlsPollIntervalMs: options.watchInterval,
       ...(namespaces === undefined ? {} : { namespaceObject: (name: string) => namespaces.get(name) }),
+      ...(nodes === undefined ? {} : { nodes: () => nodes.nodes() }),
     });
   } catch (error) {
     policies.close();
     namespaces?.close();
+    nodes?.close();
     destination.flushSync();
     throw error;
   }
@@ -317,7 +339,7 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
   if (options.auditInterval > 0) {
     // Loaded only here, like the namespace informer: client-node is large.
     const { BackgroundAudit } = await import('./background-audit.js');
-    const { defaultKubeConfig } = await import('../kube/namespace-informer.js');
+    const { defaultKubeConfig } = await import('../kube/cluster-catalog.js');
     // No leader election yet: every replica with --audit-interval audits and writes, so give it to one.
     const background = new BackgroundAudit({ kubeConfig: defaultKubeConfig(), logger, registry: metrics.registry, policies: () => policies.current(), intervalMs: options.auditInterval, isLeader: () => true });
     background.start();
@@ -337,6 +359,7 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
         policies.close();
         namespaces?.close();
         audit?.close();
+        nodes?.close();
         process.off('SIGTERM', stop);
         process.off('SIGINT', stop);
         // Still listened to (and ignored) from here on: a late SIGHUP must not kill a clean shutdown.

@@ -9,11 +9,13 @@ import { reviewAdmission } from '../admission/pipeline.js';
 import { DEFAULT_NAMESPACE, buildAdmissionRequest, manifestNamespace } from '../apiserver/admission-request.js';
 import { namespaceObjectOf } from '../apiserver/namespace-object.js';
 import { isJsonObject, type JsonObject, type Operation } from '../common/vocabulary.js';
+import { computeCoverage } from '../coverage/coverage.js';
 import type { PolicySet } from '../policy/types.js';
 import type { SourceDocument } from '../common/yaml-documents.js';
 import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, InputError } from './exit-codes.js';
 import { loadPoliciesForCli } from './load-policy-set.js';
 import { collectDaemonSets, formatProblem, readManifestSources, readStream } from './manifest-reader.js';
+import { loadNodes, nodeFlagProblem } from './coverage-command.js';
 import { choice, collect, packageVersion, parseGroups, parseLabels } from './options.js';
 import { policyReports } from './outcomes.js';
 import { colorEnabled } from './report/color.js';
@@ -51,6 +53,9 @@ export interface TestCommandOptions {
   showPatch?: boolean;
   showMutated?: boolean;
   failOn: FailOn;
+  /** The nodes (a file, or the cluster): each result gains its coverage, and policies read `coverage`. */
+  nodes?: string;
+  nodesFromCluster?: boolean;
 }
 
 /** The old object for --operation UPDATE: the one DaemonSet in --old FILE. */
@@ -70,7 +75,10 @@ export async function runTest(paths: readonly string[], options: TestCommandOpti
   if (paths.length === 0) throw new InputError(NO_PATHS);
   if (options.operation === 'UPDATE' && !options.old) throw new InputError('--operation UPDATE needs --old FILE (the DaemonSet as it is in the cluster)');
   if (options.operation !== 'UPDATE' && options.old) throw new InputError('--old is only meaningful with --operation UPDATE');
+  const nodeProblem = nodeFlagProblem(options, paths, false);
+  if (nodeProblem !== undefined) throw new InputError(nodeProblem);
   const policyPaths = options.policies ?? [DEFAULT_POLICY_PATH];
+  const nodes = await loadNodes(options, readStdin);
   // Manifests and policies are read at the same time: both mostly wait on the disk.
   const [documents, policySet]: [SourceDocument[], PolicySet] = await Promise.all([
     readManifestSources(paths, readStdin),
@@ -84,10 +92,13 @@ export async function runTest(paths: readonly string[], options: TestCommandOpti
   for (const manifest of daemonSets) {
     const namespace = options.namespace ?? manifestNamespace(manifest.object) ?? DEFAULT_NAMESPACE;
     const request = buildAdmissionRequest(manifest.object, { operation: options.operation as Operation, namespace, oldObject, user: options.user, groups: options.groups });
-    const admission = await reviewAdmission(request, policySet, { namespaceObject: namespaceObjectOf(namespace, namespaceLabels) });
+    const admission = await reviewAdmission(request, policySet, { namespaceObject: namespaceObjectOf(namespace, namespaceLabels), nodes: nodes ?? null });
     const metadata = manifest.object.metadata;
     const name = isJsonObject(metadata) && typeof metadata.name === 'string' ? metadata.name : '';
-    results.push({ file: manifest.file, line: manifest.line, name, namespace, admission, policies: policyReports(admission, policySet) });
+    const result: TestResult = { file: manifest.file, line: manifest.line, name, namespace, admission, policies: policyReports(admission, policySet) };
+    // Where the DaemonSet lands as the cluster would store it: after the policies' mutations.
+    if (nodes !== undefined) result.coverage = computeCoverage(admission.admittedObject ?? manifest.object, nodes);
+    results.push(result);
   }
   return { results, errors: problems, skipped, policySet, failOn: options.failOn };
 }
@@ -123,11 +134,15 @@ export function registerTestCommand(program: Command): void {
     .option('-o, --output <format>', `output format: ${OUTPUT_FORMATS.join(', ')}`, choice(OUTPUT_FORMATS, '--output'), 'table')
     .option('--show-patch', 'print the JSON patch of the mutations (relative to the object as the apiserver defaults it)')
     .option('--show-mutated', 'print each DaemonSet after mutation, as YAML')
+    .option('--nodes <file>', 'the nodes (`kubectl get nodes -o yaml`): adds where each DaemonSet runs, and gives policies `coverage`')
+    .option('--nodes-from-cluster', 'list the nodes from the cluster of the current kubeconfig instead')
     .option('--fail-on <level>', 'exit 1 on: deny, or warn (warnings too)', choice(['deny', 'warn'] as const, '--fail-on'), 'deny')
     .addHelpText('after', '\nExit codes: 0 all admitted, 1 a denial (or a warning with --fail-on warn), 2 usage, input or policy error.')
     .action(async (paths: string[], options: TestCommandOptions, command: Command) => {
       // A usage error: printed with the usage, exit 2.
       if (paths.length === 0) command.error(`error: ${NO_PATHS}`);
+      const nodeProblem = nodeFlagProblem(options, paths, false);
+      if (nodeProblem !== undefined) command.error(`error: ${nodeProblem}`);
       const report = await runTest(paths, options, () => readStream(process.stdin));
       // Said on stderr whatever the format, like every input error; -o json and yaml also carry them.
       for (const problem of report.errors) process.stderr.write(`error: ${formatProblem(problem, displayPath)}\n`);

@@ -121,7 +121,7 @@ export async function runVerify(paths: readonly string[], extraPolicies: readonl
     for (const resource of suite.resources) {
       const namespace = resource.namespace ?? manifestNamespace(resource.object ?? resource.oldObject) ?? DEFAULT_NAMESPACE;
       const options = { operation: resource.operation, namespace, oldObject: resource.oldObject, user: resource.user, groups: resource.groups };
-      const context = { namespaceObject: namespaceObjectOf(namespace, suite.namespaces[namespace]) };
+      const context = { namespaceObject: namespaceObjectOf(namespace, suite.namespaces[namespace]), nodes: suite.nodes };
       const admission = await reviewAdmission(buildAdmissionRequest(resource.object, options), policySet, context);
       let idempotence: ReviewedAdmission | undefined;
       if (admission.patch.length > 0 && admission.admittedObject) {

@@ -4,6 +4,7 @@
 import type { CelActivation } from '../cel/program.js';
 import { toCelValue } from '../cel/values.js';
 import type { CompiledPolicy } from '../policy/types.js';
+import { coverageValue } from './coverage-value.js';
 import { evaluateExpression } from './evaluate.js';
 import type { AdmissionRequest, JsonObject } from './types.js';
 
@@ -18,6 +19,26 @@ export interface SharedValues {
    * each policy reports its own, naming its own field.
    */
   variableMemo: Map<string, unknown>;
+  /**
+   * The `coverage` variable: computed from `coverageObject` on first read (it walks every node), and
+   * forgotten when the object changes. Without nodes it is null.
+   */
+  nodes: readonly JsonObject[] | null;
+  coverageObject: JsonObject | null;
+  coverage?: unknown;
+}
+
+/** After a mutation: the object policies see from now on, and what was derived from the old one forgotten. */
+export function replaceSharedObject(shared: SharedValues, object: JsonObject, cel: unknown): void {
+  shared.object = cel;
+  shared.coverageObject = object;
+  shared.coverage = undefined;
+  shared.variableMemo.clear();
+}
+
+function sharedCoverage(shared: SharedValues): unknown {
+  if (shared.coverage === undefined) shared.coverage = shared.nodes === null || shared.coverageObject === null ? null : coverageValue(shared.coverageObject, shared.nodes);
+  return shared.coverage;
 }
 
 /** The request as CEL sees it: everything but the objects, which have their own variables. */
@@ -45,8 +66,10 @@ function requestValue(request: AdmissionRequest): unknown {
   return toCelValue(view);
 }
 
-export function sharedValues(request: AdmissionRequest, object: JsonObject | null, namespaceObject: JsonObject | null | undefined): SharedValues {
+export function sharedValues(request: AdmissionRequest, object: JsonObject | null, namespaceObject: JsonObject | null | undefined, nodes?: readonly JsonObject[] | null): SharedValues {
   return {
+    nodes: nodes ?? null,
+    coverageObject: object,
     object: object === null ? null : toCelValue(object),
     oldObject: request.oldObject === null ? null : toCelValue(request.oldObject),
     request: requestValue(request),
@@ -64,8 +87,10 @@ export function policyActivation(policy: CompiledPolicy, shared: SharedValues): 
     request: shared.request,
     params: policy.params,
     namespaceObject: shared.namespaceObject,
+    coverage: null,
     variables,
   };
+  Object.defineProperty(activation, 'coverage', { enumerable: true, get: () => sharedCoverage(shared) });
   for (const variable of policy.variables) {
     if (variable.constant) {
       Object.defineProperty(variables, variable.name, { enumerable: true, value: variable.constant.value });

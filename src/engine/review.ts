@@ -15,7 +15,7 @@
 import { CostBudgetExceededError, EvaluationDeadlineExceededError, measureCost, withEvaluationDeadline } from '../cel/cost.js';
 import { toCelValue, toCelValueReusing } from '../cel/values.js';
 import type { CompiledException, CompiledPolicy, PolicySet } from '../policy/types.js';
-import { policyActivation, sharedValues, type SharedValues } from './activation.js';
+import { policyActivation, replaceSharedObject, sharedValues, type SharedValues } from './activation.js';
 import { EvaluationFailure, evaluateBoolean, evaluateExpression } from './evaluate.js';
 import { exceptionNotices, matchExceptions, type ExceptionMatch } from './exceptions.js';
 import { runMutation } from './mutate.js';
@@ -257,7 +257,7 @@ export function review(request: AdmissionRequest, policySet: PolicySet, context:
     const policies = phase === 'mutate' ? policySet.mutatingPolicies : policySet.validatingPolicies;
     if (policies.length === 0) return;
     // Converted once and shared by every policy.
-    const shared = sharedValues(request, working, context.namespaceObject);
+    const shared = sharedValues(request, working, context.namespaceObject, context.nodes);
     for (const policy of policies) {
       builder.beginPolicy(matchExceptions(policy, policySet, request, now));
       if (context.deadline !== undefined && performance.now() > context.deadline) {
@@ -270,8 +270,7 @@ export function review(request: AdmissionRequest, policySet: PolicySet, context:
       if (phase === 'mutate' && working !== before && working !== null) {
         // Later mutations see earlier ones, as with reinvocation in the cluster. Mutations copy only
         // the paths they write, so only those are converted again.
-        shared.object = before === null ? toCelValue(working) : toCelValueReusing(working, before, shared.object);
-        shared.variableMemo.clear();
+        replaceSharedObject(shared, working, before === null ? toCelValue(working) : toCelValueReusing(working, before, shared.object));
       }
     }
   };

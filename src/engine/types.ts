@@ -55,6 +55,8 @@ export interface ReviewContext {
   phase: ReviewPhase;
   /** The request's namespace as a Namespace object, when known (for namespaceSelector and `namespaceObject`). */
   namespaceObject?: JsonObject | null;
+  /** The cluster's Node objects, when known: policies read where the DaemonSet lands as `coverage` (null without them). */
+  nodes?: readonly JsonObject[] | null;
   /**
    * Absolute deadline in `performance.now()` milliseconds. Policies not yet evaluated when it passes
    * are settled by their failurePolicy, so an answer always arrives in time.

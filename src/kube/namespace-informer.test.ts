@@ -5,21 +5,9 @@ import { createServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { KubeConfig } from '@kubernetes/client-node';
+import { kubeConfigFor } from '../../test/support/fake-kubeconfig.js';
 import { captureLogger } from '../../test/support/server-fixtures.js';
 import { ClusterNamespaceCatalog } from './namespace-informer.js';
-
-function kubeConfigFor(server: string): KubeConfig {
-  const kubeConfig = new KubeConfig();
-  kubeConfig.loadFromOptions({
-    // Plain HTTP for the stand-in; client-node allows it only with skipTLSVerify.
-    clusters: [{ name: 'fake', server, skipTLSVerify: true }],
-    users: [{ name: 'fake' }],
-    contexts: [{ name: 'fake', cluster: 'fake', user: 'fake' }],
-    currentContext: 'fake',
-  });
-  return kubeConfig;
-}
 
 function namespace(name: string, labels: Record<string, string>, resourceVersion: string): Record<string, unknown> {
   return { metadata: { name, labels, resourceVersion, creationTimestamp: '2026-01-01T00:00:00Z' } };

@@ -268,7 +268,7 @@ export function compilePolicy(
  */
 function precomputeVariables(variables: CompiledVariable[], params: unknown): void {
   const constants: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
-  const activation = { object: null, oldObject: null, request: null, namespaceObject: null, params, variables: constants };
+  const activation = { object: null, oldObject: null, request: null, namespaceObject: null, coverage: null, params, variables: constants };
   for (const variable of variables) {
     const reads = expressionDependencies(variable.program.source);
     if (reads.requestScoped) {

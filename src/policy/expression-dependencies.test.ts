@@ -8,9 +8,9 @@ import { loadPolicySet } from './load-policies.js';
 describe('expressionDependencies', () => {
   it('tells params, variables and request reads apart, ignoring fields, methods and strings', () => {
     const onlyParams = expressionDependencies("params.allowed.map(p, p.lowerAscii()) + ['object', \"request\"]");
-    assert.deepEqual(onlyParams, { params: true, variables: new Set(), requestScoped: false, namespaceObject: false });
+    assert.deepEqual(onlyParams, { params: true, variables: new Set(), requestScoped: false, namespaceObject: false, coverage: false });
     const fieldNamedObject = expressionDependencies('variables.list.exists(x, x.object == params.request)');
-    assert.deepEqual(fieldNamedObject, { params: true, variables: new Set(['list']), requestScoped: false, namespaceObject: false });
+    assert.deepEqual(fieldNamedObject, { params: true, variables: new Set(['list']), requestScoped: false, namespaceObject: false, coverage: false });
     assert.equal(expressionDependencies('object.spec.template.spec.containers').requestScoped, true);
     assert.equal(expressionDependencies("request.namespace == 'x'").requestScoped, true);
     assert.equal(expressionDependencies('variables.?optional.orValue(1)').variables.has('optional'), true);
@@ -20,6 +20,11 @@ describe('expressionDependencies', () => {
     assert.equal(expressionDependencies('namespaceObject.metadata.?labels.orValue({})').namespaceObject, true);
     assert.equal(expressionDependencies('namespaceObject != null && params.x').namespaceObject, true);
     assert.equal(expressionDependencies("object.metadata.namespaceObject == 'namespaceObject'").namespaceObject, false);
+    // coverage depends on the object under review: request-scoped, never evaluated once at load.
+    const coverage = expressionDependencies('coverage == null ? 0 : size(coverage.scheduledNodes)');
+    assert.equal(coverage.coverage, true);
+    assert.equal(coverage.requestScoped, true);
+    assert.equal(expressionDependencies("params.coverage + 'coverage'").coverage, false);
   });
 });
 

@@ -2,7 +2,8 @@
 // that change no result:
 // - a policy variable that reads only `params` (and other such variables) is the same on every
 //   review, so it is evaluated once at load (normalizing an allowlist, say);
-// - a variable that reads only the request (`object`, `oldObject`, `request`, `namespaceObject`)
+// - a variable that reads only the request (`object`, `oldObject`, `request`, `namespaceObject`,
+//   `coverage`)
 //   and no params or variables has the same value for every policy that declares the same
 //   expression, so one review evaluates it once for all of them.
 //
@@ -13,16 +14,18 @@
 // that is not a field or method name is looked at. Other names (macro iteration variables such as
 // `c` in `containers.all(c, ...)`, global functions) read nothing: CEL here has no impure function.
 
-const REQUEST_SCOPED = new Set(['object', 'oldObject', 'request', 'namespaceObject', 'element', 'index']);
+const REQUEST_SCOPED = new Set(['object', 'oldObject', 'request', 'namespaceObject', 'coverage', 'element', 'index']);
 
 export interface ExpressionDependencies {
   params: boolean;
   /** Names of the policy variables read (`variables.<name>`). */
   variables: Set<string>;
-  /** Reads `object`, `oldObject`, `request`, `namespaceObject` (or `element`/`index`, or `variables` whole). */
+  /** Reads `object`, `oldObject`, `request`, `namespaceObject`, `coverage` (or `element`/`index`, or `variables` whole). */
   requestScoped: boolean;
   /** Reads `namespaceObject`. */
   namespaceObject: boolean;
+  /** Reads `coverage` (which a Kubernetes ValidatingAdmissionPolicy has no equivalent of). */
+  coverage: boolean;
 }
 
 /** Removes string and bytes literals (all quote styles, raw or not) so their words are not read as names. */
@@ -32,7 +35,7 @@ function withoutStringLiterals(source: string): string {
 
 export function expressionDependencies(source: string): ExpressionDependencies {
   const code = withoutStringLiterals(source);
-  const result: ExpressionDependencies = { params: false, variables: new Set(), requestScoped: false, namespaceObject: false };
+  const result: ExpressionDependencies = { params: false, variables: new Set(), requestScoped: false, namespaceObject: false, coverage: false };
   const identifier = /[A-Za-z_][A-Za-z0-9_]*/g;
   let match: RegExpExecArray | null;
   while ((match = identifier.exec(code)) !== null) {
@@ -51,6 +54,7 @@ export function expressionDependencies(source: string): ExpressionDependencies {
     } else if (REQUEST_SCOPED.has(name)) {
       result.requestScoped = true;
       if (name === 'namespaceObject') result.namespaceObject = true;
+      if (name === 'coverage') result.coverage = true;
     }
   }
   return result;

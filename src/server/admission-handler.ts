@@ -33,6 +33,8 @@ export interface AdmissionHandlerOptions<P extends PolicySetLike> {
    * synchronous, so it must answer from a cache (an informer), never from a call to the apiserver.
    */
   namespaceObject?: (namespace: string) => JsonObject | null | undefined;
+  /** The cluster's Node objects for the `coverage` variable, from a cache (the node informer), never the apiserver. */
+  nodes?: () => readonly JsonObject[];
   /**
    * True once the server is shutting down: answers then carry `Connection: close`, including those to
    * requests that arrived before the shutdown began, so clients do not reuse a connection about to close.
@@ -62,7 +64,7 @@ function requestDecisionOf(response: AdmissionResponse, errored: boolean): Reque
 }
 
 export function createAdmissionHandler<P extends PolicySetLike>(phase: ReviewPhase, options: AdmissionHandlerOptions<P>): AdmissionHandler {
-  const { policies, review, metrics, logger, evalDeadlineMs, logRequestBodies = false, namespaceObject, draining } = options;
+  const { policies, review, metrics, logger, evalDeadlineMs, logRequestBodies = false, namespaceObject, nodes, draining } = options;
   const maxBodyBytes = options.maxBodyBytes ?? MAX_BODY_BYTES;
   const endpoint = `/${phase}`;
 
@@ -123,6 +125,7 @@ export function createAdmissionHandler<P extends PolicySetLike>(phase: ReviewPha
     const apiserverMs = apiserverTimeoutMs(request.url);
     const budgetMs = apiserverMs === undefined ? evalDeadlineMs : Math.min(evalDeadlineMs, apiserverMs * APISERVER_TIMEOUT_SHARE);
     const context: ReviewContext = { phase, deadline: started + budgetMs };
+    if (nodes !== undefined) context.nodes = nodes();
     if (namespaceObject !== undefined && admission.namespace) {
       const namespace = namespaceObject(admission.namespace);
       if (namespace !== undefined) context.namespaceObject = namespace;

@@ -44,6 +44,7 @@ export interface AdmissionServerOptions<P extends PolicySetLike> {
   evalDeadlineMs?: number;
   logRequestBodies?: boolean;
   namespaceObject?: AdmissionHandlerOptions<P>['namespaceObject'];
+  nodes?: AdmissionHandlerOptions<P>['nodes'];
   keepAliveTimeoutMs?: number;
   headersTimeoutMs?: number;
   requestTimeoutMs?: number;
@@ -88,6 +89,7 @@ export async function startAdmissionServer<P extends PolicySetLike>(options: Adm
     logRequestBodies: options.logRequestBodies ?? false,
     draining: () => draining,
     ...(options.namespaceObject === undefined ? {} : { namespaceObject: options.namespaceObject }),
+    ...(options.nodes === undefined ? {} : { nodes: options.nodes }),
   });
   const readiness = {
     notReadyReason(): string | undefined {

@@ -101,6 +101,7 @@ describe('deploy/base', () => {
     assert.ok(args.includes('--probe-address=:8081'), 'probes on every address of the pod, on the port the probes use');
     assert.ok(args.includes('--policies=/etc/daemonguard/policies'));
     assert.ok(args.includes('--namespaces-from-cluster'), 'namespaceSelector policies need the namespaces');
+    assert.ok(args.includes('--nodes-from-cluster'), 'policies that read coverage need the nodes');
     assert.equal(at(pod, 'volumes', 0, 'secret', 'secretName'), 'daemonguard-tls');
     assert.equal(at(pod, 'volumes', 1, 'configMap', 'name'), 'daemonguard-policies');
 
@@ -114,10 +115,10 @@ describe('deploy/base', () => {
     assert.equal(at(deployment, 'spec', 'template', 'metadata', 'annotations', 'prometheus.io/port'), '8081');
   });
 
-  it('grants read access to namespaces and nothing else', async () => {
+  it('grants read access to namespaces and nodes and nothing else', async () => {
     const objects = await readObjects('deploy/base/rbac.yaml');
     const role = objects.find((object) => object.kind === 'ClusterRole');
-    assert.deepEqual(role?.rules, [{ apiGroups: [''], resources: ['namespaces'], verbs: ['get', 'list', 'watch'] }]);
+    assert.deepEqual(role?.rules, [{ apiGroups: [''], resources: ['namespaces', 'nodes'], verbs: ['get', 'list', 'watch'] }]);
     assert.equal(objects.filter((object) => object.kind === 'Role' || object.kind === 'ClusterRole').length, 1);
   });
 });

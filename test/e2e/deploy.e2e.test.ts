@@ -103,7 +103,7 @@ function checkPdbAndService(objects: readonly K8sObject[], name: string): void {
   assert.deepEqual(at(metrics, 'spec', 'ports'), [{ name: 'metrics', port: 8081, targetPort: 'probes', protocol: 'TCP' }]);
   assert.deepEqual(at(find(objects, 'PodDisruptionBudget', name), 'spec', 'selector', 'matchLabels'), selector);
   assert.equal(at(find(objects, 'PodDisruptionBudget', name), 'spec', 'maxUnavailable'), 1);
-  assert.deepEqual(at(find(objects, 'ClusterRole', name), 'rules'), [{ apiGroups: [''], resources: ['namespaces'], verbs: ['get', 'list', 'watch'] }]);
+  assert.deepEqual(at(find(objects, 'ClusterRole', name), 'rules'), [{ apiGroups: [''], resources: ['namespaces', 'nodes'], verbs: ['get', 'list', 'watch'] }]);
 }
 
 describe('deploy/ with kustomize, helm and a real kube-apiserver', { timeout: 900_000 }, () => {

@@ -1,6 +1,7 @@
-// `daemonguard serve --namespaces-from-cluster` with the service account and RBAC of deploy/base:
-// the least privilege it grants (get/list/watch namespaces, nothing else) is enough for policies
-// with a namespaceSelector to see the labels of every namespace, including changes made later.
+// `daemonguard serve --namespaces-from-cluster --nodes-from-cluster` with the service account and
+// RBAC of deploy/base: the least privilege it grants (get/list/watch namespaces and nodes, nothing
+// else) is enough for policies with a namespaceSelector to see the labels of every namespace, and for
+// policies that read `coverage` to see the nodes, including changes made later.
 import assert from 'node:assert/strict';
 import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -26,9 +27,26 @@ spec:
     - expression: "object.spec.template.spec.containers.all(c, !c.?securityContext.?privileged.orValue(false))"
       messageExpression: "'no privileged containers in namespace ' + namespaceObject.metadata.name"
       reason: Forbidden
+---
+apiVersion: daemonguard.dev/v1alpha1
+kind: DaemonSetPolicy
+metadata:
+  name: no-gpu-nodes
+spec:
+  validationActions: [Deny]
+  match:
+    namespaces: [gpu-test]
+  validations:
+    - expression: "coverage != null && !coverage.scheduledNodes.exists(n, 'accelerator' in n.labels)"
+      messageExpression: "coverage == null ? 'the nodes are not known' : 'lands on GPU nodes: ' + coverage.scheduledNodes.filter(n, 'accelerator' in n.labels).map(n, n.name).join(', ')"
+      reason: Forbidden
 `;
 
-describe('serve --namespaces-from-cluster with the RBAC of deploy/base', { timeout: 300_000 }, () => {
+function node(name: string, labels: Record<string, string>): string {
+  return JSON.stringify({ apiVersion: 'v1', kind: 'Node', metadata: { name, labels } });
+}
+
+describe('serve --namespaces-from-cluster --nodes-from-cluster with the RBAC of deploy/base', { timeout: 300_000 }, () => {
   let cluster: Cluster;
   let server: ServeProcess;
 
@@ -68,9 +86,11 @@ describe('serve --namespaces-from-cluster with the RBAC of deploy/base', { timeo
     await cluster.kubectl(['create', 'namespace', 'locked']);
     await cluster.kubectl(['label', 'namespace', 'locked', 'team=locked']);
     await cluster.kubectl(['create', 'namespace', 'open']);
+    await cluster.kubectl(['create', 'namespace', 'gpu-test']);
+    await cluster.kubectl(['create', '-f', '-'], { input: node('cpu-1', { 'kubernetes.io/os': 'linux' }) });
 
     server = await startServe({
-      args: ['--address', '127.0.0.1', '--port', '0', '--tls-cert', 'certs/tls.crt', '--tls-key', 'certs/tls.key', '--policies', 'policies', '--namespaces-from-cluster'],
+      args: ['--address', '127.0.0.1', '--port', '0', '--tls-cert', 'certs/tls.crt', '--tls-key', 'certs/tls.key', '--policies', 'policies', '--namespaces-from-cluster', '--nodes-from-cluster'],
       cwd: work,
       env: { KUBECONFIG: kubeconfig },
     });
@@ -84,11 +104,13 @@ describe('serve --namespaces-from-cluster with the RBAC of deploy/base', { timeo
     await cluster?.stop();
   });
 
-  it('grants the service account read access to namespaces and nothing else', async () => {
+  it('grants the service account read access to namespaces and nodes and nothing else', async () => {
     const can = async (...args: string[]): Promise<string> =>
       (await cluster.kubectl(['auth', 'can-i', ...args, `--as=${SERVICE_ACCOUNT}`], { allowFailure: true })).stdout.trim();
     for (const verb of ['get', 'list', 'watch']) assert.equal(await can(verb, 'namespaces'), 'yes', verb);
+    for (const verb of ['get', 'list', 'watch']) assert.equal(await can(verb, 'nodes'), 'yes', `${verb} nodes`);
     assert.equal(await can('update', 'namespaces'), 'no');
+    assert.equal(await can('patch', 'nodes'), 'no');
     assert.equal(await can('list', 'secrets', '--all-namespaces'), 'no');
     assert.equal(await can('get', 'daemonsets', '-n', 'kube-system'), 'no');
   });
@@ -110,5 +132,26 @@ describe('serve --namespaces-from-cluster with the RBAC of deploy/base', { timeo
 
     await cluster.kubectl(['create', '-f', '-'], { input: JSON.stringify({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'later', labels: { team: 'locked' } } }) });
     await eventually('a namespace created later to be seen', async () => (await createPrivileged('later')).code !== 0);
+  });
+
+  it('reads the nodes for coverage, including nodes added and removed later', async () => {
+    const create = (): Promise<{ code: number; stderr: string }> =>
+      cluster.kubectl(['create', '--dry-run=server', '-f', '-'], { input: JSON.stringify(daemonSet(`agent-${Date.now()}`, 'gpu-test')), allowFailure: true });
+    // The apiserver's new-node taint (not-ready:NoSchedule) keeps daemon pods off a node: drop it, as
+    // the node lifecycle controller would once the node is Ready.
+    const untaint = (name: string): Promise<unknown> => cluster.kubectl(['taint', 'node', name, 'node.kubernetes.io/not-ready:NoSchedule-']);
+    await untaint('cpu-1');
+    await eventually('a DaemonSet that lands on no GPU node to be allowed', async () => (await create()).code === 0, 30_000);
+    await cluster.kubectl(['create', '-f', '-'], { input: node('gpu-1', { 'kubernetes.io/os': 'linux', accelerator: 'nvidia' }) });
+    await untaint('gpu-1');
+    let refused = '';
+    await eventually('the new GPU node to be seen', async () => {
+      const result = await create();
+      refused = result.stderr;
+      return result.code !== 0;
+    });
+    assert.match(refused, /denied the request: no-gpu-nodes: lands on GPU nodes: gpu-1/);
+    await cluster.kubectl(['delete', 'node', 'gpu-1']);
+    await eventually('the deleted node to be forgotten', async () => (await create()).code === 0);
   });
 });

@@ -46,7 +46,7 @@ describe('what the suites prove about each policy', async () => {
       const namespace = resource.namespace ?? manifestNamespace(resource.object ?? resource.oldObject) ?? DEFAULT_NAMESPACE;
       const options = { operation: resource.operation, namespace, oldObject: resource.oldObject, user: resource.user, groups: resource.groups };
       const request = buildAdmissionRequest(resource.object, options);
-      const context = { namespaceObject: namespaceObjectOf(namespace, suite.namespaces[namespace]) };
+      const context = { namespaceObject: namespaceObjectOf(namespace, suite.namespaces[namespace]), nodes: suite.nodes };
       const admission = await reviewAdmission(request, policySet, context);
       for (const { policy, verdict } of policyReports(admission, policySet)) seen.get(policy)?.add(verdict);
       if (admission.patch.length === 0) continue;

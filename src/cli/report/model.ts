@@ -3,9 +3,11 @@ import { relative, sep } from 'node:path';
 import type { ReviewedAdmission } from '../../admission/pipeline.js';
 import { exceptionNoticePrefix } from '../../engine/exceptions.js';
 import type { JsonObject, PatchOperation, ValidationAction } from '../../engine/types.js';
+import type { Coverage } from '../../coverage/coverage.js';
 import type { PolicySet } from '../../policy/types.js';
 import type { ManifestProblem } from '../manifest-reader.js';
 import { strongestAction, type PolicyReport } from '../outcomes.js';
+import { coverageJson, type CoverageJson } from './coverage-report.js';
 
 export type FailOn = 'deny' | 'warn';
 
@@ -16,6 +18,8 @@ export interface TestResult {
   namespace: string;
   admission: ReviewedAdmission;
   policies: PolicyReport[];
+  /** With --nodes: where the admitted DaemonSet lands. */
+  coverage?: Coverage;
 }
 
 /** A violation as reports show it: with the one action it is reported under. */
@@ -99,6 +103,8 @@ export interface JsonReport {
     /** The exceptions that let the DaemonSet through a policy, one per policy. */
     exceptions: { name: string; namespace: string; policy: string }[];
     mutated?: JsonObject | null;
+    /** With --nodes: the same object as `daemonguard coverage -o json` has. */
+    nodes?: CoverageJson['nodes'];
   }[];
   /** Documents that could not be reviewed, with the file and line and what to do (the run exits 2). */
   errors: ManifestProblem[];
@@ -119,6 +125,7 @@ export function jsonReport(report: TestReport, options: Pick<ReportOptions, 'sho
         exceptions: r.admission.exceptions.map(({ name, namespace, policy }) => ({ name, namespace, policy })),
       };
       if (options.showMutated) entry.mutated = r.admission.admittedObject;
+      if (r.coverage) entry.nodes = coverageJson(r.coverage).nodes;
       return entry;
     }),
     errors: report.errors.map((problem) => ({ file: displayPath(problem.file), line: problem.line, message: problem.message })),

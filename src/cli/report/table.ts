@@ -2,6 +2,7 @@
 // findings, its warnings (once each, as the user of the cluster would see them), the size of its
 // patch, and a summary line.
 import { stringify } from 'yaml';
+import { coverageSummary } from '../../coverage/coverage.js';
 import { palette } from './color.js';
 import { attentionWarnings, displayPath, isFailure, reviewedViolations, summarize, type ReportOptions, type TestReport } from './model.js';
 
@@ -41,6 +42,7 @@ export function tableReport(report: TestReport, options: ReportOptions): string 
     for (const [id, { policies, reason }] of byException) {
       lines.push(`    ${c.dim('except')} ${policies.join(', ')}: exception ${id} (${reason})`);
     }
+    if (result.coverage) lines.push(`    ${c.dim('nodes')} ${coverageSummary(result.coverage)}`);
     if (admission.patch.length > 0) {
       lines.push(`    ${c.dim(`${plural(admission.patch.length, 'patch operation')}`)}`);
       if (options.showPatch) for (const op of admission.patch) lines.push(`      ${JSON.stringify(op)}`);

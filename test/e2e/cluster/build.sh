@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the binaries the end-to-end tests need (kube-apiserver, kubectl, etcd and, on request,
-# kustomize and helm) from source through the Go module proxy. Release binaries are not used.
+# kube-controller-manager, kustomize and helm) from source through the Go module proxy. Release
+# binaries are not used.
 #
 # Everything goes under ${DAEMONGUARD_E2E_CACHE:-$HOME/.cache/daemonguard-e2e}/<k8s version>/:
 #   bin/      the binaries (a binary that already exists is not built again)
@@ -9,9 +10,11 @@
 #   mod/      one small helper Go module per tool (generated here, never in the repository)
 #   logs/     one build log per tool
 #
-# Usage: test/e2e/cluster/build.sh [--with-deploy-tools] [--print-bin-dir]
-#   --with-deploy-tools   also build kustomize and helm (also: DAEMONGUARD_E2E_DEPLOY_TOOLS=1)
-#   --print-bin-dir       print the bin folder and exit without building
+# Usage: test/e2e/cluster/build.sh [--with-controller-manager] [--with-deploy-tools] [--print-bin-dir]
+#   --with-controller-manager  also build kube-controller-manager, from the same release and module
+#                              graph as kube-apiserver (also: DAEMONGUARD_E2E_CONTROLLER_MANAGER=1)
+#   --with-deploy-tools        also build kustomize and helm (also: DAEMONGUARD_E2E_DEPLOY_TOOLS=1)
+#   --print-bin-dir            print the bin folder and exit without building
 # Environment: DAEMONGUARD_E2E_K8S_VERSION (default v1.37.2), DAEMONGUARD_E2E_CACHE.
 set -euo pipefail
 
@@ -25,11 +28,13 @@ ROOT="$CACHE_ROOT/$K8S_VERSION"
 BIN="$ROOT/bin"
 
 deploy_tools="${DAEMONGUARD_E2E_DEPLOY_TOOLS:-0}"
+controller_manager="${DAEMONGUARD_E2E_CONTROLLER_MANAGER:-0}"
 for arg in "$@"; do
   case "$arg" in
+    --with-controller-manager) controller_manager=1 ;;
     --with-deploy-tools) deploy_tools=1 ;;
     --print-bin-dir) echo "$BIN"; exit 0 ;;
-    -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "build.sh: unknown argument: $arg" >&2; exit 2 ;;
   esac
 done
@@ -106,7 +111,7 @@ RECIPE=3
 # stamp BINARY: what a binary must have been built from to be reused.
 stamp() {
   case "$1" in
-    kube-apiserver|kubectl) echo "recipe=$RECIPE kubernetes=$K8S_VERSION" ;;
+    kube-apiserver|kubectl|kube-controller-manager) echo "recipe=$RECIPE kubernetes=$K8S_VERSION" ;;
     etcd) echo "recipe=$RECIPE kubernetes=$K8S_VERSION" ;;
     kustomize) echo "recipe=$RECIPE kustomize=$KUSTOMIZE_VERSION" ;;
     helm) echo "recipe=$RECIPE helm=$HELM_MODULE@$HELM_VERSION" ;;
@@ -134,13 +139,17 @@ build_tool() {
 
 total_start=$(date +%s)
 
-# --- kube-apiserver and kubectl -------------------------------------------------------------
+# --- kube-apiserver, kubectl and kube-controller-manager ------------------------------------
 # kubernetes' go.mod requires its staging modules (k8s.io/api, k8s.io/client-go, ...) at v0.0.0
 # and replaces them with ./staging folders, which only works inside its own repository. The helper
 # module replaces each of them with the published v0.X.Y that matches the release instead. The list
 # is generated from the tag's go.mod so it follows whatever the release requires.
-if have kube-apiserver && have kubectl; then
-  echo "== kube-apiserver and kubectl $K8S_VERSION already built"
+k8s_bins=(kube-apiserver kubectl)
+if [ "$controller_manager" = 1 ]; then k8s_bins+=(kube-controller-manager); fi
+missing=()
+for b in "${k8s_bins[@]}"; do have "$b" || missing+=("$b"); done
+if [ "${#missing[@]}" -eq 0 ]; then
+  echo "== ${k8s_bins[*]} $K8S_VERSION already built"
 else
   start=$(date +%s)
   staging_version="v0.${K8S_VERSION#v1.}"
@@ -155,7 +164,11 @@ else
   (cd "$dir" && go mod edit "${edits[@]}")
   echo "== helper module for kubernetes $K8S_VERSION: ${#staging[@]} staging modules -> $staging_version"
   echo "== resolving kubernetes dependencies (first run downloads several hundred MB)"
-  if ! (cd "$dir" && go get "k8s.io/kubernetes/cmd/kube-apiserver@$K8S_VERSION" "k8s.io/kubernetes/cmd/kubectl@$K8S_VERSION") >"$ROOT/logs/kubernetes-get.log" 2>&1; then
+  # Every wanted command is resolved together (not only the missing ones), so the helper module,
+  # and with it every dependency version, is the same whichever binary is built.
+  get_args=()
+  for b in "${k8s_bins[@]}"; do get_args+=("k8s.io/kubernetes/cmd/$b@$K8S_VERSION"); done
+  if ! (cd "$dir" && go get "${get_args[@]}") >"$ROOT/logs/kubernetes-get.log" 2>&1; then
     tail -n 40 "$ROOT/logs/kubernetes-get.log" >&2
     echo "build.sh: resolving kubernetes modules failed" >&2; exit 1
   fi
@@ -172,8 +185,9 @@ else
       "-X $pkg.gitTreeState=archive" "-X $pkg.buildDate=$build_date"
     )
   done
-  have kube-apiserver || build_tool "$dir" kube-apiserver k8s.io/kubernetes/cmd/kube-apiserver "${version_ldflags[@]}"
-  have kubectl || build_tool "$dir" kubectl k8s.io/kubernetes/cmd/kubectl "${version_ldflags[@]}"
+  for b in "${missing[@]}"; do
+    build_tool "$dir" "$b" "k8s.io/kubernetes/cmd/$b" "${version_ldflags[@]}"
+  done
 fi
 
 # --- etcd -----------------------------------------------------------------------------------

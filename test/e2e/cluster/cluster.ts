@@ -1,7 +1,9 @@
 // A real, throwaway Kubernetes control plane for the end-to-end tests: etcd and kube-apiserver on
-// loopback, with free ports, fresh certificates and data in a temporary folder. No controller
-// manager, no scheduler, no nodes: objects are stored, defaulted, validated and sent through
-// admission exactly as in a cluster, but nothing acts on them (a DaemonSet gets no pods).
+// loopback, with free ports, fresh certificates and data in a temporary folder. No scheduler, no
+// nodes, and by default no controller manager: objects are stored, defaulted, validated and sent
+// through admission exactly as in a cluster, but nothing acts on them (a DaemonSet gets no pods).
+// With `controllers`, a kube-controller-manager runs just those controllers (the coverage test runs
+// the DaemonSet controller, which then creates a DaemonSet's pods for the Node objects it is given).
 //
 // The binaries come from test/e2e/cluster/build.sh. Their folder is, in order: opts.binDir,
 // $DAEMONGUARD_E2E_BIN, or ${DAEMONGUARD_E2E_CACHE:-~/.cache/daemonguard-e2e}/<version>/bin.
@@ -36,6 +38,10 @@ export interface ClusterOptions {
   apiserverArgs?: string[];
   /** Extra etcd flags. */
   etcdArgs?: string[];
+  /** Also start kube-controller-manager with only these controllers (`--controllers`), e.g. ['daemonset']. */
+  controllers?: string[];
+  /** Extra kube-controller-manager flags (with `controllers`). */
+  controllerManagerArgs?: string[];
   /** Progress messages. Default: none. */
   log?: (message: string) => void;
 }
@@ -67,7 +73,7 @@ export interface Cluster {
   tempDir: string;
   /** The certificates and keys; pki.ca can sign more (a webhook's serving certificate, say). */
   pki: ClusterPki;
-  logFiles: { etcd: string; apiserver: string };
+  logFiles: { etcd: string; apiserver: string; controllerManager: string };
   /** Runs kubectl against this cluster; rejects on a non-zero exit unless allowFailure. */
   kubectl(args: string[], opts?: KubectlOptions): Promise<KubectlResult>;
   /** Stops both processes (the whole process group of each) and removes the temporary folder. */
@@ -163,7 +169,8 @@ interface HttpAnswer {
   body: string;
 }
 
-function get(url: string, tls?: { ca: string; cert: string; key: string }): Promise<HttpAnswer> {
+/** `insecure`: a self-signed serving certificate on loopback (kube-controller-manager's own). */
+function get(url: string, tls?: { ca: string; cert: string; key: string; insecure?: boolean }): Promise<HttpAnswer> {
   return new Promise((resolve, reject) => {
     const onResponse = (res: http.IncomingMessage): void => {
       let body = '';
@@ -173,7 +180,7 @@ function get(url: string, tls?: { ca: string; cert: string; key: string }): Prom
       res.on('error', reject);
     };
     const req = tls
-      ? https.get(url, { ca: tls.ca, cert: tls.cert, key: tls.key, timeout: 5000, agent: false }, onResponse)
+      ? https.get(url, { ca: tls.ca, cert: tls.cert, key: tls.key, rejectUnauthorized: tls.insecure !== true, timeout: 5000, agent: false }, onResponse)
       : http.get(url, { timeout: 5000, agent: false }, onResponse);
     req.on('timeout', () => req.destroy(new Error(`GET ${url} timed out`)));
     req.on('error', reject);
@@ -288,9 +295,11 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
 async function startOnce(opts: ClusterOptions): Promise<Cluster> {
   const log = opts.log ?? ((): void => undefined);
   const binDir = opts.binDir ?? defaultBinDir();
-  for (const bin of ['etcd', 'kube-apiserver', 'kubectl']) {
+  const controllers = opts.controllers ?? [];
+  for (const bin of ['etcd', 'kube-apiserver', 'kubectl', ...(controllers.length > 0 ? ['kube-controller-manager'] : [])]) {
     if (!existsSync(path.join(binDir, bin))) {
-      throw new Error(`${bin} not found in ${binDir}: run \`bash test/e2e/cluster/build.sh\` first (or set DAEMONGUARD_E2E_BIN)`);
+      const flag = bin === 'kube-controller-manager' ? ' --with-controller-manager' : '';
+      throw new Error(`${bin} not found in ${binDir}: run \`bash test/e2e/cluster/build.sh${flag}\` first (or set DAEMONGUARD_E2E_BIN)`);
     }
   }
   const keep = opts.keepTempDir ?? process.env.DAEMONGUARD_E2E_KEEP === '1';
@@ -300,7 +309,7 @@ async function startOnce(opts: ClusterOptions): Promise<Cluster> {
   const logsDir = path.join(tempDir, 'logs');
   const etcdDir = path.join(tempDir, 'etcd');
   await Promise.all([mkdir(logsDir), mkdir(etcdDir, { mode: 0o700 })]);
-  const logFiles = { etcd: path.join(logsDir, 'etcd.log'), apiserver: path.join(logsDir, 'kube-apiserver.log') };
+  const logFiles = { etcd: path.join(logsDir, 'etcd.log'), apiserver: path.join(logsDir, 'kube-apiserver.log'), controllerManager: path.join(logsDir, 'kube-controller-manager.log') };
   const kubeconfigPath = path.join(tempDir, 'kubeconfig');
 
   installHandlers();
@@ -343,7 +352,7 @@ async function startOnce(opts: ClusterOptions): Promise<Cluster> {
 
   try {
     const pki = await createClusterPki(path.join(tempDir, 'pki'));
-    const [etcdClientPort, etcdPeerPort, apiPort] = await freePorts(3);
+    const [etcdClientPort, etcdPeerPort, apiPort, controllerManagerPort] = await freePorts(4);
     const etcdUrl = `http://127.0.0.1:${etcdClientPort}`;
     const peerUrl = `http://127.0.0.1:${etcdPeerPort}`;
     const server = `https://127.0.0.1:${apiPort}`;
@@ -407,6 +416,31 @@ async function startOnce(opts: ClusterOptions): Promise<Cluster> {
       procs,
       async () => (await get(`${server}/api/v1/namespaces/default`, tls)).status === 200,
     );
+    if (controllers.length > 0) {
+      log(`starting kube-controller-manager (${controllers.join(', ')}) on 127.0.0.1:${controllerManagerPort}`);
+      launch(
+        'kube-controller-manager',
+        [
+          `--kubeconfig=${kubeconfigPath}`,
+          `--controllers=${controllers.join(',')}`,
+          // The admin credentials of the kubeconfig, not one service account per controller (no
+          // controller here creates service accounts or tokens).
+          '--use-service-account-credentials=false',
+          '--leader-elect=false',
+          '--bind-address=127.0.0.1',
+          `--secure-port=${controllerManagerPort}`,
+          `--cert-dir=${path.join(tempDir, 'controller-manager-certs')}`,
+          // Its own serving endpoint would otherwise look up the apiserver's authentication
+          // configuration; nothing but the readiness check below calls it.
+          `--authentication-kubeconfig=${kubeconfigPath}`,
+          `--authorization-kubeconfig=${kubeconfigPath}`,
+          '--profiling=false',
+          ...(opts.controllerManagerArgs ?? []),
+        ],
+        logFiles.controllerManager,
+      );
+      await waitFor('kube-controller-manager /healthz', deadline, procs, async () => (await get(`https://127.0.0.1:${controllerManagerPort}/healthz`, { ...tls, insecure: true })).status === 200);
+    }
     log('cluster ready');
 
     const kubectl = (args: string[], kopts: KubectlOptions = {}): Promise<KubectlResult> =>
@@ -424,11 +458,12 @@ async function startOnce(opts: ClusterOptions): Promise<Cluster> {
       stop,
     };
   } catch (err) {
-    const [etcdLog, apiLog] = await Promise.all([tail(logFiles.etcd), tail(logFiles.apiserver)]);
+    const [etcdLog, apiLog, controllerLog] = await Promise.all([tail(logFiles.etcd), tail(logFiles.apiserver), controllers.length > 0 ? tail(logFiles.controllerManager) : '']);
     await stop();
     throw new Error(
       `starting the e2e cluster failed: ${(err as Error).message}\n--- etcd log (tail) ---\n${etcdLog}\n` +
-        `--- kube-apiserver log (tail) ---\n${apiLog}`,
+        `--- kube-apiserver log (tail) ---\n${apiLog}` +
+        (controllers.length > 0 ? `\n--- kube-controller-manager log (tail) ---\n${controllerLog}` : ''),
       { cause: err },
     );
   }

@@ -1,0 +1,136 @@
+// Objects of one kind read live from the cluster (list, then watch), kept in memory as plain JSON for
+// the request path: the namespace catalog (namespace-informer.ts) and the node catalog
+// (node-informer.ts) are this with a resource path and a list call.
+//
+// The first list must succeed before the server starts (a server that does not know the objects
+// would answer differently than it will a moment later); after that, a broken watch is restarted and
+// the last known objects keep answering in the meantime.
+import { KubeConfig, makeInformer, type Informer, type KubernetesListObject, type KubernetesObject } from '@kubernetes/client-node';
+import type { Logger } from 'pino';
+import type { JsonObject } from '../common/vocabulary.js';
+
+export interface ClusterCatalogOptions {
+  logger: Logger;
+  /** Default: in-cluster service account, else $KUBECONFIG or ~/.kube/config. */
+  kubeConfig?: KubeConfig;
+  /** Pause before the watch is restarted after an error (default 2 s). */
+  retryDelayMs?: number;
+  /** How many times the first list is tried before start() gives up (default 5). */
+  startAttempts?: number;
+}
+
+/** What differs between kinds: where they are watched and how they are listed. */
+export interface CatalogKind<T extends KubernetesObject> {
+  /** Plural for logs and errors ("namespaces"). */
+  plural: string;
+  kind: string;
+  /** The watch path, `/api/v1/namespaces`. */
+  path: string;
+  list(kubeConfig: KubeConfig): Promise<KubernetesListObject<T>>;
+  /** What is kept of each object (default: all of it). */
+  keep?(object: JsonObject): JsonObject;
+}
+
+/** A plain JSON object, as an AdmissionReview would carry it (client-node hands out Dates and class instances). */
+export function plainObject(object: KubernetesObject, kind: string): JsonObject {
+  return { ...(JSON.parse(JSON.stringify(object)) as JsonObject), apiVersion: 'v1', kind };
+}
+
+export class ClusterCatalog<T extends KubernetesObject> {
+  protected readonly objects = new Map<string, JsonObject>();
+  private informer: Informer<T> | undefined;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private closed = false;
+
+  constructor(
+    private readonly objectKind: CatalogKind<T>,
+    private readonly options: ClusterCatalogOptions,
+  ) {}
+
+  get(name: string): JsonObject | undefined {
+    return this.objects.get(name);
+  }
+
+  get size(): number {
+    return this.objects.size;
+  }
+
+  /** Called after every change (add, update, delete), for views derived from the objects. */
+  protected changed(): void {}
+
+  /** Lists the objects (rejecting when that keeps failing) and keeps watching them. */
+  async start(): Promise<void> {
+    const { logger } = this.options;
+    const { plural, kind, path } = this.objectKind;
+    const kubeConfig = this.options.kubeConfig ?? defaultKubeConfig();
+    // client-node's informer reports a failed list through its 'error' callbacks, never by rejecting
+    // start(): the first outcome is caught here to tell a started catalog from a failed one.
+    let settleStart: ((outcome: Error | T[]) => void) | undefined;
+    const informer = makeInformer<T>(kubeConfig, path, async () => {
+      const list = await this.objectKind.list(kubeConfig);
+      settleStart?.(list.items);
+      settleStart = undefined;
+      return list;
+    });
+    const remember = (object: T): void => {
+      const name = object.metadata?.name;
+      if (name === undefined) return;
+      const plain = plainObject(object, kind);
+      this.objects.set(name, this.objectKind.keep ? this.objectKind.keep(plain) : plain);
+      this.changed();
+    };
+    informer.on('add', remember);
+    informer.on('update', remember);
+    informer.on('delete', (object) => {
+      if (object.metadata?.name === undefined) return;
+      this.objects.delete(object.metadata.name);
+      this.changed();
+    });
+    informer.on('error', (error: unknown) => {
+      if (settleStart !== undefined) {
+        settleStart(error instanceof Error ? error : new Error(String(error)));
+        settleStart = undefined;
+        return;
+      }
+      if (this.closed) return;
+      logger.warn({ err: error }, `${kind.toLowerCase()} watch failed; restarting it, the last known ${plural} keep answering`);
+      clearTimeout(this.retryTimer);
+      this.retryTimer = setTimeout(() => {
+        if (!this.closed) void informer.start();
+      }, this.options.retryDelayMs ?? 2_000);
+      this.retryTimer.unref();
+    });
+    this.informer = informer;
+
+    const attempts = this.options.startAttempts ?? 5;
+    for (let attempt = 1; ; attempt++) {
+      const outcome = new Promise<Error | T[]>((resolve) => (settleStart = resolve));
+      void informer.start();
+      const result = await outcome;
+      if (Array.isArray(result)) {
+        for (const object of result) remember(object);
+        break;
+      }
+      if (attempt >= attempts || this.closed) {
+        await informer.stop();
+        throw new Error(`cannot list ${plural} from ${kubeConfig.getCurrentCluster()?.server ?? 'the cluster'}: ${result.message}`, { cause: result });
+      }
+      logger.warn({ err: result, attempt }, `listing ${plural} failed; trying again`);
+      await new Promise((resolve) => setTimeout(resolve, this.options.retryDelayMs ?? 2_000));
+    }
+    logger.info({ [plural]: this.objects.size }, `${plural} listed from the cluster; watching for changes`);
+  }
+
+  close(): void {
+    this.closed = true;
+    clearTimeout(this.retryTimer);
+    void this.informer?.stop().catch(() => undefined);
+  }
+}
+
+/** The in-cluster service account when running in a pod, else $KUBECONFIG or ~/.kube/config. */
+export function defaultKubeConfig(): KubeConfig {
+  const kubeConfig = new KubeConfig();
+  kubeConfig.loadFromDefault();
+  return kubeConfig;
+}
