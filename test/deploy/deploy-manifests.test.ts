@@ -11,6 +11,8 @@ import { parseAllDocuments } from 'yaml';
 import { servingNamesForService } from '../../src/certs/certificate-folder.js';
 import { loadPolicySet } from '../../src/policy/load-policies.js';
 import { HELM_POLICIES_DIR, KUSTOMIZE_POLICIES_DIR, planPolicyCopies, staleDeployFiles } from '../../scripts/deploy-policies.js';
+import { HELM_CRDS_DIR, staleCrdFiles } from '../../scripts/deploy-crds.js';
+import { renderCustomResourceDefinitions } from '../../src/deploy/custom-resource-definitions.js';
 import { renderWebhookConfigurations, type WebhookConfiguration } from '../../src/deploy/webhook-configurations.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
@@ -120,5 +122,20 @@ describe('deploy/overlays/cert-manager', () => {
     assert.equal(at(serving, 'spec', 'issuerRef', 'name'), 'daemonguard-ca');
     const kustomization = await readFile(path.join(ROOT, 'deploy/overlays/cert-manager/kustomization.yaml'), 'utf8');
     assert.match(kustomization, /cert-manager\.io\/inject-ca-from: daemonguard-system\/daemonguard-serving/);
+  });
+});
+
+describe('deploy/: CustomResourceDefinitions', () => {
+  it('are what src/deploy renders from schema/ (run `npm run deploy:crds` when this fails)', async () => {
+    assert.deepEqual(await staleCrdFiles(ROOT), [], 'stale CRDs: run `npm run deploy:crds`');
+  });
+
+  it('are installed by the kustomize base and shipped in the Helm chart’s crds/', async () => {
+    const kustomization = (await readObjects('deploy/base/kustomization.yaml'))[0]!;
+    assert.ok((kustomization.resources as string[]).includes('crds'));
+    for (const crd of renderCustomResourceDefinitions()) {
+      const [helm] = await readObjects(`${HELM_CRDS_DIR}/${crd.metadata.name}.yaml`);
+      assert.deepEqual(helm, crd);
+    }
   });
 });
