@@ -92,6 +92,37 @@ function isPolicyDocument(value: unknown): boolean {
   return typeof value === 'object' && value !== null && (value as { kind?: unknown }).kind === POLICY_KIND;
 }
 
+/** Checks that a document is a DaemonSetPolicy that satisfies the schema; the document when it is, else why not. */
+export function checkPolicyDocument(source: SourceDocument): { document?: DaemonSetPolicyDocument; problems: PolicyProblem[] } {
+  const value = source.value as Record<string, unknown>;
+  const name = typeof (value.metadata as { name?: unknown } | undefined)?.name === 'string'
+    ? ((value.metadata as { name: string }).name)
+    : undefined;
+  if (!isPolicyDocument(value) || value.apiVersion !== POLICY_API_VERSION) {
+    const pos = source.positionOf([]);
+    const found = isPolicyDocument(value) ? `apiVersion ${String(value.apiVersion)}` : `kind ${String((value as { kind?: unknown }).kind ?? '(none)')}`;
+    return {
+      problems: [{
+        file: source.file, line: pos.line, column: pos.column, policy: name,
+        message: `not a policy (${found}); policy folders may only hold apiVersion: ${POLICY_API_VERSION}, kind: ${POLICY_KIND}`,
+      }],
+    };
+  }
+  const validate = schemaValidator();
+  if (!validate(value)) return { problems: schemaProblems(source, validate.errors ?? [], name) };
+  return { document: value as unknown as DaemonSetPolicyDocument, problems: [] };
+}
+
+/**
+ * One policy document on its own (a DaemonSetPolicy object from the cluster): checked and compiled, or
+ * every problem with it. Names shared with other documents are the caller's to decide.
+ */
+export function loadPolicyDocument(source: SourceDocument): { policy?: CompiledPolicy; problems: PolicyProblem[] } {
+  const checked = checkPolicyDocument(source);
+  if (checked.document === undefined) return { problems: checked.problems };
+  return compilePolicy(source, checked.document);
+}
+
 /** Loads, checks and compiles every DaemonSetPolicy under the given files and folders. */
 export async function loadPolicySet(paths: readonly string[]): Promise<PolicySet> {
   const problems: PolicyProblem[] = [];
@@ -118,25 +149,12 @@ export async function loadPolicySet(paths: readonly string[]): Promise<PolicySet
     }
     for (const source of documents) {
       if (source.value === null) continue; // an empty document between `---` separators
-      const value = source.value as Record<string, unknown>;
-      const name = typeof (value.metadata as { name?: unknown } | undefined)?.name === 'string'
-        ? ((value.metadata as { name: string }).name)
-        : undefined;
-      if (!isPolicyDocument(value) || value.apiVersion !== POLICY_API_VERSION) {
-        const pos = source.positionOf([]);
-        const found = isPolicyDocument(value) ? `apiVersion ${String(value.apiVersion)}` : `kind ${String((value as { kind?: unknown }).kind ?? '(none)')}`;
-        problems.push({
-          file, line: pos.line, column: pos.column, policy: name,
-          message: `not a policy (${found}); policy folders may only hold apiVersion: ${POLICY_API_VERSION}, kind: ${POLICY_KIND}`,
-        });
+      const checked = checkPolicyDocument(source);
+      if (checked.document === undefined) {
+        problems.push(...checked.problems);
         continue;
       }
-      const validate = schemaValidator();
-      if (!validate(value)) {
-        problems.push(...schemaProblems(source, validate.errors ?? [], name));
-        continue;
-      }
-      const document = value as unknown as DaemonSetPolicyDocument;
+      const document = checked.document;
       const previous = firstSeen.get(document.metadata.name);
       if (previous) {
         const pos = source.positionOf(['metadata', 'name']);

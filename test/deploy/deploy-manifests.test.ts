@@ -105,11 +105,17 @@ describe('deploy/base', () => {
     assert.deepEqual(at(service, 'spec', 'selector'), at(deployment, 'spec', 'selector', 'matchLabels'));
   });
 
-  it('grants read access to namespaces and nothing else', async () => {
+  it('grants reading namespaces and policies, patching policy status, and the leader Lease in its namespace; nothing else', async () => {
     const objects = await readObjects('deploy/base/rbac.yaml');
-    const role = objects.find((object) => object.kind === 'ClusterRole');
-    assert.deepEqual(role?.rules, [{ apiGroups: [''], resources: ['namespaces'], verbs: ['get', 'list', 'watch'] }]);
-    assert.equal(objects.filter((object) => object.kind === 'Role' || object.kind === 'ClusterRole').length, 1);
+    const clusterRole = objects.find((object) => object.kind === 'ClusterRole');
+    assert.deepEqual(clusterRole?.rules, [
+      { apiGroups: [''], resources: ['namespaces'], verbs: ['get', 'list', 'watch'] },
+      { apiGroups: ['daemonguard.dev'], resources: ['daemonsetpolicies'], verbs: ['get', 'list', 'watch'] },
+      { apiGroups: ['daemonguard.dev'], resources: ['daemonsetpolicies/status'], verbs: ['patch'] },
+    ]);
+    const role = objects.find((object) => object.kind === 'Role');
+    assert.deepEqual(role?.rules, [{ apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'create', 'update'] }]);
+    assert.equal(objects.filter((object) => object.kind === 'Role' || object.kind === 'ClusterRole').length, 2);
   });
 });
 

@@ -1,0 +1,126 @@
+// Cluster policies load one object at a time: a broken version keeps the last good one serving, a
+// name also loaded from files is refused in status, and statuses say where the problem is.
+
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { parse } from 'yaml';
+import type { PolicySet } from '../policy/types.js';
+import { ClusterPolicyStore, objectText, type ClusterObject } from './cluster-policy-store.js';
+import { statusToWrite } from './object-status.js';
+import { StaticPolicyStore } from './policy-store.js';
+import { captureLogger } from '../../test/support/server-fixtures.js';
+import { loadPolicySet } from '../policy/load-policies.js';
+import { writeTree } from '../../test/support/admission-fixtures.js';
+
+function policyObject(name: string, generation: number, expression: string, extra: Record<string, unknown> = {}): ClusterObject {
+  return {
+    apiVersion: 'daemonguard.dev/v1alpha1',
+    kind: 'DaemonSetPolicy',
+    metadata: {
+      name,
+      uid: `uid-${name}`,
+      generation,
+      annotations: { 'kubectl.kubernetes.io/last-applied-configuration': '{"a": "long copy"}' },
+    },
+    spec: { validationActions: ['Deny'], validations: [{ expression, message: `${name} v${generation}` }], ...extra },
+    status: {},
+  };
+}
+
+function messages(set: PolicySet | undefined): string[] {
+  return (set?.policies ?? []).map((policy) => `${policy.name}: ${policy.validations[0]?.message ?? ''}`);
+}
+
+function store(files?: PolicySet): ClusterPolicyStore {
+  return new ClusterPolicyStore({ namespaceSource: false, logger: captureLogger().logger, ...(files === undefined ? {} : { files: new StaticPolicyStore(files) }) });
+}
+
+describe('ClusterPolicyStore', () => {
+  it('serves nothing until the objects were listed once, then the listed ones, sorted by name', () => {
+    const policies = store();
+    assert.equal(policies.current(), undefined);
+    policies.update([policyObject('zeta', 1, 'true'), policyObject('alpha', 1, 'true')]);
+    assert.deepEqual(messages(policies.current()), ['alpha: alpha v1', 'zeta: zeta v1']);
+    policies.update([policyObject('zeta', 1, 'true')]);
+    assert.deepEqual(messages(policies.current()), ['zeta: zeta v1']);
+  });
+
+  it('keeps the last good version of a policy whose new version does not type-check, and says why in its status', () => {
+    const policies = store();
+    policies.update([policyObject('checks', 1, 'object.spec.template.spec.containers.size() > 0')]);
+    policies.update([policyObject('checks', 2, 'object.spec.tempalte.spec.containers.size() > 0')]);
+    assert.deepEqual(messages(policies.current()), ['checks: checks v1']);
+    const status = policies.statuses().get('checks')!;
+    assert.equal(status.ready, false);
+    assert.equal(status.reason, 'LoadFailed');
+    assert.equal(status.observedGeneration, 2);
+    assert.equal(status.expressions, 1);
+    assert.match(status.message, /^generation 2 does not load .*Generation 1 keeps being enforced\./);
+    const [, line, column] = /spec\.validations\[0\]\.expression \(line (\d+), column (\d+)\): no such field "tempalte"/.exec(status.message)!;
+    // The line and column are those of the misspelt field in the rendering the loader read.
+    const rendered = objectText(policyObject('checks', 2, 'object.spec.tempalte.spec.containers.size() > 0')).split('\n');
+    assert.equal(rendered[Number(line) - 1]!.slice(Number(column) - 1).startsWith('tempalte'), true, rendered[Number(line) - 1]);
+    assert.match(status.message, /object\.spec\.tempalte\.spec\.containers\.size\(\) > 0\n\s+\^/);
+  });
+
+  it('serves nothing for a policy that never loaded, and quotes the line of a schema error with a caret', () => {
+    const policies = store();
+    policies.update([policyObject('bad', 1, 'true', { validationActions: ['Block'] })]);
+    assert.deepEqual(messages(policies.current()), []);
+    const status = policies.statuses().get('bad')!;
+    assert.match(status.message, /No version of this policy loaded, so it is not enforced\./);
+    // Line 7 of the rendering is the list item under spec.validationActions.
+    const text = objectText(policyObject('bad', 1, 'true', { validationActions: ['Block'] }));
+    assert.equal(text.split('\n')[6], '    - Block');
+    assert.match(status.message, /spec\.validationActions\[0\] \(line 7, column 7\): must be one of: Deny, Warn, Audit\n {2}\s{4}- Block\n {2}\s{6}\^/);
+  });
+
+  it('renders what the loader reads without kubectl’s last-applied copy, with keys sorted', () => {
+    const text = objectText(policyObject('checks', 1, 'true'));
+    assert.doesNotMatch(text, /last-applied/);
+    assert.deepEqual(Object.keys(parse(text) as object), ['apiVersion', 'kind', 'metadata', 'spec']);
+    assert.deepEqual(parse(text).metadata, { name: 'checks' });
+  });
+
+  it('refuses a policy that reads namespaces when the server has none, and counts expressions of one that loads', () => {
+    const policies = store();
+    policies.update([
+      policyObject('by-label', 1, 'true', { match: { namespaceSelector: { matchLabels: { team: 'a' } } } }),
+      policyObject('counted', 1, 'true', { matchConditions: [{ name: 'c', expression: 'true' }], variables: [{ name: 'v', expression: '1' }] }),
+    ]);
+    assert.deepEqual(messages(policies.current()), ['counted: counted v1']);
+    assert.match(policies.statuses().get('by-label')!.message, /selects namespaces by label \(spec\.match\.namespaceSelector\), but the server was given no namespaces/);
+    assert.equal(policies.statuses().get('counted')!.expressions, 3);
+  });
+
+  it('lets the file win when a name is defined in a file and in the cluster, and says so in the object’s status', async () => {
+    const dir = await writeTree({
+      'file.yaml': 'apiVersion: daemonguard.dev/v1alpha1\nkind: DaemonSetPolicy\nmetadata:\n  name: shared\nspec:\n  validations:\n    - expression: "true"\n      message: from the file\n',
+    });
+    const files = await loadPolicySet([dir]);
+    const policies = store(files);
+    policies.update([policyObject('shared', 1, 'true'), policyObject('own', 1, 'true')]);
+    assert.deepEqual(messages(policies.current()), ['shared: from the file', 'own: own v1']);
+    const status = policies.statuses().get('shared')!;
+    assert.equal(status.reason, 'DuplicateName');
+    assert.match(status.message, /also loaded from .*file\.yaml:1; the file's version is enforced/);
+  });
+});
+
+describe('statusToWrite', () => {
+  const desired = { observedGeneration: 2, ready: true, reason: 'Loaded', message: 'ok', expressions: 3 };
+  const now = new Date('2026-12-04T10:00:00.123Z');
+
+  it('writes nothing when the stored status says the same', () => {
+    const body = statusToWrite({}, desired, now)!;
+    assert.equal(body.conditions[0]!.lastTransitionTime, '2026-12-04T10:00:00Z');
+    assert.equal(statusToWrite(body, desired, new Date()), undefined);
+  });
+
+  it('keeps the transition time while the condition’s status stays, and moves it when it flips', () => {
+    const stored = statusToWrite({}, desired, now)!;
+    const later = new Date('2026-12-04T11:00:00Z');
+    assert.equal(statusToWrite(stored, { ...desired, observedGeneration: 3 }, later)!.conditions[0]!.lastTransitionTime, '2026-12-04T10:00:00Z');
+    assert.equal(statusToWrite(stored, { ...desired, ready: false, reason: 'LoadFailed' }, later)!.conditions[0]!.lastTransitionTime, '2026-12-04T11:00:00Z');
+  });
+});
