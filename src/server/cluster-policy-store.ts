@@ -171,6 +171,7 @@ export class ClusterPolicyStore implements PolicyStore<PolicySet> {
     }
     this.synced = true;
     if (changed) this.version++;
+    this.current(); // builds the set here rather than on the first review, and updates the gauge
   }
 
   private load(name: string, text: string, generation: number, existing: Entry | undefined): PolicyProblem[] {

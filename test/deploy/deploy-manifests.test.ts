@@ -145,3 +145,19 @@ describe('deploy/: CustomResourceDefinitions', () => {
     }
   });
 });
+
+describe('deploy/components/policies-from-cluster', () => {
+  it('replaces the base’s --policies argument (the one its test operation names) with --policies-from-cluster, and the pod knows its name for the Lease', async () => {
+    const [component] = await readObjects('deploy/components/policies-from-cluster/kustomization.yaml');
+    const operations = parseAllDocuments(at(component, 'patches', 0, 'patch') as string)[0]!.toJS() as { op: string; path: string; value: string }[];
+    const [deployment] = await readObjects('deploy/base/deployment.yaml');
+    const container = at(deployment, 'spec', 'template', 'spec', 'containers', 0) as Json;
+    const index = Number(operations[0]!.path.split('/').at(-1));
+    assert.equal(operations[0]!.op, 'test');
+    assert.equal(at(container, 'args', index), operations[0]!.value);
+    assert.deepEqual(operations[1], { op: 'replace', path: operations[0]!.path, value: '--policies-from-cluster' });
+    const env = at(container, 'env') as { name: string; valueFrom?: { fieldRef: { fieldPath: string } } }[];
+    assert.equal(env.find((entry) => entry.name === 'POD_NAME')?.valueFrom?.fieldRef.fieldPath, 'metadata.name');
+    assert.equal(env.find((entry) => entry.name === 'POD_NAMESPACE')?.valueFrom?.fieldRef.fieldPath, 'metadata.namespace');
+  });
+});

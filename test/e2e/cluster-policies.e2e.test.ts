@@ -59,7 +59,7 @@ describe('DaemonSetPolicy objects with serve --policies-from-cluster', { timeout
     const replica = await startServe({
       args: [
         '--address', '127.0.0.1', '--port', '0', '--tls-cert', 'certs/tls.crt', '--tls-key', 'certs/tls.key',
-        '--policies-from-cluster', '--leader-election-identity', identity, '--lease-duration', '3s',
+        '--policies-from-cluster', '--namespaces-from-cluster', '--leader-election-identity', identity, '--lease-duration', '3s',
       ],
       cwd: work,
       env: { KUBECONFIG: path.join(work, 'kubeconfig'), POD_NAMESPACE: NAMESPACE },
@@ -263,6 +263,25 @@ describe('DaemonSetPolicy objects with serve --policies-from-cluster', { timeout
     }, 30_000);
     assert.ok((await metric(other, 'daemonguard_status_writes_total')) >= 1);
     assert.match(await verdict(other), /\(v3\)/);
+  });
+
+  it('installs the built-in library from `manifests --policies` in Warn: every policy Ready, privileged agents admitted with warnings', async () => {
+    await cluster.kubectl(['delete', 'dsp', 'no-privileged']);
+    const library = await daemonguard(['manifests', '--policies', '--validation-actions', 'Warn']);
+    assert.equal(library.code, 0, library.stderr);
+    await cluster.kubectl(['apply', '-f', '-'], { input: library.stdout });
+    const names = parseObjects(library.stdout).map((object) => (object.metadata as { name: string }).name);
+    await eventually('every library policy to be Ready', async () => {
+      const list = JSON.parse((await cluster.kubectl(['get', 'dsp', '-o', 'json'])).stdout) as { items: PolicyObject[] };
+      return list.items.length === names.length && list.items.every((item) => ready(item)?.status === 'True');
+    }, 60_000);
+    const [replica] = replicas.values();
+    assert.equal(await metric(replica!, 'daemonguard_policies_loaded'), names.length);
+    // The webhooks called the first replica, which may be the one killed: point them at the survivor.
+    const manifests = await daemonguard(['manifests', '--url', replica!.url, '--certs-dir', path.join(work, 'certs')]);
+    await cluster.kubectl(['apply', '--server-side', '-f', '-'], { input: manifests.stdout });
+    const created = await cluster.kubectl(['create', '--dry-run=server', '-f', '-'], { input: JSON.stringify(daemonSet('agent', 'agents', { privileged: true })) });
+    assert.match(created.stderr, /Warning: .*privileged/);
   });
 
   it('grants the service account no more than it needs', async () => {
