@@ -78,7 +78,12 @@ function checkPdbAndService(objects: readonly K8sObject[], name: string): void {
   assert.deepEqual(at(find(objects, 'Service', name), 'spec', 'selector'), selector);
   assert.deepEqual(at(find(objects, 'PodDisruptionBudget', name), 'spec', 'selector', 'matchLabels'), selector);
   assert.equal(at(find(objects, 'PodDisruptionBudget', name), 'spec', 'maxUnavailable'), 1);
-  assert.deepEqual(at(find(objects, 'ClusterRole', name), 'rules'), [{ apiGroups: [''], resources: ['namespaces'], verbs: ['get', 'list', 'watch'] }]);
+  assert.deepEqual(at(find(objects, 'ClusterRole', name), 'rules'), [
+    { apiGroups: [''], resources: ['namespaces'], verbs: ['get', 'list', 'watch'] },
+    { apiGroups: ['daemonguard.dev'], resources: ['daemonsetpolicies'], verbs: ['get', 'list', 'watch'] },
+    { apiGroups: ['daemonguard.dev'], resources: ['daemonsetpolicies/status'], verbs: ['patch'] },
+  ]);
+  assert.deepEqual(at(find(objects, 'Role', `${name}-leader-election`), 'rules'), [{ apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'create', 'update'] }]);
 }
 
 describe('deploy/ with kustomize, helm and a real kube-apiserver', { timeout: 900_000 }, () => {
@@ -105,10 +110,13 @@ describe('deploy/ with kustomize, helm and a real kube-apiserver', { timeout: 90
     const objects = parseObjects(yaml);
     assert.deepEqual(
       objects.map((o) => o.kind).sort(),
-      ['ClusterRole', 'ClusterRoleBinding', 'ConfigMap', 'Deployment', 'MutatingWebhookConfiguration', 'Namespace', 'PodDisruptionBudget', 'Service', 'ServiceAccount', 'ValidatingWebhookConfiguration'],
+      [
+        'ClusterRole', 'ClusterRoleBinding', 'ConfigMap', 'CustomResourceDefinition', 'Deployment', 'MutatingWebhookConfiguration', 'Namespace',
+        'PodDisruptionBudget', 'Role', 'RoleBinding', 'Service', 'ServiceAccount', 'ValidatingWebhookConfiguration',
+      ],
     );
     for (const object of objects) {
-      const clusterScoped = ['Namespace', 'ClusterRole', 'ClusterRoleBinding', 'ValidatingWebhookConfiguration', 'MutatingWebhookConfiguration'].includes(object.kind);
+      const clusterScoped = ['Namespace', 'ClusterRole', 'ClusterRoleBinding', 'CustomResourceDefinition', 'ValidatingWebhookConfiguration', 'MutatingWebhookConfiguration'].includes(object.kind);
       assert.equal(object.metadata.namespace, clusterScoped ? undefined : NAMESPACE, `${object.kind}/${object.metadata.name}`);
     }
     assert.deepEqual(webhooksOf(objects), expectedWebhooks('daemonguard', NAMESPACE));
