@@ -20,6 +20,8 @@ function decision(overrides: Partial<Decision> = {}): Decision {
     patch: [],
     mutatedObject: null,
     outcomes: [],
+    exceptions: [],
+    expiredExceptions: [],
     ...overrides,
   };
 }

@@ -8,7 +8,7 @@
 
 import { requestAfterMutation } from '../apiserver/after-mutation.js';
 import { review } from '../engine/review.js';
-import type { AdmissionRequest, JsonObject, PatchOperation, PolicyOutcome, ReviewContext, ReviewPhase, Violation } from '../engine/types.js';
+import type { AdmissionRequest, AppliedException, ExpiredException, JsonObject, PatchOperation, PolicyOutcome, ReviewContext, ReviewPhase, Violation } from '../engine/types.js';
 import type { PolicySet } from '../policy/types.js';
 import { patchOfResponse, type AdmissionResponse } from './admission-response.js';
 import { answerRequest, type ReviewedAnswer } from './webhook-answer.js';
@@ -57,6 +57,10 @@ export interface ReviewedAdmission extends Admission<ReviewedAnswer> {
   violations: Violation[];
   /** Both phases' per-policy outcomes, the mutating phase's first. */
   outcomes: PolicyOutcome[];
+  /** The exceptions that applied in either phase, one per excepted policy, with what each excepted. */
+  exceptions: AppliedException[];
+  /** Expired exceptions that would have applied, one per policy. */
+  expiredExceptions: ExpiredException[];
   /** Why the request was let through without evaluation, when it was (not a DaemonSet, a subresource). */
   notEvaluated?: string;
 }
@@ -77,8 +81,20 @@ export async function reviewAdmission(request: AdmissionRequest, policySet: Poli
     ...admission,
     violations: decisions.flatMap((decision) => decision.violations),
     outcomes: decisions.flatMap((decision) => decision.outcomes),
+    exceptions: mergeByPolicy(decisions.flatMap((decision) => decision.exceptions), (first, later) => ({ ...first, excepted: [...first.excepted, ...later.excepted] })),
+    expiredExceptions: mergeByPolicy(decisions.flatMap((decision) => decision.expiredExceptions), (first) => first),
   };
   const notEvaluated = admission.validation.decision.notEvaluated;
   if (notEvaluated !== undefined) reviewed.notEvaluated = notEvaluated;
   return reviewed;
+}
+
+/** One entry per policy: a policy excepted in both phases (an error while mutating, a violation after) is one use. */
+function mergeByPolicy<T extends { policy: string }>(entries: T[], merge: (first: T, later: T) => T): T[] {
+  const byPolicy = new Map<string, T>();
+  for (const entry of entries) {
+    const first = byPolicy.get(entry.policy);
+    byPolicy.set(entry.policy, first === undefined ? entry : merge(first, entry));
+  }
+  return [...byPolicy.values()];
 }

@@ -12,6 +12,8 @@ const warned: Decision = {
   patch: [{ op: 'add', path: '/metadata/annotations', value: {} }],
   mutatedObject: null,
   outcomes: [],
+  exceptions: [],
+  expiredExceptions: [],
 };
 
 describe('answerAdmissionReview', () => {

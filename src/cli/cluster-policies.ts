@@ -60,9 +60,10 @@ export function startClusterPolicies(options: ClusterPoliciesOptions): ClusterPo
     logger,
     onChange(objects) {
       const policies = objects as ClusterObject[];
-      store.update(policies);
-      stored = new Map(policies.map((object) => [object.metadata?.name ?? '', object.status]));
-      void reconciler.reconcile();
+      void store.update(policies).then(() => {
+        stored = new Map(policies.map((object) => [object.metadata?.name ?? '', object.status]));
+        return reconciler.reconcile();
+      });
     },
   });
   election = new LeaseElection({

@@ -2,13 +2,15 @@
 // environment variables, and SIGTERM with a review in flight.
 
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
+import { readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { connect, type TLSSocket } from 'node:tls';
 import { runCli } from '../../test/support/cli-process.js';
 import { admissionReview, BASELINE_HOST_NETWORK_POLICY, callHttps, daemonSet, temporaryDirectory, TEST_POLICIES, writeFiles } from '../../test/support/server-fixtures.js';
 import { startServe, stopAllServes } from '../../test/support/serve-process.js';
+import { POLICIES_DIR } from '../../test/support/library-paths.js';
+import { listManifestFiles } from '../common/yaml-documents.js';
 
 after(stopAllServes);
 
@@ -148,6 +150,44 @@ describe('daemonguard serve: running', () => {
     assert.equal(decision['decision'], 'denied');
     assert.equal(served.stdout().includes('registry.example'), false, 'request bodies are not logged');
 
+    assert.deepEqual(await served.stop(), { code: 0, signal: null });
+  });
+
+  it('keeps answering /healthz while it reloads a large policy set', { timeout: 120_000 }, async () => {
+    const dir = await temporaryDirectory('daemonguard-cli-');
+    // The library's Pod Security policies read namespace labels: the server needs namespaces for them.
+    await writeFiles(dir, { 'policies/small.yaml': TEST_POLICIES, 'namespaces.yaml': 'apiVersion: v1\nkind: Namespace\nmetadata:\n  name: monitoring\n' });
+    const served = await startServe({ args: ['--address', '127.0.0.1', '--port', '0', '--policies', 'policies', '--namespaces', 'namespaces.yaml'], cwd: dir });
+    const ca = await readFile(path.join(dir, 'certs', 'ca.crt'), 'utf8');
+
+    // The built-in library four times over, renamed: 64 legal policies in one file, well under the size
+    // limit, that take the loader seconds to type-check on a busy machine.
+    const library = await Promise.all((await listManifestFiles([POLICIES_DIR])).map((file) => readFile(file, 'utf8')));
+    const copies = [1, 2, 3, 4].map((copy) => library.map((text) => text.replace(/^( {2}name: )(\S+)$/gm, `$1$2-copy-${copy}`)).join('\n---\n'));
+    await writeFile(path.join(dir, 'large.yaml'), copies.join('\n---\n'));
+
+    // An answer counts when it arrives after the server said it started loading and before it said it finished.
+    const count = (message: string): number => served.logLines().filter((line) => line['msg'] === message).length;
+    const loadingBefore = count('policy files changed; loading them');
+    let during = 0;
+    let polling = true;
+    const poller = (async () => {
+      while (polling) {
+        const answer = await callHttps(`https://127.0.0.1:${served.port}/healthz`, { ca, agent: false });
+        assert.equal(answer.status, 200);
+        if (count('policy files changed; loading them') > loadingBefore && count('policies reloaded') === 0) during++;
+      }
+    })();
+    try {
+      // Moved in whole, so the server never reads half a file.
+      await rename(path.join(dir, 'large.yaml'), path.join(dir, 'policies', 'large.yaml'));
+      const reloaded = await served.waitForLog((line) => line['msg'] === 'policies reloaded', 90_000);
+      assert.equal((reloaded['policies'] as string[]).length, 6 + 4 * 16);
+    } finally {
+      polling = false;
+      await poller;
+    }
+    assert.ok(during >= 10, `only ${during} /healthz answers arrived while the policies loaded`);
     assert.deepEqual(await served.stop(), { code: 0, signal: null });
   });
 

@@ -27,6 +27,21 @@ function latestOnly(): string {
   return readFileSync(new URL(`../../../${MIXED}`, import.meta.url), 'utf8').split('\n---\n')[2]!;
 }
 
+/** Asserts that `sarif` validates against the SARIF 2.1.0 schema. */
+function assertValidSarif(sarif: unknown): void {
+  const schema = JSON.parse(readFileSync(new URL('../../../node_modules/@microsoft/jest-sarif/lib/schemas/sarif-2.1.0-rtm.5.json', import.meta.url), 'utf8')) as Record<string, unknown>;
+  // The schema is draft-04; its only draft-04-only keyword is the top-level `id` (no boolean
+  // exclusiveMinimum/Maximum), so it reads as draft-07 once that becomes `$id`.
+  delete schema.$schema;
+  schema.$id = schema.id;
+  delete schema.id;
+  // unicodeRegExp off: the schema's language pattern has a stray `]` that only non-unicode regexes accept.
+  const ajv = new Ajv({ allErrors: true, strict: false, unicodeRegExp: false });
+  addFormats.default(ajv);
+  const validate = ajv.compile(schema);
+  assert.ok(validate(sarif), JSON.stringify(validate.errors, null, 2));
+}
+
 async function jsonRun(args: string[], input?: string): Promise<{ code: number | null; report: JsonReport; stderr: string }> {
   const run = await runCli(['test', '-p', POLICIES, '-o', 'json', ...args], { input });
   return { code: run.code, report: JSON.parse(run.stdout) as JsonReport, stderr: run.stderr };
@@ -55,7 +70,7 @@ describe('daemonguard test', () => {
     assert.deepEqual(report.errors, []);
     assert.deepEqual(report.summary, { total: 5, allowed: 4, denied: 1, warned: 1, skipped: 2 });
     for (const result of report.results) {
-      assert.deepEqual(Object.keys(result), ['file', 'name', 'namespace', 'allowed', 'violations', 'warnings', 'patch']);
+      assert.deepEqual(Object.keys(result), ['file', 'name', 'namespace', 'allowed', 'violations', 'warnings', 'patch', 'exceptions']);
     }
     const privileged = report.results.find((r) => r.name === 'privileged-agent')!;
     assert.equal(privileged.file, MIXED);
@@ -121,17 +136,7 @@ describe('daemonguard test', () => {
       version: string;
       runs: { tool: { driver: { rules: { id: string; shortDescription: { text: string } }[] } }; results: { ruleId: string; ruleIndex: number; level: string; locations: { physicalLocation: { artifactLocation: { uri: string }; region: { startLine: number } } }[] }[] }[];
     };
-    const schema = JSON.parse(readFileSync(new URL('../../../node_modules/@microsoft/jest-sarif/lib/schemas/sarif-2.1.0-rtm.5.json', import.meta.url), 'utf8')) as Record<string, unknown>;
-    // The schema is draft-04; its only draft-04-only keyword is the top-level `id` (no boolean
-    // exclusiveMinimum/Maximum), so it reads as draft-07 once that becomes `$id`.
-    delete schema.$schema;
-    schema.$id = schema.id;
-    delete schema.id;
-    // unicodeRegExp off: the schema's language pattern has a stray `]` that only non-unicode regexes accept.
-    const ajv = new Ajv({ allErrors: true, strict: false, unicodeRegExp: false });
-    addFormats.default(ajv);
-    const validate = ajv.compile(schema);
-    assert.ok(validate(sarif), JSON.stringify(validate.errors, null, 2));
+    assertValidSarif(sarif);
     assert.equal(sarif.version, '2.1.0');
     const [sarifRun] = sarif.runs;
     const rules = sarifRun!.tool.driver.rules;
@@ -275,6 +280,19 @@ describe('daemonguard test', () => {
       assert.match(run.stderr, /^error: <stdin>:\d+:\d+: YAML syntax error/);
     });
 
+    it('refuses a manifest value under an unknown YAML tag or !!binary at its file:line:column, as a policy file', async () => {
+      const manifest = 'apiVersion: apps/v1\nkind: DaemonSet\nmetadata:\n  name: tagged\n  labels: {app: !foo x}\n  annotations:\n    blob: !!binary aGVsbG8=\n';
+      const run = await runCli(['test', '-p', POLICIES, '-'], { input: manifest });
+      assert.equal(run.code, 2);
+      assert.match(run.stderr, /<stdin>:5:17: unknown YAML tag !foo: only the tags of JSON data/);
+      assert.match(run.stderr, /<stdin>:7:11: the tag !!binary is not supported/);
+      const dir = await mkdtemp(join(tmpdir(), 'daemonguard-cli-'));
+      await writeFile(join(dir, 'tagged.yaml'), 'apiVersion: daemonguard.dev/v1alpha1\nkind: DaemonSetPolicy\nmetadata:\n  name: tagged\nspec:\n  validations:\n    - expression: !!js/function "true"\n');
+      const policy = await runCli(['test', '-p', dir, GOOD]);
+      assert.equal(policy.code, 2);
+      assert.match(policy.stderr, /tagged\.yaml:7:19: unknown YAML tag !!js\/function/);
+    });
+
     it('names an unreadable path', async () => {
       const run = await runCli(['test', '-p', POLICIES, 'does/not/exist.yaml']);
       assert.equal(run.code, 2);
@@ -339,6 +357,60 @@ describe('daemonguard test', () => {
         assert.match(run.stderr, message);
         assert.match(run.stderr, /Usage: daemonguard test/);
       }
+    });
+  });
+
+  describe('with DaemonSetPolicyExceptions beside the policies (examples/exceptions: calico-system/calico-node)', () => {
+    const CALICO_NODE = 'test/policies/resources/calico-node.yaml';
+    const WITH_EXCEPTION = ['test', '-p', 'policies', '-p', 'examples/exceptions'];
+    const LIFTED = ['control-plane-tolerations', 'host-namespaces', 'host-path', 'privileged-namespaces'];
+
+    it('lets the named DaemonSet through in its namespace: the table names the exception, the run passes', async () => {
+      const run = await runCli([...WITH_EXCEPTION, '--namespace', 'calico-system', CALICO_NODE]);
+      assert.equal(run.code, 0, run.stdout + run.stderr);
+      assert.match(run.stdout, /^✓ ALLOWED test\/policies\/resources\/calico-node\.yaml:3 {2}calico-system\/calico-node\n/);
+      assert.match(run.stdout, new RegExp(`\n {4}except ${LIFTED.join(', ')}: exception calico-system/calico-node \\(Calico's node agent programs every node's network`));
+      assert.doesNotMatch(run.stdout, /deny|warn /);
+      assert.match(run.stdout, /1 DaemonSet: 1 allowed, 0 denied, 0 with warnings\n$/);
+      // The notice is information, not a warning to fail on.
+      assert.equal((await runCli([...WITH_EXCEPTION, '--namespace', 'calico-system', '--fail-on', 'warn', CALICO_NODE])).code, 0);
+    });
+
+    it('lists the exceptions per result in -o json, and the notice among the warnings', async () => {
+      const run = await runCli([...WITH_EXCEPTION, '--namespace', 'calico-system', '-o', 'json', CALICO_NODE]);
+      const [result] = (JSON.parse(run.stdout) as JsonReport).results;
+      assert.deepEqual(result!.exceptions, LIFTED.map((policy) => ({ name: 'calico-node', namespace: 'calico-system', policy })));
+      assert.deepEqual([result!.allowed, result!.violations, result!.warnings], [true, [], [`exception calico-system/calico-node applied to ${LIFTED.join(', ')}`]]);
+    });
+
+    it('does not apply in another namespace, to the same DaemonSet', async () => {
+      const run = await runCli([...WITH_EXCEPTION, '--namespace', 'monitoring', '-o', 'json', CALICO_NODE]);
+      assert.equal(run.code, 1);
+      const [result] = (JSON.parse(run.stdout) as JsonReport).results;
+      assert.deepEqual([result!.allowed, result!.exceptions], [false, []]);
+      assert.deepEqual([...new Set(result!.violations.map((v) => v.policy))], LIFTED);
+    });
+
+    it('reports lifted policies as skipped JUnit cases and suppressed SARIF results with the reason', async () => {
+      const junit = await runCli([...WITH_EXCEPTION, '--namespace', 'calico-system', '-o', 'junit', CALICO_NODE]);
+      const cases = (new XMLParser({ ignoreAttributes: false }).parse(junit.stdout) as { testsuites: { testsuite: { testcase: { '@_name': string; skipped?: { '@_message': string }; failure?: unknown }[] } } }).testsuites.testsuite.testcase;
+      for (const policy of LIFTED) {
+        assert.match(cases.find((c) => c['@_name'] === policy)?.skipped?.['@_message'] ?? '', /^exception calico-system\/calico-node: Calico's node agent/, policy);
+      }
+      assert.equal(cases.filter((c) => c.failure !== undefined).length, 0);
+      const sarif = JSON.parse((await runCli([...WITH_EXCEPTION, '--namespace', 'calico-system', '-o', 'sarif', CALICO_NODE])).stdout) as { runs: { results: { ruleId: string; suppressions?: { kind: string; justification: string }[] }[] }[] };
+      assertValidSarif(sarif);
+      const results = sarif.runs[0]!.results;
+      assert.deepEqual([...new Set(results.map((r) => r.ruleId))], LIFTED);
+      assert.ok(results.every((r) => r.suppressions?.[0]?.kind === 'external' && r.suppressions[0].justification.startsWith('exception calico-system/calico-node: ')));
+    });
+
+    it('refuses an exception naming a policy that does not exist (exit 2, file:line, the policies there are)', async () => {
+      const dir = await mkdtemp(join(tmpdir(), 'daemonguard-cli-'));
+      await writeFile(join(dir, 'typo.yaml'), readFileSync(new URL('../../../examples/exceptions/calico-system.yaml', import.meta.url), 'utf8').replace('host-path,', 'hostpath,'));
+      const run = await runCli(['test', '-p', 'policies', '-p', dir, CALICO_NODE]);
+      assert.equal(run.code, 2);
+      assert.match(run.stderr, /typo\.yaml:12:\d+: exception "calico-system\/calico-node" spec\.policies\[2\]: no policy is named "hostpath"; the policies are: capabilities, control-plane-tolerations, /);
     });
   });
 

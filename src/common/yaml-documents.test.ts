@@ -2,6 +2,15 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { SourceReadError, parseSourceText, parseWithPositions } from './yaml-documents.js';
 
+function captureError(run: () => unknown): unknown {
+  try {
+    run();
+  } catch (error) {
+    return error;
+  }
+  return undefined;
+}
+
 describe('parseSourceText', () => {
   it('gives positions of values, keys and characters inside strings', () => {
     const [doc] = parseSourceText('a.yaml', 'kind: X\nspec:\n  items:\n    - name: one\n      expr: "abc def"\n');
@@ -24,6 +33,35 @@ describe('parseSourceText', () => {
       assert.match(error.message, /^deep\.yaml:1:\d+: the document is nested too deeply to read$/);
       return true;
     });
+  });
+
+  it('refuses a value under an unknown tag at the tag, instead of reading it as a string', () => {
+    const text = 'kind: X\nspec:\n  run: !!js/function "function () { return 1 }"\n  local: !foo bar\n  ok: !!str 1\n';
+    assert.throws(() => parseSourceText('tags.yaml', text), (error: unknown) => {
+      assert.ok(error instanceof SourceReadError);
+      assert.deepEqual(error.problems.map((p) => `${p.file}:${p.line}:${p.column}`), ['tags.yaml:3:8', 'tags.yaml:4:10']);
+      assert.match(error.problems[0]!.message, /^unknown YAML tag !!js\/function: only the tags of JSON data \(!!str, .*\) are accepted; remove the tag$/);
+      assert.match(error.problems[1]!.message, /^unknown YAML tag !foo:/);
+      return true;
+    });
+  });
+
+  it('refuses YAML 1.1 types that JSON cannot hold (!!binary, !!set, !!timestamp) with file:line', () => {
+    for (const [value, tag] of [['!!binary aGVsbG8=', '!!binary'], ['!!set {a}', '!!set'], ['!!timestamp 2026-12-04', '!!timestamp']] as const) {
+      assert.throws(() => parseSourceText('types.yaml', `a: 1\nb: ${value}\n`), (error: unknown) => {
+        assert.ok(error instanceof SourceReadError, String(error));
+        assert.equal(error.problems.length, 1);
+        assert.equal(`${error.problems[0]!.line}:${error.problems[0]!.column}`, '2:4');
+        assert.ok(error.problems[0]!.message.includes(tag), error.problems[0]!.message);
+        return true;
+      });
+    }
+    assert.match(String(captureError(() => parseSourceText('b.yaml', 'data: !!binary aGVsbG8=\n'))), /b\.yaml:1:7: the tag !!binary is not supported: write binary data as a plain base64 string/);
+  });
+
+  it('accepts the JSON tags and the non-specific tag', () => {
+    const [doc] = parseSourceText('a.yaml', 'a: !!str 1\nb: !!int "2"\nc: !!map {d: !!seq [!!bool true, !!null ""]}\ne: ! x\n');
+    assert.deepEqual(doc!.value, { a: '1', b: 2, c: { d: [true, null] }, e: 'x' });
   });
 
   it('keeps a __proto__ key as data', () => {

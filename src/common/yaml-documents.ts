@@ -1,7 +1,7 @@
 // Reads YAML/JSON files into documents that remember where each value came from, so that every
 // later error (schema, CEL, duplicate names) can name file:line:column.
 import type { Dirent } from 'node:fs';
-import { readFile, readdir, stat } from 'node:fs/promises';
+import { open, readdir, stat } from 'node:fs/promises';
 import { extname, join, resolve } from 'node:path';
 import jsYaml from 'js-yaml';
 import { LineCounter, isMap, isNode, isScalar, parseAllDocuments, type Document } from 'yaml';
@@ -93,7 +93,10 @@ export async function readSourceFiles(files: readonly string[], concurrency = 32
   return results;
 }
 
-const YAML_OPTIONS = { prettyErrors: false, uniqueKeys: true, strict: true } as const;
+// resolveKnownTags: false keeps YAML 1.1's !!binary, !!set, !!timestamp and !!omap unresolved, so they
+// are refused below with the unknown tags rather than turned into a Buffer, Set or Date that no JSON
+// schema, CEL value or Kubernetes object can hold.
+const YAML_OPTIONS = { prettyErrors: false, uniqueKeys: true, strict: true, resolveKnownTags: false } as const;
 /** Aliases are expanded by toJS; a bound keeps a "billion laughs" document from exhausting memory. */
 const MAX_ALIAS_COUNT = 100;
 
@@ -103,6 +106,20 @@ function describeYamlError(message: string): string {
     return 'the document is nested too deeply to read';
   }
   return `YAML syntax error: ${message.split('\n')[0]}`;
+}
+
+/** The tags JSON data can carry, the only ones a Kubernetes object or a policy may use. */
+const JSON_TAGS = '!!str, !!int, !!float, !!bool, !!null, !!map, !!seq';
+
+/**
+ * Without this, the parser would read a value under a tag it does not know (`!!js/function`, `!foo`)
+ * as a plain string, silently: a document would mean something other than what its author wrote.
+ */
+function describeUnknownTag(tag: string): string {
+  if (tag === '!!binary') {
+    return 'the tag !!binary is not supported: write binary data as a plain base64 string, as Kubernetes objects carry it, and remove the tag';
+  }
+  return `unknown YAML tag ${tag}: only the tags of JSON data (${JSON_TAGS}) are accepted; remove the tag`;
 }
 
 /**
@@ -194,6 +211,11 @@ export function parseWithPositions(file: string, text: string): SourceDocument[]
       const { line, column } = position(error.pos[0]);
       problems.push({ file, line, column, message: describeYamlError(error.message) });
     }
+    for (const warning of doc.warnings) {
+      if (warning.code !== 'TAG_RESOLVE_FAILED') continue;
+      const { line, column } = position(warning.pos[0]);
+      problems.push({ file, line, column, message: describeUnknownTag(text.slice(warning.pos[0], warning.pos[1])) });
+    }
   }
   if (problems.length > 0) throw new SourceReadError(problems);
 
@@ -265,11 +287,39 @@ export function parseWithPositions(file: string, text: string): SourceDocument[]
   });
 }
 
-export async function readSourceFile(file: string): Promise<SourceDocument[]> {
+/** A bound on a file's size, checked before it is read. */
+export interface FileSizeLimit {
+  maxBytes: number;
+  /** What the files are, for the message: "policy files". */
+  what: string;
+}
+
+const BYTES = new Intl.NumberFormat('en-US');
+
+function describeSize(bytes: number): string {
+  const mib = bytes / (1024 * 1024);
+  const rounded = Number.isInteger(mib) ? `${mib} MiB` : mib >= 1 ? `${mib.toFixed(mib >= 10 ? 1 : 2)} MiB` : `${(bytes / 1024).toFixed(1)} KiB`;
+  return `${rounded} (${BYTES.format(bytes)} bytes)`;
+}
+
+export async function readSourceFile(file: string, limit?: FileSizeLimit): Promise<SourceDocument[]> {
   let text: string;
   try {
-    text = await readFile(file, 'utf8');
+    const handle = await open(file, 'r');
+    try {
+      const { size } = await handle.stat();
+      if (limit !== undefined && size > limit.maxBytes) {
+        throw new SourceReadError([{
+          file, line: 0, column: 0,
+          message: `the file is ${describeSize(size)}; ${limit.what} may be at most ${describeSize(limit.maxBytes)}: split it into several files`,
+        }]);
+      }
+      text = await handle.readFile('utf8');
+    } finally {
+      await handle.close();
+    }
   } catch (error) {
+    if (error instanceof SourceReadError) throw error;
     throw new SourceReadError([{ file, line: 0, column: 0, message: `cannot read: ${(error as Error).message}` }]);
   }
   return parseSourceText(file, text);

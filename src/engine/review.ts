@@ -4,15 +4,25 @@
 // Per policy, as Kubernetes' ValidatingAdmissionPolicy does it: match (operations, namespaces,
 // selectors) -> matchConditions -> mutations (mutate phase) -> validations (validate phase).
 // An evaluation error is settled by the policy's failurePolicy; a missed deadline likewise.
+//
+// Exceptions: a DaemonSetPolicyException in force for the policy and the DaemonSet takes whatever
+// the policy would have reported — violations of every action, and evaluation errors under either
+// failurePolicy — so it neither denies nor warns; the answer says the exception applied instead. The
+// policy is still evaluated (an exception that no longer excepts anything shows as unused), and its
+// mutations still apply: they are defaults, not denials. An expired exception excepts nothing and
+// the answer says it expired.
 import { CostBudgetExceededError, EvaluationDeadlineExceededError, measureCost, withEvaluationDeadline } from '../cel/cost.js';
 import { toCelValue, toCelValueReusing } from '../cel/values.js';
-import type { CompiledPolicy, PolicySet } from '../policy/types.js';
+import type { CompiledException, CompiledPolicy, PolicySet } from '../policy/types.js';
 import { policyActivation, sharedValues, type SharedValues } from './activation.js';
 import { EvaluationFailure, evaluateBoolean, evaluateExpression } from './evaluate.js';
+import { exceptionNotices, matchExceptions, type ExceptionMatch } from './exceptions.js';
 import { runMutation } from './mutate.js';
 import type {
   AdmissionRequest,
+  AppliedException,
   Decision,
+  ExpiredException,
   JsonObject,
   PatchOperation,
   PolicyOutcome,
@@ -37,6 +47,8 @@ function notEvaluated(request: AdmissionRequest, reason: string): Decision {
     patch: [],
     mutatedObject: request.object,
     outcomes: [],
+    exceptions: [],
+    expiredExceptions: [],
     notEvaluated: reason,
   };
 }
@@ -77,23 +89,39 @@ class DecisionBuilder {
   readonly auditAnnotations: Record<string, string> = {};
   readonly outcomes: PolicyOutcome[] = [];
   readonly patch: PatchOperation[] = [];
+  readonly exceptions: AppliedException[] = [];
+  readonly expiredExceptions: ExpiredException[] = [];
+  /** The exceptions matching the request for the policy being evaluated. */
+  private exceptionMatch: ExceptionMatch | undefined;
+
+  /** Starts a policy: what it reports from now on is settled against `match`. */
+  beginPolicy(match: ExceptionMatch | undefined): void {
+    this.exceptionMatch = match;
+  }
 
   violation(policy: CompiledPolicy, violation: Violation): void {
+    const { active, expired } = this.exceptionMatch ?? {};
+    if (active !== undefined) {
+      this.except(active, policy, violation);
+      return;
+    }
+    if (expired !== undefined) this.expired(expired, policy);
     this.violations.push(violation);
     if (violation.actions.includes('Warn')) this.warnings.push(`${policy.name}: ${violation.message}`);
-    if (violation.actions.includes('Audit')) {
-      const previous = this.auditAnnotations[policy.name];
-      this.auditAnnotations[policy.name] = previous ? `${previous}; ${violation.message}` : violation.message;
-    }
+    if (violation.actions.includes('Audit')) this.audit(policy.name, violation.message);
   }
 
   /** Settles an evaluation error (or a missed deadline) by the policy's failurePolicy. */
   failure(policy: CompiledPolicy, detail: string): void {
     const message = `could not be evaluated: ${oneLine(detail)}`;
-    if (policy.failurePolicy === 'Ignore') {
+    const asViolation: Violation = { policy: policy.name, validation: -1, message: `policy ${message}`, reason: 'InternalError', actions: policy.validationActions };
+    if (this.exceptionMatch?.active !== undefined) {
+      this.except(this.exceptionMatch.active, policy, asViolation);
+    } else if (policy.failurePolicy === 'Ignore') {
+      if (this.exceptionMatch?.expired !== undefined) this.expired(this.exceptionMatch.expired, policy);
       this.warnings.push(`${policy.name}: ignored because it ${message}`);
     } else {
-      this.violation(policy, { policy: policy.name, validation: -1, message: `policy ${message}`, reason: 'InternalError', actions: policy.validationActions });
+      this.violation(policy, asViolation);
     }
   }
 
@@ -101,7 +129,32 @@ class DecisionBuilder {
     const outcome: PolicyOutcome = { policy: policy.name, result };
     if (message !== undefined) outcome.message = message;
     if (patchOperations) outcome.patchOperations = patchOperations;
+    const applied = this.exceptionMatch?.active;
+    if (applied !== undefined && this.exceptions.some((use) => use.policy === policy.name)) outcome.exception = applied.id;
     this.outcomes.push(outcome);
+  }
+
+  private audit(key: string, message: string): void {
+    const previous = this.auditAnnotations[key];
+    this.auditAnnotations[key] = previous ? `${previous}; ${message}` : message;
+  }
+
+  private except(exception: CompiledException, policy: CompiledPolicy, violation: Violation): void {
+    let use = this.exceptions.find((applied) => applied.policy === policy.name);
+    if (use === undefined) {
+      use = { name: exception.name, namespace: exception.namespace, policy: policy.name, reason: exception.reason, excepted: [] };
+      this.exceptions.push(use);
+    }
+    use.excepted.push(violation);
+    // Policy names are DNS labels, so `exception.<policy>` never collides with a policy's own key.
+    this.auditAnnotations[`exception.${policy.name}`] = `${exception.id} excepted: ${use.excepted.map((v) => v.message).join('; ')} (reason: ${oneLine(exception.reason)})`;
+  }
+
+  private expired(exception: CompiledException, policy: CompiledPolicy): void {
+    if (this.expiredExceptions.some((use) => use.policy === policy.name)) return;
+    const expires = exception.expires?.text ?? '';
+    this.expiredExceptions.push({ name: exception.name, namespace: exception.namespace, policy: policy.name, expires });
+    this.warnings.push(`exception ${exception.id} expired at ${expires}; it no longer applies to ${policy.name}`);
   }
 }
 
@@ -197,12 +250,15 @@ export function review(request: AdmissionRequest, policySet: PolicySet, context:
   const builder = new DecisionBuilder();
   let working = request.object;
   const { phase } = context;
+  let clock = context.now;
+  const now = (): number => (clock ??= Date.now());
   const runPhase = (): void => {
     const policies = phase === 'mutate' ? policySet.mutatingPolicies : policySet.validatingPolicies;
     if (policies.length === 0) return;
     // Converted once and shared by every policy.
     const shared = sharedValues(request, working, context.namespaceObject);
     for (const policy of policies) {
+      builder.beginPolicy(matchExceptions(policy, policySet, request, now));
       if (context.deadline !== undefined && performance.now() > context.deadline) {
         builder.failure(policy, 'the evaluation deadline passed before this policy was evaluated');
         builder.outcome(policy, 'error', 'evaluation deadline passed');
@@ -230,10 +286,13 @@ export function review(request: AdmissionRequest, policySet: PolicySet, context:
   return {
     allowed: !builder.violations.some((v) => v.actions.includes('Deny')),
     violations: builder.violations,
-    warnings: [...new Set(builder.warnings)],
+    // The exceptions' notices last: should the apiserver cut warnings (4096 characters in all), it cuts these first.
+    warnings: [...new Set([...builder.warnings, ...exceptionNotices(builder.exceptions)])],
     auditAnnotations: builder.auditAnnotations,
     patch: builder.patch,
     mutatedObject: working,
     outcomes: builder.outcomes,
+    exceptions: builder.exceptions,
+    expiredExceptions: builder.expiredExceptions,
   };
 }

@@ -60,6 +60,11 @@ export interface ReviewContext {
    * are settled by their failurePolicy, so an answer always arrives in time.
    */
   deadline?: number;
+  /**
+   * The time exceptions' `expires` are compared with, in milliseconds since the epoch; default: the
+   * clock when the review starts. Given by tests (and anything replaying a review) to be deterministic.
+   */
+  now?: number;
 }
 
 export interface Violation {
@@ -81,6 +86,27 @@ export interface PolicyOutcome {
   message?: string;
   /** Number of patch operations this policy's mutations contributed. */
   patchOperations?: number;
+  /** The exception (namespace/name) that excepted this policy's violations or evaluation error. */
+  exception?: string;
+}
+
+/** A DaemonSetPolicyException that matched the request for one of its policies. */
+export interface ExceptionUse {
+  name: string;
+  namespace: string;
+  policy: string;
+}
+
+/** An exception that applied: the policy failed (or could not be evaluated) and the exception let the request through it. */
+export interface AppliedException extends ExceptionUse {
+  reason: string;
+  /** What the policy would have reported without the exception (validation -1: an evaluation error). */
+  excepted: Violation[];
+}
+
+/** An exception that would have applied but had expired, so the policy's violations stood. */
+export interface ExpiredException extends ExceptionUse {
+  expires: string;
 }
 
 export interface PatchOperation {
@@ -93,15 +119,25 @@ export interface PatchOperation {
 export interface Decision {
   allowed: boolean;
   violations: Violation[];
-  /** What the user is warned of: `<policy>: <message>` per Warn violation and per policy ignored after an error. */
+  /**
+   * What the user is warned of: `<policy>: <message>` per Warn violation and per policy ignored after
+   * an error; `exception <namespace>/<name> applied to <policy>`; expired exceptions that would have applied.
+   */
   warnings: string[];
-  /** Per policy with Audit violations, their messages (keys are policy names; the answer makes them acceptable). */
+  /**
+   * Per policy with Audit violations, their messages (keys are policy names; the answer makes them
+   * acceptable); per excepted policy, `exception.<policy>`: the exception, what it excepted and why.
+   */
   auditAnnotations: Record<string, string>;
   /** RFC 6902 operations against the request's object; empty when nothing changes. */
   patch: PatchOperation[];
   /** The object after mutation (the request's object when nothing changed); null when the request had none. */
   mutatedObject: JsonObject | null;
   outcomes: PolicyOutcome[];
+  /** Exceptions that applied, one per excepted policy. */
+  exceptions: AppliedException[];
+  /** Expired exceptions that would have applied. */
+  expiredExceptions: ExpiredException[];
   /** Set when the request was let through without evaluation, with the reason (not a DaemonSet, DELETE, …). */
   notEvaluated?: string;
 }

@@ -27,6 +27,8 @@ export interface PolicyProblem {
   line: number;
   column: number;
   policy?: string;
+  /** The DaemonSetPolicyException the problem is in, as namespace/name. */
+  exception?: string;
   /** Field path inside the policy document, e.g. spec.validations[0].expression. */
   field?: string;
   message: string;
@@ -34,7 +36,7 @@ export interface PolicyProblem {
 
 export function formatProblem(problem: PolicyProblem): string {
   const where = `${problem.file}:${problem.line}:${problem.column}`;
-  const policy = problem.policy ? ` policy "${problem.policy}"` : '';
+  const policy = problem.exception ? ` exception "${problem.exception}"` : problem.policy ? ` policy "${problem.policy}"` : '';
   const field = problem.field ? ` ${problem.field}:` : '';
   return `${where}:${policy}${field} ${problem.message}`;
 }

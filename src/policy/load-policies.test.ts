@@ -1,8 +1,11 @@
 import assert from 'node:assert/strict';
+import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { policyYaml, writeTree } from '../../test/support/admission-fixtures.js';
-import { PolicyLoadError, loadPolicySet, type PolicyProblem } from './load-policies.js';
+import { POLICIES_DIR } from '../../test/support/library-paths.js';
+import { listManifestFiles } from '../common/yaml-documents.js';
+import { MAX_POLICY_FILE_BYTES, PolicyLoadError, loadPolicySet, type PolicyProblem } from './load-policies.js';
 
 const GOOD = policyYaml(
   'privileged-namespaces',
@@ -183,6 +186,22 @@ describe('loadPolicySet', () => {
   it('refuses documents of another kind in a policy folder', async () => {
     const { problems } = await problemsOf({ 'ds.yaml': 'apiVersion: apps/v1\nkind: DaemonSet\nmetadata:\n  name: x\n' });
     assert.match(problems[0]!.message, /not a policy \(kind DaemonSet\)/);
+  });
+
+  it('refuses a policy file above the size limit, naming the file, its size and the limit, without reading it', async () => {
+    // A comment pads the file: what counts is its size, not what it holds.
+    const padding = `# ${'x'.repeat(MAX_POLICY_FILE_BYTES)}\n`;
+    const { root, problems } = await problemsOf({ 'huge.yaml': GOOD + padding, 'ok.yaml': policyYaml('fine', 'validations:\n  - expression: "true"\n') });
+    assert.equal(problems.length, 1);
+    const size = Buffer.byteLength(GOOD + padding);
+    assert.equal(problems[0]!.file, join(root, 'huge.yaml'));
+    assert.equal(problems[0]!.message, `the file is 1.00 MiB (${size.toLocaleString('en-US')} bytes); policy files may be at most 1 MiB (1,048,576 bytes): split it into several files`);
+    // The limit is far above every real policy: README gives these figures.
+    const sizes = await Promise.all((await listManifestFiles([POLICIES_DIR])).map(async (file) => (await stat(file)).size));
+    assert.ok(Math.max(...sizes) < 15 * 1024 && sizes.reduce((a, b) => a + b, 0) < 140 * 1024, `library file sizes: ${sizes.join(', ')}`);
+    // Just under the limit loads.
+    const fits = await writeTree({ 'big.yaml': GOOD + `# ${'x'.repeat(MAX_POLICY_FILE_BYTES - Buffer.byteLength(GOOD) - 3)}\n` });
+    assert.deepEqual((await loadPolicySet([fits])).policies.map((p) => p.name), ['privileged-namespaces']);
   });
 
   it('reports an unreadable path', async () => {

@@ -1,5 +1,7 @@
-// Loads a PolicySet from files and folders. All-or-nothing: one broken document refuses the whole
-// set with every problem listed, so a running server keeps its last good set.
+// Loads a PolicySet (DaemonSetPolicies and DaemonSetPolicyExceptions) from files and folders, or from
+// documents already in memory. All-or-nothing: one broken document refuses the whole set with every
+// problem listed, so a running server keeps its last good set.
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { Ajv, type ErrorObject } from 'ajv';
 import { readPackageJson } from '../common/package-root.js';
 import {
@@ -10,10 +12,27 @@ import {
   type FieldPath,
   type SourceDocument,
 } from '../common/yaml-documents.js';
+import { compileException, unknownPolicyProblems } from './compile-exception.js';
 import { compilePolicy, formatProblem, type PolicyProblem } from './compile-policy.js';
-import { POLICY_API_VERSION, POLICY_KIND, type CompiledPolicy, type DaemonSetPolicyDocument, type PolicySet } from './types.js';
+import {
+  EXCEPTION_KIND,
+  POLICY_API_VERSION,
+  POLICY_KIND,
+  type CompiledException,
+  type CompiledPolicy,
+  type DaemonSetPolicyDocument,
+  type DaemonSetPolicyExceptionDocument,
+  type PolicySet,
+} from './types.js';
 
 export type { PolicyProblem } from './compile-policy.js';
+
+/**
+ * The largest policy file read. The largest in the built-in library is under 15 KiB and the whole
+ * library is under 140 KiB; a ConfigMap, the usual way files reach a cluster, holds at most 1 MiB. A
+ * file above this is a mistake (or an attack on the server's memory and event loop), not a policy.
+ */
+export const MAX_POLICY_FILE_BYTES = 1024 * 1024;
 
 export class PolicyLoadError extends Error {
   constructor(readonly problems: PolicyProblem[]) {
@@ -22,10 +41,16 @@ export class PolicyLoadError extends Error {
   }
 }
 
-let validateDocument: ReturnType<Ajv['compile']> | undefined;
-function schemaValidator(): ReturnType<Ajv['compile']> {
-  validateDocument ??= new Ajv({ allErrors: true, strict: false }).compile(readPackageJson('schema', 'daemonsetpolicy.schema.json') as object);
-  return validateDocument;
+const validators = new Map<string, ReturnType<Ajv['compile']>>();
+const SCHEMA_FILES = { [POLICY_KIND]: 'daemonsetpolicy.schema.json', [EXCEPTION_KIND]: 'daemonsetpolicyexception.schema.json' } as const;
+function schemaValidator(kind: keyof typeof SCHEMA_FILES): ReturnType<Ajv['compile']> {
+  let validate = validators.get(kind);
+  if (validate === undefined) {
+    // date-time is checked by compileException, with a message that shows the format to use.
+    validate = new Ajv({ allErrors: true, strict: false, formats: { 'date-time': true } }).compile(readPackageJson('schema', SCHEMA_FILES[kind]) as object);
+    validators.set(kind, validate);
+  }
+  return validate;
 }
 
 function pathOf(instancePath: string): (string | number)[] {
@@ -38,7 +63,7 @@ function pathOf(instancePath: string): (string | number)[] {
 }
 
 /** Turns ajv's errors into one message per field, in the words a policy author needs. */
-function schemaProblems(source: SourceDocument, errors: ErrorObject[], policy: string | undefined): PolicyProblem[] {
+function schemaProblems(source: SourceDocument, errors: ErrorObject[], who: Pick<PolicyProblem, 'policy' | 'exception'>, kind: keyof typeof SCHEMA_FILES): PolicyProblem[] {
   const problems: PolicyProblem[] = [];
   const seen = new Set<string>();
   const add = (path: FieldPath, message: string, atKey: boolean): void => {
@@ -46,7 +71,7 @@ function schemaProblems(source: SourceDocument, errors: ErrorObject[], policy: s
     if (seen.has(`${field}|${message}`)) return;
     seen.add(`${field}|${message}`);
     const pos = atKey ? source.keyPositionOf(path) : source.positionOf(path);
-    problems.push({ file: source.file, line: pos.line, column: pos.column, policy, field: field || undefined, message });
+    problems.push({ file: source.file, line: pos.line, column: pos.column, ...who, field: field || undefined, message });
   };
   // oneOf failures repeat the branch errors; report the branches' own errors and a short summary.
   for (const error of errors) {
@@ -57,8 +82,23 @@ function schemaProblems(source: SourceDocument, errors: ErrorObject[], policy: s
         add([...path, key], `unknown field "${key}"`, true);
         break;
       }
-      case 'required':
-        add(path, `missing required field "${(error.params as { missingProperty: string }).missingProperty}"`, false);
+      case 'required': {
+        const missing = (error.params as { missingProperty: string }).missingProperty;
+        const why = kind === EXCEPTION_KIND && missing === 'namespace' ? ': an exception applies only to the DaemonSets of its own namespace' : '';
+        add(path, `missing required field "${missing}"${why}`, false);
+        break;
+      }
+      case 'minItems':
+        add(path, 'must not be empty', false);
+        break;
+      case 'minLength':
+        add(path, 'must not be empty', false);
+        break;
+      case 'minProperties':
+        add(path, 'give names, objectSelector or both', false);
+        break;
+      case 'uniqueItems':
+        add(path, 'must not list the same value twice', false);
         break;
       case 'type':
         add(path, `must be ${(error.params as { type: string }).type}`, false);
@@ -74,6 +114,12 @@ function schemaProblems(source: SourceDocument, errors: ErrorObject[], policy: s
         else add(path, 'set exactly one of "defaults" or "jsonPatch"', false);
         break;
       case 'pattern':
+        if (kind === EXCEPTION_KIND) {
+          add(path, path[1] === 'policies'
+            ? 'must be the name of a policy, spelled out (no wildcards): lower-case letters, digits and "-"'
+            : path.at(-1) === 'reason' ? 'must not be blank' : 'must be a DNS label: lower-case letters, digits and "-", at most 63 characters', false);
+          break;
+        }
         add(path, path.at(-1) === 'name' && path.length === 2
           ? 'must be a DNS label: lower-case letters, digits and "-", at most 63 characters'
           : path.at(-1) === 'path' || path.at(-1) === 'forEach'
@@ -88,46 +134,96 @@ function schemaProblems(source: SourceDocument, errors: ErrorObject[], policy: s
   return problems.filter((p) => !(p.message.startsWith('missing required field "defaults"') || p.message.startsWith('missing required field "jsonPatch"') || p.message.startsWith('missing required field "value"') || p.message.startsWith('missing required field "valueExpression"')));
 }
 
-function isPolicyDocument(value: unknown): boolean {
-  return typeof value === 'object' && value !== null && (value as { kind?: unknown }).kind === POLICY_KIND;
+type DocumentKind = typeof POLICY_KIND | typeof EXCEPTION_KIND;
+
+function kindOf(value: unknown): DocumentKind | undefined {
+  const kind = typeof value === 'object' && value !== null ? (value as { kind?: unknown }).kind : undefined;
+  return kind === POLICY_KIND || kind === EXCEPTION_KIND ? kind : undefined;
 }
 
-/** Checks that a document is a DaemonSetPolicy that satisfies the schema; the document when it is, else why not. */
-export function checkPolicyDocument(source: SourceDocument): { document?: DaemonSetPolicyDocument; problems: PolicyProblem[] } {
-  const value = source.value as Record<string, unknown>;
-  const name = typeof (value.metadata as { name?: unknown } | undefined)?.name === 'string'
-    ? ((value.metadata as { name: string }).name)
-    : undefined;
-  if (!isPolicyDocument(value) || value.apiVersion !== POLICY_API_VERSION) {
-    const pos = source.positionOf([]);
-    const found = isPolicyDocument(value) ? `apiVersion ${String(value.apiVersion)}` : `kind ${String((value as { kind?: unknown }).kind ?? '(none)')}`;
-    return {
-      problems: [{
-        file: source.file, line: pos.line, column: pos.column, policy: name,
-        message: `not a policy (${found}); policy folders may only hold apiVersion: ${POLICY_API_VERSION}, kind: ${POLICY_KIND}`,
-      }],
-    };
-  }
-  const validate = schemaValidator();
-  if (!validate(value)) return { problems: schemaProblems(source, validate.errors ?? [], name) };
-  return { document: value as unknown as DaemonSetPolicyDocument, problems: [] };
+function metadataField(value: unknown, field: 'name' | 'namespace'): string | undefined {
+  const metadata = typeof value === 'object' && value !== null ? (value as { metadata?: unknown }).metadata : undefined;
+  const found = typeof metadata === 'object' && metadata !== null ? (metadata as Record<string, unknown>)[field] : undefined;
+  return typeof found === 'string' ? found : undefined;
+}
+
+/** What documents compiled to, and what was wrong with the others: one document's problem never hides another's. */
+export interface CompiledDocuments {
+  policies: CompiledPolicy[];
+  exceptions: CompiledException[];
+  /** Problems of single documents (syntax, schema, CEL, duplicate names); exceptions' references are not checked here. */
+  problems: PolicyProblem[];
 }
 
 /**
- * One policy document on its own (a DaemonSetPolicy object from the cluster): checked and compiled, or
- * every problem with it. Names shared with other documents are the caller's to decide.
+ * Checks and compiles DaemonSetPolicy and DaemonSetPolicyException documents, wherever they came from
+ * (files, or objects of a cluster rendered as SourceDocuments), in order. It yields to the event loop
+ * between documents: compiling a policy type-checks all its CEL (milliseconds each), and a serving
+ * process must keep answering its probes and reviews while a large set loads.
  */
-export function loadPolicyDocument(source: SourceDocument): { policy?: CompiledPolicy; problems: PolicyProblem[] } {
-  const checked = checkPolicyDocument(source);
-  if (checked.document === undefined) return { problems: checked.problems };
-  return compilePolicy(source, checked.document);
-}
-
-/** Loads, checks and compiles every DaemonSetPolicy under the given files and folders. */
-export async function loadPolicySet(paths: readonly string[]): Promise<PolicySet> {
+export async function compileDocuments(sources: readonly SourceDocument[]): Promise<CompiledDocuments> {
   const problems: PolicyProblem[] = [];
   const policies: CompiledPolicy[] = [];
+  const exceptions: CompiledException[] = [];
   const firstSeen = new Map<string, { file: string; line: number }>();
+  for (const source of sources) {
+    if (source.value === null) continue; // an empty document between `---` separators
+    const { file, value } = source;
+    const kind = kindOf(value);
+    const name = metadataField(value, 'name');
+    const namespace = metadataField(value, 'namespace');
+    const who = kind === EXCEPTION_KIND ? { exception: `${namespace ?? ''}/${name ?? ''}` } : { policy: name };
+    if (kind === undefined || (value as { apiVersion?: unknown }).apiVersion !== POLICY_API_VERSION) {
+      const pos = source.positionOf([]);
+      const found = kind === undefined ? `kind ${String((value as { kind?: unknown }).kind ?? '(none)')}` : `apiVersion ${String((value as { apiVersion?: unknown }).apiVersion)}`;
+      problems.push({
+        file, line: pos.line, column: pos.column, policy: name,
+        message: `not a policy (${found}); policy folders may only hold apiVersion: ${POLICY_API_VERSION}, kind: ${POLICY_KIND} or ${EXCEPTION_KIND}`,
+      });
+      continue;
+    }
+    const validate = schemaValidator(kind);
+    if (!validate(value)) {
+      problems.push(...schemaProblems(source, validate.errors ?? [], who, kind));
+      continue;
+    }
+    // Policies are cluster-wide, exceptions per namespace: each kind's names are unique in their scope.
+    const key = kind === EXCEPTION_KIND ? `${kind}:${namespace}/${name}` : `${kind}:${name}`;
+    const previous = firstSeen.get(key);
+    if (previous) {
+      const pos = source.positionOf(['metadata', 'name']);
+      problems.push({
+        file, line: pos.line, column: pos.column, ...who, field: 'metadata.name',
+        message: `duplicate ${kind === EXCEPTION_KIND ? 'exception name in its namespace' : 'policy name'}; first defined at ${previous.file}:${previous.line}`,
+      });
+      continue;
+    }
+    firstSeen.set(key, { file, line: source.positionOf(['metadata', 'name']).line });
+    if (kind === EXCEPTION_KIND) {
+      const compiled = compileException(source, value as unknown as DaemonSetPolicyExceptionDocument);
+      problems.push(...compiled.problems);
+      if (compiled.exception) exceptions.push(compiled.exception);
+      continue;
+    }
+    const compiled = compilePolicy(source, value as unknown as DaemonSetPolicyDocument);
+    problems.push(...compiled.problems);
+    if (compiled.policy) policies.push(compiled.policy);
+    await yieldToEventLoop();
+  }
+  return { policies, exceptions, problems };
+}
+
+/**
+ * The PolicySet of in-memory documents (the cluster's objects go through here as files do), all or
+ * nothing: any problem, including an exception that names a policy not among them, refuses the whole
+ * set (PolicyLoadError, every problem listed). `files` are what the set reports it was loaded from.
+ */
+export function loadDocuments(sources: readonly SourceDocument[], files: readonly string[] = []): Promise<PolicySet> {
+  return assemble(sources, files, []);
+}
+
+/** Loads, checks and compiles every DaemonSetPolicy and DaemonSetPolicyException under the given files and folders. */
+export async function loadPolicySet(paths: readonly string[]): Promise<PolicySet> {
   let files: string[] = [];
   try {
     files = await listManifestFiles(paths);
@@ -135,50 +231,43 @@ export async function loadPolicySet(paths: readonly string[]): Promise<PolicySet
     if (error instanceof SourceReadError) throw new PolicyLoadError(error.problems);
     throw error;
   }
-
+  const unreadable: PolicyProblem[] = [];
+  const sources: SourceDocument[] = [];
   for (const file of files) {
-    let documents: SourceDocument[];
     try {
-      documents = await readSourceFile(file);
+      sources.push(...(await readSourceFile(file, { maxBytes: MAX_POLICY_FILE_BYTES, what: 'policy files' })));
     } catch (error) {
-      if (error instanceof SourceReadError) {
-        problems.push(...error.problems);
-        continue;
-      }
-      throw error;
-    }
-    for (const source of documents) {
-      if (source.value === null) continue; // an empty document between `---` separators
-      const checked = checkPolicyDocument(source);
-      if (checked.document === undefined) {
-        problems.push(...checked.problems);
-        continue;
-      }
-      const document = checked.document;
-      const previous = firstSeen.get(document.metadata.name);
-      if (previous) {
-        const pos = source.positionOf(['metadata', 'name']);
-        problems.push({
-          file, line: pos.line, column: pos.column, policy: document.metadata.name, field: 'metadata.name',
-          message: `duplicate policy name; first defined at ${previous.file}:${previous.line}`,
-        });
-        continue;
-      }
-      firstSeen.set(document.metadata.name, { file, line: source.positionOf(['metadata', 'name']).line });
-      const compiled = compilePolicy(source, document);
-      problems.push(...compiled.problems);
-      if (compiled.policy) policies.push(compiled.policy);
+      if (!(error instanceof SourceReadError)) throw error;
+      unreadable.push(...error.problems);
     }
   }
-  if (problems.length > 0) throw new PolicyLoadError(problems);
-  return buildPolicySet(policies, files);
+  return assemble(sources, files, unreadable);
 }
 
-export function buildPolicySet(policies: CompiledPolicy[], files: readonly string[]): PolicySet {
+async function assemble(sources: readonly SourceDocument[], files: readonly string[], earlier: readonly PolicyProblem[]): Promise<PolicySet> {
+  const compiled = await compileDocuments(sources);
+  const problems = [...earlier, ...compiled.problems];
+  // Only once every document compiled: a policy that failed to compile is not "unknown".
+  if (problems.length === 0) problems.push(...unknownPolicyProblems(compiled.exceptions, compiled.policies.map((policy) => policy.name)));
+  if (problems.length > 0) throw new PolicyLoadError(problems);
+  return buildPolicySet(compiled.policies, files, compiled.exceptions);
+}
+
+export function buildPolicySet(policies: CompiledPolicy[], files: readonly string[], exceptions: readonly CompiledException[] = []): PolicySet {
+  const exceptionsByPolicy = new Map<string, CompiledException[]>();
+  for (const exception of exceptions) {
+    for (const policy of exception.policies) {
+      const list = exceptionsByPolicy.get(policy) ?? [];
+      list.push(exception);
+      exceptionsByPolicy.set(policy, list);
+    }
+  }
   return {
     policies,
     files,
     mutatingPolicies: policies.filter((p) => p.mutations.length > 0),
     validatingPolicies: policies.filter((p) => p.validations.length > 0),
+    exceptions,
+    exceptionsByPolicy,
   };
 }

@@ -157,4 +157,46 @@ export interface PolicySet {
   mutatingPolicies: readonly CompiledPolicy[];
   /** Policies that validate, in order. */
   validatingPolicies: readonly CompiledPolicy[];
+  /** Every DaemonSetPolicyException, in load order. */
+  exceptions: readonly CompiledException[];
+  /** The exceptions naming each policy, by policy name (precomputed: most policies have none). */
+  exceptionsByPolicy: ReadonlyMap<string, readonly CompiledException[]>;
+}
+
+export const EXCEPTION_KIND = 'DaemonSetPolicyException';
+
+/** The DaemonSetPolicyException document as written (after schema validation). */
+export interface DaemonSetPolicyExceptionDocument {
+  apiVersion: typeof POLICY_API_VERSION;
+  kind: typeof EXCEPTION_KIND;
+  metadata: { name: string; namespace: string; labels?: Record<string, string>; annotations?: Record<string, string> };
+  spec: {
+    policies: string[];
+    match: { names?: string[]; objectSelector?: LabelSelectorSpec };
+    reason: string;
+    expires?: string;
+  };
+}
+
+/**
+ * An exception ready for the engine: it excepts `policies` for the DaemonSets of `namespace` that
+ * match every criterion given (names and/or objectSelector), until `expiresAt`.
+ */
+export interface CompiledException {
+  name: string;
+  namespace: string;
+  /** `namespace/name`, as warnings, annotations and metrics name it. */
+  id: string;
+  source: SourceLocation;
+  policies: readonly string[];
+  /** Where each of `policies` is written, for "no such policy" problems. */
+  policyPositions: readonly { line: number; column: number }[];
+  /** Matches the DaemonSet's name; undefined when the exception does not select by name. */
+  names?: NamePredicate;
+  /** Matches the DaemonSet's labels; undefined when the exception does not select by labels. */
+  objectSelector?: LabelPredicate;
+  reason: string;
+  /** `spec.expires` as written and as milliseconds since the epoch. */
+  expires?: { text: string; at: number };
+  document: DaemonSetPolicyExceptionDocument;
 }

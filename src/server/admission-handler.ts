@@ -151,6 +151,8 @@ export function createAdmissionHandler<P extends PolicySetLike>(phase: ReviewPha
         metrics.recordPolicyOutcome(outcome.policy, outcome.result);
         if (outcome.result === 'fail' || outcome.result === 'error') failedPolicies.push(outcome.policy);
       }
+      for (const use of decision.exceptions) metrics.recordException('applied', `${use.namespace}/${use.name}`, use.policy);
+      for (const use of decision.expiredExceptions) metrics.recordException('expired', `${use.namespace}/${use.name}`, use.policy);
     }
     logger.info(
       {
@@ -161,6 +163,7 @@ export function createAdmissionHandler<P extends PolicySetLike>(phase: ReviewPha
         endpoint,
         decision: requestDecision,
         failedPolicies,
+        exceptions: decision?.exceptions.map((use) => `${use.namespace}/${use.name}: ${use.policy}`) ?? [],
         dryRun: admission.dryRun === true,
         warnings: answer.warnings?.length ?? 0,
         patchOperations: answer.patch === undefined ? 0 : (decision?.patch.length ?? 0),

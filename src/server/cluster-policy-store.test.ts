@@ -36,19 +36,19 @@ function store(files?: PolicySet): ClusterPolicyStore {
 }
 
 describe('ClusterPolicyStore', () => {
-  it('serves nothing until the objects were listed once, then the listed ones, sorted by name', () => {
+  it('serves nothing until the objects were listed once, then the listed ones, sorted by name', async () => {
     const policies = store();
     assert.equal(policies.current(), undefined);
-    policies.update([policyObject('zeta', 1, 'true'), policyObject('alpha', 1, 'true')]);
+    await policies.update([policyObject('zeta', 1, 'true'), policyObject('alpha', 1, 'true')]);
     assert.deepEqual(messages(policies.current()), ['alpha: alpha v1', 'zeta: zeta v1']);
-    policies.update([policyObject('zeta', 1, 'true')]);
+    await policies.update([policyObject('zeta', 1, 'true')]);
     assert.deepEqual(messages(policies.current()), ['zeta: zeta v1']);
   });
 
-  it('keeps the last good version of a policy whose new version does not type-check, and says why in its status', () => {
+  it('keeps the last good version of a policy whose new version does not type-check, and says why in its status', async () => {
     const policies = store();
-    policies.update([policyObject('checks', 1, 'object.spec.template.spec.containers.size() > 0')]);
-    policies.update([policyObject('checks', 2, 'object.spec.tempalte.spec.containers.size() > 0')]);
+    await policies.update([policyObject('checks', 1, 'object.spec.template.spec.containers.size() > 0')]);
+    await policies.update([policyObject('checks', 2, 'object.spec.tempalte.spec.containers.size() > 0')]);
     assert.deepEqual(messages(policies.current()), ['checks: checks v1']);
     const status = policies.statuses().get('checks')!;
     assert.equal(status.ready, false);
@@ -63,9 +63,9 @@ describe('ClusterPolicyStore', () => {
     assert.match(status.message, /object\.spec\.tempalte\.spec\.containers\.size\(\) > 0\n\s+\^/);
   });
 
-  it('serves nothing for a policy that never loaded, and quotes the line of a schema error with a caret', () => {
+  it('serves nothing for a policy that never loaded, and quotes the line of a schema error with a caret', async () => {
     const policies = store();
-    policies.update([policyObject('bad', 1, 'true', { validationActions: ['Block'] })]);
+    await policies.update([policyObject('bad', 1, 'true', { validationActions: ['Block'] })]);
     assert.deepEqual(messages(policies.current()), []);
     const status = policies.statuses().get('bad')!;
     assert.match(status.message, /No version of this policy loaded, so it is not enforced\./);
@@ -82,9 +82,9 @@ describe('ClusterPolicyStore', () => {
     assert.deepEqual(parse(text).metadata, { name: 'checks' });
   });
 
-  it('refuses a policy that reads namespaces when the server has none, and counts expressions of one that loads', () => {
+  it('refuses a policy that reads namespaces when the server has none, and counts expressions of one that loads', async () => {
     const policies = store();
-    policies.update([
+    await policies.update([
       policyObject('by-label', 1, 'true', { match: { namespaceSelector: { matchLabels: { team: 'a' } } } }),
       policyObject('counted', 1, 'true', { matchConditions: [{ name: 'c', expression: 'true' }], variables: [{ name: 'v', expression: '1' }] }),
     ]);
@@ -99,7 +99,7 @@ describe('ClusterPolicyStore', () => {
     });
     const files = await loadPolicySet([dir]);
     const policies = store(files);
-    policies.update([policyObject('shared', 1, 'true'), policyObject('own', 1, 'true')]);
+    await policies.update([policyObject('shared', 1, 'true'), policyObject('own', 1, 'true')]);
     assert.deepEqual(messages(policies.current()), ['shared: from the file', 'own: own v1']);
     const status = policies.statuses().get('shared')!;
     assert.equal(status.reason, 'DuplicateName');

@@ -13,7 +13,7 @@
 import { stringify } from 'yaml';
 import type { Logger } from 'pino';
 import { parseSourceText } from '../common/yaml-documents.js';
-import { loadPolicyDocument, buildPolicySet, type PolicyProblem } from '../policy/load-policies.js';
+import { buildPolicySet, compileDocuments, type PolicyProblem } from '../policy/load-policies.js';
 import type { CompiledPolicy, PolicySet } from '../policy/types.js';
 import type { ServerMetrics } from './metrics.js';
 import type { ObjectStatus } from './object-status.js';
@@ -108,6 +108,7 @@ export interface ClusterPolicyStoreOptions {
 export class ClusterPolicyStore implements PolicyStore<PolicySet> {
   private readonly entries = new Map<string, Entry>();
   private synced = false;
+  private queue: Promise<void> = Promise.resolve();
   private version = 0;
   private cached: { set: PolicySet; files: PolicySet | undefined; version: number } | undefined;
 
@@ -125,7 +126,7 @@ export class ClusterPolicyStore implements PolicyStore<PolicySet> {
       .filter((entry) => entry.lastGood !== undefined && !fileNames.has(entry.name))
       .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
       .map((entry) => entry.lastGood!.policy);
-    const set = buildPolicySet([...(files?.policies ?? []), ...fromCluster], files?.files ?? []);
+    const set = buildPolicySet([...(files?.policies ?? []), ...fromCluster], files?.files ?? [], files?.exceptions ?? []);
     this.cached = { set, files, version: this.version };
     this.options.metrics?.policiesLoaded.set(set.policies.length);
     return set;
@@ -136,8 +137,18 @@ export class ClusterPolicyStore implements PolicyStore<PolicySet> {
     return this.synced;
   }
 
-  /** Takes the complete list of objects as it is now: after the first list, and after every change. */
-  update(objects: readonly ClusterObject[]): void {
+  /**
+   * Takes the complete list of objects as it is now: after the first list, and after every change.
+   * Calls are applied one after the other; the promise settles once this one is.
+   */
+  update(objects: readonly ClusterObject[]): Promise<void> {
+    this.queue = this.queue
+      .then(() => this.apply(objects))
+      .catch((error: unknown) => this.options.logger.error({ err: error }, 'applying a change of cluster policies failed; the set serving is unchanged'));
+    return this.queue;
+  }
+
+  private async apply(objects: readonly ClusterObject[]): Promise<void> {
     const { logger, metrics } = this.options;
     const seen = new Set<string>();
     let changed = !this.synced;
@@ -149,7 +160,7 @@ export class ClusterPolicyStore implements PolicyStore<PolicySet> {
       const existing = this.entries.get(name);
       if (existing?.text === text) continue;
       const generation = object.metadata?.generation ?? 0;
-      const problems = this.load(name, text, generation, existing);
+      const problems = await this.load(name, text, generation, existing);
       const entry = this.entries.get(name)!;
       changed = true;
       if (problems.length === 0) {
@@ -174,13 +185,13 @@ export class ClusterPolicyStore implements PolicyStore<PolicySet> {
     this.current(); // builds the set here rather than on the first review, and updates the gauge
   }
 
-  private load(name: string, text: string, generation: number, existing: Entry | undefined): PolicyProblem[] {
+  private async load(name: string, text: string, generation: number, existing: Entry | undefined): Promise<PolicyProblem[]> {
     const entry: Entry = { name, text, generation, problems: [], ...(existing?.lastGood === undefined ? {} : { lastGood: existing.lastGood }) };
     this.entries.set(name, entry);
     let loaded: { policy?: CompiledPolicy; problems: PolicyProblem[] };
     try {
-      const [source] = parseSourceText(`daemonsetpolicy/${name}`, text);
-      loaded = loadPolicyDocument(source!);
+      const compiled = await compileDocuments(parseSourceText(`daemonsetpolicy/${name}`, text));
+      loaded = { ...(compiled.policies[0] === undefined ? {} : { policy: compiled.policies[0] }), problems: compiled.problems };
     } catch (error) {
       const problems = (error as { problems?: PolicyProblem[] }).problems;
       loaded = { problems: problems ?? [{ file: `daemonsetpolicy/${name}`, line: 0, column: 0, message: (error as Error).message }] };

@@ -13,6 +13,8 @@ export interface ServerMetrics {
   readonly requestDuration: Histogram<'endpoint'>;
   readonly policyEvaluations: Counter<'policy' | 'result'>;
   readonly evaluationErrors: Counter<'policy'>;
+  readonly exceptionsApplied: Counter<'exception' | 'policy'>;
+  readonly exceptionsExpired: Counter<'exception' | 'policy'>;
   readonly policiesLoaded: Gauge;
   readonly policyReloads: Counter;
   readonly policyReloadFailures: Counter;
@@ -24,6 +26,8 @@ export interface ServerMetrics {
   readonly statusWrites: Counter<'result'>;
   /** Counts one policy outcome; label children are cached so the hot path does no label hashing. */
   recordPolicyOutcome(policy: string, result: PolicyResult): void;
+  /** Counts one use of an exception (`namespace/name`) for a policy: applied, or matched after it expired. */
+  recordException(state: 'applied' | 'expired', exception: string, policy: string): void;
   /** Counts one finished admission request and its latency. */
   recordRequest(endpoint: string, decision: RequestDecision, seconds: number): void;
 }
@@ -63,6 +67,18 @@ export function createServerMetrics(options: ServerMetricsOptions = {}): ServerM
     name: 'daemonguard_policy_evaluation_errors_total',
     help: 'Evaluation errors, by policy; policy="" counts reviews the engine could not evaluate at all.',
     labelNames: ['policy'] as const,
+    registers: [registry],
+  });
+  const exceptionsApplied = new Counter({
+    name: 'daemonguard_exceptions_applied_total',
+    help: 'Reviews in which a DaemonSetPolicyException (namespace/name) let a DaemonSet through a policy it failed or could not evaluate.',
+    labelNames: ['exception', 'policy'] as const,
+    registers: [registry],
+  });
+  const exceptionsExpired = new Counter({
+    name: 'daemonguard_exceptions_expired_total',
+    help: 'Reviews in which an expired DaemonSetPolicyException would have applied: the policy was enforced.',
+    labelNames: ['exception', 'policy'] as const,
     registers: [registry],
   });
   const policiesLoaded = new Gauge({
@@ -119,6 +135,8 @@ export function createServerMetrics(options: ServerMetricsOptions = {}): ServerM
     requestDuration,
     policyEvaluations,
     evaluationErrors,
+    exceptionsApplied,
+    exceptionsExpired,
     policiesLoaded,
     policyReloads,
     policyReloadFailures,
@@ -143,6 +161,10 @@ export function createServerMetrics(options: ServerMetricsOptions = {}): ServerM
         }
         errorChild.inc();
       }
+    },
+    recordException(state, exception, policy) {
+      // Rare (exceptions are few and apply to few DaemonSets): no child cache needed.
+      (state === 'applied' ? exceptionsApplied : exceptionsExpired).labels(exception, policy).inc();
     },
     recordRequest(endpoint, decision, seconds) {
       const key = `${endpoint}\u0000${decision}`;

@@ -99,6 +99,9 @@ export class WatchedPolicyStore<P extends PolicySetLike> implements PolicyStore<
   private async reload(): Promise<Error | undefined> {
     const { logger, metrics, paths, load } = this.options;
     let next: P;
+    // Said before the load, so that what happens during one (it yields to probes and reviews between
+    // policies) can be told apart from what happens before or after.
+    if (this.policySet !== undefined) logger.info({ paths }, 'policy files changed; loading them');
     try {
       next = await load([...paths]);
     } catch (caught) {

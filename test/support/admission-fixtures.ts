@@ -62,3 +62,10 @@ export function policyYaml(name: string, specYaml: string): string {
   const body = lines.map((line) => (line.trim() === '' ? '' : `  ${line.slice(margin)}`)).join('\n');
   return `apiVersion: daemonguard.dev/v1alpha1\nkind: DaemonSetPolicy\nmetadata:\n  name: ${name}\nspec:\n${body}\n`;
 }
+
+/** A DaemonSetPolicyException document as YAML text, from its spec written as YAML. */
+export function exceptionYaml(namespace: string, name: string, specYaml: string): string {
+  return policyYaml(name, specYaml)
+    .replace('kind: DaemonSetPolicy\n', 'kind: DaemonSetPolicyException\n')
+    .replace(`  name: ${name}\n`, `  name: ${name}\n  namespace: ${namespace}\n`);
+}

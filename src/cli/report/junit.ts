@@ -1,6 +1,6 @@
 // JUnit XML for CI dashboards: a test suite per DaemonSet, a test case per policy. Deny fails the case;
-// Warn fails it only with --fail-on warn; an evaluation error is an error; a policy that did not apply
-// is skipped.
+// Warn fails it only with --fail-on warn; an evaluation error is an error; a policy that did not apply,
+// or that an exception lifted, is skipped (with the exception and its reason as the message).
 import { attributes, xmlText } from './xml.js';
 import { displayPath, type TestReport } from './model.js';
 
@@ -26,7 +26,7 @@ export function junitReport(report: TestReport): string {
       } else if (policy.verdict === 'error') {
         suiteErrors++;
         cases.push(`${head}>\n      <error${attributes({ type: 'error', message: policy.messages[0] ?? 'evaluation error' })}>${xmlText(text)}</error>\n    </testcase>`);
-      } else if (policy.verdict === 'skip') {
+      } else if (policy.verdict === 'skip' || policy.verdict === 'except') {
         suiteSkipped++;
         cases.push(`${head}>\n      <skipped${attributes({ message: policy.messages[0] ?? 'not applicable' })}/>\n    </testcase>`);
       } else if (policy.verdict === 'warn' || policy.verdict === 'audit' || policy.verdict === 'mutate') {

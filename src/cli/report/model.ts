@@ -1,6 +1,7 @@
 // What `daemonguard test` found, in the form every output format is written from.
 import { relative, sep } from 'node:path';
 import type { ReviewedAdmission } from '../../admission/pipeline.js';
+import { exceptionNoticePrefix } from '../../engine/exceptions.js';
 import type { JsonObject, PatchOperation, ValidationAction } from '../../engine/types.js';
 import type { PolicySet } from '../../policy/types.js';
 import type { ManifestProblem } from '../manifest-reader.js';
@@ -51,20 +52,30 @@ export interface Summary {
   skipped: number;
 }
 
+/**
+ * The warnings that call for attention: all but the notices that an exception applied, which say
+ * that a reviewed, granted exception did its job (they are still in the answer and in -o json).
+ */
+export function attentionWarnings(admission: Pick<ReviewedAdmission, 'warnings' | 'exceptions'>): string[] {
+  if (admission.exceptions.length === 0) return admission.warnings;
+  const prefixes = admission.exceptions.map(exceptionNoticePrefix);
+  return admission.warnings.filter((warning) => !prefixes.some((prefix) => warning.startsWith(prefix)));
+}
+
 export function summarize(report: TestReport): Summary {
   const { results } = report;
   return {
     total: results.length,
     allowed: results.filter((r) => r.admission.allowed).length,
     denied: results.filter((r) => !r.admission.allowed).length,
-    warned: results.filter((r) => r.admission.warnings.length > 0).length,
+    warned: results.filter((r) => attentionWarnings(r.admission).length > 0).length,
     skipped: report.skipped,
   };
 }
 
-/** A result fails the run when it is denied, or (with --fail-on warn) carries a warning. */
+/** A result fails the run when it is denied, or (with --fail-on warn) carries a warning other than an exception's notice. */
 export function isFailure(result: TestResult, failOn: FailOn): boolean {
-  return !result.admission.allowed || (failOn === 'warn' && result.admission.warnings.length > 0);
+  return !result.admission.allowed || (failOn === 'warn' && attentionWarnings(result.admission).length > 0);
 }
 
 /** Paths as a user and code-scanning tools want them: relative to the working directory, with `/`. */
@@ -85,6 +96,8 @@ export interface JsonReport {
     violations: ReviewedViolation[];
     warnings: string[];
     patch: PatchOperation[];
+    /** The exceptions that let the DaemonSet through a policy, one per policy. */
+    exceptions: { name: string; namespace: string; policy: string }[];
     mutated?: JsonObject | null;
   }[];
   /** Documents that could not be reviewed, with the file and line and what to do (the run exits 2). */
@@ -103,6 +116,7 @@ export function jsonReport(report: TestReport, options: Pick<ReportOptions, 'sho
         violations: reviewedViolations(r.admission),
         warnings: r.admission.warnings,
         patch: r.admission.patch,
+        exceptions: r.admission.exceptions.map(({ name, namespace, policy }) => ({ name, namespace, policy })),
       };
       if (options.showMutated) entry.mutated = r.admission.admittedObject;
       return entry;

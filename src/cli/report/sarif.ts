@@ -1,7 +1,11 @@
 // SARIF 2.1.0 for code scanning: one rule per policy (with its description), one result per violation,
-// located at the file and line of the DaemonSet, so the finding shows on the pull request.
+// located at the file and line of the DaemonSet, so the finding shows on the pull request. A violation
+// an exception lifted is a result too, suppressed (kind external, the exception's reason as the
+// justification), so code scanning lists it as accepted rather than open.
 import type { Log, ReportingDescriptor, Result } from 'sarif';
-import { displayPath, reviewedViolations, type TestReport } from './model.js';
+import { strongestAction } from '../outcomes.js';
+import type { AppliedException } from '../../engine/types.js';
+import { displayPath, reviewedViolations, type ReviewedViolation, type TestReport } from './model.js';
 
 const LEVEL = { Deny: 'error', Warn: 'warning', Audit: 'note' } as const;
 
@@ -24,7 +28,10 @@ export function sarifReport(report: TestReport, toolVersion: string): Log {
   const results: Result[] = [];
   for (const result of report.results) {
     const uri = result.file === '<stdin>' ? 'stdin' : displayPath(result.file);
-    for (const violation of reviewedViolations(result.admission)) {
+    const excepted = result.admission.exceptions.flatMap((use) =>
+      use.excepted.map((violation) => ({ policy: violation.policy, message: violation.message, action: strongestAction(violation.actions), use })));
+    const findings: (ReviewedViolation & { use?: AppliedException })[] = [...reviewedViolations(result.admission), ...excepted];
+    for (const violation of findings) {
       const entry: Result = {
         ruleId: violation.policy,
         level: LEVEL[violation.action],
@@ -34,6 +41,9 @@ export function sarifReport(report: TestReport, toolVersion: string): Log {
       };
       const index = ruleIndex.get(violation.policy);
       if (index !== undefined) entry.ruleIndex = index;
+      if (violation.use !== undefined) {
+        entry.suppressions = [{ kind: 'external', status: 'accepted', justification: `exception ${violation.use.namespace}/${violation.use.name}: ${violation.use.reason}` }];
+      }
       results.push(entry);
     }
   }

@@ -3,7 +3,7 @@
 // patch, and a summary line.
 import { stringify } from 'yaml';
 import { palette } from './color.js';
-import { displayPath, isFailure, reviewedViolations, summarize, type ReportOptions, type TestReport } from './model.js';
+import { attentionWarnings, displayPath, isFailure, reviewedViolations, summarize, type ReportOptions, type TestReport } from './model.js';
 
 function plural(count: number, word: string): string {
   return `${count} ${word}${count === 1 ? '' : 's'}`;
@@ -14,9 +14,10 @@ export function tableReport(report: TestReport, options: ReportOptions): string 
   const lines: string[] = [];
   for (const result of report.results) {
     const { admission } = result;
+    const warnings = attentionWarnings(admission);
     const verdict = !admission.allowed
       ? c.red('DENIED ')
-      : admission.warnings.length > 0
+      : warnings.length > 0
         ? c.yellow('WARNED ')
         : c.green('ALLOWED');
     const mark = isFailure(result, report.failOn) ? c.red('✗') : c.green('✓');
@@ -28,7 +29,18 @@ export function tableReport(report: TestReport, options: ReportOptions): string 
       const action = violation.action === 'Deny' ? c.red('deny ') : c.dim('audit');
       lines.push(`    ${action} ${violation.policy}: ${violation.message}`);
     }
-    for (const warning of admission.warnings) lines.push(`    ${c.yellow('warn ')} ${warning}`);
+    for (const warning of warnings) lines.push(`    ${c.yellow('warn ')} ${warning}`);
+    // In place of the notice the answer carries: which exception, and the reason it was granted.
+    const byException = new Map<string, { policies: string[]; reason: string }>();
+    for (const use of admission.exceptions) {
+      const id = `${use.namespace}/${use.name}`;
+      const entry = byException.get(id) ?? { policies: [], reason: use.reason };
+      entry.policies.push(use.policy);
+      byException.set(id, entry);
+    }
+    for (const [id, { policies, reason }] of byException) {
+      lines.push(`    ${c.dim('except')} ${policies.join(', ')}: exception ${id} (${reason})`);
+    }
     if (admission.patch.length > 0) {
       lines.push(`    ${c.dim(`${plural(admission.patch.length, 'patch operation')}`)}`);
       if (options.showPatch) for (const op of admission.patch) lines.push(`      ${JSON.stringify(op)}`);
