@@ -70,6 +70,22 @@ export const CUSTOM_RESOURCE_KINDS: readonly CustomResourceKind[] = [
       { name: 'Reason', type: 'string', jsonPath: '.status.conditions[?(@.type=="Ready")].reason', description: 'Why the policy is not ready.', priority: 1 },
     ],
   },
+  {
+    kind: 'DaemonSetPolicyException',
+    plural: 'daemonsetpolicyexceptions',
+    singular: 'daemonsetpolicyexception',
+    shortNames: ['dspx'],
+    scope: 'Namespaced',
+    schemaFile: 'daemonsetpolicyexception.schema.json',
+    description:
+      'Lets DaemonSets of its own namespace through the named DaemonSetPolicies (their violations neither deny nor warn; the answer ' +
+      'says which exception applied), until it expires. Who may create these in a namespace may grant exceptions there.',
+    columns: [
+      { name: 'Policies', type: 'string', jsonPath: '.spec.policies', description: 'The policies excepted.' },
+      { name: 'Expires', type: 'string', jsonPath: '.spec.expires', description: 'When the exception stops applying.' },
+      { name: 'Reason', type: 'string', jsonPath: '.spec.reason', description: 'Why it was granted.', priority: 1 },
+    ],
+  },
 ];
 
 /** The status daemonguard writes; the same for every kind. */

@@ -137,20 +137,34 @@ describe('DaemonSetPolicy objects with serve --policies-from-cluster', { timeout
     assert.equal((await callHttps(`${first.url}/validate`, { ca, body: JSON.stringify(review) })).status, 503);
 
     await cluster.kubectl(['apply', '--server-side', '-k', CRDS_DIR]);
-    await cluster.kubectl(['wait', '--for=condition=Established', '--timeout=60s', 'crd/daemonsetpolicies.daemonguard.dev']);
+    await cluster.kubectl(['wait', '--for=condition=Established', '--timeout=60s', 'crd/daemonsetpolicies.daemonguard.dev', 'crd/daemonsetpolicyexceptions.daemonguard.dev']);
     await eventually('the replica to list the (empty) policies and be ready', async () => (await readyz(first)).status === 200, 30_000);
     assert.equal(await verdict(first), 'allowed');
   });
 
-  it('the CRD is structural and served: kubectl explain reads its fields', async () => {
-    const crd = JSON.parse((await cluster.kubectl(['get', 'crd', 'daemonsetpolicies.daemonguard.dev', '-o', 'json'])).stdout) as {
-      status: { conditions: { type: string; status: string }[] };
-    };
-    assert.equal(crd.status.conditions.find((c) => c.type === 'NonStructuralSchema'), undefined);
-    assert.equal(crd.status.conditions.find((c) => c.type === 'Established')?.status, 'True');
+  it('the CRDs are structural and served: kubectl explain reads their fields', async () => {
+    for (const name of ['daemonsetpolicies.daemonguard.dev', 'daemonsetpolicyexceptions.daemonguard.dev']) {
+      const crd = JSON.parse((await cluster.kubectl(['get', 'crd', name, '-o', 'json'])).stdout) as {
+        status: { conditions: { type: string; status: string }[] };
+      };
+      assert.equal(crd.status.conditions.find((c) => c.type === 'NonStructuralSchema'), undefined, name);
+      assert.equal(crd.status.conditions.find((c) => c.type === 'Established')?.status, 'True', name);
+    }
     const explained = (await cluster.kubectl(['explain', 'daemonsetpolicy.spec.validations'])).stdout;
     assert.match(explained, /messageExpression/);
     assert.match(explained, /A CEL expression that is true when the DaemonSet passes/);
+    assert.match((await cluster.kubectl(['explain', 'dspx.spec.expires'])).stdout, /RFC 3339 time/);
+  });
+
+  it('the exception CRD accepts the example exceptions and refuses one without a reason', async () => {
+    await cluster.kubectl(['create', 'namespace', 'calico-system']);
+    const example = await readFile(path.join(REPO_ROOT, 'examples/exceptions/calico-system.yaml'), 'utf8');
+    const applied = await cluster.kubectl(['apply', '--server-side', '--dry-run=server', '-f', '-'], { input: example });
+    assert.match(applied.stdout, /daemonsetpolicyexception\.daemonguard\.dev\/\S+ serverside-applied/);
+    const withoutReason = parseObjects(example).find((o) => o.kind === 'DaemonSetPolicyException')!;
+    delete (withoutReason.spec as { reason?: string }).reason;
+    const refused = await cluster.kubectl(['create', '--dry-run=server', '-f', '-'], { input: JSON.stringify(withoutReason), allowFailure: true });
+    assert.match(refused.stderr, /spec\.reason: Required value/);
   });
 
   it('the CRD accepts every policy of the built-in library, unchanged', async () => {
