@@ -1,4 +1,4 @@
-// Wiring for `serve --policies-from-cluster`: DaemonSetPolicy objects watched from the cluster
+// Wiring for `serve --policies-from-cluster`: DaemonSetPolicy and DaemonSetPolicyException objects watched from the cluster
 // (src/kube/custom-object-watch.ts) feed the store the webhook answers from
 // (src/server/cluster-policy-store.ts); the replica holding the leader Lease (src/kube/lease-election.ts)
 // writes each object's status (src/server/status-reconciler.ts, src/kube/status-writer.ts).
@@ -16,6 +16,7 @@ import type { PolicyStore } from '../server/policy-store.js';
 import { StatusReconciler } from '../server/status-reconciler.js';
 
 export const POLICY_RESOURCE: CustomResource = { group: API_GROUP, version: API_VERSION, plural: 'daemonsetpolicies' };
+export const EXCEPTION_RESOURCE: CustomResource = { group: API_GROUP, version: API_VERSION, plural: 'daemonsetpolicyexceptions', namespaced: true };
 /** The Lease the replicas of one installation share. */
 export const LEADER_LEASE_NAME = 'daemonguard-status-writer';
 /** Statuses are compared again this often even without a change (files reloaded, a write that failed). */
@@ -37,35 +38,55 @@ export interface ClusterPolicies {
   close(): Promise<void>;
 }
 
+/** Each object's status as last seen, by the store's key (a policy's name, an exception's namespace/name). */
+function statusesByKey(objects: readonly ClusterObject[], namespaced: boolean): Map<string, unknown> {
+  return new Map(objects.map((object) => [`${namespaced ? `${object.metadata?.namespace ?? ''}/` : ''}${object.metadata?.name ?? ''}`, object.status]));
+}
+
 export function startClusterPolicies(options: ClusterPoliciesOptions): ClusterPolicies {
   const { logger, metrics } = options;
   const kubeConfig = defaultKubeConfig();
-  const store = new ClusterPolicyStore({ namespaceSource: options.namespaceSource, logger, metrics, ...(options.files === undefined ? {} : { files: options.files }) });
-  const writer = new CustomObjectStatusWriter(POLICY_RESOURCE, kubeConfig);
-  let stored = new Map<string, unknown>();
-  // Declared before the watch and the election, whose callbacks use it.
+  const store = new ClusterPolicyStore({ namespaceSource: options.namespaceSource, logger, metrics, exceptions: true, ...(options.files === undefined ? {} : { files: options.files }) });
+  // Declared before the watches and the election, whose callbacks use it.
   // eslint-disable-next-line prefer-const
   let election: LeaseElection;
-  const reconciler = new StatusReconciler({
-    desired: () => store.statuses(),
-    stored: () => stored,
-    write: (name, status) => writer.write(name, status),
-    isLeader: () => election.isLeader,
-    logger,
-    metrics,
+  const kinds = [
+    { resource: POLICY_RESOURCE, desired: () => store.statuses(), update: (objects: ClusterObject[]) => store.update(objects) },
+    { resource: EXCEPTION_RESOURCE, desired: () => store.exceptionStatuses(), update: (objects: ClusterObject[]) => store.updateExceptions(objects) },
+  ].map(({ resource, desired, update }) => {
+    const writer = new CustomObjectStatusWriter(resource, kubeConfig);
+    const namespaced = resource.namespaced === true;
+    let stored = new Map<string, unknown>();
+    const reconciler = new StatusReconciler({
+      desired,
+      stored: () => stored,
+      write: (key, status) => {
+        const [namespace, name] = namespaced ? (key.split('/') as [string, string]) : [undefined, key];
+        return writer.write(name, status, namespace);
+      },
+      isLeader: () => election.isLeader,
+      logger,
+      metrics,
+    });
+    const watch = new CustomObjectWatch({
+      resource,
+      kubeConfig,
+      logger,
+      onChange(objects) {
+        const typed = objects as ClusterObject[];
+        void update(typed).then(() => {
+          stored = statusesByKey(typed, namespaced);
+          // A change of policies can change what an exception's status says (a policy it names appears).
+          return Promise.all(reconcilers.map((each) => each.reconcile()));
+        });
+      },
+    });
+    return { watch, reconciler };
   });
-  const watch = new CustomObjectWatch({
-    resource: POLICY_RESOURCE,
-    kubeConfig,
-    logger,
-    onChange(objects) {
-      const policies = objects as ClusterObject[];
-      void store.update(policies).then(() => {
-        stored = new Map(policies.map((object) => [object.metadata?.name ?? '', object.status]));
-        return reconciler.reconcile();
-      });
-    },
-  });
+  const reconcilers = kinds.map((kind) => kind.reconciler);
+  const reconcileAll = (): void => {
+    if (store.isSynced) for (const reconciler of reconcilers) void reconciler.reconcile();
+  };
   election = new LeaseElection({
     kubeConfig,
     namespace: options.leaseNamespace,
@@ -76,22 +97,20 @@ export function startClusterPolicies(options: ClusterPoliciesOptions): ClusterPo
     onChange(leading) {
       metrics.leader.set(leading ? 1 : 0);
       if (!leading) return;
-      reconciler.forget();
-      if (store.isSynced) void reconciler.reconcile();
+      for (const reconciler of reconcilers) reconciler.forget();
+      reconcileAll();
     },
   });
   metrics.leader.set(0);
-  watch.start();
+  for (const kind of kinds) kind.watch.start();
   election.start();
-  const resync = setInterval(() => {
-    if (store.isSynced) void reconciler.reconcile();
-  }, RESYNC_MS);
+  const resync = setInterval(reconcileAll, RESYNC_MS);
   resync.unref();
   return {
     store,
     async close() {
       clearInterval(resync);
-      watch.close();
+      for (const kind of kinds) kind.watch.close();
       await election.close();
     },
   };

@@ -83,6 +83,7 @@ export const CUSTOM_RESOURCE_KINDS: readonly CustomResourceKind[] = [
     columns: [
       { name: 'Policies', type: 'string', jsonPath: '.spec.policies', description: 'The policies excepted.' },
       { name: 'Expires', type: 'string', jsonPath: '.spec.expires', description: 'When the exception stops applying.' },
+      READY_COLUMN,
       { name: 'Reason', type: 'string', jsonPath: '.spec.reason', description: 'Why it was granted.', priority: 1 },
     ],
   },

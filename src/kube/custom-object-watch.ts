@@ -1,4 +1,4 @@
-// daemonguard's own custom objects (DaemonSetPolicy, later DaemonSetPolicyException) read live from the
+// daemonguard's own custom objects (DaemonSetPolicy, DaemonSetPolicyException) read live from the
 // cluster: listed, then watched, through client-node's informer, as src/kube/namespace-informer.ts does
 // for namespaces. The webhook never asks the apiserver on a request: it reads what this cache last
 // delivered through onChange.
@@ -14,6 +14,8 @@ export interface CustomResource {
   group: string;
   version: string;
   plural: string;
+  /** Namespaced kinds are listed and watched in every namespace. */
+  namespaced?: boolean;
 }
 
 export interface CustomObjectWatchOptions {
@@ -54,7 +56,8 @@ export class CustomObjectWatch {
       kubeConfig,
       path,
       async () => {
-        const list = (await api.listClusterCustomObject({ group: resource.group, version: resource.version, plural: resource.plural })) as KubernetesListObject<KubernetesObject>;
+        const request = { group: resource.group, version: resource.version, plural: resource.plural };
+        const list = (await (resource.namespaced === true ? api.listCustomObjectForAllNamespaces(request) : api.listClusterCustomObject(request))) as KubernetesListObject<KubernetesObject>;
         if (!this.listed) logger.info({ resource: path, objects: list.items.length }, 'custom objects listed; watching for changes');
         this.listed = true;
         // The informer fills its cache from this list right after it returns: report once it has.

@@ -15,12 +15,12 @@ export class CustomObjectStatusWriter {
     this.api = kubeConfig.makeApiClient(CustomObjectsApi);
   }
 
-  /** Replaces the status of the cluster-scoped object `name`. */
-  async write(name: string, status: object): Promise<void> {
+  /** Replaces the status of the object `name` (in `namespace` for a namespaced kind). */
+  async write(name: string, status: object, namespace?: string): Promise<void> {
     const { group, version, plural } = this.resource;
-    await this.api.patchClusterCustomObjectStatus(
-      { group, version, plural, name, body: { status }, fieldManager: STATUS_FIELD_MANAGER },
-      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
-    );
+    const request = { group, version, plural, name, body: { status }, fieldManager: STATUS_FIELD_MANAGER };
+    const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
+    if (namespace === undefined) await this.api.patchClusterCustomObjectStatus(request, mergePatch);
+    else await this.api.patchNamespacedCustomObjectStatus({ ...request, namespace }, mergePatch);
   }
 }

@@ -107,6 +107,38 @@ describe('ClusterPolicyStore', () => {
   });
 });
 
+describe('ClusterPolicyStore with exceptions', () => {
+  const exception = (name: string, namespace: string, policies: string[]): ClusterObject => ({
+    apiVersion: 'daemonguard.dev/v1alpha1',
+    kind: 'DaemonSetPolicyException',
+    metadata: { name, namespace, generation: 1 },
+    spec: { policies, match: { names: ['calico-node'] }, reason: 'reviewed' },
+  });
+
+  it('waits for both lists, serves exceptions by namespace/name, and says which named policies are not loaded', async () => {
+    const policies = new ClusterPolicyStore({ namespaceSource: false, logger: captureLogger().logger, exceptions: true });
+    await policies.update([policyObject('checks', 1, 'true')]);
+    assert.equal(policies.current(), undefined, 'exceptions not listed yet');
+    await policies.updateExceptions([exception('calico', 'kube-system', ['checks']), exception('typo', 'kube-system', ['checks', 'chekcs'])]);
+    assert.deepEqual(policies.current()?.exceptions.map((e) => e.id), ['kube-system/calico', 'kube-system/typo']);
+    const statuses = policies.exceptionStatuses();
+    assert.equal(statuses.get('kube-system/calico')?.ready, true);
+    assert.equal(statuses.get('kube-system/typo')?.reason, 'UnknownPolicy');
+    assert.match(statuses.get('kube-system/typo')!.message, /names "chekcs", which is not loaded .* It applies to checks\./);
+  });
+
+  it('keeps the last good version of an exception whose change is refused', async () => {
+    const policies = new ClusterPolicyStore({ namespaceSource: false, logger: captureLogger().logger, exceptions: true });
+    await policies.update([policyObject('checks', 1, 'true')]);
+    await policies.updateExceptions([exception('calico', 'kube-system', ['checks'])]);
+    await policies.updateExceptions([{ ...exception('calico', 'kube-system', ['checks']), metadata: { name: 'calico', namespace: 'kube-system', generation: 2 }, spec: { policies: ['checks'], match: {}, reason: 'x' } }]);
+    assert.deepEqual(policies.current()?.exceptions.map((e) => e.id), ['kube-system/calico']);
+    const status = policies.exceptionStatuses().get('kube-system/calico')!;
+    assert.equal(status.reason, 'LoadFailed');
+    assert.match(status.message, /Generation 1 keeps being enforced\.\nspec\.match \(line \d+, column \d+\): give names, objectSelector or both/);
+  });
+});
+
 describe('statusToWrite', () => {
   const desired = { observedGeneration: 2, ready: true, reason: 'Loaded', message: 'ok', expressions: 3 };
   const now = new Date('2026-12-04T10:00:00.123Z');

@@ -1,4 +1,5 @@
-// Policies from DaemonSetPolicy objects in the cluster (`serve --policies-from-cluster`), served
+// Policies and exceptions from DaemonSetPolicy and DaemonSetPolicyException objects in the cluster
+// (`serve --policies-from-cluster`), served
 // together with those from files.
 //
 // Files load all-or-nothing (src/server/policy-store.ts); cluster objects load one by one, because each
@@ -14,7 +15,7 @@ import { stringify } from 'yaml';
 import type { Logger } from 'pino';
 import { parseSourceText } from '../common/yaml-documents.js';
 import { buildPolicySet, compileDocuments, type PolicyProblem } from '../policy/load-policies.js';
-import type { CompiledPolicy, PolicySet } from '../policy/types.js';
+import type { CompiledException, CompiledPolicy, PolicySet } from '../policy/types.js';
 import type { ServerMetrics } from './metrics.js';
 import type { ObjectStatus } from './object-status.js';
 import { refuseNamespaceReaders } from './namespace-requirement.js';
@@ -43,16 +44,17 @@ const MAX_MESSAGE_LENGTH = 8_192;
 
 /**
  * The object as the loader reads it, and as line numbers in its status count: apiVersion, kind,
- * metadata (name, labels, annotations except kubectl's last-applied copy) and spec, as YAML with keys
+ * metadata (name, namespace, labels, annotations except kubectl's last-applied copy) and spec, as YAML with keys
  * sorted (as `kubectl get -o yaml` prints them) and no line folding. So line 1 is apiVersion, and the
  * lines differ from `kubectl get -o yaml` only by the metadata the apiserver adds; a status message
  * quotes the line it means.
  */
 export function objectText(object: ClusterObject): string {
-  const { name, labels, annotations } = object.metadata ?? {};
+  const { name, namespace, labels, annotations } = object.metadata ?? {};
   const kept = Object.fromEntries(Object.entries(annotations ?? {}).filter(([key]) => key !== LAST_APPLIED));
   const metadata = {
     name,
+    ...(namespace === undefined ? {} : { namespace }),
     ...(labels !== undefined && Object.keys(labels).length > 0 ? { labels } : {}),
     ...(Object.keys(kept).length > 0 ? { annotations: kept } : {}),
   };
@@ -87,13 +89,17 @@ export function describeProblems(problems: readonly PolicyProblem[], text: strin
   return message.length <= MAX_MESSAGE_LENGTH ? message : `${message.slice(0, MAX_MESSAGE_LENGTH)}\n… (cut; the server's log has every problem)`;
 }
 
+type Kind = 'policy' | 'exception';
+
 interface Entry {
-  name: string;
+  kind: Kind;
+  /** The policy's name, or the exception's namespace/name. */
+  key: string;
   text: string;
   generation: number;
   /** Problems of the current version; empty when it loaded. */
   problems: PolicyProblem[];
-  lastGood?: { policy: CompiledPolicy; generation: number; expressions: number };
+  lastGood?: { compiled: CompiledPolicy | CompiledException; generation: number; expressions: number };
 }
 
 export interface ClusterPolicyStoreOptions {
@@ -105,28 +111,34 @@ export interface ClusterPolicyStoreOptions {
   metrics?: ServerMetrics;
 }
 
+const byKey = (a: Entry, b: Entry): number => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0);
+
 export class ClusterPolicyStore implements PolicyStore<PolicySet> {
-  private readonly entries = new Map<string, Entry>();
-  private synced = false;
+  private readonly entries: Record<Kind, Map<string, Entry>> = { policy: new Map(), exception: new Map() };
+  private readonly synced: Record<Kind, boolean>;
   private queue: Promise<void> = Promise.resolve();
   private version = 0;
   private cached: { set: PolicySet; files: PolicySet | undefined; version: number } | undefined;
 
-  constructor(private readonly options: ClusterPolicyStoreOptions) {}
+  /** `exceptions`: whether DaemonSetPolicyException objects are watched too (else the set waits for policies only). */
+  constructor(private readonly options: ClusterPolicyStoreOptions & { exceptions?: boolean }) {
+    this.synced = { policy: false, exception: options.exceptions !== true };
+  }
 
   /** The set to serve: undefined until the objects were listed once (and the files, if any, loaded). */
   current(): PolicySet | undefined {
-    if (!this.synced) return undefined;
+    if (!this.isSynced) return undefined;
     const files = this.options.files?.current();
     if (this.options.files !== undefined && files === undefined) return undefined;
     const cached = this.cached;
     if (cached !== undefined && cached.files === files && cached.version === this.version) return cached.set;
     const fileNames = new Set(files?.policies.map((policy) => policy.name));
-    const fromCluster = [...this.entries.values()]
-      .filter((entry) => entry.lastGood !== undefined && !fileNames.has(entry.name))
-      .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
-      .map((entry) => entry.lastGood!.policy);
-    const set = buildPolicySet([...(files?.policies ?? []), ...fromCluster], files?.files ?? [], files?.exceptions ?? []);
+    const fileExceptions = new Set(files?.exceptions.map((exception) => exception.id));
+    const serving = (kind: Kind, fromFiles: Set<string>): Entry[] =>
+      [...this.entries[kind].values()].filter((entry) => entry.lastGood !== undefined && !fromFiles.has(entry.key)).sort(byKey);
+    const policies = serving('policy', fileNames).map((entry) => entry.lastGood!.compiled as CompiledPolicy);
+    const exceptions = serving('exception', fileExceptions).map((entry) => entry.lastGood!.compiled as CompiledException);
+    const set = buildPolicySet([...(files?.policies ?? []), ...policies], files?.files ?? [], [...(files?.exceptions ?? []), ...exceptions]);
     this.cached = { set, files, version: this.version };
     this.options.metrics?.policiesLoaded.set(set.policies.length);
     return set;
@@ -134,109 +146,153 @@ export class ClusterPolicyStore implements PolicyStore<PolicySet> {
 
   /** Whether the objects were listed at least once. */
   get isSynced(): boolean {
-    return this.synced;
+    return this.synced.policy && this.synced.exception;
   }
 
   /**
-   * Takes the complete list of objects as it is now: after the first list, and after every change.
-   * Calls are applied one after the other; the promise settles once this one is.
+   * Takes the complete list of DaemonSetPolicy objects as it is now: after the first list, and after
+   * every change. Calls are applied one after the other; the promise settles once this one is.
    */
   update(objects: readonly ClusterObject[]): Promise<void> {
+    return this.enqueue('policy', objects);
+  }
+
+  /** The same for DaemonSetPolicyException objects. */
+  updateExceptions(objects: readonly ClusterObject[]): Promise<void> {
+    return this.enqueue('exception', objects);
+  }
+
+  private enqueue(kind: Kind, objects: readonly ClusterObject[]): Promise<void> {
     this.queue = this.queue
-      .then(() => this.apply(objects))
-      .catch((error: unknown) => this.options.logger.error({ err: error }, 'applying a change of cluster policies failed; the set serving is unchanged'));
+      .then(() => this.apply(kind, objects))
+      .catch((error: unknown) => this.options.logger.error({ err: error }, 'applying a change of cluster objects failed; the set serving is unchanged'));
     return this.queue;
   }
 
-  private async apply(objects: readonly ClusterObject[]): Promise<void> {
+  private async apply(kind: Kind, objects: readonly ClusterObject[]): Promise<void> {
     const { logger, metrics } = this.options;
+    const entries = this.entries[kind];
     const seen = new Set<string>();
-    let changed = !this.synced;
+    let changed = !this.synced[kind];
     for (const object of objects) {
       const name = object.metadata?.name;
       if (name === undefined) continue;
-      seen.add(name);
+      const key = kind === 'exception' ? `${object.metadata?.namespace ?? ''}/${name}` : name;
+      seen.add(key);
       const text = objectText(object);
-      const existing = this.entries.get(name);
+      const existing = entries.get(key);
       if (existing?.text === text) continue;
       const generation = object.metadata?.generation ?? 0;
-      const problems = await this.load(name, text, generation, existing);
-      const entry = this.entries.get(name)!;
+      const entry = await this.load(kind, key, text, generation, existing);
+      entries.set(key, entry);
       changed = true;
-      if (problems.length === 0) {
+      const what = kind === 'exception' ? 'cluster exception' : 'cluster policy';
+      if (entry.problems.length === 0) {
         metrics?.policyReloads.inc();
-        logger.info({ policy: name, generation, expressions: entry.lastGood?.expressions }, existing === undefined ? 'cluster policy loaded' : 'cluster policy updated');
+        logger.info({ [kind]: key, generation, expressions: entry.lastGood?.expressions }, `${what} ${existing === undefined ? 'loaded' : 'updated'}`);
       } else {
         metrics?.policyReloadFailures.inc();
         logger.error(
-          { policy: name, generation, problems: problems.map((p) => `${p.file}:${p.line}:${p.column}: ${p.message}`), serving: entry.lastGood === undefined ? 'nothing' : `generation ${entry.lastGood.generation}` },
-          entry.lastGood === undefined ? 'cluster policy does not load; it is not enforced' : 'cluster policy change refused; its last good version keeps being enforced',
+          { [kind]: key, generation, problems: entry.problems.map((p) => `${p.file}:${p.line}:${p.column}: ${p.message}`), serving: entry.lastGood === undefined ? 'nothing' : `generation ${entry.lastGood.generation}` },
+          entry.lastGood === undefined ? `${what} does not load; it is not enforced` : `${what} change refused; its last good version keeps being enforced`,
         );
       }
     }
-    for (const name of [...this.entries.keys()]) {
-      if (seen.has(name)) continue;
-      this.entries.delete(name);
+    for (const key of [...entries.keys()]) {
+      if (seen.has(key)) continue;
+      entries.delete(key);
       changed = true;
-      logger.info({ policy: name }, 'cluster policy deleted');
+      logger.info({ [kind]: key }, kind === 'exception' ? 'cluster exception deleted' : 'cluster policy deleted');
     }
-    this.synced = true;
+    this.synced[kind] = true;
     if (changed) this.version++;
     this.current(); // builds the set here rather than on the first review, and updates the gauge
   }
 
-  private async load(name: string, text: string, generation: number, existing: Entry | undefined): Promise<PolicyProblem[]> {
-    const entry: Entry = { name, text, generation, problems: [], ...(existing?.lastGood === undefined ? {} : { lastGood: existing.lastGood }) };
-    this.entries.set(name, entry);
-    let loaded: { policy?: CompiledPolicy; problems: PolicyProblem[] };
+  private async load(kind: Kind, key: string, text: string, generation: number, existing: Entry | undefined): Promise<Entry> {
+    const entry: Entry = { kind, key, text, generation, problems: [], ...(existing?.lastGood === undefined ? {} : { lastGood: existing.lastGood }) };
+    const file = `${kind === 'exception' ? 'daemonsetpolicyexception' : 'daemonsetpolicy'}/${key}`;
+    let compiled: CompiledPolicy | CompiledException | undefined;
+    let problems: PolicyProblem[];
     try {
-      const compiled = await compileDocuments(parseSourceText(`daemonsetpolicy/${name}`, text));
-      loaded = { ...(compiled.policies[0] === undefined ? {} : { policy: compiled.policies[0] }), problems: compiled.problems };
+      const documents = await compileDocuments(parseSourceText(file, text));
+      compiled = kind === 'exception' ? documents.exceptions[0] : documents.policies[0];
+      problems = documents.problems;
     } catch (error) {
-      const problems = (error as { problems?: PolicyProblem[] }).problems;
-      loaded = { problems: problems ?? [{ file: `daemonsetpolicy/${name}`, line: 0, column: 0, message: (error as Error).message }] };
+      const read = (error as { problems?: PolicyProblem[] }).problems;
+      problems = read ?? [{ file, line: 0, column: 0, message: (error as Error).message }];
     }
-    if (loaded.policy !== undefined && !this.options.namespaceSource) {
+    if (compiled !== undefined && kind === 'policy' && !this.options.namespaceSource) {
       try {
-        refuseNamespaceReaders(buildPolicySet([loaded.policy], []));
+        refuseNamespaceReaders(buildPolicySet([compiled as CompiledPolicy], []));
       } catch (error) {
-        loaded = { problems: (error as { problems: PolicyProblem[] }).problems.map((p) => ({ ...p, message: `${p.message}, but the server was given no namespaces (serve --namespaces-from-cluster)` })) };
+        problems = (error as { problems: PolicyProblem[] }).problems.map((p) => ({ ...p, message: `${p.message}, but the server was given no namespaces (serve --namespaces-from-cluster)` }));
       }
     }
-    if (loaded.policy !== undefined && loaded.problems.length === 0) {
-      entry.lastGood = { policy: loaded.policy, generation, expressions: countExpressions(loaded.policy) };
+    if (compiled !== undefined && problems.length === 0) {
+      entry.lastGood = { compiled, generation, expressions: kind === 'policy' ? countExpressions(compiled as CompiledPolicy) : 0 };
     } else {
-      entry.problems = loaded.problems;
+      entry.problems = problems.length > 0 ? problems : [{ file, line: 1, column: 1, message: `not a ${kind === 'exception' ? 'DaemonSetPolicyException' : 'DaemonSetPolicy'}` }];
     }
-    return entry.problems;
+    return entry;
   }
 
-  /** What each object's status should say now, by name. */
+  /** What each DaemonSetPolicy object's status should say now, by name. */
   statuses(): Map<string, ObjectStatus> {
     const files = this.options.files?.current();
-    const fromFiles = new Map(files?.policies.map((policy) => [policy.name, policy]));
+    const fromFiles = new Map(files?.policies.map((policy) => [policy.name, policy.source]));
+    return this.statusesOf('policy', fromFiles);
+  }
+
+  /** What each DaemonSetPolicyException object's status should say now, by namespace/name. */
+  exceptionStatuses(): Map<string, ObjectStatus> {
+    const files = this.options.files?.current();
+    const fromFiles = new Map(files?.exceptions.map((exception) => [exception.id, exception.source]));
+    const statuses = this.statusesOf('exception', fromFiles);
+    const known = new Set(this.current()?.policies.map((policy) => policy.name));
+    for (const entry of this.entries.exception.values()) {
+      const status = statuses.get(entry.key);
+      if (status?.ready !== true || entry.lastGood === undefined) continue;
+      const named = (entry.lastGood.compiled as CompiledException).policies;
+      const unknown = named.filter((name) => !known.has(name));
+      if (unknown.length === 0) continue;
+      const applies = named.filter((name) => known.has(name));
+      statuses.set(entry.key, {
+        ...status,
+        ready: false,
+        reason: 'UnknownPolicy',
+        message:
+          `spec.policies names ${unknown.map((name) => `"${name}"`).join(', ')}, which ${unknown.length === 1 ? 'is' : 'are'} not loaded ` +
+          `(check the spelling against kubectl get dsp). ${applies.length === 0 ? 'It applies to no policy.' : `It applies to ${applies.join(', ')}.`}`,
+      });
+    }
+    return statuses;
+  }
+
+  private statusesOf(kind: Kind, fromFiles: Map<string, { file: string; line: number }>): Map<string, ObjectStatus> {
     const statuses = new Map<string, ObjectStatus>();
-    for (const entry of this.entries.values()) {
-      const file = fromFiles.get(entry.name);
+    for (const entry of this.entries[kind].values()) {
+      const file = fromFiles.get(entry.key);
+      const noun = kind === 'exception' ? 'an exception' : 'a policy';
       if (file !== undefined) {
-        statuses.set(entry.name, {
+        statuses.set(entry.key, {
           observedGeneration: entry.generation,
           ready: false,
           reason: 'DuplicateName',
-          message: `a policy named "${entry.name}" is also loaded from ${file.source.file}:${file.source.line}; the file's version is enforced and this object is not. Rename one of them.`,
+          message: `${noun} named "${entry.key}" is also loaded from ${file.file}:${file.line}; the file's version is enforced and this object is not. Rename one of them.`,
           expressions: 0,
         });
       } else if (entry.problems.length === 0) {
-        statuses.set(entry.name, { observedGeneration: entry.generation, ready: true, reason: 'Loaded', message: 'loaded and type-checked; enforced', expressions: entry.lastGood?.expressions ?? 0 });
+        statuses.set(entry.key, { observedGeneration: entry.generation, ready: true, reason: 'Loaded', message: 'loaded and type-checked; enforced', expressions: entry.lastGood?.expressions ?? 0 });
       } else {
         const serving = entry.lastGood === undefined
-          ? 'No version of this policy loaded, so it is not enforced.'
+          ? `No version of this ${kind} loaded, so it is not enforced.`
           : `Generation ${entry.lastGood.generation} keeps being enforced.`;
-        statuses.set(entry.name, {
+        statuses.set(entry.key, {
           observedGeneration: entry.generation,
           ready: false,
           reason: 'LoadFailed',
-          message: `generation ${entry.generation} does not load (line 1 is apiVersion; keys sorted; metadata holds only name, labels, annotations). ${serving}\n${describeProblems(entry.problems, entry.text)}`,
+          message: `generation ${entry.generation} does not load (line 1 is apiVersion; keys sorted; metadata holds only name, namespace, labels, annotations). ${serving}\n${describeProblems(entry.problems, entry.text)}`,
           expressions: entry.lastGood?.expressions ?? 0,
         });
       }

@@ -110,8 +110,8 @@ describe('deploy/base', () => {
     const clusterRole = objects.find((object) => object.kind === 'ClusterRole');
     assert.deepEqual(clusterRole?.rules, [
       { apiGroups: [''], resources: ['namespaces'], verbs: ['get', 'list', 'watch'] },
-      { apiGroups: ['daemonguard.dev'], resources: ['daemonsetpolicies'], verbs: ['get', 'list', 'watch'] },
-      { apiGroups: ['daemonguard.dev'], resources: ['daemonsetpolicies/status'], verbs: ['patch'] },
+      { apiGroups: ['daemonguard.dev'], resources: ['daemonsetpolicies', 'daemonsetpolicyexceptions'], verbs: ['get', 'list', 'watch'] },
+      { apiGroups: ['daemonguard.dev'], resources: ['daemonsetpolicies/status', 'daemonsetpolicyexceptions/status'], verbs: ['patch'] },
     ]);
     const role = objects.find((object) => object.kind === 'Role');
     assert.deepEqual(role?.rules, [{ apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'create', 'update'] }]);

@@ -298,11 +298,55 @@ describe('DaemonSetPolicy objects with serve --policies-from-cluster', { timeout
     assert.match(created.stderr, /Warning: .*privileged/);
   });
 
+  it('an exception object lets exactly the named DaemonSet through in its namespace, not in another; an expired one does not', async () => {
+    await cluster.kubectl(['apply', '-f', '-'], { input: privilegedPolicy('v5') });
+    await cluster.kubectl(['create', 'namespace', 'ex-a']);
+    await cluster.kubectl(['create', 'namespace', 'ex-b']);
+    const exception = (name: string, namespace: string, policies: string[], expires: string): string =>
+      JSON.stringify({
+        apiVersion: 'daemonguard.dev/v1alpha1',
+        kind: 'DaemonSetPolicyException',
+        metadata: { name, namespace },
+        spec: { policies, match: { names: ['calico-node'] }, reason: 'the CNI agent needs privileges; reviewed in NET-142', expires },
+      });
+    await cluster.kubectl(['apply', '-f', '-'], { input: exception('calico', 'ex-a', ['no-privileged'], '2099-01-01T00:00:00Z') });
+    await cluster.kubectl(['apply', '-f', '-'], { input: exception('calico', 'ex-b', ['no-privileged'], '2020-01-01T00:00:00Z') });
+    await cluster.kubectl(['apply', '-f', '-'], { input: exception('typo', 'ex-a', ['no-privilegd'], '2099-01-01T00:00:00Z') });
+    const create = (name: string, namespace: string) =>
+      cluster.kubectl(['create', '--dry-run=server', '-f', '-'], { input: JSON.stringify(daemonSet(name, namespace, { privileged: true })), allowFailure: true });
+
+    let excepted = { code: 1, stderr: '' };
+    await eventually('the exception to apply', async () => {
+      excepted = await create('calico-node', 'ex-a');
+      return excepted.code === 0;
+    }, 30_000);
+    assert.match(excepted.stderr, /Warning: exception ex-a\/calico applied to no-privileged/);
+    const other = await create('other-agent', 'ex-a');
+    assert.notEqual(other.code, 0);
+    assert.match(other.stderr, /privileged containers are not allowed \(v5\)/);
+    const expired = await create('calico-node', 'ex-b');
+    assert.notEqual(expired.code, 0);
+    assert.match(expired.stderr, /exception ex-b\/calico expired at 2020-01-01T00:00:00Z; it no longer applies to no-privileged/);
+    const elsewhere = await create('calico-node', 'agents');
+    assert.notEqual(elsewhere.code, 0);
+
+    const condition = async (name: string, namespace: string): Promise<ReadyCondition | undefined> =>
+      ready(JSON.parse((await cluster.kubectl(['get', 'dspx', name, '-n', namespace, '-o', 'json'])).stdout) as PolicyObject);
+    await eventually('the exceptions’ status', async () => (await condition('calico', 'ex-a'))?.status === 'True' && (await condition('typo', 'ex-a'))?.status === 'False', 30_000);
+    const typo = (await condition('typo', 'ex-a'))!;
+    assert.equal(typo.reason, 'UnknownPolicy');
+    assert.match(typo.message, /spec\.policies names "no-privilegd", which is not loaded .* It applies to no policy\./);
+    assert.match((await cluster.kubectl(['get', 'dspx', '-n', 'ex-a'])).stdout, /^NAME\s+POLICIES\s+EXPIRES\s+READY\s+AGE\ncalico\s+\["no-privileged"\]\s+2099-01-01T00:00:00Z\s+True/);
+  });
+
   it('grants the service account no more than it needs', async () => {
     const can = async (...args: string[]): Promise<string> =>
       (await cluster.kubectl(['auth', 'can-i', ...args, `--as=${SERVICE_ACCOUNT}`], { allowFailure: true })).stdout.trim();
-    for (const verb of ['get', 'list', 'watch']) assert.equal(await can(verb, 'daemonsetpolicies.daemonguard.dev'), 'yes', verb);
-    assert.equal(await can('patch', 'daemonsetpolicies.daemonguard.dev', '--subresource=status'), 'yes');
+    for (const resource of ['daemonsetpolicies.daemonguard.dev', 'daemonsetpolicyexceptions.daemonguard.dev']) {
+      for (const verb of ['get', 'list', 'watch']) assert.equal(await can(verb, resource, '--all-namespaces'), 'yes', `${verb} ${resource}`);
+      assert.equal(await can('patch', resource, '--subresource=status', '--all-namespaces'), 'yes', resource);
+    }
+    assert.equal(await can('create', 'daemonsetpolicyexceptions.daemonguard.dev', '-n', 'ex-a'), 'no');
     assert.equal(await can('update', 'daemonsetpolicies.daemonguard.dev'), 'no');
     assert.equal(await can('delete', 'daemonsetpolicies.daemonguard.dev'), 'no');
     assert.equal(await can('update', 'leases', '-n', NAMESPACE), 'yes');

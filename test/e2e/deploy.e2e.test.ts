@@ -80,8 +80,8 @@ function checkPdbAndService(objects: readonly K8sObject[], name: string): void {
   assert.equal(at(find(objects, 'PodDisruptionBudget', name), 'spec', 'maxUnavailable'), 1);
   assert.deepEqual(at(find(objects, 'ClusterRole', name), 'rules'), [
     { apiGroups: [''], resources: ['namespaces'], verbs: ['get', 'list', 'watch'] },
-    { apiGroups: ['daemonguard.dev'], resources: ['daemonsetpolicies'], verbs: ['get', 'list', 'watch'] },
-    { apiGroups: ['daemonguard.dev'], resources: ['daemonsetpolicies/status'], verbs: ['patch'] },
+    { apiGroups: ['daemonguard.dev'], resources: ['daemonsetpolicies', 'daemonsetpolicyexceptions'], verbs: ['get', 'list', 'watch'] },
+    { apiGroups: ['daemonguard.dev'], resources: ['daemonsetpolicies/status', 'daemonsetpolicyexceptions/status'], verbs: ['patch'] },
   ]);
   assert.deepEqual(at(find(objects, 'Role', `${name}-leader-election`), 'rules'), [{ apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'create', 'update'] }]);
 }
