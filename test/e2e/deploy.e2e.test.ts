@@ -111,7 +111,7 @@ describe('deploy/ with kustomize, helm and a real kube-apiserver', { timeout: 90
     assert.deepEqual(
       objects.map((o) => o.kind).sort(),
       [
-        'ClusterRole', 'ClusterRoleBinding', 'ConfigMap', 'CustomResourceDefinition', 'Deployment', 'MutatingWebhookConfiguration', 'Namespace',
+        'ClusterRole', 'ClusterRoleBinding', 'ConfigMap', 'CustomResourceDefinition', 'CustomResourceDefinition', 'Deployment', 'MutatingWebhookConfiguration', 'Namespace',
         'PodDisruptionBudget', 'Role', 'RoleBinding', 'Service', 'ServiceAccount', 'ValidatingWebhookConfiguration',
       ],
     );
