@@ -3,6 +3,7 @@
 // (src/server/cluster-policy-store.ts); the replica holding the leader Lease (src/kube/lease-election.ts)
 // writes each object's status (src/server/status-reconciler.ts, src/kube/status-writer.ts).
 
+import { CoreV1Api, type KubernetesListObject, type KubernetesObject } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { API_GROUP, API_VERSION } from '../deploy/custom-resource-definitions.js';
 import { CustomObjectWatch, type CustomResource } from '../kube/custom-object-watch.js';
@@ -25,6 +26,7 @@ const RESYNC_MS = 10_000;
 export interface ClusterPoliciesOptions {
   files?: PolicyStore<PolicySet>;
   namespaceSource: boolean;
+  /** daemonguard's namespace: the leader Lease and the ConfigMaps of spec.paramsFrom live there. */
   leaseNamespace: string;
   identity: string;
   leaseDurationMs: number;
@@ -46,7 +48,26 @@ function statusesByKey(objects: readonly ClusterObject[], namespaced: boolean): 
 export function startClusterPolicies(options: ClusterPoliciesOptions): ClusterPolicies {
   const { logger, metrics } = options;
   const kubeConfig = defaultKubeConfig();
-  const store = new ClusterPolicyStore({ namespaceSource: options.namespaceSource, logger, metrics, exceptions: true, ...(options.files === undefined ? {} : { files: options.files }) });
+  const store = new ClusterPolicyStore({
+    namespaceSource: options.namespaceSource,
+    paramsNamespace: options.leaseNamespace,
+    logger,
+    metrics,
+    exceptions: true,
+    ...(options.files === undefined ? {} : { files: options.files }),
+  });
+  // spec.paramsFrom: the ConfigMaps of daemonguard's own namespace (src/server/params-from.ts says why there).
+  const configMaps = new CustomObjectWatch({
+    resource: {
+      path: `/api/v1/namespaces/${options.leaseNamespace}/configmaps`,
+      list: async (config) => (await config.makeApiClient(CoreV1Api).listNamespacedConfigMap({ namespace: options.leaseNamespace })) as KubernetesListObject<KubernetesObject>,
+    },
+    kubeConfig,
+    logger,
+    onChange(objects) {
+      void store.updateConfigMaps(objects as { metadata?: { name?: string }; data?: Record<string, string> }[]).then(() => Promise.all(reconcilers.map((each) => each.reconcile())));
+    },
+  });
   // Declared before the watches and the election, whose callbacks use it.
   // eslint-disable-next-line prefer-const
   let election: LeaseElection;
@@ -103,6 +124,7 @@ export function startClusterPolicies(options: ClusterPoliciesOptions): ClusterPo
   });
   metrics.leader.set(0);
   for (const kind of kinds) kind.watch.start();
+  configMaps.start();
   election.start();
   const resync = setInterval(reconcileAll, RESYNC_MS);
   resync.unref();
@@ -111,6 +133,7 @@ export function startClusterPolicies(options: ClusterPoliciesOptions): ClusterPo
     async close() {
       clearInterval(resync);
       for (const kind of kinds) kind.watch.close();
+      configMaps.close();
       await election.close();
     },
   };

@@ -18,8 +18,11 @@ export interface CustomResource {
   namespaced?: boolean;
 }
 
+/** What to watch: a custom resource of daemonguard's, or any list path with its list call (ConfigMaps of one namespace). */
+export type WatchedObjects = CustomResource | { path: string; list(api: KubeConfig): Promise<KubernetesListObject<KubernetesObject>> };
+
 export interface CustomObjectWatchOptions {
-  resource: CustomResource;
+  resource: WatchedObjects;
   logger: Logger;
   kubeConfig: KubeConfig;
   /** The whole list as it is now: after the first list and after every change (coalesced). */
@@ -50,14 +53,18 @@ export class CustomObjectWatch {
   /** Starts listing and watching; returns at once (see the top of the file). */
   start(): void {
     const { resource, logger, kubeConfig } = this.options;
-    const api = kubeConfig.makeApiClient(CustomObjectsApi);
-    const path = `/apis/${resource.group}/${resource.version}/${resource.plural}`;
+    const path = 'path' in resource ? resource.path : `/apis/${resource.group}/${resource.version}/${resource.plural}`;
+    const listAll = async (): Promise<KubernetesListObject<KubernetesObject>> => {
+      if ('path' in resource) return resource.list(kubeConfig);
+      const api = kubeConfig.makeApiClient(CustomObjectsApi);
+      const request = { group: resource.group, version: resource.version, plural: resource.plural };
+      return (await (resource.namespaced === true ? api.listCustomObjectForAllNamespaces(request) : api.listClusterCustomObject(request))) as KubernetesListObject<KubernetesObject>;
+    };
     const informer = makeInformer<KubernetesObject>(
       kubeConfig,
       path,
       async () => {
-        const request = { group: resource.group, version: resource.version, plural: resource.plural };
-        const list = (await (resource.namespaced === true ? api.listCustomObjectForAllNamespaces(request) : api.listClusterCustomObject(request))) as KubernetesListObject<KubernetesObject>;
+        const list = await listAll();
         if (!this.listed) logger.info({ resource: path, objects: list.items.length }, 'custom objects listed; watching for changes');
         this.listed = true;
         // The informer fills its cache from this list right after it returns: report once it has.

@@ -139,6 +139,40 @@ describe('ClusterPolicyStore with exceptions', () => {
   });
 });
 
+describe('ClusterPolicyStore with spec.paramsFrom', () => {
+  const ports = (generation: number): ClusterObject =>
+    policyObject('ports', generation, 'object.spec.template.spec.containers.all(c, c.?ports.orValue([]).all(p, p.?hostPort.orValue(0) in params.allowedPorts))', {
+      params: { allowedPorts: [9100] },
+      paramsFrom: { configMap: 'ports-params' },
+    });
+  const allowed = (set: PolicySet | undefined): unknown => (set?.policies[0]?.document.spec.params as { allowedPorts?: unknown } | undefined)?.allowedPorts;
+
+  it('overrides params with the ConfigMap’s values read as YAML, type-checked again; a bad value keeps the last good version', async () => {
+    const policies = new ClusterPolicyStore({ namespaceSource: false, logger: captureLogger().logger, paramsNamespace: 'daemonguard-system' });
+    await policies.update([ports(1)]);
+    assert.equal(policies.current(), undefined, 'ConfigMaps not listed yet');
+    await policies.updateConfigMaps([{ metadata: { name: 'ports-params' }, data: { allowedPorts: '[9100, 9256]' } }]);
+    assert.deepEqual(allowed(policies.current()), [9100, 9256]);
+    assert.equal(policies.statuses().get('ports')?.ready, true);
+
+    // A string where the expression needs a list: `in` over a string does not type-check.
+    await policies.updateConfigMaps([{ metadata: { name: 'ports-params' }, data: { allowedPorts: 'all' } }]);
+    assert.deepEqual(allowed(policies.current()), [9100, 9256]);
+    assert.match(policies.statuses().get('ports')!.message, /Generation 1 keeps being enforced\.\nspec\.validations\[0\]\.expression/);
+
+    await policies.updateConfigMaps([{ metadata: { name: 'ports-params' }, data: { alowedPorts: '[1]' } }]);
+    assert.match(policies.statuses().get('ports')!.message, /spec\.paramsFrom\.configMap \(line \d+, column \d+\): ConfigMap daemonguard-system\/ports-params has key "alowedPorts", which is not a parameter of spec\.params \(declared: allowedPorts\)\n {2}\s+configMap: ports-params\n\s+\^/);
+    await policies.updateConfigMaps([]);
+    assert.match(policies.statuses().get('ports')!.message, /ConfigMap daemonguard-system\/ports-params does not exist/);
+    assert.deepEqual(allowed(policies.current()), [9100, 9256]);
+  });
+
+  it('is refused in a policy file, which has no ConfigMaps to read', async () => {
+    const dir = await writeTree({ 'p.yaml': 'apiVersion: daemonguard.dev/v1alpha1\nkind: DaemonSetPolicy\nmetadata:\n  name: p\nspec:\n  params: {a: 1}\n  paramsFrom: {configMap: x}\n' });
+    await assert.rejects(loadPolicySet([dir]), /p\.yaml:7:\d+: policy "p" spec\.paramsFrom: paramsFrom is read only from DaemonSetPolicy objects in a cluster/);
+  });
+});
+
 describe('statusToWrite', () => {
   const desired = { observedGeneration: 2, ready: true, reason: 'Loaded', message: 'ok', expressions: 3 };
   const now = new Date('2026-12-04T10:00:00.123Z');

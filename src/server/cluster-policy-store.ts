@@ -13,11 +13,12 @@
 
 import { stringify } from 'yaml';
 import type { Logger } from 'pino';
-import { parseSourceText } from '../common/yaml-documents.js';
+import { formatFieldPath, parseSourceText } from '../common/yaml-documents.js';
 import { buildPolicySet, compileDocuments, type PolicyProblem } from '../policy/load-policies.js';
 import type { CompiledException, CompiledPolicy, PolicySet } from '../policy/types.js';
 import type { ServerMetrics } from './metrics.js';
 import type { ObjectStatus } from './object-status.js';
+import { resolveParamsFrom, type ParamsProblem } from './params-from.js';
 import { refuseNamespaceReaders } from './namespace-requirement.js';
 import type { PolicyStore } from './policy-store.js';
 
@@ -103,6 +104,8 @@ interface Entry {
 }
 
 export interface ClusterPolicyStoreOptions {
+  /** daemonguard's namespace, where spec.paramsFrom ConfigMaps live; without it, paramsFrom is not resolved. */
+  paramsNamespace?: string;
   /** Policies from --policies, loaded all-or-nothing; none without the flag. */
   files?: PolicyStore<PolicySet>;
   /** Whether the server knows the namespaces: without, a policy that reads them does not load. */
@@ -116,6 +119,8 @@ const byKey = (a: Entry, b: Entry): number => (a.key < b.key ? -1 : a.key > b.ke
 export class ClusterPolicyStore implements PolicyStore<PolicySet> {
   private readonly entries: Record<Kind, Map<string, Entry>> = { policy: new Map(), exception: new Map() };
   private readonly synced: Record<Kind, boolean>;
+  private configMaps: Map<string, Record<string, string>> | undefined;
+  private lastPolicies: readonly ClusterObject[] = [];
   private queue: Promise<void> = Promise.resolve();
   private version = 0;
   private cached: { set: PolicySet; files: PolicySet | undefined; version: number } | undefined;
@@ -146,7 +151,18 @@ export class ClusterPolicyStore implements PolicyStore<PolicySet> {
 
   /** Whether the objects were listed at least once. */
   get isSynced(): boolean {
-    return this.synced.policy && this.synced.exception;
+    return this.synced.policy && this.synced.exception && (this.options.paramsNamespace === undefined || this.configMaps !== undefined);
+  }
+
+  /** The ConfigMaps of daemonguard's namespace as they are now (for spec.paramsFrom); policies are resolved again. */
+  updateConfigMaps(configMaps: readonly { metadata?: { name?: string }; data?: Record<string, string> }[]): Promise<void> {
+    this.queue = this.queue
+      .then(() => {
+        this.configMaps = new Map(configMaps.map((configMap) => [configMap.metadata?.name ?? '', configMap.data ?? {}]));
+        return this.apply('policy', this.lastPolicies, false);
+      })
+      .catch((error: unknown) => this.options.logger.error({ err: error }, 'applying a change of ConfigMaps failed; the set serving is unchanged'));
+    return this.queue;
   }
 
   /**
@@ -169,21 +185,27 @@ export class ClusterPolicyStore implements PolicyStore<PolicySet> {
     return this.queue;
   }
 
-  private async apply(kind: Kind, objects: readonly ClusterObject[]): Promise<void> {
+  private async apply(kind: Kind, objects: readonly ClusterObject[], listed = true): Promise<void> {
     const { logger, metrics } = this.options;
     const entries = this.entries[kind];
     const seen = new Set<string>();
-    let changed = !this.synced[kind];
+    let changed = listed && !this.synced[kind];
+    if (kind === 'policy') this.lastPolicies = objects;
     for (const object of objects) {
       const name = object.metadata?.name;
       if (name === undefined) continue;
       const key = kind === 'exception' ? `${object.metadata?.namespace ?? ''}/${name}` : name;
       seen.add(key);
-      const text = objectText(object);
+      const resolved = this.resolveParams(object);
+      // An unresolved paramsFrom is part of what is compared, so a different reason is a change too.
+      const text = objectText(resolved.object) + resolved.problems.map((problem) => `# ${JSON.stringify(problem.message)}\n`).join('');
       const existing = entries.get(key);
       if (existing?.text === text) continue;
       const generation = object.metadata?.generation ?? 0;
-      const entry = await this.load(kind, key, text, generation, existing);
+      const entry = resolved.problems.length > 0
+        ? this.unresolved(kind, key, objectText(object), generation, existing, resolved.problems)
+        : await this.load(kind, key, text, generation, existing);
+      entry.text = text;
       entries.set(key, entry);
       changed = true;
       const what = kind === 'exception' ? 'cluster exception' : 'cluster policy';
@@ -204,9 +226,25 @@ export class ClusterPolicyStore implements PolicyStore<PolicySet> {
       changed = true;
       logger.info({ [kind]: key }, kind === 'exception' ? 'cluster exception deleted' : 'cluster policy deleted');
     }
-    this.synced[kind] = true;
+    if (listed) this.synced[kind] = true;
     if (changed) this.version++;
     this.current(); // builds the set here rather than on the first review, and updates the gauge
+  }
+
+  private resolveParams(object: ClusterObject): { object: ClusterObject; problems: ParamsProblem[] } {
+    const namespace = this.options.paramsNamespace;
+    if (namespace === undefined || this.configMaps === undefined) return { object, problems: [] };
+    return resolveParamsFrom(object, this.configMaps, namespace);
+  }
+
+  /** An entry for an object whose paramsFrom could not be resolved: problems at the lines of `text`, the last good version kept. */
+  private unresolved(kind: Kind, key: string, text: string, generation: number, existing: Entry | undefined, problems: readonly ParamsProblem[]): Entry {
+    const [source] = parseSourceText(`daemonsetpolicy/${key}`, text);
+    return {
+      kind, key, text, generation,
+      problems: problems.map((problem) => ({ file: source!.file, ...source!.positionOf(problem.path), policy: key, field: formatFieldPath(problem.path), message: problem.message })),
+      ...(existing?.lastGood === undefined ? {} : { lastGood: existing.lastGood }),
+    };
   }
 
   private async load(kind: Kind, key: string, text: string, generation: number, existing: Entry | undefined): Promise<Entry> {

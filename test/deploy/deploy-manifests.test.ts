@@ -114,7 +114,10 @@ describe('deploy/base', () => {
       { apiGroups: ['daemonguard.dev'], resources: ['daemonsetpolicies/status', 'daemonsetpolicyexceptions/status'], verbs: ['patch'] },
     ]);
     const role = objects.find((object) => object.kind === 'Role');
-    assert.deepEqual(role?.rules, [{ apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'create', 'update'] }]);
+    assert.deepEqual(role?.rules, [
+      { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'create', 'update'] },
+      { apiGroups: [''], resources: ['configmaps'], verbs: ['get', 'list', 'watch'] },
+    ]);
     assert.equal(objects.filter((object) => object.kind === 'Role' || object.kind === 'ClusterRole').length, 2);
   });
 });

@@ -339,6 +339,35 @@ describe('DaemonSetPolicy objects with serve --policies-from-cluster', { timeout
     assert.match((await cluster.kubectl(['get', 'dspx', '-n', 'ex-a'])).stdout, /^NAME\s+POLICIES\s+EXPIRES\s+READY\s+AGE\ncalico\s+\["no-privileged"\]\s+2099-01-01T00:00:00Z\s+True/);
   });
 
+  it('spec.paramsFrom: a ConfigMap in daemonguard’s namespace configures a policy; a value that does not type-check keeps the last good one', async () => {
+    const configMap = (registry: string): string => JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'registry-params', namespace: NAMESPACE }, data: { registry } });
+    await cluster.kubectl(['apply', '-f', '-'], { input: configMap('other.example') });
+    await cluster.kubectl(['apply', '-f', '-'], {
+      input: `apiVersion: daemonguard.dev/v1alpha1
+kind: DaemonSetPolicy
+metadata:
+  name: registry
+spec:
+  validationActions: [Deny]
+  params:
+    registry: registry.example
+  paramsFrom:
+    configMap: registry-params
+  validations:
+    - expression: "object.spec.template.spec.containers.all(c, c.image.startsWith(params.registry + '/'))"
+      messageExpression: "'images must come from ' + params.registry"
+`,
+    });
+    const create = () => cluster.kubectl(['create', '--dry-run=server', '-f', '-'], { input: JSON.stringify(daemonSet('agent', 'agents')), allowFailure: true });
+    await eventually('the ConfigMap’s registry to be enforced', async () => /images must come from other\.example/.test((await create()).stderr), 30_000);
+    await cluster.kubectl(['apply', '-f', '-'], { input: configMap('registry.example') });
+    await eventually('the changed value to be enforced', async () => (await create()).code === 0, 30_000);
+    await cluster.kubectl(['apply', '-f', '-'], { input: configMap('[1, 2]') });
+    await eventually('Ready=False for a list where a string is needed', async () => ready(await policy('registry'))?.status === 'False', 30_000);
+    assert.match(ready(await policy('registry'))!.message, /Generation 1 keeps being enforced\.\nspec\.validations\[0\]\.(expression|messageExpression)/);
+    assert.equal((await create()).code, 0, 'registry.example still allowed');
+  });
+
   it('grants the service account no more than it needs', async () => {
     const can = async (...args: string[]): Promise<string> =>
       (await cluster.kubectl(['auth', 'can-i', ...args, `--as=${SERVICE_ACCOUNT}`], { allowFailure: true })).stdout.trim();
@@ -351,6 +380,8 @@ describe('DaemonSetPolicy objects with serve --policies-from-cluster', { timeout
     assert.equal(await can('delete', 'daemonsetpolicies.daemonguard.dev'), 'no');
     assert.equal(await can('update', 'leases', '-n', NAMESPACE), 'yes');
     assert.equal(await can('update', 'leases', '-n', 'kube-system'), 'no');
+    assert.equal(await can('list', 'configmaps', '-n', NAMESPACE), 'yes');
+    assert.equal(await can('list', 'configmaps', '-n', 'kube-system'), 'no');
   });
 });
 

@@ -83,7 +83,10 @@ function checkPdbAndService(objects: readonly K8sObject[], name: string): void {
     { apiGroups: ['daemonguard.dev'], resources: ['daemonsetpolicies', 'daemonsetpolicyexceptions'], verbs: ['get', 'list', 'watch'] },
     { apiGroups: ['daemonguard.dev'], resources: ['daemonsetpolicies/status', 'daemonsetpolicyexceptions/status'], verbs: ['patch'] },
   ]);
-  assert.deepEqual(at(find(objects, 'Role', `${name}-leader-election`), 'rules'), [{ apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'create', 'update'] }]);
+  assert.deepEqual(at(find(objects, 'Role', `${name}-leader-election`), 'rules'), [
+      { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'create', 'update'] },
+      { apiGroups: [''], resources: ['configmaps'], verbs: ['get', 'list', 'watch'] },
+    ]);
 }
 
 describe('deploy/ with kustomize, helm and a real kube-apiserver', { timeout: 900_000 }, () => {
