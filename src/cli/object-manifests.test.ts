@@ -33,6 +33,16 @@ describe('daemonguard manifests --crds / --policies', () => {
     assert.deepEqual(items.find((item) => item.metadata.name === original.name)!.spec, original.document.spec);
   });
 
+  it('--params-from points every policy with params at its optional ConfigMap params-<policy>', async () => {
+    const run = await runCli(['manifests', '--policies', '--params-from', '-o', 'json']);
+    assert.equal(run.code, 0, run.stderr);
+    const items = (JSON.parse(run.stdout) as { items: { metadata: { name: string }; spec: { params?: object; paramsFrom?: object } }[] }).items;
+    assert.ok(items.some((item) => item.spec.params !== undefined));
+    for (const item of items) {
+      assert.deepEqual(item.spec.paramsFrom, item.spec.params === undefined ? undefined : { configMap: `params-${item.metadata.name}`, optional: true }, item.metadata.name);
+    }
+  });
+
   it('refuses a folder that does not load (exit 2, with the file and line), and --validation-actions without --policies', async () => {
     const dir = await writeTree({ 'p.yaml': 'apiVersion: daemonguard.dev/v1alpha1\nkind: DaemonSetPolicy\nmetadata:\n  name: p\nspec:\n  validations:\n    - expression: "object.spec.nope"\n' });
     const broken = await runCli(['manifests', '--policies', dir]);

@@ -17,8 +17,16 @@ export function crdObjects(): object[] {
   return renderCustomResourceDefinitions();
 }
 
-/** The policies under `paths` as objects; `validationActions` replaces those of every policy that validates. */
-export async function policyObjects(paths: readonly string[], validationActions?: ValidationAction[]): Promise<DaemonSetPolicyDocument[]> {
+export interface PolicyObjectOptions {
+  /** Replaces the validationActions of every policy that validates. */
+  validationActions?: ValidationAction[];
+  /** Every policy with params reads overrides from the optional ConfigMap `<prefix><policy name>` (spec.paramsFrom). */
+  paramsConfigMapPrefix?: string;
+}
+
+/** The policies under `paths` as objects. */
+export async function policyObjects(paths: readonly string[], options: PolicyObjectOptions = {}): Promise<DaemonSetPolicyDocument[]> {
+  const { validationActions, paramsConfigMapPrefix } = options;
   let set;
   try {
     set = await loadPolicySet(paths);
@@ -29,6 +37,10 @@ export async function policyObjects(paths: readonly string[], validationActions?
   return set.policies.map(({ document }) => ({
     ...document,
     metadata: { ...document.metadata, labels: { ...document.metadata.labels, ...LIBRARY_LABELS } },
-    spec: validationActions !== undefined && (document.spec.validations?.length ?? 0) > 0 ? { ...document.spec, validationActions } : document.spec,
+    spec: {
+      ...document.spec,
+      ...(validationActions !== undefined && (document.spec.validations?.length ?? 0) > 0 ? { validationActions } : {}),
+      ...(paramsConfigMapPrefix !== undefined && document.spec.params !== undefined ? { paramsFrom: { configMap: `${paramsConfigMapPrefix}${document.metadata.name}`, optional: true } } : {}),
+    },
   }));
 }

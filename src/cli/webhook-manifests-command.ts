@@ -45,6 +45,7 @@ export interface ManifestsOptions {
   /** true: the built-in library; a string: a file or folder. */
   policies?: boolean | string;
   validationActions?: ValidationAction;
+  paramsFrom?: boolean;
 }
 
 function integerIn(name: string, min: number, max: number): (value: string) => number {
@@ -163,6 +164,9 @@ export function registerManifestsCommand(program: Command): Command {
         choice(['Deny', 'Warn', 'Audit'] as const, '--validation-actions'),
       ),
     )
+    .addOption(
+      new Option('--params-from', 'with --policies: each policy with params also reads the optional ConfigMap params-<policy> in daemonguard\'s namespace (spec.paramsFrom)'),
+    )
     .addOption(new Option('-o, --output <format>', 'yaml or json (a List)').default('yaml').argParser(choice(['yaml', 'json'] as const, '--output')))
     .addHelpText(
       'after',
@@ -174,12 +178,17 @@ export function registerManifestsCommand(program: Command): Command {
         '  $ daemonguard manifests --policies --validation-actions Warn | kubectl apply -f -',
     )
     .action(async (options: ManifestsOptions) => {
-      if (options.validationActions !== undefined && options.policies === undefined) throw new InputError('--validation-actions goes with --policies');
+      if ((options.validationActions !== undefined || options.paramsFrom === true) && options.policies === undefined) {
+        throw new InputError(`${options.paramsFrom === true ? '--params-from' : '--validation-actions'} goes with --policies`);
+      }
       if (options.crds === true || options.policies !== undefined) {
         // Loaded only here: the policy compiler is not needed for the webhook configurations.
         const { crdObjects, policyObjects } = await import('./object-manifests.js');
         const paths = typeof options.policies === 'string' ? [options.policies] : [packageFile('policies')];
-        const objects = options.crds === true ? crdObjects() : await policyObjects(paths, options.validationActions === undefined ? undefined : [options.validationActions]);
+        const objects = options.crds === true ? crdObjects() : await policyObjects(paths, {
+              ...(options.validationActions === undefined ? {} : { validationActions: [options.validationActions] }),
+              ...(options.paramsFrom === true ? { paramsConfigMapPrefix: 'params-' } : {}),
+            });
         process.stdout.write(formatManifests(objects, options.output));
         process.exitCode = EXIT_OK;
         return;

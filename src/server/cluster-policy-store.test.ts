@@ -167,6 +167,18 @@ describe('ClusterPolicyStore with spec.paramsFrom', () => {
     assert.deepEqual(allowed(policies.current()), [9100, 9256]);
   });
 
+  it('applies spec.params as written while an optional ConfigMap does not exist', async () => {
+    const policies = new ClusterPolicyStore({ namespaceSource: false, logger: captureLogger().logger, paramsNamespace: 'daemonguard-system' });
+    const optional = ports(1);
+    (optional.spec as { paramsFrom: { optional?: boolean } }).paramsFrom.optional = true;
+    await policies.update([optional]);
+    await policies.updateConfigMaps([]);
+    assert.deepEqual(allowed(policies.current()), [9100]);
+    assert.equal(policies.statuses().get('ports')?.ready, true);
+    await policies.updateConfigMaps([{ metadata: { name: 'ports-params' }, data: { allowedPorts: '[22]' } }]);
+    assert.deepEqual(allowed(policies.current()), [22]);
+  });
+
   it('is refused in a policy file, which has no ConfigMaps to read', async () => {
     const dir = await writeTree({ 'p.yaml': 'apiVersion: daemonguard.dev/v1alpha1\nkind: DaemonSetPolicy\nmetadata:\n  name: p\nspec:\n  params: {a: 1}\n  paramsFrom: {configMap: x}\n' });
     await assert.rejects(loadPolicySet([dir]), /p\.yaml:7:\d+: policy "p" spec\.paramsFrom: paramsFrom is read only from DaemonSetPolicy objects in a cluster/);

@@ -26,12 +26,13 @@ export function resolveParamsFrom(
   configMaps: ReadonlyMap<string, Readonly<Record<string, string>>>,
   namespace: string,
 ): { object: ClusterObject; problems: ParamsProblem[] } {
-  const spec = object.spec as { params?: Record<string, unknown>; paramsFrom?: { configMap?: unknown } } | undefined;
+  const spec = object.spec as { params?: Record<string, unknown>; paramsFrom?: { configMap?: unknown; optional?: unknown } } | undefined;
   if (spec?.paramsFrom === undefined) return { object, problems: [] };
   const { paramsFrom, ...rest } = spec;
   const name = String(paramsFrom.configMap);
   const data = configMaps.get(name);
   if (data === undefined) {
+    if (paramsFrom.optional === true) return { object: { ...object, spec: rest }, problems: [] };
     return { object, problems: [{ path: ['spec', 'paramsFrom', 'configMap'], message: `ConfigMap ${namespace}/${name} does not exist (or daemonguard may not read it)` }] };
   }
   const declared = rest.params ?? {};

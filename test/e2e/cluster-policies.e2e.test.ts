@@ -279,9 +279,10 @@ describe('DaemonSetPolicy objects with serve --policies-from-cluster', { timeout
     assert.match(await verdict(other), /\(v3\)/);
   });
 
-  it('installs the built-in library from `manifests --policies` in Warn: every policy Ready, privileged agents admitted with warnings', async () => {
+  it('installs the built-in library from `manifests --policies --params-from` in Warn: every policy Ready, privileged agents admitted with warnings', async () => {
     await cluster.kubectl(['delete', 'dsp', 'no-privileged']);
-    const library = await daemonguard(['manifests', '--policies', '--validation-actions', 'Warn']);
+    // --params-from: each policy with params reads an optional ConfigMap, none of which exists yet.
+    const library = await daemonguard(['manifests', '--policies', '--validation-actions', 'Warn', '--params-from']);
     assert.equal(library.code, 0, library.stderr);
     await cluster.kubectl(['apply', '-f', '-'], { input: library.stdout });
     const names = parseObjects(library.stdout).map((object) => (object.metadata as { name: string }).name);
