@@ -43,6 +43,7 @@ COPY schema ./schema
 COPY policies ./policies
 # Distroless "nonroot" is 65532 already; stated so that runAsNonRoot can verify a numeric user.
 USER 65532:65532
-EXPOSE 8443
+# 8443: reviews over HTTPS; 8081: /healthz, /readyz, /metrics over plain HTTP (--probe-address).
+EXPOSE 8443 8081
 ENTRYPOINT ["/nodejs/bin/node", "/app/dist/cli/main.js"]
 CMD ["serve", "--namespaces-from-cluster"]

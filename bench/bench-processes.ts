@@ -22,6 +22,8 @@ export interface RunningServer {
   readonly name: string;
   readonly pid: number;
   readonly url: string;
+  /** daemonguard's probe port (/metrics), http://127.0.0.1:<port>; the floor has none. */
+  readonly probeUrl?: string;
   /** SIGTERM, then SIGKILL if it has not exited within `graceMs`. */
   stop(graceMs?: number): Promise<void>;
 }
@@ -91,9 +93,9 @@ export async function startServe(spec: ServeSpec): Promise<RunningServer> {
     args,
     nodeFlags: spec.nodeFlags,
     logFile: spec.logFile,
-    readyz: { port, ca: readFileSync(spec.tls.caFile) },
+    readyz: { port },
   });
-  return { name: 'daemonguard', pid: served.pid, url: served.url, stop: async (graceMs = 10_000) => void (await served.stop({ graceMs })) };
+  return { name: 'daemonguard', pid: served.pid, url: served.url, probeUrl: served.probeUrl, stop: async (graceMs = 10_000) => void (await served.stop({ graceMs })) };
 }
 
 export interface HttpsAnswer {

@@ -10,7 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ensureDevCertificates } from '../src/certs/dev-certificates.js';
 import { residentBytes } from '../test/support/serve-process.js';
-import { httpsRequest, machineDescription, runLoad, sleep, startServe, type RunningServer, type TlsFiles } from './bench-processes.js';
+import { callHttp } from '../test/support/server-fixtures.js';
+import { machineDescription, runLoad, sleep, startServe, type RunningServer, type TlsFiles } from './bench-processes.js';
 import { BUILT_IN_POLICIES, NAMESPACES_YAML, reviewBodies } from './webhook-payloads.js';
 
 const QUICK = process.argv.includes('--quick');
@@ -27,10 +28,10 @@ interface Sample {
 
 const toMb = (bytes: number | undefined): string => (bytes === undefined ? 'n/a' : (bytes / 1024 / 1024).toFixed(1));
 
-/** nodejs_heap_size_used_bytes from the server's own /metrics. */
-async function heapUsed(server: RunningServer, caFile: string): Promise<number | undefined> {
-  const answer = await httpsRequest(`${server.url}/metrics`, 'GET', undefined, caFile).catch(() => undefined);
-  const match = answer === undefined ? null : /^nodejs_heap_size_used_bytes (\d+(?:\.\d+)?)/m.exec(answer.body);
+/** nodejs_heap_size_used_bytes from the server's own /metrics, on its probe port. */
+async function heapUsed(server: RunningServer): Promise<number | undefined> {
+  const answer = server.probeUrl === undefined ? undefined : await callHttp(`${server.probeUrl}/metrics`).catch(() => undefined);
+  const match = answer === undefined ? null : /^nodejs_heap_size_used_bytes (\d+(?:\.\d+)?)/m.exec(answer.text);
   return match ? Number(match[1]) : undefined;
 }
 
@@ -61,7 +62,7 @@ async function main(): Promise<void> {
     serve = await startServe({ tls, policies: BUILT_IN_POLICIES, namespacesFile, logFile, nodeFlags: ['--trace-gc'] });
 
     await sleep(2_000);
-    const samples: Sample[] = [{ reviews: 0, rss: residentBytes(serve.pid), heapUsed: await heapUsed(serve, tls.caFile) }];
+    const samples: Sample[] = [{ reviews: 0, rss: residentBytes(serve.pid), heapUsed: await heapUsed(serve) }];
     // 14 small reviews for every 2 large ones, /validate and /mutate taking turns.
     const mix = [
       ...Array.from({ length: 7 }, () => [
@@ -79,11 +80,11 @@ async function main(): Promise<void> {
       if (result.failed > 0) throw new Error(`${result.failed} reviews failed`);
       reviews += result.ok;
       if (step === 1) warmedUpAtMs = Date.now() - spawnedAt;
-      samples.push({ reviews, rss: residentBytes(serve.pid), heapUsed: await heapUsed(serve, tls.caFile) });
+      samples.push({ reviews, rss: residentBytes(serve.pid), heapUsed: await heapUsed(serve) });
       process.stderr.write(`${reviews.toLocaleString('en-US')} reviews, ${toMb(samples.at(-1)!.rss)} MB resident\n`);
     }
     await sleep(3_000);
-    const settled: Sample = { reviews, rss: residentBytes(serve.pid), heapUsed: await heapUsed(serve, tls.caFile) };
+    const settled: Sample = { reviews, rss: residentBytes(serve.pid), heapUsed: await heapUsed(serve) };
     await serve.stop();
     serve = undefined;
 

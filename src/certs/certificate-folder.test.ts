@@ -256,7 +256,7 @@ describe('rotation picked up by a running server, without restart', () => {
     const deadline = Date.now() + 8_000;
     let seen: string | undefined;
     while (Date.now() < deadline) {
-      seen = (await callHttps(`${server.url}/healthz`, { ca: bundle, agent: false, servername: SERVICE_NAME })).peerSerialNumber;
+      seen = (await callHttps(`${server.url}/validate`, { body: '{}', ca: bundle, agent: false, servername: SERVICE_NAME })).peerSerialNumber;
       if (seen === serial) return;
       await sleep(100);
     }

@@ -7,7 +7,17 @@ import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { connect, type TLSSocket } from 'node:tls';
 import { runCli } from '../../test/support/cli-process.js';
-import { admissionReview, BASELINE_HOST_NETWORK_POLICY, callHttps, daemonSet, temporaryDirectory, TEST_POLICIES, writeFiles } from '../../test/support/server-fixtures.js';
+import {
+  admissionReview,
+  BASELINE_HOST_NETWORK_POLICY,
+  callHttp,
+  callHttps,
+  daemonSet,
+  temporaryDirectory,
+  TEST_POLICIES,
+  writeFiles,
+  writeTestCertificates,
+} from '../../test/support/server-fixtures.js';
 import { startServe, stopAllServes } from '../../test/support/serve-process.js';
 import { POLICIES_DIR } from '../../test/support/library-paths.js';
 import { listManifestFiles } from '../common/yaml-documents.js';
@@ -37,6 +47,16 @@ describe('daemonguard serve: flags', () => {
       'default: "0.0.0.0"',
       'default: 8443',
       'default: 2s',
+      '--probe-address <[host]:port>',
+      'DAEMONGUARD_PROBE_ADDRESS',
+      'default: :8081',
+      '--tls-min-version <version>',
+      'DAEMONGUARD_TLS_MIN_VERSION',
+      'default: VersionTLS12',
+      '--tls-cipher-suites <names>',
+      'DAEMONGUARD_TLS_CIPHER_SUITES',
+      'TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256',
+      'SIGHUP reloads',
     ]) {
       assert.ok(result.stdout.includes(text), `--help mentions ${text}`);
     }
@@ -48,6 +68,26 @@ describe('daemonguard serve: flags', () => {
     results.forEach((result, index) => {
       assert.equal(result.code, 2, `${(cases[index] ?? []).join(' ')}: ${result.stderr}`);
       assert.match(result.stderr, /^error: /);
+      assert.match(result.stderr, /Usage: daemonguard serve \[options\]/);
+    });
+  });
+
+  it('refuses unknown and insecure TLS settings and a malformed probe address with usage, exit 2, naming the value', async () => {
+    const cases: [string[], RegExp][] = [
+      [['--tls-cipher-suites', 'TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,TLS_MADE_UP_SUITE'], /option '--tls-cipher-suites <names>' argument '.*' is invalid\. unknown cipher suite "TLS_MADE_UP_SUITE"/],
+      [['--tls-cipher-suites', 'TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA'], /cipher suite TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA is not allowed: CBC mode/],
+      [['--tls-cipher-suites', 'TLS_RSA_WITH_AES_128_GCM_SHA256'], /TLS_RSA_WITH_AES_128_GCM_SHA256 is not allowed: RSA key exchange without forward secrecy/],
+      [['--tls-cipher-suites', 'TLS_RSA_WITH_3DES_EDE_CBC_SHA'], /is not allowed: a broken cipher \(3DES\)/],
+      [['--tls-min-version', 'VersionTLS11'], /VersionTLS11 is not allowed: TLS 1\.0 and 1\.1 are deprecated/],
+      [['--tls-min-version', 'TLSv1.3'], /unknown TLS version "TLSv1\.3"; use VersionTLS12 or VersionTLS13/],
+      [['--probe-address', '8081'], /option '--probe-address <\[host\]:port>' argument '8081' is invalid\. expected \[host\]:port/],
+      [['--probe-address', '127.0.0.1:70000'], /expected \[host\]:port/],
+    ];
+    const results = await Promise.all(cases.map(([args]) => runCli(['serve', ...args])));
+    results.forEach((result, index) => {
+      const [args, message] = cases[index]!;
+      assert.equal(result.code, 2, `${args.join(' ')}: ${result.stderr}`);
+      assert.match(result.stderr, message);
       assert.match(result.stderr, /Usage: daemonguard serve \[options\]/);
     });
   });
@@ -158,7 +198,6 @@ describe('daemonguard serve: running', () => {
     // The library's Pod Security policies read namespace labels: the server needs namespaces for them.
     await writeFiles(dir, { 'policies/small.yaml': TEST_POLICIES, 'namespaces.yaml': 'apiVersion: v1\nkind: Namespace\nmetadata:\n  name: monitoring\n' });
     const served = await startServe({ args: ['--address', '127.0.0.1', '--port', '0', '--policies', 'policies', '--namespaces', 'namespaces.yaml'], cwd: dir });
-    const ca = await readFile(path.join(dir, 'certs', 'ca.crt'), 'utf8');
 
     // The built-in library four times over, renamed: 64 legal policies in one file, well under the size
     // limit, that take the loader seconds to type-check on a busy machine.
@@ -168,14 +207,15 @@ describe('daemonguard serve: running', () => {
 
     // An answer counts when it arrives after the server said it started loading and before it said it finished.
     const count = (message: string): number => served.logLines().filter((line) => line['msg'] === message).length;
-    const loadingBefore = count('policy files changed; loading them');
+    const loadingBefore = count('reloading the policy files');
     let during = 0;
     let polling = true;
     const poller = (async () => {
       while (polling) {
-        const answer = await callHttps(`https://127.0.0.1:${served.port}/healthz`, { ca, agent: false });
+        const answer = await fetch(`${served.probeUrl}/healthz`);
         assert.equal(answer.status, 200);
-        if (count('policy files changed; loading them') > loadingBefore && count('policies reloaded') === 0) during++;
+        await answer.arrayBuffer();
+        if (count('reloading the policy files') > loadingBefore && count('policies reloaded') === 0) during++;
       }
     })();
     try {
@@ -209,7 +249,7 @@ describe('daemonguard serve: running', () => {
     const signalledAt = Date.now();
     const stopped = served.stop({ signal: 'SIGTERM' });
     await served.waitForLog((line) => line['signal'] === 'SIGTERM');
-    await assert.rejects(callHttps(`https://127.0.0.1:${served.port}/healthz`, { ca, agent: false }), /ECONNREFUSED/);
+    await assert.rejects(callHttps(`https://127.0.0.1:${served.port}/validate`, { ca, agent: false, body: '{}' }), /ECONNREFUSED/);
 
     socket.write(body.slice(half));
     await closed;
@@ -223,5 +263,85 @@ describe('daemonguard serve: running', () => {
     assert.deepEqual(await stopped, { code: 0, signal: null });
     assert.ok(Date.now() - signalledAt < 10_000, 'exits within the grace period');
     assert.ok(served.logLines().some((line) => line['msg'] === 'admission decision' && line['uid'] === 'uid-in-flight'));
+  });
+});
+
+describe('daemonguard serve: probe port and TLS settings', () => {
+  it('with --client-ca: probes and metrics answer on the probe port without a certificate; the HTTPS port refuses a client without one', { timeout: 30_000 }, async () => {
+    const dir = await temporaryDirectory('daemonguard-cli-');
+    await writeFiles(dir, { 'policies/all.yaml': TEST_POLICIES });
+    const certificates = await writeTestCertificates(dir);
+    const served = await startServe({
+      args: ['--address', '127.0.0.1', '--port', '0', '--policies', 'policies', '--tls-cert', certificates.certFile, '--tls-key', certificates.keyFile, '--client-ca', certificates.clientCaFile],
+      cwd: dir,
+    });
+    const listening = await served.waitForLog((line) => line['msg'] === 'daemonguard admission server listening');
+    assert.equal(listening['clientCertificates'], 'required');
+    assert.equal(listening['probeAddress'], '127.0.0.1');
+    assert.deepEqual([(await callHttp(`${served.probeUrl}/healthz`)).text, (await callHttp(`${served.probeUrl}/readyz`)).text], ['ok\n', 'ok\n']);
+    assert.match((await callHttp(`${served.probeUrl}/metrics`)).text, /^daemonguard_policies_loaded [1-9]\d*$/m);
+
+    const body = JSON.stringify(admissionReview('CREATE', daemonSet({ memoryLimit: '1Gi' }), { uid: 'uid-client-cert' }));
+    await assert.rejects(callHttps(`${served.url}/validate`, { ca: certificates.ca.certPem, body, agent: false }), /certificate required|ECONNRESET|socket hang up|alert/i);
+    const answer = await callHttps(`${served.url}/validate`, { ca: certificates.ca.certPem, body, agent: false, cert: certificates.client.certPem, key: certificates.client.keyPem });
+    assert.equal(answer.json<{ response: { uid: string } }>().response.uid, 'uid-client-cert');
+    assert.deepEqual(await served.stop(), { code: 0, signal: null });
+  });
+
+  it('--tls-cipher-suites: only the named TLS 1.2 suites are negotiated; --tls-min-version VersionTLS13 refuses a TLS 1.2 client', { timeout: 30_000 }, async () => {
+    const dir = await temporaryDirectory('daemonguard-cli-');
+    await writeFiles(dir, { 'policies/all.yaml': TEST_POLICIES });
+    const certificates = await writeTestCertificates(dir);
+    const common = ['--address', '127.0.0.1', '--port', '0', '--policies', 'policies', '--tls-cert', certificates.certFile, '--tls-key', certificates.keyFile];
+    const tls12 = { ca: certificates.ca.certPem, agent: false as const, maxVersion: 'TLSv1.2' as const };
+
+    const restricted = await startServe({ args: [...common, '--tls-cipher-suites', 'TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384'], cwd: dir });
+    await assert.rejects(callHttps(`${restricted.url}/validate`, { ...tls12, ciphers: 'ECDHE-ECDSA-AES128-GCM-SHA256', body: '{}' }), /handshake failure|alert|ECONNRESET/i);
+    await assert.rejects(callHttps(`${restricted.url}/validate`, { ...tls12, ciphers: 'ECDHE-ECDSA-AES128-SHA', body: '{}' }), /handshake failure|alert|ECONNRESET/i);
+    assert.equal((await callHttps(`${restricted.url}/validate`, { ...tls12, ciphers: 'ECDHE-ECDSA-AES256-GCM-SHA384', body: '{}' })).status, 400);
+    assert.deepEqual(await restricted.stop(), { code: 0, signal: null });
+
+    const tls13Only = await startServe({ args: common, cwd: dir, env: { DAEMONGUARD_TLS_MIN_VERSION: 'VersionTLS13' } });
+    await assert.rejects(callHttps(`${tls13Only.url}/validate`, { ...tls12, body: '{}' }), /protocol|version|alert/i);
+    assert.equal((await callHttps(`${tls13Only.url}/validate`, { ca: certificates.ca.certPem, agent: false, minVersion: 'TLSv1.3', body: '{}' })).status, 400);
+    assert.deepEqual(await tls13Only.stop(), { code: 0, signal: null });
+  });
+});
+
+describe('daemonguard serve: SIGHUP', () => {
+  it('reloads the policies from disk and the TLS files, logs it, keeps the last good set on a broken change, and never exits', { timeout: 30_000 }, async () => {
+    const dir = await temporaryDirectory('daemonguard-cli-');
+    await writeFiles(dir, { 'policies/all.yaml': TEST_POLICIES });
+    const served = await startServe({ args: ['--address', '127.0.0.1', '--port', '0', '--policies', 'policies', '--watch-interval', '0'], cwd: dir });
+    const ca = await readFile(path.join(dir, 'certs', 'ca.crt'), 'utf8');
+    const validate = async (uid: string): Promise<{ allowed: boolean; status?: { message: string } }> => {
+      const body = JSON.stringify(admissionReview('CREATE', daemonSet({ memoryLimit: '1Gi' }), { uid }));
+      return (await callHttps(`${served.url}/validate`, { ca, body, agent: false })).json<{ response: { allowed: boolean; status?: { message: string } } }>().response;
+    };
+    assert.equal((await validate('before')).allowed, true);
+
+    // A policy added on disk, then the signal: the reload it causes reads the new file.
+    await writeFiles(dir, {
+      'policies/added.yaml': 'apiVersion: daemonguard.dev/v1alpha1\nkind: DaemonSetPolicy\nmetadata:\n  name: added-on-disk\nspec:\n  validations:\n    - expression: "false"\n      message: read after SIGHUP\n',
+    });
+    served.child.kill('SIGHUP');
+    const done = await served.waitForLog((line) => line['msg'] === 'reload on SIGHUP done');
+    assert.deepEqual([done['policies'], done['tls']], ['reloaded', 'unchanged']);
+    const reloaded = served.logLines().find((line) => line['msg'] === 'policies reloaded' && line['trigger'] === 'SIGHUP');
+    assert.ok(reloaded, 'the SIGHUP reload is logged with its trigger');
+    assert.ok((reloaded['policies'] as string[]).includes('added-on-disk'));
+    assert.ok(served.logLines().some((line) => line['msg'] === 'reload requested: reading the policies and the TLS files again' && line['signal'] === 'SIGHUP'));
+    const denied = await validate('after');
+    assert.equal(denied.allowed, false);
+    assert.equal(denied.status?.message, 'added-on-disk: read after SIGHUP');
+
+    // A broken file and another SIGHUP: refused, the last good set keeps serving, the process lives on.
+    await writeFiles(dir, { 'policies/added.yaml': 'apiVersion: daemonguard.dev/v1alpha1\nkind: DaemonSetPolicy\nmetadata: [\n' });
+    served.child.kill('SIGHUP');
+    await served.waitForLog((line) => line['msg'] === 'reload on SIGHUP done' && line['policies'] === 'refused');
+    assert.equal(served.child.exitCode, null);
+    assert.equal((await validate('still')).status?.message, 'added-on-disk: read after SIGHUP');
+    assert.equal((await callHttp(`${served.probeUrl}/readyz`)).status, 200);
+    assert.deepEqual(await served.stop(), { code: 0, signal: null });
   });
 });

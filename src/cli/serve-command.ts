@@ -17,17 +17,31 @@ import { NamespaceSourceMissingError, withoutNamespaceSource } from '../server/n
 import { WatchedPolicyStore, type PolicyStore } from '../server/policy-store.js';
 import type { ClusterPolicies } from './cluster-policies.js';
 import type { TlsFiles } from '../server/tls-material.js';
+import { DEFAULT_TLS_PROFILE, parseTlsCipherSuites, parseTlsMinVersion, TLS12_SUITE_NAMES, TlsSettingError, type TlsMinVersion } from '../server/tls-profile.js';
 
 /** Without --policies: the built-in library shipped in the package, wherever the server runs from. */
 export const DEFAULT_POLICY_PATHS: readonly string[] = [packageFile('policies')];
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
+/** The probe port when --probe-address is not given. */
+export const DEFAULT_PROBE_PORT = 8081;
+
+/** --probe-address: `[host]:port`; an empty host means the admission port's --address. */
+export interface ProbeAddress {
+  host?: string;
+  port: number;
+}
+
 export interface ServeOptions {
   address: string;
   port: number;
+  probeAddress: ProbeAddress;
   tlsCert?: string;
   tlsKey?: string;
   clientCa?: string;
+  tlsMinVersion: TlsMinVersion;
+  /** OpenSSL cipher list (parsed from the Go names given to --tls-cipher-suites). */
+  tlsCipherSuites?: string;
   policies?: string[];
   namespaces?: string;
   namespacesFromCluster?: boolean;
@@ -49,6 +63,26 @@ function parsePort(value: string): number {
     throw new InvalidArgumentError('expected a port number between 0 and 65535.');
   }
   return port;
+}
+
+function parseProbeAddress(value: string): ProbeAddress {
+  const match = /^(?:\[([^\]]+)\]|([^:[\]]*)):(\d{1,5})$/.exec(value.trim());
+  const port = Number(match?.[3]);
+  if (match === null || port > 65535) throw new InvalidArgumentError('expected [host]:port, such as :8081, 0.0.0.0:8081, 127.0.0.1:8081 or [::1]:8081.');
+  const host = match[1] ?? match[2] ?? '';
+  return host === '' ? { port } : { host, port };
+}
+
+/** Turns a TLS setting's refusal into a usage error (exit 2, the flag named by commander). */
+function tlsFlag<T>(parse: (value: string) => T): (value: string) => T {
+  return (value) => {
+    try {
+      return parse(value);
+    } catch (error) {
+      if (error instanceof TlsSettingError) throw new InvalidArgumentError(error.message);
+      throw error;
+    }
+  };
 }
 
 function parseDurationFlag(value: string): number {
@@ -76,20 +110,43 @@ function collectPaths(value: string, previous: string[] | undefined): string[] {
 export function registerServeCommand(program: Command): Command {
   return program
     .command('serve')
-    .summary('run the admission webhook server (HTTPS: /validate, /mutate, /healthz, /readyz, /metrics)')
+    .summary('run the admission webhook server (HTTPS: /validate, /mutate; HTTP probe port: /healthz, /readyz, /metrics)')
     .description(
-      'Run the admission webhook. POST /validate and /mutate answer AdmissionReview admission.k8s.io/v1 and v1beta1; ' +
-        'GET /healthz, /readyz and /metrics serve probes and Prometheus metrics.\n\n' +
+      'Run the admission webhook. POST /validate and /mutate on the HTTPS port answer AdmissionReview admission.k8s.io/v1 ' +
+        'and v1beta1; GET /healthz, /readyz and /metrics are served over plain HTTP on the probe port (--probe-address), ' +
+        'which never asks for a client certificate.\n\n' +
         'Policies and TLS files are watched and reloaded without a restart; a broken policy change is refused and the ' +
         'last good set keeps serving. Without --tls-cert/--tls-key, a development CA and a certificate for localhost, ' +
         '127.0.0.1 and ::1 are generated into --certs-dir.\n\n' +
-        'SIGTERM stops accepting connections, lets reviews in flight finish, and exits within --shutdown-grace.',
+        'SIGTERM stops accepting connections, lets reviews in flight finish, and exits within --shutdown-grace. ' +
+        'SIGHUP reloads the policies and the TLS files at once (as a change to them would), and never stops the server.',
     )
     .addOption(new Option('--address <host>', 'address to listen on').env('DAEMONGUARD_ADDRESS').default('0.0.0.0'))
     .addOption(new Option('--port <port>', 'HTTPS port').env('DAEMONGUARD_PORT').default(8443).argParser(parsePort))
+    .addOption(
+      new Option('--probe-address <[host]:port>', 'plain-HTTP listener for /healthz, /readyz and /metrics; an empty host means --address')
+        .env('DAEMONGUARD_PROBE_ADDRESS')
+        .default({ port: DEFAULT_PROBE_PORT }, `:${DEFAULT_PROBE_PORT}`)
+        .argParser(parseProbeAddress),
+    )
     .addOption(new Option('--tls-cert <file>', 'serving certificate, PEM (reloaded when the file changes)').env('DAEMONGUARD_TLS_CERT'))
     .addOption(new Option('--tls-key <file>', 'private key of the serving certificate, PEM').env('DAEMONGUARD_TLS_KEY'))
-    .addOption(new Option('--client-ca <file>', 'require client certificates signed by this CA, PEM').env('DAEMONGUARD_CLIENT_CA'))
+    .addOption(new Option('--client-ca <file>', 'require client certificates signed by this CA, PEM (on the HTTPS port only)').env('DAEMONGUARD_CLIENT_CA'))
+    .addOption(
+      new Option('--tls-min-version <version>', 'lowest TLS version accepted: VersionTLS12 or VersionTLS13 (the kube-apiserver\'s names)')
+        .env('DAEMONGUARD_TLS_MIN_VERSION')
+        .default(DEFAULT_TLS_PROFILE.minVersion, 'VersionTLS12')
+        .argParser(tlsFlag(parseTlsMinVersion)),
+    )
+    .addOption(
+      new Option(
+        '--tls-cipher-suites <names>',
+        `TLS 1.2 cipher suites, comma-separated, by the kube-apiserver's names; allowed (and the default): ${TLS12_SUITE_NAMES.join(', ')}. ` +
+          'TLS 1.3 suites are always enabled',
+      )
+        .env('DAEMONGUARD_TLS_CIPHER_SUITES')
+        .argParser(tlsFlag(parseTlsCipherSuites)),
+    )
     .addOption(
       new Option('--policies <path>', 'policy file or folder; repeat or separate with commas (default: the built-in library)')
         .env('DAEMONGUARD_POLICIES')
@@ -158,7 +215,7 @@ export function registerServeCommand(program: Command): Command {
     .addHelpText(
       'after',
       '\nExamples:\n' +
-        '  $ daemonguard serve --address 127.0.0.1                       # dev certificates in ./certs\n' +
+        '  $ daemonguard serve --address 127.0.0.1                       # dev certificates in ./certs; probes on 127.0.0.1:8081\n' +
         '  $ daemonguard serve --tls-cert /tls/tls.crt --tls-key /tls/tls.key --policies /etc/daemonguard/policies\n' +
         '  $ DAEMONGUARD_PORT=9443 DAEMONGUARD_EVAL_DEADLINE=1s daemonguard serve\n',
     )
@@ -191,6 +248,10 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
   const destination = pino.destination({ dest: 1, sync: false });
   const logger = pino({ level: options.logLevel, timestamp: pino.stdTimeFunctions.isoTime }, destination);
   const metrics = createServerMetrics();
+  // Until the reload handler below is installed, a SIGHUP (which would end the process) is noted and
+  // dropped: the files are being read for the first time anyway.
+  const hangupWhileStarting = (): void => logger.info({ signal: 'SIGHUP' }, 'SIGHUP ignored: the server is still starting and reading its files');
+  process.on('SIGHUP', hangupWhileStarting);
 
   let tls: TlsFiles;
   if (options.tlsCert !== undefined && options.tlsKey !== undefined) {
@@ -267,7 +328,9 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
     server = await startAdmissionServer<PolicySet>({
       address: options.address,
       port: options.port,
+      probe: { address: options.probeAddress.host ?? options.address, port: options.probeAddress.port },
       tls,
+      tlsProfile: { minVersion: options.tlsMinVersion, ciphers: options.tlsCipherSuites ?? DEFAULT_TLS_PROFILE.ciphers },
       policies,
       review,
       logger,
@@ -284,6 +347,20 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
     throw error;
   }
 
+  // SIGHUP, which would end the process by default, asks for a reload: what a change to the files
+  // would do, now (say, after editing a file on a mount where file events get lost). Never a stop.
+  // One reload after another: each reads the files as they are after its signal.
+  let reloads = Promise.resolve();
+  const reloadOnHangup = (): void => {
+    logger.info({ signal: 'SIGHUP' }, 'reload requested: reading the policies and the TLS files again');
+    reloads = reloads.then(async () => {
+      const [refusal, certificate] = await Promise.all([files?.reload('SIGHUP'), server.tls.reload('SIGHUP')]);
+      logger.info({ signal: 'SIGHUP', policies: refusal === undefined ? 'reloaded' : 'refused', tls: certificate }, 'reload on SIGHUP done');
+    });
+  };
+  process.on('SIGHUP', reloadOnHangup);
+  process.off('SIGHUP', hangupWhileStarting);
+
   const stopped = new Promise<void>((resolve) => {
     let stopping = false;
     const stop = (signal: NodeJS.Signals): void => {
@@ -297,6 +374,9 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
         namespaces?.close();
         process.off('SIGTERM', stop);
         process.off('SIGINT', stop);
+        // Still listened to (and ignored) from here on: a late SIGHUP must not kill a clean shutdown.
+        process.off('SIGHUP', reloadOnHangup);
+        process.on('SIGHUP', () => undefined);
         logger.info('shut down');
         destination.flushSync();
         // Should anything still hold the event loop open, do not outlive the grace period by much.

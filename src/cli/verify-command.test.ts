@@ -1,7 +1,7 @@
 // `daemonguard verify`, run as a real subprocess on fixture suites and on the built-in library's suites.
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
@@ -33,6 +33,20 @@ describe('daemonguard verify', () => {
       assert.match(run.stdout, new RegExp(`  ✓ ${name}\\n`));
     }
     assert.match(run.stdout, /1 suite, 6 resources: 6 passed, 0 failed\n$/);
+  });
+
+  it('expresses an exception: the policy is "except" where it applies, "deny" for the same DaemonSet in another namespace', async () => {
+    const run = await runCli(['verify', 'src/cli/testdata/exception-suite']);
+    assert.equal(run.code, 0, run.stdout + run.stderr);
+    assert.match(run.stdout, / {2}✓ excepted-in-its-namespace\n {2}✓ same-daemonset-elsewhere\n/);
+    // Without the exception, the first case's expectation fails.
+    const dir = await mkdtemp(join(tmpdir(), 'daemonguard-verify-'));
+    const suite = (await readFile(join(REPO_ROOT, 'src/cli/testdata/exception-suite/exceptions.test.yaml'), 'utf8'))
+      .replace('[../policies, ../exceptions]', `[${join(REPO_ROOT, 'src/cli/testdata/policies')}]`);
+    await writeFile(join(dir, 'exceptions.test.yaml'), suite);
+    const without = await runCli(['verify', dir]);
+    assert.equal(without.code, 1, without.stdout + without.stderr);
+    assert.match(without.stdout, /✗ excepted-in-its-namespace .*\n(.*\n)* {6}policies\.no-privileged:\n {8}- expected: except\n {8}\+ actual: {3}deny/);
   });
 
   it('shows expected against actual for every mismatch and checks mutations for idempotence', async () => {

@@ -1,5 +1,6 @@
 // review(): the one decision function behind the webhook, the CLI and the audit. Pure and synchronous:
-// no I/O, no clock except the optional deadline, so the same input always gets the same answer.
+// no I/O, and no clock but the optional deadline and `now` (read from the system only when the context
+// gives none and an exception with an end date matches), so the same input always gets the same answer.
 //
 // Per policy, as Kubernetes' ValidatingAdmissionPolicy does it: match (operations, namespaces,
 // selectors) -> matchConditions -> mutations (mutate phase) -> validations (validate phase).

@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { exceptionYaml, policyYaml, writeTree } from '../../test/support/admission-fixtures.js';
+import { readPackageJson } from '../common/package-root.js';
 import { parseSourceText } from '../common/yaml-documents.js';
 import { unknownPolicyProblems } from './compile-exception.js';
 import { compileDocuments, loadDocuments, loadPolicySet, PolicyLoadError, type PolicyProblem } from './load-policies.js';
@@ -30,6 +31,26 @@ async function problemsOf(files: Record<string, string>): Promise<{ root: string
   }
   assert.fail('the set loaded, but a problem was expected');
 }
+
+describe('schema/daemonsetpolicyexception.schema.json', () => {
+  it('stays structural, as a CRD openAPIV3Schema must be: a type on every node, no oneOf/anyOf/not', () => {
+    const schema = readPackageJson('schema', 'daemonsetpolicyexception.schema.json') as Record<string, unknown>;
+    const definitions = schema['definitions'] as Record<string, unknown>;
+    const untyped: string[] = [];
+    const walk = (node: Record<string, unknown>, at: string): void => {
+      for (const keyword of ['oneOf', 'anyOf', 'allOf', 'not']) if (keyword in node) untyped.push(`${at}: ${keyword}`);
+      const resolved = typeof node['$ref'] === 'string' ? (definitions[node['$ref'].replace('#/definitions/', '')] as Record<string, unknown>) : node;
+      if (typeof resolved['type'] !== 'string') untyped.push(`${at}: no type`);
+      for (const [key, child] of Object.entries((resolved['properties'] ?? {}) as Record<string, Record<string, unknown>>)) walk(child, `${at}.${key}`);
+      for (const key of ['items', 'additionalProperties']) {
+        const child = resolved[key];
+        if (typeof child === 'object' && child !== null) walk(child as Record<string, unknown>, `${at}.${key}`);
+      }
+    };
+    walk(schema, '');
+    assert.deepEqual(untyped, []);
+  });
+});
 
 describe('loading DaemonSetPolicyExceptions', () => {
   it('loads exceptions beside policies, in one file or another, indexed by the policies they name', async () => {

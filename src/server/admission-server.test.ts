@@ -15,8 +15,10 @@ import type { PolicySet } from '../policy/types.js';
 import { startAdmissionServer, type AdmissionServer, type AdmissionServerOptions } from './admission-server.js';
 import { createServerMetrics } from './metrics.js';
 import { StaticPolicyStore } from './policy-store.js';
+import { DEFAULT_TLS_PROFILE } from './tls-profile.js';
 import {
   admissionReview,
+  callHttp,
   callHttps,
   captureLogger,
   daemonSet,
@@ -78,27 +80,51 @@ describe('TLS', () => {
     assert.equal(answer.status, 200);
     assert.equal(answer.json<{ response: { uid: string } }>().response.uid, 'uid-tls');
     assert.equal(answer.peerSerialNumber?.length !== undefined, true);
-    const localhost = await callHttps(`https://localhost:${server.port}/healthz`, { ca: certificates.ca.certPem, agent: false });
-    assert.equal(localhost.text, 'ok\n');
+    const localhost = await callHttps(`https://localhost:${server.port}/validate`, { body: reviewBody('uid-localhost'), ca: certificates.ca.certPem, agent: false });
+    assert.equal(localhost.json<{ response: { uid: string } }>().response.uid, 'uid-localhost');
   });
 
   it('refuses TLS 1.1 and accepts TLS 1.2', async () => {
     const server = await start();
     await assert.rejects(
-      callHttps(`${server.url}/healthz`, { ca: certificates.ca.certPem, agent: false, minVersion: 'TLSv1', maxVersion: 'TLSv1.1' }),
+      callHttps(`${server.url}/validate`, { body: reviewBody(), ca: certificates.ca.certPem, agent: false, minVersion: 'TLSv1', maxVersion: 'TLSv1.1' }),
       /protocol|version|alert/i,
     );
-    const tls12 = await callHttps(`${server.url}/healthz`, { ca: certificates.ca.certPem, agent: false, maxVersion: 'TLSv1.2' });
+    const tls12 = await callHttps(`${server.url}/validate`, { body: reviewBody(), ca: certificates.ca.certPem, agent: false, maxVersion: 'TLSv1.2' });
     assert.equal(tls12.status, 200);
+  });
+
+  it('offers only ECDHE suites with AEAD ciphers on TLS 1.2: a client offering only ECDHE-ECDSA-AES128-SHA fails the handshake', async () => {
+    const server = await start();
+    await assert.rejects(
+      callHttps(`${server.url}/validate`, { body: reviewBody(), ca: certificates.ca.certPem, agent: false, maxVersion: 'TLSv1.2', ciphers: 'ECDHE-ECDSA-AES128-SHA' }),
+      /handshake failure|alert|no ciphers|ECONNRESET/i,
+    );
+    for (const ciphers of ['ECDHE-ECDSA-AES128-GCM-SHA256', 'ECDHE-ECDSA-AES256-GCM-SHA384', 'ECDHE-ECDSA-CHACHA20-POLY1305']) {
+      const answer = await callHttps(`${server.url}/validate`, { body: reviewBody(), ca: certificates.ca.certPem, agent: false, maxVersion: 'TLSv1.2', ciphers });
+      assert.equal(answer.status, 200, ciphers);
+    }
+  });
+
+  it('refuses a TLS 1.2 client when the floor is TLS 1.3, and names that floor in its listening log line', async () => {
+    const logs = captureLogger('info');
+    const server = await start({ tlsProfile: { ...DEFAULT_TLS_PROFILE, minVersion: 'TLSv1.3' }, logger: logs.logger });
+    await assert.rejects(
+      callHttps(`${server.url}/validate`, { body: reviewBody(), ca: certificates.ca.certPem, agent: false, maxVersion: 'TLSv1.2' }),
+      /protocol|version|alert/i,
+    );
+    const tls13 = await callHttps(`${server.url}/validate`, { body: reviewBody(), ca: certificates.ca.certPem, agent: false, minVersion: 'TLSv1.3' });
+    assert.equal(tls13.status, 200);
+    assert.equal(logs.records.find((record) => record['msg'] === 'daemonguard admission server listening')?.['minTlsVersion'], 'TLSv1.3');
   });
 
   it('refuses a client without a certificate when a client CA is set, and serves one with', async () => {
     const server = await start({ tls: { certFile: certificates.certFile, keyFile: certificates.keyFile, clientCaFile: certificates.clientCaFile } });
-    await assert.rejects(callHttps(`${server.url}/healthz`, { ca: certificates.ca.certPem, agent: false }), /certificate required|ECONNRESET|socket hang up|alert/i);
+    await assert.rejects(callHttps(`${server.url}/validate`, { body: reviewBody(), ca: certificates.ca.certPem, agent: false }), /certificate required|ECONNRESET|socket hang up|alert/i);
     // A certificate from another CA (here: the serving CA) is refused too.
     const stranger = await issueCertificate(certificates.ca, { commonName: 'stranger', usage: 'client' });
     await assert.rejects(
-      callHttps(`${server.url}/healthz`, { ca: certificates.ca.certPem, agent: false, cert: stranger.certPem, key: stranger.keyPem }),
+      callHttps(`${server.url}/validate`, { body: reviewBody(), ca: certificates.ca.certPem, agent: false, cert: stranger.certPem, key: stranger.keyPem }),
       /unknown ca|certificate|ECONNRESET|socket hang up|alert/i,
     );
     const answer = await callHttps(`${server.url}/validate`, {
@@ -153,13 +179,19 @@ describe('certificate rotation', () => {
 
         await mountSecret(dir, '2025_02_01_00_00_00.000000002', second);
         const secondSerial = new (await import('node:crypto')).X509Certificate(second.certPem).serialNumber;
-        await eventually(async () => (await callHttps(`${server.url}/healthz`, { ca: bothCas, agent: false })).peerSerialNumber === secondSerial);
+        await eventually(async () => (await callHttps(`${server.url}/validate`, { body: reviewBody(), ca: bothCas, agent: false })).peerSerialNumber === secondSerial);
 
         // The connection opened before the rotation still works, on the same socket.
         const afterRotation = await callHttps(`${server.url}/validate`, { ca: bothCas, agent: keepAlive, body: reviewBody() });
         assert.equal(afterRotation.status, 200);
         assert.equal(afterRotation.localPort, before.localPort);
         assert.equal(afterRotation.peerSerialNumber, before.peerSerialNumber);
+
+        // The new secure context keeps the cipher suites: CBC is still refused after the switch.
+        await assert.rejects(
+          callHttps(`${server.url}/validate`, { body: reviewBody(), ca: bothCas, agent: false, maxVersion: 'TLSv1.2', ciphers: 'ECDHE-ECDSA-AES128-SHA' }),
+          /handshake failure|alert|no ciphers|ECONNRESET/i,
+        );
 
         const metrics = await server.metrics.registry.metrics();
         assert.match(metrics, /daemonguard_tls_reloads_total 1/);
@@ -179,16 +211,16 @@ describe('certificate rotation', () => {
     // A new connection per request, with the agent's session cache on: later handshakes resume.
     const resuming = new Agent({ keepAlive: false, maxCachedSessions: 10 });
     try {
-      const full = await callHttps(`${server.url}/healthz`, { ca: bothCas, agent: resuming });
+      const full = await callHttps(`${server.url}/validate`, { body: reviewBody(), ca: bothCas, agent: resuming });
       assert.equal(full.peerSerialNumber, new X509Certificate(first.certPem).serialNumber);
-      const resumed = await callHttps(`${server.url}/healthz`, { ca: bothCas, agent: resuming });
+      const resumed = await callHttps(`${server.url}/validate`, { body: reviewBody(), ca: bothCas, agent: resuming });
       assert.equal(resumed.sessionReused, true, 'the client resumes sessions (or this test proves nothing)');
 
       await mountSecret(dir, '2025_04_01_00_00_00.000000004', second);
       const secondSerial = new X509Certificate(second.certPem).serialNumber;
-      await eventually(async () => (await callHttps(`${server.url}/healthz`, { ca: bothCas, agent: false })).peerSerialNumber === secondSerial);
+      await eventually(async () => (await callHttps(`${server.url}/validate`, { body: reviewBody(), ca: bothCas, agent: false })).peerSerialNumber === secondSerial);
 
-      const afterRotation = await callHttps(`${server.url}/healthz`, { ca: bothCas, agent: resuming });
+      const afterRotation = await callHttps(`${server.url}/validate`, { body: reviewBody(), ca: bothCas, agent: resuming });
       assert.equal(afterRotation.sessionReused, false, 'a session from before the rotation was resumed');
       assert.equal(afterRotation.peerSerialNumber, secondSerial);
     } finally {
@@ -201,8 +233,46 @@ describe('certificate rotation', () => {
     const server = await start({ tls: { certFile: path.join(dir, 'tls.crt'), keyFile: path.join(dir, 'tls.key') }, tlsPollIntervalMs: 200, tlsDebounceMs: 50 });
     await mountSecret(dir, '2025_03_01_00_00_00.000000003', { certPem: second.certPem, keyPem: first.keyPem });
     await eventually(async () => /daemonguard_tls_reload_failures_total 1/.test(await server.metrics.registry.metrics()));
-    const answer = await callHttps(`${server.url}/healthz`, { ca: certificates.ca.certPem, agent: false });
+    const answer = await callHttps(`${server.url}/validate`, { body: reviewBody(), ca: certificates.ca.certPem, agent: false });
     assert.equal(answer.peerSerialNumber, new (await import('node:crypto')).X509Certificate(first.certPem).serialNumber);
+  });
+});
+
+describe('the probe port', () => {
+  it('answers /healthz, /readyz and /metrics over plain HTTP without a client certificate while the admission port requires one', async () => {
+    const server = await start({
+      tls: { certFile: certificates.certFile, keyFile: certificates.keyFile, clientCaFile: certificates.clientCaFile },
+      probe: { address: '127.0.0.1', port: 0 },
+    });
+    assert.ok(server.probe !== undefined);
+    assert.notEqual(server.probe.port, server.port);
+    assert.equal((await callHttp(`${server.probe.url}/healthz`)).text, 'ok\n');
+    assert.equal((await callHttp(`${server.probe.url}/readyz`)).text, 'ok\n');
+    const metrics = await callHttp(`${server.probe.url}/metrics`);
+    assert.equal(metrics.status, 200);
+    assert.match(metrics.text, /# TYPE daemonguard_admission_requests_total counter/);
+    assert.equal((await callHttp(`${server.probe.url}/validate`)).status, 404, 'no reviews on the probe port');
+    // The admission port: no certificate, no handshake; with one, reviews but no probes.
+    await assert.rejects(callHttps(`${server.url}/readyz`, { ca: certificates.ca.certPem, agent: false }), /certificate required|ECONNRESET|socket hang up|alert/i);
+    const withCertificate = { ca: certificates.ca.certPem, agent: false as const, cert: certificates.client.certPem, key: certificates.client.keyPem };
+    assert.equal((await callHttps(`${server.url}/readyz`, withCertificate)).status, 404);
+    assert.equal((await callHttps(`${server.url}/validate`, { ...withCertificate, body: reviewBody() })).status, 200);
+  });
+
+  it('says "shutting down" on /readyz while reviews drain, and closes with the server', { timeout: 20_000 }, async () => {
+    const server = await start({ probe: { address: '127.0.0.1', port: 0 } });
+    const probeUrl = server.probe?.url ?? assert.fail('no probe server');
+    // A connection that holds the server open: its request is never finished.
+    const socket: TLSSocket = connect({ host: '127.0.0.1', port: server.port, ca: certificates.ca.certPem, servername: 'localhost' });
+    await new Promise<void>((resolve, reject) => socket.once('secureConnect', resolve).once('error', reject));
+    socket.write('POST /validate HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{');
+    await sleep(100);
+    const closing = server.close(1_000);
+    const draining = await callHttp(`${probeUrl}/readyz`);
+    assert.deepEqual([draining.status, draining.text], [503, 'not ready: shutting down\n']);
+    await closing;
+    socket.destroy();
+    await assert.rejects(callHttp(`${probeUrl}/healthz`), /ECONNREFUSED/);
   });
 });
 
@@ -253,7 +323,7 @@ describe('close', () => {
 
     const closing = server.close(10_000);
     await sleep(100);
-    await assert.rejects(callHttps(`${server.url}/healthz`, { ca: certificates.ca.certPem, agent: false }), /ECONNREFUSED/);
+    await assert.rejects(callHttps(`${server.url}/validate`, { body: reviewBody(), ca: certificates.ca.certPem, agent: false }), /ECONNREFUSED/);
 
     socket.write(body.slice(half));
     await closed;

@@ -1,5 +1,6 @@
 // The HTTPS server around the express app: TLS (reloaded in place), connection timeouts tuned for the
-// kube-apiserver's HTTP/1.1 client, readiness, and a graceful shutdown that lets in-flight reviews finish.
+// kube-apiserver's HTTP/1.1 client, the probe listener beside it with readiness, and a graceful shutdown
+// that lets in-flight reviews finish.
 
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -9,7 +10,9 @@ import { createRequestListener } from './app.js';
 import type { AdmissionHandlerOptions, ReviewFunction } from './admission-handler.js';
 import { createServerMetrics, type ServerMetrics } from './metrics.js';
 import type { PolicySetLike, PolicyStore } from './policy-store.js';
-import { loadTlsMaterial, MIN_TLS_VERSION, secureContextOptions, TlsReloader, type TlsFiles } from './tls-material.js';
+import { hostPort, startProbeServer, type ProbeServer } from './probe-server.js';
+import { loadTlsMaterial, secureContextOptions, TlsReloader, type TlsFiles } from './tls-material.js';
+import { DEFAULT_TLS_PROFILE, type TlsProfile } from './tls-profile.js';
 
 /** Longer than Go's http.Transport IdleConnTimeout (90 s), so the apiserver, not us, closes idle connections. */
 export const DEFAULT_KEEP_ALIVE_TIMEOUT_MS = 120_000;
@@ -29,6 +32,10 @@ export interface AdmissionServerOptions<P extends PolicySetLike> {
   /** 0 picks a free port (tests). */
   port: number;
   tls: TlsFiles;
+  /** TLS version floor and TLS 1.2 cipher suites (default: TLS 1.2+, ECDHE AEAD suites only). */
+  tlsProfile?: TlsProfile;
+  /** Where /healthz, /readyz and /metrics are served over plain HTTP; without it, nowhere (tests). Port 0 picks a free one. */
+  probe?: { address: string; port: number };
   /** A store that already holds a loaded set. */
   policies: PolicyStore<P>;
   review: ReviewFunction<P>;
@@ -53,6 +60,8 @@ export interface AdmissionServer {
   readonly server: Server;
   readonly metrics: ServerMetrics;
   readonly tls: TlsReloader;
+  /** The probe listener, when `probe` was given. */
+  readonly probe: ProbeServer | undefined;
   /** The bound port (useful with port 0). */
   readonly port: number;
   readonly url: string;
@@ -79,21 +88,21 @@ export async function startAdmissionServer<P extends PolicySetLike>(options: Adm
     logRequestBodies: options.logRequestBodies ?? false,
     draining: () => draining,
     ...(options.namespaceObject === undefined ? {} : { namespaceObject: options.namespaceObject }),
-    readiness: {
-      notReadyReason() {
-        if (draining) return 'shutting down';
-        if (options.policies.current() === undefined) return 'policies are not loaded';
-        if (!listening) return 'TLS listener is not up';
-        return undefined;
-      },
-    },
   });
+  const readiness = {
+    notReadyReason(): string | undefined {
+      if (draining) return 'shutting down';
+      if (options.policies.current() === undefined) return 'policies are not loaded';
+      if (!listening) return 'TLS listener is not up';
+      return undefined;
+    },
+  };
 
+  const tlsProfile = options.tlsProfile ?? DEFAULT_TLS_PROFILE;
   const requireClientCertificate = options.tls.clientCaFile !== undefined;
   const server = createServer(
     {
-      ...secureContextOptions(material),
-      minVersion: MIN_TLS_VERSION,
+      ...secureContextOptions(material, tlsProfile),
       requestCert: requireClientCertificate,
       rejectUnauthorized: requireClientCertificate,
       ALPNProtocols: ['http/1.1'],
@@ -131,28 +140,37 @@ export async function startAdmissionServer<P extends PolicySetLike>(options: Adm
       pollIntervalMs: options.tlsPollIntervalMs ?? 10_000,
       watch: options.tlsWatch ?? true,
       // Only new connections use the new context; established ones keep theirs and are not dropped.
-      onChange: (next) => server.setSecureContext(secureContextOptions(next)),
+      onChange: (next) => server.setSecureContext(secureContextOptions(next, tlsProfile)),
     },
     material,
   );
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port, options.address, () => {
-      server.off('error', reject);
-      resolve();
+  // The probe port first: the kubelet may ask /readyz as soon as it is up, and it answers 503 until
+  // the TLS listener below is.
+  const probe = options.probe === undefined ? undefined : await startProbeServer({ ...options.probe, readiness, metrics, logger });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(options.port, options.address, () => {
+        server.off('error', reject);
+        resolve();
+      });
     });
-  });
+  } catch (error) {
+    await probe?.close();
+    throw error;
+  }
   listening = true;
   await tls.start();
   const port = (server.address() as AddressInfo).port;
-  const host = options.address.includes(':') ? `[${options.address}]` : options.address;
   logger.info(
     {
       address: options.address,
       port,
+      ...(probe === undefined ? {} : { probeAddress: probe.address, probePort: probe.port }),
       certificate: { subject: material.subject, subjectAltName: material.subjectAltName, notAfter: material.notAfter.toISOString() },
       clientCertificates: requireClientCertificate ? 'required' : 'not requested',
+      minTlsVersion: tlsProfile.minVersion,
     },
     'daemonguard admission server listening',
   );
@@ -163,8 +181,9 @@ export async function startAdmissionServer<P extends PolicySetLike>(options: Adm
     server,
     metrics,
     tls,
+    probe,
     port,
-    url: `https://${host}:${port}`,
+    url: `https://${hostPort(options.address, port)}`,
     close(graceMs = DEFAULT_SHUTDOWN_GRACE_MS) {
       if (closing !== undefined) return closing;
       draining = true;
@@ -180,11 +199,12 @@ export async function startAdmissionServer<P extends PolicySetLike>(options: Adm
         // connection under it resets it (the fault run saw this). http's own close() closes idle
         // connections at once, so the listener is closed the way net.Server does it instead; reviews
         // that arrive meanwhile are answered with `Connection: close`.
+        // The probe port stays up until the end, so /readyz says "shutting down" meanwhile.
         tlsServerClose.call(server, () => {
           clearTimeout(cutOff);
           clearTimeout(idleSweep);
           listening = false;
-          resolve();
+          void (probe?.close() ?? Promise.resolve()).then(resolve);
         });
         // Idle keep-alive connections would otherwise hold close() open until keepAliveTimeout.
         const idleSweep = setTimeout(() => server.closeIdleConnections(), Math.min(drainIdleMs, graceMs));

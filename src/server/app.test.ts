@@ -11,6 +11,7 @@ import type { AdmissionRequest, JsonObject, ReviewContext } from '../engine/type
 import { loadPolicySet } from '../policy/load-policies.js';
 import type { PolicySet } from '../policy/types.js';
 import { createAdmissionApp, createRequestListener } from './app.js';
+import { createProbeListener } from './probe-server.js';
 import { createServerMetrics, type ServerMetrics } from './metrics.js';
 import { StaticPolicyStore, type PolicyStore } from './policy-store.js';
 import { MAX_BODY_BYTES } from './read-body.js';
@@ -51,7 +52,6 @@ function buildApp(options: { policies?: PolicyStore<PolicySet>; evalDeadlineMs?:
     metrics,
     logger: logs.logger,
     evalDeadlineMs: options.evalDeadlineMs ?? 2000,
-    readiness: { notReadyReason: () => undefined },
   });
 }
 
@@ -311,8 +311,6 @@ describe('bad input', () => {
     assert.equal((get.body as StatusBody).reason, 'MethodNotAllowed');
     const put = await request(app).put('/mutate').send('{}').expect(405);
     assert.equal(put.headers['allow'], 'POST');
-    const postProbe = await request(app).post('/healthz').send('{}').expect(405);
-    assert.equal(postProbe.headers['allow'], 'GET, HEAD');
     const missing = await request(app).post('/admit').send('{}').expect(404);
     assert.equal((missing.body as StatusBody).reason, 'NotFound');
     assert.match((missing.body as StatusBody).message, /^no such endpoint: POST \/admit/);
@@ -330,7 +328,7 @@ describe('bad input', () => {
 
   it('routes unusual spellings of the review paths through express to the same handler', async () => {
     const body = JSON.stringify(admissionReview('CREATE', daemonSet({ privileged: true, memoryLimit: '1Gi' }), { uid: 'uid-express' }));
-    for (const target of [app, createAdmissionApp({ policies: new StaticPolicyStore(policySet), review, metrics, logger: logs.logger, evalDeadlineMs: 2000, readiness: { notReadyReason: () => undefined } })]) {
+    for (const target of [app, createAdmissionApp({ policies: new StaticPolicyStore(policySet), review, metrics, logger: logs.logger, evalDeadlineMs: 2000 })]) {
       for (const path of ['/validate/', '/Validate', '/validate?timeout=10s']) {
         const answer = await request(target).post(path).set('Content-Type', 'application/json').send(body).expect(200);
         assert.equal((answer.body as AnswerBody).response.uid, 'uid-express');
@@ -346,11 +344,17 @@ describe('bad input', () => {
 });
 
 describe('probes, metrics and logs', () => {
-  it('serves /healthz and /readyz, and /readyz says why it is not ready', async () => {
-    const healthz = await request(app).get('/healthz').expect(200, 'ok\n');
+  const probes = (notReadyReason: () => string | undefined = () => undefined): RequestListener => createProbeListener({ readiness: { notReadyReason }, metrics, logger: logs.logger });
+
+  it('serves /healthz and /readyz on the probe listener, and /readyz says why it is not ready', async () => {
+    const healthz = await request(probes()).get('/healthz').expect(200, 'ok\n');
     assert.equal(healthz.headers['x-powered-by'], undefined);
     assert.equal(healthz.headers['etag'], undefined);
-    await request(app).get('/readyz').expect(200, 'ok\n');
+    await request(probes()).get('/readyz').expect(200, 'ok\n');
+    await request(probes(() => 'policies are not loaded')).get('/readyz').expect(503, 'not ready: policies are not loaded\n');
+    const postProbe = await request(probes()).post('/healthz').send('{}').expect(405);
+    assert.equal(postProbe.headers['allow'], 'GET, HEAD');
+    await request(probes()).post('/validate').send('{}').expect(404);
     const empty: PolicyStore<PolicySet> = { current: () => undefined };
     const notReady = createAdmissionApp({
       policies: empty,
@@ -358,15 +362,20 @@ describe('probes, metrics and logs', () => {
       metrics,
       logger: logs.logger,
       evalDeadlineMs: 2000,
-      readiness: { notReadyReason: () => 'policies are not loaded' },
     });
-    await request(notReady).get('/readyz').expect(503, 'not ready: policies are not loaded\n');
     const refused = await request(notReady).post('/validate').set('Content-Type', 'application/json').send(JSON.stringify(admissionReview('CREATE', daemonSet()))).expect(503);
     assert.equal((refused.body as StatusBody).message, 'policies are not loaded yet');
   });
 
+  it('serves neither probes nor metrics on the admission port, and says where they are', async () => {
+    for (const path of ['/healthz', '/readyz', '/metrics']) {
+      const answer = await request(app).get(path).expect(404);
+      assert.match((answer.body as StatusBody).message, /this port serves POST \/validate and POST \/mutate \(\/healthz, \/readyz and \/metrics are on the probe port, --probe-address\)$/);
+    }
+  });
+
   it('exposes Prometheus metrics with the agreed names', async () => {
-    const answer = await request(app).get('/metrics').expect(200);
+    const answer = await request(probes()).get('/metrics').expect(200);
     assert.match(String(answer.headers['content-type']), /^text\/plain; version=0\.0\.4/);
     const text = answer.text;
     assert.match(text, /daemonguard_admission_requests_total\{endpoint="\/validate",decision="allowed"\} \d+/);
@@ -402,4 +411,43 @@ describe('probes, metrics and logs', () => {
 
 after(() => {
   contexts.length = 0;
+});
+
+describe('DaemonSetPolicyExceptions over the wire', () => {
+  const EXCEPTIONS = `apiVersion: daemonguard.dev/v1alpha1
+kind: DaemonSetPolicyException
+metadata: {name: node-agent-privileged, namespace: default}
+spec:
+  policies: [privileged-namespaces]
+  match: {names: [node-agent]}
+  reason: The node agent loads a kernel module.
+---
+apiVersion: daemonguard.dev/v1alpha1
+kind: DaemonSetPolicyException
+metadata: {name: node-agent-host-network, namespace: default}
+spec:
+  policies: [host-network]
+  match: {names: [node-agent]}
+  reason: Until the agent moves to a CNI plugin.
+  expires: "2026-01-01T00:00:00Z"
+`;
+
+  it('answers with the notice, an audit annotation and a denial only for the expired one; counts both in the metrics', async () => {
+    const dir = await temporaryDirectory();
+    await writeFiles(dir, { 'policies.yaml': TEST_POLICIES, 'exceptions.yaml': EXCEPTIONS });
+    const target = buildApp({ policies: new StaticPolicyStore(await loadPolicySet([dir])) });
+    const answer = await post('/validate', admissionReview('CREATE', daemonSet({ namespace: 'default', privileged: true, hostNetwork: true, memoryLimit: '1Gi' })), target);
+    assert.equal(answer.response.allowed, false);
+    assert.equal(answer.response.status?.message, 'host-network: hostNetwork is not allowed; remove spec.template.spec.hostNetwork');
+    assert.deepEqual(answer.response.warnings, [
+      'exception default/node-agent-host-network expired at 2026-01-01T00:00:00Z; it no longer applies to host-network',
+      'exception default/node-agent-privileged applied to privileged-namespaces',
+    ]);
+    assert.deepEqual(answer.response.auditAnnotations, {
+      'exception.privileged-namespaces': 'default/node-agent-privileged excepted: container "agent" is privileged; privileged containers are allowed only in: kube-system, monitoring (reason: The node agent loads a kernel module.)',
+    });
+    const text = (await request(target).get('/metrics').expect(200)).text;
+    assert.match(text, /^daemonguard_exceptions_applied_total\{exception="default\/node-agent-privileged",policy="privileged-namespaces"\} [1-9]\d*$/m);
+    assert.match(text, /^daemonguard_exceptions_expired_total\{exception="default\/node-agent-host-network",policy="host-network"\} [1-9]\d*$/m);
+  });
 });

@@ -1,4 +1,6 @@
-// The express application: routes, method checks, and the answers for everything that is not a review.
+// The express application of the admission port: routes, method checks, and the answers for everything
+// that is not a review. Probes and metrics are not served here but on the probe port (probe-server.ts),
+// which needs no client certificate.
 // The review endpoints read their own bodies (no express.json, no etag, no x-powered-by): see admission-handler.ts.
 //
 // createRequestListener() puts a fast path in front of express for the two review endpoints: measured on
@@ -13,17 +15,9 @@ import { createAdmissionHandler, type AdmissionHandler, type AdmissionHandlerOpt
 import type { PolicySetLike } from './policy-store.js';
 import { sendStatus } from './status.js';
 
-export interface ReadinessCheck {
-  /** Why the server is not ready (policies not loaded, TLS not ready, shutting down), or undefined when it is. */
-  notReadyReason(): string | undefined;
-}
-
-export interface AdmissionAppOptions<P extends PolicySetLike> extends AdmissionHandlerOptions<P> {
-  readiness: ReadinessCheck;
-}
+export type AdmissionAppOptions<P extends PolicySetLike> = AdmissionHandlerOptions<P>;
 
 const ADMISSION_PATHS = ['/validate', '/mutate'];
-const PROBE_PATHS = ['/healthz', '/readyz', '/metrics'];
 
 function methodNotAllowed(allow: string): RequestHandler {
   return (request, response) => {
@@ -53,7 +47,7 @@ function answerUnexpected(logger: Logger, request: IncomingMessage, response: Se
 
 /**
  * The listener for the HTTPS server: `POST /validate` and `POST /mutate` go straight to their handlers,
- * everything else (probes, metrics, wrong methods and paths, and unusual spellings such as `/validate/`)
+ * everything else (wrong methods and paths, and unusual spellings such as `/validate/`)
  * through express.
  */
 export function createRequestListener<P extends PolicySetLike>(options: AdmissionAppOptions<P>): RequestListener {
@@ -76,7 +70,7 @@ export function createRequestListener<P extends PolicySetLike>(options: Admissio
 }
 
 function buildApp<P extends PolicySetLike>(options: AdmissionAppOptions<P>, handlers: AdmissionHandlers): Express {
-  const { metrics, readiness, logger } = options;
+  const { logger } = options;
   const app = express();
   app.disable('x-powered-by');
   app.disable('etag');
@@ -86,25 +80,13 @@ function buildApp<P extends PolicySetLike>(options: AdmissionAppOptions<P>, hand
   app.post('/validate', (request, response) => validate(request, response));
   app.post('/mutate', (request, response) => mutate(request, response));
 
-  app.get('/healthz', (_request, response) => {
-    response.writeHead(200, { 'Content-Type': 'text/plain; charset=utf-8' });
-    response.end('ok\n');
-  });
-  app.get('/readyz', (_request, response) => {
-    const reason = readiness.notReadyReason();
-    response.writeHead(reason === undefined ? 200 : 503, { 'Content-Type': 'text/plain; charset=utf-8' });
-    response.end(reason === undefined ? 'ok\n' : `not ready: ${reason}\n`);
-  });
-  app.get('/metrics', async (_request, response) => {
-    const text = await metrics.registry.metrics();
-    response.writeHead(200, { 'Content-Type': metrics.registry.contentType });
-    response.end(text);
-  });
-
   app.all(ADMISSION_PATHS, methodNotAllowed('POST'));
-  app.all(PROBE_PATHS, methodNotAllowed('GET, HEAD'));
   app.use((request, response) => {
-    sendStatus(response, 404, `no such endpoint: ${request.method} ${request.path}; daemonguard serves POST /validate, POST /mutate, GET /healthz, /readyz, /metrics`);
+    sendStatus(
+      response,
+      404,
+      `no such endpoint: ${request.method} ${request.path}; this port serves POST /validate and POST /mutate (/healthz, /readyz and /metrics are on the probe port, --probe-address)`,
+    );
   });
   const onError: ErrorRequestHandler = (error: unknown, request, response, _next) => {
     logger.error({ err: error, method: request.method, path: request.path }, 'request failed');

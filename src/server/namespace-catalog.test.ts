@@ -75,7 +75,6 @@ describe('FileNamespaceCatalog', () => {
         metrics: createServerMetrics({ defaultMetrics: false }),
         logger: captureLogger('silent').logger,
         evalDeadlineMs: 2000,
-        readiness: { notReadyReason: () => undefined },
         namespaceObject: (name) => catalog.get(name),
       });
       const validate = async (namespace: string): Promise<{ allowed: boolean; status?: { message: string } }> => {

@@ -125,6 +125,22 @@ describe('WatchedPolicyStore', () => {
     assert.match(await metrics.registry.metrics(), /daemonguard_policies_loaded 7/);
   });
 
+  it('refuses an exception for a policy that does not exist, keeps the last good set, and takes it once corrected', async () => {
+    const { dir, store, logs, metrics } = await startStore({ 'base.yaml': TEST_POLICIES });
+    const before = store.current();
+    const exception = (policy: string): string =>
+      `apiVersion: daemonguard.dev/v1alpha1\nkind: DaemonSetPolicyException\nmetadata: {name: agent, namespace: default}\nspec:\n  policies: [${policy}]\n  match: {names: [node-agent]}\n  reason: r\n`;
+    await writeFile(path.join(dir, 'exception.yaml'), exception('host-networks'));
+    await eventually(async () => /daemonguard_policy_reload_failures_total 1/.test(await metrics.registry.metrics()));
+    assert.equal(store.current(), before);
+    const refusal = logs.records.find((record) => record['msg'] === 'policy change refused; the last good set keeps serving');
+    assert.match((refusal?.['problems'] as string[])[0] ?? '', /exception\.yaml:5:\d+: no policy is named "host-networks"; the policies are: host-network, memory-limits/);
+    await writeFile(path.join(dir, 'exception.yaml'), exception('host-network'));
+    await eventually(() => (store.current()?.exceptions.length ?? 0) === 1);
+    const loaded = logs.records.find((record) => record['msg'] === 'policies reloaded');
+    assert.deepEqual(loaded?.['exceptions'], ['default/agent']);
+  });
+
   it('keeps answering with the old set while a broken change is on disk', async () => {
     const { dir, store, metrics } = await startStore({ 'base.yaml': TEST_POLICIES });
     const app = createAdmissionApp({
@@ -133,7 +149,6 @@ describe('WatchedPolicyStore', () => {
       metrics,
       logger: captureLogger('silent').logger,
       evalDeadlineMs: 2000,
-      readiness: { notReadyReason: () => undefined },
     });
     const send = async (): Promise<{ allowed: boolean; status?: { message: string } }> => {
       const answer = await request(app)

@@ -13,6 +13,8 @@ import { WatchedFiles, type WatchTiming } from './watched-files.js';
 export interface PolicySetLike {
   readonly policies: readonly { readonly name: string }[];
   readonly files: readonly string[];
+  /** DaemonSetPolicyExceptions, as `namespace/name`; absent when the set has none to tell. */
+  readonly exceptions?: readonly { readonly id: string }[];
 }
 
 export type LoadPolicies<P extends PolicySetLike> = (paths: string[]) => Promise<P>;
@@ -85,7 +87,7 @@ export class WatchedPolicyStore<P extends PolicySetLike> implements PolicyStore<
   /** Loads the policies for the first time and starts watching. Rejects (with the loader's error) when the set does not load. */
   async start(): Promise<P> {
     await this.files.start(async () => {
-      const refusal = await this.reload();
+      const refusal = await this.reload('start');
       if (refusal !== undefined) throw refusal;
     });
     return this.policySet as P;
@@ -95,13 +97,16 @@ export class WatchedPolicyStore<P extends PolicySetLike> implements PolicyStore<
     this.files.close();
   }
 
-  /** Loads the files; a load that fails leaves the last good set serving, and its error is returned. */
-  private async reload(): Promise<Error | undefined> {
+  /**
+   * Loads the files now, changed or not (the watcher calls it on a change, `serve` on SIGHUP); a load
+   * that fails leaves the last good set serving, and its error is returned. `trigger` goes in the log line.
+   */
+  async reload(trigger = 'file change'): Promise<Error | undefined> {
     const { logger, metrics, paths, load } = this.options;
     let next: P;
     // Said before the load, so that what happens during one (it yields to probes and reviews between
     // policies) can be told apart from what happens before or after.
-    if (this.policySet !== undefined) logger.info({ paths }, 'policy files changed; loading them');
+    if (this.policySet !== undefined) logger.info({ paths, trigger }, 'reloading the policy files');
     try {
       next = await load([...paths]);
     } catch (caught) {
@@ -112,6 +117,7 @@ export class WatchedPolicyStore<P extends PolicySetLike> implements PolicyStore<
         {
           err: error,
           problems: problems.map((problem) => `${problem.file}:${problem.line}:${problem.column}: ${problem.message}`),
+          trigger,
           serving: this.policySet === undefined ? 'nothing' : `${this.policySet.policies.length} policies from the last good load`,
         },
         this.policySet === undefined ? 'policies failed to load' : 'policy change refused; the last good set keeps serving',
@@ -123,7 +129,7 @@ export class WatchedPolicyStore<P extends PolicySetLike> implements PolicyStore<
     metrics?.policiesLoaded.set(next.policies.length);
     metrics?.policyReloads.inc();
     logger.info(
-      { policies: next.policies.map((policy) => policy.name), files: next.files.length, reload: previous !== undefined },
+      { policies: next.policies.map((policy) => policy.name), exceptions: (next.exceptions ?? []).map((exception) => exception.id), files: next.files.length, reload: previous !== undefined, trigger },
       previous === undefined ? 'policies loaded' : 'policies reloaded',
     );
     return undefined;

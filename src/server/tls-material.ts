@@ -9,6 +9,7 @@ import { readFile } from 'node:fs/promises';
 import { createSecureContext, type SecureContextOptions } from 'node:tls';
 import type { Logger } from 'pino';
 import type { ServerMetrics } from './metrics.js';
+import { DEFAULT_TLS_PROFILE, type TlsProfile } from './tls-profile.js';
 import { WatchedFiles, type WatchTiming } from './watched-files.js';
 
 export interface TlsFiles {
@@ -32,11 +33,13 @@ export interface TlsMaterial {
   digest: string;
 }
 
-/** TLS settings every secure context gets: TLS 1.2 is the floor (the apiserver speaks 1.2 and 1.3). */
-export const MIN_TLS_VERSION = 'TLSv1.2';
-
-export function secureContextOptions(material: TlsMaterial): SecureContextOptions {
-  const options: SecureContextOptions = { cert: material.cert, key: material.key, minVersion: MIN_TLS_VERSION };
+/**
+ * Every secure context, the first and each one after a reload, carries the version floor and the
+ * cipher list: server.setSecureContext() replaces the whole context, so leaving them out of a reload
+ * would quietly reopen what the flags closed.
+ */
+export function secureContextOptions(material: TlsMaterial, profile: TlsProfile = DEFAULT_TLS_PROFILE): SecureContextOptions {
+  const options: SecureContextOptions = { cert: material.cert, key: material.key, minVersion: profile.minVersion, ciphers: profile.ciphers };
   if (material.clientCa !== undefined) options.ca = material.clientCa;
   return options;
 }
@@ -112,7 +115,7 @@ export class TlsReloader {
     this.watched = new WatchedFiles({
       paths: [files.certFile, files.keyFile, ...(files.clientCaFile === undefined ? [] : [files.clientCaFile])],
       what: 'TLS',
-      onChange: () => this.reload(),
+      onChange: async () => void (await this.reload()),
       logger: options.logger,
       debounceMs: options.debounceMs,
       pollIntervalMs: options.pollIntervalMs,
@@ -129,15 +132,18 @@ export class TlsReloader {
    * listened, and a rotation in between would otherwise wait for the next change.
    */
   start(): Promise<void> {
-    return this.watched.start(() => this.reload());
+    return this.watched.start(async () => void (await this.reload('start')));
   }
 
   close(): void {
     this.watched.close();
   }
 
-  /** Reads the files and switches to them if they changed and are valid. */
-  private async reload(): Promise<void> {
+  /**
+   * Reads the files and switches to them if they changed and are valid (the watcher calls it on a
+   * change, `serve` on SIGHUP). Says which of the three happened.
+   */
+  async reload(trigger = 'file change'): Promise<'reloaded' | 'unchanged' | 'refused'> {
     const { files, logger, metrics, onChange } = this.options;
     let next: TlsMaterial;
     try {
@@ -145,17 +151,18 @@ export class TlsReloader {
     } catch (error) {
       // Mid-rotation the key may not match the certificate yet: writing the other file is a change too, and is read again.
       metrics?.tlsReloadFailures.inc();
-      logger.warn({ err: error }, 'new TLS certificate/key refused; the current pair keeps serving');
-      return;
+      logger.warn({ err: error, trigger }, 'new TLS certificate/key refused; the current pair keeps serving');
+      return 'refused';
     }
-    if (next.digest === this.material.digest) return;
+    if (next.digest === this.material.digest) return 'unchanged';
     onChange(next);
     this.material = next;
     metrics?.tlsReloads.inc();
     metrics?.tlsCertificateExpiry.set(Math.floor(next.notAfter.getTime() / 1000));
     logger.info(
-      { subject: next.subject, subjectAltName: next.subjectAltName, serialNumber: next.serialNumber, notAfter: next.notAfter.toISOString() },
+      { subject: next.subject, subjectAltName: next.subjectAltName, serialNumber: next.serialNumber, notAfter: next.notAfter.toISOString(), trigger },
       'TLS certificate reloaded',
     );
+    return 'reloaded';
   }
 }

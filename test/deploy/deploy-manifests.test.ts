@@ -65,7 +65,7 @@ describe('deploy/base', () => {
     assert.deepEqual(written, JSON.parse(JSON.stringify(rendered)));
   });
 
-  it('runs the server as a non-root, read-only, capability-free pod with HTTPS probes', async () => {
+  it('runs the server as a non-root, read-only, capability-free pod, probed over plain HTTP on the probe port', async () => {
     const [deployment] = await readObjects('deploy/base/deployment.yaml');
     const pod = at(deployment, 'spec', 'template', 'spec') as Json;
     assert.equal(at(deployment, 'spec', 'replicas'), 2);
@@ -81,10 +81,15 @@ describe('deploy/base', () => {
       runAsNonRoot: true,
       capabilities: { drop: ['ALL'] },
     });
+    // Never the admission port: with client certificates required there, the kubelet (which has none) would fail them.
     for (const probe of ['startupProbe', 'readinessProbe', 'livenessProbe']) {
-      assert.equal(at(container, probe, 'httpGet', 'scheme'), 'HTTPS', probe);
-      assert.equal(at(container, probe, 'httpGet', 'port'), 'https', probe);
+      assert.equal(at(container, probe, 'httpGet', 'scheme'), 'HTTP', probe);
+      assert.equal(at(container, probe, 'httpGet', 'port'), 'probes', probe);
     }
+    assert.deepEqual(container.ports, [
+      { name: 'https', containerPort: 8443, protocol: 'TCP' },
+      { name: 'probes', containerPort: 8081, protocol: 'TCP' },
+    ]);
     assert.equal(at(container, 'readinessProbe', 'httpGet', 'path'), '/readyz');
     assert.equal(at(container, 'livenessProbe', 'httpGet', 'path'), '/healthz');
     for (const kind of ['requests', 'limits']) {
@@ -94,15 +99,21 @@ describe('deploy/base', () => {
     assert.equal(at(container, 'args', 0), 'serve');
     const args = container.args as string[];
     assert.ok(args.includes('--tls-cert=/etc/daemonguard/tls/tls.crt'));
+    assert.ok(args.includes('--port=8443'));
+    assert.ok(args.includes('--probe-address=:8081'), 'probes on every address of the pod, on the port the probes use');
     assert.ok(args.includes('--policies=/etc/daemonguard/policies'));
     assert.ok(args.includes('--namespaces-from-cluster'), 'namespaceSelector policies need the namespaces');
     assert.equal(at(pod, 'volumes', 0, 'secret', 'secretName'), 'daemonguard-tls');
     assert.equal(at(pod, 'volumes', 1, 'configMap', 'name'), 'daemonguard-policies');
 
-    const [service] = await readObjects('deploy/base/service.yaml');
-    assert.equal(at(service, 'spec', 'ports', 0, 'port'), 443);
-    assert.equal(at(service, 'spec', 'ports', 0, 'targetPort'), at(container, 'ports', 0, 'name'));
+    const [service, metricsService] = await readObjects('deploy/base/service.yaml');
+    // The webhook's Service leads to the reviews only; metrics have a Service of their own.
+    assert.deepEqual(at(service, 'spec', 'ports'), [{ name: 'https', port: 443, targetPort: 'https', protocol: 'TCP' }]);
     assert.deepEqual(at(service, 'spec', 'selector'), at(deployment, 'spec', 'selector', 'matchLabels'));
+    assert.equal(at(metricsService, 'metadata', 'name'), 'daemonguard-metrics');
+    assert.deepEqual(at(metricsService, 'spec', 'ports'), [{ name: 'metrics', port: 8081, targetPort: 'probes', protocol: 'TCP' }]);
+    assert.deepEqual(at(metricsService, 'spec', 'selector'), at(deployment, 'spec', 'selector', 'matchLabels'));
+    assert.equal(at(deployment, 'spec', 'template', 'metadata', 'annotations', 'prometheus.io/port'), '8081');
   });
 
   it('grants reading namespaces and policies, patching policy status, and the leader Lease in its namespace; nothing else', async () => {
@@ -119,6 +130,23 @@ describe('deploy/base', () => {
       { apiGroups: [''], resources: ['configmaps'], verbs: ['get', 'list', 'watch'] },
     ]);
     assert.equal(objects.filter((object) => object.kind === 'Role' || object.kind === 'ClusterRole').length, 2);
+  });
+});
+
+describe('deploy/components/client-ca', () => {
+  it('adds --client-ca to the server and mounts the CA from its generated ConfigMap, leaving the probes alone', async () => {
+    const [component] = await readObjects('deploy/components/client-ca/kustomization.yaml');
+    assert.equal(component?.kind, 'Component');
+    assert.deepEqual(at(component, 'configMapGenerator', 0, 'files'), ['ca.crt=client-ca.crt']);
+    const operations = parseAllDocuments(at(component, 'patches', 0, 'patch') as string)[0]?.toJS() as Json[];
+    assert.deepEqual(operations.map((operation) => [operation.op, operation.path]), [
+      ['add', '/spec/template/spec/containers/0/args/-'],
+      ['add', '/spec/template/spec/containers/0/volumeMounts/-'],
+      ['add', '/spec/template/spec/volumes/-'],
+    ]);
+    assert.equal(operations[0]?.value, '--client-ca=/etc/daemonguard/client-ca/ca.crt');
+    assert.equal(at(operations[1]?.value, 'mountPath'), '/etc/daemonguard/client-ca');
+    assert.equal(at(operations[2]?.value, 'configMap', 'name'), at(component, 'configMapGenerator', 0, 'name'));
   });
 });
 

@@ -69,7 +69,8 @@ describe('DaemonSetPolicy objects with serve --policies-from-cluster', { timeout
   }
 
   async function readyz(replica: ServeProcess): Promise<{ status: number; text: string }> {
-    return callHttps(`${replica.url}/readyz`, { ca });
+    const response = await fetch(`${replica.probeUrl}/readyz`);
+    return { status: response.status, text: await response.text() };
   }
 
   /** The message a replica answers a privileged DaemonSet with, straight from its /validate (not through the apiserver). */
@@ -88,7 +89,7 @@ describe('DaemonSetPolicy objects with serve --policies-from-cluster', { timeout
   }
 
   async function metric(replica: ServeProcess, name: string): Promise<number> {
-    const text = (await callHttps(`${replica.url}/metrics`, { ca })).text;
+    const text = await (await fetch(`${replica.probeUrl}/metrics`)).text();
     const line = text.split('\n').find((entry) => entry.startsWith(`${name} `) || entry.startsWith(`${name}{`) && entry.includes('result="ok"'));
     return line === undefined ? 0 : Number(line.split(' ').at(-1));
   }

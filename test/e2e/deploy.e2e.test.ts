@@ -8,7 +8,7 @@
 // cert-manager is not installed: minimal Issuer and Certificate CRDs (testdata/cert-manager-crds.yaml)
 // stand in, so the cert-manager objects are created and field-checked too, but nothing issues them.
 import assert from 'node:assert/strict';
-import { cp, mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -57,8 +57,16 @@ function checkPod(deployment: K8sObject, secretName: string): void {
     runAsNonRoot: true,
     capabilities: { drop: ['ALL'] },
   });
-  assert.deepEqual(at(container, 'readinessProbe', 'httpGet'), { path: '/readyz', port: 'https', scheme: 'HTTPS' });
-  assert.deepEqual(at(container, 'livenessProbe', 'httpGet'), { path: '/healthz', port: 'https', scheme: 'HTTPS' });
+  // The probes use the plain-HTTP probe port, never the admission port (which may require client certificates).
+  assert.deepEqual(at(container, 'startupProbe', 'httpGet'), { path: '/healthz', port: 'probes', scheme: 'HTTP' });
+  assert.deepEqual(at(container, 'readinessProbe', 'httpGet'), { path: '/readyz', port: 'probes', scheme: 'HTTP' });
+  assert.deepEqual(at(container, 'livenessProbe', 'httpGet'), { path: '/healthz', port: 'probes', scheme: 'HTTP' });
+  assert.deepEqual(at(container, 'ports'), [
+    { name: 'https', containerPort: 8443, protocol: 'TCP' },
+    { name: 'probes', containerPort: 8081, protocol: 'TCP' },
+  ]);
+  const args = at(container, 'args') as string[];
+  assert.ok(args.includes('--probe-address=:8081'), args.join(' '));
   assert.deepEqual(at(container, 'resources'), { requests: { cpu: '100m', memory: '128Mi' }, limits: { cpu: '1', memory: '512Mi' } });
   assert.equal(at(pod, 'volumes', 0, 'secret', 'secretName'), secretName);
   assert.equal(at(pod, 'volumes', 0, 'secret', 'defaultMode'), 0o440);
@@ -72,10 +80,27 @@ async function loadConfigMapPolicies(configMap: K8sObject): Promise<Awaited<Retu
   return loadPolicySet([dir]);
 }
 
+/** Client certificates required: --client-ca names the file mounted from the ConfigMap that holds the CA given. */
+function checkClientCa(objects: readonly K8sObject[], name: string, caPem: string): void {
+  const deployment = find(objects, 'Deployment', name);
+  const container = at(deployment, 'spec', 'template', 'spec', 'containers', 0);
+  assert.ok((at(container, 'args') as string[]).includes('--client-ca=/etc/daemonguard/client-ca/ca.crt'));
+  const mounts = at(container, 'volumeMounts') as { name: string; mountPath: string }[];
+  const mount = mounts.find((entry) => entry.mountPath === '/etc/daemonguard/client-ca');
+  const volumes = at(deployment, 'spec', 'template', 'spec', 'volumes') as { name: string; configMap?: { name: string } }[];
+  const configMapName = volumes.find((volume) => volume.name === mount?.name)?.configMap?.name;
+  assert.ok(configMapName !== undefined, 'the client CA is mounted from a ConfigMap');
+  assert.equal(at(find(objects, 'ConfigMap', configMapName), 'data', 'ca.crt')?.toString().trim(), caPem.trim());
+}
+
 function checkPdbAndService(objects: readonly K8sObject[], name: string): void {
   const deployment = find(objects, 'Deployment', name);
   const selector = at(deployment, 'spec', 'selector', 'matchLabels');
   assert.deepEqual(at(find(objects, 'Service', name), 'spec', 'selector'), selector);
+  assert.deepEqual(at(find(objects, 'Service', name), 'spec', 'ports'), [{ name: 'https', port: 443, targetPort: 'https', protocol: 'TCP' }]);
+  const metrics = find(objects, 'Service', `${name}-metrics`);
+  assert.deepEqual(at(metrics, 'spec', 'selector'), selector);
+  assert.deepEqual(at(metrics, 'spec', 'ports'), [{ name: 'metrics', port: 8081, targetPort: 'probes', protocol: 'TCP' }]);
   assert.deepEqual(at(find(objects, 'PodDisruptionBudget', name), 'spec', 'selector', 'matchLabels'), selector);
   assert.equal(at(find(objects, 'PodDisruptionBudget', name), 'spec', 'maxUnavailable'), 1);
   assert.deepEqual(at(find(objects, 'ClusterRole', name), 'rules'), [
@@ -84,9 +109,9 @@ function checkPdbAndService(objects: readonly K8sObject[], name: string): void {
     { apiGroups: ['daemonguard.dev'], resources: ['daemonsetpolicies/status', 'daemonsetpolicyexceptions/status'], verbs: ['patch'] },
   ]);
   assert.deepEqual(at(find(objects, 'Role', `${name}-leader-election`), 'rules'), [
-      { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'create', 'update'] },
-      { apiGroups: [''], resources: ['configmaps'], verbs: ['get', 'list', 'watch'] },
-    ]);
+    { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'create', 'update'] },
+    { apiGroups: [''], resources: ['configmaps'], verbs: ['get', 'list', 'watch'] },
+  ]);
 }
 
 describe('deploy/ with kustomize, helm and a real kube-apiserver', { timeout: 900_000 }, () => {
@@ -115,7 +140,7 @@ describe('deploy/ with kustomize, helm and a real kube-apiserver', { timeout: 90
       objects.map((o) => o.kind).sort(),
       [
         'ClusterRole', 'ClusterRoleBinding', 'ConfigMap', 'CustomResourceDefinition', 'CustomResourceDefinition', 'Deployment', 'MutatingWebhookConfiguration', 'Namespace',
-        'PodDisruptionBudget', 'Role', 'RoleBinding', 'Service', 'ServiceAccount', 'ValidatingWebhookConfiguration',
+        'PodDisruptionBudget', 'Role', 'RoleBinding', 'Service', 'Service', 'ServiceAccount', 'ValidatingWebhookConfiguration',
       ],
     );
     for (const object of objects) {
@@ -180,6 +205,25 @@ describe('deploy/ with kustomize, helm and a real kube-apiserver', { timeout: 90
     checkPod(find(objects, 'Deployment', 'daemonguard'), 'daemonguard-tls');
   });
 
+  it('kustomize build with deploy/components/client-ca: client certificates required, probes unchanged', async () => {
+    const caPem = await readFile(path.join(work, 'deploy/overlays/self-signed/certs/ca.crt'), 'utf8');
+    await writeFile(path.join(work, 'deploy/components/client-ca/client-ca.crt'), caPem);
+    const overlay = path.join(work, 'deploy/overlays/client-ca');
+    await mkdir(overlay, { recursive: true });
+    await writeFile(
+      path.join(overlay, 'kustomization.yaml'),
+      'apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - ../self-signed\ncomponents:\n  - ../../components/client-ca\n',
+    );
+    const yaml = await kustomizeBuild(overlay);
+    rendered.set('self-signed + client-ca', yaml);
+    const objects = parseObjects(yaml);
+    checkPod(find(objects, 'Deployment', 'daemonguard'), 'daemonguard-tls');
+    checkPdbAndService(objects, 'daemonguard');
+    checkClientCa(objects, 'daemonguard', caPem);
+    const clientCa = objects.find((object) => object.kind === 'ConfigMap' && object.metadata.name.startsWith('daemonguard-client-ca-'));
+    assert.equal(clientCa?.metadata.namespace, NAMESPACE);
+  });
+
   it('helm template: the same objects in the release namespace, both certificate modes, the Warn-first override', async () => {
     const chart = path.join(REPO_ROOT, 'deploy/helm/daemonguard');
     const yaml = await helmTemplate([HELM_RELEASE, chart, '--namespace', HELM_NAMESPACE]);
@@ -239,10 +283,19 @@ describe('deploy/ with kustomize, helm and a real kube-apiserver', { timeout: 90
       library.policies.map((p) => p.name).filter((name) => name !== 'pod-security-restricted'),
     );
     for (const policy of warned.validatingPolicies) assert.deepEqual(policy.validationActions, ['Warn'], policy.name);
+
+    // Client certificates required, with the CA given as PEM.
+    const clientAuth = await helmTemplate([HELM_RELEASE, chart, '--namespace', HELM_NAMESPACE, '--set-file', `clientAuth.caBundle=${certs}/ca.crt`]);
+    rendered.set('helm client-ca', clientAuth);
+    const clientAuthObjects = parseObjects(clientAuth);
+    checkPod(find(clientAuthObjects, 'Deployment', HELM_FULLNAME), `${HELM_FULLNAME}-tls`);
+    checkPdbAndService(clientAuthObjects, HELM_FULLNAME);
+    checkClientCa(clientAuthObjects, HELM_FULLNAME, await readFile(path.join(certs, 'ca.crt'), 'utf8'));
+    assert.ok(!(at(find(objects, 'Deployment', HELM_FULLNAME), 'spec', 'template', 'spec', 'containers', 0, 'args') as string[]).some((arg) => arg.startsWith('--client-ca')));
   });
 
   it('every rendering is accepted by the kube-apiserver: server-side dry-run, strict fields, no Pod Security warnings', async () => {
-    assert.equal(rendered.size, 5, 'the rendering tests ran first');
+    assert.equal(rendered.size, 7, 'the rendering tests ran first');
     await cluster.kubectl(['create', 'namespace', HELM_NAMESPACE]);
     await cluster.kubectl(['label', 'namespace', HELM_NAMESPACE, 'pod-security.kubernetes.io/enforce=restricted', 'pod-security.kubernetes.io/warn=restricted']);
     for (const [name, yaml] of rendered) {

@@ -19,8 +19,8 @@ export interface FaultServeOptions {
   extraArgs?: string[];
 }
 
-/** Starts `daemonguard serve` on a free port of 127.0.0.1, logging warnings to `logFile`, and waits until /readyz answers 200 (at most 30 s). */
-export async function startFaultServe(options: FaultServeOptions, ca: string): Promise<ServeProcess> {
+/** Starts `daemonguard serve` on a free port of 127.0.0.1, logging warnings to `logFile`, and waits until /readyz on its probe port answers 200 (at most 30 s). */
+export async function startFaultServe(options: FaultServeOptions): Promise<ServeProcess> {
   const port = await freePort();
   const args = [
     '--address',
@@ -41,7 +41,7 @@ export async function startFaultServe(options: FaultServeOptions, ca: string): P
     'warn',
     ...(options.extraArgs ?? []),
   ];
-  return startServe({ args, logFile: options.logFile, readyz: { port, ca }, readyTimeoutMs: 30_000 });
+  return startServe({ args, logFile: options.logFile, readyz: { port }, readyTimeoutMs: 30_000 });
 }
 
 export interface Answer {

@@ -24,13 +24,12 @@ import { mkdtemp } from 'node:fs/promises';
 import { parse as parseYaml } from 'yaml';
 import { createCertificateAuthority, issueCertificate, type CertificateAndKey } from '../../src/certs/certificates.js';
 import type { JsonObject } from '../../src/engine/types.js';
-import { admissionReview } from '../support/server-fixtures.js';
+import { admissionReview, callHttp } from '../support/server-fixtures.js';
 import { residentBytes, type ServeProcess } from '../support/serve-process.js';
 import {
   formatTally,
   learnExpected,
   newTally,
-  once,
   record,
   ROOT,
   runLoad,
@@ -117,8 +116,9 @@ async function workspace(name: string): Promise<Workspace> {
   return { dir, ca, certFile, keyFile, policies };
 }
 
-async function metric(serve: ServeProcess, ca: string, name: string): Promise<number> {
-  const answer = await once(false, serve.url, '/metrics', undefined, ca);
+/** A metric from the server's probe port. */
+async function metric(serve: ServeProcess, name: string): Promise<number> {
+  const answer = await callHttp(`${serve.probeUrl}/metrics`);
   const match = new RegExp(`^${name}(?:\\{[^}]*\\})? (\\d+(?:\\.\\d+)?)$`, 'm').exec(answer.text);
   return match === null ? 0 : Number(match[1]);
 }
@@ -135,7 +135,7 @@ interface Outcome {
 async function reloadScenario(): Promise<Outcome> {
   const space = await workspace('reload');
   const ca = space.ca.certPem;
-  const serve = await startFaultServe({ certFile: space.certFile, keyFile: space.keyFile, policies: space.policies, logFile: path.join(space.dir, 'serve.log') }, ca);
+  const serve = await startFaultServe({ certFile: space.certFile, keyFile: space.keyFile, policies: space.policies, logFile: path.join(space.dir, 'serve.log') });
   const agent = new Agent({ keepAlive: true, maxSockets: 8, ca });
   try {
     const cases = await reviewCases();
@@ -150,13 +150,13 @@ async function reloadScenario(): Promise<Outcome> {
       { kind: 'truncated write', text: good.slice(0, Math.floor(good.length / 2)) },
     ];
     let injecting = true;
-    const refusedBefore = await metric(serve, ca, 'daemonguard_policy_reload_failures_total');
-    const loadedBefore = await metric(serve, ca, 'daemonguard_policy_reloads_total');
+    const refusedBefore = await metric(serve, 'daemonguard_policy_reload_failures_total');
+    const loadedBefore = await metric(serve, 'daemonguard_policy_reloads_total');
     /** Waits (at most 20 s) until the metric has grown past `floor`: the server has seen the change. */
     const seen = async (name: string, floor: number): Promise<boolean> => {
       const until = performance.now() + 20_000;
       while (performance.now() < until) {
-        if ((await metric(serve, ca, name)) > floor) return true;
+        if ((await metric(serve, name)) > floor) return true;
         await sleep(100);
       }
       return false;
@@ -165,12 +165,12 @@ async function reloadScenario(): Promise<Outcome> {
     const injector = (async () => {
       for (let cycle = 0; cycle < sizes.reloadCycles; cycle++) {
         const fault = broken[cycle % broken.length]!;
-        const refusals = await metric(serve, ca, 'daemonguard_policy_reload_failures_total');
+        const refusals = await metric(serve, 'daemonguard_policy_reload_failures_total');
         await writeFile(target, fault.text);
         if (!(await seen('daemonguard_policy_reload_failures_total', refusals))) unseen++;
         await sleep(300);
         // The fixed file differs from the last good one by a comment, so that it is really reloaded.
-        const reloads = await metric(serve, ca, 'daemonguard_policy_reloads_total');
+        const reloads = await metric(serve, 'daemonguard_policy_reloads_total');
         await writeFile(target, `${good}\n# fixed ${cycle}\n`);
         if (!(await seen('daemonguard_policy_reloads_total', reloads))) unseen++;
         await sleep(300);
@@ -185,8 +185,8 @@ async function reloadScenario(): Promise<Outcome> {
       maxMs: 30 * 60_000,
     });
     await injector;
-    const refused = (await metric(serve, ca, 'daemonguard_policy_reload_failures_total')) - refusedBefore;
-    const loaded = (await metric(serve, ca, 'daemonguard_policy_reloads_total')) - loadedBefore;
+    const refused = (await metric(serve, 'daemonguard_policy_reload_failures_total')) - refusedBefore;
+    const loaded = (await metric(serve, 'daemonguard_policy_reloads_total')) - loadedBefore;
     const ok = tally.failed === 0 && unseen === 0 && refused >= sizes.reloadCycles && loaded >= sizes.reloadCycles;
     return {
       name: 'policy reload under load',
@@ -207,7 +207,7 @@ async function rotationScenario(): Promise<Outcome> {
   const authorities = [space.ca];
   for (let i = 0; i < sizes.rotations; i++) authorities.push(await createCertificateAuthority({ commonName: `daemonguard fault CA ${i + 2}` }));
   const trusted = authorities.map((authority) => authority.certPem).join('');
-  const serve = await startFaultServe({ certFile: space.certFile, keyFile: space.keyFile, policies: space.policies, logFile: path.join(space.dir, 'serve.log') }, trusted);
+  const serve = await startFaultServe({ certFile: space.certFile, keyFile: space.keyFile, policies: space.policies, logFile: path.join(space.dir, 'serve.log') });
   // Half the workers keep their connections, half open a new one (a new TLS handshake) per request.
   // No TLS session is resumed (maxCachedSessions 0), as with the kube-apiserver's webhook client (Go,
   // no ClientSessionCache): a resumed handshake sends no certificate, so its serial cannot be read,
@@ -263,7 +263,7 @@ async function rotationScenario(): Promise<Outcome> {
       },
     });
     await injector;
-    const reloads = await metric(serve, trusted, 'daemonguard_tls_reloads_total');
+    const reloads = await metric(serve, 'daemonguard_tls_reloads_total');
     const ok = tally.failed === 0 && failedHandshakes === 0 && staleAfterSwitch === 0 && resumed === 0 && reloads >= sizes.rotations;
     return {
       name: 'certificate rotation under load',
@@ -283,7 +283,7 @@ async function sigtermScenario(): Promise<Outcome> {
   const space = await workspace('sigterm');
   const ca = space.ca.certPem;
   const start = (name: string): Promise<ServeProcess> =>
-    startFaultServe({ certFile: space.certFile, keyFile: space.keyFile, policies: space.policies, logFile: path.join(space.dir, `${name}.log`), extraArgs: ['--shutdown-grace', '10s'] }, ca);
+    startFaultServe({ certFile: space.certFile, keyFile: space.keyFile, policies: space.policies, logFile: path.join(space.dir, `${name}.log`), extraArgs: ['--shutdown-grace', '10s'] });
   const [stopping, staying] = await Promise.all([start('a'), start('b')]);
   const agents = new Map([stopping.url, staying.url].map((url) => [url, new Agent({ keepAlive: true, maxSockets: 8, ca })]));
   try {
@@ -362,7 +362,7 @@ async function sigtermScenario(): Promise<Outcome> {
 async function soakScenario(): Promise<Outcome> {
   const space = await workspace('soak');
   const ca = space.ca.certPem;
-  const serve = await startFaultServe({ certFile: space.certFile, keyFile: space.keyFile, policies: space.policies, logFile: path.join(space.dir, 'serve.log') }, ca);
+  const serve = await startFaultServe({ certFile: space.certFile, keyFile: space.keyFile, policies: space.policies, logFile: path.join(space.dir, 'serve.log') });
   const agent = new Agent({ keepAlive: true, maxSockets: 8, ca });
   try {
     const cases = await reviewCases();

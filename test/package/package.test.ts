@@ -12,7 +12,7 @@ import { delimiter, join, sep } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { REPO_ROOT } from '../support/cli-process.js';
-import { admissionReview, callHttps } from '../support/server-fixtures.js';
+import { admissionReview, callHttp, callHttps } from '../support/server-fixtures.js';
 import { importedPackage, moduleImports } from './module-imports.js';
 
 const BIN_IN_REPOSITORY = join(REPO_ROOT, 'dist', 'cli', 'main.js');
@@ -197,7 +197,7 @@ describe('the npm package, installed outside the repository', { timeout: 300_000
     assert.deepEqual(outside, [], `the tarball holds files outside ${SHIPPED_TOP_LEVEL.join(', ')}`);
     const testMaterial = packedFiles.filter((path) => TEST_MATERIAL.some((pattern) => pattern.test(path)));
     assert.deepEqual(testMaterial, [], 'the tarball holds test code or test data');
-    for (const needed of ['dist/cli/main.js', 'schema/daemonsetpolicy.schema.json', 'schema/policytest.schema.json', 'policies/security/privileged-namespaces.yaml']) {
+    for (const needed of ['dist/cli/main.js', 'schema/daemonsetpolicy.schema.json', 'schema/daemonsetpolicyexception.schema.json', 'schema/policytest.schema.json', 'policies/security/privileged-namespaces.yaml']) {
       assert.ok(packedFiles.includes(needed), `the tarball lacks ${needed}`);
     }
   });
@@ -250,11 +250,15 @@ describe('the npm package, installed outside the repository', { timeout: 300_000
     }
   });
 
-  it('serve answers /readyz over HTTPS with those certificates, reviews, and exits cleanly on SIGTERM', async () => {
+  it('serve answers /readyz on its probe port, reviews over HTTPS with those certificates, and exits cleanly on SIGTERM', async () => {
     const certs = await generateCertificates();
     assert.equal(certs.code, 0, describeRun(certs));
     const port = await freeLoopbackPort();
-    const args = ['serve', '--address', '127.0.0.1', '--port', String(port), '--tls-cert', 'certs/tls.crt', '--tls-key', 'certs/tls.key', '--namespaces', 'namespaces.json'];
+    const probePort = await freeLoopbackPort();
+    const args = [
+      'serve', '--address', '127.0.0.1', '--port', String(port), '--probe-address', `:${probePort}`,
+      '--tls-cert', 'certs/tls.crt', '--tls-key', 'certs/tls.key', '--namespaces', 'namespaces.json',
+    ];
     const child = spawn(bin, args, { cwd: project, env: userEnvironment(), stdio: ['ignore', 'pipe', 'pipe'] });
     servers.add(child);
     const output: Run = { command: `daemonguard ${args.join(' ')}`, code: null, signal: null, stdout: '', stderr: '' };
@@ -274,7 +278,7 @@ describe('the npm package, installed outside the repository', { timeout: 300_000
       if (child.exitCode !== null || child.signalCode !== null) assert.fail(`${describeRun(await exited)}\n(exited before /readyz answered)`);
       assert.ok(Date.now() < deadline, `${describeRun(output)}\n(/readyz did not answer 200 within 60 s; last: ${lastAttempt})`);
       try {
-        const ready = await callHttps(`https://127.0.0.1:${port}/readyz`, { ca, agent: false });
+        const ready = await callHttp(`http://127.0.0.1:${probePort}/readyz`);
         if (ready.status === 200) break;
         lastAttempt = `status ${ready.status}: ${ready.text}`;
       } catch (error) {

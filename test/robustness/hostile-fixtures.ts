@@ -17,11 +17,13 @@ import { parseNamespaces } from '../../src/server/namespace-catalog.js';
 import { StaticPolicyStore } from '../../src/server/policy-store.js';
 import {
   callHttps,
+  callHttp,
   captureLogger,
   temporaryDirectory,
   writeFiles,
   writeTestCertificates,
   type CapturedLogger,
+  type HttpResult,
   type HttpsResult,
   type TestCertificates,
 } from '../support/server-fixtures.js';
@@ -33,7 +35,8 @@ export interface HostileServer {
   log: CapturedLogger;
   /** POSTs `body` to `endpoint` over a shared keep-alive agent. */
   post(endpoint: '/validate' | '/mutate' | string, body: string | Buffer, headers?: Record<string, string>): Promise<HttpsResult>;
-  get(endpoint: string): Promise<HttpsResult>;
+  /** GETs `endpoint` (/healthz, /readyz, /metrics) from the probe port, over plain HTTP. */
+  probe(endpoint: string): Promise<HttpResult>;
   close(): Promise<void>;
 }
 
@@ -73,6 +76,7 @@ export async function startHostileServer(options: HostileServerOptions = {}): Pr
     namespaceObject: exampleNamespace,
     tlsWatch: false,
     tlsPollIntervalMs: 0,
+    probe: { address: '127.0.0.1', port: 0 },
     ...overrides,
   });
   const agent = new Agent({ keepAlive: true, maxSockets: 4, ca: certificates.ca.certPem });
@@ -82,7 +86,7 @@ export async function startHostileServer(options: HostileServerOptions = {}): Pr
     policySet,
     log,
     post: (endpoint, body, headers) => callHttps(`${server.url}${endpoint}`, { agent, ca: certificates.ca.certPem, body, ...(headers ? { headers } : {}) }),
-    get: (endpoint) => callHttps(`${server.url}${endpoint}`, { agent, ca: certificates.ca.certPem }),
+    probe: (endpoint) => (server.probe === undefined ? Promise.reject(new Error('this server was started without a probe port')) : callHttp(`${server.probe.url}${endpoint}`)),
     async close() {
       agent.destroy();
       await server.close(200);

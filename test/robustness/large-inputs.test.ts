@@ -197,6 +197,6 @@ describe('large and deep inputs', { timeout: 120_000 }, () => {
     assert.equal(result.status, 200);
     assert.equal(result.response?.['allowed'], true, result.message);
     report(result, 'ordinary review');
-    assert.equal((await server.get('/healthz')).status, 200);
+    assert.equal((await server.probe('/healthz')).status, 200);
   });
 });

@@ -118,7 +118,7 @@ describe('TLS', () => {
   for (const version of ['TLSv1', 'TLSv1.1'] as SecureVersion[]) {
     it(`refuses ${version}`, async () => {
       await assert.rejects(
-        callHttps(`${server.server.url}/healthz`, { ca: server.certificates.ca.certPem, agent: false, minVersion: version, maxVersion: version }),
+        callHttps(`${server.server.url}/validate`, { body: '{}', ca: server.certificates.ca.certPem, agent: false, minVersion: version, maxVersion: version }),
         /protocol|version|alert|ssl|EPROTO|ECONNRESET/i,
       );
     });

@@ -8,9 +8,9 @@ import { closeSync, fstatSync, openSync, readFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CLI_BIN } from './cli-process.js';
-import { callHttps } from './server-fixtures.js';
+import { callHttp } from './server-fixtures.js';
 
-/** The message of the log line the server writes once its HTTPS listener is up (it carries `port`). */
+/** The message of the log line the server writes once its HTTPS listener is up (it carries `port` and `probePort`). */
 export const LISTENING_MESSAGE = 'daemonguard admission server listening';
 
 /** One JSON log line (pino): `msg`, `level`, and whatever fields the line carries. */
@@ -24,7 +24,10 @@ export interface ServeExit {
 export interface ServeOptions {
   /** The CLI to run; default: the test build's (build/src/cli/main.js). */
   cli?: string;
-  /** The arguments after `serve`. */
+  /**
+   * The arguments after `serve`. Without --probe-address (or DAEMONGUARD_PROBE_ADDRESS in `env`), the
+   * probe port is put on 127.0.0.1 and a free port, so that servers started side by side never collide on :8081.
+   */
   args?: readonly string[];
   /** Working folder; default: this process's. */
   cwd?: string;
@@ -39,11 +42,12 @@ export interface ServeOptions {
    */
   logFile?: string;
   /**
-   * Ready once GET /readyz on 127.0.0.1:`port` answers 200 over HTTPS trusting `ca` (PEM); the port is
-   * the one given to the server (--port). Without this, ready at the "listening" log line, whose port
-   * is used: that needs --port 0 or a known port, and log level info or lower.
+   * Ready once GET /readyz on the probe port (plain HTTP, 127.0.0.1) answers 200; `port` is the HTTPS
+   * port given to the server (--port), `probePort` the probe port when the arguments set --probe-address
+   * (else one is picked). Without this, ready at the "listening" log line, whose ports are used: that
+   * needs --port 0 or a known port, and log level info or lower.
    */
-  readyz?: { port: number; ca: string | Buffer };
+  readyz?: { port: number; probePort?: number };
   /** How long to wait for readiness before the process is killed; default 60 s. */
   readyTimeoutMs?: number;
 }
@@ -54,6 +58,10 @@ export interface ServeProcess {
   readonly port: number;
   /** https://127.0.0.1:<port> */
   readonly url: string;
+  /** The probe port (/healthz, /readyz, /metrics over plain HTTP). */
+  readonly probePort: number;
+  /** http://127.0.0.1:<probePort> */
+  readonly probeUrl: string;
   /** Resolves once the process has ended and its output is all read. */
   readonly exited: Promise<ServeExit>;
   /** What the process wrote to stdout so far; with `logFile`, what it wrote to the file (stdout and stderr interleaved). */
@@ -188,8 +196,16 @@ export async function stopAllServes(): Promise<void> {
 /** Starts `daemonguard serve` and resolves once it is ready (see ServeOptions.readyz); kills it and rejects if it is not. */
 export async function startServe(options: ServeOptions = {}): Promise<ServeProcess> {
   installCleanup();
+  const args = [...(options.args ?? [])];
+  let probePort = options.readyz?.probePort ?? 0;
+  const probeGiven = args.some((arg) => arg === '--probe-address' || arg.startsWith('--probe-address=')) || options.env?.['DAEMONGUARD_PROBE_ADDRESS'] !== undefined;
+  if (!probeGiven) {
+    // Known in advance when readiness is polled (the log may be quiet); else read from the listening line.
+    if (options.readyz !== undefined) probePort = await freePort();
+    args.push('--probe-address', `127.0.0.1:${probePort}`);
+  }
   const output = options.logFile === undefined ? memoryOutput() : fileOutput(options.logFile);
-  const child = spawn(process.execPath, [...(options.nodeFlags ?? []), options.cli ?? CLI_BIN, 'serve', ...(options.args ?? [])], {
+  const child = spawn(process.execPath, [...(options.nodeFlags ?? []), options.cli ?? CLI_BIN, 'serve', ...args], {
     cwd: options.cwd,
     env: { ...process.env, ...options.env },
     stdio: ['ignore', ...output.stdio],
@@ -249,6 +265,12 @@ export async function startServe(options: ServeOptions = {}): Promise<ServeProce
     get url() {
       return `https://127.0.0.1:${port}`;
     },
+    get probePort() {
+      return probePort;
+    },
+    get probeUrl() {
+      return `http://127.0.0.1:${probePort}`;
+    },
     exited,
     stdout: output.stdout,
     stderr: output.stderr,
@@ -262,8 +284,11 @@ export async function startServe(options: ServeOptions = {}): Promise<ServeProce
   try {
     const ready =
       options.readyz === undefined
-        ? waitForLog((line) => line['msg'] === LISTENING_MESSAGE && typeof line['port'] === 'number', timeoutMs).then((line) => void (port = line['port'] as number))
-        : pollReadyz(served, options.readyz.ca, timeoutMs, () => exit, output);
+        ? waitForLog((line) => line['msg'] === LISTENING_MESSAGE && typeof line['port'] === 'number', timeoutMs).then((line) => {
+            port = line['port'] as number;
+            probePort = line['probePort'] as number;
+          })
+        : pollReadyz(served, timeoutMs, () => exit, output);
     await Promise.race([ready, spawnFailed.then((error) => Promise.reject(error))]);
   } catch (error) {
     await stop({ signal: 'SIGKILL' });
@@ -294,15 +319,15 @@ export function residentBytes(pid: number): number | undefined {
   }
 }
 
-/** Asks /readyz every 100 ms until it answers 200. */
-async function pollReadyz(served: ServeProcess, ca: string | Buffer, timeoutMs: number, exit: () => ServeExit | undefined, output: Output): Promise<void> {
+/** Asks /readyz on the probe port every 100 ms until it answers 200. */
+async function pollReadyz(served: ServeProcess, timeoutMs: number, exit: () => ServeExit | undefined, output: Output): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let last = 'no answer yet';
   for (;;) {
     const ended = exit();
     if (ended !== undefined) throw new Error(`daemonguard serve exited ${describeExit(ended)} before it was ready; ${output.describe()}`);
     try {
-      const answer = await callHttps(`${served.url}/readyz`, { ca: ca.toString(), agent: false, timeoutMs: 5_000 });
+      const answer = await callHttp(`${served.probeUrl}/readyz`);
       if (answer.status === 200) return;
       last = `${answer.status} ${answer.text.trim()}`;
     } catch (error) {

@@ -2,6 +2,7 @@
 // AdmissionReview bodies shaped as the kube-apiserver sends them. (Not a test file itself.)
 
 import { mkdtemp, mkdir, writeFile } from 'node:fs/promises';
+import { request as httpRequest } from 'node:http';
 import { request as httpsRequest, type Agent, type RequestOptions } from 'node:https';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -259,6 +260,8 @@ export interface HttpsCallOptions {
   servername?: string;
   minVersion?: RequestOptions['minVersion'];
   maxVersion?: RequestOptions['maxVersion'];
+  /** OpenSSL cipher list the client offers on TLS 1.2 (e.g. 'ECDHE-ECDSA-AES128-SHA'). */
+  ciphers?: string;
   /** Give up (reject) when the socket has been idle this long; default: wait. */
   timeoutMs?: number;
 }
@@ -280,6 +283,7 @@ export function callHttps(url: string, options: HttpsCallOptions = {}): Promise<
     if (options.servername !== undefined) requestOptions.servername = options.servername;
     if (options.minVersion !== undefined) requestOptions.minVersion = options.minVersion;
     if (options.maxVersion !== undefined) requestOptions.maxVersion = options.maxVersion;
+    if (options.ciphers !== undefined) requestOptions.ciphers = options.ciphers;
     const request = httpsRequest(url, requestOptions, (response) => {
       // Read from the socket now: a keep-alive agent takes it back once the response ends.
       const socket = response.socket as TLSSocket;
@@ -314,4 +318,25 @@ export function callHttps(url: string, options: HttpsCallOptions = {}): Promise<
 /** Decodes a mutating answer's base64 JSON patch. */
 export function decodePatch(patch: string): { op: string; path: string; value?: unknown }[] {
   return JSON.parse(Buffer.from(patch, 'base64').toString('utf8')) as { op: string; path: string; value?: unknown }[];
+}
+
+export interface HttpResult {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  text: string;
+}
+
+/** One plain HTTP GET (the probe port), resolving with the whole answer; rejects after `timeoutMs` (default 5 s) without one. */
+export function callHttp(url: string, timeoutMs = 5_000): Promise<HttpResult> {
+  return new Promise((resolve, reject) => {
+    const request = httpRequest(url, { agent: false }, (response) => {
+      const chunks: Buffer[] = [];
+      response.on('data', (chunk: Buffer) => chunks.push(chunk));
+      response.on('end', () => resolve({ status: response.statusCode ?? 0, headers: response.headers, text: Buffer.concat(chunks).toString('utf8') }));
+      response.on('error', reject);
+    });
+    request.setTimeout(timeoutMs, () => request.destroy(new Error(`${url}: no answer within ${timeoutMs} ms`)));
+    request.on('error', reject);
+    request.end();
+  });
 }

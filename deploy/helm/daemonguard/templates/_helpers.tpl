@@ -51,6 +51,15 @@ app.kubernetes.io/part-of: daemonguard
 {{- default (printf "%s-policies" (include "daemonguard.fullname" .)) .Values.policies.existingConfigMap }}
 {{- end }}
 
+{{/* The ConfigMap holding the client CA (key ca.crt), or nothing when client certificates are not required. */}}
+{{- define "daemonguard.clientCAConfigMapName" -}}
+{{- if .Values.clientAuth.existingConfigMap }}
+{{- .Values.clientAuth.existingConfigMap }}
+{{- else if .Values.clientAuth.caBundle }}
+{{- printf "%s-client-ca" (include "daemonguard.fullname" .) }}
+{{- end }}
+{{- end }}
+
 {{/* Service names the serving certificate must cover. */}}
 {{- define "daemonguard.dnsNames" -}}
 {{- $svc := include "daemonguard.fullname" . }}
