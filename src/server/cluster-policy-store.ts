@@ -1,12 +1,12 @@
 // Policies and exceptions from DaemonSetPolicy and DaemonSetPolicyException objects in the cluster
-// (`serve --policies-from-cluster`), served
-// together with those from files.
+// (`serve --policies-from-cluster`), served together with those from files.
 //
 // Files load all-or-nothing (src/server/policy-store.ts); cluster objects load one by one, because each
 // has its own author and its own status: an object that does not load or type-check keeps its last good
 // version serving (or is absent if no version ever loaded), and its status says why. Each object goes
 // through the same checks and compiler as a file: it is rendered as YAML (see objectText) and read by
-// the same reader, so errors carry a field path, a line of that rendering, and a caret.
+// the same reader, so errors carry a field path, a line of that rendering, and a caret. spec.paramsFrom
+// is resolved first (src/server/params-from.ts), so overridden params are type-checked the same way.
 //
 // The set is rebuilt only when an object's rendering changes (not on status writes, which change only
 // the resourceVersion), and read on the hot path as one cached object.
@@ -22,7 +22,7 @@ import { resolveParamsFrom, type ParamsProblem } from './params-from.js';
 import { refuseNamespaceReaders } from './namespace-requirement.js';
 import type { PolicyStore } from './policy-store.js';
 
-/** A DaemonSetPolicy as the apiserver returns it (plain JSON). */
+/** A DaemonSetPolicy or DaemonSetPolicyException as the apiserver returns it (plain JSON). */
 export interface ClusterObject {
   apiVersion?: string;
   kind?: string;
@@ -45,10 +45,10 @@ const MAX_MESSAGE_LENGTH = 8_192;
 
 /**
  * The object as the loader reads it, and as line numbers in its status count: apiVersion, kind,
- * metadata (name, namespace, labels, annotations except kubectl's last-applied copy) and spec, as YAML with keys
- * sorted (as `kubectl get -o yaml` prints them) and no line folding. So line 1 is apiVersion, and the
- * lines differ from `kubectl get -o yaml` only by the metadata the apiserver adds; a status message
- * quotes the line it means.
+ * metadata (name, namespace, labels, annotations except kubectl's last-applied copy) and spec, as
+ * YAML with keys sorted (as `kubectl get -o yaml` prints them) and no line folding. So line 1 is
+ * apiVersion, and the lines differ from `kubectl get -o yaml` only by the metadata the apiserver adds;
+ * a status message quotes the line it means.
  */
 export function objectText(object: ClusterObject): string {
   const { name, namespace, labels, annotations } = object.metadata ?? {};
