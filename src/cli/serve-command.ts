@@ -1,6 +1,7 @@
 // `daemonguard serve`: the admission webhook server. Flags have DAEMONGUARD_* environment equivalents,
 // so the same image runs from a Deployment's env or args. Wiring only: the server lives in src/server.
 
+import os from 'node:os';
 import path from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { pino, type Logger } from 'pino';
@@ -14,7 +15,8 @@ import { createServerMetrics } from '../server/metrics.js';
 import type { NodeSource } from '../common/node-source.js';
 import { FileNamespaceCatalog, type NamespaceSource } from '../server/namespace-catalog.js';
 import { NamespaceSourceMissingError, withoutNamespaceSource } from '../server/namespace-requirement.js';
-import { WatchedPolicyStore } from '../server/policy-store.js';
+import { WatchedPolicyStore, type PolicyStore } from '../server/policy-store.js';
+import type { ClusterPolicies } from './cluster-policies.js';
 import type { TlsFiles } from '../server/tls-material.js';
 import { DEFAULT_TLS_PROFILE, parseTlsCipherSuites, parseTlsMinVersion, TLS12_SUITE_NAMES, TlsSettingError, type TlsMinVersion } from '../server/tls-profile.js';
 
@@ -45,6 +47,10 @@ export interface ServeOptions {
   namespaces?: string;
   namespacesFromCluster?: boolean;
   nodesFromCluster?: boolean;
+  policiesFromCluster?: boolean;
+  leaderElectionNamespace: string;
+  leaderElectionIdentity: string;
+  leaseDuration: number;
   evalDeadline: number;
   shutdownGrace: number;
   watchInterval: number;
@@ -85,6 +91,12 @@ function tlsFlag<T>(parse: (value: string) => T): (value: string) => T {
 function parseDurationFlag(value: string): number {
   const ms = parseDuration(value);
   if (ms === undefined || ms < 0) throw new InvalidArgumentError('expected a duration such as 500ms, 2s or 1m.');
+  return ms;
+}
+
+function parseLeaseDuration(value: string): number {
+  const ms = parseDuration(value);
+  if (ms === undefined || ms < 3_000) throw new InvalidArgumentError('expected a duration of at least 3s, such as 15s.');
   return ms;
 }
 
@@ -155,6 +167,28 @@ export function registerServeCommand(program: Command): Command {
     .addOption(
       new Option('--nodes-from-cluster', 'list and watch Node objects in the cluster, for policies that read `coverage` (null without); needs get/list/watch on nodes')
         .env('DAEMONGUARD_NODES_FROM_CLUSTER'),
+    )
+    .addOption(
+      new Option(
+        '--policies-from-cluster',
+        'also enforce the DaemonSetPolicy objects in the cluster (CRD in deploy/); without --policies, only those. One replica at a time writes their status (leader Lease)',
+      ).env('DAEMONGUARD_POLICIES_FROM_CLUSTER'),
+    )
+    .addOption(
+      new Option('--leader-election-namespace <namespace>', 'namespace of the leader Lease (with --policies-from-cluster)')
+        .env('POD_NAMESPACE')
+        .default('daemonguard-system'),
+    )
+    .addOption(
+      new Option('--leader-election-identity <name>', 'this replica\'s name in the leader Lease (with --policies-from-cluster)')
+        .env('POD_NAME')
+        .default(os.hostname(), 'the host name'),
+    )
+    .addOption(
+      new Option('--lease-duration <duration>', 'how long a leader that stopped renewing blocks the others (with --policies-from-cluster)')
+        .env('DAEMONGUARD_LEASE_DURATION')
+        .default(15_000, '15s')
+        .argParser(parseLeaseDuration),
     )
     .addOption(
       new Option('--eval-deadline <duration>', 'time the policies get per review; keep it well under the webhook timeoutSeconds')
@@ -250,17 +284,38 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
   }
   if (options.clientCa !== undefined) tls.clientCaFile = options.clientCa;
 
-  const paths = (options.policies ?? [...DEFAULT_POLICY_PATHS]).map((entry) => path.resolve(entry));
+  // From the cluster, files are read only when named: the built-in library is installed as objects there.
+  const fromCluster = options.policiesFromCluster === true;
+  const paths = (options.policies ?? (fromCluster ? [] : [...DEFAULT_POLICY_PATHS])).map((entry) => path.resolve(entry));
   const namespaceSource = options.namespaces !== undefined || options.namespacesFromCluster === true;
   const load = namespaceSource ? loadPolicySet : withoutNamespaceSource(loadPolicySet);
-  const policies = new WatchedPolicyStore<PolicySet>({ paths, load, logger, metrics, pollIntervalMs: options.watchInterval });
+  const files = paths.length === 0 ? undefined : new WatchedPolicyStore<PolicySet>({ paths, load, logger, metrics, pollIntervalMs: options.watchInterval });
   try {
-    await policies.start();
+    await files?.start();
   } catch (error) {
     destination.flushSync();
     const outcome = error instanceof NamespaceSourceMissingError ? 'the server was not started' : 'the policies did not load, so the server was not started';
     throw new Error(`${outcome}:\n${(error as Error).message}`, { cause: error });
   }
+  let cluster: ClusterPolicies | undefined;
+  if (fromCluster) {
+    // Loaded only here, like the namespace informer: @kubernetes/client-node is large.
+    const { startClusterPolicies } = await import('./cluster-policies.js');
+    cluster = startClusterPolicies({
+      ...(files === undefined ? {} : { files }),
+      namespaceSource,
+      leaseNamespace: options.leaderElectionNamespace,
+      identity: options.leaderElectionIdentity,
+      leaseDurationMs: options.leaseDuration,
+      logger,
+      metrics,
+    });
+  }
+  const policies: PolicyStore<PolicySet> = cluster?.store ?? (files as WatchedPolicyStore<PolicySet>);
+  const closePolicies = (): Promise<void> => {
+    files?.close();
+    return cluster?.close() ?? Promise.resolve();
+  };
 
   let namespaces: NamespaceSource | undefined;
   if (options.namespaces !== undefined) {
@@ -274,7 +329,7 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
     try {
       await namespaces.start();
     } catch (error) {
-      policies.close();
+      await closePolicies();
       destination.flushSync();
       const source = options.namespaces === undefined ? 'from the cluster' : `in ${options.namespaces}`;
       throw new Error(`the namespaces ${source} did not load: ${(error as Error).message}`, { cause: error });
@@ -288,7 +343,7 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
     try {
       await nodes.start();
     } catch (error) {
-      policies.close();
+      await closePolicies();
       namespaces?.close();
       destination.flushSync();
       throw new Error(`the nodes from the cluster did not load: ${(error as Error).message}`, { cause: error });
@@ -314,7 +369,7 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
       ...(nodes === undefined ? {} : { nodes: () => nodes.nodes() }),
     });
   } catch (error) {
-    policies.close();
+    await closePolicies();
     namespaces?.close();
     nodes?.close();
     destination.flushSync();
@@ -328,7 +383,7 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
   const reloadOnHangup = (): void => {
     logger.info({ signal: 'SIGHUP' }, 'reload requested: reading the policies and the TLS files again');
     reloads = reloads.then(async () => {
-      const [refusal, certificate] = await Promise.all([policies.reload('SIGHUP'), server.tls.reload('SIGHUP')]);
+      const [refusal, certificate] = await Promise.all([files?.reload('SIGHUP'), server.tls.reload('SIGHUP')]);
       logger.info({ signal: 'SIGHUP', policies: refusal === undefined ? 'reloaded' : 'refused', tls: certificate }, 'reload on SIGHUP done');
     });
   };
@@ -355,8 +410,8 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
       // Close first, then log: whoever reads the log line can rely on the listener being gone.
       const closing = server.close(options.shutdownGrace);
       logger.info({ signal, graceMs: options.shutdownGrace }, 'shutting down: no new connections, finishing reviews in flight');
-      void closing.then(() => {
-        policies.close();
+      void closing.then(async () => {
+        await closePolicies();
         namespaces?.close();
         audit?.close();
         nodes?.close();

@@ -18,6 +18,8 @@ import {
   type WebhookClient,
   type WebhookConfiguration,
 } from '../deploy/webhook-configurations.js';
+import { packageFile } from '../common/package-root.js';
+import type { ValidationAction } from '../common/vocabulary.js';
 import { EXIT_OK, InputError } from './exit-codes.js';
 import { choice, collect } from './options.js';
 
@@ -39,6 +41,11 @@ export interface ManifestsOptions {
   excludeNamespace?: string[];
   failOpenNamespaces: string[];
   output: 'yaml' | 'json';
+  crds?: boolean;
+  /** true: the built-in library; a string: a file or folder. */
+  policies?: boolean | string;
+  validationActions?: ValidationAction;
+  paramsFrom?: boolean;
 }
 
 function integerIn(name: string, min: number, max: number): (value: string) => number {
@@ -112,7 +119,7 @@ export async function renderManifests(options: ManifestsOptions): Promise<{ obje
   }
 }
 
-export function formatManifests(objects: readonly WebhookConfiguration[], output: 'yaml' | 'json'): string {
+export function formatManifests(objects: readonly object[], output: 'yaml' | 'json'): string {
   if (output === 'json') return `${JSON.stringify({ apiVersion: 'v1', kind: 'List', items: objects }, null, 2)}\n`;
   return objects.map((object) => stringify(object, { lineWidth: 0 })).join('---\n');
 }
@@ -148,15 +155,44 @@ export function registerManifestsCommand(program: Command): Command {
         .default([...DEFAULT_FAIL_OPEN_NAMESPACES], DEFAULT_FAIL_OPEN_NAMESPACES.join(','))
         .argParser(namespaceList),
     )
+    .addOption(new Option('--crds', 'print the CustomResourceDefinitions (DaemonSetPolicy) instead of the webhook configurations').conflicts('policies'))
+    .addOption(
+      new Option('--policies [path]', 'print a policy file or folder (default: the built-in library) as DaemonSetPolicy objects, for serve --policies-from-cluster'),
+    )
+    .addOption(
+      new Option('--validation-actions <action>', 'with --policies: set validationActions of every validating policy (Warn to roll out, then Deny)').argParser(
+        choice(['Deny', 'Warn', 'Audit'] as const, '--validation-actions'),
+      ),
+    )
+    .addOption(
+      new Option('--params-from', 'with --policies: each policy with params also reads the optional ConfigMap params-<policy> in daemonguard\'s namespace (spec.paramsFrom)'),
+    )
     .addOption(new Option('-o, --output <format>', 'yaml or json (a List)').default('yaml').argParser(choice(['yaml', 'json'] as const, '--output')))
     .addHelpText(
       'after',
       '\nExamples:\n' +
         '  $ daemonguard manifests --certs-dir deploy/overlays/self-signed/certs | kubectl apply -f -\n' +
         '  $ daemonguard manifests --url https://127.0.0.1:8443 --ca-bundle-file certs/ca.crt\n' +
-        '  $ daemonguard manifests --ca-bundle "$(daemonguard certs --dir certs/cluster)" --failure-policy Ignore',
+        '  $ daemonguard manifests --ca-bundle "$(daemonguard certs --dir certs/cluster)" --failure-policy Ignore\n' +
+        '  $ daemonguard manifests --crds | kubectl apply --server-side -f -\n' +
+        '  $ daemonguard manifests --policies --validation-actions Warn | kubectl apply -f -',
     )
     .action(async (options: ManifestsOptions) => {
+      if ((options.validationActions !== undefined || options.paramsFrom === true) && options.policies === undefined) {
+        throw new InputError(`${options.paramsFrom === true ? '--params-from' : '--validation-actions'} goes with --policies`);
+      }
+      if (options.crds === true || options.policies !== undefined) {
+        // Loaded only here: the policy compiler is not needed for the webhook configurations.
+        const { crdObjects, policyObjects } = await import('./object-manifests.js');
+        const paths = typeof options.policies === 'string' ? [options.policies] : [packageFile('policies')];
+        const objects = options.crds === true ? crdObjects() : await policyObjects(paths, {
+              ...(options.validationActions === undefined ? {} : { validationActions: [options.validationActions] }),
+              ...(options.paramsFrom === true ? { paramsConfigMapPrefix: 'params-' } : {}),
+            });
+        process.stdout.write(formatManifests(objects, options.output));
+        process.exitCode = EXIT_OK;
+        return;
+      }
       const { objects, warnings } = await renderManifests(options);
       for (const warning of warnings) process.stderr.write(`warning: ${warning}\n`);
       process.stdout.write(formatManifests(objects, options.output));

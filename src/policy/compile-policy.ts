@@ -90,6 +90,9 @@ export function compilePolicy(
   if (actions.includes('Deny') && actions.includes('Warn')) {
     problemAt(['spec', 'validationActions'], 'Deny and Warn cannot be combined (a denied request has no use for a warning); use [Deny] or [Deny, Audit], or [Warn, Audit]');
   }
+  if (spec.paramsFrom !== undefined) {
+    problemAt(['spec', 'paramsFrom'], 'paramsFrom is read only from DaemonSetPolicy objects in a cluster (serve --policies-from-cluster); in a file, write the values under spec.params');
+  }
   for (const key of ['namespaceSelector', 'objectSelector'] as const) {
     for (const [field, message] of labelSelectorProblems(spec.match?.[key])) {
       problemAt(['spec', 'match', key, ...field.split(/[.[\]]+/).filter(Boolean).map((p) => (/^\d+$/.test(p) ? Number(p) : p))], message);

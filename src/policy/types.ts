@@ -58,6 +58,8 @@ export interface DaemonSetPolicyDocument {
     };
     matchConditions?: NamedExpressionSpec[];
     params?: JsonObject;
+    /** Resolved by `serve --policies-from-cluster` before the policy is compiled (see src/server/params-from.ts). */
+    paramsFrom?: { configMap: string; optional?: boolean };
     variables?: NamedExpressionSpec[];
     validations?: ValidationSpec[];
     mutations?: MutationSpec[];

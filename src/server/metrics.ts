@@ -21,6 +21,9 @@ export interface ServerMetrics {
   readonly tlsCertificateExpiry: Gauge;
   readonly tlsReloads: Counter;
   readonly tlsReloadFailures: Counter;
+  /** 1 while this replica holds the leader Lease (serve --policies-from-cluster), else 0. */
+  readonly leader: Gauge;
+  readonly statusWrites: Counter<'result'>;
   /** Counts one policy outcome; label children are cached so the hot path does no label hashing. */
   recordPolicyOutcome(policy: string, result: PolicyResult): void;
   /** Counts one use of an exception (`namespace/name`) for a policy: applied, or matched after it expired. */
@@ -109,6 +112,18 @@ export function createServerMetrics(options: ServerMetricsOptions = {}): ServerM
     registers: [registry],
   });
 
+  const leader = new Gauge({
+    name: 'daemonguard_leader',
+    help: '1 while this replica holds the leader Lease and writes status (serve --policies-from-cluster), else 0.',
+    registers: [registry],
+  });
+  const statusWrites = new Counter({
+    name: 'daemonguard_status_writes_total',
+    help: 'Status writes to DaemonSetPolicy objects, by result (ok, error); only the leader writes.',
+    labelNames: ['result'] as const,
+    registers: [registry],
+  });
+
   const outcomeChildren = new Map<string, Counter.Internal>();
   const errorChildren = new Map<string, Counter.Internal>();
   const requestChildren = new Map<string, Counter.Internal>();
@@ -128,6 +143,8 @@ export function createServerMetrics(options: ServerMetricsOptions = {}): ServerM
     tlsCertificateExpiry,
     tlsReloads,
     tlsReloadFailures,
+    leader,
+    statusWrites,
     recordPolicyOutcome(policy, result) {
       const key = `${result}\u0000${policy}`;
       let child = outcomeChildren.get(key);

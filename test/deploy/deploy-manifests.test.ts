@@ -11,6 +11,8 @@ import { parseAllDocuments } from 'yaml';
 import { servingNamesForService } from '../../src/certs/certificate-folder.js';
 import { loadPolicySet } from '../../src/policy/load-policies.js';
 import { HELM_POLICIES_DIR, KUSTOMIZE_POLICIES_DIR, planPolicyCopies, staleDeployFiles } from '../../scripts/deploy-policies.js';
+import { HELM_CRDS_DIR, staleCrdFiles } from '../../scripts/deploy-crds.js';
+import { renderCustomResourceDefinitions } from '../../src/deploy/custom-resource-definitions.js';
 import { renderWebhookConfigurations, type WebhookConfiguration } from '../../src/deploy/webhook-configurations.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
@@ -115,11 +117,20 @@ describe('deploy/base', () => {
     assert.equal(at(deployment, 'spec', 'template', 'metadata', 'annotations', 'prometheus.io/port'), '8081');
   });
 
-  it('grants read access to namespaces and nodes and nothing else', async () => {
+  it('grants reading namespaces, nodes and policies, patching policy status, and the leader Lease in its namespace; nothing else', async () => {
     const objects = await readObjects('deploy/base/rbac.yaml');
-    const role = objects.find((object) => object.kind === 'ClusterRole');
-    assert.deepEqual(role?.rules, [{ apiGroups: [''], resources: ['namespaces', 'nodes'], verbs: ['get', 'list', 'watch'] }]);
-    assert.equal(objects.filter((object) => object.kind === 'Role' || object.kind === 'ClusterRole').length, 1);
+    const clusterRole = objects.find((object) => object.kind === 'ClusterRole');
+    assert.deepEqual(clusterRole?.rules, [
+      { apiGroups: [''], resources: ['namespaces', 'nodes'], verbs: ['get', 'list', 'watch'] },
+      { apiGroups: ['daemonguard.dev'], resources: ['daemonsetpolicies', 'daemonsetpolicyexceptions'], verbs: ['get', 'list', 'watch'] },
+      { apiGroups: ['daemonguard.dev'], resources: ['daemonsetpolicies/status', 'daemonsetpolicyexceptions/status'], verbs: ['patch'] },
+    ]);
+    const role = objects.find((object) => object.kind === 'Role');
+    assert.deepEqual(role?.rules, [
+      { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'create', 'update'] },
+      { apiGroups: [''], resources: ['configmaps'], verbs: ['get', 'list', 'watch'] },
+    ]);
+    assert.equal(objects.filter((object) => object.kind === 'Role' || object.kind === 'ClusterRole').length, 2);
   });
 });
 
@@ -149,5 +160,36 @@ describe('deploy/overlays/cert-manager', () => {
     assert.equal(at(serving, 'spec', 'issuerRef', 'name'), 'daemonguard-ca');
     const kustomization = await readFile(path.join(ROOT, 'deploy/overlays/cert-manager/kustomization.yaml'), 'utf8');
     assert.match(kustomization, /cert-manager\.io\/inject-ca-from: daemonguard-system\/daemonguard-serving/);
+  });
+});
+
+describe('deploy/: CustomResourceDefinitions', () => {
+  it('are what src/deploy renders from schema/ (run `npm run deploy:crds` when this fails)', async () => {
+    assert.deepEqual(await staleCrdFiles(ROOT), [], 'stale CRDs: run `npm run deploy:crds`');
+  });
+
+  it('are installed by the kustomize base and shipped in the Helm chart’s crds/', async () => {
+    const kustomization = (await readObjects('deploy/base/kustomization.yaml'))[0]!;
+    assert.ok((kustomization.resources as string[]).includes('crds'));
+    for (const crd of renderCustomResourceDefinitions()) {
+      const [helm] = await readObjects(`${HELM_CRDS_DIR}/${crd.metadata.name}.yaml`);
+      assert.deepEqual(helm, crd);
+    }
+  });
+});
+
+describe('deploy/components/policies-from-cluster', () => {
+  it('replaces the base’s --policies argument (the one its test operation names) with --policies-from-cluster, and the pod knows its name for the Lease', async () => {
+    const [component] = await readObjects('deploy/components/policies-from-cluster/kustomization.yaml');
+    const operations = parseAllDocuments(at(component, 'patches', 0, 'patch') as string)[0]!.toJS() as { op: string; path: string; value: string }[];
+    const [deployment] = await readObjects('deploy/base/deployment.yaml');
+    const container = at(deployment, 'spec', 'template', 'spec', 'containers', 0) as Json;
+    const index = Number(operations[0]!.path.split('/').at(-1));
+    assert.equal(operations[0]!.op, 'test');
+    assert.equal(at(container, 'args', index), operations[0]!.value);
+    assert.deepEqual(operations[1], { op: 'replace', path: operations[0]!.path, value: '--policies-from-cluster' });
+    const env = at(container, 'env') as { name: string; valueFrom?: { fieldRef: { fieldPath: string } } }[];
+    assert.equal(env.find((entry) => entry.name === 'POD_NAME')?.valueFrom?.fieldRef.fieldPath, 'metadata.name');
+    assert.equal(env.find((entry) => entry.name === 'POD_NAMESPACE')?.valueFrom?.fieldRef.fieldPath, 'metadata.namespace');
   });
 });

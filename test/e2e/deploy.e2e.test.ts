@@ -103,7 +103,15 @@ function checkPdbAndService(objects: readonly K8sObject[], name: string): void {
   assert.deepEqual(at(metrics, 'spec', 'ports'), [{ name: 'metrics', port: 8081, targetPort: 'probes', protocol: 'TCP' }]);
   assert.deepEqual(at(find(objects, 'PodDisruptionBudget', name), 'spec', 'selector', 'matchLabels'), selector);
   assert.equal(at(find(objects, 'PodDisruptionBudget', name), 'spec', 'maxUnavailable'), 1);
-  assert.deepEqual(at(find(objects, 'ClusterRole', name), 'rules'), [{ apiGroups: [''], resources: ['namespaces', 'nodes'], verbs: ['get', 'list', 'watch'] }]);
+  assert.deepEqual(at(find(objects, 'ClusterRole', name), 'rules'), [
+    { apiGroups: [''], resources: ['namespaces', 'nodes'], verbs: ['get', 'list', 'watch'] },
+    { apiGroups: ['daemonguard.dev'], resources: ['daemonsetpolicies', 'daemonsetpolicyexceptions'], verbs: ['get', 'list', 'watch'] },
+    { apiGroups: ['daemonguard.dev'], resources: ['daemonsetpolicies/status', 'daemonsetpolicyexceptions/status'], verbs: ['patch'] },
+  ]);
+  assert.deepEqual(at(find(objects, 'Role', `${name}-leader-election`), 'rules'), [
+    { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'create', 'update'] },
+    { apiGroups: [''], resources: ['configmaps'], verbs: ['get', 'list', 'watch'] },
+  ]);
 }
 
 describe('deploy/ with kustomize, helm and a real kube-apiserver', { timeout: 900_000 }, () => {
@@ -130,10 +138,13 @@ describe('deploy/ with kustomize, helm and a real kube-apiserver', { timeout: 90
     const objects = parseObjects(yaml);
     assert.deepEqual(
       objects.map((o) => o.kind).sort(),
-      ['ClusterRole', 'ClusterRoleBinding', 'ConfigMap', 'Deployment', 'MutatingWebhookConfiguration', 'Namespace', 'PodDisruptionBudget', 'Service', 'Service', 'ServiceAccount', 'ValidatingWebhookConfiguration'],
+      [
+        'ClusterRole', 'ClusterRoleBinding', 'ConfigMap', 'CustomResourceDefinition', 'CustomResourceDefinition', 'Deployment', 'MutatingWebhookConfiguration', 'Namespace',
+        'PodDisruptionBudget', 'Role', 'RoleBinding', 'Service', 'Service', 'ServiceAccount', 'ValidatingWebhookConfiguration',
+      ],
     );
     for (const object of objects) {
-      const clusterScoped = ['Namespace', 'ClusterRole', 'ClusterRoleBinding', 'ValidatingWebhookConfiguration', 'MutatingWebhookConfiguration'].includes(object.kind);
+      const clusterScoped = ['Namespace', 'ClusterRole', 'ClusterRoleBinding', 'CustomResourceDefinition', 'ValidatingWebhookConfiguration', 'MutatingWebhookConfiguration'].includes(object.kind);
       assert.equal(object.metadata.namespace, clusterScoped ? undefined : NAMESPACE, `${object.kind}/${object.metadata.name}`);
     }
     assert.deepEqual(webhooksOf(objects), expectedWebhooks('daemonguard', NAMESPACE));

@@ -1,0 +1,188 @@
+// Leader election on a coordination.k8s.io/v1 Lease, so that one replica at a time writes status.
+// @kubernetes/client-node (1.4.0) ships no leader-election helper, so this is a small one, after the
+// rules client-go's leaderelection follows:
+//
+// - The Lease names its holder (holderIdentity: the pod's name) and is renewed every retry period.
+//   Every write carries the resourceVersion read just before, so two candidates can never both win a
+//   round: the apiserver refuses the second with 409 Conflict.
+// - A candidate takes the Lease over when it is empty or when its record (holder, renewTime) has not
+//   changed for leaseDurationSeconds as measured by the candidate's own clock since it first saw that
+//   record, so clocks that disagree between nodes do not matter.
+// - A leader that has not renewed for the renew deadline (shorter than the lease duration) stops
+//   leading before anyone else may start: at most one replica believes it leads, give or take the
+//   time a write takes.
+// - On shutdown the leader empties the Lease, so another replica takes over at its next retry rather
+//   than after the lease duration.
+
+import { ApiException, CoordinationV1Api, V1MicroTime, type KubeConfig, type V1Lease } from '@kubernetes/client-node';
+import type { Logger } from 'pino';
+
+export interface LeaseElectionOptions {
+  kubeConfig: KubeConfig;
+  namespace: string;
+  name: string;
+  /** Written as holderIdentity: the pod's name. */
+  identity: string;
+  /** How long a Lease that stopped being renewed blocks the others (default 15 s). */
+  leaseDurationMs?: number;
+  /** How long the leader keeps leading while renewals fail (default 2/3 of the lease duration). */
+  renewDeadlineMs?: number;
+  /** How often the Lease is read and renewed (default 2/15 of the lease duration). */
+  retryPeriodMs?: number;
+  logger: Logger;
+  /** Called when this replica starts or stops leading. */
+  onChange?(leading: boolean): void;
+  /** The clock (tests). */
+  now?(): number;
+}
+
+function statusCode(error: unknown): number | undefined {
+  if (error instanceof ApiException) return error.code;
+  const code = (error as { code?: unknown; statusCode?: unknown } | undefined)?.code ?? (error as { statusCode?: unknown } | undefined)?.statusCode;
+  return typeof code === 'number' ? code : undefined;
+}
+
+export class LeaseElection {
+  private leading = false;
+  private lastRenewal = 0;
+  private observed: { record: string; at: number } | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<void> | undefined;
+  private closed = false;
+  private readonly api: CoordinationV1Api;
+  private readonly leaseDurationMs: number;
+  private readonly renewDeadlineMs: number;
+  private readonly retryPeriodMs: number;
+  private readonly now: () => number;
+
+  constructor(private readonly options: LeaseElectionOptions) {
+    this.api = options.kubeConfig.makeApiClient(CoordinationV1Api);
+    this.leaseDurationMs = options.leaseDurationMs ?? 15_000;
+    this.renewDeadlineMs = options.renewDeadlineMs ?? Math.round((this.leaseDurationMs * 2) / 3);
+    this.retryPeriodMs = options.retryPeriodMs ?? Math.round((this.leaseDurationMs * 2) / 15);
+    if (!(this.renewDeadlineMs < this.leaseDurationMs && this.retryPeriodMs < this.renewDeadlineMs)) {
+      throw new Error('leader election needs retry period < renew deadline < lease duration');
+    }
+    this.now = options.now ?? Date.now;
+  }
+
+  get isLeader(): boolean {
+    return this.leading;
+  }
+
+  /** Starts trying to lead; returns at once. */
+  start(): void {
+    const loop = (): void => {
+      if (this.closed) return;
+      this.running = this.tryOnce()
+        .catch((error: unknown) => this.failed(error, 'leader election failed'))
+        .finally(() => {
+        if (!this.closed) this.timer = setTimeout(loop, this.retryPeriodMs);
+      });
+    };
+    loop();
+  }
+
+  /** One round: read the Lease, then renew it, take it over or leave it. Exposed for tests. */
+  async tryOnce(): Promise<void> {
+    const { namespace, name, identity, logger } = this.options;
+    let lease: V1Lease | undefined;
+    try {
+      lease = await this.api.readNamespacedLease({ namespace, name });
+    } catch (error) {
+      if (statusCode(error) !== 404) return this.failed(error, 'reading the Lease failed');
+    }
+    const now = this.now();
+    if (lease === undefined) {
+      try {
+        await this.api.createNamespacedLease({ namespace, body: { metadata: { name, namespace }, spec: this.spec(0) } });
+        this.renewed(now, true);
+      } catch (error) {
+        // 409: another replica created it first; it leads.
+        if (statusCode(error) !== 409) this.failed(error, 'creating the Lease failed');
+      }
+      return;
+    }
+    const spec = lease.spec ?? {};
+    const holder = spec.holderIdentity ?? '';
+    // renewTime as the apiserver sent it (client-node does not always turn it into a Date).
+    const record = `${holder}|${String(spec.renewTime ?? '')}|${spec.leaseDurationSeconds ?? ''}`;
+    if (this.observed?.record !== record) this.observed = { record, at: now };
+    const durationMs = (spec.leaseDurationSeconds ?? this.leaseDurationMs / 1000) * 1000;
+    const expired = holder === '' || this.observed.at + durationMs <= now;
+    if (holder !== identity && !expired) {
+      this.follow(holder);
+      return;
+    }
+    const transitions = (spec.leaseTransitions ?? 0) + (holder === identity ? 0 : 1);
+    const body: V1Lease = {
+      ...lease,
+      spec: { ...this.spec(transitions), ...(holder === identity && spec.acquireTime !== undefined ? { acquireTime: spec.acquireTime } : {}) },
+    };
+    try {
+      // lease.metadata.resourceVersion travels along: a concurrent writer makes this a 409.
+      await this.api.replaceNamespacedLease({ namespace, name, body });
+      if (holder !== identity) logger.info({ lease: `${namespace}/${name}`, previousHolder: holder || undefined }, 'took over the leader Lease');
+      this.renewed(now, holder !== identity);
+    } catch (error) {
+      if (statusCode(error) === 409) {
+        if (holder === identity) this.failed(error, 'renewing the Lease conflicted');
+        return; // another candidate won this round
+      }
+      this.failed(error, holder === identity ? 'renewing the Lease failed' : 'taking over the Lease failed');
+    }
+  }
+
+  private spec(transitions: number): NonNullable<V1Lease['spec']> {
+    const now = new V1MicroTime(this.now());
+    return {
+      holderIdentity: this.options.identity,
+      leaseDurationSeconds: Math.ceil(this.leaseDurationMs / 1000),
+      acquireTime: now,
+      renewTime: now,
+      leaseTransitions: transitions,
+    };
+  }
+
+  private renewed(at: number, acquired: boolean): void {
+    this.lastRenewal = at;
+    if (!this.leading) {
+      this.leading = true;
+      this.options.logger.info({ identity: this.options.identity, acquired }, 'leading: this replica writes status');
+      this.options.onChange?.(true);
+    }
+  }
+
+  private follow(holder: string): void {
+    if (this.leading) this.stopLeading(`the Lease is held by ${holder}`);
+  }
+
+  private failed(error: unknown, what: string): void {
+    this.options.logger.warn({ err: error, leading: this.leading }, what);
+    if (this.leading && this.now() - this.lastRenewal >= this.renewDeadlineMs) this.stopLeading('the Lease was not renewed within the renew deadline');
+  }
+
+  private stopLeading(why: string): void {
+    this.leading = false;
+    this.options.logger.warn({ identity: this.options.identity, why }, 'no longer leading');
+    this.options.onChange?.(false);
+  }
+
+  /** Stops; a leader empties the Lease so another replica need not wait for it to expire. */
+  async close(): Promise<void> {
+    this.closed = true;
+    clearTimeout(this.timer);
+    await this.running?.catch(() => undefined);
+    if (!this.leading) return;
+    this.leading = false;
+    const { namespace, name } = this.options;
+    try {
+      const lease = await this.api.readNamespacedLease({ namespace, name });
+      if (lease.spec?.holderIdentity !== this.options.identity) return;
+      await this.api.replaceNamespacedLease({ namespace, name, body: { ...lease, spec: { ...lease.spec, holderIdentity: undefined, leaseDurationSeconds: 1 } } });
+      this.options.logger.info({ lease: `${namespace}/${name}` }, 'released the leader Lease');
+    } catch (error) {
+      this.options.logger.warn({ err: error }, 'releasing the leader Lease failed; another replica takes over once it expires');
+    }
+  }
+}
