@@ -129,10 +129,12 @@ export function createAdmissionHandler<P extends PolicySetLike>(phase: ReviewPha
 
     const reservation = await inFlight.reserve(bytesToReserve(request));
     if (typeof reservation === 'string') {
-      // The body is left unread: the connection closes after the answer.
+      // Read and throw away, keeping nothing (so nothing is reserved): the connection stays usable, and
+      // the client is not reset while it is still sending, which could lose the answer.
       const why = reservation === 'wait-timeout' ? `no room within ${inFlight.maxWaitMs} ms` : `${inFlight.waiting} reviews already waiting`;
       const message = `too many request bytes in flight (${why}): ${inFlight.reservedBytes} of ${inFlight.capacityBytes} bytes (--max-inflight-bytes) are held by other reviews; retry after ${RETRY_AFTER_SECONDS} s`;
-      refuse(response, started, { code: 429, reason: 'busy', message, close: true, headers: { 'Retry-After': String(RETRY_AFTER_SECONDS) } });
+      const drained = await discardBody(request, maxBodyBytes);
+      refuse(response, started, { code: 429, reason: 'busy', message, close: !drained, headers: { 'Retry-After': String(RETRY_AFTER_SECONDS) } });
       return;
     }
     try {
