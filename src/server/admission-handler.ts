@@ -67,7 +67,7 @@ const LIMIT_REASONS: Readonly<Record<JsonLimitName, RefusalReason>> = {
 };
 
 /** Where the body went over a structural limit, which one, and the flag that changes it. */
-export function describeLimitViolation({ limit, max, path }: JsonLimitViolation): string {
+function describeLimitViolation({ limit, max, path }: JsonLimitViolation): string {
   const shown = path.length > 12 ? `${formatPointer(path.slice(0, 12))}/…` : formatPointer(path);
   const at = shown === '' ? 'the top-level value' : shown;
   const what: Record<JsonLimitName, string> = {
