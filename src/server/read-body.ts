@@ -9,7 +9,8 @@ import type { IncomingMessage } from 'node:http';
  * and the apiserver writes the JSON a webhook gets with every defaulted field, key name and
  * managedFields entry spelt out. The largest reviews of storable DaemonSets were 3.0 MiB (UPDATE of one
  * 1.5 MiB argument: object and oldObject), 3.9 MiB (UPDATE of 92,353 tolerations) and 7.55 MiB (CREATE
- * of 25,107 containers, 2.5 times its stored size). 12 MiB takes the largest with half again to spare.
+ * of 25,107 containers, whose JSON is 2.5 times what etcd stores). 12 MiB takes the largest with half
+ * again to spare.
  * A contrived object can still exceed it (a 1.5 MiB string of `<` is written as `\u003c`, six bytes
  * each: an 18 MiB UPDATE review); such a DaemonSet gets 413, which the webhook's failurePolicy turns
  * into a refusal, as the structural limits would anyway.
@@ -109,7 +110,7 @@ export function readBody(request: IncomingMessage, limit = DEFAULT_MAX_BODY_BYTE
 
 /**
  * Reads a body to its end and throws it away, keeping nothing: for requests refused before their body
- * matters (a wrong Content-Type), so the connection stays usable. Resolves false, without waiting, when
+ * matters (a wrong Content-Type, no room in the in-flight budget), so the connection stays usable. Resolves false, without waiting, when
  * the body is declared larger than `limit` (the caller closes the connection), or once more than
  * `limit` bytes have arrived.
  */
