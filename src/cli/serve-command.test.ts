@@ -57,13 +57,30 @@ describe('daemonguard serve: flags', () => {
       'DAEMONGUARD_TLS_CIPHER_SUITES',
       'TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256',
       'SIGHUP reloads',
+      '--max-body-bytes <size>',
+      'default: 12Mi',
+      '--max-json-elements <n>',
+      '--max-json-nodes <n>',
+      '--max-json-string-bytes <size>',
+      '--max-json-depth <n>',
+      '--max-inflight-bytes <size>',
+      'DAEMONGUARD_MAX_INFLIGHT_BYTES',
     ]) {
       assert.ok(result.stdout.includes(text), `--help mentions ${text}`);
     }
   });
 
   it('prints usage and exits 2 on a bad flag or value', async () => {
-    const cases = [['serve', '--bogus'], ['serve', '--port', 'https'], ['serve', '--eval-deadline', 'soon'], ['serve', '--log-level', 'loud']];
+    const cases = [
+      ['serve', '--bogus'],
+      ['serve', '--port', 'https'],
+      ['serve', '--eval-deadline', 'soon'],
+      ['serve', '--log-level', 'loud'],
+      ['serve', '--max-body-bytes', '12Xi'],
+      ['serve', '--max-inflight-bytes', '0'],
+      ['serve', '--max-json-nodes', '0'],
+      ['serve', '--max-json-elements', '1.5'],
+    ];
     const results = await Promise.all(cases.map((args) => runCli(args)));
     results.forEach((result, index) => {
       assert.equal(result.code, 2, `${(cases[index] ?? []).join(' ')}: ${result.stderr}`);

@@ -6,16 +6,20 @@ import path from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { pino, type Logger } from 'pino';
 import { packageFile } from '../common/package-root.js';
+import { parseQuantity } from '../common/quantity.js';
 import { review } from '../engine/review.js';
 import { loadPolicySet } from '../policy/load-policies.js';
 import type { PolicySet } from '../policy/types.js';
 import { DEFAULT_EVAL_DEADLINE_MS, DEFAULT_SHUTDOWN_GRACE_MS, startAdmissionServer, type AdmissionServer } from '../server/admission-server.js';
 import { formatDuration, parseDuration } from '../server/duration.js';
+import { DEFAULT_MAX_INFLIGHT_BYTES } from '../server/inflight-budget.js';
+import { DEFAULT_JSON_LIMITS } from '../server/json-limit-defaults.js';
 import { createServerMetrics } from '../server/metrics.js';
 import type { NodeSource } from '../common/node-source.js';
 import { FileNamespaceCatalog, type NamespaceSource } from '../server/namespace-catalog.js';
 import { NamespaceSourceMissingError, withoutNamespaceSource } from '../server/namespace-requirement.js';
 import { WatchedPolicyStore, type PolicyStore } from '../server/policy-store.js';
+import { DEFAULT_MAX_BODY_BYTES } from '../server/read-body.js';
 import type { ClusterPolicies } from './cluster-policies.js';
 import type { TlsFiles } from '../server/tls-material.js';
 import { DEFAULT_TLS_PROFILE, parseTlsCipherSuites, parseTlsMinVersion, TLS12_SUITE_NAMES, TlsSettingError, type TlsMinVersion } from '../server/tls-profile.js';
@@ -58,6 +62,12 @@ export interface ServeOptions {
   logRequestBodies?: boolean;
   certsDir: string;
   auditInterval: number;
+  maxBodyBytes: number;
+  maxJsonDepth: number;
+  maxJsonElements: number;
+  maxJsonNodes: number;
+  maxJsonStringBytes: number;
+  maxInflightBytes: number;
 }
 
 function parsePort(value: string): number {
@@ -98,6 +108,31 @@ function parseLeaseDuration(value: string): number {
   const ms = parseDuration(value);
   if (ms === undefined || ms < 3_000) throw new InvalidArgumentError('expected a duration of at least 3s, such as 15s.');
   return ms;
+}
+
+/** A size in bytes: a plain number or a Kubernetes quantity (8Mi, 1536Ki, 8M). */
+function parseByteSize(value: string): number {
+  let bytes: number;
+  try {
+    bytes = parseQuantity(value.trim()).asApproximateFloat();
+  } catch {
+    bytes = Number.NaN;
+  }
+  if (!Number.isSafeInteger(bytes) || bytes < 1) throw new InvalidArgumentError('expected a size in bytes such as 8Mi, 1536Ki or 8388608.');
+  return bytes;
+}
+
+function parsePositiveCount(value: string): number {
+  const count = Number(value.trim());
+  if (!/^\d+$/.test(value.trim()) || !Number.isSafeInteger(count) || count < 1) throw new InvalidArgumentError('expected a whole number of at least 1.');
+  return count;
+}
+
+/** How a byte figure is shown in --help: 8Mi rather than 8388608 when it is a whole number of KiB or MiB. */
+function formatByteSize(bytes: number): string {
+  if (bytes % 2 ** 20 === 0) return `${bytes / 2 ** 20}Mi`;
+  if (bytes % 2 ** 10 === 0) return `${bytes / 2 ** 10}Ki`;
+  return String(bytes);
 }
 
 /** `--policies a --policies b,c` and DAEMONGUARD_POLICIES=a,b all add up. */
@@ -219,6 +254,42 @@ export function registerServeCommand(program: Command): Command {
       new Option('--log-request-bodies', 'log every AdmissionReview body at debug level (bodies hold whole objects: keep off in production)').env(
         'DAEMONGUARD_LOG_REQUEST_BODIES',
       ),
+    )
+    .addOption(
+      new Option('--max-body-bytes <size>', 'largest AdmissionReview body accepted; larger ones get 413')
+        .env('DAEMONGUARD_MAX_BODY_BYTES')
+        .default(DEFAULT_MAX_BODY_BYTES, formatByteSize(DEFAULT_MAX_BODY_BYTES))
+        .argParser(parseByteSize),
+    )
+    .addOption(
+      new Option('--max-json-depth <n>', 'deepest nesting of objects and lists in a review; deeper gets 400')
+        .env('DAEMONGUARD_MAX_JSON_DEPTH')
+        .default(DEFAULT_JSON_LIMITS.maxDepth)
+        .argParser(parsePositiveCount),
+    )
+    .addOption(
+      new Option('--max-json-elements <n>', 'most elements in one list (or members in one object) of a review; more gets 400')
+        .env('DAEMONGUARD_MAX_JSON_ELEMENTS')
+        .default(DEFAULT_JSON_LIMITS.maxElements)
+        .argParser(parsePositiveCount),
+    )
+    .addOption(
+      new Option('--max-json-nodes <n>', 'most JSON values in a whole review (object and oldObject together); more gets 400')
+        .env('DAEMONGUARD_MAX_JSON_NODES')
+        .default(DEFAULT_JSON_LIMITS.maxNodes)
+        .argParser(parsePositiveCount),
+    )
+    .addOption(
+      new Option('--max-json-string-bytes <size>', 'longest string in a review, in bytes; longer gets 400')
+        .env('DAEMONGUARD_MAX_JSON_STRING_BYTES')
+        .default(DEFAULT_JSON_LIMITS.maxStringBytes, formatByteSize(DEFAULT_JSON_LIMITS.maxStringBytes))
+        .argParser(parseByteSize),
+    )
+    .addOption(
+      new Option('--max-inflight-bytes <size>', 'request body bytes held at once across reviews; past it reviews wait up to 1s, then get 429')
+        .env('DAEMONGUARD_MAX_INFLIGHT_BYTES')
+        .default(DEFAULT_MAX_INFLIGHT_BYTES, formatByteSize(DEFAULT_MAX_INFLIGHT_BYTES))
+        .argParser(parseByteSize),
     )
     .addOption(
       new Option('--certs-dir <dir>', 'where development certificates are kept when --tls-cert/--tls-key are not given')
@@ -364,6 +435,14 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
       metrics,
       evalDeadlineMs: options.evalDeadline,
       logRequestBodies: options.logRequestBodies === true,
+      maxBodyBytes: options.maxBodyBytes,
+      jsonLimits: {
+        maxDepth: options.maxJsonDepth,
+        maxElements: options.maxJsonElements,
+        maxNodes: options.maxJsonNodes,
+        maxStringBytes: options.maxJsonStringBytes,
+      },
+      maxInFlightBytes: options.maxInflightBytes,
       tlsPollIntervalMs: options.watchInterval,
       ...(namespaces === undefined ? {} : { namespaceObject: (name: string) => namespaces.get(name) }),
       ...(nodes === undefined ? {} : { nodes: () => nodes.nodes() }),

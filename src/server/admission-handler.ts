@@ -9,10 +9,14 @@ import type { AdmissionResponse } from '../admission/admission-response.js';
 import { decodeAdmissionReview } from '../admission/admission-review.js';
 import { answerAdmissionReview } from '../admission/webhook-answer.js';
 import type { AdmissionRequest, Decision, JsonObject, ReviewContext, ReviewPhase } from '../engine/types.js';
-import { parseDuration } from './duration.js';
-import type { RequestDecision, ServerMetrics } from './metrics.js';
+import { measureJson, type JsonLimitName, type JsonLimits, type JsonLimitViolation } from '../common/json-limits.js';
+import { formatPointer } from '../common/json-pointer.js';
+import { DEFAULT_JSON_LIMITS, JSON_LIMIT_FLAGS } from './json-limit-defaults.js';
+import { DEFAULT_INFLIGHT, InFlightBudget } from './inflight-budget.js';
+import type { RefusalReason, RequestDecision, ServerMetrics } from './metrics.js';
 import type { PolicySetLike, PolicyStore } from './policy-store.js';
-import { BodyError, MAX_BODY_BYTES, readBody } from './read-body.js';
+import { BodyError, DEFAULT_MAX_BODY_BYTES, discardBody, readBody } from './read-body.js';
+import { contentTypeProblem, timeoutQuery } from './request-query.js';
 import { sendStatus } from './status.js';
 
 /** The engine's entry point: `review(request, policySet, context)`. */
@@ -27,7 +31,15 @@ export interface AdmissionHandlerOptions<P extends PolicySetLike> {
   evalDeadlineMs: number;
   /** Log each request body at debug level (off by default: bodies hold whole objects, maybe secrets). */
   logRequestBodies?: boolean;
+  /** Bodies larger than this get 413 (default DEFAULT_MAX_BODY_BYTES). */
   maxBodyBytes?: number;
+  /** Structural limits checked on the raw body before it is parsed (default DEFAULT_JSON_LIMITS). */
+  jsonLimits?: JsonLimits;
+  /**
+   * Shared by the endpoints: bounds the body bytes held at once. Without one, each handler has its own
+   * with DEFAULT_INFLIGHT options (tests).
+   */
+  inFlight?: InFlightBudget;
   /**
    * The request's Namespace object, when the server knows it (for policies with a namespaceSelector):
    * synchronous, so it must answer from a cache (an informer), never from a call to the apiserver.
@@ -44,17 +56,29 @@ export interface AdmissionHandlerOptions<P extends PolicySetLike> {
 
 export type AdmissionHandler = (request: IncomingMessage, response: ServerResponse) => Promise<void>;
 
-const JSON_CONTENT_TYPE = /^application\/json\s*(;|$)/i;
 /** The share of the apiserver's own `?timeout=` the engine may use, leaving room for the answer's trip back. */
 const APISERVER_TIMEOUT_SHARE = 0.8;
+/** What a client told to come back (429) is told to wait, in seconds. */
+const RETRY_AFTER_SECONDS = 1;
 
-/** The apiserver appends `?timeout=10s` (the webhook's timeoutSeconds) to the URL it calls. */
-function apiserverTimeoutMs(url: string | undefined): number | undefined {
-  if (url === undefined) return undefined;
-  const at = url.indexOf('timeout=');
-  if (at < 0) return undefined;
-  const end = url.indexOf('&', at);
-  return parseDuration(decodeURIComponent(url.slice(at + 8, end < 0 ? undefined : end)));
+const LIMIT_REASONS: Readonly<Record<JsonLimitName, RefusalReason>> = {
+  depth: 'json-depth',
+  elements: 'json-elements',
+  nodes: 'json-nodes',
+  'string-bytes': 'json-string-bytes',
+};
+
+/** Where the body went over a structural limit, which one, and the flag that changes it. */
+function describeLimitViolation({ limit, max, path }: JsonLimitViolation): string {
+  const shown = path.length > 12 ? `${formatPointer(path.slice(0, 12))}/…` : formatPointer(path);
+  const at = shown === '' ? 'the top-level value' : shown;
+  const what: Record<JsonLimitName, string> = {
+    depth: `is nested more than ${max} levels deep (at ${at})`,
+    elements: `has more than ${max} elements in one list or object (at ${at})`,
+    nodes: `has more than ${max} JSON values in all (the one past the limit is at ${at})`,
+    'string-bytes': `has a string longer than ${max} bytes (at ${at})`,
+  };
+  return `request body ${what[limit]}; the limit is ${JSON_LIMIT_FLAGS[limit]}=${max}, far above any real DaemonSet`;
 }
 
 function requestDecisionOf(response: AdmissionResponse, errored: boolean): RequestDecision {
@@ -65,36 +89,82 @@ function requestDecisionOf(response: AdmissionResponse, errored: boolean): Reque
 
 export function createAdmissionHandler<P extends PolicySetLike>(phase: ReviewPhase, options: AdmissionHandlerOptions<P>): AdmissionHandler {
   const { policies, review, metrics, logger, evalDeadlineMs, logRequestBodies = false, namespaceObject, nodes, draining } = options;
-  const maxBodyBytes = options.maxBodyBytes ?? MAX_BODY_BYTES;
+  const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+  const jsonLimits = options.jsonLimits ?? DEFAULT_JSON_LIMITS;
+  const inFlight = options.inFlight ?? new InFlightBudget(DEFAULT_INFLIGHT);
   const endpoint = `/${phase}`;
 
-  const refuse = (response: ServerResponse, started: number, code: number, message: string, close = false, uid?: string): void => {
-    if (close || draining?.() === true) response.setHeader('Connection', 'close');
-    sendStatus(response, code, message);
+  interface Refusal {
+    code: number;
+    reason: RefusalReason;
+    message: string;
+    /** Close the connection after answering (the rest of the body was not read). */
+    close?: boolean;
+    uid?: string;
+    headers?: Record<string, string>;
+  }
+  const refuse = (response: ServerResponse, started: number, refusal: Refusal): void => {
+    if (refusal.close === true || draining?.() === true) response.setHeader('Connection', 'close');
+    sendStatus(response, refusal.code, refusal.message, refusal.headers);
     metrics.recordRequest(endpoint, 'invalid', (performance.now() - started) / 1000);
-    logger.warn({ endpoint, code, uid, reason: message }, 'admission request refused');
+    metrics.refusals.labels(endpoint, refusal.reason).inc();
+    logger.warn({ endpoint, code: refusal.code, uid: refusal.uid, refusal: refusal.reason, reason: refusal.message }, 'admission request refused');
+  };
+
+  /** The body's bytes to reserve before reading it: its Content-Length, or the most it may be. */
+  const bytesToReserve = (request: IncomingMessage): number => {
+    const declared = Number(request.headers['content-length'] ?? Number.NaN);
+    // Over the limit, readBody refuses it without keeping it: nothing to reserve.
+    if (Number.isFinite(declared) && declared >= 0) return declared > maxBodyBytes ? 0 : declared;
+    return maxBodyBytes;
   };
 
   return async function handleAdmissionReview(request, response) {
     const started = performance.now();
-    const contentType = request.headers['content-type'];
-    if (contentType !== undefined && !JSON_CONTENT_TYPE.test(contentType)) {
-      // Still read (and bound) the body, so the connection stays usable.
-      await readBody(request, maxBodyBytes).catch(() => undefined);
-      refuse(response, started, 415, `Content-Type is ${JSON.stringify(contentType)}; an AdmissionReview is sent as application/json`);
+    const wrongType = contentTypeProblem(request.headers['content-type']);
+    if (wrongType !== undefined) {
+      // Read and throw away (up to a bound) so the connection stays usable.
+      const drained = await discardBody(request, maxBodyBytes);
+      refuse(response, started, { code: 415, reason: 'content-type', message: wrongType, close: !drained });
       return;
     }
 
+    const reservation = await inFlight.reserve(bytesToReserve(request));
+    if (typeof reservation === 'string') {
+      // Read and throw away, keeping nothing (so nothing is reserved): the connection stays usable, and
+      // the client is not reset while it is still sending, which could lose the answer.
+      const why = reservation === 'wait-timeout' ? `no room within ${inFlight.maxWaitMs} ms` : `${inFlight.waiting} reviews already waiting`;
+      const message = `too many request bytes in flight (${why}): ${inFlight.reservedBytes} of ${inFlight.capacityBytes} bytes (--max-inflight-bytes) are held by other reviews; retry after ${RETRY_AFTER_SECONDS} s`;
+      const drained = await discardBody(request, maxBodyBytes);
+      refuse(response, started, { code: 429, reason: 'busy', message, close: !drained, headers: { 'Retry-After': String(RETRY_AFTER_SECONDS) } });
+      return;
+    }
+    try {
+      await answerReview(request, response, started);
+    } finally {
+      reservation.release();
+    }
+  };
+
+  /** Reads, checks and answers one review, with its body's bytes reserved. */
+  async function answerReview(request: IncomingMessage, response: ServerResponse, started: number): Promise<void> {
     let body: Buffer;
     try {
       body = await readBody(request, maxBodyBytes);
     } catch (error) {
       if (!(error instanceof BodyError)) throw error;
-      refuse(response, started, error.statusCode, error.message, error.closeConnection);
+      const reason: RefusalReason = error.statusCode === 413 ? 'body-too-large' : 'body-incomplete';
+      refuse(response, started, { code: error.statusCode, reason, message: error.message, close: error.closeConnection });
       return;
     }
     if (body.length === 0) {
-      refuse(response, started, 400, 'request body is empty; expected an AdmissionReview');
+      refuse(response, started, { code: 400, reason: 'body-empty', message: 'request body is empty; expected an AdmissionReview' });
+      return;
+    }
+    // Before JSON.parse: the memory a body costs once parsed follows its number of values, not its size.
+    const shape = measureJson(body, jsonLimits);
+    if (shape.violation !== undefined) {
+      refuse(response, started, { code: 400, reason: LIMIT_REASONS[shape.violation.limit], message: describeLimitViolation(shape.violation) });
       return;
     }
 
@@ -104,26 +174,31 @@ export function createAdmissionHandler<P extends PolicySetLike>(phase: ReviewPha
       // copies the caller's objects into others.
       parsed = JSON.parse(body.toString('utf8'));
     } catch (error) {
-      refuse(response, started, 400, `request body is not valid JSON: ${(error as Error).message}`);
+      refuse(response, started, { code: 400, reason: 'json-syntax', message: `request body is not valid JSON: ${(error as Error).message}` });
       return;
     }
     if (logRequestBodies) logger.debug({ endpoint, body: parsed }, 'admission request body');
 
     const decoded = decodeAdmissionReview(parsed);
     if (!decoded.ok) {
-      refuse(response, started, 400, decoded.message, false, decoded.uid);
+      refuse(response, started, { code: 400, reason: 'not-a-review', message: decoded.message, ...(decoded.uid === undefined ? {} : { uid: decoded.uid }) });
       return;
     }
 
     const policySet = policies.current();
     if (policySet === undefined) {
-      refuse(response, started, 503, 'policies are not loaded yet');
+      refuse(response, started, { code: 503, reason: 'not-ready', message: 'policies are not loaded yet' });
       return;
     }
 
     const admission = decoded.request;
-    const apiserverMs = apiserverTimeoutMs(request.url);
-    const budgetMs = apiserverMs === undefined ? evalDeadlineMs : Math.min(evalDeadlineMs, apiserverMs * APISERVER_TIMEOUT_SHARE);
+    const timeout = timeoutQuery(request.url);
+    if (timeout.kind === 'malformed') {
+      // A hint from the caller, not part of the review: ignored, counted, and the server's deadline applies.
+      metrics.malformedTimeouts.labels(endpoint).inc();
+      logger.warn({ endpoint, uid: admission.uid, timeout: timeout.value.slice(0, 64) }, 'ignoring a malformed ?timeout= query; the evaluation deadline applies');
+    }
+    const budgetMs = timeout.kind === 'valid' ? Math.min(evalDeadlineMs, timeout.ms * APISERVER_TIMEOUT_SHARE) : evalDeadlineMs;
     const context: ReviewContext = { phase, deadline: started + budgetMs };
     if (nodes !== undefined) context.nodes = nodes();
     if (namespaceObject !== undefined && admission.namespace) {
@@ -175,5 +250,5 @@ export function createAdmissionHandler<P extends PolicySetLike>(phase: ReviewPha
       },
       'admission decision',
     );
-  };
+  }
 }

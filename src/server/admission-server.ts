@@ -43,6 +43,10 @@ export interface AdmissionServerOptions<P extends PolicySetLike> {
   metrics?: ServerMetrics;
   evalDeadlineMs?: number;
   logRequestBodies?: boolean;
+  /** See AdmissionHandlerOptions and AdmissionAppOptions: body and structural limits, bytes in flight. */
+  maxBodyBytes?: number;
+  jsonLimits?: AdmissionHandlerOptions<P>['jsonLimits'];
+  maxInFlightBytes?: number;
   namespaceObject?: AdmissionHandlerOptions<P>['namespaceObject'];
   nodes?: AdmissionHandlerOptions<P>['nodes'];
   keepAliveTimeoutMs?: number;
@@ -88,6 +92,9 @@ export async function startAdmissionServer<P extends PolicySetLike>(options: Adm
     evalDeadlineMs: options.evalDeadlineMs ?? DEFAULT_EVAL_DEADLINE_MS,
     logRequestBodies: options.logRequestBodies ?? false,
     draining: () => draining,
+    ...(options.maxBodyBytes === undefined ? {} : { maxBodyBytes: options.maxBodyBytes }),
+    ...(options.jsonLimits === undefined ? {} : { jsonLimits: options.jsonLimits }),
+    ...(options.maxInFlightBytes === undefined ? {} : { maxInFlightBytes: options.maxInFlightBytes }),
     ...(options.namespaceObject === undefined ? {} : { namespaceObject: options.namespaceObject }),
     ...(options.nodes === undefined ? {} : { nodes: options.nodes }),
   });

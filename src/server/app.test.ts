@@ -14,7 +14,7 @@ import { createAdmissionApp, createRequestListener } from './app.js';
 import { createProbeListener } from './probe-server.js';
 import { createServerMetrics, type ServerMetrics } from './metrics.js';
 import { StaticPolicyStore, type PolicyStore } from './policy-store.js';
-import { MAX_BODY_BYTES } from './read-body.js';
+import { DEFAULT_MAX_BODY_BYTES } from './read-body.js';
 import { admissionReview, captureLogger, daemonSet, decodePatch, temporaryDirectory, TEST_POLICIES, writeFiles, type CapturedLogger } from '../../test/support/server-fixtures.js';
 
 interface AnswerBody {
@@ -262,17 +262,22 @@ describe('bad input', () => {
     assert.equal(answer.body.message, 'request body is empty; expected an AdmissionReview');
   });
 
-  it('answers 413 to a body over 7 MiB, and accepts one just under', async () => {
-    const big = Buffer.alloc(MAX_BODY_BYTES + 1, 0x20);
+  it('answers 413 to a body over the default limit, and accepts one just under', async () => {
+    const big = Buffer.alloc(DEFAULT_MAX_BODY_BYTES + 1, 0x20);
     const answer = await refused('/validate', big);
     assert.equal(answer.status, 413);
     assert.equal(answer.body.reason, 'RequestEntityTooLarge');
-    assert.match(answer.body.message, /limit is 7340032 bytes/);
+    assert.match(answer.body.message, new RegExp(`limit is ${DEFAULT_MAX_BODY_BYTES} bytes \\(.* MiB, --max-body-bytes\\)`));
 
+    // Just under the limit, in strings each under the string limit.
     const object = daemonSet({ memoryLimit: '1Gi' });
-    (object['metadata'] as JsonObject)['annotations'] = { filler: 'x'.repeat(MAX_BODY_BYTES - 4096) };
+    const piece = 1024 * 1024;
+    const pieces = Math.floor((DEFAULT_MAX_BODY_BYTES - 8192) / (piece + 16));
+    const annotations: JsonObject = Object.fromEntries(Array.from({ length: pieces }, (_, i) => [`filler-${i}`, 'x'.repeat(piece)]));
+    annotations['rest'] = 'x'.repeat(DEFAULT_MAX_BODY_BYTES - 8192 - pieces * (piece + 16));
+    (object['metadata'] as JsonObject)['annotations'] = annotations;
     const body = JSON.stringify(admissionReview('CREATE', object, { uid: 'uid-large' }));
-    assert.ok(body.length > 7_000_000 && body.length <= MAX_BODY_BYTES);
+    assert.ok(body.length > DEFAULT_MAX_BODY_BYTES - 8192 && body.length <= DEFAULT_MAX_BODY_BYTES, String(body.length));
     const accepted = await request(app).post('/validate').set('Content-Type', 'application/json').send(body).expect(200);
     assert.equal((accepted.body as AnswerBody).response.uid, 'uid-large');
   });
@@ -446,7 +451,8 @@ spec:
     assert.deepEqual(answer.response.auditAnnotations, {
       'exception.privileged-namespaces': 'default/node-agent-privileged excepted: container "agent" is privileged; privileged containers are allowed only in: kube-system, monitoring (reason: The node agent loads a kernel module.)',
     });
-    const text = (await request(target).get('/metrics').expect(200)).text;
+    // The metrics the probe port serves (src/server/probe-server.ts) are this registry's.
+    const text = await metrics.registry.metrics();
     assert.match(text, /^daemonguard_exceptions_applied_total\{exception="default\/node-agent-privileged",policy="privileged-namespaces"\} [1-9]\d*$/m);
     assert.match(text, /^daemonguard_exceptions_expired_total\{exception="default\/node-agent-host-network",policy="host-network"\} [1-9]\d*$/m);
   });

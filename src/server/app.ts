@@ -12,10 +12,14 @@ import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http
 import express, { type ErrorRequestHandler, type Express, type RequestHandler } from 'express';
 import type { Logger } from 'pino';
 import { createAdmissionHandler, type AdmissionHandler, type AdmissionHandlerOptions } from './admission-handler.js';
+import { DEFAULT_INFLIGHT, InFlightBudget } from './inflight-budget.js';
 import type { PolicySetLike } from './policy-store.js';
 import { sendStatus } from './status.js';
 
-export type AdmissionAppOptions<P extends PolicySetLike> = AdmissionHandlerOptions<P>;
+export interface AdmissionAppOptions<P extends PolicySetLike> extends AdmissionHandlerOptions<P> {
+  /** Without `inFlight`: the capacity of the budget both endpoints share (default DEFAULT_MAX_INFLIGHT_BYTES). */
+  maxInFlightBytes?: number;
+}
 
 const ADMISSION_PATHS = ['/validate', '/mutate'];
 
@@ -31,7 +35,11 @@ interface AdmissionHandlers {
 }
 
 function createHandlers<P extends PolicySetLike>(options: AdmissionAppOptions<P>): AdmissionHandlers {
-  return { validate: createAdmissionHandler('validate', options), mutate: createAdmissionHandler('mutate', options) };
+  // One budget for both endpoints: memory is the process's, whichever endpoint the bytes came to.
+  const inFlight = options.inFlight ?? new InFlightBudget({ ...DEFAULT_INFLIGHT, capacityBytes: options.maxInFlightBytes ?? DEFAULT_INFLIGHT.capacityBytes });
+  options.metrics.trackInFlight(inFlight);
+  const shared = { ...options, inFlight };
+  return { validate: createAdmissionHandler('validate', shared), mutate: createAdmissionHandler('mutate', shared) };
 }
 
 /** The express application alone: every endpoint, routed by express. */

@@ -7,6 +7,31 @@ import type { PolicyResult } from '../engine/types.js';
 /** The decision label of `daemonguard_admission_requests_total`. */
 export type RequestDecision = 'allowed' | 'patched' | 'denied' | 'error' | 'invalid';
 
+/**
+ * The reason label of `daemonguard_admission_refusals_total`: why a request got no review (each is also
+ * counted as decision="invalid" in the requests counter).
+ */
+export type RefusalReason =
+  | 'content-type'
+  | 'body-too-large'
+  | 'body-incomplete'
+  | 'body-empty'
+  | 'json-depth'
+  | 'json-elements'
+  | 'json-nodes'
+  | 'json-string-bytes'
+  | 'json-syntax'
+  | 'not-a-review'
+  | 'not-ready'
+  | 'busy';
+
+/** What the in-flight gauges read when scraped. */
+export interface InFlightSource {
+  readonly reservedBytes: number;
+  readonly waiting: number;
+  readonly capacityBytes: number;
+}
+
 export interface ServerMetrics {
   readonly registry: Registry;
   readonly requests: Counter<'endpoint' | 'decision'>;
@@ -24,6 +49,10 @@ export interface ServerMetrics {
   /** 1 while this replica holds the leader Lease (serve --policies-from-cluster), else 0. */
   readonly leader: Gauge;
   readonly statusWrites: Counter<'result'>;
+  readonly refusals: Counter<'endpoint' | 'reason'>;
+  readonly malformedTimeouts: Counter<'endpoint'>;
+  /** The gauges of request bytes in flight read this budget from now on. */
+  trackInFlight(source: InFlightSource): void;
   /** Counts one policy outcome; label children are cached so the hot path does no label hashing. */
   recordPolicyOutcome(policy: string, result: PolicyResult): void;
   /** Counts one use of an exception (`namespace/name`) for a policy: applied, or matched after it expired. */
@@ -123,6 +152,43 @@ export function createServerMetrics(options: ServerMetricsOptions = {}): ServerM
     labelNames: ['result'] as const,
     registers: [registry],
   });
+  const refusals = new Counter({
+    name: 'daemonguard_admission_refusals_total',
+    help: 'AdmissionReview requests refused without a review, by endpoint and reason (content-type, body-too-large, json-nodes, busy, ...).',
+    labelNames: ['endpoint', 'reason'] as const,
+    registers: [registry],
+  });
+  const malformedTimeouts = new Counter({
+    name: 'daemonguard_admission_malformed_timeout_total',
+    help: 'Requests whose ?timeout= was not a positive duration; it was ignored and the --eval-deadline applied.',
+    labelNames: ['endpoint'] as const,
+    registers: [registry],
+  });
+  let inFlight: InFlightSource | undefined;
+  new Gauge({
+    name: 'daemonguard_inflight_request_bytes',
+    help: 'Request body bytes reserved by reviews being read or evaluated (see --max-inflight-bytes).',
+    registers: [registry],
+    collect() {
+      this.set(inFlight?.reservedBytes ?? 0);
+    },
+  });
+  new Gauge({
+    name: 'daemonguard_inflight_request_bytes_limit',
+    help: 'The most request body bytes reviews may reserve at once (--max-inflight-bytes).',
+    registers: [registry],
+    collect() {
+      this.set(inFlight?.capacityBytes ?? 0);
+    },
+  });
+  new Gauge({
+    name: 'daemonguard_inflight_waiting_requests',
+    help: 'Reviews waiting for room under --max-inflight-bytes; past the queue or the wait they get 429.',
+    registers: [registry],
+    collect() {
+      this.set(inFlight?.waiting ?? 0);
+    },
+  });
 
   const outcomeChildren = new Map<string, Counter.Internal>();
   const errorChildren = new Map<string, Counter.Internal>();
@@ -145,6 +211,11 @@ export function createServerMetrics(options: ServerMetricsOptions = {}): ServerM
     tlsReloadFailures,
     leader,
     statusWrites,
+    refusals,
+    malformedTimeouts,
+    trackInFlight(source) {
+      inFlight = source;
+    },
     recordPolicyOutcome(policy, result) {
       const key = `${result}\u0000${policy}`;
       let child = outcomeChildren.get(key);

@@ -2,20 +2,16 @@
 // that keeps the `Warning` headers, the DaemonSets the repository holds as examples (examples/, the
 // verify suites of test/policies and the upstream Pod Security fixtures), and a
 // field-by-field comparison of two objects.
-import { readFile, readdir } from 'node:fs/promises';
 import https from 'node:https';
 import path from 'node:path';
-import { parse } from 'yaml';
-import { manifestNamespace } from '../../src/apiserver/admission-request.js';
-import { findSuites } from '../../src/cli/policy-test-suite.js';
 import { isJsonObject, type JsonObject, type JsonValue } from '../../src/common/vocabulary.js';
-import { PSS_LEVELS, PSS_VERSION, readPssFixtures, type PssLevel } from '../support/pss-fixtures.js';
+import { PSS_LEVELS, PSS_VERSION, type PssLevel } from '../support/pss-fixtures.js';
 import type { Cluster } from './cluster/cluster.js';
 import { createLeaf } from './cluster/pki.js';
 import { REPO_ROOT } from './deploy-tools.js';
 
 export const POLICIES_DIR = path.join(REPO_ROOT, 'policies');
-export const EXAMPLES_DIR = path.join(REPO_ROOT, 'examples');
+export { EXAMPLES_DIR } from '../support/daemonset-corpus.js';
 export const SUITES_DIR = path.join(REPO_ROOT, 'test', 'policies');
 export { PSS_LEVELS, PSS_VERSION, type PssLevel };
 
@@ -113,85 +109,7 @@ export async function mapLimit<T, R>(items: readonly T[], limit: number, task: (
 
 // ---- the example DaemonSets ------------------------------------------------------------------------
 
-export type CorpusOrigin = 'examples' | 'suites' | 'psa-fixtures';
-
-export interface CorpusDaemonSet {
-  /** Where it comes from: file, and the suite resource or AdmissionReview field. */
-  id: string;
-  origin: CorpusOrigin;
-  object: JsonObject;
-  /** The namespace it is reviewed in: the suite's override, else its own, else default. */
-  namespace: string;
-  /** For PSA fixtures: the level whose folder holds it, and whether it must pass. */
-  fixture?: { level: PssLevel; expect: 'pass' | 'fail'; file: string };
-}
-
-function isDaemonSetObject(value: unknown): value is JsonObject {
-  return isJsonObject(value as JsonValue) && (value as JsonObject).kind === 'DaemonSet' && (value as JsonObject).apiVersion === 'apps/v1';
-}
-
-function relative(file: string): string {
-  return path.relative(REPO_ROOT, file).split(path.sep).join('/');
-}
-
-/**
- * Every DaemonSet in examples/ (the objects and old objects of the AdmissionReviews) and in the verify
- * suites (resource files and inline objects, old objects included), each once per namespace it is
- * reviewed in. Namespace labels the suites declare are returned too (pod-security labels left out:
- * the differential tests give those namespaces their own).
- */
-export async function repositoryDaemonSets(): Promise<{ daemonSets: CorpusDaemonSet[]; namespaceLabels: Map<string, Record<string, string>> }> {
-  const daemonSets: CorpusDaemonSet[] = [];
-  const seen = new Set<string>();
-  const add = (entry: CorpusDaemonSet): void => {
-    const key = `${entry.namespace}\u0000${JSON.stringify(entry.object)}`;
-    if (seen.has(key)) return;
-    seen.add(key);
-    daemonSets.push(entry);
-  };
-
-  for (const file of (await readdir(EXAMPLES_DIR)).filter((f) => f.endsWith('.json')).sort()) {
-    const review = JSON.parse(await readFile(path.join(EXAMPLES_DIR, file), 'utf8')) as { request?: { namespace?: string; object?: unknown; oldObject?: unknown } };
-    for (const field of ['object', 'oldObject'] as const) {
-      const object = review.request?.[field];
-      if (!isDaemonSetObject(object)) continue;
-      add({ id: `examples/${file} request.${field}`, origin: 'examples', object, namespace: review.request?.namespace ?? manifestNamespace(object) ?? 'default' });
-    }
-  }
-
-  const namespaceLabels = new Map<string, Record<string, string>>();
-  for (const suite of await findSuites([SUITES_DIR])) {
-    for (const [name, labels] of Object.entries(suite.namespaces)) {
-      const kept = Object.fromEntries(Object.entries(labels).filter(([key]) => !key.startsWith('pod-security.kubernetes.io/')));
-      namespaceLabels.set(name, { ...namespaceLabels.get(name), ...kept });
-    }
-    for (const resource of suite.resources) {
-      for (const [field, object] of [['object', resource.object], ['oldObject', resource.oldObject]] as const) {
-        if (!isDaemonSetObject(object)) continue;
-        const where = resource.where.replace(`${REPO_ROOT}`, '').replace(/^\//, '');
-        add({ id: `${where} "${resource.name}"${field === 'oldObject' ? ' (old object)' : ''}`, origin: 'suites', object, namespace: resource.namespace ?? manifestNamespace(object) ?? 'default' });
-      }
-    }
-  }
-  // Resource files no suite names are examples too.
-  const resourcesDir = path.join(SUITES_DIR, 'resources');
-  for (const file of (await readdir(resourcesDir)).filter((f) => /\.(ya?ml|json)$/.test(f)).sort()) {
-    const object: unknown = parse(await readFile(path.join(resourcesDir, file), 'utf8'));
-    if (isDaemonSetObject(object)) add({ id: relative(path.join(resourcesDir, file)), origin: 'suites', object, namespace: manifestNamespace(object) ?? 'default' });
-  }
-  return { daemonSets, namespaceLabels };
-}
-
-/** The upstream Pod Security fixtures (test/support/pss-fixtures.ts); rejects, saying what to install, when they cannot be read. */
-export async function psaFixtureDaemonSets(): Promise<CorpusDaemonSet[]> {
-  return (await readPssFixtures()).map(({ level, expect, file, id, daemonSet }) => ({
-    id: `psa fixture ${id}`,
-    origin: 'psa-fixtures',
-    object: daemonSet,
-    namespace: 'default',
-    fixture: { level, expect, file },
-  }));
-}
+export { psaFixtureDaemonSets, repositoryDaemonSets, type CorpusDaemonSet, type CorpusOrigin } from '../support/daemonset-corpus.js';
 
 /** A copy of a DaemonSet placed in `namespace`, with a name the apiserver accepts. */
 export function placeIn(object: JsonObject, namespace: string, name?: string): JsonObject {
@@ -250,6 +168,8 @@ export interface TestWebhookRequest {
   /** The URL path the apiserver called (e.g. /mutate), without the query. */
   path: string;
   request: JsonObject;
+  /** The size of the AdmissionReview body as the apiserver sent it, in bytes. */
+  bytes: number;
 }
 
 export interface TestWebhookAnswer {
@@ -280,9 +200,10 @@ export async function startTestWebhook(cluster: Cluster, answer: (received: Test
     const chunks: Buffer[] = [];
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
     req.on('end', () => {
-      const review = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { apiVersion: string; kind: string; request: JsonObject };
+      const body = Buffer.concat(chunks);
+      const review = JSON.parse(body.toString('utf8')) as { apiVersion: string; kind: string; request: JsonObject };
       // The apiserver adds ?timeout=<n>s to the URL.
-      const entry = { path: new URL(req.url ?? '/', 'https://127.0.0.1').pathname, request: review.request };
+      const entry = { path: new URL(req.url ?? '/', 'https://127.0.0.1').pathname, request: review.request, bytes: body.length };
       received.push(entry);
       const result = answer(entry);
       const response: JsonObject = { uid: review.request.uid as string, allowed: result.allowed ?? true };

@@ -1,6 +1,7 @@
 // Property-based fuzzing of POST /validate and /mutate on a running HTTPS server with the built-in
 // policy library. Inputs are built from valid reviews of real-shaped DaemonSets and then damaged:
-// fields dropped, types swapped, huge and empty values, unicode, deep nesting, hostile keys, broken JSON.
+// fields dropped, types swapped, huge and empty values, unicode, deep nesting, hostile keys, broken JSON;
+// valid reviews are also sent with fuzzed query strings (the apiserver's `?timeout=` and anything else).
 //
 // Invariants: the server never falls over; every answer is a 400/413 with a reason or a well-formed
 // AdmissionReview with the right uid; no 5xx and no "the engine failed"; and the verdict on a valid
@@ -254,6 +255,34 @@ describe('fuzzing the admission endpoints', { timeout: TIME_LIMIT_MS * 3 + 60_00
       { numRuns: RUNS, seed: SEED, ...REPLAY, includeErrorInReport: true, interruptAfterTimeLimit: TIME_LIMIT_MS, markInterruptAsFailure: false },
     );
     report(t, 'random bodies', tried, started);
+  });
+
+  it('answers a valid review whatever its query string, a malformed ?timeout= included (never a 5xx)', async (t) => {
+    // What may appear in a request target (RFC 3986 characters, stray percent signs among them),
+    // weighted towards `timeout=` and Go durations.
+    const queryCharacter = fc.constantFrom(...'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~%!$&\'()*+,;=:@/?'.split(''));
+    const durationLike = fc.oneof(fc.stringMatching(/^-?[0-9]{0,20}(\.[0-9]{0,5})?(ns|us|ms|s|m|h|d)?$/), fc.string({ unit: queryCharacter, maxLength: 12 }));
+    const parameter = fc.oneof(
+      fc.tuple(fc.constantFrom('timeout', 'Timeout', 'timeout%3D', 'time%6Fut', 'timeout[]'), durationLike).map(([key, value]) => `${key}=${value}`),
+      fc.string({ unit: queryCharacter, maxLength: 30 }),
+    );
+    const query = fc.array(parameter, { maxLength: 4 }).map((parts) => parts.join('&'));
+    let tried = 0;
+    const statuses = new Map<string, number>();
+    const started = performance.now();
+    await fc.assert(
+      fc.asyncProperty(validReview, query, fc.constantFrom<Endpoint>('/validate', '/mutate'), async (review, search, endpoint) => {
+        tried++;
+        const text = JSON.stringify(review);
+        const answer = await server.post(`${endpoint}?${search}`, text);
+        statuses.set(String(answer.status), (statuses.get(String(answer.status)) ?? 0) + 1);
+        const problem = answerProblem(endpoint, { parsed: review }, answer);
+        assert.equal(problem, undefined, `${problem}\nquery: ${JSON.stringify(search)}`);
+        assert.equal(answer.status, 200, `query ${JSON.stringify(search)} answered ${answer.status}: ${answer.text.slice(0, 200)}`);
+      }),
+      { numRuns: RUNS, seed: SEED, ...REPLAY, includeErrorInReport: true, interruptAfterTimeLimit: TIME_LIMIT_MS, markInterruptAsFailure: false },
+    );
+    report(t, 'query strings', tried, started, statuses);
   });
 
   it('gives a valid DaemonSet the same verdict whatever irrelevant fields it carries', async (t) => {

@@ -1,0 +1,55 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { measureJson, type JsonLimits } from './json-limits.js';
+
+const WIDE: JsonLimits = { maxDepth: 1000, maxElements: 1_000_000, maxNodes: 10_000_000, maxStringBytes: 10_000_000 };
+const measure = (text: string, limits: Partial<JsonLimits> = {}): ReturnType<typeof measureJson> => measureJson(Buffer.from(text), { ...WIDE, ...limits });
+
+describe('measureJson', () => {
+  it('counts every value once, keys not included, whatever the whitespace', () => {
+    assert.deepEqual(measure('{"a": [1, -2.5e3, "x", true, false, null, {}, []], "b": {"c": "d"}}'), { nodes: 12 });
+    assert.deepEqual(measure(' \n\t"just a string" '), { nodes: 1 });
+    assert.deepEqual(measure('[]'), { nodes: 1 });
+  });
+
+  it('reads strings with escaped quotes and backslashes, and keys that look like values', () => {
+    assert.deepEqual(measure(String.raw`{"a\"b": "c\\", "{[": "]}\\\"", ",": [","]}`), { nodes: 5 });
+  });
+
+  it('says which list has too many elements, and where', () => {
+    const text = JSON.stringify({ request: { object: { spec: { tolerations: [{}, {}, {}, {}] } } } });
+    assert.deepEqual(measure(text, { maxElements: 3 }).violation, { limit: 'elements', max: 3, path: ['request', 'object', 'spec', 'tolerations'] });
+    assert.equal(measure(text, { maxElements: 4 }).violation, undefined);
+  });
+
+  it('counts the members of an object against the same limit', () => {
+    const labels = Object.fromEntries(Array.from({ length: 5 }, (_, i) => [`k${i}`, 'v']));
+    assert.deepEqual(measure(JSON.stringify({ metadata: { labels } }), { maxElements: 4 }).violation, { limit: 'elements', max: 4, path: ['metadata', 'labels'] });
+  });
+
+  it('stops at the value that is one too many, and names it', () => {
+    const text = JSON.stringify({ a: [1, 2], b: { c: [3, 4] } });
+    // root, a, 1, 2, b, c, 3, 4
+    assert.deepEqual(measure(text, { maxNodes: 6 }).violation, { limit: 'nodes', max: 6, path: ['b', 'c', 0] });
+    assert.deepEqual(measure(text, { maxNodes: 7 }).violation, { limit: 'nodes', max: 7, path: ['b', 'c', 1] });
+    assert.deepEqual(measure(text, { maxNodes: 8 }), { nodes: 8 });
+  });
+
+  it('measures strings in bytes as written, keys too', () => {
+    assert.deepEqual(measure(JSON.stringify({ a: ['ok', 'é'.repeat(3)] }), { maxStringBytes: 5 }).violation, { limit: 'string-bytes', max: 5, path: ['a', 1] });
+    assert.deepEqual(measure(JSON.stringify({ ['k'.repeat(6)]: 1 }), { maxStringBytes: 5 }).violation, { limit: 'string-bytes', max: 5, path: ['kkkkkk'] });
+    assert.equal(measure('["\\u003c"]', { maxStringBytes: 5 }).violation?.limit, 'string-bytes');
+  });
+
+  it('refuses nesting one level past the limit at the container that goes past it', () => {
+    assert.deepEqual(measure('{"a": [[{"b": 1}]]}', { maxDepth: 3 }).violation, { limit: 'depth', max: 3, path: ['a', 0, 0] });
+    assert.equal(measure('{"a": [[1]]}', { maxDepth: 3 }).violation, undefined);
+    assert.deepEqual(measure('['.repeat(200_000)).violation?.path.length, 1000);
+  });
+
+  it('never throws or reads past the end on text that is not JSON', () => {
+    for (const text of ['', '"unterminated', '{"a": "b', '}}]]', '{"a" 1 2 3}', '\\', 'nul', '[1,,2]', '\u0000\u00ff', '"\\"']) {
+      assert.doesNotThrow(() => measure(text), text);
+    }
+  });
+});
