@@ -215,3 +215,70 @@ export function findBuiltinMacro(
   if (!found) throw new Error(`cel-js internals changed: no built-in macro ${receiverTypeName}.${name}/${argCount}`);
   return found;
 }
+
+// 4. Walking a parsed expression, macro expansions included. cel-js keeps a macro's expansion in the
+//    call node's private metadata (`meta.alternate` for comprehensions, `meta.macro` for has(),
+//    cel.bind() and our optional macros), which its public AST type does not describe.
+
+/** The parts of a cel-js AST node the walk reads and the literal meter writes. */
+export interface NodeLike {
+  readonly op: string;
+  readonly args: unknown;
+  readonly meta: {
+    evaluate?: (this: unknown, evaluator: unknown, node: unknown, ctx: unknown) => unknown;
+    alternate?: NodeLike;
+    macro?: Record<string, unknown>;
+  };
+  setMeta(key: string, value: unknown): NodeLike;
+}
+
+function isNodeLike(value: unknown): value is NodeLike {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    typeof (value as NodeLike).op === 'string' &&
+    typeof (value as NodeLike).setMeta === 'function' &&
+    typeof (value as NodeLike).meta === 'object'
+  );
+}
+
+/** Calls `visit` once for every node of the expression, including those inside macro expansions. */
+export function forEachNode(root: ASTNode, visit: (node: NodeLike) => void): void {
+  const seen = new Set<unknown>();
+  const walk = (value: unknown): void => {
+    if (typeof value !== 'object' || value === null || seen.has(value)) return;
+    seen.add(value);
+    if (isNodeLike(value)) {
+      visit(value);
+      walk(value.args);
+      walk(value.meta.alternate);
+      walk(value.meta.macro);
+      return;
+    }
+    if (Array.isArray(value)) {
+      for (const element of value) walk(element);
+      return;
+    }
+    const proto: unknown = Object.getPrototypeOf(value);
+    if (proto !== Object.prototype && proto !== null) return;
+    for (const member of Object.values(value)) walk(member);
+  };
+  walk(root);
+}
+
+/**
+ * Makes the interpreter call `charges[op]()` each time it evaluates a node of that kind. Must run after
+ * the expression was type-checked (checking may still replace a node's evaluate function) and before
+ * it is first evaluated (the first evaluation caches the function on the node).
+ */
+export function chargeNodeEvaluation(root: ASTNode, charges: Readonly<Record<string, () => void>>): void {
+  forEachNode(root, (node) => {
+    const charge = charges[node.op];
+    const original = node.meta.evaluate;
+    if (!charge || typeof original !== 'function') return;
+    node.setMeta('evaluate', function chargedEvaluate(this: unknown, evaluator: unknown, ast: unknown, ctx: unknown) {
+      charge();
+      return original.call(this, evaluator, ast, ctx);
+    });
+  });
+}

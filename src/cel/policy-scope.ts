@@ -8,6 +8,7 @@
 import { Environment } from '@marcbachmann/cel-js';
 import { newBaseEnvironment } from './base-environment.js';
 import { registerJsonPatchLibrary } from './jsonpatch-library.js';
+import { meterLiterals } from './library/allocations.js';
 import { CelCompileError, type CelActivation, type CelProgram } from './program.js';
 import k8sTypes from './k8s-types.generated.json' with { type: 'json' };
 
@@ -213,6 +214,8 @@ export class PolicyScope {
     let evaluate: (activation: CelActivation) => unknown;
     try {
       const parsed = runtimeEnvironment().parse(expression);
+      // Checked now rather than on the first evaluation, so that the literal meter sees the final AST.
+      if (parsed.check().valid) meterLiterals(parsed.ast);
       evaluate = (activation) => parsed(activation as unknown as Record<string, unknown>);
     } catch (error) {
       throw toCompileError(error, expression);
