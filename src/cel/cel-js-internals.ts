@@ -228,6 +228,8 @@ export interface NodeLike {
     evaluate?: (this: unknown, evaluator: unknown, node: unknown, ctx: unknown) => unknown;
     alternate?: NodeLike;
     macro?: Record<string, unknown>;
+    /** A macro predicate's own wording for "must return bool". */
+    label?: string;
   };
   setMeta(key: string, value: unknown): NodeLike;
 }
@@ -281,4 +283,84 @@ export function chargeNodeEvaluation(root: ASTNode, charges: Readonly<Record<str
       return original.call(this, evaluator, ast, ctx);
     });
   });
+}
+
+// 5. What the compiler (compiler.ts) reads from a checked AST: the checker's type of a node, the
+//    overload it resolved for a call, and the shapes of cel-js's comprehension and has() expansions.
+
+interface TypeLike {
+  readonly name: string;
+  readonly hasDynType?: boolean;
+}
+
+interface CheckedNodeLike {
+  checkedType?: TypeLike;
+  candidates?: { findFunction(argTypes: TypeLike[], receiverType?: TypeLike | null): (DeclarationLike & { argTypes: TypeLike[] }) | null };
+  argTypes?: TypeLike[];
+}
+
+/** The type the checker inferred for a node when it has no dyn in it (e.g. `list<string>`), else undefined. */
+export function staticTypeOf(node: unknown): string | undefined {
+  const type = (node as CheckedNodeLike).checkedType;
+  return type && type.hasDynType === false ? type.name : undefined;
+}
+
+/** The overload the checker resolved for a call whose operand types are all static, with its parameter types (receiver first). */
+export function resolvedCall(node: NodeLike): { handler: (...args: unknown[]) => unknown; parameterTypes: string[] } | undefined {
+  const checked = node as unknown as CheckedNodeLike;
+  const argTypes = checked.argTypes;
+  if (!checked.candidates || !argTypes || argTypes.some((t) => t.hasDynType !== false)) return undefined;
+  let receiverType: TypeLike | null = null;
+  if (node.op === 'rcall') {
+    receiverType = (node.args as [string, CheckedNodeLike])[1].checkedType ?? null;
+    if (!receiverType || receiverType.hasDynType !== false) return undefined;
+  }
+  let declaration: (DeclarationLike & { argTypes: TypeLike[] }) | null;
+  try {
+    declaration = checked.candidates.findFunction(argTypes, receiverType);
+  } catch {
+    return undefined;
+  }
+  if (!declaration || declaration.macro || typeof declaration.handler !== 'function') return undefined;
+  const parameterTypes = [...(declaration.receiverType ? [declaration.receiverType.name] : []), ...declaration.argTypes.map((t) => t.name)];
+  return { handler: declaration.handler, parameterTypes };
+}
+
+/** A comprehension as cel-js's macros expand it (all, exists, exists_one, map, filter). */
+export interface ComprehensionLike {
+  readonly iterable: NodeLike;
+  readonly init: NodeLike;
+  readonly step: NodeLike;
+  readonly iterVarName: string;
+  readonly errorsAreFatal: boolean;
+  readonly condition: ((accumulator: unknown) => boolean) | undefined;
+  readonly result: (accumulator: unknown) => unknown;
+}
+
+export function comprehensionOf(node: NodeLike): ComprehensionLike | undefined {
+  if (node.op !== 'comprehension') return undefined;
+  const args = node.args as ComprehensionLike;
+  if (!isNodeLike(args.iterable) || !isNodeLike(args.init) || !isNodeLike(args.step) || typeof args.result !== 'function') {
+    throw new Error('cel-js internals changed: a comprehension no longer has iterable, init, step and result');
+  }
+  return args;
+}
+
+/** `has(x.f)` as our has() macro (library/standard.ts) records it: the operand node and the field. */
+export function hasMacroOf(node: NodeLike): { operand: NodeLike; field: string } | undefined {
+  const macro = node.meta.macro as { select?: { op?: string; args?: [unknown, unknown] } } | undefined;
+  const select = macro?.select;
+  if (node.op !== 'call' || (node.args as [string])[0] !== 'has' || !select || select.op !== '.') return undefined;
+  const [operand, field] = select.args ?? [];
+  if (!isNodeLike(operand) || typeof field !== 'string') return undefined;
+  return { operand, field };
+}
+
+/** `x.orValue(y)` and `x.or(y)`, which cel-js implements as macros (the argument is evaluated lazily). */
+export function optionalMacroOf(node: NodeLike): { kind: 'orValue' | 'or'; receiver: NodeLike; argument: NodeLike } | undefined {
+  const macro = node.meta.macro as { functionDesc?: unknown; receiver?: unknown; arg?: unknown } | undefined;
+  if (!macro || !isNodeLike(macro.receiver) || !isNodeLike(macro.arg)) return undefined;
+  if (macro.functionDesc === 'optional.orValue(value)') return { kind: 'orValue', receiver: macro.receiver, argument: macro.arg };
+  if (macro.functionDesc === 'optional.or(optional)') return { kind: 'or', receiver: macro.receiver, argument: macro.arg };
+  return undefined;
 }
