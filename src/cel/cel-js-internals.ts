@@ -299,10 +299,9 @@ interface CheckedNodeLike {
   argTypes?: TypeLike[];
 }
 
-/** The type the checker inferred for a node when it has no dyn in it (e.g. `list<string>`), else undefined. */
-export function staticTypeOf(node: unknown): string | undefined {
-  const type = (node as CheckedNodeLike).checkedType;
-  return type && type.hasDynType === false ? type.name : undefined;
+/** The type the checker inferred for a node, e.g. `list<dyn>`; undefined if it was not checked. */
+export function checkedTypeOf(node: unknown): string | undefined {
+  return (node as CheckedNodeLike).checkedType?.name;
 }
 
 /** The overload the checker resolved for a call whose operand types are all static, with its parameter types (receiver first). */
@@ -363,4 +362,73 @@ export function optionalMacroOf(node: NodeLike): { kind: 'orValue' | 'or'; recei
   if (macro.functionDesc === 'optional.orValue(value)') return { kind: 'orValue', receiver: macro.receiver, argument: macro.arg };
   if (macro.functionDesc === 'optional.or(optional)') return { kind: 'or', receiver: macro.receiver, argument: macro.arg };
   return undefined;
+}
+
+interface TypeRegistryLike {
+  getType(name: string): TypeLike;
+  getListType(element: TypeLike): TypeLike;
+}
+
+const PRIMITIVE_TYPE_NAMES: Readonly<Record<string, string>> = { string: 'string', bigint: 'int', boolean: 'bool', number: 'double' };
+
+/**
+ * For a call the checker could not resolve (an operand of type dyn), resolves the overload from the
+ * runtime values as the interpreter does (a value's type; a list's by its first element), for values
+ * whose type is a primitive or a list of primitives. Returns the handler, null when no overload
+ * matches, or undefined when the values are of other kinds (the caller then asks the interpreter).
+ * Results are cached per type signature.
+ */
+export function runtimeCallResolver(
+  node: NodeLike,
+  /** Per operand (receiver first): the type the interpreter's check fixed, or undefined where it left dyn. */
+  staticTypes: readonly (string | undefined)[],
+): ((values: readonly unknown[]) => ((...args: unknown[]) => unknown) | null | undefined) | undefined {
+  const checked = node as unknown as CheckedNodeLike & { candidates?: { registry?: unknown } };
+  const candidates = checked.candidates;
+  const registry = candidates?.registry as Partial<TypeRegistryLike> | undefined;
+  if (!candidates || typeof registry?.getType !== 'function' || typeof registry.getListType !== 'function') return undefined;
+  const types = registry as TypeRegistryLike;
+  const receiverCall = node.op === 'rcall';
+  const cache = new Map<string, ((...args: unknown[]) => unknown) | null>();
+  const typeName = (value: unknown): string | undefined => {
+    const primitive = PRIMITIVE_TYPE_NAMES[typeof value];
+    if (primitive) return primitive;
+    if (Array.isArray(value)) {
+      if (value.length === 0) return 'list';
+      const element = PRIMITIVE_TYPE_NAMES[typeof value[0]];
+      return element ? `list<${element}>` : undefined;
+    }
+    return undefined;
+  };
+  const typeOf = (name: string): TypeLike => {
+    if (name === 'list') return types.getListType(types.getType('dyn'));
+    const list = /^list<(.+)>$/.exec(name);
+    return list ? types.getListType(types.getType(list[1]!)) : types.getType(name);
+  };
+  const RESOLVABLE = /^(string|int|bool|double|list<(string|int|bool|double)>)$/;
+  if (staticTypes.some((t) => t !== undefined && !RESOLVABLE.test(t))) return undefined;
+  return (values) => {
+    let key = '';
+    const names: string[] = [];
+    for (let i = 0; i < values.length; i++) {
+      const name = staticTypes[i] ?? typeName(values[i]);
+      if (name === undefined) return undefined;
+      names.push(name);
+      key += `${name};`;
+    }
+    let handler = cache.get(key);
+    if (handler === undefined) {
+      const all = names.map(typeOf);
+      const receiver = receiverCall ? all.shift()! : null;
+      let declaration: DeclarationLike | null = null;
+      try {
+        declaration = candidates.findFunction(all, receiver);
+      } catch {
+        declaration = null;
+      }
+      handler = declaration && !declaration.macro && typeof declaration.handler === 'function' ? declaration.handler : null;
+      cache.set(key, handler);
+    }
+    return handler;
+  };
 }

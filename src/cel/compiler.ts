@@ -28,8 +28,9 @@ import {
   hasMacroOf,
   optionalMacroOf,
   resolvedCall,
+  runtimeCallResolver,
   forEachNode,
-  staticTypeOf,
+  checkedTypeOf,
   type ComprehensionLike,
   type NodeLike,
 } from './cel-js-internals.js';
@@ -40,8 +41,8 @@ export type InterpretedOperation = (...operands: unknown[]) => unknown;
 
 /**
  * Builds the interpreted program for one operation, e.g. `object == oldObject`, its operands declared
- * with the static types the interpreter's own check gave them (`dyn` where it had none): the
- * interpreter resolves overloads, and words its errors, by those.
+ * with the types the interpreter's own check gave them (`string`, `list<dyn>`, `dyn`): the interpreter
+ * resolves overloads at check time or at run time, and words its errors, by those.
  */
 export type OperationFactory = (source: string, operandTypes: readonly string[]) => InterpretedOperation;
 
@@ -79,7 +80,7 @@ class Compiler {
 
   constructor(
     readonly factory: OperationFactory,
-    /** The static type the interpreter's check gave each node ('dyn' when none). */
+    /** The type the interpreter's own check gave each node. */
     readonly runtimeTypes: ReadonlyMap<NodeLike, string>,
   ) {}
 
@@ -203,13 +204,15 @@ class Compiler {
       };
     }
     return (activation, locals) => {
-      let value = operand(activation, locals);
+      const original = operand(activation, locals);
+      let value = original;
       if (value instanceof Optional) {
         if (!value.hasValue()) return Optional.none();
         value = value.value();
       }
       if (isPlainMap(value)) return Object.hasOwn(value, field) ? Optional.of(value[field]) : Optional.none();
-      return slow(value);
+      // The operand as evaluated: the interpreter's check may have typed it as an optional.
+      return slow(original);
     };
   }
 
@@ -429,9 +432,27 @@ class Compiler {
     const handler = resolved?.handler;
     const count = operands.length;
     const fast = handler !== undefined && guards !== undefined && guards.every((g) => g !== undefined);
+    // No overload the checker could fix (a dyn operand): resolved from the values, as the
+    // interpreter does, when the interpreter's own check left the call to run time as well.
+    const operandNodes = [...(receiverNode ? [receiverNode] : []), ...argNodes];
+    const resolve =
+      fast || !this.dispatchedAtRunTime(receiverNode, argNodes)
+        ? undefined
+        : runtimeCallResolver(
+            node,
+            operandNodes.map((n) => {
+              const type = this.runtimeTypes.get(n) ?? 'dyn';
+              return /\bdyn\b/.test(type) ? undefined : type;
+            }),
+          );
     return (activation, locals) => {
       const values = new Array<unknown>(count);
       for (let i = count - 1; i >= 0; i--) values[i] = operands[i]!(activation, locals);
+      if (resolve) {
+        const resolved = resolve(values);
+        if (resolved) return resolved(...values);
+        return slow(...values);
+      }
       if (fast) {
         let ok = true;
         for (let i = 0; i < count; i++) {
@@ -444,6 +465,13 @@ class Compiler {
       }
       return slow(...values);
     };
+  }
+
+  /** Whether the interpreter resolves this call's overload from the values (its check left a dyn operand). */
+  dispatchedAtRunTime(receiverNode: NodeLike | undefined, argNodes: NodeLike[]): boolean {
+    const dynamic = (n: NodeLike) => /\bdyn\b/.test(this.runtimeTypes.get(n) ?? 'dyn');
+    if (argNodes.some(dynamic)) return true;
+    return receiverNode !== undefined && (this.runtimeTypes.get(receiverNode) ?? 'dyn') === 'dyn';
   }
 
   macro(node: NodeLike, scope: Scope): Code {
@@ -590,7 +618,7 @@ export function compileExpression(ast: ASTNode, runtimeAst: ASTNode, operation: 
     const checked = checkedNodes[i]!;
     const runtime = runtimeNodes[i]!;
     if (checked.op !== runtime.op) throw new NotCompiled('the checked and the runtime expressions differ in shape');
-    runtimeTypes.set(checked, staticTypeOf(runtime) ?? 'dyn');
+    runtimeTypes.set(checked, checkedTypeOf(runtime) ?? 'dyn');
   }
   const compiler = new Compiler(operation, runtimeTypes);
   const root = compiler.compile(ast as unknown as NodeLike, { names: new Map(), accumulator: undefined });

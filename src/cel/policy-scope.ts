@@ -260,7 +260,14 @@ function interpretedOperation(source: string, operandTypes: readonly string[]): 
   if (!operation) {
     const env = newBaseEnvironment().clone();
     registerJsonPatchLibrary(env);
-    for (const [i, name] of OPERAND_NAMES.entries()) env.registerVariable(name, operandTypes[i] ?? 'dyn');
+    for (const [i, name] of OPERAND_NAMES.entries()) {
+      try {
+        env.registerVariable(name, operandTypes[i] ?? 'dyn');
+      } catch {
+        // A type only a literal has (list<T> of `[]`): dyn, which resolves the same at run time.
+        env.registerVariable(name, 'dyn');
+      }
+    }
     const parsed = env.parse(source);
     operation = (...operands) => {
       const activation: Record<string, unknown> = {};

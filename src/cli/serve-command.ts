@@ -4,6 +4,7 @@
 import path from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { pino, type Logger } from 'pino';
+import { setCelEngine, type CelEngine } from '../cel/program.js';
 import { packageFile } from '../common/package-root.js';
 import { review } from '../engine/review.js';
 import { loadPolicySet } from '../policy/load-policies.js';
@@ -22,6 +23,7 @@ const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'
 
 export interface ServeOptions {
   address: string;
+  engine: CelEngine;
   port: number;
   tlsCert?: string;
   tlsKey?: string;
@@ -93,6 +95,11 @@ export function registerServeCommand(program: Command): Command {
         .env('DAEMONGUARD_NAMESPACES_FROM_CLUSTER'),
     )
     .addOption(
+      new Option('--engine <engine>', 'how CEL runs: compiled to JavaScript, or on the interpreter it is tested against (for debugging)')
+        .choices(['compiled', 'interpreted'])
+        .default('compiled'),
+    )
+    .addOption(
       new Option('--eval-deadline <duration>', 'time the policies get per review; keep it well under the webhook timeoutSeconds')
         .env('DAEMONGUARD_EVAL_DEADLINE')
         .default(DEFAULT_EVAL_DEADLINE_MS, formatDuration(DEFAULT_EVAL_DEADLINE_MS))
@@ -129,6 +136,7 @@ export function registerServeCommand(program: Command): Command {
         '  $ DAEMONGUARD_PORT=9443 DAEMONGUARD_EVAL_DEADLINE=1s daemonguard serve\n',
     )
     .action(async (options: ServeOptions, command: Command) => {
+      setCelEngine(options.engine);
       if ((options.tlsCert === undefined) !== (options.tlsKey === undefined)) {
         command.error('error: --tls-cert and --tls-key go together: give both, or neither for development certificates', { exitCode: 2 });
       }

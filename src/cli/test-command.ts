@@ -4,6 +4,7 @@
 //   helm template agent ./chart | daemonguard test -p policies/ -
 import { InvalidArgumentError, type Command } from 'commander';
 import { stringify } from 'yaml';
+import { setCelEngine, type CelEngine } from '../cel/program.js';
 import { packageFile } from '../common/package-root.js';
 import { reviewAdmission } from '../admission/pipeline.js';
 import { DEFAULT_NAMESPACE, buildAdmissionRequest, manifestNamespace } from '../apiserver/admission-request.js';
@@ -41,6 +42,7 @@ function parseOperation(value: string): (typeof TEST_OPERATIONS)[number] {
 
 export interface TestCommandOptions {
   policies?: string[];
+  engine?: CelEngine;
   namespace?: string;
   namespaceLabels?: Record<string, string>;
   operation: 'CREATE' | 'UPDATE';
@@ -123,11 +125,13 @@ export function registerTestCommand(program: Command): void {
     .option('-o, --output <format>', `output format: ${OUTPUT_FORMATS.join(', ')}`, choice(OUTPUT_FORMATS, '--output'), 'table')
     .option('--show-patch', 'print the JSON patch of the mutations (relative to the object as the apiserver defaults it)')
     .option('--show-mutated', 'print each DaemonSet after mutation, as YAML')
+    .option('--engine <engine>', 'how CEL runs: compiled, or interpreted (the reference, for debugging)', choice(['compiled', 'interpreted'] as const, '--engine'), 'compiled')
     .option('--fail-on <level>', 'exit 1 on: deny, or warn (warnings too)', choice(['deny', 'warn'] as const, '--fail-on'), 'deny')
     .addHelpText('after', '\nExit codes: 0 all admitted, 1 a denial (or a warning with --fail-on warn), 2 usage, input or policy error.')
     .action(async (paths: string[], options: TestCommandOptions, command: Command) => {
       // A usage error: printed with the usage, exit 2.
       if (paths.length === 0) command.error(`error: ${NO_PATHS}`);
+      setCelEngine(options.engine ?? 'compiled');
       const report = await runTest(paths, options, () => readStream(process.stdin));
       // Said on stderr whatever the format, like every input error; -o json and yaml also carry them.
       for (const problem of report.errors) process.stderr.write(`error: ${formatProblem(problem, displayPath)}\n`);
