@@ -320,7 +320,7 @@ export function resolvedCall(node: NodeLike): { handler: (...args: unknown[]) =>
   } catch {
     return undefined;
   }
-  if (!declaration || declaration.macro || typeof declaration.handler !== 'function') return undefined;
+  if (!declaration || declaration.macro || typeof declaration.handler !== 'function' || !Array.isArray(declaration.argTypes)) return undefined;
   const parameterTypes = [...(declaration.receiverType ? [declaration.receiverType.name] : []), ...declaration.argTypes.map((t) => t.name)];
   return { handler: declaration.handler, parameterTypes };
 }

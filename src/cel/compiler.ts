@@ -467,6 +467,25 @@ class Compiler {
     };
   }
 
+  /**
+   * The interpreter checks each iteration value against the element type its check inferred (a list
+   * literal's, a map literal's keys'): the same test and message, or undefined when that type is dyn.
+   */
+  iterationTypeCheck(c: ComprehensionLike): ((value: unknown) => void) | undefined {
+    const rangeType = this.runtimeTypes.get(c.iterable) ?? 'dyn';
+    const element = /^list<(.+)>$/.exec(rangeType)?.[1] ?? /^map<([^,<>]+), /.exec(rangeType)?.[1] ?? 'dyn';
+    if (element === 'dyn' || /^[A-Z]$/.test(element)) return undefined;
+    const names: Readonly<Record<string, string>> = { string: 'string', bigint: 'int', boolean: 'bool', number: 'double' };
+    // Aggregate element types come from literals whose elements were built to match them.
+    if (!Object.values(names).includes(element)) return undefined;
+    const name = c.iterVarName;
+    return (value) => {
+      const actual = names[typeof value];
+      if (actual === element) return;
+      throw new EvaluationError(`Variable '${name}' is not of type '${element}', got '${actual ?? describeKind(value)}'`);
+    };
+  }
+
   /** Whether the interpreter resolves this call's overload from the values (its check left a dyn operand). */
   dispatchedAtRunTime(receiverNode: NodeLike | undefined, argNodes: NodeLike[]): boolean {
     const dynamic = (n: NodeLike) => /\bdyn\b/.test(this.runtimeTypes.get(n) ?? 'dyn');
@@ -512,6 +531,7 @@ class Compiler {
     const inner: Scope = { names: new Map([...scope.names, [c.iterVarName, iterSlot]]), accumulator: accuSlot };
     const step = this.compile(c.step, inner);
     const { condition, result, errorsAreFatal } = c;
+    const checkElement = this.iterationTypeCheck(c);
     const notIterable = this.operation('object.exists(x, true)', [c.iterable]);
     return (activation, locals) => {
       const collection = iterable(activation, locals);
@@ -527,6 +547,7 @@ class Compiler {
       if (errorsAreFatal) {
         for (let i = 0; i < length; i++) {
           if (condition && !condition(accu)) break;
+          if (checkElement) checkElement(items[i]);
           locals[iterSlot] = items[i];
           accu = step(activation, locals);
           locals[accuSlot] = accu;
@@ -537,6 +558,7 @@ class Compiler {
       let error: unknown;
       for (let i = 0; i < length; i++) {
         if (!condition!(accu)) return result(accu);
+        if (checkElement) checkElement(items[i]);
         locals[iterSlot] = items[i];
         let next: unknown;
         try {
@@ -552,6 +574,14 @@ class Compiler {
       return result(accu);
     };
   }
+}
+
+/** cel-js's name for the kind of a value that is not a primitive (its debugType, without element types). */
+function describeKind(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'list';
+  if (isPlainMap(value) || value instanceof Map) return 'map';
+  return String((value as { constructor?: { name?: string } } | undefined)?.constructor?.name ?? typeof value);
 }
 
 function sameFirstElementType(a: unknown[], b: unknown[]): boolean {
@@ -621,7 +651,14 @@ export function compileExpression(ast: ASTNode, runtimeAst: ASTNode, operation: 
     runtimeTypes.set(checked, checkedTypeOf(runtime) ?? 'dyn');
   }
   const compiler = new Compiler(operation, runtimeTypes);
-  const root = compiler.compile(ast as unknown as NodeLike, { names: new Map(), accumulator: undefined });
+  let root: Code;
+  try {
+    root = compiler.compile(ast as unknown as NodeLike, { names: new Map(), accumulator: undefined });
+  } catch (error) {
+    // An AST shape this compiler did not expect is a reason to interpret, never a load failure.
+    if (error instanceof NotCompiled) throw error;
+    throw new NotCompiled(`compiler error: ${error instanceof Error ? error.message : String(error)}`);
+  }
   const slots = compiler.slots;
   return {
     evaluate(activation) {
