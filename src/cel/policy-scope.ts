@@ -5,6 +5,9 @@
 // that `object.spec.tempalte` is refused at load. The runtime environment declares every variable as
 // `dyn`, because cel-js would otherwise convert each object into wrapper classes on every review; the
 // checker has already proven the field accesses, so evaluation can run on the JSON values directly.
+// The checked AST is then compiled to closures (compiler.ts) that use the checker's types for their
+// fast paths and the runtime environment's interpreter as their reference and slow path; the
+// interpreter runs the whole expression when the compiler does not cover it, or with --engine interpreted.
 import { Environment } from '@marcbachmann/cel-js';
 import { newBaseEnvironment } from './base-environment.js';
 import { registerJsonPatchLibrary } from './jsonpatch-library.js';
