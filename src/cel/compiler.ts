@@ -346,8 +346,8 @@ class Compiler {
     return (activation, locals) => {
       const l = left(activation, locals);
       const r = right(activation, locals);
-      // Strings compare by code point in CEL; JavaScript compares UTF-16 units, which only agree
-      // outside the surrogate range, so strings go to the interpreter unless both are plain BMP text.
+      // Only ints compare here: strings (code points against UTF-16 units), doubles (NaN, mixed
+      // int/double comparisons) and the rest go to the interpreter.
       if (typeof l === 'bigint' && typeof r === 'bigint') return compare(l, r);
       return slow(l, r);
     };
