@@ -11,6 +11,7 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { decodeAdmissionReview } from '../src/admission/admission-review.js';
+import { setCelEngine, type CelEngine } from '../src/cel/program.js';
 import { review } from '../src/engine/review.js';
 import type { AdmissionRequest, JsonObject, ReviewPhase } from '../src/engine/types.js';
 import { loadPolicySet } from '../src/policy/load-policies.js';
@@ -19,6 +20,9 @@ import { admissionRequest, daemonSet } from '../test/support/admission-fixtures.
 import { BUILT_IN_POLICIES, NAMESPACES_YAML, reviewTemplate } from './webhook-payloads.js';
 
 const QUICK = process.argv.includes('--quick');
+// --engine interpreted: the same benchmark on cel-js's interpreter, the compiler's reference.
+const ENGINE: CelEngine = process.argv.includes('interpreted') ? 'interpreted' : 'compiled';
+setCelEngine(ENGINE);
 const SIZES = QUICK ? [1, 10, 100] : [1, 10, 100, 1000];
 const TARGET_MICROS_PER_POLICY = 2;
 const ROUNDS = 5;
@@ -212,7 +216,7 @@ async function main(): Promise<void> {
         `${(plainNs / 1000).toFixed(2)} | ${(engineNs / plainNs).toFixed(1)}× | ${loadMillis.toFixed(0)} ms |`,
     );
   }
-  console.log(`Engine benchmark (node ${process.version}, ${ROUNDS} rounds, median CPU time; validate phase, 2-container DaemonSet)\n`);
+  console.log(`Engine benchmark (node ${process.version}, ${ROUNDS} rounds, median CPU time; validate phase, 2-container DaemonSet; CEL ${ENGINE})\n`);
   console.log('| policies | µs / review | µs / policy | µs per added policy | plain JS µs | engine / plain JS | load time |');
   console.log('|---:|---:|---:|---:|---:|---:|---:|');
   for (const row of rows) console.log(row);

@@ -6,6 +6,7 @@
 // Building the environment registers a few hundred overloads; it is done once per process into a
 // parent that cel-js then freezes, and each call returns a cheap clone of that parent.
 import { Environment, type EnvironmentOptions } from '@marcbachmann/cel-js';
+import { registerAllocationCosts } from './library/allocations.js';
 import { registerMeteredComprehensions } from './library/comprehensions.js';
 import { registerIpLibrary } from './library/ip.js';
 import { registerListsLibrary } from './library/lists.js';
@@ -47,6 +48,7 @@ function buildBaseEnvironment(): Environment {
   // that the libraries need to replace cel-js built-ins.
   const registry = registerMeteredComprehensions(env);
   registerStandardFixes(env, registry);
+  registerAllocationCosts(env, registry);
   registerStringsLibrary(env, registry);
   registerRegexLibrary(env, registry);
   registerListsLibrary(env);

@@ -215,3 +215,220 @@ export function findBuiltinMacro(
   if (!found) throw new Error(`cel-js internals changed: no built-in macro ${receiverTypeName}.${name}/${argCount}`);
   return found;
 }
+
+// 4. Walking a parsed expression, macro expansions included. cel-js keeps a macro's expansion in the
+//    call node's private metadata (`meta.alternate` for comprehensions, `meta.macro` for has(),
+//    cel.bind() and our optional macros), which its public AST type does not describe.
+
+/** The parts of a cel-js AST node the walk reads and the literal meter writes. */
+export interface NodeLike {
+  readonly op: string;
+  readonly args: unknown;
+  readonly meta: {
+    evaluate?: (this: unknown, evaluator: unknown, node: unknown, ctx: unknown) => unknown;
+    alternate?: NodeLike;
+    macro?: Record<string, unknown>;
+    /** A macro predicate's own wording for "must return bool". */
+    label?: string;
+  };
+  setMeta(key: string, value: unknown): NodeLike;
+}
+
+function isNodeLike(value: unknown): value is NodeLike {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    typeof (value as NodeLike).op === 'string' &&
+    typeof (value as NodeLike).setMeta === 'function' &&
+    typeof (value as NodeLike).meta === 'object'
+  );
+}
+
+/** Calls `visit` once for every node of the expression, including those inside macro expansions. */
+export function forEachNode(root: ASTNode, visit: (node: NodeLike) => void): void {
+  const seen = new Set<unknown>();
+  const walk = (value: unknown): void => {
+    if (typeof value !== 'object' || value === null || seen.has(value)) return;
+    seen.add(value);
+    if (isNodeLike(value)) {
+      visit(value);
+      walk(value.args);
+      walk(value.meta.alternate);
+      walk(value.meta.macro);
+      return;
+    }
+    if (Array.isArray(value)) {
+      for (const element of value) walk(element);
+      return;
+    }
+    const proto: unknown = Object.getPrototypeOf(value);
+    if (proto !== Object.prototype && proto !== null) return;
+    for (const member of Object.values(value)) walk(member);
+  };
+  walk(root);
+}
+
+/**
+ * Makes the interpreter call `charges[op]()` each time it evaluates a node of that kind. Must run after
+ * the expression was type-checked (checking may still replace a node's evaluate function) and before
+ * it is first evaluated (the first evaluation caches the function on the node).
+ */
+export function chargeNodeEvaluation(root: ASTNode, charges: Readonly<Record<string, () => void>>): void {
+  forEachNode(root, (node) => {
+    const charge = charges[node.op];
+    const original = node.meta.evaluate;
+    if (!charge || typeof original !== 'function') return;
+    node.setMeta('evaluate', function chargedEvaluate(this: unknown, evaluator: unknown, ast: unknown, ctx: unknown) {
+      charge();
+      return original.call(this, evaluator, ast, ctx);
+    });
+  });
+}
+
+// 5. What the compiler (compiler.ts) reads from a checked AST: the checker's type of a node, the
+//    overload it resolved for a call, and the shapes of cel-js's comprehension and has() expansions.
+
+interface TypeLike {
+  readonly name: string;
+  readonly hasDynType?: boolean;
+}
+
+interface CheckedNodeLike {
+  checkedType?: TypeLike;
+  candidates?: { findFunction(argTypes: TypeLike[], receiverType?: TypeLike | null): (DeclarationLike & { argTypes: TypeLike[] }) | null };
+  argTypes?: TypeLike[];
+}
+
+/** The type the checker inferred for a node, e.g. `list<dyn>`; undefined if it was not checked. */
+export function checkedTypeOf(node: unknown): string | undefined {
+  return (node as CheckedNodeLike).checkedType?.name;
+}
+
+/** The overload the checker resolved for a call whose operand types are all static, with its parameter types (receiver first). */
+export function resolvedCall(node: NodeLike): { handler: (...args: unknown[]) => unknown; parameterTypes: string[] } | undefined {
+  const checked = node as unknown as CheckedNodeLike;
+  const argTypes = checked.argTypes;
+  if (!checked.candidates || !argTypes || argTypes.some((t) => t.hasDynType !== false)) return undefined;
+  let receiverType: TypeLike | null = null;
+  if (node.op === 'rcall') {
+    receiverType = (node.args as [string, CheckedNodeLike])[1].checkedType ?? null;
+    if (!receiverType || receiverType.hasDynType !== false) return undefined;
+  }
+  let declaration: (DeclarationLike & { argTypes: TypeLike[] }) | null;
+  try {
+    declaration = checked.candidates.findFunction(argTypes, receiverType);
+  } catch {
+    return undefined;
+  }
+  if (!declaration || declaration.macro || typeof declaration.handler !== 'function' || !Array.isArray(declaration.argTypes)) return undefined;
+  const parameterTypes = [...(declaration.receiverType ? [declaration.receiverType.name] : []), ...declaration.argTypes.map((t) => t.name)];
+  return { handler: declaration.handler, parameterTypes };
+}
+
+/** A comprehension as cel-js's macros expand it (all, exists, exists_one, map, filter). */
+export interface ComprehensionLike {
+  readonly iterable: NodeLike;
+  readonly init: NodeLike;
+  readonly step: NodeLike;
+  readonly iterVarName: string;
+  readonly errorsAreFatal: boolean;
+  readonly condition: ((accumulator: unknown) => boolean) | undefined;
+  readonly result: (accumulator: unknown) => unknown;
+}
+
+export function comprehensionOf(node: NodeLike): ComprehensionLike | undefined {
+  if (node.op !== 'comprehension') return undefined;
+  const args = node.args as ComprehensionLike;
+  if (!isNodeLike(args.iterable) || !isNodeLike(args.init) || !isNodeLike(args.step) || typeof args.result !== 'function') {
+    throw new Error('cel-js internals changed: a comprehension no longer has iterable, init, step and result');
+  }
+  return args;
+}
+
+/** `has(x.f)` as our has() macro (library/standard.ts) records it: the operand node and the field. */
+export function hasMacroOf(node: NodeLike): { operand: NodeLike; field: string } | undefined {
+  const macro = node.meta.macro as { select?: { op?: string; args?: [unknown, unknown] } } | undefined;
+  const select = macro?.select;
+  if (node.op !== 'call' || (node.args as [string])[0] !== 'has' || !select || select.op !== '.') return undefined;
+  const [operand, field] = select.args ?? [];
+  if (!isNodeLike(operand) || typeof field !== 'string') return undefined;
+  return { operand, field };
+}
+
+/** `x.orValue(y)` and `x.or(y)`, which cel-js implements as macros (the argument is evaluated lazily). */
+export function optionalMacroOf(node: NodeLike): { kind: 'orValue' | 'or'; receiver: NodeLike; argument: NodeLike } | undefined {
+  const macro = node.meta.macro as { functionDesc?: unknown; receiver?: unknown; arg?: unknown } | undefined;
+  if (!macro || !isNodeLike(macro.receiver) || !isNodeLike(macro.arg)) return undefined;
+  if (macro.functionDesc === 'optional.orValue(value)') return { kind: 'orValue', receiver: macro.receiver, argument: macro.arg };
+  if (macro.functionDesc === 'optional.or(optional)') return { kind: 'or', receiver: macro.receiver, argument: macro.arg };
+  return undefined;
+}
+
+interface TypeRegistryLike {
+  getType(name: string): TypeLike;
+  getListType(element: TypeLike): TypeLike;
+}
+
+const PRIMITIVE_TYPE_NAMES: Readonly<Record<string, string>> = { string: 'string', bigint: 'int', boolean: 'bool', number: 'double' };
+
+/**
+ * For a call the checker could not resolve (an operand of type dyn), resolves the overload from the
+ * runtime values as the interpreter does (a value's type; a list's by its first element), for values
+ * whose type is a primitive or a list of primitives. Returns the handler, null when no overload
+ * matches, or undefined when the values are of other kinds (the caller then asks the interpreter).
+ * Results are cached per type signature.
+ */
+export function runtimeCallResolver(
+  node: NodeLike,
+  /** Per operand (receiver first): the type the interpreter's check fixed, or undefined where it left dyn. */
+  staticTypes: readonly (string | undefined)[],
+): ((values: readonly unknown[]) => ((...args: unknown[]) => unknown) | null | undefined) | undefined {
+  const checked = node as unknown as CheckedNodeLike & { candidates?: { registry?: unknown } };
+  const candidates = checked.candidates;
+  const registry = candidates?.registry as Partial<TypeRegistryLike> | undefined;
+  if (!candidates || typeof registry?.getType !== 'function' || typeof registry.getListType !== 'function') return undefined;
+  const types = registry as TypeRegistryLike;
+  const receiverCall = node.op === 'rcall';
+  const cache = new Map<string, ((...args: unknown[]) => unknown) | null>();
+  const typeName = (value: unknown): string | undefined => {
+    const primitive = PRIMITIVE_TYPE_NAMES[typeof value];
+    if (primitive) return primitive;
+    if (Array.isArray(value)) {
+      if (value.length === 0) return 'list';
+      const element = PRIMITIVE_TYPE_NAMES[typeof value[0]];
+      return element ? `list<${element}>` : undefined;
+    }
+    return undefined;
+  };
+  const typeOf = (name: string): TypeLike => {
+    if (name === 'list') return types.getListType(types.getType('dyn'));
+    const list = /^list<(.+)>$/.exec(name);
+    return list ? types.getListType(types.getType(list[1]!)) : types.getType(name);
+  };
+  const RESOLVABLE = /^(string|int|bool|double|list<(string|int|bool|double)>)$/;
+  if (staticTypes.some((t) => t !== undefined && !RESOLVABLE.test(t))) return undefined;
+  return (values) => {
+    let key = '';
+    const names: string[] = [];
+    for (let i = 0; i < values.length; i++) {
+      const name = staticTypes[i] ?? typeName(values[i]);
+      if (name === undefined) return undefined;
+      names.push(name);
+      key += `${name};`;
+    }
+    let handler = cache.get(key);
+    if (handler === undefined) {
+      const all = names.map(typeOf);
+      const receiver = receiverCall ? all.shift()! : null;
+      let declaration: DeclarationLike | null = null;
+      try {
+        declaration = candidates.findFunction(all, receiver);
+      } catch {
+        declaration = null;
+      }
+      handler = declaration && !declaration.macro && typeof declaration.handler === 'function' ? declaration.handler : null;
+      cache.set(key, handler);
+    }
+    return handler;
+  };
+}

@@ -9,6 +9,8 @@ import {
   measureCost,
   withCostBudget,
 } from './cost.js';
+import { LIST_LITERAL_COST, MAP_LITERAL_COST } from './library/allocations.js';
+import { PolicyScope } from './policy-scope.js';
 import { toCelValue } from './values.js';
 
 function program(expression: string, variables: string[]): (activation: Record<string, unknown>) => unknown {
@@ -102,6 +104,28 @@ describe('cost meter', () => {
     const { cost } = measureCost(1e9, () => run({ s, l }));
     assert.ok(cost > 15_000, `cost ${cost}`);
     assert.throws(() => withCostBudget(1_000, () => run({ s, l })), CostBudgetExceededError);
+  });
+
+  it('charges concatenation by the size of its result, before it copies', () => {
+    const l = Array.from({ length: 1_000 }, (_, i) => BigInt(i));
+    assert.equal(measureCost(1e9, () => program('l + l', ['l'])({ l })).cost, 1 + 2_000);
+    const s = 'x'.repeat(1_000);
+    assert.equal(measureCost(1e9, () => program('s + s', ['s'])({ s })).cost, 1 + 200);
+    // Doubling 25 times would build 2^25 elements; the budget stops it near 2^20.
+    const doubling = program('cel.bind(a, l + l, cel.bind(b, a + a, cel.bind(c, b + b, c + c))).size()', ['l']);
+    const big = Array.from({ length: 200_000 }, () => 0n);
+    assert.throws(() => withCostBudget(DEFAULT_COST_BUDGET, () => doubling({ l: big })), CostBudgetExceededError);
+  });
+
+  it('charges list and map literals what Kubernetes charges for creating them', () => {
+    const scope = new PolicyScope({});
+    const cost = (expression: string): number =>
+      measureCost(1e9, () => scope.compile(expression, 'any').evaluate({ object: null, oldObject: null, request: null, params: null, variables: null, namespaceObject: null, coverage: null })).cost;
+    assert.equal(cost('[1, 2]'), LIST_LITERAL_COST);
+    assert.equal(cost("{'a': 1}"), MAP_LITERAL_COST);
+    assert.equal(cost('[[1], [2]].size()'), 3 * LIST_LITERAL_COST);
+    // map() starts from an empty list, as cel-go's expansion does: 10 + one unit per iteration.
+    assert.equal(cost('[1, 2, 3].map(x, [x])'), 2 * LIST_LITERAL_COST + 3 * (1 + LIST_LITERAL_COST));
   });
 
   it('keeps a DaemonSet-sized policy far under the default budget', () => {

@@ -3,8 +3,9 @@
 // cel-js has no cost tracking, so we keep our own: the engine arms a budget around one synchronous
 // evaluation (`withCostBudget(limit, () => program(activation))`), and the places that can do
 // unbounded work charge it: every comprehension iteration (the metered macros in
-// library/comprehensions.ts) and the string, list and regex library functions (in proportion to the
-// length of what they touch). Evaluation is synchronous, so a module-level meter is safe; when no
+// library/comprehensions.ts), the string, list and regex library functions (in proportion to the
+// length of what they touch), and what allocates: concatenation by the size of its result, list and
+// map literals at Kubernetes' base costs (library/allocations.ts). Evaluation is synchronous, so a module-level meter is safe; when no
 // budget is armed, charging is one predictable branch.
 
 /** The unit costs, so that the budget has a meaning one can reason about. */
@@ -47,9 +48,8 @@ interface Meter {
 let active: Meter | null = null;
 
 /**
- * Cost units are counts, not time: on a large object one unit can take microseconds (a map literal
- * built per element is not charged), so a budget alone does not keep a review inside its deadline.
- * While a deadline is armed, the clock is read every CLOCK_CHECK_UNITS units charged (the engine
+ * Cost units are counts, not time: on a large object one unit can take microseconds, so a budget
+ * alone does not keep a review inside its deadline. While a deadline is armed, the clock is read every CLOCK_CHECK_UNITS units charged (the engine
  * also reads it before each policy); once it has passed, every further charge throws.
  */
 export const CLOCK_CHECK_UNITS = 256;

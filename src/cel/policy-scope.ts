@@ -5,10 +5,15 @@
 // that `object.spec.tempalte` is refused at load. The runtime environment declares every variable as
 // `dyn`, because cel-js would otherwise convert each object into wrapper classes on every review; the
 // checker has already proven the field accesses, so evaluation can run on the JSON values directly.
+// The checked AST is then compiled to closures (compiler.ts) that use the checker's types for their
+// fast paths and the runtime environment's interpreter as their reference and slow path; the
+// interpreter runs the whole expression when the compiler does not cover it, or with --engine interpreted.
 import { Environment } from '@marcbachmann/cel-js';
 import { newBaseEnvironment } from './base-environment.js';
 import { registerJsonPatchLibrary } from './jsonpatch-library.js';
-import { CelCompileError, type CelActivation, type CelProgram } from './program.js';
+import { meterLiterals } from './library/allocations.js';
+import { compileExpression, NotCompiled, OPERAND_NAMES, type InterpretedOperation } from './compiler.js';
+import { CelCompileError, celEngine, type CelActivation, type CelProgram } from './program.js';
 import k8sTypes from './k8s-types.generated.json' with { type: 'json' };
 
 type TypeTable = Record<string, Record<string, string>>;
@@ -222,7 +227,17 @@ export class PolicyScope {
    * `elementType` declares `element` (and `index`) for expressions evaluated per list element.
    */
   compile(expression: string, expected: ExpectedResult, elementType?: string): CelProgram {
-    const resultType = this.typeOf(expression, elementType);
+    const env = this.#checkerFor(elementType);
+    let checked: ReturnType<Environment['parse']>;
+    let result: ReturnType<Environment['check']>;
+    try {
+      checked = env.parse(expression);
+      result = checked.check();
+    } catch (error) {
+      throw toCompileError(error, expression);
+    }
+    if (!result.valid) throw toCompileError(result.error, expression);
+    const resultType = String(result.type);
     if (!resultMatches(resultType, expected)) {
       throw new CelCompileError(
         'result-type',
@@ -231,15 +246,61 @@ export class PolicyScope {
         expression,
       );
     }
-    let evaluate: (activation: CelActivation) => unknown;
+    let interpret: (activation: CelActivation) => unknown;
+    let parsed: ReturnType<Environment['parse']>;
+    let runtimeChecked: boolean;
     try {
-      const parsed = runtimeEnvironment().parse(expression);
-      evaluate = (activation) => parsed(activation as unknown as Record<string, unknown>);
+      parsed = runtimeEnvironment().parse(expression);
+      // Checked now rather than on the first evaluation, so that the literal meter sees the final AST.
+      runtimeChecked = parsed.check().valid;
+      if (runtimeChecked) meterLiterals(parsed.ast);
+      interpret = (activation) => parsed(activation as unknown as Record<string, unknown>);
     } catch (error) {
       throw toCompileError(error, expression);
     }
-    return { source: expression, resultType, evaluate };
+    let evaluate = interpret;
+    let notCompiled: string | undefined;
+    try {
+      if (!runtimeChecked) throw new NotCompiled('the interpreter refuses the expression at run time');
+      const code = compileExpression(checked.ast, parsed.ast, interpretedOperation);
+      if (celEngine() === 'compiled') evaluate = (activation) => code.evaluate(activation);
+    } catch (error) {
+      if (!(error instanceof NotCompiled)) throw error;
+      notCompiled = error.reason;
+    }
+    return { source: expression, resultType, evaluate, interpret, notCompiled };
   }
+}
+
+const operations = new Map<string, InterpretedOperation>();
+
+/**
+ * One operation on the interpreter, its operands bound to the runtime variables (compiler.ts's slow
+ * path for values the fast paths do not cover). Parsed once per distinct operation.
+ */
+function interpretedOperation(source: string, operandTypes: readonly string[]): InterpretedOperation {
+  const key = `${operandTypes.join(';')}|${source}`;
+  let operation = operations.get(key);
+  if (!operation) {
+    const env = newBaseEnvironment().clone();
+    registerJsonPatchLibrary(env);
+    for (const [i, name] of OPERAND_NAMES.entries()) {
+      try {
+        env.registerVariable(name, operandTypes[i] ?? 'dyn');
+      } catch {
+        // A type only a literal has (list<T> of `[]`): dyn, which resolves the same at run time.
+        env.registerVariable(name, 'dyn');
+      }
+    }
+    const parsed = env.parse(source);
+    operation = (...operands) => {
+      const activation: Record<string, unknown> = {};
+      for (let i = 0; i < operands.length; i++) activation[OPERAND_NAMES[i]!] = operands[i];
+      return parsed(activation);
+    };
+    operations.set(key, operation);
+  }
+  return operation;
 }
 
 /** Whether a checker-inferred type can be declared as a field type (optionals and type values cannot). */

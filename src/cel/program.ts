@@ -20,7 +20,26 @@ export interface CelProgram {
   readonly source: string;
   /** The CEL type the checker inferred, e.g. `bool`, `list<Container>`. */
   readonly resultType: string;
+  /** Evaluates with the selected engine (see setCelEngine): the compiled closure when there is one. */
   evaluate(activation: CelActivation): unknown;
+  /** Evaluates on cel-js's interpreter, the reference the compiled code is tested against. */
+  interpret(activation: CelActivation): unknown;
+  /** Why the compiler left this expression to the interpreter; undefined when it compiled it. */
+  readonly notCompiled: string | undefined;
+}
+
+/** `compiled`: checked expressions run as generated closures (compiler.ts); `interpreted`: on cel-js. */
+export type CelEngine = 'compiled' | 'interpreted';
+
+let engine: CelEngine = 'compiled';
+
+/** Selects the engine for expressions compiled from now on (`--engine interpreted`, for debugging). */
+export function setCelEngine(selected: CelEngine): void {
+  engine = selected;
+}
+
+export function celEngine(): CelEngine {
+  return engine;
 }
 
 export type CelErrorKind = 'syntax' | 'type' | 'result-type' | 'limit';

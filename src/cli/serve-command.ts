@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { pino, type Logger } from 'pino';
+import { setCelEngine, type CelEngine } from '../cel/program.js';
 import { packageFile } from '../common/package-root.js';
 import { parseQuantity } from '../common/quantity.js';
 import { review } from '../engine/review.js';
@@ -39,6 +40,7 @@ export interface ProbeAddress {
 
 export interface ServeOptions {
   address: string;
+  engine: CelEngine;
   port: number;
   probeAddress: ProbeAddress;
   tlsCert?: string;
@@ -226,6 +228,11 @@ export function registerServeCommand(program: Command): Command {
         .argParser(parseLeaseDuration),
     )
     .addOption(
+      new Option('--engine <engine>', 'how CEL runs: compiled to JavaScript, or on the interpreter it is tested against (for debugging)')
+        .choices(['compiled', 'interpreted'])
+        .default('compiled'),
+    )
+    .addOption(
       new Option('--eval-deadline <duration>', 'time the policies get per review; keep it well under the webhook timeoutSeconds')
         .env('DAEMONGUARD_EVAL_DEADLINE')
         .default(DEFAULT_EVAL_DEADLINE_MS, formatDuration(DEFAULT_EVAL_DEADLINE_MS))
@@ -304,6 +311,7 @@ export function registerServeCommand(program: Command): Command {
         '  $ DAEMONGUARD_PORT=9443 DAEMONGUARD_EVAL_DEADLINE=1s daemonguard serve\n',
     )
     .action(async (options: ServeOptions, command: Command) => {
+      setCelEngine(options.engine);
       if ((options.tlsCert === undefined) !== (options.tlsKey === undefined)) {
         command.error('error: --tls-cert and --tls-key go together: give both, or neither for development certificates', { exitCode: 2 });
       }

@@ -4,6 +4,7 @@
 //   helm template agent ./chart | daemonguard test -p policies/ -
 import { InvalidArgumentError, type Command } from 'commander';
 import { stringify } from 'yaml';
+import { setCelEngine, type CelEngine } from '../cel/program.js';
 import { packageFile } from '../common/package-root.js';
 import { reviewAdmission } from '../admission/pipeline.js';
 import { DEFAULT_NAMESPACE, buildAdmissionRequest, manifestNamespace } from '../apiserver/admission-request.js';
@@ -43,6 +44,7 @@ function parseOperation(value: string): (typeof TEST_OPERATIONS)[number] {
 
 export interface TestCommandOptions {
   policies?: string[];
+  engine?: CelEngine;
   namespace?: string;
   namespaceLabels?: Record<string, string>;
   operation: 'CREATE' | 'UPDATE';
@@ -136,6 +138,7 @@ export function registerTestCommand(program: Command): void {
     .option('--show-mutated', 'print each DaemonSet after mutation, as YAML')
     .option('--nodes <file>', 'the nodes (`kubectl get nodes -o yaml`): adds where each DaemonSet runs, and gives policies `coverage`')
     .option('--nodes-from-cluster', 'list the nodes from the cluster of the current kubeconfig instead')
+    .option('--engine <engine>', 'how CEL runs: compiled, or interpreted (the reference, for debugging)', choice(['compiled', 'interpreted'] as const, '--engine'), 'compiled')
     .option('--fail-on <level>', 'exit 1 on: deny, or warn (warnings too)', choice(['deny', 'warn'] as const, '--fail-on'), 'deny')
     .addHelpText('after', '\nExit codes: 0 all admitted, 1 a denial (or a warning with --fail-on warn), 2 usage, input or policy error.')
     .action(async (paths: string[], options: TestCommandOptions, command: Command) => {
@@ -143,6 +146,7 @@ export function registerTestCommand(program: Command): void {
       if (paths.length === 0) command.error(`error: ${NO_PATHS}`);
       const nodeProblem = nodeFlagProblem(options, paths, false);
       if (nodeProblem !== undefined) command.error(`error: ${nodeProblem}`);
+      setCelEngine(options.engine ?? 'compiled');
       const report = await runTest(paths, options, () => readStream(process.stdin));
       // Said on stderr whatever the format, like every input error; -o json and yaml also carry them.
       for (const problem of report.errors) process.stderr.write(`error: ${formatProblem(problem, displayPath)}\n`);

@@ -10,6 +10,7 @@ import { Optional, type Environment } from '@marcbachmann/cel-js';
 import { Duration, UnsignedInt } from '@marcbachmann/cel-js/evaluator';
 import { tests as conformanceSuite } from '@bufbuild/cel-spec/testdata/conformance.js';
 import { newBaseEnvironment } from '../../src/cel/base-environment.js';
+import { compileExpression, NotCompiled, OPERAND_NAMES, type InterpretedOperation, type OperationFactory } from '../../src/cel/compiler.js';
 
 export const SECTIONS = [
   'basic',
@@ -216,6 +217,58 @@ function environmentFor(base: Environment, test: SerializedTest): Environment {
   return env;
 }
 
+/** The compiler's slow path (one operation on the interpreter) in a test's own environment. */
+function operationsIn(env: Environment): OperationFactory {
+  return (source: string, operandTypes: readonly string[]): InterpretedOperation => {
+    const scope = env.clone();
+    for (const [i, name] of OPERAND_NAMES.entries()) {
+      try {
+        scope.registerVariable(name, operandTypes[i] ?? 'dyn');
+      } catch {
+        scope.registerVariable(name, 'dyn');
+      }
+    }
+    const parsed = scope.parse(source);
+    return (...operands) => {
+      const activation: Record<string, unknown> = {};
+      for (let i = 0; i < operands.length; i++) activation[OPERAND_NAMES[i]!] = operands[i];
+      return parsed(activation);
+    };
+  };
+}
+
+/** How many checked expressions the compiler took, and where compiled and interpreted evaluation disagreed. */
+export const compilerReport = { compiled: 0, interpreted: 0, disagreements: [] as string[] };
+
+/**
+ * Evaluates a checked expression compiled (compiler.ts), and on the interpreter as well: the suite's
+ * verdict is the compiled one's, and any difference from the interpreter is reported.
+ */
+function evaluateCompiled(env: Environment, program: ReturnType<Environment['parse']>, activation: Record<string, unknown>, name: string): unknown {
+  let code: ReturnType<typeof compileExpression>;
+  try {
+    code = compileExpression(program.ast, program.ast, operationsIn(env));
+  } catch (error) {
+    if (!(error instanceof NotCompiled)) throw error;
+    compilerReport.interpreted++;
+    return program(activation);
+  }
+  compilerReport.compiled++;
+  const outcome = (run: () => unknown): { value?: unknown; error?: string } => {
+    try {
+      return { value: run() };
+    } catch (error) {
+      return { error: ((error as Error & { summary?: string }).summary ?? String(error)).split('\n')[0] };
+    }
+  };
+  const compiled = outcome(() => code.evaluate(activation as never));
+  const interpreted = outcome(() => program(activation));
+  const agree = compiled.error !== undefined ? compiled.error === interpreted.error : interpreted.error === undefined && sameValue(compiled.value, interpreted.value);
+  if (!agree) compilerReport.disagreements.push(`${name}: compiled ${compiled.error ?? describe(compiled.value)}, interpreted ${interpreted.error ?? describe(interpreted.value)}`);
+  if (compiled.error !== undefined) throw new Error(compiled.error);
+  return compiled.value;
+}
+
 function runTest(base: Environment, test: SerializedTest): Outcome {
   try {
     if (test.container) throw new Skip('protobuf container');
@@ -242,7 +295,7 @@ function runTest(base: Environment, test: SerializedTest): Outcome {
           return { status: 'fail', reason: `type check: ${(checked.error?.message ?? '').split('\n')[0]}` };
         }
       }
-      actual = program(activation);
+      actual = test.disableCheck ? program(activation) : evaluateCompiled(env, program, activation, test.name ?? test.expr);
     } catch (error) {
       if (error instanceof Skip) throw error;
       if (expectError) return { status: 'pass' };
@@ -330,6 +383,9 @@ function main(): void {
   const table = renderMarkdown(results, false);
   console.log(table);
   console.log(`\nRan in ${elapsed} ms.`);
+  const { compiled, interpreted, disagreements } = compilerReport;
+  console.log(`Compiled ${compiled} of ${compiled + interpreted} checked expressions; compiled and interpreted disagree on ${disagreements.length}.`);
+  for (const d of disagreements) console.log(`  DIFFERS ${d}`);
   if (verbose) {
     for (const r of results) for (const f of r.failures) console.log(`FAIL ${f.name}: ${f.expr}\n     ${f.reason}`);
   }
@@ -337,7 +393,10 @@ function main(): void {
   const header =
     '# CEL conformance\n\n' +
     'The cel-spec conformance suite (from `@bufbuild/cel-spec`) run through `newBaseEnvironment()` ' +
-    'by `npm run conformance`. Tests that need protobuf message types daemonguard does not model are skipped.\n\n';
+    'by `npm run conformance`. Tests that need protobuf message types daemonguard does not model are skipped.\n\n' +
+    'Checked expressions run compiled (`src/cel/compiler.ts`) and are also evaluated on the interpreter: ' +
+    `${compilerReport.compiled} of ${compilerReport.compiled + compilerReport.interpreted} compiled; the two disagree on ` +
+    `${compilerReport.disagreements.length}.\n\n`;
   writeFileSync(resultsFile, `${header}${renderMarkdown(results, true)}\n`);
 }
 

@@ -143,7 +143,7 @@ function optMapExpander(flat: boolean) {
 }
 
 /** Field presence on a value: a map key, a message field, or (through an optional) its value's. */
-function hasField(operand: unknown, field: string): boolean {
+export function hasField(operand: unknown, field: string): boolean {
   if (operand instanceof Optional) return operand.hasValue() ? hasField(operand.value(), field) : false;
   // get(), not has(): cel-js's typed-object wrappers are Maps that fill their entries lazily.
   if (operand instanceof Map) return operand.get(field) !== undefined;
