@@ -47,7 +47,7 @@ export type InterpretedOperation = (...operands: unknown[]) => unknown;
 export type OperationFactory = (source: string, operandTypes: readonly string[]) => InterpretedOperation;
 
 /** The runtime variables an interpreted operation binds its operands to, in order. */
-export const OPERAND_NAMES = ['object', 'oldObject', 'request', 'params', 'variables', 'namespaceObject', 'element', 'index'] as const;
+export const OPERAND_NAMES = ['object', 'oldObject', 'request', 'params', 'variables', 'namespaceObject', 'coverage', 'element', 'index'] as const;
 
 type Locals = unknown[];
 type Code = (activation: CelActivation, locals: Locals) => unknown;

@@ -30,7 +30,7 @@ const BUDGET = 1_000_000;
 /** The README's DaemonSetPolicy example(s), from its yaml code blocks. */
 async function readmePolicies(): Promise<string> {
   const readme = await readFile(path.join(repoRoot(), 'README.md'), 'utf8');
-  const blocks = [...readme.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => m[1]!).filter((b) => b.includes('kind: DaemonSetPolicy'));
+  const blocks = [...readme.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => m[1]!).filter((b) => /^kind: DaemonSetPolicy$/m.test(b));
   assert.ok(blocks.length > 0, 'the README shows no DaemonSetPolicy');
   const dir = await mkdtemp(path.join(tmpdir(), 'daemonguard-readme-'));
   await writeFile(path.join(dir, 'readme.yaml'), blocks.join('\n---\n'));
