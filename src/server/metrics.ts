@@ -21,7 +21,7 @@ export interface ServerMetrics {
   readonly tlsCertificateExpiry: Gauge;
   readonly tlsReloads: Counter;
   readonly tlsReloadFailures: Counter;
-  /** 1 while this replica holds the leader Lease (serve --policies-from-cluster), else 0. */
+  /** 1 while this replica holds the leader Lease (serve --policies-from-cluster or --audit-interval), else 0. */
   readonly leader: Gauge;
   readonly statusWrites: Counter<'result'>;
   /** Counts one policy outcome; label children are cached so the hot path does no label hashing. */
@@ -114,7 +114,7 @@ export function createServerMetrics(options: ServerMetricsOptions = {}): ServerM
 
   const leader = new Gauge({
     name: 'daemonguard_leader',
-    help: '1 while this replica holds the leader Lease and writes status (serve --policies-from-cluster), else 0.',
+    help: '1 while this replica holds the leader Lease and writes status and Reports (serve --policies-from-cluster or --audit-interval), else 0.',
     registers: [registry],
   });
   const statusWrites = new Counter({
