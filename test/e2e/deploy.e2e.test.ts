@@ -292,10 +292,22 @@ describe('deploy/ with kustomize, helm and a real kube-apiserver', { timeout: 90
     checkPdbAndService(clientAuthObjects, HELM_FULLNAME);
     checkClientCa(clientAuthObjects, HELM_FULLNAME, await readFile(path.join(certs, 'ca.crt'), 'utf8'));
     assert.ok(!(at(find(objects, 'Deployment', HELM_FULLNAME), 'spec', 'template', 'spec', 'containers', 0, 'args') as string[]).some((arg) => arg.startsWith('--client-ca')));
+
+    // audit.enabled: the kustomize component's rules and argument; the default grants neither.
+    const audit = await helmTemplate([HELM_RELEASE, chart, '--namespace', HELM_NAMESPACE, '--set', 'audit.enabled=true']);
+    rendered.set('helm audit', audit);
+    const auditObjects = parseObjects(audit);
+    const component = parseObjects(await readFile(path.join(REPO_ROOT, 'deploy/components/audit/rbac.yaml'), 'utf8'));
+    assert.deepEqual(at(find(auditObjects, 'ClusterRole', `${HELM_FULLNAME}-audit`), 'rules'), at(find(component, 'ClusterRole', 'daemonguard-audit'), 'rules'));
+    assert.equal(at(find(auditObjects, 'ClusterRoleBinding', `${HELM_FULLNAME}-audit`), 'subjects', 0, 'namespace'), HELM_NAMESPACE);
+    const auditArgs = at(find(auditObjects, 'Deployment', HELM_FULLNAME), 'spec', 'template', 'spec', 'containers', 0, 'args') as string[];
+    assert.ok(auditArgs.includes('--audit-interval=5m'), auditArgs.join(' '));
+    assert.ok(!objects.some((object) => object.metadata.name === `${HELM_FULLNAME}-audit`));
+    assert.ok(!(at(find(objects, 'Deployment', HELM_FULLNAME), 'spec', 'template', 'spec', 'containers', 0, 'args') as string[]).some((arg) => arg.startsWith('--audit-interval')));
   });
 
   it('every rendering is accepted by the kube-apiserver: server-side dry-run, strict fields, no Pod Security warnings', async () => {
-    assert.equal(rendered.size, 7, 'the rendering tests ran first');
+    assert.equal(rendered.size, 8, 'the rendering tests ran first');
     await cluster.kubectl(['create', 'namespace', HELM_NAMESPACE]);
     await cluster.kubectl(['label', 'namespace', HELM_NAMESPACE, 'pod-security.kubernetes.io/enforce=restricted', 'pod-security.kubernetes.io/warn=restricted']);
     for (const [name, yaml] of rendered) {
