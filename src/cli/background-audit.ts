@@ -15,7 +15,7 @@ import { DAEMONSETS, DEFAULT_PAGE_SIZE, NAMESPACES, listPages } from '../kube/pa
 import { ReportWriter, type SyncOutcome } from '../kube/report-writer.js';
 import type { PolicySet } from '../policy/types.js';
 import { namespacesByName } from './audit-input.js';
-import { runAudit } from './audit.js';
+import { runAudit, type AuditReport } from './audit.js';
 import type { ManifestDocument } from './manifest-reader.js';
 import { auditReports, daemonSetResults, reportTimestamp } from './report/openreports.js';
 
@@ -31,6 +31,8 @@ export interface BackgroundAuditOptions {
   /** How often the policy set is checked for a change (default 1 s). */
   policyCheckMs?: number;
   writeGapMs?: number;
+  /** Called with each audit's report, before its Reports are written (the leader's DaemonSetPolicy impact). */
+  onAudited?: (report: AuditReport) => void;
 }
 
 export class BackgroundAudit {
@@ -115,6 +117,8 @@ export class BackgroundAudit {
     );
     // Stopped, or no longer the leader while auditing: the Reports are someone else's to write now.
     if (this.closed || !this.options.isLeader()) return;
+    // Before the Reports: the impact holds even when writing them fails (say, no OpenReports CRD yet).
+    this.options.onAudited?.(report);
     const outcome: SyncOutcome = await this.writer.sync(auditReports(report, 'openreports'));
 
     this.results.reset();

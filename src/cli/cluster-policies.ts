@@ -14,6 +14,7 @@ import type { PolicySet } from '../policy/types.js';
 import { ClusterPolicyStore, type ClusterObject } from '../server/cluster-policy-store.js';
 import type { ServerMetrics } from '../server/metrics.js';
 import type { PolicyStore } from '../server/policy-store.js';
+import type { PolicyImpact } from '../server/object-status.js';
 import { StatusReconciler } from '../server/status-reconciler.js';
 
 export const POLICY_RESOURCE: CustomResource = { group: API_GROUP, version: API_VERSION, plural: 'daemonsetpolicies' };
@@ -36,6 +37,8 @@ export interface ClusterPolicies {
   store: ClusterPolicyStore;
   /** The election for the status writer; the background audit follows the same leader. */
   election: LeaseElection;
+  /** The last background audit's counts, by policy: written into each DaemonSetPolicy's status.impact. */
+  setImpact(impacts: ReadonlyMap<string, PolicyImpact>): void;
   /** Stops watching and releases the Lease when held. */
   close(): Promise<void>;
 }
@@ -131,6 +134,10 @@ export function startClusterPolicies(options: ClusterPoliciesOptions): ClusterPo
   return {
     store,
     election,
+    setImpact(impacts) {
+      store.setImpact(impacts);
+      reconcileAll();
+    },
     async close() {
       clearInterval(resync);
       for (const kind of kinds) kind.watch.close();

@@ -16,6 +16,7 @@ import type { NodeSource } from '../common/node-source.js';
 import { FileNamespaceCatalog, type NamespaceSource } from '../server/namespace-catalog.js';
 import { NamespaceSourceMissingError, withoutNamespaceSource } from '../server/namespace-requirement.js';
 import { WatchedPolicyStore, type PolicyStore } from '../server/policy-store.js';
+import type { AuditReport } from './audit.js';
 import type { ClusterPolicies } from './cluster-policies.js';
 import type { TlsFiles } from '../server/tls-material.js';
 import { DEFAULT_TLS_PROFILE, parseTlsCipherSuites, parseTlsMinVersion, TLS12_SUITE_NAMES, TlsSettingError, type TlsMinVersion } from '../server/tls-profile.js';
@@ -411,7 +412,17 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
         onChange: (leading) => metrics.leader.set(leading ? 1 : 0),
       });
     const ownElection = cluster === undefined ? election : undefined;
-    const background = new BackgroundAudit({ kubeConfig, logger, registry: metrics.registry, policies: () => policies.current(), intervalMs: options.auditInterval, isLeader: () => election.isLeader });
+    const { impactByPolicy } = await import('./audit-impact.js');
+    const background = new BackgroundAudit({
+      kubeConfig,
+      logger,
+      registry: metrics.registry,
+      policies: () => policies.current(),
+      intervalMs: options.auditInterval,
+      isLeader: () => election.isLeader,
+      // DaemonSetPolicy objects show what the audit found in status.impact (kubectl get dsp: WOULD-DENY).
+      ...(cluster === undefined ? {} : { onAudited: (report: AuditReport) => cluster.setImpact(impactByPolicy(report)) }),
+    });
     // A new leader audits at once rather than at its next interval: the Reports are its to keep now.
     election.onLeadingChange((leading) => {
       if (leading) background.trigger();
