@@ -68,8 +68,8 @@ export const CUSTOM_RESOURCE_KINDS: readonly CustomResourceKind[] = [
     columns: [
       { name: 'Actions', type: 'string', jsonPath: '.spec.validationActions', description: 'What a failed validation does (Deny, Warn, Audit).' },
       READY_COLUMN,
-      { name: 'Expressions', type: 'integer', jsonPath: '.status.expressions', description: 'CEL expressions compiled.', priority: 1 },
       { name: 'Would-Deny', type: 'integer', jsonPath: '.status.impact.wouldDeny', description: 'DaemonSets in the cluster that violate it (background audit): what Deny would refuse.' },
+      { name: 'Expressions', type: 'integer', jsonPath: '.status.expressions', description: 'CEL expressions compiled.', priority: 1 },
       { name: 'Reason', type: 'string', jsonPath: '.status.conditions[?(@.type=="Ready")].reason', description: 'Why the policy is not ready.', priority: 1 },
     ],
     statusProperties: {
