@@ -1,11 +1,12 @@
 // The audit `daemonguard serve --audit-interval` runs on its own: every interval, and soon after the
-// policy set changes, the DaemonSets and Namespaces are listed (in pages), audited with the policy
-// set serving at that moment, and the cluster's daemonguard Reports made equal to the result (one per
+// policy set changes (a policy or an exception, from files or cluster objects: either makes a new
+// set), the DaemonSets and Namespaces are listed (in pages), audited with the policy set serving at
+// that moment, and the cluster's daemonguard Reports made equal to the result (one per
 // namespace with DaemonSets; see src/kube/report-writer.ts). Prometheus gauges carry the counts.
 //
 // The webhook is never kept waiting by it: the audit yields to the event loop after each DaemonSet,
 // and only one audit runs at a time (a change during a run asks for one more run after it).
-// Only the leader audits: `isLeader` says whether this replica is it.
+// Only the leader audits: `isLeader` says whether this replica holds the Lease (src/kube/lease-election.ts).
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';

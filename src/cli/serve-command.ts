@@ -210,7 +210,7 @@ export function registerServeCommand(program: Command): Command {
         .argParser(parseDurationFlag),
     )
     .addOption(
-      new Option('--audit-interval <duration>', 'audit every DaemonSet in the cluster this often (and after each policy change) and keep one OpenReports Report per namespace, on the replica holding the leader Lease; 0 = off. Needs list on daemonsets and namespaces, write on reports.openreports.io and on leases')
+      new Option('--audit-interval <duration>', 'audit every DaemonSet in the cluster this often (and after each policy or exception change) and keep one OpenReports Report per namespace, on the replica holding the leader Lease; 0 = off. Needs list on daemonsets and namespaces, write on reports.openreports.io and on leases')
         .env('DAEMONGUARD_AUDIT_INTERVAL')
         .default(0, '0 (off)')
         .argParser(parseDurationFlag),
@@ -435,6 +435,8 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
     audit = {
       async close() {
         background.close();
+        // A write in progress ends before the Lease is released, so two replicas never write at once.
+        await background.idle();
         await ownElection?.close();
       },
     };

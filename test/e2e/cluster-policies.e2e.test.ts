@@ -388,7 +388,7 @@ spec:
     assert.equal(await can('list', 'daemonsets', '--all-namespaces'), 'no', 'only the audit component grants that');
   });
 
-  it('with deploy/components/audit and --audit-interval, a Warn policy’s status shows how many DaemonSets Deny would refuse (kubectl get dsp: WOULD-DENY)', async () => {
+  it('with deploy/components/audit and --audit-interval, a Warn policy’s status shows how many DaemonSets Deny would refuse (kubectl get dsp: WOULD-DENY), and an exception changes it', async () => {
     // Two of three DaemonSets lack the owner label the Warn policy asks for; created before the policy.
     await cluster.kubectl(['create', 'namespace', 'impact']);
     const owned = daemonSet('agent-c', 'impact');
@@ -436,6 +436,23 @@ spec:
     // As deploy/README.md shows it.
     const printed = (await cluster.kubectl(['get', 'dsp', 'owner-label', '-o', 'jsonpath={.status.impact}'])).stdout;
     assert.deepEqual(JSON.parse(printed), impact);
+
+    // An exception is a change too: the next audit (the interval is an hour away) takes agent-a out.
+    await cluster.kubectl(['apply', '-f', '-'], {
+      input: `apiVersion: daemonguard.dev/v1alpha1
+kind: DaemonSetPolicyException
+metadata:
+  name: agent-a-owner
+  namespace: impact
+spec:
+  policies: [owner-label]
+  match:
+    names: [agent-a]
+  reason: agent-a is being handed over to a new team
+`,
+    });
+    await eventually('the impact without agent-a', async () => ((await policy('owner-label')) as WithImpact).status?.impact?.wouldDeny === 1, 60_000);
+    assert.deepEqual(((await policy('owner-label')) as WithImpact).status?.impact, { wouldDeny: 1, wouldWarn: 1, sample: ['impact/agent-b'] });
   });
 });
 
