@@ -1,11 +1,12 @@
 // The audit `daemonguard serve --audit-interval` runs on its own: every interval, and soon after the
-// policy set changes, the DaemonSets and Namespaces are listed (in pages), audited with the policy
-// set serving at that moment, and the cluster's daemonguard Reports made equal to the result (one per
+// policy set changes (a policy or an exception, from files or cluster objects: either makes a new
+// set), the DaemonSets and Namespaces are listed (in pages), audited with the policy set serving at
+// that moment, and the cluster's daemonguard Reports made equal to the result (one per
 // namespace with DaemonSets; see src/kube/report-writer.ts). Prometheus gauges carry the counts.
 //
 // The webhook is never kept waiting by it: the audit yields to the event loop after each DaemonSet,
 // and only one audit runs at a time (a change during a run asks for one more run after it).
-// Only the leader audits: `isLeader` says whether this replica is it.
+// Only the leader audits: `isLeader` says whether this replica holds the Lease (src/kube/lease-election.ts).
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
@@ -15,7 +16,7 @@ import { DAEMONSETS, DEFAULT_PAGE_SIZE, NAMESPACES, listPages } from '../kube/pa
 import { ReportWriter, type SyncOutcome } from '../kube/report-writer.js';
 import type { PolicySet } from '../policy/types.js';
 import { namespacesByName } from './audit-input.js';
-import { runAudit } from './audit.js';
+import { runAudit, type AuditReport } from './audit.js';
 import type { ManifestDocument } from './manifest-reader.js';
 import { auditReports, daemonSetResults, reportTimestamp } from './report/openreports.js';
 
@@ -31,6 +32,8 @@ export interface BackgroundAuditOptions {
   /** How often the policy set is checked for a change (default 1 s). */
   policyCheckMs?: number;
   writeGapMs?: number;
+  /** Called with each audit's report, before its Reports are written (the leader's DaemonSetPolicy impact). */
+  onAudited?: (report: AuditReport) => void;
 }
 
 export class BackgroundAudit {
@@ -115,6 +118,8 @@ export class BackgroundAudit {
     );
     // Stopped, or no longer the leader while auditing: the Reports are someone else's to write now.
     if (this.closed || !this.options.isLeader()) return;
+    // Before the Reports: the impact holds even when writing them fails (say, no OpenReports CRD yet).
+    this.options.onAudited?.(report);
     const outcome: SyncOutcome = await this.writer.sync(auditReports(report, 'openreports'));
 
     this.results.reset();

@@ -7,19 +7,18 @@ import { CoreV1Api, type KubernetesListObject, type KubernetesObject } from '@ku
 import type { Logger } from 'pino';
 import { API_GROUP, API_VERSION } from '../deploy/custom-resource-definitions.js';
 import { CustomObjectWatch, type CustomResource } from '../kube/custom-object-watch.js';
-import { LeaseElection } from '../kube/lease-election.js';
+import { LEADER_LEASE_NAME, LeaseElection } from '../kube/lease-election.js';
 import { defaultKubeConfig } from '../kube/cluster-catalog.js';
 import { CustomObjectStatusWriter } from '../kube/status-writer.js';
 import type { PolicySet } from '../policy/types.js';
 import { ClusterPolicyStore, type ClusterObject } from '../server/cluster-policy-store.js';
 import type { ServerMetrics } from '../server/metrics.js';
 import type { PolicyStore } from '../server/policy-store.js';
+import type { PolicyImpact } from '../server/object-status.js';
 import { StatusReconciler } from '../server/status-reconciler.js';
 
 export const POLICY_RESOURCE: CustomResource = { group: API_GROUP, version: API_VERSION, plural: 'daemonsetpolicies' };
 export const EXCEPTION_RESOURCE: CustomResource = { group: API_GROUP, version: API_VERSION, plural: 'daemonsetpolicyexceptions', namespaced: true };
-/** The Lease the replicas of one installation share. */
-export const LEADER_LEASE_NAME = 'daemonguard-status-writer';
 /** Statuses are compared again this often even without a change (files reloaded, a write that failed). */
 const RESYNC_MS = 10_000;
 
@@ -36,6 +35,10 @@ export interface ClusterPoliciesOptions {
 
 export interface ClusterPolicies {
   store: ClusterPolicyStore;
+  /** The election for the status writer; the background audit follows the same leader. */
+  election: LeaseElection;
+  /** The last background audit's counts, by policy: written into each DaemonSetPolicy's status.impact. */
+  setImpact(impacts: ReadonlyMap<string, PolicyImpact>): void;
   /** Stops watching and releases the Lease when held. */
   close(): Promise<void>;
 }
@@ -130,6 +133,11 @@ export function startClusterPolicies(options: ClusterPoliciesOptions): ClusterPo
   resync.unref();
   return {
     store,
+    election,
+    setImpact(impacts) {
+      store.setImpact(impacts);
+      reconcileAll();
+    },
     async close() {
       clearInterval(resync);
       for (const kind of kinds) kind.watch.close();

@@ -21,6 +21,7 @@ import { FileNamespaceCatalog, type NamespaceSource } from '../server/namespace-
 import { NamespaceSourceMissingError, withoutNamespaceSource } from '../server/namespace-requirement.js';
 import { WatchedPolicyStore, type PolicyStore } from '../server/policy-store.js';
 import { DEFAULT_MAX_BODY_BYTES } from '../server/read-body.js';
+import type { AuditReport } from './audit.js';
 import type { ClusterPolicies } from './cluster-policies.js';
 import type { TlsFiles } from '../server/tls-material.js';
 import { DEFAULT_TLS_PROFILE, parseTlsCipherSuites, parseTlsMinVersion, TLS12_SUITE_NAMES, TlsSettingError, type TlsMinVersion } from '../server/tls-profile.js';
@@ -212,17 +213,17 @@ export function registerServeCommand(program: Command): Command {
       ).env('DAEMONGUARD_POLICIES_FROM_CLUSTER'),
     )
     .addOption(
-      new Option('--leader-election-namespace <namespace>', 'namespace of the leader Lease (with --policies-from-cluster)')
+      new Option('--leader-election-namespace <namespace>', 'namespace of the leader Lease (with --policies-from-cluster or --audit-interval)')
         .env('POD_NAMESPACE')
         .default('daemonguard-system'),
     )
     .addOption(
-      new Option('--leader-election-identity <name>', 'this replica\'s name in the leader Lease (with --policies-from-cluster)')
+      new Option('--leader-election-identity <name>', 'this replica\'s name in the leader Lease (with --policies-from-cluster or --audit-interval)')
         .env('POD_NAME')
         .default(os.hostname(), 'the host name'),
     )
     .addOption(
-      new Option('--lease-duration <duration>', 'how long a leader that stopped renewing blocks the others (with --policies-from-cluster)')
+      new Option('--lease-duration <duration>', 'how long a leader that stopped renewing blocks the others (with --policies-from-cluster or --audit-interval)')
         .env('DAEMONGUARD_LEASE_DURATION')
         .default(15_000, '15s')
         .argParser(parseLeaseDuration),
@@ -251,7 +252,7 @@ export function registerServeCommand(program: Command): Command {
         .argParser(parseDurationFlag),
     )
     .addOption(
-      new Option('--audit-interval <duration>', 'audit every DaemonSet in the cluster this often (and after each policy change) and keep one OpenReports Report per namespace; 0 = off. Needs list on daemonsets and namespaces, and write on reports.openreports.io')
+      new Option('--audit-interval <duration>', 'audit every DaemonSet in the cluster this often (and after each policy or exception change) and keep one OpenReports Report per namespace, on the replica holding the leader Lease; 0 = off. Needs list on daemonsets and namespaces, write on reports.openreports.io and on leases')
         .env('DAEMONGUARD_AUDIT_INTERVAL')
         .default(0, '0 (off)')
         .argParser(parseDurationFlag),
@@ -477,16 +478,56 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
   process.on('SIGHUP', reloadOnHangup);
   process.off('SIGHUP', hangupWhileStarting);
 
-  let audit: { close(): void } | undefined;
+  let audit: { close(): Promise<void> } | undefined;
   if (options.auditInterval > 0) {
     // Loaded only here, like the namespace informer: client-node is large.
     const { BackgroundAudit } = await import('./background-audit.js');
     const { defaultKubeConfig } = await import('../kube/cluster-catalog.js');
-    // No leader election yet: every replica with --audit-interval audits and writes, so give it to one.
-    const background = new BackgroundAudit({ kubeConfig: defaultKubeConfig(), logger, registry: metrics.registry, policies: () => policies.current(), intervalMs: options.auditInterval, isLeader: () => true });
+    const { LEADER_LEASE_NAME, LeaseElection } = await import('../kube/lease-election.js');
+    const kubeConfig = defaultKubeConfig();
+    // Only the leader writes Reports. With --policies-from-cluster that is the replica that writes
+    // status; without, the audit elects one on the same Lease, so an installation has one writer.
+    const election =
+      cluster?.election ??
+      new LeaseElection({
+        kubeConfig,
+        namespace: options.leaderElectionNamespace,
+        name: LEADER_LEASE_NAME,
+        identity: options.leaderElectionIdentity,
+        leaseDurationMs: options.leaseDuration,
+        logger,
+        onChange: (leading) => metrics.leader.set(leading ? 1 : 0),
+      });
+    const ownElection = cluster === undefined ? election : undefined;
+    const { impactByPolicy } = await import('./audit-impact.js');
+    const background = new BackgroundAudit({
+      kubeConfig,
+      logger,
+      registry: metrics.registry,
+      policies: () => policies.current(),
+      intervalMs: options.auditInterval,
+      isLeader: () => election.isLeader,
+      // DaemonSetPolicy objects show what the audit found in status.impact (kubectl get dsp: WOULD-DENY).
+      ...(cluster === undefined ? {} : { onAudited: (report: AuditReport) => cluster.setImpact(impactByPolicy(report)) }),
+    });
+    // A new leader audits at once rather than at its next interval: the Reports are its to keep now.
+    election.onLeadingChange((leading) => {
+      if (leading) background.trigger();
+    });
+    if (ownElection !== undefined) {
+      metrics.leader.set(0);
+      ownElection.start();
+    }
     background.start();
-    audit = background;
-    logger.info({ intervalMs: options.auditInterval }, 'background audit on: Reports are written by this replica (run it on one replica only)');
+    audit = {
+      async close() {
+        background.close();
+        // A write in progress ends before the Lease is released, so two replicas never write at once.
+        await background.idle();
+        await ownElection?.close();
+      },
+    };
+    logger.info({ intervalMs: options.auditInterval, lease: `${options.leaderElectionNamespace}/${LEADER_LEASE_NAME}` }, 'background audit on: the replica holding the leader Lease writes the Reports');
   }
 
   const stopped = new Promise<void>((resolve) => {
@@ -498,9 +539,10 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
       const closing = server.close(options.shutdownGrace);
       logger.info({ signal, graceMs: options.shutdownGrace }, 'shutting down: no new connections, finishing reviews in flight');
       void closing.then(async () => {
+        // The audit first: it follows the Lease that closing the cluster policies releases.
+        await audit?.close();
         await closePolicies();
         namespaces?.close();
-        audit?.close();
         nodes?.close();
         process.off('SIGTERM', stop);
         process.off('SIGINT', stop);

@@ -34,6 +34,8 @@ export interface CustomResourceKind {
   description: string;
   /** Columns after NAME (AGE is appended). */
   columns: PrinterColumn[];
+  /** Status fields of this kind only, beside the ones every kind has. */
+  statusProperties?: Record<string, Schema>;
 }
 
 export interface PrinterColumn {
@@ -66,9 +68,23 @@ export const CUSTOM_RESOURCE_KINDS: readonly CustomResourceKind[] = [
     columns: [
       { name: 'Actions', type: 'string', jsonPath: '.spec.validationActions', description: 'What a failed validation does (Deny, Warn, Audit).' },
       READY_COLUMN,
+      { name: 'Would-Deny', type: 'integer', jsonPath: '.status.impact.wouldDeny', description: 'DaemonSets in the cluster that violate it (background audit): what Deny would refuse.' },
       { name: 'Expressions', type: 'integer', jsonPath: '.status.expressions', description: 'CEL expressions compiled.', priority: 1 },
       { name: 'Reason', type: 'string', jsonPath: '.status.conditions[?(@.type=="Ready")].reason', description: 'Why the policy is not ready.', priority: 1 },
     ],
+    statusProperties: {
+      impact: {
+        type: 'object',
+        description:
+          'From the last background audit (serve --audit-interval): what this policy does to the DaemonSets already in the cluster, whatever its validationActions.',
+        required: ['wouldDeny', 'wouldWarn', 'sample'],
+        properties: {
+          wouldDeny: { type: 'integer', format: 'int32', description: 'DaemonSets that violate it (an excepted one does not): those Deny would refuse on their next update.' },
+          wouldWarn: { type: 'integer', format: 'int32', description: 'Those of them it warns about as configured now (validationActions include Warn).' },
+          sample: { type: 'array', maxItems: 5, items: { type: 'string' }, description: 'The first of them (sorted), as namespace/name.' },
+        },
+      },
+    },
   },
   {
     kind: 'DaemonSetPolicyException',
@@ -188,7 +204,7 @@ function structural(root: Schema, node: Schema, path: string): Schema {
 }
 
 /** The structural openAPIV3Schema for a kind, from its JSON Schema (which must describe `spec`). */
-export function crdSchema(documentSchema: Schema, description: string): Schema {
+export function crdSchema(documentSchema: Schema, description: string, statusProperties: Record<string, Schema> = {}): Schema {
   const properties = documentSchema.properties as Record<string, Schema> | undefined;
   const spec = properties?.spec;
   if (spec === undefined) throw new Error('the document schema has no "spec"');
@@ -206,7 +222,7 @@ export function crdSchema(documentSchema: Schema, description: string): Schema {
       kind: { type: 'string' },
       metadata,
       spec: structural(documentSchema, spec, 'spec'),
-      status: STATUS_SCHEMA,
+      status: { ...STATUS_SCHEMA, properties: { ...(STATUS_SCHEMA.properties as Record<string, Schema>), ...statusProperties } },
     },
   };
 }
@@ -237,7 +253,7 @@ export function renderCustomResourceDefinition(kind: CustomResourceKind, documen
             ...kind.columns,
             { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp', description: 'When the object was created.' },
           ],
-          schema: { openAPIV3Schema: crdSchema(documentSchema, kind.description) },
+          schema: { openAPIV3Schema: crdSchema(documentSchema, kind.description, kind.statusProperties) },
         },
       ],
     },

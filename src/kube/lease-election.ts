@@ -42,8 +42,12 @@ function statusCode(error: unknown): number | undefined {
   return typeof code === 'number' ? code : undefined;
 }
 
+/** The Lease the replicas of one installation share: whoever holds it writes status and Reports. */
+export const LEADER_LEASE_NAME = 'daemonguard-status-writer';
+
 export class LeaseElection {
   private leading = false;
+  private readonly listeners: ((leading: boolean) => void)[] = [];
   private lastRenewal = 0;
   private observed: { record: string; at: number } | undefined;
   private timer: NodeJS.Timeout | undefined;
@@ -68,6 +72,16 @@ export class LeaseElection {
 
   get isLeader(): boolean {
     return this.leading;
+  }
+
+  /** Also tells `listener` when this replica starts or stops leading (after options.onChange). */
+  onLeadingChange(listener: (leading: boolean) => void): void {
+    this.listeners.push(listener);
+  }
+
+  private changed(leading: boolean): void {
+    this.options.onChange?.(leading);
+    for (const listener of this.listeners) listener(leading);
   }
 
   /** Starts trying to lead; returns at once. */
@@ -149,7 +163,7 @@ export class LeaseElection {
     if (!this.leading) {
       this.leading = true;
       this.options.logger.info({ identity: this.options.identity, acquired }, 'leading: this replica writes status');
-      this.options.onChange?.(true);
+      this.changed(true);
     }
   }
 
@@ -165,7 +179,7 @@ export class LeaseElection {
   private stopLeading(why: string): void {
     this.leading = false;
     this.options.logger.warn({ identity: this.options.identity, why }, 'no longer leading');
-    this.options.onChange?.(false);
+    this.changed(false);
   }
 
   /** Stops; a leader empties the Lease so another replica need not wait for it to expire. */

@@ -45,6 +45,17 @@ describe('ClusterPolicyStore', () => {
     assert.deepEqual(messages(policies.current()), ['zeta: zeta v1']);
   });
 
+  it('adds the last audit’s impact to each enforced policy’s status: zero for a policy the audit found no violator of, none before an audit', async () => {
+    const policies = store();
+    await policies.update([policyObject('seen', 1, 'true'), policyObject('clean', 1, 'true'), policyObject('broken', 1, 'object.nope')]);
+    assert.equal(policies.statuses().get('seen')!.impact, undefined);
+    policies.setImpact(new Map([['seen', { wouldDeny: 3, wouldWarn: 0, sample: ['a/x', 'b/y', 'c/z'] }]]));
+    assert.deepEqual(policies.statuses().get('seen')!.impact, { wouldDeny: 3, wouldWarn: 0, sample: ['a/x', 'b/y', 'c/z'] });
+    assert.deepEqual(policies.statuses().get('clean')!.impact, { wouldDeny: 0, wouldWarn: 0, sample: [] });
+    // Not enforced: no impact to claim.
+    assert.equal(policies.statuses().get('broken')!.impact, undefined);
+  });
+
   it('keeps the last good version of a policy whose new version does not type-check, and says why in its status', async () => {
     const policies = store();
     await policies.update([policyObject('checks', 1, 'object.spec.template.spec.containers.size() > 0')]);

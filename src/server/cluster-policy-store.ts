@@ -17,7 +17,7 @@ import { formatFieldPath, parseSourceText } from '../common/yaml-documents.js';
 import { buildPolicySet, compileDocuments, type PolicyProblem } from '../policy/load-policies.js';
 import type { CompiledException, CompiledPolicy, PolicySet } from '../policy/types.js';
 import type { ServerMetrics } from './metrics.js';
-import type { ObjectStatus } from './object-status.js';
+import type { ObjectStatus, PolicyImpact } from './object-status.js';
 import { resolveParamsFrom, type ParamsProblem } from './params-from.js';
 import { refuseNamespaceReaders } from './namespace-requirement.js';
 import type { PolicyStore } from './policy-store.js';
@@ -118,6 +118,7 @@ const byKey = (a: Entry, b: Entry): number => (a.key < b.key ? -1 : a.key > b.ke
 
 export class ClusterPolicyStore implements PolicyStore<PolicySet> {
   private readonly entries: Record<Kind, Map<string, Entry>> = { policy: new Map(), exception: new Map() };
+  private impacts: ReadonlyMap<string, PolicyImpact> | undefined;
   private readonly synced: Record<Kind, boolean>;
   private configMaps: Map<string, Record<string, string>> | undefined;
   private lastPolicies: readonly ClusterObject[] = [];
@@ -279,7 +280,18 @@ export class ClusterPolicyStore implements PolicyStore<PolicySet> {
   statuses(): Map<string, ObjectStatus> {
     const files = this.options.files?.current();
     const fromFiles = new Map(files?.policies.map((policy) => [policy.name, policy.source]));
-    return this.statusesOf('policy', fromFiles);
+    const statuses = this.statusesOf('policy', fromFiles);
+    if (this.impacts === undefined) return statuses;
+    // A policy the audit saw no violation of (or that matched nothing) would deny nothing.
+    for (const [name, status] of statuses) {
+      if (status.ready) status.impact = this.impacts.get(name) ?? { wouldDeny: 0, wouldWarn: 0, sample: [] };
+    }
+    return statuses;
+  }
+
+  /** What the last background audit found, by policy name: from now on part of each enforced policy's status. */
+  setImpact(impacts: ReadonlyMap<string, PolicyImpact>): void {
+    this.impacts = impacts;
   }
 
   /** What each DaemonSetPolicyException object's status should say now, by namespace/name. */

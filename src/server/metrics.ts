@@ -46,7 +46,7 @@ export interface ServerMetrics {
   readonly tlsCertificateExpiry: Gauge;
   readonly tlsReloads: Counter;
   readonly tlsReloadFailures: Counter;
-  /** 1 while this replica holds the leader Lease (serve --policies-from-cluster), else 0. */
+  /** 1 while this replica holds the leader Lease (serve --policies-from-cluster or --audit-interval), else 0. */
   readonly leader: Gauge;
   readonly statusWrites: Counter<'result'>;
   readonly refusals: Counter<'endpoint' | 'reason'>;
@@ -143,7 +143,7 @@ export function createServerMetrics(options: ServerMetricsOptions = {}): ServerM
 
   const leader = new Gauge({
     name: 'daemonguard_leader',
-    help: '1 while this replica holds the leader Lease and writes status (serve --policies-from-cluster), else 0.',
+    help: '1 while this replica holds the leader Lease and writes status and Reports (serve --policies-from-cluster or --audit-interval), else 0.',
     registers: [registry],
   });
   const statusWrites = new Counter({

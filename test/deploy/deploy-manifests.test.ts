@@ -193,3 +193,23 @@ describe('deploy/components/policies-from-cluster', () => {
     assert.equal(env.find((entry) => entry.name === 'POD_NAMESPACE')?.valueFrom?.fieldRef.fieldPath, 'metadata.namespace');
   });
 });
+
+describe('deploy/components/audit', () => {
+  it('grants listing DaemonSets and writing Reports to the service account (the base grants neither), and turns on --audit-interval', async () => {
+    const [component] = await readObjects('deploy/components/audit/kustomization.yaml');
+    assert.equal(component?.kind, 'Component');
+    assert.deepEqual(component?.resources, ['rbac.yaml']);
+    const objects = await readObjects('deploy/components/audit/rbac.yaml');
+    const clusterRole = objects.find((object) => object.kind === 'ClusterRole');
+    assert.deepEqual(clusterRole?.rules, [
+      { apiGroups: ['apps'], resources: ['daemonsets'], verbs: ['list', 'watch'] },
+      { apiGroups: ['openreports.io'], resources: ['reports'], verbs: ['get', 'list', 'create', 'update', 'delete'] },
+    ]);
+    const binding = objects.find((object) => object.kind === 'ClusterRoleBinding');
+    assert.equal(at(binding, 'roleRef', 'name'), at(clusterRole, 'metadata', 'name'));
+    const base = await readObjects('deploy/base/rbac.yaml');
+    assert.deepEqual(at(binding, 'subjects'), at(base.find((object) => object.kind === 'ClusterRoleBinding'), 'subjects'));
+    const operations = parseAllDocuments(at(component, 'patches', 0, 'patch') as string)[0]!.toJS() as { op: string; path: string; value: string }[];
+    assert.deepEqual(operations, [{ op: 'add', path: '/spec/template/spec/containers/0/args/-', value: '--audit-interval=5m' }]);
+  });
+});

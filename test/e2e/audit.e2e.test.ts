@@ -10,7 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import { runCli, type CliRun } from '../support/cli-process.js';
 import { goModuleDir } from '../support/go-modules.js';
 import { startServe, type ServeProcess } from '../support/serve-process.js';
-import { callHttps, temporaryDirectory, writeFiles, writeTestCertificates } from '../support/server-fixtures.js';
+import { temporaryDirectory, writeFiles, writeTestCertificates } from '../support/server-fixtures.js';
 import { startCluster, type Cluster } from './cluster/cluster.js';
 import { daemonSet, eventually, REPO_ROOT } from './deploy-tools.js';
 
@@ -139,7 +139,7 @@ describe('daemonguard audit against a real kube-apiserver', { timeout: 600_000 }
     const policyText = await readFile(POLICIES, 'utf8');
     await writeFiles(work, { 'policies/policies.yaml': policyText });
     server = await startServe({
-      args: ['--address', '127.0.0.1', '--port', '0', '--tls-cert', certs.certFile, '--tls-key', certs.keyFile, '--policies', path.join(work, 'policies'), '--namespaces-from-cluster', '--watch-interval', '500ms', '--audit-interval', '1h'],
+      args: ['--address', '127.0.0.1', '--port', '0', '--tls-cert', certs.certFile, '--tls-key', certs.keyFile, '--policies', path.join(work, 'policies'), '--namespaces-from-cluster', '--watch-interval', '500ms', '--audit-interval', '1h', '--leader-election-namespace', 'default'],
       env: { KUBECONFIG: cluster.kubeconfigPath },
     });
     const reports = async (): Promise<Map<string, ReportObject>> => {
@@ -171,8 +171,59 @@ describe('daemonguard audit against a real kube-apiserver', { timeout: 600_000 }
     assert.deepEqual(dev.summary, { pass: DEV_DAEMONSETS, fail: DEV_DAEMONSETS, warn: 0, error: 0, skip: DEV_DAEMONSETS });
     assert.ok(dev.results.filter((r) => r.result === 'fail').every((r) => r.policy === 'team-label' && r.message === 'no team label'));
 
-    const metrics = await callHttps(`${server.url}/metrics`, { ca: certs.ca.certPem });
-    assert.match(metrics.text, new RegExp(`\\ndaemonguard_audit_results\\{policy="team-label",namespace="dev",result="fail"\\} ${DEV_DAEMONSETS}\\n`));
-    assert.match(metrics.text, /\ndaemonguard_audit_last_completed_timestamp_seconds [1-9]/);
+    // /metrics is on the plain-HTTP probe port.
+    const metrics = await (await fetch(`${server.probeUrl}/metrics`)).text();
+    assert.match(metrics, new RegExp(`\\ndaemonguard_audit_results\\{policy="team-label",namespace="dev",result="fail"\\} ${DEV_DAEMONSETS}\\n`));
+    assert.match(metrics, /\ndaemonguard_audit_last_completed_timestamp_seconds [1-9]/);
+  });
+
+  it('with two replicas only the Lease holder audits and writes Reports; killing it moves the writing to the other', async () => {
+    await server?.stop();
+    server = undefined;
+    const work = await temporaryDirectory('daemonguard-audit-leader-e2e-');
+    const certs = await writeTestCertificates(work);
+    const replicas = new Map<string, ServeProcess>();
+    const start = async (identity: string): Promise<void> => {
+      replicas.set(identity, await startServe({
+        args: [
+          '--address', '127.0.0.1', '--port', '0', '--tls-cert', certs.certFile, '--tls-key', certs.keyFile, '--policies', POLICIES, '--namespaces-from-cluster',
+          '--audit-interval', '1s', '--leader-election-namespace', 'default', '--leader-election-identity', identity, '--lease-duration', '3s',
+        ],
+        env: { KUBECONFIG: cluster.kubeconfigPath },
+      }));
+    };
+    const audits = (identity: string): number => replicas.get(identity)!.logLines().filter((line) => line.msg === 'background audit done').length;
+    const holder = async (): Promise<string> => (await cluster.kubectl(['get', 'lease', 'daemonguard-status-writer', '-n', 'default', '-o', 'jsonpath={.spec.holderIdentity}'], { allowFailure: true })).stdout.trim();
+    const leaderGauge = async (identity: string): Promise<string | undefined> => {
+      const text = await (await fetch(`${replicas.get(identity)!.probeUrl}/metrics`)).text();
+      return /\ndaemonguard_leader (\d)\n/.exec(text)?.[1];
+    };
+    try {
+      await Promise.all([start('replica-a'), start('replica-b')]);
+      let leader = '';
+      await eventually('one replica to hold the Lease', async () => replicas.has((leader = await holder())), 30_000);
+      const [follower] = [...replicas.keys()].filter((identity) => identity !== leader) as [string];
+      // Several audit intervals pass on the leader; the other replica stays silent all along.
+      await eventually(`${leader} to audit three times`, async () => audits(leader) >= 3, 60_000);
+      assert.equal(audits(follower), 0, `${follower} does not hold the Lease and must not write Reports`);
+      assert.equal(await leaderGauge(leader), '1');
+      assert.equal(await leaderGauge(follower), '0');
+
+      // Reports gone and the leader killed (no Lease release): the other replica takes over after the
+      // lease duration and writes them again.
+      await replicas.get(leader)!.stop({ signal: 'SIGKILL' });
+      await cluster.kubectl(['delete', 'reports', '-A', '--all']);
+      await eventually(`${follower} to take the Lease over`, async () => (await holder()) === follower, 30_000);
+      await eventually(`${follower} to write the Reports`, async () => {
+        const listed = JSON.parse((await cluster.kubectl(['get', 'reports', '-A', '-o', 'json'])).stdout) as { items: ReportObject[] };
+        return listed.items.length === 2;
+      }, 60_000);
+      assert.ok(audits(follower) >= 1);
+      const outcomes = replicas.get(follower)!.logLines().filter((line) => line.msg === 'background audit done').map((line) => line.reports as { created: number });
+      assert.ok(outcomes.some((outcome) => outcome.created === 2), JSON.stringify(outcomes));
+      assert.equal(await leaderGauge(follower), '1');
+    } finally {
+      for (const replica of replicas.values()) await replica.stop();
+    }
   });
 });

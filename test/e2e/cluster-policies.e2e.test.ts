@@ -214,7 +214,8 @@ describe('DaemonSetPolicy objects with serve --policies-from-cluster', { timeout
     assert.equal(object.status?.expressions, 2);
     assert.equal(ready(object)?.reason, 'Loaded');
     const table = (await cluster.kubectl(['get', 'dsp'])).stdout;
-    assert.match(table, /^NAME\s+ACTIONS\s+READY\s+AGE\nno-privileged\s+\["Deny"\]\s+True\s+/);
+    // WOULD-DENY stays empty without a background audit.
+    assert.match(table, /^NAME\s+ACTIONS\s+READY\s+WOULD-DENY\s+AGE\nno-privileged\s+\["Deny"\]\s+True\s+\d+s\n/);
   });
 
   it('a broken version shows Ready=False with its field, line and caret, and the previous version keeps enforcing', async () => {
@@ -384,6 +385,74 @@ spec:
     assert.equal(await can('update', 'leases', '-n', 'kube-system'), 'no');
     assert.equal(await can('list', 'configmaps', '-n', NAMESPACE), 'yes');
     assert.equal(await can('list', 'configmaps', '-n', 'kube-system'), 'no');
+    assert.equal(await can('list', 'daemonsets', '--all-namespaces'), 'no', 'only the audit component grants that');
+  });
+
+  it('with deploy/components/audit and --audit-interval, a Warn policy’s status shows how many DaemonSets Deny would refuse (kubectl get dsp: WOULD-DENY), and an exception changes it', async () => {
+    // Two of three DaemonSets lack the owner label the Warn policy asks for; created before the policy.
+    await cluster.kubectl(['create', 'namespace', 'impact']);
+    const owned = daemonSet('agent-c', 'impact');
+    owned.metadata.labels = { ...owned.metadata.labels, owner: 'team-c' };
+    await cluster.kubectl(['create', '-f', '-'], { input: JSON.stringify({ apiVersion: 'v1', kind: 'List', items: [daemonSet('agent-b', 'impact'), daemonSet('agent-a', 'impact'), owned] }) });
+    await cluster.kubectl(['apply', '-f', '-'], {
+      input: `apiVersion: daemonguard.dev/v1alpha1
+kind: DaemonSetPolicy
+metadata:
+  name: owner-label
+spec:
+  validationActions: [Warn]
+  match:
+    namespaceSelector:
+      matchLabels:
+        kubernetes.io/metadata.name: impact
+  validations:
+    - expression: "has(object.metadata.labels) && 'owner' in object.metadata.labels"
+      message: no owner label
+`,
+    });
+    // The audit's RBAC exactly as the component grants it, and one replica that audits (it takes the Lease the others release).
+    await cluster.kubectl(['apply', '--server-side', '-f', path.join(REPO_ROOT, 'deploy/components/audit/rbac.yaml')]);
+    for (const [identity, replica] of replicas) {
+      await replica.stop();
+      replicas.delete(identity);
+    }
+    const auditing = await startServe({
+      args: [
+        '--address', '127.0.0.1', '--port', '0', '--tls-cert', 'certs/tls.crt', '--tls-key', 'certs/tls.key', '--policies-from-cluster', '--namespaces-from-cluster',
+        '--leader-election-identity', 'replica-audit', '--lease-duration', '3s', '--audit-interval', '1h',
+      ],
+      cwd: work,
+      env: { KUBECONFIG: path.join(work, 'kubeconfig'), POD_NAMESPACE: NAMESPACE },
+    });
+    replicas.set('replica-audit', auditing);
+    type WithImpact = PolicyObject & { status?: { impact?: { wouldDeny: number; wouldWarn: number; sample: string[] } } };
+    let impact: NonNullable<NonNullable<WithImpact['status']>['impact']> | undefined;
+    await eventually('the policy’s status.impact', async () => (impact = ((await policy('owner-label')) as WithImpact).status?.impact) !== undefined, 60_000);
+    assert.deepEqual(impact, { wouldDeny: 2, wouldWarn: 2, sample: ['impact/agent-a', 'impact/agent-b'] });
+    const table = (await cluster.kubectl(['get', 'dsp', 'owner-label'])).stdout.split('\n');
+    const column = table[0]!.split(/\s+/).indexOf('WOULD-DENY');
+    assert.ok(column > 0, table[0]);
+    assert.equal(table[1]!.split(/\s+/)[column], '2');
+    // As deploy/README.md shows it.
+    const printed = (await cluster.kubectl(['get', 'dsp', 'owner-label', '-o', 'jsonpath={.status.impact}'])).stdout;
+    assert.deepEqual(JSON.parse(printed), impact);
+
+    // An exception is a change too: the next audit (the interval is an hour away) takes agent-a out.
+    await cluster.kubectl(['apply', '-f', '-'], {
+      input: `apiVersion: daemonguard.dev/v1alpha1
+kind: DaemonSetPolicyException
+metadata:
+  name: agent-a-owner
+  namespace: impact
+spec:
+  policies: [owner-label]
+  match:
+    names: [agent-a]
+  reason: agent-a is being handed over to a new team
+`,
+    });
+    await eventually('the impact without agent-a', async () => ((await policy('owner-label')) as WithImpact).status?.impact?.wouldDeny === 1, 60_000);
+    assert.deepEqual(((await policy('owner-label')) as WithImpact).status?.impact, { wouldDeny: 1, wouldWarn: 1, sample: ['impact/agent-b'] });
   });
 });
 

@@ -224,6 +224,23 @@ describe('deploy/ with kustomize, helm and a real kube-apiserver', { timeout: 90
     assert.equal(clientCa?.metadata.namespace, NAMESPACE);
   });
 
+  it('kustomize build with deploy/components/policies-from-cluster and audit: the audit’s ClusterRole bound to the service account, --audit-interval on', async () => {
+    const overlay = path.join(work, 'deploy/overlays/audit');
+    await mkdir(overlay, { recursive: true });
+    await writeFile(
+      path.join(overlay, 'kustomization.yaml'),
+      'apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - ../self-signed\ncomponents:\n  - ../../components/policies-from-cluster\n  - ../../components/audit\n',
+    );
+    const yaml = await kustomizeBuild(overlay);
+    rendered.set('self-signed + policies-from-cluster + audit', yaml);
+    const objects = parseObjects(yaml);
+    checkPod(find(objects, 'Deployment', 'daemonguard'), 'daemonguard-tls');
+    const args = at(find(objects, 'Deployment', 'daemonguard'), 'spec', 'template', 'spec', 'containers', 0, 'args') as string[];
+    assert.ok(args.includes('--policies-from-cluster') && args.includes('--audit-interval=5m'), args.join(' '));
+    assert.deepEqual(at(find(objects, 'ClusterRoleBinding', 'daemonguard-audit'), 'subjects'), [{ kind: 'ServiceAccount', name: 'daemonguard', namespace: NAMESPACE }]);
+    assert.deepEqual(at(find(objects, 'ClusterRole', 'daemonguard-audit'), 'rules', 0, 'resources'), ['daemonsets']);
+  });
+
   it('helm template: the same objects in the release namespace, both certificate modes, the Warn-first override', async () => {
     const chart = path.join(REPO_ROOT, 'deploy/helm/daemonguard');
     const yaml = await helmTemplate([HELM_RELEASE, chart, '--namespace', HELM_NAMESPACE]);
@@ -292,10 +309,22 @@ describe('deploy/ with kustomize, helm and a real kube-apiserver', { timeout: 90
     checkPdbAndService(clientAuthObjects, HELM_FULLNAME);
     checkClientCa(clientAuthObjects, HELM_FULLNAME, await readFile(path.join(certs, 'ca.crt'), 'utf8'));
     assert.ok(!(at(find(objects, 'Deployment', HELM_FULLNAME), 'spec', 'template', 'spec', 'containers', 0, 'args') as string[]).some((arg) => arg.startsWith('--client-ca')));
+
+    // audit.enabled: the kustomize component's rules and argument; the default grants neither.
+    const audit = await helmTemplate([HELM_RELEASE, chart, '--namespace', HELM_NAMESPACE, '--set', 'audit.enabled=true']);
+    rendered.set('helm audit', audit);
+    const auditObjects = parseObjects(audit);
+    const component = parseObjects(await readFile(path.join(REPO_ROOT, 'deploy/components/audit/rbac.yaml'), 'utf8'));
+    assert.deepEqual(at(find(auditObjects, 'ClusterRole', `${HELM_FULLNAME}-audit`), 'rules'), at(find(component, 'ClusterRole', 'daemonguard-audit'), 'rules'));
+    assert.equal(at(find(auditObjects, 'ClusterRoleBinding', `${HELM_FULLNAME}-audit`), 'subjects', 0, 'namespace'), HELM_NAMESPACE);
+    const auditArgs = at(find(auditObjects, 'Deployment', HELM_FULLNAME), 'spec', 'template', 'spec', 'containers', 0, 'args') as string[];
+    assert.ok(auditArgs.includes('--audit-interval=5m'), auditArgs.join(' '));
+    assert.ok(!objects.some((object) => object.metadata.name === `${HELM_FULLNAME}-audit`));
+    assert.ok(!(at(find(objects, 'Deployment', HELM_FULLNAME), 'spec', 'template', 'spec', 'containers', 0, 'args') as string[]).some((arg) => arg.startsWith('--audit-interval')));
   });
 
   it('every rendering is accepted by the kube-apiserver: server-side dry-run, strict fields, no Pod Security warnings', async () => {
-    assert.equal(rendered.size, 7, 'the rendering tests ran first');
+    assert.equal(rendered.size, 9, 'the rendering tests ran first');
     await cluster.kubectl(['create', 'namespace', HELM_NAMESPACE]);
     await cluster.kubectl(['label', 'namespace', HELM_NAMESPACE, 'pod-security.kubernetes.io/enforce=restricted', 'pod-security.kubernetes.io/warn=restricted']);
     for (const [name, yaml] of rendered) {
