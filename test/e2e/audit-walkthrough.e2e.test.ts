@@ -67,14 +67,14 @@ describe('the README audit walk-through against a real kube-apiserver', { timeou
     assert.match(table.stdout, /\ngpu-operator +nvidia-driver +4 +privileged-namespaces +fail +container "driver" is privileged;/);
     assert.match(table.stdout, /\nmonitoring +node-exporter +12 +host-namespaces +fail +hostNetwork: true is allowed only in namespaces kube-system \(this DaemonSet is in "monitoring"\)\n/);
     assert.match(table.stdout, /\nlogging +fluent-bit +12 +image-references +warn +container "fluent-bit" image cr\.fluentbit\.io\/fluent\/fluent-bit:latest uses :latest: pin a version\n/);
-    assert.match(table.stdout, /\n3 DaemonSets on 28 nodes audited against 16 policies: 2 would be denied, 3 with warnings, 0 clean\nfailing: 2 DaemonSets, scheduled on 16 nodes in all\n$/);
+    assert.match(table.stdout, /\n3 DaemonSets on 28 nodes audited against 18 policies: 2 would be denied, 3 with warnings, 0 clean\nfailing: 2 DaemonSets, scheduled on 16 nodes in all\n$/);
 
     const reports = await audit(['-o', 'openreports']);
     await cluster.kubectl(['apply', '-f', '-'], { input: reports.stdout });
     const listed = await cluster.kubectl(['get', 'reports', '-A']);
-    assert.match(listed.stdout, /\ngpu-operator +daemonguard-audit +12 +1 +1 +0 +2 /);
-    assert.match(listed.stdout, /\nlogging +daemonguard-audit +11 +0 +3 +0 +2 /);
-    assert.match(listed.stdout, /\nmonitoring +daemonguard-audit +12 +2 +1 +0 +2 /);
+    assert.match(listed.stdout, /\ngpu-operator +daemonguard-audit +14 +1 +1 +0 +2 /);
+    assert.match(listed.stdout, /\nlogging +daemonguard-audit +13 +0 +3 +0 +2 /);
+    assert.match(listed.stdout, /\nmonitoring +daemonguard-audit +14 +2 +1 +0 +2 /);
   });
 
   it('steps 3 and 4: after a namespace label and an exception, nothing newly fails against the Warn copies (exit 0)', async () => {
@@ -95,6 +95,6 @@ describe('the README audit walk-through against a real kube-apiserver', { timeou
     ].join('\n'));
     const enforced = await audit(mine);
     assert.equal(enforced.code, 0);
-    assert.match(enforced.stdout, /\n3 DaemonSets on 28 nodes audited against 16 policies: 0 would be denied, 3 with warnings, 0 clean\n$/);
+    assert.match(enforced.stdout, /\n3 DaemonSets on 28 nodes audited against 18 policies: 0 would be denied, 3 with warnings, 0 clean\n$/);
   });
 });
