@@ -172,9 +172,9 @@ function fillList(list, items, build) {
 }
 
 function verdictText(answer) {
-  const count = (n, word) => `${n} ${word}${n === 1 ? '' : 's'}`;
+  const count = (n, one, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
   if (answer.verdict === 'invalid') return `Not reviewed: ${count(answer.problems.length, 'problem')} in what was pasted`;
-  const policies = count(answer.policies.length, 'policy');
+  const policies = count(answer.policies.length, 'policy', 'policies');
   if (answer.verdict === 'denied') {
     const denying = new Set(answer.violations.filter((v) => v.actions.includes('Deny')).map((v) => v.policy));
     return `Denied by ${[...denying].join(', ') || 'the policies'} (${policies} run)`;
