@@ -124,6 +124,8 @@ describe('the playground page in Chromium', { timeout: 240_000 }, () => {
     assert.ok(added.some((line) => line.includes('"revisionHistoryLimit"')), added.join(''));
     assert.deepEqual(await textsOf('#diff-before .added'), [], 'the before side shows no added lines');
     await screenshot('3-mutated');
+    // The README's picture (docs/playground.png): the first screen, as a user sees it.
+    await page.screenshot({ path: join(SCREENSHOTS, 'readme.png') });
   });
 
   it('a pasted policy that does not compile: the yellow banner, the problem at its line with a caret under the column', async () => {

@@ -246,12 +246,15 @@ describe('daemonguard playground: the API', { timeout: 180_000 }, () => {
     assert.equal((await call(new URL('api/nothing', playground.url).href)).status, 404);
   });
 
-  it('the evaluation deadline settles policies by their failurePolicy, as the webhook does', async () => {
+  it('the evaluation deadline settles policies by their failurePolicy, as the webhook does; the default body limit is 2 MiB', async () => {
     const hurried = await startPlayground({ args: ['--eval-deadline', '0ms'] });
     try {
       const answer = await review(hurried.url, { daemonSet: compliant });
       assert.equal(answer.verdict, 'denied');
       assert.match(answer.violations.map((violation) => violation.message).join('\n'), /deadline/);
+      const tooLarge = await postReview(hurried.url, { daemonSet: 'x'.repeat(2 * 1024 * 1024) });
+      assert.equal(tooLarge.status, 413, tooLarge.text);
+      assert.match(tooLarge.text, /the limit is 2097152 bytes \(2 MiB, --max-body-bytes\)/);
     } finally {
       await hurried.stop();
     }
