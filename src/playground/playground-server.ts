@@ -141,7 +141,12 @@ export function createPlaygroundServer(options: PlaygroundServerOptions): Server
     const file = page.get(path);
     if (file === undefined) return sendError(response, 404, `nothing at ${path}; the playground is at /`);
     if (request.method !== 'GET' && request.method !== 'HEAD') return sendError(response, 405, 'the page is read with GET', { allow: 'GET, HEAD' });
-    send(response, 200, file.type, request.method === 'HEAD' ? '' : file.body);
+    if (request.method === 'HEAD') {
+      response.writeHead(200, { ...SECURITY_HEADERS, 'content-type': file.type, 'content-length': String(file.body.length) });
+      response.end();
+      return;
+    }
+    send(response, 200, file.type, file.body);
   }
 
   const listener = (request: IncomingMessage, response: ServerResponse): void => {
