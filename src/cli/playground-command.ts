@@ -6,6 +6,7 @@
 import { readFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { setCelEngine } from '../cel/program.js';
 import type { JsonObject } from '../common/vocabulary.js';
@@ -72,6 +73,15 @@ function servedHosts(address: string): Set<string> {
   return hosts;
 }
 
+/** The server, or an input error: its page files and the TLS files are read as it is created. */
+function serverOrInputError(create: () => Server): Server {
+  try {
+    return create();
+  } catch (error) {
+    throw new InputError(`cannot start the playground: ${(error as Error).message} (check --tls-cert and --tls-key, or reinstall daemonguard if its playground/ folder is missing)`);
+  }
+}
+
 export async function startPlayground(options: PlaygroundCommandOptions): Promise<{ url: string; close: () => Promise<void> }> {
   const problem = playgroundFlagProblem(options);
   if (problem !== undefined) throw new InputError(problem);
@@ -80,7 +90,7 @@ export async function startPlayground(options: PlaygroundCommandOptions): Promis
     options.nodes === undefined ? undefined : readNodeFiles([options.nodes], () => Promise.reject(new InputError('--nodes cannot read stdin here'))),
     options.namespaces === undefined ? undefined : readNamespaceFile(options.namespaces),
   ]);
-  const server = createPlaygroundServer({
+  const server = serverOrInputError(() => createPlaygroundServer({
     policySet,
     ...(nodes === undefined ? {} : { nodes }),
     ...(namespaces === undefined ? {} : { namespaces }),
@@ -89,7 +99,7 @@ export async function startPlayground(options: PlaygroundCommandOptions): Promis
     maxBodyBytes: options.maxBodyBytes,
     hosts: servedHosts(options.address),
     ...(options.tlsCert === undefined || options.tlsKey === undefined ? {} : { tls: { cert: options.tlsCert, key: options.tlsKey } }),
-  });
+  }));
   await new Promise<void>((resolve, reject) => {
     server.once('error', (error: NodeJS.ErrnoException) => reject(new InputError(`cannot listen on ${options.address}:${options.port}: ${error.message}`)));
     server.listen(options.port, options.address, resolve);

@@ -281,13 +281,16 @@ describe('daemonguard playground: the command line', { timeout: 120_000 }, () =>
     }
   });
 
-  it('exits 2 naming the file when --nodes or --policies cannot be read', async () => {
+  it('exits 2 naming the file when --nodes, --policies or the TLS files cannot be read', async () => {
     const nodes = await runCli(['playground', '--port', '0', '--nodes', 'no-such-nodes.yaml']);
     assert.equal(nodes.code, 2, nodes.stderr);
     assert.match(nodes.stderr, /no-such-nodes\.yaml/);
     const policies = await runCli(['playground', '--port', '0', '--policies', 'no-such-policies']);
     assert.equal(policies.code, 2, policies.stderr);
     assert.match(policies.stderr, /no-such-policies/);
+    const tls = await runCli(['playground', '--port', '0', '--tls-cert', 'no-such.crt', '--tls-key', 'no-such.key']);
+    assert.equal(tls.code, 2, tls.stderr);
+    assert.match(tls.stderr, /no-such\.crt.*check --tls-cert and --tls-key/);
   });
 
   it('serves HTTPS on a non-loopback address when given a certificate and key', async () => {
