@@ -18,4 +18,11 @@ export default tseslint.config(
     files: ['**/*.js', '**/*.mjs'],
     languageOptions: { globals: { process: 'readonly', console: 'readonly' } },
   },
+  {
+    // The playground page's script runs in the browser, not in Node.
+    files: ['playground/**/*.js'],
+    languageOptions: {
+      globals: Object.fromEntries(['window', 'document', 'history', 'location', 'fetch', 'AbortController', 'setTimeout', 'clearTimeout'].map((name) => [name, 'readonly'])),
+    },
+  },
 );

@@ -4,7 +4,7 @@
 //   node scripts/run-tests.mjs [--concurrency N] [--test-…] [FOLDER…]
 //
 // Default folders: build/src and build/test without build/test/e2e (the end-to-end suite runs on its
-// own, against a real kube-apiserver: `npm run test:e2e`).
+// own, against a real kube-apiserver: `npm run test:e2e`) and build/test/browser (in Chromium: `npm run test:browser`).
 import { spawn } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const DEFAULT_FOLDERS = ['build/src', 'build/test'];
-const EXCLUDED_BY_DEFAULT = ['build/test/e2e'];
+const EXCLUDED_BY_DEFAULT = ['build/test/e2e', 'build/test/browser'];
 
 const args = process.argv.slice(2);
 let concurrency = '2';

@@ -22,6 +22,7 @@ const COMMANDS: Record<string, () => Promise<RegisterCommand>> = {
   verify: async () => (await import('./verify-command.js')).registerVerifyCommand,
   review: async () => (await import('./review-command.js')).registerReviewCommand,
   serve: async () => (await import('./serve-command.js')).registerServeCommand,
+  playground: async () => (await import('./playground-command.js')).registerPlaygroundCommand,
   certs: async () => (await import('./certs-command.js')).registerCertsCommand,
   manifests: async () => (await import('./webhook-manifests-command.js')).registerManifestsCommand,
 };

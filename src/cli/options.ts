@@ -1,6 +1,7 @@
 // Flag parsers shared by the commands: each throws commander's InvalidArgumentError, so a bad value is
 // a usage error (exit 2) with the flag named.
 import { InvalidArgumentError } from 'commander';
+import { parseDuration } from '../server/duration.js';
 
 export function collect(value: string, previous: string[] | undefined): string[] {
   return [...(previous ?? []), value];
@@ -41,3 +42,19 @@ export function choice<T extends string>(allowed: readonly T[], name: string): (
 }
 
 export { packageVersion } from '../common/package-root.js';
+
+/** --port: 0 to 65535 (0: any free port). */
+export function parsePort(value: string): number {
+  const port = Number(value);
+  if (!/^\d+$/.test(value.trim()) || !Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new InvalidArgumentError('expected a port number between 0 and 65535.');
+  }
+  return port;
+}
+
+/** A duration flag: 500ms, 2s, 1m. */
+export function parseDurationFlag(value: string): number {
+  const ms = parseDuration(value);
+  if (ms === undefined || ms < 0) throw new InvalidArgumentError('expected a duration such as 500ms, 2s or 1m.');
+  return ms;
+}

@@ -13,6 +13,7 @@ import { loadPolicySet } from '../policy/load-policies.js';
 import type { PolicySet } from '../policy/types.js';
 import { DEFAULT_EVAL_DEADLINE_MS, DEFAULT_SHUTDOWN_GRACE_MS, startAdmissionServer, type AdmissionServer } from '../server/admission-server.js';
 import { formatDuration, parseDuration } from '../server/duration.js';
+import { parseDurationFlag, parsePort } from './options.js';
 import { DEFAULT_MAX_INFLIGHT_BYTES } from '../server/inflight-budget.js';
 import { DEFAULT_JSON_LIMITS } from '../server/json-limit-defaults.js';
 import { createServerMetrics } from '../server/metrics.js';
@@ -73,14 +74,6 @@ export interface ServeOptions {
   maxInflightBytes: number;
 }
 
-function parsePort(value: string): number {
-  const port = Number(value);
-  if (!/^\d+$/.test(value.trim()) || !Number.isInteger(port) || port < 0 || port > 65535) {
-    throw new InvalidArgumentError('expected a port number between 0 and 65535.');
-  }
-  return port;
-}
-
 function parseProbeAddress(value: string): ProbeAddress {
   const match = /^(?:\[([^\]]+)\]|([^:[\]]*)):(\d{1,5})$/.exec(value.trim());
   const port = Number(match?.[3]);
@@ -99,12 +92,6 @@ function tlsFlag<T>(parse: (value: string) => T): (value: string) => T {
       throw error;
     }
   };
-}
-
-function parseDurationFlag(value: string): number {
-  const ms = parseDuration(value);
-  if (ms === undefined || ms < 0) throw new InvalidArgumentError('expected a duration such as 500ms, 2s or 1m.');
-  return ms;
 }
 
 function parseLeaseDuration(value: string): number {

@@ -13,11 +13,12 @@ import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { REPO_ROOT } from '../support/cli-process.js';
 import { admissionReview, callHttp, callHttps } from '../support/server-fixtures.js';
+import { killPlaygrounds, startPlayground } from '../support/playground-process.js';
 import { importedPackage, moduleImports } from './module-imports.js';
 
 const BIN_IN_REPOSITORY = join(REPO_ROOT, 'dist', 'cli', 'main.js');
-/** What a published package may hold at its top level: the program, the library, the schemas. */
-const SHIPPED_TOP_LEVEL = ['dist/', 'policies/', 'schema/', 'package.json', 'README.md', 'LICENSE'];
+/** What a published package may hold at its top level: the program, the playground page, the library, the schemas. */
+const SHIPPED_TOP_LEVEL = ['dist/', 'playground/', 'policies/', 'schema/', 'package.json', 'README.md', 'LICENSE'];
 /** Paths that are test code or test data wherever they sit. */
 const TEST_MATERIAL = [/(^|\/)(test|tests|testdata|__tests__|fixtures)\//, /\.test\.[a-z]+(\.map)?$/, /^(build|src|bench|scripts)\//];
 
@@ -189,6 +190,7 @@ describe('the npm package, installed outside the repository', { timeout: 300_000
 
   after(async () => {
     for (const server of servers) server.kill('SIGKILL');
+    killPlaygrounds();
     if (scratch !== undefined) await rm(scratch, { recursive: true, force: true });
   });
 
@@ -197,7 +199,7 @@ describe('the npm package, installed outside the repository', { timeout: 300_000
     assert.deepEqual(outside, [], `the tarball holds files outside ${SHIPPED_TOP_LEVEL.join(', ')}`);
     const testMaterial = packedFiles.filter((path) => TEST_MATERIAL.some((pattern) => pattern.test(path)));
     assert.deepEqual(testMaterial, [], 'the tarball holds test code or test data');
-    for (const needed of ['dist/cli/main.js', 'schema/daemonsetpolicy.schema.json', 'schema/daemonsetpolicyexception.schema.json', 'schema/policytest.schema.json', 'policies/security/privileged-namespaces.yaml']) {
+    for (const needed of ['dist/cli/main.js', 'schema/daemonsetpolicy.schema.json', 'schema/daemonsetpolicyexception.schema.json', 'schema/policytest.schema.json', 'policies/security/privileged-namespaces.yaml', 'playground/index.html', 'playground/playground.js', 'playground/playground.css']) {
       assert.ok(packedFiles.includes(needed), `the tarball lacks ${needed}`);
     }
   });
@@ -298,5 +300,28 @@ describe('the npm package, installed outside the repository', { timeout: 300_000
     child.kill('SIGTERM');
     const stopped = await exited;
     assert.deepEqual({ code: stopped.code, signal: stopped.signal }, { code: 0, signal: null }, describeRun(stopped));
+  });
+
+  it('playground serves its page from the installed package and reviews a pasted DaemonSet with the built-in library', async () => {
+    const playground = await startPlayground({ command: { file: bin, args: [] }, cwd: project, env: userEnvironment() });
+    try {
+      const page = await fetch(playground.url);
+      assert.equal(page.status, 200, playground.output());
+      assert.match(await page.text(), /<title>daemonguard playground<\/title>/);
+      const script = await fetch(new URL('playground.js', playground.url));
+      assert.equal(script.status, 200, playground.output());
+      const answer = await fetch(new URL('api/review', playground.url), {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ daemonSet: JSON.stringify(PRIVILEGED) }),
+      });
+      assert.equal(answer.status, 200, playground.output());
+      const result = (await answer.json()) as { verdict: string; violations: { policy: string; message: string }[] };
+      assert.equal(result.verdict, 'denied');
+      assert.ok(result.violations.some((violation) => violation.policy === 'privileged-namespaces' && /container "agent" is privileged/.test(violation.message)), JSON.stringify(result.violations));
+    } finally {
+      const stopped = await playground.stop();
+      assert.deepEqual(stopped, { code: 0, signal: null }, playground.output());
+    }
   });
 });

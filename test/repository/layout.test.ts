@@ -20,7 +20,8 @@ const ALLOWED_IMPORTS: Record<string, readonly string[]> = {
   certs: ['common'],
   deploy: ['common'],
   server: ['admission', 'apiserver', 'engine', 'policy', 'cel', 'common', 'certs'],
-  cli: ['admission', 'apiserver', 'engine', 'policy', 'cel', 'coverage', 'common', 'certs', 'deploy', 'kube', 'server'],
+  playground: ['admission', 'apiserver', 'engine', 'policy', 'coverage', 'common', 'server'],
+  cli: ['admission', 'apiserver', 'engine', 'policy', 'cel', 'coverage', 'common', 'certs', 'deploy', 'kube', 'server', 'playground'],
 };
 
 /** Folders of the repository's root that are built or installed, never committed (src/coverage is source). */
