@@ -109,6 +109,20 @@ describe('daemonguard serve: flags', () => {
     });
   });
 
+  it('refuses TLS flags that contradict each other with usage, exit 2, naming the flag to change', async () => {
+    const cases: [string[], RegExp][] = [
+      [['--tls-cipher-suites', 'TLS_AES_128_GCM_SHA256'], /names only TLS 1\.3 suites \(TLS_AES_128_GCM_SHA256\).*add --tls-min-version VersionTLS13/],
+      [['--tls-min-version', 'VersionTLS13', '--tls-cipher-suites', 'TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256'], /names only TLS 1\.2 suites, which --tls-min-version VersionTLS13 never negotiates/],
+    ];
+    const results = await Promise.all(cases.map(([args]) => runCli(['serve', ...args])));
+    results.forEach((result, index) => {
+      const [args, message] = cases[index]!;
+      assert.equal(result.code, 2, `${args.join(' ')}: ${result.stderr}`);
+      assert.match(result.stderr, message);
+      assert.match(result.stderr, /Usage: daemonguard serve \[options\]/);
+    });
+  });
+
   it('exits 2 when only one of --tls-cert and --tls-key is given', async () => {
     const result = await runCli(['serve', '--tls-cert', 'tls.crt']);
     assert.equal(result.code, 2);
@@ -307,7 +321,7 @@ describe('daemonguard serve: probe port and TLS settings', () => {
     assert.deepEqual(await served.stop(), { code: 0, signal: null });
   });
 
-  it('--tls-cipher-suites: only the named TLS 1.2 suites are negotiated; --tls-min-version VersionTLS13 refuses a TLS 1.2 client', { timeout: 30_000 }, async () => {
+  it('--tls-cipher-suites: only the named TLS 1.2 suites are negotiated; --tls-min-version VersionTLS13 with TLS 1.3 suites named refuses a TLS 1.2 client', { timeout: 30_000 }, async () => {
     const dir = await temporaryDirectory('daemonguard-cli-');
     await writeFiles(dir, { 'policies/all.yaml': TEST_POLICIES });
     const certificates = await writeTestCertificates(dir);
@@ -320,7 +334,8 @@ describe('daemonguard serve: probe port and TLS settings', () => {
     assert.equal((await callHttps(`${restricted.url}/validate`, { ...tls12, ciphers: 'ECDHE-ECDSA-AES256-GCM-SHA384', body: '{}' })).status, 400);
     assert.deepEqual(await restricted.stop(), { code: 0, signal: null });
 
-    const tls13Only = await startServe({ args: common, cwd: dir, env: { DAEMONGUARD_TLS_MIN_VERSION: 'VersionTLS13' } });
+    // Only TLS 1.3 suites named, as the kube-apiserver takes them with VersionTLS13: accepted and served.
+    const tls13Only = await startServe({ args: [...common, '--tls-cipher-suites', 'TLS_AES_128_GCM_SHA256,TLS_AES_256_GCM_SHA384'], cwd: dir, env: { DAEMONGUARD_TLS_MIN_VERSION: 'VersionTLS13' } });
     await assert.rejects(callHttps(`${tls13Only.url}/validate`, { ...tls12, body: '{}' }), /protocol|version|alert/i);
     assert.equal((await callHttps(`${tls13Only.url}/validate`, { ca: certificates.ca.certPem, agent: false, minVersion: 'TLSv1.3', body: '{}' })).status, 400);
     assert.deepEqual(await tls13Only.stop(), { code: 0, signal: null });

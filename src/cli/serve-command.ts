@@ -25,7 +25,7 @@ import { DEFAULT_MAX_BODY_BYTES } from '../server/read-body.js';
 import type { AuditReport } from './audit.js';
 import type { ClusterPolicies } from './cluster-policies.js';
 import type { TlsFiles } from '../server/tls-material.js';
-import { DEFAULT_TLS_PROFILE, parseTlsCipherSuites, parseTlsMinVersion, TLS12_SUITE_NAMES, TlsSettingError, type TlsMinVersion } from '../server/tls-profile.js';
+import { DEFAULT_TLS_PROFILE, parseTlsCipherSuites, parseTlsMinVersion, TLS12_SUITE_NAMES, tlsProfileFrom, TlsSettingError, type CipherSuiteChoice, type TlsMinVersion } from '../server/tls-profile.js';
 
 /** Without --policies: the built-in library shipped in the package, wherever the server runs from. */
 export const DEFAULT_POLICY_PATHS: readonly string[] = [packageFile('policies')];
@@ -49,8 +49,8 @@ export interface ServeOptions {
   tlsKey?: string;
   clientCa?: string;
   tlsMinVersion: TlsMinVersion;
-  /** OpenSSL cipher list (parsed from the Go names given to --tls-cipher-suites). */
-  tlsCipherSuites?: string;
+  /** The suites named by --tls-cipher-suites (Go names in, OpenSSL names for TLS 1.2 out). */
+  tlsCipherSuites?: CipherSuiteChoice;
   policies?: string[];
   namespaces?: string;
   namespacesFromCluster?: boolean;
@@ -170,7 +170,7 @@ export function registerServeCommand(program: Command): Command {
       new Option(
         '--tls-cipher-suites <names>',
         `TLS 1.2 cipher suites, comma-separated, by the kube-apiserver's names; allowed (and the default): ${TLS12_SUITE_NAMES.join(', ')}. ` +
-          'TLS 1.3 suites are always enabled',
+          'TLS 1.3 suites are always enabled; a list of TLS 1.3 names alone goes with --tls-min-version VersionTLS13',
       )
         .env('DAEMONGUARD_TLS_CIPHER_SUITES')
         .argParser(tlsFlag(parseTlsCipherSuites)),
@@ -303,6 +303,12 @@ export function registerServeCommand(program: Command): Command {
       if ((options.tlsCert === undefined) !== (options.tlsKey === undefined)) {
         command.error('error: --tls-cert and --tls-key go together: give both, or neither for development certificates', { exitCode: 2 });
       }
+      try {
+        tlsProfileFrom(options.tlsMinVersion, options.tlsCipherSuites);
+      } catch (error) {
+        if (!(error instanceof TlsSettingError)) throw error;
+        command.error(`error: ${error.message}`, { exitCode: 2 });
+      }
       let running: RunningServe;
       try {
         running = await startServe(options);
@@ -424,7 +430,7 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
       port: options.port,
       probe: { address: options.probeAddress.host ?? options.address, port: options.probeAddress.port },
       tls,
-      tlsProfile: { minVersion: options.tlsMinVersion, ciphers: options.tlsCipherSuites ?? DEFAULT_TLS_PROFILE.ciphers },
+      tlsProfile: tlsProfileFrom(options.tlsMinVersion, options.tlsCipherSuites),
       policies,
       review,
       logger,

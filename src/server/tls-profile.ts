@@ -5,7 +5,9 @@
 // AEAD suites with an ephemeral ECDHE key exchange are offered on TLS 1.2, like Go's defaults and
 // Mozilla's "intermediate" profile: CBC suites (Lucky13-style padding oracles, SHA-1 MACs), a static
 // RSA key exchange (no forward secrecy), RC4 and 3DES are refused by name rather than silently kept.
-// TLS 1.3 suites are all AEAD and always enabled, as in Go; naming them is allowed and changes nothing.
+// TLS 1.3 suites are all AEAD and always enabled, as in Go; naming them is allowed and changes nothing,
+// except that a list naming only TLS 1.3 suites is consistent with --tls-min-version VersionTLS13 alone
+// (the kube-apiserver accepts that pair too). The two flags are checked together by tlsProfileFrom.
 
 export type TlsMinVersion = 'TLSv1.2' | 'TLSv1.3';
 
@@ -84,29 +86,63 @@ export function parseTlsMinVersion(value: string): TlsMinVersion {
   throw new TlsSettingError(`unknown TLS version "${name}"; use VersionTLS12 or VersionTLS13`);
 }
 
+/** What --tls-cipher-suites named, split by protocol version; checked against the minimum version later. */
+export interface CipherSuiteChoice {
+  /** OpenSSL names of the TLS 1.2 suites, in the order given, once each. */
+  tls12: string[];
+  /** Go names of the TLS 1.3 suites named (always enabled; kept to check the pair of flags). */
+  tls13: string[];
+}
+
 /**
  * --tls-cipher-suites: a comma-separated list of suite names. Every TLS 1.2 suite must be one of the
- * allowed ones; TLS 1.3 names are accepted (those suites are always on). Returns the OpenSSL list.
+ * allowed ones; TLS 1.3 names are accepted (those suites are always on). Whether the list fits the
+ * minimum version is for tlsProfileFrom, which sees both flags.
  */
-export function parseTlsCipherSuites(value: string): string {
+export function parseTlsCipherSuites(value: string): CipherSuiteChoice {
   const names = value
     .split(',')
     .map((name) => name.trim())
     .filter((name) => name !== '');
   if (names.length === 0) throw new TlsSettingError(`expected one or more of: ${TLS12_SUITE_NAMES.join(', ')}`);
-  const chosen: string[] = [];
+  const choice: CipherSuiteChoice = { tls12: [], tls13: [] };
   for (const given of names) {
     const name = ALIASES.get(given) ?? given;
     const openssl = ALLOWED_TLS12_SUITES.get(name);
     if (openssl !== undefined) {
-      if (!chosen.includes(openssl)) chosen.push(openssl);
+      if (!choice.tls12.includes(openssl)) choice.tls12.push(openssl);
       continue;
     }
-    if (TLS13_SUITES.has(name)) continue;
+    if (TLS13_SUITES.has(name)) {
+      if (!choice.tls13.includes(name)) choice.tls13.push(name);
+      continue;
+    }
     const refusal = REFUSED_SUITES.get(name);
     if (refusal !== undefined) throw new TlsSettingError(`cipher suite ${given} is not allowed: ${refusal}. Allowed: ${TLS12_SUITE_NAMES.join(', ')}`);
     throw new TlsSettingError(`unknown cipher suite "${given}"; use Go/IANA names such as ${TLS12_SUITE_NAMES.join(', ')}`);
   }
-  if (chosen.length === 0) throw new TlsSettingError(`no TLS 1.2 suite left (TLS 1.3 suites are always enabled); name at least one of: ${TLS12_SUITE_NAMES.join(', ')}`);
-  return chosen.join(':');
+  return choice;
+}
+
+/**
+ * The profile both TLS flags describe, or a refusal when they contradict each other:
+ * - only TLS 1.3 suites with TLS 1.2 allowed would leave TLS 1.2 clients no suite at all;
+ * - only TLS 1.2 suites with VersionTLS13 names suites that can never be negotiated.
+ * A list with suites of both versions fits either minimum (under VersionTLS13 the TLS 1.2 ones are unused).
+ */
+export function tlsProfileFrom(minVersion: TlsMinVersion, suites: CipherSuiteChoice | undefined): TlsProfile {
+  if (suites === undefined) return { ...DEFAULT_TLS_PROFILE, minVersion };
+  if (minVersion === 'TLSv1.2' && suites.tls12.length === 0) {
+    throw new TlsSettingError(
+      `--tls-cipher-suites names only TLS 1.3 suites (${suites.tls13.join(', ')}), but --tls-min-version VersionTLS12 also accepts TLS 1.2 clients, ` +
+        `which would have no suite: add --tls-min-version VersionTLS13, or name at least one of: ${TLS12_SUITE_NAMES.join(', ')}`,
+    );
+  }
+  if (minVersion === 'TLSv1.3' && suites.tls13.length === 0) {
+    throw new TlsSettingError(
+      '--tls-cipher-suites names only TLS 1.2 suites, which --tls-min-version VersionTLS13 never negotiates (TLS 1.3 suites are always enabled): ' +
+        'drop --tls-cipher-suites, name TLS 1.3 suites, or use --tls-min-version VersionTLS12',
+    );
+  }
+  return { minVersion, ciphers: suites.tls12.length === 0 ? DEFAULT_TLS_PROFILE.ciphers : suites.tls12.join(':') };
 }
