@@ -106,3 +106,99 @@ describe('FileNamespaceCatalog', () => {
     }
   });
 });
+
+describe('FileNamespaceCatalog: a file read while it is being rewritten', () => {
+  /** A catalog over a real file, not watching, whose settle step runs whatever the test put in `between`. */
+  async function catalogOverFile(): Promise<{ file: string; catalog: FileNamespaceCatalog; logs: Record<string, unknown>[]; between: (step: () => Promise<void>) => void; settles: () => number }> {
+    const dir = await temporaryDirectory('daemonguard-namespaces-');
+    await writeFiles(dir, { 'namespaces.yaml': NAMESPACE_LIST });
+    const file = path.join(dir, 'namespaces.yaml');
+    const { logger, records } = captureLogger('info');
+    const steps: (() => Promise<void>)[] = [];
+    let settles = 0;
+    const catalog = new FileNamespaceCatalog({
+      file,
+      logger,
+      watch: false,
+      pollIntervalMs: 0,
+      settle: async () => {
+        settles++;
+        await steps.shift()?.();
+      },
+    });
+    await catalog.start();
+    return { file, catalog, logs: records, between: (step) => steps.push(step), settles: () => settles };
+  }
+
+  const RELABELLED = NAMESPACE_LIST.replace('kubernetes.io/metadata.name: default', 'team: platform');
+
+  it('a reload that reads the truncated file waits for the write and takes the new namespaces; the catalog is never empty meanwhile', async () => {
+    const { file, catalog, between } = await catalogOverFile();
+    try {
+      await writeFile(file, ''); // the writer has truncated the file ...
+      let sizeDuringTheWrite = -1;
+      between(async () => {
+        sizeDuringTheWrite = catalog.size;
+        await writeFile(file, RELABELLED); // ... and writes it while the catalog waits to read again
+      });
+      assert.equal(await catalog.reload('file change'), 'reloaded');
+      assert.equal(sizeDuringTheWrite, 2, 'the namespaces loaded before stay in use while the file is empty');
+      assert.deepEqual(catalog.get('default'), { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'default', labels: { team: 'platform' } } });
+      assert.equal(catalog.size, 2);
+    } finally {
+      catalog.close();
+    }
+  });
+
+  it('a half-written file (a valid prefix) is not taken: the second read differs, and the whole file is', async () => {
+    const { file, catalog, between } = await catalogOverFile();
+    try {
+      const half = RELABELLED.slice(0, RELABELLED.indexOf('  - apiVersion: v1\n    kind: Namespace\n    metadata:\n      name: default'));
+      assert.deepEqual([...parseNamespaces(half, 'half.yaml').keys()], ['monitoring'], 'the prefix alone parses, with one namespace lost');
+      await writeFile(file, half);
+      between(() => writeFile(file, RELABELLED));
+      assert.equal(await catalog.reload('file change'), 'reloaded');
+      assert.equal(catalog.size, 2);
+      assert.deepEqual(catalog.get('default')?.['metadata'], { name: 'default', labels: { team: 'platform' } });
+    } finally {
+      catalog.close();
+    }
+  });
+
+  it('a file that stays empty is refused with a log naming the file and what to write instead; an explicit empty List is taken', async () => {
+    const { file, catalog, logs } = await catalogOverFile();
+    try {
+      await writeFile(file, '# rewritten by hand\n');
+      assert.equal(await catalog.reload('SIGHUP'), 'refused');
+      assert.equal(catalog.size, 2);
+      const refusal = logs.find((line) => line['msg'] === 'namespace file change refused; the previous namespaces stay in use');
+      assert.ok(refusal, 'the refusal is logged');
+      assert.equal(refusal['trigger'], 'SIGHUP');
+      assert.match((refusal['err'] as { message: string }).message, /namespaces\.yaml is empty .*write a List with items: \[\]/);
+
+      await writeFile(file, 'apiVersion: v1\nkind: List\nitems: []\n');
+      assert.equal(await catalog.reload('file change'), 'reloaded');
+      assert.equal(catalog.size, 0);
+    } finally {
+      catalog.close();
+    }
+  });
+
+  it('a file that keeps changing is refused after a bounded number of reads, and a broken one keeps the last good catalog', async () => {
+    const { file, catalog, between, settles } = await catalogOverFile();
+    try {
+      for (let i = 0; i < 10; i++) between(() => writeFile(file, `${RELABELLED}# write ${i}\n`));
+      const before = settles();
+      assert.equal(await catalog.reload('file change'), 'refused');
+      assert.equal(settles() - before, 4, 'five reads, four settles between them');
+      assert.equal(catalog.size, 2);
+      assert.deepEqual(catalog.get('default')?.['metadata'], { name: 'default', labels: { 'kubernetes.io/metadata.name': 'default' } }, 'the namespaces before the changes');
+
+      await writeFile(file, 'kind: Namespace\nmetadata: [\n');
+      assert.equal(await catalog.reload('file change'), 'refused');
+      assert.equal(catalog.size, 2);
+    } finally {
+      catalog.close();
+    }
+  });
+});
