@@ -195,6 +195,39 @@ describe('daemonguard serve: namespaces', () => {
   });
 });
 
+describe('daemonguard serve: SIGHUP and the namespaces file', () => {
+  it('reloads --namespaces on SIGHUP (logged with its trigger), and keeps the last good namespaces when the file is empty', { timeout: 30_000 }, async () => {
+    const dir = await temporaryDirectory('daemonguard-cli-');
+    const monitoring = (labels: string): string => `apiVersion: v1\nkind: Namespace\nmetadata:\n  name: monitoring\n  labels:\n${labels}`;
+    await writeFiles(dir, { 'policies/namespaces.yaml': NAMESPACE_POLICIES, 'namespaces.yaml': monitoring('    team: observability\n') });
+    const served = await startServe({ args: ['--address', '127.0.0.1', '--port', '0', '--namespaces', 'namespaces.yaml', '--policies', 'policies', '--watch-interval', '0'], cwd: dir });
+    const ca = await readFile(path.join(dir, 'certs', 'ca.crt'), 'utf8');
+    const hostNetworkAllowed = async (uid: string): Promise<boolean> => {
+      const body = JSON.stringify(admissionReview('CREATE', daemonSet({ namespace: 'monitoring', hostNetwork: true, labels: { team: 'x' } }), { uid }));
+      return (await callHttps(`${served.url}/validate`, { ca, body, agent: false })).json<{ response: { allowed: boolean } }>().response.allowed;
+    };
+    assert.equal(await hostNetworkAllowed('before'), true, 'monitoring does not enforce baseline yet');
+
+    await writeFile(path.join(dir, 'namespaces.yaml'), monitoring('    pod-security.kubernetes.io/enforce: baseline\n'));
+    served.child.kill('SIGHUP');
+    const done = await served.waitForLog((line) => line['msg'] === 'reload on SIGHUP done');
+    assert.equal(done['namespaces'], 'reloaded');
+    assert.ok(
+      served.logLines().some((line) => line['msg'] === 'namespaces reloaded' && line['trigger'] === 'SIGHUP'),
+      'the namespaces file was read again because of the signal',
+    );
+    assert.equal(await hostNetworkAllowed('after'), false, 'the relabelled namespace is now selected');
+
+    // A writer has truncated the file and not written it yet: SIGHUP refuses the empty file, the labels stay.
+    await writeFile(path.join(dir, 'namespaces.yaml'), '');
+    served.child.kill('SIGHUP');
+    await served.waitForLog((line) => line['msg'] === 'reload on SIGHUP done' && line['namespaces'] === 'refused');
+    assert.equal(served.child.exitCode, null);
+    assert.equal(await hostNetworkAllowed('still'), false);
+    assert.deepEqual(await served.stop(), { code: 0, signal: null });
+  });
+});
+
 describe('daemonguard serve: running', () => {
   it('generates development certificates, serves reviews, and takes its settings from the environment', { timeout: 30_000 }, async () => {
     const dir = await temporaryDirectory('daemonguard-cli-');
@@ -364,7 +397,7 @@ describe('daemonguard serve: SIGHUP', () => {
     const reloaded = served.logLines().find((line) => line['msg'] === 'policies reloaded' && line['trigger'] === 'SIGHUP');
     assert.ok(reloaded, 'the SIGHUP reload is logged with its trigger');
     assert.ok((reloaded['policies'] as string[]).includes('added-on-disk'));
-    assert.ok(served.logLines().some((line) => line['msg'] === 'reload requested: reading the policies and the TLS files again' && line['signal'] === 'SIGHUP'));
+    assert.ok(served.logLines().some((line) => line['msg'] === 'reload requested: reading the policies, the TLS files and the namespaces file again' && line['signal'] === 'SIGHUP'));
     const denied = await validate('after');
     assert.equal(denied.allowed, false);
     assert.equal(denied.status?.message, 'added-on-disk: read after SIGHUP');

@@ -147,7 +147,7 @@ export function registerServeCommand(program: Command): Command {
         'last good set keeps serving. Without --tls-cert/--tls-key, a development CA and a certificate for localhost, ' +
         '127.0.0.1 and ::1 are generated into --certs-dir.\n\n' +
         'SIGTERM stops accepting connections, lets reviews in flight finish, and exits within --shutdown-grace. ' +
-        'SIGHUP reloads the policies and the TLS files at once (as a change to them would), and never stops the server.',
+        'SIGHUP reloads the policies, the TLS files and the --namespaces file at once (as a change to them would), and never stops the server.',
     )
     .addOption(new Option('--address <host>', 'address to listen on').env('DAEMONGUARD_ADDRESS').default('0.0.0.0'))
     .addOption(new Option('--port <port>', 'HTTPS port').env('DAEMONGUARD_PORT').default(8443).argParser(parsePort))
@@ -391,8 +391,11 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
   };
 
   let namespaces: NamespaceSource | undefined;
+  // Kept apart from `namespaces` so that SIGHUP can reload the file (the cluster informer has nothing to re-read).
+  let namespacesFile: FileNamespaceCatalog | undefined;
   if (options.namespaces !== undefined) {
-    namespaces = new FileNamespaceCatalog({ file: options.namespaces, logger, pollIntervalMs: options.watchInterval });
+    namespacesFile = new FileNamespaceCatalog({ file: options.namespaces, logger, pollIntervalMs: options.watchInterval });
+    namespaces = namespacesFile;
   } else if (options.namespacesFromCluster === true) {
     // Loaded only here: @kubernetes/client-node keeps about 20 MB of module source and code resident.
     const { ClusterNamespaceCatalog } = await import('../kube/namespace-informer.js');
@@ -462,10 +465,13 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
   // One reload after another: each reads the files as they are after its signal.
   let reloads = Promise.resolve();
   const reloadOnHangup = (): void => {
-    logger.info({ signal: 'SIGHUP' }, 'reload requested: reading the policies and the TLS files again');
+    logger.info({ signal: 'SIGHUP' }, 'reload requested: reading the policies, the TLS files and the namespaces file again');
     reloads = reloads.then(async () => {
-      const [refusal, certificate] = await Promise.all([files?.reload('SIGHUP'), server.tls.reload('SIGHUP')]);
-      logger.info({ signal: 'SIGHUP', policies: refusal === undefined ? 'reloaded' : 'refused', tls: certificate }, 'reload on SIGHUP done');
+      const [refusal, certificate, namespaceFile] = await Promise.all([files?.reload('SIGHUP'), server.tls.reload('SIGHUP'), namespacesFile?.reload('SIGHUP')]);
+      logger.info(
+        { signal: 'SIGHUP', policies: refusal === undefined ? 'reloaded' : 'refused', tls: certificate, ...(namespaceFile === undefined ? {} : { namespaces: namespaceFile }) },
+        'reload on SIGHUP done',
+      );
     });
   };
   process.on('SIGHUP', reloadOnHangup);
