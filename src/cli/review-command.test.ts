@@ -75,6 +75,34 @@ describe('daemonguard review', () => {
     assert.match((JSON.parse(labelled.stdout) as Answer).response.status!.message, /infra-admins/);
   });
 
+  it('--nodes gives policies `coverage` as the server with --nodes-from-cluster would: a DaemonSet landing on a control-plane node is warned about', async () => {
+    const everywhere = daemonSet({ namespace: 'monitoring', podSpec: { tolerations: [{ operator: 'Exists' }] } });
+    const policy = ['-p', 'policies/security/control-plane-coverage.yaml'];
+    const withoutNodes = await runCli(['review', ...policy, '-'], { input: admissionReview(everywhere) });
+    assert.equal(withoutNodes.code, 0, withoutNodes.stderr);
+    assert.equal((JSON.parse(withoutNodes.stdout) as Answer).response.warnings, undefined, 'without the nodes, coverage is null and the policy passes');
+
+    const withNodes = await runCli(['review', ...policy, '--nodes', 'src/cli/testdata/coverage/nodes.yaml', '-'], { input: admissionReview(everywhere) });
+    assert.equal(withNodes.code, 0, withNodes.stderr);
+    const warnings = (JSON.parse(withNodes.stdout) as Answer).response.warnings ?? [];
+    assert.equal(warnings.length, 1, JSON.stringify(warnings));
+    assert.match(warnings[0]!, /^control-plane-coverage: .*cp-1/);
+  });
+
+  it('--nodes: a file without nodes is an input error, and a flag clash is a usage error (exit 2 both)', async () => {
+    const input = admissionReview(daemonSet());
+    const noNodes = await runCli(['review', '-p', POLICIES, '--nodes', 'src/cli/testdata/coverage/agent.yaml', '-'], { input });
+    assert.equal(noNodes.code, 2);
+    assert.match(noNodes.stderr, /src\/cli\/testdata\/coverage\/agent\.yaml: holds no Node objects/);
+    const both = await runCli(['review', '-p', POLICIES, '--nodes', 'src/cli/testdata/coverage/nodes.yaml', '--nodes-from-cluster', '-'], { input });
+    assert.equal(both.code, 2);
+    assert.match(both.stderr, /--nodes and --nodes-from-cluster exclude each other/);
+    assert.match(both.stderr, /Usage: daemonguard review/);
+    const stdinTwice = await runCli(['review', '-p', POLICIES, '--nodes', '-', '-'], { input });
+    assert.equal(stdinTwice.code, 2);
+    assert.match(stdinTwice.stderr, /stdin can hold the nodes or/);
+  });
+
   it('refuses a body that is not an AdmissionReview (exit 2), naming the field', async () => {
     const run = await runCli(['review', '-p', POLICIES, '-'], { input: JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', request: { uid: 'x' } }) });
     assert.equal(run.code, 2);

@@ -2,6 +2,7 @@
 // /mutate endpoint would (same decoder, same answering function), for debugging a request captured
 // from the apiserver's audit log or a webhook's debug log.
 import type { Command } from 'commander';
+import { loadNodes, nodeFlagProblem } from './coverage-command.js';
 import { decodeAdmissionReview } from '../admission/admission-review.js';
 import { answerAdmissionReview } from '../admission/webhook-answer.js';
 import { namespaceObjectOf } from '../apiserver/namespace-object.js';
@@ -17,6 +18,9 @@ export interface ReviewCommandOptions {
   policies?: string[];
   endpoint: ReviewPhase;
   namespaceLabels?: Record<string, string>;
+  /** The nodes (a file, or the cluster): policies read `coverage` as the server with --nodes-from-cluster would give it. */
+  nodes?: string;
+  nodesFromCluster?: boolean;
 }
 
 /** Decodes, reviews and answers one AdmissionReview; throws InputError when the body is not one. */
@@ -26,7 +30,8 @@ export async function answerAdmissionReviewFile(path: string, options: ReviewCom
   const decoded = decodeAdmissionReview(documents[0]!.value);
   if (!decoded.ok) throw new InputError(`${documents[0]!.file}: not an AdmissionReview the server would answer: ${decoded.message}`);
   const policySet = await loadPoliciesForCli(options.policies ?? [DEFAULT_POLICY_PATH]);
-  const context = { phase: options.endpoint, namespaceObject: namespaceObjectOf(decoded.request.namespace, options.namespaceLabels) };
+  const nodes = await loadNodes(options, readStdin);
+  const context = { phase: options.endpoint, namespaceObject: namespaceObjectOf(decoded.request.namespace, options.namespaceLabels), nodes: nodes ?? null };
   return answerAdmissionReview(decoded, (request, reviewContext) => review(request, policySet, reviewContext), context).answer;
 }
 
@@ -38,8 +43,13 @@ export function registerReviewCommand(program: Command): void {
     .option('-p, --policies <path>', 'policy file or folder, repeatable (default: the built-in library)', collect)
     .option('--endpoint <endpoint>', 'which webhook answers: validate or mutate', choice(['validate', 'mutate'] as const, '--endpoint'), 'validate')
     .option('--namespace-labels <k=v,...>', "labels of the request's namespace, for namespaceSelector", parseLabels)
+    .option('--nodes <file>', 'the nodes (`kubectl get nodes -o yaml`): policies read `coverage`, as the server with --nodes-from-cluster gives it')
+    .option('--nodes-from-cluster', 'list the nodes from the cluster of the current kubeconfig instead')
     .addHelpText('after', '\nExit codes: 0 allowed, 1 denied, 2 usage, input or policy error.')
-    .action(async (file: string, options: ReviewCommandOptions) => {
+    .action(async (file: string, options: ReviewCommandOptions, command: Command) => {
+      // A usage error: printed with the usage, exit 2.
+      const nodeProblem = nodeFlagProblem(options, [file], false);
+      if (nodeProblem !== undefined) command.error(`error: ${nodeProblem}`);
       const answer = await answerAdmissionReviewFile(file, options, () => readStream(process.stdin));
       process.stdout.write(`${JSON.stringify(answer)}\n`);
       process.exitCode = answer.response.allowed ? EXIT_OK : EXIT_FAILED;
