@@ -4,7 +4,7 @@
 import { formatFieldError, validateDaemonSet, type FieldPath } from '../apiserver/daemonset-validation.js';
 import { unservedDaemonSetVersion } from '../apiserver/served-versions.js';
 import { isJsonObject, type JsonObject } from '../common/vocabulary.js';
-import { SourceReadError, listManifestFiles, parseSourceText, readSourceFiles, type SourceDocument } from '../common/yaml-documents.js';
+import { SourceReadError, listManifestFiles, parseSourceText, readSourceFiles, readSourceFilesSettled, type SourceDocument } from '../common/yaml-documents.js';
 import { InputError } from './exit-codes.js';
 
 export const STDIN_PATH = '-';
@@ -21,7 +21,10 @@ export interface ManifestDocument {
 /** A document that cannot be reviewed and must be fixed, at its file and line. */
 export interface ManifestProblem {
   file: string;
+  /** 1-based; 0 when the whole file is meant (it cannot be read). */
   line: number;
+  /** Where the reader's own errors point (YAML syntax, a tag); absent for problems of a whole object. */
+  column?: number;
   message: string;
 }
 
@@ -37,7 +40,8 @@ export interface ManifestScan {
 }
 
 export function formatProblem(problem: ManifestProblem, path: (file: string) => string = (file) => file): string {
-  return `${path(problem.file)}:${problem.line}: ${problem.message}`;
+  if (problem.line <= 0) return `${path(problem.file)}: ${problem.message}`;
+  return `${path(problem.file)}:${problem.line}${problem.column === undefined ? '' : `:${problem.column}`}: ${problem.message}`;
 }
 
 export function isDaemonSet(value: unknown): value is JsonObject {
@@ -69,6 +73,37 @@ export async function readManifestSources(paths: readonly string[], readStdin: (
     throw error;
   }
   return documents;
+}
+
+/** The reader's refusals as problems of the files they name. */
+function problemsOf(error: unknown): ManifestProblem[] {
+  if (!(error instanceof SourceReadError)) throw error;
+  return error.problems.map(({ file, line, column, message }) => (line > 0 ? { file, line, column, message } : { file, line: 0, message }));
+}
+
+/**
+ * Reads as readManifestSources does, except that a path or file that cannot be read or parsed is a
+ * problem of its own and every other file is still read: `test` reports such files as errors in each
+ * output format (JUnit and SARIF included, where a CI dashboard shows them) and reviews the rest.
+ */
+export async function readManifestSourcesWithProblems(paths: readonly string[], readStdin: () => Promise<string>): Promise<{ documents: SourceDocument[]; problems: ManifestProblem[] }> {
+  const documents: SourceDocument[] = [];
+  const problems: ManifestProblem[] = [];
+  for (const path of paths) {
+    try {
+      if (path === STDIN_PATH) {
+        documents.push(...parseSourceText(STDIN_NAME, await readStdin()));
+        continue;
+      }
+      for (const read of await readSourceFilesSettled(await listManifestFiles([path]))) {
+        if (read instanceof SourceReadError) problems.push(...problemsOf(read));
+        else documents.push(...read);
+      }
+    } catch (error) {
+      problems.push(...problemsOf(error));
+    }
+  }
+  return { documents, problems };
 }
 
 function nameOf(object: JsonObject): string {

@@ -147,6 +147,7 @@ describe('daemonguard test', () => {
     assert.equal(denial.ruleIndex, 0);
     assert.deepEqual(denial.locations[0]!.physicalLocation, { artifactLocation: { uri: MIXED }, region: { startLine: 6 } });
     assert.deepEqual(sarifRun!.results.map((r) => r.level).sort(), ['error', 'note', 'warning']);
+    assert.deepEqual((sarifRun as unknown as { invocations: unknown[] }).invocations, [{ executionSuccessful: true }], 'every manifest was read');
   });
 
   it('prints each warning once, as the apiserver passes it on (calico-node with the built-in library)', async () => {
@@ -270,6 +271,89 @@ describe('daemonguard test', () => {
       assert.equal(code, 2);
       assert.deepEqual(report.errors[1], { file: '<stdin>', line: 10, message: `DaemonSet "unselected": ${REJECTS}: spec.template.spec.containers: Required value` });
       assert.equal(report.results.length, 1);
+    });
+  });
+
+  describe('input errors in JUnit and SARIF (exit 2)', () => {
+    /** A folder with a DaemonSet to review, a file that does not parse, and a DaemonSet of a removed apiVersion. */
+    async function brokenFolder(): Promise<string> {
+      const dir = await mkdtemp(join(tmpdir(), 'daemonguard-cli-'));
+      await writeFile(join(dir, 'a-good.yaml'), readFileSync(new URL(`../../../${GOOD}`, import.meta.url), 'utf8'));
+      await writeFile(join(dir, 'b-broken.yaml'), 'apiVersion: apps/v1\nkind: DaemonSet\nmetadata:\n  name: [unclosed\n');
+      await writeFile(join(dir, 'c-legacy.yaml'), 'apiVersion: extensions/v1beta1\nkind: DaemonSet\nmetadata:\n  name: old-agent\n');
+      return dir;
+    }
+
+    it('a file that does not parse no longer stops the run: the other files are reviewed, the error names file:line:column', async () => {
+      const dir = await brokenFolder();
+      const table = await runCli(['test', '-p', POLICIES, dir]);
+      assert.equal(table.code, 2);
+      assert.match(table.stderr, /^error: .*b-broken\.yaml:\d+:\d+: YAML syntax error/);
+      assert.match(table.stderr, /c-legacy\.yaml:1: DaemonSet "old-agent": apiVersion extensions\/v1beta1 is not served/);
+      assert.match(table.stdout, /ALLOWED .*a-good\.yaml:2 {2}monitoring\/node-exporter/);
+      const { report } = await jsonRun([dir]);
+      assert.deepEqual(report.errors.map((e) => [e.file.endsWith('b-broken.yaml'), typeof (e as { column?: number }).column]), [[true, 'number'], [false, 'undefined']]);
+    });
+
+    it('-o junit: each input error is a test case with an <error> in a suite of its own, counted in the totals', async () => {
+      const dir = await brokenFolder();
+      const run = await runCli(['test', '-p', POLICIES, '-o', 'junit', dir]);
+      assert.equal(run.code, 2);
+      type Case = { classname: string; name: string; line?: string; error?: { type: string; message: string; '#text': string }; failure?: unknown };
+      const xml = new XMLParser({ ignoreAttributes: false, attributeNamePrefix: '', isArray: (name) => name === 'testsuite' || name === 'testcase' }).parse(run.stdout) as {
+        testsuites: { tests: string; errors: string; failures: string; testsuite: { name: string; tests: string; errors: string; testcase: Case[] }[] };
+      };
+      const suites = xml.testsuites.testsuite;
+      const errorCases = suites.flatMap((suite) => suite.testcase).filter((c) => c.error !== undefined);
+      assert.equal(errorCases.length, 2);
+      const [broken, legacy] = errorCases;
+      assert.equal(broken!.error!.type, 'input');
+      assert.match(broken!.error!.message, /^YAML syntax error/);
+      assert.match(broken!.error!['#text'], /b-broken\.yaml:\d+:\d+: YAML syntax error/);
+      assert.match(broken!.classname, /b-broken\.yaml$/);
+      assert.ok(Number(broken!.line) > 0);
+      assert.match(legacy!.error!.message, /apiVersion extensions\/v1beta1 is not served/);
+      assert.equal(legacy!.line, '1');
+      const reviewed = suites.find((suite) => suite.name.endsWith('monitoring/node-exporter'))!;
+      assert.equal(Number(xml.testsuites.errors), 2);
+      assert.equal(Number(xml.testsuites.tests), reviewed.testcase.length + 2);
+    });
+
+    it('-o sarif: each input error is a toolExecutionNotification of level error at its file and line, the run not successful, the log valid', async () => {
+      const dir = await brokenFolder();
+      const run = await runCli(['test', '-p', POLICIES, '-o', 'sarif', dir]);
+      assert.equal(run.code, 2);
+      const sarif = JSON.parse(run.stdout) as {
+        runs: {
+          tool: { driver: { notifications: { id: string }[] } };
+          invocations: { executionSuccessful: boolean; toolExecutionNotifications: { level: string; message: { text: string }; descriptor: { id: string }; locations: { physicalLocation: { artifactLocation: { uri: string }; region?: { startLine: number; startColumn?: number } } }[] }[] }[];
+          results: unknown[];
+        }[];
+      };
+      assertValidSarif(sarif);
+      const [sarifRun] = sarif.runs;
+      const [invocation] = sarifRun!.invocations;
+      assert.equal(invocation!.executionSuccessful, false);
+      const notes = invocation!.toolExecutionNotifications;
+      assert.deepEqual(notes.map((n) => [n.level, n.descriptor.id]), [['error', 'daemonguard/input-error'], ['error', 'daemonguard/input-error']]);
+      assert.deepEqual(sarifRun!.tool.driver.notifications.map((n) => n.id), ['daemonguard/input-error']);
+      const brokenAt = notes[0]!.locations[0]!.physicalLocation;
+      assert.match(brokenAt.artifactLocation.uri, /b-broken\.yaml$/);
+      assert.ok(brokenAt.region!.startLine > 0 && (brokenAt.region!.startColumn ?? 0) > 0);
+      assert.match(notes[0]!.message.text, /^YAML syntax error/);
+      assert.deepEqual(notes[1]!.locations[0]!.physicalLocation.region, { startLine: 1 });
+    });
+
+    it('an unreadable path is an error without a line in each format', async () => {
+      const missing = join(await mkdtemp(join(tmpdir(), 'daemonguard-cli-')), 'gone.yaml');
+      const sarif = JSON.parse((await runCli(['test', '-p', POLICIES, '-o', 'sarif', missing, GOOD])).stdout) as { runs: { invocations: { toolExecutionNotifications: { message: { text: string }; locations: { physicalLocation: { region?: unknown } }[] }[] }[]; results: unknown[] }[] };
+      assertValidSarif(sarif);
+      const [note] = sarif.runs[0]!.invocations[0]!.toolExecutionNotifications;
+      assert.match(note!.message.text, /^cannot read: ENOENT/);
+      assert.equal(note!.locations[0]!.physicalLocation.region, undefined);
+      const junit = await runCli(['test', '-p', POLICIES, '-o', 'junit', missing, GOOD]);
+      assert.equal(junit.code, 2);
+      assert.match(junit.stdout, /<testcase classname="[^"]*gone\.yaml" name="read [^"]*gone\.yaml" file="[^"]*gone\.yaml">\n {6}<error type="input" message="cannot read: ENOENT/);
     });
   });
 

@@ -15,7 +15,7 @@ import type { PolicySet } from '../policy/types.js';
 import type { SourceDocument } from '../common/yaml-documents.js';
 import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, InputError } from './exit-codes.js';
 import { loadPoliciesForCli } from './load-policy-set.js';
-import { collectDaemonSets, formatProblem, readManifestSources, readStream } from './manifest-reader.js';
+import { collectDaemonSets, formatProblem, readManifestSources, readManifestSourcesWithProblems, readStream, type ManifestProblem } from './manifest-reader.js';
 import { loadNodes, nodeFlagProblem } from './coverage-command.js';
 import { choice, collect, packageVersion, parseGroups, parseLabels } from './options.js';
 import { policyReports } from './outcomes.js';
@@ -69,9 +69,10 @@ async function readOldObject(file: string): Promise<JsonObject> {
 }
 
 /**
- * Runs `test` and returns the report; throws InputError for anything that stops the run. DaemonSets
- * no cluster would accept as written (a legacy apiVersion, or one the apiserver's validation refuses)
- * are the report's errors, not reviewed: the others still are, and the command exits 2.
+ * Runs `test` and returns the report; throws InputError for anything that stops the run. Manifest
+ * files that cannot be read or parsed, and DaemonSets no cluster would accept as written (a legacy
+ * apiVersion, or one the apiserver's validation refuses) are the report's errors, not reviewed: the
+ * others still are, and the command exits 2.
  */
 export async function runTest(paths: readonly string[], options: TestCommandOptions, readStdin: () => Promise<string>): Promise<TestReport> {
   if (paths.length === 0) throw new InputError(NO_PATHS);
@@ -82,11 +83,14 @@ export async function runTest(paths: readonly string[], options: TestCommandOpti
   const policyPaths = options.policies ?? [DEFAULT_POLICY_PATH];
   const nodes = await loadNodes(options, readStdin);
   // Manifests and policies are read at the same time: both mostly wait on the disk.
-  const [documents, policySet]: [SourceDocument[], PolicySet] = await Promise.all([
-    readManifestSources(paths, readStdin),
+  const [read, policySet]: [{ documents: SourceDocument[]; problems: ManifestProblem[] }, PolicySet] = await Promise.all([
+    readManifestSourcesWithProblems(paths, readStdin),
     loadPoliciesForCli(policyPaths),
   ]);
-  const { daemonSets, skipped, problems } = collectDaemonSets(documents);
+  const collected = collectDaemonSets(read.documents);
+  const { daemonSets, skipped } = collected;
+  // Files that could not be read come first, then the DaemonSets no cluster would accept.
+  const problems = [...read.problems, ...collected.problems];
   const oldObject = options.old ? await readOldObject(options.old) : null;
   const namespaceLabels = options.namespaceLabels ?? {};
 

@@ -81,12 +81,25 @@ export async function listManifestFiles(paths: readonly string[]): Promise<strin
 
 /** Reads many files concurrently (bounded, so a huge folder does not open thousands of files at once). */
 export async function readSourceFiles(files: readonly string[], concurrency = 32): Promise<SourceDocument[][]> {
-  const results = new Array<SourceDocument[]>(files.length);
+  const results = await readSourceFilesSettled(files, concurrency);
+  const failed = results.find((result) => result instanceof SourceReadError);
+  if (failed !== undefined) throw failed;
+  return results as SourceDocument[][];
+}
+
+/** Like readSourceFiles, but each file's SourceReadError takes its place in the result instead of ending the read. */
+export async function readSourceFilesSettled(files: readonly string[], concurrency = 32): Promise<(SourceDocument[] | SourceReadError)[]> {
+  const results = new Array<SourceDocument[] | SourceReadError>(files.length);
   let next = 0;
   const worker = async (): Promise<void> => {
     while (next < files.length) {
       const index = next++;
-      results[index] = await readSourceFile(files[index]!);
+      try {
+        results[index] = await readSourceFile(files[index]!);
+      } catch (error) {
+        if (!(error instanceof SourceReadError)) throw error;
+        results[index] = error;
+      }
     }
   };
   await Promise.all(Array.from({ length: Math.min(concurrency, files.length) }, worker));

@@ -1,8 +1,20 @@
 // JUnit XML for CI dashboards: a test suite per DaemonSet, a test case per policy. Deny fails the case;
 // Warn fails it only with --fail-on warn; an evaluation error is an error; a policy that did not apply,
 // or that an exception lifted, is skipped (with the exception and its reason as the message).
+// An input error (a manifest that cannot be read or parsed, a DaemonSet no cluster would accept) is a
+// suite of one test case with an <error>: dashboards (Jenkins, GitLab, the test-report actions) count
+// and show errors beside failures, so the run's exit 2 has its reason where people look.
+import { formatProblem, type ManifestProblem } from '../manifest-reader.js';
 import { attributes, xmlText } from './xml.js';
 import { displayPath, type TestReport } from './model.js';
+
+function inputErrorSuite(problem: ManifestProblem): string {
+  const file = displayPath(problem.file);
+  const where = problem.line > 0 ? `${file}:${problem.line}` : file;
+  const testcase = `    <testcase${attributes({ classname: file, name: `read ${where}`, file, ...(problem.line > 0 ? { line: problem.line } : {}) })}>\n` +
+    `      <error${attributes({ type: 'input', message: problem.message })}>${xmlText(formatProblem(problem, displayPath))}</error>\n    </testcase>`;
+  return `  <testsuite${attributes({ name: `${where} input`, tests: 1, failures: 0, errors: 1, skipped: 0 })}>\n${testcase}\n  </testsuite>`;
+}
 
 export function junitReport(report: TestReport): string {
   const suites: string[] = [];
@@ -43,6 +55,9 @@ export function junitReport(report: TestReport): string {
     const name = `${displayPath(result.file)}:${result.line} ${subject}`;
     suites.push(`  <testsuite${attributes({ name, tests: result.policies.length, failures: suiteFailures, errors: suiteErrors, skipped: suiteSkipped })}>\n${cases.join('\n')}${cases.length > 0 ? '\n' : ''}  </testsuite>`);
   }
+  for (const problem of report.errors) suites.push(inputErrorSuite(problem));
+  tests += report.errors.length;
+  errors += report.errors.length;
   const head = `<testsuites${attributes({ name: 'daemonguard test', tests, failures, errors, skipped })}>`;
   return `<?xml version="1.0" encoding="UTF-8"?>\n${head}\n${suites.join('\n')}${suites.length > 0 ? '\n' : ''}</testsuites>\n`;
 }

@@ -128,7 +128,7 @@ export function jsonReport(report: TestReport, options: Pick<ReportOptions, 'sho
       if (r.coverage) entry.nodes = coverageJson(r.coverage).nodes;
       return entry;
     }),
-    errors: report.errors.map((problem) => ({ file: displayPath(problem.file), line: problem.line, message: problem.message })),
+    errors: report.errors.map((problem) => ({ file: displayPath(problem.file), line: problem.line, ...(problem.column === undefined ? {} : { column: problem.column }), message: problem.message })),
     summary: summarize(report),
   };
 }
