@@ -17,8 +17,29 @@
 import { ApiException, CoordinationV1Api, V1MicroTime, type KubeConfig, type V1Lease } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 
+/** The three Lease calls the election makes: CoordinationV1Api's, or an in-memory stand-in in unit tests. */
+export interface LeaseApi {
+  readNamespacedLease(request: { namespace: string; name: string }): Promise<V1Lease>;
+  createNamespacedLease(request: { namespace: string; body: V1Lease }): Promise<V1Lease>;
+  replaceNamespacedLease(request: { namespace: string; name: string; body: V1Lease }): Promise<V1Lease>;
+}
+
+/** The timers the retry loop runs on (tests drive them with a clock of their own). */
+export interface ElectionTimers {
+  setTimeout(callback: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
+
+const NODE_TIMERS: ElectionTimers = {
+  setTimeout: (callback, ms) => setTimeout(callback, ms),
+  clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout | undefined),
+};
+
 export interface LeaseElectionOptions {
-  kubeConfig: KubeConfig;
+  /** Where the Lease is: the cluster of this kubeconfig, unless `api` is given. */
+  kubeConfig?: KubeConfig;
+  /** The Lease API itself (tests); default: CoordinationV1Api on kubeConfig. */
+  api?: LeaseApi;
   namespace: string;
   name: string;
   /** Written as holderIdentity: the pod's name. */
@@ -34,6 +55,8 @@ export interface LeaseElectionOptions {
   onChange?(leading: boolean): void;
   /** The clock (tests). */
   now?(): number;
+  /** The timers of the retry loop (tests); default: Node's. */
+  timers?: ElectionTimers;
 }
 
 function statusCode(error: unknown): number | undefined {
@@ -50,17 +73,21 @@ export class LeaseElection {
   private readonly listeners: ((leading: boolean) => void)[] = [];
   private lastRenewal = 0;
   private observed: { record: string; at: number } | undefined;
-  private timer: NodeJS.Timeout | undefined;
+  private timer: unknown;
   private running: Promise<void> | undefined;
   private closed = false;
-  private readonly api: CoordinationV1Api;
+  private readonly api: LeaseApi;
+  private readonly timers: ElectionTimers;
   private readonly leaseDurationMs: number;
   private readonly renewDeadlineMs: number;
   private readonly retryPeriodMs: number;
   private readonly now: () => number;
 
   constructor(private readonly options: LeaseElectionOptions) {
-    this.api = options.kubeConfig.makeApiClient(CoordinationV1Api);
+    if (options.api !== undefined) this.api = options.api;
+    else if (options.kubeConfig !== undefined) this.api = options.kubeConfig.makeApiClient(CoordinationV1Api);
+    else throw new Error('leader election needs a kubeConfig (or a Lease api)');
+    this.timers = options.timers ?? NODE_TIMERS;
     this.leaseDurationMs = options.leaseDurationMs ?? 15_000;
     this.renewDeadlineMs = options.renewDeadlineMs ?? Math.round((this.leaseDurationMs * 2) / 3);
     this.retryPeriodMs = options.retryPeriodMs ?? Math.round((this.leaseDurationMs * 2) / 15);
@@ -91,8 +118,8 @@ export class LeaseElection {
       this.running = this.tryOnce()
         .catch((error: unknown) => this.failed(error, 'leader election failed'))
         .finally(() => {
-        if (!this.closed) this.timer = setTimeout(loop, this.retryPeriodMs);
-      });
+          if (!this.closed) this.timer = this.timers.setTimeout(loop, this.retryPeriodMs);
+        });
     };
     loop();
   }
@@ -185,7 +212,7 @@ export class LeaseElection {
   /** Stops; a leader empties the Lease so another replica need not wait for it to expire. */
   async close(): Promise<void> {
     this.closed = true;
-    clearTimeout(this.timer);
+    this.timers.clearTimeout(this.timer);
     await this.running?.catch(() => undefined);
     if (!this.leading) return;
     this.leading = false;

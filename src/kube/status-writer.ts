@@ -5,7 +5,17 @@
 import { CustomObjectsApi, PatchStrategy, setHeaderOptions, type KubeConfig } from '@kubernetes/client-node';
 import type { CustomResource } from './custom-object-watch.js';
 
-/** Who wrote the status, as managedFields show it. */
+/**
+ * Who wrote the status, as managedFields show it: one name for every replica, on purpose. The status
+ * is the installation's view, written by whichever replica holds the Lease, and field ownership should
+ * follow that. Under server-side apply a manager owns what it last applied, and a field it stops
+ * sending is removed only when no other manager owns it; with a manager per replica (a suffix of the
+ * pod's name), fields a former leader wrote would stay owned by a pod that no longer exists and never
+ * be cleaned up, and a new leader changing them would be a conflict to force. The writes here are
+ * merge patches (Update operations, which never conflict), where a per-pod name would only add a
+ * managedFields entry per pod across rollouts (past ten the apiserver folds the oldest Update managers
+ * into one "ancient-changes" entry). Which replica wrote is in its logs and the Lease's holderIdentity.
+ */
 export const STATUS_FIELD_MANAGER = 'daemonguard';
 
 export class CustomObjectStatusWriter {
