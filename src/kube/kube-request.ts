@@ -32,22 +32,30 @@ export async function kubeRequest(kubeConfig: KubeConfig, method: string, url: U
   const transport = url.protocol === 'http:' ? http : https;
   return new Promise((resolve, reject) => {
     const request = transport.request(url, options, (response) => {
-      const chunks: Buffer[] = [];
-      response.on('data', (chunk: Buffer) => chunks.push(chunk));
-      response.on('error', reject);
-      response.on('end', () => {
-        const text = Buffer.concat(chunks).toString('utf8');
-        let parsed: unknown = text;
-        try {
-          parsed = JSON.parse(text);
-        } catch {
-          // not JSON: the caller reports the text
-        }
-        resolve({ status: response.statusCode ?? 0, body: parsed });
-      });
+      readAnswerBody(response).then((parsed) => resolve({ status: response.statusCode ?? 0, body: parsed }), reject);
     });
     request.on('error', reject);
     request.end(payload);
+  });
+}
+
+/**
+ * An apiserver response's body: the parsed JSON, or the text when it is not JSON (a proxy's error
+ * page), which the caller reports. Rejects when the response breaks off.
+ */
+export function readAnswerBody(response: http.IncomingMessage): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    response.on('data', (chunk: Buffer) => chunks.push(chunk));
+    response.on('error', reject);
+    response.on('end', () => {
+      const text = Buffer.concat(chunks).toString('utf8');
+      try {
+        resolve(JSON.parse(text));
+      } catch {
+        resolve(text);
+      }
+    });
   });
 }
 

@@ -1,10 +1,12 @@
 // What the webhook and differential e2e tests share: a small HTTPS client for the test cluster's API
-// that keeps the `Warning` headers, the DaemonSets the repository holds as examples (examples/, the
+// that keeps the `Warning` headers (its own agent holds the admin's client certificate; the body is
+// read as the product's kube-request reads it), the DaemonSets the repository holds as examples (examples/, the
 // verify suites of test/policies and the upstream Pod Security fixtures), and a
 // field-by-field comparison of two objects.
 import https from 'node:https';
 import path from 'node:path';
 import { isJsonObject, type JsonObject, type JsonValue } from '../../src/common/vocabulary.js';
+import { readAnswerBody } from '../../src/kube/kube-request.js';
 import { PSS_LEVELS, PSS_VERSION, type PssLevel } from '../support/pss-fixtures.js';
 import type { Cluster } from './cluster/cluster.js';
 import { createLeaf } from './cluster/pki.js';
@@ -52,19 +54,10 @@ export class KubeApi {
         `${this.cluster.server}${apiPath}`,
         { method, agent: this.agent, headers: { accept: 'application/json', ...(body === undefined ? {} : { 'content-type': contentType }) }, timeout: 60_000 },
         (response) => {
-          const chunks: Buffer[] = [];
-          response.on('data', (chunk: Buffer) => chunks.push(chunk));
-          response.on('error', reject);
-          response.on('end', () => {
-            const text = Buffer.concat(chunks).toString('utf8');
-            let parsed: unknown = text;
-            try {
-              parsed = JSON.parse(text);
-            } catch {
-              // not JSON: keep the text
-            }
-            resolve({ status: response.statusCode ?? 0, body: parsed, warnings: parseWarningHeaders(response.headersDistinct['warning']) });
-          });
+          readAnswerBody(response).then(
+            (parsed) => resolve({ status: response.statusCode ?? 0, body: parsed, warnings: parseWarningHeaders(response.headersDistinct['warning']) }),
+            reject,
+          );
         },
       );
       request.on('timeout', () => request.destroy(new Error(`${method} ${apiPath} timed out`)));
