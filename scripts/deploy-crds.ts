@@ -4,11 +4,11 @@
 // Helm installs before the chart's templates. `npm run deploy:crds` rewrites them; a test fails when
 // they are stale, so the schema the loader checks and the one the apiserver checks never drift.
 
-import { mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import { renderCustomResourceDefinitions } from '../src/deploy/custom-resource-definitions.js';
+import { staleGeneratedFiles, syncGeneratedFiles } from './generated-files.js';
 
 export const KUSTOMIZE_CRDS_DIR = 'deploy/base/crds';
 export const HELM_CRDS_DIR = 'deploy/helm/daemonguard/crds';
@@ -33,36 +33,14 @@ export function expectedCrdFiles(): Map<string, string> {
   return files;
 }
 
-async function listFiles(root: string, dir: string): Promise<string[]> {
-  return (await readdir(path.join(root, dir)).catch(() => [])).map((name) => `${dir}/${name}`);
-}
-
 /** Files that differ, are missing, or should not be there. */
-export async function staleCrdFiles(root: string): Promise<string[]> {
-  const expected = expectedCrdFiles();
-  const stale: string[] = [];
-  for (const [file, content] of expected) {
-    if ((await readFile(path.join(root, file), 'utf8').catch(() => undefined)) !== content) stale.push(file);
-  }
-  for (const dir of [KUSTOMIZE_CRDS_DIR, HELM_CRDS_DIR]) {
-    for (const file of await listFiles(root, dir)) if (!expected.has(file)) stale.push(file);
-  }
-  return stale.sort();
+export function staleCrdFiles(root: string): Promise<string[]> {
+  return staleGeneratedFiles(root, expectedCrdFiles(), [KUSTOMIZE_CRDS_DIR, HELM_CRDS_DIR]);
 }
 
 if (process.argv[1] !== undefined && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   // build/scripts/ -> the repository root
   const root = fileURLToPath(new URL('../../', import.meta.url));
-  const expected = expectedCrdFiles();
-  const changed = await staleCrdFiles(root);
-  for (const file of changed) {
-    const content = expected.get(file);
-    if (content === undefined) {
-      await rm(path.join(root, file));
-    } else {
-      await mkdir(path.dirname(path.join(root, file)), { recursive: true });
-      await writeFile(path.join(root, file), content);
-    }
-  }
+  const changed = await syncGeneratedFiles(root, expectedCrdFiles(), [KUSTOMIZE_CRDS_DIR, HELM_CRDS_DIR]);
   process.stdout.write(changed.length === 0 ? 'deploy CRDs are up to date\n' : `updated:\n${changed.map((file) => `  ${file}`).join('\n')}\n`);
 }

@@ -10,10 +10,11 @@
 //
 // `npm run deploy:policies` rewrites the copies; a test fails when they are stale.
 
-import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseAllDocuments } from 'yaml';
+import { staleGeneratedFiles, syncGeneratedFiles } from './generated-files.js';
 
 export const POLICIES_CONFIGMAP = 'daemonguard-policies';
 export const KUSTOMIZE_POLICIES_DIR = 'deploy/base/policies';
@@ -115,42 +116,16 @@ export async function expectedDeployFiles(root: string): Promise<Map<string, str
   return files;
 }
 
-async function listFiles(root: string, dir: string): Promise<string[]> {
-  try {
-    return (await readdir(path.join(root, dir))).map((name) => `${dir}/${name}`);
-  } catch {
-    return [];
-  }
-}
+const COPY_DIRS = [KUSTOMIZE_POLICIES_DIR, HELM_POLICIES_DIR];
 
 /** Files that differ, are missing, or should not be there. */
 export async function staleDeployFiles(root: string): Promise<string[]> {
-  const expected = await expectedDeployFiles(root);
-  const stale: string[] = [];
-  for (const [file, content] of expected) {
-    const actual = await readFile(path.join(root, file), 'utf8').catch(() => undefined);
-    if (actual !== content) stale.push(file);
-  }
-  for (const dir of [KUSTOMIZE_POLICIES_DIR, HELM_POLICIES_DIR]) {
-    for (const file of await listFiles(root, dir)) if (!expected.has(file)) stale.push(file);
-  }
-  return stale.sort();
+  return staleGeneratedFiles(root, await expectedDeployFiles(root), COPY_DIRS);
 }
 
 /** Rewrites the copies; returns the files written or removed. */
 export async function syncDeployPolicies(root: string): Promise<string[]> {
-  const expected = await expectedDeployFiles(root);
-  const changed = await staleDeployFiles(root);
-  for (const file of changed) {
-    const content = expected.get(file);
-    if (content === undefined) {
-      await rm(path.join(root, file));
-    } else {
-      await mkdir(path.dirname(path.join(root, file)), { recursive: true });
-      await writeFile(path.join(root, file), content);
-    }
-  }
-  return changed;
+  return syncGeneratedFiles(root, await expectedDeployFiles(root), COPY_DIRS);
 }
 
 if (process.argv[1] !== undefined && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
