@@ -6,17 +6,15 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { stringify } from 'yaml';
 import { REPO_ROOT } from '../support/cli-process.js';
-import { killPlaygrounds, startPlayground, type PlaygroundProcess } from '../support/playground-process.js';
+import { BROKEN_POLICY, killPlaygrounds, PLAYGROUND_NODES_FILE, startPlaygroundWithExamples, type PastedExamples, type PlaygroundProcess } from '../support/playground-process.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const SCREENSHOTS = process.env['DAEMONGUARD_SCREENSHOTS'] ?? join(REPO_ROOT, 'build', 'screenshots', 'playground');
-const NODES_FILE = join(REPO_ROOT, 'test', 'playground', 'testdata', 'nodes.yaml');
 
 /** Installs Chromium when it is missing; a failure to install fails the run, with the installer's words. */
 function ensureChromium(): void {
@@ -24,21 +22,6 @@ function ensureChromium(): void {
   const installed = spawnSync('bash', [join(REPO_ROOT, 'scripts', 'ensure-chromium.sh')], { encoding: 'utf8' });
   assert.equal(installed.status, 0, `Chromium is needed for the browser tests and could not be installed:\n${installed.stderr}`);
 }
-
-async function exampleDaemonSet(name: string): Promise<string> {
-  const review = JSON.parse(await readFile(join(REPO_ROOT, 'examples', name), 'utf8')) as { request: { object: unknown } };
-  return stringify(review.request.object);
-}
-
-const BROKEN_POLICY = `apiVersion: daemonguard.dev/v1alpha1
-kind: DaemonSetPolicy
-metadata:
-  name: no-host-network
-spec:
-  validations:
-    - expression: "object.spec.template.spec.hostNetwork =="
-      message: hostNetwork is not allowed
-`;
 
 describe('the playground page in Chromium', { timeout: 240_000 }, () => {
   let playground: PlaygroundProcess;
@@ -68,12 +51,9 @@ describe('the playground page in Chromium', { timeout: 240_000 }, () => {
   before(async () => {
     ensureChromium();
     await mkdir(SCREENSHOTS, { recursive: true });
-    [playground, texts.allowed, texts.denied, texts.mutated] = await Promise.all([
-      startPlayground({ args: ['--nodes', NODES_FILE] }),
-      exampleDaemonSet('create-compliant.json'),
-      exampleDaemonSet('create-privileged.json'),
-      exampleDaemonSet('create-kubectl-apply.json'),
-    ]);
+    let examples: PastedExamples;
+    ({ playground, examples } = await startPlaygroundWithExamples(['--nodes', PLAYGROUND_NODES_FILE]));
+    [texts.allowed, texts.denied, texts.mutated] = [examples.compliant, examples.privileged, examples.kubectlApply];
     // Chromium's sandbox refuses to start as root (CI containers); the page is our own.
     browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: process.getuid?.() === 0 ? ['--no-sandbox'] : [] });
     page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });

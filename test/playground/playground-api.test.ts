@@ -7,18 +7,10 @@ import { tmpdir } from 'node:os';
 import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { stringify } from 'yaml';
 import { REPO_ROOT, runCli } from '../support/cli-process.js';
 import { callHttps } from '../support/server-fixtures.js';
-import { killPlaygrounds, startPlayground, type PlaygroundProcess } from '../support/playground-process.js';
+import { BROKEN_POLICY, killPlaygrounds, PLAYGROUND_NODES_FILE, startPlayground, startPlaygroundWithExamples, type PastedExamples, type PlaygroundProcess } from '../support/playground-process.js';
 
-const NODES_FILE = join(REPO_ROOT, 'test', 'playground', 'testdata', 'nodes.yaml');
-
-/** The DaemonSet of one of examples/*.json (AdmissionReviews), as YAML text a user would paste. */
-async function exampleDaemonSet(name: string): Promise<string> {
-  const review = JSON.parse(await readFile(join(REPO_ROOT, 'examples', name), 'utf8')) as { request: { object: unknown } };
-  return stringify(review.request.object);
-}
 
 interface Answer {
   status: number;
@@ -61,16 +53,6 @@ async function review(base: string, body: unknown): Promise<ReviewAnswer> {
   return JSON.parse(answer.text) as ReviewAnswer;
 }
 
-const BROKEN_POLICY = `apiVersion: daemonguard.dev/v1alpha1
-kind: DaemonSetPolicy
-metadata:
-  name: no-host-network
-spec:
-  validations:
-    - expression: "object.spec.template.spec.hostNetwork =="
-      message: hostNetwork is not allowed
-`;
-
 describe('daemonguard playground: the API', { timeout: 180_000 }, () => {
   let playground: PlaygroundProcess;
   let compliant: string;
@@ -78,12 +60,9 @@ describe('daemonguard playground: the API', { timeout: 180_000 }, () => {
   let kubectlApply: string;
 
   before(async () => {
-    [playground, compliant, privileged, kubectlApply] = await Promise.all([
-      startPlayground({ args: ['--nodes', NODES_FILE, '--namespaces', join(REPO_ROOT, 'examples', 'namespaces.yaml'), '--max-body-bytes', String(256 * 1024)] }),
-      exampleDaemonSet('create-compliant.json'),
-      exampleDaemonSet('create-privileged.json'),
-      exampleDaemonSet('create-kubectl-apply.json'),
-    ]);
+    let examples: PastedExamples;
+    ({ playground, examples } = await startPlaygroundWithExamples(['--nodes', PLAYGROUND_NODES_FILE, '--namespaces', join(REPO_ROOT, 'examples', 'namespaces.yaml'), '--max-body-bytes', String(256 * 1024)]));
+    ({ compliant, privileged, kubectlApply } = examples);
   });
   after(async () => {
     await playground?.stop();

@@ -1,6 +1,10 @@
 // `daemonguard playground` as a real subprocess: started, waited for until it prints its address, and
-// stopped with SIGTERM. The API test, the browser test and the package test share it.
+// stopped with SIGTERM. The API test, the browser test and the package test share it, and the first
+// two the examples they paste.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { stringify } from 'yaml';
 import { CLI_BIN, REPO_ROOT } from './cli-process.js';
 
 /** What the command prints once it listens: `daemonguard playground: http://127.0.0.1:PORT/`. */
@@ -76,4 +80,44 @@ export function startPlayground(options: PlaygroundStart = {}): Promise<Playgrou
       reject(new Error(`daemonguard playground exited (${signal ?? code}) before it listened\n${output()}`));
     });
   });
+}
+
+// ---- what the API and browser tests paste ---------------------------------------------------------
+
+/** The nodes the playground tests start with (`--nodes`), so the page and the API show coverage. */
+export const PLAYGROUND_NODES_FILE = join(REPO_ROOT, 'test', 'playground', 'testdata', 'nodes.yaml');
+
+/** A policy with a CEL syntax error on its line 7, as a user might paste it; `.replace('hostNetwork ==', 'hostNetwork != true')` fixes it. */
+export const BROKEN_POLICY = `apiVersion: daemonguard.dev/v1alpha1
+kind: DaemonSetPolicy
+metadata:
+  name: no-host-network
+spec:
+  validations:
+    - expression: "object.spec.template.spec.hostNetwork =="
+      message: hostNetwork is not allowed
+`;
+
+/** The DaemonSet of one of examples/*.json (AdmissionReviews), as YAML text a user would paste. */
+export async function exampleDaemonSet(name: string): Promise<string> {
+  const review = JSON.parse(await readFile(join(REPO_ROOT, 'examples', name), 'utf8')) as { request: { object: unknown } };
+  return stringify(review.request.object);
+}
+
+/** The three examples both tests paste: admitted as is, denied (privileged), and mutated (kubectl apply's annotation). */
+export interface PastedExamples {
+  compliant: string;
+  privileged: string;
+  kubectlApply: string;
+}
+
+/** Starts a playground with `args` and reads the three examples meanwhile. */
+export async function startPlaygroundWithExamples(args: readonly string[]): Promise<{ playground: PlaygroundProcess; examples: PastedExamples }> {
+  const [playground, compliant, privileged, kubectlApply] = await Promise.all([
+    startPlayground({ args }),
+    exampleDaemonSet('create-compliant.json'),
+    exampleDaemonSet('create-privileged.json'),
+    exampleDaemonSet('create-kubectl-apply.json'),
+  ]);
+  return { playground, examples: { compliant, privileged, kubectlApply } };
 }
