@@ -14,34 +14,17 @@ import { freePort, startServe, stopAllServes, type ServeProcess } from '../suppo
 import { POLICIES_DIR, EXAMPLES_DIR } from './admission-support.js';
 import { startCluster, type Cluster } from './cluster/cluster.js';
 import { createCa, createLeaf, type KeyPairFiles } from './cluster/pki.js';
-import { daemonguard, eventually, type K8sObject } from './deploy-tools.js';
+import { daemonguard, daemonSet, eventually, type K8sObject } from './deploy-tools.js';
 
 const NAMESPACE = 'monitoring'; // in examples/namespaces.yaml, which the server reads
 
 /** A node agent every Deny policy of the library admits. */
 function agent(name: string, privileged = false): K8sObject {
-  return {
-    apiVersion: 'apps/v1',
-    kind: 'DaemonSet',
-    metadata: { name, namespace: NAMESPACE, labels: { app: name } },
-    spec: {
-      selector: { matchLabels: { app: name } },
-      template: {
-        metadata: { labels: { app: name } },
-        spec: {
-          containers: [
-            {
-              name: 'agent',
-              image: 'registry.example/agent:1.4.2',
-              ports: [{ name: 'healthz', containerPort: 9100 }],
-              resources: { requests: { cpu: '10m', memory: '32Mi' }, limits: { memory: '64Mi' } },
-              ...(privileged ? { securityContext: { privileged: true } } : {}),
-            },
-          ],
-        },
-      },
-    },
-  };
+  return daemonSet(name, NAMESPACE, {
+    privileged,
+    image: 'registry.example/agent:1.4.2',
+    container: { ports: [{ name: 'healthz', containerPort: 9100 }], resources: { requests: { cpu: '10m', memory: '32Mi' }, limits: { memory: '64Mi' } } },
+  });
 }
 
 describe('daemonguard serve --client-ca behind a kube-apiserver that presents a webhook client certificate', { timeout: 600_000 }, () => {

@@ -5,22 +5,12 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { AppsV1Api, CoreV1Api, KubeConfig, type V1DaemonSet } from '@kubernetes/client-node';
 import { DEFAULT_K8S_VERSION, startCluster, type Cluster } from './cluster/cluster.js';
+import { daemonSet as agentDaemonSet } from './deploy-tools.js';
 
 const NAMESPACE = 'daemonguard-e2e';
 
 function daemonSet(name: string): V1DaemonSet {
-  return {
-    apiVersion: 'apps/v1',
-    kind: 'DaemonSet',
-    metadata: { name, namespace: NAMESPACE, labels: { app: name } },
-    spec: {
-      selector: { matchLabels: { app: name } },
-      template: {
-        metadata: { labels: { app: name } },
-        spec: { containers: [{ name: 'agent', image: 'registry.example/agent:1.0.0' }] },
-      },
-    },
-  };
+  return agentDaemonSet(name, NAMESPACE) as V1DaemonSet;
 }
 
 function statusCode(err: unknown): number | undefined {

@@ -1,13 +1,14 @@
 // What the deploy and certificate e2e tests share: running kustomize, helm and the daemonguard CLI,
-// reading multi-document YAML, and DaemonSets to send through admission.
+// reading multi-document YAML, DaemonSets to send through admission, and running as deploy/base's
+// service account.
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseAllDocuments } from 'yaml';
-import { defaultBinDir } from './cluster/cluster.js';
+import { defaultBinDir, type Cluster } from './cluster/cluster.js';
 
 /** The repository root (this file is compiled to build/test/e2e/). */
 export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
@@ -93,7 +94,17 @@ export function at(value: unknown, ...keys: (string | number)[]): unknown {
   return current;
 }
 
-export function daemonSet(name: string, namespace: string, options: { privileged?: boolean; finalizers?: string[] } = {}): K8sObject {
+export interface DaemonSetOptions {
+  privileged?: boolean;
+  finalizers?: string[];
+  /** The container's image (default registry.example/agent:1.0.0). */
+  image?: string;
+  /** More fields of the one container (ports, resources). */
+  container?: Record<string, unknown>;
+}
+
+/** An apps/v1 DaemonSet of one container named agent, selected by app: name. */
+export function daemonSet(name: string, namespace: string, options: DaemonSetOptions = {}): K8sObject {
   return {
     apiVersion: 'apps/v1',
     kind: 'DaemonSet',
@@ -106,7 +117,8 @@ export function daemonSet(name: string, namespace: string, options: { privileged
           containers: [
             {
               name: 'agent',
-              image: 'registry.example/agent:1.0.0',
+              image: options.image ?? 'registry.example/agent:1.0.0',
+              ...options.container,
               ...(options.privileged === true ? { securityContext: { privileged: true } } : {}),
             },
           ],
@@ -124,4 +136,29 @@ export async function eventually(what: string, check: () => Promise<boolean>, ti
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
   throw new Error(`timed out waiting for ${what}`);
+}
+
+/** The service account deploy/base runs daemonguard as. */
+export const SERVICE_ACCOUNT = { namespace: 'daemonguard-system', name: 'daemonguard' } as const;
+
+/**
+ * Applies the objects of `kinds` exactly as deploy/base renders them (its namespace, service account
+ * and RBAC), then writes a kubeconfig (mode 0600) at `file` that authenticates as that service account
+ * with a token from the TokenRequest API, as the pod's projected token would: what daemonguard may do
+ * with it is what deploy/base grants, nothing more.
+ */
+export async function kubeconfigAsDeployedServiceAccount(cluster: Cluster, file: string, kinds: readonly string[]): Promise<void> {
+  const base = parseObjects(await kustomizeBuild(path.join(REPO_ROOT, 'deploy/base')));
+  const rbac = base.filter((object) => kinds.includes(object.kind));
+  await cluster.kubectl(['apply', '--server-side', '-f', '-'], { input: JSON.stringify({ apiVersion: 'v1', kind: 'List', items: rbac }) });
+  const token = (await cluster.kubectl(['create', 'token', SERVICE_ACCOUNT.name, '-n', SERVICE_ACCOUNT.namespace])).stdout.trim();
+  const kubeconfig = {
+    apiVersion: 'v1',
+    kind: 'Config',
+    clusters: [{ name: 'e2e', cluster: { server: cluster.server, 'certificate-authority-data': Buffer.from(cluster.caCertPem).toString('base64') } }],
+    users: [{ name: SERVICE_ACCOUNT.name, user: { token } }],
+    contexts: [{ name: SERVICE_ACCOUNT.name, context: { cluster: 'e2e', user: SERVICE_ACCOUNT.name } }],
+    'current-context': SERVICE_ACCOUNT.name,
+  };
+  await writeFile(file, JSON.stringify(kubeconfig), { mode: 0o600 });
 }
