@@ -4,7 +4,7 @@
 // state in its status, keeps the last good version of a policy that breaks, and keeps two replicas in
 // step while one of them (the Lease holder) writes status.
 import assert from 'node:assert/strict';
-import { mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -12,7 +12,7 @@ import { loadPolicySet } from '../../src/policy/load-policies.js';
 import { startServe, type ServeProcess } from '../support/serve-process.js';
 import { admissionReview, callHttps, daemonSet as reviewedDaemonSet } from '../support/server-fixtures.js';
 import { startCluster, type Cluster } from './cluster/cluster.js';
-import { daemonguard, daemonSet, eventually, kustomizeBuild, parseObjects, REPO_ROOT } from './deploy-tools.js';
+import { daemonguard, daemonSet, eventually, kubeconfigAsDeployedServiceAccount, parseObjects, REPO_ROOT } from './deploy-tools.js';
 
 const CRDS_DIR = path.join(REPO_ROOT, 'deploy/base/crds');
 const NAMESPACE = 'daemonguard-system';
@@ -101,24 +101,9 @@ describe('DaemonSetPolicy objects with serve --policies-from-cluster', { timeout
 
   before(async () => {
     cluster = await startCluster();
-    // The namespace, service account and RBAC exactly as deploy/base renders them (the CRD comes later).
-    const base = parseObjects(await kustomizeBuild(path.join(REPO_ROOT, 'deploy/base')));
-    const rbac = base.filter((o) => ['Namespace', 'ServiceAccount', 'ClusterRole', 'ClusterRoleBinding', 'Role', 'RoleBinding'].includes(o.kind));
-    await cluster.kubectl(['apply', '--server-side', '-f', '-'], { input: JSON.stringify({ apiVersion: 'v1', kind: 'List', items: rbac }) });
-    const token = (await cluster.kubectl(['create', 'token', 'daemonguard', '-n', NAMESPACE])).stdout.trim();
     work = await mkdtemp(path.join(os.tmpdir(), 'daemonguard-cluster-policies-e2e-'));
-    await writeFile(
-      path.join(work, 'kubeconfig'),
-      JSON.stringify({
-        apiVersion: 'v1',
-        kind: 'Config',
-        clusters: [{ name: 'e2e', cluster: { server: cluster.server, 'certificate-authority-data': Buffer.from(cluster.caCertPem).toString('base64') } }],
-        users: [{ name: 'daemonguard', user: { token } }],
-        contexts: [{ name: 'daemonguard', context: { cluster: 'e2e', user: 'daemonguard' } }],
-        'current-context': 'daemonguard',
-      }),
-      { mode: 0o600 },
-    );
+    // The namespace, service account and RBAC of deploy/base (the CRD comes later).
+    await kubeconfigAsDeployedServiceAccount(cluster, path.join(work, 'kubeconfig'), ['Namespace', 'ServiceAccount', 'ClusterRole', 'ClusterRoleBinding', 'Role', 'RoleBinding']);
     const certs = await daemonguard(['certs', '--dir', path.join(work, 'certs'), '--ip', '127.0.0.1']);
     assert.equal(certs.code, 0, certs.stderr);
     ca = await readFile(path.join(work, 'certs', 'ca.crt'), 'utf8');

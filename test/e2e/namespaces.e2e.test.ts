@@ -9,7 +9,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { startServe, type ServeProcess } from '../support/serve-process.js';
 import { startCluster, type Cluster } from './cluster/cluster.js';
-import { daemonguard, daemonSet, eventually, kustomizeBuild, parseObjects, REPO_ROOT } from './deploy-tools.js';
+import { daemonguard, daemonSet, eventually, kubeconfigAsDeployedServiceAccount } from './deploy-tools.js';
 
 const SERVICE_ACCOUNT = 'system:serviceaccount:daemonguard-system:daemonguard';
 
@@ -59,26 +59,9 @@ describe('serve --namespaces-from-cluster --nodes-from-cluster with the RBAC of 
 
   before(async () => {
     cluster = await startCluster();
-    // The namespace, service account and RBAC exactly as deploy/base renders them.
-    const base = parseObjects(await kustomizeBuild(path.join(REPO_ROOT, 'deploy/base')));
-    const rbac = base.filter((o) => ['Namespace', 'ServiceAccount', 'ClusterRole', 'ClusterRoleBinding'].includes(o.kind));
-    await cluster.kubectl(['apply', '--server-side', '-f', '-'], { input: JSON.stringify({ apiVersion: 'v1', kind: 'List', items: rbac }) });
-    const token = (await cluster.kubectl(['create', 'token', 'daemonguard', '-n', 'daemonguard-system'])).stdout.trim();
-
     const work = await mkdtemp(path.join(os.tmpdir(), 'daemonguard-namespaces-e2e-'));
     const kubeconfig = path.join(work, 'kubeconfig');
-    await writeFile(
-      kubeconfig,
-      JSON.stringify({
-        apiVersion: 'v1',
-        kind: 'Config',
-        clusters: [{ name: 'e2e', cluster: { server: cluster.server, 'certificate-authority-data': Buffer.from(cluster.caCertPem).toString('base64') } }],
-        users: [{ name: 'daemonguard', user: { token } }],
-        contexts: [{ name: 'daemonguard', context: { cluster: 'e2e', user: 'daemonguard' } }],
-        'current-context': 'daemonguard',
-      }),
-      { mode: 0o600 },
-    );
+    await kubeconfigAsDeployedServiceAccount(cluster, kubeconfig, ['Namespace', 'ServiceAccount', 'ClusterRole', 'ClusterRoleBinding']);
     await mkdir(path.join(work, 'policies'));
     await writeFile(path.join(work, 'policies', 'policies.yaml'), POLICIES);
     const certs = await daemonguard(['certs', '--dir', path.join(work, 'certs'), '--ip', '127.0.0.1']);
