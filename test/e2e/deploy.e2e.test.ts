@@ -119,6 +119,25 @@ describe('deploy/ with kustomize, helm and a real kube-apiserver', { timeout: 90
   let work: string;
   const rendered = new Map<string, string>();
 
+  /**
+   * An overlay deploy/overlays/<name> of the self-signed overlay with deploy/components/<components>,
+   * as a user would write it: built, kept for the server-side dry-run under "self-signed + ...", and
+   * its Deployment checked like every rendering's.
+   */
+  async function buildSelfSignedWith(name: string, components: readonly string[]): Promise<K8sObject[]> {
+    const overlay = path.join(work, 'deploy/overlays', name);
+    await mkdir(overlay, { recursive: true });
+    await writeFile(
+      path.join(overlay, 'kustomization.yaml'),
+      `apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - ../self-signed\ncomponents:\n${components.map((component) => `  - ../../components/${component}\n`).join('')}`,
+    );
+    const yaml = await kustomizeBuild(overlay);
+    rendered.set(['self-signed', ...components].join(' + '), yaml);
+    const objects = parseObjects(yaml);
+    checkPod(find(objects, 'Deployment', 'daemonguard'), 'daemonguard-tls');
+    return objects;
+  }
+
   before(async () => {
     cluster = await startCluster();
     work = await mkdtemp(path.join(os.tmpdir(), 'daemonguard-deploy-e2e-'));
@@ -208,16 +227,7 @@ describe('deploy/ with kustomize, helm and a real kube-apiserver', { timeout: 90
   it('kustomize build with deploy/components/client-ca: client certificates required, probes unchanged', async () => {
     const caPem = await readFile(path.join(work, 'deploy/overlays/self-signed/certs/ca.crt'), 'utf8');
     await writeFile(path.join(work, 'deploy/components/client-ca/client-ca.crt'), caPem);
-    const overlay = path.join(work, 'deploy/overlays/client-ca');
-    await mkdir(overlay, { recursive: true });
-    await writeFile(
-      path.join(overlay, 'kustomization.yaml'),
-      'apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - ../self-signed\ncomponents:\n  - ../../components/client-ca\n',
-    );
-    const yaml = await kustomizeBuild(overlay);
-    rendered.set('self-signed + client-ca', yaml);
-    const objects = parseObjects(yaml);
-    checkPod(find(objects, 'Deployment', 'daemonguard'), 'daemonguard-tls');
+    const objects = await buildSelfSignedWith('client-ca', ['client-ca']);
     checkPdbAndService(objects, 'daemonguard');
     checkClientCa(objects, 'daemonguard', caPem);
     const clientCa = objects.find((object) => object.kind === 'ConfigMap' && object.metadata.name.startsWith('daemonguard-client-ca-'));
@@ -225,16 +235,7 @@ describe('deploy/ with kustomize, helm and a real kube-apiserver', { timeout: 90
   });
 
   it('kustomize build with deploy/components/policies-from-cluster and audit: the audit’s ClusterRole bound to the service account, --audit-interval on', async () => {
-    const overlay = path.join(work, 'deploy/overlays/audit');
-    await mkdir(overlay, { recursive: true });
-    await writeFile(
-      path.join(overlay, 'kustomization.yaml'),
-      'apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - ../self-signed\ncomponents:\n  - ../../components/policies-from-cluster\n  - ../../components/audit\n',
-    );
-    const yaml = await kustomizeBuild(overlay);
-    rendered.set('self-signed + policies-from-cluster + audit', yaml);
-    const objects = parseObjects(yaml);
-    checkPod(find(objects, 'Deployment', 'daemonguard'), 'daemonguard-tls');
+    const objects = await buildSelfSignedWith('audit', ['policies-from-cluster', 'audit']);
     const args = at(find(objects, 'Deployment', 'daemonguard'), 'spec', 'template', 'spec', 'containers', 0, 'args') as string[];
     assert.ok(args.includes('--policies-from-cluster') && args.includes('--audit-interval=5m'), args.join(' '));
     assert.deepEqual(at(find(objects, 'ClusterRoleBinding', 'daemonguard-audit'), 'subjects'), [{ kind: 'ServiceAccount', name: 'daemonguard', namespace: NAMESPACE }]);
