@@ -154,6 +154,18 @@ function replica(identity: string, leases: InMemoryLeases, clock: TestClock): Re
   return { election, changes, logs: records };
 }
 
+/** pod-a started first and leads; pod-b started just after, running its loop too. */
+async function leaderAndFollower(): Promise<{ clock: TestClock; leases: InMemoryLeases; a: Replica; b: Replica }> {
+  const clock = new TestClock();
+  const leases = new InMemoryLeases();
+  const a = replica('pod-a', leases, clock);
+  const b = replica('pod-b', leases, clock);
+  a.election.start();
+  await clock.advance(0);
+  b.election.start();
+  return { clock, leases, a, b };
+}
+
 describe('LeaseElection', () => {
   it('acquires a missing Lease by creating it, then renews it every retry period, keeping acquireTime', async () => {
     const clock = new TestClock();
@@ -182,13 +194,7 @@ describe('LeaseElection', () => {
   });
 
   it('a second replica follows while the leader renews, and never leads', async () => {
-    const clock = new TestClock();
-    const leases = new InMemoryLeases();
-    const a = replica('pod-a', leases, clock);
-    const b = replica('pod-b', leases, clock);
-    a.election.start();
-    await clock.advance(0);
-    b.election.start();
+    const { clock, leases, a, b } = await leaderAndFollower();
     await clock.advance(60_000);
     assert.equal(a.election.isLeader, true);
     assert.equal(b.election.isLeader, false);
@@ -249,13 +255,7 @@ describe('LeaseElection', () => {
   });
 
   it('a cut-off leader stops leading at the renew deadline, before a follower may take the Lease over at its expiry', async () => {
-    const clock = new TestClock();
-    const leases = new InMemoryLeases();
-    const a = replica('pod-a', leases, clock);
-    const b = replica('pod-b', leases, clock);
-    a.election.start();
-    await clock.advance(0);
-    b.election.start();
+    const { clock, leases, a, b } = await leaderAndFollower();
     await clock.advance(RETRY_MS * 3);
     const lastRenewal = Date.parse(String(leases.lease()?.spec?.renewTime));
 
@@ -278,13 +278,7 @@ describe('LeaseElection', () => {
   });
 
   it('close() on the leader empties the Lease, so a follower takes over at its next retry rather than after the lease duration', async () => {
-    const clock = new TestClock();
-    const leases = new InMemoryLeases();
-    const a = replica('pod-a', leases, clock);
-    const b = replica('pod-b', leases, clock);
-    a.election.start();
-    await clock.advance(0);
-    b.election.start();
+    const { clock, leases, a, b } = await leaderAndFollower();
     await clock.advance(RETRY_MS * 2);
 
     const closedAt = clock.now();
