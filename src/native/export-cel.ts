@@ -27,9 +27,9 @@ export class UndeclaredParamError extends Error {}
 /** Replaces `params.<name>` with the literal of that parameter (string literals are left alone). */
 export function inlineParams(expression: string, params: JsonObject): string {
   return mapOutsideStrings(expression, (code) =>
-    code.replace(/(^|[^.\w?])params\.([A-Za-z_][A-Za-z0-9_]*)/g, (_match, before: string, name: string) => {
+    code.replace(/(?<![.\w])(?<!\.\?)params\.([A-Za-z_][A-Za-z0-9_]*)/g, (_match, name: string) => {
       if (!Object.hasOwn(params, name)) throw new UndeclaredParamError(`params.${name} is not declared in spec.params`);
-      return `${before}${celLiteral(params[name]!)}`;
+      return celLiteral(params[name]!);
     }),
   );
 }
@@ -38,7 +38,8 @@ export function inlineParams(expression: string, params: JsonObject): string {
 export function readsIdentifier(expression: string, identifier: string): boolean {
   let found = false;
   mapOutsideStrings(expression, (code) => {
-    if (new RegExp(`(^|[^.\\w?])${identifier}\\b`).test(code)) found = true;
+    // Not after `.` or `.?` (a field of that name), nor inside a longer name.
+    if (new RegExp(`(?<![.\\w])(?<!\\.\\?)${identifier}\\b`).test(code)) found = true;
     return code;
   });
   return found;
