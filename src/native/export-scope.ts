@@ -2,13 +2,14 @@
 //
 // daemonguard matches namespaces by glob; a native policy only by the Namespace's labels. Every
 // Namespace carries its name in the label kubernetes.io/metadata.name (set by the apiserver, since
-// 1.22, and not removable), so exact names become an In / NotIn requirement on that label. A list of
-// only "*" is every namespace: no requirement. A real glob (`kube-*`) has no label-selector form.
+// 1.22, and not removable), so exact names become an In / NotIn requirement on that label. A list
+// holding "*" is every namespace: no requirement. A real glob (`kube-*`) has no label-selector form.
 import type { JsonObject } from '../common/vocabulary.js';
 import type { DaemonSetPolicyDocument, LabelSelectorRequirement, LabelSelectorSpec } from '../policy/types.js';
 
 export const NAMESPACE_NAME_LABEL = 'kubernetes.io/metadata.name';
-const GLOB_CHARACTERS = /[*?[\]]/;
+/** daemonguard's globs (policy/selectors.ts): `*` any run of characters, `?` one. */
+const GLOB_CHARACTERS = /[*?]/;
 
 /** Why a policy's scope cannot be said natively, or the scope. */
 export type ExportedScope = { ok: true; matchConstraints: JsonObject } | { ok: false; reason: string };
@@ -27,8 +28,8 @@ export function labelSelector(selector: LabelSelectorSpec | undefined, extra: re
 /** The namespace-name requirements of `namespaces` / `excludeNamespaces`, or why there is none. */
 function namespaceRequirements(namespaces: readonly string[], excluded: readonly string[]): LabelSelectorRequirement[] | string {
   const requirements: LabelSelectorRequirement[] = [];
-  const everything = namespaces.length > 0 && namespaces.every((n) => n === '*');
-  if (!everything) {
+  if (namespaces.length === 0) return 'spec.match.namespaces is empty, so the policy matches no namespace: there is nothing to export';
+  if (!namespaces.includes('*')) {
     const globs = namespaces.filter((n) => GLOB_CHARACTERS.test(n));
     if (globs.length > 0) return `spec.match.namespaces has the glob${globs.length > 1 ? 's' : ''} ${globs.map((g) => `"${g}"`).join(', ')}, which no label selector can express (only exact names and "*" alone can be exported)`;
     requirements.push({ key: NAMESPACE_NAME_LABEL, operator: 'In', values: [...new Set(namespaces)] });
