@@ -34,6 +34,7 @@ describe('daemonguard export', () => {
     [['export', '--format', 'vap', '--validation-actions', 'Deny,Warn'], /Deny and Warn cannot be combined/],
     [['export', '--format', 'vap', '--name-prefix', 'Bad_'], /the prefix must be lower-case/],
     [['export', '--format', 'vap', '--frobnicate'], /unknown option '--frobnicate'/],
+    [['export', '--format', 'vap', '--namespace-exclusions', 'kube-*'], /"kube-\*" is not a namespace name/],
   ] as const) {
     it(`refuses ${args.slice(1).join(' ') || 'no --format'} with the usage and exit 2`, async () => {
       const run = await runCli([...args]);

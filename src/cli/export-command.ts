@@ -38,6 +38,16 @@ export function parseValidationActions(value: string): ValidationAction[] {
   return [...new Set(parsed)];
 }
 
+const NAMESPACE_NAME = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+
+/** --namespace-exclusions a,b (repeatable): namespace names, which the bindings select by their name label. */
+export function parseNamespaceExclusions(value: string, previous: string[] | undefined): string[] {
+  const names = parseGroups(value, previous);
+  const bad = names.find((name) => !NAMESPACE_NAME.test(name));
+  if (bad !== undefined) throw new InvalidArgumentError(`"${bad}" is not a namespace name (globs have no native form: name each namespace)`);
+  return names;
+}
+
 const DNS_LABEL_PREFIX = /^[a-z0-9]([-a-z0-9.]*)?$/;
 
 function parseNamePrefix(value: string): string {
@@ -67,7 +77,7 @@ export function registerExportCommand(program: Command): void {
     .requiredOption('-f, --format <format>', `what to write: ${EXPORT_FORMATS.join(' (validations), ')} (mutations)`, choice(EXPORT_FORMATS, '--format'))
     .option('-p, --policies <path>', 'policy file or folder, repeatable (default: the built-in library)', collect)
     .option('-o, --output <output>', `output format: ${EXPORT_OUTPUTS.join(', ')}`, choice(EXPORT_OUTPUTS, '--output'), 'yaml')
-    .option('--namespace-exclusions <names>', 'namespaces no binding selects, comma-separated, repeatable (e.g. kube-system)', parseGroups)
+    .option('--namespace-exclusions <names>', 'namespaces no binding selects, comma-separated, repeatable (e.g. kube-system)', parseNamespaceExclusions)
     .option('--validation-actions <actions>', 'vap: the bindings\' validationActions for every policy, e.g. Warn or Audit to try them first (default: each policy\'s own)', parseValidationActions)
     .option('--name-prefix <prefix>', 'put before each policy\'s name to name the native documents', parseNamePrefix, DEFAULT_NAME_PREFIX)
     .addHelpText(

@@ -63,6 +63,13 @@ describe('export --format vap', () => {
     });
   });
 
+  it('names a policy that an exception lifts: the native policy would hold what the exception lifts', async () => {
+    const results = byPolicy(exportPolicies(await loadPolicySet([path.join(TESTDATA, 'globs.yaml'), path.join(TESTDATA, 'exception.yaml')]), 'vap', OPTIONS));
+    const result = results.get('exact-namespaces');
+    assert.equal(result?.kind, 'not-exportable');
+    assert.match(result.kind === 'not-exportable' ? result.reason : '', /^the DaemonSetPolicyException monitoring\/legacy-agent lifts it for some DaemonSets/);
+  });
+
   it('skips a purely mutating policy, saying to use --format map', async () => {
     const results = byPolicy(exportPolicies(await loadPolicySet([path.join(LIBRARY, 'defaults', 'default-seccomp.yaml')]), 'vap', OPTIONS));
     assert.deepEqual(results.get('default-seccomp'), { policy: 'default-seccomp', kind: 'skipped', reason: 'no validations (export its mutations with --format map)' });
