@@ -8,7 +8,8 @@
 // - a default at /a/b/c becomes `!has(o.a) ? add /a {b: {c: v}} : !has(o.a.b) ? add /a/b {c: v} :
 //   !has(o.a.b.c) ? add /a/b/c v : []` — the add targets the first missing segment and carries the
 //   rest, exactly as addIfAbsent does; the value is computed only when the field is absent, and a
-//   null value writes nothing;
+//   null value writes nothing (the value goes through dyn(): a typed string cannot be compared
+//   with null in the apiserver's CEL);
 // - a forEach default does the same per element (`transformList(index, element, ...)`), with
 //   `element` and `index` named as daemonguard names them;
 // - a mutation's `when` guards each of its steps; a jsonPatch mutation's list of maps becomes
@@ -43,7 +44,8 @@ function member(base: string, segment: string): string {
 
 /** Whether `base` has `segment`: a field test, or a key test for map keys that are no identifiers. */
 function presence(base: string, segment: string): string {
-  if (!IDENTIFIER.test(segment)) return `${celLiteral(segment)} in ${base}`;
+  // Parenthesized: it is negated, and `!` binds tighter than `in`.
+  if (!IDENTIFIER.test(segment)) return `(${celLiteral(segment)} in ${base})`;
   return `has(${member(base, segment)})`;
 }
 
@@ -87,7 +89,7 @@ function defaultStep(document: DaemonSetPolicyDocument, field: string, entry: De
     const ops =
       valueExpression === undefined
         ? `[JSONPatch{op: 'add', path: ${target}, value: ${dynMapValues(celLiteral(nestValue(rest, entry.value ?? null)))}}]`
-        : `[${valueExpression}].filter(dgValue, dgValue != null).map(dgValue, JSONPatch{op: 'add', path: ${target}, value: ${nestedValue(rest, 'dgValue')}})`;
+        : `[dyn(${valueExpression})].filter(dgValue, dgValue != null).map(dgValue, JSONPatch{op: 'add', path: ${target}, value: ${nestedValue(rest, 'dgValue')}})`;
     branches.push(`!${presence(parent, path[i]!)} ? ${ops}`);
     parent = member(parent, path[i]!);
   }

@@ -103,8 +103,17 @@ describe('export --format map', () => {
     const [readiness] = (policy!.spec as { mutations: { jsonPatch: { expression: string } }[] }).mutations;
     const expression = readiness!.jsonPatch.expression;
     assert.ok(expression.startsWith('object.?spec.?template.?spec.?containers.orValue([]).transformList(index, element,'), expression);
+    assert.ok(expression.includes("!has(element.readinessProbe) ? [dyn(variables.derived.exists("), expression);
     assert.ok(expression.includes(".filter(dgValue, dgValue != null).map(dgValue, JSONPatch{op: 'add', path: '/spec/template/spec/containers/' + string(index) + '/readinessProbe', value: dgValue})"), expression);
     assert.ok(expression.endsWith('.flatten()'), expression);
+  });
+
+  it('tests a map key that is no identifier with `in`, negated as a whole, and escapes it in the pointer', async () => {
+    const results = byPolicy(exportPolicies(await loadPolicySet([path.join(REPO_ROOT, 'test/e2e/testdata/export/edge-cases.yaml')]), 'map', OPTIONS));
+    const [policy] = documentsOf(results.get('edge-owner-label'));
+    const [labels] = (policy!.spec as { mutations: { jsonPatch: { expression: string } }[] }).mutations;
+    assert.ok(labels!.jsonPatch.expression.includes("!('example.com/owner' in object.metadata.labels) ? [dyn('platform')]"), labels!.jsonPatch.expression);
+    assert.ok(labels!.jsonPatch.expression.includes("path: '/metadata/labels/example.com~1owner'"), labels!.jsonPatch.expression);
   });
 
   it('turns a jsonPatch list of maps into JSONPatch objects, field for field', async () => {

@@ -7,6 +7,9 @@
 // messages, and per DaemonSet the object the apiserver would store against daemonguard's admitted
 // object (its patch applied, defaulted again).
 //
+// The same is done with test/e2e/testdata/export (constructs the library does not use), in two
+// namespaces of their own where every repository DaemonSet is created once more.
+//
 // Every library policy is accounted for: exported and compared in at least one format, or named by
 // the CLI as not exportable with the reason EXPECTED_NOT_EXPORTABLE gives. Agreement counts are printed
 // (`agreement: ...`) and at least MINIMUM_COMPARED are asserted (the README's figures).
@@ -24,7 +27,7 @@ import { loadPolicySet } from '../../src/policy/load-policies.js';
 import type { PolicySet } from '../../src/policy/types.js';
 import { diffObjects, formatDifferences, KubeApi, mapLimit, placeIn, POLICIES_DIR, repositoryDaemonSets, statusMessage, type ApiAnswer, type CorpusDaemonSet } from './admission-support.js';
 import { startCluster, type Cluster } from './cluster/cluster.js';
-import { daemonguard, parseObjects } from './deploy-tools.js';
+import { daemonguard, parseObjects, REPO_ROOT } from './deploy-tools.js';
 import { nativeVerdicts, VAP_PREFIX } from './native-verdicts.js';
 
 /** The library's policies the CLI must name as not exportable, per format, and why. No other may be. */
@@ -36,12 +39,20 @@ const EXPECTED_NOT_EXPORTABLE: Record<'vap' | 'map', Record<string, RegExp>> = {
 /** The least each comparison must count: the figures the README records. */
 const MINIMUM_COMPARED = {
   /** (DaemonSet, exported validating policy) pairs, same verdict and same messages. */
-  validations: 2_158,
-  /** DaemonSets whose stored object equals daemonguard's admitted object. */
-  objects: 165,
-  /** Of those, DaemonSets the library's mutations changed (so the mutating export was exercised). */
-  mutated: 165,
+  validations: 6_972,
+  /** DaemonSets (repository ones, in their namespace and in the edge-case ones) whose stored object equals daemonguard's admitted object. */
+  objects: 495,
+  /** Of those, DaemonSets the mutations changed (so the mutating export was exercised). */
+  mutated: 495,
 } as const;
+
+/**
+ * Policies with constructs the library does not use (exact namespaces, an object selector,
+ * namespaceObject, defaults under keys with "/", forEach defaults creating parents, a jsonPatch),
+ * scoped to these namespaces, where every repository DaemonSet is created once more.
+ */
+const EDGE_POLICIES = path.join(REPO_ROOT, 'test/e2e/testdata/export');
+const EDGE_NAMESPACES: Record<string, Record<string, string>> = { 'export-edge': { team: 'platform' }, 'export-edge-bare': {} };
 
 /** Metadata the apiserver generates when it stores an object: never compared. */
 const GENERATED_METADATA = new Set(['uid', 'creationTimestamp', 'managedFields', 'resourceVersion', 'generation', 'selfLink']);
@@ -56,8 +67,8 @@ interface ExportRun {
   exported: Set<string>;
 }
 
-async function runExport(format: 'vap' | 'map', extra: readonly string[]): Promise<ExportRun> {
-  const cli = await daemonguard(['export', '--format', format, '-p', POLICIES_DIR, '--name-prefix', VAP_PREFIX, ...extra]);
+async function runExport(format: 'vap' | 'map', policies: string, extra: readonly string[]): Promise<ExportRun> {
+  const cli = await daemonguard(['export', '--format', format, '-p', policies, '--name-prefix', VAP_PREFIX, ...extra]);
   assert.ok(cli.code === 0 || cli.code === 1, `daemonguard export --format ${format} failed (${cli.code}): ${cli.stderr}`);
   const notExportable = new Map<string, string>();
   const skipped = new Map<string, string>();
@@ -81,8 +92,15 @@ describe('daemonguard export: the library as native admission policies in a real
   let work: string;
   let repository: CorpusDaemonSet[];
   let namespaceLabels: Map<string, Record<string, string>>;
+  /** The built-in library, whose every policy must be accounted for. */
   let library: PolicySet;
-  const runs = {} as Record<'vap' | 'map', ExportRun>;
+  /** The library and the edge-case policies: what daemonguard reviews with. */
+  let reviewed: PolicySet;
+  /** Every repository DaemonSet in its namespace, and again in each of EDGE_NAMESPACES. */
+  let entries: CorpusDaemonSet[];
+  const runs = {} as Record<'vap' | 'map' | 'edgeVap' | 'edgeMap', ExportRun>;
+  /** The daemonguard policies exported as ValidatingAdmissionPolicies, library and edge cases. */
+  const exportedValidating = new Set<string>();
   const answers = new Map<CorpusDaemonSet, ApiAnswer>();
 
   before(async () => {
@@ -91,21 +109,27 @@ describe('daemonguard export: the library as native admission policies in a real
     work = await mkdtemp(path.join(os.tmpdir(), 'daemonguard-export-'));
     ({ daemonSets: repository, namespaceLabels } = await repositoryDaemonSets());
     library = await loadPolicySet([POLICIES_DIR]);
+    reviewed = await loadPolicySet([POLICIES_DIR, EDGE_POLICIES]);
+    for (const [name, labels] of Object.entries(EDGE_NAMESPACES)) namespaceLabels.set(name, labels);
+    entries = [...repository, ...Object.keys(EDGE_NAMESPACES).flatMap((namespace) => repository.map((entry) => ({ ...entry, id: `${entry.id} in ${namespace}`, namespace })))];
 
-    const namespaces = [...new Set(repository.map((d) => d.namespace))].map((name) => ({ apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels: namespaceLabels.get(name) ?? {} } }));
+    const namespaces = [...new Set(entries.map((d) => d.namespace))].map((name) => ({ apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels: namespaceLabels.get(name) ?? {} } }));
     await cluster.kubectl(['apply', '-f', '-'], { input: JSON.stringify({ apiVersion: 'v1', kind: 'List', items: namespaces }) });
 
     // The CLI's output, as a user would apply it: YAML for the validating policies, JSON for the mutating ones.
-    runs.vap = await runExport('vap', ['--validation-actions', 'Warn']);
-    runs.map = await runExport('map', ['-o', 'json']);
-    for (const format of ['vap', 'map'] as const) {
-      const file = path.join(work, `export-${format}.${format === 'vap' ? 'yaml' : 'json'}`);
+    runs.vap = await runExport('vap', POLICIES_DIR, ['--validation-actions', 'Warn']);
+    runs.map = await runExport('map', POLICIES_DIR, ['-o', 'json']);
+    runs.edgeVap = await runExport('vap', EDGE_POLICIES, ['--validation-actions', 'Warn']);
+    runs.edgeMap = await runExport('map', EDGE_POLICIES, ['-o', 'json']);
+    for (const policy of [...runs.vap.exported, ...runs.edgeVap.exported]) exportedValidating.add(policy);
+    for (const format of ['vap', 'map', 'edgeVap', 'edgeMap'] as const) {
+      const file = path.join(work, `export-${format}.${format.toLowerCase().endsWith('vap') ? 'yaml' : 'json'}`);
       await writeFile(file, runs[format].stdout);
       // kubectl apply fails on any document the apiserver refuses: a CEL compile error fails the test here.
       await cluster.kubectl(['apply', '-f', file]);
     }
     await waitForNativePolicies();
-    await mapLimit(repository, 4, async (entry) => void answers.set(entry, await dryRun(entry)));
+    await mapLimit(entries, 4, async (entry) => void answers.set(entry, await dryRun(entry)));
   });
 
   after(async () => {
@@ -141,7 +165,7 @@ describe('daemonguard export: the library as native admission policies in a real
 
   function review(entry: { object: JsonObject; namespace: string }): Promise<ReviewedAdmission> {
     const request = buildAdmissionRequest(placeIn(entry.object, entry.namespace), { operation: 'CREATE', namespace: entry.namespace });
-    return reviewAdmission(request, library, { namespaceObject: namespaceObjectOf(entry.namespace, namespaceLabels.get(entry.namespace) ?? {}) });
+    return reviewAdmission(request, reviewed, { namespaceObject: namespaceObjectOf(entry.namespace, namespaceLabels.get(entry.namespace) ?? {}) });
   }
 
   /**
@@ -170,7 +194,7 @@ describe('daemonguard export: the library as native admission policies in a real
   function validationDisagreements(decision: ReviewedAdmission, answer: ApiAnswer): Map<string, string> {
     const native = nativeVerdicts(answer.warnings);
     const result = new Map<string, string>();
-    for (const policy of runs.vap.exported) {
+    for (const policy of exportedValidating) {
       const outcome = decision.outcomes.filter((o) => o.policy === policy).find((o) => o.result === 'error');
       const ours = decision.violations.filter((v) => v.policy === policy && v.validation >= 0).map((v) => v.message).sort();
       const theirs = native.filter((v) => v.policy === policy);
@@ -220,6 +244,7 @@ describe('daemonguard export: the library as native admission policies in a real
   }
 
   it('names every library policy it cannot export, with the expected reason, and exports every other one', () => {
+    for (const run of [runs.edgeVap, runs.edgeMap]) assert.deepEqual([...run.notExportable], [], 'every edge-case policy is exportable');
     for (const format of ['vap', 'map'] as const) {
       const expected = EXPECTED_NOT_EXPORTABLE[format];
       assert.deepEqual([...runs[format].notExportable.keys()].sort(), Object.keys(expected).sort(), `--format ${format}: the policies named not exportable`);
@@ -245,7 +270,8 @@ describe('daemonguard export: the library as native admission policies in a real
     let failing = 0;
     let objects = 0;
     let mutated = 0;
-    for (const entry of repository) {
+    let edgeValidations = 0;
+    for (const entry of entries) {
       const answer = answers.get(entry)!;
       const decision = await review(entry);
       if (answer.status !== 201 && answer.status !== 200) {
@@ -258,6 +284,7 @@ describe('daemonguard export: the library as native admission policies in a real
       }
       for (const [policy, why] of validationDisagreements(decision, answer)) {
         validations++;
+        if (runs.edgeVap.exported.has(policy)) edgeValidations++;
         if (decision.violations.some((v) => v.policy === policy)) failing++;
         if (why !== '') disagreements.push(`${policy} on ${entry.id}: ${why}`);
       }
@@ -272,15 +299,16 @@ describe('daemonguard export: the library as native admission policies in a real
       if (differences !== '') objectMismatches.push(`${entry.id}:\n${differences.replace(/^/gm, '    ')}`);
     }
     console.log(
-      `agreement: export vap: ${runs.vap.exported.size} policies, ${validations - disagreements.length}/${validations} (DaemonSet, policy) verdicts and messages (${failing} failing); ` +
-        `export map: ${runs.map.exported.size} policies, ${objects - objectMismatches.length}/${objects} stored objects identical (${mutated} mutated); ` +
+      `agreement: export vap: ${runs.vap.exported.size} library and ${runs.edgeVap.exported.size} edge-case policies, ${validations - disagreements.length}/${validations} (DaemonSet, policy) verdicts and messages ` +
+        `(${failing} failing, ${edgeValidations} of edge-case policies); ` +
+        `export map: ${runs.map.exported.size} library and ${runs.edgeMap.exported.size} edge-case policies, ${objects - objectMismatches.length}/${objects} stored objects identical (${mutated} mutated); ` +
         `${refused.length} refused as invalid by both, ${notCompared.length} objects not compared`,
     );
     if (notCompared.length > 0) console.log(`objects not compared:\n  ${notCompared.join('\n  ')}`);
     if (refused.length > 0) console.log(`refused by the apiserver (and daemonguard):\n  ${refused.join('\n  ')}`);
     assert.deepEqual(disagreements, [], 'the exported ValidatingAdmissionPolicies and daemonguard disagree');
     assert.deepEqual(objectMismatches, [], 'the exported MutatingAdmissionPolicies and daemonguard make different objects');
-    assert.equal(objects + refused.length + notCompared.length, repository.length, 'every repository DaemonSet is compared, refused by both, or named with why not');
+    assert.equal(objects + refused.length + notCompared.length, entries.length, 'every repository DaemonSet is compared, refused by both, or named with why not, in each namespace');
     assert.ok(validations >= MINIMUM_COMPARED.validations, `${validations} validations compared, fewer than ${MINIMUM_COMPARED.validations}`);
     assert.ok(objects >= MINIMUM_COMPARED.objects, `${objects} objects compared, fewer than ${MINIMUM_COMPARED.objects}`);
     assert.ok(mutated >= MINIMUM_COMPARED.mutated, `${mutated} DaemonSets mutated, fewer than ${MINIMUM_COMPARED.mutated}`);
