@@ -12,7 +12,7 @@ describe('daemonguard export', () => {
     assert.equal(run.code, 1, run.stderr);
     assert.match(run.stderr, /^not exportable: glob-namespaces: spec\.match: .*"kube-\*"/m);
     assert.match(run.stderr, /^not exportable: reads-coverage: spec\.validations\[0\]\.expression: reads `coverage`/m);
-    assert.match(run.stdout, /^# daemonguard export --format vap: 1 of 3 policies exported$/m);
+    assert.match(run.stdout, /^# daemonguard export --format vap: 1 of 4 policies exported$/m);
     assert.match(run.stdout, /^# not exportable: glob-namespaces: /m);
     const documents = parseAllDocuments(run.stdout).map((d) => d.toJS() as { kind: string; metadata: { name: string } } | null).filter((d) => d !== null);
     assert.deepEqual(documents.map((d) => `${d.kind}/${d.metadata.name}`), ['ValidatingAdmissionPolicy/daemonguard-exact-namespaces', 'ValidatingAdmissionPolicyBinding/daemonguard-exact-namespaces']);

@@ -36,10 +36,15 @@ export function inlineParams(expression: string, params: JsonObject): string {
 
 /** Whether the expression names `identifier` as a top-level variable (not as a field or inside a string). */
 export function readsIdentifier(expression: string, identifier: string): boolean {
+  // Not after `.` or `.?` (a field of that name), nor inside a longer name.
+  return matchesCode(expression, new RegExp(`(?<![.\\w])(?<!\\.\\?)${identifier}\\b`));
+}
+
+/** Whether `pattern` matches the expression's code outside its string literals. */
+export function matchesCode(expression: string, pattern: RegExp): boolean {
   let found = false;
   mapOutsideStrings(expression, (code) => {
-    // Not after `.` or `.?` (a field of that name), nor inside a longer name.
-    if (new RegExp(`(?<![.\\w])(?<!\\.\\?)${identifier}\\b`).test(code)) found = true;
+    if (pattern.test(code)) found = true;
     return code;
   });
   return found;

@@ -41,13 +41,15 @@ describe('export --format vap', () => {
     assert.equal((policy!.spec as JsonObject).failurePolicy, 'Fail');
   });
 
-  it('names a real glob and a read of coverage as not exportable, with the field and why', async () => {
+  it('names a real glob, a read of coverage and a function the apiserver lacks as not exportable, with the field and why', async () => {
     const results = byPolicy(exportPolicies(await loadPolicySet([path.join(TESTDATA, 'globs.yaml')]), 'vap', OPTIONS));
     assert.deepEqual(results.get('glob-namespaces'), {
       policy: 'glob-namespaces',
       kind: 'not-exportable',
       reason: 'spec.match: spec.match.namespaces has the glob "kube-*", which no label selector can express (only exact names and "*" alone can be exported)',
     });
+    const reverse = results.get('string-reverse');
+    assert.match(reverse?.kind === 'not-exportable' ? reverse.reason : '', /^spec\.validations\[0\]\.expression: calls <string>\.reverse\(\), which the kube-apiserver lacks/);
     const coverage = results.get('reads-coverage');
     assert.equal(coverage?.kind, 'not-exportable');
     assert.match(coverage.kind === 'not-exportable' ? coverage.reason : '', /^spec\.validations\[0\]\.expression: reads `coverage`/);
