@@ -24,13 +24,12 @@
 // One difference is left as it is: daemonguard refuses JSON Patch `test` operations (an error,
 // settled by failurePolicy); the apiserver runs them.
 import { formatPointer, parsePointer } from '../common/json-pointer.js';
-import type { JsonObject, JsonValue } from '../common/vocabulary.js';
+import type { JsonValue } from '../common/vocabulary.js';
 import type { DaemonSetPolicyDocument, DefaultSpec } from '../policy/types.js';
 import { celLiteral, dynMapValues, readsIdentifier } from './export-cel.js';
-import { nativeExpression, NotExportable, policyLimits } from './export-limits.js';
+import { exportNative } from './export-documents.js';
+import { nativeExpression, NotExportable } from './export-limits.js';
 import type { ExportOptions, PolicyExport } from './export-types.js';
-import { ADMISSION_API_VERSION, exportLabels, nativeMatchConstraints, nativePreamble } from './export-vap.js';
-import { bindingMatchResources } from './export-scope.js';
 
 /** CEL's reserved words: Kubernetes exposes object fields with these names as __<word>__. */
 const CEL_RESERVED = new Set(['in', 'as', 'break', 'const', 'continue', 'else', 'for', 'function', 'if', 'import', 'let', 'loop', 'package', 'namespace', 'return', 'var', 'void', 'true', 'false', 'null']);
@@ -145,34 +144,14 @@ function mutationSteps(document: DaemonSetPolicyDocument): Step[] {
 
 /** The MutatingAdmissionPolicy and binding of `document`, or why it has none. */
 export function exportMutatingPolicy(document: DaemonSetPolicyDocument, options: ExportOptions): PolicyExport {
-  const policy = document.metadata.name;
-  if ((document.spec.mutations ?? []).length === 0) return { policy, kind: 'skipped', reason: 'no mutations (export its validations with --format vap)' };
-  try {
-    policyLimits(document);
-    const name = `${options.namePrefix}${policy}`;
-    const steps = mutationSteps(document);
-    const policySpec: JsonObject = {
-      failurePolicy: document.spec.failurePolicy ?? 'Fail',
-      matchConstraints: nativeMatchConstraints(document),
-      ...nativePreamble(document),
+  if ((document.spec.mutations ?? []).length === 0) return { policy: document.metadata.name, kind: 'skipped', reason: 'no mutations (export its validations with --format vap)' };
+  return exportNative(document, 'MutatingAdmissionPolicy', options, () => ({
+    policySpec: {
       // daemonguard's mutations are idempotent (a second run writes nothing), so running again after a
       // later mutation changed the object is safe, and catches what that mutation removed.
       reinvocationPolicy: 'IfNeeded',
-      mutations: steps.map((step) => ({ patchType: 'JSONPatch', jsonPatch: { expression: step.expression } })),
-    };
-    const bindingSpec: JsonObject = { policyName: name };
-    const matchResources = bindingMatchResources(options.excludeNamespaces);
-    if (matchResources) bindingSpec.matchResources = matchResources;
-    return {
-      policy,
-      kind: 'exported',
-      documents: [
-        { apiVersion: ADMISSION_API_VERSION, kind: 'MutatingAdmissionPolicy', metadata: { name, labels: exportLabels(policy) }, spec: policySpec },
-        { apiVersion: ADMISSION_API_VERSION, kind: 'MutatingAdmissionPolicyBinding', metadata: { name, labels: exportLabels(policy) }, spec: bindingSpec },
-      ],
-    };
-  } catch (error) {
-    if (error instanceof NotExportable) return { policy, kind: 'not-exportable', reason: error.message };
-    throw error;
-  }
+      mutations: mutationSteps(document).map((step) => ({ patchType: 'JSONPatch', jsonPatch: { expression: step.expression } })),
+    },
+    bindingSpec: {},
+  }));
 }
