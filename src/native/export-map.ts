@@ -32,7 +32,7 @@ import { nativeExpression, NotExportable } from './export-limits.js';
 import type { ExportOptions, PolicyExport } from './export-types.js';
 
 /** CEL's reserved words: Kubernetes exposes object fields with these names as __<word>__. */
-const CEL_RESERVED = new Set(['in', 'as', 'break', 'const', 'continue', 'else', 'for', 'function', 'if', 'import', 'let', 'loop', 'package', 'namespace', 'return', 'var', 'void', 'true', 'false', 'null']);
+const CEL_RESERVED = new Set(['in', 'as', 'break', 'const', 'continue', 'else', 'for', 'function', 'if', 'import', 'let', 'loop', 'package', 'namespace', 'return', 'var', 'void', 'while', 'true', 'false', 'null']);
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 /** `base.segment` (or `base['segment']` for a map key that is no identifier). */
