@@ -31,14 +31,17 @@ import { exportNative } from './export-documents.js';
 import { nativeExpression, NotExportable } from './export-limits.js';
 import type { ExportOptions, PolicyExport } from './export-types.js';
 
-/** CEL's reserved words: Kubernetes exposes object fields with these names as __<word>__. */
+/**
+ * CEL's reserved words. Kubernetes exposes an object field with such a name as __<word>__, but a map
+ * key as it is; export cannot tell which a path segment is, so such a segment is not exported.
+ */
 const CEL_RESERVED = new Set(['in', 'as', 'break', 'const', 'continue', 'else', 'for', 'function', 'if', 'import', 'let', 'loop', 'package', 'namespace', 'return', 'var', 'void', 'while', 'true', 'false', 'null']);
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 /** `base.segment` (or `base['segment']` for a map key that is no identifier). */
 function member(base: string, segment: string): string {
   if (!IDENTIFIER.test(segment)) return `${base}[${celLiteral(segment)}]`;
-  return `${base}.${CEL_RESERVED.has(segment) ? `__${segment}__` : segment}`;
+  return `${base}.${segment}`;
 }
 
 /** Whether `base` has `segment`: a field test, or a key test for map keys that are no identifiers. */
@@ -68,6 +71,8 @@ function decodePath(field: string, pointer: string): string[] {
   }
   const numeric = segments.find((s) => /^\d+$/.test(s));
   if (numeric !== undefined) throw new NotExportable(field, `the path ${pointer} indexes a list (${numeric}); use forEach`);
+  const reserved = segments.find((s) => CEL_RESERVED.has(s));
+  if (reserved !== undefined) throw new NotExportable(field, `the path ${pointer} has "${reserved}", a CEL reserved word, which the apiserver writes __${reserved}__ for a field and as it is for a map key`);
   return segments;
 }
 
@@ -94,7 +99,7 @@ function defaultStep(document: DaemonSetPolicyDocument, field: string, entry: De
   }
   const chain = `${branches.join('\n  : ')}\n  : []`;
   if (!forEach) return chain;
-  const list = forEach.reduce((access, segment) => (IDENTIFIER.test(segment) && !CEL_RESERVED.has(segment) ? `${access}.?${segment}` : `${access}[?${celLiteral(segment)}]`), 'object');
+  const list = forEach.reduce((access, segment) => (IDENTIFIER.test(segment) ? `${access}.?${segment}` : `${access}[?${celLiteral(segment)}]`), 'object');
   return `${list}.orValue([]).transformList(index, element,\n  ${chain}).flatten()`;
 }
 

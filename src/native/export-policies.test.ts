@@ -127,9 +127,15 @@ describe('export --format map', () => {
   });
 
   it('names a policy whose later step reads object, which the apiserver would show already mutated', async () => {
-    const results = byPolicy(exportPolicies(await loadPolicySet([path.join(TESTDATA, 'later-step-reads-object.yaml')]), 'map', OPTIONS));
+    const results = byPolicy(exportPolicies(await loadPolicySet([path.join(TESTDATA, 'mutations-not-exportable.yaml')]), 'map', OPTIONS));
     const result = results.get('later-step-reads-object');
     assert.equal(result?.kind, 'not-exportable');
     assert.match(result.kind === 'not-exportable' ? result.reason : '', /^spec\.mutations\[0\]\.defaults\[1\]: reads `object` after an earlier step/);
+  });
+
+  it('names a default whose path has a CEL reserved word, which the apiserver spells differently for fields and map keys', async () => {
+    const results = byPolicy(exportPolicies(await loadPolicySet([path.join(TESTDATA, 'mutations-not-exportable.yaml')]), 'map', OPTIONS));
+    const result = results.get('reserved-word-key');
+    assert.match(result?.kind === 'not-exportable' ? result.reason : '', /^spec\.mutations\[0\]\.defaults\[0\]\.path: the path \/metadata\/labels\/namespace has "namespace", a CEL reserved word/);
   });
 });
