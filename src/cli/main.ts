@@ -19,6 +19,7 @@ const COMMANDS: Record<string, () => Promise<RegisterCommand>> = {
   audit: async () => (await import('./audit-command.js')).registerAuditCommand,
   test: async () => (await import('./test-command.js')).registerTestCommand,
   coverage: async () => (await import('./coverage-command.js')).registerCoverageCommand,
+  export: async () => (await import('./export-command.js')).registerExportCommand,
   verify: async () => (await import('./verify-command.js')).registerVerifyCommand,
   review: async () => (await import('./review-command.js')).registerReviewCommand,
   serve: async () => (await import('./serve-command.js')).registerServeCommand,

@@ -14,7 +14,7 @@
 // accounts for every entry of its corpus (compared, or left out with a reason that is printed) and
 // compares at least as many as the README records (MINIMUM_COMPARED).
 import assert from 'node:assert/strict';
-import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -24,8 +24,8 @@ import { applyApiserverDefaults, TEMPLATE_GENERATION_ANNOTATION } from '../../sr
 import { namespaceObjectOf } from '../../src/apiserver/namespace-object.js';
 import { isJsonObject, type JsonObject, type JsonValue } from '../../src/common/vocabulary.js';
 import { loadPolicySet } from '../../src/policy/load-policies.js';
-import { expressionDependencies } from '../../src/policy/expression-dependencies.js';
-import type { DaemonSetPolicyDocument, PolicySet } from '../../src/policy/types.js';
+import { exportValidatingPolicy } from '../../src/native/export-vap.js';
+import type { PolicySet } from '../../src/policy/types.js';
 import {
   diffObjects,
   formatDifferences,
@@ -46,7 +46,7 @@ import {
 } from './admission-support.js';
 import { startCluster, type Cluster } from './cluster/cluster.js';
 import { daemonguard } from './deploy-tools.js';
-import { nativePolicyFor, nativeVerdicts, readPolicyDocuments, VAP_PREFIX, type NativePolicy } from './vap-translation.js';
+import { nativeVerdicts, VAP_PREFIX } from './native-verdicts.js';
 
 const PSA_NAMESPACE = (level: PssLevel): string => `psa-${level}`;
 const VAP_NAMESPACE = (level: PssLevel): string => `vap-${level}`;
@@ -70,16 +70,6 @@ const MINIMUM_COMPARED = {
 /** The library's policies that read `coverage` and so have no native equivalent; no other is left out. */
 const COVERAGE_POLICIES = ['control-plane-coverage', 'footprint'];
 const readingCoverage: string[] = [];
-
-function readsCoverage(document: DaemonSetPolicyDocument): boolean {
-  const { spec } = document;
-  const expressions = [
-    ...(spec.matchConditions ?? []).map((c) => c.expression),
-    ...(spec.variables ?? []).map((v) => v.expression),
-    ...(spec.validations ?? []).flatMap((v) => [v.expression, v.messageExpression ?? '']),
-  ];
-  return expressions.some((expression) => expressionDependencies(expression).coverage);
-}
 
 /** An entry a check left out, and why. */
 interface Exclusion {
@@ -206,7 +196,8 @@ describe('differential: daemonguard against Kubernetes itself', { timeout: 900_0
   let repository: CorpusDaemonSet[];
   let fixtures: CorpusDaemonSet[];
   let namespaceLabels: Map<string, Record<string, string>>;
-  let nativePolicies: NativePolicy[];
+  /** The library's validating policies as exported by the product (`daemonguard export --format vap`). */
+  let nativePolicies: { policy: string; documents: JsonObject[] }[];
   /** Per corpus entry: the dry-run create in its own namespace, and in the psa-* and vap-* namespaces. */
   const own = new Map<CorpusDaemonSet, ApiAnswer>();
   const inPsa = new Map<PssLevel, Map<CorpusDaemonSet, ApiAnswer>>();
@@ -266,20 +257,25 @@ describe('differential: daemonguard against Kubernetes itself', { timeout: 900_0
     const levelNamespaces = [...PSS_LEVELS.flatMap((level) => [PSA_NAMESPACE(level), VAP_NAMESPACE(level)]), CAPTURE_NAMESPACE];
     nativePolicies = [];
     for (const group of ['security', 'rollout', 'pod-security']) {
-      for (const file of (await readdir(path.join(POLICIES_DIR, group))).filter((f) => f.endsWith('.yaml')).sort()) {
-        for (const document of await readPolicyDocuments(path.join(POLICIES_DIR, group, file))) {
-          if ((document.spec.mutations ?? []).length > 0) continue;
+      for (const policy of (await loadPolicySet([path.join(POLICIES_DIR, group)])).policies) {
+        if (policy.mutations.length > 0) continue;
+        // The product's export, with the bindings in Warn so every failed validation comes back.
+        const exported = exportValidatingPolicy(policy.document, {
+          namePrefix: VAP_PREFIX,
+          excludeNamespaces: group === 'pod-security' ? [] : levelNamespaces,
+          validationActions: ['Warn'],
+        });
+        if (exported.kind !== 'exported') {
           // `coverage` is daemonguard's own (the cluster's nodes); a native policy has nothing like it.
-          if (readsCoverage(document)) {
-            console.log(`cel: not compared: ${document.metadata.name} reads coverage, which a ValidatingAdmissionPolicy cannot`);
-            readingCoverage.push(document.metadata.name);
-            continue;
-          }
-          nativePolicies.push(nativePolicyFor(document, group === 'pod-security' ? {} : { excludeNamespaces: levelNamespaces }));
+          console.log(`cel: not compared: ${policy.name}: ${exported.reason}`);
+          assert.match(exported.reason, /reads `coverage`/, `${policy.name} is left out of the export for another reason than coverage`);
+          readingCoverage.push(policy.name);
+          continue;
         }
+        nativePolicies.push(exported);
       }
     }
-    const objects = nativePolicies.flatMap((p) => [p.validatingAdmissionPolicy, p.binding]);
+    const objects = nativePolicies.flatMap((p) => p.documents);
     await cluster.kubectl(['apply', '-f', '-'], { input: JSON.stringify({ apiVersion: 'v1', kind: 'List', items: objects }) });
     await waitForNativePolicies();
     await waitForRecorder();

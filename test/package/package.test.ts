@@ -241,6 +241,13 @@ describe('the npm package, installed outside the repository', { timeout: 300_000
     assert.match(result.stdout, /1 suite, 2 resources: 2 passed, 0 failed/, describeRun(result));
   });
 
+  it('export writes the built-in library as native policies, naming those that read coverage', async () => {
+    const result = await daemonguard(['export', '--format', 'vap']);
+    assert.equal(result.code, 1, describeRun(result));
+    assert.match(result.stdout, /^kind: ValidatingAdmissionPolicy\nmetadata:\n {2}name: daemonguard-privileged-namespaces$/m, describeRun(result));
+    assert.match(result.stderr, /^not exportable: footprint: .*reads `coverage`/m, describeRun(result));
+  });
+
   /** `daemonguard certs` once, for a webhook served on 127.0.0.1; shared by the certs and serve cases. */
   const generateCertificates = (): Promise<Run> => (certificates ??= daemonguard(['certs', '--dir', 'certs', '--ip', '127.0.0.1']));
 

@@ -19,9 +19,10 @@ const ALLOWED_IMPORTS: Record<string, readonly string[]> = {
   kube: ['engine', 'common'],
   certs: ['common'],
   deploy: ['common'],
+  native: ['policy', 'cel', 'common'],
   server: ['admission', 'apiserver', 'engine', 'policy', 'cel', 'common', 'certs'],
   playground: ['admission', 'apiserver', 'engine', 'policy', 'coverage', 'common', 'server'],
-  cli: ['admission', 'apiserver', 'engine', 'policy', 'cel', 'coverage', 'common', 'certs', 'deploy', 'kube', 'server', 'playground'],
+  cli: ['admission', 'apiserver', 'engine', 'policy', 'cel', 'coverage', 'common', 'certs', 'deploy', 'kube', 'server', 'playground', 'native'],
 };
 
 /** Folders of the repository's root that are built or installed, never committed (src/coverage is source). */
