@@ -71,6 +71,34 @@ export function toCelValue(value: unknown): unknown {
 }
 
 /**
+ * toCelValue(value) for a part of a review's JSON, remembered by identity in `converted` (one review's
+ * memo) so that a list read by several expressions is converted once. Scalars cost a type test (an
+ * integral number becomes a BigInt), and nothing is cached for them.
+ */
+export function celOfJson(value: unknown, converted: Map<object, unknown>): unknown {
+  switch (typeof value) {
+    case 'string':
+    case 'boolean':
+      return value;
+    case 'number':
+      return Number.isInteger(value) && value >= INT64_MIN && value < INT64_LIMIT ? BigInt(value) : value;
+    case 'object': {
+      if (value === null) return null;
+      let cel = converted.get(value);
+      if (cel === undefined) {
+        // A CEL value already (a Map, an Optional: what an operation returned for a part of the JSON).
+        if (!Array.isArray(value) && !isPlainObject(value)) return value;
+        cel = toCelValue(value);
+        converted.set(value, cel);
+      }
+      return cel;
+    }
+    default:
+      return toCelValue(value);
+  }
+}
+
+/**
  * toCelValue(next) for a JSON value that shares subtrees with `previous`, whose conversion was
  * `previousCel`: a subtree that is the very same object in both keeps its converted value, and only
  * what differs is converted. The engine's mutations copy just the path they write (the rest of the

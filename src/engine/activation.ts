@@ -1,18 +1,19 @@
-// Builds the CEL variables for one review. The request-wide values (object, request, ...) are
-// converted once per review and shared by every policy; `variables` is per policy, lazy and memoized
+// Builds the CEL variables for one review. The request-wide values (object, request, ...) are shared
+// by every policy as JSON, converted to CEL values only for the interpreter (and by the compiled code
+// only where an operation needs a CEL value); `variables` is per policy, lazy and memoized
 // as in Kubernetes, so a variable no validation reads costs nothing.
-import type { CelActivation } from '../cel/program.js';
-import { toCelValue } from '../cel/values.js';
+import type { CelActivation, JsonInputs } from '../cel/program.js';
+import { celOfJson } from '../cel/values.js';
 import type { CompiledPolicy } from '../policy/types.js';
 import { coverageValue } from './coverage-value.js';
 import { evaluateExpression } from './evaluate.js';
 import type { AdmissionRequest, JsonObject } from './types.js';
 
 export interface SharedValues {
-  object: unknown;
-  oldObject: unknown;
-  request: unknown;
-  namespaceObject: unknown;
+  /** The review's inputs as JSON, what compiled expressions read; replaced when `object` changes. */
+  json: JsonInputs;
+  /** CEL values of `json`'s members, converted on the first read by the interpreter. */
+  cel: Partial<Record<'object' | 'oldObject' | 'request' | 'namespaceObject', unknown>>;
   /**
    * Values of request-only variables by expression source, shared by every policy that declares the
    * same expression. Cleared whenever `object` changes (after a mutation). Failures are not shared:
@@ -29,8 +30,10 @@ export interface SharedValues {
 }
 
 /** After a mutation: the object policies see from now on, and what was derived from the old one forgotten. */
-export function replaceSharedObject(shared: SharedValues, object: JsonObject, cel: unknown): void {
-  shared.object = cel;
+export function replaceSharedObject(shared: SharedValues, object: JsonObject): void {
+  // The conversions stay: the mutated object shares every subtree it did not write with the old one.
+  shared.json = { ...shared.json, object };
+  shared.cel = { ...shared.cel, object: undefined };
   shared.coverageObject = object;
   shared.coverage = undefined;
   shared.variableMemo.clear();
@@ -42,7 +45,7 @@ function sharedCoverage(shared: SharedValues): unknown {
 }
 
 /** The request as CEL sees it: everything but the objects, which have their own variables. */
-function requestValue(request: AdmissionRequest): unknown {
+function requestValue(request: AdmissionRequest): JsonObject {
   const view: JsonObject = {
     uid: request.uid,
     kind: { ...request.kind },
@@ -63,34 +66,81 @@ function requestValue(request: AdmissionRequest): unknown {
   if (request.requestKind) view.requestKind = { ...request.requestKind };
   if (request.requestResource) view.requestResource = { ...request.requestResource };
   if (request.requestSubResource !== undefined) view.requestSubResource = request.requestSubResource;
-  return toCelValue(view);
+  return view;
 }
 
 export function sharedValues(request: AdmissionRequest, object: JsonObject | null, namespaceObject: JsonObject | null | undefined, nodes?: readonly JsonObject[] | null): SharedValues {
   return {
     nodes: nodes ?? null,
     coverageObject: object,
-    object: object === null ? null : toCelValue(object),
-    oldObject: request.oldObject === null ? null : toCelValue(request.oldObject),
-    request: requestValue(request),
-    namespaceObject: namespaceObject ? toCelValue(namespaceObject) : null,
+    json: { object, oldObject: request.oldObject, request: requestValue(request), namespaceObject: namespaceObject ?? null, converted: new Map() },
+    cel: {},
     variableMemo: new Map(),
   };
 }
 
+function sharedCel(shared: SharedValues, name: 'object' | 'oldObject' | 'request' | 'namespaceObject'): unknown {
+  let value = shared.cel[name];
+  if (value === undefined) {
+    value = celOfJson(shared.json[name], shared.json.converted);
+    shared.cel[name] = value;
+  }
+  return value;
+}
+
+/**
+ * One policy's view of a review. The objects are JSON for compiled code (`json`) and converted to CEL
+ * values only when the interpreter reads them; `variables` is built on first read. Getters on the
+ * class, not per-review properties, so an activation is one small allocation.
+ */
+class PolicyActivation implements CelActivation {
+  #variables: Record<string, unknown> | undefined;
+
+  constructor(
+    readonly shared: SharedValues,
+    readonly policy: CompiledPolicy,
+  ) {}
+
+  get json(): JsonInputs {
+    return this.shared.json;
+  }
+  get object(): unknown {
+    return sharedCel(this.shared, 'object');
+  }
+  get oldObject(): unknown {
+    return sharedCel(this.shared, 'oldObject');
+  }
+  get request(): unknown {
+    return sharedCel(this.shared, 'request');
+  }
+  get namespaceObject(): unknown {
+    return sharedCel(this.shared, 'namespaceObject');
+  }
+  get params(): unknown {
+    return this.policy.params;
+  }
+  get coverage(): unknown {
+    return sharedCoverage(this.shared);
+  }
+  get variables(): Record<string, unknown> {
+    return (this.#variables ??= lazyVariables(this.policy, this.shared, this));
+  }
+}
+
 /** The activation for one policy: shared values, its params, and its lazily evaluated variables. */
 export function policyActivation(policy: CompiledPolicy, shared: SharedValues): CelActivation {
+  return new PolicyActivation(shared, policy);
+}
+
+/** `activation` with `element` and `index` set, for a forEach default's expressions. */
+export function elementActivation(activation: CelActivation, element: unknown, index: bigint): CelActivation {
+  // A prototype link rather than a copy: the getters above keep working (a spread would run them all).
+  return Object.create(activation, { element: { value: element, enumerable: true }, index: { value: index, enumerable: true } }) as CelActivation;
+}
+
+/** `variables` as in Kubernetes: each evaluated on first read and remembered, failures included. */
+function lazyVariables(policy: CompiledPolicy, shared: SharedValues, activation: CelActivation): Record<string, unknown> {
   const variables: Record<string, unknown> = Object.create(null);
-  const activation: CelActivation = {
-    object: shared.object,
-    oldObject: shared.oldObject,
-    request: shared.request,
-    params: policy.params,
-    namespaceObject: shared.namespaceObject,
-    coverage: null,
-    variables,
-  };
-  Object.defineProperty(activation, 'coverage', { enumerable: true, get: () => sharedCoverage(shared) });
   for (const variable of policy.variables) {
     if (variable.constant) {
       Object.defineProperty(variables, variable.name, { enumerable: true, value: variable.constant.value });
@@ -123,5 +173,5 @@ export function policyActivation(policy: CompiledPolicy, shared: SharedValues): 
       },
     });
   }
-  return activation;
+  return variables;
 }

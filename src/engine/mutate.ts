@@ -8,6 +8,7 @@ import { formatPointer, parsePointer } from '../common/json-pointer.js';
 import { isJsonObject, type JsonObject, type JsonValue } from '../common/vocabulary.js';
 import type { CelActivation } from '../cel/program.js';
 import type { CompiledDefault, CompiledMutation } from '../policy/types.js';
+import { elementActivation } from './activation.js';
 import { EvaluationFailure, evaluateBoolean, evaluateExpression } from './evaluate.js';
 import type { PatchOperation } from './types.js';
 
@@ -100,7 +101,7 @@ function applyDefaults(mutation: CompiledMutation, original: JsonObject, activat
     list.forEach((element, index) => {
       const base = [...entry.forEach!, String(index)];
       if (addIfAbsent(working, base, entry.path, null, mutation.field) === undefined) return;
-      const value = defaultValue(entry, { ...activation, element: toCelValue(element), index: BigInt(index) });
+      const value = defaultValue(entry, elementActivation(activation, toCelValue(element), BigInt(index)));
       if (value === undefined) return;
       const op = addIfAbsent(working, base, entry.path, value, mutation.field);
       if (op) emit(op);
