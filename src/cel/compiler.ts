@@ -260,13 +260,22 @@ class Compiler {
       };
     }
     if (!optional) {
-      return (activation, locals) => {
+      const read: Code = (activation, locals) => {
         const value = operand(activation, locals);
         if (isPlainMap(value) && Object.hasOwn(value, field)) {
           const member = value[field];
           if (member !== undefined) return member;
         }
         return slow(value);
+      };
+      if (operandNode.op !== 'id' || operandNode.args !== 'variables' || scope.names.has('variables')) return read;
+      // `variables.x`: by name, without the map the interpreter needs (activation.variable).
+      return (activation, locals) => {
+        if (activation.variable !== undefined) {
+          const value = activation.variable(field);
+          if (value !== undefined) return value;
+        }
+        return read(activation, locals);
       };
     }
     return (activation, locals) => {

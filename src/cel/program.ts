@@ -34,6 +34,11 @@ export interface CelActivation {
    * these and leaves the CEL values above (which the engine converts lazily) to the interpreter.
    */
   readonly json?: JsonInputs;
+  /**
+   * When present, `variables.<name>` without building the `variables` map: the value, a thrown
+   * evaluation error, or undefined for a name the policy does not declare.
+   */
+  variable?(name: string): unknown;
 }
 
 export interface CelProgram {

@@ -88,13 +88,32 @@ function sharedCel(shared: SharedValues, name: 'object' | 'oldObject' | 'request
   return value;
 }
 
+/** Each policy's variables by name, for reads by name (built on the first review). */
+const variableIndexes = new WeakMap<CompiledPolicy, ReadonlyMap<string, number>>();
+
+function variableIndex(policy: CompiledPolicy): ReadonlyMap<string, number> {
+  let index = variableIndexes.get(policy);
+  if (index === undefined) {
+    index = new Map(policy.variables.map((variable, i) => [variable.name, i]));
+    variableIndexes.set(policy, index);
+  }
+  return index;
+}
+
+const DONE = 1;
+const FAILED = 2;
+
 /**
  * One policy's view of a review. The objects are JSON for compiled code (`json`) and converted to CEL
- * values only when the interpreter reads them; `variables` is built on first read. Getters on the
- * class, not per-review properties, so an activation is one small allocation.
+ * values only when the interpreter reads them; variables are evaluated on first read (by name through
+ * `variable`, or through the `variables` map the interpreter sees, built on its first read). Getters
+ * on the class, not per-review properties, so an activation is one small allocation.
  */
 class PolicyActivation implements CelActivation {
   #variables: Record<string, unknown> | undefined;
+  /** Per variable: 0 (not evaluated yet), DONE (value in #values) or FAILED (the error in #values). */
+  #states: Uint8Array | undefined;
+  #values: unknown[] | undefined;
 
   constructor(
     readonly shared: SharedValues,
@@ -123,7 +142,39 @@ class PolicyActivation implements CelActivation {
     return sharedCoverage(this.shared);
   }
   get variables(): Record<string, unknown> {
-    return (this.#variables ??= lazyVariables(this.policy, this.shared, this));
+    return (this.#variables ??= variablesMap(this.policy, this));
+  }
+
+  /**
+   * `variables.<name>` as in Kubernetes: evaluated on first read and remembered, a failure too;
+   * request-only variables shared across the review's policies. Undefined for an undeclared name.
+   */
+  variable(name: string): unknown {
+    const i = variableIndex(this.policy).get(name);
+    if (i === undefined) return undefined;
+    const variable = this.policy.variables[i]!;
+    if (variable.constant) return variable.constant.value;
+    const states = (this.#states ??= new Uint8Array(this.policy.variables.length));
+    const values = (this.#values ??= new Array<unknown>(this.policy.variables.length));
+    if (states[i] === DONE) return values[i];
+    if (states[i] === FAILED) throw values[i];
+    const { sharedKey } = variable;
+    const memo = this.shared.variableMemo;
+    if (sharedKey !== undefined && memo.has(sharedKey)) {
+      states[i] = DONE;
+      return (values[i] = memo.get(sharedKey));
+    }
+    try {
+      const value = evaluateExpression(variable, this);
+      states[i] = DONE;
+      values[i] = value;
+      if (sharedKey !== undefined) memo.set(sharedKey, value);
+      return value;
+    } catch (error) {
+      states[i] = FAILED;
+      values[i] = error;
+      throw error;
+    }
   }
 }
 
@@ -138,40 +189,11 @@ export function elementActivation(activation: CelActivation, element: unknown, i
   return Object.create(activation, { element: { value: element, enumerable: true }, index: { value: index, enumerable: true } }) as CelActivation;
 }
 
-/** `variables` as in Kubernetes: each evaluated on first read and remembered, failures included. */
-function lazyVariables(policy: CompiledPolicy, shared: SharedValues, activation: CelActivation): Record<string, unknown> {
+/** `variables` as the interpreter reads it: a map whose members evaluate on first read. */
+function variablesMap(policy: CompiledPolicy, activation: PolicyActivation): Record<string, unknown> {
   const variables: Record<string, unknown> = Object.create(null);
-  for (const variable of policy.variables) {
-    if (variable.constant) {
-      Object.defineProperty(variables, variable.name, { enumerable: true, value: variable.constant.value });
-      continue;
-    }
-    const { sharedKey } = variable;
-    let state: 'unset' | 'done' | 'failed' = 'unset';
-    let value: unknown;
-    let failure: unknown;
-    Object.defineProperty(variables, variable.name, {
-      enumerable: true,
-      get() {
-        if (state === 'done') return value;
-        if (state === 'failed') throw failure;
-        if (sharedKey !== undefined && shared.variableMemo.has(sharedKey)) {
-          value = shared.variableMemo.get(sharedKey);
-          state = 'done';
-          return value;
-        }
-        try {
-          value = evaluateExpression(variable, activation);
-          state = 'done';
-          if (sharedKey !== undefined) shared.variableMemo.set(sharedKey, value);
-          return value;
-        } catch (error) {
-          failure = error;
-          state = 'failed';
-          throw error;
-        }
-      },
-    });
+  for (const { name } of policy.variables) {
+    Object.defineProperty(variables, name, { enumerable: true, get: () => activation.variable(name) });
   }
   return variables;
 }
