@@ -706,7 +706,6 @@ function jsonFieldRead(field: string): FieldRead {
   let read = fieldReads.get(field);
   if (read === undefined) {
     const key = JSON.stringify(field);
-    // eslint-disable-next-line @typescript-eslint/no-implied-eval -- generated from a checked identifier, see above
     const make = new Function(
       'isPlainMap',
       'celOf',
