@@ -98,49 +98,6 @@ export function celOfJson(value: unknown, converted: Map<object, unknown>): unkn
   }
 }
 
-/**
- * toCelValue(next) for a JSON value that shares subtrees with `previous`, whose conversion was
- * `previousCel`: a subtree that is the very same object in both keeps its converted value, and only
- * what differs is converted. The engine's mutations copy just the path they write (the rest of the
- * object is shared, never modified), so after a mutation this converts a few containers instead of
- * the whole object. The result is what toCelValue(next) would return.
- */
-export function toCelValueReusing(next: unknown, previous: unknown, previousCel: unknown): unknown {
-  if (next === previous) return previousCel;
-  if (typeof next !== 'object' || next === null || typeof previous !== 'object' || previous === null) return toCelValue(next);
-  if (Array.isArray(next)) {
-    if (!Array.isArray(previous) || !Array.isArray(previousCel)) return toCelValue(next);
-    const out = new Array<unknown>(next.length);
-    for (let i = 0; i < next.length; i++) {
-      out[i] = i < previous.length ? toCelValueReusing(next[i], previous[i], previousCel[i]) : toCelValue(next[i]);
-    }
-    return out;
-  }
-  // Anything but two plain objects converted to a plain CEL map (no `constructor` key, see toCelValue)
-  // is converted afresh.
-  if (
-    Array.isArray(previous) ||
-    !isPlainObject(next) ||
-    Object.hasOwn(next, 'constructor') ||
-    typeof previousCel !== 'object' ||
-    previousCel === null ||
-    previousCel instanceof Map ||
-    Array.isArray(previousCel)
-  ) {
-    return toCelValue(next);
-  }
-  const source = next as Record<string, unknown>;
-  const before = previous as Record<string, unknown>;
-  const beforeCel = previousCel as CelMap;
-  const out: CelMap = Object.create(null) as CelMap;
-  for (const key of Object.keys(source)) {
-    const member = source[key];
-    if (member === undefined) continue;
-    out[key] = Object.hasOwn(before, key) && Object.hasOwn(beforeCel, key) ? toCelValueReusing(member, before[key], beforeCel[key]) : toCelValue(member);
-  }
-  return out;
-}
-
 const NANOS_PER_SECOND = 1_000_000_000n;
 
 /** Go's time.Duration.String(), which is what metav1.Duration writes into JSON ("1h30m0s", "1.5s"). */

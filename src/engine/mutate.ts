@@ -156,7 +156,7 @@ function copyJson(value: JsonValue): JsonValue {
  * its source, for move and copy) replaced by a shallow copy, so that applying the operation in place
  * changes only copies. Everything off those paths is shared with `document`, which stays untouched:
  * a default written into a 60 KB DaemonSet copies a handful of small containers, not the object. The
- * engine's CEL view of the object reuses the shared parts too (toCelValueReusing).
+ * engine's CEL values of the shared parts carry over too (celOfJson converts by identity).
  */
 function copyPathTo(document: JsonObject, operation: PatchOperation): JsonObject {
   const root: JsonObject = { ...document };
