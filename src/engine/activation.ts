@@ -185,8 +185,47 @@ export function policyActivation(policy: CompiledPolicy, shared: SharedValues): 
 
 /** `activation` with `element` and `index` set, for a forEach default's expressions. */
 export function elementActivation(activation: CelActivation, element: unknown, index: bigint): CelActivation {
-  // A prototype link rather than a copy: the getters above keep working (a spread would run them all).
-  return Object.create(activation, { element: { value: element, enumerable: true }, index: { value: index, enumerable: true } }) as CelActivation;
+  return new ElementActivation(activation, element, index);
+}
+
+/**
+ * A policy's activation plus `element` and `index`. Everything else is the policy's: its variables
+ * are evaluated in the policy's activation, once per review, as without forEach.
+ */
+class ElementActivation implements CelActivation {
+  constructor(
+    readonly parent: CelActivation,
+    readonly element: unknown,
+    readonly index: bigint,
+  ) {}
+
+  get json(): JsonInputs | undefined {
+    return this.parent.json;
+  }
+  get object(): unknown {
+    return this.parent.object;
+  }
+  get oldObject(): unknown {
+    return this.parent.oldObject;
+  }
+  get request(): unknown {
+    return this.parent.request;
+  }
+  get namespaceObject(): unknown {
+    return this.parent.namespaceObject;
+  }
+  get params(): unknown {
+    return this.parent.params;
+  }
+  get coverage(): unknown {
+    return this.parent.coverage;
+  }
+  get variables(): unknown {
+    return this.parent.variables;
+  }
+  variable(name: string): unknown {
+    return this.parent.variable?.(name);
+  }
 }
 
 /** `variables` as the interpreter reads it: a map whose members evaluate on first read. */

@@ -19,7 +19,8 @@ import { Optional } from '@marcbachmann/cel-js';
 import { measureCost } from '../../src/cel/cost.js';
 import type { CelActivation, CelProgram } from '../../src/cel/program.js';
 import { isJsonObject, type JsonObject, type JsonValue } from '../../src/common/vocabulary.js';
-import { policyActivation, sharedValues } from '../../src/engine/activation.js';
+import { elementActivation, policyActivation, sharedValues } from '../../src/engine/activation.js';
+import { toCelValue } from '../../src/cel/values.js';
 import { loadPolicySet } from '../../src/policy/load-policies.js';
 import type { CompiledExpression, CompiledPolicy } from '../../src/policy/types.js';
 import { admissionRequest } from '../support/admission-fixtures.js';
@@ -108,6 +109,7 @@ function settleVariables(activation: CelActivation): void {
 let compared = 0;
 
 let comparedWithCoverage = 0;
+let comparedPerElement = 0;
 
 function compareOn(object: JsonObject, oldObject: JsonObject | null, nodes: readonly JsonObject[] | null = null): void {
   const request = admissionRequest(object, oldObject ? { operation: 'UPDATE', oldObject } : {});
@@ -124,6 +126,21 @@ function compareOn(object: JsonObject, oldObject: JsonObject | null, nodes: read
       assert.deepStrictEqual(compiled, interpreted, `${policy.name} ${expression.field}: ${program.source}`);
       compared++;
       if (nodes !== null && /\bcoverage\b/.test(program.source) && interpretedSide.coverage !== null) comparedWithCoverage++;
+    }
+    // forEach defaults: per element of their list, with `element` and `index` set as mutate.ts sets them.
+    for (const entry of policy.mutations.flatMap((m) => m.defaults ?? [])) {
+      if (!entry.forEach || !entry.valueExpression) continue;
+      let list: JsonValue | undefined = object;
+      for (const segment of entry.forEach) list = isJsonObject(list) ? list[segment] : Array.isArray(list) ? list[Number(segment)] : undefined;
+      if (!Array.isArray(list)) continue;
+      const program = entry.valueExpression.program;
+      list.forEach((element, index) => {
+        const compiled = run((a) => program.evaluate(a), elementActivation(compiledSide, toCelValue(element), BigInt(index)));
+        const interpreted = run((a) => program.interpret(a), elementActivation(interpretedSide, toCelValue(element), BigInt(index)));
+        assert.deepStrictEqual(compiled, interpreted, `${policy.name} ${entry.valueExpression!.field} [${index}]: ${program.source}`);
+        compared++;
+        comparedPerElement++;
+      });
     }
   }
 }
@@ -182,6 +199,8 @@ describe('compiled CEL against the interpreter', { timeout: 600_000 }, () => {
       compareOn(seed, null, clusterNodes);
     }
     console.log(`${comparedWithCoverage} evaluations of expressions reading a non-null coverage`);
+    console.log(`${comparedPerElement} evaluations of forEach defaults, per element`);
+    assert.ok(comparedPerElement >= 10, 'the library has forEach defaults; they must be compared per element');
     assert.ok(comparedWithCoverage >= 10, 'the library has coverage policies; their expressions must see a computed coverage');
   });
 
