@@ -5,6 +5,11 @@
 // Where the speed comes from: no per-node dispatch through cel-js's evaluator, no runtime overload
 // resolution when the operands have the types the checker proved (a `typeof` test instead), field
 // reads as property reads, comprehensions as plain loops over a slot array, literals built directly.
+// And no converted copy of the review: `object`, `oldObject`, `request` and `namespaceObject` are
+// read as the parsed JSON (the activation's `json`). Field and index reads, `has()`, `in` and
+// comprehension ranges work on it as it is; a part of it is converted to CEL values (values.ts:
+// ints as BigInt, objects with a null prototype, once per review by identity) only where it meets an
+// operation that needs CEL values: a library function, arithmetic, a comparison, a slow path.
 //
 // Why it stays exact: every fast path is guarded by a test of the runtime values that mirrors how the
 // interpreter would have picked its overload (it types a list by its first element, an optional as
@@ -294,14 +299,8 @@ class Compiler {
         return this.jsonCode((activation, locals) => {
           const value = operand(activation, locals);
           const k = key(activation, locals);
-          if (Array.isArray(value) && typeof k === 'bigint' && k >= 0n && k < BigInt(value.length)) {
-            const element: unknown = value[Number(k)];
-            if (element !== undefined) return element;
-          } else if (isPlainMap(value) && typeof k === 'string' && Object.hasOwn(value, k)) {
-            const member = value[k];
-            if (member !== undefined) return member;
-          }
-          return slow(celOf(value, activation), k);
+          const member = indexedMember(value, k);
+          return member !== undefined ? member : slow(celOf(value, activation), k);
         });
       }
       return (activation, locals) => {
@@ -318,14 +317,8 @@ class Compiler {
       const value = operand(activation, locals);
       const k = key(activation, locals);
       if (!optional) {
-        if (Array.isArray(value) && typeof k === 'bigint' && k >= 0n && k < BigInt(value.length)) {
-          const element: unknown = value[Number(k)];
-          if (element !== undefined) return element;
-        } else if (isPlainMap(value) && typeof k === 'string' && Object.hasOwn(value, k)) {
-          const member = value[k];
-          if (member !== undefined) return member;
-        }
-        return slow(value, k);
+        const member = indexedMember(value, k);
+        return member !== undefined ? member : slow(value, k);
       }
       if (isPlainMap(value) && typeof k === 'string') return Object.hasOwn(value, k) ? Optional.of(value[k]) : Optional.none();
       return slow(value, k);
@@ -722,6 +715,14 @@ function jsonFieldRead(field: string): FieldRead {
     fieldReads.set(field, read);
   }
   return read;
+}
+
+/** `value[k]` for a list and an in-range int or a map and a key it has; undefined otherwise (the slow path's case). */
+function indexedMember(value: unknown, k: unknown): unknown {
+  if (Array.isArray(value)) {
+    return typeof k === 'bigint' && k >= 0n && k < BigInt(value.length) ? (value[Number(k)] as unknown) : undefined;
+  }
+  return isPlainMap(value) && typeof k === 'string' && Object.hasOwn(value, k) ? value[k] : undefined;
 }
 
 /** cel-js's name for the kind of a value that is not a primitive (its debugType, without element types). */

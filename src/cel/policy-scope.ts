@@ -174,6 +174,8 @@ export class PolicyScope {
   readonly #paramFields: Record<string, string> = {};
   readonly #variableFields: Record<string, string> = {};
   #checker: Environment | undefined;
+  /** What the checker's environment depends on, as part of the key of the program cache. */
+  #declarations: string | undefined;
 
   constructor(params: Record<string, unknown> | undefined) {
     for (const [key, value] of Object.entries(params ?? {})) this.#paramFields[key] = inferParamType(value);
@@ -183,6 +185,7 @@ export class PolicyScope {
   declareVariable(name: string, type: string): void {
     this.#variableFields[name] = type;
     this.#checker = undefined;
+    this.#declarations = undefined;
   }
 
   #checkerFor(elementType: string | undefined): Environment {
@@ -228,6 +231,16 @@ export class PolicyScope {
    * `elementType` declares `element` (and `index`) for expressions evaluated per list element.
    */
   compile(expression: string, expected: ExpectedResult, elementType?: string): CelProgram {
+    this.#declarations ??= JSON.stringify([this.#paramFields, this.#variableFields]);
+    const key = `${celEngine()}|${expected}|${elementType ?? ''}|${this.#declarations}|${expression}`;
+    const cached = programs.get(key);
+    if (cached !== undefined) return cached;
+    const program = this.#compileNew(expression, expected, elementType);
+    programs.set(key, program);
+    return program;
+  }
+
+  #compileNew(expression: string, expected: ExpectedResult, elementType?: string): CelProgram {
     const env = this.#checkerFor(elementType);
     let checked: ReturnType<Environment['parse']>;
     let result: ReturnType<Environment['check']>;
@@ -272,6 +285,13 @@ export class PolicyScope {
     return { source: expression, resultType, evaluate, interpret, notCompiled };
   }
 }
+
+/**
+ * Programs by expression and everything its check depends on (the engine, the expected result, the
+ * types of params, variables and element): policies that share an expression and those types share
+ * its parse, check and compiled code. A program holds no state of its own, so sharing is safe.
+ */
+const programs = new BoundedCache<CelProgram>(4096);
 
 /** Interpreted operations by operand types and source; a policy set of a few thousand expressions uses a few hundred. */
 const operations = new BoundedCache<InterpretedOperation>(4096);
