@@ -5,6 +5,11 @@
 // Where the speed comes from: no per-node dispatch through cel-js's evaluator, no runtime overload
 // resolution when the operands have the types the checker proved (a `typeof` test instead), field
 // reads as property reads, comprehensions as plain loops over a slot array, literals built directly.
+// And no converted copy of the review: `object`, `oldObject`, `request` and `namespaceObject` are
+// read as the parsed JSON (the activation's `json`). Field and index reads, `has()`, `in` and
+// comprehension ranges work on it as it is; a part of it is converted to CEL values (values.ts:
+// ints as BigInt, objects with a null prototype, once per review by identity) only where it meets an
+// operation that needs CEL values: a library function, arithmetic, a comparison, a slow path.
 //
 // Why it stays exact: every fast path is guarded by a test of the runtime values that mirrors how the
 // interpreter would have picked its overload (it types a list by its first element, an optional as
@@ -34,7 +39,8 @@ import {
   type ComprehensionLike,
   type NodeLike,
 } from './cel-js-internals.js';
-import type { CelActivation } from './program.js';
+import type { CelActivation, JsonInputs } from './program.js';
+import { celOfJson } from './values.js';
 
 /** Evaluates one operation on the interpreter, the operands bound to the program's variables. */
 export type InterpretedOperation = (...operands: unknown[]) => unknown;
@@ -75,14 +81,48 @@ interface Scope {
   readonly accumulator: number | undefined;
 }
 
+/** The variables compiled code reads as JSON when the activation carries them (see JsonInputs). */
+const JSON_NAMES: ReadonlySet<string> = new Set(['object', 'oldObject', 'request', 'namespaceObject']);
+
+/** A JSON value read by compiled code as the CEL value it stands for (values.ts). */
+function celOf(value: unknown, activation: CelActivation): unknown {
+  // Strings, bools and null are the same in both; the rest is converted (objects once per review).
+  if (typeof value === 'string' || typeof value === 'boolean' || value === null) return value;
+  return celOfJson(value, (activation.json as JsonInputs).converted);
+}
+
 class Compiler {
   slots = 0;
+  /**
+   * Code whose value is JSON from the activation's `json` (or a part of it) rather than a CEL value:
+   * field and index reads on it stay property reads, and it is converted (celOf) only where it meets
+   * an operation that needs a CEL value. A JSON value converts to the CEL value the interpreter sees
+   * for the same part of the converted object, and converting that again changes nothing.
+   */
+  readonly json = new WeakSet<Code>();
+  /** Comprehension slots whose iteration variable holds JSON. */
+  readonly jsonSlots = new Set<number>();
 
   constructor(
     readonly factory: OperationFactory,
     /** The type the interpreter's own check gave each node. */
     readonly runtimeTypes: ReadonlyMap<NodeLike, string>,
+    /** Whether `object`, `oldObject`, `request` and `namespaceObject` are read from the activation's JSON. */
+    readonly jsonInputs: boolean,
   ) {}
+
+  /** Code for `node` whose value is always a CEL value: JSON converted where the node yields it. */
+  cel(node: NodeLike, scope: Scope): Code {
+    const code = this.compile(node, scope);
+    if (!this.json.has(code)) return code;
+    return (activation, locals) => celOf(code(activation, locals), activation);
+  }
+
+  /** Marks code as yielding JSON. */
+  jsonCode(code: Code): Code {
+    this.json.add(code);
+    return code;
+  }
 
   operation(source: string, operands: readonly NodeLike[] = []): InterpretedOperation {
     return this.factory(
@@ -157,7 +197,7 @@ class Compiler {
       }
       case 'accuPush': {
         const slot = this.accumulator(scope);
-        const element = this.compile(node.args as NodeLike, scope);
+        const element = this.cel(node.args as NodeLike, scope);
         return (activation, locals) => {
           const list = locals[slot] as unknown[];
           list.push(element(activation, locals));
@@ -176,10 +216,20 @@ class Compiler {
 
   identifier(name: string, scope: Scope): Code {
     const slot = scope.names.get(name);
-    if (slot !== undefined) return (_a, locals) => locals[slot];
+    if (slot !== undefined) {
+      const code: Code = (_a, locals) => locals[slot];
+      return this.jsonSlots.has(slot) ? this.jsonCode(code) : code;
+    }
     if (!(OPERAND_NAMES as readonly string[]).includes(name)) throw new NotCompiled(`identifier ${name}`);
-    const key = name as keyof CelActivation;
     const unknown = this.operation(name);
+    if (this.jsonInputs && JSON_NAMES.has(name)) {
+      const key = name as keyof JsonInputs;
+      return this.jsonCode((activation) => {
+        const value = (activation.json as JsonInputs)[key];
+        return value === undefined ? unknown(undefined) : value;
+      });
+    }
+    const key = name as keyof CelActivation;
     return (activation) => {
       const value = activation[key];
       // The interpreter's message for an unset variable, from the interpreter.
@@ -193,14 +243,35 @@ class Compiler {
     const operand = this.compile(operandNode, scope);
     const slow = this.operation(optional ? `object.?${field}` : `object.${field}`, [operandNode]);
     if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(field)) throw new NotCompiled(`field name ${field}`);
-    if (!optional) {
+    if (this.json.has(operand)) {
+      // JSON: a member that is there is read as it is; anything else is the converted value's error.
+      if (!optional) return this.jsonCode(jsonFieldRead(field)(operand, slow));
       return (activation, locals) => {
+        const value = operand(activation, locals);
+        if (isPlainMap(value)) {
+          const member = Object.hasOwn(value, field) ? value[field] : undefined;
+          return member === undefined ? Optional.none() : Optional.of(celOf(member, activation));
+        }
+        return slow(celOf(value, activation));
+      };
+    }
+    if (!optional) {
+      const read: Code = (activation, locals) => {
         const value = operand(activation, locals);
         if (isPlainMap(value) && Object.hasOwn(value, field)) {
           const member = value[field];
           if (member !== undefined) return member;
         }
         return slow(value);
+      };
+      if (operandNode.op !== 'id' || operandNode.args !== 'variables' || scope.names.has('variables')) return read;
+      // `variables.x`: by name, without the map the interpreter needs (activation.variable).
+      return (activation, locals) => {
+        if (activation.variable !== undefined) {
+          const value = activation.variable(field);
+          if (value !== undefined) return value;
+        }
+        return read(activation, locals);
       };
     }
     return (activation, locals) => {
@@ -220,20 +291,34 @@ class Compiler {
   index(node: NodeLike, scope: Scope, optional: boolean): Code {
     const [operandNode, keyNode] = node.args as [NodeLike, NodeLike];
     const operand = this.compile(operandNode, scope);
-    const key = this.compile(keyNode, scope);
+    const key = this.cel(keyNode, scope);
     const slow = this.operation(optional ? 'object[?oldObject]' : 'object[oldObject]', [operandNode, keyNode]);
+    if (this.json.has(operand)) {
+      // What the interpreter returns from the converted value is that value's part: JSON-derived.
+      if (!optional) {
+        return this.jsonCode((activation, locals) => {
+          const value = operand(activation, locals);
+          const k = key(activation, locals);
+          const member = indexedMember(value, k);
+          return member !== undefined ? member : slow(celOf(value, activation), k);
+        });
+      }
+      return (activation, locals) => {
+        const value = operand(activation, locals);
+        const k = key(activation, locals);
+        if (isPlainMap(value) && typeof k === 'string') {
+          const member = Object.hasOwn(value, k) ? value[k] : undefined;
+          return member === undefined ? Optional.none() : Optional.of(celOf(member, activation));
+        }
+        return slow(celOf(value, activation), k);
+      };
+    }
     return (activation, locals) => {
       const value = operand(activation, locals);
       const k = key(activation, locals);
       if (!optional) {
-        if (Array.isArray(value) && typeof k === 'bigint' && k >= 0n && k < BigInt(value.length)) {
-          const element: unknown = value[Number(k)];
-          if (element !== undefined) return element;
-        } else if (isPlainMap(value) && typeof k === 'string' && Object.hasOwn(value, k)) {
-          const member = value[k];
-          if (member !== undefined) return member;
-        }
-        return slow(value, k);
+        const member = indexedMember(value, k);
+        return member !== undefined ? member : slow(value, k);
       }
       if (isPlainMap(value) && typeof k === 'string') return Object.hasOwn(value, k) ? Optional.of(value[k]) : Optional.none();
       return slow(value, k);
@@ -243,8 +328,8 @@ class Compiler {
   /** CEL's commutative && and ||: an error on one side is absorbed when the other side decides. */
   logical(node: NodeLike, scope: Scope, or: boolean): Code {
     const [leftNode, rightNode] = node.args as [NodeLike, NodeLike];
-    const left = this.compile(leftNode, scope);
-    const right = this.compile(rightNode, scope);
+    const left = this.cel(leftNode, scope);
+    const right = this.cel(rightNode, scope);
     const decides = or;
     const slow = this.operation(or ? 'object || oldObject' : 'object && oldObject', [leftNode, rightNode]);
     return (activation, locals) => {
@@ -270,9 +355,9 @@ class Compiler {
 
   ternary(node: NodeLike, scope: Scope): Code {
     const [conditionNode, leftNode, rightNode] = node.args as [NodeLike, NodeLike, NodeLike];
-    const condition = this.compile(conditionNode, scope);
-    const left = this.compile(leftNode, scope);
-    const right = this.compile(rightNode, scope);
+    const condition = this.cel(conditionNode, scope);
+    const left = this.cel(leftNode, scope);
+    const right = this.cel(rightNode, scope);
     const slow = this.operation('object ? oldObject : request', [conditionNode]);
     // A macro's predicate carries its own message ("all(var, predicate) predicate must return bool").
     const label = conditionNode.meta.label;
@@ -289,7 +374,7 @@ class Compiler {
   }
 
   not(node: NodeLike, scope: Scope): Code {
-    const operand = this.compile(node.args as NodeLike, scope);
+    const operand = this.cel(node.args as NodeLike, scope);
     const slow = this.operation('!object', [node.args as NodeLike]);
     return (activation, locals) => {
       const value = operand(activation, locals);
@@ -298,7 +383,7 @@ class Compiler {
   }
 
   negate(node: NodeLike, scope: Scope): Code {
-    const operand = this.compile(node.args as NodeLike, scope);
+    const operand = this.cel(node.args as NodeLike, scope);
     const slow = this.operation('-object', [node.args as NodeLike]);
     return (activation, locals) => {
       const value = operand(activation, locals);
@@ -308,7 +393,7 @@ class Compiler {
 
   binary(node: NodeLike, scope: Scope): [Code, Code] {
     const [leftNode, rightNode] = node.args as [NodeLike, NodeLike];
-    return [this.compile(leftNode, scope), this.compile(rightNode, scope)];
+    return [this.cel(leftNode, scope), this.cel(rightNode, scope)];
   }
 
   binaryOnInterpreter(node: NodeLike, scope: Scope, op: string): Code {
@@ -373,8 +458,22 @@ class Compiler {
   }
 
   membership(node: NodeLike, scope: Scope): Code {
-    const [left, right] = this.binary(node, scope);
+    const [leftNode, rightNode] = node.args as [NodeLike, NodeLike];
+    const left = this.cel(leftNode, scope);
+    const rightCode = this.compile(rightNode, scope);
     const slow = this.operation('object in oldObject', node.args as NodeLike[]);
+    if (this.json.has(rightCode)) {
+      // A string key in a JSON object (whose keys are all strings): the interpreter's map lookup.
+      return (activation, locals) => {
+        const l = left(activation, locals);
+        const r = rightCode(activation, locals);
+        if (typeof l === 'string' && isPlainMap(r)) return Object.hasOwn(r, l) && r[l] !== undefined;
+        const list = celOf(r, activation);
+        if (typeof l === 'string' && Array.isArray(list) && (list.length === 0 || typeof list[0] === 'string')) return list.includes(l);
+        return slow(l, list);
+      };
+    }
+    const right = rightCode;
     return (activation, locals) => {
       const l = left(activation, locals);
       const r = right(activation, locals);
@@ -385,7 +484,7 @@ class Compiler {
   }
 
   listLiteral(node: NodeLike, scope: Scope): Code {
-    const elements = (node.args as NodeLike[]).map((element) => this.compile(element, scope));
+    const elements = (node.args as NodeLike[]).map((element) => this.cel(element, scope));
     const count = elements.length;
     return (activation, locals) => {
       chargeListLiteral();
@@ -397,7 +496,7 @@ class Compiler {
   }
 
   mapLiteral(node: NodeLike, scope: Scope): Code {
-    const entries = (node.args as [NodeLike, NodeLike][]).map(([k, v]) => [this.compile(k, scope), this.compile(v, scope)] as const);
+    const entries = (node.args as [NodeLike, NodeLike][]).map(([k, v]) => [this.cel(k, scope), this.cel(v, scope)] as const);
     return (activation, locals) => {
       chargeMapLiteral();
       const results: [unknown, unknown][] = [];
@@ -423,7 +522,7 @@ class Compiler {
     if (argNodes.length + (receiverCall ? 1 : 0) > OPERAND_NAMES.length) throw new NotCompiled(`call of ${name} with too many arguments`);
     if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) throw new NotCompiled(`function name ${name}`);
     // All operands, receiver first; the interpreter evaluates them last to first.
-    const operands = [...(receiverNode ? [receiverNode] : []), ...argNodes].map((operand) => this.compile(operand, scope));
+    const operands = [...(receiverNode ? [receiverNode] : []), ...argNodes].map((operand) => this.cel(operand, scope));
     const names = OPERAND_NAMES.slice(0, operands.length);
     const source = receiverCall ? `${names[0]}.${name}(${names.slice(1).join(', ')})` : `${name}(${names.join(', ')})`;
     const slow = this.operation(source, [...(receiverNode ? [receiverNode] : []), ...argNodes]);
@@ -496,8 +595,8 @@ class Compiler {
   macro(node: NodeLike, scope: Scope): Code {
     const optional = optionalMacroOf(node);
     if (optional) {
-      const receiver = this.compile(optional.receiver, scope);
-      const argument = this.compile(optional.argument, scope);
+      const receiver = this.cel(optional.receiver, scope);
+      const argument = this.cel(optional.argument, scope);
       // cel-js's own wording (optional.js) for a receiver or an argument that is not an optional.
       const description = optional.kind === 'orValue' ? 'optional.orValue(value)' : 'optional.or(optional)';
       if (optional.kind === 'orValue') {
@@ -524,19 +623,27 @@ class Compiler {
   }
 
   comprehension(c: ComprehensionLike, scope: Scope): Code {
-    const iterable = this.compile(c.iterable, scope);
-    const init = this.compile(c.init, scope);
+    const checkElement = this.iterationTypeCheck(c);
+    // A JSON range: its elements (or its keys) are the iteration variable's values, unconverted.
+    const range = this.compile(c.iterable, scope);
+    const jsonRange = checkElement === undefined && this.json.has(range);
+    const iterable: Code = jsonRange || !this.json.has(range) ? range : (activation, locals) => celOf(range(activation, locals), activation);
+    const init = this.cel(c.init, scope);
     const iterSlot = this.slots++;
     const accuSlot = this.slots++;
+    if (jsonRange) this.jsonSlots.add(iterSlot);
     const inner: Scope = { names: new Map([...scope.names, [c.iterVarName, iterSlot]]), accumulator: accuSlot };
-    const step = this.compile(c.step, inner);
+    const step = this.cel(c.step, inner);
     const { condition, result, errorsAreFatal } = c;
-    const checkElement = this.iterationTypeCheck(c);
     const notIterable = this.operation('object.exists(x, true)', [c.iterable]);
     return (activation, locals) => {
       const collection = iterable(activation, locals);
       let items: unknown[];
-      if (Array.isArray(collection)) items = collection;
+      if (jsonRange) {
+        if (Array.isArray(collection)) items = collection.includes(undefined) ? collection.map((item: unknown) => item ?? null) : collection;
+        else if (isPlainMap(collection)) items = Object.keys(collection).filter((key) => collection[key] !== undefined);
+        else return notIterable(celOf(collection, activation));
+      } else if (Array.isArray(collection)) items = collection;
       else if (collection instanceof Set) items = [...collection];
       else if (collection instanceof Map) items = [...collection.keys()];
       else if (collection !== null && typeof collection === 'object') items = Object.keys(collection);
@@ -574,6 +681,48 @@ class Compiler {
       return result(accu);
     };
   }
+}
+
+type FieldRead = (operand: Code, slow: InterpretedOperation) => Code;
+
+const fieldReads = new Map<string, FieldRead>();
+
+/**
+ * `json.field` for one field name: the read of a member that is there, else the interpreter's error
+ * on the converted value. Made from source once per field name so that the property read has a call
+ * site of its own: V8 then sees the few object shapes that field is read from (a DaemonSet's `spec`, a
+ * container's `image`) instead of every shape every field read meets, which is the difference between
+ * an inline cache hit and a dictionary lookup. The name is an identifier (checked by the caller) and
+ * is written as a JSON string literal.
+ */
+function jsonFieldRead(field: string): FieldRead {
+  let read = fieldReads.get(field);
+  if (read === undefined) {
+    const key = JSON.stringify(field);
+    const make = new Function(
+      'isPlainMap',
+      'celOf',
+      `return (operand, slow) => (activation, locals) => {
+        const value = operand(activation, locals);
+        if (typeof value === 'object' && value !== null && Object.hasOwn(value, ${key}) && isPlainMap(value)) {
+          const member = value[${key}];
+          if (member !== undefined) return member;
+        }
+        return slow(celOf(value, activation));
+      };`,
+    ) as (isPlainMap: (value: unknown) => boolean, celOf: (value: unknown, activation: CelActivation) => unknown) => FieldRead;
+    read = make(isPlainMap, celOf);
+    fieldReads.set(field, read);
+  }
+  return read;
+}
+
+/** `value[k]` for a list and an in-range int or a map and a key it has; undefined otherwise (the slow path's case). */
+function indexedMember(value: unknown, k: unknown): unknown {
+  if (Array.isArray(value)) {
+    return typeof k === 'bigint' && k >= 0n && k < BigInt(value.length) ? (value[Number(k)] as unknown) : undefined;
+  }
+  return isPlainMap(value) && typeof k === 'string' && Object.hasOwn(value, k) ? value[k] : undefined;
 }
 
 /** cel-js's name for the kind of a value that is not a primitive (its debugType, without element types). */
@@ -650,21 +799,31 @@ export function compileExpression(ast: ASTNode, runtimeAst: ASTNode, operation: 
     if (checked.op !== runtime.op) throw new NotCompiled('the checked and the runtime expressions differ in shape');
     runtimeTypes.set(checked, checkedTypeOf(runtime) ?? 'dyn');
   }
-  const compiler = new Compiler(operation, runtimeTypes);
-  let root: Code;
-  try {
-    root = compiler.compile(ast as unknown as NodeLike, { names: new Map(), accumulator: undefined });
-  } catch (error) {
-    // An AST shape this compiler did not expect is a reason to interpret, never a load failure.
-    if (error instanceof NotCompiled) throw error;
-    throw new NotCompiled(`compiler error: ${error instanceof Error ? error.message : String(error)}`);
-  }
-  const slots = compiler.slots;
+  const compile = (jsonInputs: boolean): Compiled => {
+    const compiler = new Compiler(operation, runtimeTypes, jsonInputs);
+    try {
+      const root = compiler.cel(ast as unknown as NodeLike, { names: new Map(), accumulator: undefined });
+      return { root, slots: compiler.slots };
+    } catch (error) {
+      // An AST shape this compiler did not expect is a reason to interpret, never a load failure.
+      if (error instanceof NotCompiled) throw error;
+      throw new NotCompiled(`compiler error: ${error instanceof Error ? error.message : String(error)}`);
+    }
+  };
+  const onJson = compile(true);
+  // For an activation without JSON inputs (constants at load, the conformance suite): compiled on first use.
+  let onCel: Compiled | undefined;
   return {
     evaluate(activation) {
+      const { root, slots } = activation.json === undefined ? (onCel ??= compile(false)) : onJson;
       return root(activation, slots === 0 ? EMPTY_LOCALS : new Array<unknown>(slots));
     },
   };
+}
+
+interface Compiled {
+  root: Code;
+  slots: number;
 }
 
 const EMPTY_LOCALS: Locals = [];

@@ -9,6 +9,7 @@
 // fast paths and the runtime environment's interpreter as their reference and slow path; the
 // interpreter runs the whole expression when the compiler does not cover it, or with --engine interpreted.
 import { Environment } from '@marcbachmann/cel-js';
+import { BoundedCache } from '../common/bounded-cache.js';
 import { newBaseEnvironment } from './base-environment.js';
 import { registerJsonPatchLibrary } from './jsonpatch-library.js';
 import { meterLiterals } from './library/allocations.js';
@@ -173,6 +174,8 @@ export class PolicyScope {
   readonly #paramFields: Record<string, string> = {};
   readonly #variableFields: Record<string, string> = {};
   #checker: Environment | undefined;
+  /** What the checker's environment depends on, as part of the key of the program cache. */
+  #declarations: string | undefined;
 
   constructor(params: Record<string, unknown> | undefined) {
     for (const [key, value] of Object.entries(params ?? {})) this.#paramFields[key] = inferParamType(value);
@@ -182,6 +185,7 @@ export class PolicyScope {
   declareVariable(name: string, type: string): void {
     this.#variableFields[name] = type;
     this.#checker = undefined;
+    this.#declarations = undefined;
   }
 
   #checkerFor(elementType: string | undefined): Environment {
@@ -227,6 +231,16 @@ export class PolicyScope {
    * `elementType` declares `element` (and `index`) for expressions evaluated per list element.
    */
   compile(expression: string, expected: ExpectedResult, elementType?: string): CelProgram {
+    this.#declarations ??= JSON.stringify([this.#paramFields, this.#variableFields]);
+    const key = `${celEngine()}|${expected}|${elementType ?? ''}|${this.#declarations}|${expression}`;
+    const cached = programs.get(key);
+    if (cached !== undefined) return cached;
+    const program = this.#compileNew(expression, expected, elementType);
+    programs.set(key, program);
+    return program;
+  }
+
+  #compileNew(expression: string, expected: ExpectedResult, elementType?: string): CelProgram {
     const env = this.#checkerFor(elementType);
     let checked: ReturnType<Environment['parse']>;
     let result: ReturnType<Environment['check']>;
@@ -263,7 +277,7 @@ export class PolicyScope {
     try {
       if (!runtimeChecked) throw new NotCompiled('the interpreter refuses the expression at run time');
       const code = compileExpression(checked.ast, parsed.ast, interpretedOperation);
-      if (celEngine() === 'compiled') evaluate = (activation) => code.evaluate(activation);
+      if (celEngine() === 'compiled') evaluate = code.evaluate;
     } catch (error) {
       if (!(error instanceof NotCompiled)) throw error;
       notCompiled = error.reason;
@@ -272,17 +286,28 @@ export class PolicyScope {
   }
 }
 
-const operations = new Map<string, InterpretedOperation>();
-
 /**
- * One operation on the interpreter, its operands bound to the runtime variables (compiler.ts's slow
- * path for values the fast paths do not cover). Parsed once per distinct operation.
+ * Programs by expression and everything its check depends on (the engine, the expected result, the
+ * types of params, variables and element): policies that share an expression and those types share
+ * its parse, check and compiled code. A program holds no state of its own, so sharing is safe.
  */
-function interpretedOperation(source: string, operandTypes: readonly string[]): InterpretedOperation {
-  const key = `${operandTypes.join(';')}|${source}`;
-  let operation = operations.get(key);
-  if (!operation) {
-    const env = newBaseEnvironment().clone();
+const programs = new BoundedCache<CelProgram>(4096);
+
+/** Interpreted operations by operand types and source; a policy set of a few thousand expressions uses a few hundred. */
+const operations = new BoundedCache<InterpretedOperation>(4096);
+/** Environments by operand types: an operation is parsed in the one declaring its operands so. */
+const operandEnvironments = new BoundedCache<Environment>(256);
+
+/** The number of cached operations and environments (for the test that they stay bounded). */
+export function operationCacheSize(): { operations: number; environments: number; limits: [number, number] } {
+  return { operations: operations.size, environments: operandEnvironments.size, limits: [operations.limit, operandEnvironments.limit] };
+}
+
+function operandEnvironment(operandTypes: readonly string[]): Environment {
+  const key = OPERAND_NAMES.map((_, i) => operandTypes[i] ?? 'dyn').join(';');
+  let env = operandEnvironments.get(key);
+  if (env === undefined) {
+    env = newBaseEnvironment().clone();
     registerJsonPatchLibrary(env);
     for (const [i, name] of OPERAND_NAMES.entries()) {
       try {
@@ -292,7 +317,20 @@ function interpretedOperation(source: string, operandTypes: readonly string[]): 
         env.registerVariable(name, 'dyn');
       }
     }
-    const parsed = env.parse(source);
+    operandEnvironments.set(key, env);
+  }
+  return env;
+}
+
+/**
+ * One operation on the interpreter, its operands bound to the runtime variables (compiler.ts's slow
+ * path for values the fast paths do not cover). Parsed once per distinct operation.
+ */
+function interpretedOperation(source: string, operandTypes: readonly string[]): InterpretedOperation {
+  const key = `${operandTypes.join(';')}|${source}`;
+  let operation = operations.get(key);
+  if (!operation) {
+    const parsed = operandEnvironment(operandTypes).parse(source);
     operation = (...operands) => {
       const activation: Record<string, unknown> = {};
       for (let i = 0; i < operands.length; i++) activation[OPERAND_NAMES[i]!] = operands[i];

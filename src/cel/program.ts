@@ -1,6 +1,21 @@
 // A compiled CEL expression as the engine sees it: a function of the activation, nothing more.
 // Compilation (parse + type check) lives in policy-scope.ts; this module only names the shapes.
 
+/**
+ * The review's inputs as parsed JSON, for compiled code that reads fields straight from them and
+ * converts to CEL values (values.ts) only the parts that reach an operation needing them. Never
+ * modified: a mutation makes a new object sharing the untouched subtrees, so conversions by identity
+ * stay valid for the whole review.
+ */
+export interface JsonInputs {
+  readonly object: unknown;
+  readonly oldObject: unknown;
+  readonly request: unknown;
+  readonly namespaceObject: unknown;
+  /** CEL values of the JSON objects and lists converted so far in this review, by identity. */
+  readonly converted: Map<object, unknown>;
+}
+
 /** The variables every policy expression can see. Values are CEL runtime values (see values.ts). */
 export interface CelActivation {
   object: unknown;
@@ -14,6 +29,16 @@ export interface CelActivation {
   /** Set while a `defaults` entry with `forEach` runs: the current list element and its index. */
   element?: unknown;
   index?: unknown;
+  /**
+   * When present, `object`, `oldObject`, `request` and `namespaceObject` as JSON: compiled code reads
+   * these and leaves the CEL values above (which the engine converts lazily) to the interpreter.
+   */
+  readonly json?: JsonInputs;
+  /**
+   * When present, `variables.<name>` without building the `variables` map: the value, a thrown
+   * evaluation error, or undefined for a name the policy does not declare.
+   */
+  variable?(name: string): unknown;
 }
 
 export interface CelProgram {

@@ -71,46 +71,31 @@ export function toCelValue(value: unknown): unknown {
 }
 
 /**
- * toCelValue(next) for a JSON value that shares subtrees with `previous`, whose conversion was
- * `previousCel`: a subtree that is the very same object in both keeps its converted value, and only
- * what differs is converted. The engine's mutations copy just the path they write (the rest of the
- * object is shared, never modified), so after a mutation this converts a few containers instead of
- * the whole object. The result is what toCelValue(next) would return.
+ * toCelValue(value) for a part of a review's JSON, remembered by identity in `converted` (one review's
+ * memo) so that a list read by several expressions is converted once. Scalars cost a type test (an
+ * integral number becomes a BigInt), and nothing is cached for them.
  */
-export function toCelValueReusing(next: unknown, previous: unknown, previousCel: unknown): unknown {
-  if (next === previous) return previousCel;
-  if (typeof next !== 'object' || next === null || typeof previous !== 'object' || previous === null) return toCelValue(next);
-  if (Array.isArray(next)) {
-    if (!Array.isArray(previous) || !Array.isArray(previousCel)) return toCelValue(next);
-    const out = new Array<unknown>(next.length);
-    for (let i = 0; i < next.length; i++) {
-      out[i] = i < previous.length ? toCelValueReusing(next[i], previous[i], previousCel[i]) : toCelValue(next[i]);
+export function celOfJson(value: unknown, converted: Map<object, unknown>): unknown {
+  switch (typeof value) {
+    case 'string':
+    case 'boolean':
+      return value;
+    case 'number':
+      return Number.isInteger(value) && value >= INT64_MIN && value < INT64_LIMIT ? BigInt(value) : value;
+    case 'object': {
+      if (value === null) return null;
+      let cel = converted.get(value);
+      if (cel === undefined) {
+        // A CEL value already (a Map, an Optional: what an operation returned for a part of the JSON).
+        if (!Array.isArray(value) && !isPlainObject(value)) return value;
+        cel = toCelValue(value);
+        converted.set(value, cel);
+      }
+      return cel;
     }
-    return out;
+    default:
+      return toCelValue(value);
   }
-  // Anything but two plain objects converted to a plain CEL map (no `constructor` key, see toCelValue)
-  // is converted afresh.
-  if (
-    Array.isArray(previous) ||
-    !isPlainObject(next) ||
-    Object.hasOwn(next, 'constructor') ||
-    typeof previousCel !== 'object' ||
-    previousCel === null ||
-    previousCel instanceof Map ||
-    Array.isArray(previousCel)
-  ) {
-    return toCelValue(next);
-  }
-  const source = next as Record<string, unknown>;
-  const before = previous as Record<string, unknown>;
-  const beforeCel = previousCel as CelMap;
-  const out: CelMap = Object.create(null) as CelMap;
-  for (const key of Object.keys(source)) {
-    const member = source[key];
-    if (member === undefined) continue;
-    out[key] = Object.hasOwn(before, key) && Object.hasOwn(beforeCel, key) ? toCelValueReusing(member, before[key], beforeCel[key]) : toCelValue(member);
-  }
-  return out;
 }
 
 const NANOS_PER_SECOND = 1_000_000_000n;

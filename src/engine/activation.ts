@@ -1,18 +1,19 @@
-// Builds the CEL variables for one review. The request-wide values (object, request, ...) are
-// converted once per review and shared by every policy; `variables` is per policy, lazy and memoized
+// Builds the CEL variables for one review. The request-wide values (object, request, ...) are shared
+// by every policy as JSON, converted to CEL values only for the interpreter (and by the compiled code
+// only where an operation needs a CEL value); `variables` is per policy, lazy and memoized
 // as in Kubernetes, so a variable no validation reads costs nothing.
-import type { CelActivation } from '../cel/program.js';
-import { toCelValue } from '../cel/values.js';
+import type { CelActivation, JsonInputs } from '../cel/program.js';
+import { celOfJson } from '../cel/values.js';
 import type { CompiledPolicy } from '../policy/types.js';
 import { coverageValue } from './coverage-value.js';
 import { evaluateExpression } from './evaluate.js';
 import type { AdmissionRequest, JsonObject } from './types.js';
 
 export interface SharedValues {
-  object: unknown;
-  oldObject: unknown;
-  request: unknown;
-  namespaceObject: unknown;
+  /** The review's inputs as JSON, what compiled expressions read; replaced when `object` changes. */
+  json: JsonInputs;
+  /** CEL values of `json`'s members, converted on the first read by the interpreter. */
+  cel: Partial<Record<'object' | 'oldObject' | 'request' | 'namespaceObject', unknown>>;
   /**
    * Values of request-only variables by expression source, shared by every policy that declares the
    * same expression. Cleared whenever `object` changes (after a mutation). Failures are not shared:
@@ -29,8 +30,10 @@ export interface SharedValues {
 }
 
 /** After a mutation: the object policies see from now on, and what was derived from the old one forgotten. */
-export function replaceSharedObject(shared: SharedValues, object: JsonObject, cel: unknown): void {
-  shared.object = cel;
+export function replaceSharedObject(shared: SharedValues, object: JsonObject): void {
+  // The conversions stay: the mutated object shares every subtree it did not write with the old one.
+  shared.json = { ...shared.json, object };
+  shared.cel = { ...shared.cel, object: undefined };
   shared.coverageObject = object;
   shared.coverage = undefined;
   shared.variableMemo.clear();
@@ -42,7 +45,7 @@ function sharedCoverage(shared: SharedValues): unknown {
 }
 
 /** The request as CEL sees it: everything but the objects, which have their own variables. */
-function requestValue(request: AdmissionRequest): unknown {
+function requestValue(request: AdmissionRequest): JsonObject {
   const view: JsonObject = {
     uid: request.uid,
     kind: { ...request.kind },
@@ -63,65 +66,173 @@ function requestValue(request: AdmissionRequest): unknown {
   if (request.requestKind) view.requestKind = { ...request.requestKind };
   if (request.requestResource) view.requestResource = { ...request.requestResource };
   if (request.requestSubResource !== undefined) view.requestSubResource = request.requestSubResource;
-  return toCelValue(view);
+  return view;
 }
 
 export function sharedValues(request: AdmissionRequest, object: JsonObject | null, namespaceObject: JsonObject | null | undefined, nodes?: readonly JsonObject[] | null): SharedValues {
   return {
     nodes: nodes ?? null,
     coverageObject: object,
-    object: object === null ? null : toCelValue(object),
-    oldObject: request.oldObject === null ? null : toCelValue(request.oldObject),
-    request: requestValue(request),
-    namespaceObject: namespaceObject ? toCelValue(namespaceObject) : null,
+    json: { object, oldObject: request.oldObject, request: requestValue(request), namespaceObject: namespaceObject ?? null, converted: new Map() },
+    cel: {},
     variableMemo: new Map(),
   };
 }
 
+function sharedCel(shared: SharedValues, name: 'object' | 'oldObject' | 'request' | 'namespaceObject'): unknown {
+  let value = shared.cel[name];
+  if (value === undefined) {
+    value = celOfJson(shared.json[name], shared.json.converted);
+    shared.cel[name] = value;
+  }
+  return value;
+}
+
+/** Each policy's variables by name, for reads by name (built on the first review). */
+const variableIndexes = new WeakMap<CompiledPolicy, ReadonlyMap<string, number>>();
+
+function variableIndex(policy: CompiledPolicy): ReadonlyMap<string, number> {
+  let index = variableIndexes.get(policy);
+  if (index === undefined) {
+    index = new Map(policy.variables.map((variable, i) => [variable.name, i]));
+    variableIndexes.set(policy, index);
+  }
+  return index;
+}
+
+const DONE = 1;
+const FAILED = 2;
+
+/**
+ * One policy's view of a review. The objects are JSON for compiled code (`json`) and converted to CEL
+ * values only when the interpreter reads them; variables are evaluated on first read (by name through
+ * `variable`, or through the `variables` map the interpreter sees, built on its first read). Getters
+ * on the class, not per-review properties, so an activation is one small allocation.
+ */
+class PolicyActivation implements CelActivation {
+  #variables: Record<string, unknown> | undefined;
+  /** Per variable: 0 (not evaluated yet), DONE (value in #values) or FAILED (the error in #values). */
+  #states: Uint8Array | undefined;
+  #values: unknown[] | undefined;
+
+  constructor(
+    readonly shared: SharedValues,
+    readonly policy: CompiledPolicy,
+  ) {}
+
+  get json(): JsonInputs {
+    return this.shared.json;
+  }
+  get object(): unknown {
+    return sharedCel(this.shared, 'object');
+  }
+  get oldObject(): unknown {
+    return sharedCel(this.shared, 'oldObject');
+  }
+  get request(): unknown {
+    return sharedCel(this.shared, 'request');
+  }
+  get namespaceObject(): unknown {
+    return sharedCel(this.shared, 'namespaceObject');
+  }
+  get params(): unknown {
+    return this.policy.params;
+  }
+  get coverage(): unknown {
+    return sharedCoverage(this.shared);
+  }
+  get variables(): Record<string, unknown> {
+    return (this.#variables ??= variablesMap(this.policy, this));
+  }
+
+  /**
+   * `variables.<name>` as in Kubernetes: evaluated on first read and remembered, a failure too;
+   * request-only variables shared across the review's policies. Undefined for an undeclared name.
+   */
+  variable(name: string): unknown {
+    const i = variableIndex(this.policy).get(name);
+    if (i === undefined) return undefined;
+    const variable = this.policy.variables[i]!;
+    if (variable.constant) return variable.constant.value;
+    const states = (this.#states ??= new Uint8Array(this.policy.variables.length));
+    const values = (this.#values ??= new Array<unknown>(this.policy.variables.length));
+    if (states[i] === DONE) return values[i];
+    if (states[i] === FAILED) throw values[i];
+    const { sharedKey } = variable;
+    const memo = this.shared.variableMemo;
+    if (sharedKey !== undefined && memo.has(sharedKey)) {
+      states[i] = DONE;
+      return (values[i] = memo.get(sharedKey));
+    }
+    try {
+      const value = evaluateExpression(variable, this);
+      states[i] = DONE;
+      values[i] = value;
+      if (sharedKey !== undefined) memo.set(sharedKey, value);
+      return value;
+    } catch (error) {
+      states[i] = FAILED;
+      values[i] = error;
+      throw error;
+    }
+  }
+}
+
 /** The activation for one policy: shared values, its params, and its lazily evaluated variables. */
 export function policyActivation(policy: CompiledPolicy, shared: SharedValues): CelActivation {
-  const variables: Record<string, unknown> = Object.create(null);
-  const activation: CelActivation = {
-    object: shared.object,
-    oldObject: shared.oldObject,
-    request: shared.request,
-    params: policy.params,
-    namespaceObject: shared.namespaceObject,
-    coverage: null,
-    variables,
-  };
-  Object.defineProperty(activation, 'coverage', { enumerable: true, get: () => sharedCoverage(shared) });
-  for (const variable of policy.variables) {
-    if (variable.constant) {
-      Object.defineProperty(variables, variable.name, { enumerable: true, value: variable.constant.value });
-      continue;
-    }
-    const { sharedKey } = variable;
-    let state: 'unset' | 'done' | 'failed' = 'unset';
-    let value: unknown;
-    let failure: unknown;
-    Object.defineProperty(variables, variable.name, {
-      enumerable: true,
-      get() {
-        if (state === 'done') return value;
-        if (state === 'failed') throw failure;
-        if (sharedKey !== undefined && shared.variableMemo.has(sharedKey)) {
-          value = shared.variableMemo.get(sharedKey);
-          state = 'done';
-          return value;
-        }
-        try {
-          value = evaluateExpression(variable, activation);
-          state = 'done';
-          if (sharedKey !== undefined) shared.variableMemo.set(sharedKey, value);
-          return value;
-        } catch (error) {
-          failure = error;
-          state = 'failed';
-          throw error;
-        }
-      },
-    });
+  return new PolicyActivation(shared, policy);
+}
+
+/** `activation` with `element` and `index` set, for a forEach default's expressions. */
+export function elementActivation(activation: CelActivation, element: unknown, index: bigint): CelActivation {
+  return new ElementActivation(activation, element, index);
+}
+
+/**
+ * A policy's activation plus `element` and `index`. Everything else is the policy's: its variables
+ * are evaluated in the policy's activation, once per review, as without forEach.
+ */
+class ElementActivation implements CelActivation {
+  constructor(
+    readonly parent: CelActivation,
+    readonly element: unknown,
+    readonly index: bigint,
+  ) {}
+
+  get json(): JsonInputs | undefined {
+    return this.parent.json;
   }
-  return activation;
+  get object(): unknown {
+    return this.parent.object;
+  }
+  get oldObject(): unknown {
+    return this.parent.oldObject;
+  }
+  get request(): unknown {
+    return this.parent.request;
+  }
+  get namespaceObject(): unknown {
+    return this.parent.namespaceObject;
+  }
+  get params(): unknown {
+    return this.parent.params;
+  }
+  get coverage(): unknown {
+    return this.parent.coverage;
+  }
+  get variables(): unknown {
+    return this.parent.variables;
+  }
+  variable(name: string): unknown {
+    return this.parent.variable?.(name);
+  }
+}
+
+/** `variables` as the interpreter reads it: a map whose members evaluate on first read. */
+function variablesMap(policy: CompiledPolicy, activation: PolicyActivation): Record<string, unknown> {
+  const variables: Record<string, unknown> = Object.create(null);
+  for (const { name } of policy.variables) {
+    Object.defineProperty(variables, name, { enumerable: true, get: () => activation.variable(name) });
+  }
+  return variables;
 }

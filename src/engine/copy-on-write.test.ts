@@ -1,10 +1,10 @@
-// Mutations copy only the paths they write and share the rest of the object; the CEL view of the
-// mutated object reuses the converted values of the shared parts. These tests pin what makes that
-// safe: the request's object is never modified, later mutations see earlier ones, and the reused
-// conversion is exactly what a fresh one would be.
+// Mutations copy only the paths they write and share the rest of the object; the CEL values of the
+// shared parts, converted by identity (celOfJson), carry over to the mutated object. These tests pin
+// what makes that safe: the request's object is never modified, later mutations see earlier ones,
+// and the conversion by identity is exactly what a fresh one would be.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { toCelValue, toCelValueReusing } from '../cel/values.js';
+import { celOfJson, toCelValue } from '../cel/values.js';
 import { loadPolicySet } from '../policy/load-policies.js';
 import type { PolicySet } from '../policy/types.js';
 import { admissionRequest, daemonSet, policyYaml, writeTree } from '../../test/support/admission-fixtures.js';
@@ -121,23 +121,28 @@ describe('mutations copy on write', () => {
   });
 });
 
-describe('toCelValueReusing', () => {
-  it('converts exactly as toCelValue does, reusing the values of shared subtrees', () => {
+describe('celOfJson', () => {
+  it('converts exactly as toCelValue does, converting a subtree shared by two objects once', () => {
     const previous = sample();
-    const previousCel = toCelValue(previous) as Record<string, Record<string, unknown>>;
+    const converted = new Map<object, unknown>();
+    const previousCel = celOfJson(previous, converted) as Record<string, Record<string, unknown>>;
     const spec = previous.spec as JsonObject;
     // A copy along one path, as a mutation makes it.
     const next: JsonObject = { ...previous, spec: { ...spec, revisionHistoryLimit: 5 } };
-    const reused = toCelValueReusing(next, previous, previousCel) as Record<string, Record<string, unknown>>;
-    assert.deepEqual(reused, toCelValue(next));
-    assert.equal(reused.metadata, previousCel.metadata);
-    assert.equal(reused.spec!.template, previousCel.spec!.template);
-    assert.equal(reused.spec!.revisionHistoryLimit, 5n);
+    assert.deepEqual(celOfJson(next, converted), toCelValue(next));
+    assert.equal(celOfJson(next.metadata, converted), celOfJson(previous.metadata, converted));
+    assert.equal(celOfJson(spec.template, converted), celOfJson((next.spec as JsonObject).template, converted));
+    assert.deepEqual(celOfJson((next.spec as JsonObject).revisionHistoryLimit, converted), 5n);
+    assert.deepEqual(previousCel, toCelValue(previous));
   });
 
-  it('falls back to a fresh conversion where the shapes differ', () => {
-    const previous: JsonObject = { a: [1, 2], b: { constructor: 'x' }, c: 'text' };
-    const next: JsonObject = { a: { 0: 1 }, b: { constructor: 'y' }, c: ['text'], d: 1.5 };
-    assert.deepEqual(toCelValueReusing(next, previous, toCelValue(previous)), toCelValue(next));
+  it('gives a CEL value back unchanged, whatever an operation returned for a part of the JSON', () => {
+    const converted = new Map<object, unknown>();
+    const map = toCelValue({ constructor: 'x' });
+    assert.ok(map instanceof Map);
+    assert.equal(celOfJson(map, converted), map);
+    assert.equal(celOfJson(7n, converted), 7n);
+    assert.equal(celOfJson(1.5, converted), 1.5);
+    assert.equal(celOfJson(2 ** 63, converted), 2 ** 63);
   });
 });

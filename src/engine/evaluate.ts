@@ -1,6 +1,6 @@
 // Evaluates one compiled expression under the cost budget and turns every way it can fail into an
 // EvaluationFailure that names the policy field, so failurePolicy can handle it uniformly.
-import { DEFAULT_COST_BUDGET, withCostBudget } from '../cel/cost.js';
+import { callWithCostBudget, DEFAULT_COST_BUDGET } from '../cel/cost.js';
 import type { CelActivation } from '../cel/program.js';
 import type { CompiledExpression } from '../policy/types.js';
 
@@ -30,9 +30,13 @@ function describe(error: unknown): string {
   return String(error);
 }
 
+function evaluateProgram(expression: CompiledExpression, activation: CelActivation): unknown {
+  return expression.program.evaluate(activation);
+}
+
 export function evaluateExpression(expression: CompiledExpression, activation: CelActivation): unknown {
   try {
-    return withCostBudget(EXPRESSION_COST_BUDGET, () => expression.program.evaluate(activation));
+    return callWithCostBudget(EXPRESSION_COST_BUDGET, evaluateProgram, expression, activation);
   } catch (error) {
     // A failure inside a lazily evaluated variable already names the variable's field.
     if (error instanceof EvaluationFailure) throw error;

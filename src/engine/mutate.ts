@@ -8,6 +8,7 @@ import { formatPointer, parsePointer } from '../common/json-pointer.js';
 import { isJsonObject, type JsonObject, type JsonValue } from '../common/vocabulary.js';
 import type { CelActivation } from '../cel/program.js';
 import type { CompiledDefault, CompiledMutation } from '../policy/types.js';
+import { elementActivation } from './activation.js';
 import { EvaluationFailure, evaluateBoolean, evaluateExpression } from './evaluate.js';
 import type { PatchOperation } from './types.js';
 
@@ -100,7 +101,7 @@ function applyDefaults(mutation: CompiledMutation, original: JsonObject, activat
     list.forEach((element, index) => {
       const base = [...entry.forEach!, String(index)];
       if (addIfAbsent(working, base, entry.path, null, mutation.field) === undefined) return;
-      const value = defaultValue(entry, { ...activation, element: toCelValue(element), index: BigInt(index) });
+      const value = defaultValue(entry, elementActivation(activation, toCelValue(element), BigInt(index)));
       if (value === undefined) return;
       const op = addIfAbsent(working, base, entry.path, value, mutation.field);
       if (op) emit(op);
@@ -155,7 +156,7 @@ function copyJson(value: JsonValue): JsonValue {
  * its source, for move and copy) replaced by a shallow copy, so that applying the operation in place
  * changes only copies. Everything off those paths is shared with `document`, which stays untouched:
  * a default written into a 60 KB DaemonSet copies a handful of small containers, not the object. The
- * engine's CEL view of the object reuses the shared parts too (toCelValueReusing).
+ * engine's CEL values of the shared parts carry over too (celOfJson converts by identity).
  */
 function copyPathTo(document: JsonObject, operation: PatchOperation): JsonObject {
   const root: JsonObject = { ...document };

@@ -13,7 +13,6 @@
 // mutations still apply: they are defaults, not denials. An expired exception excepts nothing and
 // the answer says it expired.
 import { CostBudgetExceededError, EvaluationDeadlineExceededError, measureCost, withEvaluationDeadline } from '../cel/cost.js';
-import { toCelValue, toCelValueReusing } from '../cel/values.js';
 import type { CompiledException, CompiledPolicy, PolicySet } from '../policy/types.js';
 import { policyActivation, replaceSharedObject, sharedValues, type SharedValues } from './activation.js';
 import { EvaluationFailure, evaluateBoolean, evaluateExpression } from './evaluate.js';
@@ -256,7 +255,7 @@ export function review(request: AdmissionRequest, policySet: PolicySet, context:
   const runPhase = (): void => {
     const policies = phase === 'mutate' ? policySet.mutatingPolicies : policySet.validatingPolicies;
     if (policies.length === 0) return;
-    // Converted once and shared by every policy.
+    // Shared by every policy.
     const shared = sharedValues(request, working, context.namespaceObject, context.nodes);
     for (const policy of policies) {
       builder.beginPolicy(matchExceptions(policy, policySet, request, now));
@@ -269,8 +268,8 @@ export function review(request: AdmissionRequest, policySet: PolicySet, context:
       working = reviewPolicy(policy, request, context, shared, working, builder);
       if (phase === 'mutate' && working !== before && working !== null) {
         // Later mutations see earlier ones, as with reinvocation in the cluster. Mutations copy only
-        // the paths they write, so only those are converted again.
-        replaceSharedObject(shared, working, before === null ? toCelValue(working) : toCelValueReusing(working, before, shared.object));
+        // the paths they write, so only those are converted again (if at all).
+        replaceSharedObject(shared, working);
       }
     }
   };

@@ -3,7 +3,8 @@
 // both ways on the same activations, must agree on the value, the error (class and message) and the
 // cost charged. The inputs are the verify suites' real DaemonSets, and fast-check variations of them
 // with fields dropped, replaced by values of the wrong type, or added; each review is tried as CREATE
-// and as UPDATE (with oldObject). It also asserts that the compiler covers the whole library, so a
+// and as UPDATE (with oldObject), and with `coverage` both null (no nodes known) and computed from the
+// suites' 67-node cluster (test/policies/nodes/cluster.yaml). It also asserts that the compiler covers the whole library, so a
 // policy that silently falls back to the interpreter is noticed.
 //
 // DAEMONGUARD_FUZZ_RUNS sets the number of generated DaemonSets (default 150).
@@ -13,11 +14,13 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
+import { parse as parseYaml } from 'yaml';
 import { Optional } from '@marcbachmann/cel-js';
 import { measureCost } from '../../src/cel/cost.js';
 import type { CelActivation, CelProgram } from '../../src/cel/program.js';
 import { isJsonObject, type JsonObject, type JsonValue } from '../../src/common/vocabulary.js';
-import { policyActivation, sharedValues } from '../../src/engine/activation.js';
+import { elementActivation, policyActivation, sharedValues } from '../../src/engine/activation.js';
+import { toCelValue } from '../../src/cel/values.js';
 import { loadPolicySet } from '../../src/policy/load-policies.js';
 import type { CompiledExpression, CompiledPolicy } from '../../src/policy/types.js';
 import { admissionRequest } from '../support/admission-fixtures.js';
@@ -38,6 +41,9 @@ async function readmePolicies(): Promise<string> {
 }
 
 const library = await loadPolicySet([POLICIES_DIR]);
+/** The nodes the coverage policies' suites use, so that `coverage` is a value and not only null. */
+const clusterNodes = (parseYaml(await readFile(path.join(repoRoot(), 'test', 'policies', 'nodes', 'cluster.yaml'), 'utf8')) as { items: JsonObject[] }).items;
+assert.ok(clusterNodes.length > 0, 'test/policies/nodes/cluster.yaml lists no nodes');
 const readme = await loadPolicySet([await readmePolicies()]);
 const policies: CompiledPolicy[] = [...library.policies, ...readme.policies];
 
@@ -102,12 +108,15 @@ function settleVariables(activation: CelActivation): void {
 
 let compared = 0;
 
-function compareOn(object: JsonObject, oldObject: JsonObject | null): void {
+let comparedWithCoverage = 0;
+let comparedPerElement = 0;
+
+function compareOn(object: JsonObject, oldObject: JsonObject | null, nodes: readonly JsonObject[] | null = null): void {
   const request = admissionRequest(object, oldObject ? { operation: 'UPDATE', oldObject } : {});
   const namespace = { apiVersion: 'v1', kind: 'Namespace', metadata: { name: request.namespace ?? 'default', labels: { team: 'a' } } };
   for (const policy of policies) {
-    const compiledSide = policyActivation(policy, sharedValues(request, object, namespace));
-    const interpretedSide = policyActivation(policy, sharedValues(request, object, namespace));
+    const compiledSide = policyActivation(policy, sharedValues(request, object, namespace, nodes));
+    const interpretedSide = policyActivation(policy, sharedValues(request, object, namespace, nodes));
     settleVariables(compiledSide);
     settleVariables(interpretedSide);
     for (const expression of expressionsOf(policy)) {
@@ -116,6 +125,22 @@ function compareOn(object: JsonObject, oldObject: JsonObject | null): void {
       const interpreted = run((a) => program.interpret(a), interpretedSide);
       assert.deepStrictEqual(compiled, interpreted, `${policy.name} ${expression.field}: ${program.source}`);
       compared++;
+      if (nodes !== null && /\bcoverage\b/.test(program.source) && interpretedSide.coverage !== null) comparedWithCoverage++;
+    }
+    // forEach defaults: per element of their list, with `element` and `index` set as mutate.ts sets them.
+    for (const entry of policy.mutations.flatMap((m) => m.defaults ?? [])) {
+      if (!entry.forEach || !entry.valueExpression) continue;
+      let list: JsonValue | undefined = object;
+      for (const segment of entry.forEach) list = isJsonObject(list) ? list[segment] : Array.isArray(list) ? list[Number(segment)] : undefined;
+      if (!Array.isArray(list)) continue;
+      const program = entry.valueExpression.program;
+      list.forEach((element, index) => {
+        const compiled = run((a) => program.evaluate(a), elementActivation(compiledSide, toCelValue(element), BigInt(index)));
+        const interpreted = run((a) => program.interpret(a), elementActivation(interpretedSide, toCelValue(element), BigInt(index)));
+        assert.deepStrictEqual(compiled, interpreted, `${policy.name} ${entry.valueExpression!.field} [${index}]: ${program.source}`);
+        compared++;
+        comparedPerElement++;
+      });
     }
   }
 }
@@ -171,15 +196,20 @@ describe('compiled CEL against the interpreter', { timeout: 600_000 }, () => {
     for (const seed of seeds) {
       compareOn(seed, null);
       compareOn(seed, seeds[0]!);
+      compareOn(seed, null, clusterNodes);
     }
+    console.log(`${comparedWithCoverage} evaluations of expressions reading a non-null coverage`);
+    console.log(`${comparedPerElement} evaluations of forEach defaults, per element`);
+    assert.ok(comparedPerElement >= 10, 'the library has forEach defaults; they must be compared per element');
+    assert.ok(comparedWithCoverage >= 10, 'the library has coverage policies; their expressions must see a computed coverage');
   });
 
   it('agrees on DaemonSets with fields dropped, of the wrong type, or added', () => {
     fc.assert(
-      fc.property(fc.nat({ max: seeds.length - 1 }), fc.array(edit, { minLength: 1, maxLength: 6 }), fc.boolean(), (seed, edits, update) => {
+      fc.property(fc.nat({ max: seeds.length - 1 }), fc.array(edit, { minLength: 1, maxLength: 6 }), fc.boolean(), fc.boolean(), (seed, edits, update, withNodes) => {
         const object = applyEdits(seeds[seed]!, edits);
         try {
-          compareOn(object, update ? seeds[(seed + 1) % seeds.length]! : null);
+          compareOn(object, update ? seeds[(seed + 1) % seeds.length]! : null, withNodes ? clusterNodes : null);
         } catch (error) {
           // fast-check reports the counterexample; the node:test reporter does not show the cause.
           if (process.env['DEBUG_DIFF']) console.log((error as Error).message);
