@@ -22,7 +22,8 @@ import { FileNamespaceCatalog, type NamespaceSource } from '../server/namespace-
 import { NamespaceSourceMissingError, withoutNamespaceSource } from '../server/namespace-requirement.js';
 import { WatchedPolicyStore, type PolicyStore } from '../server/policy-store.js';
 import { DEFAULT_MAX_BODY_BYTES } from '../server/read-body.js';
-import type { AuditReport } from './audit.js';
+import type { ClusterNamespaceCatalog } from '../kube/namespace-informer.js';
+import type { AuditFindings } from './audit.js';
 import type { ClusterPolicies } from './cluster-policies.js';
 import type { TlsFiles } from '../server/tls-material.js';
 import { DEFAULT_TLS_PROFILE, parseTlsCipherSuites, parseTlsMinVersion, TLS12_SUITE_NAMES, TlsSettingError, type TlsMinVersion } from '../server/tls-profile.js';
@@ -385,12 +386,14 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
   };
 
   let namespaces: NamespaceSource | undefined;
+  // The cluster informer, when it is the source: the background audit reads (and follows) it too.
+  let clusterNamespaces: ClusterNamespaceCatalog | undefined;
   if (options.namespaces !== undefined) {
     namespaces = new FileNamespaceCatalog({ file: options.namespaces, logger, pollIntervalMs: options.watchInterval });
   } else if (options.namespacesFromCluster === true) {
     // Loaded only here: @kubernetes/client-node keeps about 20 MB of module source and code resident.
     const { ClusterNamespaceCatalog } = await import('../kube/namespace-informer.js');
-    namespaces = new ClusterNamespaceCatalog({ logger });
+    namespaces = clusterNamespaces = new ClusterNamespaceCatalog({ logger });
   }
   if (namespaces !== undefined) {
     try {
@@ -494,8 +497,9 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
       policies: () => policies.current(),
       intervalMs: options.auditInterval,
       isLeader: () => election.isLeader,
+      ...(clusterNamespaces === undefined ? {} : { namespaces: clusterNamespaces }),
       // DaemonSetPolicy objects show what the audit found in status.impact (kubectl get dsp: WOULD-DENY).
-      ...(cluster === undefined ? {} : { onAudited: (report: AuditReport) => cluster.setImpact(impactByPolicy(report)) }),
+      ...(cluster === undefined ? {} : { onAudited: (findings: AuditFindings) => cluster.setImpact(impactByPolicy(findings)) }),
     });
     // A new leader audits at once rather than at its next interval: the Reports are its to keep now.
     election.onLeadingChange((leading) => {
