@@ -240,7 +240,7 @@ export function registerServeCommand(program: Command): Command {
         .argParser(parseDurationFlag),
     )
     .addOption(
-      new Option('--audit-interval <duration>', 'audit every DaemonSet in the cluster this often (and after each policy or exception change) and keep one OpenReports Report per namespace, on the replica holding the leader Lease; 0 = off. Needs list on daemonsets and namespaces, write on reports.openreports.io and on leases')
+      new Option('--audit-interval <duration>', 'audit every DaemonSet in the cluster this often (and soon after a policy, an exception, or a DaemonSet\'s or Namespace\'s spec, labels or annotations change) and keep one OpenReports Report per namespace, on the replica holding the leader Lease; judged on a worker thread of lower priority; 0 = off. Needs list and watch on daemonsets and namespaces, list/create/update/delete on reports.openreports.io, and the leader Lease')
         .env('DAEMONGUARD_AUDIT_INTERVAL')
         .default(0, '0 (off)')
         .argParser(parseDurationFlag),
