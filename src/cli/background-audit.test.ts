@@ -141,5 +141,28 @@ describe('BackgroundAudit', () => {
     await until('the Reports written', () => records.filter((record) => record['msg'] === 'background audit done').length === 2);
     // The DaemonSets were listed once, in pages, then only watched.
     assert.equal(apiserver.requests.filter((request) => request === 'GET /apis/apps/v1/daemonsets').length, 1);
+    audit.close();
+    await audit.idle();
+  });
+
+  it('audits as soon as the first policy set loads when the first request for an audit found none', async () => {
+    const policySet = await loadPolicySet([join(TESTDATA, 'current-policies.yaml')]);
+    let loaded: typeof policySet | undefined;
+    const audits: AuditFindings[] = [];
+    audit = new BackgroundAudit({
+      kubeConfig: kubeConfigFor(apiserver.url),
+      logger: captureLogger('silent').logger,
+      registry: new Registry(),
+      policies: () => loaded,
+      intervalMs: 3_600_000,
+      policyCheckMs: 50,
+      isLeader: () => true,
+      onAudited: (findings) => audits.push(findings),
+    });
+    audit.start();
+    await sleep(300);
+    assert.equal(audits.length, 0, 'nothing to audit with yet');
+    loaded = policySet;
+    await until('the audit once the policies are there (the interval is an hour)', () => audits.length === 1);
   });
 });

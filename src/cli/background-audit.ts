@@ -78,6 +78,7 @@ export class BackgroundAudit {
   private running: Promise<void> | undefined;
   private again = false;
   private auditedSet: PolicySet | undefined;
+  private awaitingPolicies = false;
   private closed = false;
 
   constructor(private readonly options: BackgroundAuditOptions) {
@@ -104,7 +105,9 @@ export class BackgroundAudit {
     this.timers.push(setInterval(() => this.trigger(), this.options.intervalMs));
     this.timers.push(setInterval(() => {
       const current = this.options.policies();
-      if (current !== undefined && this.auditedSet !== undefined && current !== this.auditedSet) this.trigger();
+      // A new set, or the first one after an audit that found none yet (a leader elected before the
+      // policies were listed would otherwise wait for the next interval).
+      if (current !== undefined && (this.awaitingPolicies || (this.auditedSet !== undefined && current !== this.auditedSet))) this.trigger();
     }, this.options.policyCheckMs ?? 1_000));
     for (const timer of this.timers) timer.unref();
   }
@@ -171,8 +174,10 @@ export class BackgroundAudit {
   }
 
   private async auditOnce(): Promise<void> {
+    if (!this.options.isLeader()) return;
     const policySet = this.options.policies();
-    if (policySet === undefined || !this.options.isLeader()) return;
+    this.awaitingPolicies = policySet === undefined;
+    if (policySet === undefined) return;
     this.auditedSet = policySet;
     const { logger } = this.options;
     const { daemonSets, namespaces } = await this.caches();

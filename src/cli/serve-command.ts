@@ -67,6 +67,8 @@ export interface ServeOptions {
   logRequestBodies?: boolean;
   certsDir: string;
   auditInterval: number;
+  auditNiceness: number;
+  auditDutyCycle: number;
   maxBodyBytes: number;
   maxJsonDepth: number;
   maxJsonElements: number;
@@ -120,6 +122,18 @@ function parsePositiveCount(value: string): number {
 }
 
 /** How a byte figure is shown in --help: 8Mi rather than 8388608 when it is a whole number of KiB or MiB. */
+function parseNiceness(value: string): number {
+  const niceness = Number(value);
+  if (!/^\d+$/.test(value.trim()) || niceness > 19) throw new InvalidArgumentError('expected a whole number from 0 (as the webhook) to 19 (lowest priority).');
+  return niceness;
+}
+
+function parseDutyCycle(value: string): number {
+  const fraction = Number(value);
+  if (value.trim() === '' || !Number.isFinite(fraction) || fraction < 0.05 || fraction > 1) throw new InvalidArgumentError('expected a fraction from 0.05 to 1, such as 0.5 (1: no pauses).');
+  return fraction;
+}
+
 function formatByteSize(bytes: number): string {
   if (bytes % 2 ** 20 === 0) return `${bytes / 2 ** 20}Mi`;
   if (bytes % 2 ** 10 === 0) return `${bytes / 2 ** 10}Ki`;
@@ -244,6 +258,18 @@ export function registerServeCommand(program: Command): Command {
         .env('DAEMONGUARD_AUDIT_INTERVAL')
         .default(0, '0 (off)')
         .argParser(parseDurationFlag),
+    )
+    .addOption(
+      new Option('--audit-niceness <n>', 'niceness added to the audit worker thread (0 to 19, Linux), so that on a busy CPU the webhook goes first')
+        .env('DAEMONGUARD_AUDIT_NICENESS')
+        .default(10)
+        .argParser(parseNiceness),
+    )
+    .addOption(
+      new Option('--audit-duty-cycle <fraction>', 'share of the time the audit worker may compute while an audit runs (0.05 to 1); below 1 it pauses after each batch of 50 DaemonSets in proportion to the batch')
+        .env('DAEMONGUARD_AUDIT_DUTY_CYCLE')
+        .default(1)
+        .argParser(parseDutyCycle),
     )
     .addOption(new Option('--log-level <level>', 'log level').env('DAEMONGUARD_LOG_LEVEL').choices(LOG_LEVELS).default('info'))
     .addOption(
@@ -496,6 +522,8 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
       registry: metrics.registry,
       policies: () => policies.current(),
       intervalMs: options.auditInterval,
+      dutyCycle: options.auditDutyCycle,
+      worker: { niceness: options.auditNiceness },
       isLeader: () => election.isLeader,
       ...(clusterNamespaces === undefined ? {} : { namespaces: clusterNamespaces }),
       // DaemonSetPolicy objects show what the audit found in status.impact (kubectl get dsp: WOULD-DENY).
@@ -518,7 +546,14 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
         await ownElection?.close();
       },
     };
-    logger.info({ intervalMs: options.auditInterval, lease: `${options.leaderElectionNamespace}/${LEADER_LEASE_NAME}` }, 'background audit on: the replica holding the leader Lease writes the Reports');
+    logger.info({
+      intervalMs: options.auditInterval,
+      lease: `${options.leaderElectionNamespace}/${LEADER_LEASE_NAME}`,
+      workerNiceness: options.auditNiceness,
+      dutyCycle: options.auditDutyCycle,
+      // status.impact lives on DaemonSetPolicy objects: policies from files have none to carry it.
+      impact: cluster === undefined ? 'not written: the policies are files, not DaemonSetPolicy objects (see the Reports and daemonguard_audit_results)' : 'written to each DaemonSetPolicy\'s status',
+    }, 'background audit on: the replica holding the leader Lease writes the Reports');
   }
 
   const stopped = new Promise<void>((resolve) => {
