@@ -147,13 +147,13 @@ describe('BackgroundAudit', () => {
 
   it('audits as soon as the first policy set loads when the first request for an audit found none', async () => {
     const policySet = await loadPolicySet([join(TESTDATA, 'current-policies.yaml')]);
-    let loaded: typeof policySet | undefined;
+    const serving: { set?: typeof policySet } = {};
     const audits: AuditFindings[] = [];
     audit = new BackgroundAudit({
       kubeConfig: kubeConfigFor(apiserver.url),
       logger: captureLogger('silent').logger,
       registry: new Registry(),
-      policies: () => loaded,
+      policies: () => serving.set,
       intervalMs: 3_600_000,
       policyCheckMs: 50,
       isLeader: () => true,
@@ -162,7 +162,7 @@ describe('BackgroundAudit', () => {
     audit.start();
     await sleep(300);
     assert.equal(audits.length, 0, 'nothing to audit with yet');
-    loaded = policySet;
+    serving.set = policySet;
     await until('the audit once the policies are there (the interval is an hour)', () => audits.length === 1);
   });
 });
