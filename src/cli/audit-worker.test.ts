@@ -65,10 +65,10 @@ describe('AuditWorker', () => {
     const started = records.filter((record) => record['msg'] === 'audit worker thread started');
     assert.equal(started.length, 1, 'one thread served every batch and both policy sets');
     if (existsSync('/proc/thread-self')) {
-      // Linux: the thread runs at a lower priority than the event loop (niceness 10 by default).
+      // Linux: the thread runs at a lower priority than the event loop (niceness 19 by default).
       const priority = started[0]!['priority'] as { tid?: number; niceness?: number };
       assert.ok(priority.tid !== undefined && priority.tid !== process.pid, JSON.stringify(priority));
-      assert.ok((priority.niceness ?? 0) >= 10, JSON.stringify(priority));
+      assert.equal(priority.niceness, 19, JSON.stringify(priority));
     }
   });
 

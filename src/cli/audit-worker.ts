@@ -20,7 +20,7 @@ export interface AuditWorkerOptions {
   logger: Logger;
   /** Where the restart counter is registered (none: not counted). */
   registry?: Registry;
-  /** Niceness added to the worker thread (default 10): the webhook's thread goes first on a busy CPU. */
+  /** Niceness added to the worker thread (default 19, the lowest priority): the webhook's thread goes first on a busy CPU. */
   niceness?: number;
   /** The worker's heap cap in MiB (default 256): past it the worker dies, never the server. */
   maxHeapMiB?: number;
@@ -135,7 +135,7 @@ export class AuditWorker {
     if (this.closed) throw new AuditWorkerError('the audit worker was stopped');
     if (this.running !== undefined) return this.start();
     const { logger } = this.options;
-    const workerData: AuditWorkerData = { celEngine: celEngine(), niceness: this.options.niceness ?? 10 };
+    const workerData: AuditWorkerData = { celEngine: celEngine(), niceness: this.options.niceness ?? 19 };
     const worker = new Worker(WORKER_FILE, { workerData, resourceLimits: { maxOldGenerationSizeMb: this.options.maxHeapMiB ?? 256 } });
     let markReady!: () => void;
     let markFailed!: (error: Error) => void;

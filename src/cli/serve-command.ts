@@ -262,7 +262,7 @@ export function registerServeCommand(program: Command): Command {
     .addOption(
       new Option('--audit-niceness <n>', 'niceness added to the audit worker thread (0 to 19, Linux), so that on a busy CPU the webhook goes first')
         .env('DAEMONGUARD_AUDIT_NICENESS')
-        .default(10)
+        .default(19)
         .argParser(parseNiceness),
     )
     .addOption(
