@@ -36,8 +36,11 @@ export type ToWorker = PolicyDocumentsMessage | EvaluateMessage;
 
 export interface ReadyMessage {
   type: 'ready';
-  /** The worker's thread id in the kernel and the niceness it runs at, when it could be set. */
-  priority: { tid: number; niceness: number } | { error: string };
+  /**
+   * The worker's thread id in the kernel, the niceness and scheduling policy it runs at (idle: only
+   * on CPU time nothing else wants), and why the idle policy could not be had; or why none of it.
+   */
+  priority: { tid: number; niceness: number; policy: 'idle' | 'normal'; idleError?: string } | { error: string };
 }
 
 export interface EvaluatedMessage {

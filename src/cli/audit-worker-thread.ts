@@ -1,7 +1,8 @@
 // The audit worker thread: judges batches of stored DaemonSets with a policy set compiled here, off
 // the event loop that answers /validate (see audit-worker.ts for the side that starts it). It lowers
 // its own scheduling priority first, so that on a busy node the webhook's thread gets the CPU first.
-import { readlinkSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { readFileSync, readlinkSync } from 'node:fs';
 import { getPriority, setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
 import { setCelEngine } from '../cel/program.js';
@@ -15,14 +16,34 @@ import type { AuditWorkerData, EvaluateMessage, FromWorker, PolicyDocumentsMessa
 const port = parentPort;
 if (port === null) throw new Error('audit-worker-thread.js runs as a worker thread (node:worker_threads), not on its own');
 
-/** Lowers this thread's priority (Linux: setpriority on the thread's own id, which only this thread has). */
+/** The scheduling policy of this thread (field 41 of its stat): 5 is SCHED_IDLE. */
+function schedulingPolicy(): 'idle' | 'normal' {
+  const stat = readFileSync('/proc/thread-self/stat', 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return fields[41 - 3] === '5' ? 'idle' : 'normal';
+}
+
+/**
+ * Lowers this thread's priority (Linux: setpriority on the thread's own id, which only this thread
+ * has). At the lowest niceness it also asks for SCHED_IDLE through chrt(1), where chrt is installed:
+ * a niceness only weighs the thread's share, and a woken event loop can still wait out the worker's
+ * time slice; an idle-policy thread is preempted as soon as anything else wants the CPU.
+ */
 function lowerPriority(niceness: number): ReadyMessage['priority'] {
   try {
     // /proc/thread-self links to /proc/<pid>/task/<tid> of the calling thread.
     const tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
     if (!Number.isInteger(tid) || tid <= 0) return { error: 'no thread id in /proc/thread-self' };
     if (niceness > 0) setPriority(tid, Math.min(19, getPriority(tid) + niceness));
-    return { tid, niceness: getPriority(tid) };
+    let idleError: string | undefined;
+    if (getPriority(tid) >= 19) {
+      try {
+        execFileSync('chrt', ['--idle', '--pid', '0', String(tid)], { stdio: 'ignore', timeout: 5_000 });
+      } catch (error) {
+        idleError = `chrt --idle: ${(error as Error).message}`;
+      }
+    }
+    return { tid, niceness: getPriority(tid), policy: schedulingPolicy(), ...(idleError === undefined ? {} : { idleError }) };
   } catch (error) {
     return { error: (error as Error).message };
   }
