@@ -260,7 +260,7 @@ export function registerServeCommand(program: Command): Command {
         .argParser(parseDurationFlag),
     )
     .addOption(
-      new Option('--audit-niceness <n>', 'niceness added to the audit worker thread (0 to 19, Linux), so that on a busy CPU the webhook goes first')
+      new Option('--audit-niceness <n>', 'niceness added to the audit worker thread (0 to 19, Linux), so that on a busy CPU the webhook goes first; at 19 the worker also asks for the SCHED_IDLE policy (with chrt, where installed)')
         .env('DAEMONGUARD_AUDIT_NICENESS')
         .default(19)
         .argParser(parseNiceness),
@@ -268,7 +268,7 @@ export function registerServeCommand(program: Command): Command {
     .addOption(
       new Option('--audit-duty-cycle <fraction>', 'share of the time the audit worker may compute while an audit runs (0.05 to 1); below 1 it pauses after each batch of 50 DaemonSets in proportion to the batch')
         .env('DAEMONGUARD_AUDIT_DUTY_CYCLE')
-        .default(1)
+        .default(0.5)
         .argParser(parseDutyCycle),
     )
     .addOption(new Option('--log-level <level>', 'log level').env('DAEMONGUARD_LOG_LEVEL').choices(LOG_LEVELS).default('info'))
