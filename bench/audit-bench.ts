@@ -61,6 +61,8 @@ interface Measurement {
   /** Median wall time of an audit under load, and of the worker's share of it (ms); NaN without audits. */
   auditMs: number;
   workerMs: number;
+  /** How long the first audit took, before the load started (ms); NaN without audits. */
+  idleAuditMs: number;
 }
 
 async function storeDaemonSets(cluster: Cluster): Promise<void> {
@@ -89,7 +91,8 @@ async function measure(mode: Mode, round: number, cluster: Cluster, tls: { certF
     const load = await runLoad({ url: served.url, connections: 10, seconds: SECONDS, mix: [{ path: '/validate', bodiesFile }] });
     const metrics = await (await fetch(`${served.probeUrl}/metrics`)).text();
     const rss = Number(/\nprocess_resident_memory_bytes (\S+)\n/.exec(metrics)?.[1] ?? NaN);
-    const done = served.logLines().filter((line) => line['msg'] === 'background audit done').slice(before);
+    const all = served.logLines().filter((line) => line['msg'] === 'background audit done');
+    const done = all.slice(before);
     return {
       mode,
       load,
@@ -97,6 +100,7 @@ async function measure(mode: Mode, round: number, cluster: Cluster, tls: { certF
       rssMiB: rss / 2 ** 20,
       auditMs: done.length === 0 ? NaN : median(done.map((line) => Number(line['durationMs']))),
       workerMs: done.length === 0 ? NaN : median(done.map((line) => Number(line['workerMs']))),
+      idleAuditMs: all.length === 0 ? NaN : Number(all[0]!['durationMs']),
     };
   } finally {
     // A stopping leader empties the Lease, so the next round's server takes it at once.
@@ -127,15 +131,15 @@ async function main(): Promise<void> {
       for (const mode of MODES) {
         const m = await measure(mode, round, cluster, tls, bodiesFile);
         measured.push(m);
-        console.log(`round ${round + 1} ${mode.name.padEnd(24)} ${format(m.load.requestsPerSecond, 0).padStart(6)} req/s  p50 ${format(m.load.p50)} ms  p99 ${format(m.load.p99)} ms  failed ${m.load.failed}  audits done under load ${m.auditsDuringLoad} (median ${format(m.auditMs, 0)} ms, worker ${format(m.workerMs, 0)} ms)  RSS ${format(m.rssMiB, 0)} MiB`);
+        console.log(`round ${round + 1} ${mode.name.padEnd(24)} ${format(m.load.requestsPerSecond, 0).padStart(6)} req/s  p50 ${format(m.load.p50)} ms  p99 ${format(m.load.p99)} ms  failed ${m.load.failed}  audits done under load ${m.auditsDuringLoad} (median ${format(m.auditMs, 0)} ms, worker ${format(m.workerMs, 0)} ms; before the load ${format(m.idleAuditMs, 0)} ms)  RSS ${format(m.rssMiB, 0)} MiB`);
       }
       rounds.push(measured);
     }
     const of = (mode: Mode, pick: (m: Measurement) => number): number => median(rounds.map((r) => pick(r.find((m) => m.mode === mode)!)));
     const ratio = (mode: Mode, pick: (m: Measurement) => number): number => median(rounds.map((r) => pick(r.find((m) => m.mode === mode)!) / pick(r.find((m) => m.mode === NO_AUDIT)!)));
-    console.log('\nmedians                     req/s      p50       p99   audits under load   RSS');
+    console.log('\nmedians                     req/s      p50       p99   audits under load   RSS   audit before the load');
     for (const mode of MODES) {
-      console.log(`${mode.name.padEnd(24)} ${format(of(mode, (m) => m.load.requestsPerSecond), 0).padStart(8)} ${format(of(mode, (m) => m.load.p50)).padStart(8)} ms ${format(of(mode, (m) => m.load.p99)).padStart(8)} ms   ${String(of(mode, (m) => m.auditsDuringLoad)).padStart(6)}   ${format(of(mode, (m) => m.rssMiB), 0).padStart(10)} MiB`);
+      console.log(`${mode.name.padEnd(24)} ${format(of(mode, (m) => m.load.requestsPerSecond), 0).padStart(8)} ${format(of(mode, (m) => m.load.p50)).padStart(8)} ms ${format(of(mode, (m) => m.load.p99)).padStart(8)} ms   ${String(of(mode, (m) => m.auditsDuringLoad)).padStart(6)}   ${format(of(mode, (m) => m.rssMiB), 0).padStart(10)} MiB   ${format(of(mode, (m) => m.idleAuditMs) / 1000, 1).padStart(6)} s`);
     }
     console.log('');
     for (const mode of MODES.filter((m) => m !== NO_AUDIT)) {
