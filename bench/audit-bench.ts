@@ -4,13 +4,15 @@
 // installs the OpenReports CRD (from its Go module, as the e2e does), stores DaemonSets with no webhook
 // in the way, and runs `daemonguard serve` with the built-in library in two ways, taking turns (A B A B)
 // because the machine is shared and noisy: without an audit, and with `--audit-interval 1s`, so that an
-// audit of every stored DaemonSet is running or about to start during the whole measurement. Each is
+// audit of every stored DaemonSet is running or about to start during the whole measurement (with
+// --variants, two more: the audit worker's duty cycle at 1 and at 0.25 instead of the default 0.5).
+// Each is
 // driven on /validate with small reviews over 10 keep-alive connections by the load generator in a
 // process of its own. Reported: medians of requests/s, p50 and p99 per mode, the ratios audit / no audit
 // taken within each round and then their median, and how many audits completed under load. Numbers are
 // reported, never asserted.
 //
-//   npm run bench:audit [-- --quick] [--rounds N] [--seconds S] [--daemonsets N]
+//   npm run bench:audit [-- --quick] [--rounds N] [--seconds S] [--daemonsets N] [--variants]
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -35,13 +37,32 @@ const DAEMONSETS = Number(flag('daemonsets') ?? (QUICK ? 200 : 1_000));
 const NAMESPACES = 20;
 const CREATE_CHUNK = 250;
 
-type Mode = 'no audit' | 'audit every 1s';
-const MODES: readonly Mode[] = ['no audit', 'audit every 1s'];
+/** A way to run the server: its name in the output and the flags it adds (none: no audit). */
+interface Mode {
+  name: string;
+  auditArgs?: string[];
+}
+const NO_AUDIT: Mode = { name: 'no audit' };
+// --variants adds the audit with the worker's duty cycle at 1 (no pauses) and at 0.25 (the default is 0.5).
+const MODES: readonly Mode[] = [
+  NO_AUDIT,
+  { name: 'audit every 1s', auditArgs: [] },
+  ...(process.argv.includes('--variants')
+    ? [{ name: 'audit, duty 1', auditArgs: ['--audit-duty-cycle', '1'] }, { name: 'audit, duty 0.25', auditArgs: ['--audit-duty-cycle', '0.25'] }]
+    : []),
+];
 
 interface Measurement {
   mode: Mode;
   load: LoadResult;
   auditsDuringLoad: number;
+  /** The server's resident memory after the run (MiB): the informer cache and the worker are in it. */
+  rssMiB: number;
+  /** Median wall time of an audit under load, and of the worker's share of it (ms); NaN without audits. */
+  auditMs: number;
+  workerMs: number;
+  /** How long the first audit took, before the load started (ms); NaN without audits. */
+  idleAuditMs: number;
 }
 
 async function storeDaemonSets(cluster: Cluster): Promise<void> {
@@ -54,10 +75,10 @@ async function storeDaemonSets(cluster: Cluster): Promise<void> {
 
 async function startServer(mode: Mode, cluster: Cluster, tls: { certFile: string; keyFile: string }, identity: string): Promise<ServeProcess> {
   const args = ['--address', '127.0.0.1', '--port', '0', '--tls-cert', tls.certFile, '--tls-key', tls.keyFile, '--policies', BUILT_IN_POLICIES, '--namespaces-from-cluster'];
-  if (mode === 'audit every 1s') args.push('--audit-interval', '1s', '--leader-election-namespace', 'default', '--leader-election-identity', identity, '--lease-duration', '3s');
+  if (mode.auditArgs !== undefined) args.push('--audit-interval', '1s', '--leader-election-namespace', 'default', '--leader-election-identity', identity, '--lease-duration', '3s', ...mode.auditArgs);
   const served = await startServe({ args, env: { KUBECONFIG: cluster.kubeconfigPath } });
   // Measure while audits run, not while the first one is still waiting for the Lease.
-  if (mode === 'audit every 1s') await served.waitForLog((line) => line['msg'] === 'background audit done', 300_000);
+  if (mode.auditArgs !== undefined) await served.waitForLog((line) => line['msg'] === 'background audit done', 300_000);
   return served;
 }
 
@@ -68,7 +89,19 @@ async function measure(mode: Mode, round: number, cluster: Cluster, tls: { certF
   try {
     const before = auditsDone(served);
     const load = await runLoad({ url: served.url, connections: 10, seconds: SECONDS, mix: [{ path: '/validate', bodiesFile }] });
-    return { mode, load, auditsDuringLoad: auditsDone(served) - before };
+    const metrics = await (await fetch(`${served.probeUrl}/metrics`)).text();
+    const rss = Number(/\nprocess_resident_memory_bytes (\S+)\n/.exec(metrics)?.[1] ?? NaN);
+    const all = served.logLines().filter((line) => line['msg'] === 'background audit done');
+    const done = all.slice(before);
+    return {
+      mode,
+      load,
+      auditsDuringLoad: done.length,
+      rssMiB: rss / 2 ** 20,
+      auditMs: done.length === 0 ? NaN : median(done.map((line) => Number(line['durationMs']))),
+      workerMs: done.length === 0 ? NaN : median(done.map((line) => Number(line['workerMs']))),
+      idleAuditMs: all.length === 0 ? NaN : Number(all[0]!['durationMs']),
+    };
   } finally {
     // A stopping leader empties the Lease, so the next round's server takes it at once.
     await served.stop();
@@ -98,17 +131,20 @@ async function main(): Promise<void> {
       for (const mode of MODES) {
         const m = await measure(mode, round, cluster, tls, bodiesFile);
         measured.push(m);
-        console.log(`round ${round + 1} ${mode.padEnd(15)} ${format(m.load.requestsPerSecond, 0).padStart(6)} req/s  p50 ${format(m.load.p50)} ms  p99 ${format(m.load.p99)} ms  failed ${m.load.failed}  audits done under load ${m.auditsDuringLoad}`);
+        console.log(`round ${round + 1} ${mode.name.padEnd(24)} ${format(m.load.requestsPerSecond, 0).padStart(6)} req/s  p50 ${format(m.load.p50)} ms  p99 ${format(m.load.p99)} ms  failed ${m.load.failed}  audits done under load ${m.auditsDuringLoad} (median ${format(m.auditMs, 0)} ms, worker ${format(m.workerMs, 0)} ms; before the load ${format(m.idleAuditMs, 0)} ms)  RSS ${format(m.rssMiB, 0)} MiB`);
       }
       rounds.push(measured);
     }
     const of = (mode: Mode, pick: (m: Measurement) => number): number => median(rounds.map((r) => pick(r.find((m) => m.mode === mode)!)));
-    const ratio = (pick: (m: Measurement) => number): number => median(rounds.map((r) => pick(r[1]!) / pick(r[0]!)));
-    console.log('\nmedians            req/s      p50       p99   audits under load');
+    const ratio = (mode: Mode, pick: (m: Measurement) => number): number => median(rounds.map((r) => pick(r.find((m) => m.mode === mode)!) / pick(r.find((m) => m.mode === NO_AUDIT)!)));
+    console.log('\nmedians                     req/s      p50       p99   audits under load   RSS   audit before the load');
     for (const mode of MODES) {
-      console.log(`${mode.padEnd(15)} ${format(of(mode, (m) => m.load.requestsPerSecond), 0).padStart(8)} ${format(of(mode, (m) => m.load.p50)).padStart(8)} ms ${format(of(mode, (m) => m.load.p99)).padStart(8)} ms   ${of(mode, (m) => m.auditsDuringLoad)}`);
+      console.log(`${mode.name.padEnd(24)} ${format(of(mode, (m) => m.load.requestsPerSecond), 0).padStart(8)} ${format(of(mode, (m) => m.load.p50)).padStart(8)} ms ${format(of(mode, (m) => m.load.p99)).padStart(8)} ms   ${String(of(mode, (m) => m.auditsDuringLoad)).padStart(6)}   ${format(of(mode, (m) => m.rssMiB), 0).padStart(10)} MiB   ${format(of(mode, (m) => m.idleAuditMs) / 1000, 1).padStart(6)} s`);
     }
-    console.log(`\naudit / no audit (median of per-round ratios): req/s ×${format(ratio((m) => m.load.requestsPerSecond), 2)}, p50 ×${format(ratio((m) => m.load.p50), 2)}, p99 ×${format(ratio((m) => m.load.p99), 2)}`);
+    console.log('');
+    for (const mode of MODES.filter((m) => m !== NO_AUDIT)) {
+      console.log(`${mode.name} / no audit (median of per-round ratios): req/s ×${format(ratio(mode, (m) => m.load.requestsPerSecond), 2)}, p50 ×${format(ratio(mode, (m) => m.load.p50), 2)}, p99 ×${format(ratio(mode, (m) => m.load.p99), 2)}`);
+    }
   } finally {
     await cluster.stop();
     await rm(work, { recursive: true, force: true });

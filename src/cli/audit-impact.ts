@@ -2,12 +2,12 @@
 // status carries (src/server/object-status.ts defines the counts): a policy in Warn or Audit shows how
 // many DaemonSets switching it to Deny would refuse on their next update.
 import type { PolicyImpact } from '../server/object-status.js';
-import type { AuditReport } from './audit.js';
+import type { AuditFindings } from './audit.js';
 
 /** How many DaemonSets a status names at most; the counts are complete. */
 export const IMPACT_SAMPLE_SIZE = 5;
 
-export function impactByPolicy(report: Pick<AuditReport, 'results'>): Map<string, PolicyImpact> {
+export function impactByPolicy(report: Pick<AuditFindings, 'results'>): Map<string, PolicyImpact> {
   const violators = new Map<string, { all: string[]; warned: number }>();
   for (const result of report.results) {
     for (const { policy, verdict } of result.policies) {

@@ -2,12 +2,12 @@
 // nothing would be (object = oldObject = the object as the apiserver stores it, never defaulted
 // again), through the same admission pipeline `daemonguard test` uses, with its Namespace when the
 // inventory has it. Where the DaemonSets come from (a dump, the cluster's list API) is the caller's.
-import { reviewAdmission } from '../admission/pipeline.js';
+import { reviewAdmission, type ReviewedAdmission } from '../admission/pipeline.js';
 import { unchangedUpdateRequest } from '../apiserver/admission-request.js';
 import { isJsonObject, type JsonObject } from '../common/vocabulary.js';
 import type { PolicySet } from '../policy/types.js';
 import type { ManifestDocument, ManifestProblem } from './manifest-reader.js';
-import { policyReports } from './outcomes.js';
+import { policyReports, type PolicyReport } from './outcomes.js';
 import type { FailOn, TestReport, TestResult } from './report/model.js';
 
 /** One audited DaemonSet: what `test` reports for a manifest, plus what only a stored object has. */
@@ -15,6 +15,34 @@ export interface AuditResult extends TestResult {
   /** status.desiredNumberScheduled: the nodes it runs on (undefined when the object has no status). */
   nodes: number | undefined;
   uid: string | undefined;
+}
+
+/** What the Reports, the gauges and the impact read of an admission: no request, no object. */
+export type AuditedAdmission = Pick<ReviewedAdmission, 'allowed' | 'warnings' | 'violations' | 'exceptions'>;
+
+/**
+ * What the background audit keeps of one audited DaemonSet: enough for its Report entries and the
+ * policies' impact, small enough to pass between threads cheaply (an AuditResult is one too).
+ */
+export interface AuditFinding {
+  namespace: string;
+  name: string;
+  uid: string | undefined;
+  nodes: number | undefined;
+  policies: PolicyReport[];
+  admission: AuditedAdmission;
+}
+
+/** The finding of a result, without the requests and objects the result also holds. */
+export function findingOf(result: AuditResult): AuditFinding {
+  const { allowed, warnings, violations, exceptions } = result.admission;
+  return { namespace: result.namespace, name: result.name, uid: result.uid, nodes: result.nodes, policies: result.policies, admission: { allowed, warnings, violations, exceptions } };
+}
+
+/** An audit as the background audit keeps it: every finding and when the audit started. */
+export interface AuditFindings {
+  results: AuditFinding[];
+  auditedAt: Date;
 }
 
 export interface AuditReport extends TestReport {

@@ -65,6 +65,8 @@ describe('daemonguard serve: flags', () => {
       '--max-json-depth <n>',
       '--max-inflight-bytes <size>',
       'DAEMONGUARD_MAX_INFLIGHT_BYTES',
+      '--audit-niceness <n>',
+      '--audit-duty-cycle <fraction>',
     ]) {
       assert.ok(result.stdout.includes(text), `--help mentions ${text}`);
     }
@@ -80,6 +82,10 @@ describe('daemonguard serve: flags', () => {
       ['serve', '--max-inflight-bytes', '0'],
       ['serve', '--max-json-nodes', '0'],
       ['serve', '--max-json-elements', '1.5'],
+      ['serve', '--audit-niceness', '20'],
+      ['serve', '--audit-niceness', '-1'],
+      ['serve', '--audit-duty-cycle', '0'],
+      ['serve', '--audit-duty-cycle', 'half'],
     ];
     const results = await Promise.all(cases.map((args) => runCli(args)));
     results.forEach((result, index) => {

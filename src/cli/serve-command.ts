@@ -22,7 +22,8 @@ import { FileNamespaceCatalog, type NamespaceSource } from '../server/namespace-
 import { NamespaceSourceMissingError, withoutNamespaceSource } from '../server/namespace-requirement.js';
 import { WatchedPolicyStore, type PolicyStore } from '../server/policy-store.js';
 import { DEFAULT_MAX_BODY_BYTES } from '../server/read-body.js';
-import type { AuditReport } from './audit.js';
+import type { ClusterNamespaceCatalog } from '../kube/namespace-informer.js';
+import type { AuditFindings } from './audit.js';
 import type { ClusterPolicies } from './cluster-policies.js';
 import type { TlsFiles } from '../server/tls-material.js';
 import { DEFAULT_TLS_PROFILE, parseTlsCipherSuites, parseTlsMinVersion, TLS12_SUITE_NAMES, tlsProfileFrom, TlsSettingError, type CipherSuiteChoice, type TlsMinVersion } from '../server/tls-profile.js';
@@ -66,6 +67,8 @@ export interface ServeOptions {
   logRequestBodies?: boolean;
   certsDir: string;
   auditInterval: number;
+  auditNiceness: number;
+  auditDutyCycle: number;
   maxBodyBytes: number;
   maxJsonDepth: number;
   maxJsonElements: number;
@@ -119,6 +122,18 @@ function parsePositiveCount(value: string): number {
 }
 
 /** How a byte figure is shown in --help: 8Mi rather than 8388608 when it is a whole number of KiB or MiB. */
+function parseNiceness(value: string): number {
+  const niceness = Number(value);
+  if (!/^\d+$/.test(value.trim()) || niceness > 19) throw new InvalidArgumentError('expected a whole number from 0 (as the webhook) to 19 (lowest priority).');
+  return niceness;
+}
+
+function parseDutyCycle(value: string): number {
+  const fraction = Number(value);
+  if (value.trim() === '' || !Number.isFinite(fraction) || fraction < 0.05 || fraction > 1) throw new InvalidArgumentError('expected a fraction from 0.05 to 1, such as 0.5 (1: no pauses).');
+  return fraction;
+}
+
 function formatByteSize(bytes: number): string {
   if (bytes % 2 ** 20 === 0) return `${bytes / 2 ** 20}Mi`;
   if (bytes % 2 ** 10 === 0) return `${bytes / 2 ** 10}Ki`;
@@ -239,10 +254,22 @@ export function registerServeCommand(program: Command): Command {
         .argParser(parseDurationFlag),
     )
     .addOption(
-      new Option('--audit-interval <duration>', 'audit every DaemonSet in the cluster this often (and after each policy or exception change) and keep one OpenReports Report per namespace, on the replica holding the leader Lease; 0 = off. Needs list on daemonsets and namespaces, write on reports.openreports.io and on leases')
+      new Option('--audit-interval <duration>', 'audit every DaemonSet in the cluster this often (and soon after a policy, an exception, or a DaemonSet\'s or Namespace\'s spec, labels or annotations change) and keep one OpenReports Report per namespace, on the replica holding the leader Lease; judged on a worker thread of lower priority; 0 = off. Needs list and watch on daemonsets and namespaces, list/create/update/delete on reports.openreports.io, and the leader Lease')
         .env('DAEMONGUARD_AUDIT_INTERVAL')
         .default(0, '0 (off)')
         .argParser(parseDurationFlag),
+    )
+    .addOption(
+      new Option('--audit-niceness <n>', 'niceness added to the audit worker thread (0 to 19, Linux), so that on a busy CPU the webhook goes first; at 19 the worker also asks for the SCHED_IDLE policy (with chrt, where installed)')
+        .env('DAEMONGUARD_AUDIT_NICENESS')
+        .default(19)
+        .argParser(parseNiceness),
+    )
+    .addOption(
+      new Option('--audit-duty-cycle <fraction>', 'share of the time the audit worker may compute while an audit runs (0.05 to 1); below 1 it pauses after each batch of 50 DaemonSets in proportion to the batch')
+        .env('DAEMONGUARD_AUDIT_DUTY_CYCLE')
+        .default(0.5)
+        .argParser(parseDutyCycle),
     )
     .addOption(new Option('--log-level <level>', 'log level').env('DAEMONGUARD_LOG_LEVEL').choices(LOG_LEVELS).default('info'))
     .addOption(
@@ -393,13 +420,15 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
   let namespaces: NamespaceSource | undefined;
   // Kept apart from `namespaces` so that SIGHUP can reload the file (the cluster informer has nothing to re-read).
   let namespacesFile: FileNamespaceCatalog | undefined;
+  // The cluster informer, when it is the source: the background audit reads (and follows) it too.
+  let clusterNamespaces: ClusterNamespaceCatalog | undefined;
   if (options.namespaces !== undefined) {
     namespacesFile = new FileNamespaceCatalog({ file: options.namespaces, logger, pollIntervalMs: options.watchInterval });
     namespaces = namespacesFile;
   } else if (options.namespacesFromCluster === true) {
     // Loaded only here: @kubernetes/client-node keeps about 20 MB of module source and code resident.
     const { ClusterNamespaceCatalog } = await import('../kube/namespace-informer.js');
-    namespaces = new ClusterNamespaceCatalog({ logger });
+    namespaces = clusterNamespaces = new ClusterNamespaceCatalog({ logger });
   }
   if (namespaces !== undefined) {
     try {
@@ -505,9 +534,12 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
       registry: metrics.registry,
       policies: () => policies.current(),
       intervalMs: options.auditInterval,
+      dutyCycle: options.auditDutyCycle,
+      worker: { niceness: options.auditNiceness },
       isLeader: () => election.isLeader,
+      ...(clusterNamespaces === undefined ? {} : { namespaces: clusterNamespaces }),
       // DaemonSetPolicy objects show what the audit found in status.impact (kubectl get dsp: WOULD-DENY).
-      ...(cluster === undefined ? {} : { onAudited: (report: AuditReport) => cluster.setImpact(impactByPolicy(report)) }),
+      ...(cluster === undefined ? {} : { onAudited: (findings: AuditFindings) => cluster.setImpact(impactByPolicy(findings)) }),
     });
     // A new leader audits at once rather than at its next interval: the Reports are its to keep now.
     election.onLeadingChange((leading) => {
@@ -526,7 +558,14 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
         await ownElection?.close();
       },
     };
-    logger.info({ intervalMs: options.auditInterval, lease: `${options.leaderElectionNamespace}/${LEADER_LEASE_NAME}` }, 'background audit on: the replica holding the leader Lease writes the Reports');
+    logger.info({
+      intervalMs: options.auditInterval,
+      lease: `${options.leaderElectionNamespace}/${LEADER_LEASE_NAME}`,
+      workerNiceness: options.auditNiceness,
+      dutyCycle: options.auditDutyCycle,
+      // status.impact lives on DaemonSetPolicy objects: policies from files have none to carry it.
+      impact: cluster === undefined ? 'not written: the policies are files, not DaemonSetPolicy objects (see the Reports and daemonguard_audit_results)' : 'written to each DaemonSetPolicy\'s status',
+    }, 'background audit on: the replica holding the leader Lease writes the Reports');
   }
 
   const stopped = new Promise<void>((resolve) => {

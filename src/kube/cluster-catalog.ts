@@ -1,6 +1,7 @@
 // Objects of one kind read live from the cluster (list, then watch), kept in memory as plain JSON for
-// the request path: the namespace catalog (namespace-informer.ts) and the node catalog
-// (node-informer.ts) are this with a resource path and a list call.
+// the request path: the namespace catalog (namespace-informer.ts), the node catalog (node-informer.ts)
+// and the background audit's DaemonSet cache (daemonset-informer.ts) are this with a resource path
+// and a list call.
 //
 // The first list must succeed before the server starts (a server that does not know the objects
 // would answer differently than it will a moment later); after that, a broken watch is restarted and
@@ -24,6 +25,10 @@ export interface CatalogKind<T extends KubernetesObject> {
   /** Plural for logs and errors ("namespaces"). */
   plural: string;
   kind: string;
+  /** The apiVersion each object is given (default v1): list items carry none. */
+  apiVersion?: string;
+  /** Namespaced kinds are kept by namespace/name, cluster-scoped ones by name. */
+  namespaced?: boolean;
   /** The watch path, `/api/v1/namespaces`. */
   path: string;
   list(kubeConfig: KubeConfig): Promise<KubernetesListObject<T>>;
@@ -32,15 +37,20 @@ export interface CatalogKind<T extends KubernetesObject> {
 }
 
 /** A plain JSON object, as an AdmissionReview would carry it (client-node hands out Dates and class instances). */
-export function plainObject(object: KubernetesObject, kind: string): JsonObject {
-  return { ...(JSON.parse(JSON.stringify(object)) as JsonObject), apiVersion: 'v1', kind };
+export function plainObject(object: KubernetesObject, kind: string, apiVersion = 'v1'): JsonObject {
+  return { ...(JSON.parse(JSON.stringify(object)) as JsonObject), apiVersion, kind };
 }
+
+/** Told of every change after the first list: the object before (undefined when added) and after (undefined when deleted). */
+export type CatalogChangeListener = (before: JsonObject | undefined, after: JsonObject | undefined) => void;
 
 export class ClusterCatalog<T extends KubernetesObject> {
   protected readonly objects = new Map<string, JsonObject>();
   private informer: Informer<T> | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
   private closed = false;
+  private listed = false;
+  private readonly listeners: CatalogChangeListener[] = [];
 
   constructor(
     private readonly objectKind: CatalogKind<T>,
@@ -53,6 +63,27 @@ export class ClusterCatalog<T extends KubernetesObject> {
 
   get size(): number {
     return this.objects.size;
+  }
+
+  /** Every object as last seen (the cache's own objects: read them, never change them). */
+  values(): JsonObject[] {
+    return [...this.objects.values()];
+  }
+
+  /** Calls `listener` on each add, update and delete seen by the watch once the first list is in. */
+  onObjectChange(listener: CatalogChangeListener): void {
+    this.listeners.push(listener);
+  }
+
+  private key(object: KubernetesObject): string | undefined {
+    const name = object.metadata?.name;
+    if (name === undefined) return undefined;
+    return this.objectKind.namespaced === true ? `${object.metadata?.namespace ?? ''}/${name}` : name;
+  }
+
+  private tell(before: JsonObject | undefined, after: JsonObject | undefined): void {
+    if (!this.listed) return;
+    for (const listener of this.listeners) listener(before, after);
   }
 
   /** Called after every change (add, update, delete), for views derived from the objects. */
@@ -73,18 +104,24 @@ export class ClusterCatalog<T extends KubernetesObject> {
       return list;
     });
     const remember = (object: T): void => {
-      const name = object.metadata?.name;
-      if (name === undefined) return;
-      const plain = plainObject(object, kind);
-      this.objects.set(name, this.objectKind.keep ? this.objectKind.keep(plain) : plain);
+      const key = this.key(object);
+      if (key === undefined) return;
+      const plain = plainObject(object, kind, this.objectKind.apiVersion);
+      const kept = this.objectKind.keep ? this.objectKind.keep(plain) : plain;
+      const before = this.objects.get(key);
+      this.objects.set(key, kept);
       this.changed();
+      this.tell(before, kept);
     };
     informer.on('add', remember);
     informer.on('update', remember);
     informer.on('delete', (object) => {
-      if (object.metadata?.name === undefined) return;
-      this.objects.delete(object.metadata.name);
+      const key = this.key(object);
+      if (key === undefined) return;
+      const before = this.objects.get(key);
+      this.objects.delete(key);
       this.changed();
+      this.tell(before, undefined);
     });
     informer.on('error', (error: unknown) => {
       if (settleStart !== undefined) {
@@ -118,6 +155,7 @@ export class ClusterCatalog<T extends KubernetesObject> {
       logger.warn({ err: result, attempt }, `listing ${plural} failed; trying again`);
       await new Promise((resolve) => setTimeout(resolve, this.options.retryDelayMs ?? 2_000));
     }
+    this.listed = true;
     logger.info({ [plural]: this.objects.size }, `${plural} listed from the cluster; watching for changes`);
   }
 

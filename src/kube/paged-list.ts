@@ -32,6 +32,30 @@ export class ClusterListError extends Error {
  * not a silently partial list.
  */
 export async function* listPages(kubeConfig: KubeConfig, resource: ListedResource, pageSize = DEFAULT_PAGE_SIZE, labelSelector?: string): AsyncGenerator<JsonObject[]> {
+  for await (const page of listPagesWithVersion(kubeConfig, resource, pageSize, labelSelector)) yield page.items;
+}
+
+/** One page of a list, with the resourceVersion the whole list was read at (the same on every page). */
+export interface ListPage {
+  items: JsonObject[];
+  resourceVersion: string;
+}
+
+/**
+ * Every item of `resource` read through pages, and the resourceVersion of the list: what an informer
+ * lists before it watches from that version. The items are the apiserver's JSON as served.
+ */
+export async function listAll(kubeConfig: KubeConfig, resource: ListedResource, pageSize = DEFAULT_PAGE_SIZE): Promise<ListPage> {
+  const items: JsonObject[] = [];
+  let resourceVersion = '';
+  for await (const page of listPagesWithVersion(kubeConfig, resource, pageSize)) {
+    items.push(...page.items);
+    resourceVersion = page.resourceVersion;
+  }
+  return { items, resourceVersion };
+}
+
+async function* listPagesWithVersion(kubeConfig: KubeConfig, resource: ListedResource, pageSize: number, labelSelector?: string): AsyncGenerator<ListPage> {
   let server: string;
   try {
     server = clusterServer(kubeConfig);
@@ -60,7 +84,8 @@ export async function* listPages(kubeConfig: KubeConfig, resource: ListedResourc
     const items = answer.body.items.filter(isJsonObject).map((item) => ({ apiVersion: resource.apiVersion, kind: resource.kind, ...item }));
     const metadata = answer.body.metadata;
     const next = isJsonObject(metadata) ? metadata.continue : undefined;
+    const version = isJsonObject(metadata) ? metadata.resourceVersion : undefined;
     continueToken = typeof next === 'string' && next !== '' ? next : undefined;
-    yield items;
+    yield { items, resourceVersion: typeof version === 'string' ? version : '' };
   } while (continueToken !== undefined);
 }

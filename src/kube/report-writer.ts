@@ -2,7 +2,7 @@
 // replaces the changed, deletes those of namespaces that no longer have DaemonSets. A Report whose
 // content (everything but the results' timestamps) is what the cluster already holds is not written
 // again, and writes are spaced out so an audit of a large cluster does not flood the apiserver.
-// Needs get/list/create/update/delete on reports.openreports.io.
+// Needs list/create/update/delete on reports.openreports.io (it lists them, never gets one).
 import { createHash } from 'node:crypto';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { isJsonObject, type JsonObject, type JsonValue } from '../common/vocabulary.js';

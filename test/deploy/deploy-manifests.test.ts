@@ -195,7 +195,7 @@ describe('deploy/components/policies-from-cluster', () => {
 });
 
 describe('deploy/components/audit', () => {
-  it('grants listing DaemonSets and writing Reports to the service account (the base grants neither), and turns on --audit-interval', async () => {
+  it('grants listing and watching DaemonSets and writing Reports to the service account (the base grants neither), and turns on --audit-interval', async () => {
     const [component] = await readObjects('deploy/components/audit/kustomization.yaml');
     assert.equal(component?.kind, 'Component');
     assert.deepEqual(component?.resources, ['rbac.yaml']);
@@ -203,7 +203,7 @@ describe('deploy/components/audit', () => {
     const clusterRole = objects.find((object) => object.kind === 'ClusterRole');
     assert.deepEqual(clusterRole?.rules, [
       { apiGroups: ['apps'], resources: ['daemonsets'], verbs: ['list', 'watch'] },
-      { apiGroups: ['openreports.io'], resources: ['reports'], verbs: ['get', 'list', 'create', 'update', 'delete'] },
+      { apiGroups: ['openreports.io'], resources: ['reports'], verbs: ['list', 'create', 'update', 'delete'] },
     ]);
     const binding = objects.find((object) => object.kind === 'ClusterRoleBinding');
     assert.equal(at(binding, 'roleRef', 'name'), at(clusterRole, 'metadata', 'name'));

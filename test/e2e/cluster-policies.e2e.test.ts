@@ -412,7 +412,11 @@ spec:
     replicas.set('replica-audit', auditing);
     type WithImpact = PolicyObject & { status?: { impact?: { wouldDeny: number; wouldWarn: number; sample: string[] } } };
     let impact: NonNullable<NonNullable<WithImpact['status']>['impact']> | undefined;
-    await eventually('the policy’s status.impact', async () => (impact = ((await policy('owner-label')) as WithImpact).status?.impact) !== undefined, 60_000);
+    await eventually('the policy’s status.impact', async () => (impact = ((await policy('owner-label')) as WithImpact).status?.impact) !== undefined, 60_000).catch((error: Error) => {
+      // What the replica said is what tells a missing permission from a slow audit.
+      const complaints = auditing.logLines().filter((line) => Number(line.level) >= 40).map((line) => JSON.stringify(line));
+      throw new Error(`${error.message}; the auditing replica logged:\n${complaints.join('\n')}`);
+    });
     assert.deepEqual(impact, { wouldDeny: 2, wouldWarn: 2, sample: ['impact/agent-a', 'impact/agent-b'] });
     const table = (await cluster.kubectl(['get', 'dsp', 'owner-label'])).stdout.split('\n');
     const column = table[0]!.split(/\s+/).indexOf('WOULD-DENY');

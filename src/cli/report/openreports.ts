@@ -4,7 +4,7 @@
 // `policy`, `rule`, `result` (pass | fail | warn | error | skip), `message`, `source`, `timestamp`
 // ({seconds, nanos}), the checked objects under `resources`, and a summary counted from the results.
 import type { JsonObject } from '../../common/vocabulary.js';
-import type { AuditReport, AuditResult } from '../audit.js';
+import type { AuditFinding, AuditFindings } from '../audit.js';
 import { strongestAction, type PolicyVerdict } from '../outcomes.js';
 
 export type ReportFlavour = 'openreports' | 'policyreport';
@@ -52,7 +52,7 @@ export interface ReportResult {
 
 export type ReportSummary = Record<ReportResultValue, number>;
 
-function daemonSetReference(result: AuditResult): JsonObject {
+function daemonSetReference(result: AuditFinding): JsonObject {
   const reference: JsonObject = { apiVersion: 'apps/v1', kind: 'DaemonSet', namespace: result.namespace, name: result.name };
   if (result.uid !== undefined) reference.uid = result.uid;
   return reference;
@@ -63,7 +63,7 @@ function daemonSetReference(result: AuditResult): JsonObject {
  * the validation, `validations[i]`, or `evaluation` when the policy could not be evaluated), and one
  * per other policy (rule `validations`, `mutations`, `match` or `evaluation`, by what decided it).
  */
-export function daemonSetResults(result: AuditResult, timestamp: ReportResult['timestamp']): ReportResult[] {
+export function daemonSetResults(result: AuditFinding, timestamp: ReportResult['timestamp']): ReportResult[] {
   const entries: ReportResult[] = [];
   const push = (policy: string, rule: string, value: ReportResultValue, message: string | undefined, properties?: Record<string, string>): void => {
     // Fresh objects per entry: shared ones would come out of the YAML writer as anchors and aliases.
@@ -111,15 +111,15 @@ export function reportTimestamp(date: Date): ReportResult['timestamp'] {
 }
 
 /** The audit's results grouped by namespace, in namespace order (DaemonSets in the order they were read). */
-export function resultsByNamespace(report: AuditReport): Map<string, AuditResult[]> {
-  const groups = new Map<string, AuditResult[]>();
+export function resultsByNamespace<R extends AuditFinding>(report: { results: readonly R[] }): Map<string, R[]> {
+  const groups = new Map<string, R[]>();
   for (const namespace of [...new Set(report.results.map((r) => r.namespace))].sort()) groups.set(namespace, []);
   for (const result of report.results) groups.get(result.namespace)!.push(result);
   return groups;
 }
 
 /** One Report (or PolicyReport) for the DaemonSets of one namespace. */
-export function namespaceReport(namespace: string, results: readonly AuditResult[], auditedAt: Date, flavour: ReportFlavour): JsonObject {
+export function namespaceReport(namespace: string, results: readonly AuditFinding[], auditedAt: Date, flavour: ReportFlavour): JsonObject {
   const timestamp = reportTimestamp(auditedAt);
   const entries = results.flatMap((result) => daemonSetResults(result, timestamp));
   const metadata = { name: REPORT_NAME, namespace, labels: { ...MANAGED_BY } };
@@ -133,6 +133,6 @@ export function namespaceReport(namespace: string, results: readonly AuditResult
 }
 
 /** Every namespace's Report of an audit. */
-export function auditReports(report: AuditReport, flavour: ReportFlavour): JsonObject[] {
+export function auditReports(report: AuditFindings, flavour: ReportFlavour): JsonObject[] {
   return [...resultsByNamespace(report)].map(([namespace, results]) => namespaceReport(namespace, results, report.auditedAt, flavour));
 }
