@@ -5,8 +5,13 @@
 import { KubernetesObjectApi, type KubeConfig, type KubernetesListObject, type KubernetesObject, type V1APIResource } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { parseSourceText, type SourceDocument } from '../common/yaml-documents.js';
-import type { ParamKind } from '../native/documents.js';
 import { CustomObjectWatch } from './custom-object-watch.js';
+
+/** A native policy's spec.paramKind (kube sits beside the policy layer, so the shape is repeated here). */
+export interface ParamKind {
+  apiVersion: string;
+  kind: string;
+}
 
 export interface NativeParamsWatchOptions {
   kubeConfig: KubeConfig;

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { parseSourceText } from '../common/yaml-documents.js';
+import { compileDocuments } from '../policy/load-policies.js';
 import { compileNativeDocuments } from './compile-native.js';
 import { compileMatchResources } from './match-resources.js';
 import { PARAMS_NOT_FOUND, paramObjectOf, resolveParams } from './params.js';
@@ -131,5 +132,26 @@ describe('compileNativeDocuments: pairing policies with bindings', () => {
     assert.ok(text.some((t) => t.startsWith('8 spec.validationz: ') && t.includes('unknown field')), text.join('\n'));
     assert.ok(text.some((t) => t.includes('spec.matchConditions[0].expression') && t.includes('authorizer')), text.join('\n'));
     assert.ok(text.some((t) => t.includes('MutatingAdmissionPolicy is not supported')), text.join('\n'));
+  });
+  it('reads the items of a List (kubectl get ... -o yaml), problems at the item\'s line', async () => {
+    const list = `apiVersion: v1
+kind: List
+items:
+  - apiVersion: admissionregistration.k8s.io/v1
+    kind: ValidatingAdmissionPolicy
+    metadata: {name: p}
+    spec:
+      matchConstraints:
+        resourceRules: [${DAEMONSET_RULE}]
+      validations: [{expression: "true"}]
+  - apiVersion: admissionregistration.k8s.io/v1
+    kind: ValidatingAdmissionPolicyBinding
+    metadata: {name: b}
+    spec: {policyName: p, validationActions: [Deny], validationActionz: []}
+`;
+    const compiled = await compileDocuments(parseSourceText('list.yaml', list));
+    assert.deepEqual(compiled.problems.map((p) => `${p.line} ${p.field}`), ['14 spec.validationActionz']);
+    const fixed = await compileDocuments(parseSourceText('list.yaml', list.replace(', validationActionz: []', '')));
+    assert.deepEqual(fixed.policies.map((p) => p.name), ['p/b']);
   });
 });

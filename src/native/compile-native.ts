@@ -7,6 +7,7 @@
 // - a binding whose policy is not loaded does nothing (a note), a policy without binding likewise;
 // - a field daemonguard does not know, or an expression it cannot evaluate, is a problem at its line.
 import { toCelValue } from '../cel/values.js';
+import type { Operation } from '../common/vocabulary.js';
 import { formatFieldPath, type FieldPath, type SourceDocument } from '../common/yaml-documents.js';
 import type { PolicyProblem } from '../policy/compile-policy.js';
 import { expressionDependencies } from '../policy/expression-dependencies.js';
@@ -38,57 +39,43 @@ const METADATA: Shape = {
   required: ['name'],
 };
 
+/** A Kubernetes object of the given spec (status, which the cluster writes, is accepted and ignored). */
+function objectShape(spec: Shape): Shape {
+  return { type: 'object', fields: { apiVersion: STRING, kind: STRING, metadata: METADATA, status: { type: 'any' }, spec }, required: ['metadata', 'spec'] };
+}
+
 function policyShape(kind: NativePolicyKind): Shape {
-  return {
+  return objectShape({
     type: 'object',
     fields: {
-      apiVersion: STRING,
-      kind: STRING,
-      metadata: METADATA,
-      status: { type: 'any' },
-      spec: {
-        type: 'object',
-        fields: {
-          paramKind: { type: 'object', fields: { apiVersion: STRING, kind: STRING }, required: ['apiVersion', 'kind'] },
-          matchConstraints: MATCH_RESOURCES_SHAPE,
-          matchConditions: NAMED_EXPRESSIONS,
-          variables: NAMED_EXPRESSIONS,
-          failurePolicy: { type: 'string', enum: ['Fail', 'Ignore'] },
-          ...(kind === VALIDATING_POLICY_KIND ? VALIDATING_SPEC_FIELDS : MUTATING_SPEC_FIELDS),
-        },
-        required: ['matchConstraints'],
-      },
+      paramKind: { type: 'object', fields: { apiVersion: STRING, kind: STRING }, required: ['apiVersion', 'kind'] },
+      matchConstraints: MATCH_RESOURCES_SHAPE,
+      matchConditions: NAMED_EXPRESSIONS,
+      variables: NAMED_EXPRESSIONS,
+      failurePolicy: { type: 'string', enum: ['Fail', 'Ignore'] },
+      ...(kind === VALIDATING_POLICY_KIND ? VALIDATING_SPEC_FIELDS : MUTATING_SPEC_FIELDS),
     },
-    required: ['metadata', 'spec'],
-  };
+    required: ['matchConstraints'],
+  });
 }
 
 function bindingShape(kind: NativePolicyKind): Shape {
-  return {
+  return objectShape({
     type: 'object',
     fields: {
-      apiVersion: STRING,
-      kind: STRING,
-      metadata: METADATA,
-      spec: {
+      policyName: { type: 'string', nonEmpty: true },
+      paramRef: {
         type: 'object',
-        fields: {
-          policyName: { type: 'string', nonEmpty: true },
-          paramRef: {
-            type: 'object',
-            fields: { name: STRING, namespace: STRING, selector: LABEL_SELECTOR, parameterNotFoundAction: { type: 'string', enum: ['Allow', 'Deny'] } },
-            required: ['parameterNotFoundAction'],
-          },
-          matchResources: MATCH_RESOURCES_SHAPE,
-          ...(kind === VALIDATING_POLICY_KIND
-            ? { validationActions: { type: 'list', items: { type: 'string', enum: ['Deny', 'Warn', 'Audit'] }, nonEmpty: true } as Shape }
-            : {}),
-        },
-        required: kind === VALIDATING_POLICY_KIND ? ['policyName', 'validationActions'] : ['policyName'],
+        fields: { name: STRING, namespace: STRING, selector: LABEL_SELECTOR, parameterNotFoundAction: { type: 'string', enum: ['Allow', 'Deny'] } },
+        required: ['parameterNotFoundAction'],
       },
+      matchResources: MATCH_RESOURCES_SHAPE,
+      ...(kind === VALIDATING_POLICY_KIND
+        ? { validationActions: { type: 'list', items: { type: 'string', enum: ['Deny', 'Warn', 'Audit'] }, nonEmpty: true } as Shape }
+        : {}),
     },
-    required: ['metadata', 'spec'],
-  };
+    required: kind === VALIDATING_POLICY_KIND ? ['policyName', 'validationActions'] : ['policyName'],
+  });
 }
 
 /** The kind-specific part of a compiled native policy. */
@@ -247,7 +234,7 @@ function evaluationPolicy(
   bindingSource: SourceDocument,
   binding: NativeBindingDocument,
   bindingMatch: CompiledMatchResources,
-  operations: Set<CompiledPolicy['operations'] extends ReadonlySet<infer T> ? T : never>,
+  operations: Set<Operation>,
   evaluation: ParamEvaluation,
 ): CompiledPolicy {
   const policyName = template.document.metadata.name;

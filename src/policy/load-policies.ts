@@ -174,7 +174,35 @@ export interface CompileOptions {
  * between documents: compiling a policy type-checks all its CEL (milliseconds each), and a serving
  * process must keep answering its probes and reviews while a large set loads.
  */
-export async function compileDocuments(sources: readonly SourceDocument[], options: CompileOptions = {}): Promise<CompiledDocuments> {
+/**
+ * The items of `kind: List` documents (what `kubectl get validatingadmissionpolicies,validatingadmissionpolicybindings -o yaml`
+ * writes) as documents of their own, positions kept: a problem in an item points at its line in the list.
+ */
+function expandLists(sources: readonly SourceDocument[]): SourceDocument[] {
+  const expanded: SourceDocument[] = [];
+  for (const source of sources) {
+    const value = source.value as { kind?: unknown; items?: unknown } | null;
+    if (value === null || typeof value !== 'object' || value.kind !== 'List' || !Array.isArray(value.items)) {
+      expanded.push(source);
+      continue;
+    }
+    value.items.forEach((item: unknown, i) => {
+      const at = (path: FieldPath): FieldPath => ['items', i, ...path];
+      expanded.push({
+        file: source.file,
+        index: source.index,
+        value: item,
+        positionOf: (path) => source.positionOf(at(path)),
+        keyPositionOf: (path) => source.keyPositionOf(at(path)),
+        positionInString: (path, offset) => source.positionInString(at(path), offset),
+      });
+    });
+  }
+  return expanded;
+}
+
+export async function compileDocuments(documents: readonly SourceDocument[], options: CompileOptions = {}): Promise<CompiledDocuments> {
+  const sources = expandLists(documents);
   const problems: PolicyProblem[] = [];
   const policies: CompiledPolicy[] = [];
   const exceptions: CompiledException[] = [];
@@ -242,14 +270,15 @@ export async function compileDocuments(sources: readonly SourceDocument[], optio
   // Any other document is a param object when a native policy's paramKind names its kind.
   const paramKinds = declaredParamKinds(nativeSources);
   const params: ParamObject[] = [];
-  for (const source of [...others, ...(options.params ?? [])]) {
+  const paramSources = expandLists(options.params ?? []);
+  for (const source of [...others, ...paramSources]) {
     if (source.value === null) continue;
     const param = paramKinds.has(paramKindKey(source.value as object)) ? paramObjectOf(source) : undefined;
     if (param !== undefined) {
       params.push(param);
       continue;
     }
-    if (options.params?.includes(source)) continue; // --params files may hold other objects too
+    if (paramSources.includes(source)) continue; // --params files may hold other objects too
     const pos = source.positionOf([]);
     const value = source.value as { kind?: unknown; apiVersion?: unknown };
     problems.push({
