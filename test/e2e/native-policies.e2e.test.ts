@@ -187,6 +187,15 @@ describe('native policies: daemonguard test and a real kube-apiserver agree', { 
     assert.ok(compared >= MINIMUM_COMPARED, `compared ${compared}, expected at least ${MINIMUM_COMPARED}`);
     // Each kind of answer is among them, so agreement is not only on the easy one.
     assert.ok(counts.denied >= 20 && counts.warned >= 5 && counts.allowed >= 20, JSON.stringify(counts));
+    // The README's figures for the documents compared: policies, bindings and params in the folder.
+    const kinds = new Map<string, number>();
+    for (const file of ['validations.yaml', 'matching.yaml', 'params.yaml']) {
+      for (const source of parseSourceText(file, await readFile(path.join(POLICIES, file), 'utf8'))) {
+        const kind = String((source.value as { kind?: unknown }).kind);
+        kinds.set(kind, (kinds.get(kind) ?? 0) + 1);
+      }
+    }
+    assert.ok((kinds.get('ValidatingAdmissionPolicy') ?? 0) >= 26 && (kinds.get('ValidatingAdmissionPolicyBinding') ?? 0) >= 32 && (kinds.get('ConfigMap') ?? 0) >= 5, JSON.stringify([...kinds]));
     // What daemonguard skips it says it skips, as the apiserver silently does.
     const notes = stderrs[0] ?? '';
     assert.match(notes, /note: .*ValidatingAdmissionPolicy "c-pods-only" matches no apps\/v1 DaemonSet/);
