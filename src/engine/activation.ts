@@ -79,7 +79,8 @@ export function sharedValues(request: AdmissionRequest, object: JsonObject | nul
   };
 }
 
-function sharedCel(shared: SharedValues, name: 'object' | 'oldObject' | 'request' | 'namespaceObject'): unknown {
+/** A member of the review's inputs as a CEL value, converted on the first read and kept. */
+export function sharedCel(shared: SharedValues, name: 'object' | 'oldObject' | 'request' | 'namespaceObject'): unknown {
   let value = shared.cel[name];
   if (value === undefined) {
     value = celOfJson(shared.json[name], shared.json.converted);
