@@ -12,6 +12,7 @@ import { Environment } from '@marcbachmann/cel-js';
 import { newBaseEnvironment } from './base-environment.js';
 import { registerJsonPatchLibrary } from './jsonpatch-library.js';
 import { meterLiterals } from './library/allocations.js';
+import { JSONPATCH_FIELDS, JSONPATCH_TYPE } from './constructible-types.js';
 import { compileExpression, NotCompiled, OPERAND_NAMES, type InterpretedOperation } from './compiler.js';
 import { CelCompileError, celEngine, type CelActivation, type CelProgram } from './program.js';
 import k8sTypes from './k8s-types.generated.json' with { type: 'json' };
@@ -111,6 +112,8 @@ function typedBase(): Environment {
     registerTypeTable(env, k8sTypes.types as TypeTable, known);
     registerTypeTable(env, REQUEST_TYPES, known);
     registerTypeTable(env, COVERAGE_TYPES, known);
+    // Only the checker knows JSONPatch as a type: at run time a JSONPatch is a plain map (dyn).
+    env.registerType(JSONPATCH_TYPE, { fields: { ...JSONPATCH_FIELDS } });
     typedBaseCache = env;
   }
   return typedBaseCache as Environment;
