@@ -247,3 +247,25 @@ export function registerObjectConstruction(env: Environment): void {
 }
 
 export { OBJECT_TYPE, JSONPATCH_TYPE };
+
+/**
+ * Kubernetes' run-time check of an apply configuration (ObjectVal.CheckTypeNamesMatchFieldPathNames):
+ * every constructed object inside must be named after its field path from the root. The checker
+ * catches the direct cases at load; this covers values that came through variables or functions.
+ */
+export function typeNameMismatches(value: unknown, path: string[] = [constructedTypeName(value) ?? OBJECT_TYPE]): string[] {
+  const found: string[] = [];
+  const name = constructedTypeName(value);
+  const expected = path.join('.');
+  if (name !== undefined && name !== expected) {
+    found.push(`unexpected type name "${name}", expected "${expected}", which matches field name path from root Object type`);
+  }
+  if (Array.isArray(value)) {
+    for (const element of value) found.push(...typeNameMismatches(element, path));
+  } else if (value instanceof Map) {
+    for (const [key, element] of value) found.push(...typeNameMismatches(element, name === undefined ? path : [...path, String(key)]));
+  } else if (typeof value === 'object' && value !== null) {
+    for (const [key, element] of Object.entries(value)) found.push(...typeNameMismatches(element, name === undefined ? path : [...path, key]));
+  }
+  return found;
+}
