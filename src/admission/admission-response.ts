@@ -72,6 +72,7 @@ export function admissionReviewAnswer(apiVersion: AdmissionReviewVersion, respon
 
 function violationLine(violation: Violation): string {
   const message = violation.message.trim();
+  if (violation.native) return message;
   return message === '' ? `${violation.policy}: denied` : `${violation.policy}: ${message}`;
 }
 

@@ -172,13 +172,25 @@ function inferParamType(value: unknown): string {
  * One policy's view of CEL: its params type, the variables declared so far, and `element` while a
  * forEach default is compiled. Expressions compiled through a scope can only see what it declares.
  */
+/**
+ * The environment of a Kubernetes-native policy (ValidatingAdmissionPolicy, MutatingAdmissionPolicy),
+ * as the apiserver declares it (k8s.io/apiserver pkg/admission/plugin/cel/compile.go): `object`,
+ * `oldObject` and `params` are dyn (a misspelt field is an error when evaluated, not at load), `params`
+ * exists only with a paramKind, and there is no `coverage`.
+ */
+export interface NativeScopeOptions {
+  hasParams: boolean;
+}
+
 export class PolicyScope {
   readonly #paramFields: Record<string, string> = {};
   readonly #variableFields: Record<string, string> = {};
+  readonly #native: NativeScopeOptions | undefined;
   #checker: Environment | undefined;
 
-  constructor(params: Record<string, unknown> | undefined) {
+  constructor(params: Record<string, unknown> | undefined, native?: NativeScopeOptions) {
     for (const [key, value] of Object.entries(params ?? {})) this.#paramFields[key] = inferParamType(value);
+    this.#native = native;
   }
 
   /** Declares `variables.<name>` with the type its expression was inferred to have. */
@@ -196,6 +208,16 @@ export class PolicyScope {
       variableFields[name] = isRegistrable(type) ? type : 'dyn';
     }
     env.registerType('Variables', { fields: variableFields });
+    if (this.#native) {
+      env.registerVariable('object', 'dyn');
+      env.registerVariable('oldObject', 'dyn');
+      env.registerVariable('namespaceObject', 'Namespace');
+      env.registerVariable('request', 'AdmissionRequest');
+      if (this.#native.hasParams) env.registerVariable('params', 'dyn');
+      env.registerVariable('variables', 'Variables');
+      if (!elementType) this.#checker = env;
+      return env;
+    }
     env.registerVariable('object', 'DaemonSet');
     env.registerVariable('oldObject', 'DaemonSet');
     env.registerVariable('namespaceObject', 'Namespace');

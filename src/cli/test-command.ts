@@ -44,6 +44,8 @@ function parseOperation(value: string): (typeof TEST_OPERATIONS)[number] {
 
 export interface TestCommandOptions {
   policies?: string[];
+  /** Param objects for native policies' paramRefs (besides those in the policy folders). */
+  params?: string[];
   engine?: CelEngine;
   namespace?: string;
   namespaceLabels?: Record<string, string>;
@@ -84,7 +86,7 @@ export async function runTest(paths: readonly string[], options: TestCommandOpti
   // Manifests and policies are read at the same time: both mostly wait on the disk.
   const [documents, policySet]: [SourceDocument[], PolicySet] = await Promise.all([
     readManifestSources(paths, readStdin),
-    loadPoliciesForCli(policyPaths),
+    loadPoliciesForCli(policyPaths, { paramPaths: options.params }),
   ]);
   const { daemonSets, skipped, problems } = collectDaemonSets(documents);
   const oldObject = options.old ? await readOldObject(options.old) : null;
@@ -127,6 +129,7 @@ export function registerTestCommand(program: Command): void {
     .description('dry-run DaemonSet manifests through the policies, as the cluster would admit them')
     .argument('[paths...]', 'manifest files or folders (YAML or JSON, several documents, Lists); "-" reads stdin; at least one', [])
     .option('-p, --policies <path>', 'policy file or folder, repeatable (default: the built-in library)', collect)
+    .option('--params <path>', 'file or folder of param objects for native policies (paramKind/paramRef), repeatable; objects of a paramKind in the policy folders count too', collect)
     .option('-n, --namespace <name>', "namespace of the request (default: the manifest's, else default)")
     .option('--namespace-labels <k=v,...>', 'labels of the namespace, for namespaceSelector', parseLabels)
     .option('--operation <op>', 'CREATE or UPDATE', parseOperation, 'CREATE')

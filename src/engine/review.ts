@@ -19,6 +19,7 @@ import { policyActivation, replaceSharedObject, sharedValues, type SharedValues 
 import { EvaluationFailure, evaluateBoolean, evaluateExpression } from './evaluate.js';
 import { exceptionNotices, matchExceptions, type ExceptionMatch } from './exceptions.js';
 import { runMutation } from './mutate.js';
+import { nativeAuditAnnotations, reviewNativeValidation, type NativeValidationFailure } from './native-semantics.js';
 import type {
   AdmissionRequest,
   AppliedException,
@@ -92,6 +93,9 @@ class DecisionBuilder {
   readonly patch: PatchOperation[] = [];
   readonly exceptions: AppliedException[] = [];
   readonly expiredExceptions: ExpiredException[] = [];
+  /** Native policies' Audit failures and audit annotations (see native-semantics.ts). */
+  readonly nativeFailures: NativeValidationFailure[] = [];
+  readonly nativeAnnotations = new Map<string, string[]>();
   /** The exceptions matching the request for the policy being evaluated. */
   private exceptionMatch: ExceptionMatch | undefined;
 
@@ -183,9 +187,13 @@ function reviewPolicy(
   builder: DecisionBuilder,
 ): JsonObject | null {
   try {
-    const skip = matchFailure(policy, request, context);
+    const skip = matchFailure(policy, request, context) ?? policy.native?.notMatched(request);
     if (skip) {
       builder.outcome(policy, 'skip', skip);
+      return working;
+    }
+    if (policy.native !== undefined && context.phase === 'validate') {
+      reviewNativeValidation(policy, policy.native, shared, builder);
       return working;
     }
     const activation = policyActivation(policy, shared);
@@ -288,7 +296,7 @@ export function review(request: AdmissionRequest, policySet: PolicySet, context:
     violations: builder.violations,
     // The exceptions' notices last: should the apiserver cut warnings (4096 characters in all), it cuts these first.
     warnings: [...new Set([...builder.warnings, ...exceptionNotices(builder.exceptions)])],
-    auditAnnotations: builder.auditAnnotations,
+    auditAnnotations: { ...builder.auditAnnotations, ...nativeAuditAnnotations(builder) },
     patch: builder.patch,
     mutatedObject: working,
     outcomes: builder.outcomes,

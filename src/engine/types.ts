@@ -77,6 +77,8 @@ export interface Violation {
   /** Kubernetes StatusReason, e.g. Forbidden, Invalid. */
   reason: string;
   actions: ValidationAction[];
+  /** Set for a native policy's violation: `message` is already worded as the apiserver words it (naming policy and binding). */
+  native?: true;
 }
 
 export type PolicyResult = 'pass' | 'fail' | 'skip' | 'error';

@@ -12,6 +12,9 @@ import {
   type FieldPath,
   type SourceDocument,
 } from '../common/yaml-documents.js';
+import { compileNativeDocuments, declaredParamKinds, paramKindKey } from '../native/compile-native.js';
+import { NATIVE_API_VERSION, nativeKindOf, nativeKindOfAnyVersion, type ParamObject } from '../native/documents.js';
+import { paramObjectOf } from '../native/params.js';
 import { compileException, unknownPolicyProblems } from './compile-exception.js';
 import { compilePolicy, formatProblem, type PolicyProblem } from './compile-policy.js';
 import {
@@ -22,6 +25,7 @@ import {
   type CompiledPolicy,
   type DaemonSetPolicyDocument,
   type DaemonSetPolicyExceptionDocument,
+  type PolicyNote,
   type PolicySet,
 } from './types.js';
 
@@ -153,6 +157,13 @@ export interface CompiledDocuments {
   exceptions: CompiledException[];
   /** Problems of single documents (syntax, schema, CEL, duplicate names); exceptions' references are not checked here. */
   problems: PolicyProblem[];
+  /** What loading noticed without refusing (native policies skipped, bindings without policy). */
+  notes: PolicyNote[];
+}
+
+export interface CompileOptions {
+  /** Documents read only as param objects for native policies' paramRefs (`--params`). */
+  params?: readonly SourceDocument[];
 }
 
 /**
@@ -161,11 +172,14 @@ export interface CompiledDocuments {
  * between documents: compiling a policy type-checks all its CEL (milliseconds each), and a serving
  * process must keep answering its probes and reviews while a large set loads.
  */
-export async function compileDocuments(sources: readonly SourceDocument[]): Promise<CompiledDocuments> {
+export async function compileDocuments(sources: readonly SourceDocument[], options: CompileOptions = {}): Promise<CompiledDocuments> {
   const problems: PolicyProblem[] = [];
   const policies: CompiledPolicy[] = [];
   const exceptions: CompiledException[] = [];
   const firstSeen = new Map<string, { file: string; line: number }>();
+  const nativeSources: SourceDocument[] = [];
+  /** Documents of no policy kind: params of native policies, or mistakes. */
+  const others: SourceDocument[] = [];
   for (const source of sources) {
     if (source.value === null) continue; // an empty document between `---` separators
     const { file, value } = source;
@@ -173,12 +187,25 @@ export async function compileDocuments(sources: readonly SourceDocument[]): Prom
     const name = metadataField(value, 'name');
     const namespace = metadataField(value, 'namespace');
     const who = kind === EXCEPTION_KIND ? { exception: `${namespace ?? ''}/${name ?? ''}` } : { policy: name };
-    if (kind === undefined || (value as { apiVersion?: unknown }).apiVersion !== POLICY_API_VERSION) {
+    if (nativeKindOf(value) !== undefined) {
+      nativeSources.push(source);
+      continue;
+    }
+    const otherNativeVersion = nativeKindOfAnyVersion(value);
+    if (otherNativeVersion !== undefined) {
+      const pos = source.positionOf(['apiVersion']);
+      problems.push({ file, line: pos.line, column: pos.column, policy: name, field: 'apiVersion', message: `${otherNativeVersion.kind} ${otherNativeVersion.apiVersion} is not read: write apiVersion: ${NATIVE_API_VERSION} (the version kube-apiserver v1.37 serves)` });
+      continue;
+    }
+    if (kind === undefined) {
+      others.push(source);
+      continue;
+    }
+    if ((value as { apiVersion?: unknown }).apiVersion !== POLICY_API_VERSION) {
       const pos = source.positionOf([]);
-      const found = kind === undefined ? `kind ${String((value as { kind?: unknown }).kind ?? '(none)')}` : `apiVersion ${String((value as { apiVersion?: unknown }).apiVersion)}`;
       problems.push({
         file, line: pos.line, column: pos.column, policy: name,
-        message: `not a policy (${found}); policy folders may only hold apiVersion: ${POLICY_API_VERSION}, kind: ${POLICY_KIND} or ${EXCEPTION_KIND}`,
+        message: `not a policy (apiVersion ${String((value as { apiVersion?: unknown }).apiVersion)}); policy folders may only hold apiVersion: ${POLICY_API_VERSION}, kind: ${POLICY_KIND} or ${EXCEPTION_KIND}, native admissionregistration.k8s.io/v1 policies and bindings, and their params`,
       });
       continue;
     }
@@ -210,7 +237,28 @@ export async function compileDocuments(sources: readonly SourceDocument[]): Prom
     if (compiled.policy) policies.push(compiled.policy);
     await yieldToEventLoop();
   }
-  return { policies, exceptions, problems };
+  // Any other document is a param object when a native policy's paramKind names its kind.
+  const paramKinds = declaredParamKinds(nativeSources);
+  const params: ParamObject[] = [];
+  for (const source of [...others, ...(options.params ?? [])]) {
+    if (source.value === null) continue;
+    const param = paramKinds.has(paramKindKey(source.value as object)) ? paramObjectOf(source) : undefined;
+    if (param !== undefined) {
+      params.push(param);
+      continue;
+    }
+    if (options.params?.includes(source)) continue; // --params files may hold other objects too
+    const pos = source.positionOf([]);
+    const value = source.value as { kind?: unknown; apiVersion?: unknown };
+    problems.push({
+      file: source.file, line: pos.line, column: pos.column, policy: metadataField(source.value, 'name'),
+      message: `not a policy (kind ${String(value.kind ?? '(none)')}); policy folders may only hold apiVersion: ${POLICY_API_VERSION}, kind: ${POLICY_KIND} or ${EXCEPTION_KIND}, native admissionregistration.k8s.io/v1 policies and bindings, and objects of a native policy's paramKind`,
+    });
+  }
+  const native = compileNativeDocuments(nativeSources, params);
+  problems.push(...native.problems);
+  policies.push(...native.policies);
+  return { policies, exceptions, problems, notes: native.notes };
 }
 
 /**
@@ -218,12 +266,12 @@ export async function compileDocuments(sources: readonly SourceDocument[]): Prom
  * nothing: any problem, including an exception that names a policy not among them, refuses the whole
  * set (PolicyLoadError, every problem listed). `files` are what the set reports it was loaded from.
  */
-export function loadDocuments(sources: readonly SourceDocument[], files: readonly string[] = []): Promise<PolicySet> {
-  return assemble(sources, files, []);
+export function loadDocuments(sources: readonly SourceDocument[], files: readonly string[] = [], options: CompileOptions = {}): Promise<PolicySet> {
+  return assemble(sources, files, [], options);
 }
 
 /** Loads, checks and compiles every DaemonSetPolicy and DaemonSetPolicyException under the given files and folders. */
-export async function loadPolicySet(paths: readonly string[]): Promise<PolicySet> {
+export async function loadPolicySet(paths: readonly string[], options: { paramPaths?: readonly string[] } = {}): Promise<PolicySet> {
   let files: string[] = [];
   try {
     files = await listManifestFiles(paths);
@@ -241,16 +289,32 @@ export async function loadPolicySet(paths: readonly string[]): Promise<PolicySet
       unreadable.push(...error.problems);
     }
   }
-  return assemble(sources, files, unreadable);
+  const params: SourceDocument[] = [];
+  if (options.paramPaths !== undefined && options.paramPaths.length > 0) {
+    try {
+      for (const file of await listManifestFiles(options.paramPaths)) {
+        try {
+          params.push(...(await readSourceFile(file, { maxBytes: MAX_POLICY_FILE_BYTES, what: 'param files' })));
+        } catch (error) {
+          if (!(error instanceof SourceReadError)) throw error;
+          unreadable.push(...error.problems);
+        }
+      }
+    } catch (error) {
+      if (error instanceof SourceReadError) throw new PolicyLoadError(error.problems);
+      throw error;
+    }
+  }
+  return assemble(sources, files, unreadable, { params });
 }
 
-async function assemble(sources: readonly SourceDocument[], files: readonly string[], earlier: readonly PolicyProblem[]): Promise<PolicySet> {
-  const compiled = await compileDocuments(sources);
+async function assemble(sources: readonly SourceDocument[], files: readonly string[], earlier: readonly PolicyProblem[], options: CompileOptions = {}): Promise<PolicySet> {
+  const compiled = await compileDocuments(sources, options);
   const problems = [...earlier, ...compiled.problems];
   // Only once every document compiled: a policy that failed to compile is not "unknown".
   if (problems.length === 0) problems.push(...unknownPolicyProblems(compiled.exceptions, compiled.policies.map((policy) => policy.name)));
   if (problems.length > 0) throw new PolicyLoadError(problems);
-  return buildPolicySet(compiled.policies, files, compiled.exceptions);
+  return { ...buildPolicySet(compiled.policies, files, compiled.exceptions), notes: compiled.notes };
 }
 
 export function buildPolicySet(policies: CompiledPolicy[], files: readonly string[], exceptions: readonly CompiledException[] = []): PolicySet {
@@ -265,8 +329,9 @@ export function buildPolicySet(policies: CompiledPolicy[], files: readonly strin
   return {
     policies,
     files,
-    mutatingPolicies: policies.filter((p) => p.mutations.length > 0),
-    validatingPolicies: policies.filter((p) => p.validations.length > 0),
+    // A native policy always takes part in its phase: an audit annotation or a configuration error (params not found) is an outcome too.
+    mutatingPolicies: policies.filter((p) => p.mutations.length > 0 || p.native?.kind === 'MutatingAdmissionPolicy'),
+    validatingPolicies: policies.filter((p) => p.validations.length > 0 || p.native?.kind === 'ValidatingAdmissionPolicy'),
     exceptions,
     exceptionsByPolicy,
   };

@@ -150,8 +150,48 @@ export interface CompiledPolicy {
   mutations: CompiledMutation[];
   /** Where the policy reads the request's Namespace; empty when it never does. */
   namespaceReads: readonly NamespaceRead[];
-  /** The document as written, for reports and the CLI. */
+  /** The document as written, for reports and the CLI (for a native policy: a DaemonSetPolicy-shaped summary). */
   document: DaemonSetPolicyDocument;
+  /** Set when the policy is one evaluation of a native (policy, binding[, param]): see src/native/. */
+  native?: NativeOrigin;
+}
+
+/** What of an admission request native resource rules look at (a structural subset of the engine's AdmissionRequest). */
+export interface NativeRequestFacts {
+  operation: Operation;
+  namespace?: string;
+  name?: string;
+  resource: { group: string; version: string; resource: string };
+  subResource?: string;
+  object: { [key: string]: unknown } | null;
+  oldObject: { [key: string]: unknown } | null;
+}
+
+export type NativeKindName = 'ValidatingAdmissionPolicy' | 'MutatingAdmissionPolicy';
+
+export interface CompiledAuditAnnotation {
+  key: string;
+  valueExpression: CompiledExpression;
+}
+
+/**
+ * One evaluation of a Kubernetes-native policy through one binding (and one param object, when the
+ * binding selects params): the engine evaluates it with the apiserver's semantics and wording
+ * (matchConditions, failure handling, messages, warnings and audit annotations), see engine/native-semantics.ts.
+ */
+export interface NativeOrigin {
+  kind: NativeKindName;
+  /** metadata.name of the policy and of the binding. */
+  policy: string;
+  binding: string;
+  /** `namespace/name` of the param object, when the evaluation has one. */
+  param?: string;
+  /** Resource rules, objectSelector and param namespace of policy and binding: why the request is not matched, or undefined. */
+  notMatched: (request: NativeRequestFacts) => string | undefined;
+  /** spec.auditAnnotations (ValidatingAdmissionPolicy). */
+  auditAnnotations: readonly CompiledAuditAnnotation[];
+  /** The apiserver's configuration error instead of an evaluation (e.g. params not found with Deny): settled by failurePolicy. */
+  configurationError?: string;
 }
 
 export interface PolicySet {
@@ -166,6 +206,20 @@ export interface PolicySet {
   exceptions: readonly CompiledException[];
   /** The exceptions naming each policy, by policy name (precomputed: most policies have none). */
   exceptionsByPolicy: ReadonlyMap<string, readonly CompiledException[]>;
+  /**
+   * What loading noticed but did not refuse: native policies that match no DaemonSet (skipped),
+   * bindings whose policy is missing, policies without a binding. The CLI prints them on stderr, serve logs them.
+   */
+  notes?: readonly PolicyNote[];
+}
+
+/** A remark about the loaded set, at a document's position. */
+export interface PolicyNote {
+  file: string;
+  line: number;
+  column: number;
+  policy?: string;
+  message: string;
 }
 
 export const EXCEPTION_KIND = 'DaemonSetPolicyException';
