@@ -144,7 +144,7 @@ function jsonPatchOperations(mutation: CompiledMutation, activation: CelActivati
  * A MutatingAdmissionPolicy ApplyConfiguration: the expression's `Object{...}` merged into the object
  * as the apiserver merges it, reported as the operations that make the same change.
  */
-function applyConfigurationResult(mutation: CompiledMutation, working: JsonObject, activation: CelActivation): MutationResult {
+export function applyConfigurationResult(mutation: CompiledMutation, working: JsonObject, activation: CelActivation): MutationResult {
   const expression = mutation.applyConfiguration!;
   const value = evaluateExpression(expression, activation);
   const typeName = constructedTypeName(value);

@@ -1,0 +1,142 @@
+// How a MutatingAdmissionPolicy (one CompiledPolicy per policy, binding and param: src/native/) mutates,
+// with the kube-apiserver's semantics (k8s.io/apiserver v0.37.2 pkg/admission/plugin/policy/mutating):
+// - matchConditions as for ValidatingAdmissionPolicy (native-semantics.ts);
+// - the mutations run in order, each on the object the previous ones produced; one that fails is
+//   skipped and the others still apply; every failure is a policy error, which under failurePolicy
+//   Fail denies the request ("policy 'p' with binding 'b' denied request: …") and under Ignore is dropped;
+// - ApplyConfiguration merges as server-side apply (apply-configuration.ts);
+// - JSONPatch needs JSONPatch{...} elements (not maps), may `test`: a failed test leaves the object
+//   unchanged by that mutation, without error. The reported operations never contain the tests.
+import { constructedTypeName, typeNameMismatches } from '../cel/object-construction.js';
+import type { CelActivation } from '../cel/program.js';
+import { fromCelValue, toCelValue } from '../cel/values.js';
+import { parsePointer } from '../common/json-pointer.js';
+import type { CompiledMutation, CompiledPolicy, NativeOrigin } from '../policy/types.js';
+import type { SharedValues } from './activation.js';
+import { EvaluationFailure } from './evaluate.js';
+import { applyConfigurationResult, applyPatch, type MutationResult } from './mutate.js';
+import { denyDirectly, errorText, evaluate, nativeActivation, nativeMatchConditionsHold, type NativeSink } from './native-semantics.js';
+import type { JsonObject, JsonValue, PatchOperation } from './types.js';
+
+/** What a native mutation reports: DecisionBuilder implements it. */
+export type MutationSink = Omit<NativeSink, 'outcome'> & {
+  patch: PatchOperation[];
+  outcome(policy: CompiledPolicy, result: 'pass' | 'fail' | 'skip' | 'error', message?: string, patchOperations?: number): void;
+};
+
+const OPS = new Set(['add', 'remove', 'replace', 'move', 'copy', 'test']);
+
+function valueAt(document: JsonValue, pointer: string): { found: boolean; value?: JsonValue } {
+  let node: JsonValue | undefined = document;
+  for (const segment of parsePointer(pointer)) {
+    if (Array.isArray(node)) node = /^(0|[1-9]\d*)$/.test(segment) ? node[Number(segment)] : undefined;
+    else if (node !== null && typeof node === 'object' && Object.hasOwn(node, segment)) node = node[segment];
+    else node = undefined;
+    if (node === undefined) return { found: false };
+  }
+  return { found: true, value: node };
+}
+
+function sameJson(a: JsonValue | undefined, b: JsonValue | undefined): boolean {
+  return JSON.stringify(a) === JSON.stringify(b) || (typeof a === 'object' && typeof b === 'object' && a !== null && b !== null && JSON.stringify(sortKeys(a)) === JSON.stringify(sortKeys(b)));
+}
+
+function sortKeys(value: JsonValue): JsonValue {
+  if (Array.isArray(value)) return value.map(sortKeys);
+  if (value === null || typeof value !== 'object') return value;
+  const out: JsonObject = {};
+  for (const key of Object.keys(value).sort()) Object.defineProperty(out, key, { value: sortKeys(value[key]!), enumerable: true, writable: true, configurable: true });
+  return out;
+}
+
+/** A JSONPatch mutation as the apiserver's jsonPatcher runs it. */
+function nativeJsonPatch(mutation: CompiledMutation, working: JsonObject, activation: CelActivation): MutationResult {
+  const expression = mutation.jsonPatch!;
+  const value = evaluate(expression, activation);
+  if (!Array.isArray(value)) throw new EvaluationFailure(expression.field, 'type mismatch: JSONPatchType.expression should evaluate to array');
+  const operations: PatchOperation[] = [];
+  for (const element of value) {
+    if (constructedTypeName(element) !== 'JSONPatch') {
+      throw new EvaluationFailure(expression.field, 'type mismatch: JSONPatchType.expression should evaluate to array of JSONPatch, got a map: write JSONPatch{op: ..., path: ..., value: ...}');
+    }
+    const fields = element as Record<string, unknown>;
+    const mismatches = typeNameMismatches(fields.value);
+    if (mismatches.length > 0) throw new EvaluationFailure(expression.field, `type mismatch: ${mismatches.join('; ')}`);
+    const op = typeof fields.op === 'string' ? fields.op : '';
+    if (!OPS.has(op)) throw new EvaluationFailure(expression.field, `JSON Patch: Unexpected kind: ${op}`);
+    const operation: PatchOperation = { op: op as PatchOperation['op'], path: typeof fields.path === 'string' ? fields.path : '' };
+    if (typeof fields.from === 'string' && fields.from !== '') operation.from = fields.from;
+    if (Object.hasOwn(fields, 'value')) operation.value = fromCelValue(fields.value);
+    operations.push(operation);
+  }
+  let document = working;
+  const applied: PatchOperation[] = [];
+  for (const operation of operations) {
+    if ((operation.op as string) === 'test') {
+      const target = valueAt(document, operation.path);
+      // A failed test is not an error for the apiserver: the mutation leaves the object as it was.
+      if (!target.found || !sameJson(target.value, operation.value)) return { operations: [], object: working };
+      continue;
+    }
+    try {
+      document = applyPatch(document, [operation], expression.field);
+    } catch (error) {
+      if (error instanceof EvaluationFailure) throw new EvaluationFailure(expression.field, `JSON Patch: ${error.detail}`);
+      throw error;
+    }
+    applied.push(operation);
+  }
+  return { operations: applied, object: document };
+}
+
+/**
+ * Runs one MutatingAdmissionPolicy binding in the mutate phase and returns the object it leaves.
+ * Operations go to `sink.patch`, failures are settled by failurePolicy.
+ */
+export function reviewNativeMutation(
+  policy: CompiledPolicy,
+  origin: NativeOrigin,
+  shared: SharedValues,
+  working: JsonObject,
+  sink: MutationSink,
+): JsonObject {
+  const failClosed = policy.failurePolicy !== 'Ignore';
+  if (origin.configurationError !== undefined) {
+    const message = `failed to configure binding: ${origin.configurationError}`;
+    if (failClosed) sink.outcome(policy, 'error', denyDirectly(policy, origin, message, sink).message);
+    else sink.outcome(policy, 'skip', `ignored (failurePolicy Ignore): ${message}`);
+    return working;
+  }
+  if (!nativeMatchConditionsHold(policy, origin, shared, sink)) return working;
+  // One activation for the invocation (variables are evaluated once, as the apiserver's composition
+  // context caches them); `object` follows the mutations.
+  const activation = nativeActivation(policy, shared, shared.namespaceObject);
+  const errors: string[] = [];
+  let count = 0;
+  for (const mutation of policy.mutations) {
+    let result: MutationResult;
+    try {
+      result = mutation.applyConfiguration ? applyConfigurationResult(mutation, working, activation) : nativeJsonPatch(mutation, working, activation);
+    } catch (error) {
+      errors.push(error instanceof EvaluationFailure ? error.detail : errorText(error));
+      continue;
+    }
+    if (result.operations.length === 0) continue;
+    sink.patch.push(...result.operations);
+    count += result.operations.length;
+    working = result.object;
+    activation.object = toCelValue(working);
+  }
+  if (errors.length === 0) {
+    sink.outcome(policy, 'pass', undefined, count);
+    return working;
+  }
+  if (!failClosed) {
+    sink.outcome(policy, 'skip', `ignored (failurePolicy Ignore): ${errors.join('; ')}`);
+    return working;
+  }
+  let first: string | undefined;
+  for (const error of errors) first ??= denyDirectly(policy, origin, error, sink).message;
+  sink.outcome(policy, 'error', first);
+  return working;
+}
