@@ -78,7 +78,7 @@ describe('ApplyConfiguration merge (server-side apply semantics)', () => {
   });
 
   it('refuses undeclared fields and values of the wrong kind, with their path', () => {
-    assert.throws(() => applyConfiguration(daemonSet(), { spec: { replicas: 2 } }), /^ApplyConfigurationError: \.spec\.replicas: field not declared in schema$/);
+    assert.throws(() => applyConfiguration(daemonSet(), { spec: { replicas: 2 } }), /^ApplyConfigurationError: failed to convert patch object to typed object: \.spec\.replicas: field not declared in schema$/);
     assert.throws(() => applyConfiguration(daemonSet(), { spec: { minReadySeconds: 'x' } }), /\.spec\.minReadySeconds: expected int, got string/);
     assert.throws(
       () => applyConfiguration(daemonSet(), template({ containers: [{ name: 'a' }, null] })),

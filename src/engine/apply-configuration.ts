@@ -223,7 +223,12 @@ function mergeValue(live: JsonValue, patch: JsonValue, shape: Shape, path: strin
 export function applyConfiguration(live: JsonObject, configuration: JsonObject): JsonObject {
   const root: Shape = { kind: 'struct', name: k8sTypes.roots.DaemonSet };
   const atomics: string[] = [];
-  validate(configuration, root, '', atomics);
+  try {
+    validate(configuration, root, '', atomics);
+  } catch (error) {
+    if (error instanceof ApplyConfigurationError) throw new ApplyConfigurationError(`failed to convert patch object to typed object: ${error.message}`);
+    throw error;
+  }
   if (atomics.length > 0) throw new ApplyConfigurationError(`invalid ApplyConfiguration: may not mutate atomic arrays, maps or structs: ${atomics.join(', ')}`);
   return mergeValue(live, configuration, root, '') as JsonObject;
 }

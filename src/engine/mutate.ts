@@ -158,7 +158,8 @@ export function applyConfigurationResult(mutation: CompiledMutation, working: Js
   try {
     merged = applyConfiguration(working, configuration as JsonObject);
   } catch (error) {
-    if (error instanceof ApplyConfigurationError) throw new EvaluationFailure(expression.field, error.message);
+    // The apiserver's wording (mutating/patch/smd.go).
+    if (error instanceof ApplyConfigurationError) throw new EvaluationFailure(expression.field, `error applying patch: ${error.message}`);
     throw error;
   }
   const operations = diffOperations(working, merged);

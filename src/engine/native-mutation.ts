@@ -5,8 +5,10 @@
 //   skipped and the others still apply; every failure is a policy error, which under failurePolicy
 //   Fail denies the request ("policy 'p' with binding 'b' denied request: …") and under Ignore is dropped;
 // - ApplyConfiguration merges as server-side apply (apply-configuration.ts);
-// - JSONPatch needs JSONPatch{...} elements (not maps), may `test`: a failed test leaves the object
-//   unchanged by that mutation, without error. The reported operations never contain the tests.
+// - JSONPatch needs JSONPatch{...} elements (not maps) and is applied as evanphx/json-patch v4 applies
+//   it: a failed `test` leaves the object unchanged by that mutation, without error; `replace` of a
+//   missing member of an existing object sets it. The reported operations never contain the tests
+//   (and such a replace is reported as the `add` it amounts to).
 import { constructedTypeName, typeNameMismatches } from '../cel/object-construction.js';
 import type { CelActivation } from '../cel/program.js';
 import { fromCelValue, toCelValue } from '../cel/values.js';
@@ -26,15 +28,46 @@ export type MutationSink = Omit<NativeSink, 'outcome'> & {
 
 const OPS = new Set(['add', 'remove', 'replace', 'move', 'copy', 'test']);
 
-function valueAt(document: JsonValue, pointer: string): { found: boolean; value?: JsonValue } {
+/** Where a pointer leads: its parent container and last key, as evanphx/json-patch v4's findObject. */
+function locate(document: JsonValue, pointer: string): { parent: JsonObject | JsonValue[]; key: string } | undefined {
+  const segments = parsePointer(pointer);
   let node: JsonValue | undefined = document;
-  for (const segment of parsePointer(pointer)) {
+  for (const segment of segments.slice(0, -1)) {
     if (Array.isArray(node)) node = /^(0|[1-9]\d*)$/.test(segment) ? node[Number(segment)] : undefined;
     else if (node !== null && typeof node === 'object' && Object.hasOwn(node, segment)) node = node[segment];
     else node = undefined;
-    if (node === undefined) return { found: false };
+    if (node === undefined || node === null || typeof node !== 'object') return undefined;
   }
-  return { found: true, value: node };
+  return node !== null && typeof node === 'object' ? { parent: node as JsonObject | JsonValue[], key: segments.at(-1)! } : undefined;
+}
+
+/**
+ * evanphx/json-patch v4 (the apiserver's) `test`: 'pass', 'fail' (the patch is dropped, no error), or
+ * an error message (a missing parent, an index past the end).
+ */
+function runTest(document: JsonValue, operation: PatchOperation): 'pass' | 'fail' | string {
+  const found = locate(document, operation.path);
+  if (found === undefined) return `test operation does not apply: is missing path: ${operation.path}: missing value`;
+  const { parent, key } = found;
+  let value: JsonValue | undefined;
+  if (Array.isArray(parent)) {
+    if (!/^(0|[1-9]\d*)$/.test(key) || Number(key) >= parent.length) return `error in test for path: '${operation.path}': Unable to access invalid index: ${key}: invalid index referenced`;
+    value = parent[Number(key)];
+  } else {
+    value = Object.hasOwn(parent, key) ? parent[key] : undefined;
+  }
+  // A missing member passes only a test without a value: a CEL null is sent as "value": null.
+  if (value === undefined) return operation.value === undefined ? 'pass' : 'fail';
+  if (operation.value === undefined) return 'fail';
+  return sameJson(value, operation.value) ? 'pass' : 'fail';
+}
+
+/** v4's `replace` sets a missing member of an existing object (it only checks the parent): an `add` then. */
+function replaceAsApplied(document: JsonValue, operation: PatchOperation): PatchOperation {
+  if (operation.op !== 'replace') return operation;
+  const found = locate(document, operation.path);
+  if (found === undefined || Array.isArray(found.parent) || Object.hasOwn(found.parent, found.key)) return operation;
+  return { ...operation, op: 'add' };
 }
 
 function sameJson(a: JsonValue | undefined, b: JsonValue | undefined): boolean {
@@ -73,18 +106,20 @@ function nativeJsonPatch(mutation: CompiledMutation, working: JsonObject, activa
   const applied: PatchOperation[] = [];
   for (const operation of operations) {
     if ((operation.op as string) === 'test') {
-      const target = valueAt(document, operation.path);
+      const outcome = runTest(document, operation);
       // A failed test is not an error for the apiserver: the mutation leaves the object as it was.
-      if (!target.found || !sameJson(target.value, operation.value)) return { operations: [], object: working };
+      if (outcome === 'fail') return { operations: [], object: working };
+      if (outcome !== 'pass') throw new EvaluationFailure(expression.field, `JSON Patch: ${outcome}`);
       continue;
     }
+    const applicable = replaceAsApplied(document, operation);
     try {
-      document = applyPatch(document, [operation], expression.field);
+      document = applyPatch(document, [applicable], expression.field);
     } catch (error) {
       if (error instanceof EvaluationFailure) throw new EvaluationFailure(expression.field, `JSON Patch: ${error.detail}`);
       throw error;
     }
-    applied.push(operation);
+    applied.push(applicable);
   }
   return { operations: applied, object: document };
 }

@@ -32,6 +32,7 @@ export interface MutatingParts {
 /** Compiles spec.mutations, refusing what the apiserver's validation refuses (a patchType without its expression, or with the other one). */
 export function compileMutatingParts(_source: SourceDocument, document: MutatingAdmissionPolicyDocument, cel: NativeCel): MutatingParts {
   const spec = document.spec;
+  if (spec.reinvocationPolicy === undefined) cel.problemAt(['spec'], 'spec.reinvocationPolicy is required: Never or IfNeeded (the apiserver refuses a MutatingAdmissionPolicy without it)');
   if ((spec.mutations ?? []).length === 0) cel.problemAt(['spec'], 'a MutatingAdmissionPolicy needs at least one entry in spec.mutations (the apiserver refuses one without)');
   const mutations: CompiledMutation[] = [];
   (spec.mutations ?? []).forEach((mutation, i) => {
