@@ -233,7 +233,8 @@ export function applyConfiguration(live: JsonObject, configuration: JsonObject):
   return mergeValue(live, configuration, root, '') as JsonObject;
 }
 
-function sameJson(a: JsonValue | undefined, b: JsonValue | undefined): boolean {
+/** Deep equality of JSON values, members in any order. */
+export function sameJson(a: JsonValue | undefined, b: JsonValue | undefined): boolean {
   if (a === b) return true;
   if (a === null || b === null || a === undefined || b === undefined || typeof a !== 'object' || typeof b !== 'object') return false;
   if (Array.isArray(a) !== Array.isArray(b)) return false;

@@ -16,6 +16,7 @@ import { parsePointer } from '../common/json-pointer.js';
 import type { CompiledMutation, CompiledPolicy, NativeOrigin } from '../policy/types.js';
 import type { SharedValues } from './activation.js';
 import { EvaluationFailure } from './evaluate.js';
+import { sameJson } from './apply-configuration.js';
 import { applyConfigurationResult, applyPatch, type MutationResult } from './mutate.js';
 import { denyDirectly, errorText, evaluate, nativeActivation, nativeMatchConditionsHold, type NativeSink } from './native-semantics.js';
 import type { JsonObject, JsonValue, PatchOperation } from './types.js';
@@ -68,18 +69,6 @@ function replaceAsApplied(document: JsonValue, operation: PatchOperation): Patch
   const found = locate(document, operation.path);
   if (found === undefined || Array.isArray(found.parent) || Object.hasOwn(found.parent, found.key)) return operation;
   return { ...operation, op: 'add' };
-}
-
-function sameJson(a: JsonValue | undefined, b: JsonValue | undefined): boolean {
-  return JSON.stringify(a) === JSON.stringify(b) || (typeof a === 'object' && typeof b === 'object' && a !== null && b !== null && JSON.stringify(sortKeys(a)) === JSON.stringify(sortKeys(b)));
-}
-
-function sortKeys(value: JsonValue): JsonValue {
-  if (Array.isArray(value)) return value.map(sortKeys);
-  if (value === null || typeof value !== 'object') return value;
-  const out: JsonObject = {};
-  for (const key of Object.keys(value).sort()) Object.defineProperty(out, key, { value: sortKeys(value[key]!), enumerable: true, writable: true, configurable: true });
-  return out;
 }
 
 /** A JSONPatch mutation as the apiserver's jsonPatcher runs it. */
