@@ -75,12 +75,12 @@ describe('daemonguard test', () => {
     const privileged = report.results.find((r) => r.name === 'privileged-agent')!;
     assert.equal(privileged.file, MIXED);
     assert.equal(privileged.allowed, false);
-    assert.deepEqual(privileged.violations, [{ policy: 'no-privileged', message: 'a container is privileged', action: 'Deny' }]);
+    assert.deepEqual(privileged.violations, [{ policy: 'no-privileged', message: 'a container is privileged', action: 'Deny', reason: 'Invalid' }]);
     const latest = report.results.find((r) => r.name === 'latest-agent')!;
     assert.deepEqual(latest.violations.map((v) => v.action), ['Warn']);
     assert.deepEqual(latest.warnings, ['pinned-images: image registry.example.com/agent:latest is not pinned']);
     const good = report.results.find((r) => r.name === 'node-exporter')!;
-    assert.deepEqual(good.violations, [{ policy: 'audit-host-path', message: 'mounts a hostPath', action: 'Audit' }]);
+    assert.deepEqual(good.violations, [{ policy: 'audit-host-path', message: 'mounts a hostPath', action: 'Audit', reason: 'Invalid' }]);
     // Relative to the object as the apiserver defaults it: the labels exist, so the patch adds one key.
     assert.deepEqual(good.patch, [{ op: 'add', path: '/metadata/labels/daemonguard.dev~1reviewed', value: 'true' }]);
   });
@@ -194,7 +194,7 @@ describe('daemonguard test', () => {
     await writeFile(old, readFileSync(new URL(`../../../${GOOD}`, import.meta.url), 'utf8').replace('spec:\n  selector', 'spec:\n  updateStrategy: {type: OnDelete}\n  selector'));
     const { code, report } = await jsonRun(['--operation', 'UPDATE', '--old', old, GOOD]);
     assert.equal(code, 1);
-    assert.deepEqual(report.results[0]!.violations.find((v) => v.policy === 'immutable-strategy'), { policy: 'immutable-strategy', message: 'updateStrategy.type may not change from OnDelete', action: 'Deny' });
+    assert.deepEqual(report.results[0]!.violations.find((v) => v.policy === 'immutable-strategy'), { policy: 'immutable-strategy', message: 'updateStrategy.type may not change from OnDelete', action: 'Deny', reason: 'Invalid' });
     assert.equal((await runCli(['test', '-p', POLICIES, '--operation', 'UPDATE', '--old', GOOD, GOOD])).code, 0);
     const missing = await runCli(['test', '-p', POLICIES, '--operation', 'UPDATE', GOOD]);
     assert.equal(missing.code, 2);

@@ -36,9 +36,20 @@ export class NativeCel {
     this.problems.push({ file: this.source.file, line: pos.line, column: pos.column, policy: this.policyName, field: formatFieldPath(path), message });
   }
 
-  compile(path: FieldPath, expression: string, expected: ExpectedResult): CompiledExpression | undefined {
+  /**
+   * `exactTypes`: the types the apiserver accepts for this field, exactly (its compiler refuses `dyn`
+   * where it wants `bool`: "must evaluate to bool but got dyn"); undefined accepts any type (variables).
+   */
+  compile(path: FieldPath, expression: string, expected: ExpectedResult, exactTypes?: readonly string[]): CompiledExpression | undefined {
     try {
       const compiled = { field: formatFieldPath(path), program: this.#scope.compile(expression, expected) };
+      const type = compiled.program.resultType;
+      if (exactTypes !== undefined && !exactTypes.includes(type)) {
+        const wanted = exactTypes.length === 1 ? exactTypes[0]! : `one of [${exactTypes.map((t) => (t === 'null' ? 'null_type' : t)).join(' ')}]`;
+        const hint = type === 'dyn' ? (exactTypes.includes('bool') ? `; compare the value (x == true) or convert it (bool(x))` : `; convert it with string(...)${exactTypes.includes('null') ? ", and write '' rather than null in a conditional (an empty value is dropped as null is)" : ''}`) : '';
+        this.problemAt(path, `must evaluate to ${wanted} but got ${type} (the apiserver refuses it)${hint}`);
+        return undefined;
+      }
       this.compiled.push(compiled);
       return compiled;
     } catch (error) {
@@ -76,7 +87,7 @@ export class NativeCel {
     (conditions ?? []).forEach((condition, i) => {
       if (seen.has(condition.name)) this.problemAt(['spec', 'matchConditions', i, 'name'], `duplicate name "${condition.name}"`);
       seen.add(condition.name);
-      const compiled = this.compile(['spec', 'matchConditions', i, 'expression'], condition.expression, 'bool');
+      const compiled = this.compile(['spec', 'matchConditions', i, 'expression'], condition.expression, 'bool', ['bool']);
       if (compiled) out.push({ ...compiled, name: condition.name });
     });
     return out;

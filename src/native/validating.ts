@@ -6,8 +6,8 @@ import type { ValidatingAdmissionPolicyDocument } from './documents.js';
 import type { NativeCel } from './native-cel.js';
 import { STRING, type Shape } from './shape.js';
 
-/** The StatusReasons a validation may name (API validation of ValidatingAdmissionPolicy accepts these four). */
-export const VALIDATION_REASONS = ['Unauthorized', 'Forbidden', 'Invalid', 'RequestEntityTooLarge'] as const;
+/** The StatusReasons a validation may name (API validation of ValidatingAdmissionPolicy accepts these three). */
+export const VALIDATION_REASONS = ['Forbidden', 'Invalid', 'RequestEntityTooLarge'] as const;
 
 export const VALIDATING_SPEC_FIELDS: Readonly<Record<string, Shape>> = {
   validations: {
@@ -36,9 +36,9 @@ export function compileValidatingParts(_source: SourceDocument, document: Valida
   }
   const validations: CompiledValidation[] = [];
   (spec.validations ?? []).forEach((validation, i) => {
-    const expression = cel.compile(['spec', 'validations', i, 'expression'], validation.expression, 'bool');
+    const expression = cel.compile(['spec', 'validations', i, 'expression'], validation.expression, 'bool', ['bool']);
     const messageExpression =
-      validation.messageExpression === undefined ? undefined : cel.compile(['spec', 'validations', i, 'messageExpression'], validation.messageExpression, 'string');
+      validation.messageExpression === undefined ? undefined : cel.compile(['spec', 'validations', i, 'messageExpression'], validation.messageExpression, 'string', ['string']);
     if (validation.message !== undefined && /[\r\n]/.test(validation.message)) {
       cel.problemAt(['spec', 'validations', i, 'message'], 'must not contain line breaks (the apiserver refuses them)');
     }
@@ -54,7 +54,7 @@ export function compileValidatingParts(_source: SourceDocument, document: Valida
     if (!/^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/.test(annotation.key)) {
       cel.problemAt(['spec', 'auditAnnotations', i, 'key'], 'must be the name part of a qualified name: letters, digits, "-", "_" and ".", at most 63 characters');
     }
-    const valueExpression = cel.compile(['spec', 'auditAnnotations', i, 'valueExpression'], annotation.valueExpression, 'any');
+    const valueExpression = cel.compile(['spec', 'auditAnnotations', i, 'valueExpression'], annotation.valueExpression, 'any', ['string', 'null']);
     if (valueExpression) auditAnnotations.push({ key: annotation.key, valueExpression });
   });
   return { validations, auditAnnotations };

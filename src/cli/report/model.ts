@@ -27,10 +27,12 @@ export interface ReviewedViolation {
   policy: string;
   message: string;
   action: ValidationAction;
+  /** The Kubernetes StatusReason a denial carries (Invalid, Forbidden, ...). */
+  reason: string;
 }
 
 export function reviewedViolations(admission: ReviewedAdmission): ReviewedViolation[] {
-  return admission.violations.map((v) => ({ policy: v.policy, message: v.message, action: strongestAction(v.actions) }));
+  return admission.violations.map((v) => ({ policy: v.policy, message: v.message, action: strongestAction(v.actions), reason: v.reason }));
 }
 
 export interface TestReport {

@@ -29,7 +29,7 @@ export function sarifReport(report: TestReport, toolVersion: string): Log {
   for (const result of report.results) {
     const uri = result.file === '<stdin>' ? 'stdin' : displayPath(result.file);
     const excepted = result.admission.exceptions.flatMap((use) =>
-      use.excepted.map((violation) => ({ policy: violation.policy, message: violation.message, action: strongestAction(violation.actions), use })));
+      use.excepted.map((violation) => ({ policy: violation.policy, message: violation.message, action: strongestAction(violation.actions), reason: violation.reason, use })));
     const findings: (ReviewedViolation & { use?: AppliedException })[] = [...reviewedViolations(result.admission), ...excepted];
     for (const violation of findings) {
       const entry: Result = {

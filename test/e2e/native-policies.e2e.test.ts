@@ -1,0 +1,185 @@
+// The reverse differential: Kubernetes-native ValidatingAdmissionPolicies and bindings, written by
+// hand to cover every field daemonguard evaluates (test/e2e/testdata/native/policies), installed
+// unchanged in a real kube-apiserver v1.37 and evaluated unchanged by the product CLI
+// (`daemonguard test -p <that folder>`). Every DaemonSet of testdata/native/daemonsets.yaml is
+// dry-run created in the apiserver and reviewed by the CLI; verdict, denial message (the text after
+// `... is forbidden: `), reason, status code and warnings must agree on every one. Nothing is
+// dropped: a DaemonSet the CLI did not report is a failure, and at least MINIMUM_COMPARED are compared.
+//
+// Not comparable through the API (the apiserver writes them only to its audit log): Audit actions and
+// auditAnnotations values; their denials (a failed or mistyped valueExpression) are compared.
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { isJsonObject, type JsonObject } from '../../src/common/vocabulary.js';
+import { parseSourceText } from '../../src/common/yaml-documents.js';
+import { runCli } from '../support/cli-process.js';
+import { KubeApi, mapLimit, statusMessage, type ApiAnswer } from './admission-support.js';
+import { startCluster, type Cluster } from './cluster/cluster.js';
+import { REPO_ROOT } from './deploy-tools.js';
+
+const NATIVE_DIR = path.join(REPO_ROOT, 'test', 'e2e', 'testdata', 'native');
+const POLICIES = path.join(NATIVE_DIR, 'policies');
+const DAEMONSETS = path.join(NATIVE_DIR, 'daemonsets.yaml');
+const NAMESPACES = path.join(NATIVE_DIR, 'namespaces.yaml');
+
+/** The README's figure: DaemonSets whose verdict, message, reason and warnings are compared. */
+const MINIMUM_COMPARED = 61;
+/** HTTP status of a denial by reason, as the apiserver's reasonToCode maps them. */
+const CODE_OF_REASON: Record<string, number> = { Unauthorized: 401, Forbidden: 403, Invalid: 422, RequestEntityTooLarge: 413 };
+
+interface Verdict {
+  allowed: boolean;
+  /** The denial text after `daemonsets.apps "<name>" is forbidden: `. */
+  message?: string;
+  reason?: string;
+  code?: number;
+  warnings: string[];
+}
+
+interface CliViolation {
+  policy: string;
+  message: string;
+  action: string;
+  reason: string;
+}
+interface CliResult {
+  name: string;
+  namespace: string;
+  allowed: boolean;
+  violations: CliViolation[];
+  warnings: string[];
+}
+
+function apiserverVerdict(name: string, answer: ApiAnswer): Verdict {
+  const warnings = [...answer.warnings].sort();
+  if (answer.status === 200 || answer.status === 201) return { allowed: true, warnings };
+  const body = isJsonObject(answer.body as JsonObject) ? (answer.body as JsonObject) : {};
+  const prefix = `daemonsets.apps "${name}" is forbidden: `;
+  const message = statusMessage(answer.body);
+  return {
+    allowed: false,
+    message: message.startsWith(prefix) ? message.slice(prefix.length) : `(no "is forbidden" prefix) ${message}`,
+    reason: typeof body.reason === 'string' ? body.reason : undefined,
+    code: answer.status,
+    warnings,
+  };
+}
+
+function cliVerdict(result: CliResult): Verdict {
+  const warnings = [...result.warnings].sort();
+  if (result.allowed) return { allowed: true, warnings };
+  const denial = result.violations.find((v) => v.action === 'Deny');
+  return { allowed: false, message: denial?.message, reason: denial?.reason, code: denial ? CODE_OF_REASON[denial.reason] : undefined, warnings };
+}
+
+describe('native policies: daemonguard test and a real kube-apiserver agree', { timeout: 600_000 }, () => {
+  let cluster: Cluster;
+  let api: KubeApi;
+  const daemonSets: JsonObject[] = [];
+  const namespaceLabels = new Map<string, Record<string, string>>();
+  const fromApiserver = new Map<string, Verdict>();
+  const key = (namespace: string, name: string): string => `${namespace}/${name}`;
+
+  before(async () => {
+    for (const source of parseSourceText(DAEMONSETS, await readFile(DAEMONSETS, 'utf8'))) daemonSets.push(source.value as JsonObject);
+    for (const source of parseSourceText(NAMESPACES, await readFile(NAMESPACES, 'utf8'))) {
+      const metadata = (source.value as { metadata: { name: string; labels?: Record<string, string> } }).metadata;
+      namespaceLabels.set(metadata.name, metadata.labels ?? {});
+    }
+    cluster = await startCluster();
+    api = new KubeApi(cluster);
+    await cluster.kubectl(['apply', '-f', NAMESPACES]);
+    // The folder as a user would apply it: policies, bindings and the param ConfigMaps together.
+    await cluster.kubectl(['apply', '-f', POLICIES]);
+    await waitForStableAnswers();
+  });
+
+  after(async () => {
+    api?.close();
+    await cluster?.stop();
+  });
+
+  const metadataOf = (daemonSet: JsonObject): { name: string; namespace: string } => daemonSet.metadata as { name: string; namespace: string };
+
+  async function dryRunAll(): Promise<Map<string, Verdict>> {
+    const verdicts = new Map<string, Verdict>();
+    await mapLimit(daemonSets, 4, async (daemonSet) => {
+      const { name, namespace } = metadataOf(daemonSet);
+      verdicts.set(key(namespace, name), apiserverVerdict(name, await api.dryRunCreate(namespace, daemonSet)));
+    });
+    return verdicts;
+  }
+
+  /**
+   * The apiserver picks policies, bindings and params up through informers, each in its own time: its
+   * answers are taken once two rounds in a row give the same answer for every DaemonSet, and the
+   * probe DaemonSets show the last policies applied (and their params) are in force.
+   */
+  async function waitForStableAnswers(): Promise<void> {
+    const deadline = Date.now() + 120_000;
+    let previous = '';
+    while (Date.now() < deadline) {
+      const verdicts = await dryRunAll();
+      const ready = verdicts.get(key('native-dev', 'pn-bad'))?.allowed === false && verdicts.get(key('native-dev', 'bad-both'))?.warnings.length === 2 && verdicts.get(key('native-dev', 'pnull'))?.allowed === false;
+      const current = JSON.stringify([...verdicts].sort());
+      if (ready && current === previous) {
+        for (const [k, v] of verdicts) fromApiserver.set(k, v);
+        return;
+      }
+      previous = ready ? current : '';
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+    }
+    throw new Error('the native policies never gave stable answers within 120 s');
+  }
+
+  it('agrees with the apiserver on every native case: verdict, message, reason, status code and warnings', async () => {
+    const fromCli = new Map<string, Verdict>();
+    const stderrs: string[] = [];
+    // One run per namespace: its labels are the request's namespaceObject and namespaceSelector input.
+    for (const [namespace, labels] of namespaceLabels) {
+      if (!daemonSets.some((d) => metadataOf(d).namespace === namespace)) continue;
+      const labelArgs = Object.keys(labels).length === 0 ? [] : ['--namespace-labels', Object.entries(labels).map(([k, v]) => `${k}=${v}`).join(',')];
+      const run = await runCli(['test', '-p', POLICIES, '-n', namespace, ...labelArgs, '-o', 'json', '-'], {
+        input: daemonSets.filter((d) => metadataOf(d).namespace === namespace).map((d) => JSON.stringify(d)).join('\n---\n'),
+        timeoutMs: 120_000,
+      });
+      assert.ok(run.code === 0 || run.code === 1, `daemonguard test exited ${run.code}: ${run.stderr}`);
+      stderrs.push(run.stderr);
+      for (const result of (JSON.parse(run.stdout) as { results: CliResult[] }).results) fromCli.set(key(result.namespace, result.name), cliVerdict(result));
+    }
+
+    const disagreements: string[] = [];
+    let compared = 0;
+    const counts = { denied: 0, warned: 0, allowed: 0 };
+    for (const daemonSet of daemonSets) {
+      const { name, namespace } = metadataOf(daemonSet);
+      const expected = fromApiserver.get(key(namespace, name));
+      const actual = fromCli.get(key(namespace, name));
+      if (expected === undefined || actual === undefined) {
+        disagreements.push(`${namespace}/${name}: not reviewed by ${expected === undefined ? 'the apiserver' : 'daemonguard'}`);
+        continue;
+      }
+      compared++;
+      if (!expected.allowed) counts.denied++;
+      else if (expected.warnings.length > 0) counts.warned++;
+      else counts.allowed++;
+      try {
+        assert.deepEqual(actual, expected);
+      } catch {
+        disagreements.push(`${namespace}/${name}:\n    apiserver:   ${JSON.stringify(expected)}\n    daemonguard: ${JSON.stringify(actual)}`);
+      }
+    }
+    if (process.env.NATIVE_E2E_SHOW === "1") for (const [k, v] of fromApiserver) console.log(k, JSON.stringify(v));
+    console.log(`native agreement: ${compared - disagreements.length}/${daemonSets.length} DaemonSets agree (${counts.denied} denied, ${counts.warned} allowed with warnings, ${counts.allowed} allowed)`);
+    assert.deepEqual(disagreements, [], `daemonguard and the apiserver disagree:\n${disagreements.join('\n')}`);
+    assert.ok(compared >= MINIMUM_COMPARED, `compared ${compared}, expected at least ${MINIMUM_COMPARED}`);
+    // Each kind of answer is among them, so agreement is not only on the easy one.
+    assert.ok(counts.denied >= 20 && counts.warned >= 5 && counts.allowed >= 20, JSON.stringify(counts));
+    // What daemonguard skips it says it skips, as the apiserver silently does.
+    const notes = stderrs[0] ?? '';
+    assert.match(notes, /note: .*ValidatingAdmissionPolicy "c-pods-only" matches no apps\/v1 DaemonSet/);
+    assert.match(notes, /note: .*binds ValidatingAdmissionPolicy "c-missing-policy", which is not loaded/);
+  });
+});
