@@ -332,7 +332,7 @@ function interpretedOperation(source: string, operandTypes: readonly string[]): 
 function isRegistrable(type: string): boolean {
   if (type.startsWith('optional') || type === 'type' || type.startsWith('type<')) return false;
   return referencedTypes(type).every(
-    (ref) => ref === 'Params' || ref in (k8sTypes.types as TypeTable) || ref in REQUEST_TYPES || ref in COVERAGE_TYPES,
+    (ref) => ref === 'Params' || ref === JSONPATCH_TYPE || ref in (k8sTypes.types as TypeTable) || ref in REQUEST_TYPES || ref in COVERAGE_TYPES,
   );
 }
 

@@ -44,8 +44,16 @@ export function compileMutatingParts(_source: SourceDocument, document: Mutating
         cel.problemAt([...base], 'applyConfiguration is required when patchType is ApplyConfiguration');
         return;
       }
-      const compiled = cel.compile([...base, 'applyConfiguration', 'expression'], mutation.applyConfiguration.expression, 'any');
-      if (compiled) mutations.push({ name: field, field, applyConfiguration: compiled });
+      const path = [...base, 'applyConfiguration', 'expression'];
+      const compiled = cel.compile(path, mutation.applyConfiguration.expression, 'any');
+      if (!compiled) return;
+      // The apiserver wants exactly its Object type, which daemonguard's checker knows as the DaemonSet schema type.
+      const type = compiled.program.resultType;
+      if (type !== 'DaemonSet') {
+        cel.problemAt(path, `must evaluate to Object but got ${type} (the apiserver refuses it): return Object{...}`);
+        return;
+      }
+      mutations.push({ name: field, field, applyConfiguration: compiled });
       return;
     }
     if (mutation.applyConfiguration !== undefined) cel.problemAt([...base, 'applyConfiguration'], 'must not be set when patchType is JSONPatch');
@@ -53,11 +61,13 @@ export function compileMutatingParts(_source: SourceDocument, document: Mutating
       cel.problemAt([...base], 'jsonPatch is required when patchType is JSONPatch');
       return;
     }
-    const compiled = cel.compile([...base, 'jsonPatch', 'expression'], mutation.jsonPatch.expression, 'list');
+    const path = [...base, 'jsonPatch', 'expression'];
+    const compiled = cel.compile(path, mutation.jsonPatch.expression, 'list');
     if (!compiled) return;
-    // The apiserver types the result as list<JSONPatch>: a list of maps is a compile error there.
-    if (/^list<map</.test(compiled.program.resultType)) {
-      cel.problemAt([...base, 'jsonPatch', 'expression'], `must return a list of JSONPatch{op: ..., path: ..., value: ...}, not ${compiled.program.resultType} (the apiserver refuses maps here)`);
+    // The apiserver wants exactly list<JSONPatch>: a list of maps (or of dyn) is a compile error there.
+    const type = compiled.program.resultType;
+    if (type !== 'list<JSONPatch>') {
+      cel.problemAt(path, `must evaluate to list(JSONPatch) but got ${type.replace(/<(.*)>/, '($1)')} (the apiserver refuses it): return [JSONPatch{op: ..., path: ..., value: ...}, ...]`);
       return;
     }
     mutations.push({ name: field, field, jsonPatch: compiled });
