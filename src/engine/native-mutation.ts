@@ -102,12 +102,17 @@ function nativeJsonPatch(mutation: CompiledMutation, working: JsonObject, activa
       continue;
     }
     const applicable = replaceAsApplied(document, operation);
+    let next: JsonObject;
     try {
-      document = applyPatch(document, [applicable], expression.field);
+      next = applyPatch(document, [applicable], expression.field);
     } catch (error) {
       if (error instanceof EvaluationFailure) throw new EvaluationFailure(expression.field, `JSON Patch: ${error.detail}`);
       throw error;
     }
+    // An operation that changes nothing (a replace with the value already there) is not reported:
+    // the webhook's answer to an already mutated object stays empty.
+    if (sameJson(document, next)) continue;
+    document = next;
     applied.push(applicable);
   }
   return { operations: applied, object: document };
