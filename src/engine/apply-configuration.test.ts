@@ -86,6 +86,15 @@ describe('ApplyConfiguration merge (server-side apply semantics)', () => {
     );
   });
 
+  it('refuses null values, listing every field (the apiserver cannot convert them)', () => {
+    assert.throws(
+      () => applyConfiguration(daemonSet(), { metadata: { annotations: { gone: null } }, spec: { minReadySeconds: null } }),
+      (error: unknown) =>
+        error instanceof ApplyConfigurationError &&
+        error.message === 'failed to convert patch object to typed object: errors:\n  .metadata.annotations.gone: expected string, got null\n  .spec.minReadySeconds: expected int, got null',
+    );
+  });
+
   it('refuses two items with the same key', () => {
     assert.throws(() => applyConfiguration(daemonSet(), template({ containers: [{ name: 'a' }, { name: 'a' }] })), /containers: duplicate entries for key/);
   });

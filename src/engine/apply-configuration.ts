@@ -78,33 +78,59 @@ function scalarMatches(type: string, value: JsonValue): boolean {
   }
 }
 
-/**
- * Walks the configuration against the schema: returns the paths of atomic elements it sets, throws
- * on an undeclared field or a value of the wrong kind (the apiserver's conversion to a typed object).
- */
-function validate(value: JsonValue, shape: Shape, path: string, atomics: string[]): void {
-  if (value === null) return;
+function kindName(shape: Shape): string {
   switch (shape.kind) {
     case 'scalar':
-      if (!scalarMatches(shape.type, value)) throw new ApplyConfigurationError(`${path || '.'}: expected ${shape.type}, got ${kindOf(value)}`);
+      return shape.type;
+    case 'struct':
+      return `an object (${shape.name})`;
+    case 'map':
+      return 'a map';
+    case 'list':
+      return 'a list';
+  }
+}
+
+/**
+ * Walks the configuration against the schema: collects the paths of atomic elements it sets, and the
+ * undeclared fields and values of the wrong kind (the apiserver's conversion to a typed object, which
+ * refuses null too: its CEL objects carry a null as a protobuf NullValue, which matches no type).
+ */
+function validate(value: JsonValue, shape: Shape, path: string, atomics: string[], errors: string[]): void {
+  if (value === null) {
+    errors.push(`${path || '.'}: expected ${kindName(shape)}, got null`);
+    return;
+  }
+  switch (shape.kind) {
+    case 'scalar':
+      if (!scalarMatches(shape.type, value)) errors.push(`${path || '.'}: expected ${shape.type}, got ${kindOf(value)}`);
       return;
     case 'struct': {
-      if (!isJsonObject(value)) throw new ApplyConfigurationError(`${path || '.'}: expected an object (${shape.name}), got ${kindOf(value)}`);
+      if (!isJsonObject(value)) {
+        errors.push(`${path || '.'}: expected ${kindName(shape)}, got ${kindOf(value)}`);
+        return;
+      }
       if (RULES[shape.name]?.atomic) atomics.push(path);
       for (const key of Object.keys(value)) {
         const child = fieldShape(shape.name, key);
-        if (!child) throw new ApplyConfigurationError(`${path}.${key}: field not declared in schema`);
-        validate(value[key]!, child, `${path}.${key}`, atomics);
+        if (!child) errors.push(`${path}.${key}: field not declared in schema`);
+        else validate(value[key]!, child, `${path}.${key}`, atomics, errors);
       }
       return;
     }
     case 'map':
-      if (!isJsonObject(value)) throw new ApplyConfigurationError(`${path}: expected a map, got ${kindOf(value)}`);
+      if (!isJsonObject(value)) {
+        errors.push(`${path}: expected a map, got ${kindOf(value)}`);
+        return;
+      }
       if (shape.atomic) atomics.push(path);
-      for (const key of Object.keys(value)) validate(value[key]!, shape.value, `${path}.${key}`, atomics);
+      for (const key of Object.keys(value)) validate(value[key]!, shape.value, `${path}.${key}`, atomics, errors);
       return;
     case 'list':
-      if (!Array.isArray(value)) throw new ApplyConfigurationError(`${path}: expected a list, got ${kindOf(value)}`);
+      if (!Array.isArray(value)) {
+        errors.push(`${path}: expected a list, got ${kindOf(value)}`);
+        return;
+      }
       if (shape.rule.list === 'atomic') atomics.push(path);
       else {
         // The apiserver indexes the configuration's items even where the object has no such list.
@@ -115,7 +141,7 @@ function validate(value: JsonValue, shape: Shape, path: string, atomics: string[
           seen.add(key);
         });
       }
-      value.forEach((element, i) => validate(element, shape.element, `${path}[${i}]`, atomics));
+      value.forEach((element, i) => validate(element, shape.element, `${path}[${i}]`, atomics, errors));
       return;
   }
 }
@@ -223,11 +249,18 @@ function mergeValue(live: JsonValue, patch: JsonValue, shape: Shape, path: strin
 export function applyConfiguration(live: JsonObject, configuration: JsonObject): JsonObject {
   const root: Shape = { kind: 'struct', name: k8sTypes.roots.DaemonSet };
   const atomics: string[] = [];
+  const errors: string[] = [];
   try {
-    validate(configuration, root, '', atomics);
+    validate(configuration, root, '', atomics, errors);
   } catch (error) {
-    if (error instanceof ApplyConfigurationError) throw new ApplyConfigurationError(`failed to convert patch object to typed object: ${error.message}`);
-    throw error;
+    // Keys of list items (itemKey) are checked while walking: their errors come alone.
+    if (error instanceof ApplyConfigurationError) errors.push(error.message);
+    else throw error;
+  }
+  if (errors.length > 0) {
+    // structured-merge-diff's ValidationErrors wording: one error as is, several listed.
+    const listed = errors.length === 1 ? errors[0]! : `errors:\n${errors.map((e) => `  ${e}`).join('\n')}`;
+    throw new ApplyConfigurationError(`failed to convert patch object to typed object: ${listed}`);
   }
   if (atomics.length > 0) throw new ApplyConfigurationError(`invalid ApplyConfiguration: may not mutate atomic arrays, maps or structs: ${atomics.join(', ')}`);
   return mergeValue(live, configuration, root, '') as JsonObject;
