@@ -90,11 +90,12 @@ function splitTopLevel(inner: string): string[] {
 /**
  * Whether a value the checker typed `actual` may be given to a field typed `expected`. Unknowns (dyn,
  * type parameters of empty literals) pass and are left to run time; a map may configure an object
- * (Kubernetes accepts plain maps inside apply configurations); `null` unsets nothing and passes.
+ * (Kubernetes accepts plain maps inside apply configurations). A literal `null` does not: the
+ * apiserver cannot convert it (it removes nothing), so it is refused here already.
  */
 export function isAssignable(actual: string | undefined, expected: string): boolean {
   if (actual === undefined || actual === expected) return true;
-  if (actual === 'dyn' || expected === 'dyn' || /^[A-Z]$/.test(actual) || actual === 'null') return true;
+  if (actual === 'dyn' || expected === 'dyn' || /^[A-Z]$/.test(actual)) return true;
   const actualList = /^list<(.+)>$/.exec(actual)?.[1];
   const expectedList = /^list<(.+)>$/.exec(expected)?.[1];
   if (actualList !== undefined || expectedList !== undefined) {

@@ -104,6 +104,8 @@ describe('object construction in CEL (MutatingAdmissionPolicy syntax)', () => {
     assert.equal(wrong.offset, 29);
     assert.match(compileError("Object.metadata{labels: {'a': 1}}").message, /is map<string, string>, but the value is map<string, int>/);
     assert.match(compileError('JSONPatch{op: 1}').message, /field 'op' of JSONPatch is string, but the value is int/);
+    assert.match(compileError('Object.spec{minReadySeconds: null}').message, /field 'minReadySeconds' of Object.spec is int, but the value is null/);
+    assert.equal(run("JSONPatch{op: 'add', path: '/x', value: null}").value !== undefined, true, 'a JSONPatch value may be null');
   });
 
   it('refuses a nested type whose name does not follow the field path, as Kubernetes does', () => {

@@ -92,7 +92,7 @@ const POLICIES = [
   mutations:
     - patchType: ApplyConfiguration
       applyConfiguration:
-        expression: "Object{metadata: Object.metadata{annotations: {'gone': null}}, spec: Object.spec{minReadySeconds: null}}"`,
+        expression: "Object{metadata: Object.metadata{annotations: {'gone': dyn(null)}}, spec: Object.spec{minReadySeconds: dyn(null)}}"`,
   ),
   mutatingPolicy(
     'jp-ops',
