@@ -215,6 +215,9 @@ export function installObjectConstructionSyntax(): void {
     },
   });
   installed = internals;
+  // The token numbers are cel-js's private constants: prove they still mean what we think.
+  const probe = new Environment().parse("JSONPatch{op: 'add'}").ast as unknown as { op?: string; args?: unknown[] };
+  if (probe.op !== 'call' || probe.args?.[0] !== CONSTRUCT_FUNCTION) throw new Error('cel-js internals changed: the object construction syntax no longer parses');
 }
 
 function kindOf(value: unknown): string {
@@ -246,7 +249,6 @@ export function registerObjectConstruction(env: Environment): void {
   env.registerFunction(`${CONSTRUCT_FUNCTION}(string, map<string, dyn>): dyn`, (typeName: string, fields: unknown) => construct(typeName, fields));
 }
 
-export { OBJECT_TYPE, JSONPATCH_TYPE };
 
 /**
  * Kubernetes' run-time check of an apply configuration (ObjectVal.CheckTypeNamesMatchFieldPathNames):
