@@ -246,7 +246,7 @@ function construct(typeName: string, fields: unknown): Record<string, unknown> {
 /** Registers the function constructions call. Every environment that parses policy CEL needs it. */
 export function registerObjectConstruction(env: Environment): void {
   installObjectConstructionSyntax();
-  env.registerFunction(`${CONSTRUCT_FUNCTION}(string, map<string, dyn>): dyn`, (typeName: string, fields: unknown) => construct(typeName, fields));
+  env.registerFunction(`${CONSTRUCT_FUNCTION}(string, map<dyn, dyn>): dyn`, (typeName: string, fields: unknown) => construct(typeName, fields));
 }
 
 
