@@ -3,6 +3,7 @@ import { formatProblem } from '../policy/compile-policy.js';
 import { PolicyLoadError, loadPolicySet } from '../policy/load-policies.js';
 import type { PolicySet } from '../policy/types.js';
 import { InputError } from './exit-codes.js';
+import { displayPath } from './report/model.js';
 
 export interface CliPolicyOptions {
   /** Files and folders of param objects for native policies (`--params`). */
@@ -24,6 +25,6 @@ export async function loadPoliciesForCli(paths: readonly string[], options: CliP
     throw error;
   }
   const write = options.writeNote ?? ((line: string) => process.stderr.write(`${line}\n`));
-  for (const note of set.notes ?? []) write(`note: ${formatProblem({ ...note, policy: undefined })}`);
+  for (const note of set.notes ?? []) write(`note: ${formatProblem({ ...note, file: displayPath(note.file), policy: undefined })}`);
   return set;
 }

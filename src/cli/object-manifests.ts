@@ -34,7 +34,8 @@ export async function policyObjects(paths: readonly string[], options: PolicyObj
     if (error instanceof PolicyLoadError) throw new InputError(error.message);
     throw error;
   }
-  return set.policies.map(({ document }) => ({
+  // Native policies (ValidatingAdmissionPolicy and bindings) are objects already: apply their files as they are.
+  return set.policies.filter((policy) => policy.native === undefined).map(({ document }) => ({
     ...document,
     metadata: { ...document.metadata, labels: { ...document.metadata.labels, ...LIBRARY_LABELS } },
     spec: {

@@ -56,6 +56,7 @@ export interface ServeOptions {
   namespacesFromCluster?: boolean;
   nodesFromCluster?: boolean;
   policiesFromCluster?: boolean;
+  nativeParamsFromCluster?: boolean;
   leaderElectionNamespace: string;
   leaderElectionIdentity: string;
   leaseDuration: number;
@@ -192,6 +193,12 @@ export function registerServeCommand(program: Command): Command {
     .addOption(
       new Option('--nodes-from-cluster', 'list and watch Node objects in the cluster, for policies that read `coverage` (null without); needs get/list/watch on nodes')
         .env('DAEMONGUARD_NODES_FROM_CLUSTER'),
+    )
+    .addOption(
+      new Option(
+        '--native-params-from-cluster',
+        "read native policies' params (objects of their spec.paramKind) from the cluster, listed and watched; needs list/watch on that resource (deploy/components/native-params)",
+      ).env('DAEMONGUARD_NATIVE_PARAMS_FROM_CLUSTER'),
     )
     .addOption(
       new Option(
@@ -355,7 +362,20 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
   const fromCluster = options.policiesFromCluster === true;
   const paths = (options.policies ?? (fromCluster ? [] : [...DEFAULT_POLICY_PATHS])).map((entry) => path.resolve(entry));
   const namespaceSource = options.namespaces !== undefined || options.namespacesFromCluster === true;
-  const load = namespaceSource ? loadPolicySet : withoutNamespaceSource(loadPolicySet);
+  // Native policies' params from the cluster: the objects seen so far go into every load, and a
+  // change to them reloads the set (which keeps serving the last good one if that fails).
+  let nativeParams: import('../kube/native-params-watch.js').NativeParamsWatch | undefined;
+  if (options.nativeParamsFromCluster === true) {
+    const { NativeParamsWatch } = await import('../kube/native-params-watch.js');
+    const { defaultKubeConfig } = await import('../kube/cluster-catalog.js');
+    nativeParams = new NativeParamsWatch({ kubeConfig: defaultKubeConfig(), logger, onChange: () => void files?.reload('native params change') });
+  }
+  const loadWithParams = async (policyPaths: string[]): Promise<PolicySet> => {
+    const set = await loadPolicySet(policyPaths, { params: nativeParams?.documents() });
+    nativeParams?.watch(set.paramKinds ?? []);
+    return set;
+  };
+  const load = namespaceSource ? loadWithParams : withoutNamespaceSource(loadWithParams);
   const files = paths.length === 0 ? undefined : new WatchedPolicyStore<PolicySet>({ paths, load, logger, metrics, pollIntervalMs: options.watchInterval });
   try {
     await files?.start();
@@ -380,6 +400,7 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
   }
   const policies: PolicyStore<PolicySet> = cluster?.store ?? (files as WatchedPolicyStore<PolicySet>);
   const closePolicies = (): Promise<void> => {
+    nativeParams?.close();
     files?.close();
     return cluster?.close() ?? Promise.resolve();
   };

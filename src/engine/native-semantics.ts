@@ -234,6 +234,8 @@ export function reviewNativeValidation(policy: CompiledPolicy, origin: NativeOri
 
   const activation = nativeActivation(policy, shared, shared.namespaceObject);
   const decisions: NativeDecision[] = [];
+  /** Errors failurePolicy Ignore admitted: no trace in the answer, but the CLI's outcome says so. */
+  const ignored: string[] = [];
   for (const validation of policy.validations) {
     let passed: boolean;
     try {
@@ -242,6 +244,7 @@ export function reviewNativeValidation(policy: CompiledPolicy, origin: NativeOri
       passed = value;
     } catch (error) {
       if (failClosed) decisions.push({ index: validation.index, message: errorText(error), reason: '', error: true });
+      else ignored.push(errorText(error));
       continue;
     }
     if (!passed) decisions.push({ index: validation.index, message: validationMessage(policy, validation.index, activation), reason: validation.reason, error: false });
@@ -257,7 +260,7 @@ export function reviewNativeValidation(policy: CompiledPolicy, origin: NativeOri
       if (failClosed) {
         annotationError ??= errorText(error);
         violations.push(denyDirectly(policy, origin, errorText(error), sink));
-      }
+      } else ignored.push(errorText(error));
       continue;
     }
     if (value === null) continue;
@@ -278,7 +281,7 @@ export function reviewNativeValidation(policy: CompiledPolicy, origin: NativeOri
   }
 
   const firstError = decisions.find((d) => d.error);
-  if (violations.length === 0) sink.outcome(policy, 'pass');
+  if (violations.length === 0) sink.outcome(policy, 'pass', ignored.length > 0 ? `ignored (failurePolicy Ignore): ${ignored[0]}` : undefined);
   else if (firstError !== undefined || annotationError !== undefined) sink.outcome(policy, 'error', violations[0]!.message);
   else sink.outcome(policy, 'fail', violations[0]!.message);
 }

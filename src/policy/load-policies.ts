@@ -159,6 +159,8 @@ export interface CompiledDocuments {
   problems: PolicyProblem[];
   /** What loading noticed without refusing (native policies skipped, bindings without policy). */
   notes: PolicyNote[];
+  /** The paramKinds native policies declare. */
+  paramKinds: { apiVersion: string; kind: string }[];
 }
 
 export interface CompileOptions {
@@ -258,7 +260,11 @@ export async function compileDocuments(sources: readonly SourceDocument[], optio
   const native = compileNativeDocuments(nativeSources, params);
   problems.push(...native.problems);
   policies.push(...native.policies);
-  return { policies, exceptions, problems, notes: native.notes };
+  const declaredKinds = [...paramKinds].map((key) => {
+    const slash = key.lastIndexOf('/');
+    return { apiVersion: key.slice(0, slash), kind: key.slice(slash + 1) };
+  });
+  return { policies, exceptions, problems, notes: native.notes, paramKinds: declaredKinds };
 }
 
 /**
@@ -271,7 +277,14 @@ export function loadDocuments(sources: readonly SourceDocument[], files: readonl
 }
 
 /** Loads, checks and compiles every DaemonSetPolicy and DaemonSetPolicyException under the given files and folders. */
-export async function loadPolicySet(paths: readonly string[], options: { paramPaths?: readonly string[] } = {}): Promise<PolicySet> {
+export interface LoadPolicySetOptions {
+  /** Files and folders of param objects for native policies (`--params`). */
+  paramPaths?: readonly string[];
+  /** Param objects already read (from the cluster). */
+  params?: readonly SourceDocument[];
+}
+
+export async function loadPolicySet(paths: readonly string[], options: LoadPolicySetOptions = {}): Promise<PolicySet> {
   let files: string[] = [];
   try {
     files = await listManifestFiles(paths);
@@ -289,7 +302,7 @@ export async function loadPolicySet(paths: readonly string[], options: { paramPa
       unreadable.push(...error.problems);
     }
   }
-  const params: SourceDocument[] = [];
+  const params: SourceDocument[] = [...(options.params ?? [])];
   if (options.paramPaths !== undefined && options.paramPaths.length > 0) {
     try {
       for (const file of await listManifestFiles(options.paramPaths)) {
@@ -314,7 +327,7 @@ async function assemble(sources: readonly SourceDocument[], files: readonly stri
   // Only once every document compiled: a policy that failed to compile is not "unknown".
   if (problems.length === 0) problems.push(...unknownPolicyProblems(compiled.exceptions, compiled.policies.map((policy) => policy.name)));
   if (problems.length > 0) throw new PolicyLoadError(problems);
-  return { ...buildPolicySet(compiled.policies, files, compiled.exceptions), notes: compiled.notes };
+  return { ...buildPolicySet(compiled.policies, files, compiled.exceptions), notes: compiled.notes, paramKinds: compiled.paramKinds };
 }
 
 export function buildPolicySet(policies: CompiledPolicy[], files: readonly string[], exceptions: readonly CompiledException[] = []): PolicySet {

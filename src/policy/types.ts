@@ -211,6 +211,8 @@ export interface PolicySet {
    * bindings whose policy is missing, policies without a binding. The CLI prints them on stderr, serve logs them.
    */
   notes?: readonly PolicyNote[];
+  /** The paramKinds native policies declare (`serve --native-params-from-cluster` watches their objects). */
+  paramKinds?: readonly { apiVersion: string; kind: string }[];
 }
 
 /** A remark about the loaded set, at a document's position. */

@@ -15,6 +15,8 @@ export interface PolicySetLike {
   readonly files: readonly string[];
   /** DaemonSetPolicyExceptions, as `namespace/name`; absent when the set has none to tell. */
   readonly exceptions?: readonly { readonly id: string }[];
+  /** What loading noticed without refusing (native policies skipped, bindings without policy): logged as warnings. */
+  readonly notes?: readonly { readonly file: string; readonly line: number; readonly column: number; readonly message: string }[];
 }
 
 export type LoadPolicies<P extends PolicySetLike> = (paths: string[]) => Promise<P>;
@@ -126,6 +128,7 @@ export class WatchedPolicyStore<P extends PolicySetLike> implements PolicyStore<
     }
     const previous = this.policySet;
     this.policySet = next;
+    for (const note of next.notes ?? []) logger.warn({ file: note.file, line: note.line, column: note.column, trigger }, note.message);
     metrics?.policiesLoaded.set(next.policies.length);
     metrics?.policyReloads.inc();
     logger.info(

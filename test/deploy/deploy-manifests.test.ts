@@ -213,3 +213,22 @@ describe('deploy/components/audit', () => {
     assert.deepEqual(operations, [{ op: 'add', path: '/spec/template/spec/containers/0/args/-', value: '--audit-interval=5m' }]);
   });
 });
+
+describe('deploy/components/native-params', () => {
+  it('grants list and watch on ConfigMaps only (the base grants neither), and turns on --native-params-from-cluster', async () => {
+    const [component] = await readObjects('deploy/components/native-params/kustomization.yaml');
+    assert.equal(component?.kind, 'Component');
+    assert.deepEqual(component?.resources, ['rbac.yaml']);
+    const objects = await readObjects('deploy/components/native-params/rbac.yaml');
+    const clusterRole = objects.find((object) => object.kind === 'ClusterRole');
+    assert.deepEqual(clusterRole?.rules, [{ apiGroups: [''], resources: ['configmaps'], verbs: ['list', 'watch'] }]);
+    const binding = objects.find((object) => object.kind === 'ClusterRoleBinding');
+    assert.equal(at(binding, 'roleRef', 'name'), at(clusterRole, 'metadata', 'name'));
+    const base = await readObjects('deploy/base/rbac.yaml');
+    assert.deepEqual(at(binding, 'subjects'), at(base.find((object) => object.kind === 'ClusterRoleBinding'), 'subjects'));
+    const baseRules = base.filter((object) => object.kind === 'ClusterRole').flatMap((role) => (role.rules ?? []) as { resources?: string[] }[]);
+    assert.ok(!baseRules.some((rule) => rule.resources?.includes('configmaps')), 'the base ClusterRole must not already read ConfigMaps cluster-wide');
+    const operations = parseAllDocuments(at(component, 'patches', 0, 'patch') as string)[0]!.toJS() as { op: string; path: string; value: string }[];
+    assert.deepEqual(operations, [{ op: 'add', path: '/spec/template/spec/containers/0/args/-', value: '--native-params-from-cluster' }]);
+  });
+});

@@ -74,7 +74,7 @@ describe('daemonguard audit against a real kube-apiserver', { timeout: 600_000 }
     assert.equal(new Set(names).size, names.length, 'no DaemonSet twice across pages');
     const byName = new Map(report.results.map((r) => [`${r.namespace}/${r.name}`, r]));
     assert.deepEqual(byName.get('prod/privileged-agent')!.violations.map((v) => [v.policy, v.action]), [['no-privileged', 'Deny'], ['prod-limits', 'Deny']]);
-    assert.deepEqual(byName.get('prod/exporter')!.violations, [{ policy: 'prod-limits', message: 'every container in a production namespace needs resource limits', action: 'Deny' }]);
+    assert.deepEqual(byName.get('prod/exporter')!.violations, [{ policy: 'prod-limits', message: 'every container in a production namespace needs resource limits', action: 'Deny', reason: 'Invalid' }]);
     assert.equal(byName.get('prod/exporter')!.nodes, 3);
     assert.equal(byName.get('kube-system/kube-proxy')!.allowed, true, 'kube-system is excluded from no-privileged');
     for (let index = 0; index < DEV_DAEMONSETS; index++) {

@@ -9,20 +9,26 @@
 // Not comparable through the API (the apiserver writes them only to its audit log): Audit actions and
 // auditAnnotations values; their denials (a failed or mistyped valueExpression) are compared.
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { isJsonObject, type JsonObject } from '../../src/common/vocabulary.js';
 import { parseSourceText } from '../../src/common/yaml-documents.js';
 import { runCli } from '../support/cli-process.js';
+import { startServe, type ServeProcess } from '../support/serve-process.js';
+import { admissionReview, callHttps } from '../support/server-fixtures.js';
 import { KubeApi, mapLimit, statusMessage, type ApiAnswer } from './admission-support.js';
 import { startCluster, type Cluster } from './cluster/cluster.js';
-import { REPO_ROOT } from './deploy-tools.js';
+import { REPO_ROOT, daemonguard, eventually, kustomizeBuild, parseObjects } from './deploy-tools.js';
 
 const NATIVE_DIR = path.join(REPO_ROOT, 'test', 'e2e', 'testdata', 'native');
 const POLICIES = path.join(NATIVE_DIR, 'policies');
 const DAEMONSETS = path.join(NATIVE_DIR, 'daemonsets.yaml');
 const NAMESPACES = path.join(NATIVE_DIR, 'namespaces.yaml');
+/** A policy whose bindings read ConfigMaps in policy-params (src/cli/testdata/native). */
+const PARAMS_POLICY = path.join(REPO_ROOT, 'src', 'cli', 'testdata', 'native', 'policy.yaml');
+const PARAMS_DAEMONSETS = path.join(REPO_ROOT, 'src', 'cli', 'testdata', 'native', 'daemonsets.yaml');
 
 /** The README's figure: DaemonSets whose verdict, message, reason and warnings are compared. */
 const MINIMUM_COMPARED = 61;
@@ -96,9 +102,13 @@ describe('native policies: daemonguard test and a real kube-apiserver agree', { 
     await waitForStableAnswers();
   });
 
+  let work: string | undefined;
+  let served: ServeProcess | undefined;
   after(async () => {
     api?.close();
+    await served?.stop();
     await cluster?.stop();
+    if (work) await rm(work, { recursive: true, force: true });
   });
 
   const metadataOf = (daemonSet: JsonObject): { name: string; namespace: string } => daemonSet.metadata as { name: string; namespace: string };
@@ -181,5 +191,46 @@ describe('native policies: daemonguard test and a real kube-apiserver agree', { 
     const notes = stderrs[0] ?? '';
     assert.match(notes, /note: .*ValidatingAdmissionPolicy "c-pods-only" matches no apps\/v1 DaemonSet/);
     assert.match(notes, /note: .*binds ValidatingAdmissionPolicy "c-missing-policy", which is not loaded/);
+  });
+
+  it('serve --native-params-from-cluster reads a binding\'s params from the cluster with the opt-in RBAC of deploy/components/native-params, and follows their changes', async () => {
+    // daemonguard's service account exactly as deploy/base and the native-params component grant it.
+    const base = parseObjects(await kustomizeBuild(path.join(REPO_ROOT, 'deploy', 'base'))).filter((o) => ['Namespace', 'ServiceAccount', 'ClusterRole', 'ClusterRoleBinding', 'Role', 'RoleBinding'].includes(o.kind));
+    const component = parseObjects(await readFile(path.join(REPO_ROOT, 'deploy', 'components', 'native-params', 'rbac.yaml'), 'utf8'));
+    await cluster.kubectl(['apply', '--server-side', '-f', '-'], { input: JSON.stringify({ apiVersion: 'v1', kind: 'List', items: [...base, ...component] }) });
+    const configMap = (name: string, max: string): JsonObject => ({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name, namespace: 'policy-params' }, data: { max } });
+    await cluster.kubectl(['apply', '-f', '-'], { input: JSON.stringify({ apiVersion: 'v1', kind: 'List', items: [{ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'policy-params' } }, configMap('strict', '2'), configMap('lenient', '1')] }) });
+    const token = (await cluster.kubectl(['create', 'token', 'daemonguard', '-n', 'daemonguard-system'])).stdout.trim();
+    work = await mkdtemp(path.join(os.tmpdir(), 'daemonguard-native-params-e2e-'));
+    await writeFile(path.join(work, 'kubeconfig'), JSON.stringify({
+      apiVersion: 'v1', kind: 'Config',
+      clusters: [{ name: 'e2e', cluster: { server: cluster.server, 'certificate-authority-data': Buffer.from(cluster.caCertPem).toString('base64') } }],
+      users: [{ name: 'daemonguard', user: { token } }],
+      contexts: [{ name: 'daemonguard', context: { cluster: 'e2e', user: 'daemonguard' } }],
+      'current-context': 'daemonguard',
+    }), { mode: 0o600 });
+    const certs = await daemonguard(['certs', '--dir', path.join(work, 'certs'), '--ip', '127.0.0.1']);
+    assert.equal(certs.code, 0, certs.stderr);
+    const ca = await readFile(path.join(work, 'certs', 'ca.crt'), 'utf8');
+    served = await startServe({
+      args: ['--address', '127.0.0.1', '--port', '0', '--tls-cert', 'certs/tls.crt', '--tls-key', 'certs/tls.key', '--policies', PARAMS_POLICY, '--native-params-from-cluster'],
+      cwd: work,
+      env: { KUBECONFIG: path.join(work, 'kubeconfig') },
+    });
+    const three = parseSourceText(PARAMS_DAEMONSETS, await readFile(PARAMS_DAEMONSETS, 'utf8'))[1]!.value as JsonObject;
+    const verdict = async (): Promise<string> => {
+      const answer = (await callHttps(`${served!.url}/validate`, { ca, body: JSON.stringify(admissionReview('CREATE', three)) })).json<{ response: { allowed: boolean; status?: { message: string }; warnings?: string[] } }>().response;
+      return `${answer.allowed ? 'allowed' : `denied: ${answer.status?.message ?? ''}`} | ${(answer.warnings ?? []).join(' | ')}`;
+    };
+    const lenientWarning = "Validation failed for ValidatingAdmissionPolicy 'max-containers' with binding 'max-containers-warn': at most 1 containers (lenient)";
+    const strictDenial = "denied: ValidatingAdmissionPolicy 'max-containers' with binding 'max-containers-deny' denied request: at most 2 containers (strict)";
+    let last = '';
+    await eventually('the params from the cluster', async () => (last = await verdict()) === `${strictDenial} | ${lenientWarning}`, 30_000).catch((error: Error) => assert.fail(`${error.message}; last verdict: ${last}`));
+    // The ConfigMap changes in the cluster: the next reviews read the new value.
+    await cluster.kubectl(['apply', '-f', '-'], { input: JSON.stringify(configMap('strict', '3')) });
+    await eventually('the changed params', async () => (last = await verdict()) === `allowed | ${lenientWarning}`, 30_000).catch((error: Error) => assert.fail(`${error.message}; last verdict: ${last}`));
+    // Deleted: the Deny binding finds no params and refuses, as the apiserver does.
+    await cluster.kubectl(['delete', 'configmap', 'strict', '-n', 'policy-params']);
+    await eventually('the deleted params', async () => (last = await verdict()).includes('failed to configure binding: no params found'), 30_000).catch((error: Error) => assert.fail(`${error.message}; last verdict: ${last}`));
   });
 });
