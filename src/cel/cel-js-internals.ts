@@ -432,3 +432,80 @@ export function runtimeCallResolver(
     return handler;
   };
 }
+
+// 6. Extending the grammar. cel-js's parser has no message construction (`JSONPatch{op: 'add'}`), so
+//    object-construction.ts wraps the parser's `parsePrimary` and builds ordinary AST nodes for it. The
+//    parser, its token numbers and the AST node class are private to cel-js; we reach them once
+//    through a macro expansion (which hands its expander the parser) on a throwaway environment.
+
+/** cel-js 8.0.0's token numbers (parser.js `TOKEN`); installObjectConstructionSyntax self-tests them. */
+export const TOKEN = Object.freeze({ IDENTIFIER: 5, LBRACE: 25, RBRACE: 26, DOT: 27, COMMA: 28, COLON: 29, QUESTION: 30 });
+
+/** The parts of a cel-js Parser the construction syntax reads and drives. */
+export interface ParserLike {
+  type: number;
+  pos: number;
+  input: string;
+  astNodesRemaining: number;
+  readonly value: unknown;
+  readonly lexer: { pos: number };
+  readonly limits: { maxMapEntries: number };
+  consume(tokenType: number): number;
+  match(tokenType: number): boolean;
+  parseExpression(): ASTNode;
+  parsePrimary(): ASTNode;
+}
+
+/** An operator as cel-js's ASTNode constructor takes it: its name and its check and evaluate steps. */
+export interface OperatorLike {
+  readonly name: string;
+  readonly check: (checker: unknown, node: unknown, ctx: unknown) => unknown;
+  readonly evaluate: (evaluator: unknown, node: unknown, ctx: unknown) => unknown;
+}
+
+export interface ParserInternals {
+  readonly parserPrototype: ParserLike;
+  /** `new ASTNode(input, pos, start, end, operator, args)`. */
+  newNode(input: string, pos: number, start: number, end: number, operator: OperatorLike, args: unknown): ASTNode;
+  readonly operators: { readonly call: OperatorLike; readonly map: OperatorLike; readonly value: OperatorLike };
+}
+
+function operatorOf(node: unknown, name: string): OperatorLike {
+  const candidate = node as { op?: unknown; meta?: { check?: unknown; evaluate?: unknown } };
+  const meta = candidate?.meta;
+  if (candidate?.op !== name || typeof meta?.check !== 'function' || typeof meta.evaluate !== 'function') {
+    throw new Error(`cel-js internals changed: no ${name} node where the parser probe expected one`);
+  }
+  return { name, check: meta.check as OperatorLike['check'], evaluate: meta.evaluate as OperatorLike['evaluate'] };
+}
+
+/**
+ * Reaches the parser's prototype, the AST node class and the call/map/value operators by parsing
+ * `probe(f({'k': 1}))` with a macro named probe on `env` (a throwaway environment).
+ */
+export function probeParserInternals(env: { registerFunction(signature: string, handler: unknown): unknown; parse(source: string): unknown }): ParserInternals {
+  let seen: { parser: unknown; call: unknown } | undefined;
+  env.registerFunction('daemonguardParserProbe(ast): bool', (expansion: MacroExpansion) => {
+    seen = { parser: expansion.parser, call: expansion.args[0] };
+    return { callAst: expansion.args[0] };
+  });
+  env.parse("daemonguardParserProbe(f({'k': 1}))");
+  if (!seen || typeof seen.parser !== 'object' || seen.parser === null) throw new Error('cel-js internals changed: the parser probe did not run');
+  const parserPrototype = Object.getPrototypeOf(seen.parser) as ParserLike;
+  if (typeof parserPrototype.parsePrimary !== 'function' || typeof parserPrototype.parseExpression !== 'function') {
+    throw new Error('cel-js internals changed: the parser has no parsePrimary/parseExpression');
+  }
+  const call = seen.call as { args: [string, unknown[]]; constructor: new (...args: unknown[]) => ASTNode };
+  const map = call.args?.[1]?.[0] as { args: [unknown, unknown][] } | undefined;
+  const operators = {
+    call: operatorOf(call, 'call'),
+    map: operatorOf(map, 'map'),
+    value: operatorOf(map?.args[0]?.[0], 'value'),
+  };
+  const NodeClass = call.constructor;
+  return {
+    parserPrototype,
+    operators,
+    newNode: (input, pos, start, end, operator, args) => new NodeClass(input, pos, start, end, operator, args),
+  };
+}

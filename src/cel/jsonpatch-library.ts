@@ -1,8 +1,10 @@
 // `jsonpatch.escapeKey(key)`, as in Kubernetes' MutatingAdmissionPolicy: escapes a map key for use
 // in a JSON pointer, so `'/metadata/labels/' + jsonpatch.escapeKey('node-role.kubernetes.io/x')`
-// addresses the label and not a nested path.
+// addresses the label and not a nested path. With it come the typed constructions JSONPatch{...} and
+// Object{...} (object-construction.ts).
 import type { Environment } from '@marcbachmann/cel-js';
 import { escapePointerSegment } from '../common/json-pointer.js';
+import { registerObjectConstruction } from './object-construction.js';
 
 class JsonPatchNamespace {}
 
@@ -12,4 +14,5 @@ export function registerJsonPatchLibrary(env: Environment): void {
   env.registerFunction('JsonPatchNamespace.escapeKey(string): string', (_namespace: JsonPatchNamespace, key: string) =>
     escapePointerSegment(key),
   );
+  registerObjectConstruction(env);
 }

@@ -13,6 +13,7 @@ import { BoundedCache } from '../common/bounded-cache.js';
 import { newBaseEnvironment } from './base-environment.js';
 import { registerJsonPatchLibrary } from './jsonpatch-library.js';
 import { meterLiterals } from './library/allocations.js';
+import { JSONPATCH_FIELDS, JSONPATCH_TYPE } from './constructible-types.js';
 import { compileExpression, NotCompiled, OPERAND_NAMES, type InterpretedOperation } from './compiler.js';
 import { CelCompileError, celEngine, type CelActivation, type CelProgram } from './program.js';
 import k8sTypes from './k8s-types.generated.json' with { type: 'json' };
@@ -112,6 +113,8 @@ function typedBase(): Environment {
     registerTypeTable(env, k8sTypes.types as TypeTable, known);
     registerTypeTable(env, REQUEST_TYPES, known);
     registerTypeTable(env, COVERAGE_TYPES, known);
+    // Only the checker knows JSONPatch as a type: at run time a JSONPatch is a plain map (dyn).
+    env.registerType(JSONPATCH_TYPE, { fields: { ...JSONPATCH_FIELDS } });
     typedBaseCache = env;
   }
   return typedBaseCache as Environment;
@@ -367,7 +370,7 @@ function interpretedOperation(source: string, operandTypes: readonly string[]): 
 function isRegistrable(type: string): boolean {
   if (type.startsWith('optional') || type === 'type' || type.startsWith('type<')) return false;
   return referencedTypes(type).every(
-    (ref) => ref === 'Params' || ref in (k8sTypes.types as TypeTable) || ref in REQUEST_TYPES || ref in COVERAGE_TYPES,
+    (ref) => ref === 'Params' || ref === JSONPATCH_TYPE || ref in (k8sTypes.types as TypeTable) || ref in REQUEST_TYPES || ref in COVERAGE_TYPES,
   );
 }
 

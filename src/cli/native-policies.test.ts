@@ -51,6 +51,7 @@ describe('daemonguard test with native policies', () => {
     assert.equal(run.code, 2, run.stdout);
     assert.match(run.stderr, /native-broken\.yaml:\d+:\d+: policy "uses-authorizer" spec\.validations\[0\]\.expression: reads `authorizer`/);
     assert.match(run.stderr, /native-broken\.yaml:\d+:\d+: policy "unknown-field" spec\.validationActions: ValidatingAdmissionPolicy: unknown field "validationActions"/);
-    assert.match(run.stderr, /native-broken\.yaml:\d+:\d+: policy "mutating" kind: MutatingAdmissionPolicy is not supported/);
+    assert.match(run.stderr, /native-broken\.yaml:\d+:\d+: policy "mutating" spec: spec\.reinvocationPolicy is required/);
+    assert.match(run.stderr, /native-broken\.yaml:\d+:\d+: policy "mutating" spec\.mutations\[0\]\.jsonPatch\.expression: must evaluate to list\(JSONPatch\)/);
   });
 });

@@ -4,6 +4,8 @@
 import fastJsonPatch from 'fast-json-patch';
 import type { Operation as FastPatchOperation } from 'fast-json-patch';
 import { fromCelValue, toCelValue } from '../cel/values.js';
+import { ApplyConfigurationError, applyConfiguration, diffOperations } from './apply-configuration.js';
+import { constructedTypeName, typeNameMismatches } from '../cel/object-construction.js';
 import { formatPointer, parsePointer } from '../common/json-pointer.js';
 import { isJsonObject, type JsonObject, type JsonValue } from '../common/vocabulary.js';
 import type { CelActivation } from '../cel/program.js';
@@ -139,6 +141,33 @@ function jsonPatchOperations(mutation: CompiledMutation, activation: CelActivati
   });
 }
 
+/**
+ * A MutatingAdmissionPolicy ApplyConfiguration: the expression's `Object{...}` merged into the object
+ * as the apiserver merges it, reported as the operations that make the same change.
+ */
+export function applyConfigurationResult(mutation: CompiledMutation, working: JsonObject, activation: CelActivation): MutationResult {
+  const expression = mutation.applyConfiguration!;
+  const value = evaluateExpression(expression, activation);
+  const typeName = constructedTypeName(value);
+  if (typeName !== 'Object') {
+    throw new EvaluationFailure(expression.field, `the expression must return an Object{...} apply configuration, not ${typeName ?? (value === null ? 'null' : 'a plain value')}`);
+  }
+  const mismatches = typeNameMismatches(value);
+  if (mismatches.length > 0) throw new EvaluationFailure(expression.field, `type mismatch: ${mismatches.join('; ')}`);
+  const configuration = fromCelValue(value);
+  let merged: JsonObject;
+  try {
+    merged = applyConfiguration(working, configuration as JsonObject);
+  } catch (error) {
+    // The apiserver's wording (mutating/patch/smd.go).
+    if (error instanceof ApplyConfigurationError) throw new EvaluationFailure(expression.field, `error applying patch: ${error.message}`);
+    throw error;
+  }
+  const operations = diffOperations(working, merged);
+  if (operations.length === 0) return { operations, object: working };
+  return { operations, object: applyPatch(working, operations, mutation.field) };
+}
+
 /** A deep copy of a JSON value: several times faster than structuredClone on DaemonSet-sized objects. */
 function copyJson(value: JsonValue): JsonValue {
   if (value === null || typeof value !== 'object') return value;
@@ -257,6 +286,7 @@ export interface MutationResult {
 /** Runs one mutation. Throws EvaluationFailure; the caller settles it by the policy's failurePolicy. */
 export function runMutation(mutation: CompiledMutation, working: JsonObject, activation: CelActivation): MutationResult {
   if (mutation.when && !evaluateBoolean(mutation.when, activation)) return { operations: [], object: working };
+  if (mutation.applyConfiguration) return applyConfigurationResult(mutation, working, activation);
   if (!mutation.jsonPatch) return applyDefaults(mutation, working, activation);
   const operations = jsonPatchOperations(mutation, activation);
   if (operations.length === 0) return { operations, object: working };

@@ -12,7 +12,7 @@
 //   "Validation failed for ValidatingAdmissionPolicy 'p' with binding 'b': m", Audit the
 //   validation.policy.admission.k8s.io/validation_failure annotation; auditAnnotations as "<policy>/<key>".
 import { withCostBudget } from '../cel/cost.js';
-import type { CelActivation } from '../cel/program.js';
+import type { CelActivation, JsonInputs } from '../cel/program.js';
 import type { CompiledExpression, CompiledPolicy, NativeOrigin } from '../policy/types.js';
 import { sharedCel, type SharedValues } from './activation.js';
 import { EXPRESSION_COST_BUDGET } from './evaluate.js';
@@ -45,14 +45,14 @@ export interface NativeSink {
 }
 
 /** An error as the apiserver words it for one expression. */
-class NativeEvaluationError extends Error {}
+export class NativeEvaluationError extends Error {}
 
 /** cel-js words a few runtime errors differently from cel-go; the common ones read as the apiserver's. */
 function celGoWording(message: string): string {
   return message.replace(/^No such key: /, 'no such key: ');
 }
 
-function errorText(error: unknown): string {
+export function errorText(error: unknown): string {
   if (error instanceof NativeEvaluationError) return error.message;
   if (error instanceof Error) {
     const summary = (error as Error & { summary?: string }).summary;
@@ -61,7 +61,7 @@ function errorText(error: unknown): string {
   return String(error);
 }
 
-function evaluate(expression: CompiledExpression, activation: CelActivation): unknown {
+export function evaluate(expression: CompiledExpression, activation: CelActivation): unknown {
   try {
     return withCostBudget(EXPRESSION_COST_BUDGET, () => expression.program.evaluate(activation));
   } catch (error) {
@@ -74,11 +74,21 @@ function evaluate(expression: CompiledExpression, activation: CelActivation): un
  * Compiled code reads the review's JSON (`json`); the interpreter gets CEL values converted on first
  * read. Without `withNamespace` (matchConditions), `namespaceObject` is null in both views.
  */
-function nativeActivation(policy: CompiledPolicy, shared: SharedValues, withNamespace: boolean): CelActivation {
+export function nativeActivation(policy: CompiledPolicy, shared: SharedValues, withNamespace: boolean): CelActivation {
   const variables: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
-  const json = withNamespace ? shared.json : { ...shared.json, namespaceObject: null };
+  // The inputs are read through `shared` on every access: a MutatingAdmissionPolicy's later mutations
+  // see the object its earlier ones left (replaceSharedObject).
+  let conditionBase: JsonInputs | undefined;
+  let conditionJson: JsonInputs | undefined;
   const activation: CelActivation = {
-    json,
+    get json(): JsonInputs {
+      if (withNamespace) return shared.json;
+      if (conditionBase !== shared.json) {
+        conditionBase = shared.json;
+        conditionJson = { ...shared.json, namespaceObject: null };
+      }
+      return conditionJson!;
+    },
     get object(): unknown {
       return sharedCel(shared, 'object');
     },
@@ -116,7 +126,8 @@ function nativeActivation(policy: CompiledPolicy, shared: SharedValues, withName
 }
 
 function kindWord(origin: NativeOrigin): string {
-  return origin.kind;
+  // The mutating plugin's errors are generic PolicyErrors: "policy 'p' with binding 'b' denied request: …".
+  return origin.kind === 'MutatingAdmissionPolicy' ? 'policy' : origin.kind;
 }
 
 export function nativeDenialMessage(origin: NativeOrigin, message: string): string {
@@ -127,7 +138,7 @@ export function nativeWarning(origin: NativeOrigin, message: string): string {
   return `Validation failed for ${kindWord(origin)} '${origin.policy}' with binding '${origin.binding}': ${message}`;
 }
 
-interface NativeDecision {
+export interface NativeDecision {
   /** Index of the validation; -1 for an error of the policy as a whole. */
   index: number;
   message: string;
@@ -156,12 +167,12 @@ function validationMessage(policy: CompiledPolicy, index: number, activation: Ce
 }
 
 /** utilerrors.NewAggregate's wording: one error as is, several in brackets. */
-function aggregate(errors: readonly string[]): string {
+export function aggregate(errors: readonly string[]): string {
   return errors.length === 1 ? errors[0]! : `[${errors.join(', ')}]`;
 }
 
 /** Records one denying decision through the binding's validationActions. */
-function settle(policy: CompiledPolicy, origin: NativeOrigin, decision: NativeDecision, sink: NativeSink): Violation {
+export function settle(policy: CompiledPolicy, origin: NativeOrigin, decision: NativeDecision, sink: NativeSink): Violation {
   const actions = policy.validationActions;
   const violation: Violation = {
     policy: policy.name,
@@ -180,7 +191,7 @@ function settle(policy: CompiledPolicy, origin: NativeOrigin, decision: NativeDe
 }
 
 /** A denial that does not go through validationActions (configuration errors, failed audit annotations). */
-function denyDirectly(policy: CompiledPolicy, origin: NativeOrigin, message: string, sink: NativeSink): Violation {
+export function denyDirectly(policy: CompiledPolicy, origin: NativeOrigin, message: string, sink: NativeSink): Violation {
   const violation: Violation = { policy: policy.name, validation: -1, message: nativeDenialMessage(origin, message), reason: 'Invalid', actions: ['Deny'], native: true };
   sink.violations.push(violation);
   return violation;
@@ -194,6 +205,37 @@ function celTypeName(value: unknown): string {
   if (Array.isArray(value)) return 'list';
   if (value instanceof Map || (typeof value === 'object' && value !== null)) return 'map';
   return typeof value;
+}
+
+/**
+ * Evaluates spec.matchConditions as the apiserver does: any false skips the policy (recorded), errors
+ * follow failurePolicy (skipped under Ignore, settled as a failure under Fail). True when the policy applies.
+ */
+export function nativeMatchConditionsHold(policy: CompiledPolicy, origin: NativeOrigin, shared: SharedValues, sink: NativeSink): boolean {
+  const failClosed = policy.failurePolicy !== 'Ignore';
+  // matchConditions see no namespaceObject in the apiserver.
+  const conditionActivation = nativeActivation(policy, shared, false);
+  const conditionErrors: string[] = [];
+  for (const condition of policy.matchConditions) {
+    try {
+      const value = evaluate(condition, conditionActivation);
+      if (value === false) {
+        sink.outcome(policy, 'skip', `matchCondition "${condition.name}" is false`);
+        return false;
+      }
+      if (value !== true) conditionErrors.push(`expression '${condition.program.source}' resulted in error: no such overload`);
+    } catch (error) {
+      conditionErrors.push(errorText(error));
+    }
+  }
+  if (conditionErrors.length === 0) return true;
+  const message = aggregate(conditionErrors);
+  if (!failClosed) {
+    sink.outcome(policy, 'skip', `matchConditions failed and failurePolicy is Ignore: ${message}`);
+    return false;
+  }
+  sink.outcome(policy, 'error', settle(policy, origin, { index: -1, message, reason: '', error: true }, sink).message);
+  return false;
 }
 
 /**
@@ -212,30 +254,7 @@ export function reviewNativeValidation(policy: CompiledPolicy, origin: NativeOri
     return;
   }
 
-  // matchConditions see no namespaceObject in the apiserver.
-  const conditionActivation = nativeActivation(policy, shared, false);
-  const conditionErrors: string[] = [];
-  for (const condition of policy.matchConditions) {
-    try {
-      const value = evaluate(condition, conditionActivation);
-      if (value === false) {
-        sink.outcome(policy, 'skip', `matchCondition "${condition.name}" is false`);
-        return;
-      }
-      if (value !== true) conditionErrors.push(`expression '${condition.program.source}' resulted in error: no such overload`);
-    } catch (error) {
-      conditionErrors.push(errorText(error));
-    }
-  }
-  if (conditionErrors.length > 0) {
-    const message = aggregate(conditionErrors);
-    if (!failClosed) {
-      sink.outcome(policy, 'skip', `matchConditions failed and failurePolicy is Ignore: ${message}`);
-      return;
-    }
-    sink.outcome(policy, 'error', settle(policy, origin, { index: -1, message, reason: '', error: true }, sink).message);
-    return;
-  }
+  if (!nativeMatchConditionsHold(policy, origin, shared, sink)) return;
 
   const activation = nativeActivation(policy, shared, true);
   const decisions: NativeDecision[] = [];

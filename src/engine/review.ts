@@ -18,6 +18,7 @@ import { policyActivation, replaceSharedObject, sharedValues, type SharedValues 
 import { EvaluationFailure, evaluateBoolean, evaluateExpression } from './evaluate.js';
 import { exceptionNotices, matchExceptions, type ExceptionMatch } from './exceptions.js';
 import { runMutation } from './mutate.js';
+import { reviewNativeMutation } from './native-mutation.js';
 import { nativeAuditAnnotations, reviewNativeValidation, type NativeValidationFailure } from './native-semantics.js';
 import type {
   AdmissionRequest,
@@ -194,6 +195,13 @@ function reviewPolicy(
     if (policy.native !== undefined && context.phase === 'validate') {
       reviewNativeValidation(policy, policy.native, shared, builder);
       return working;
+    }
+    if (policy.native !== undefined && context.phase === 'mutate') {
+      if (working === null) {
+        builder.outcome(policy, 'skip', 'no object to mutate');
+        return working;
+      }
+      return reviewNativeMutation(policy, policy.native, shared, working, builder);
     }
     const activation = policyActivation(policy, shared);
     for (const condition of policy.matchConditions) {

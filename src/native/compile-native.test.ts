@@ -122,7 +122,7 @@ describe('compileNativeDocuments: pairing policies with bindings', () => {
     assert.ok(messages.some((m) => m.includes('"lonely" has no ValidatingAdmissionPolicyBinding')), messages.join('\n'));
     assert.ok(messages.some((m) => m.includes('"pods" matches no apps/v1 DaemonSet')), messages.join('\n'));
   });
-  it('an unknown field, authorizer, and a MutatingAdmissionPolicy are load problems at their line', () => {
+  it('an unknown field, authorizer, and a MutatingAdmissionPolicy without mutations are load problems at their line', () => {
     const compiled = compile(
       policy('typo', '  validationz: []'),
       policy('authz', '  matchConditions: [{name: a, expression: "authorizer.group(\'\').resource(\'pods\').check(\'get\').allowed()"}]'),
@@ -131,7 +131,8 @@ describe('compileNativeDocuments: pairing policies with bindings', () => {
     const text = compiled.problems.map((p) => `${p.line} ${p.field}: ${p.message}`);
     assert.ok(text.some((t) => t.startsWith('8 spec.validationz: ') && t.includes('unknown field')), text.join('\n'));
     assert.ok(text.some((t) => t.includes('spec.matchConditions[0].expression') && t.includes('authorizer')), text.join('\n'));
-    assert.ok(text.some((t) => t.includes('MutatingAdmissionPolicy is not supported')), text.join('\n'));
+    assert.ok(text.some((t) => t.includes('spec.reinvocationPolicy is required')), text.join('\n'));
+    assert.ok(text.some((t) => t.includes('needs at least one entry in spec.mutations')), text.join('\n'));
   });
   it('reads the items of a List (kubectl get ... -o yaml), problems at the item\'s line', async () => {
     const list = `apiVersion: v1

@@ -164,6 +164,9 @@ export function compilePolicy(
     const compiled: CompiledMutation = { name: mutation.name, field: formatFieldPath(base) };
     if (mutation.when !== undefined) compiled.when = compile([...base, 'when'], mutation.when, 'bool');
     if (mutation.jsonPatch) compiled.jsonPatch = compile([...base, 'jsonPatch', 'expression'], mutation.jsonPatch.expression, 'list');
+    if (mutation.applyConfiguration) {
+      compiled.applyConfiguration = compile([...base, 'applyConfiguration', 'expression'], mutation.applyConfiguration.expression, 'any');
+    }
     if (mutation.defaults) {
       compiled.defaults = [];
       mutation.defaults.forEach((entry, j) => {

@@ -233,7 +233,7 @@ describe('loadPolicySet', () => {
               value: 5
       `),
     });
-    assert.ok(problems.some((p) => p.field === 'spec.mutations[0]' && /exactly one of "defaults" or "jsonPatch"/.test(p.message)), JSON.stringify(problems));
+    assert.ok(problems.some((p) => p.field === 'spec.mutations[0]' && /exactly one of "defaults", "jsonPatch" or "applyConfiguration"/.test(p.message)), JSON.stringify(problems));
     assert.ok(problems.some((p) => p.field === 'spec.mutations[1].defaults[0].path' && /must be a JSON pointer/.test(p.message)), JSON.stringify(problems));
   });
 

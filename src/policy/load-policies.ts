@@ -115,7 +115,7 @@ function schemaProblems(source: SourceDocument, errors: ErrorObject[], who: Pick
         break;
       case 'oneOf':
         if (path.at(-2) === 'defaults') add(path, 'set exactly one of "value" or "valueExpression"', false);
-        else add(path, 'set exactly one of "defaults" or "jsonPatch"', false);
+        else add(path, 'set exactly one of "defaults", "jsonPatch" or "applyConfiguration"', false);
         break;
       case 'pattern':
         if (kind === EXCEPTION_KIND) {
@@ -135,7 +135,7 @@ function schemaProblems(source: SourceDocument, errors: ErrorObject[], who: Pick
     }
   }
   // A oneOf with a missing branch also reports "required" for every branch: keep only the summary.
-  return problems.filter((p) => !(p.message.startsWith('missing required field "defaults"') || p.message.startsWith('missing required field "jsonPatch"') || p.message.startsWith('missing required field "value"') || p.message.startsWith('missing required field "valueExpression"')));
+  return problems.filter((p) => !(p.message.startsWith('missing required field "defaults"') || p.message.startsWith('missing required field "jsonPatch"') || p.message.startsWith('missing required field "applyConfiguration"') || p.message.startsWith('missing required field "value"') || p.message.startsWith('missing required field "valueExpression"')));
 }
 
 type DocumentKind = typeof POLICY_KIND | typeof EXCEPTION_KIND;

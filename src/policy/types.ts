@@ -40,6 +40,8 @@ export interface MutationSpec {
   when?: string;
   defaults?: DefaultSpec[];
   jsonPatch?: { expression: string };
+  /** MutatingAdmissionPolicy style: CEL returning an `Object{...}` merged as server-side apply merges. */
+  applyConfiguration?: { expression: string };
 }
 
 export interface DaemonSetPolicyDocument {
@@ -119,6 +121,7 @@ export interface CompiledMutation {
   when?: CompiledExpression;
   defaults?: CompiledDefault[];
   jsonPatch?: CompiledExpression;
+  applyConfiguration?: CompiledExpression;
 }
 
 /** A place where a policy reads the request's Namespace, which an AdmissionReview does not carry. */
