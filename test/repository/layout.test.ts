@@ -22,7 +22,6 @@ const ALLOWED_IMPORTS: Record<string, readonly string[]> = {
   kube: ['engine', 'common'],
   certs: ['common'],
   deploy: ['common'],
-  native: ['policy', 'cel', 'common'],
   server: ['admission', 'apiserver', 'engine', 'policy', 'cel', 'common', 'certs'],
   playground: ['admission', 'apiserver', 'engine', 'policy', 'coverage', 'common', 'server'],
   cli: ['admission', 'apiserver', 'engine', 'policy', 'cel', 'coverage', 'common', 'certs', 'deploy', 'kube', 'server', 'playground', 'native'],
