@@ -322,10 +322,28 @@ describe('deploy/ with kustomize, helm and a real kube-apiserver', { timeout: 90
     assert.ok(auditArgs.includes('--audit-interval=5m'), auditArgs.join(' '));
     assert.ok(!objects.some((object) => object.metadata.name === `${HELM_FULLNAME}-audit`));
     assert.ok(!(at(find(objects, 'Deployment', HELM_FULLNAME), 'spec', 'template', 'spec', 'containers', 0, 'args') as string[]).some((arg) => arg.startsWith('--audit-interval')));
+
+    // nativeParams.enabled: the native-params component's rules (ConfigMaps, list and watch only) and
+    // argument; the default grants neither.
+    const nativeParams = await helmTemplate([HELM_RELEASE, chart, '--namespace', HELM_NAMESPACE, '--set', 'nativeParams.enabled=true']);
+    rendered.set('helm native-params', nativeParams);
+    const nativeObjects = parseObjects(nativeParams);
+    const nativeComponent = parseObjects(await readFile(path.join(REPO_ROOT, 'deploy/components/native-params/rbac.yaml'), 'utf8'));
+    assert.deepEqual(at(find(nativeObjects, 'ClusterRole', `${HELM_FULLNAME}-native-params`), 'rules'), at(find(nativeComponent, 'ClusterRole', 'daemonguard-native-params'), 'rules'));
+    assert.deepEqual(at(find(nativeObjects, 'ClusterRoleBinding', `${HELM_FULLNAME}-native-params`), 'roleRef', 'name'), `${HELM_FULLNAME}-native-params`);
+    assert.deepEqual(at(find(nativeObjects, 'ClusterRoleBinding', `${HELM_FULLNAME}-native-params`), 'subjects'), [
+      { kind: 'ServiceAccount', name: HELM_FULLNAME, namespace: HELM_NAMESPACE },
+    ]);
+    const nativeArgs = at(find(nativeObjects, 'Deployment', HELM_FULLNAME), 'spec', 'template', 'spec', 'containers', 0, 'args') as string[];
+    assert.equal(nativeArgs.filter((arg) => arg === '--native-params-from-cluster').length, 1, nativeArgs.join(' '));
+    assert.ok(!objects.some((object) => object.metadata.name === `${HELM_FULLNAME}-native-params`));
+    assert.ok(!(at(find(objects, 'Deployment', HELM_FULLNAME), 'spec', 'template', 'spec', 'containers', 0, 'args') as string[]).includes('--native-params-from-cluster'));
+    const defaultRules = objects.filter((object) => object.kind === 'ClusterRole').flatMap((role) => (at(role, 'rules') ?? []) as { resources?: string[] }[]);
+    assert.ok(!defaultRules.some((rule) => rule.resources?.includes('configmaps')), 'the default chart must not read ConfigMaps cluster-wide');
   });
 
   it('every rendering is accepted by the kube-apiserver: server-side dry-run, strict fields, no Pod Security warnings', async () => {
-    assert.equal(rendered.size, 9, 'the rendering tests ran first');
+    assert.equal(rendered.size, 10, 'the rendering tests ran first');
     await cluster.kubectl(['create', 'namespace', HELM_NAMESPACE]);
     await cluster.kubectl(['label', 'namespace', HELM_NAMESPACE, 'pod-security.kubernetes.io/enforce=restricted', 'pod-security.kubernetes.io/warn=restricted']);
     for (const [name, yaml] of rendered) {
