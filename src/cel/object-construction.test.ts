@@ -49,8 +49,8 @@ describe('object construction in CEL (MutatingAdmissionPolicy syntax)', () => {
     assert.equal(result.type, 'list<JSONPatch>');
     assert.equal(result.compiled, true);
     assert.deepEqual(result.value, [
-      { op: 'add', path: '/metadata/labels/a~1b', value: 'x' },
-      { op: 'replace', path: '/spec/x', value: { n: [1, 2.5, true, null] } },
+      { op: 'add', path: '/metadata/labels/a~1b', from: '', value: 'x' },
+      { op: 'replace', path: '/spec/x', from: '', value: { n: [1, 2.5, true, null] } },
     ]);
     assert.equal(constructedTypeName((result.raw as unknown[])[0]), 'JSONPatch');
   });
@@ -58,6 +58,24 @@ describe('object construction in CEL (MutatingAdmissionPolicy syntax)', () => {
   it('types a JSONPatch field read', () => {
     assert.equal(run("JSONPatch{op: 'remove', path: '/spec/x'}.op").value, 'remove');
     assert.equal(run("JSONPatch{op: 'remove', path: '/spec/x'}.op").type, 'string');
+  });
+
+  it("reads a JSONPatch's unset op, path or from as '' and has() as false, as Kubernetes' JSONPatch struct does", () => {
+    assert.equal(run("JSONPatch{op: 'add', path: '/x'}.from").value, '');
+    assert.equal(run("JSONPatch{op: 'add', path: '/x'}.from == ''").value, true);
+    assert.equal(run("JSONPatch{value: 1}.op + '|' + JSONPatch{value: 1}.path").value, '|');
+    assert.equal(run("has(JSONPatch{op: 'add', path: '/x'}.from)").value, false);
+    assert.equal(run("has(JSONPatch{op: 'add', path: '/x', from: ''}.from)").value, false);
+    assert.equal(run("has(JSONPatch{op: 'copy', path: '/x', from: '/y'}.from)").value, true);
+    assert.equal(run("has(JSONPatch{op: 'add', path: '/x'}.value)").value, false);
+    assert.equal(run("has(JSONPatch{op: 'add', path: '/x', value: 0}.value)").value, true);
+    for (const expression of ["JSONPatch{op: 'add', path: '/x'}.from", "has(JSONPatch{op: 'add', path: '/x'}.from)"]) {
+      assert.equal(run(expression).compiled, true, expression);
+    }
+    // `value` has no default: reading it when unset stays an error, on both engines.
+    const program = new PolicyScope({}).compile("JSONPatch{op: 'remove', path: '/x'}.value", 'any');
+    assert.throws(() => program.evaluate(activation()), /No such key: value/);
+    assert.throws(() => program.interpret(activation()), /No such key: value/);
   });
 
   it('builds nested apply configurations typed from the DaemonSet schema', () => {

@@ -229,10 +229,16 @@ function kindOf(value: unknown): string {
   return typeof value === 'object' ? 'map' : typeof value;
 }
 
+/** The string fields of a JSONPatch, '' when not given (k8s.io/apiserver/pkg/cel/mutation JSONPatchVal). */
+export const JSONPATCH_STRING_FIELDS: readonly string[] = Object.freeze(['op', 'path', 'from']);
+
 /** Builds a constructed value: a map (without prototype, like values.ts builds them) tagged with its type name. */
 function construct(typeName: string, fields: unknown): Record<string, unknown> {
   const entries: [string, unknown][] = fields instanceof Map ? [...(fields as Map<string, unknown>)] : Object.entries(fields as Record<string, unknown>);
   const out = Object.create(null) as Record<string, unknown>;
+  // Kubernetes' JSONPatch is a struct: an op, path or from left out reads as '' (and has() is false
+  // for it, see hasField), not as a missing key. `value` has no default.
+  if (typeName === JSONPATCH_TYPE) for (const name of JSONPATCH_STRING_FIELDS) out[name] = '';
   for (const [name, value] of entries) {
     if (typeName === JSONPATCH_TYPE && name !== 'value' && typeof value !== 'string') {
       throw new EvaluationError(`unexpected type ${kindOf(value)} for JSONPatch '${name}' field, want string`);

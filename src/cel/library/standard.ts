@@ -22,6 +22,8 @@ import {
   type RegistryLike,
 } from '../cel-js-internals.js';
 import { formatTimestamp } from '../values.js';
+import { JSONPATCH_TYPE } from '../constructible-types.js';
+import { constructedTypeName, JSONPATCH_STRING_FIELDS } from '../object-construction.js';
 import { celCompare, celEquals, celError, define, durationNanos } from './support.js';
 
 const TIMESTAMP = 'google.protobuf.Timestamp';
@@ -149,6 +151,8 @@ export function hasField(operand: unknown, field: string): boolean {
   if (operand instanceof Map) return operand.get(field) !== undefined;
   if (typeof operand === 'object' && operand !== null && !Array.isArray(operand)) {
     if (!Object.hasOwn(operand, field)) return false;
+    // A JSONPatch's op, path and from are set when not empty, as Kubernetes' JSONPatchVal.IsSet says.
+    if (constructedTypeName(operand) === JSONPATCH_TYPE && JSONPATCH_STRING_FIELDS.includes(field)) return (operand as Record<string, unknown>)[field] !== '';
     return (operand as Record<string, unknown>)[field] !== undefined;
   }
   throw celError(`has(): no such overload for a field selection on this value`);
