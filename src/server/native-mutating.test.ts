@@ -10,14 +10,12 @@ import { loadPolicySet } from '../policy/load-policies.js';
 import { createRequestListener } from './app.js';
 import { createServerMetrics } from './metrics.js';
 import { StaticPolicyStore } from './policy-store.js';
+import { mutatingPolicy } from '../../test/support/native-policies.js';
 import { admissionReview, captureLogger, daemonSet, decodePatch, temporaryDirectory, writeFiles } from '../../test/support/server-fixtures.js';
 
-const POLICY = `apiVersion: admissionregistration.k8s.io/v1
-kind: MutatingAdmissionPolicy
-metadata: {name: sidecar}
-spec:
-  matchConstraints:
-    resourceRules: [{apiGroups: [apps], apiVersions: [v1], resources: [daemonsets], operations: [CREATE, UPDATE]}]
+const POLICY = mutatingPolicy(
+  'sidecar',
+  `
   reinvocationPolicy: IfNeeded
   mutations:
     - patchType: ApplyConfiguration
@@ -27,13 +25,8 @@ spec:
             containers: [Object.spec.template.spec.containers{name: 'proxy', image: 'mesh/proxy:1'}]}}}}
     - patchType: JSONPatch
       jsonPatch:
-        expression: "[JSONPatch{op: 'test', path: '/metadata/name', value: object.metadata.name}, JSONPatch{op: 'replace', path: '/spec/minReadySeconds', value: 5}]"
----
-apiVersion: admissionregistration.k8s.io/v1
-kind: MutatingAdmissionPolicyBinding
-metadata: {name: sidecar-everywhere}
-spec: {policyName: sidecar}
-`;
+        expression: "[JSONPatch{op: 'test', path: '/metadata/name', value: object.metadata.name}, JSONPatch{op: 'replace', path: '/spec/minReadySeconds', value: 5}]"`,
+);
 
 describe('POST /mutate with a MutatingAdmissionPolicy', () => {
   it('answers with a patch the apiserver applies (no test operations), and no patch the second time', async () => {

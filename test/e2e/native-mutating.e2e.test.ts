@@ -16,32 +16,17 @@ import type { JsonObject } from '../../src/common/vocabulary.js';
 import { diffObjects, formatDifferences, KubeApi, statusMessage } from './admission-support.js';
 import { startCluster, type Cluster } from './cluster/cluster.js';
 import { daemonguard } from './deploy-tools.js';
+import { mutatingPolicy as sharedMutatingPolicy } from '../support/native-policies.js';
 
 /** The least the comparison must cover (README "Native policies → Mutating" records it). */
 const MINIMUM_COMPARED = { creates: 32, updates: 5, denials: 6 } as const;
 
 const NAMESPACE = 'default';
 const CASE_LABEL = 'e2e-case';
-const RULES = '[{apiGroups: [apps], apiVersions: [v1], resources: [daemonsets], operations: [CREATE, UPDATE]}]';
 
 /** One MutatingAdmissionPolicy (and its binding) that applies to DaemonSets labelled e2e-case=<name>. */
 function mutatingPolicy(name: string, spec: string, bindingSpec = ''): string {
-  const indented = spec.replace(/^\n/, '').replace(/\s+$/, '');
-  return `apiVersion: admissionregistration.k8s.io/v1
-kind: MutatingAdmissionPolicy
-metadata: {name: ${name}}
-spec:
-  matchConstraints:
-    resourceRules: ${RULES}
-    objectSelector: {matchLabels: {${CASE_LABEL}: ${name}}}
-${/reinvocationPolicy:/.test(indented) ? '' : '  reinvocationPolicy: Never\n'}${indented}
----
-apiVersion: admissionregistration.k8s.io/v1
-kind: MutatingAdmissionPolicyBinding
-metadata: {name: ${name}}
-spec:
-  policyName: ${name}
-${bindingSpec}`;
+  return sharedMutatingPolicy(name, spec, { objectSelector: { [CASE_LABEL]: name }, bindingSpec });
 }
 
 const POLICIES = [
