@@ -1,8 +1,8 @@
 // Native MutatingAdmissionPolicies, run by the real kube-apiserver and by `daemonguard test`, must
 // leave the same DaemonSet. A set of policies and bindings covering ApplyConfiguration (maps,
 // listType=map merges by key, an atomic list refused), JSONPatch (add, replace, remove, test,
-// jsonpatch.escapeKey, JSONPatch{} with values of several types), params, matchConditions, variables
-// and both failurePolicies is installed in the apiserver and written to a policy folder; every
+// jsonpatch.escapeKey, JSONPatch{} with values of several types and its unset fields read), params,
+// matchConditions, variables and both failurePolicies is installed in the apiserver and written to a policy folder; every
 // DaemonSet of the corpus goes through a server-side dry-run create (and some through a dry-run
 // update) and through the CLI. The resulting objects are compared field by field, denials by verdict
 // and by the apiserver's reason. The count compared is printed (`agreement: ...`) and asserted.
@@ -19,7 +19,7 @@ import { daemonguard } from './deploy-tools.js';
 import { mutatingPolicy as sharedMutatingPolicy } from '../support/native-policies.js';
 
 /** The least the comparison must cover (README "Native policies → Mutating" records it). */
-const MINIMUM_COMPARED = { creates: 32, updates: 5, denials: 6 } as const;
+const MINIMUM_COMPARED = { creates: 33, updates: 5, denials: 6 } as const;
 
 const NAMESPACE = 'default';
 const CASE_LABEL = 'e2e-case';
@@ -174,6 +174,16 @@ const POLICIES = [
       jsonPatch:
         expression: "[JSONPatch{op: 'replace', path: '/spec/template/spec/priorityClassName', value: 'system-node-critical'}, JSONPatch{op: 'test', path: '/spec/template/spec/hostname'}, JSONPatch{op: 'add', path: '/metadata/labels/hostname-unset', value: 'true'}]"`,
   ),
+  mutatingPolicy(
+    'jp-unset-fields',
+    `
+  mutations:
+    - patchType: JSONPatch
+      jsonPatch:
+        expression: >-
+          [JSONPatch{op: 'add', path: '/metadata/labels/unset-read', value: 'read-' + JSONPatch{op: 'add', path: '/x'}.from + JSONPatch{value: 1}.op + 'empty'},
+           JSONPatch{op: 'add', path: '/metadata/labels/unset-has', value: has(JSONPatch{op: 'add', path: '/x', from: ''}.from) || has(JSONPatch{path: '/x'}.op) ? 'set' : 'unset'}]`,
+  ),
 ];
 
 const PARAMS = `apiVersion: v1
@@ -251,6 +261,7 @@ const CASES: Case[] = [
   daemonSet('replace-missing', 'jp-replace-missing'),
   daemonSet('replace-existing', 'jp-replace-missing', { podSpec: { priorityClassName: 'system-cluster-critical' } }),
   daemonSet('replace-hostname-set', 'jp-replace-missing', { podSpec: { hostname: 'agent' } }),
+  daemonSet('unset-fields', 'jp-unset-fields'),
 ];
 
 /** Updates: created unlabelled (so no policy runs), then updated with the case's label and changes. */
