@@ -93,12 +93,25 @@ function registerTypeTable(env: Environment, table: TypeTable, known: Set<string
       resolved[field] = referencedTypes(type).every((ref) => known.has(ref)) ? type : 'dyn';
     }
     env.registerType(name, { fields: resolved });
-    // Kubernetes lets `oldObject == null` and friends type-check; declaring `T == null` covers both orders.
-    env.registerOperator(`${name} == null`, (a: unknown, b: unknown) => a === b);
+    declareEquality(env, name);
     known.add(name);
     visiting.delete(name);
   };
   for (const name of Object.keys(table)) visit(name);
+}
+
+/**
+ * Declares `T == T` and `T == null` (cel-js derives the `!=` and reversed forms) for a declared object
+ * type, as Kubernetes' CEL accepts equality between any two values of one type: immutability rules
+ * such as `object.spec.selector == oldObject.spec.selector` are common on UPDATE.
+ */
+function declareEquality(env: Environment, name: string): void {
+  env.registerOperator(`${name} == null`, (a: unknown, b: unknown) => a === b);
+  // Only the check uses this overload: expressions run in the runtime environment, where every value
+  // is dyn and `==` is cel-js's structural map/list equality (the compiled code defers to it too).
+  env.registerOperator(`${name} == ${name}`, () => {
+    throw new Error(`internal: the type checker's ${name} == ${name} was evaluated; evaluation belongs to the runtime environment`);
+  });
 }
 
 let typedBaseCache: Environment | undefined;
@@ -115,6 +128,7 @@ function typedBase(): Environment {
     registerTypeTable(env, COVERAGE_TYPES, known);
     // Only the checker knows JSONPatch as a type: at run time a JSONPatch is a plain map (dyn).
     env.registerType(JSONPATCH_TYPE, { fields: { ...JSONPATCH_FIELDS } });
+    declareEquality(env, JSONPATCH_TYPE);
     typedBaseCache = env;
   }
   return typedBaseCache as Environment;

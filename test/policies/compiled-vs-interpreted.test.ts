@@ -1,7 +1,7 @@
 // The CEL compiler (src/cel/compiler.ts) against cel-js's interpreter, its reference: every expression
-// of the built-in library (which the verify suites run) and of the README's policy example, evaluated
-// both ways on the same activations, must agree on the value, the error (class and message) and the
-// cost charged. The inputs are the verify suites' real DaemonSets, and fast-check variations of them
+// of the built-in library (which the verify suites run), of the README's policy example and of the
+// object-equality fixtures (src/cel/testdata/equality), evaluated both ways on the same activations,
+// must agree on the value, the error (class and message) and the cost charged. The inputs are the verify suites' real DaemonSets, and fast-check variations of them
 // with fields dropped, replaced by values of the wrong type, or added; each review is tried as CREATE
 // and as UPDATE (with oldObject), and with `coverage` both null (no nodes known) and computed from the
 // suites' 67-node cluster (test/policies/nodes/cluster.yaml). It also asserts that the compiler covers the whole library, so a
@@ -45,7 +45,10 @@ const library = await loadPolicySet([POLICIES_DIR]);
 const clusterNodes = (parseYaml(await readFile(path.join(repoRoot(), 'test', 'policies', 'nodes', 'cluster.yaml'), 'utf8')) as { items: JsonObject[] }).items;
 assert.ok(clusterNodes.length > 0, 'test/policies/nodes/cluster.yaml lists no nodes');
 const readme = await loadPolicySet([await readmePolicies()]);
-const policies: CompiledPolicy[] = [...library.policies, ...readme.policies];
+/** Rules comparing whole declared objects (`object.spec.selector == oldObject.spec.selector`, ...). */
+const equality = await loadPolicySet([path.join(repoRoot(), 'src', 'cel', 'testdata', 'equality')]);
+assert.ok(equality.policies.length > 0, 'src/cel/testdata/equality holds no policy');
+const policies: CompiledPolicy[] = [...library.policies, ...readme.policies, ...equality.policies];
 
 /** Every expression of a policy that evaluates against the review's activation (forEach defaults aside). */
 function expressionsOf(policy: CompiledPolicy): CompiledExpression[] {
