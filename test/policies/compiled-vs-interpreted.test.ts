@@ -1,11 +1,12 @@
 // The CEL compiler (src/cel/compiler.ts) against cel-js's interpreter, its reference: every expression
 // of the built-in library (which the verify suites run), of the README's policy example and of the
 // object-equality fixtures (src/cel/testdata/equality), evaluated both ways on the same activations,
-// must agree on the value, the error (class and message) and the cost charged. The inputs are the verify suites' real DaemonSets, and fast-check variations of them
-// with fields dropped, replaced by values of the wrong type, or added; each review is tried as CREATE
-// and as UPDATE (with oldObject), and with `coverage` both null (no nodes known) and computed from the
-// suites' 67-node cluster (test/policies/nodes/cluster.yaml). It also asserts that the compiler covers the whole library, so a
-// policy that silently falls back to the interpreter is noticed.
+// must agree on the value, the error (class and message) and the cost charged. The inputs are the
+// verify suites' real DaemonSets, and fast-check variations of them with fields dropped, replaced
+// by values of the wrong type, or added; each review is tried as CREATE and as UPDATE (with
+// oldObject), and with `coverage` both null (no nodes known) and computed from the suites' 67-node
+// cluster (test/policies/nodes/cluster.yaml). It also asserts that the compiler covers the whole
+// library, so a policy that silently falls back to the interpreter is noticed.
 //
 // DAEMONGUARD_FUZZ_RUNS sets the number of generated DaemonSets (default 150).
 import assert from 'node:assert/strict';
