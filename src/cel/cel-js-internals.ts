@@ -285,6 +285,31 @@ export function chargeNodeEvaluation(root: ASTNode, charges: Readonly<Record<str
   });
 }
 
+/** A checked binary node: cel-js's checker stores the function that receives the evaluated operands. */
+interface CheckedBinaryLike {
+  handle?: (left: unknown, right: unknown, node: unknown, evaluator: unknown) => unknown;
+}
+
+/**
+ * Makes the interpreter call `observe(left, right)` with the evaluated operands of every binary node
+ * whose operator is in `ops`, before the operator runs. Must run after the expression was type-checked:
+ * the checker sets the node's operand handler, which evaluation then calls each time.
+ */
+export function interceptBinaryOperands(root: ASTNode, ops: readonly string[], observe: (left: unknown, right: unknown) => void): void {
+  forEachNode(root, (node) => {
+    if (!ops.includes(node.op)) return;
+    const checked = node as unknown as CheckedBinaryLike;
+    const original = checked.handle;
+    if (typeof original !== 'function') {
+      throw new Error(`cel-js internals changed: a checked '${node.op}' node has no operand handler to meter`);
+    }
+    checked.handle = function observedHandle(left: unknown, right: unknown, ast: unknown, evaluator: unknown) {
+      observe(left, right);
+      return original(left, right, ast, evaluator);
+    };
+  });
+}
+
 // 5. What the compiler (compiler.ts) reads from a checked AST: the checker's type of a node, the
 //    overload it resolved for a call, and the shapes of cel-js's comprehension and has() expansions.
 

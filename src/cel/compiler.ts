@@ -27,6 +27,7 @@ import {
   concatLists,
   concatStrings,
 } from './library/allocations.js';
+import { chargeEquality } from './library/equality-cost.js';
 import { hasField } from './library/standard.js';
 import {
   comprehensionOf,
@@ -411,6 +412,8 @@ class Compiler {
     return (activation, locals) => {
       const l = left(activation, locals);
       const r = right(activation, locals);
+      // Charged as the interpreter charges it (library/equality-cost.ts), before comparing.
+      chargeEquality(l, r);
       const t = typeof l;
       if (t === typeof r && (t === 'string' || t === 'bigint' || t === 'boolean')) return negated ? l !== r : l === r;
       return slow(l, r);

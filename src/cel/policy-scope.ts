@@ -13,6 +13,7 @@ import { BoundedCache } from '../common/bounded-cache.js';
 import { newBaseEnvironment } from './base-environment.js';
 import { registerJsonPatchLibrary } from './jsonpatch-library.js';
 import { meterLiterals } from './library/allocations.js';
+import { meterEqualities } from './library/equality-cost.js';
 import { JSONPATCH_FIELDS, JSONPATCH_TYPE } from './constructible-types.js';
 import { compileExpression, NotCompiled, OPERAND_NAMES, type InterpretedOperation } from './compiler.js';
 import { CelCompileError, celEngine, type CelActivation, type CelProgram } from './program.js';
@@ -304,9 +305,12 @@ export class PolicyScope {
     let runtimeChecked: boolean;
     try {
       parsed = runtimeEnvironment().parse(expression);
-      // Checked now rather than on the first evaluation, so that the literal meter sees the final AST.
+      // Checked now rather than on the first evaluation, so that the literal and equality meters see the final AST.
       runtimeChecked = parsed.check().valid;
-      if (runtimeChecked) meterLiterals(parsed.ast);
+      if (runtimeChecked) {
+        meterLiterals(parsed.ast);
+        meterEqualities(parsed.ast);
+      }
       interpret = (activation) => parsed(activation as unknown as Record<string, unknown>);
     } catch (error) {
       throw toCompileError(error, expression);

@@ -352,9 +352,33 @@ describe('review: cost guard', () => {
     assert.deepEqual(decision.outcomes.map((o) => o.result), ['error', 'error']);
   });
 
+  it('comparing large lists inside a nested comprehension runs out of budget, as Kubernetes prices ==', async () => {
+    // 100 x 100 pairs of containers, each comparing two 1,000-argument lists: 10,000 iterations and
+    // 10,000 comparisons of 100 units each (a tenth of the shorter list), over the 1,000,000 budget.
+    // The same iterations comparing the lists' sizes (1 unit each) pass.
+    const set = await policies(
+      policyYaml('same-args', `
+      validations:
+        - expression: "object.spec.template.spec.containers.all(a, object.spec.template.spec.containers.all(b, a.args == b.args))"
+      `),
+      policyYaml('same-arg-counts', `
+      validations:
+        - expression: "object.spec.template.spec.containers.all(a, object.spec.template.spec.containers.all(b, size(a.args) == size(b.args)))"
+      `),
+    );
+    const args = Array.from({ length: 1_000 }, (_, i) => `--flag-${i}`);
+    const many = containers(100).map((c) => ({ ...c, args }));
+    const decision = review(admissionRequest(daemonSet({ podSpec: { containers: many } })), set, { phase: 'validate' });
+    assert.deepEqual(decision.outcomes.map((o) => o.result), ['error', 'pass']);
+    assert.equal(decision.allowed, false);
+    assert.match(decision.violations[0]!.message, /^policy could not be evaluated: .*cost budget exceeded/i);
+  });
+
   it('many expressions within their own budget cannot add up past the review budget', async () => {
-    // Each policy visits 950 x 950 = 902,500 pairs: under the per-expression budget, but six of them
-    // exceed the per-review budget, so the last ones are settled by failurePolicy instead of run.
+    // Each policy visits 650 x 650 = 422,500 pairs, each one iteration plus one `!=` of two short
+    // names (1 unit, as Kubernetes prices it): about 850,000 units, under the per-expression budget,
+    // but six of them exceed the per-review budget of 5,000,000, so the last ones are settled by
+    // failurePolicy instead of run.
     const docs = Array.from({ length: 6 }, (_, i) =>
       policyYaml(`pairs-${i}`, `
       failurePolicy: Ignore
@@ -363,7 +387,7 @@ describe('review: cost guard', () => {
       `),
     );
     const set = await policies(...docs);
-    const decision = review(admissionRequest(daemonSet({ podSpec: { containers: containers(950) } })), set, { phase: 'validate' });
+    const decision = review(admissionRequest(daemonSet({ podSpec: { containers: containers(650) } })), set, { phase: 'validate' });
     const results = decision.outcomes.map((o) => o.result);
     assert.deepEqual(results.slice(0, 5), ['pass', 'pass', 'pass', 'pass', 'pass']);
     assert.equal(results[5], 'error');
