@@ -6,8 +6,9 @@
 // library/comprehensions.ts), the string, list and regex library functions (in proportion to the
 // length of what they touch), and what allocates: concatenation by the size of its result, list and
 // map literals at Kubernetes' base costs (library/allocations.ts), and `==` / `!=` by the size of
-// the smaller operand, as Kubernetes prices them (library/equality-cost.ts). Evaluation is synchronous, so a module-level meter is safe; when no
-// budget is armed, charging is one predictable branch.
+// the smaller operand, as Kubernetes prices them (library/equality-cost.ts). Evaluation is
+// synchronous, so a module-level meter is safe; when no budget is armed, charging is one predictable
+// branch.
 
 /** The unit costs, so that the budget has a meaning one can reason about. */
 export const COST = Object.freeze({
