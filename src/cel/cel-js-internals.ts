@@ -310,6 +310,22 @@ export function interceptBinaryOperands(root: ASTNode, ops: readonly string[], o
   });
 }
 
+/**
+ * Replaces the operand handler of a checked binary node: `replace` receives cel-js's own handler
+ * (bound to the node's evaluation) and returns the one evaluation calls instead. Must run after the
+ * expression was type-checked and before any other wrapper (such as the equality cost meter).
+ */
+export function replaceBinaryHandler(node: NodeLike, replace: (original: (left: unknown, right: unknown) => unknown) => (left: unknown, right: unknown) => unknown): void {
+  const checked = node as unknown as CheckedBinaryLike;
+  const original = checked.handle;
+  if (typeof original !== 'function') {
+    throw new Error(`cel-js internals changed: a checked '${node.op}' node has no operand handler to replace`);
+  }
+  checked.handle = function replacedHandle(left: unknown, right: unknown, ast: unknown, evaluator: unknown) {
+    return replace((l, r) => original(l, r, ast, evaluator))(left, right);
+  };
+}
+
 // 5. What the compiler (compiler.ts) reads from a checked AST: the checker's type of a node, the
 //    overload it resolved for a call, and the shapes of cel-js's comprehension and has() expansions.
 

@@ -42,6 +42,7 @@ import {
 } from './cel-js-internals.js';
 import type { CelActivation, JsonInputs } from './program.js';
 import { celOfJson } from './values.js';
+import { kubernetesEqualityFor } from './library/kubernetes-equality.js';
 
 /** Evaluates one operation on the interpreter, the operands bound to the program's variables. */
 export type InterpretedOperation = (...operands: unknown[]) => unknown;
@@ -409,6 +410,20 @@ class Compiler {
   equality(node: NodeLike, scope: Scope, negated: boolean): Code {
     const [left, right] = this.binary(node, scope);
     const slow = this.operation(negated ? 'object != oldObject' : 'object == oldObject', node.args as NodeLike[]);
+    const kubernetes = kubernetesEqualityFor(node);
+    if (kubernetes) {
+      // A declared object type (or a list field of one): compared with its schema's list types, as the
+      // interpreter does (library/kubernetes-equality.ts), with cel-js's `==` for the scalars.
+      // The parts of the operands are of any type: cel-js's `==` on two dyn values.
+      const dynEquals = this.factory('object == oldObject', ['dyn', 'dyn']);
+      const generic = (l: unknown, r: unknown): boolean => dynEquals(l, r) === true;
+      return (activation, locals) => {
+        const l = left(activation, locals);
+        const r = right(activation, locals);
+        chargeEquality(l, r);
+        return kubernetes(l, r, generic);
+      };
+    }
     return (activation, locals) => {
       const l = left(activation, locals);
       const r = right(activation, locals);

@@ -1,7 +1,7 @@
 // `==` and `!=` between two values of one declared Kubernetes object type (LabelSelector,
 // ObjectMeta, PodTemplateSpec, JSONPatch): the checker accepts them as Kubernetes' CEL does, and both
-// engines compare structurally (fields, lists in order, maps by key; a field present on one side only
-// makes the values differ).
+// engines compare structurally (fields, maps by key, lists by their schema's list type: listType=map by
+// key, listType=set as a set, atomic in order; a field present on one side only makes the values differ).
 import assert from 'node:assert/strict';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -78,7 +78,7 @@ describe('equality between values of one declared object type', () => {
     assert.equal(evaluate('oldObject.spec.selector == object.spec.selector', extraField, same), false);
   });
 
-  it('compares lists in order and maps by key, with ints equal to the same doubles', () => {
+  it('compares atomic lists in order and maps by key, with ints equal to the same doubles', () => {
     const expressions = (order: string[]) => daemonSet({ selector: { matchExpressions: order.map((key) => ({ key, operator: 'Exists' })) } });
     assert.equal(evaluate('object.spec.selector == oldObject.spec.selector', expressions(['a', 'b']), expressions(['a', 'b'])), true);
     assert.equal(evaluate('object.spec.selector == oldObject.spec.selector', expressions(['a', 'b']), expressions(['b', 'a'])), false);
@@ -91,6 +91,52 @@ describe('equality between values of one declared object type', () => {
     assert.equal(evaluate('object.spec.template == oldObject.spec.template', grace(30), grace(30.0)), true);
     assert.equal(evaluate('object.spec.template == oldObject.spec.template', grace(30), grace(30.5)), false);
     assert.equal(evaluate('object.spec.template.spec == dyn(oldObject.spec.template.spec)', grace(30), grace(30)), true);
+  });
+
+  it('compares listType=map lists by key and listType=set lists as sets, as Kubernetes does', () => {
+    const agent = { name: 'agent', image: 'agent:1', env: [{ name: 'A', value: '1' }, { name: 'B', value: '2' }], args: ['--a', '--b'] };
+    const sidecar = { name: 'sidecar', image: 'sidecar:1' };
+    const pod = (containers: unknown[]) => daemonSet({ template: { metadata: { labels: { app: 'agent' } }, spec: { containers } } });
+    // containers: listType=map keyed by name, so their order does not matter...
+    assert.equal(evaluate('object.spec.template == oldObject.spec.template', pod([agent, sidecar]), pod([sidecar, agent])), true);
+    assert.equal(evaluate('object.spec.template != oldObject.spec.template', pod([agent, sidecar]), pod([sidecar, agent])), false);
+    assert.equal(evaluate('object.spec.template.spec.containers == oldObject.spec.template.spec.containers', pod([agent, sidecar]), pod([sidecar, agent])), true);
+    // ...but their content does, and so does their number.
+    const agent2 = { ...agent, image: 'agent:2' };
+    assert.equal(evaluate('object.spec.template == oldObject.spec.template', pod([agent2, sidecar]), pod([sidecar, agent])), false);
+    assert.equal(evaluate('object.spec.template != oldObject.spec.template', pod([agent2, sidecar]), pod([sidecar, agent])), true);
+    assert.equal(evaluate('object.spec.template == oldObject.spec.template', pod([agent, sidecar]), pod([agent])), false);
+    assert.equal(evaluate('object.spec.template == oldObject.spec.template', pod([agent, sidecar]), pod([agent, { ...sidecar, name: 'other' }])), false);
+    // env: listType=map keyed by name, inside a container.
+    const envReordered = { ...agent, env: [{ name: 'B', value: '2' }, { name: 'A', value: '1' }] };
+    assert.equal(evaluate('object.spec.template == oldObject.spec.template', pod([agent]), pod([envReordered])), true);
+    assert.equal(evaluate('object.spec.template.spec.containers[0].env == oldObject.spec.template.spec.containers[0].env', pod([agent]), pod([envReordered])), true);
+    const envChanged = { ...agent, env: [{ name: 'B', value: '2' }, { name: 'A', value: '3' }] };
+    assert.equal(evaluate('object.spec.template == oldObject.spec.template', pod([agent]), pod([envChanged])), false);
+    // args: atomic, compared in order.
+    const argsReordered = { ...agent, args: ['--b', '--a'] };
+    assert.equal(evaluate('object.spec.template == oldObject.spec.template', pod([agent]), pod([argsReordered])), false);
+    assert.equal(evaluate('object.spec.template.spec.containers[0].args == oldObject.spec.template.spec.containers[0].args', pod([agent]), pod([argsReordered])), false);
+    // ports: listType=map keyed by containerPort and protocol together.
+    const tcp = { containerPort: 53, protocol: 'TCP' };
+    const udp = { containerPort: 53, protocol: 'UDP' };
+    const withPorts = (ports: unknown[]) => pod([{ ...agent, ports }]);
+    assert.equal(evaluate('object.spec.template == oldObject.spec.template', withPorts([tcp, udp]), withPorts([udp, tcp])), true);
+    assert.equal(evaluate('object.spec.template == oldObject.spec.template', withPorts([tcp, udp]), withPorts([udp, { ...tcp, containerPort: 54 }])), false);
+    // tolerations: an atomic list of objects, compared in order.
+    const tolerations = (keys: string[]) =>
+      daemonSet({ template: { spec: { containers: [agent], tolerations: keys.map((key) => ({ key, operator: 'Exists' })) } } });
+    assert.equal(evaluate('object.spec.template == oldObject.spec.template', tolerations(['a', 'b']), tolerations(['a', 'b'])), true);
+    assert.equal(evaluate('object.spec.template == oldObject.spec.template', tolerations(['a', 'b']), tolerations(['b', 'a'])), false);
+    // metadata.finalizers: listType=set.
+    const finalizers = (list: string[]) => ({ ...daemonSet(), metadata: { name: 'agent', namespace: 'default', finalizers: list } });
+    assert.equal(evaluate('object.metadata == oldObject.metadata', finalizers(['a', 'b']), finalizers(['b', 'a'])), true);
+    assert.equal(evaluate('object.metadata.finalizers == oldObject.metadata.finalizers', finalizers(['a', 'b']), finalizers(['b', 'a'])), true);
+    assert.equal(evaluate('object.metadata == oldObject.metadata', finalizers(['a', 'b']), finalizers(['a', 'c'])), false);
+    // A list of declared objects that is not a field (a literal) compares in order, its elements by their schema.
+    assert.equal(evaluate('[object.spec.template] == [oldObject.spec.template]', pod([agent, sidecar]), pod([sidecar, agent])), true);
+    // A list of the same strings read from an untyped place still compares in order.
+    assert.equal(evaluate('dyn(object.metadata.finalizers) == dyn(oldObject.metadata.finalizers)', finalizers(['a', 'b']), finalizers(['b', 'a'])), false);
   });
 
   it('compares lists and maps of declared objects, and JSONPatch literals', () => {

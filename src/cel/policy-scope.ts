@@ -14,6 +14,7 @@ import { newBaseEnvironment } from './base-environment.js';
 import { registerJsonPatchLibrary } from './jsonpatch-library.js';
 import { meterLiterals } from './library/allocations.js';
 import { meterEqualities } from './library/equality-cost.js';
+import { applyKubernetesEquality } from './library/kubernetes-equality.js';
 import { JSONPATCH_FIELDS, JSONPATCH_TYPE } from './constructible-types.js';
 import { compileExpression, NotCompiled, OPERAND_NAMES, type InterpretedOperation } from './compiler.js';
 import { CelCompileError, celEngine, type CelActivation, type CelProgram } from './program.js';
@@ -109,7 +110,8 @@ function registerTypeTable(env: Environment, table: TypeTable, known: Set<string
 function declareEquality(env: Environment, name: string): void {
   env.registerOperator(`${name} == null`, (a: unknown, b: unknown) => a === b);
   // Only the check uses this overload: expressions run in the runtime environment, where every value
-  // is dyn and `==` is cel-js's structural map/list equality (the compiled code defers to it too).
+  // is dyn and `==` compares by the schema of the checked type (library/kubernetes-equality.ts: lists
+  // by their list type, the rest with cel-js's equality), in both engines.
   env.registerOperator(`${name} == ${name}`, () => {
     throw new Error(`internal: the type checker's ${name} == ${name} was evaluated; evaluation belongs to the runtime environment`);
   });
@@ -309,6 +311,8 @@ export class PolicyScope {
       runtimeChecked = parsed.check().valid;
       if (runtimeChecked) {
         meterLiterals(parsed.ast);
+        // Before the meter, which must wrap the Kubernetes comparison and charge once per `==`.
+        applyKubernetesEquality(checked.ast, parsed.ast);
         meterEqualities(parsed.ast);
       }
       interpret = (activation) => parsed(activation as unknown as Record<string, unknown>);

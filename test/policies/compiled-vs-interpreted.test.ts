@@ -3,7 +3,8 @@
 // object-equality fixtures (src/cel/testdata/equality), evaluated both ways on the same activations,
 // must agree on the value, the error (class and message) and the cost charged. The inputs are the
 // verify suites' real DaemonSets, and fast-check variations of them with fields dropped, replaced
-// by values of the wrong type, or added; each review is tried as CREATE and as UPDATE (with
+// by values of the wrong type, or added, or with every list reversed (order matters for atomic lists,
+// not for listType=map or set ones); each review is tried as CREATE and as UPDATE (with
 // oldObject), and with `coverage` both null (no nodes known) and computed from the suites' 67-node
 // cluster (test/policies/nodes/cluster.yaml). It also asserts that the compiler covers the whole
 // library, so a policy that silently falls back to the interpreter is noticed.
@@ -188,6 +189,13 @@ function applyEdits(seed: JsonObject, edits: readonly Edit[]): JsonObject {
   return document;
 }
 
+/** The document with every list reversed: listType=map and set lists then equal the original's, atomic ones not. */
+function reverseLists(document: JsonValue): JsonValue {
+  if (Array.isArray(document)) return document.map(reverseLists).reverse();
+  if (isJsonObject(document)) return Object.fromEntries(Object.entries(document).map(([k, v]) => [k, reverseLists(v)]));
+  return document;
+}
+
 describe('compiled CEL against the interpreter', { timeout: 600_000 }, () => {
   it('compiles every expression of the library and of the README example', () => {
     const notCompiled = policies.flatMap((p) => expressionsOf(p).filter((e) => e.program.notCompiled !== undefined).map((e) => `${p.name} ${e.field}: ${e.program.notCompiled}`));
@@ -206,6 +214,20 @@ describe('compiled CEL against the interpreter', { timeout: 600_000 }, () => {
     console.log(`${comparedPerElement} evaluations of forEach defaults, per element`);
     assert.ok(comparedPerElement >= 10, 'the library has forEach defaults; they must be compared per element');
     assert.ok(comparedWithCoverage >= 10, 'the library has coverage policies; their expressions must see a computed coverage');
+  });
+
+  it('agrees on UPDATEs whose lists were reordered (containers, env, args, finalizers...)', () => {
+    for (const seed of seeds) {
+      const reordered = reverseLists(seed) as JsonObject;
+      compareOn(seed, reordered);
+      compareOn(reordered, seed);
+    }
+    fc.assert(
+      fc.property(fc.nat({ max: seeds.length - 1 }), fc.array(edit, { minLength: 1, maxLength: 4 }), (seed, edits) => {
+        compareOn(applyEdits(seeds[seed]!, edits), reverseLists(seeds[seed]!) as JsonObject);
+      }),
+      { numRuns: Math.ceil(RUNS / 3) },
+    );
   });
 
   it('agrees on DaemonSets with fields dropped, of the wrong type, or added', () => {
