@@ -13,10 +13,10 @@
 //
 // At run time every value is dyn, so the checker's type of the left operand selects the schema: a
 // declared object type, or a list read as a field of one (`c.env`, whose field rule says listType=map).
-// The list types and keys come from src/engine/apply-schema.generated.json, the field types from
+// The list types and keys come from src/cel/apply-schema.generated.json, the field types from
 // k8s-types.generated.json. Scalars, and anything not shaped as its schema says, compare as cel-js does.
 import k8sTypes from '../k8s-types.generated.json' with { type: 'json' };
-import applySchema from '../../engine/apply-schema.generated.json' with { type: 'json' };
+import applySchema from '../apply-schema.generated.json' with { type: 'json' };
 import type { ASTNode } from '@marcbachmann/cel-js';
 import { checkedTypeOf, forEachNode, replaceBinaryHandler, type NodeLike } from '../cel-js-internals.js';
 
