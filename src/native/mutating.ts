@@ -6,18 +6,41 @@
 // apiserver's admission chain does when no webhook changes the object afterwards.
 import type { SourceDocument } from '../common/yaml-documents.js';
 import type { CompiledMutation } from '../policy/types.js';
-import type { MutatingAdmissionPolicyDocument } from './documents.js';
+import type { MutatingAdmissionPolicyDocument, NativeMutation } from './documents.js';
 import type { NativeCel } from './native-cel.js';
 import { STRING, type Shape } from './shape.js';
+
+type PatchField = Exclude<keyof NativeMutation, 'patchType'>;
+
+/** What the apiserver wants of each patchType: its field, and exactly one result type for its expression. */
+interface PatchForm {
+  field: PatchField;
+  /** What the expression must be for daemonguard's checker to compile it at all. */
+  compileAs: 'any' | 'list';
+  /** The checker's name of the one result type the apiserver accepts, and the apiserver's. */
+  resultType: string;
+  apiserverType: string;
+  /** How to write it, shown after a wrong result type. */
+  hint: string;
+}
+
+const PATCH_FORMS: Readonly<Record<NativeMutation['patchType'], PatchForm>> = {
+  // The apiserver's Object type is what daemonguard's checker knows as the DaemonSet schema type.
+  ApplyConfiguration: { field: 'applyConfiguration', compileAs: 'any', resultType: 'DaemonSet', apiserverType: 'Object', hint: 'return Object{...}' },
+  // A list of maps (or of dyn) is a compile error in the apiserver: it wants exactly list<JSONPatch>.
+  JSONPatch: { field: 'jsonPatch', compileAs: 'list', resultType: 'list<JSONPatch>', apiserverType: 'list(JSONPatch)', hint: 'return [JSONPatch{op: ..., path: ..., value: ...}, ...]' },
+};
+
+const PATCH_FIELDS: readonly PatchField[] = Object.values(PATCH_FORMS).map((form) => form.field);
+
 export const MUTATING_SPEC_FIELDS: Readonly<Record<string, Shape>> = {
   mutations: {
     type: 'list',
     items: {
       type: 'object',
       fields: {
-        patchType: { type: 'string', enum: ['ApplyConfiguration', 'JSONPatch'] },
-        applyConfiguration: { type: 'object', fields: { expression: STRING }, required: ['expression'] },
-        jsonPatch: { type: 'object', fields: { expression: STRING }, required: ['expression'] },
+        patchType: { type: 'string', enum: Object.keys(PATCH_FORMS) },
+        ...Object.fromEntries(PATCH_FIELDS.map((field) => [field, { type: 'object', fields: { expression: STRING }, required: ['expression'] } satisfies Shape])),
       },
       required: ['patchType'],
     },
@@ -29,6 +52,11 @@ export interface MutatingParts {
   mutations: CompiledMutation[];
 }
 
+/** A checker type as cel-go spells it in the apiserver's messages: list(map(string, string)). */
+function apiserverSpelling(type: string): string {
+  return type.replace(/<(.*)>/, '($1)');
+}
+
 /** Compiles spec.mutations, refusing what the apiserver's validation refuses (a patchType without its expression, or with the other one). */
 export function compileMutatingParts(_source: SourceDocument, document: MutatingAdmissionPolicyDocument, cel: NativeCel): MutatingParts {
   const spec = document.spec;
@@ -38,39 +66,24 @@ export function compileMutatingParts(_source: SourceDocument, document: Mutating
   (spec.mutations ?? []).forEach((mutation, i) => {
     const base = ['spec', 'mutations', i] as const;
     const field = `spec.mutations[${i}]`;
-    if (mutation.patchType === 'ApplyConfiguration') {
-      if (mutation.jsonPatch !== undefined) cel.problemAt([...base, 'jsonPatch'], 'must not be set when patchType is ApplyConfiguration');
-      if (mutation.applyConfiguration === undefined) {
-        cel.problemAt([...base], 'applyConfiguration is required when patchType is ApplyConfiguration');
-        return;
-      }
-      const path = [...base, 'applyConfiguration', 'expression'];
-      const compiled = cel.compile(path, mutation.applyConfiguration.expression, 'any');
-      if (!compiled) return;
-      // The apiserver wants exactly its Object type, which daemonguard's checker knows as the DaemonSet schema type.
-      const type = compiled.program.resultType;
-      if (type !== 'DaemonSet') {
-        cel.problemAt(path, `must evaluate to Object but got ${type} (the apiserver refuses it): return Object{...}`);
-        return;
-      }
-      mutations.push({ name: field, field, applyConfiguration: compiled });
+    const form = PATCH_FORMS[mutation.patchType];
+    for (const other of PATCH_FIELDS.filter((f) => f !== form.field)) {
+      if (mutation[other] !== undefined) cel.problemAt([...base, other], `must not be set when patchType is ${mutation.patchType}`);
+    }
+    const patch = mutation[form.field];
+    if (patch === undefined) {
+      cel.problemAt([...base], `${form.field} is required when patchType is ${mutation.patchType}`);
       return;
     }
-    if (mutation.applyConfiguration !== undefined) cel.problemAt([...base, 'applyConfiguration'], 'must not be set when patchType is JSONPatch');
-    if (mutation.jsonPatch === undefined) {
-      cel.problemAt([...base], 'jsonPatch is required when patchType is JSONPatch');
-      return;
-    }
-    const path = [...base, 'jsonPatch', 'expression'];
-    const compiled = cel.compile(path, mutation.jsonPatch.expression, 'list');
+    const path = [...base, form.field, 'expression'];
+    const compiled = cel.compile(path, patch.expression, form.compileAs);
     if (!compiled) return;
-    // The apiserver wants exactly list<JSONPatch>: a list of maps (or of dyn) is a compile error there.
     const type = compiled.program.resultType;
-    if (type !== 'list<JSONPatch>') {
-      cel.problemAt(path, `must evaluate to list(JSONPatch) but got ${type.replace(/<(.*)>/, '($1)')} (the apiserver refuses it): return [JSONPatch{op: ..., path: ..., value: ...}, ...]`);
+    if (type !== form.resultType) {
+      cel.problemAt(path, `must evaluate to ${form.apiserverType} but got ${apiserverSpelling(type)} (the apiserver refuses it): ${form.hint}`);
       return;
     }
-    mutations.push({ name: field, field, jsonPatch: compiled });
+    mutations.push({ name: field, field, [form.field]: compiled });
   });
   return { mutations };
 }
