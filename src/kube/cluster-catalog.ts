@@ -6,9 +6,10 @@
 // The first list must succeed before the server starts (a server that does not know the objects
 // would answer differently than it will a moment later); after that, a broken watch is restarted and
 // the last known objects keep answering in the meantime.
-import { KubeConfig, makeInformer, type Informer, type KubernetesListObject, type KubernetesObject } from '@kubernetes/client-node';
+import { KubeConfig, makeInformer, type KubernetesListObject, type KubernetesObject } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { JsonObject } from '../common/vocabulary.js';
+import { DEFAULT_RESTART_DELAY_MS, RestartingWatch } from './restarting-watch.js';
 
 export interface ClusterCatalogOptions {
   logger: Logger;
@@ -46,8 +47,7 @@ export type CatalogChangeListener = (before: JsonObject | undefined, after: Json
 
 export class ClusterCatalog<T extends KubernetesObject> {
   protected readonly objects = new Map<string, JsonObject>();
-  private informer: Informer<T> | undefined;
-  private retryTimer: NodeJS.Timeout | undefined;
+  private watch: RestartingWatch | undefined;
   private closed = false;
   private listed = false;
   private readonly listeners: CatalogChangeListener[] = [];
@@ -123,21 +123,17 @@ export class ClusterCatalog<T extends KubernetesObject> {
       this.changed();
       this.tell(before, undefined);
     });
-    informer.on('error', (error: unknown) => {
-      if (settleStart !== undefined) {
+    this.watch = new RestartingWatch(informer, {
+      // A failed first list goes to the start loop below, which tries it startAttempts times.
+      claim: (error) => {
+        if (settleStart === undefined) return false;
         settleStart(error instanceof Error ? error : new Error(String(error)));
         settleStart = undefined;
-        return;
-      }
-      if (this.closed) return;
-      logger.warn({ err: error }, `${kind.toLowerCase()} watch failed; restarting it, the last known ${plural} keep answering`);
-      clearTimeout(this.retryTimer);
-      this.retryTimer = setTimeout(() => {
-        if (!this.closed) void informer.start();
-      }, this.options.retryDelayMs ?? 2_000);
-      this.retryTimer.unref();
+        return true;
+      },
+      onRestart: (error) => logger.warn({ err: error }, `${kind.toLowerCase()} watch failed; restarting it, the last known ${plural} keep answering`),
+      ...(this.options.retryDelayMs === undefined ? {} : { retryDelayMs: this.options.retryDelayMs }),
     });
-    this.informer = informer;
 
     const attempts = this.options.startAttempts ?? 5;
     for (let attempt = 1; ; attempt++) {
@@ -153,7 +149,7 @@ export class ClusterCatalog<T extends KubernetesObject> {
         throw new Error(`cannot list ${plural} from ${kubeConfig.getCurrentCluster()?.server ?? 'the cluster'}: ${result.message}`, { cause: result });
       }
       logger.warn({ err: result, attempt }, `listing ${plural} failed; trying again`);
-      await new Promise((resolve) => setTimeout(resolve, this.options.retryDelayMs ?? 2_000));
+      await new Promise((resolve) => setTimeout(resolve, this.options.retryDelayMs ?? DEFAULT_RESTART_DELAY_MS));
     }
     this.listed = true;
     logger.info({ [plural]: this.objects.size }, `${plural} listed from the cluster; watching for changes`);
@@ -161,8 +157,7 @@ export class ClusterCatalog<T extends KubernetesObject> {
 
   close(): void {
     this.closed = true;
-    clearTimeout(this.retryTimer);
-    void this.informer?.stop().catch(() => undefined);
+    this.watch?.close();
   }
 }
 

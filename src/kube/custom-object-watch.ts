@@ -9,6 +9,7 @@
 
 import { CustomObjectsApi, KubeConfig, makeInformer, type Informer, type KubernetesObject, type KubernetesListObject, type ObjectCache } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
+import { RestartingWatch } from './restarting-watch.js';
 
 export interface CustomResource {
   group: string;
@@ -38,7 +39,7 @@ function plain<T>(value: T): T {
 
 export class CustomObjectWatch {
   private informer: (Informer<KubernetesObject> & ObjectCache<KubernetesObject>) | undefined;
-  private retryTimer: NodeJS.Timeout | undefined;
+  private watch: RestartingWatch | undefined;
   private pending: NodeJS.Immediate | undefined;
   private listed = false;
   private closed = false;
@@ -73,16 +74,12 @@ export class CustomObjectWatch {
       },
     );
     for (const event of ['add', 'update', 'delete'] as const) informer.on(event, () => this.schedule());
-    informer.on('error', (error: unknown) => {
-      if (this.closed) return;
-      logger.warn({ err: error, resource: path, listed: this.listed }, this.listed
-        ? 'watching custom objects failed; restarting the watch, the objects last seen keep being served'
-        : 'listing custom objects failed (is the CRD installed, and may the service account list it?); trying again');
-      clearTimeout(this.retryTimer);
-      this.retryTimer = setTimeout(() => {
-        if (!this.closed) void informer.start();
-      }, this.options.retryDelayMs ?? 2_000);
-      this.retryTimer.unref();
+    this.watch = new RestartingWatch(informer, {
+      onRestart: (error) =>
+        logger.warn({ err: error, resource: path, listed: this.listed }, this.listed
+          ? 'watching custom objects failed; restarting the watch, the objects last seen keep being served'
+          : 'listing custom objects failed (is the CRD installed, and may the service account list it?); trying again'),
+      ...(this.options.retryDelayMs === undefined ? {} : { retryDelayMs: this.options.retryDelayMs }),
     });
     this.informer = informer;
     void informer.start();
@@ -103,8 +100,7 @@ export class CustomObjectWatch {
 
   close(): void {
     this.closed = true;
-    clearTimeout(this.retryTimer);
     if (this.pending !== undefined) clearImmediate(this.pending);
-    void this.informer?.stop().catch(() => undefined);
+    this.watch?.close();
   }
 }

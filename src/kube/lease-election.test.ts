@@ -7,54 +7,14 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ApiException, type V1Lease } from '@kubernetes/client-node';
 import { captureLogger } from '../../test/support/server-fixtures.js';
-import { LeaseElection, type ElectionTimers, type LeaseApi } from './lease-election.js';
+import { TestClock } from '../../test/support/test-clock.js';
+import { LeaseElection, type LeaseApi } from './lease-election.js';
 
 const NAMESPACE = 'daemonguard-system';
 const NAME = 'daemonguard-status-writer';
 /** The defaults: lease duration 15 s, renew deadline 10 s, retry period 2 s. */
 const LEASE_MS = 15_000;
 const RETRY_MS = 2_000;
-
-/** Lets every promise chain the fake API started run to its end (the API answers in microtasks). */
-const settle = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
-
-/** Time and timers that move only when the test says so. */
-class TestClock implements ElectionTimers {
-  private time = Date.parse('2026-12-04T12:00:00Z');
-  private nextId = 0;
-  private tasks: { id: number; at: number; callback: () => void }[] = [];
-
-  readonly now = (): number => this.time;
-
-  setTimeout(callback: () => void, ms: number): unknown {
-    const id = ++this.nextId;
-    this.tasks.push({ id, at: this.time + ms, callback });
-    return id;
-  }
-
-  clearTimeout(handle: unknown): void {
-    this.tasks = this.tasks.filter((task) => task.id !== handle);
-  }
-
-  /** Moves time on by `ms`, running each timer due on the way at its own time and letting its work finish. */
-  async advance(ms: number): Promise<void> {
-    const end = this.time + ms;
-    for (;;) {
-      await settle();
-      const due = this.tasks.filter((task) => task.at <= end).sort((a, b) => a.at - b.at || a.id - b.id)[0];
-      if (due === undefined) break;
-      this.tasks = this.tasks.filter((task) => task !== due);
-      this.time = due.at;
-      due.callback();
-    }
-    this.time = end;
-    await settle();
-  }
-
-  get pendingTimers(): number {
-    return this.tasks.length;
-  }
-}
 
 function apiError(code: number, reason: string): ApiException<unknown> {
   return new ApiException(code, reason, { kind: 'Status', code, reason }, {});
