@@ -59,6 +59,19 @@ describe('MutatingAdmissionPolicy documents', () => {
     assert.match(text, /native\.yaml:\d+:\d+: policy "typo" spec\.mutations\[0\]\.applyConfiguration\.expression: .*Object\.spec \(DaemonSetSpec\) has no field 'tempalte'/);
   });
 
+  it('holds each patchType to its own field and result type, the other field refused', async () => {
+    const text = await problems(
+      mutatingPolicy('mismatched-json', "  reinvocationPolicy: Never\n  mutations:\n    - patchType: JSONPatch\n      applyConfiguration: {expression: \"Object{}\"}"),
+      mutatingPolicy('not-object', "  reinvocationPolicy: Never\n  mutations:\n    - patchType: ApplyConfiguration\n      applyConfiguration: {expression: \"{'spec': 'x'}\"}"),
+      mutatingPolicy('unknown-type', "  reinvocationPolicy: Never\n  mutations:\n    - patchType: StrategicMerge\n      jsonPatch: {expression: \"[]\"}"),
+    );
+    assert.match(text, /policy "mismatched-json" spec\.mutations\[0\]\.applyConfiguration: must not be set when patchType is JSONPatch/);
+    assert.match(text, /policy "mismatched-json" spec\.mutations\[0\]: jsonPatch is required when patchType is JSONPatch/);
+    assert.match(text, /policy "not-object" spec\.mutations\[0\]\.applyConfiguration\.expression: must evaluate to Object but got map\(string, string\) \(the apiserver refuses it\): return Object\{\.\.\.\}/);
+    // The patchType enum comes from the same table: an unknown one stops at the document's shape, before any compile.
+    assert.match(text, /policy "unknown-type" spec\.mutations\[0\]\.patchType: MutatingAdmissionPolicy: must be one of: ApplyConfiguration, JSONPatch \(found "StrategicMerge"\)/);
+  });
+
   it('runs the mutations in order, each on the previous result, as RFC 6902 operations', async () => {
     const set = await load(
       mutatingPolicy(
