@@ -108,9 +108,11 @@ const FAILED = 2;
  * One policy's view of a review. The objects are JSON for compiled code (`json`) and converted to CEL
  * values only when the interpreter reads them; variables are evaluated on first read (by name through
  * `variable`, or through the `variables` map the interpreter sees, built on its first read). Getters
- * on the class, not per-review properties, so an activation is one small allocation.
+ * on the class, not per-review properties. A review makes one and moves it from policy to policy
+ * (`begin`), which forgets the previous policy's variables: evaluation is synchronous and nothing
+ * keeps an activation past its policy, so each policy still sees only its own.
  */
-class PolicyActivation implements CelActivation {
+export class PolicyActivation implements CelActivation {
   #variables: Record<string, unknown> | undefined;
   /** Per variable: 0 (not evaluated yet), DONE (value in #values) or FAILED (the error in #values). */
   #states: Uint8Array | undefined;
@@ -118,8 +120,16 @@ class PolicyActivation implements CelActivation {
 
   constructor(
     readonly shared: SharedValues,
-    readonly policy: CompiledPolicy,
+    public policy: CompiledPolicy,
   ) {}
+
+  /** From now on the activation of `policy`, with none of its variables evaluated yet. */
+  begin(policy: CompiledPolicy): void {
+    this.policy = policy;
+    this.#variables = undefined;
+    this.#states = undefined;
+    this.#values = undefined;
+  }
 
   get json(): JsonInputs {
     return this.shared.json;

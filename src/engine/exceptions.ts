@@ -55,7 +55,11 @@ export function matchesDaemonSet(exception: CompiledException, request: Admissio
 /** The exceptions of `policy` matching `request`; undefined when none does (the common case, at the cost of one map lookup). */
 export function matchExceptions(policy: CompiledPolicy, policySet: PolicySet, request: AdmissionRequest, now: () => number): ExceptionMatch | undefined {
   const candidates = policySet.exceptionsByPolicy.get(policy.name);
-  if (candidates === undefined) return undefined;
+  return candidates === undefined ? undefined : matchCandidates(candidates, request, now);
+}
+
+/** Which of `candidates` (the exceptions naming one policy, in load order) match `request`; undefined when none does. */
+export function matchCandidates(candidates: readonly CompiledException[], request: AdmissionRequest, now: () => number): ExceptionMatch | undefined {
   const match: ExceptionMatch = {};
   for (const exception of candidates) {
     if (!matchesDaemonSet(exception, request)) continue;
