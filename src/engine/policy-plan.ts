@@ -3,7 +3,7 @@
 // a bit mask, whether the namespace filter can be skipped, and the exceptions naming the policy.
 import { ALL_NAMESPACES } from '../policy/selectors.js';
 import type { CompiledException, CompiledPolicy, PolicySet } from '../policy/types.js';
-import type { Operation } from './types.js';
+import type { Operation, PolicyOutcome } from './types.js';
 
 export interface PolicyPlan {
   readonly policy: CompiledPolicy;
@@ -13,6 +13,11 @@ export interface PolicyPlan {
   readonly allNamespaces: boolean;
   /** The exceptions naming the policy, in load order; undefined when none does (most policies). */
   readonly exceptions: readonly CompiledException[] | undefined;
+  /**
+   * The outcome of a pass with nothing to add (no message, patch or exception), the most common one:
+   * shared by every review instead of made per review, and frozen so that no reader can change it.
+   */
+  readonly passed: Readonly<PolicyOutcome>;
 }
 
 /** The bit of `operation` in PolicyPlan.operations; 0 for a name that is not an operation (which no policy matches). */
@@ -39,6 +44,7 @@ function planOf(policy: CompiledPolicy, exceptionsByPolicy: PolicySet['exception
     operations,
     allNamespaces: policy.namespaceMatches === ALL_NAMESPACES,
     exceptions: exceptionsByPolicy.get(policy.name),
+    passed: Object.freeze({ policy: policy.name, result: 'pass' }),
   };
 }
 

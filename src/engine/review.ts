@@ -91,7 +91,7 @@ class DecisionBuilder {
   readonly violations: Violation[] = [];
   readonly warnings: string[] = [];
   readonly auditAnnotations: Record<string, string> = {};
-  readonly outcomes: PolicyOutcome[] = [];
+  readonly outcomes: Readonly<PolicyOutcome>[] = [];
   readonly patch: PatchOperation[] = [];
   readonly exceptions: AppliedException[] = [];
   readonly expiredExceptions: ExpiredException[] = [];
@@ -139,6 +139,12 @@ class DecisionBuilder {
     const applied = this.exceptionMatch?.active;
     if (applied !== undefined && this.exceptions.some((use) => use.policy === policy.name)) outcome.exception = applied.id;
     this.outcomes.push(outcome);
+  }
+
+  /** A pass with nothing to add: the plan's shared outcome, unless an exception is in force (see outcome). */
+  passed(plan: PolicyPlan): void {
+    if (this.exceptionMatch?.active === undefined) this.outcomes.push(plan.passed);
+    else this.outcome(plan.policy, 'pass');
   }
 
   private audit(key: string, message: string): void {
@@ -229,7 +235,8 @@ function reviewPolicy(
           working = result.object;
         }
       }
-      builder.outcome(policy, 'pass', undefined, count);
+      if (count === 0) builder.passed(plan);
+      else builder.outcome(policy, 'pass', undefined, count);
       return working;
     }
 
@@ -242,7 +249,8 @@ function reviewPolicy(
       failed++;
       builder.violation(policy, { policy: policy.name, validation: validation.index, message, reason: validation.reason, actions: policy.validationActions });
     }
-    builder.outcome(policy, failed > 0 ? 'fail' : 'pass', firstMessage);
+    if (failed === 0) builder.passed(plan);
+    else builder.outcome(policy, 'fail', firstMessage);
     return working;
   } catch (error) {
     const detail = error instanceof EvaluationFailure ? error.message : `internal error: ${(error as Error).message}`;
