@@ -16,7 +16,7 @@ import { CostBudgetExceededError, EvaluationDeadlineExceededError, measureCost, 
 import type { CompiledException, CompiledPolicy, PolicySet } from '../policy/types.js';
 import { PolicyActivation, replaceSharedObject, sharedValues } from './activation.js';
 import { EvaluationFailure, evaluateBoolean, evaluateExpression } from './evaluate.js';
-import { exceptionNotices, matchCandidates, type ExceptionMatch } from './exceptions.js';
+import { exceptionNotices, matchExceptions, type ExceptionMatch } from './exceptions.js';
 import { runMutation } from './mutate.js';
 import { reviewNativeMutation } from './native-mutation.js';
 import { nativeAuditAnnotations, reviewNativeValidation, type NativeValidationFailure } from './native-semantics.js';
@@ -289,7 +289,7 @@ export function review(request: AdmissionRequest, policySet: PolicySet, context:
     const activation = new PolicyActivation(shared, policies[0]!);
     for (const plan of plansOf(policies, policySet)) {
       const { policy } = plan;
-      builder.beginPolicy(plan.exceptions === undefined ? undefined : matchCandidates(plan.exceptions, request, now));
+      builder.beginPolicy(plan.exceptions === undefined ? undefined : matchExceptions(plan.exceptions, request, now));
       if (context.deadline !== undefined && performance.now() > context.deadline) {
         builder.failure(policy, 'the evaluation deadline passed before this policy was evaluated');
         builder.outcome(policy, 'error', 'evaluation deadline passed');
