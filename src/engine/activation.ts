@@ -140,6 +140,8 @@ export class PolicyActivation implements CelActivation {
   /** Per variable: 0 (not evaluated yet), DONE (value in #values) or FAILED (the error in #values). */
   #states: Uint8Array | undefined;
   #values: unknown[] | undefined;
+  /** The policy's variables by name (read once per policy, not once per variable read). */
+  #index: ReadonlyMap<string, number> | undefined;
   /** Without namespaceObject: the review's JSON it was made from, and the copy with namespaceObject null. */
   #jsonBase: JsonInputs | undefined;
   #jsonWithoutNamespace: JsonInputs | undefined;
@@ -156,6 +158,7 @@ export class PolicyActivation implements CelActivation {
     this.#variables = undefined;
     this.#states = undefined;
     this.#values = undefined;
+    this.#index = undefined;
   }
 
   get json(): JsonInputs {
@@ -194,7 +197,7 @@ export class PolicyActivation implements CelActivation {
    * request-only variables shared across the review's policies. Undefined for an undeclared name.
    */
   variable(name: string): unknown {
-    const i = variableIndex(this.policy).get(name);
+    const i = (this.#index ??= variableIndex(this.policy)).get(name);
     if (i === undefined) return undefined;
     const variable = this.policy.variables[i]!;
     const { sharesVariables } = this.semantics;
