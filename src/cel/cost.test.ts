@@ -157,6 +157,36 @@ describe('cost meter', () => {
     assert.equal(isCostBudgetArmed(), false);
   });
 
+  it('reports which budget ran out and what it had spent, at every depth', () => {
+    const spentOf = (run: () => unknown): [number, number] => {
+      try {
+        run();
+      } catch (error) {
+        assert.ok(error instanceof CostBudgetExceededError);
+        return [error.budget, error.spent];
+      }
+      assert.fail('expected the budget to run out');
+    };
+    // The inner budget runs out while charging: its own numbers.
+    assert.deepEqual(spentOf(() => measureCost(1_000, () => measureCost(30, () => { chargeCost(20); chargeCost(20); }))), [30, 40]);
+    // The outer one runs out when the inner evaluation returns: the outer's numbers, inner spend included.
+    assert.deepEqual(spentOf(() => measureCost(50, () => { chargeCost(30); measureCost(100, () => chargeCost(25)); })), [50, 55]);
+    // Three deep, and the outer meter keeps counting after an inner one failed and was caught.
+    const outer = measureCost(1_000, () => {
+      chargeCost(1);
+      assert.throws(() => measureCost(100, () => measureCost(10, () => chargeCost(11))), CostBudgetExceededError);
+      const middle = measureCost(100, () => {
+        measureCost(10, () => chargeCost(7));
+        chargeCost(2);
+      });
+      assert.equal(middle.cost, 9);
+      chargeCost(3);
+    });
+    assert.equal(outer.cost, 1 + 11 + 9 + 3);
+    assert.equal(isCostBudgetArmed(), false);
+    chargeCost(1e12);
+  });
+
   it('refuses invalid budgets and asynchronous evaluations', () => {
     assert.throws(() => withCostBudget(-1, () => 1), RangeError);
     assert.throws(() => withCostBudget(10, () => Promise.resolve(1)), TypeError);

@@ -41,13 +41,13 @@ export class CostBudgetExceededError extends Error {
   }
 }
 
-interface Meter {
-  limit: number;
-  spent: number;
-  exceeded: boolean;
-}
-
-let active: Meter | null = null;
+// The armed meter, as module state rather than an object: an evaluation arms one per expression, and
+// the engine evaluates one per policy and more, so arming allocates nothing. `metered` keeps the
+// outer meter's state in locals while an inner one is armed (budgets nest), and restores it after.
+let armed = false;
+let meterLimit = 0;
+let meterSpent = 0;
+let meterExceeded = false;
 
 /**
  * Cost units are counts, not time: on a large object one unit can take microseconds, so a budget
@@ -76,12 +76,11 @@ function checkDeadline(): void {
 
 /** Charges `units` to the armed budget; a no-op when none is armed. Throws once the budget is spent. */
 export function chargeCost(units: number): void {
-  const meter = active;
-  if (meter === null) return;
-  meter.spent += units;
-  if (meter.spent > meter.limit) {
-    meter.exceeded = true;
-    throw new CostBudgetExceededError(meter.limit, meter.spent);
+  if (!armed) return;
+  meterSpent += units;
+  if (meterSpent > meterLimit) {
+    meterExceeded = true;
+    throw new CostBudgetExceededError(meterLimit, meterSpent);
   }
   if (deadlineAt !== undefined) {
     unitsSinceClock += units;
@@ -111,22 +110,22 @@ export function withEvaluationDeadline<T>(deadline: number | undefined, evaluate
 
 /** Charges for scanning a string of `length` UTF-16 units. */
 export function chargeString(length: number): void {
-  if (active !== null) chargeCost(1 + Math.floor(length / COST.charactersPerUnit));
+  if (armed) chargeCost(1 + Math.floor(length / COST.charactersPerUnit));
 }
 
 /** Charges for visiting `length` list elements. */
 export function chargeList(length: number): void {
-  if (active !== null) chargeCost(1 + Math.floor(length / COST.listElementsPerUnit));
+  if (armed) chargeCost(1 + Math.floor(length / COST.listElementsPerUnit));
 }
 
 /** Charges for running a regex over a string of `length` UTF-16 units. */
 export function chargeRegex(length: number): void {
-  if (active !== null) chargeCost(1 + Math.floor(length / COST.regexCharactersPerUnit));
+  if (armed) chargeCost(1 + Math.floor(length / COST.regexCharactersPerUnit));
 }
 
 /** Charges one comprehension iteration. Kept tiny: it runs once per element of every macro. */
 export function chargeIteration(): void {
-  if (active !== null) chargeCost(COST.comprehensionIteration);
+  if (armed) chargeCost(COST.comprehensionIteration);
 }
 
 export interface CostReport<T> {
@@ -155,29 +154,41 @@ let lastSpent = 0;
 /** measureCost's work, for fn(a, b) so that the engine's hot path allocates no closure per evaluation. */
 function metered<A, B, T>(limit: number, fn: (a: A, b: B) => T, a: A, b: B): T {
   if (!(limit >= 0)) throw new RangeError(`cost budget must be a non-negative number, got ${limit}`);
-  const outer = active;
   // No clock read here: it costs about as much as a small expression, and the engine reads the
   // clock before each policy anyway; within an expression the clock is read every CLOCK_CHECK_UNITS.
   if (deadlinePassed) throw new EvaluationDeadlineExceededError();
-  const meter: Meter = { limit, spent: 0, exceeded: false };
-  active = meter;
+  const outerArmed = armed;
+  const outerLimit = meterLimit;
+  const outerSpent = meterSpent;
+  const outerExceeded = meterExceeded;
+  armed = true;
+  meterLimit = limit;
+  meterSpent = 0;
+  meterExceeded = false;
   let value: T;
+  let spent = 0;
+  let exceeded = false;
   try {
     value = fn(a, b);
   } finally {
-    active = outer;
-    if (outer !== null) outer.spent += meter.spent;
+    spent = meterSpent;
+    exceeded = meterExceeded;
+    armed = outerArmed;
+    meterLimit = outerLimit;
+    // What an inner budget spends counts in the outer one too.
+    meterSpent = outerArmed ? outerSpent + spent : outerSpent;
+    meterExceeded = outerExceeded;
   }
   if (value instanceof Promise) {
     throw new TypeError('CEL evaluation returned a Promise: the cost meter supports synchronous evaluation only');
   }
-  if (meter.exceeded) throw new CostBudgetExceededError(limit, meter.spent);
+  if (exceeded) throw new CostBudgetExceededError(limit, spent);
   if (deadlinePassed) throw new EvaluationDeadlineExceededError();
-  if (outer !== null && outer.spent > outer.limit) {
-    outer.exceeded = true;
-    throw new CostBudgetExceededError(outer.limit, outer.spent);
+  if (outerArmed && meterSpent > meterLimit) {
+    meterExceeded = true;
+    throw new CostBudgetExceededError(meterLimit, meterSpent);
   }
-  lastSpent = meter.spent;
+  lastSpent = spent;
   return value;
 }
 
@@ -193,5 +204,5 @@ export function callWithCostBudget<A, B, T>(limit: number, fn: (a: A, b: B) => T
 
 /** True while a budget is armed (for tests and diagnostics). */
 export function isCostBudgetArmed(): boolean {
-  return active !== null;
+  return armed;
 }

@@ -4,7 +4,7 @@
 // as in Kubernetes, so a variable no validation reads costs nothing.
 import type { CelActivation, JsonInputs } from '../cel/program.js';
 import { celOfJson } from '../cel/values.js';
-import type { CompiledPolicy } from '../policy/types.js';
+import type { CompiledPolicy, CompiledVariable } from '../policy/types.js';
 import { coverageValue } from './coverage-value.js';
 import { evaluateExpression } from './evaluate.js';
 import type { AdmissionRequest, JsonObject } from './types.js';
@@ -105,24 +105,70 @@ const DONE = 1;
 const FAILED = 2;
 
 /**
+ * What an activation shows of the review and how it evaluates variables: daemonguard's policies and
+ * Kubernetes-native ones (engine/native-semantics.ts) differ only in these.
+ */
+export interface ActivationSemantics {
+  /** Evaluates a variable on its first read; the value, or what it throws, is kept for the policy. */
+  evaluateVariable(variable: CompiledVariable, activation: CelActivation): unknown;
+  /** Use the values variables get at load (`constant`) and share request-only ones across the review's policies (`sharedKey`). */
+  readonly sharesVariables: boolean;
+  /** `coverage` computed from the review's nodes; false: null. */
+  readonly coverage: boolean;
+  /** `namespaceObject` as the review gives it; false: null in both views (the apiserver's matchConditions). */
+  readonly namespaceObject: boolean;
+}
+
+/** daemonguard's policies: a variable's failure names its field and is settled by the policy's failurePolicy. */
+export const POLICY_SEMANTICS: ActivationSemantics = Object.freeze({
+  evaluateVariable: (variable: CompiledVariable, activation: CelActivation) => evaluateExpression(variable, activation),
+  sharesVariables: true,
+  coverage: true,
+  namespaceObject: true,
+});
+
+/**
  * One policy's view of a review. The objects are JSON for compiled code (`json`) and converted to CEL
  * values only when the interpreter reads them; variables are evaluated on first read (by name through
  * `variable`, or through the `variables` map the interpreter sees, built on its first read). Getters
- * on the class, not per-review properties, so an activation is one small allocation.
+ * on the class, not per-review properties. A review makes one and moves it from policy to policy
+ * (`begin`), which forgets the previous policy's variables: evaluation is synchronous and nothing
+ * keeps an activation past its policy, so each policy still sees only its own.
  */
-class PolicyActivation implements CelActivation {
+export class PolicyActivation implements CelActivation {
   #variables: Record<string, unknown> | undefined;
   /** Per variable: 0 (not evaluated yet), DONE (value in #values) or FAILED (the error in #values). */
   #states: Uint8Array | undefined;
   #values: unknown[] | undefined;
+  /** The policy's variables by name (read once per policy, not once per variable read). */
+  #index: ReadonlyMap<string, number> | undefined;
+  /** Without namespaceObject: the review's JSON it was made from, and the copy with namespaceObject null. */
+  #jsonBase: JsonInputs | undefined;
+  #jsonWithoutNamespace: JsonInputs | undefined;
 
   constructor(
     readonly shared: SharedValues,
-    readonly policy: CompiledPolicy,
+    public policy: CompiledPolicy,
+    readonly semantics: ActivationSemantics = POLICY_SEMANTICS,
   ) {}
 
+  /** From now on the activation of `policy`, with none of its variables evaluated yet. */
+  begin(policy: CompiledPolicy): void {
+    this.policy = policy;
+    this.#variables = undefined;
+    this.#states = undefined;
+    this.#values = undefined;
+    this.#index = undefined;
+  }
+
   get json(): JsonInputs {
-    return this.shared.json;
+    // Read through `shared` on every access: later mutations see the object earlier ones left (replaceSharedObject).
+    if (this.semantics.namespaceObject) return this.shared.json;
+    if (this.#jsonBase !== this.shared.json) {
+      this.#jsonBase = this.shared.json;
+      this.#jsonWithoutNamespace = { ...this.shared.json, namespaceObject: null };
+    }
+    return this.#jsonWithoutNamespace!;
   }
   get object(): unknown {
     return sharedCel(this.shared, 'object');
@@ -134,13 +180,13 @@ class PolicyActivation implements CelActivation {
     return sharedCel(this.shared, 'request');
   }
   get namespaceObject(): unknown {
-    return sharedCel(this.shared, 'namespaceObject');
+    return this.semantics.namespaceObject ? sharedCel(this.shared, 'namespaceObject') : null;
   }
   get params(): unknown {
     return this.policy.params;
   }
   get coverage(): unknown {
-    return sharedCoverage(this.shared);
+    return this.semantics.coverage ? sharedCoverage(this.shared) : null;
   }
   get variables(): Record<string, unknown> {
     return (this.#variables ??= variablesMap(this.policy, this));
@@ -151,22 +197,23 @@ class PolicyActivation implements CelActivation {
    * request-only variables shared across the review's policies. Undefined for an undeclared name.
    */
   variable(name: string): unknown {
-    const i = variableIndex(this.policy).get(name);
+    const i = (this.#index ??= variableIndex(this.policy)).get(name);
     if (i === undefined) return undefined;
     const variable = this.policy.variables[i]!;
-    if (variable.constant) return variable.constant.value;
+    const { sharesVariables } = this.semantics;
+    if (variable.constant && sharesVariables) return variable.constant.value;
     const states = (this.#states ??= new Uint8Array(this.policy.variables.length));
     const values = (this.#values ??= new Array<unknown>(this.policy.variables.length));
     if (states[i] === DONE) return values[i];
     if (states[i] === FAILED) throw values[i];
-    const { sharedKey } = variable;
+    const sharedKey = sharesVariables ? variable.sharedKey : undefined;
     const memo = this.shared.variableMemo;
     if (sharedKey !== undefined && memo.has(sharedKey)) {
       states[i] = DONE;
       return (values[i] = memo.get(sharedKey));
     }
     try {
-      const value = evaluateExpression(variable, this);
+      const value = this.semantics.evaluateVariable(variable, this);
       states[i] = DONE;
       values[i] = value;
       if (sharedKey !== undefined) memo.set(sharedKey, value);

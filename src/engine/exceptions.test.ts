@@ -42,6 +42,22 @@ const CALICO = exceptionYaml('kube-system', 'calico-on-control-plane', `
   reason: Calico must run on every node, control plane included.
 `);
 
+describe('exceptions: policy sets sharing their policies', () => {
+  it('each set applies its own exceptions, whichever set was reviewed first', async () => {
+    const withException = await policies(TOLERATIONS, CALICO);
+    // The same policy list with no exceptions, as a reload that drops an exception file makes it.
+    const without: PolicySet = { ...withException, exceptions: [], exceptionsByPolicy: new Map() };
+    const object = tolerating('calico-node', 'kube-system');
+    for (let round = 0; round < 2; round++) {
+      assert.equal(validate(withException, object).allowed, true);
+      const denied = validate(without, object);
+      assert.equal(denied.allowed, false);
+      assert.deepEqual(denied.exceptions, []);
+      assert.deepEqual(denied.outcomes, [{ policy: 'control-plane-tolerations', result: 'fail', message: 'tolerations are not allowed' }]);
+    }
+  });
+});
+
 describe('exceptions: what they take away', () => {
   it('lets the named DaemonSet through: no denial, the notice as a warning, an audit annotation, the outcome names the exception', async () => {
     const set = await policies(TOLERATIONS, CALICO);

@@ -3,7 +3,7 @@
 // chooses), whose name matches one of its globs and whose labels match its selector, for every one of
 // the two it gives. On UPDATE the new object decides, so a change that removes the matching label
 // loses the exception; on DELETE, the object being deleted.
-import type { CompiledException, CompiledPolicy, PolicySet } from '../policy/types.js';
+import type { CompiledException } from '../policy/types.js';
 import type { AdmissionRequest, JsonObject } from './types.js';
 
 /** The prefix of the notice an applied exception adds to the answer (reports recognise notices by it). */
@@ -52,10 +52,11 @@ export function matchesDaemonSet(exception: CompiledException, request: Admissio
   return exception.objectSelector === undefined || exception.objectSelector(labelsOf(metadata));
 }
 
-/** The exceptions of `policy` matching `request`; undefined when none does (the common case, at the cost of one map lookup). */
-export function matchExceptions(policy: CompiledPolicy, policySet: PolicySet, request: AdmissionRequest, now: () => number): ExceptionMatch | undefined {
-  const candidates = policySet.exceptionsByPolicy.get(policy.name);
-  if (candidates === undefined) return undefined;
+/**
+ * Which of `candidates` (the exceptions naming one policy, in load order, see PolicyPlan) match
+ * `request`; undefined when none does.
+ */
+export function matchExceptions(candidates: readonly CompiledException[], request: AdmissionRequest, now: () => number): ExceptionMatch | undefined {
   const match: ExceptionMatch = {};
   for (const exception of candidates) {
     if (!matchesDaemonSet(exception, request)) continue;

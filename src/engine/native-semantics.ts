@@ -12,9 +12,9 @@
 //   "Validation failed for ValidatingAdmissionPolicy 'p' with binding 'b': m", Audit the
 //   validation.policy.admission.k8s.io/validation_failure annotation; auditAnnotations as "<policy>/<key>".
 import { withCostBudget } from '../cel/cost.js';
-import type { CelActivation, JsonInputs } from '../cel/program.js';
-import type { CompiledExpression, CompiledPolicy, NativeOrigin } from '../policy/types.js';
-import { sharedCel, type SharedValues } from './activation.js';
+import type { CelActivation } from '../cel/program.js';
+import type { CompiledExpression, CompiledPolicy, CompiledVariable, NativeOrigin } from '../policy/types.js';
+import { PolicyActivation, type ActivationSemantics, type SharedValues } from './activation.js';
 import { EXPRESSION_COST_BUDGET } from './evaluate.js';
 import type { ValidationAction, Violation } from './types.js';
 
@@ -69,60 +69,26 @@ export function evaluate(expression: CompiledExpression, activation: CelActivati
   }
 }
 
+/** A variable's failure as the apiserver words it: a composited variable's. */
+function evaluateNativeVariable(variable: CompiledVariable, activation: CelActivation): unknown {
+  try {
+    return withCostBudget(EXPRESSION_COST_BUDGET, () => variable.program.evaluate(activation));
+  } catch (error) {
+    throw new NativeEvaluationError(`composited variable "${variable.name}" fails to evaluate: ${errorText(error)}`);
+  }
+}
+
+/** Native policies get no `coverage`, and no variables computed at load or shared across policies. */
+const NATIVE_SEMANTICS: ActivationSemantics = Object.freeze({ evaluateVariable: evaluateNativeVariable, sharesVariables: false, coverage: false, namespaceObject: true });
+const NATIVE_CONDITION_SEMANTICS: ActivationSemantics = Object.freeze({ ...NATIVE_SEMANTICS, namespaceObject: false });
+
 /**
  * The activation of one evaluation: variables lazy and memoized, failing as composited variables do.
  * Compiled code reads the review's JSON (`json`); the interpreter gets CEL values converted on first
  * read. Without `withNamespace` (matchConditions), `namespaceObject` is null in both views.
  */
 export function nativeActivation(policy: CompiledPolicy, shared: SharedValues, withNamespace: boolean): CelActivation {
-  const variables: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
-  // The inputs are read through `shared` on every access: a MutatingAdmissionPolicy's later mutations
-  // see the object its earlier ones left (replaceSharedObject).
-  let conditionBase: JsonInputs | undefined;
-  let conditionJson: JsonInputs | undefined;
-  const activation: CelActivation = {
-    get json(): JsonInputs {
-      if (withNamespace) return shared.json;
-      if (conditionBase !== shared.json) {
-        conditionBase = shared.json;
-        conditionJson = { ...shared.json, namespaceObject: null };
-      }
-      return conditionJson!;
-    },
-    get object(): unknown {
-      return sharedCel(shared, 'object');
-    },
-    get oldObject(): unknown {
-      return sharedCel(shared, 'oldObject');
-    },
-    get request(): unknown {
-      return sharedCel(shared, 'request');
-    },
-    get namespaceObject(): unknown {
-      return withNamespace ? sharedCel(shared, 'namespaceObject') : null;
-    },
-    params: policy.params,
-    coverage: null,
-    variables,
-  };
-  for (const variable of policy.variables) {
-    let state: { value: unknown } | { error: NativeEvaluationError } | undefined;
-    Object.defineProperty(variables, variable.name, {
-      enumerable: true,
-      get() {
-        if (state === undefined) {
-          try {
-            state = { value: withCostBudget(EXPRESSION_COST_BUDGET, () => variable.program.evaluate(activation)) };
-          } catch (error) {
-            state = { error: new NativeEvaluationError(`composited variable "${variable.name}" fails to evaluate: ${errorText(error)}`) };
-          }
-        }
-        if ('error' in state) throw state.error;
-        return state.value;
-      },
-    });
-  }
-  return activation;
+  return new PolicyActivation(shared, policy, withNamespace ? NATIVE_SEMANTICS : NATIVE_CONDITION_SEMANTICS);
 }
 
 function kindWord(origin: NativeOrigin): string {

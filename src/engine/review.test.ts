@@ -279,6 +279,52 @@ describe('review: evaluation errors and failurePolicy', () => {
     assert.match(decision.violations[0]!.message, /spec\.variables\[0\]\.expression/);
   });
 
+  it('policies of one review see only their own variables, even under the same name', async () => {
+    const s = await policies(
+      policyYaml('first', `
+      variables:
+        - name: picked
+          expression: "object.spec.template.spec.containers[5]"
+      validations:
+        - expression: "variables.picked.name != ''"
+      `),
+      policyYaml('second', `
+      variables:
+        - name: picked
+          expression: "object.spec.template.spec.containers[0]"
+      validations:
+        - expression: "variables.picked.name == 'forbidden'"
+          message: the first container is not named forbidden
+      `),
+      policyYaml('third', `
+      params:
+        limit: 3
+      variables:
+        - name: picked
+          expression: "params.limit"
+      validations:
+        - expression: "variables.picked == 3"
+      `),
+    );
+    const decision = review(admissionRequest(daemonSet()), s, { phase: 'validate' });
+    assert.deepEqual(
+      decision.outcomes.map((outcome) => [outcome.policy, outcome.result]),
+      [['first', 'error'], ['second', 'fail'], ['third', 'pass']],
+    );
+    assert.match(decision.violations[0]!.message, /spec\.variables\[0\]\.expression/);
+    assert.equal(decision.violations[1]!.message, 'the first container is not named forbidden');
+  });
+
+  it("a reader cannot change another review's outcomes", async () => {
+    const s = await policies(policyYaml('always', 'validations:\n  - expression: "true"\n'));
+    const first = review(admissionRequest(daemonSet()), s, { phase: 'validate' });
+    assert.throws(() => {
+      (first.outcomes[0] as { message?: string }).message = 'changed';
+    }, TypeError);
+    const second = review(admissionRequest(daemonSet()), s, { phase: 'validate' });
+    assert.deepEqual(second.outcomes, [{ policy: 'always', result: 'pass' }]);
+  });
+
   it('past the deadline, pending policies are settled by their failurePolicy', async () => {
     const s = await policies(
       policyYaml('strict', 'validations:\n  - expression: "true"\n'),

@@ -14,12 +14,13 @@
 // the answer says it expired.
 import { CostBudgetExceededError, EvaluationDeadlineExceededError, measureCost, withEvaluationDeadline } from '../cel/cost.js';
 import type { CompiledException, CompiledPolicy, PolicySet } from '../policy/types.js';
-import { policyActivation, replaceSharedObject, sharedValues, type SharedValues } from './activation.js';
+import { PolicyActivation, replaceSharedObject, sharedValues } from './activation.js';
 import { EvaluationFailure, evaluateBoolean, evaluateExpression } from './evaluate.js';
 import { exceptionNotices, matchExceptions, type ExceptionMatch } from './exceptions.js';
 import { runMutation } from './mutate.js';
 import { reviewNativeMutation } from './native-mutation.js';
 import { nativeAuditAnnotations, reviewNativeValidation, type NativeValidationFailure } from './native-semantics.js';
+import { operationBit, plansOf, type PolicyPlan } from './policy-plan.js';
 import type {
   AdmissionRequest,
   AppliedException,
@@ -63,9 +64,10 @@ function labelsOf(object: JsonObject | null): Record<string, string> | undefined
 }
 
 /** Why the policy does not apply to this request, or undefined when it does (before matchConditions). */
-function matchFailure(policy: CompiledPolicy, request: AdmissionRequest, context: ReviewContext): string | undefined {
-  if (!policy.operations.has(request.operation)) return `operation ${request.operation} not matched`;
-  if (!policy.namespaceMatches(request.namespace ?? '')) return `namespace "${request.namespace ?? ''}" not matched`;
+function matchFailure(plan: PolicyPlan, operation: number, request: AdmissionRequest, context: ReviewContext): string | undefined {
+  const { policy } = plan;
+  if ((plan.operations & operation) === 0) return `operation ${request.operation} not matched`;
+  if (!plan.allNamespaces && !policy.namespaceMatches(request.namespace ?? '')) return `namespace "${request.namespace ?? ''}" not matched`;
   if (policy.objectSelector) {
     // As in Kubernetes: the selector matches if either the new or the old object matches.
     const matches = policy.objectSelector(labelsOf(request.object)) || (request.oldObject !== null && policy.objectSelector(labelsOf(request.oldObject)));
@@ -89,7 +91,7 @@ class DecisionBuilder {
   readonly violations: Violation[] = [];
   readonly warnings: string[] = [];
   readonly auditAnnotations: Record<string, string> = {};
-  readonly outcomes: PolicyOutcome[] = [];
+  readonly outcomes: Readonly<PolicyOutcome>[] = [];
   readonly patch: PatchOperation[] = [];
   readonly exceptions: AppliedException[] = [];
   readonly expiredExceptions: ExpiredException[] = [];
@@ -139,6 +141,12 @@ class DecisionBuilder {
     this.outcomes.push(outcome);
   }
 
+  /** A pass with nothing to add: the plan's shared outcome, unless an exception is in force (see outcome). */
+  passed(plan: PolicyPlan): void {
+    if (this.exceptionMatch?.active === undefined) this.outcomes.push(plan.passed);
+    else this.outcome(plan.policy, 'pass');
+  }
+
   private audit(key: string, message: string): void {
     const previous = this.auditAnnotations[key];
     this.auditAnnotations[key] = previous ? `${previous}; ${message}` : message;
@@ -163,7 +171,7 @@ class DecisionBuilder {
   }
 }
 
-function validationMessage(policy: CompiledPolicy, index: number, activation: ReturnType<typeof policyActivation>): string {
+function validationMessage(policy: CompiledPolicy, index: number, activation: PolicyActivation): string {
   const validation = policy.validations[index]!;
   if (validation.messageExpression) {
     try {
@@ -179,21 +187,23 @@ function validationMessage(policy: CompiledPolicy, index: number, activation: Re
 
 /** Evaluates one policy for the context's phase and records what happened. Returns the new working object. */
 function reviewPolicy(
-  policy: CompiledPolicy,
+  plan: PolicyPlan,
+  operation: number,
   request: AdmissionRequest,
   context: ReviewContext,
-  shared: SharedValues,
+  activation: PolicyActivation,
   working: JsonObject | null,
   builder: DecisionBuilder,
 ): JsonObject | null {
+  const { policy } = plan;
   try {
-    const skip = matchFailure(policy, request, context) ?? policy.native?.notMatched(request);
+    const skip = matchFailure(plan, operation, request, context) ?? policy.native?.notMatched(request);
     if (skip) {
       builder.outcome(policy, 'skip', skip);
       return working;
     }
     if (policy.native !== undefined && context.phase === 'validate') {
-      reviewNativeValidation(policy, policy.native, shared, builder);
+      reviewNativeValidation(policy, policy.native, activation.shared, builder);
       return working;
     }
     if (policy.native !== undefined && context.phase === 'mutate') {
@@ -201,9 +211,9 @@ function reviewPolicy(
         builder.outcome(policy, 'skip', 'no object to mutate');
         return working;
       }
-      return reviewNativeMutation(policy, policy.native, shared, working, builder);
+      return reviewNativeMutation(policy, policy.native, activation.shared, working, builder);
     }
-    const activation = policyActivation(policy, shared);
+    activation.begin(policy);
     for (const condition of policy.matchConditions) {
       if (!evaluateBoolean(condition, activation)) {
         builder.outcome(policy, 'skip', `matchCondition "${condition.name}" is false`);
@@ -225,7 +235,8 @@ function reviewPolicy(
           working = result.object;
         }
       }
-      builder.outcome(policy, 'pass', undefined, count);
+      if (count === 0) builder.passed(plan);
+      else builder.outcome(policy, 'pass', undefined, count);
       return working;
     }
 
@@ -238,7 +249,8 @@ function reviewPolicy(
       failed++;
       builder.violation(policy, { policy: policy.name, validation: validation.index, message, reason: validation.reason, actions: policy.validationActions });
     }
-    builder.outcome(policy, failed > 0 ? 'fail' : 'pass', firstMessage);
+    if (failed === 0) builder.passed(plan);
+    else builder.outcome(policy, 'fail', firstMessage);
     return working;
   } catch (error) {
     const detail = error instanceof EvaluationFailure ? error.message : `internal error: ${(error as Error).message}`;
@@ -273,15 +285,18 @@ export function review(request: AdmissionRequest, policySet: PolicySet, context:
     if (policies.length === 0) return;
     // Shared by every policy.
     const shared = sharedValues(request, working, context.namespaceObject, context.nodes);
-    for (const policy of policies) {
-      builder.beginPolicy(matchExceptions(policy, policySet, request, now));
+    const operation = operationBit(request.operation);
+    const activation = new PolicyActivation(shared, policies[0]!);
+    for (const plan of plansOf(policies, policySet)) {
+      const { policy } = plan;
+      builder.beginPolicy(plan.exceptions === undefined ? undefined : matchExceptions(plan.exceptions, request, now));
       if (context.deadline !== undefined && performance.now() > context.deadline) {
         builder.failure(policy, 'the evaluation deadline passed before this policy was evaluated');
         builder.outcome(policy, 'error', 'evaluation deadline passed');
         continue;
       }
       const before = working;
-      working = reviewPolicy(policy, request, context, shared, working, builder);
+      working = reviewPolicy(plan, operation, request, context, activation, working, builder);
       if (phase === 'mutate' && working !== before && working !== null) {
         // Later mutations see earlier ones, as with reinvocation in the cluster. Mutations copy only
         // the paths they write, so only those are converted again (if at all).

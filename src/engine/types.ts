@@ -137,7 +137,8 @@ export interface Decision {
   patch: PatchOperation[];
   /** The object after mutation (the request's object when nothing changed); null when the request had none. */
   mutatedObject: JsonObject | null;
-  outcomes: PolicyOutcome[];
+  /** One per policy of the phase, in order. Read-only: a plain pass is one object shared by every review. */
+  outcomes: Readonly<PolicyOutcome>[];
   /** Exceptions that applied, one per excepted policy. */
   exceptions: AppliedException[];
   /** Expired exceptions that would have applied. */

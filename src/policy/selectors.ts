@@ -14,11 +14,14 @@ export function compileGlob(glob: string): NamePredicate {
   return (name) => re.test(name);
 }
 
+/** The namespace filter of a policy matching every namespace: one function, so the engine can tell it by identity and skip the call. */
+export const ALL_NAMESPACES: NamePredicate = () => true;
+
 /** Namespace filter: in any of `include` (default everything) and in none of `exclude`. */
 export function compileNamespaceMatch(include: string[] | undefined, exclude: string[] | undefined): NamePredicate {
   const included = (include ?? ['*']).map(compileGlob);
   const excluded = (exclude ?? []).map(compileGlob);
-  if (included.length === 1 && excluded.length === 0 && (include ?? ['*'])[0] === '*') return () => true;
+  if (included.length === 1 && excluded.length === 0 && (include ?? ['*'])[0] === '*') return ALL_NAMESPACES;
   return (name) => included.some((m) => m(name)) && !excluded.some((m) => m(name));
 }
 

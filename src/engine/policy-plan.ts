@@ -1,0 +1,71 @@
+// What review()'s per-policy loop needs to know about each policy that does not depend on the
+// request, worked out once per policy list instead of once per policy per review: the operations as
+// a bit mask, whether the namespace filter can be skipped, and the exceptions naming the policy.
+import { ALL_NAMESPACES } from '../policy/selectors.js';
+import type { CompiledException, CompiledPolicy, PolicySet } from '../policy/types.js';
+import type { Operation, PolicyOutcome } from './types.js';
+
+export interface PolicyPlan {
+  readonly policy: CompiledPolicy;
+  /** The operations the policy matches, as bits (see operationBit). */
+  readonly operations: number;
+  /** True when the policy matches every namespace, so its namespace filter need not be called. */
+  readonly allNamespaces: boolean;
+  /** The exceptions naming the policy, in load order; undefined when none does (most policies). */
+  readonly exceptions: readonly CompiledException[] | undefined;
+  /**
+   * The outcome of a pass with nothing to add (no message, patch or exception), the most common one:
+   * shared by every review instead of made per review, and frozen so that no reader can change it.
+   */
+  readonly passed: Readonly<PolicyOutcome>;
+}
+
+/** The bit of `operation` in PolicyPlan.operations; 0 for a name that is not an operation (which no policy matches). */
+export function operationBit(operation: Operation): number {
+  switch (operation) {
+    case 'CREATE':
+      return 1;
+    case 'UPDATE':
+      return 2;
+    case 'DELETE':
+      return 4;
+    case 'CONNECT':
+      return 8;
+    default:
+      return 0;
+  }
+}
+
+function planOf(policy: CompiledPolicy, exceptionsByPolicy: PolicySet['exceptionsByPolicy']): PolicyPlan {
+  let operations = 0;
+  for (const operation of policy.operations) operations |= operationBit(operation);
+  return {
+    policy,
+    operations,
+    allNamespaces: policy.namespaceMatches === ALL_NAMESPACES,
+    exceptions: exceptionsByPolicy.get(policy.name),
+    passed: Object.freeze({ policy: policy.name, result: 'pass' }),
+  };
+}
+
+interface CachedPlans {
+  readonly exceptionsByPolicy: PolicySet['exceptionsByPolicy'];
+  readonly plans: readonly PolicyPlan[];
+}
+
+/**
+ * Plans by policy list. A policy set is never changed once loaded (reloading makes a new one), so a
+ * list's plans hold for as long as the list lives; the exceptions are checked by identity because
+ * two sets may share a list but not their exceptions.
+ */
+const cache = new WeakMap<readonly CompiledPolicy[], CachedPlans>();
+
+/** The plans of `policies` (a list of `policySet`), in order. */
+export function plansOf(policies: readonly CompiledPolicy[], policySet: PolicySet): readonly PolicyPlan[] {
+  const { exceptionsByPolicy } = policySet;
+  const cached = cache.get(policies);
+  if (cached !== undefined && cached.exceptionsByPolicy === exceptionsByPolicy) return cached.plans;
+  const plans = policies.map((policy) => planOf(policy, exceptionsByPolicy));
+  cache.set(policies, { exceptionsByPolicy, plans });
+  return plans;
+}
