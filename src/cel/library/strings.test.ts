@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { formatFixed, formatScientific, formatShortest } from './format.js';
+import { charAt, lastIndexOf, substring } from './strings.js';
 import { errorOf, evaluate, typeChecks } from '../../../test/support/evaluate-cel.js';
 
 describe('strings library', () => {
@@ -138,6 +139,55 @@ describe('strings library', () => {
     assert.equal(formatShortest(0.0001), '0.0001');
     assert.equal(formatShortest(0.00001), '1e-05');
     assert.equal(formatShortest(-0), '-0');
+  });
+});
+
+/** What a code-point implementation answers (Go's []rune), or the error message it throws. */
+function outcome(run: () => unknown): unknown {
+  try {
+    return run();
+  } catch (error) {
+    return `error: ${(error as Error).message}`;
+  }
+}
+
+describe('strings library: the code-point and UTF-16 paths agree', () => {
+  // The handlers slice the string itself when it has no surrogates, and go through code points
+  // otherwise; each answer is checked against a reference on code points, at every index.
+  const strings = ['', 'a', 'tacocat', '/var/run/docker.sock', 'quay.io/x:v1@sha256:ab', 'ta©o©αT', 'a😀b😀', '\ud800x', 'x\udc00', '😀'];
+  const runes = (s: string): string[] => Array.from(s);
+  it('substring, charAt and lastIndexOf answer as on code points, errors included', () => {
+    for (const s of strings) {
+      const r = runes(s);
+      for (let i = -1; i <= r.length + 1; i++) {
+        const start = BigInt(i);
+        const expectedCharAt = i < 0 || i > r.length ? `error: index out of range: ${i}` : (r[i] ?? '');
+        assert.equal(outcome(() => charAt(s, start)), expectedCharAt, `${JSON.stringify(s)}.charAt(${i})`);
+        const expectedTail = i < 0 || i > r.length ? `error: index out of range: ${i}` : r.slice(i).join('');
+        assert.equal(outcome(() => substring(s, start)), expectedTail, `${JSON.stringify(s)}.substring(${i})`);
+        for (let j = -1; j <= r.length + 1; j++) {
+          const expected =
+            i > j ? `error: invalid substring range. start: ${i}, end: ${j}`
+            : i < 0 || i > r.length ? `error: index out of range: ${i}`
+            : j < 0 || j > r.length ? `error: index out of range: ${j}`
+            : r.slice(i, j).join('');
+          assert.equal(outcome(() => substring(s, start, BigInt(j))), expected, `${JSON.stringify(s)}.substring(${i}, ${j})`);
+        }
+        for (const sub of ['', 'a', 'o©', '/', '😀', ':', 'cat']) {
+          const subRunes = runes(sub);
+          let found = -1;
+          for (let at = Math.min(i, r.length - subRunes.length); at >= 0 && found < 0; at--) {
+            if (subRunes.every((c, k) => r[at + k] === c)) found = at;
+          }
+          const expected =
+            i < 0 ? `error: index out of range: ${i}`
+            : sub === '' ? BigInt(Math.min(i, r.length))
+            : i >= r.length ? -1n
+            : BigInt(found);
+          assert.equal(outcome(() => lastIndexOf(s, sub, start)), expected, `${JSON.stringify(s)}.lastIndexOf(${JSON.stringify(sub)}, ${i})`);
+        }
+      }
+    }
   });
 });
 

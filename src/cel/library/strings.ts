@@ -65,6 +65,11 @@ function outOfRange(index: bigint | number): never {
 
 export function charAt(s: string, index: bigint): string {
   chargeString(s.length);
+  if (isBmpOnly(s)) {
+    // Without surrogates every UTF-16 unit is a code point: no array of code points needed.
+    if (index < 0n || index > BigInt(s.length)) outOfRange(index);
+    return s.charAt(Number(index));
+  }
   const runes = codePoints(s);
   if (index < 0n || index > BigInt(runes.length)) outOfRange(index);
   return runes[Number(index)] ?? '';
@@ -105,26 +110,33 @@ export function indexOf(s: string, sub: string, offset: bigint = 0n): bigint {
 
 export function lastIndexOf(s: string, sub: string, offset?: bigint): bigint {
   chargeString(s.length + sub.length);
-  const runes = codePoints(s);
+  // Without surrogates UTF-16 indices are code point indices, and String#lastIndexOf searches
+  // backward from the offset exactly as findRunesBackward does.
+  const bmp = isBmpOnly(s) && isBmpOnly(sub);
+  const runes = bmp ? undefined : codePoints(s);
+  const length = runes === undefined ? s.length : runes.length;
   if (offset === undefined) {
-    if (sub === '') return BigInt(runes.length);
-    if (runes.length === 0) return -1n;
-    offset = BigInt(runes.length - 1);
+    if (sub === '') return BigInt(length);
+    if (length === 0) return -1n;
+    offset = BigInt(length - 1);
   }
   if (offset < 0n) outOfRange(offset);
-  if (sub === '') return offset > BigInt(runes.length) ? BigInt(runes.length) : offset;
-  if (offset >= BigInt(runes.length)) return -1n;
+  if (sub === '') return offset > BigInt(length) ? BigInt(length) : offset;
+  if (offset >= BigInt(length)) return -1n;
+  if (runes === undefined) return BigInt(s.lastIndexOf(sub, Number(offset)));
   return BigInt(findRunesBackward(runes, codePoints(sub), Number(offset)));
 }
 
 export function substring(s: string, start: bigint, end?: bigint): string {
   chargeString(s.length);
-  const runes = codePoints(s);
-  const length = BigInt(runes.length);
+  // Without surrogates UTF-16 indices are code point indices: slice the string itself.
+  const runes = isBmpOnly(s) ? undefined : codePoints(s);
+  const length = BigInt(runes === undefined ? s.length : runes.length);
   if (end !== undefined && start > end) throw celError(`invalid substring range. start: ${start}, end: ${end}`);
   const stop = end ?? length;
   if (start < 0n || start > length) outOfRange(start);
   if (stop < 0n || stop > length) outOfRange(stop);
+  if (runes === undefined) return s.slice(Number(start), Number(stop));
   return runes.slice(Number(start), Number(stop)).join('');
 }
 
