@@ -1,32 +1,36 @@
-// Compiles a type-checked CEL expression into a tree of JavaScript closures, one per AST node, that
-// computes exactly what cel-js's interpreter computes on the same activation: the same value, the same
-// error message, the same cost charged at the same points.
+// Compiles a type-checked CEL expression into one generated JavaScript function that computes exactly
+// what cel-js's interpreter computes on the same activation: the same value, the same error message,
+// the same cost charged at the same points, the operands evaluated in the same order.
 //
-// Where the speed comes from: no per-node dispatch through cel-js's evaluator, no runtime overload
-// resolution when the operands have the types the checker proved (a `typeof` test instead), field
-// reads as property reads, comprehensions as plain loops over a slot array, literals built directly.
+// How: a walk over the checked AST writes, per node, straight-line statements into the function's
+// source (codegen/emitter.ts), each node's value in a `let` temporary; the source is instantiated once
+// with `new Function`, its constants (literals, handlers, slow-path operations, messages) passed in as
+// an array, so no text of the policy is ever part of the source (field names read as properties are
+// validated identifiers written as JSON strings). Where the speed comes from: V8 sees one function
+// per expression whose call sites (a handler, a property read of `spec`) each meet one target and one
+// object shape, instead of closures shared by every node of a kind; comprehensions are loops over
+// `let` variables; calls whose overload the checker fixed call the handler behind `typeof` guards.
+//
 // And no converted copy of the review: `object`, `oldObject`, `request` and `namespaceObject` are
-// read as the parsed JSON (the activation's `json`). Field and index reads, `has()`, `in` and
-// comprehension ranges work on it as it is; a part of it is converted to CEL values (values.ts:
-// ints as BigInt, objects with a null prototype, once per review by identity) only where it meets an
-// operation that needs CEL values: a library function, arithmetic, a comparison, a slow path.
+// read as the parsed JSON (the activation's `json`). Field and index reads, `has()`, `.?`, `in` and
+// comprehension ranges work on it as it is, behind a guard that a JSON value passes cheaply (an
+// object that is not an array and has the member); a part of it is converted to CEL values
+// (values.ts: ints as BigInt, objects with a null prototype, once per review by identity) only where
+// it meets an operation that needs CEL values: a library function, arithmetic, a comparison, a slow
+// path. A value that misses the member takes the exact test the interpreter's view implies (the
+// prototype test), since a slow path may hand back a converted value (a Map, say) in JSON's place.
 //
 // Why it stays exact: every fast path is guarded by a test of the runtime values that mirrors how the
 // interpreter would have picked its overload (it types a list by its first element, an optional as
 // optional<dyn>). A value that fails the guard (a DaemonSet with a string where an object belongs, an
 // int that left the int64 range) takes the slow path, which runs the single operation on the
 // interpreter itself: a one-node program (`object == oldObject`, `object.f(oldObject)`) evaluated with
-// the operands bound to its variables. Costs match because the compiled code calls the same metered
+// the operands bound to its variables. Costs match because the generated code calls the same metered
 // handlers, the same metered comprehension conditions, and charges literals where the interpreter
 // does. A construct the compiler does not know makes the whole expression fall back to the
 // interpreter (`compileExpression` returns the reason), so nothing is ever half-compiled.
 import { EvaluationError, Optional, type ASTNode } from '@marcbachmann/cel-js';
-import {
-  chargeListLiteral,
-  chargeMapLiteral,
-  concatLists,
-  concatStrings,
-} from './library/allocations.js';
+import { chargeListLiteral, chargeMapLiteral, concatLists, concatStrings } from './library/allocations.js';
 import { chargeEquality } from './library/equality-cost.js';
 import { hasField } from './library/standard.js';
 import {
@@ -40,9 +44,23 @@ import {
   type ComprehensionLike,
   type NodeLike,
 } from './cel-js-internals.js';
-import type { CelActivation, JsonInputs } from './program.js';
-import { celOfJson } from './values.js';
+import type { CelActivation } from './program.js';
 import { kubernetesEqualityFor } from './library/kubernetes-equality.js';
+import { Emitter, quoted, type Source } from './codegen/emitter.js';
+import { guardSource } from './codegen/guards.js';
+import {
+  celItems,
+  celOf,
+  describeKind,
+  indexedMember,
+  isPlainMap,
+  jsonIndexedMember,
+  jsonListItems,
+  jsonObjectKeys,
+  mapOfEntries,
+  relabel,
+  sameFirstElementType,
+} from './codegen/runtime.js';
 
 /** Evaluates one operation on the interpreter, the operands bound to the program's variables. */
 export type InterpretedOperation = (...operands: unknown[]) => unknown;
@@ -57,9 +75,6 @@ export type OperationFactory = (source: string, operandTypes: readonly string[])
 /** The runtime variables an interpreted operation binds its operands to, in order. */
 export const OPERAND_NAMES = ['object', 'oldObject', 'request', 'params', 'variables', 'namespaceObject', 'coverage', 'element', 'index'] as const;
 
-type Locals = unknown[];
-type Code = (activation: CelActivation, locals: Locals) => unknown;
-
 export class NotCompiled extends Error {
   constructor(readonly reason: string) {
     super(reason);
@@ -67,43 +82,42 @@ export class NotCompiled extends Error {
   }
 }
 
-/** A value as the interpreter sees a plain CEL map (an object without a class of its own). */
-function isPlainMap(value: unknown): value is Record<string, unknown> {
-  if (typeof value !== 'object' || value === null) return false;
-  const proto: unknown = Object.getPrototypeOf(value);
-  return proto === null || proto === Object.prototype;
-}
-
 const INT64_MIN = -(2n ** 63n);
 const INT64_MAX = 2n ** 63n - 1n;
 
-/** The scope of iteration variables and accumulators: name -> slot in the locals array. */
+/** A node's value in the generated code: a temporary, a constant or a literal, and whether it is JSON. */
+interface Value {
+  readonly src: Source;
+  /**
+   * JSON from the activation's `json` (or a part of it) rather than a CEL value: field and index
+   * reads on it stay property reads, and it is converted (celOf) only where it meets an operation
+   * that needs a CEL value. A JSON value converts to the CEL value the interpreter sees for the same
+   * part of the converted object, and converting that again changes nothing.
+   */
+  readonly json: boolean;
+}
+
+/** The scope of iteration variables and the accumulator: CEL name -> generated variable. */
 interface Scope {
-  readonly names: ReadonlyMap<string, number>;
-  readonly accumulator: number | undefined;
+  readonly names: ReadonlyMap<string, Value>;
+  readonly accumulator: Source | undefined;
 }
 
 /** The variables compiled code reads as JSON when the activation carries them (see JsonInputs). */
 const JSON_NAMES: ReadonlySet<string> = new Set(['object', 'oldObject', 'request', 'namespaceObject']);
 
-/** A JSON value read by compiled code as the CEL value it stands for (values.ts). */
-function celOf(value: unknown, activation: CelActivation): unknown {
-  // Strings, bools and null are the same in both; the rest is converted (objects once per review).
-  if (typeof value === 'string' || typeof value === 'boolean' || value === null) return value;
-  return celOfJson(value, (activation.json as JsonInputs).converted);
+const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/** The inline test that a JSON value is an object (runtime.ts isJsonObject, written out). */
+function jsonObjectTest(value: Source): Source {
+  return `(typeof ${value} === 'object' && ${value} !== null && !Array.isArray(${value}))`;
 }
 
-class Compiler {
-  slots = 0;
-  /**
-   * Code whose value is JSON from the activation's `json` (or a part of it) rather than a CEL value:
-   * field and index reads on it stay property reads, and it is converted (celOf) only where it meets
-   * an operation that needs a CEL value. A JSON value converts to the CEL value the interpreter sees
-   * for the same part of the converted object, and converting that again changes nothing.
-   */
-  readonly json = new WeakSet<Code>();
-  /** Comprehension slots whose iteration variable holds JSON. */
-  readonly jsonSlots = new Set<number>();
+/** The statements that set up the function for an activation with JSON inputs. */
+const JSON_PROLOGUE = ['const J = activation.json, converted = J.converted;'];
+
+class Generator {
+  readonly out = new Emitter();
 
   constructor(
     readonly factory: OperationFactory,
@@ -113,39 +127,57 @@ class Compiler {
     readonly jsonInputs: boolean,
   ) {}
 
-  /** Code for `node` whose value is always a CEL value: JSON converted where the node yields it. */
-  cel(node: NodeLike, scope: Scope): Code {
-    const code = this.compile(node, scope);
-    if (!this.json.has(code)) return code;
-    return (activation, locals) => celOf(code(activation, locals), activation);
+  /** The generated name of a constant. */
+  k(value: unknown): Source {
+    return this.out.constant(value);
   }
 
-  /** Marks code as yielding JSON. */
-  jsonCode(code: Code): Code {
-    this.json.add(code);
-    return code;
+  emit(line: string): void {
+    this.out.emit(line);
   }
 
-  operation(source: string, operands: readonly NodeLike[] = []): InterpretedOperation {
-    return this.factory(
-      source,
-      operands.map((node) => this.runtimeTypes.get(node) ?? 'dyn'),
+  /** A new temporary holding `expression`. */
+  let(expression: Source): Source {
+    const t = this.out.temporary();
+    this.emit(`${t} = ${expression};`);
+    return t;
+  }
+
+  /** `value` as a CEL value: JSON converted (source over the prologue's `converted`). */
+  celOf(value: Value): Source {
+    return value.json ? this.let(`${this.k(celOf)}(${value.src}, converted)`) : value.src;
+  }
+
+  /** The node's value, always a CEL value: JSON converted where the node yields it. */
+  cel(node: NodeLike, scope: Scope): Source {
+    return this.celOf(this.gen(node, scope));
+  }
+
+  operation(source: string, operands: readonly NodeLike[] = []): Source {
+    return this.k(
+      this.factory(
+        source,
+        operands.map((node) => this.runtimeTypes.get(node) ?? 'dyn'),
+      ),
     );
   }
 
-  compile(node: NodeLike, scope: Scope): Code {
+  /** `throw new EvaluationError(message)` with cel-js's wording. */
+  throwCel(message: string): string {
+    return `throw new ${this.k(EvaluationError)}(${this.k(message)});`;
+  }
+
+  gen(node: NodeLike, scope: Scope): Value {
     const alternate = node.meta.alternate;
     if (alternate) {
       const comprehension = comprehensionOf(alternate);
       if (comprehension) return this.comprehension(comprehension, scope);
-      return this.compile(alternate, scope);
+      return this.gen(alternate, scope);
     }
     if (node.meta.macro) return this.macro(node, scope);
     switch (node.op) {
-      case 'value': {
-        const value = node.args;
-        return () => value;
-      }
+      case 'value':
+        return { src: this.literal(node.args), json: false };
       case 'id':
         return this.identifier(node.args as string, scope);
       case '.':
@@ -189,399 +221,425 @@ class Compiler {
       case 'call':
       case 'rcall':
         return this.call(node, scope);
-      case 'accuValue': {
-        const slot = this.accumulator(scope);
-        return (_a, locals) => locals[slot];
-      }
+      case 'accuValue':
+        // A copy: the accumulator may change before the value is used (evaluation is in place).
+        return { src: this.let(this.accumulator(scope)), json: false };
       case 'accuInc': {
-        const slot = this.accumulator(scope);
-        return (_a, locals) => (locals[slot] = (locals[slot] as number) + 1);
+        const accu = this.accumulator(scope);
+        return { src: this.let(`${accu} = ${accu} + 1`), json: false };
       }
       case 'accuPush': {
-        const slot = this.accumulator(scope);
+        const accu = this.accumulator(scope);
+        const list = this.let(accu);
         const element = this.cel(node.args as NodeLike, scope);
-        return (activation, locals) => {
-          const list = locals[slot] as unknown[];
-          list.push(element(activation, locals));
-          return list;
-        };
+        this.emit(`${list}.push(${element});`);
+        return { src: list, json: false };
       }
       default:
         throw new NotCompiled(`operator ${node.op}`);
     }
   }
 
-  accumulator(scope: Scope): number {
+  /** A literal: booleans and null written out, anything else a constant. */
+  literal(value: unknown): Source {
+    if (value === true || value === false || value === null) return String(value);
+    return this.k(value);
+  }
+
+  accumulator(scope: Scope): Source {
     if (scope.accumulator === undefined) throw new NotCompiled('accumulator outside a comprehension');
     return scope.accumulator;
   }
 
-  identifier(name: string, scope: Scope): Code {
-    const slot = scope.names.get(name);
-    if (slot !== undefined) {
-      const code: Code = (_a, locals) => locals[slot];
-      return this.jsonSlots.has(slot) ? this.jsonCode(code) : code;
-    }
+  identifier(name: string, scope: Scope): Value {
+    const local = scope.names.get(name);
+    if (local !== undefined) return local;
     if (!(OPERAND_NAMES as readonly string[]).includes(name)) throw new NotCompiled(`identifier ${name}`);
+    // The interpreter's message for an unset variable, from the interpreter.
     const unknown = this.operation(name);
-    if (this.jsonInputs && JSON_NAMES.has(name)) {
-      const key = name as keyof JsonInputs;
-      return this.jsonCode((activation) => {
-        const value = (activation.json as JsonInputs)[key];
-        return value === undefined ? unknown(undefined) : value;
-      });
-    }
-    const key = name as keyof CelActivation;
-    return (activation) => {
-      const value = activation[key];
-      // The interpreter's message for an unset variable, from the interpreter.
-      return value === undefined ? unknown(undefined) : value;
-    };
+    const json = this.jsonInputs && JSON_NAMES.has(name);
+    const t = this.let(`${json ? 'J' : 'activation'}[${quoted(name)}]`);
+    this.emit(`if (${t} === undefined) ${t} = ${unknown}(undefined);`);
+    return { src: t, json };
   }
 
-  /** `a.f` and `a.?f`: a property read when `a` is a plain map (or an optional of one). */
-  select(node: NodeLike, scope: Scope, optional: boolean): Code {
+  /** `a.f` and `a.?f`: a property read when `a` is a map (or an optional of one). */
+  select(node: NodeLike, scope: Scope, optional: boolean): Value {
     const [operandNode, field] = node.args as [NodeLike, string];
-    const operand = this.compile(operandNode, scope);
+    if (!IDENTIFIER.test(field)) throw new NotCompiled(`field name ${field}`);
+    const key = quoted(field);
     const slow = this.operation(optional ? `object.?${field}` : `object.${field}`, [operandNode]);
-    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(field)) throw new NotCompiled(`field name ${field}`);
-    if (this.json.has(operand)) {
-      // JSON: a member that is there is read as it is; anything else is the converted value's error.
-      if (!optional) return this.jsonCode(jsonFieldRead(field)(operand, slow));
-      return (activation, locals) => {
-        const value = operand(activation, locals);
-        if (isPlainMap(value)) {
-          const member = Object.hasOwn(value, field) ? value[field] : undefined;
-          return member === undefined ? Optional.none() : Optional.of(celOf(member, activation));
-        }
-        return slow(celOf(value, activation));
-      };
+    const Opt = this.k(Optional);
+    const t = this.out.temporary();
+    if (!optional && operandNode.op === 'id' && operandNode.args === 'variables' && !scope.names.has('variables')) {
+      // `variables.x`: by name, without the map the interpreter needs (activation.variable).
+      this.emit(`${t} = activation.variable !== undefined ? activation.variable(${key}) : undefined;`);
+      this.out.block(`if (${t} === undefined)`, () => {
+        const operand = this.gen(operandNode, scope);
+        this.emit(`${t} = ${this.k(isPlainMap)}(${operand.src}) && Object.hasOwn(${operand.src}, ${key}) ? ${operand.src}[${key}] : undefined;`);
+        this.emit(`if (${t} === undefined) ${t} = ${slow}(${operand.src});`);
+      });
+      return { src: t, json: false };
+    }
+    const operand = this.gen(operandNode, scope);
+    const o = operand.src;
+    if (operand.json) {
+      // JSON: a member that is there is read as it is; anything else is the converted value's answer.
+      if (!optional) {
+        this.emit(`${t} = ${jsonObjectTest(o)} && Object.hasOwn(${o}, ${key}) ? ${o}[${key}] : undefined;`);
+        this.emit(`if (${t} === undefined) ${t} = ${slow}(${this.k(celOf)}(${o}, converted));`);
+        return { src: t, json: true };
+      }
+      const member = this.out.temporary();
+      this.emit(`if (${jsonObjectTest(o)} && Object.hasOwn(${o}, ${key}) && (${member} = ${o}[${key}]) !== undefined) ${t} = ${Opt}.of(${this.k(celOf)}(${member}, converted));`);
+      this.emit(`else if (${this.k(isPlainMap)}(${o})) ${t} = ${Opt}.none();`);
+      this.emit(`else ${t} = ${slow}(${this.k(celOf)}(${o}, converted));`);
+      return { src: t, json: false };
     }
     if (!optional) {
-      const read: Code = (activation, locals) => {
-        const value = operand(activation, locals);
-        if (isPlainMap(value) && Object.hasOwn(value, field)) {
-          const member = value[field];
-          if (member !== undefined) return member;
-        }
-        return slow(value);
-      };
-      if (operandNode.op !== 'id' || operandNode.args !== 'variables' || scope.names.has('variables')) return read;
-      // `variables.x`: by name, without the map the interpreter needs (activation.variable).
-      return (activation, locals) => {
-        if (activation.variable !== undefined) {
-          const value = activation.variable(field);
-          if (value !== undefined) return value;
-        }
-        return read(activation, locals);
-      };
+      this.emit(`${t} = ${this.k(isPlainMap)}(${o}) && Object.hasOwn(${o}, ${key}) ? ${o}[${key}] : undefined;`);
+      this.emit(`if (${t} === undefined) ${t} = ${slow}(${o});`);
+      return { src: t, json: false };
     }
-    return (activation, locals) => {
-      const original = operand(activation, locals);
-      let value = original;
-      if (value instanceof Optional) {
-        if (!value.hasValue()) return Optional.none();
-        value = value.value();
-      }
-      if (isPlainMap(value)) return Object.hasOwn(value, field) ? Optional.of(value[field]) : Optional.none();
+    const value = this.out.temporary();
+    const done = this.out.label();
+    this.out.block(`${done}:`, () => {
+      this.emit(`${value} = ${o};`);
+      this.out.block(`if (${value} instanceof ${Opt})`, () => {
+        this.emit(`if (!${value}.hasValue()) { ${t} = ${Opt}.none(); break ${done}; }`);
+        this.emit(`${value} = ${value}.value();`);
+      });
+      this.emit(`if (${this.k(isPlainMap)}(${value})) ${t} = Object.hasOwn(${value}, ${key}) ? ${Opt}.of(${value}[${key}]) : ${Opt}.none();`);
       // The operand as evaluated: the interpreter's check may have typed it as an optional.
-      return slow(original);
-    };
+      this.emit(`else ${t} = ${slow}(${o});`);
+    });
+    return { src: t, json: false };
   }
 
   /** `a[i]` and `a[?i]`: an array read for a list and an int, a property read for a map and a string. */
-  index(node: NodeLike, scope: Scope, optional: boolean): Code {
+  index(node: NodeLike, scope: Scope, optional: boolean): Value {
     const [operandNode, keyNode] = node.args as [NodeLike, NodeLike];
-    const operand = this.compile(operandNode, scope);
-    const key = this.cel(keyNode, scope);
     const slow = this.operation(optional ? 'object[?oldObject]' : 'object[oldObject]', [operandNode, keyNode]);
-    if (this.json.has(operand)) {
+    const Opt = this.k(Optional);
+    const operand = this.gen(operandNode, scope);
+    const key = this.cel(keyNode, scope);
+    const o = operand.src;
+    const t = this.out.temporary();
+    if (operand.json) {
+      const cel = `${this.k(celOf)}(${o}, converted)`;
       // What the interpreter returns from the converted value is that value's part: JSON-derived.
       if (!optional) {
-        return this.jsonCode((activation, locals) => {
-          const value = operand(activation, locals);
-          const k = key(activation, locals);
-          const member = indexedMember(value, k);
-          return member !== undefined ? member : slow(celOf(value, activation), k);
-        });
+        this.emit(`${t} = ${this.k(jsonIndexedMember)}(${o}, ${key});`);
+        this.emit(`if (${t} === undefined) ${t} = ${slow}(${cel}, ${key});`);
+        return { src: t, json: true };
       }
-      return (activation, locals) => {
-        const value = operand(activation, locals);
-        const k = key(activation, locals);
-        if (isPlainMap(value) && typeof k === 'string') {
-          const member = Object.hasOwn(value, k) ? value[k] : undefined;
-          return member === undefined ? Optional.none() : Optional.of(celOf(member, activation));
-        }
-        return slow(celOf(value, activation), k);
-      };
+      const member = this.out.temporary();
+      this.out.block(`if (${this.k(isPlainMap)}(${o}) && typeof ${key} === 'string')`, () => {
+        this.emit(`${member} = Object.hasOwn(${o}, ${key}) ? ${o}[${key}] : undefined;`);
+        this.emit(`${t} = ${member} === undefined ? ${Opt}.none() : ${Opt}.of(${this.k(celOf)}(${member}, converted));`);
+      });
+      this.emit(`else ${t} = ${slow}(${cel}, ${key});`);
+      return { src: t, json: false };
     }
-    return (activation, locals) => {
-      const value = operand(activation, locals);
-      const k = key(activation, locals);
-      if (!optional) {
-        const member = indexedMember(value, k);
-        return member !== undefined ? member : slow(value, k);
-      }
-      if (isPlainMap(value) && typeof k === 'string') return Object.hasOwn(value, k) ? Optional.of(value[k]) : Optional.none();
-      return slow(value, k);
-    };
+    if (!optional) {
+      this.emit(`${t} = ${this.k(indexedMember)}(${o}, ${key});`);
+      this.emit(`if (${t} === undefined) ${t} = ${slow}(${o}, ${key});`);
+      return { src: t, json: false };
+    }
+    this.emit(`if (${this.k(isPlainMap)}(${o}) && typeof ${key} === 'string') ${t} = Object.hasOwn(${o}, ${key}) ? ${Opt}.of(${o}[${key}]) : ${Opt}.none();`);
+    this.emit(`else ${t} = ${slow}(${o}, ${key});`);
+    return { src: t, json: false };
   }
 
   /** CEL's commutative && and ||: an error on one side is absorbed when the other side decides. */
-  logical(node: NodeLike, scope: Scope, or: boolean): Code {
+  logical(node: NodeLike, scope: Scope, or: boolean): Value {
     const [leftNode, rightNode] = node.args as [NodeLike, NodeLike];
-    const left = this.cel(leftNode, scope);
-    const right = this.cel(rightNode, scope);
-    const decides = or;
+    const decides = String(or);
+    const other = String(!or);
     const slow = this.operation(or ? 'object || oldObject' : 'object && oldObject', [leftNode, rightNode]);
-    return (activation, locals) => {
-      let l: unknown;
-      try {
-        l = left(activation, locals);
-      } catch (error) {
-        l = error;
-      }
-      if (l === decides) return decides;
-      const r = right(activation, locals);
-      if (r === decides) return decides;
-      if (l === !decides && r === !decides) return !decides;
+    const l = this.out.temporary();
+    const t = this.out.temporary();
+    this.out.block(
+      'try',
+      () => {
+        this.emit(`${l} = ${this.cel(leftNode, scope)};`);
+      },
+      `} catch (error) { ${l} = error; }`,
+    );
+    this.out.block(`if (${l} === ${decides}) ${t} = ${decides}; else`, () => {
+      const r = this.cel(rightNode, scope);
+      this.emit(`if (${r} === ${decides}) ${t} = ${decides};`);
+      this.emit(`else if (${l} === ${other} && ${r} === ${other}) ${t} = ${other};`);
       // Errors and non-bool operands: the interpreter's message, by the interpreter. A left error
       // stands when the right side is a bool that does not decide; else the right side is the culprit.
-      if (l instanceof Error) {
-        if (r === !decides) throw l;
-        return slow(!decides, r);
-      }
-      return slow(l, r);
-    };
+      this.out.block(`else if (${l} instanceof Error)`, () => {
+        this.emit(`if (${r} === ${other}) throw ${l};`);
+        this.emit(`${t} = ${slow}(${other}, ${r});`);
+      });
+      this.emit(`else ${t} = ${slow}(${l}, ${r});`);
+    });
+    return { src: t, json: false };
   }
 
-  ternary(node: NodeLike, scope: Scope): Code {
+  ternary(node: NodeLike, scope: Scope): Value {
     const [conditionNode, leftNode, rightNode] = node.args as [NodeLike, NodeLike, NodeLike];
-    const condition = this.cel(conditionNode, scope);
-    const left = this.cel(leftNode, scope);
-    const right = this.cel(rightNode, scope);
     const slow = this.operation('object ? oldObject : request', [conditionNode]);
     // A macro's predicate carries its own message ("all(var, predicate) predicate must return bool").
     const label = conditionNode.meta.label;
-    return (activation, locals) => {
-      const c = condition(activation, locals);
-      if (c === true) return left(activation, locals);
-      if (c === false) return right(activation, locals);
-      try {
-        return slow(c, null, null);
-      } catch (error) {
-        throw label === undefined ? error : relabel(error, label);
-      }
-    };
+    const c = this.cel(conditionNode, scope);
+    const t = this.out.temporary();
+    this.out.block(`if (${c} === true)`, () => this.emit(`${t} = ${this.cel(leftNode, scope)};`));
+    this.out.block(`else if (${c} === false)`, () => this.emit(`${t} = ${this.cel(rightNode, scope)};`));
+    this.out.block('else', () => {
+      if (label === undefined) this.emit(`${t} = ${slow}(${c}, null, null);`);
+      else this.emit(`try { ${t} = ${slow}(${c}, null, null); } catch (error) { throw ${this.k(relabel)}(error, ${this.k(label)}); }`);
+    });
+    return { src: t, json: false };
   }
 
-  not(node: NodeLike, scope: Scope): Code {
-    const operand = this.cel(node.args as NodeLike, scope);
+  not(node: NodeLike, scope: Scope): Value {
     const slow = this.operation('!object', [node.args as NodeLike]);
-    return (activation, locals) => {
-      const value = operand(activation, locals);
-      return typeof value === 'boolean' ? !value : slow(value);
-    };
+    const v = this.cel(node.args as NodeLike, scope);
+    return { src: this.let(`typeof ${v} === 'boolean' ? !${v} : ${slow}(${v})`), json: false };
   }
 
-  negate(node: NodeLike, scope: Scope): Code {
-    const operand = this.cel(node.args as NodeLike, scope);
+  negate(node: NodeLike, scope: Scope): Value {
     const slow = this.operation('-object', [node.args as NodeLike]);
-    return (activation, locals) => {
-      const value = operand(activation, locals);
-      return typeof value === 'bigint' && value !== INT64_MIN ? -value : slow(value);
-    };
+    const v = this.cel(node.args as NodeLike, scope);
+    return { src: this.let(`typeof ${v} === 'bigint' && ${v} !== ${this.k(INT64_MIN)} ? -${v} : ${slow}(${v})`), json: false };
   }
 
-  binary(node: NodeLike, scope: Scope): [Code, Code] {
+  binary(node: NodeLike, scope: Scope): [Source, Source] {
     const [leftNode, rightNode] = node.args as [NodeLike, NodeLike];
-    return [this.cel(leftNode, scope), this.cel(rightNode, scope)];
+    const l = this.cel(leftNode, scope);
+    return [l, this.cel(rightNode, scope)];
   }
 
-  binaryOnInterpreter(node: NodeLike, scope: Scope, op: string): Code {
-    const [left, right] = this.binary(node, scope);
+  binaryOnInterpreter(node: NodeLike, scope: Scope, op: string): Value {
     const slow = this.operation(`object ${op} oldObject`, node.args as NodeLike[]);
-    return (activation, locals) => {
-      const l = left(activation, locals);
-      return slow(l, right(activation, locals));
-    };
+    const [l, r] = this.binary(node, scope);
+    return { src: this.let(`${slow}(${l}, ${r})`), json: false };
   }
 
-  equality(node: NodeLike, scope: Scope, negated: boolean): Code {
-    const [left, right] = this.binary(node, scope);
+  equality(node: NodeLike, scope: Scope, negated: boolean): Value {
     const slow = this.operation(negated ? 'object != oldObject' : 'object == oldObject', node.args as NodeLike[]);
     const kubernetes = kubernetesEqualityFor(node);
+    const [l, r] = this.binary(node, scope);
+    // Charged as the interpreter charges it (library/equality-cost.ts), before comparing.
+    this.emit(`${this.k(chargeEquality)}(${l}, ${r});`);
     if (kubernetes) {
       // A declared object type (or a list field of one): compared with its schema's list types, as the
       // interpreter does (library/kubernetes-equality.ts), with cel-js's `==` for the scalars.
       // The parts of the operands are of any type: cel-js's `==` on two dyn values.
       const dynEquals = this.factory('object == oldObject', ['dyn', 'dyn']);
-      const generic = (l: unknown, r: unknown): boolean => dynEquals(l, r) === true;
-      return (activation, locals) => {
-        const l = left(activation, locals);
-        const r = right(activation, locals);
-        chargeEquality(l, r);
-        return kubernetes(l, r, generic);
-      };
+      const generic = (a: unknown, b: unknown): boolean => dynEquals(a, b) === true;
+      return { src: this.let(`${this.k(kubernetes)}(${l}, ${r}, ${this.k(generic)})`), json: false };
     }
-    return (activation, locals) => {
-      const l = left(activation, locals);
-      const r = right(activation, locals);
-      // Charged as the interpreter charges it (library/equality-cost.ts), before comparing.
-      chargeEquality(l, r);
-      const t = typeof l;
-      if (t === typeof r && (t === 'string' || t === 'bigint' || t === 'boolean')) return negated ? l !== r : l === r;
-      return slow(l, r);
-    };
+    const fast = `(typeof ${l} === 'string' || typeof ${l} === 'bigint' || typeof ${l} === 'boolean') && typeof ${l} === typeof ${r}`;
+    return { src: this.let(`${fast} ? ${l} ${negated ? '!==' : '==='} ${r} : ${slow}(${l}, ${r})`), json: false };
   }
 
-  ordering(node: NodeLike, scope: Scope, op: string): Code {
-    const [left, right] = this.binary(node, scope);
+  ordering(node: NodeLike, scope: Scope, op: '<' | '<=' | '>' | '>='): Value {
     const slow = this.operation(`object ${op} oldObject`, node.args as NodeLike[]);
-    const compare =
-      op === '<'
-        ? (l: string | bigint, r: string | bigint) => l < r
-        : op === '<='
-          ? (l: string | bigint, r: string | bigint) => l <= r
-          : op === '>'
-            ? (l: string | bigint, r: string | bigint) => l > r
-            : (l: string | bigint, r: string | bigint) => l >= r;
-    return (activation, locals) => {
-      const l = left(activation, locals);
-      const r = right(activation, locals);
-      // Only ints compare here: strings (code points against UTF-16 units), doubles (NaN, mixed
-      // int/double comparisons) and the rest go to the interpreter.
-      if (typeof l === 'bigint' && typeof r === 'bigint') return compare(l, r);
-      return slow(l, r);
-    };
+    const [l, r] = this.binary(node, scope);
+    // Only ints compare here: strings (code points against UTF-16 units), doubles (NaN, mixed
+    // int/double comparisons) and the rest go to the interpreter.
+    return { src: this.let(`typeof ${l} === 'bigint' && typeof ${r} === 'bigint' ? ${l} ${op} ${r} : ${slow}(${l}, ${r})`), json: false };
   }
 
-  arithmetic(node: NodeLike, scope: Scope, op: '+' | '-' | '*'): Code {
-    const [left, right] = this.binary(node, scope);
+  arithmetic(node: NodeLike, scope: Scope, op: '+' | '-' | '*'): Value {
     const slow = this.operation(`object ${op} oldObject`, node.args as NodeLike[]);
-    return (activation, locals) => {
-      const l = left(activation, locals);
-      const r = right(activation, locals);
-      if (typeof l === 'bigint' && typeof r === 'bigint') {
-        const result = op === '+' ? l + r : op === '-' ? l - r : l * r;
-        if (result >= INT64_MIN && result <= INT64_MAX) return result;
-        return slow(l, r);
-      }
-      if (op === '+') {
-        if (typeof l === 'string' && typeof r === 'string') return concatStrings(l, r);
-        if (Array.isArray(l) && Array.isArray(r) && sameFirstElementType(l, r)) return concatLists(l, r);
-      }
-      return slow(l, r);
-    };
+    const [l, r] = this.binary(node, scope);
+    const t = this.out.temporary();
+    this.out.block(`if (typeof ${l} === 'bigint' && typeof ${r} === 'bigint')`, () => {
+      this.emit(`${t} = ${l} ${op} ${r};`);
+      this.emit(`if (${t} < ${this.k(INT64_MIN)} || ${t} > ${this.k(INT64_MAX)}) ${t} = ${slow}(${l}, ${r});`);
+    });
+    if (op === '+') {
+      this.emit(`else if (typeof ${l} === 'string' && typeof ${r} === 'string') ${t} = ${this.k(concatStrings)}(${l}, ${r});`);
+      this.emit(
+        `else if (Array.isArray(${l}) && Array.isArray(${r}) && ${this.k(sameFirstElementType)}(${l}, ${r})) ${t} = ${this.k(concatLists)}(${l}, ${r});`,
+      );
+    }
+    this.emit(`else ${t} = ${slow}(${l}, ${r});`);
+    return { src: t, json: false };
   }
 
-  membership(node: NodeLike, scope: Scope): Code {
+  membership(node: NodeLike, scope: Scope): Value {
     const [leftNode, rightNode] = node.args as [NodeLike, NodeLike];
-    const left = this.cel(leftNode, scope);
-    const rightCode = this.compile(rightNode, scope);
     const slow = this.operation('object in oldObject', node.args as NodeLike[]);
-    if (this.json.has(rightCode)) {
+    const l = this.cel(leftNode, scope);
+    const right = this.gen(rightNode, scope);
+    const t = this.out.temporary();
+    // The interpreter types a list by its first element: a string looked up in a list of strings.
+    const inList = (list: Source) =>
+      `if (typeof ${l} === 'string' && Array.isArray(${list}) && (${list}.length === 0 || typeof ${list}[0] === 'string')) ${t} = ${list}.includes(${l}); else ${t} = ${slow}(${l}, ${list});`;
+    if (right.json) {
+      const r = right.src;
       // A string key in a JSON object (whose keys are all strings): the interpreter's map lookup.
-      return (activation, locals) => {
-        const l = left(activation, locals);
-        const r = rightCode(activation, locals);
-        if (typeof l === 'string' && isPlainMap(r)) return Object.hasOwn(r, l) && r[l] !== undefined;
-        const list = celOf(r, activation);
-        if (typeof l === 'string' && Array.isArray(list) && (list.length === 0 || typeof list[0] === 'string')) return list.includes(l);
-        return slow(l, list);
-      };
+      this.emit(`if (typeof ${l} === 'string' && ${jsonObjectTest(r)} && Object.hasOwn(${r}, ${l})) ${t} = ${r}[${l}] !== undefined;`);
+      this.emit(`else if (typeof ${l} === 'string' && ${this.k(isPlainMap)}(${r})) ${t} = false;`);
+      this.out.block('else', () => {
+        const list = this.let(`${this.k(celOf)}(${r}, converted)`);
+        this.emit(inList(list));
+      });
+      return { src: t, json: false };
     }
-    const right = rightCode;
-    return (activation, locals) => {
-      const l = left(activation, locals);
-      const r = right(activation, locals);
-      // The interpreter types a list by its first element: a string looked up in a list of strings.
-      if (typeof l === 'string' && Array.isArray(r) && (r.length === 0 || typeof r[0] === 'string')) return r.includes(l);
-      return slow(l, r);
-    };
+    this.emit(inList(right.src));
+    return { src: t, json: false };
   }
 
-  listLiteral(node: NodeLike, scope: Scope): Code {
-    const elements = (node.args as NodeLike[]).map((element) => this.cel(element, scope));
-    const count = elements.length;
-    return (activation, locals) => {
-      chargeListLiteral();
-      const out = new Array<unknown>(count);
-      // The interpreter evaluates elements last to first: the same order gives the same first error.
-      for (let i = count - 1; i >= 0; i--) out[i] = elements[i]!(activation, locals);
-      return out;
-    };
+  listLiteral(node: NodeLike, scope: Scope): Value {
+    this.emit(`${this.k(chargeListLiteral)}();`);
+    const elementNodes = node.args as NodeLike[];
+    const elements = new Array<Source>(elementNodes.length);
+    // The interpreter evaluates elements last to first: the same order gives the same first error.
+    for (let i = elementNodes.length - 1; i >= 0; i--) elements[i] = this.cel(elementNodes[i]!, scope);
+    return { src: this.let(`[${elements.join(', ')}]`), json: false };
   }
 
-  mapLiteral(node: NodeLike, scope: Scope): Code {
-    const entries = (node.args as [NodeLike, NodeLike][]).map(([k, v]) => [this.cel(k, scope), this.cel(v, scope)] as const);
-    return (activation, locals) => {
-      chargeMapLiteral();
-      const results: [unknown, unknown][] = [];
-      for (const [k, v] of entries) {
-        const key = k(activation, locals);
-        results.push([key, v(activation, locals)]);
-      }
-      // As cel-js builds map literals: an ordinary object, reserved names left out.
-      const out: Record<string, unknown> = {};
-      for (const [key, value] of results) {
-        if (key === '__proto__' || key === 'constructor' || key === 'prototype') continue;
-        out[key as string] = value;
-      }
-      return out;
-    };
+  mapLiteral(node: NodeLike, scope: Scope): Value {
+    this.emit(`${this.k(chargeMapLiteral)}();`);
+    const entries: Source[] = [];
+    for (const [k, v] of node.args as [NodeLike, NodeLike][]) entries.push(this.cel(k, scope), this.cel(v, scope));
+    return { src: this.let(`${this.k(mapOfEntries)}([${entries.join(', ')}])`), json: false };
   }
 
-  call(node: NodeLike, scope: Scope): Code {
+  call(node: NodeLike, scope: Scope): Value {
     const receiverCall = node.op === 'rcall';
     const [name, receiverNode, argNodes] = receiverCall
       ? (node.args as [string, NodeLike, NodeLike[]])
       : [(node.args as [string, NodeLike[]])[0], undefined, (node.args as [string, NodeLike[]])[1]];
     if (argNodes.length + (receiverCall ? 1 : 0) > OPERAND_NAMES.length) throw new NotCompiled(`call of ${name} with too many arguments`);
-    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) throw new NotCompiled(`function name ${name}`);
-    // All operands, receiver first; the interpreter evaluates them last to first.
-    const operands = [...(receiverNode ? [receiverNode] : []), ...argNodes].map((operand) => this.cel(operand, scope));
-    const names = OPERAND_NAMES.slice(0, operands.length);
+    if (!IDENTIFIER.test(name)) throw new NotCompiled(`function name ${name}`);
+    const operandNodes = [...(receiverNode ? [receiverNode] : []), ...argNodes];
+    const names = OPERAND_NAMES.slice(0, operandNodes.length);
     const source = receiverCall ? `${names[0]}.${name}(${names.slice(1).join(', ')})` : `${name}(${names.join(', ')})`;
-    const slow = this.operation(source, [...(receiverNode ? [receiverNode] : []), ...argNodes]);
+    const slow = this.operation(source, operandNodes);
     const resolved = resolvedCall(node);
-    const guards = resolved?.parameterTypes.map(guardFor);
     const handler = resolved?.handler;
-    const count = operands.length;
-    const fast = handler !== undefined && guards !== undefined && guards.every((g) => g !== undefined);
+    // All operands, receiver first; the interpreter evaluates them last to first.
+    const operands = new Array<Source>(operandNodes.length);
+    for (let i = operandNodes.length - 1; i >= 0; i--) operands[i] = this.cel(operandNodes[i]!, scope);
+    const args = operands.join(', ');
+    const guards = handler === undefined ? undefined : resolved!.parameterTypes.map((type, i) => guardSource(type, operands[i]!, this.out));
+    if (guards !== undefined && guards.every((g) => g !== undefined)) {
+      const test = guards.filter((g) => g !== 'true');
+      if (test.length === 0) return { src: this.let(`${this.k(handler)}(${args})`), json: false };
+      return { src: this.let(`${test.join(' && ')} ? ${this.k(handler)}(${args}) : ${slow}(${args})`), json: false };
+    }
     // No overload the checker could fix (a dyn operand): resolved from the values, as the
     // interpreter does, when the interpreter's own check left the call to run time as well.
-    const operandNodes = [...(receiverNode ? [receiverNode] : []), ...argNodes];
-    const resolve =
-      fast || !this.dispatchedAtRunTime(receiverNode, argNodes)
-        ? undefined
-        : runtimeCallResolver(
-            node,
-            operandNodes.map((n) => {
-              const type = this.runtimeTypes.get(n) ?? 'dyn';
-              return /\bdyn\b/.test(type) ? undefined : type;
-            }),
-          );
-    return (activation, locals) => {
-      const values = new Array<unknown>(count);
-      for (let i = count - 1; i >= 0; i--) values[i] = operands[i]!(activation, locals);
-      if (resolve) {
-        const resolved = resolve(values);
-        if (resolved) return resolved(...values);
-        return slow(...values);
+    if (!this.dispatchedAtRunTime(receiverNode, argNodes)) return { src: this.let(`${slow}(${args})`), json: false };
+    const resolve = runtimeCallResolver(
+      node,
+      operandNodes.map((n) => {
+        const type = this.runtimeTypes.get(n) ?? 'dyn';
+        return /\bdyn\b/.test(type) ? undefined : type;
+      }),
+    );
+    if (resolve === undefined) return { src: this.let(`${slow}(${args})`), json: false };
+    const overload = this.let(`${this.k(resolve)}([${args}])`);
+    return { src: this.let(`${overload} ? ${overload}(${args}) : ${slow}(${args})`), json: false };
+  }
+
+  macro(node: NodeLike, scope: Scope): Value {
+    const optional = optionalMacroOf(node);
+    if (optional) {
+      const Opt = this.k(Optional);
+      // cel-js's own wording (optional.js) for a receiver or an argument that is not an optional.
+      const description = optional.kind === 'orValue' ? 'optional.orValue(value)' : 'optional.or(optional)';
+      const receiver = this.cel(optional.receiver, scope);
+      const t = this.out.temporary();
+      this.emit(`if (!(${receiver} instanceof ${Opt})) ${this.throwCel(`${description} receiver must be optional`)}`);
+      if (optional.kind === 'orValue') {
+        this.emit(`if (${receiver}.hasValue()) ${t} = ${receiver}.value();`);
+        this.out.block('else', () => this.emit(`${t} = ${this.cel(optional.argument, scope)};`));
+        return { src: t, json: false };
       }
-      if (fast) {
-        let ok = true;
-        for (let i = 0; i < count; i++) {
-          if (!guards[i]!(values[i])) {
-            ok = false;
-            break;
-          }
-        }
-        if (ok) return handler(...values);
-      }
-      return slow(...values);
+      this.emit(`if (${receiver}.hasValue()) ${t} = ${receiver};`);
+      this.out.block('else', () => {
+        const other = this.cel(optional.argument, scope);
+        this.emit(`if (!(${other} instanceof ${Opt})) ${this.throwCel(`${description} argument must be optional`)}`);
+        this.emit(`${t} = ${other};`);
+      });
+      return { src: t, json: false };
+    }
+    const has = hasMacroOf(node);
+    if (!has) throw new NotCompiled(`macro ${String((node.args as unknown[])?.[0] ?? node.op)}`);
+    const operand = this.gen(has.operand, scope);
+    const o = operand.src;
+    const call = `${this.k(hasField)}(${o}, ${this.k(has.field)})`;
+    if (!operand.json || !IDENTIFIER.test(has.field)) return { src: this.let(call), json: false };
+    // JSON: a member that is there is a presence test; the rest (absent, not an object) is hasField's.
+    const key = quoted(has.field);
+    return { src: this.let(`${jsonObjectTest(o)} && Object.hasOwn(${o}, ${key}) ? ${o}[${key}] !== undefined : ${call}`), json: false };
+  }
+
+  comprehension(c: ComprehensionLike, scope: Scope): Value {
+    const checkElement = this.iterationTypeCheck(c);
+    const notIterable = this.operation('object.exists(x, true)', [c.iterable]);
+    const { condition, result, errorsAreFatal } = c;
+    if (!errorsAreFatal && condition === undefined) throw new NotCompiled('a quantifier without a loop condition');
+    const range = this.gen(c.iterable, scope);
+    // A JSON range: its elements (or its keys) are the iteration variable's values, unconverted.
+    const jsonRange = checkElement === undefined && range.json;
+    const collection = jsonRange ? range.src : this.celOf(range);
+    const items = this.out.temporary();
+    const iteration = this.out.temporary();
+    const accuSlot = this.out.temporary();
+    const t = this.out.temporary();
+    const done = this.out.label();
+    const inner: Scope = {
+      names: new Map([...scope.names, [c.iterVarName, { src: iteration, json: jsonRange }]]),
+      accumulator: accuSlot,
     };
+    const cond = condition === undefined ? undefined : this.k(condition);
+    const check = checkElement === undefined ? undefined : this.k(checkElement);
+    this.out.block(`${done}:`, () => {
+      if (jsonRange) {
+        this.emit(`if (Array.isArray(${collection})) ${items} = ${this.k(jsonListItems)}(${collection});`);
+        this.emit(`else if (${this.k(isPlainMap)}(${collection})) ${items} = ${this.k(jsonObjectKeys)}(${collection});`);
+        this.emit(`else { ${t} = ${notIterable}(${this.k(celOf)}(${collection}, converted)); break ${done}; }`);
+      } else {
+        this.emit(`${items} = ${this.k(celItems)}(${collection});`);
+        this.emit(`if (${items} === undefined) { ${t} = ${notIterable}(${collection}); break ${done}; }`);
+      }
+      const accu = this.out.temporary();
+      this.emit(`${accu} = ${this.cel(c.init, scope)};`);
+      this.emit(`${accuSlot} = ${accu};`);
+      const i = this.out.temporary();
+      const length = this.out.temporary();
+      this.emit(`${length} = ${items}.length;`);
+      const element = () => {
+        if (check !== undefined) this.emit(`${check}(${items}[${i}]);`);
+        this.emit(`${iteration} = ${items}[${i}];`);
+      };
+      if (errorsAreFatal) {
+        this.out.block(`for (${i} = 0; ${i} < ${length}; ${i}++)`, () => {
+          if (cond !== undefined) this.emit(`if (!${cond}(${accu})) break;`);
+          element();
+          this.emit(`${accu} = ${this.cel(c.step, inner)};`);
+          this.emit(`${accuSlot} = ${accu};`);
+        });
+        this.emit(`${t} = ${this.k(result)}(${accu});`);
+        return;
+      }
+      // A quantifier (all, exists): an error in one step is kept while the others may still decide.
+      const error = this.out.temporary();
+      this.emit(`${error} = undefined;`);
+      this.out.block(`for (${i} = 0; ${i} < ${length}; ${i}++)`, () => {
+        this.emit(`if (!${cond!}(${accu})) { ${t} = ${this.k(result)}(${accu}); break ${done}; }`);
+        element();
+        const next = this.out.temporary();
+        this.out.block('try', () => this.emit(`${next} = ${this.cel(c.step, inner)};`), `} catch (caught) { ${error} ??= caught; continue; }`);
+        this.emit(`${accu} = ${next};`);
+        this.emit(`${accuSlot} = ${accu};`);
+      });
+      this.emit(`if (${error} && ${cond!}(${accu})) throw ${error};`);
+      this.emit(`${t} = ${this.k(result)}(${accu});`);
+    });
+    return { src: t, json: false };
   }
 
   /**
@@ -610,198 +668,15 @@ class Compiler {
     return receiverNode !== undefined && (this.runtimeTypes.get(receiverNode) ?? 'dyn') === 'dyn';
   }
 
-  macro(node: NodeLike, scope: Scope): Code {
-    const optional = optionalMacroOf(node);
-    if (optional) {
-      const receiver = this.cel(optional.receiver, scope);
-      const argument = this.cel(optional.argument, scope);
-      // cel-js's own wording (optional.js) for a receiver or an argument that is not an optional.
-      const description = optional.kind === 'orValue' ? 'optional.orValue(value)' : 'optional.or(optional)';
-      if (optional.kind === 'orValue') {
-        return (activation, locals) => {
-          const value = receiver(activation, locals);
-          if (!(value instanceof Optional)) throw new EvaluationError(`${description} receiver must be optional`);
-          return value.hasValue() ? value.value() : argument(activation, locals);
-        };
-      }
-      return (activation, locals) => {
-        const value = receiver(activation, locals);
-        if (!(value instanceof Optional)) throw new EvaluationError(`${description} receiver must be optional`);
-        if (value.hasValue()) return value;
-        const other = argument(activation, locals);
-        if (!(other instanceof Optional)) throw new EvaluationError(`${description} argument must be optional`);
-        return other;
-      };
-    }
-    const has = hasMacroOf(node);
-    if (!has) throw new NotCompiled(`macro ${String((node.args as unknown[])?.[0] ?? node.op)}`);
-    const operand = this.compile(has.operand, scope);
-    const field = has.field;
-    return (activation, locals) => hasField(operand(activation, locals), field);
-  }
-
-  comprehension(c: ComprehensionLike, scope: Scope): Code {
-    const checkElement = this.iterationTypeCheck(c);
-    // A JSON range: its elements (or its keys) are the iteration variable's values, unconverted.
-    const range = this.compile(c.iterable, scope);
-    const jsonRange = checkElement === undefined && this.json.has(range);
-    const iterable: Code = jsonRange || !this.json.has(range) ? range : (activation, locals) => celOf(range(activation, locals), activation);
-    const init = this.cel(c.init, scope);
-    const iterSlot = this.slots++;
-    const accuSlot = this.slots++;
-    if (jsonRange) this.jsonSlots.add(iterSlot);
-    const inner: Scope = { names: new Map([...scope.names, [c.iterVarName, iterSlot]]), accumulator: accuSlot };
-    const step = this.cel(c.step, inner);
-    const { condition, result, errorsAreFatal } = c;
-    const notIterable = this.operation('object.exists(x, true)', [c.iterable]);
-    return (activation, locals) => {
-      const collection = iterable(activation, locals);
-      let items: unknown[];
-      if (jsonRange) {
-        if (Array.isArray(collection)) items = collection.includes(undefined) ? collection.map((item: unknown) => item ?? null) : collection;
-        else if (isPlainMap(collection)) items = Object.keys(collection).filter((key) => collection[key] !== undefined);
-        else return notIterable(celOf(collection, activation));
-      } else if (Array.isArray(collection)) items = collection;
-      else if (collection instanceof Set) items = [...collection];
-      else if (collection instanceof Map) items = [...collection.keys()];
-      else if (collection !== null && typeof collection === 'object') items = Object.keys(collection);
-      else return notIterable(collection);
-      let accu = init(activation, locals);
-      locals[accuSlot] = accu;
-      const length = items.length;
-      if (errorsAreFatal) {
-        for (let i = 0; i < length; i++) {
-          if (condition && !condition(accu)) break;
-          if (checkElement) checkElement(items[i]);
-          locals[iterSlot] = items[i];
-          accu = step(activation, locals);
-          locals[accuSlot] = accu;
-        }
-        return result(accu);
-      }
-      // A quantifier (all, exists): an error in one step is kept while the others may still decide.
-      let error: unknown;
-      for (let i = 0; i < length; i++) {
-        if (!condition!(accu)) return result(accu);
-        if (checkElement) checkElement(items[i]);
-        locals[iterSlot] = items[i];
-        let next: unknown;
-        try {
-          next = step(activation, locals);
-        } catch (caught) {
-          error ??= caught;
-          continue;
-        }
-        accu = next;
-        locals[accuSlot] = accu;
-      }
-      if (error && condition!(accu)) throw error;
-      return result(accu);
-    };
-  }
-}
-
-type FieldRead = (operand: Code, slow: InterpretedOperation) => Code;
-
-const fieldReads = new Map<string, FieldRead>();
-
-/**
- * `json.field` for one field name: the read of a member that is there, else the interpreter's error
- * on the converted value. Made from source once per field name so that the property read has a call
- * site of its own: V8 then sees the few object shapes that field is read from (a DaemonSet's `spec`, a
- * container's `image`) instead of every shape every field read meets, which is the difference between
- * an inline cache hit and a dictionary lookup. The name is an identifier (checked by the caller) and
- * is written as a JSON string literal.
- */
-function jsonFieldRead(field: string): FieldRead {
-  let read = fieldReads.get(field);
-  if (read === undefined) {
-    const key = JSON.stringify(field);
-    const make = new Function(
-      'isPlainMap',
-      'celOf',
-      `return (operand, slow) => (activation, locals) => {
-        const value = operand(activation, locals);
-        if (typeof value === 'object' && value !== null && Object.hasOwn(value, ${key}) && isPlainMap(value)) {
-          const member = value[${key}];
-          if (member !== undefined) return member;
-        }
-        return slow(celOf(value, activation));
-      };`,
-    ) as (isPlainMap: (value: unknown) => boolean, celOf: (value: unknown, activation: CelActivation) => unknown) => FieldRead;
-    read = make(isPlainMap, celOf);
-    fieldReads.set(field, read);
-  }
-  return read;
-}
-
-/** `value[k]` for a list and an in-range int or a map and a key it has; undefined otherwise (the slow path's case). */
-function indexedMember(value: unknown, k: unknown): unknown {
-  if (Array.isArray(value)) {
-    return typeof k === 'bigint' && k >= 0n && k < BigInt(value.length) ? (value[Number(k)] as unknown) : undefined;
-  }
-  return isPlainMap(value) && typeof k === 'string' && Object.hasOwn(value, k) ? value[k] : undefined;
-}
-
-/** cel-js's name for the kind of a value that is not a primitive (its debugType, without element types). */
-function describeKind(value: unknown): string {
-  if (value === null) return 'null';
-  if (Array.isArray(value)) return 'list';
-  if (isPlainMap(value) || value instanceof Map) return 'map';
-  return String((value as { constructor?: { name?: string } } | undefined)?.constructor?.name ?? typeof value);
-}
-
-function sameFirstElementType(a: unknown[], b: unknown[]): boolean {
-  if (a.length === 0 || b.length === 0) return true;
-  const x = typeof a[0];
-  return x === typeof b[0] && (x === 'string' || x === 'bigint' || x === 'boolean');
-}
-
-type Guard = (value: unknown) => boolean;
-
-/** The interpreter's "Ternary condition must be bool, got 'T'" with a macro's own wording instead. */
-function relabel(error: unknown, label: string): unknown {
-  if (!(error instanceof EvaluationError)) return error;
-  const summary = error.summary ?? error.message;
-  const prefix = 'Ternary condition must be bool';
-  return summary.startsWith(prefix) ? new EvaluationError(label + summary.slice(prefix.length)) : error;
-}
-
-/** A type parameter (`A`, `T`, ...) or dyn: any value resolves to the same overload. */
-const TYPE_PARAMETER = /^([A-Z]|dyn)$/;
-
-const PRIMITIVE_GUARDS: Readonly<Record<string, Guard>> = {
-  string: (v) => typeof v === 'string',
-  int: (v) => typeof v === 'bigint',
-  bool: (v) => typeof v === 'boolean',
-  double: (v) => typeof v === 'number',
-};
-
-/**
- * The runtime test under which the interpreter would pick the same overload the checker picked for a
- * parameter of type `type`, or undefined when there is no cheap such test (the call then always goes
- * through the interpreter's overload resolution).
- */
-function guardFor(type: string): Guard | undefined {
-  const primitive = PRIMITIVE_GUARDS[type];
-  if (primitive) return primitive;
-  if (TYPE_PARAMETER.test(type)) return () => true;
-  if (type.startsWith('optional<')) return (v) => v instanceof Optional;
-  const list = /^list<(.+)>$/.exec(type);
-  if (list && TYPE_PARAMETER.test(list[1]!)) return (v) => Array.isArray(v);
-  if (/^map<([A-Z]|dyn), ([A-Z]|dyn)>$/.test(type)) return (v) => isPlainMap(v) || v instanceof Map;
-  if (list) {
-    const element = PRIMITIVE_GUARDS[list[1]!];
-    // A list of a primitive type: the interpreter types the list by its first element; an empty list
-    // could match another overload (sum() of ints or of doubles), so it takes the slow path.
-    if (element) return (v) => Array.isArray(v) && v.length > 0 && element(v[0]);
-  }
-  return undefined;
 }
 
 export interface CompiledExpressionCode {
   evaluate(activation: CelActivation): unknown;
+  /** The generated source for an activation with JSON inputs (for tests and for reading). */
+  readonly source: string;
 }
+
+type Evaluate = (activation: CelActivation) => unknown;
 
 /** Compiles a checked AST, or throws NotCompiled with the construct that is not supported yet. */
 export function compileExpression(ast: ASTNode, runtimeAst: ASTNode, operation: OperationFactory): CompiledExpressionCode {
@@ -817,11 +692,11 @@ export function compileExpression(ast: ASTNode, runtimeAst: ASTNode, operation: 
     if (checked.op !== runtime.op) throw new NotCompiled('the checked and the runtime expressions differ in shape');
     runtimeTypes.set(checked, checkedTypeOf(runtime) ?? 'dyn');
   }
-  const compile = (jsonInputs: boolean): Compiled => {
-    const compiler = new Compiler(operation, runtimeTypes, jsonInputs);
+  const compile = (jsonInputs: boolean): { code: Evaluate; source: string } => {
+    const generator = new Generator(operation, runtimeTypes, jsonInputs);
     try {
-      const root = compiler.cel(ast as unknown as NodeLike, { names: new Map(), accumulator: undefined });
-      return { root, slots: compiler.slots };
+      const root = generator.cel(ast as unknown as NodeLike, { names: new Map(), accumulator: undefined });
+      return generator.out.instantiate<Evaluate>(jsonInputs ? JSON_PROLOGUE : [], root);
     } catch (error) {
       // An AST shape this compiler did not expect is a reason to interpret, never a load failure.
       if (error instanceof NotCompiled) throw error;
@@ -830,19 +705,13 @@ export function compileExpression(ast: ASTNode, runtimeAst: ASTNode, operation: 
   };
   const onJson = compile(true);
   // For an activation without JSON inputs (constants at load, the conformance suite): compiled on first use.
-  let onCel: Compiled | undefined;
+  let onCel: Evaluate | undefined;
+  const evaluateOnJson = onJson.code;
   return {
     evaluate(activation) {
-      const { root, slots } = activation.json === undefined ? (onCel ??= compile(false)) : onJson;
-      return root(activation, slots === 0 ? EMPTY_LOCALS : new Array<unknown>(slots));
+      if (activation.json !== undefined) return evaluateOnJson(activation);
+      return (onCel ??= compile(false).code)(activation);
     },
+    source: onJson.source,
   };
 }
-
-interface Compiled {
-  root: Code;
-  slots: number;
-}
-
-const EMPTY_LOCALS: Locals = [];
-
