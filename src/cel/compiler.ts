@@ -95,6 +95,8 @@ interface Value {
    * part of the converted object, and converting that again changes nothing.
    */
   readonly json: boolean;
+  /** The value's `typeof` when the compiler knows it (a literal), so that a guard on it can be left out. */
+  readonly typeOf?: string;
 }
 
 /** The scope of iteration variables and the accumulator: CEL name -> generated variable. */
@@ -177,7 +179,7 @@ class Generator {
     if (node.meta.macro) return this.macro(node, scope);
     switch (node.op) {
       case 'value':
-        return { src: this.literal(node.args), json: false };
+        return { src: this.literal(node.args), json: false, typeOf: typeof node.args };
       case 'id':
         return this.identifier(node.args as string, scope);
       case '.':
@@ -267,11 +269,11 @@ class Generator {
   select(node: NodeLike, scope: Scope, optional: boolean): Value {
     const [operandNode, field] = node.args as [NodeLike, string];
     if (!IDENTIFIER.test(field)) throw new NotCompiled(`field name ${field}`);
+    if (optional) return this.optionalSelect(node, this.gen(operandNode, scope));
     const key = quoted(field);
-    const slow = this.operation(optional ? `object.?${field}` : `object.${field}`, [operandNode]);
-    const Opt = this.k(Optional);
+    const slow = this.operation(`object.${field}`, [operandNode]);
     const t = this.out.temporary();
-    if (!optional && operandNode.op === 'id' && operandNode.args === 'variables' && !scope.names.has('variables')) {
+    if (operandNode.op === 'id' && operandNode.args === 'variables' && !scope.names.has('variables')) {
       // `variables.x`: by name, without the map the interpreter needs (activation.variable).
       this.emit(`${t} = activation.variable !== undefined ? activation.variable(${key}) : undefined;`);
       this.out.block(`if (${t} === undefined)`, () => {
@@ -285,20 +287,28 @@ class Generator {
     const o = operand.src;
     if (operand.json) {
       // JSON: a member that is there is read as it is; anything else is the converted value's answer.
-      if (!optional) {
-        this.emit(`${t} = ${jsonObjectTest(o)} && Object.hasOwn(${o}, ${key}) ? ${o}[${key}] : undefined;`);
-        this.emit(`if (${t} === undefined) ${t} = ${slow}(${this.k(celOf)}(${o}, converted));`);
-        return { src: t, json: true };
-      }
+      this.emit(`${t} = ${jsonObjectTest(o)} && Object.hasOwn(${o}, ${key}) ? ${o}[${key}] : undefined;`);
+      this.emit(`if (${t} === undefined) ${t} = ${slow}(${this.k(celOf)}(${o}, converted));`);
+      return { src: t, json: true };
+    }
+    this.emit(`${t} = ${this.k(isPlainMap)}(${o}) && Object.hasOwn(${o}, ${key}) ? ${o}[${key}] : undefined;`);
+    this.emit(`if (${t} === undefined) ${t} = ${slow}(${o});`);
+    return { src: t, json: false };
+  }
+
+  /** `a.?f` on the evaluated operand of the `.?` node `node`: an Optional. */
+  optionalSelect(node: NodeLike, operand: Value): Value {
+    const [operandNode, field] = node.args as [NodeLike, string];
+    const key = quoted(field);
+    const slow = this.operation(`object.?${field}`, [operandNode]);
+    const Opt = this.k(Optional);
+    const o = operand.src;
+    const t = this.out.temporary();
+    if (operand.json) {
       const member = this.out.temporary();
       this.emit(`if (${jsonObjectTest(o)} && Object.hasOwn(${o}, ${key}) && (${member} = ${o}[${key}]) !== undefined) ${t} = ${Opt}.of(${this.k(celOf)}(${member}, converted));`);
       this.emit(`else if (${this.k(isPlainMap)}(${o})) ${t} = ${Opt}.none();`);
       this.emit(`else ${t} = ${slow}(${this.k(celOf)}(${o}, converted));`);
-      return { src: t, json: false };
-    }
-    if (!optional) {
-      this.emit(`${t} = ${this.k(isPlainMap)}(${o}) && Object.hasOwn(${o}, ${key}) ? ${o}[${key}] : undefined;`);
-      this.emit(`if (${t} === undefined) ${t} = ${slow}(${o});`);
       return { src: t, json: false };
     }
     const value = this.out.temporary();
@@ -519,10 +529,14 @@ class Generator {
     const resolved = resolvedCall(node);
     const handler = resolved?.handler;
     // All operands, receiver first; the interpreter evaluates them last to first.
-    const operands = new Array<Source>(operandNodes.length);
-    for (let i = operandNodes.length - 1; i >= 0; i--) operands[i] = this.cel(operandNodes[i]!, scope);
+    const values = new Array<Value>(operandNodes.length);
+    for (let i = operandNodes.length - 1; i >= 0; i--) {
+      const value = this.gen(operandNodes[i]!, scope);
+      values[i] = value.json ? { src: this.celOf(value), json: false } : value;
+    }
+    const operands = values.map((value) => value.src);
     const args = operands.join(', ');
-    const guards = handler === undefined ? undefined : resolved!.parameterTypes.map((type, i) => guardSource(type, operands[i]!, this.out));
+    const guards = handler === undefined ? undefined : resolved!.parameterTypes.map((type, i) => guardSource(type, values[i]!, this.out));
     if (guards !== undefined && guards.every((g) => g !== undefined)) {
       const test = guards.filter((g) => g !== 'true');
       if (test.length === 0) return { src: this.let(`${this.k(handler)}(${args})`), json: false };
@@ -546,6 +560,10 @@ class Generator {
   macro(node: NodeLike, scope: Scope): Value {
     const optional = optionalMacroOf(node);
     if (optional) {
+      if (optional.kind === 'orValue') {
+        const fused = this.fusedOrValue(optional.receiver, optional.argument, scope);
+        if (fused !== undefined) return fused;
+      }
       const Opt = this.k(Optional);
       // cel-js's own wording (optional.js) for a receiver or an argument that is not an optional.
       const description = optional.kind === 'orValue' ? 'optional.orValue(value)' : 'optional.or(optional)';
@@ -574,6 +592,85 @@ class Generator {
     // JSON: a member that is there is a presence test; the rest (absent, not an object) is hasField's.
     const key = quoted(has.field);
     return { src: this.let(`${jsonObjectTest(o)} && Object.hasOwn(${o}, ${key}) ? ${o}[${key}] !== undefined : ${call}`), json: false };
+  }
+
+  /**
+   * `json.?a.?b.orValue(d)` as presence tests on the JSON, without the Optionals and without
+   * converting the objects on the way: while each member read is a JSON object of its own (its
+   * `constructor` is Object's: not a list, not a Map, no `constructor` key of its own, which is what
+   * makes the interpreter's view of it a plain map with the same members), a missing member is the
+   * empty optional and a present one is read on. At the first value that is anything else the chain
+   * goes on exactly as unfused code would, from an Optional of that value. Undefined when the
+   * receiver is not such a chain.
+   */
+  fusedOrValue(receiver: NodeLike, argument: NodeLike, scope: Scope): Value | undefined {
+    const steps: NodeLike[] = [];
+    let root = receiver;
+    while (root.op === '.?' && !root.meta.alternate && !root.meta.macro) {
+      steps.unshift(root);
+      root = (root.args as [NodeLike, string])[0];
+    }
+    if (steps.length === 0 || steps.some((step) => !IDENTIFIER.test((step.args as [NodeLike, string])[1]))) return undefined;
+    const Opt = this.k(Optional);
+    const rootValue = this.gen(root, scope);
+    if (!rootValue.json) {
+      // Not JSON: the steps as unfused code, on the root already evaluated.
+      let value: Value = rootValue;
+      for (const step of steps) value = this.optionalSelect(step, value);
+      return this.orValueOn(value.src, argument, scope);
+    }
+    // The member read so far (JSON) and, once the chain left JSON, the Optional it continues on.
+    const member = this.out.temporary();
+    const generic = this.out.temporary();
+    /** 0: the chain is empty; 1: `member` is its value; 2: `generic` is the Optional it evaluated to. */
+    const state = this.out.temporary();
+    const done = this.out.label();
+    const continueFrom = (index: number, optional: Source) => {
+      let value: Value = { src: optional, json: false };
+      for (const step of steps.slice(index)) value = this.optionalSelect(step, value);
+      this.emit(`${generic} = ${value.src}; ${state} = 2; break ${done};`);
+    };
+    this.out.block(`${done}:`, () => {
+      this.emit(`${member} = ${rootValue.src};`);
+      steps.forEach((step, index) => {
+        const field = (step.args as [NodeLike, string])[1];
+        const key = quoted(field);
+        const next = this.out.temporary();
+        if (index === 0) {
+          // As select() on JSON: read, else empty for a map, else the interpreter on the converted value.
+          this.emit(`if (${jsonObjectTest(member)} && Object.hasOwn(${member}, ${key}) && (${next} = ${member}[${key}]) !== undefined) ${member} = ${next};`);
+          this.emit(`else if (${this.k(isPlainMap)}(${member})) { ${state} = 0; break ${done}; }`);
+          this.out.block('else', () => {
+            const slow = this.operation(`object.?${field}`, [(step.args as [NodeLike, string])[0]]);
+            continueFrom(1, this.let(`${slow}(${this.k(celOf)}(${member}, converted))`));
+          });
+          return;
+        }
+        this.out.block(`if (typeof ${member} === 'object' && ${member} !== null && ${member}.constructor === Object)`, () => {
+          this.emit(`if (Object.hasOwn(${member}, ${key}) && (${next} = ${member}[${key}]) !== undefined) ${member} = ${next};`);
+          this.emit(`else { ${state} = 0; break ${done}; }`);
+        });
+        this.out.block('else', () => continueFrom(index, this.let(`${Opt}.of(${this.k(celOf)}(${member}, converted))`)));
+      });
+      this.emit(`${state} = 1;`);
+    });
+    const t = this.out.temporary();
+    this.emit(`if (${state} === 1) ${t} = ${this.k(celOf)}(${member}, converted);`);
+    this.out.block(`else if (${state} === 2)`, () => {
+      const value = this.orValueOn(generic, argument, scope);
+      this.emit(`${t} = ${value.src};`);
+    });
+    this.out.block('else', () => this.emit(`${t} = ${this.cel(argument, scope)};`));
+    return { src: t, json: false };
+  }
+
+  /** `optional.orValue(argument)` on an evaluated receiver, as cel-js's macro does it. */
+  orValueOn(receiver: Source, argument: NodeLike, scope: Scope): Value {
+    const t = this.out.temporary();
+    this.emit(`if (!(${receiver} instanceof ${this.k(Optional)})) ${this.throwCel('optional.orValue(value) receiver must be optional')}`);
+    this.emit(`if (${receiver}.hasValue()) ${t} = ${receiver}.value();`);
+    this.out.block('else', () => this.emit(`${t} = ${this.cel(argument, scope)};`));
+    return { src: t, json: false };
   }
 
   comprehension(c: ComprehensionLike, scope: Scope): Value {

@@ -19,9 +19,11 @@ const PRIMITIVE_TYPEOF: Readonly<Record<string, string>> = {
  * checked overload, or undefined when there is no cheap such test (the call then always goes through
  * the interpreter's overload resolution).
  */
-export function guardSource(type: string, value: Source, emitter: Emitter): Source | undefined {
+export function guardSource(type: string, operand: { src: Source; typeOf?: string }, emitter: Emitter): Source | undefined {
+  const value = operand.src;
   const primitive = PRIMITIVE_TYPEOF[type];
-  if (primitive) return `typeof ${value} === '${primitive}'`;
+  // A literal's type is known: its test is settled here.
+  if (primitive) return operand.typeOf === primitive ? 'true' : `typeof ${value} === '${primitive}'`;
   if (TYPE_PARAMETER.test(type)) return 'true';
   if (type.startsWith('optional<')) return `${value} instanceof ${emitter.constant(Optional)}`;
   const list = /^list<(.+)>$/.exec(type);
