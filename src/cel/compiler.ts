@@ -164,6 +164,32 @@ class Generator {
     );
   }
 
+  /**
+   * The test that JSON value `o` has the member `field` (a validated identifier), its value read into
+   * `into` along the way: an object that is not a list, whose member is there and not inherited.
+   * A member is inherited only from the prototypes a JSON-flagged value can have (Object's; Map's for
+   * a converted value a slow path returned), so for a name those do not define (`spec`, `image`)
+   * the property read alone decides, as long as nobody added the name to them since (checked at
+   * run time: a load from a prototype that does not have it, which V8 caches); for a name they do
+   * define (`constructor`, `size`, `__proto__`) and after any such change, Object.hasOwn decides.
+   */
+  jsonMember(o: Source, field: string, into: Source): Source {
+    const key = quoted(field);
+    const own = `Object.hasOwn(${o}, ${key})`;
+    const inheritable = field in Object.prototype || field in Map.prototype;
+    const notInherited = inheritable ? own : `(${this.k(Object.prototype)}[${key}] === undefined && ${this.k(Map.prototype)}[${key}] === undefined || ${own})`;
+    return `${jsonObjectTest(o)} && (${into} = ${o}[${key}]) !== undefined && ${notInherited}`;
+  }
+
+  /**
+   * isPlainMap(o), answered without reading the prototype for an object whose `constructor` is
+   * Object's (what JSON.parse and object literals make; an own `constructor` member of JSON is never
+   * a function).
+   */
+  plainMapTest(o: Source): Source {
+    return `(typeof ${o} === 'object' && ${o} !== null && (${o}.constructor === Object || ${this.k(isPlainMap)}(${o})))`;
+  }
+
   /** `throw new EvaluationError(message)` with cel-js's wording. */
   throwCel(message: string): string {
     return `throw new ${this.k(EvaluationError)}(${this.k(message)});`;
@@ -287,8 +313,7 @@ class Generator {
     const o = operand.src;
     if (operand.json) {
       // JSON: a member that is there is read as it is; anything else is the converted value's answer.
-      this.emit(`${t} = ${jsonObjectTest(o)} && Object.hasOwn(${o}, ${key}) ? ${o}[${key}] : undefined;`);
-      this.emit(`if (${t} === undefined) ${t} = ${slow}(${this.k(celOf)}(${o}, converted));`);
+      this.emit(`if (!(${this.jsonMember(o, field, t)})) ${t} = ${slow}(${this.k(celOf)}(${o}, converted));`);
       return { src: t, json: true };
     }
     this.emit(`${t} = ${this.k(isPlainMap)}(${o}) && Object.hasOwn(${o}, ${key}) ? ${o}[${key}] : undefined;`);
@@ -306,8 +331,8 @@ class Generator {
     const t = this.out.temporary();
     if (operand.json) {
       const member = this.out.temporary();
-      this.emit(`if (${jsonObjectTest(o)} && Object.hasOwn(${o}, ${key}) && (${member} = ${o}[${key}]) !== undefined) ${t} = ${Opt}.of(${this.k(celOf)}(${member}, converted));`);
-      this.emit(`else if (${this.k(isPlainMap)}(${o})) ${t} = ${Opt}.none();`);
+      this.emit(`if (${this.jsonMember(o, field, member)}) ${t} = ${Opt}.of(${this.k(celOf)}(${member}, converted));`);
+      this.emit(`else if (${this.plainMapTest(o)}) ${t} = ${Opt}.none();`);
       this.emit(`else ${t} = ${slow}(${this.k(celOf)}(${o}, converted));`);
       return { src: t, json: false };
     }
@@ -590,8 +615,8 @@ class Generator {
     const call = `${this.k(hasField)}(${o}, ${this.k(has.field)})`;
     if (!operand.json || !IDENTIFIER.test(has.field)) return { src: this.let(call), json: false };
     // JSON: a member that is there is a presence test; the rest (absent, not an object) is hasField's.
-    const key = quoted(has.field);
-    return { src: this.let(`${jsonObjectTest(o)} && Object.hasOwn(${o}, ${key}) ? ${o}[${key}] !== undefined : ${call}`), json: false };
+    const member = this.out.temporary();
+    return { src: this.let(`${this.jsonMember(o, has.field, member)} ? true : ${call}`), json: false };
   }
 
   /**
@@ -634,12 +659,11 @@ class Generator {
       this.emit(`${member} = ${rootValue.src};`);
       steps.forEach((step, index) => {
         const field = (step.args as [NodeLike, string])[1];
-        const key = quoted(field);
         const next = this.out.temporary();
         if (index === 0) {
           // As select() on JSON: read, else empty for a map, else the interpreter on the converted value.
-          this.emit(`if (${jsonObjectTest(member)} && Object.hasOwn(${member}, ${key}) && (${next} = ${member}[${key}]) !== undefined) ${member} = ${next};`);
-          this.emit(`else if (${this.k(isPlainMap)}(${member})) { ${state} = 0; break ${done}; }`);
+          this.emit(`if (${this.jsonMember(member, field, next)}) ${member} = ${next};`);
+          this.emit(`else if (${this.plainMapTest(member)}) { ${state} = 0; break ${done}; }`);
           this.out.block('else', () => {
             const slow = this.operation(`object.?${field}`, [(step.args as [NodeLike, string])[0]]);
             continueFrom(1, this.let(`${slow}(${this.k(celOf)}(${member}, converted))`));
@@ -647,7 +671,7 @@ class Generator {
           return;
         }
         this.out.block(`if (typeof ${member} === 'object' && ${member} !== null && ${member}.constructor === Object)`, () => {
-          this.emit(`if (Object.hasOwn(${member}, ${key}) && (${next} = ${member}[${key}]) !== undefined) ${member} = ${next};`);
+          this.emit(`if (${this.jsonMember(member, field, next)}) ${member} = ${next};`);
           this.emit(`else { ${state} = 0; break ${done}; }`);
         });
         this.out.block('else', () => continueFrom(index, this.let(`${Opt}.of(${this.k(celOf)}(${member}, converted))`)));

@@ -350,4 +350,16 @@ describe('compiled CEL against the interpreter', { timeout: 600_000 }, () => {
     assert.equal(literal.evaluate(activation), `a"b\\c\${d}\n'\u0027'*/${String((seed['metadata'] as JsonObject)['name'])}`);
     console.log(`${edgeCompared} DaemonSets compared on the edge expressions`);
   });
+
+  it('does not read a member someone added to Object.prototype after the code was generated as the object\'s own', async () => {
+    const edges = await edgePolicies();
+    const object = structuredClone(seeds[0]!);
+    const names = ['privileged', 'securityContext', 'capabilities', 'add', 'hostNetwork', 'annotations'];
+    for (const name of names) Object.defineProperty(Object.prototype, name, { value: { add: ['polluted'], privileged: true }, configurable: true, writable: true });
+    try {
+      compareOn(object, null, null, edges);
+    } finally {
+      for (const name of names) delete (Object.prototype as Record<string, unknown>)[name];
+    }
+  });
 });
