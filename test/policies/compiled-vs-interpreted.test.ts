@@ -316,6 +316,7 @@ describe('compiled CEL against the interpreter', { timeout: 600_000 }, () => {
       { numRuns: RUNS },
     );
     console.log(`${compared} evaluations compared`);
+    assert.ok(compared >= 40_000, `only ${compared} evaluations compared; the README reports over 58,000`);
   });
 
   it('agrees on .? chains, has() and field reads over missing, null, mistyped and reserved members, and on literals with quotes, backslashes and ${', async () => {
@@ -348,7 +349,8 @@ describe('compiled CEL against the interpreter', { timeout: 600_000 }, () => {
     const literal = programs.find((e) => e.program.source.startsWith("'a"))!.program;
     const activation = policyActivation(edges[0]!, sharedValues(admissionRequest(seed, {}), seed, null, null));
     assert.equal(literal.evaluate(activation), `a"b\\c\${d}\n'\u0027'*/${String((seed['metadata'] as JsonObject)['name'])}`);
-    console.log(`${edgeCompared} DaemonSets compared on the edge expressions`);
+    console.log(`${edgeCompared} DaemonSets compared on the ${EDGE_EXPRESSIONS.length} edge expressions`);
+    assert.ok(edgeCompared >= 200, 'the edge expressions must be compared on at least 200 generated DaemonSets');
   });
 
   it('does not read a member someone added to Object.prototype after the code was generated as the object\'s own', async () => {
