@@ -105,6 +105,13 @@ interface Scope {
   readonly accumulator: Source | undefined;
 }
 
+/**
+ * A fused `.?` chain (Generator.optionalChain): `state` is 0 when the chain is empty, 1 when
+ * `member` (JSON) is its value, 2 when `generic` holds the Optional it evaluated to; or, for a chain
+ * not rooted in JSON, `optional` holds the Optional as unfused code made it.
+ */
+type FusedChain = { state: Source; member: Source; generic: Source; optional?: undefined } | { optional: Source };
+
 /** The variables compiled code reads as JSON when the activation carries them (see JsonInputs). */
 const JSON_NAMES: ReadonlySet<string> = new Set(['object', 'oldObject', 'request', 'namespaceObject']);
 
@@ -548,6 +555,7 @@ class Generator {
     if (argNodes.length + (receiverCall ? 1 : 0) > OPERAND_NAMES.length) throw new NotCompiled(`call of ${name} with too many arguments`);
     if (!IDENTIFIER.test(name)) throw new NotCompiled(`function name ${name}`);
     const operandNodes = [...(receiverNode ? [receiverNode] : []), ...argNodes];
+    const fusedReceiver = name === 'hasValue' && receiverNode !== undefined && argNodes.length === 0 ? this.optionalChain(receiverNode, scope) : undefined;
     const names = OPERAND_NAMES.slice(0, operandNodes.length);
     const source = receiverCall ? `${names[0]}.${name}(${names.slice(1).join(', ')})` : `${name}(${names.join(', ')})`;
     const slow = this.operation(source, operandNodes);
@@ -555,9 +563,21 @@ class Generator {
     const handler = resolved?.handler;
     // All operands, receiver first; the interpreter evaluates them last to first.
     const values = new Array<Value>(operandNodes.length);
-    for (let i = operandNodes.length - 1; i >= 0; i--) {
-      const value = this.gen(operandNodes[i]!, scope);
-      values[i] = value.json ? { src: this.celOf(value), json: false } : value;
+    if (fusedReceiver !== undefined) {
+      // `chain.hasValue()`: the call below gets a shared empty or present Optional when the fused
+      // chain decided, so the handler runs as before without an Optional made per evaluation.
+      const receiver = fusedReceiver.optional ?? this.out.temporary();
+      if (fusedReceiver.optional === undefined) {
+        const some = this.k(Optional.of(true));
+        const none = this.k(Optional.none());
+        this.emit(`${receiver} = ${fusedReceiver.state} === 1 ? ${some} : ${fusedReceiver.state} === 0 ? ${none} : ${fusedReceiver.generic};`);
+      }
+      values[0] = { src: receiver, json: false };
+    } else {
+      for (let i = operandNodes.length - 1; i >= 0; i--) {
+        const value = this.gen(operandNodes[i]!, scope);
+        values[i] = value.json ? { src: this.celOf(value), json: false } : value;
+      }
     }
     const operands = values.map((value) => value.src);
     const args = operands.join(', ');
@@ -620,15 +640,16 @@ class Generator {
   }
 
   /**
-   * `json.?a.?b.orValue(d)` as presence tests on the JSON, without the Optionals and without
-   * converting the objects on the way: while each member read is a JSON object of its own (its
-   * `constructor` is Object's: not a list, not a Map, no `constructor` key of its own, which is what
-   * makes the interpreter's view of it a plain map with the same members), a missing member is the
-   * empty optional and a present one is read on. At the first value that is anything else the chain
-   * goes on exactly as unfused code would, from an Optional of that value. Undefined when the
-   * receiver is not such a chain.
+   * `json.?a.?b` consumed in the same expression (by orValue, hasValue) as presence tests on the
+   * JSON, without the Optionals and without converting the objects on the way: while each member
+   * read is a JSON object of its own (its `constructor` is Object's: not a list, not a Map, no
+   * `constructor` key of its own, which is what makes the interpreter's view of it a plain map with
+   * the same members), a missing member is the empty optional and a present one is read on. At the
+   * first value that is anything else the chain goes on exactly as unfused code would, from an
+   * Optional of that value. Undefined when `receiver` is not a `.?` chain; a chain whose root is not
+   * JSON is evaluated as unfused code (`optional` set).
    */
-  fusedOrValue(receiver: NodeLike, argument: NodeLike, scope: Scope): Value | undefined {
+  optionalChain(receiver: NodeLike, scope: Scope): FusedChain | undefined {
     const steps: NodeLike[] = [];
     let root = receiver;
     while (root.op === '.?' && !root.meta.alternate && !root.meta.macro) {
@@ -642,12 +663,11 @@ class Generator {
       // Not JSON: the steps as unfused code, on the root already evaluated.
       let value: Value = rootValue;
       for (const step of steps) value = this.optionalSelect(step, value);
-      return this.orValueOn(value.src, argument, scope);
+      return { optional: value.src };
     }
     // The member read so far (JSON) and, once the chain left JSON, the Optional it continues on.
     const member = this.out.temporary();
     const generic = this.out.temporary();
-    /** 0: the chain is empty; 1: `member` is its value; 2: `generic` is the Optional it evaluated to. */
     const state = this.out.temporary();
     const done = this.out.label();
     const continueFrom = (index: number, optional: Source) => {
@@ -678,10 +698,18 @@ class Generator {
       });
       this.emit(`${state} = 1;`);
     });
+    return { state, member, generic };
+  }
+
+  /** `chain.orValue(argument)` on a fused chain. */
+  fusedOrValue(receiver: NodeLike, argument: NodeLike, scope: Scope): Value | undefined {
+    const chain = this.optionalChain(receiver, scope);
+    if (chain === undefined) return undefined;
+    if (chain.optional !== undefined) return this.orValueOn(chain.optional, argument, scope);
     const t = this.out.temporary();
-    this.emit(`if (${state} === 1) ${t} = ${this.k(celOf)}(${member}, converted);`);
-    this.out.block(`else if (${state} === 2)`, () => {
-      const value = this.orValueOn(generic, argument, scope);
+    this.emit(`if (${chain.state} === 1) ${t} = ${this.k(celOf)}(${chain.member}, converted);`);
+    this.out.block(`else if (${chain.state} === 2)`, () => {
+      const value = this.orValueOn(chain.generic, argument, scope);
       this.emit(`${t} = ${value.src};`);
     });
     this.out.block('else', () => this.emit(`${t} = ${this.cel(argument, scope)};`));
