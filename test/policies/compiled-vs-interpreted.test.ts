@@ -116,10 +116,10 @@ let compared = 0;
 let comparedWithCoverage = 0;
 let comparedPerElement = 0;
 
-function compareOn(object: JsonObject, oldObject: JsonObject | null, nodes: readonly JsonObject[] | null = null): void {
+function compareOn(object: JsonObject, oldObject: JsonObject | null, nodes: readonly JsonObject[] | null = null, among: readonly CompiledPolicy[] = policies): void {
   const request = admissionRequest(object, oldObject ? { operation: 'UPDATE', oldObject } : {});
   const namespace = { apiVersion: 'v1', kind: 'Namespace', metadata: { name: request.namespace ?? 'default', labels: { team: 'a' } } };
-  for (const policy of policies) {
+  for (const policy of among) {
     const compiledSide = policyActivation(policy, sharedValues(request, object, namespace, nodes));
     const interpretedSide = policyActivation(policy, sharedValues(request, object, namespace, nodes));
     settleVariables(compiledSide);
@@ -196,6 +196,80 @@ function reverseLists(document: JsonValue): JsonValue {
   return document;
 }
 
+/**
+ * Expressions whose generated code takes the compiler's JSON shortcuts (`.?` chains fused into
+ * presence tests, has() and field reads on JSON) or carries text that must never become source
+ * (quotes, backslashes, `${`, newlines, `__proto__`), as the variables of one policy.
+ */
+const EDGE_EXPRESSIONS = [
+  'object.spec.template.spec.containers.map(c, c.?securityContext.?privileged.orValue(false))',
+  "object.spec.template.spec.containers.map(c, c.?securityContext.?capabilities.?add.orValue(['none']))",
+  'object.spec.template.spec.containers.map(c, c.?securityContext.?seLinuxOptions.?user.orValue(c.name))',
+  'object.spec.template.spec.containers.map(c, c.?securityContext.?capabilities.?add)',
+  'object.spec.template.spec.containers.map(c, c.?securityContext.?capabilities.?add.hasValue())',
+  'object.spec.template.spec.containers.filter(c, !c.?securityContext.hasValue()).size()',
+  'object.spec.template.spec.?hostNetwork.hasValue() || object.metadata.?annotations.?__proto__.hasValue()',
+  'object.spec.template.spec.containers.map(c, has(c.securityContext) && has(c.securityContext.privileged))',
+  'object.spec.template.spec.containers.map(c, has(c.securityContext.capabilities.add) ? c.securityContext.capabilities.add.size() : -1)',
+  "object.spec.template.spec.containers.exists(c, c.?securityContext.?runAsUser.orValue(0) == 0)",
+  "object.spec.?template.?spec.?hostNetwork.orValue(false) || object.spec.template.spec.?hostPID.orValue(false)",
+  "object.metadata.?annotations.?__proto__.orValue('absent')",
+  "object.metadata.?annotations.?constructor.orValue('absent')",
+  'has(object.metadata.annotations.__proto__)',
+  'has(object.metadata.annotations.constructor)',
+  'object.metadata.annotations.__proto__',
+  `object.metadata.?annotations[?'we"ird\\\\key\${x}\\n'].orValue('absent')`,
+  `'a"b\\\\c\${d}\\n\\'' + "\\u0027'*/" + object.metadata.name`,
+  `{'__proto__': 1, 'constructor': 2, 'k"\${x}': 3, 'toString': 4}`,
+  `'__proto__' in object.metadata.annotations`,
+];
+
+/** What lands where the edge expressions read: missing members, null, other types, reserved keys. */
+const edgeMember: fc.Arbitrary<JsonValue> = fc.oneof(
+  strangeValue,
+  fc.constantFrom<JsonValue>(
+    { privileged: true },
+    { privileged: null },
+    { privileged: 'yes' },
+    { capabilities: { add: ['NET_ADMIN'] } },
+    { capabilities: { add: null } },
+    { capabilities: null },
+    { capabilities: [] },
+    { capabilities: { constructor: { add: 1 } } },
+    { seLinuxOptions: { user: 'u' } },
+    { seLinuxOptions: { constructor: 'c', user: 'u' } },
+    { runAsUser: 0 },
+    { runAsUser: 1000 },
+    { runAsUser: 2 ** 63 },
+    { runAsUser: 0.5 },
+    JSON.parse('{"__proto__": {"privileged": true}, "privileged": false}') as JsonValue,
+    { constructor: { privileged: true }, privileged: true },
+  ),
+);
+
+const edgeAnnotations: fc.Arbitrary<JsonValue> = fc.oneof(
+  strangeValue,
+  fc.constantFrom<JsonValue>(
+    {},
+    JSON.parse('{"__proto__": "own"}') as JsonValue,
+    JSON.parse('{"__proto__": {"name": "n"}}') as JsonValue,
+    { constructor: 'c' },
+    { constructor: { name: 'n' } },
+    { 'we"ird\\key${x}\n': 'found' },
+    { toString: 'own' },
+  ),
+);
+
+async function edgePolicies(): Promise<readonly CompiledPolicy[]> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'daemonguard-codegen-'));
+  const variables = EDGE_EXPRESSIONS.map((expression, i) => `    - name: v${i}\n      expression: ${JSON.stringify(expression)}\n`).join('');
+  await writeFile(
+    path.join(dir, 'edges.yaml'),
+    `apiVersion: daemonguard.dev/v1alpha1\nkind: DaemonSetPolicy\nmetadata:\n  name: codegen-edges\nspec:\n  variables:\n${variables}  validations:\n    - expression: 'true'\n`,
+  );
+  return (await loadPolicySet([dir])).policies;
+}
+
 describe('compiled CEL against the interpreter', { timeout: 600_000 }, () => {
   it('compiles every expression of the library and of the README example', () => {
     const notCompiled = policies.flatMap((p) => expressionsOf(p).filter((e) => e.program.notCompiled !== undefined).map((e) => `${p.name} ${e.field}: ${e.program.notCompiled}`));
@@ -245,5 +319,52 @@ describe('compiled CEL against the interpreter', { timeout: 600_000 }, () => {
       { numRuns: RUNS },
     );
     console.log(`${compared} evaluations compared`);
+    assert.ok(compared >= 40_000, `only ${compared} evaluations compared; the README reports over 58,000`);
+  });
+
+  it('agrees on .? chains, has() and field reads over missing, null, mistyped and reserved members, and on literals with quotes, backslashes and ${', async () => {
+    const edges = await edgePolicies();
+    const programs = edges.flatMap(expressionsOf);
+    assert.deepEqual(
+      programs.filter((e) => e.program.notCompiled !== undefined).map((e) => `${e.program.source}: ${e.program.notCompiled}`),
+      [],
+      'every edge expression must be compiled, or it tests nothing',
+    );
+    assert.equal(programs.length, EDGE_EXPRESSIONS.length + 1);
+    const seed = seeds[0]!;
+    let edgeCompared = 0;
+    fc.assert(
+      fc.property(fc.array(edgeMember, { minLength: 1, maxLength: 3 }), edgeAnnotations, fc.boolean(), (members, annotations, drop) => {
+        const object = structuredClone(seed) as { metadata: JsonObject; spec: { template: { spec: { containers: JsonObject[] } } } } & JsonObject;
+        const containers = object.spec.template.spec.containers;
+        members.forEach((member, i) => {
+          const container = containers[i % containers.length]!;
+          if (drop && i === 0) delete container['securityContext'];
+          else container['securityContext'] = member;
+        });
+        object.metadata['annotations'] = annotations;
+        compareOn(object, null, null, edges);
+        edgeCompared++;
+      }),
+      { numRuns: Math.max(200, RUNS) },
+    );
+    // The literals came through as text, not as source: the interpreter's value, checked by hand too.
+    const literal = programs.find((e) => e.program.source.startsWith("'a"))!.program;
+    const activation = policyActivation(edges[0]!, sharedValues(admissionRequest(seed, {}), seed, null, null));
+    assert.equal(literal.evaluate(activation), `a"b\\c\${d}\n'\u0027'*/${String((seed['metadata'] as JsonObject)['name'])}`);
+    console.log(`${edgeCompared} DaemonSets compared on the ${EDGE_EXPRESSIONS.length} edge expressions`);
+    assert.ok(edgeCompared >= 200, 'the edge expressions must be compared on at least 200 generated DaemonSets');
+  });
+
+  it('does not read a member someone added to Object.prototype after the code was generated as the object\'s own', async () => {
+    const edges = await edgePolicies();
+    const object = structuredClone(seeds[0]!);
+    const names = ['privileged', 'securityContext', 'capabilities', 'add', 'hostNetwork', 'annotations'];
+    for (const name of names) Object.defineProperty(Object.prototype, name, { value: { add: ['polluted'], privileged: true }, configurable: true, writable: true });
+    try {
+      compareOn(object, null, null, edges);
+    } finally {
+      for (const name of names) delete (Object.prototype as Record<string, unknown>)[name];
+    }
   });
 });

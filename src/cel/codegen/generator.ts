@@ -1,0 +1,769 @@
+// The code generator: one walk over a checked CEL AST that writes, per node, the statements of the
+// expression's JavaScript function (see compiler.ts for the design and why it stays exact).
+import { EvaluationError, Optional } from '@marcbachmann/cel-js';
+import { chargeListLiteral, chargeMapLiteral, concatLists, concatStrings } from '../library/allocations.js';
+import { chargeEquality } from '../library/equality-cost.js';
+import { hasField } from '../library/standard.js';
+import {
+  comprehensionOf,
+  hasMacroOf,
+  optionalMacroOf,
+  resolvedCall,
+  runtimeCallResolver,
+  type ComprehensionLike,
+  type NodeLike,
+} from '../cel-js-internals.js';
+import { kubernetesEqualityFor } from '../library/kubernetes-equality.js';
+import { Emitter, quoted, type Source } from './emitter.js';
+import { guardSource } from './guards.js';
+import {
+  celItems,
+  celOf,
+  describeKind,
+  indexedMember,
+  isPlainMap,
+  jsonIndexedMember,
+  jsonListItems,
+  jsonObjectKeys,
+  mapOfEntries,
+  relabel,
+  sameFirstElementType,
+} from './runtime.js';
+import { NotCompiled, OPERAND_NAMES, type OperationFactory } from './contract.js';
+
+const INT64_MIN = -(2n ** 63n);
+const INT64_MAX = 2n ** 63n - 1n;
+
+/** A node's value in the generated code: a temporary, a constant or a literal, and whether it is JSON. */
+interface Value {
+  readonly src: Source;
+  /**
+   * JSON from the activation's `json` (or a part of it) rather than a CEL value: field and index
+   * reads on it stay property reads, and it is converted (celOf) only where it meets an operation
+   * that needs a CEL value. A JSON value converts to the CEL value the interpreter sees for the same
+   * part of the converted object, and converting that again changes nothing.
+   */
+  readonly json: boolean;
+  /** The value's `typeof` when the compiler knows it (a literal), so that a guard on it can be left out. */
+  readonly typeOf?: string;
+}
+
+/** The scope of iteration variables and the accumulator: CEL name -> generated variable. */
+interface Scope {
+  readonly names: ReadonlyMap<string, Value>;
+  readonly accumulator: Source | undefined;
+}
+
+/**
+ * A fused `.?` chain (Generator.optionalChain): `state` is 0 when the chain is empty, 1 when
+ * `member` (JSON) is its value, 2 when `generic` holds the Optional it evaluated to; or, for a chain
+ * not rooted in JSON, `optional` holds the Optional as unfused code made it.
+ */
+type FusedChain = { state: Source; member: Source; generic: Source; optional?: undefined } | { optional: Source };
+
+/** The variables compiled code reads as JSON when the activation carries them (see JsonInputs). */
+const JSON_NAMES: ReadonlySet<string> = new Set(['object', 'oldObject', 'request', 'namespaceObject']);
+
+const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/** The inline test that a JSON value is an object (runtime.ts isJsonObject, written out). */
+function jsonObjectTest(value: Source): Source {
+  return `(typeof ${value} === 'object' && ${value} !== null && !Array.isArray(${value}))`;
+}
+
+/** The statements that set up the function for an activation with JSON inputs. */
+export const JSON_PROLOGUE = ['const J = activation.json, converted = J.converted;'];
+
+export class Generator {
+  readonly out = new Emitter();
+
+  constructor(
+    readonly factory: OperationFactory,
+    /** The type the interpreter's own check gave each node. */
+    readonly runtimeTypes: ReadonlyMap<NodeLike, string>,
+    /** Whether `object`, `oldObject`, `request` and `namespaceObject` are read from the activation's JSON. */
+    readonly jsonInputs: boolean,
+  ) {}
+
+  /** The generated name of a constant. */
+  k(value: unknown): Source {
+    return this.out.constant(value);
+  }
+
+  emit(line: string): void {
+    this.out.emit(line);
+  }
+
+  /** A new temporary holding `expression`. */
+  let(expression: Source): Source {
+    const t = this.out.temporary();
+    this.emit(`${t} = ${expression};`);
+    return t;
+  }
+
+  /** `value` as a CEL value: JSON converted (source over the prologue's `converted`). */
+  celOf(value: Value): Source {
+    return value.json ? this.let(`${this.k(celOf)}(${value.src}, converted)`) : value.src;
+  }
+
+  /** The node's value, always a CEL value: JSON converted where the node yields it. */
+  cel(node: NodeLike, scope: Scope): Source {
+    return this.celOf(this.gen(node, scope));
+  }
+
+  operation(source: string, operands: readonly NodeLike[] = []): Source {
+    return this.k(
+      this.factory(
+        source,
+        operands.map((node) => this.runtimeTypes.get(node) ?? 'dyn'),
+      ),
+    );
+  }
+
+  /**
+   * The test that JSON value `o` has the member `field` (a validated identifier), its value read into
+   * `into` along the way: an object that is not a list, whose member is there and not inherited.
+   * A member is inherited only from the prototypes a JSON-flagged value can have (Object's; Map's for
+   * a converted value a slow path returned), so for a name those do not define (`spec`, `image`)
+   * the property read alone decides, as long as nobody added the name to them since (checked at
+   * run time: a load from a prototype that does not have it, which V8 caches); for a name they do
+   * define (`constructor`, `size`, `__proto__`) and after any such change, Object.hasOwn decides.
+   */
+  jsonMember(o: Source, field: string, into: Source): Source {
+    const key = quoted(field);
+    const own = `Object.hasOwn(${o}, ${key})`;
+    const inheritable = field in Object.prototype || field in Map.prototype;
+    const notInherited = inheritable ? own : `(${this.k(Object.prototype)}[${key}] === undefined && ${this.k(Map.prototype)}[${key}] === undefined || ${own})`;
+    return `${jsonObjectTest(o)} && (${into} = ${o}[${key}]) !== undefined && ${notInherited}`;
+  }
+
+  /**
+   * isPlainMap(o), answered without reading the prototype for an object whose `constructor` is
+   * Object's (what JSON.parse and object literals make; an own `constructor` member of JSON is never
+   * a function).
+   */
+  plainMapTest(o: Source): Source {
+    return `(typeof ${o} === 'object' && ${o} !== null && (${o}.constructor === Object || ${this.k(isPlainMap)}(${o})))`;
+  }
+
+  /** `throw new EvaluationError(message)` with cel-js's wording. */
+  throwCel(message: string): string {
+    return `throw new ${this.k(EvaluationError)}(${this.k(message)});`;
+  }
+
+  gen(node: NodeLike, scope: Scope): Value {
+    const alternate = node.meta.alternate;
+    if (alternate) {
+      const comprehension = comprehensionOf(alternate);
+      if (comprehension) return this.comprehension(comprehension, scope);
+      return this.gen(alternate, scope);
+    }
+    if (node.meta.macro) return this.macro(node, scope);
+    switch (node.op) {
+      case 'value':
+        return { src: this.literal(node.args), json: false, typeOf: typeof node.args };
+      case 'id':
+        return this.identifier(node.args as string, scope);
+      case '.':
+        return this.select(node, scope, false);
+      case '.?':
+        return this.select(node, scope, true);
+      case '[]':
+        return this.index(node, scope, false);
+      case '[?]':
+        return this.index(node, scope, true);
+      case '&&':
+      case '||':
+        return this.logical(node, scope, node.op === '||');
+      case '?:':
+        return this.ternary(node, scope);
+      case '!_':
+        return this.not(node, scope);
+      case '-_':
+        return this.negate(node, scope);
+      case '==':
+      case '!=':
+        return this.equality(node, scope, node.op === '!=');
+      case '<':
+      case '<=':
+      case '>':
+      case '>=':
+        return this.ordering(node, scope, node.op);
+      case '+':
+      case '-':
+      case '*':
+        return this.arithmetic(node, scope, node.op);
+      case '/':
+      case '%':
+        return this.binaryOnInterpreter(node, scope, node.op);
+      case 'in':
+        return this.membership(node, scope);
+      case 'list':
+        return this.listLiteral(node, scope);
+      case 'map':
+        return this.mapLiteral(node, scope);
+      case 'call':
+      case 'rcall':
+        return this.call(node, scope);
+      case 'accuValue':
+        // A copy: the accumulator may change before the value is used (evaluation is in place).
+        return { src: this.let(this.accumulator(scope)), json: false };
+      case 'accuInc': {
+        const accu = this.accumulator(scope);
+        return { src: this.let(`${accu} = ${accu} + 1`), json: false };
+      }
+      case 'accuPush': {
+        const accu = this.accumulator(scope);
+        const list = this.let(accu);
+        const element = this.cel(node.args as NodeLike, scope);
+        this.emit(`${list}.push(${element});`);
+        return { src: list, json: false };
+      }
+      default:
+        throw new NotCompiled(`operator ${node.op}`);
+    }
+  }
+
+  /** A literal: booleans and null written out, anything else a constant. */
+  literal(value: unknown): Source {
+    if (value === true || value === false || value === null) return String(value);
+    return this.k(value);
+  }
+
+  accumulator(scope: Scope): Source {
+    if (scope.accumulator === undefined) throw new NotCompiled('accumulator outside a comprehension');
+    return scope.accumulator;
+  }
+
+  identifier(name: string, scope: Scope): Value {
+    const local = scope.names.get(name);
+    if (local !== undefined) return local;
+    if (!(OPERAND_NAMES as readonly string[]).includes(name)) throw new NotCompiled(`identifier ${name}`);
+    // The interpreter's message for an unset variable, from the interpreter.
+    const unknown = this.operation(name);
+    const json = this.jsonInputs && JSON_NAMES.has(name);
+    const t = this.let(`${json ? 'J' : 'activation'}[${quoted(name)}]`);
+    this.emit(`if (${t} === undefined) ${t} = ${unknown}(undefined);`);
+    return { src: t, json };
+  }
+
+  /** `a.f` and `a.?f`: a property read when `a` is a map (or an optional of one). */
+  select(node: NodeLike, scope: Scope, optional: boolean): Value {
+    const [operandNode, field] = node.args as [NodeLike, string];
+    if (!IDENTIFIER.test(field)) throw new NotCompiled(`field name ${field}`);
+    if (optional) return this.optionalSelect(node, this.gen(operandNode, scope));
+    const key = quoted(field);
+    const slow = this.operation(`object.${field}`, [operandNode]);
+    const t = this.out.temporary();
+    if (operandNode.op === 'id' && operandNode.args === 'variables' && !scope.names.has('variables')) {
+      // `variables.x`: by name, without the map the interpreter needs (activation.variable).
+      this.emit(`${t} = activation.variable !== undefined ? activation.variable(${key}) : undefined;`);
+      this.out.block(`if (${t} === undefined)`, () => {
+        const operand = this.gen(operandNode, scope);
+        this.emit(`${t} = ${this.k(isPlainMap)}(${operand.src}) && Object.hasOwn(${operand.src}, ${key}) ? ${operand.src}[${key}] : undefined;`);
+        this.emit(`if (${t} === undefined) ${t} = ${slow}(${operand.src});`);
+      });
+      return { src: t, json: false };
+    }
+    const operand = this.gen(operandNode, scope);
+    const o = operand.src;
+    if (operand.json) {
+      // JSON: a member that is there is read as it is; anything else is the converted value's answer.
+      this.emit(`if (!(${this.jsonMember(o, field, t)})) ${t} = ${slow}(${this.k(celOf)}(${o}, converted));`);
+      return { src: t, json: true };
+    }
+    this.emit(`${t} = ${this.k(isPlainMap)}(${o}) && Object.hasOwn(${o}, ${key}) ? ${o}[${key}] : undefined;`);
+    this.emit(`if (${t} === undefined) ${t} = ${slow}(${o});`);
+    return { src: t, json: false };
+  }
+
+  /** `a.?f` on the evaluated operand of the `.?` node `node`: an Optional. */
+  optionalSelect(node: NodeLike, operand: Value): Value {
+    const [operandNode, field] = node.args as [NodeLike, string];
+    const key = quoted(field);
+    const slow = this.operation(`object.?${field}`, [operandNode]);
+    const Opt = this.k(Optional);
+    const o = operand.src;
+    const t = this.out.temporary();
+    if (operand.json) {
+      const member = this.out.temporary();
+      this.emit(`if (${this.jsonMember(o, field, member)}) ${t} = ${Opt}.of(${this.k(celOf)}(${member}, converted));`);
+      this.emit(`else if (${this.plainMapTest(o)}) ${t} = ${Opt}.none();`);
+      this.emit(`else ${t} = ${slow}(${this.k(celOf)}(${o}, converted));`);
+      return { src: t, json: false };
+    }
+    const value = this.out.temporary();
+    const done = this.out.label();
+    this.out.block(`${done}:`, () => {
+      this.emit(`${value} = ${o};`);
+      this.out.block(`if (${value} instanceof ${Opt})`, () => {
+        this.emit(`if (!${value}.hasValue()) { ${t} = ${Opt}.none(); break ${done}; }`);
+        this.emit(`${value} = ${value}.value();`);
+      });
+      this.emit(`if (${this.k(isPlainMap)}(${value})) ${t} = Object.hasOwn(${value}, ${key}) ? ${Opt}.of(${value}[${key}]) : ${Opt}.none();`);
+      // The operand as evaluated: the interpreter's check may have typed it as an optional.
+      this.emit(`else ${t} = ${slow}(${o});`);
+    });
+    return { src: t, json: false };
+  }
+
+  /** `a[i]` and `a[?i]`: an array read for a list and an int, a property read for a map and a string. */
+  index(node: NodeLike, scope: Scope, optional: boolean): Value {
+    const [operandNode, keyNode] = node.args as [NodeLike, NodeLike];
+    const slow = this.operation(optional ? 'object[?oldObject]' : 'object[oldObject]', [operandNode, keyNode]);
+    const Opt = this.k(Optional);
+    const operand = this.gen(operandNode, scope);
+    const key = this.cel(keyNode, scope);
+    const o = operand.src;
+    const t = this.out.temporary();
+    if (operand.json) {
+      const cel = `${this.k(celOf)}(${o}, converted)`;
+      // What the interpreter returns from the converted value is that value's part: JSON-derived.
+      if (!optional) {
+        this.emit(`${t} = ${this.k(jsonIndexedMember)}(${o}, ${key});`);
+        this.emit(`if (${t} === undefined) ${t} = ${slow}(${cel}, ${key});`);
+        return { src: t, json: true };
+      }
+      const member = this.out.temporary();
+      this.out.block(`if (${this.k(isPlainMap)}(${o}) && typeof ${key} === 'string')`, () => {
+        this.emit(`${member} = Object.hasOwn(${o}, ${key}) ? ${o}[${key}] : undefined;`);
+        this.emit(`${t} = ${member} === undefined ? ${Opt}.none() : ${Opt}.of(${this.k(celOf)}(${member}, converted));`);
+      });
+      this.emit(`else ${t} = ${slow}(${cel}, ${key});`);
+      return { src: t, json: false };
+    }
+    if (!optional) {
+      this.emit(`${t} = ${this.k(indexedMember)}(${o}, ${key});`);
+      this.emit(`if (${t} === undefined) ${t} = ${slow}(${o}, ${key});`);
+      return { src: t, json: false };
+    }
+    this.emit(`if (${this.k(isPlainMap)}(${o}) && typeof ${key} === 'string') ${t} = Object.hasOwn(${o}, ${key}) ? ${Opt}.of(${o}[${key}]) : ${Opt}.none();`);
+    this.emit(`else ${t} = ${slow}(${o}, ${key});`);
+    return { src: t, json: false };
+  }
+
+  /** CEL's commutative && and ||: an error on one side is absorbed when the other side decides. */
+  logical(node: NodeLike, scope: Scope, or: boolean): Value {
+    const [leftNode, rightNode] = node.args as [NodeLike, NodeLike];
+    const decides = String(or);
+    const other = String(!or);
+    const slow = this.operation(or ? 'object || oldObject' : 'object && oldObject', [leftNode, rightNode]);
+    const l = this.out.temporary();
+    const t = this.out.temporary();
+    this.out.block(
+      'try',
+      () => {
+        this.emit(`${l} = ${this.cel(leftNode, scope)};`);
+      },
+      `} catch (error) { ${l} = error; }`,
+    );
+    this.out.block(`if (${l} === ${decides}) ${t} = ${decides}; else`, () => {
+      const r = this.cel(rightNode, scope);
+      this.emit(`if (${r} === ${decides}) ${t} = ${decides};`);
+      this.emit(`else if (${l} === ${other} && ${r} === ${other}) ${t} = ${other};`);
+      // Errors and non-bool operands: the interpreter's message, by the interpreter. A left error
+      // stands when the right side is a bool that does not decide; else the right side is the culprit.
+      this.out.block(`else if (${l} instanceof Error)`, () => {
+        this.emit(`if (${r} === ${other}) throw ${l};`);
+        this.emit(`${t} = ${slow}(${other}, ${r});`);
+      });
+      this.emit(`else ${t} = ${slow}(${l}, ${r});`);
+    });
+    return { src: t, json: false };
+  }
+
+  ternary(node: NodeLike, scope: Scope): Value {
+    const [conditionNode, leftNode, rightNode] = node.args as [NodeLike, NodeLike, NodeLike];
+    const slow = this.operation('object ? oldObject : request', [conditionNode]);
+    // A macro's predicate carries its own message ("all(var, predicate) predicate must return bool").
+    const label = conditionNode.meta.label;
+    const c = this.cel(conditionNode, scope);
+    const t = this.out.temporary();
+    this.out.block(`if (${c} === true)`, () => this.emit(`${t} = ${this.cel(leftNode, scope)};`));
+    this.out.block(`else if (${c} === false)`, () => this.emit(`${t} = ${this.cel(rightNode, scope)};`));
+    this.out.block('else', () => {
+      if (label === undefined) this.emit(`${t} = ${slow}(${c}, null, null);`);
+      else this.emit(`try { ${t} = ${slow}(${c}, null, null); } catch (error) { throw ${this.k(relabel)}(error, ${this.k(label)}); }`);
+    });
+    return { src: t, json: false };
+  }
+
+  not(node: NodeLike, scope: Scope): Value {
+    const slow = this.operation('!object', [node.args as NodeLike]);
+    const v = this.cel(node.args as NodeLike, scope);
+    return { src: this.let(`typeof ${v} === 'boolean' ? !${v} : ${slow}(${v})`), json: false };
+  }
+
+  negate(node: NodeLike, scope: Scope): Value {
+    const slow = this.operation('-object', [node.args as NodeLike]);
+    const v = this.cel(node.args as NodeLike, scope);
+    return { src: this.let(`typeof ${v} === 'bigint' && ${v} !== ${this.k(INT64_MIN)} ? -${v} : ${slow}(${v})`), json: false };
+  }
+
+  binary(node: NodeLike, scope: Scope): [Source, Source] {
+    const [leftNode, rightNode] = node.args as [NodeLike, NodeLike];
+    const l = this.cel(leftNode, scope);
+    return [l, this.cel(rightNode, scope)];
+  }
+
+  binaryOnInterpreter(node: NodeLike, scope: Scope, op: string): Value {
+    const slow = this.operation(`object ${op} oldObject`, node.args as NodeLike[]);
+    const [l, r] = this.binary(node, scope);
+    return { src: this.let(`${slow}(${l}, ${r})`), json: false };
+  }
+
+  equality(node: NodeLike, scope: Scope, negated: boolean): Value {
+    const slow = this.operation(negated ? 'object != oldObject' : 'object == oldObject', node.args as NodeLike[]);
+    const kubernetes = kubernetesEqualityFor(node);
+    const [l, r] = this.binary(node, scope);
+    // Charged as the interpreter charges it (library/equality-cost.ts), before comparing.
+    this.emit(`${this.k(chargeEquality)}(${l}, ${r});`);
+    if (kubernetes) {
+      // A declared object type (or a list field of one): compared with its schema's list types, as the
+      // interpreter does (library/kubernetes-equality.ts), with cel-js's `==` for the scalars.
+      // The parts of the operands are of any type: cel-js's `==` on two dyn values.
+      const dynEquals = this.factory('object == oldObject', ['dyn', 'dyn']);
+      const generic = (a: unknown, b: unknown): boolean => dynEquals(a, b) === true;
+      return { src: this.let(`${this.k(kubernetes)}(${l}, ${r}, ${this.k(generic)})`), json: false };
+    }
+    const fast = `(typeof ${l} === 'string' || typeof ${l} === 'bigint' || typeof ${l} === 'boolean') && typeof ${l} === typeof ${r}`;
+    return { src: this.let(`${fast} ? ${l} ${negated ? '!==' : '==='} ${r} : ${slow}(${l}, ${r})`), json: false };
+  }
+
+  ordering(node: NodeLike, scope: Scope, op: '<' | '<=' | '>' | '>='): Value {
+    const slow = this.operation(`object ${op} oldObject`, node.args as NodeLike[]);
+    const [l, r] = this.binary(node, scope);
+    // Only ints compare here: strings (code points against UTF-16 units), doubles (NaN, mixed
+    // int/double comparisons) and the rest go to the interpreter.
+    return { src: this.let(`typeof ${l} === 'bigint' && typeof ${r} === 'bigint' ? ${l} ${op} ${r} : ${slow}(${l}, ${r})`), json: false };
+  }
+
+  arithmetic(node: NodeLike, scope: Scope, op: '+' | '-' | '*'): Value {
+    const slow = this.operation(`object ${op} oldObject`, node.args as NodeLike[]);
+    const [l, r] = this.binary(node, scope);
+    const t = this.out.temporary();
+    this.out.block(`if (typeof ${l} === 'bigint' && typeof ${r} === 'bigint')`, () => {
+      this.emit(`${t} = ${l} ${op} ${r};`);
+      this.emit(`if (${t} < ${this.k(INT64_MIN)} || ${t} > ${this.k(INT64_MAX)}) ${t} = ${slow}(${l}, ${r});`);
+    });
+    if (op === '+') {
+      this.emit(`else if (typeof ${l} === 'string' && typeof ${r} === 'string') ${t} = ${this.k(concatStrings)}(${l}, ${r});`);
+      this.emit(
+        `else if (Array.isArray(${l}) && Array.isArray(${r}) && ${this.k(sameFirstElementType)}(${l}, ${r})) ${t} = ${this.k(concatLists)}(${l}, ${r});`,
+      );
+    }
+    this.emit(`else ${t} = ${slow}(${l}, ${r});`);
+    return { src: t, json: false };
+  }
+
+  membership(node: NodeLike, scope: Scope): Value {
+    const [leftNode, rightNode] = node.args as [NodeLike, NodeLike];
+    const slow = this.operation('object in oldObject', node.args as NodeLike[]);
+    const l = this.cel(leftNode, scope);
+    const right = this.gen(rightNode, scope);
+    const t = this.out.temporary();
+    // The interpreter types a list by its first element: a string looked up in a list of strings.
+    const inList = (list: Source) =>
+      `if (typeof ${l} === 'string' && Array.isArray(${list}) && (${list}.length === 0 || typeof ${list}[0] === 'string')) ${t} = ${list}.includes(${l}); else ${t} = ${slow}(${l}, ${list});`;
+    if (right.json) {
+      const r = right.src;
+      // A string key in a JSON object (whose keys are all strings): the interpreter's map lookup.
+      this.emit(`if (typeof ${l} === 'string' && ${jsonObjectTest(r)} && Object.hasOwn(${r}, ${l})) ${t} = ${r}[${l}] !== undefined;`);
+      this.emit(`else if (typeof ${l} === 'string' && ${this.k(isPlainMap)}(${r})) ${t} = false;`);
+      this.out.block('else', () => {
+        const list = this.let(`${this.k(celOf)}(${r}, converted)`);
+        this.emit(inList(list));
+      });
+      return { src: t, json: false };
+    }
+    this.emit(inList(right.src));
+    return { src: t, json: false };
+  }
+
+  listLiteral(node: NodeLike, scope: Scope): Value {
+    this.emit(`${this.k(chargeListLiteral)}();`);
+    const elementNodes = node.args as NodeLike[];
+    const elements = new Array<Source>(elementNodes.length);
+    // The interpreter evaluates elements last to first: the same order gives the same first error.
+    for (let i = elementNodes.length - 1; i >= 0; i--) elements[i] = this.cel(elementNodes[i]!, scope);
+    return { src: this.let(`[${elements.join(', ')}]`), json: false };
+  }
+
+  mapLiteral(node: NodeLike, scope: Scope): Value {
+    this.emit(`${this.k(chargeMapLiteral)}();`);
+    const entries: Source[] = [];
+    for (const [k, v] of node.args as [NodeLike, NodeLike][]) entries.push(this.cel(k, scope), this.cel(v, scope));
+    return { src: this.let(`${this.k(mapOfEntries)}([${entries.join(', ')}])`), json: false };
+  }
+
+  call(node: NodeLike, scope: Scope): Value {
+    const receiverCall = node.op === 'rcall';
+    const [name, receiverNode, argNodes] = receiverCall
+      ? (node.args as [string, NodeLike, NodeLike[]])
+      : [(node.args as [string, NodeLike[]])[0], undefined, (node.args as [string, NodeLike[]])[1]];
+    if (argNodes.length + (receiverCall ? 1 : 0) > OPERAND_NAMES.length) throw new NotCompiled(`call of ${name} with too many arguments`);
+    if (!IDENTIFIER.test(name)) throw new NotCompiled(`function name ${name}`);
+    const operandNodes = [...(receiverNode ? [receiverNode] : []), ...argNodes];
+    const fusedReceiver = name === 'hasValue' && receiverNode !== undefined && argNodes.length === 0 ? this.optionalChain(receiverNode, scope) : undefined;
+    const names = OPERAND_NAMES.slice(0, operandNodes.length);
+    const source = receiverCall ? `${names[0]}.${name}(${names.slice(1).join(', ')})` : `${name}(${names.join(', ')})`;
+    const slow = this.operation(source, operandNodes);
+    const resolved = resolvedCall(node);
+    const handler = resolved?.handler;
+    // All operands, receiver first; the interpreter evaluates them last to first.
+    const values = new Array<Value>(operandNodes.length);
+    if (fusedReceiver !== undefined) {
+      // `chain.hasValue()`: the call below gets a shared empty or present Optional when the fused
+      // chain decided, so the handler runs as before without an Optional made per evaluation.
+      const receiver = fusedReceiver.optional ?? this.out.temporary();
+      if (fusedReceiver.optional === undefined) {
+        const some = this.k(Optional.of(true));
+        const none = this.k(Optional.none());
+        this.emit(`${receiver} = ${fusedReceiver.state} === 1 ? ${some} : ${fusedReceiver.state} === 0 ? ${none} : ${fusedReceiver.generic};`);
+      }
+      values[0] = { src: receiver, json: false };
+    } else {
+      for (let i = operandNodes.length - 1; i >= 0; i--) {
+        const value = this.gen(operandNodes[i]!, scope);
+        values[i] = value.json ? { src: this.celOf(value), json: false } : value;
+      }
+    }
+    const operands = values.map((value) => value.src);
+    const args = operands.join(', ');
+    const guards = handler === undefined ? undefined : resolved!.parameterTypes.map((type, i) => guardSource(type, values[i]!, this.out));
+    if (guards !== undefined && guards.every((g) => g !== undefined)) {
+      const test = guards.filter((g) => g !== 'true');
+      if (test.length === 0) return { src: this.let(`${this.k(handler)}(${args})`), json: false };
+      return { src: this.let(`${test.join(' && ')} ? ${this.k(handler)}(${args}) : ${slow}(${args})`), json: false };
+    }
+    // No overload the checker could fix (a dyn operand): resolved from the values, as the
+    // interpreter does, when the interpreter's own check left the call to run time as well.
+    if (!this.dispatchedAtRunTime(receiverNode, argNodes)) return { src: this.let(`${slow}(${args})`), json: false };
+    const resolve = runtimeCallResolver(
+      node,
+      operandNodes.map((n) => {
+        const type = this.runtimeTypes.get(n) ?? 'dyn';
+        return /\bdyn\b/.test(type) ? undefined : type;
+      }),
+    );
+    if (resolve === undefined) return { src: this.let(`${slow}(${args})`), json: false };
+    const overload = this.let(`${this.k(resolve)}([${args}])`);
+    return { src: this.let(`${overload} ? ${overload}(${args}) : ${slow}(${args})`), json: false };
+  }
+
+  macro(node: NodeLike, scope: Scope): Value {
+    const optional = optionalMacroOf(node);
+    if (optional) {
+      if (optional.kind === 'orValue') {
+        const fused = this.fusedOrValue(optional.receiver, optional.argument, scope);
+        if (fused !== undefined) return fused;
+      }
+      const Opt = this.k(Optional);
+      // cel-js's own wording (optional.js) for a receiver or an argument that is not an optional.
+      const description = optional.kind === 'orValue' ? 'optional.orValue(value)' : 'optional.or(optional)';
+      const receiver = this.cel(optional.receiver, scope);
+      const t = this.out.temporary();
+      this.emit(`if (!(${receiver} instanceof ${Opt})) ${this.throwCel(`${description} receiver must be optional`)}`);
+      if (optional.kind === 'orValue') {
+        this.emit(`if (${receiver}.hasValue()) ${t} = ${receiver}.value();`);
+        this.out.block('else', () => this.emit(`${t} = ${this.cel(optional.argument, scope)};`));
+        return { src: t, json: false };
+      }
+      this.emit(`if (${receiver}.hasValue()) ${t} = ${receiver};`);
+      this.out.block('else', () => {
+        const other = this.cel(optional.argument, scope);
+        this.emit(`if (!(${other} instanceof ${Opt})) ${this.throwCel(`${description} argument must be optional`)}`);
+        this.emit(`${t} = ${other};`);
+      });
+      return { src: t, json: false };
+    }
+    const has = hasMacroOf(node);
+    if (!has) throw new NotCompiled(`macro ${String((node.args as unknown[])?.[0] ?? node.op)}`);
+    const operand = this.gen(has.operand, scope);
+    const o = operand.src;
+    const call = `${this.k(hasField)}(${o}, ${this.k(has.field)})`;
+    if (!operand.json || !IDENTIFIER.test(has.field)) return { src: this.let(call), json: false };
+    // JSON: a member that is there is a presence test; the rest (absent, not an object) is hasField's.
+    const member = this.out.temporary();
+    return { src: this.let(`${this.jsonMember(o, has.field, member)} ? true : ${call}`), json: false };
+  }
+
+  /**
+   * `json.?a.?b` consumed in the same expression (by orValue, hasValue) as presence tests on the
+   * JSON, without the Optionals and without converting the objects on the way: while each member
+   * read is a JSON object of its own (its `constructor` is Object's: not a list, not a Map, no
+   * `constructor` key of its own, which is what makes the interpreter's view of it a plain map with
+   * the same members), a missing member is the empty optional and a present one is read on. At the
+   * first value that is anything else the chain goes on exactly as unfused code would, from an
+   * Optional of that value. Undefined when `receiver` is not a `.?` chain; a chain whose root is not
+   * JSON is evaluated as unfused code (`optional` set).
+   */
+  optionalChain(receiver: NodeLike, scope: Scope): FusedChain | undefined {
+    const steps: NodeLike[] = [];
+    let root = receiver;
+    while (root.op === '.?' && !root.meta.alternate && !root.meta.macro) {
+      steps.unshift(root);
+      root = (root.args as [NodeLike, string])[0];
+    }
+    if (steps.length === 0 || steps.some((step) => !IDENTIFIER.test((step.args as [NodeLike, string])[1]))) return undefined;
+    const Opt = this.k(Optional);
+    const rootValue = this.gen(root, scope);
+    if (!rootValue.json) {
+      // Not JSON: the steps as unfused code, on the root already evaluated.
+      let value: Value = rootValue;
+      for (const step of steps) value = this.optionalSelect(step, value);
+      return { optional: value.src };
+    }
+    // The member read so far (JSON) and, once the chain left JSON, the Optional it continues on.
+    const member = this.out.temporary();
+    const generic = this.out.temporary();
+    const state = this.out.temporary();
+    const done = this.out.label();
+    const continueFrom = (index: number, optional: Source) => {
+      let value: Value = { src: optional, json: false };
+      for (const step of steps.slice(index)) value = this.optionalSelect(step, value);
+      this.emit(`${generic} = ${value.src}; ${state} = 2; break ${done};`);
+    };
+    this.out.block(`${done}:`, () => {
+      this.emit(`${member} = ${rootValue.src};`);
+      steps.forEach((step, index) => {
+        const field = (step.args as [NodeLike, string])[1];
+        const next = this.out.temporary();
+        if (index === 0) {
+          // As select() on JSON: read, else empty for a map, else the interpreter on the converted value.
+          this.emit(`if (${this.jsonMember(member, field, next)}) ${member} = ${next};`);
+          this.emit(`else if (${this.plainMapTest(member)}) { ${state} = 0; break ${done}; }`);
+          this.out.block('else', () => {
+            const slow = this.operation(`object.?${field}`, [(step.args as [NodeLike, string])[0]]);
+            continueFrom(1, this.let(`${slow}(${this.k(celOf)}(${member}, converted))`));
+          });
+          return;
+        }
+        this.out.block(`if (typeof ${member} === 'object' && ${member} !== null && ${member}.constructor === Object)`, () => {
+          this.emit(`if (${this.jsonMember(member, field, next)}) ${member} = ${next};`);
+          this.emit(`else { ${state} = 0; break ${done}; }`);
+        });
+        this.out.block('else', () => continueFrom(index, this.let(`${Opt}.of(${this.k(celOf)}(${member}, converted))`)));
+      });
+      this.emit(`${state} = 1;`);
+    });
+    return { state, member, generic };
+  }
+
+  /** `chain.orValue(argument)` on a fused chain. */
+  fusedOrValue(receiver: NodeLike, argument: NodeLike, scope: Scope): Value | undefined {
+    const chain = this.optionalChain(receiver, scope);
+    if (chain === undefined) return undefined;
+    if (chain.optional !== undefined) return this.orValueOn(chain.optional, argument, scope);
+    const t = this.out.temporary();
+    this.emit(`if (${chain.state} === 1) ${t} = ${this.k(celOf)}(${chain.member}, converted);`);
+    this.out.block(`else if (${chain.state} === 2)`, () => {
+      const value = this.orValueOn(chain.generic, argument, scope);
+      this.emit(`${t} = ${value.src};`);
+    });
+    this.out.block('else', () => this.emit(`${t} = ${this.cel(argument, scope)};`));
+    return { src: t, json: false };
+  }
+
+  /** `optional.orValue(argument)` on an evaluated receiver, as cel-js's macro does it. */
+  orValueOn(receiver: Source, argument: NodeLike, scope: Scope): Value {
+    const t = this.out.temporary();
+    this.emit(`if (!(${receiver} instanceof ${this.k(Optional)})) ${this.throwCel('optional.orValue(value) receiver must be optional')}`);
+    this.emit(`if (${receiver}.hasValue()) ${t} = ${receiver}.value();`);
+    this.out.block('else', () => this.emit(`${t} = ${this.cel(argument, scope)};`));
+    return { src: t, json: false };
+  }
+
+  comprehension(c: ComprehensionLike, scope: Scope): Value {
+    const checkElement = this.iterationTypeCheck(c);
+    const notIterable = this.operation('object.exists(x, true)', [c.iterable]);
+    const { condition, result, errorsAreFatal } = c;
+    if (!errorsAreFatal && condition === undefined) throw new NotCompiled('a quantifier without a loop condition');
+    const range = this.gen(c.iterable, scope);
+    // A JSON range: its elements (or its keys) are the iteration variable's values, unconverted.
+    const jsonRange = checkElement === undefined && range.json;
+    const collection = jsonRange ? range.src : this.celOf(range);
+    const items = this.out.temporary();
+    const iteration = this.out.temporary();
+    const accuSlot = this.out.temporary();
+    const t = this.out.temporary();
+    const done = this.out.label();
+    const inner: Scope = {
+      names: new Map([...scope.names, [c.iterVarName, { src: iteration, json: jsonRange }]]),
+      accumulator: accuSlot,
+    };
+    const cond = condition === undefined ? undefined : this.k(condition);
+    const check = checkElement === undefined ? undefined : this.k(checkElement);
+    this.out.block(`${done}:`, () => {
+      if (jsonRange) {
+        this.emit(`if (Array.isArray(${collection})) ${items} = ${this.k(jsonListItems)}(${collection});`);
+        this.emit(`else if (${this.k(isPlainMap)}(${collection})) ${items} = ${this.k(jsonObjectKeys)}(${collection});`);
+        this.emit(`else { ${t} = ${notIterable}(${this.k(celOf)}(${collection}, converted)); break ${done}; }`);
+      } else {
+        this.emit(`${items} = ${this.k(celItems)}(${collection});`);
+        this.emit(`if (${items} === undefined) { ${t} = ${notIterable}(${collection}); break ${done}; }`);
+      }
+      const accu = this.out.temporary();
+      this.emit(`${accu} = ${this.cel(c.init, scope)};`);
+      this.emit(`${accuSlot} = ${accu};`);
+      const i = this.out.temporary();
+      const length = this.out.temporary();
+      this.emit(`${length} = ${items}.length;`);
+      const element = () => {
+        if (check !== undefined) this.emit(`${check}(${items}[${i}]);`);
+        this.emit(`${iteration} = ${items}[${i}];`);
+      };
+      if (errorsAreFatal) {
+        this.out.block(`for (${i} = 0; ${i} < ${length}; ${i}++)`, () => {
+          if (cond !== undefined) this.emit(`if (!${cond}(${accu})) break;`);
+          element();
+          this.emit(`${accu} = ${this.cel(c.step, inner)};`);
+          this.emit(`${accuSlot} = ${accu};`);
+        });
+        this.emit(`${t} = ${this.k(result)}(${accu});`);
+        return;
+      }
+      // A quantifier (all, exists): an error in one step is kept while the others may still decide.
+      const error = this.out.temporary();
+      this.emit(`${error} = undefined;`);
+      this.out.block(`for (${i} = 0; ${i} < ${length}; ${i}++)`, () => {
+        this.emit(`if (!${cond!}(${accu})) { ${t} = ${this.k(result)}(${accu}); break ${done}; }`);
+        element();
+        const next = this.out.temporary();
+        this.out.block('try', () => this.emit(`${next} = ${this.cel(c.step, inner)};`), `} catch (caught) { ${error} ??= caught; continue; }`);
+        this.emit(`${accu} = ${next};`);
+        this.emit(`${accuSlot} = ${accu};`);
+      });
+      this.emit(`if (${error} && ${cond!}(${accu})) throw ${error};`);
+      this.emit(`${t} = ${this.k(result)}(${accu});`);
+    });
+    return { src: t, json: false };
+  }
+
+  /**
+   * The interpreter checks each iteration value against the element type its check inferred (a list
+   * literal's, a map literal's keys'): the same test and message, or undefined when that type is dyn.
+   */
+  iterationTypeCheck(c: ComprehensionLike): ((value: unknown) => void) | undefined {
+    const rangeType = this.runtimeTypes.get(c.iterable) ?? 'dyn';
+    const element = /^list<(.+)>$/.exec(rangeType)?.[1] ?? /^map<([^,<>]+), /.exec(rangeType)?.[1] ?? 'dyn';
+    if (element === 'dyn' || /^[A-Z]$/.test(element)) return undefined;
+    const names: Readonly<Record<string, string>> = { string: 'string', bigint: 'int', boolean: 'bool', number: 'double' };
+    // Aggregate element types come from literals whose elements were built to match them.
+    if (!Object.values(names).includes(element)) return undefined;
+    const name = c.iterVarName;
+    return (value) => {
+      const actual = names[typeof value];
+      if (actual === element) return;
+      throw new EvaluationError(`Variable '${name}' is not of type '${element}', got '${actual ?? describeKind(value)}'`);
+    };
+  }
+
+  /** Whether the interpreter resolves this call's overload from the values (its check left a dyn operand). */
+  dispatchedAtRunTime(receiverNode: NodeLike | undefined, argNodes: NodeLike[]): boolean {
+    const dynamic = (n: NodeLike) => /\bdyn\b/.test(this.runtimeTypes.get(n) ?? 'dyn');
+    if (argNodes.some(dynamic)) return true;
+    return receiverNode !== undefined && (this.runtimeTypes.get(receiverNode) ?? 'dyn') === 'dyn';
+  }
+
+}

@@ -1,0 +1,98 @@
+// The helpers generated code calls (passed in as constants): the tests and conversions too long to
+// write out at every use, each small enough for V8 to inline at the call site.
+import { EvaluationError } from '@marcbachmann/cel-js';
+import { celOfJson } from '../values.js';
+
+/** A value as the interpreter sees a plain CEL map (an object without a class of its own). */
+export function isPlainMap(value: unknown): value is Record<string, unknown> {
+  if (typeof value !== 'object' || value === null) return false;
+  const proto: unknown = Object.getPrototypeOf(value);
+  return proto === null || proto === Object.prototype;
+}
+
+/**
+ * Whether a value read from the review's JSON is an object (a CEL map). JSON holds only plain
+ * objects, arrays, strings, numbers, booleans and null, so this stands in for isPlainMap there
+ * without reading the prototype.
+ */
+export function isJsonObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** A JSON value read by compiled code as the CEL value it stands for (values.ts). */
+export function celOf(value: unknown, converted: Map<object, unknown>): unknown {
+  // Strings, bools and null are the same in both; the rest is converted (objects once per review).
+  if (typeof value === 'string' || typeof value === 'boolean' || value === null) return value;
+  return celOfJson(value, converted);
+}
+
+/** `value[k]` for a list and an in-range int or a map and a key it has; undefined otherwise (the slow path's case). */
+export function indexedMember(value: unknown, k: unknown): unknown {
+  if (Array.isArray(value)) {
+    return typeof k === 'bigint' && k >= 0n && k < BigInt(value.length) ? (value[Number(k)] as unknown) : undefined;
+  }
+  return isPlainMap(value) && typeof k === 'string' && Object.hasOwn(value, k) ? value[k] : undefined;
+}
+
+/** indexedMember for a JSON operand (isJsonObject instead of the prototype test). */
+export function jsonIndexedMember(value: unknown, k: unknown): unknown {
+  if (Array.isArray(value)) {
+    return typeof k === 'bigint' && k >= 0n && k < BigInt(value.length) ? (value[Number(k)] as unknown) : undefined;
+  }
+  return isJsonObject(value) && typeof k === 'string' && Object.hasOwn(value, k) ? value[k] : undefined;
+}
+
+/** cel-js's name for the kind of a value that is not a primitive (its debugType, without element types). */
+export function describeKind(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'list';
+  if (isPlainMap(value) || value instanceof Map) return 'map';
+  return String((value as { constructor?: { name?: string } } | undefined)?.constructor?.name ?? typeof value);
+}
+
+/** Whether `+` on two lists is the interpreter's list concatenation (it types a list by its first element). */
+export function sameFirstElementType(a: unknown[], b: unknown[]): boolean {
+  if (a.length === 0 || b.length === 0) return true;
+  const x = typeof a[0];
+  return x === typeof b[0] && (x === 'string' || x === 'bigint' || x === 'boolean');
+}
+
+/** The interpreter's "Ternary condition must be bool, got 'T'" with a macro's own wording instead. */
+export function relabel(error: unknown, label: string): unknown {
+  if (!(error instanceof EvaluationError)) return error;
+  const summary = error.summary ?? error.message;
+  const prefix = 'Ternary condition must be bool';
+  return summary.startsWith(prefix) ? new EvaluationError(label + summary.slice(prefix.length)) : error;
+}
+
+/** A map literal's entries (key, value, key, value, ...) as cel-js builds them: reserved names left out. */
+export function mapOfEntries(entries: readonly unknown[]): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (let i = 0; i < entries.length; i += 2) {
+    const key = entries[i];
+    if (key === '__proto__' || key === 'constructor' || key === 'prototype') continue;
+    out[key as string] = entries[i + 1];
+  }
+  return out;
+}
+
+/** A JSON list as a comprehension range: holes and undefined elements read as null, as converted. */
+export function jsonListItems(list: unknown[]): unknown[] {
+  return list.includes(undefined) ? list.map((item: unknown) => item ?? null) : list;
+}
+
+/** A JSON object as a comprehension range: its keys whose members are there. */
+export function jsonObjectKeys(object: Record<string, unknown>): string[] {
+  const keys = Object.keys(object);
+  for (const key of keys) if (object[key] === undefined) return keys.filter((k) => object[k] !== undefined);
+  return keys;
+}
+
+/** A CEL value as a comprehension range: a list's elements, a map's keys; undefined when not iterable. */
+export function celItems(collection: unknown): unknown[] | undefined {
+  if (Array.isArray(collection)) return collection;
+  if (collection instanceof Set) return [...collection];
+  if (collection instanceof Map) return [...collection.keys()];
+  if (collection !== null && typeof collection === 'object') return Object.keys(collection);
+  return undefined;
+}
