@@ -5,6 +5,11 @@
 //
 // The reviews are a mix of /validate and /mutate, one in eight of them the large (~60 KB) payload,
 // sent by the load generator in its own process over 10 keep-alive connections. Reported, not asserted.
+// Each sample also splits the V8 heap by space (new, old, code, large objects: what the server's own
+// /metrics reports), since the resident set is the heap's reserved pages, not its live objects.
+//
+// `--node-flag <flag>` (repeatable) adds a flag for node in front of the server's own, to compare V8
+// settings (e.g. `--node-flag --max-semi-space-size=16`, the default before serve set its own).
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,22 +22,39 @@ import { BUILT_IN_POLICIES, NAMESPACES_YAML, reviewBodies } from './webhook-payl
 const QUICK = process.argv.includes('--quick');
 const countFlag = process.argv.indexOf('--reviews');
 const TOTAL = countFlag > 0 ? Number(process.argv[countFlag + 1]) : QUICK ? 10_000 : 100_000;
+const NODE_FLAGS = process.argv.flatMap((arg, index) => (arg === '--node-flag' && process.argv[index + 1] !== undefined ? [process.argv[index + 1]!] : []));
 const STEPS = 10;
 const TARGET_MB = 100;
+
+/** The V8 heap's spaces as /metrics reports them: the size V8 holds for each (not what is live in it). */
+const SPACES = ['new', 'old', 'code', 'large_object'] as const;
+
+interface HeapReport {
+  used: number | undefined;
+  /** nodejs_heap_space_size_total_bytes by space. */
+  spaces: Partial<Record<(typeof SPACES)[number], number>>;
+  external: number | undefined;
+}
 
 interface Sample {
   reviews: number;
   rss: number | undefined;
-  heapUsed: number | undefined;
+  heap: HeapReport;
 }
 
 const toMb = (bytes: number | undefined): string => (bytes === undefined ? 'n/a' : (bytes / 1024 / 1024).toFixed(1));
 
-/** nodejs_heap_size_used_bytes from the server's own /metrics, on its probe port. */
-async function heapUsed(server: RunningServer): Promise<number | undefined> {
+/** The heap figures of the server's own /metrics, on its probe port. */
+async function heapReport(server: RunningServer): Promise<HeapReport> {
   const answer = server.probeUrl === undefined ? undefined : await callHttp(`${server.probeUrl}/metrics`).catch(() => undefined);
-  const match = answer === undefined ? null : /^nodejs_heap_size_used_bytes (\d+(?:\.\d+)?)/m.exec(answer.text);
-  return match ? Number(match[1]) : undefined;
+  const text = answer?.text ?? '';
+  const gauge = (pattern: string): number | undefined => {
+    const match = new RegExp(`^${pattern} (\\d+(?:\\.\\d+)?)`, 'm').exec(text);
+    return match ? Number(match[1]) : undefined;
+  };
+  const spaces: HeapReport['spaces'] = {};
+  for (const space of SPACES) spaces[space] = gauge(`nodejs_heap_space_size_total_bytes\\{space="${space}"\\}`);
+  return { used: gauge('nodejs_heap_size_used_bytes'), spaces, external: gauge('nodejs_external_memory_bytes') };
 }
 
 /** The heap left after each full (mark-compact) collection, from node --trace-gc lines: [ms since start, MB]. */
@@ -59,10 +81,10 @@ async function main(): Promise<void> {
     const logFile = join(work, 'serve.log');
     // --trace-gc times its lines from the start of the process: keep the same clock.
     const spawnedAt = Date.now();
-    serve = await startServe({ tls, policies: BUILT_IN_POLICIES, namespacesFile, logFile, nodeFlags: ['--trace-gc'] });
+    serve = await startServe({ tls, policies: BUILT_IN_POLICIES, namespacesFile, logFile, nodeFlags: [...NODE_FLAGS, '--trace-gc'] });
 
     await sleep(2_000);
-    const samples: Sample[] = [{ reviews: 0, rss: residentBytes(serve.pid), heapUsed: await heapUsed(serve) }];
+    const samples: Sample[] = [{ reviews: 0, rss: residentBytes(serve.pid), heap: await heapReport(serve) }];
     // 14 small reviews for every 2 large ones, /validate and /mutate taking turns.
     const mix = [
       ...Array.from({ length: 7 }, () => [
@@ -80,11 +102,11 @@ async function main(): Promise<void> {
       if (result.failed > 0) throw new Error(`${result.failed} reviews failed`);
       reviews += result.ok;
       if (step === 1) warmedUpAtMs = Date.now() - spawnedAt;
-      samples.push({ reviews, rss: residentBytes(serve.pid), heapUsed: await heapUsed(serve) });
+      samples.push({ reviews, rss: residentBytes(serve.pid), heap: await heapReport(serve) });
       process.stderr.write(`${reviews.toLocaleString('en-US')} reviews, ${toMb(samples.at(-1)!.rss)} MB resident\n`);
     }
     await sleep(3_000);
-    const settled: Sample = { reviews, rss: residentBytes(serve.pid), heapUsed: await heapUsed(serve) };
+    const settled: Sample = { reviews, rss: residentBytes(serve.pid), heap: await heapReport(serve) };
     await serve.stop();
     serve = undefined;
 
@@ -96,11 +118,14 @@ async function main(): Promise<void> {
     lines.push(`Memory of daemonguard serve (built-in policy library), ${TOTAL.toLocaleString('en-US')} reviews: 7/8 small, 1/8 large, /validate and /mutate in turn`);
     lines.push('');
     lines.push(`machine: ${machineDescription()}`);
+    if (NODE_FLAGS.length > 0) lines.push(`node flags added: ${NODE_FLAGS.join(' ')}`);
     lines.push('');
-    lines.push('| reviews | resident MB | V8 heap used MB |');
-    lines.push('|---:|---:|---:|');
-    for (const sample of samples) lines.push(`| ${sample.reviews.toLocaleString('en-US')} | ${toMb(sample.rss)} | ${toMb(sample.heapUsed)} |`);
-    lines.push(`| ${reviews.toLocaleString('en-US')} + 3 s idle | ${toMb(settled.rss)} | ${toMb(settled.heapUsed)} |`);
+    lines.push('| reviews | resident MB | V8 heap used MB | new space MB | old space MB | code space MB | large objects MB | external MB |');
+    lines.push('|---:|---:|---:|---:|---:|---:|---:|---:|');
+    const row = (label: string, sample: Sample): string =>
+      `| ${label} | ${toMb(sample.rss)} | ${toMb(sample.heap.used)} | ${SPACES.map((space) => toMb(sample.heap.spaces[space])).join(' | ')} | ${toMb(sample.heap.external)} |`;
+    for (const sample of samples) lines.push(row(sample.reviews.toLocaleString('en-US'), sample));
+    lines.push(row(`${reviews.toLocaleString('en-US')} + 3 s idle`, settled));
     lines.push('');
     const idle = samples[0]!.rss;
     const warm = samples[1]!.rss;
