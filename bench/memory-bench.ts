@@ -8,21 +8,27 @@
 // Each sample also splits the V8 heap by space (new, old, code, large objects: what the server's own
 // /metrics reports), since the resident set is the heap's reserved pages, not its live objects.
 //
-// `--node-flag <flag>` (repeatable) adds a flag for node in front of the server's own, to compare V8
-// settings (e.g. `--node-flag --max-semi-space-size=16`, the default before serve set its own).
+// serve runs under the node flags it is deployed with: the image's ENTRYPOINT and the deployment's
+// NODE_OPTIONS (test/support/shipped-node-flags.ts reads both). `--plain-node` runs it as
+// `node dist/cli/main.js serve` without them; `--node-flag <flag>` (repeatable) adds one after them, to
+// compare V8 settings (node takes the last of a repeated flag). Also reported: serve's CPU time per
+// review and the garbage collector's pauses, the price of a smaller heap.
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ensureDevCertificates } from '../src/certs/dev-certificates.js';
 import { residentBytes } from '../test/support/serve-process.js';
 import { callHttp } from '../test/support/server-fixtures.js';
-import { machineDescription, runLoad, sleep, startServe, type RunningServer, type TlsFiles } from './bench-processes.js';
+import { shippedNodeFlags } from '../test/support/shipped-node-flags.js';
+import { machineDescription, processCpuMicros, runLoad, sleep, startServe, type RunningServer, type TlsFiles } from './bench-processes.js';
 import { BUILT_IN_POLICIES, NAMESPACES_YAML, reviewBodies } from './webhook-payloads.js';
 
 const QUICK = process.argv.includes('--quick');
 const countFlag = process.argv.indexOf('--reviews');
 const TOTAL = countFlag > 0 ? Number(process.argv[countFlag + 1]) : QUICK ? 10_000 : 100_000;
-const NODE_FLAGS = process.argv.flatMap((arg, index) => (arg === '--node-flag' && process.argv[index + 1] !== undefined ? [process.argv[index + 1]!] : []));
+const PLAIN_NODE = process.argv.includes('--plain-node');
+const ADDED_NODE_FLAGS = process.argv.flatMap((arg, index) => (arg === '--node-flag' && process.argv[index + 1] !== undefined ? [process.argv[index + 1]!] : []));
+const NODE_FLAGS = [...(PLAIN_NODE ? [] : shippedNodeFlags()), ...ADDED_NODE_FLAGS];
 const STEPS = 10;
 const TARGET_MB = 100;
 
@@ -55,6 +61,29 @@ async function heapReport(server: RunningServer): Promise<HeapReport> {
   const spaces: HeapReport['spaces'] = {};
   for (const space of SPACES) spaces[space] = gauge(`nodejs_heap_space_size_total_bytes\\{space="${space}"\\}`);
   return { used: gauge('nodejs_heap_size_used_bytes'), spaces, external: gauge('nodejs_external_memory_bytes') };
+}
+
+interface GcPauses {
+  scavenges: number;
+  scavengeMs: number;
+  fullGcs: number;
+  fullGcMs: number;
+}
+
+/** Collections after `sinceMs` and their pause times, from node --trace-gc lines. */
+function gcPauses(log: string, sinceMs: number): GcPauses {
+  const pauses: GcPauses = { scavenges: 0, scavengeMs: 0, fullGcs: 0, fullGcMs: 0 };
+  for (const match of log.matchAll(/^\[\d+:0x[0-9a-f]+\]\s+(\d+) ms: (Scavenge|Mark-Compact)\b[^\n]*? MB, ([\d.]+) \/ [\d.]+ ms/gm)) {
+    if (Number(match[1]) <= sinceMs) continue;
+    if (match[2] === 'Scavenge') {
+      pauses.scavenges++;
+      pauses.scavengeMs += Number(match[3]);
+    } else {
+      pauses.fullGcs++;
+      pauses.fullGcMs += Number(match[3]);
+    }
+  }
+  return pauses;
 }
 
 /** The heap left after each full (mark-compact) collection, from node --trace-gc lines: [ms since start, MB]. */
@@ -96,21 +125,29 @@ async function main(): Promise<void> {
     ];
     let reviews = 0;
     let warmedUpAtMs = 0;
+    let warmedUpCpu: number | undefined;
     for (let step = 1; step <= STEPS; step++) {
       const amount = Math.round((TOTAL * step) / STEPS) - reviews;
       const result = await runLoad({ url: serve.url, connections: 10, amount, maxSeconds: 600, mix });
       if (result.failed > 0) throw new Error(`${result.failed} reviews failed`);
       reviews += result.ok;
-      if (step === 1) warmedUpAtMs = Date.now() - spawnedAt;
+      if (step === 1) {
+        warmedUpAtMs = Date.now() - spawnedAt;
+        warmedUpCpu = processCpuMicros(serve.pid);
+      }
       samples.push({ reviews, rss: residentBytes(serve.pid), heap: await heapReport(serve) });
       process.stderr.write(`${reviews.toLocaleString('en-US')} reviews, ${toMb(samples.at(-1)!.rss)} MB resident\n`);
     }
+    const finalCpu = processCpuMicros(serve.pid);
+    const afterWarmUpReviews = reviews - samples[1]!.reviews;
     await sleep(3_000);
     const settled: Sample = { reviews, rss: residentBytes(serve.pid), heap: await heapReport(serve) };
     await serve.stop();
     serve = undefined;
 
-    const gcs = liveHeapAfterFullGcs(await readFile(logFile, 'utf8'));
+    const log = await readFile(logFile, 'utf8');
+    const gcs = liveHeapAfterFullGcs(log);
+    const pauses = gcPauses(log, warmedUpAtMs);
     // Full collections after the first tenth of the reviews (the warm-up).
     const afterWarmUp = gcs.filter(([ms]) => ms > warmedUpAtMs);
 
@@ -118,7 +155,7 @@ async function main(): Promise<void> {
     lines.push(`Memory of daemonguard serve (built-in policy library), ${TOTAL.toLocaleString('en-US')} reviews: 7/8 small, 1/8 large, /validate and /mutate in turn`);
     lines.push('');
     lines.push(`machine: ${machineDescription()}`);
-    if (NODE_FLAGS.length > 0) lines.push(`node flags added: ${NODE_FLAGS.join(' ')}`);
+    lines.push(`serve's node flags: ${NODE_FLAGS.length > 0 ? NODE_FLAGS.join(' ') : 'none'}${PLAIN_NODE ? ' (--plain-node)' : ' (the image\'s and the deployment\'s)'}`);
     lines.push('');
     lines.push('| reviews | resident MB | V8 heap used MB | new space MB | old space MB | code space MB | large objects MB | external MB |');
     lines.push('|---:|---:|---:|---:|---:|---:|---:|---:|');
@@ -144,6 +181,13 @@ async function main(): Promise<void> {
       `resident: ${toMb(idle)} MB idle, ${toMb(warm)} MB after warm-up (${samples[1]!.reviews.toLocaleString('en-US')} reviews), ${toMb(last)} MB after ` +
         `${reviews.toLocaleString('en-US')}, peak ${toMb(peak)} MB; growth after warm-up ${warm === undefined || last === undefined ? 'n/a' : `${toMb(last - warm)} MB`}`,
     );
+    if (warmedUpCpu !== undefined && finalCpu !== undefined && afterWarmUpReviews > 0) {
+      lines.push(
+        `after warm-up (${afterWarmUpReviews.toLocaleString('en-US')} reviews): serve's CPU ${((finalCpu - warmedUpCpu) / afterWarmUpReviews).toFixed(0)} µs per review; ` +
+          `${pauses.scavenges} scavenges (${pauses.scavengeMs.toFixed(0)} ms, ${((pauses.scavengeMs * 1000) / afterWarmUpReviews).toFixed(1)} µs per review), ` +
+          `${pauses.fullGcs} full GCs (${pauses.fullGcMs.toFixed(0)} ms, ${((pauses.fullGcMs * 1000) / afterWarmUpReviews).toFixed(1)} µs per review)`,
+      );
+    }
     const verdict = (bytes: number | undefined): string =>
       bytes === undefined || bytes === 0 ? 'n/a' : bytes <= TARGET_MB * 1024 * 1024 ? `met (${toMb(bytes)} MB)` : `missed by ${toMb(bytes - TARGET_MB * 1024 * 1024)} MB (${toMb(bytes)} MB)`;
     lines.push(`target ≤ ${TARGET_MB} MB resident: idle ${verdict(idle)}; under load ${verdict(peak)} at the peak`);
