@@ -33,6 +33,10 @@ RUN npm ci --omit=dev --no-audit --no-fund --ignore-scripts && npm cache clean -
 FROM ${RUNTIME_IMAGE}
 WORKDIR /app
 ENV NODE_ENV=production
+# glibc gives each thread that allocates its own malloc arena and keeps what it freed there; V8's
+# compiler and GC threads would hold several MB of serve's resident memory that way under load.
+# Two arenas: measured with `npm run bench:memory` (README "Performance").
+ENV MALLOC_ARENA_MAX=2
 COPY --from=deps /app/node_modules ./node_modules
 COPY --from=build /src/dist ./dist
 # package.json: the version (`daemonguard --version`), "type": "module", and the marker by which the

@@ -9,9 +9,10 @@
 // /metrics reports), since the resident set is the heap's reserved pages, not its live objects.
 //
 // serve runs under the node flags it is deployed with: the image's ENTRYPOINT and the deployment's
-// NODE_OPTIONS (test/support/shipped-node-flags.ts reads both). `--plain-node` runs it as
-// `node dist/cli/main.js serve` without them; `--node-flag <flag>` (repeatable) adds one after them, to
-// compare V8 settings (node takes the last of a repeated flag). Also reported: serve's CPU time per
+// NODE_OPTIONS, and the image's environment (test/support/shipped-node-flags.ts reads them).
+// `--plain-node` runs it as `node dist/cli/main.js serve` without them; `--node-flag <flag>` (repeatable)
+// adds one after them, to compare V8 settings (node takes the last of a repeated flag), and
+// `--env KEY=VALUE` (repeatable; `KEY=` removes it) sets a variable. Also reported: serve's CPU time per
 // review and the garbage collector's pauses, the price of a smaller heap.
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -19,7 +20,7 @@ import { join } from 'node:path';
 import { ensureDevCertificates } from '../src/certs/dev-certificates.js';
 import { residentBytes } from '../test/support/serve-process.js';
 import { callHttp } from '../test/support/server-fixtures.js';
-import { shippedNodeFlags } from '../test/support/shipped-node-flags.js';
+import { imageEnvironment, shippedNodeFlags } from '../test/support/shipped-node-flags.js';
 import { machineDescription, processCpuMicros, runLoad, sleep, startServe, type RunningServer, type TlsFiles } from './bench-processes.js';
 import { BUILT_IN_POLICIES, NAMESPACES_YAML, reviewBodies } from './webhook-payloads.js';
 
@@ -29,6 +30,14 @@ const TOTAL = countFlag > 0 ? Number(process.argv[countFlag + 1]) : QUICK ? 10_0
 const PLAIN_NODE = process.argv.includes('--plain-node');
 const ADDED_NODE_FLAGS = process.argv.flatMap((arg, index) => (arg === '--node-flag' && process.argv[index + 1] !== undefined ? [process.argv[index + 1]!] : []));
 const NODE_FLAGS = [...(PLAIN_NODE ? [] : shippedNodeFlags()), ...ADDED_NODE_FLAGS];
+const ENVIRONMENT: NodeJS.ProcessEnv = PLAIN_NODE ? {} : imageEnvironment();
+for (const [index, arg] of process.argv.entries()) {
+  const setting = arg === '--env' ? process.argv[index + 1] : undefined;
+  if (setting === undefined) continue;
+  const equals = setting.indexOf('=');
+  if (equals < 1) throw new Error(`--env takes KEY=VALUE, not ${setting}`);
+  ENVIRONMENT[setting.slice(0, equals)] = setting.slice(equals + 1) === '' ? undefined : setting.slice(equals + 1);
+}
 const STEPS = 10;
 const TARGET_MB = 100;
 
@@ -110,7 +119,7 @@ async function main(): Promise<void> {
     const logFile = join(work, 'serve.log');
     // --trace-gc times its lines from the start of the process: keep the same clock.
     const spawnedAt = Date.now();
-    serve = await startServe({ tls, policies: BUILT_IN_POLICIES, namespacesFile, logFile, nodeFlags: [...NODE_FLAGS, '--trace-gc'] });
+    serve = await startServe({ tls, policies: BUILT_IN_POLICIES, namespacesFile, logFile, nodeFlags: [...NODE_FLAGS, '--trace-gc'], env: ENVIRONMENT });
 
     await sleep(2_000);
     const samples: Sample[] = [{ reviews: 0, rss: residentBytes(serve.pid), heap: await heapReport(serve) }];
@@ -155,7 +164,11 @@ async function main(): Promise<void> {
     lines.push(`Memory of daemonguard serve (built-in policy library), ${TOTAL.toLocaleString('en-US')} reviews: 7/8 small, 1/8 large, /validate and /mutate in turn`);
     lines.push('');
     lines.push(`machine: ${machineDescription()}`);
-    lines.push(`serve's node flags: ${NODE_FLAGS.length > 0 ? NODE_FLAGS.join(' ') : 'none'}${PLAIN_NODE ? ' (--plain-node)' : ' (the image\'s and the deployment\'s)'}`);
+    const environment = Object.entries(ENVIRONMENT).map(([key, value]) => (value === undefined ? `${key} unset` : `${key}=${value}`));
+    lines.push(
+      `serve's node flags: ${NODE_FLAGS.length > 0 ? NODE_FLAGS.join(' ') : 'none'}; environment: ${environment.length > 0 ? environment.join(' ') : 'this process\'s'}` +
+        (PLAIN_NODE ? ' (--plain-node)' : ' (the image\'s and the deployment\'s)'),
+    );
     lines.push('');
     lines.push('| reviews | resident MB | V8 heap used MB | new space MB | old space MB | code space MB | large objects MB | external MB |');
     lines.push('|---:|---:|---:|---:|---:|---:|---:|---:|');

@@ -1,7 +1,8 @@
 // The node flags serve ships with: the image's ENTRYPOINT sets V8's young generation size, the
-// deployment's NODE_OPTIONS the heap limit (Helm from its values). A flag node does not know would stop
-// the container at start, and one V8 ignores would quietly cost the memory it was meant to save, so the
-// server is started under exactly those flags and asked (its /metrics) how large its young generation is.
+// deployment's NODE_OPTIONS the heap limit (Helm from its values), the image's ENV the number of malloc
+// arenas. A flag node does not know would stop the container at start, and one V8 ignores would quietly
+// cost the memory it was meant to save, so the server is started under exactly those flags and that
+// environment and asked (its /metrics) how large its young generation is.
 
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
@@ -11,7 +12,7 @@ import { parse } from 'yaml';
 import { repoRoot } from '../support/library-paths.js';
 import { startServe, stopAllServes, type ServeProcess } from '../support/serve-process.js';
 import { admissionReview, callHttp, callHttps, daemonSet, temporaryDirectory, writeTestCertificates, type TestCertificates } from '../support/server-fixtures.js';
-import { deploymentNodeOptions, imageNodeFlags, shippedNodeFlags } from '../support/shipped-node-flags.js';
+import { deploymentNodeOptions, imageEnvironment, imageNodeFlags, shippedNodeFlags } from '../support/shipped-node-flags.js';
 
 const REVIEWS = 300;
 
@@ -25,7 +26,9 @@ function numericFlag(flags: readonly string[], name: string): number {
 }
 
 describe('node flags of the image and the deployment', () => {
-  it('the image sets the young generation, and the Helm chart sets the heap limit the base deployment sets', async () => {
+  it('the image sets the young generation and the malloc arenas, and the Helm chart sets the heap limit the base deployment sets', async () => {
+    const arenas = imageEnvironment()['MALLOC_ARENA_MAX'];
+    assert.ok(arenas !== undefined && /^[1-9]\d*$/.test(arenas), `MALLOC_ARENA_MAX=${arenas}`);
     const semiSpaceMb = numericFlag(imageNodeFlags(), 'max-semi-space-size');
     assert.ok(semiSpaceMb < 16, `the image's semi-space (${semiSpaceMb} MB) should be below V8's default of 16 MB on 64-bit`);
     const heapLimitMb = numericFlag(deploymentNodeOptions(), 'max-old-space-size');
@@ -43,6 +46,7 @@ describe('node flags of the image and the deployment', () => {
       certificates = await writeTestCertificates(await temporaryDirectory('daemonguard-node-flags-'));
       served = await startServe({
         nodeFlags: shippedNodeFlags(),
+        env: imageEnvironment(),
         args: ['--address', '127.0.0.1', '--port', '0', '--tls-cert', certificates.certFile, '--tls-key', certificates.keyFile, '--namespaces', path.join(repoRoot(), 'examples', 'namespaces.yaml')],
       });
     });

@@ -1,6 +1,6 @@
-// The real `daemonguard serve`, as deployed: a subprocess under the node flags of the image and of
-// deploy/base/deployment.yaml (its young generation size; NODE_OPTIONS=--max-old-space-size=384, the
-// V8 heap limit), with the built-in library. It is
+// The real `daemonguard serve`, as deployed: a subprocess under the node flags and environment of the
+// image and of deploy/base/deployment.yaml (its young generation size and malloc arenas;
+// NODE_OPTIONS=--max-old-space-size=384, the V8 heap limit), with the built-in library. It is
 // sent the worst bodies its default limits let through, several at once on /validate and /mutate:
 // the most JSON values (empty objects, the costliest value to parse and convert), as CREATE and as
 // UPDATE, and the largest body (strings just under the string limit, filling the body limit). Before
@@ -22,7 +22,7 @@ import { DEFAULT_JSON_LIMITS } from '../../src/server/json-limit-defaults.js';
 import { DEFAULT_MAX_BODY_BYTES } from '../../src/server/read-body.js';
 import { repoRoot } from '../support/library-paths.js';
 import { residentBytes, startServe, stopAllServes, type ServeProcess } from '../support/serve-process.js';
-import { shippedNodeFlags } from '../support/shipped-node-flags.js';
+import { imageEnvironment, shippedNodeFlags } from '../support/shipped-node-flags.js';
 import { admissionReview, callHttps, daemonSet, temporaryDirectory, writeTestCertificates, type TestCertificates } from '../support/server-fixtures.js';
 import { answerProblem } from './hostile-fixtures.js';
 
@@ -108,6 +108,7 @@ before(async () => {
   certificates = await writeTestCertificates(dir);
   served = await startServe({
     nodeFlags: shippedNodeFlags(),
+    env: imageEnvironment(),
     args: ['--address', '127.0.0.1', '--port', '0', '--tls-cert', certificates.certFile, '--tls-key', certificates.keyFile, '--namespaces', path.join(repoRoot(), 'examples', 'namespaces.yaml')],
   });
 });

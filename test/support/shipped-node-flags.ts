@@ -36,6 +36,23 @@ export function deploymentNodeOptions(): string[] {
   throw new Error(`no NODE_OPTIONS for the daemonguard container in ${manifest}`);
 }
 
+/**
+ * The environment the image's last stage sets (its `ENV KEY=VALUE` lines): NODE_ENV, and the C
+ * library's malloc settings, which no node flag can set.
+ */
+export function imageEnvironment(): Record<string, string> {
+  const dockerfile = path.join(repoRoot(), 'Dockerfile');
+  const lines = readFileSync(dockerfile, 'utf8').split('\n');
+  const lastStage = lines.findLastIndex((text) => text.startsWith('FROM '));
+  const environment: Record<string, string> = {};
+  for (const line of lines.slice(lastStage + 1)) {
+    const match = /^ENV ([A-Z_][A-Z0-9_]*)=(\S+)$/.exec(line);
+    if (match) environment[match[1]!] = match[2]!;
+    else if (line.startsWith('ENV ')) throw new Error(`${dockerfile}: write ENV as one KEY=VALUE per line, without quotes: ${line}`);
+  }
+  return environment;
+}
+
 /** Both: how node runs serve in the deployed pod (the image's flags, then NODE_OPTIONS'). */
 export function shippedNodeFlags(): string[] {
   return [...imageNodeFlags(), ...deploymentNodeOptions()];
