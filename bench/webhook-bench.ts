@@ -9,7 +9,7 @@
 // request (/proc utime+stime over the requests served, steadier than requests/s on a busy machine),
 // with the ratios daemonguard / floor taken within each round (adjacent runs) and then their median.
 //
-//   npm run bench [-- --quick] [--rounds N] [--seconds S] [--only validate-small-c10,...] [--profile]
+//   npm run bench [-- --quick] [--rounds N] [--seconds S] [--only validate-small-c10,...] [--profile] [--node-flag F ...]
 //                    [--policies DIR]   (another policy library instead of the built-in one)
 //
 // --profile runs serve under `node --cpu-prof` and prints where its time went (bench/profile-summary.ts).
