@@ -67,6 +67,8 @@ export interface ServeSpec {
   logFile: string;
   /** Flags for node itself, e.g. --cpu-prof. */
   nodeFlags?: string[];
+  /** Set on top of this process's environment (an undefined value removes a variable). */
+  env?: NodeJS.ProcessEnv;
   logLevel?: string;
 }
 
@@ -92,6 +94,7 @@ export async function startServe(spec: ServeSpec): Promise<RunningServer> {
   const served = await startServeProcess({
     args,
     nodeFlags: spec.nodeFlags,
+    env: spec.env,
     logFile: spec.logFile,
     readyz: { port },
   });

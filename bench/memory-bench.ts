@@ -5,34 +5,94 @@
 //
 // The reviews are a mix of /validate and /mutate, one in eight of them the large (~60 KB) payload,
 // sent by the load generator in its own process over 10 keep-alive connections. Reported, not asserted.
+// Each sample also splits the V8 heap by space (new, old, code, large objects: what the server's own
+// /metrics reports), since the resident set is the heap's reserved pages, not its live objects.
+//
+// serve runs under the node flags it is deployed with: the image's ENTRYPOINT and the deployment's
+// NODE_OPTIONS, and the image's environment (test/support/shipped-node-flags.ts reads them).
+// `--plain-node` runs it as `node dist/cli/main.js serve` without them; `--node-flag <flag>` (repeatable)
+// adds one after them, to compare V8 settings (node takes the last of a repeated flag), and
+// `--env KEY=VALUE` (repeatable; `KEY=` removes it) sets a variable. Also reported: serve's CPU time per
+// review and the garbage collector's pauses, the price of a smaller heap.
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ensureDevCertificates } from '../src/certs/dev-certificates.js';
 import { residentBytes } from '../test/support/serve-process.js';
 import { callHttp } from '../test/support/server-fixtures.js';
-import { machineDescription, runLoad, sleep, startServe, type RunningServer, type TlsFiles } from './bench-processes.js';
+import { imageEnvironment, shippedNodeFlags } from '../test/support/shipped-node-flags.js';
+import { machineDescription, processCpuMicros, runLoad, sleep, startServe, type RunningServer, type TlsFiles } from './bench-processes.js';
 import { BUILT_IN_POLICIES, NAMESPACES_YAML, reviewBodies } from './webhook-payloads.js';
 
 const QUICK = process.argv.includes('--quick');
 const countFlag = process.argv.indexOf('--reviews');
 const TOTAL = countFlag > 0 ? Number(process.argv[countFlag + 1]) : QUICK ? 10_000 : 100_000;
+const PLAIN_NODE = process.argv.includes('--plain-node');
+const ADDED_NODE_FLAGS = process.argv.flatMap((arg, index) => (arg === '--node-flag' && process.argv[index + 1] !== undefined ? [process.argv[index + 1]!] : []));
+const NODE_FLAGS = [...(PLAIN_NODE ? [] : shippedNodeFlags()), ...ADDED_NODE_FLAGS];
+const ENVIRONMENT: NodeJS.ProcessEnv = PLAIN_NODE ? {} : imageEnvironment();
+for (const [index, arg] of process.argv.entries()) {
+  const setting = arg === '--env' ? process.argv[index + 1] : undefined;
+  if (setting === undefined) continue;
+  const equals = setting.indexOf('=');
+  if (equals < 1) throw new Error(`--env takes KEY=VALUE, not ${setting}`);
+  ENVIRONMENT[setting.slice(0, equals)] = setting.slice(equals + 1) === '' ? undefined : setting.slice(equals + 1);
+}
 const STEPS = 10;
 const TARGET_MB = 100;
+
+/** The V8 heap's spaces as /metrics reports them: the size V8 holds for each (not what is live in it). */
+const SPACES = ['new', 'old', 'code', 'large_object'] as const;
+
+interface HeapReport {
+  used: number | undefined;
+  /** nodejs_heap_space_size_total_bytes by space. */
+  spaces: Partial<Record<(typeof SPACES)[number], number>>;
+  external: number | undefined;
+}
 
 interface Sample {
   reviews: number;
   rss: number | undefined;
-  heapUsed: number | undefined;
+  heap: HeapReport;
 }
 
 const toMb = (bytes: number | undefined): string => (bytes === undefined ? 'n/a' : (bytes / 1024 / 1024).toFixed(1));
 
-/** nodejs_heap_size_used_bytes from the server's own /metrics, on its probe port. */
-async function heapUsed(server: RunningServer): Promise<number | undefined> {
+/** The heap figures of the server's own /metrics, on its probe port. */
+async function heapReport(server: RunningServer): Promise<HeapReport> {
   const answer = server.probeUrl === undefined ? undefined : await callHttp(`${server.probeUrl}/metrics`).catch(() => undefined);
-  const match = answer === undefined ? null : /^nodejs_heap_size_used_bytes (\d+(?:\.\d+)?)/m.exec(answer.text);
-  return match ? Number(match[1]) : undefined;
+  const text = answer?.text ?? '';
+  const gauge = (pattern: string): number | undefined => {
+    const match = new RegExp(`^${pattern} (\\d+(?:\\.\\d+)?)`, 'm').exec(text);
+    return match ? Number(match[1]) : undefined;
+  };
+  const spaces: HeapReport['spaces'] = {};
+  for (const space of SPACES) spaces[space] = gauge(`nodejs_heap_space_size_total_bytes\\{space="${space}"\\}`);
+  return { used: gauge('nodejs_heap_size_used_bytes'), spaces, external: gauge('nodejs_external_memory_bytes') };
+}
+
+interface GcPauses {
+  scavenges: number;
+  scavengeMs: number;
+  fullGcs: number;
+  fullGcMs: number;
+}
+
+/** Collections after `sinceMs` and their pause times, from node --trace-gc lines. */
+function gcPauses(log: string, sinceMs: number): GcPauses {
+  const pauses: GcPauses = { scavenges: 0, scavengeMs: 0, fullGcs: 0, fullGcMs: 0 };
+  for (const match of log.matchAll(/^\[\d+:0x[0-9a-f]+\]\s+(\d+) ms: (Scavenge|Mark-Compact)\b[^\n]*? MB, ([\d.]+) \/ [\d.]+ ms/gm)) {
+    if (Number(match[1]) <= sinceMs) continue;
+    if (match[2] === 'Scavenge') {
+      pauses.scavenges++;
+      pauses.scavengeMs += Number(match[3]);
+    } else {
+      pauses.fullGcs++;
+      pauses.fullGcMs += Number(match[3]);
+    }
+  }
+  return pauses;
 }
 
 /** The heap left after each full (mark-compact) collection, from node --trace-gc lines: [ms since start, MB]. */
@@ -59,10 +119,10 @@ async function main(): Promise<void> {
     const logFile = join(work, 'serve.log');
     // --trace-gc times its lines from the start of the process: keep the same clock.
     const spawnedAt = Date.now();
-    serve = await startServe({ tls, policies: BUILT_IN_POLICIES, namespacesFile, logFile, nodeFlags: ['--trace-gc'] });
+    serve = await startServe({ tls, policies: BUILT_IN_POLICIES, namespacesFile, logFile, nodeFlags: [...NODE_FLAGS, '--trace-gc'], env: ENVIRONMENT });
 
     await sleep(2_000);
-    const samples: Sample[] = [{ reviews: 0, rss: residentBytes(serve.pid), heapUsed: await heapUsed(serve) }];
+    const samples: Sample[] = [{ reviews: 0, rss: residentBytes(serve.pid), heap: await heapReport(serve) }];
     // 14 small reviews for every 2 large ones, /validate and /mutate taking turns.
     const mix = [
       ...Array.from({ length: 7 }, () => [
@@ -74,21 +134,29 @@ async function main(): Promise<void> {
     ];
     let reviews = 0;
     let warmedUpAtMs = 0;
+    let warmedUpCpu: number | undefined;
     for (let step = 1; step <= STEPS; step++) {
       const amount = Math.round((TOTAL * step) / STEPS) - reviews;
       const result = await runLoad({ url: serve.url, connections: 10, amount, maxSeconds: 600, mix });
       if (result.failed > 0) throw new Error(`${result.failed} reviews failed`);
       reviews += result.ok;
-      if (step === 1) warmedUpAtMs = Date.now() - spawnedAt;
-      samples.push({ reviews, rss: residentBytes(serve.pid), heapUsed: await heapUsed(serve) });
+      if (step === 1) {
+        warmedUpAtMs = Date.now() - spawnedAt;
+        warmedUpCpu = processCpuMicros(serve.pid);
+      }
+      samples.push({ reviews, rss: residentBytes(serve.pid), heap: await heapReport(serve) });
       process.stderr.write(`${reviews.toLocaleString('en-US')} reviews, ${toMb(samples.at(-1)!.rss)} MB resident\n`);
     }
+    const finalCpu = processCpuMicros(serve.pid);
+    const afterWarmUpReviews = reviews - samples[1]!.reviews;
     await sleep(3_000);
-    const settled: Sample = { reviews, rss: residentBytes(serve.pid), heapUsed: await heapUsed(serve) };
+    const settled: Sample = { reviews, rss: residentBytes(serve.pid), heap: await heapReport(serve) };
     await serve.stop();
     serve = undefined;
 
-    const gcs = liveHeapAfterFullGcs(await readFile(logFile, 'utf8'));
+    const log = await readFile(logFile, 'utf8');
+    const gcs = liveHeapAfterFullGcs(log);
+    const pauses = gcPauses(log, warmedUpAtMs);
     // Full collections after the first tenth of the reviews (the warm-up).
     const afterWarmUp = gcs.filter(([ms]) => ms > warmedUpAtMs);
 
@@ -96,11 +164,18 @@ async function main(): Promise<void> {
     lines.push(`Memory of daemonguard serve (built-in policy library), ${TOTAL.toLocaleString('en-US')} reviews: 7/8 small, 1/8 large, /validate and /mutate in turn`);
     lines.push('');
     lines.push(`machine: ${machineDescription()}`);
+    const environment = Object.entries(ENVIRONMENT).map(([key, value]) => (value === undefined ? `${key} unset` : `${key}=${value}`));
+    lines.push(
+      `serve's node flags: ${NODE_FLAGS.length > 0 ? NODE_FLAGS.join(' ') : 'none'}; environment: ${environment.length > 0 ? environment.join(' ') : 'this process\'s'}` +
+        (PLAIN_NODE ? ' (--plain-node)' : ' (the image\'s and the deployment\'s)'),
+    );
     lines.push('');
-    lines.push('| reviews | resident MB | V8 heap used MB |');
-    lines.push('|---:|---:|---:|');
-    for (const sample of samples) lines.push(`| ${sample.reviews.toLocaleString('en-US')} | ${toMb(sample.rss)} | ${toMb(sample.heapUsed)} |`);
-    lines.push(`| ${reviews.toLocaleString('en-US')} + 3 s idle | ${toMb(settled.rss)} | ${toMb(settled.heapUsed)} |`);
+    lines.push('| reviews | resident MB | V8 heap used MB | new space MB | old space MB | code space MB | large objects MB | external MB |');
+    lines.push('|---:|---:|---:|---:|---:|---:|---:|---:|');
+    const row = (label: string, sample: Sample): string =>
+      `| ${label} | ${toMb(sample.rss)} | ${toMb(sample.heap.used)} | ${SPACES.map((space) => toMb(sample.heap.spaces[space])).join(' | ')} | ${toMb(sample.heap.external)} |`;
+    for (const sample of samples) lines.push(row(sample.reviews.toLocaleString('en-US'), sample));
+    lines.push(row(`${reviews.toLocaleString('en-US')} + 3 s idle`, settled));
     lines.push('');
     const idle = samples[0]!.rss;
     const warm = samples[1]!.rss;
@@ -119,6 +194,13 @@ async function main(): Promise<void> {
       `resident: ${toMb(idle)} MB idle, ${toMb(warm)} MB after warm-up (${samples[1]!.reviews.toLocaleString('en-US')} reviews), ${toMb(last)} MB after ` +
         `${reviews.toLocaleString('en-US')}, peak ${toMb(peak)} MB; growth after warm-up ${warm === undefined || last === undefined ? 'n/a' : `${toMb(last - warm)} MB`}`,
     );
+    if (warmedUpCpu !== undefined && finalCpu !== undefined && afterWarmUpReviews > 0) {
+      lines.push(
+        `after warm-up (${afterWarmUpReviews.toLocaleString('en-US')} reviews): serve's CPU ${((finalCpu - warmedUpCpu) / afterWarmUpReviews).toFixed(0)} µs per review; ` +
+          `${pauses.scavenges} scavenges (${pauses.scavengeMs.toFixed(0)} ms, ${((pauses.scavengeMs * 1000) / afterWarmUpReviews).toFixed(1)} µs per review), ` +
+          `${pauses.fullGcs} full GCs (${pauses.fullGcMs.toFixed(0)} ms, ${((pauses.fullGcMs * 1000) / afterWarmUpReviews).toFixed(1)} µs per review)`,
+      );
+    }
     const verdict = (bytes: number | undefined): string =>
       bytes === undefined || bytes === 0 ? 'n/a' : bytes <= TARGET_MB * 1024 * 1024 ? `met (${toMb(bytes)} MB)` : `missed by ${toMb(bytes - TARGET_MB * 1024 * 1024)} MB (${toMb(bytes)} MB)`;
     lines.push(`target ≤ ${TARGET_MB} MB resident: idle ${verdict(idle)}; under load ${verdict(peak)} at the peak`);

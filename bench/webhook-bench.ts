@@ -9,7 +9,7 @@
 // request (/proc utime+stime over the requests served, steadier than requests/s on a busy machine),
 // with the ratios daemonguard / floor taken within each round (adjacent runs) and then their median.
 //
-//   npm run bench [-- --quick] [--rounds N] [--seconds S] [--only validate-small-c10,...] [--profile]
+//   npm run bench [-- --quick] [--rounds N] [--seconds S] [--only validate-small-c10,...] [--profile] [--node-flag F ...]
 //                    [--policies DIR]   (another policy library instead of the built-in one)
 //
 // --profile runs serve under `node --cpu-prof` and prints where its time went (bench/profile-summary.ts).
@@ -58,6 +58,8 @@ function flag(name: string): string | undefined {
 }
 
 const QUICK = process.argv.includes('--quick');
+/** `--node-flag <flag>` (repeatable): a flag for serve's node, to compare V8 settings (bench:memory takes the same). */
+const NODE_FLAGS = process.argv.flatMap((arg, index) => (arg === '--node-flag' && process.argv[index + 1] !== undefined ? [process.argv[index + 1]!] : []));
 const PROFILE = process.argv.includes('--profile');
 const ROUNDS = Number(flag('rounds') ?? (QUICK ? 2 : 3));
 const SECONDS = Number(flag('seconds') ?? (QUICK ? 1 : 5));
@@ -154,7 +156,7 @@ async function main(): Promise<void> {
       policies: flag('policies') ?? BUILT_IN_POLICIES,
       namespacesFile,
       logFile: join(work, 'serve.log'),
-      nodeFlags: PROFILE ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : [],
+      nodeFlags: [...NODE_FLAGS, ...(PROFILE ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : [])],
     });
     servers.push(serve);
     const idleRss = residentBytes(serve.pid);

@@ -307,12 +307,17 @@ export interface FileSizeLimit {
   what: string;
 }
 
-const BYTES = new Intl.NumberFormat('en-US');
+/**
+ * Made on the first message that needs it: constructing an Intl formatter loads ICU's locale data,
+ * about 10 MB of resident memory that `serve` would otherwise hold for a message it may never write.
+ */
+let bytesFormat: Intl.NumberFormat | undefined;
 
 function describeSize(bytes: number): string {
   const mib = bytes / (1024 * 1024);
   const rounded = Number.isInteger(mib) ? `${mib} MiB` : mib >= 1 ? `${mib.toFixed(mib >= 10 ? 1 : 2)} MiB` : `${(bytes / 1024).toFixed(1)} KiB`;
-  return `${rounded} (${BYTES.format(bytes)} bytes)`;
+  bytesFormat ??= new Intl.NumberFormat('en-US');
+  return `${rounded} (${bytesFormat.format(bytes)} bytes)`;
 }
 
 export async function readSourceFile(file: string, limit?: FileSizeLimit): Promise<SourceDocument[]> {

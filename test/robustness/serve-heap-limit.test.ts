@@ -1,5 +1,6 @@
-// The real `daemonguard serve`, as deployed: a subprocess under the V8 heap limit of
-// deploy/base/deployment.yaml (NODE_OPTIONS=--max-old-space-size=384), with the built-in library. It is
+// The real `daemonguard serve`, as deployed: a subprocess under the node flags and environment of the
+// image and of deploy/base/deployment.yaml (its young generation size and malloc arenas;
+// NODE_OPTIONS=--max-old-space-size=384, the V8 heap limit), with the built-in library. It is
 // sent the worst bodies its default limits let through, several at once on /validate and /mutate:
 // the most JSON values (empty objects, the costliest value to parse and convert), as CREATE and as
 // UPDATE, and the largest body (strings just under the string limit, filling the body limit). Before
@@ -11,18 +12,17 @@
 // for SECURITY.md, which records them; what this test asserts is their floor (the body sizes sent).
 
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { Agent } from 'node:https';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
-import { parseAllDocuments } from 'yaml';
 import { measureJson } from '../../src/common/json-limits.js';
 import type { JsonObject } from '../../src/common/vocabulary.js';
 import { DEFAULT_JSON_LIMITS } from '../../src/server/json-limit-defaults.js';
 import { DEFAULT_MAX_BODY_BYTES } from '../../src/server/read-body.js';
 import { repoRoot } from '../support/library-paths.js';
 import { residentBytes, startServe, stopAllServes, type ServeProcess } from '../support/serve-process.js';
+import { imageEnvironment, shippedNodeFlags } from '../support/shipped-node-flags.js';
 import { admissionReview, callHttps, daemonSet, temporaryDirectory, writeTestCertificates, type TestCertificates } from '../support/server-fixtures.js';
 import { answerProblem } from './hostile-fixtures.js';
 
@@ -38,17 +38,6 @@ const COPIES = 3;
 /** The most ordinary reviews sent after the burst while waiting for RSS to come back. */
 const AFTER_REVIEWS = 10_000;
 const MAX_ATTEMPTS = 60;
-
-/** The heap flag the deployment sets, read from the manifest so the two cannot drift apart. */
-function deployedHeapFlag(): string {
-  const manifest = path.join(repoRoot(), 'deploy', 'base', 'deployment.yaml');
-  const text = readFileSync(manifest, 'utf8');
-  for (const document of parseAllDocuments(text)) {
-    const found = /--max-old-space-size=\d+/.exec(JSON.stringify(document.toJSON()));
-    if (found !== null) return found[0];
-  }
-  throw new Error(`no --max-old-space-size in ${manifest}`);
-}
 
 function podSpecOf(object: JsonObject): JsonObject {
   return ((object['spec'] as JsonObject)['template'] as JsonObject)['spec'] as JsonObject;
@@ -118,7 +107,8 @@ before(async () => {
   const dir = await temporaryDirectory('daemonguard-heap-');
   certificates = await writeTestCertificates(dir);
   served = await startServe({
-    nodeFlags: [deployedHeapFlag()],
+    nodeFlags: shippedNodeFlags(),
+    env: imageEnvironment(),
     args: ['--address', '127.0.0.1', '--port', '0', '--tls-cert', certificates.certFile, '--tls-key', certificates.keyFile, '--namespaces', path.join(repoRoot(), 'examples', 'namespaces.yaml')],
   });
 });
