@@ -260,6 +260,16 @@ function reviewPolicy(
   }
 }
 
+/**
+ * The decision's warnings, each once, the exceptions' notices last: should the apiserver cut warnings
+ * (4096 characters in all), it cuts these first. Without exceptions and with at most one warning (most
+ * reviews) there is nothing to merge or deduplicate, and the builder's list is the answer.
+ */
+function decisionWarnings(builder: DecisionBuilder): string[] {
+  if (builder.exceptions.length === 0 && builder.warnings.length < 2) return builder.warnings;
+  return [...new Set([...builder.warnings, ...exceptionNotices(builder.exceptions)])];
+}
+
 export function isDaemonSetRequest(request: AdmissionRequest): boolean {
   return request.kind.group === DAEMONSET_GROUP && request.kind.version === DAEMONSET_VERSION && request.kind.kind === DAEMONSET_KIND;
 }
@@ -316,9 +326,12 @@ export function review(request: AdmissionRequest, policySet: PolicySet, context:
   return {
     allowed: !builder.violations.some((v) => v.actions.includes('Deny')),
     violations: builder.violations,
-    // The exceptions' notices last: should the apiserver cut warnings (4096 characters in all), it cuts these first.
-    warnings: [...new Set([...builder.warnings, ...exceptionNotices(builder.exceptions)])],
-    auditAnnotations: { ...builder.auditAnnotations, ...nativeAuditAnnotations(builder) },
+    warnings: decisionWarnings(builder),
+    // Most reviews have no native policy's annotations: the builder's own record is the answer then.
+    auditAnnotations:
+      builder.nativeAnnotations.size === 0 && builder.nativeFailures.length === 0
+        ? builder.auditAnnotations
+        : { ...builder.auditAnnotations, ...nativeAuditAnnotations(builder) },
     patch: builder.patch,
     mutatedObject: working,
     outcomes: builder.outcomes,
