@@ -19,6 +19,7 @@ import { guardSource } from './guards.js';
 import {
   celItems,
   celOf,
+  chargeJsonNullEquality,
   describeKind,
   indexedMember,
   isPlainMap,
@@ -32,6 +33,11 @@ import {
 import { NotCompiled, OPERAND_NAMES, type OperationFactory } from './contract.js';
 
 const INT64_MIN = -(2n ** 63n);
+
+/** Whether a node is the literal `null` (no macro or alternate behind it). */
+function isNullLiteral(node: NodeLike): boolean {
+  return node.op === 'value' && node.args === null && !node.meta.alternate && !node.meta.macro;
+}
 const INT64_MAX = 2n ** 63n - 1n;
 
 /** A node's value in the generated code: a temporary, a constant or a literal, and whether it is JSON. */
@@ -415,7 +421,42 @@ export class Generator {
   equality(node: NodeLike, scope: Scope, negated: boolean): Value {
     const slow = this.operation(negated ? 'object != oldObject' : 'object == oldObject', node.args as NodeLike[]);
     const kubernetes = kubernetesEqualityFor(node);
+    const nullSide = (node.args as NodeLike[]).findIndex(isNullLiteral);
+    if (nullSide !== -1) {
+      // JSON against `null`: every other value differs from null (cel-js's `==`, and Kubernetes'
+      // equality falls back to it for null), so no conversion is needed, and the charge is the same.
+      const other = this.gen((node.args as NodeLike[])[1 - nullSide]!, scope);
+      if (other.json) {
+        const v = other.src;
+        const t = this.out.temporary();
+        // JSON as parsed (a slow path may have left a CEL value of another kind: compared as before).
+        this.out.block(`if (typeof ${v} !== 'object' || ${v} === null || Array.isArray(${v}) || ${v}.constructor === Object)`, () => {
+          this.emit(`${this.k(chargeJsonNullEquality)}(${v});`);
+          this.emit(`${t} = ${v} ${negated ? '!==' : '==='} null;`);
+        });
+        this.out.block('else', () => {
+          const o = this.celOf(other);
+          const [l, r] = nullSide === 0 ? ['null', o] : [o, 'null'];
+          this.emit(`${t} = ${this.compareValues(l, r, negated, kubernetes, slow).src};`);
+        });
+        return { src: t, json: false };
+      }
+      const o = this.celOf(other);
+      const [l, r] = nullSide === 0 ? ['null', o] : [o, 'null'];
+      return this.compareValues(l, r, negated, kubernetes, slow);
+    }
     const [l, r] = this.binary(node, scope);
+    return this.compareValues(l, r, negated, kubernetes, slow);
+  }
+
+  /** `l == r` (or `!=`) on evaluated CEL values, charged first. */
+  compareValues(
+    l: Source,
+    r: Source,
+    negated: boolean,
+    kubernetes: ReturnType<typeof kubernetesEqualityFor>,
+    slow: Source,
+  ): Value {
     // Charged as the interpreter charges it (library/equality-cost.ts), before comparing.
     this.emit(`${this.k(chargeEquality)}(${l}, ${r});`);
     if (kubernetes) {

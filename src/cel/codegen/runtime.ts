@@ -1,6 +1,7 @@
 // The helpers generated code calls (passed in as constants): the tests and conversions too long to
 // write out at every use, each small enough for V8 to inline at the call site.
 import { EvaluationError } from '@marcbachmann/cel-js';
+import { chargeCost, isCostBudgetArmed } from '../cost.js';
 import { celOfJson } from '../values.js';
 
 /** A value as the interpreter sees a plain CEL map (an object without a class of its own). */
@@ -95,4 +96,18 @@ export function celItems(collection: unknown): unknown[] | undefined {
   if (collection instanceof Map) return [...collection.keys()];
   if (collection !== null && typeof collection === 'object') return Object.keys(collection);
   return undefined;
+}
+
+/**
+ * Charges `json == null` (or `!=`) as chargeEquality charges the converted value and null: null's
+ * size is 1, so the charge is 0 when the converted value's size is 0 (an empty string, list or map:
+ * members that are undefined are dropped by the conversion) and 1 otherwise, without converting.
+ */
+export function chargeJsonNullEquality(value: unknown): void {
+  // Called only for null, scalars, arrays and objects whose constructor is Object's (JSON as parsed).
+  if (!isCostBudgetArmed()) return;
+  let empty = false;
+  if (typeof value === 'string' || Array.isArray(value)) empty = value.length === 0;
+  else if (typeof value === 'object' && value !== null) empty = !Object.values(value).some((member) => member !== undefined);
+  chargeCost(empty ? 0 : 1);
 }
