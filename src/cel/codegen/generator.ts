@@ -29,10 +29,16 @@ import {
   mapOfEntries,
   relabel,
   sameFirstElementType,
+  sameJsonFirstElementType,
 } from './runtime.js';
 import { NotCompiled, OPERAND_NAMES, type OperationFactory } from './contract.js';
 
 const INT64_MIN = -(2n ** 63n);
+
+/** Whether a node is the list literal `[]`. */
+function isEmptyListLiteral(node: NodeLike): boolean {
+  return node.op === 'list' && (node.args as NodeLike[]).length === 0 && !node.meta.alternate && !node.meta.macro;
+}
 
 /** Whether a node is the literal `null` (no macro or alternate behind it). */
 function isNullLiteral(node: NodeLike): boolean {
@@ -481,7 +487,32 @@ export class Generator {
 
   arithmetic(node: NodeLike, scope: Scope, op: '+' | '-' | '*'): Value {
     const slow = this.operation(`object ${op} oldObject`, node.args as NodeLike[]);
+    if (op === '+') {
+      const [leftNode, rightNode] = node.args as [NodeLike, NodeLike];
+      const left = this.gen(leftNode, scope);
+      const right = this.gen(rightNode, scope);
+      if (left.json && right.json) {
+        // Two JSON lists: their concatenation is a JSON list (the elements as they are), charged as
+        // the interpreter charges the converted lists (the same lengths); the rest as below.
+        const t = this.out.temporary();
+        this.emit(
+          `if (Array.isArray(${left.src}) && Array.isArray(${right.src}) && ${this.k(sameJsonFirstElementType)}(${left.src}, ${right.src})) ${t} = ${this.k(concatLists)}(${left.src}, ${right.src});`,
+        );
+        this.out.block('else', () => {
+          const generic = this.arithmeticOn(this.celOf(left), this.celOf(right), op, slow);
+          this.emit(`${t} = ${generic.src};`);
+        });
+        // A CEL value in the other cases, which converting again leaves as it is.
+        return { src: t, json: true };
+      }
+      return this.arithmeticOn(this.celOf(left), this.celOf(right), op, slow);
+    }
     const [l, r] = this.binary(node, scope);
+    return this.arithmeticOn(l, r, op, slow);
+  }
+
+  /** `l op r` on evaluated CEL values. */
+  arithmeticOn(l: Source, r: Source, op: '+' | '-' | '*', slow: Source): Value {
     const t = this.out.temporary();
     this.out.block(`if (typeof ${l} === 'bigint' && typeof ${r} === 'bigint')`, () => {
       this.emit(`${t} = ${l} ${op} ${r};`);
@@ -697,13 +728,16 @@ export class Generator {
     if (chain === undefined) return undefined;
     if (chain.optional !== undefined) return this.orValueOn(chain.optional, argument, scope);
     const t = this.out.temporary();
-    this.emit(`if (${chain.state} === 1) ${t} = ${this.k(celOf)}(${chain.member}, converted);`);
+    // `.orValue([])`: the member stays JSON (an empty list is the same in JSON and CEL, and the
+    // Optional's value on the generic path is a CEL value, which converting again leaves as it is).
+    const keepsJson = isEmptyListLiteral(argument);
+    this.emit(`if (${chain.state} === 1) ${t} = ${keepsJson ? chain.member : `${this.k(celOf)}(${chain.member}, converted)`};`);
     this.out.block(`else if (${chain.state} === 2)`, () => {
       const value = this.orValueOn(chain.generic, argument, scope);
       this.emit(`${t} = ${value.src};`);
     });
     this.out.block('else', () => this.emit(`${t} = ${this.cel(argument, scope)};`));
-    return { src: t, json: false };
+    return { src: t, json: keepsJson };
   }
 
   /** `optional.orValue(argument)` on an evaluated receiver, as cel-js's macro does it. */
