@@ -595,11 +595,35 @@ export class Generator {
       }
       values[0] = { src: receiver, json: false };
     } else {
-      for (let i = operandNodes.length - 1; i >= 0; i--) {
-        const value = this.gen(operandNodes[i]!, scope);
-        values[i] = value.json ? { src: this.celOf(value), json: false } : value;
+      const parameter = resolved?.parameterTypes[0];
+      if (name === 'size' && operandNodes.length === 1 && parameter !== undefined && /^list<([A-Z]|dyn)>$/.test(parameter)) {
+        const value = this.gen(operandNodes[0]!, scope);
+        if (value.json) {
+          // size() of a JSON list: the handler reads the length, which converting does not change.
+          const t = this.out.temporary();
+          this.emit(`if (Array.isArray(${value.src})) ${t} = ${this.k(handler)}(${value.src});`);
+          this.out.block('else', () => {
+            const generic = this.callOn(node, receiverNode, argNodes, slow, [{ src: this.celOf(value), json: false }]);
+            this.emit(`${t} = ${generic.src};`);
+          });
+          return { src: t, json: false };
+        }
+        values[0] = value;
+      } else {
+        for (let i = operandNodes.length - 1; i >= 0; i--) {
+          const value = this.gen(operandNodes[i]!, scope);
+          values[i] = value.json ? { src: this.celOf(value), json: false } : value;
+        }
       }
     }
+    return this.callOn(node, receiverNode, argNodes, slow, values);
+  }
+
+  /** A call on its evaluated operands (CEL values, receiver first). */
+  callOn(node: NodeLike, receiverNode: NodeLike | undefined, argNodes: NodeLike[], slow: Source, values: readonly Value[]): Value {
+    const resolved = resolvedCall(node);
+    const handler = resolved?.handler;
+    const operandNodes = [...(receiverNode ? [receiverNode] : []), ...argNodes];
     const operands = values.map((value) => value.src);
     const args = operands.join(', ');
     const guards = handler === undefined ? undefined : resolved!.parameterTypes.map((type, i) => guardSource(type, values[i]!, this.out));
