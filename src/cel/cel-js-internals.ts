@@ -410,8 +410,6 @@ interface TypeRegistryLike {
   getListType(element: TypeLike): TypeLike;
 }
 
-const PRIMITIVE_TYPE_NAMES: Readonly<Record<string, string>> = { string: 'string', bigint: 'int', boolean: 'bool', number: 'double' };
-
 /**
  * For a call the checker could not resolve (an operand of type dyn), resolves the overload from the
  * runtime values as the interpreter does (a value's type; a list's by its first element), for values
@@ -430,17 +428,7 @@ export function runtimeCallResolver(
   if (!candidates || typeof registry?.getType !== 'function' || typeof registry.getListType !== 'function') return undefined;
   const types = registry as TypeRegistryLike;
   const receiverCall = node.op === 'rcall';
-  const cache = new Map<string, ((...args: unknown[]) => unknown) | null>();
-  const typeName = (value: unknown): string | undefined => {
-    const primitive = PRIMITIVE_TYPE_NAMES[typeof value];
-    if (primitive) return primitive;
-    if (Array.isArray(value)) {
-      if (value.length === 0) return 'list';
-      const element = PRIMITIVE_TYPE_NAMES[typeof value[0]];
-      return element ? `list<${element}>` : undefined;
-    }
-    return undefined;
-  };
+  const cache = new Map<number, ((...args: unknown[]) => unknown) | null>();
   const typeOf = (name: string): TypeLike => {
     if (name === 'list') return types.getListType(types.getType('dyn'));
     const list = /^list<(.+)>$/.exec(name);
@@ -448,17 +436,26 @@ export function runtimeCallResolver(
   };
   const RESOLVABLE = /^(string|int|bool|double|list<(string|int|bool|double)>)$/;
   if (staticTypes.some((t) => t !== undefined && !RESOLVABLE.test(t))) return undefined;
+  // The operands' types as one number (a digit per operand in base RUNTIME_TYPE_NAMES.length + 1,
+  // 0 where the check fixed the type), so that the call after the first of a kind allocates
+  // nothing; the last signature is kept apart, as a call site mostly sees one.
+  const base = RUNTIME_TYPE_NAMES.length + 1;
+  let lastKey = -1;
+  let lastHandler: ((...args: unknown[]) => unknown) | null = null;
   return (values) => {
-    let key = '';
-    const names: string[] = [];
-    for (let i = 0; i < values.length; i++) {
-      const name = staticTypes[i] ?? typeName(values[i]);
-      if (name === undefined) return undefined;
-      names.push(name);
-      key += `${name};`;
+    let key = 0;
+    for (let i = values.length - 1; i >= 0; i--) {
+      let code = 0;
+      if (staticTypes[i] === undefined) {
+        code = runtimeTypeCode(values[i]);
+        if (code === 0) return undefined;
+      }
+      key = key * base + code;
     }
+    if (key === lastKey) return lastHandler;
     let handler = cache.get(key);
     if (handler === undefined) {
+      const names = values.map((value, i) => staticTypes[i] ?? RUNTIME_TYPE_NAMES[runtimeTypeCode(value) - 1]!);
       const all = names.map(typeOf);
       const receiver = receiverCall ? all.shift()! : null;
       let declaration: DeclarationLike | null = null;
@@ -470,8 +467,41 @@ export function runtimeCallResolver(
       handler = declaration && !declaration.macro && typeof declaration.handler === 'function' ? declaration.handler : null;
       cache.set(key, handler);
     }
+    lastKey = key;
+    lastHandler = handler;
     return handler;
   };
+}
+
+/** The runtime types runtimeCallResolver resolves from the values, numbered from 1 (runtimeTypeCode). */
+const RUNTIME_TYPE_NAMES = ['string', 'int', 'bool', 'double', 'list', 'list<string>', 'list<int>', 'list<bool>', 'list<double>'] as const;
+
+/**
+ * A value's type as the interpreter sees it (a list's by its first element), as 1 + its index in
+ * RUNTIME_TYPE_NAMES, or 0 for values of other kinds.
+ */
+function runtimeTypeCode(value: unknown): number {
+  const primitive = primitiveTypeCode(value);
+  if (primitive !== 0) return primitive;
+  if (!Array.isArray(value)) return 0;
+  if (value.length === 0) return 5;
+  const element = primitiveTypeCode(value[0]);
+  return element === 0 ? 0 : element + 5;
+}
+
+function primitiveTypeCode(value: unknown): number {
+  switch (typeof value) {
+    case 'string':
+      return 1;
+    case 'bigint':
+      return 2;
+    case 'boolean':
+      return 3;
+    case 'number':
+      return 4;
+    default:
+      return 0;
+  }
 }
 
 // 6. Extending the grammar. cel-js's parser has no message construction (`JSONPatch{op: 'add'}`), so

@@ -260,9 +260,59 @@ const edgeAnnotations: fc.Arbitrary<JsonValue> = fc.oneof(
   ),
 );
 
-async function edgePolicies(): Promise<readonly CompiledPolicy[]> {
+/**
+ * Expressions whose generated code works on JSON without converting it: comparisons with `null`,
+ * `+` on two lists and size(), over initContainers, containers, the name and the labels (set to
+ * anything below) and an oldObject that is null, empty or a DaemonSet.
+ */
+const JSON_OPERATION_EXPRESSIONS = [
+  'oldObject == null',
+  'oldObject != null',
+  'null == oldObject',
+  'object.spec.template.spec.initContainers + object.spec.template.spec.containers',
+  'object.spec.template.spec.?initContainers.orValue([]) + object.spec.template.spec.containers',
+  'size(object.spec.template.spec.initContainers + object.spec.template.spec.containers)',
+  '(object.spec.template.spec.initContainers + object.spec.template.spec.containers)[0]',
+  '(object.spec.template.spec.initContainers + object.spec.template.spec.containers).map(e, e)',
+  'object.spec.template.spec.initContainers + object.spec.template.spec.containers == object.spec.template.spec.containers',
+  'object.spec.template.spec.initContainers + object.spec.template.spec.containers + object.spec.template.spec.initContainers',
+  'size(object.spec.template.spec.initContainers)',
+  'object.spec.template.spec.containers.size()',
+  'size(object.metadata.name) + object.metadata.name.size()',
+  'size(object.metadata.labels)',
+];
+
+/** What the JSON operation expressions read: lists with mixed first elements, nulls, astral strings. */
+const jsonOperand: fc.Arbitrary<JsonValue> = fc.oneof(
+  strangeValue,
+  fc.constantFrom<JsonValue>(
+    [1, 'a'],
+    ['a', 1],
+    [null],
+    [null, 1],
+    [1.5],
+    [1.0],
+    [2 ** 63],
+    [true, false],
+    [[1]],
+    [{}],
+    [{ a: 1 }, 2],
+    ['b', 'c'],
+    '\u{1F600}x',
+    'a\u{1F600}\u{1F600}',
+    '\uD800',
+    '\uD800\uDC00\uDC00',
+    'x'.repeat(11),
+    '\u{1F600}'.repeat(12),
+    { k: 'v' },
+    { constructor: 1 },
+  ),
+  fc.array(fc.oneof(fc.integer(), fc.string({ maxLength: 3 }), fc.constant(null)), { maxLength: 4 }),
+);
+
+async function edgePolicies(expressions: readonly string[] = EDGE_EXPRESSIONS): Promise<readonly CompiledPolicy[]> {
   const dir = await mkdtemp(path.join(tmpdir(), 'daemonguard-codegen-'));
-  const variables = EDGE_EXPRESSIONS.map((expression, i) => `    - name: v${i}\n      expression: ${JSON.stringify(expression)}\n`).join('');
+  const variables = expressions.map((expression, i) => `    - name: v${i}\n      expression: ${JSON.stringify(expression)}\n`).join('');
   await writeFile(
     path.join(dir, 'edges.yaml'),
     `apiVersion: daemonguard.dev/v1alpha1\nkind: DaemonSetPolicy\nmetadata:\n  name: codegen-edges\nspec:\n  variables:\n${variables}  validations:\n    - expression: 'true'\n`,
@@ -354,6 +404,42 @@ describe('compiled CEL against the interpreter', { timeout: 600_000 }, () => {
     assert.equal(literal.evaluate(activation), `a"b\\c\${d}\n'\u0027'*/${String((seed['metadata'] as JsonObject)['name'])}`);
     console.log(`${edgeCompared} DaemonSets compared on the ${EDGE_EXPRESSIONS.length} edge expressions`);
     assert.ok(edgeCompared >= 200, 'the edge expressions must be compared on at least 200 generated DaemonSets');
+  });
+
+  it('agrees on comparisons with null, list concatenation and size() on JSON, as CREATE and as UPDATE', async () => {
+    const edges = await edgePolicies(JSON_OPERATION_EXPRESSIONS);
+    const programs = edges.flatMap(expressionsOf);
+    assert.deepEqual(
+      programs.filter((e) => e.program.notCompiled !== undefined).map((e) => `${e.program.source}: ${e.program.notCompiled}`),
+      [],
+      'every JSON operation expression must be compiled, or it tests nothing',
+    );
+    assert.equal(programs.length, JSON_OPERATION_EXPRESSIONS.length + 1);
+    const seed = seeds[0]!;
+    let jsonCompared = 0;
+    fc.assert(
+      fc.property(
+        fc.option(jsonOperand, { nil: undefined }),
+        fc.option(jsonOperand, { nil: undefined }),
+        fc.option(jsonOperand, { nil: undefined }),
+        fc.option(jsonOperand, { nil: undefined }),
+        fc.nat({ max: 2 }),
+        (x, y, name, labels, old) => {
+        const object = structuredClone(seed) as { metadata: JsonObject; spec: { template: { spec: JsonObject } } } & JsonObject;
+        const pod = object.spec.template.spec;
+        if (x === undefined) delete pod['initContainers'];
+        else pod['initContainers'] = x;
+        if (y !== undefined) pod['containers'] = y;
+        if (name !== undefined) object.metadata['name'] = name;
+        if (labels !== undefined) object.metadata['labels'] = labels;
+        compareOn(object, old === 0 ? null : old === 1 ? {} : seeds[seeds.length - 1]!, null, edges);
+        jsonCompared++;
+        },
+      ),
+      { numRuns: Math.max(400, RUNS) },
+    );
+    console.log(`${jsonCompared} DaemonSets compared on the ${JSON_OPERATION_EXPRESSIONS.length} JSON operation expressions`);
+    assert.ok(jsonCompared >= 400, 'the JSON operation expressions must be compared on at least 400 generated DaemonSets');
   });
 
   it('does not read a member someone added to Object.prototype after the code was generated as the object\'s own', async () => {

@@ -19,6 +19,7 @@ import { guardSource } from './guards.js';
 import {
   celItems,
   celOf,
+  chargeJsonNullEquality,
   describeKind,
   indexedMember,
   isPlainMap,
@@ -28,10 +29,21 @@ import {
   mapOfEntries,
   relabel,
   sameFirstElementType,
+  sameJsonFirstElementType,
 } from './runtime.js';
 import { NotCompiled, OPERAND_NAMES, type OperationFactory } from './contract.js';
 
 const INT64_MIN = -(2n ** 63n);
+
+/** Whether a node is the list literal `[]`. */
+function isEmptyListLiteral(node: NodeLike): boolean {
+  return node.op === 'list' && (node.args as NodeLike[]).length === 0 && !node.meta.alternate && !node.meta.macro;
+}
+
+/** Whether a node is the literal `null` (no macro or alternate behind it). */
+function isNullLiteral(node: NodeLike): boolean {
+  return node.op === 'value' && node.args === null && !node.meta.alternate && !node.meta.macro;
+}
 const INT64_MAX = 2n ** 63n - 1n;
 
 /** A node's value in the generated code: a temporary, a constant or a literal, and whether it is JSON. */
@@ -415,7 +427,42 @@ export class Generator {
   equality(node: NodeLike, scope: Scope, negated: boolean): Value {
     const slow = this.operation(negated ? 'object != oldObject' : 'object == oldObject', node.args as NodeLike[]);
     const kubernetes = kubernetesEqualityFor(node);
+    const nullSide = (node.args as NodeLike[]).findIndex(isNullLiteral);
+    if (nullSide !== -1) {
+      // JSON against `null`: every other value differs from null (cel-js's `==`, and Kubernetes'
+      // equality falls back to it for null), so no conversion is needed, and the charge is the same.
+      const other = this.gen((node.args as NodeLike[])[1 - nullSide]!, scope);
+      if (other.json) {
+        const v = other.src;
+        const t = this.out.temporary();
+        // JSON as parsed (a slow path may have left a CEL value of another kind: compared as before).
+        this.out.block(`if (typeof ${v} !== 'object' || ${v} === null || Array.isArray(${v}) || ${v}.constructor === Object)`, () => {
+          this.emit(`${this.k(chargeJsonNullEquality)}(${v});`);
+          this.emit(`${t} = ${v} ${negated ? '!==' : '==='} null;`);
+        });
+        this.out.block('else', () => {
+          const o = this.celOf(other);
+          const [l, r] = nullSide === 0 ? ['null', o] : [o, 'null'];
+          this.emit(`${t} = ${this.compareValues(l, r, negated, kubernetes, slow).src};`);
+        });
+        return { src: t, json: false };
+      }
+      const o = this.celOf(other);
+      const [l, r] = nullSide === 0 ? ['null', o] : [o, 'null'];
+      return this.compareValues(l, r, negated, kubernetes, slow);
+    }
     const [l, r] = this.binary(node, scope);
+    return this.compareValues(l, r, negated, kubernetes, slow);
+  }
+
+  /** `l == r` (or `!=`) on evaluated CEL values, charged first. */
+  compareValues(
+    l: Source,
+    r: Source,
+    negated: boolean,
+    kubernetes: ReturnType<typeof kubernetesEqualityFor>,
+    slow: Source,
+  ): Value {
     // Charged as the interpreter charges it (library/equality-cost.ts), before comparing.
     this.emit(`${this.k(chargeEquality)}(${l}, ${r});`);
     if (kubernetes) {
@@ -440,7 +487,32 @@ export class Generator {
 
   arithmetic(node: NodeLike, scope: Scope, op: '+' | '-' | '*'): Value {
     const slow = this.operation(`object ${op} oldObject`, node.args as NodeLike[]);
+    if (op === '+') {
+      const [leftNode, rightNode] = node.args as [NodeLike, NodeLike];
+      const left = this.gen(leftNode, scope);
+      const right = this.gen(rightNode, scope);
+      if (left.json && right.json) {
+        // Two JSON lists: their concatenation is a JSON list (the elements as they are), charged as
+        // the interpreter charges the converted lists (the same lengths); the rest as below.
+        const t = this.out.temporary();
+        this.emit(
+          `if (Array.isArray(${left.src}) && Array.isArray(${right.src}) && ${this.k(sameJsonFirstElementType)}(${left.src}, ${right.src})) ${t} = ${this.k(concatLists)}(${left.src}, ${right.src});`,
+        );
+        this.out.block('else', () => {
+          const generic = this.arithmeticOn(this.celOf(left), this.celOf(right), op, slow);
+          this.emit(`${t} = ${generic.src};`);
+        });
+        // A CEL value in the other cases, which converting again leaves as it is.
+        return { src: t, json: true };
+      }
+      return this.arithmeticOn(this.celOf(left), this.celOf(right), op, slow);
+    }
     const [l, r] = this.binary(node, scope);
+    return this.arithmeticOn(l, r, op, slow);
+  }
+
+  /** `l op r` on evaluated CEL values. */
+  arithmeticOn(l: Source, r: Source, op: '+' | '-' | '*', slow: Source): Value {
     const t = this.out.temporary();
     this.out.block(`if (typeof ${l} === 'bigint' && typeof ${r} === 'bigint')`, () => {
       this.emit(`${t} = ${l} ${op} ${r};`);
@@ -523,11 +595,35 @@ export class Generator {
       }
       values[0] = { src: receiver, json: false };
     } else {
-      for (let i = operandNodes.length - 1; i >= 0; i--) {
-        const value = this.gen(operandNodes[i]!, scope);
-        values[i] = value.json ? { src: this.celOf(value), json: false } : value;
+      const parameter = resolved?.parameterTypes[0];
+      if (name === 'size' && operandNodes.length === 1 && parameter !== undefined && /^list<([A-Z]|dyn)>$/.test(parameter)) {
+        const value = this.gen(operandNodes[0]!, scope);
+        if (value.json) {
+          // size() of a JSON list: the handler reads the length, which converting does not change.
+          const t = this.out.temporary();
+          this.emit(`if (Array.isArray(${value.src})) ${t} = ${this.k(handler)}(${value.src});`);
+          this.out.block('else', () => {
+            const generic = this.callOn(node, receiverNode, argNodes, slow, [{ src: this.celOf(value), json: false }]);
+            this.emit(`${t} = ${generic.src};`);
+          });
+          return { src: t, json: false };
+        }
+        values[0] = value;
+      } else {
+        for (let i = operandNodes.length - 1; i >= 0; i--) {
+          const value = this.gen(operandNodes[i]!, scope);
+          values[i] = value.json ? { src: this.celOf(value), json: false } : value;
+        }
       }
     }
+    return this.callOn(node, receiverNode, argNodes, slow, values);
+  }
+
+  /** A call on its evaluated operands (CEL values, receiver first). */
+  callOn(node: NodeLike, receiverNode: NodeLike | undefined, argNodes: NodeLike[], slow: Source, values: readonly Value[]): Value {
+    const resolved = resolvedCall(node);
+    const handler = resolved?.handler;
+    const operandNodes = [...(receiverNode ? [receiverNode] : []), ...argNodes];
     const operands = values.map((value) => value.src);
     const args = operands.join(', ');
     const guards = handler === undefined ? undefined : resolved!.parameterTypes.map((type, i) => guardSource(type, values[i]!, this.out));
@@ -656,13 +752,16 @@ export class Generator {
     if (chain === undefined) return undefined;
     if (chain.optional !== undefined) return this.orValueOn(chain.optional, argument, scope);
     const t = this.out.temporary();
-    this.emit(`if (${chain.state} === 1) ${t} = ${this.k(celOf)}(${chain.member}, converted);`);
+    // `.orValue([])`: the member stays JSON (an empty list is the same in JSON and CEL, and the
+    // Optional's value on the generic path is a CEL value, which converting again leaves as it is).
+    const keepsJson = isEmptyListLiteral(argument);
+    this.emit(`if (${chain.state} === 1) ${t} = ${keepsJson ? chain.member : `${this.k(celOf)}(${chain.member}, converted)`};`);
     this.out.block(`else if (${chain.state} === 2)`, () => {
       const value = this.orValueOn(chain.generic, argument, scope);
       this.emit(`${t} = ${value.src};`);
     });
     this.out.block('else', () => this.emit(`${t} = ${this.cel(argument, scope)};`));
-    return { src: t, json: false };
+    return { src: t, json: keepsJson };
   }
 
   /** `optional.orValue(argument)` on an evaluated receiver, as cel-js's macro does it. */

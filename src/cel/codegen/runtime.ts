@@ -1,6 +1,7 @@
 // The helpers generated code calls (passed in as constants): the tests and conversions too long to
 // write out at every use, each small enough for V8 to inline at the call site.
 import { EvaluationError } from '@marcbachmann/cel-js';
+import { chargeCost, isCostBudgetArmed } from '../cost.js';
 import { celOfJson } from '../values.js';
 
 /** A value as the interpreter sees a plain CEL map (an object without a class of its own). */
@@ -23,7 +24,24 @@ export function isJsonObject(value: unknown): value is Record<string, unknown> {
 export function celOf(value: unknown, converted: Map<object, unknown>): unknown {
   // Strings, bools and null are the same in both; the rest is converted (objects once per review).
   if (typeof value === 'string' || typeof value === 'boolean' || value === null) return value;
+  if (Array.isArray(value)) return celOfList(value, converted);
   return celOfJson(value, converted);
+}
+
+/**
+ * A JSON list as a CEL list, its elements converted one by one through the review's memo: a list
+ * that compiled code made of JSON elements (a concatenation) then reuses their conversions. The
+ * same value as toCelValue's (undefined elements and holes read as null).
+ */
+function celOfList(list: unknown[], converted: Map<object, unknown>): unknown {
+  let cel = converted.get(list);
+  if (cel === undefined) {
+    const out = new Array<unknown>(list.length);
+    for (let i = 0; i < list.length; i++) out[i] = celOf(list[i] ?? null, converted);
+    converted.set(list, out);
+    cel = out;
+  }
+  return cel;
 }
 
 /** `value[k]` for a list and an in-range int or a map and a key it has; undefined otherwise (the slow path's case). */
@@ -95,4 +113,45 @@ export function celItems(collection: unknown): unknown[] | undefined {
   if (collection instanceof Map) return [...collection.keys()];
   if (collection !== null && typeof collection === 'object') return Object.keys(collection);
   return undefined;
+}
+
+/**
+ * Charges `json == null` (or `!=`) as chargeEquality charges the converted value and null: null's
+ * size is 1, so the charge is 0 when the converted value's size is 0 (an empty string, list or map:
+ * members that are undefined are dropped by the conversion) and 1 otherwise, without converting.
+ */
+export function chargeJsonNullEquality(value: unknown): void {
+  // Called only for null, scalars, arrays and objects whose constructor is Object's (JSON as parsed).
+  if (!isCostBudgetArmed()) return;
+  let empty = false;
+  if (typeof value === 'string' || Array.isArray(value)) empty = value.length === 0;
+  else if (typeof value === 'object' && value !== null) empty = !Object.values(value).some((member) => member !== undefined);
+  chargeCost(empty ? 0 : 1);
+}
+
+/** The CEL type the interpreter gives a JSON (or converted) list element when it types a list, if a simple one. */
+function jsonElementKind(value: unknown): string | undefined {
+  switch (typeof value) {
+    case 'string':
+      return 'string';
+    case 'boolean':
+      return 'bool';
+    case 'bigint':
+      return 'int';
+    case 'number':
+      // An integral number in int64's range converts to an int (values.ts); any other is a double.
+      return Number.isInteger(value) && value >= -(2 ** 63) && value < 2 ** 63 ? 'int' : undefined;
+    case 'object':
+      // A JSON object as parsed (its constructor Object's) converts to a plain CEL map.
+      return value !== null && !Array.isArray(value) && (value as { constructor?: unknown }).constructor === Object ? 'map' : undefined;
+    default:
+      return undefined;
+  }
+}
+
+/** sameFirstElementType for two JSON lists, by the CEL types their first elements convert to. */
+export function sameJsonFirstElementType(a: unknown[], b: unknown[]): boolean {
+  if (a.length === 0 || b.length === 0) return true;
+  const kind = jsonElementKind(a[0]);
+  return kind !== undefined && kind === jsonElementKind(b[0]);
 }
