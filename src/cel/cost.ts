@@ -158,6 +158,8 @@ function metered<A, B, T>(limit: number, fn: (a: A, b: B) => T, a: A, b: B): T {
   // clock before each policy anyway; within an expression the clock is read every CLOCK_CHECK_UNITS.
   if (deadlinePassed) throw new EvaluationDeadlineExceededError();
   const outerArmed = armed;
+  const outerEvaluation = meterEvaluation;
+  meterEvaluation = ++evaluationsArmed;
   const outerLimit = meterLimit;
   const outerSpent = meterSpent;
   const outerExceeded = meterExceeded;
@@ -174,6 +176,7 @@ function metered<A, B, T>(limit: number, fn: (a: A, b: B) => T, a: A, b: B): T {
     spent = meterSpent;
     exceeded = meterExceeded;
     armed = outerArmed;
+    meterEvaluation = outerEvaluation;
     meterLimit = outerLimit;
     // What an inner budget spends counts in the outer one too.
     meterSpent = outerArmed ? outerSpent + spent : outerSpent;
@@ -190,6 +193,20 @@ function metered<A, B, T>(limit: number, fn: (a: A, b: B) => T, a: A, b: B): T {
   }
   lastSpent = spent;
   return value;
+}
+
+/** How many budgets have armed so far, and the one armed now: each metered evaluation's own number. */
+let evaluationsArmed = 0;
+let meterEvaluation = 0;
+
+/**
+ * A number that identifies the metered evaluation running now (a fresh one each time a budget arms,
+ * the outer one's again when an inner one ends), 0 when no budget is armed. For a charge made once per
+ * evaluation whatever a process-wide cache already holds (compileRegex), so that an evaluation's cost
+ * depends on its inputs alone, never on what the process evaluated before.
+ */
+export function currentEvaluation(): number {
+  return armed ? meterEvaluation : 0;
 }
 
 /** Runs `evaluate` under a cost budget of `limit` units and returns its value. */

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { MAX_REGEX_LENGTH, REGEX_CACHE_SIZE, compileRegex, regexCacheSize } from './regex.js';
 import { errorOf, evaluate } from '../../../test/support/evaluate-cel.js';
+import { measureCost } from '../cost.js';
 
 describe('regex library (RE2)', () => {
   it('matches, as a method and as a global function, searches unanchored', () => {
@@ -61,5 +62,22 @@ describe('regex library (RE2)', () => {
     assert.equal(compileRegex('^cache-[a-z]+$'), re);
     for (let i = 0; i < REGEX_CACHE_SIZE + 50; i++) compileRegex(`^fill-${i}$`);
     assert.ok(regexCacheSize() <= REGEX_CACHE_SIZE);
+  });
+
+  it('costs the same whether the pattern was compiled before or not, so a review costs the same in a fresh CLI and a warm webhook', () => {
+    // A pattern no other test uses: the first evaluation compiles it, the second finds it cached.
+    const expression = "'node-exporter-v1'.matches('^node-[a-z]+-v[0-9]+$')";
+    const first = measureCost(1_000_000, () => evaluate(expression));
+    const second = measureCost(1_000_000, () => evaluate(expression));
+    assert.equal(first.value, true);
+    assert.equal(second.value, true);
+    assert.equal(second.cost, first.cost);
+    // The compile charge is part of it (8 units per pattern character)...
+    const compileUnits = 1 + 8 * '^node-[a-z]+-v[0-9]+$'.length;
+    assert.ok(first.cost > compileUnits, `cost ${first.cost}`);
+    // ...and one evaluation pays it once, however often it uses the pattern.
+    const twice = measureCost(1_000_000, () => evaluate("'node-exporter-v1'.matches('^node-[a-z]+-v[0-9]+$') && 'node-exporter-v2'.matches('^node-[a-z]+-v[0-9]+$')"));
+    assert.equal(twice.value, true);
+    assert.ok(twice.cost < 2 * first.cost && twice.cost > first.cost, `one use ${first.cost}, two uses ${twice.cost}`);
   });
 });

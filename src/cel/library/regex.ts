@@ -9,7 +9,7 @@
 // compiled patterns live in a bounded LRU cache.
 import type { Environment } from '@marcbachmann/cel-js';
 import { RE2JS } from 're2js';
-import { chargeCost, chargeRegex } from '../cost.js';
+import { chargeCost, chargeRegex, currentEvaluation } from '../cost.js';
 import { shadowBuiltinOverloads, type RegistryLike } from '../cel-js-internals.js';
 import { celError, define, toIndex } from './support.js';
 
@@ -28,37 +28,61 @@ const COMPILE_UNITS_PER_CHARACTER = 8;
 
 type Compiled = RE2JS | { error: string };
 
-const cache = new Map<string, Compiled>();
+interface CacheEntry {
+  readonly compiled: Compiled;
+  /** The metered evaluation (cost.ts currentEvaluation) that last paid for compiling the pattern. */
+  chargedIn: number;
+}
 
-/** Compiles with RE2 syntax, from the cache when possible; throws a CEL error for invalid syntax. */
+const cache = new Map<string, CacheEntry>();
+
+function compileUnits(pattern: string): number {
+  return 1 + pattern.length * COMPILE_UNITS_PER_CHARACTER;
+}
+
+/**
+ * Compiles with RE2 syntax, from the cache when possible; throws a CEL error for invalid syntax.
+ * Compiling is charged once per metered evaluation that uses the pattern, cached or not: a cache
+ * shared by the whole process must not make an expression's cost depend on what ran before it (the
+ * CLI's first review and a warm webhook's thousandth cost the same, so a review near its budget gets
+ * the same answer from both).
+ */
 export function compileRegex(pattern: string): RE2JS {
   let entry = cache.get(pattern);
   if (entry !== undefined) {
     // Refresh recency: Map iteration order is insertion order, so the first key is the oldest.
     cache.delete(pattern);
     cache.set(pattern, entry);
+    const evaluation = currentEvaluation();
+    if (entry.chargedIn !== evaluation) {
+      chargeCost(compileUnits(pattern));
+      entry.chargedIn = evaluation;
+    }
   } else {
     if (pattern.length > MAX_REGEX_LENGTH) {
       throw celError(`regular expression of ${pattern.length} characters refused: the limit is ${MAX_REGEX_LENGTH}`);
     }
-    chargeCost(1 + pattern.length * COMPILE_UNITS_PER_CHARACTER);
+    chargeCost(compileUnits(pattern));
+    let compiled: Compiled;
     try {
-      entry = RE2JS.compile(pattern);
+      compiled = RE2JS.compile(pattern);
     } catch (error) {
-      entry = { error: error instanceof Error ? error.message : String(error) };
+      compiled = { error: error instanceof Error ? error.message : String(error) };
     }
     if (pattern.length > MAX_CACHED_REGEX_LENGTH) {
-      if (entry instanceof RE2JS) return entry;
-      throw celError(`invalid regular expression ${JSON.stringify(pattern.slice(0, 80))}…: ${entry.error}`);
+      if (compiled instanceof RE2JS) return compiled;
+      throw celError(`invalid regular expression ${JSON.stringify(pattern.slice(0, 80))}…: ${compiled.error}`);
     }
+    entry = { compiled, chargedIn: currentEvaluation() };
     cache.set(pattern, entry);
     if (cache.size > REGEX_CACHE_SIZE) {
       const oldest = cache.keys().next().value;
       if (oldest !== undefined) cache.delete(oldest);
     }
   }
-  if (entry instanceof RE2JS) return entry;
-  throw celError(`invalid regular expression ${JSON.stringify(pattern)}: ${entry.error}`);
+  const { compiled } = entry;
+  if (compiled instanceof RE2JS) return compiled;
+  throw celError(`invalid regular expression ${JSON.stringify(pattern)}: ${compiled.error}`);
 }
 
 /** For tests: the number of cached patterns. */
