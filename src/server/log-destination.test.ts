@@ -1,16 +1,17 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, it, mock } from 'node:test';
 import { pino } from 'pino';
-import { batchedLogDestination, LOG_FLUSH_INTERVAL_MS, type LogDestination } from './log-destination.js';
+import { BatchedLogDestination, LOG_FLUSH_INTERVAL_MS } from './log-destination.js';
 
 interface Opened {
   file: string;
   fd: number;
-  destination: LogDestination;
+  destination: BatchedLogDestination;
 }
 
 const opened: Opened[] = [];
@@ -20,8 +21,7 @@ async function openLog(): Promise<Opened> {
   folder ??= await mkdtemp(path.join(tmpdir(), 'daemonguard-log-'));
   const file = path.join(folder, `log-${opened.length}.jsonl`);
   const fd = fs.openSync(file, 'a');
-  const destination = batchedLogDestination(fd);
-  await new Promise((resolve) => destination.once('ready', resolve));
+  const destination = new BatchedLogDestination(fd);
   const entry = { file, fd, destination };
   opened.push(entry);
   return entry;
@@ -37,19 +37,13 @@ async function linesOf(file: string): Promise<Record<string, unknown>[]> {
 
 afterEach(async () => {
   mock.restoreAll();
-  for (const { destination } of opened.splice(0)) {
-    destination.flushSync();
-    // Closes the file descriptor too.
-    await new Promise((resolve) => {
-      destination.once('close', resolve);
-      destination.destroy();
-    });
-  }
+  // Closes the file descriptors too.
+  for (const { destination } of opened.splice(0)) await destination.end();
   if (folder !== undefined) await rm(folder, { recursive: true, force: true });
   folder = undefined;
 });
 
-describe('batchedLogDestination', () => {
+describe('BatchedLogDestination', () => {
   it('writes lines that come one by one, as reviews do, in a few writes, every line whole and in order', async () => {
     const { file, fd, destination } = await openLog();
     const writes = mock.method(fs, 'write');
@@ -84,7 +78,7 @@ describe('batchedLogDestination', () => {
       lines.map((line) => line['uid']),
       ['the-last-one'],
     );
-    // Generous for a busy machine; without the periodic flush the line would wait for 8 KB more.
+    // Generous for a busy machine; without the timer the line would wait for 8 KB more.
     assert.ok(Date.now() - started < 5_000, `written after ${Date.now() - started} ms`);
   });
 
@@ -98,5 +92,29 @@ describe('batchedLogDestination', () => {
       (await linesOf(file)).map((line) => line['msg']),
       ['admission decision', 'shut down'],
     );
+  });
+
+  it('writes the waiting lines when the process exits, however it exits', async () => {
+    folder ??= await mkdtemp(path.join(tmpdir(), 'daemonguard-log-'));
+    const file = path.join(folder, 'exit.jsonl');
+    const module = new URL('./log-destination.js', import.meta.url).href;
+    const pinoModule = import.meta.resolve('pino');
+    for (const ending of ['process.exit(3)', 'process.exitCode = 0', "throw new Error('boom')"]) {
+      const script = [
+        `const { BatchedLogDestination } = await import(${JSON.stringify(module)});`,
+        `const { pino } = await import(${JSON.stringify(pinoModule)});`,
+        `const fs = await import('node:fs');`,
+        `const logger = pino({ level: 'info' }, new BatchedLogDestination(fs.openSync(${JSON.stringify(file)}, 'w')));`,
+        `logger.info({ ending: ${JSON.stringify(ending)} }, 'the last words');`,
+        ending,
+      ].join('\n');
+      const child = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' });
+      assert.notEqual(child.status, null, child.stderr);
+      assert.deepEqual(
+        (await linesOf(file)).map((line) => [line['msg'], line['ending']]),
+        [['the last words', ending]],
+        `${ending}: ${child.stderr}`,
+      );
+    }
   });
 });
