@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, it, mock } from 'node:test';
 import { pino } from 'pino';
-import { BatchedLogDestination, LOG_FLUSH_INTERVAL_MS } from './log-destination.js';
+import { BatchedLogDestination, isoTimeOncePerMillisecond, LOG_FLUSH_INTERVAL_MS } from './log-destination.js';
 
 interface Opened {
   file: string;
@@ -118,3 +118,15 @@ describe('BatchedLogDestination', () => {
     }
   });
 });
+
+describe('isoTimeOncePerMillisecond', () => {
+  it("writes pino's isoTime field, whatever the clock says, and follows the clock", () => {
+    const clock = mock.method(Date, 'now', () => 1_733_353_141_123);
+    for (const millis of [1_733_353_141_123, 1_733_353_141_123, 1_733_353_141_124, 0, 1_733_353_141_124, 4_102_444_800_000]) {
+      clock.mock.mockImplementation(() => millis);
+      assert.equal(isoTimeOncePerMillisecond(), pino.stdTimeFunctions.isoTime());
+    }
+    assert.equal(isoTimeOncePerMillisecond(), ',"time":"2100-01-01T00:00:00.000Z"');
+  });
+});
+
