@@ -67,4 +67,25 @@ describe('server metrics counted on the hot path', () => {
       ['pass', 750],
     ]);
   });
+
+  it('keeps every latency: the histogram counts and sums them all, held or handed over', async () => {
+    const metrics = createServerMetrics({ defaultMetrics: false });
+    // More than are held at once (1,024), so some are handed over before the scrape and some at it.
+    const count = 2_500;
+    let sum = 0;
+    for (let i = 0; i < count; i++) {
+      const seconds = (i % 5) * 0.001;
+      sum += seconds;
+      metrics.recordRequest('/mutate', 'patched', seconds);
+    }
+    const text = await metrics.registry.metrics();
+    const buckets = samples(text, 'daemonguard_admission_request_duration_seconds_bucket');
+    assert.ok(buckets.includes('daemonguard_admission_request_duration_seconds_bucket{le="0.0005",endpoint="/mutate"} 500'));
+    assert.ok(buckets.includes('daemonguard_admission_request_duration_seconds_bucket{le="0.001",endpoint="/mutate"} 1000'));
+    assert.ok(buckets.includes('daemonguard_admission_request_duration_seconds_bucket{le="0.0025",endpoint="/mutate"} 1500'));
+    assert.ok(buckets.includes('daemonguard_admission_request_duration_seconds_bucket{le="0.005",endpoint="/mutate"} 2500'));
+    assert.deepEqual(samples(text, 'daemonguard_admission_request_duration_seconds_count'), ['daemonguard_admission_request_duration_seconds_count{endpoint="/mutate"} 2500']);
+    const [sumLine] = samples(text, 'daemonguard_admission_request_duration_seconds_sum');
+    assert.ok(Math.abs(Number(sumLine?.split(' ')[1]) - sum) < 1e-9, sumLine);
+  });
 });
