@@ -45,17 +45,22 @@ export class BatchedLogDestination implements DestinationStream {
     }
   }
 
-  /** Hands the waiting lines to the writer now; they are written off the event loop. */
-  flush(): void {
+  /**
+   * Hands the waiting lines to the writer now; they are written off the event loop. pino's
+   * logger.flush(callback) comes here: the callback is sonic-boom's to call.
+   */
+  flush(callback?: (error?: Error) => unknown): void {
     if (this.timer !== undefined) {
       clearTimeout(this.timer);
       this.timer = undefined;
     }
-    if (this.lines.length === 0) return;
-    const batch = this.lines.length === 1 ? (this.lines[0] as string) : this.lines.join('');
-    this.lines = [];
-    this.waitingChars = 0;
-    this.output.write(batch);
+    if (this.lines.length > 0) {
+      const batch = this.lines.length === 1 ? (this.lines[0] as string) : this.lines.join('');
+      this.lines = [];
+      this.waitingChars = 0;
+      this.output.write(batch);
+    }
+    if (callback !== undefined) this.output.flush(callback);
   }
 
   /** Writes every waiting line before returning (blocking): for shutdown and exit. */
