@@ -68,6 +68,10 @@ export interface ServeSpec {
   /** Flags for node itself, e.g. --cpu-prof. */
   nodeFlags?: string[];
   logLevel?: string;
+  /** The CLI to run (default: this build's); `npm run bench -- --baseline DIR` runs another build's. */
+  cli?: string;
+  /** The name the results give it (default `daemonguard`). */
+  name?: string;
 }
 
 /** `daemonguard serve` as deployed: the built-in library, info logging, its defaults otherwise. */
@@ -90,12 +94,13 @@ export async function startServe(spec: ServeSpec): Promise<RunningServer> {
     spec.logLevel ?? 'info',
   ];
   const served = await startServeProcess({
+    ...(spec.cli === undefined ? {} : { cli: spec.cli }),
     args,
     nodeFlags: spec.nodeFlags,
     logFile: spec.logFile,
     readyz: { port },
   });
-  return { name: 'daemonguard', pid: served.pid, url: served.url, probeUrl: served.probeUrl, stop: async (graceMs = 10_000) => void (await served.stop({ graceMs })) };
+  return { name: spec.name ?? 'daemonguard', pid: served.pid, url: served.url, probeUrl: served.probeUrl, stop: async (graceMs = 10_000) => void (await served.stop({ graceMs })) };
 }
 
 export interface HttpsAnswer {
