@@ -9,7 +9,8 @@
 // LOG_FLUSH_INTERVAL_MS after the first of them, so a quiet server's last lines still show up within a
 // tenth of a second. sonic-boom keeps doing the writing (off the event loop, retrying a full pipe).
 // flushSync() writes everything at once: every shutdown path calls it, and so does the process's
-// `exit` event. Only a process killed outright (SIGKILL, the OOM killer) loses its last interval's lines.
+// `exit` event (process.exit); a process that ends by running out of work waits for the timer.
+// Only a process killed outright (SIGKILL, the OOM killer) loses its last interval's lines.
 
 import { pino, type DestinationStream } from 'pino';
 
@@ -39,9 +40,9 @@ export class BatchedLogDestination implements DestinationStream {
     this.waitingChars += line.length;
     if (this.waitingChars >= LOG_BATCH_BYTES) this.flush();
     else if (this.timer === undefined) {
+      // Not unref'd: a process that runs out of work waits for it (100 ms at most), so the lines reach
+      // sonic-boom before pino ends it on `beforeExit`.
       this.timer = setTimeout(() => this.flush(), LOG_FLUSH_INTERVAL_MS);
-      // Never what keeps the process alive: the exit handler writes what is left.
-      this.timer.unref();
     }
   }
 
