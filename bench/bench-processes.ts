@@ -70,6 +70,10 @@ export interface ServeSpec {
   /** Set on top of this process's environment (an undefined value removes a variable). */
   env?: NodeJS.ProcessEnv;
   logLevel?: string;
+  /** The CLI to run (default: this build's); `npm run bench -- --baseline DIR` runs another build's. */
+  cli?: string;
+  /** The name the results give it (default `daemonguard`). */
+  name?: string;
 }
 
 /** `daemonguard serve` as deployed: the built-in library, info logging, its defaults otherwise. */
@@ -92,13 +96,14 @@ export async function startServe(spec: ServeSpec): Promise<RunningServer> {
     spec.logLevel ?? 'info',
   ];
   const served = await startServeProcess({
+    ...(spec.cli === undefined ? {} : { cli: spec.cli }),
     args,
     nodeFlags: spec.nodeFlags,
     env: spec.env,
     logFile: spec.logFile,
     readyz: { port },
   });
-  return { name: 'daemonguard', pid: served.pid, url: served.url, probeUrl: served.probeUrl, stop: async (graceMs = 10_000) => void (await served.stop({ graceMs })) };
+  return { name: spec.name ?? 'daemonguard', pid: served.pid, url: served.url, probeUrl: served.probeUrl, stop: async (graceMs = 10_000) => void (await served.stop({ graceMs })) };
 }
 
 export interface HttpsAnswer {

@@ -11,12 +11,15 @@
 //
 //   npm run bench [-- --quick] [--rounds N] [--seconds S] [--only validate-small-c10,...] [--profile] [--node-flag F ...]
 //                    [--policies DIR]   (another policy library instead of the built-in one)
+//                    [--baseline DIR]   (also serve from another build, e.g. a copy of build/ made
+//                                        before a change, kept inside the repository so that it finds
+//                                        node_modules; measured in the same rounds, A B A B)
 //
 // --profile runs serve under `node --cpu-prof` and prints where its time went (bench/profile-summary.ts).
 // Numbers are reported, never asserted.
 import { copyFile, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { ensureDevCertificates } from '../src/certs/dev-certificates.js';
 import { residentBytes } from '../test/support/serve-process.js';
 import {
@@ -160,12 +163,26 @@ async function main(): Promise<void> {
     });
     servers.push(serve);
     const idleRss = residentBytes(serve.pid);
+    const baselineDir = flag('baseline');
+    const baseline =
+      baselineDir === undefined
+        ? undefined
+        : await startServe({
+            tls,
+            policies: flag('policies') ?? BUILT_IN_POLICIES,
+            namespacesFile,
+            logFile: join(work, 'baseline.log'),
+            cli: join(resolve(baselineDir), 'src', 'cli', 'main.js'),
+            name: 'baseline',
+          });
+    if (baseline !== undefined) servers.push(baseline);
 
     const decisions: string[] = [];
     for (const endpoint of ['validate', 'mutate'] as const) {
       for (const payload of ['small', 'large'] as const) {
         await checkAnswers(floor, tls.caFile, endpoint, payload);
         decisions.push(`/${endpoint} ${payload}: ${await checkAnswers(serve, tls.caFile, endpoint, payload)}`);
+        if (baseline !== undefined) await checkAnswers(baseline, tls.caFile, endpoint, payload);
       }
     }
 
@@ -177,7 +194,7 @@ async function main(): Promise<void> {
     });
     // Warm-up: the JIT settles on every path before anything is measured.
     let reviews = 0;
-    for (const server of [floor, serve]) {
+    for (const server of [floor, serve, ...(baseline === undefined ? [] : [baseline])]) {
       const result = await runLoad({
         url: server.url,
         connections: 10,
@@ -187,8 +204,8 @@ async function main(): Promise<void> {
       if (server === serve) reviews += result.ok;
     }
 
-    const runs = new Map<string, { floor: Measurement[]; daemonguard: Measurement[] }>();
-    for (const c of cases) runs.set(caseId(c), { floor: [], daemonguard: [] });
+    const runs = new Map<string, { floor: Measurement[]; daemonguard: Measurement[]; baseline: Measurement[] }>();
+    for (const c of cases) runs.set(caseId(c), { floor: [], daemonguard: [], baseline: [] });
     const started = performance.now();
     for (let round = 0; round < ROUNDS; round++) {
       for (const c of cases) {
@@ -197,6 +214,7 @@ async function main(): Promise<void> {
         const measured = await measure(serve, loadSpec(serve, c, SECONDS));
         entry.daemonguard.push(measured);
         reviews += measured.ok;
+        if (baseline !== undefined) entry.baseline.push(await measure(baseline, loadSpec(baseline, c, SECONDS)));
       }
       process.stderr.write(`round ${round + 1}/${ROUNDS} done (${((performance.now() - started) / 1000).toFixed(0)} s)\n`);
     }
@@ -227,6 +245,22 @@ async function main(): Promise<void> {
           `${fixed(med(a, (m) => m.p50), 2)} | ${fixed(med(b, (m) => m.p50), 2)} | ${fixed(med(a, (m) => m.p99), 2)} | ${fixed(med(b, (m) => m.p99), 2)} | ${fixed(ratio.p99, 2)}× | ` +
           `${fixed(med(a, (m) => m.cpuPerRequest), 0)} | ${fixed(med(b, (m) => m.cpuPerRequest), 0)} | ${fixed(ratio.cpu, 2)}× |`,
       );
+    }
+    if (baseline !== undefined) {
+      lines.push('');
+      lines.push(`against the baseline build (${baselineDir}), measured right after daemonguard in every round; ratios are the medians of the rounds' daemonguard/baseline ratios:`);
+      lines.push('');
+      lines.push('| endpoint | payload | conns | baseline req/s | daemonguard req/s | baseline CPU µs/req | dg CPU µs/req | CPU ratio |');
+      lines.push('|---|---|---:|---:|---:|---:|---:|---:|');
+      for (const c of cases) {
+        const { daemonguard: b, baseline: a } = runs.get(caseId(c))!;
+        const med = (list: Measurement[], pick: (m: Measurement) => number): number => median(list.map(pick));
+        const cpuRatio = median(a.map((m, i) => b[i]!.cpuPerRequest / m.cpuPerRequest));
+        lines.push(
+          `| /${c.endpoint} | ${c.payload} | ${c.connections} | ${fixed(med(a, (m) => m.requestsPerSecond), 0)} | ${fixed(med(b, (m) => m.requestsPerSecond), 0)} | ` +
+            `${fixed(med(a, (m) => m.cpuPerRequest), 0)} | ${fixed(med(b, (m) => m.cpuPerRequest), 0)} | ${fixed(cpuRatio, 2)}× |`,
+        );
+      }
     }
     lines.push('');
     lines.push(`memory (daemonguard serve, resident): ${mb(idleRss)} idle with the library loaded, ${mb(loadedRss)} after ${reviews.toLocaleString('en-US')} reviews (npm run bench:memory follows it over 100,000)`);

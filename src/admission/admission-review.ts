@@ -184,12 +184,20 @@ function decodeRequest(request: JsonObject): AdmissionRequest {
   return decoded;
 }
 
+export interface DecodeOptions {
+  /**
+   * The caller has already refused anything nested deeper than MAX_JSON_DEPTH (the server measures
+   * the raw body before parsing it, common/json-limits.ts): the walk that checks it again is skipped.
+   */
+  depthChecked?: boolean;
+}
+
 /**
  * Checks that a parsed JSON body is an AdmissionReview this server can answer and turns its `request`
  * into the engine's AdmissionRequest. Never throws: a body that does not fit comes back with a message
  * that says exactly which field is wrong.
  */
-export function decodeAdmissionReview(body: unknown): AdmissionReviewDecoding {
+export function decodeAdmissionReview(body: unknown, options: DecodeOptions = {}): AdmissionReviewDecoding {
   if (!isObject(body)) {
     return { ok: false, message: `request body is ${describe(body)}, not an AdmissionReview object` };
   }
@@ -214,7 +222,7 @@ export function decodeAdmissionReview(body: unknown): AdmissionReviewDecoding {
       message: request === undefined ? 'request is missing; an AdmissionReview to answer must carry a request' : `request must be an object, got ${describe(request)}`,
     };
   }
-  const tooDeep = findDepthViolation(body);
+  const tooDeep = options.depthChecked === true ? undefined : findDepthViolation(body);
   if (tooDeep !== undefined) {
     // Refused before anything walks it recursively (CEL conversion, cloning, patching would overflow the stack).
     const uid = typeof request['uid'] === 'string' && request['uid'] !== '' ? request['uid'] : undefined;

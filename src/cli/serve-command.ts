@@ -17,6 +17,7 @@ import { parseDurationFlag, parsePort } from './options.js';
 import { DEFAULT_MAX_INFLIGHT_BYTES } from '../server/inflight-budget.js';
 import { DEFAULT_JSON_LIMITS } from '../server/json-limit-defaults.js';
 import { createServerMetrics } from '../server/metrics.js';
+import { BatchedLogDestination, isoTimeOncePerMillisecond } from '../server/log-destination.js';
 import type { NodeSource } from '../common/node-source.js';
 import { FileNamespaceCatalog, type NamespaceSource } from '../server/namespace-catalog.js';
 import { NamespaceSourceMissingError, withoutNamespaceSource } from '../server/namespace-requirement.js';
@@ -365,8 +366,8 @@ export interface RunningServe {
 
 /** Starts the server as the flags describe and installs the signal handlers. */
 export async function startServe(options: ServeOptions): Promise<RunningServe> {
-  const destination = pino.destination({ dest: 1, sync: false });
-  const logger = pino({ level: options.logLevel, timestamp: pino.stdTimeFunctions.isoTime }, destination);
+  const destination = new BatchedLogDestination();
+  const logger = pino({ level: options.logLevel, timestamp: isoTimeOncePerMillisecond }, destination);
   const metrics = createServerMetrics();
   // Until the reload handler below is installed, a SIGHUP (which would end the process) is noted and
   // dropped: the files are being read for the first time anyway.

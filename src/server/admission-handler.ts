@@ -10,6 +10,7 @@ import { decodeAdmissionReview } from '../admission/admission-review.js';
 import { answerAdmissionReview } from '../admission/webhook-answer.js';
 import type { AdmissionRequest, Decision, JsonObject, ReviewContext, ReviewPhase } from '../engine/types.js';
 import { measureJson, type JsonLimitName, type JsonLimits, type JsonLimitViolation } from '../common/json-limits.js';
+import { MAX_JSON_DEPTH } from '../common/json-depth.js';
 import { formatPointer } from '../common/json-pointer.js';
 import { DEFAULT_JSON_LIMITS, JSON_LIMIT_FLAGS } from './json-limit-defaults.js';
 import { DEFAULT_INFLIGHT, InFlightBudget } from './inflight-budget.js';
@@ -93,6 +94,9 @@ export function createAdmissionHandler<P extends PolicySetLike>(phase: ReviewPha
   const jsonLimits = options.jsonLimits ?? DEFAULT_JSON_LIMITS;
   const inFlight = options.inFlight ?? new InFlightBudget(DEFAULT_INFLIGHT);
   const endpoint = `/${phase}`;
+  // measureJson refuses bodies nested deeper than jsonLimits.maxDepth before they are parsed; within
+  // MAX_JSON_DEPTH, the decoder's own walk over the parsed body could find nothing more.
+  const decodeOptions = { depthChecked: jsonLimits.maxDepth <= MAX_JSON_DEPTH };
 
   interface Refusal {
     code: number;
@@ -129,7 +133,9 @@ export function createAdmissionHandler<P extends PolicySetLike>(phase: ReviewPha
       return;
     }
 
-    const reservation = await inFlight.reserve(bytesToReserve(request));
+    const bytes = bytesToReserve(request);
+    // At once when there is room (the usual case), else after waiting in turn, or refused.
+    const reservation = inFlight.tryReserve(bytes) ?? (await inFlight.reserve(bytes));
     if (typeof reservation === 'string') {
       // Read and throw away, keeping nothing (so nothing is reserved): the connection stays usable, and
       // the client is not reset while it is still sending, which could lose the answer.
@@ -179,7 +185,7 @@ export function createAdmissionHandler<P extends PolicySetLike>(phase: ReviewPha
     }
     if (logRequestBodies) logger.debug({ endpoint, body: parsed }, 'admission request body');
 
-    const decoded = decodeAdmissionReview(parsed);
+    const decoded = decodeAdmissionReview(parsed, decodeOptions);
     if (!decoded.ok) {
       refuse(response, started, { code: 400, reason: 'not-a-review', message: decoded.message, ...(decoded.uid === undefined ? {} : { uid: decoded.uid }) });
       return;

@@ -14,6 +14,7 @@ import { createAdmissionApp, createRequestListener } from './app.js';
 import { createProbeListener } from './probe-server.js';
 import { createServerMetrics, type ServerMetrics } from './metrics.js';
 import { StaticPolicyStore, type PolicyStore } from './policy-store.js';
+import { DEFAULT_JSON_LIMITS } from './json-limit-defaults.js';
 import { DEFAULT_MAX_BODY_BYTES } from './read-body.js';
 import { admissionReview, captureLogger, daemonSet, decodePatch, temporaryDirectory, TEST_POLICIES, writeFiles, type CapturedLogger } from '../../test/support/server-fixtures.js';
 
@@ -288,6 +289,25 @@ describe('bad input', () => {
     assert.equal(answer.body.message, 'unsupported apiVersion "v1"; expected admission.k8s.io/v1 or admission.k8s.io/v1beta1');
     const array = await refused('/validate', '[]');
     assert.equal(array.body.message, 'request body is an array, not an AdmissionReview object');
+  });
+
+  it('answers 400 to a review nested too deep, before parsing it, and again after parsing when --max-json-depth is raised past 1000', async () => {
+    const body = JSON.stringify(admissionReview('CREATE', daemonSet(), { uid: 'uid-deep' })).replace('"spec":{', `"spec":{"x":${'['.repeat(2000)}${']'.repeat(2000)},`);
+    const measured = await refused('/validate', body);
+    assert.equal(measured.status, 400);
+    assert.match(measured.body.message, /^request body is nested more than 1000 levels deep \(at \/request\/object\/spec\/x\/0\/0\/.*; the limit is --max-json-depth=1000/);
+
+    // Raised past what the decoder lets through, the decoder's own walk still refuses it.
+    const raised = createRequestListener({
+      policies: new StaticPolicyStore(policySet),
+      review,
+      metrics,
+      logger: logs.logger,
+      evalDeadlineMs: 2000,
+      jsonLimits: { ...DEFAULT_JSON_LIMITS, maxDepth: 5000 },
+    });
+    const answer = await request(raised).post('/validate').set('Content-Type', 'application/json').send(body).expect(400);
+    assert.match((answer.body as StatusBody).message, /^request body is nested more than 1000 levels deep \(at \/request\/object\/spec\/x\/0\/0\/.*; no Kubernetes object is$/);
   });
 
   it('answers 400 to a review without request.uid', async () => {

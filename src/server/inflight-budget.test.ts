@@ -67,4 +67,18 @@ describe('InFlightBudget', () => {
     admitted.release();
     holder.release();
   });
+
+  it('grants at once without a promise only what reserve() would grant at once, never ahead of a waiter', async () => {
+    const budget = new InFlightBudget({ capacityBytes: 100, maxWaiting: 5, maxWaitMs: 10_000 });
+    const first = budget.tryReserve(70);
+    assert.equal(first?.bytes, 70);
+    assert.equal(budget.tryReserve(40), undefined, 'no room');
+    const waiter = budget.reserve(40);
+    assert.equal(budget.tryReserve(10), undefined, 'fits, but one is waiting');
+    first?.release();
+    const admitted = granted(await waiter);
+    assert.equal(budget.tryReserve(10)?.bytes, 10);
+    assert.equal(budget.reservedBytes, 50);
+    admitted.release();
+  });
 });

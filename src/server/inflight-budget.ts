@@ -76,8 +76,9 @@ export class InFlightBudget {
    * at once when there is room and nobody is waiting, else after waiting in turn; or a refusal.
    */
   reserve(bytes: number): Promise<InFlightReservation | BudgetRefusal> {
-    const amount = Math.min(Math.max(0, bytes), this.options.capacityBytes);
-    if (this.queue.length === 0 && this.fits(amount)) return Promise.resolve(this.grant(amount));
+    const now = this.tryReserve(bytes);
+    if (now !== undefined) return Promise.resolve(now);
+    const amount = this.amountOf(bytes);
     if (this.queue.length >= this.options.maxWaiting) return Promise.resolve('queue-full');
     return new Promise((resolve) => {
       const waiter: Waiter = {
@@ -93,6 +94,16 @@ export class InFlightBudget {
       };
       this.queue.push(waiter);
     });
+  }
+
+  /** What reserve() grants at once (room, and nobody waiting), without a promise; else undefined. */
+  tryReserve(bytes: number): InFlightReservation | undefined {
+    const amount = this.amountOf(bytes);
+    return this.queue.length === 0 && this.fits(amount) ? this.grant(amount) : undefined;
+  }
+
+  private amountOf(bytes: number): number {
+    return Math.min(Math.max(0, bytes), this.options.capacityBytes);
   }
 
   private fits(amount: number): boolean {

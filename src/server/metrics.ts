@@ -53,7 +53,7 @@ export interface ServerMetrics {
   readonly malformedTimeouts: Counter<'endpoint'>;
   /** The gauges of request bytes in flight read this budget from now on. */
   trackInFlight(source: InFlightSource): void;
-  /** Counts one policy outcome; label children are cached so the hot path does no label hashing. */
+  /** Counts one policy outcome (as a plain number: handed to prom-client when it collects). */
   recordPolicyOutcome(policy: string, result: PolicyResult): void;
   /** Counts one use of an exception (`namespace/name`) for a policy: applied, or matched after it expired. */
   recordException(state: 'applied' | 'expired', exception: string, policy: string): void;
@@ -69,15 +69,82 @@ export interface ServerMetricsOptions {
 /** Latency buckets (seconds): most reviews take well under a millisecond, the deadline is around 2 s. */
 const DURATION_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
 
+/**
+ * One series of a labelled counter, counted on the hot path as a plain number and added to the
+ * prom-client counter when it collects (a scrape, or anything else reading the registry). prom-client
+ * hashes and validates the labels on every inc(), even through a child from labels(); with one count
+ * per policy per review that was most of what the metrics cost a review.
+ */
+interface Tally<L extends string> {
+  readonly labels: Readonly<Record<L, string>>;
+  count: number;
+}
+
+/**
+ * The tallies of one counter, in the order their series were first counted (the order prom-client
+ * would have created them in, so the exposition lists them as before).
+ */
+class Tallies<L extends string> {
+  private readonly series: Tally<L>[] = [];
+
+  add(labels: Readonly<Record<L, string>>): Tally<L> {
+    const tally = { labels, count: 0 };
+    this.series.push(tally);
+    return tally;
+  }
+
+  /** Hands the counts since the last collection to `counter`. */
+  flushInto(counter: Counter<L>): void {
+    for (const tally of this.series) {
+      if (tally.count === 0) continue;
+      counter.inc(tally.labels, tally.count);
+      tally.count = 0;
+    }
+  }
+}
+
+/** Latencies held per endpoint before they are handed to the histogram (see Latencies). */
+const LATENCIES_HELD = 1024;
+
+/**
+ * The latencies of one endpoint since the last collection, handed to its histogram child when
+ * prom-client collects, or once LATENCIES_HELD are waiting: observe() hashes and validates the labels
+ * every time, which costs less in a tight loop than once per review among everything else a review does.
+ */
+class Latencies {
+  private readonly seconds = new Float64Array(LATENCIES_HELD);
+  private held = 0;
+
+  constructor(private readonly child: Histogram.Internal<'endpoint'>) {}
+
+  add(seconds: number): void {
+    this.seconds[this.held++] = seconds;
+    if (this.held === LATENCIES_HELD) this.flush();
+  }
+
+  flush(): void {
+    for (let i = 0; i < this.held; i++) this.child.observe(this.seconds[i] as number);
+    this.held = 0;
+  }
+}
+
 export function createServerMetrics(options: ServerMetricsOptions = {}): ServerMetrics {
   const registry = new Registry();
   if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: registry });
+
+  const requestTallies = new Tallies<'endpoint' | 'decision'>();
+  const outcomeTallies = new Tallies<'policy' | 'result'>();
+  const errorTallies = new Tallies<'policy'>();
+  const latenciesByEndpoint = new Map<string, Latencies>();
 
   const requests = new Counter({
     name: 'daemonguard_admission_requests_total',
     help: 'AdmissionReview requests answered, by endpoint and decision (allowed, patched, denied, error, invalid).',
     labelNames: ['endpoint', 'decision'] as const,
     registers: [registry],
+    collect() {
+      requestTallies.flushInto(this);
+    },
   });
   const requestDuration = new Histogram({
     name: 'daemonguard_admission_request_duration_seconds',
@@ -85,18 +152,27 @@ export function createServerMetrics(options: ServerMetricsOptions = {}): ServerM
     labelNames: ['endpoint'] as const,
     buckets: DURATION_BUCKETS,
     registers: [registry],
+    collect() {
+      for (const latencies of latenciesByEndpoint.values()) latencies.flush();
+    },
   });
   const policyEvaluations = new Counter({
     name: 'daemonguard_policy_evaluations_total',
     help: 'Policy evaluations, by policy and result (pass, fail, skip, error).',
     labelNames: ['policy', 'result'] as const,
     registers: [registry],
+    collect() {
+      outcomeTallies.flushInto(this);
+    },
   });
   const evaluationErrors = new Counter({
     name: 'daemonguard_policy_evaluation_errors_total',
     help: 'Evaluation errors, by policy; policy="" counts reviews the engine could not evaluate at all.',
     labelNames: ['policy'] as const,
     registers: [registry],
+    collect() {
+      errorTallies.flushInto(this);
+    },
   });
   const exceptionsApplied = new Counter({
     name: 'daemonguard_exceptions_applied_total',
@@ -190,10 +266,11 @@ export function createServerMetrics(options: ServerMetricsOptions = {}): ServerM
     },
   });
 
-  const outcomeChildren = new Map<string, Counter.Internal>();
-  const errorChildren = new Map<string, Counter.Internal>();
-  const requestChildren = new Map<string, Counter.Internal>();
-  const durationChildren = new Map<string, Histogram.Internal<'endpoint'>>();
+  // Keyed by the policy's name, then its result: the names come from the loaded policy set, the same
+  // strings every review, so a lookup costs no hashing and no key is built.
+  const outcomesByPolicy = new Map<string, Partial<Record<PolicyResult, Tally<'policy' | 'result'>>>>();
+  const errorsByPolicy = new Map<string, Tally<'policy'>>();
+  const requestsByEndpoint = new Map<string, Partial<Record<RequestDecision, Tally<'endpoint' | 'decision'>>>>();
 
   return {
     registry,
@@ -217,20 +294,19 @@ export function createServerMetrics(options: ServerMetricsOptions = {}): ServerM
       inFlight = source;
     },
     recordPolicyOutcome(policy, result) {
-      const key = `${result}\u0000${policy}`;
-      let child = outcomeChildren.get(key);
-      if (child === undefined) {
-        child = policyEvaluations.labels(policy, result);
-        outcomeChildren.set(key, child);
+      let byResult = outcomesByPolicy.get(policy);
+      if (byResult === undefined) {
+        byResult = {};
+        outcomesByPolicy.set(policy, byResult);
       }
-      child.inc();
+      (byResult[result] ??= outcomeTallies.add({ policy, result })).count++;
       if (result === 'error') {
-        let errorChild = errorChildren.get(policy);
-        if (errorChild === undefined) {
-          errorChild = evaluationErrors.labels(policy);
-          errorChildren.set(policy, errorChild);
+        let errors = errorsByPolicy.get(policy);
+        if (errors === undefined) {
+          errors = errorTallies.add({ policy });
+          errorsByPolicy.set(policy, errors);
         }
-        errorChild.inc();
+        errors.count++;
       }
     },
     recordException(state, exception, policy) {
@@ -238,19 +314,18 @@ export function createServerMetrics(options: ServerMetricsOptions = {}): ServerM
       (state === 'applied' ? exceptionsApplied : exceptionsExpired).labels(exception, policy).inc();
     },
     recordRequest(endpoint, decision, seconds) {
-      const key = `${endpoint}\u0000${decision}`;
-      let child = requestChildren.get(key);
-      if (child === undefined) {
-        child = requests.labels(endpoint, decision);
-        requestChildren.set(key, child);
+      let byDecision = requestsByEndpoint.get(endpoint);
+      if (byDecision === undefined) {
+        byDecision = {};
+        requestsByEndpoint.set(endpoint, byDecision);
       }
-      child.inc();
-      let duration = durationChildren.get(endpoint);
-      if (duration === undefined) {
-        duration = requestDuration.labels(endpoint);
-        durationChildren.set(endpoint, duration);
+      (byDecision[decision] ??= requestTallies.add({ endpoint, decision })).count++;
+      let latencies = latenciesByEndpoint.get(endpoint);
+      if (latencies === undefined) {
+        latencies = new Latencies(requestDuration.labels(endpoint));
+        latenciesByEndpoint.set(endpoint, latencies);
       }
-      duration.observe(seconds);
+      latencies.add(seconds);
     },
   };
 }

@@ -10,7 +10,8 @@ import { parseDuration } from './duration.js';
  * UTF-8 is not even JSON, and Latin-1 text would have its accents turned into other characters.
  */
 export function contentTypeProblem(contentType: string | undefined): string | undefined {
-  if (contentType === undefined) return undefined;
+  // What the apiserver sends, every time.
+  if (contentType === undefined || contentType === 'application/json') return undefined;
   const [mediaType = '', ...parameters] = contentType.split(';');
   if (mediaType.trim().toLowerCase() !== 'application/json') {
     return `Content-Type is ${JSON.stringify(contentType)}; an AdmissionReview is sent as application/json`;
@@ -26,7 +27,12 @@ export function contentTypeProblem(contentType: string | undefined): string | un
   return undefined;
 }
 
-export type TimeoutQuery = { kind: 'absent' } | { kind: 'valid'; ms: number } | { kind: 'malformed'; value: string };
+export type TimeoutQuery = Readonly<{ kind: 'absent' } | { kind: 'valid'; ms: number } | { kind: 'malformed'; value: string }>;
+
+const ABSENT: TimeoutQuery = Object.freeze({ kind: 'absent' });
+// The last query read and its reading (see timeoutQuery).
+let lastQuery: string | undefined;
+let lastReading: TimeoutQuery = ABSENT;
 
 /**
  * The `timeout` query parameter the apiserver appends to a webhook's URL (`?timeout=10s`, the webhook's
@@ -35,10 +41,21 @@ export type TimeoutQuery = { kind: 'absent' } | { kind: 'valid'; ms: number } | 
  */
 export function timeoutQuery(url: string | undefined): TimeoutQuery {
   const start = url === undefined ? -1 : url.indexOf('?');
-  if (start < 0) return { kind: 'absent' };
+  if (start < 0) return ABSENT;
+  const query = (url as string).slice(start + 1);
+  // An apiserver sends the same query (its webhook's timeoutSeconds) on every review: the last one's
+  // reading is kept. The results are never changed by callers.
+  if (query === lastQuery) return lastReading;
   // URLSearchParams never throws: a bad percent-escape (`%`, `%zz`) is kept as written.
-  const value = new URLSearchParams((url as string).slice(start + 1)).get('timeout');
-  if (value === null) return { kind: 'absent' };
-  const ms = parseDuration(value);
-  return ms === undefined || !(ms > 0) || !Number.isFinite(ms) ? { kind: 'malformed', value } : { kind: 'valid', ms };
+  const value = new URLSearchParams(query).get('timeout');
+  let reading: TimeoutQuery;
+  if (value === null) reading = ABSENT;
+  else {
+    const ms = parseDuration(value);
+    reading = ms === undefined || !(ms > 0) || !Number.isFinite(ms) ? { kind: 'malformed', value } : { kind: 'valid', ms };
+  }
+  lastQuery = query;
+  lastReading = reading;
+  return reading;
 }
+

@@ -1,0 +1,150 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterEach, describe, it, mock } from 'node:test';
+import { pino } from 'pino';
+import { BatchedLogDestination, isoTimeOncePerMillisecond, LOG_FLUSH_INTERVAL_MS } from './log-destination.js';
+
+interface Opened {
+  file: string;
+  fd: number;
+  destination: BatchedLogDestination;
+}
+
+const opened: Opened[] = [];
+let folder: string | undefined;
+
+async function openLog(): Promise<Opened> {
+  folder ??= await mkdtemp(path.join(tmpdir(), 'daemonguard-log-'));
+  const file = path.join(folder, `log-${opened.length}.jsonl`);
+  const fd = fs.openSync(file, 'a');
+  const destination = new BatchedLogDestination(fd);
+  const entry = { file, fd, destination };
+  opened.push(entry);
+  return entry;
+}
+
+async function linesOf(file: string): Promise<Record<string, unknown>[]> {
+  const text = await readFile(file, 'utf8');
+  return text
+    .split('\n')
+    .filter((line) => line !== '')
+    .map((line) => JSON.parse(line) as Record<string, unknown>);
+}
+
+afterEach(async () => {
+  mock.restoreAll();
+  // Closes the file descriptors too.
+  for (const { destination } of opened.splice(0)) await destination.end();
+  if (folder !== undefined) await rm(folder, { recursive: true, force: true });
+  folder = undefined;
+});
+
+describe('BatchedLogDestination', () => {
+  it('writes lines that come one by one, as reviews do, in a few writes, every line whole and in order', async () => {
+    const { file, fd, destination } = await openLog();
+    const writes = mock.method(fs, 'write');
+    const logger = pino({ level: 'info' }, destination);
+    const count = 300;
+    for (let i = 0; i < count; i++) {
+      logger.info({ uid: `uid-${i}`, decision: 'allowed', failedPolicies: [] }, 'admission decision');
+      // A review every millisecond or so: time enough for one write per line if each were written at once.
+      await new Promise((resolve) => setTimeout(resolve, 1));
+    }
+    await new Promise((resolve) => setTimeout(resolve, 4 * LOG_FLUSH_INTERVAL_MS));
+    assert.deepEqual(
+      (await linesOf(file)).map((line) => line['uid']),
+      Array.from({ length: count }, (_, i) => `uid-${i}`),
+    );
+    // About 30 KB of lines over a few hundred ms: a few full batches and a few periodic flushes.
+    const ours = writes.mock.calls.filter((call) => call.arguments[0] === fd).length;
+    assert.ok(ours <= count / 10, `${ours} writes for ${count} lines`);
+  });
+
+  it('writes a lone line within the flush interval, with nothing after it to push it out', async () => {
+    const { file, destination } = await openLog();
+    const logger = pino({ level: 'info' }, destination);
+    logger.info({ uid: 'the-last-one' }, 'admission decision');
+    const started = Date.now();
+    let lines = await linesOf(file);
+    while (lines.length === 0 && Date.now() - started < 10_000) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      lines = await linesOf(file);
+    }
+    assert.deepEqual(
+      lines.map((line) => line['uid']),
+      ['the-last-one'],
+    );
+    // Generous for a busy machine; without the timer the line would wait for 8 KB more.
+    assert.ok(Date.now() - started < 5_000, `written after ${Date.now() - started} ms`);
+  });
+
+  it('writes everything waiting at once on flushSync (what every shutdown path calls)', async () => {
+    const { file, destination } = await openLog();
+    const logger = pino({ level: 'info' }, destination);
+    logger.info({ uid: 'before-shutdown' }, 'admission decision');
+    logger.info('shut down');
+    destination.flushSync();
+    assert.deepEqual(
+      (await linesOf(file)).map((line) => line['msg']),
+      ['admission decision', 'shut down'],
+    );
+  });
+
+  it("answers pino's logger.flush(callback), the lines handed over at once", async () => {
+    const { file, destination } = await openLog();
+    const logger = pino({ level: 'info' }, destination);
+    logger.info({ uid: 'flushed' }, 'admission decision');
+    await new Promise<void>((resolve, reject) => logger.flush((error) => (error ? reject(error) : resolve())));
+    const started = Date.now();
+    let lines = await linesOf(file);
+    // Handed over, not yet written: sonic-boom writes it off the event loop, well before the timer.
+    while (lines.length === 0 && Date.now() - started < 10_000) {
+      await new Promise((resolve) => setImmediate(resolve));
+      lines = await linesOf(file);
+    }
+    assert.deepEqual(
+      lines.map((line) => line['uid']),
+      ['flushed'],
+    );
+  });
+
+  it('writes the waiting lines when the process exits, however it exits', async () => {
+    folder ??= await mkdtemp(path.join(tmpdir(), 'daemonguard-log-'));
+    const file = path.join(folder, 'exit.jsonl');
+    const module = new URL('./log-destination.js', import.meta.url).href;
+    const pinoModule = import.meta.resolve('pino');
+    for (const ending of ['process.exit(3)', 'process.exitCode = 0', "throw new Error('boom')"]) {
+      const script = [
+        `const { BatchedLogDestination } = await import(${JSON.stringify(module)});`,
+        `const { pino } = await import(${JSON.stringify(pinoModule)});`,
+        `const fs = await import('node:fs');`,
+        `const logger = pino({ level: 'info' }, new BatchedLogDestination(fs.openSync(${JSON.stringify(file)}, 'w')));`,
+        `logger.info({ ending: ${JSON.stringify(ending)} }, 'the last words');`,
+        ending,
+      ].join('\n');
+      const child = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' });
+      assert.notEqual(child.status, null, child.stderr);
+      assert.deepEqual(
+        (await linesOf(file)).map((line) => [line['msg'], line['ending']]),
+        [['the last words', ending]],
+        `${ending}: ${child.stderr}`,
+      );
+    }
+  });
+});
+
+describe('isoTimeOncePerMillisecond', () => {
+  it("writes pino's isoTime field, whatever the clock says, and follows the clock", () => {
+    const clock = mock.method(Date, 'now', () => 1_733_353_141_123);
+    for (const millis of [1_733_353_141_123, 1_733_353_141_123, 1_733_353_141_124, 0, 1_733_353_141_124, 4_102_444_800_000]) {
+      clock.mock.mockImplementation(() => millis);
+      assert.equal(isoTimeOncePerMillisecond(), pino.stdTimeFunctions.isoTime());
+    }
+    assert.equal(isoTimeOncePerMillisecond(), ',"time":"2100-01-01T00:00:00.000Z"');
+  });
+});
+

@@ -1,0 +1,91 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { createServerMetrics } from './metrics.js';
+
+/** The exposition lines of one metric family (its samples, without # HELP and # TYPE). */
+function samples(text: string, name: string): string[] {
+  return text.split('\n').filter((line) => line.startsWith(`${name}{`) || line.startsWith(`${name} `));
+}
+
+describe('server metrics counted on the hot path', () => {
+  it('exposes every count exactly, in the order the series were first counted, and keeps adding across scrapes', async () => {
+    const metrics = createServerMetrics({ defaultMetrics: false });
+    metrics.recordPolicyOutcome('host-network', 'pass');
+    metrics.recordPolicyOutcome('privileged', 'fail');
+    metrics.recordPolicyOutcome('host-network', 'fail');
+    metrics.recordPolicyOutcome('privileged', 'error');
+    metrics.recordPolicyOutcome('privileged', 'error');
+    metrics.recordRequest('/validate', 'denied', 0.002);
+    metrics.recordRequest('/mutate', 'patched', 0.0004);
+    metrics.recordRequest('/validate', 'allowed', 0.003);
+    metrics.recordRequest('/validate', 'denied', 0.7);
+
+    let text = await metrics.registry.metrics();
+    assert.deepEqual(samples(text, 'daemonguard_policy_evaluations_total'), [
+      'daemonguard_policy_evaluations_total{policy="host-network",result="pass"} 1',
+      'daemonguard_policy_evaluations_total{policy="privileged",result="fail"} 1',
+      'daemonguard_policy_evaluations_total{policy="host-network",result="fail"} 1',
+      'daemonguard_policy_evaluations_total{policy="privileged",result="error"} 2',
+    ]);
+    assert.deepEqual(samples(text, 'daemonguard_policy_evaluation_errors_total'), ['daemonguard_policy_evaluation_errors_total{policy="privileged"} 2']);
+    assert.deepEqual(samples(text, 'daemonguard_admission_requests_total'), [
+      'daemonguard_admission_requests_total{endpoint="/validate",decision="denied"} 2',
+      'daemonguard_admission_requests_total{endpoint="/mutate",decision="patched"} 1',
+      'daemonguard_admission_requests_total{endpoint="/validate",decision="allowed"} 1',
+    ]);
+    assert.ok(samples(text, 'daemonguard_admission_request_duration_seconds_bucket').includes('daemonguard_admission_request_duration_seconds_bucket{le="0.0025",endpoint="/validate"} 1'));
+    assert.ok(samples(text, 'daemonguard_admission_request_duration_seconds_count').includes('daemonguard_admission_request_duration_seconds_count{endpoint="/validate"} 3'));
+
+    // A second scrape with nothing new shows the same counts; new counts add to them.
+    assert.equal(await metrics.registry.metrics(), text);
+    metrics.recordPolicyOutcome('host-network', 'pass');
+    metrics.recordPolicyOutcome('host-network', 'skip');
+    metrics.recordRequest('/validate', 'denied', 0.001);
+    // What the handler counts directly, beside the tallies: an engine fault (policy="").
+    metrics.evaluationErrors.labels('').inc();
+    text = await metrics.registry.metrics();
+    assert.deepEqual(samples(text, 'daemonguard_policy_evaluations_total'), [
+      'daemonguard_policy_evaluations_total{policy="host-network",result="pass"} 2',
+      'daemonguard_policy_evaluations_total{policy="privileged",result="fail"} 1',
+      'daemonguard_policy_evaluations_total{policy="host-network",result="fail"} 1',
+      'daemonguard_policy_evaluations_total{policy="privileged",result="error"} 2',
+      'daemonguard_policy_evaluations_total{policy="host-network",result="skip"} 1',
+    ]);
+    assert.deepEqual(samples(text, 'daemonguard_policy_evaluation_errors_total'), [
+      'daemonguard_policy_evaluation_errors_total{policy="privileged"} 2',
+      'daemonguard_policy_evaluation_errors_total{policy=""} 1',
+    ]);
+    assert.deepEqual(samples(text, 'daemonguard_admission_requests_total')[0], 'daemonguard_admission_requests_total{endpoint="/validate",decision="denied"} 3');
+  });
+
+  it('reads the same counts through the metric objects as through the exposition', async () => {
+    const metrics = createServerMetrics({ defaultMetrics: false });
+    for (let i = 0; i < 1000; i++) metrics.recordPolicyOutcome('image-tag', i % 4 === 0 ? 'fail' : 'pass');
+    const values = (await metrics.policyEvaluations.get()).values.map(({ labels, value }) => [labels['result'], value]);
+    assert.deepEqual(values, [
+      ['fail', 250],
+      ['pass', 750],
+    ]);
+  });
+
+  it('keeps every latency: the histogram counts and sums them all, held or handed over', async () => {
+    const metrics = createServerMetrics({ defaultMetrics: false });
+    // More than are held at once (1,024), so some are handed over before the scrape and some at it.
+    const count = 2_500;
+    let sum = 0;
+    for (let i = 0; i < count; i++) {
+      const seconds = (i % 5) * 0.001;
+      sum += seconds;
+      metrics.recordRequest('/mutate', 'patched', seconds);
+    }
+    const text = await metrics.registry.metrics();
+    const buckets = samples(text, 'daemonguard_admission_request_duration_seconds_bucket');
+    assert.ok(buckets.includes('daemonguard_admission_request_duration_seconds_bucket{le="0.0005",endpoint="/mutate"} 500'));
+    assert.ok(buckets.includes('daemonguard_admission_request_duration_seconds_bucket{le="0.001",endpoint="/mutate"} 1000'));
+    assert.ok(buckets.includes('daemonguard_admission_request_duration_seconds_bucket{le="0.0025",endpoint="/mutate"} 1500'));
+    assert.ok(buckets.includes('daemonguard_admission_request_duration_seconds_bucket{le="0.005",endpoint="/mutate"} 2500'));
+    assert.deepEqual(samples(text, 'daemonguard_admission_request_duration_seconds_count'), ['daemonguard_admission_request_duration_seconds_count{endpoint="/mutate"} 2500']);
+    const [sumLine] = samples(text, 'daemonguard_admission_request_duration_seconds_sum');
+    assert.ok(Math.abs(Number(sumLine?.split(' ')[1]) - sum) < 1e-9, sumLine);
+  });
+});
