@@ -10,9 +10,9 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { parse } from 'yaml';
 import { repoRoot } from '../support/library-paths.js';
-import { startServe, stopAllServes, type ServeProcess } from '../support/serve-process.js';
-import { admissionReview, callHttp, callHttps, daemonSet, temporaryDirectory, writeTestCertificates, type TestCertificates } from '../support/server-fixtures.js';
-import { deploymentNodeOptions, imageEnvironment, imageNodeFlags, shippedNodeFlags } from '../support/shipped-node-flags.js';
+import { stopAllServes, type ServeProcess } from '../support/serve-process.js';
+import { admissionReview, callHttp, callHttps, daemonSet, type TestCertificates } from '../support/server-fixtures.js';
+import { deploymentNodeOptions, imageEnvironment, imageNodeFlags, startShippedServe } from '../support/shipped-node-flags.js';
 
 const REVIEWS = 300;
 
@@ -43,12 +43,7 @@ describe('node flags of the image and the deployment', () => {
     let certificates: TestCertificates;
 
     before(async () => {
-      certificates = await writeTestCertificates(await temporaryDirectory('daemonguard-node-flags-'));
-      served = await startServe({
-        nodeFlags: shippedNodeFlags(),
-        env: imageEnvironment(),
-        args: ['--address', '127.0.0.1', '--port', '0', '--tls-cert', certificates.certFile, '--tls-key', certificates.keyFile, '--namespaces', path.join(repoRoot(), 'examples', 'namespaces.yaml')],
-      });
+      ({ served, certificates } = await startShippedServe('daemonguard-node-flags-'));
     });
 
     after(async () => {

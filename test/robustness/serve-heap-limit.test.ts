@@ -13,17 +13,15 @@
 
 import assert from 'node:assert/strict';
 import { Agent } from 'node:https';
-import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { measureJson } from '../../src/common/json-limits.js';
 import type { JsonObject } from '../../src/common/vocabulary.js';
 import { DEFAULT_JSON_LIMITS } from '../../src/server/json-limit-defaults.js';
 import { DEFAULT_MAX_BODY_BYTES } from '../../src/server/read-body.js';
-import { repoRoot } from '../support/library-paths.js';
-import { residentBytes, startServe, stopAllServes, type ServeProcess } from '../support/serve-process.js';
-import { imageEnvironment, shippedNodeFlags } from '../support/shipped-node-flags.js';
-import { admissionReview, callHttps, daemonSet, temporaryDirectory, writeTestCertificates, type TestCertificates } from '../support/server-fixtures.js';
+import { residentBytes, stopAllServes, type ServeProcess } from '../support/serve-process.js';
+import { startShippedServe } from '../support/shipped-node-flags.js';
+import { admissionReview, callHttps, daemonSet, type TestCertificates } from '../support/server-fixtures.js';
 import { answerProblem } from './hostile-fixtures.js';
 
 /** The least SECURITY.md claims was survived: the largest body sent, in bytes. */
@@ -104,13 +102,7 @@ let served: ServeProcess;
 let certificates: TestCertificates;
 
 before(async () => {
-  const dir = await temporaryDirectory('daemonguard-heap-');
-  certificates = await writeTestCertificates(dir);
-  served = await startServe({
-    nodeFlags: shippedNodeFlags(),
-    env: imageEnvironment(),
-    args: ['--address', '127.0.0.1', '--port', '0', '--tls-cert', certificates.certFile, '--tls-key', certificates.keyFile, '--namespaces', path.join(repoRoot(), 'examples', 'namespaces.yaml')],
-  });
+  ({ served, certificates } = await startShippedServe('daemonguard-heap-'));
 });
 
 after(async () => {

@@ -6,6 +6,8 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { repoRoot } from './library-paths.js';
+import { startServe, type ServeProcess } from './serve-process.js';
+import { temporaryDirectory, writeTestCertificates, type TestCertificates } from './server-fixtures.js';
 
 /** The node flags between the node binary and the CLI in the Dockerfile's exec-form ENTRYPOINT. */
 export function imageNodeFlags(): string[] {
@@ -56,4 +58,18 @@ export function imageEnvironment(): Record<string, string> {
 /** Both: how node runs serve in the deployed pod (the image's flags, then NODE_OPTIONS'). */
 export function shippedNodeFlags(): string[] {
   return [...imageNodeFlags(), ...deploymentNodeOptions()];
+}
+
+/**
+ * `daemonguard serve` as the pod runs it (shippedNodeFlags, imageEnvironment), with the built-in
+ * library, the example namespaces and fresh test certificates, on a free loopback port.
+ */
+export async function startShippedServe(directoryPrefix: string): Promise<{ served: ServeProcess; certificates: TestCertificates }> {
+  const certificates = await writeTestCertificates(await temporaryDirectory(directoryPrefix));
+  const served = await startServe({
+    nodeFlags: shippedNodeFlags(),
+    env: imageEnvironment(),
+    args: ['--address', '127.0.0.1', '--port', '0', '--tls-cert', certificates.certFile, '--tls-key', certificates.keyFile, '--namespaces', path.join(repoRoot(), 'examples', 'namespaces.yaml')],
+  });
+  return { served, certificates };
 }
