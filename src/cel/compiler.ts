@@ -63,11 +63,18 @@ export function compileExpression(ast: ASTNode, runtimeAst: ASTNode, operation: 
     if (checked.op !== runtime.op) throw new NotCompiled('the checked and the runtime expressions differ in shape');
     runtimeTypes.set(checked, checkedTypeOf(runtime) ?? 'dyn');
   }
+  // For an activation without JSON inputs (constants at load, the conformance suite): compiled on first use.
+  let onCel: Evaluate | undefined;
+  const withoutJson: Evaluate = (activation) => (onCel ??= compile(false).code)(activation);
   const compile = (jsonInputs: boolean): { code: Evaluate; source: string } => {
     const generator = new Generator(operation, runtimeTypes, jsonInputs);
     try {
       const root = generator.cel(ast as unknown as NodeLike, { names: new Map(), accumulator: undefined });
-      return generator.out.instantiate<Evaluate>(jsonInputs ? JSON_PROLOGUE : [], root);
+      // The function on JSON is the program's `evaluate` itself (no wrapper call per evaluation, which
+      // V8 could not inline: every program's wrapper would share one call site); it hands an
+      // activation without JSON to the function compiled for CEL values.
+      const prologue = jsonInputs ? [`if (activation.json === undefined) return ${generator.k(withoutJson)}(activation);`, ...JSON_PROLOGUE] : [];
+      return generator.out.instantiate<Evaluate>(prologue, root);
     } catch (error) {
       // An AST shape this compiler did not expect is a reason to interpret, never a load failure.
       if (error instanceof NotCompiled) throw error;
@@ -75,14 +82,5 @@ export function compileExpression(ast: ASTNode, runtimeAst: ASTNode, operation: 
     }
   };
   const onJson = compile(true);
-  // For an activation without JSON inputs (constants at load, the conformance suite): compiled on first use.
-  let onCel: Evaluate | undefined;
-  const evaluateOnJson = onJson.code;
-  return {
-    evaluate(activation) {
-      if (activation.json !== undefined) return evaluateOnJson(activation);
-      return (onCel ??= compile(false).code)(activation);
-    },
-    source: onJson.source,
-  };
+  return { evaluate: onJson.code, source: onJson.source };
 }
