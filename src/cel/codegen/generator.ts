@@ -29,7 +29,6 @@ import {
   mapOfEntries,
   relabel,
   sameFirstElementType,
-  sameJsonFirstElementType,
 } from './runtime.js';
 import { NotCompiled, OPERAND_NAMES, type OperationFactory } from './contract.js';
 
@@ -487,26 +486,10 @@ export class Generator {
 
   arithmetic(node: NodeLike, scope: Scope, op: '+' | '-' | '*'): Value {
     const slow = this.operation(`object ${op} oldObject`, node.args as NodeLike[]);
-    if (op === '+') {
-      const [leftNode, rightNode] = node.args as [NodeLike, NodeLike];
-      const left = this.gen(leftNode, scope);
-      const right = this.gen(rightNode, scope);
-      if (left.json && right.json) {
-        // Two JSON lists: their concatenation is a JSON list (the elements as they are), charged as
-        // the interpreter charges the converted lists (the same lengths); the rest as below.
-        const t = this.out.temporary();
-        this.emit(
-          `if (Array.isArray(${left.src}) && Array.isArray(${right.src}) && ${this.k(sameJsonFirstElementType)}(${left.src}, ${right.src})) ${t} = ${this.k(concatLists)}(${left.src}, ${right.src});`,
-        );
-        this.out.block('else', () => {
-          const generic = this.arithmeticOn(this.celOf(left), this.celOf(right), op, slow);
-          this.emit(`${t} = ${generic.src};`);
-        });
-        // A CEL value in the other cases, which converting again leaves as it is.
-        return { src: t, json: true };
-      }
-      return this.arithmeticOn(this.celOf(left), this.celOf(right), op, slow);
-    }
+    // Both operands as CEL values, JSON ones converted. (Two JSON lists could stay JSON, but the same
+    // `+` on other values makes a CEL value that converting again would change: 0.5 + 0.5 is the
+    // double 1, which as JSON would read as the int 1. A value's JSON-ness is fixed when the code is
+    // generated, so the result is always a CEL value.)
     const [l, r] = this.binary(node, scope);
     return this.arithmeticOn(l, r, op, slow);
   }

@@ -129,29 +129,4 @@ export function chargeJsonNullEquality(value: unknown): void {
   chargeCost(empty ? 0 : 1);
 }
 
-/** The CEL type the interpreter gives a JSON (or converted) list element when it types a list, if a simple one. */
-function jsonElementKind(value: unknown): string | undefined {
-  switch (typeof value) {
-    case 'string':
-      return 'string';
-    case 'boolean':
-      return 'bool';
-    case 'bigint':
-      return 'int';
-    case 'number':
-      // An integral number in int64's range converts to an int (values.ts); any other is a double.
-      return Number.isInteger(value) && value >= -(2 ** 63) && value < 2 ** 63 ? 'int' : undefined;
-    case 'object':
-      // A JSON object as parsed (its constructor Object's) converts to a plain CEL map.
-      return value !== null && !Array.isArray(value) && (value as { constructor?: unknown }).constructor === Object ? 'map' : undefined;
-    default:
-      return undefined;
-  }
-}
 
-/** sameFirstElementType for two JSON lists, by the CEL types their first elements convert to. */
-export function sameJsonFirstElementType(a: unknown[], b: unknown[]): boolean {
-  if (a.length === 0 || b.length === 0) return true;
-  const kind = jsonElementKind(a[0]);
-  return kind !== undefined && kind === jsonElementKind(b[0]);
-}
