@@ -168,9 +168,12 @@ describe('daemonguard audit against a real kube-apiserver', { timeout: 600_000 }
     // The audits after the first: the deletion (seen by the DaemonSet watch) and the policy change may
     // land in one audit or two, and a reload seen twice may add one that finds nothing to write; in all,
     // dev's Report was updated once, kube-system's deleted once, nothing created.
-    const outcomes = server.logLines().filter((line) => line.msg === 'background audit done').slice(1).map((line) => line.reports as Record<string, number>);
-    const total = (field: string): number => outcomes.reduce((sum, outcome) => sum + (outcome[field] ?? 0), 0);
-    assert.deepEqual({ created: total('created'), updated: total('updated'), deleted: total('deleted') }, { created: 0, updated: 1, deleted: 1 }, JSON.stringify(outcomes));
+    // serve writes its log in batches (at least every 100 ms): the audit's line may follow the Reports it wrote.
+    const outcomes = (): Record<string, number>[] =>
+      server!.logLines().filter((line) => line.msg === 'background audit done').slice(1).map((line) => line.reports as Record<string, number>);
+    const total = (field: string): number => outcomes().reduce((sum, outcome) => sum + (outcome[field] ?? 0), 0);
+    await eventually('the log lines of the audits after the policy change', async () => total('updated') >= 1 && total('deleted') >= 1, 10_000).catch(() => undefined);
+    assert.deepEqual({ created: total('created'), updated: total('updated'), deleted: total('deleted') }, { created: 0, updated: 1, deleted: 1 }, JSON.stringify(outcomes()));
     assert.deepEqual(dev.summary, { pass: DEV_DAEMONSETS, fail: DEV_DAEMONSETS, warn: 0, error: 0, skip: DEV_DAEMONSETS });
     assert.ok(dev.results.filter((r) => r.result === 'fail').every((r) => r.policy === 'team-label' && r.message === 'no team label'));
 
@@ -221,9 +224,11 @@ describe('daemonguard audit against a real kube-apiserver', { timeout: 600_000 }
         const listed = JSON.parse((await cluster.kubectl(['get', 'reports', '-A', '-o', 'json'])).stdout) as { items: ReportObject[] };
         return listed.items.length === 2;
       }, 60_000);
-      assert.ok(audits(follower) >= 1);
-      const outcomes = replicas.get(follower)!.logLines().filter((line) => line.msg === 'background audit done').map((line) => line.reports as { created: number });
-      assert.ok(outcomes.some((outcome) => outcome.created === 2), JSON.stringify(outcomes));
+      // The audit's log line may follow the Reports it wrote (serve writes its log in batches).
+      const outcomes = (): { created: number }[] =>
+        replicas.get(follower)!.logLines().filter((line) => line.msg === 'background audit done').map((line) => line.reports as { created: number });
+      await eventually(`${follower}'s log line of the audit that wrote them`, async () => outcomes().some((outcome) => outcome.created === 2), 10_000).catch(() => undefined);
+      assert.ok(outcomes().some((outcome) => outcome.created === 2), JSON.stringify(outcomes()));
       assert.equal(await leaderGauge(follower), '1');
     } finally {
       for (const replica of replicas.values()) await replica.stop();
