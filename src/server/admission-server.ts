@@ -169,8 +169,11 @@ export async function startAdmissionServer<P extends PolicySetLike>(options: Adm
     await probe?.close();
     throw error;
   }
-  listening = true;
+  // Ready (/readyz 200) only once the certificate files are watched too: until start() returns, its
+  // caller (serve) has not installed its SIGTERM handler, and a kubelet or a test that saw 200 and
+  // stopped the process at once would kill it mid-start instead of shutting it down cleanly.
   await tls.start();
+  listening = true;
   const port = (server.address() as AddressInfo).port;
   logger.info(
     {
