@@ -420,7 +420,7 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
   }
   let cluster: ClusterPolicies | undefined;
   if (fromCluster) {
-    // Loaded only here, like the namespace informer: @kubernetes/client-node is large.
+    // Loaded only here, like the namespace informer: what a server from files never runs.
     const { startClusterPolicies } = await import('./cluster-policies.js');
     cluster = startClusterPolicies({
       ...(files === undefined ? {} : { files }),
@@ -448,7 +448,7 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
     namespacesFile = new FileNamespaceCatalog({ file: options.namespaces, logger, pollIntervalMs: options.watchInterval });
     namespaces = namespacesFile;
   } else if (options.namespacesFromCluster === true) {
-    // Loaded only here: @kubernetes/client-node keeps about 20 MB of module source and code resident.
+    // Loaded only here: a server reading its namespaces from a file never runs it.
     const { ClusterNamespaceCatalog } = await import('../kube/namespace-informer.js');
     namespaces = clusterNamespaces = new ClusterNamespaceCatalog({ logger });
   }
@@ -530,7 +530,7 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
 
   let audit: { close(): Promise<void> } | undefined;
   if (options.auditInterval > 0) {
-    // Loaded only here, like the namespace informer: client-node is large.
+    // Loaded only here, like the namespace informer.
     const { BackgroundAudit } = await import('./background-audit.js');
     const { defaultKubeConfig } = await import('../kube/cluster-catalog.js');
     const { LEADER_LEASE_NAME, LeaseElection } = await import('../kube/lease-election.js');
