@@ -40,7 +40,11 @@ export function kubeApiError(method: string, path: string, answer: KubeAnswer): 
 export interface KubeRequestOptions {
   /** Default application/json; a merge patch says application/merge-patch+json. */
   contentType?: string;
+  /** The whole exchange, body included, must end within this (default 60 s): a connection that hangs is an error, not a stall. */
+  timeoutMs?: number;
 }
+
+export const DEFAULT_REQUEST_TIMEOUT_MS = 60_000;
 
 /** `method` `url` with a JSON `body`; resolves with any HTTP status, rejects only when no answer came. */
 export async function kubeRequest(kubeConfig: KubeConfig, method: string, url: URL, body?: unknown, requestOptions: KubeRequestOptions = {}): Promise<KubeAnswer> {
@@ -50,8 +54,15 @@ export async function kubeRequest(kubeConfig: KubeConfig, method: string, url: U
     headers['Content-Type'] = requestOptions.contentType ?? 'application/json';
     headers['Content-Length'] = payload.length;
   }
-  const response = await openKubeRequest(kubeConfig, method, url, headers, payload);
-  return { status: response.statusCode ?? 0, body: await readAnswerBody(response) };
+  const timeoutMs = requestOptions.timeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+  const signal = AbortSignal.timeout(timeoutMs);
+  try {
+    const response = await openKubeRequest(kubeConfig, method, url, headers, payload, signal);
+    return { status: response.statusCode ?? 0, body: await readAnswerBody(response) };
+  } catch (error) {
+    if (signal.aborted) throw new Error(`${method} ${url.pathname}: no answer from the apiserver within ${timeoutMs} ms`, { cause: error });
+    throw error;
+  }
 }
 
 /**

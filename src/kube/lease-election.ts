@@ -41,11 +41,15 @@ export interface LeaseApi {
   replaceNamespacedLease(request: { namespace: string; name: string; body: Lease }): Promise<Lease>;
 }
 
-/** The Lease calls on the cluster of `kubeConfig`; a status other than the call's success is a KubeApiError (404, 409...). */
-export function leaseApi(kubeConfig: KubeConfig): LeaseApi {
+/**
+ * The Lease calls on the cluster of `kubeConfig`; a status other than the call's success is a
+ * KubeApiError (404, 409...), and a call that takes longer than `timeoutMs` fails (a hung connection
+ * must not keep a leader leading past its renew deadline).
+ */
+export function leaseApi(kubeConfig: KubeConfig, timeoutMs: number): LeaseApi {
   const call = async (method: string, namespace: string, name: string | undefined, body: Lease | undefined, expected: number): Promise<Lease> => {
     const path = `/apis/coordination.k8s.io/v1/namespaces/${encodeURIComponent(namespace)}/leases${name === undefined ? '' : `/${encodeURIComponent(name)}`}`;
-    const answer = await kubeRequest(kubeConfig, method, new URL(`${clusterServer(kubeConfig)}${path}`), body === undefined ? undefined : { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', ...body });
+    const answer = await kubeRequest(kubeConfig, method, new URL(`${clusterServer(kubeConfig)}${path}`), body === undefined ? undefined : { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', ...body }, { timeoutMs });
     if (answer.status !== expected) throw kubeApiError(method, path, answer);
     return answer.body as Lease;
   };
@@ -120,9 +124,6 @@ export class LeaseElection {
   private readonly now: () => number;
 
   constructor(private readonly options: LeaseElectionOptions) {
-    if (options.api !== undefined) this.api = options.api;
-    else if (options.kubeConfig !== undefined) this.api = leaseApi(options.kubeConfig);
-    else throw new Error('leader election needs a kubeConfig (or a Lease api)');
     this.timers = options.timers ?? NODE_TIMERS;
     this.leaseDurationMs = options.leaseDurationMs ?? 15_000;
     this.renewDeadlineMs = options.renewDeadlineMs ?? Math.round((this.leaseDurationMs * 2) / 3);
@@ -130,6 +131,9 @@ export class LeaseElection {
     if (!(this.renewDeadlineMs < this.leaseDurationMs && this.retryPeriodMs < this.renewDeadlineMs)) {
       throw new Error('leader election needs retry period < renew deadline < lease duration');
     }
+    if (options.api !== undefined) this.api = options.api;
+    else if (options.kubeConfig !== undefined) this.api = leaseApi(options.kubeConfig, this.renewDeadlineMs);
+    else throw new Error('leader election needs a kubeConfig (or a Lease api)');
     this.now = options.now ?? Date.now;
   }
 
