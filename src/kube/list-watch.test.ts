@@ -107,12 +107,17 @@ describe('ListWatch', () => {
     assert.deepEqual(informer.list().map((object) => (object.metadata as JsonObject).name).sort(), ['b', 'c']);
   });
 
-  it('resumes a watch the server ended from the last version it saw, bookmarks included, without listing again', async () => {
+  it('reads events that arrive in pieces, and resumes a watch the server ended from the last version it saw, bookmarks included, without listing again', async () => {
     const standIn = new StandIn();
     standIn.items = [namespace('a', '5')];
     const { events } = await started(standIn);
     const first = await standIn.nextWatch(1);
-    standIn.send(first, 'MODIFIED', namespace('a', '12'));
+    // An event can arrive in pieces: it counts once its line is complete.
+    const modified = `${JSON.stringify({ type: 'MODIFIED', object: namespace('a', '12') })}\n`;
+    first.response.write(modified.slice(0, 20));
+    await sleep(50);
+    assert.deepEqual(events, ['add a']);
+    first.response.write(modified.slice(20));
     standIn.send(first, 'BOOKMARK', { kind: 'Namespace', metadata: { resourceVersion: '15' } });
     await until(() => events.length === 2, 'the update arrived');
     first.response.end();

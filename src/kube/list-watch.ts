@@ -184,10 +184,11 @@ export class ListWatch implements RestartableInformer {
       response.on('data', (chunk: string) => {
         if (failed || run !== this.run) return;
         pending += chunk;
-        let newline: number;
-        while ((newline = pending.indexOf('\n')) >= 0) {
-          const line = pending.slice(0, newline);
-          pending = pending.slice(newline + 1);
+        // One event per line; the rest of the last line waits for the next chunk.
+        let start = 0;
+        for (let newline = pending.indexOf('\n'); newline >= 0; newline = pending.indexOf('\n', start)) {
+          const line = pending.slice(start, newline);
+          start = newline + 1;
           if (line.trim() === '') continue;
           try {
             this.event(line);
@@ -196,6 +197,7 @@ export class ListWatch implements RestartableInformer {
             return;
           }
         }
+        pending = pending.slice(start);
       });
       response.on('end', () => (failed ? undefined : resolve()));
       response.on('error', (error) => (failed ? undefined : run === this.run ? reject(new Error(`watching ${path}: ${error.message}`, { cause: error })) : resolve()));
