@@ -350,6 +350,8 @@ const INT_EXPRESSIONS = [
   'dyn(2.0) * object.spec.minReadySeconds',
   'dyn(3.0) == object.spec.minReadySeconds',
   'string(object.spec.minReadySeconds * 3)',
+  'object.spec.template.spec.containers[object.spec.minReadySeconds].name',
+  '[10, 20, 30][object.spec.revisionHistoryLimit - 1]',
   'object.spec.minReadySeconds * 3 in [0, 3, 6]',
   '[object.spec.minReadySeconds, object.spec.revisionHistoryLimit].map(x, x * x - 1).filter(x, x % 2 == 0)',
   'object.spec.template.spec.containers.map(c, c.?ports.orValue([]).map(p, p.containerPort + 1))',
@@ -547,6 +549,7 @@ describe('compiled CEL against the interpreter', { timeout: 600_000 }, () => {
       [],
       'every int expression must be compiled, or it tests nothing',
     );
+    assert.equal(programs.length, INT_EXPRESSIONS.length + 1);
     const seed = seeds[0]!;
     const withNumbers = (a: JsonValue | undefined, b: JsonValue | undefined, generation: JsonValue | undefined, ports: (JsonValue | undefined)[]): JsonObject => {
       const object = structuredClone(seed) as { metadata: JsonObject; spec: { template: { spec: { containers: JsonObject[] } } } & JsonObject } & JsonObject;
