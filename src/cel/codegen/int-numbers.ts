@@ -29,13 +29,12 @@ import type { Generator, Scope, Value } from './generator.js';
 const INT64_MIN = -(2n ** 63n);
 
 export type IntOperator = '+' | '-' | '*' | '/' | '%';
-export type OrderingOperator = '<' | '<=' | '>' | '>=';
 
 /** An operand of int arithmetic or of a comparison, as the number path sees it. */
 export interface NumericOperand {
   /**
    * Source that is a safe integer exactly when the operand is a CEL int held as a number (then it
-   * is the int's value); anything else (undefined, NaN, a double, a BigInt) means: ask `cel()`.
+   * is the int's value); anything else (undefined, NaN, a fraction, a BigInt) means: ask `cel()`.
    * Undefined when the operand never is such a number (a CEL value, or a type the checker says is
    * not int).
    */
