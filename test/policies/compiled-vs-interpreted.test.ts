@@ -406,6 +406,19 @@ async function edgePolicies(expressions: readonly string[] = EDGE_EXPRESSIONS): 
   return (await loadPolicySet([dir])).policies;
 }
 
+/** edgePolicies(expressions), asserted to be compiled whole (an expression left to the interpreter tests nothing). */
+async function compiledEdgePolicies(expressions: readonly string[], what: string): Promise<{ edges: readonly CompiledPolicy[]; programs: CompiledExpression[] }> {
+  const edges = await edgePolicies(expressions);
+  const programs = edges.flatMap(expressionsOf);
+  assert.deepEqual(
+    programs.filter((e) => e.program.notCompiled !== undefined).map((e) => `${e.program.source}: ${e.program.notCompiled}`),
+    [],
+    `every ${what} expression must be compiled, or it tests nothing`,
+  );
+  assert.equal(programs.length, expressions.length + 1);
+  return { edges, programs };
+}
+
 describe('compiled CEL against the interpreter', { timeout: 600_000 }, () => {
   it('compiles every expression of the library and of the README example', () => {
     const notCompiled = policies.flatMap((p) => expressionsOf(p).filter((e) => e.program.notCompiled !== undefined).map((e) => `${p.name} ${e.field}: ${e.program.notCompiled}`));
@@ -459,14 +472,7 @@ describe('compiled CEL against the interpreter', { timeout: 600_000 }, () => {
   });
 
   it('agrees on .? chains, has() and field reads over missing, null, mistyped and reserved members, and on literals with quotes, backslashes and ${', async () => {
-    const edges = await edgePolicies();
-    const programs = edges.flatMap(expressionsOf);
-    assert.deepEqual(
-      programs.filter((e) => e.program.notCompiled !== undefined).map((e) => `${e.program.source}: ${e.program.notCompiled}`),
-      [],
-      'every edge expression must be compiled, or it tests nothing',
-    );
-    assert.equal(programs.length, EDGE_EXPRESSIONS.length + 1);
+    const { edges, programs } = await compiledEdgePolicies(EDGE_EXPRESSIONS, 'edge');
     const seed = seeds[0]!;
     let edgeCompared = 0;
     fc.assert(
@@ -493,14 +499,7 @@ describe('compiled CEL against the interpreter', { timeout: 600_000 }, () => {
   });
 
   it('agrees on comparisons with null, list concatenation and size() on JSON, as CREATE and as UPDATE', async () => {
-    const edges = await edgePolicies(JSON_OPERATION_EXPRESSIONS);
-    const programs = edges.flatMap(expressionsOf);
-    assert.deepEqual(
-      programs.filter((e) => e.program.notCompiled !== undefined).map((e) => `${e.program.source}: ${e.program.notCompiled}`),
-      [],
-      'every JSON operation expression must be compiled, or it tests nothing',
-    );
-    assert.equal(programs.length, JSON_OPERATION_EXPRESSIONS.length + 1);
+    const { edges } = await compiledEdgePolicies(JSON_OPERATION_EXPRESSIONS, 'JSON operation');
     const seed = seeds[0]!;
     // Found by the property below: `+` of two JSON doubles makes the CEL double 1.0, which must not be
     // read again as the JSON int 1 (nor a concatenation of such lists).
@@ -542,14 +541,7 @@ describe('compiled CEL against the interpreter', { timeout: 600_000 }, () => {
   });
 
   it('agrees on int arithmetic and comparisons over JSON numbers (safe, beyond 2^53, beyond int64), doubles and other values', async () => {
-    const edges = await edgePolicies(INT_EXPRESSIONS);
-    const programs = edges.flatMap(expressionsOf);
-    assert.deepEqual(
-      programs.filter((e) => e.program.notCompiled !== undefined).map((e) => `${e.program.source}: ${e.program.notCompiled}`),
-      [],
-      'every int expression must be compiled, or it tests nothing',
-    );
-    assert.equal(programs.length, INT_EXPRESSIONS.length + 1);
+    const { edges } = await compiledEdgePolicies(INT_EXPRESSIONS, 'int');
     const seed = seeds[0]!;
     const withNumbers = (a: JsonValue | undefined, b: JsonValue | undefined, generation: JsonValue | undefined, ports: (JsonValue | undefined)[]): JsonObject => {
       const object = structuredClone(seed) as { metadata: JsonObject; spec: { template: { spec: { containers: JsonObject[] } } } & JsonObject } & JsonObject;
