@@ -26,6 +26,19 @@ describe('ReviewTurn', () => {
     assert.equal(turn.turns, 2);
   });
 
+  it('lets the answers of finished reviews go out once a turn has run out of time, and runs the rest next, in order', async () => {
+    const turn = new ReviewTurn(0);
+    const events: string[] = [];
+    const answer = async (name: string): Promise<void> => {
+      await turn.run(() => events.push(`review ${name}`));
+      events.push(`answer ${name}`);
+    };
+    await Promise.all([answer('a'), answer('b'), answer('c')]);
+    assert.deepEqual(events, ['review a', 'answer a', 'review b', 'answer b', 'review c', 'answer c']);
+    assert.equal(turn.turns, 3);
+    assert.equal(turn.reviews, 3);
+  });
+
   it('rejects only the review that threw; the others of its turn still get their values', async () => {
     const turn = new ReviewTurn();
     const results = await Promise.allSettled([
