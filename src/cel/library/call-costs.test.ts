@@ -158,6 +158,13 @@ describe('call costs: what Kubernetes charges for each call', () => {
     assert.equal(cost("cidr('2001:db8::/32').ip().family()"), 4);
   });
 
+  it('== on optionals: sized by the value they hold (cel-go\'s actualSize unwraps them)', () => {
+    // ceil(min(1,000, 1,000) * 0.1)
+    assert.equal(cost('optional.of(params.s) == optional.of(params.s)'), 100);
+    // An empty optional has no size: 1, so ceil(0.1)
+    assert.equal(cost('optional.none() == optional.of(params.s)'), 1);
+  });
+
   it('constructions: a struct costs 40 (StructCreateBaseCost), a list 10', () => {
     assert.equal(cost("JSONPatch{op: 'add', path: '/x', value: 1}"), 40);
     assert.equal(cost("[JSONPatch{op: 'add', path: '/x', value: 1}]"), 10 + 40);
