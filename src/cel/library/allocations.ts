@@ -10,7 +10,7 @@
 // The charge is taken before the copy, so an over-budget concatenation never allocates.
 import type { ASTNode, Environment } from '@marcbachmann/cel-js';
 import { chargeCost, chargeList, isCostBudgetArmed } from '../cost.js';
-import { stringSize, traversal } from './call-costs.js';
+import { pairTraversal, traversal } from './call-costs.js';
 import { chargeNodeEvaluation, shadowBuiltinOperator, type RegistryLike } from '../cel-js-internals.js';
 
 /** cel-go's ListCreateBaseCost and MapCreateBaseCost (common/cost.go). */
@@ -26,7 +26,7 @@ export function concatLists(a: readonly unknown[], b: readonly unknown[]): unkno
 }
 
 export function concatStrings(a: string, b: string): string {
-  if (isCostBudgetArmed()) chargeCost(traversal(stringSize(a) + stringSize(b)));
+  if (isCostBudgetArmed()) chargeCost(pairTraversal(a, b));
   return a + b;
 }
 

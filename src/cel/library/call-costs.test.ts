@@ -5,7 +5,8 @@ import { PolicyScope } from '../policy-scope.js';
 import type { CelActivation } from '../program.js';
 import { toCelValue } from '../values.js';
 import { LIST_LITERAL_COST } from './allocations.js';
-import { traversalCost, utf8Length } from './call-costs.js';
+import { traversalCost } from './call-costs.js';
+import { codePointCount, utf8Length } from './string-sizes.js';
 
 // The reference is Kubernetes 1.37's runtime cost of each call: k8s.io/apiserver@v0.37.2
 // pkg/cel/library/cost.go (CostEstimator.CallCost, consulted first) and cel-go v0.29.2
@@ -26,6 +27,7 @@ const PARAMS = {
   accents: 'é'.repeat(100), // 100 code points, 200 bytes in UTF-8
   faces: '😀'.repeat(50), // 50 code points, 100 UTF-16 units
   face10: '😀'.repeat(10),
+  face5: '😀'.repeat(5),
   words: Array.from({ length: 100 }, () => 'word'),
   longWords: Array.from({ length: 10 }, () => 'w'.repeat(25)),
   ints: Array.from({ length: 1_000 }, (_, i) => i),
@@ -71,11 +73,17 @@ describe('call costs: what Kubernetes charges for each call', () => {
     assert.equal(cost("params.s.findAll('a{3}b?').size() > 0"), 202);
     // An empty string still pays for the pattern: ceil(0.1) * ceil(2) = 2
     assert.equal(cost("''.matches('^[a-z]+$')"), 2);
+    // Five code points in ten UTF-16 units: ceil(0.6) * ceil(1) = 1 (ten would give ceil(1.1) = 2)
+    assert.equal(cost("params.face5.matches('^.+$')"), 1);
   });
 
   it('string and bytes concatenation, orderings and conversions', () => {
     // AddString: ceil((1,000 + 95) * 0.1) = ceil(109.5)
     assert.equal(cost('params.s + params.sub'), 110);
+    // Code points added up before rounding: ceil((5 + 5) * 0.1) = 1, twice that with each step of a chain
+    // priced by its own operands: ceil((10 + 5) * 0.1) = 2
+    assert.equal(cost('params.face5 + params.face5'), 1);
+    assert.equal(cost('params.face5 + params.face5 + params.face5'), 1 + 2);
     // LessString and the others: ceil(min(1,000, 95) * 0.1)
     assert.equal(cost('params.s < params.sub'), 10);
     assert.equal(cost('params.s >= params.sub'), 10);
@@ -191,6 +199,10 @@ describe('call costs: what Kubernetes charges for each call', () => {
   it('measures sizes as Go does', () => {
     assert.equal(utf8Length('aé😀'), 1 + 2 + 4);
     assert.equal(utf8Length('\ud800'), 3);
+    assert.equal(utf8Length('x'.repeat(100) + 'é'), 102);
+    assert.equal(codePointCount('é😀'.repeat(20)), 40);
+    assert.equal(codePointCount('a'.repeat(20) + 'b'), 21);
+    assert.equal(codePointCount('\ud800x'), 2);
     assert.equal(traversalCost(['a'.repeat(19), 5n, new Map([['k'.repeat(10), 'v']])]), 1 + 1 + (1 + 0));
   });
 });

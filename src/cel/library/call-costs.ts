@@ -14,6 +14,7 @@
 // only (an over-budget call then never runs), after it when the cost depends on the result (join).
 import { chargeCost, isCostBudgetArmed } from '../cost.js';
 import { costSize, TRAVERSAL_COST_FACTOR } from './equality-cost.js';
+import { codePointCount, utf8Length } from './string-sizes.js';
 
 /** cel-go's RegexStringLengthCostFactor: a guess that each regex construct is about four characters. */
 export const REGEX_LENGTH_COST_FACTOR = 0.25;
@@ -26,6 +27,22 @@ export function traversal(size: number): number {
   return Math.ceil(size * TRAVERSAL_COST_FACTOR);
 }
 
+/**
+ * traversal(size(s)) without measuring short strings: up to 10 UTF-16 units hold 1 to 10 code
+ * points, all of which round up to 1 (and only the empty string costs 0).
+ */
+export function stringTraversal(s: string): number {
+  if (s.length <= 10) return s.length === 0 ? 0 : 1;
+  return traversal(codePointCount(s));
+}
+
+/** traversal(size(a) + size(b)), without measuring when both together are short. */
+export function pairTraversal(a: string, b: string): number {
+  const units = a.length + b.length;
+  if (units <= 10) return units === 0 ? 0 : 1;
+  return traversal(codePointCount(a) + codePointCount(b));
+}
+
 /** ceil(size * 2 * 0.1): a traversal that also builds a result (replace, split, join, ip.isCanonical). */
 export function traversalAndBuild(size: number): number {
   return Math.ceil(size * 2 * TRAVERSAL_COST_FACTOR);
@@ -33,31 +50,8 @@ export function traversalAndBuild(size: number): number {
 
 /** The size cel-go gives a string: its code points. */
 export function stringSize(s: string): number {
-  return costSize(s);
-}
-
-/** The number of bytes of `s` in UTF-8 (a lone surrogate counts as U+FFFD's 3, as Go's conversion makes it). */
-export function utf8Length(s: string): number {
-  let bytes = s.length;
-  for (let i = 0; i < s.length; i++) {
-    const unit = s.charCodeAt(i);
-    if (unit < 0x80) continue;
-    if (unit < 0x800) {
-      bytes += 1;
-      continue;
-    }
-    if (unit >= 0xd800 && unit <= 0xdbff && i + 1 < s.length) {
-      const next = s.charCodeAt(i + 1);
-      if (next >= 0xdc00 && next <= 0xdfff) {
-        // Two UTF-16 units, four bytes.
-        bytes += 2;
-        i++;
-        continue;
-      }
-    }
-    bytes += 2;
-  }
-  return bytes;
+  // Exact even for short strings (unlike equality's shortcut): sizes are added up before rounding.
+  return codePointCount(s);
 }
 
 /**
@@ -99,7 +93,7 @@ export function regexCost(s: string, pattern: string): number {
 
 /** contains: ceil(size(s) * 0.1) * ceil(size(sub) * 0.1) (a naive search's product). */
 export function containsCost(s: string, sub: string): number {
-  return traversal(stringSize(s)) * traversal(stringSize(sub));
+  return stringTraversal(s) * stringTraversal(sub);
 }
 
 /** Charges a call that Kubernetes prices at one unit. */
@@ -107,17 +101,25 @@ export function chargeNominalCall(): void {
   if (isCostBudgetArmed()) chargeCost(NOMINAL_CALL_COST);
 }
 
-/** `handler`, charging one unit per call first: for the functions Kubernetes prices at 1. */
-export function nominal<A extends unknown[], R>(handler: (...args: A) => R): (...args: A) => R {
-  return (...args: A): R => {
+/**
+ * `handler`, charging one unit per call first: for the functions Kubernetes prices at 1. One wrapper
+ * per arity, so that a call allocates no arguments array.
+ */
+export function nominal<R>(handler: () => R): () => R;
+export function nominal<A, R>(handler: (a: A) => R): (a: A) => R;
+export function nominal<A, B, R>(handler: (a: A, b: B) => R): (a: A, b: B) => R;
+export function nominal(handler: (...args: never[]) => unknown): (...args: never[]) => unknown {
+  const call = handler as (a?: unknown, b?: unknown) => unknown;
+  if (handler.length > 2) throw new RangeError('nominal() wraps functions of at most two parameters');
+  return (a?: unknown, b?: unknown) => {
     if (isCostBudgetArmed()) chargeCost(NOMINAL_CALL_COST);
-    return handler(...args);
+    return call(a, b);
   };
 }
 
 /** Charges one traversal of a string: ceil(code points * 0.1). */
 export function chargeStringTraversal(s: string): void {
-  if (isCostBudgetArmed()) chargeCost(traversal(stringSize(s)));
+  if (isCostBudgetArmed()) chargeCost(stringTraversal(s));
 }
 
 /** Charges `x in list`: the list's size (cel-go treats every membership test as O(n), without the 0.1). */

@@ -14,25 +14,10 @@
 import { Optional, type ASTNode } from '@marcbachmann/cel-js';
 import { chargeCost, isCostBudgetArmed } from '../cost.js';
 import { interceptBinaryOperands } from '../cel-js-internals.js';
+import { codePointCount } from './string-sizes.js';
 
 /** cel-go's StringTraversalCostFactor (common/cost.go). */
 export const TRAVERSAL_COST_FACTOR = 0.1;
-
-/** The number of code points in `s` (lone surrogates count one each, as one UTF-16 unit). */
-function codePointCount(s: string): number {
-  let count = s.length;
-  for (let i = 0; i < s.length - 1; i++) {
-    const unit = s.charCodeAt(i);
-    if (unit >= 0xd800 && unit <= 0xdbff) {
-      const next = s.charCodeAt(i + 1);
-      if (next >= 0xdc00 && next <= 0xdfff) {
-        count--;
-        i++;
-      }
-    }
-  }
-  return count;
-}
 
 /**
  * The size cel-go's cost tracker gives a value: the CEL size() of strings, bytes, lists and maps, an

@@ -15,7 +15,7 @@
 import type { Environment } from '@marcbachmann/cel-js';
 import { chargeCost, isCostBudgetArmed } from '../cost.js';
 import type { HasJsonForm } from '../values.js';
-import { chargeStringTraversal, nominal, stringSize, traversal, traversalAndBuild } from './call-costs.js';
+import { chargeStringTraversal, nominal, stringSize, stringTraversal, traversal, traversalAndBuild } from './call-costs.js';
 import { celError, define } from './support.js';
 
 class AddrError extends Error {}
@@ -339,7 +339,7 @@ function chargeContains(c: CIDR, raw: string | undefined, cidrOperand: boolean):
   const size = Math.ceil(c.bits / 8);
   let cost = traversal(size + size);
   if (cidrOperand) cost += traversal(size) + 1;
-  if (raw !== undefined) cost += traversal(stringSize(raw));
+  if (raw !== undefined) cost += stringTraversal(raw);
   chargeCost(cost);
 }
 

@@ -15,7 +15,7 @@
 import type { Environment } from '@marcbachmann/cel-js';
 import { chargeCost, isCostBudgetArmed } from '../cost.js';
 import { shadowBuiltinOverloads, type RegistryLike } from '../cel-js-internals.js';
-import { chargeNominalCall, chargeStringTraversal, stringSize, traversal, traversalAndBuild, traversalCost } from './call-costs.js';
+import { chargeNominalCall, chargeStringTraversal, containsCost, stringSize, traversalAndBuild, traversalCost } from './call-costs.js';
 import { formatString } from './format.js';
 import { celError, codePoints, define, describeType, isBmpOnly, toIndex } from './support.js';
 
@@ -249,7 +249,7 @@ function format(template: string, args: readonly unknown[]): string {
 }
 
 export function contains(s: string, sub: string): boolean {
-  if (isCostBudgetArmed()) chargeCost(traversal(stringSize(s)) * traversal(stringSize(sub)));
+  if (isCostBudgetArmed()) chargeCost(containsCost(s, sub));
   return s.includes(sub);
 }
 
