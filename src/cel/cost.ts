@@ -8,8 +8,9 @@
 // endsWith, `in` on a list, string and bytes orderings and conversions), string concatenation and
 // list and map literals as Kubernetes prices them, list concatenation by the size of its result
 // (library/allocations.ts), and `==` / `!=` by the size of the smaller operand (library/equality-cost.ts).
-// Not charged: the unit Kubernetes adds for each identifier, field selection and constant-time call
-// (arithmetic, size(), scalar comparisons); comprehensions pay one unit per iteration instead.
+// Not charged: the unit Kubernetes adds for each identifier and field selection, and for each
+// constant-time call of CEL's standard library (arithmetic, size(), scalar orderings, conversions);
+// comprehensions pay one unit per iteration instead.
 // Evaluation is synchronous, so a module-level meter is safe; when no budget is armed, charging is
 // one predictable branch.
 
