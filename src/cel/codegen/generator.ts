@@ -2,6 +2,7 @@
 // expression's JavaScript function (see compiler.ts for the design and why it stays exact).
 import { EvaluationError, Optional } from '@marcbachmann/cel-js';
 import { chargeListLiteral, chargeMapLiteral, concatLists, concatStrings } from '../library/allocations.js';
+import { chargeListMembership } from '../library/call-costs.js';
 import { chargeEquality } from '../library/equality-cost.js';
 import { hasField } from '../library/standard.js';
 import {
@@ -505,8 +506,9 @@ export class Generator {
     const right = this.gen(rightNode, scope);
     const t = this.out.temporary();
     // The interpreter types a list by its first element: a string looked up in a list of strings.
+    // Charged as the interpreter's `in` charges (library/call-costs.ts): the list's size.
     const inList = (list: Source) =>
-      `if (typeof ${l} === 'string' && Array.isArray(${list}) && (${list}.length === 0 || typeof ${list}[0] === 'string')) ${t} = ${list}.includes(${l}); else ${t} = ${slow}(${l}, ${list});`;
+      `if (typeof ${l} === 'string' && Array.isArray(${list}) && (${list}.length === 0 || typeof ${list}[0] === 'string')) { ${this.k(chargeListMembership)}(${list}); ${t} = ${list}.includes(${l}); } else ${t} = ${slow}(${l}, ${list});`;
     if (right.json) {
       const r = right.src;
       // A string key in a JSON object (whose keys are all strings): the interpreter's map lookup.
