@@ -97,14 +97,24 @@ export function chargeCost(units: number): void {
  * error-absorbing operators swallowed the first throw. Deadlines do not nest: the inner one replaces the outer.
  */
 export function withEvaluationDeadline<T>(deadline: number | undefined, evaluate: () => T): T {
-  const outer = { deadlineAt, deadlinePassed, unitsSinceClock };
+  return callWithEvaluationDeadline(deadline, call, evaluate, undefined);
+}
+
+/** withEvaluationDeadline for fn(a, b): the same deadline, without a closure per call. */
+export function callWithEvaluationDeadline<A, B, T>(deadline: number | undefined, fn: (a: A, b: B) => T, a: A, b: B): T {
+  // The outer deadline's state in locals, not an object: the engine arms one per review.
+  const outerDeadlineAt = deadlineAt;
+  const outerDeadlinePassed = deadlinePassed;
+  const outerUnitsSinceClock = unitsSinceClock;
   deadlineAt = deadline;
   deadlinePassed = false;
   unitsSinceClock = 0;
   try {
-    return evaluate();
+    return fn(a, b);
   } finally {
-    ({ deadlineAt, deadlinePassed, unitsSinceClock } = outer);
+    deadlineAt = outerDeadlineAt;
+    deadlinePassed = outerDeadlinePassed;
+    unitsSinceClock = outerUnitsSinceClock;
   }
 }
 

@@ -11,15 +11,15 @@ import type { AdmissionRequest, JsonObject } from './types.js';
 
 export interface SharedValues {
   /** The review's inputs as JSON, what compiled expressions read; replaced when `object` changes. */
-  json: JsonInputs;
+  json: ReviewInputs;
   /** CEL values of `json`'s members, converted on the first read by the interpreter. */
   cel: Partial<Record<'object' | 'oldObject' | 'request' | 'namespaceObject', unknown>>;
   /**
    * Values of request-only variables by expression source, shared by every policy that declares the
-   * same expression. Cleared whenever `object` changes (after a mutation). Failures are not shared:
-   * each policy reports its own, naming its own field.
+   * same expression. Made on the first shared variable's evaluation and cleared whenever `object`
+   * changes (after a mutation). Failures are not shared: each policy reports its own, naming its own field.
    */
-  variableMemo: Map<string, unknown>;
+  variableMemo: Map<string, unknown> | undefined;
   /**
    * The `coverage` variable: computed from `coverageObject` on first read (it walks every node), and
    * forgotten when the object changes. Without nodes it is null.
@@ -29,14 +29,53 @@ export interface SharedValues {
   coverage?: unknown;
 }
 
+/**
+ * The review's JSON inputs. `request` as CEL sees it is built on its first read: most policies read
+ * only `object`, and a review whose policies never read `request` does not pay for its view. Copies
+ * (after a mutation, without namespaceObject) share the view and the conversions.
+ */
+export class ReviewInputs implements JsonInputs {
+  constructor(
+    readonly object: unknown,
+    readonly oldObject: unknown,
+    readonly namespaceObject: unknown,
+    readonly converted: Map<object, unknown>,
+    private readonly requestView: RequestView,
+  ) {}
+
+  get request(): unknown {
+    return this.requestView.value();
+  }
+
+  /** The same inputs with another `object` (after a mutation). */
+  withObject(object: unknown): ReviewInputs {
+    return new ReviewInputs(object, this.oldObject, this.namespaceObject, this.converted, this.requestView);
+  }
+
+  /** The same inputs with `namespaceObject` null (native policies' matchConditions). */
+  withoutNamespaceObject(): ReviewInputs {
+    return new ReviewInputs(this.object, this.oldObject, null, this.converted, this.requestView);
+  }
+}
+
+/** `request` as CEL sees it, made on the first read and kept for the review. */
+class RequestView {
+  #value: JsonObject | undefined;
+  constructor(private readonly request: AdmissionRequest) {}
+
+  value(): JsonObject {
+    return (this.#value ??= requestValue(this.request));
+  }
+}
+
 /** After a mutation: the object policies see from now on, and what was derived from the old one forgotten. */
 export function replaceSharedObject(shared: SharedValues, object: JsonObject): void {
   // The conversions stay: the mutated object shares every subtree it did not write with the old one.
-  shared.json = { ...shared.json, object };
+  shared.json = shared.json.withObject(object);
   shared.cel = { ...shared.cel, object: undefined };
   shared.coverageObject = object;
   shared.coverage = undefined;
-  shared.variableMemo.clear();
+  shared.variableMemo?.clear();
 }
 
 function sharedCoverage(shared: SharedValues): unknown {
@@ -73,9 +112,9 @@ export function sharedValues(request: AdmissionRequest, object: JsonObject | nul
   return {
     nodes: nodes ?? null,
     coverageObject: object,
-    json: { object, oldObject: request.oldObject, request: requestValue(request), namespaceObject: namespaceObject ?? null, converted: new Map() },
+    json: new ReviewInputs(object, request.oldObject, namespaceObject ?? null, new Map(), new RequestView(request)),
     cel: {},
-    variableMemo: new Map(),
+    variableMemo: undefined,
   };
 }
 
@@ -143,8 +182,8 @@ export class PolicyActivation implements CelActivation {
   /** The policy's variables by name (read once per policy, not once per variable read). */
   #index: ReadonlyMap<string, number> | undefined;
   /** Without namespaceObject: the review's JSON it was made from, and the copy with namespaceObject null. */
-  #jsonBase: JsonInputs | undefined;
-  #jsonWithoutNamespace: JsonInputs | undefined;
+  #jsonBase: ReviewInputs | undefined;
+  #jsonWithoutNamespace: ReviewInputs | undefined;
 
   constructor(
     readonly shared: SharedValues,
@@ -166,7 +205,7 @@ export class PolicyActivation implements CelActivation {
     if (this.semantics.namespaceObject) return this.shared.json;
     if (this.#jsonBase !== this.shared.json) {
       this.#jsonBase = this.shared.json;
-      this.#jsonWithoutNamespace = { ...this.shared.json, namespaceObject: null };
+      this.#jsonWithoutNamespace = this.shared.json.withoutNamespaceObject();
     }
     return this.#jsonWithoutNamespace!;
   }
@@ -208,7 +247,7 @@ export class PolicyActivation implements CelActivation {
     if (states[i] === FAILED) throw values[i];
     const sharedKey = sharesVariables ? variable.sharedKey : undefined;
     const memo = this.shared.variableMemo;
-    if (sharedKey !== undefined && memo.has(sharedKey)) {
+    if (sharedKey !== undefined && memo !== undefined && memo.has(sharedKey)) {
       states[i] = DONE;
       return (values[i] = memo.get(sharedKey));
     }
@@ -216,7 +255,7 @@ export class PolicyActivation implements CelActivation {
       const value = this.semantics.evaluateVariable(variable, this);
       states[i] = DONE;
       values[i] = value;
-      if (sharedKey !== undefined) memo.set(sharedKey, value);
+      if (sharedKey !== undefined) (this.shared.variableMemo ??= new Map()).set(sharedKey, value);
       return value;
     } catch (error) {
       states[i] = FAILED;
