@@ -83,12 +83,15 @@ function sharedCoverage(shared: SharedValues): unknown {
   return shared.coverage;
 }
 
-/** The request as CEL sees it: everything but the objects, which have their own variables. */
+/**
+ * The request as CEL sees it: everything but the objects, which have their own variables. Parts that
+ * need no defaults are the request's own objects, not copies: CEL never changes what it reads.
+ */
 function requestValue(request: AdmissionRequest): JsonObject {
   const view: JsonObject = {
     uid: request.uid,
-    kind: { ...request.kind },
-    resource: { ...request.resource },
+    kind: request.kind as unknown as JsonObject,
+    resource: request.resource as unknown as JsonObject,
     name: request.name ?? '',
     namespace: request.namespace ?? '',
     operation: request.operation,
@@ -102,8 +105,8 @@ function requestValue(request: AdmissionRequest): JsonObject {
     options: request.options ?? null,
   };
   if (request.subResource !== undefined) view.subResource = request.subResource;
-  if (request.requestKind) view.requestKind = { ...request.requestKind };
-  if (request.requestResource) view.requestResource = { ...request.requestResource };
+  if (request.requestKind) view.requestKind = request.requestKind as unknown as JsonObject;
+  if (request.requestResource) view.requestResource = request.requestResource as unknown as JsonObject;
   if (request.requestSubResource !== undefined) view.requestSubResource = request.requestSubResource;
   return view;
 }

@@ -68,6 +68,7 @@ function matchFailure(plan: PolicyPlan, operation: number, request: AdmissionReq
   const { policy } = plan;
   if ((plan.operations & operation) === 0) return `operation ${request.operation} not matched`;
   if (!plan.allNamespaces && !policy.namespaceMatches(request.namespace ?? '')) return `namespace "${request.namespace ?? ''}" not matched`;
+  if (plan.plain) return undefined;
   if (policy.objectSelector) {
     // As in Kubernetes: the selector matches if either the new or the old object matches.
     const matches = policy.objectSelector(labelsOf(request.object)) || (request.oldObject !== null && policy.objectSelector(labelsOf(request.oldObject)));
@@ -221,21 +222,19 @@ function reviewPolicy(plan: PolicyPlan, operation: number, activation: PolicyAct
   const { policy } = plan;
   const { request, context } = builder;
   try {
-    const skip = matchFailure(plan, operation, request, context) ?? policy.native?.notMatched(request);
+    const skip = matchFailure(plan, operation, request, context) ?? (plan.plain ? undefined : policy.native?.notMatched(request));
     if (skip) {
       builder.outcome(policy, 'skip', skip);
       return;
     }
-    if (policy.native !== undefined && context.phase === 'validate') {
-      reviewNativeValidation(policy, policy.native, activation.shared, builder);
-      return;
-    }
-    if (policy.native !== undefined && context.phase === 'mutate') {
-      if (builder.working === null) {
+    if (!plan.plain && policy.native !== undefined) {
+      if (context.phase === 'validate') {
+        reviewNativeValidation(policy, policy.native, activation.shared, builder);
+      } else if (builder.working === null) {
         builder.outcome(policy, 'skip', 'no object to mutate');
-        return;
+      } else {
+        builder.working = reviewNativeMutation(policy, policy.native, activation.shared, builder.working, builder);
       }
-      builder.working = reviewNativeMutation(policy, policy.native, activation.shared, builder.working, builder);
       return;
     }
     activation.begin(policy);
