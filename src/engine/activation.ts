@@ -179,6 +179,8 @@ export const POLICY_SEMANTICS: ActivationSemantics = Object.freeze({
  */
 export class PolicyActivation implements CelActivation {
   #variables: Record<string, unknown> | undefined;
+  /** The policy's params (kept here so that reading them does not visit the policy). */
+  #params: unknown;
   /** Per variable: 0 (not evaluated yet), DONE (value in #values) or FAILED (the error in #values). */
   #states: Uint8Array | undefined;
   #values: unknown[] | undefined;
@@ -188,15 +190,26 @@ export class PolicyActivation implements CelActivation {
   #jsonBase: ReviewInputs | undefined;
   #jsonWithoutNamespace: ReviewInputs | undefined;
 
+  #policy: CompiledPolicy;
+
   constructor(
     readonly shared: SharedValues,
-    public policy: CompiledPolicy,
+    policy: CompiledPolicy,
     readonly semantics: ActivationSemantics = POLICY_SEMANTICS,
-  ) {}
+  ) {
+    this.#policy = policy;
+    this.#params = policy.params;
+  }
 
-  /** From now on the activation of `policy`, with none of its variables evaluated yet. */
-  begin(policy: CompiledPolicy): void {
-    this.policy = policy;
+  /** The policy this activation is of now (see begin). */
+  get policy(): CompiledPolicy {
+    return this.#policy;
+  }
+
+  /** From now on the activation of `policy`, with none of its variables evaluated yet (`params`: the policy's, when the caller has them at hand). */
+  begin(policy: CompiledPolicy, params: unknown = policy.params): void {
+    this.#policy = policy;
+    this.#params = params;
     this.#variables = undefined;
     this.#states = undefined;
     this.#values = undefined;
@@ -225,7 +238,7 @@ export class PolicyActivation implements CelActivation {
     return this.semantics.namespaceObject ? sharedCel(this.shared, 'namespaceObject') : null;
   }
   get params(): unknown {
-    return this.policy.params;
+    return this.#params;
   }
   get coverage(): unknown {
     return this.semantics.coverage ? sharedCoverage(this.shared) : null;

@@ -15,7 +15,7 @@
 import { callWithCostBudget, callWithEvaluationDeadline, CostBudgetExceededError, EvaluationDeadlineExceededError } from '../cel/cost.js';
 import type { CompiledException, CompiledPolicy, PolicySet } from '../policy/types.js';
 import { PolicyActivation, replaceSharedObject, sharedValues } from './activation.js';
-import { EvaluationFailure, evaluateBoolean, evaluateExpression } from './evaluate.js';
+import { EvaluationFailure, evaluateCheckBoolean, evaluateExpression } from './evaluate.js';
 import { exceptionNotices, matchExceptions, type ExceptionMatch } from './exceptions.js';
 import { runMutation } from './mutate.js';
 import { reviewNativeMutation } from './native-mutation.js';
@@ -237,12 +237,11 @@ function reviewPolicy(plan: PolicyPlan, operation: number, activation: PolicyAct
       }
       return;
     }
-    activation.begin(policy);
-    const { matchConditions } = policy;
+    activation.begin(policy, plan.params);
+    const { matchConditions } = plan;
     for (let i = 0; i < matchConditions.length; i++) {
-      const condition = matchConditions[i]!;
-      if (!evaluateBoolean(condition, activation)) {
-        builder.outcome(policy, 'skip', `matchCondition "${condition.name}" is false`);
+      if (!evaluateCheckBoolean(matchConditions[i]!, activation)) {
+        builder.outcome(policy, 'skip', `matchCondition "${policy.matchConditions[i]!.name}" is false`);
         return;
       }
     }
@@ -270,10 +269,10 @@ function reviewPolicy(plan: PolicyPlan, operation: number, activation: PolicyAct
 
     let failed = 0;
     let firstMessage: string | undefined;
-    const { validations } = policy;
+    const { validations } = plan;
     for (let i = 0; i < validations.length; i++) {
-      const validation = validations[i]!;
-      if (evaluateBoolean(validation.expression, activation)) continue;
+      if (evaluateCheckBoolean(validations[i]!, activation)) continue;
+      const validation = policy.validations[i]!;
       const message = validationMessage(policy, validation.index, activation);
       firstMessage ??= message;
       failed++;
