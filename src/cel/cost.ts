@@ -209,7 +209,7 @@ function metered<A, B, T>(limit: number, fn: (a: A, b: B) => T, a: A, b: B): T {
     // What an inner budget spends counts in the outer one too.
     meter.spent = outerArmed ? outerSpent + spent : outerSpent;
   }
-  if (value instanceof Promise) {
+  if (typeof value === 'object' && value instanceof Promise) {
     throw new TypeError('CEL evaluation returned a Promise: the cost meter supports synchronous evaluation only');
   }
   if (spent > limit) throw new CostBudgetExceededError(limit, spent);

@@ -13,7 +13,7 @@
 // mutations still apply: they are defaults, not denials. An expired exception excepts nothing and
 // the answer says it expired.
 import { callWithCostBudget, callWithEvaluationDeadline, CostBudgetExceededError, EvaluationDeadlineExceededError } from '../cel/cost.js';
-import type { CompiledException, CompiledPolicy, PolicySet } from '../policy/types.js';
+import type { CompiledException, CompiledPolicy, NativeOrigin, PolicySet } from '../policy/types.js';
 import { PolicyActivation, replaceSharedObject, sharedValues } from './activation.js';
 import { EvaluationFailure, evaluateCheckBoolean, evaluateExpression } from './evaluate.js';
 import { exceptionNotices, matchExceptions, type ExceptionMatch } from './exceptions.js';
@@ -219,72 +219,92 @@ function validationMessage(policy: CompiledPolicy, index: number, activation: Po
 
 /** Evaluates one policy for the context's phase and records what happened in `builder` (including its new working object). */
 function reviewPolicy(plan: PolicyPlan, operation: number, activation: PolicyActivation, builder: DecisionBuilder): void {
+  // Kept small, the rare paths in functions of their own, so that V8 can inline it into the loop.
   const { policy } = plan;
-  const { request, context } = builder;
   try {
-    const skip = matchFailure(plan, operation, request, context) ?? (plan.plain ? undefined : policy.native?.notMatched(request));
+    const skip = matchFailure(plan, operation, builder.request, builder.context) ?? (plan.plain ? undefined : policy.native?.notMatched(builder.request));
     if (skip) {
       builder.outcome(policy, 'skip', skip);
       return;
     }
     if (!plan.plain && policy.native !== undefined) {
-      if (context.phase === 'validate') {
-        reviewNativeValidation(policy, policy.native, activation.shared, builder);
-      } else if (builder.working === null) {
-        builder.outcome(policy, 'skip', 'no object to mutate');
-      } else {
-        builder.working = reviewNativeMutation(policy, policy.native, activation.shared, builder.working, builder);
-      }
+      reviewNative(policy, policy.native, activation, builder);
       return;
     }
     activation.begin(policy, plan.params);
-    const { matchConditions } = plan;
-    for (let i = 0; i < matchConditions.length; i++) {
-      if (!evaluateCheckBoolean(matchConditions[i]!, activation)) {
-        builder.outcome(policy, 'skip', `matchCondition "${policy.matchConditions[i]!.name}" is false`);
-        return;
-      }
-    }
-
-    if (context.phase === 'mutate') {
-      let working = builder.working;
-      if (working === null) {
-        builder.outcome(policy, 'skip', 'no object to mutate');
-        return;
-      }
-      let count = 0;
-      for (const mutation of policy.mutations) {
-        const result = runMutation(mutation, working, activation);
-        if (result.operations.length > 0) {
-          builder.patch.push(...result.operations);
-          count += result.operations.length;
-          working = result.object;
-          builder.working = working;
-        }
-      }
-      if (count === 0) builder.passed(plan);
-      else builder.outcome(policy, 'pass', undefined, count);
-      return;
-    }
-
-    let failed = 0;
-    let firstMessage: string | undefined;
-    const { validations } = plan;
-    for (let i = 0; i < validations.length; i++) {
-      if (evaluateCheckBoolean(validations[i]!, activation)) continue;
-      const validation = policy.validations[i]!;
-      const message = validationMessage(policy, validation.index, activation);
-      firstMessage ??= message;
-      failed++;
-      builder.violation(policy, { policy: policy.name, validation: validation.index, message, reason: validation.reason, actions: policy.validationActions });
-    }
-    if (failed === 0) builder.passed(plan);
-    else builder.outcome(policy, 'fail', firstMessage);
+    if (plan.matchConditions.length > 0 && !matchConditionsHold(plan, activation, builder)) return;
+    if (builder.context.phase === 'mutate') runMutations(plan, activation, builder);
+    else runValidations(plan, activation, builder);
   } catch (error) {
     const detail = error instanceof EvaluationFailure ? error.message : `internal error: ${(error as Error).message}`;
     builder.failure(policy, detail);
     builder.outcome(policy, 'error', detail);
   }
+}
+
+function reviewNative(policy: CompiledPolicy, native: NativeOrigin, activation: PolicyActivation, builder: DecisionBuilder): void {
+  if (builder.context.phase === 'validate') {
+    reviewNativeValidation(policy, native, activation.shared, builder);
+  } else if (builder.working === null) {
+    builder.outcome(policy, 'skip', 'no object to mutate');
+  } else {
+    builder.working = reviewNativeMutation(policy, native, activation.shared, builder.working, builder);
+  }
+}
+
+/** True when every matchCondition holds; otherwise records the skip. */
+function matchConditionsHold(plan: PolicyPlan, activation: PolicyActivation, builder: DecisionBuilder): boolean {
+  const { matchConditions } = plan;
+  for (let i = 0; i < matchConditions.length; i++) {
+    if (!evaluateCheckBoolean(matchConditions[i]!, activation)) {
+      builder.outcome(plan.policy, 'skip', `matchCondition "${plan.policy.matchConditions[i]!.name}" is false`);
+      return false;
+    }
+  }
+  return true;
+}
+
+function runMutations(plan: PolicyPlan, activation: PolicyActivation, builder: DecisionBuilder): void {
+  const { policy } = plan;
+  let working = builder.working;
+  if (working === null) {
+    builder.outcome(policy, 'skip', 'no object to mutate');
+    return;
+  }
+  let count = 0;
+  for (const mutation of policy.mutations) {
+    const result = runMutation(mutation, working, activation);
+    if (result.operations.length > 0) {
+      builder.patch.push(...result.operations);
+      count += result.operations.length;
+      working = result.object;
+      builder.working = working;
+    }
+  }
+  if (count === 0) builder.passed(plan);
+  else builder.outcome(policy, 'pass', undefined, count);
+}
+
+function runValidations(plan: PolicyPlan, activation: PolicyActivation, builder: DecisionBuilder): void {
+  const { validations } = plan;
+  let failed = 0;
+  let firstMessage: string | undefined;
+  for (let i = 0; i < validations.length; i++) {
+    if (evaluateCheckBoolean(validations[i]!, activation)) continue;
+    const message = recordViolation(plan.policy, i, activation, builder);
+    firstMessage ??= message;
+    failed++;
+  }
+  if (failed === 0) builder.passed(plan);
+  else builder.outcome(plan.policy, 'fail', firstMessage);
+}
+
+/** Records the failed validation `i` of `policy`; returns its message. */
+function recordViolation(policy: CompiledPolicy, i: number, activation: PolicyActivation, builder: DecisionBuilder): string {
+  const validation = policy.validations[i]!;
+  const message = validationMessage(policy, validation.index, activation);
+  builder.violation(policy, { policy: policy.name, validation: validation.index, message, reason: validation.reason, actions: policy.validationActions });
+  return message;
 }
 
 /**
