@@ -12,8 +12,8 @@ import type { AdmissionRequest, JsonObject } from './types.js';
 export interface SharedValues {
   /** The review's inputs as JSON, what compiled expressions read; replaced when `object` changes. */
   json: ReviewInputs;
-  /** CEL values of `json`'s members, converted on the first read by the interpreter. */
-  cel: Partial<Record<'object' | 'oldObject' | 'request' | 'namespaceObject', unknown>>;
+  /** CEL values of `json`'s members, converted on the first read by the interpreter (made then: compiled code reads JSON). */
+  cel: Partial<Record<'object' | 'oldObject' | 'request' | 'namespaceObject', unknown>> | undefined;
   /**
    * Values of request-only variables by expression source, shared by every policy that declares the
    * same expression. Made on the first shared variable's evaluation and cleared whenever `object`
@@ -32,7 +32,7 @@ export interface SharedValues {
 /**
  * The review's JSON inputs. `request` as CEL sees it is built on its first read: most policies read
  * only `object`, and a review whose policies never read `request` does not pay for its view. Copies
- * (after a mutation, without namespaceObject) share the view and the conversions.
+ * (after a mutation, without namespaceObject) share the conversions, and the view if it was built.
  */
 export class ReviewInputs implements JsonInputs {
   constructor(
@@ -40,31 +40,23 @@ export class ReviewInputs implements JsonInputs {
     readonly oldObject: unknown,
     readonly namespaceObject: unknown,
     readonly converted: Map<object, unknown>,
-    private readonly requestView: RequestView,
+    private readonly admissionRequest: AdmissionRequest,
+    /** The request's view once built (a copy made after that gets it, so that both read the same one). */
+    private requestView: JsonObject | undefined = undefined,
   ) {}
 
   get request(): unknown {
-    return this.requestView.value();
+    return (this.requestView ??= requestValue(this.admissionRequest));
   }
 
   /** The same inputs with another `object` (after a mutation). */
   withObject(object: unknown): ReviewInputs {
-    return new ReviewInputs(object, this.oldObject, this.namespaceObject, this.converted, this.requestView);
+    return new ReviewInputs(object, this.oldObject, this.namespaceObject, this.converted, this.admissionRequest, this.requestView);
   }
 
   /** The same inputs with `namespaceObject` null (native policies' matchConditions). */
   withoutNamespaceObject(): ReviewInputs {
-    return new ReviewInputs(this.object, this.oldObject, null, this.converted, this.requestView);
-  }
-}
-
-/** `request` as CEL sees it, made on the first read and kept for the review. */
-class RequestView {
-  #value: JsonObject | undefined;
-  constructor(private readonly request: AdmissionRequest) {}
-
-  value(): JsonObject {
-    return (this.#value ??= requestValue(this.request));
+    return new ReviewInputs(this.object, this.oldObject, null, this.converted, this.admissionRequest, this.requestView);
   }
 }
 
@@ -72,7 +64,7 @@ class RequestView {
 export function replaceSharedObject(shared: SharedValues, object: JsonObject): void {
   // The conversions stay: the mutated object shares every subtree it did not write with the old one.
   shared.json = shared.json.withObject(object);
-  shared.cel = { ...shared.cel, object: undefined };
+  if (shared.cel !== undefined) shared.cel = { ...shared.cel, object: undefined };
   shared.coverageObject = object;
   shared.coverage = undefined;
   shared.variableMemo?.clear();
@@ -115,18 +107,19 @@ export function sharedValues(request: AdmissionRequest, object: JsonObject | nul
   return {
     nodes: nodes ?? null,
     coverageObject: object,
-    json: new ReviewInputs(object, request.oldObject, namespaceObject ?? null, new Map(), new RequestView(request)),
-    cel: {},
+    json: new ReviewInputs(object, request.oldObject, namespaceObject ?? null, new Map(), request),
+    cel: undefined,
     variableMemo: undefined,
   };
 }
 
 /** A member of the review's inputs as a CEL value, converted on the first read and kept. */
 export function sharedCel(shared: SharedValues, name: 'object' | 'oldObject' | 'request' | 'namespaceObject'): unknown {
-  let value = shared.cel[name];
+  const cel = (shared.cel ??= {});
+  let value = cel[name];
   if (value === undefined) {
     value = celOfJson(shared.json[name], shared.json.converted);
-    shared.cel[name] = value;
+    cel[name] = value;
   }
   return value;
 }
