@@ -92,7 +92,13 @@ class DecisionBuilder {
   readonly violations: Violation[] = [];
   readonly warnings: string[] = [];
   readonly auditAnnotations: Record<string, string> = {};
-  readonly outcomes: Readonly<PolicyOutcome>[] = [];
+  /**
+   * One outcome per policy, in order. Sized for the phase's policies before the loop (reserveOutcomes)
+   * and written by index: pushing a thousand outcomes one at a time grew and copied the array about
+   * ten times per review.
+   */
+  #outcomes: Readonly<PolicyOutcome>[] = [];
+  #outcomeCount = 0;
   readonly patch: PatchOperation[] = [];
   readonly exceptions: AppliedException[] = [];
   readonly expiredExceptions: ExpiredException[] = [];
@@ -126,6 +132,17 @@ class DecisionBuilder {
   /** True when a native policy recorded failures or audit annotations. */
   get hasNativeRecords(): boolean {
     return (this.#nativeAnnotations !== undefined && this.#nativeAnnotations.size > 0) || (this.#nativeFailures !== undefined && this.#nativeFailures.length > 0);
+  }
+
+  /** Room for `count` outcomes (the phase's policies; more still fit). */
+  reserveOutcomes(count: number): void {
+    if (this.#outcomeCount === 0) this.#outcomes = new Array<Readonly<PolicyOutcome>>(count);
+  }
+
+  /** The outcomes recorded, as the decision's list. */
+  outcomes(): Readonly<PolicyOutcome>[] {
+    if (this.#outcomes.length !== this.#outcomeCount) this.#outcomes.length = this.#outcomeCount;
+    return this.#outcomes;
   }
 
   /** The time exceptions' `expires` are compared with: the context's, else the clock on first read. */
@@ -170,12 +187,12 @@ class DecisionBuilder {
     if (patchOperations) outcome.patchOperations = patchOperations;
     const applied = this.exceptionMatch?.active;
     if (applied !== undefined && this.exceptions.some((use) => use.policy === policy.name)) outcome.exception = applied.id;
-    this.outcomes.push(outcome);
+    this.#outcomes[this.#outcomeCount++] = outcome;
   }
 
   /** A pass with nothing to add: the plan's shared outcome, unless an exception is in force (see outcome). */
   passed(plan: PolicyPlan): void {
-    if (this.exceptionMatch?.active === undefined) this.outcomes.push(plan.passed);
+    if (this.exceptionMatch?.active === undefined) this.#outcomes[this.#outcomeCount++] = plan.passed;
     else this.outcome(plan.policy, 'pass');
   }
 
@@ -333,6 +350,7 @@ function runPhase(builder: DecisionBuilder, policySet: PolicySet): void {
   const activation = new PolicyActivation(shared, policies[0]!);
   const { deadline } = context;
   const plans = plansOf(policies, policySet);
+  builder.reserveOutcomes(plans.length);
   for (let i = 0; i < plans.length; i++) {
     const plan = plans[i]!;
     const { policy } = plan;
@@ -392,7 +410,7 @@ export function review(request: AdmissionRequest, policySet: PolicySet, context:
     auditAnnotations: builder.hasNativeRecords ? { ...builder.auditAnnotations, ...nativeAuditAnnotations(builder) } : builder.auditAnnotations,
     patch: builder.patch,
     mutatedObject: builder.working,
-    outcomes: builder.outcomes,
+    outcomes: builder.outcomes(),
     exceptions: builder.exceptions,
     expiredExceptions: builder.expiredExceptions,
   };
