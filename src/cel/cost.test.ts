@@ -188,6 +188,22 @@ describe('cost meter', () => {
     chargeCost(1e12);
   });
 
+  it('stops an outer budget that ran out in the same charge as an inner one whose error was caught', () => {
+    // The inner budget's error is the one thrown; swallowing it (as `||` does) must not let the outer
+    // evaluation finish over its budget without a further charge to notice.
+    const run = (): unknown =>
+      measureCost(50, () => {
+        try {
+          measureCost(30, () => chargeCost(60));
+        } catch (error) {
+          assert.ok(error instanceof CostBudgetExceededError && error.budget === 30);
+        }
+        return 'done';
+      });
+    assert.throws(run, (error: unknown) => error instanceof CostBudgetExceededError && error.budget === 50 && error.spent === 60);
+    assert.equal(isCostBudgetArmed(), false);
+  });
+
   it('refuses invalid budgets and asynchronous evaluations', () => {
     assert.throws(() => withCostBudget(-1, () => 1), RangeError);
     assert.throws(() => withCostBudget(10, () => Promise.resolve(1)), TypeError);

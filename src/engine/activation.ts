@@ -11,15 +11,15 @@ import type { AdmissionRequest, JsonObject } from './types.js';
 
 export interface SharedValues {
   /** The review's inputs as JSON, what compiled expressions read; replaced when `object` changes. */
-  json: JsonInputs;
-  /** CEL values of `json`'s members, converted on the first read by the interpreter. */
-  cel: Partial<Record<'object' | 'oldObject' | 'request' | 'namespaceObject', unknown>>;
+  json: ReviewInputs;
+  /** CEL values of `json`'s members, converted on the first read by the interpreter (made then: compiled code reads JSON). */
+  cel: Partial<Record<'object' | 'oldObject' | 'request' | 'namespaceObject', unknown>> | undefined;
   /**
    * Values of request-only variables by expression source, shared by every policy that declares the
-   * same expression. Cleared whenever `object` changes (after a mutation). Failures are not shared:
-   * each policy reports its own, naming its own field.
+   * same expression. Made on the first shared variable's evaluation and cleared whenever `object`
+   * changes (after a mutation). Failures are not shared: each policy reports its own, naming its own field.
    */
-  variableMemo: Map<string, unknown>;
+  variableMemo: Map<string, unknown> | undefined;
   /**
    * The `coverage` variable: computed from `coverageObject` on first read (it walks every node), and
    * forgotten when the object changes. Without nodes it is null.
@@ -29,14 +29,45 @@ export interface SharedValues {
   coverage?: unknown;
 }
 
+/**
+ * The review's JSON inputs. `request` as CEL sees it is built on its first read: most policies read
+ * only `object`, and a review whose policies never read `request` does not pay for its view. Copies
+ * (after a mutation, without namespaceObject) share the conversions, and the view if it was built.
+ */
+export class ReviewInputs implements JsonInputs {
+  constructor(
+    readonly object: unknown,
+    readonly oldObject: unknown,
+    readonly namespaceObject: unknown,
+    readonly converted: Map<object, unknown>,
+    private readonly admissionRequest: AdmissionRequest,
+    /** The request's view once built (a copy made after that gets it, so that both read the same one). */
+    private requestView: JsonObject | undefined = undefined,
+  ) {}
+
+  get request(): unknown {
+    return (this.requestView ??= requestValue(this.admissionRequest));
+  }
+
+  /** The same inputs with another `object` (after a mutation). */
+  withObject(object: unknown): ReviewInputs {
+    return new ReviewInputs(object, this.oldObject, this.namespaceObject, this.converted, this.admissionRequest, this.requestView);
+  }
+
+  /** The same inputs with `namespaceObject` null (native policies' matchConditions). */
+  withoutNamespaceObject(): ReviewInputs {
+    return new ReviewInputs(this.object, this.oldObject, null, this.converted, this.admissionRequest, this.requestView);
+  }
+}
+
 /** After a mutation: the object policies see from now on, and what was derived from the old one forgotten. */
 export function replaceSharedObject(shared: SharedValues, object: JsonObject): void {
   // The conversions stay: the mutated object shares every subtree it did not write with the old one.
-  shared.json = { ...shared.json, object };
-  shared.cel = { ...shared.cel, object: undefined };
+  shared.json = shared.json.withObject(object);
+  if (shared.cel !== undefined) shared.cel = { ...shared.cel, object: undefined };
   shared.coverageObject = object;
   shared.coverage = undefined;
-  shared.variableMemo.clear();
+  shared.variableMemo?.clear();
 }
 
 function sharedCoverage(shared: SharedValues): unknown {
@@ -44,12 +75,15 @@ function sharedCoverage(shared: SharedValues): unknown {
   return shared.coverage;
 }
 
-/** The request as CEL sees it: everything but the objects, which have their own variables. */
+/**
+ * The request as CEL sees it: everything but the objects, which have their own variables. Parts that
+ * need no defaults are the request's own objects, not copies: CEL never changes what it reads.
+ */
 function requestValue(request: AdmissionRequest): JsonObject {
   const view: JsonObject = {
     uid: request.uid,
-    kind: { ...request.kind },
-    resource: { ...request.resource },
+    kind: request.kind as unknown as JsonObject,
+    resource: request.resource as unknown as JsonObject,
     name: request.name ?? '',
     namespace: request.namespace ?? '',
     operation: request.operation,
@@ -63,8 +97,8 @@ function requestValue(request: AdmissionRequest): JsonObject {
     options: request.options ?? null,
   };
   if (request.subResource !== undefined) view.subResource = request.subResource;
-  if (request.requestKind) view.requestKind = { ...request.requestKind };
-  if (request.requestResource) view.requestResource = { ...request.requestResource };
+  if (request.requestKind) view.requestKind = request.requestKind as unknown as JsonObject;
+  if (request.requestResource) view.requestResource = request.requestResource as unknown as JsonObject;
   if (request.requestSubResource !== undefined) view.requestSubResource = request.requestSubResource;
   return view;
 }
@@ -73,18 +107,19 @@ export function sharedValues(request: AdmissionRequest, object: JsonObject | nul
   return {
     nodes: nodes ?? null,
     coverageObject: object,
-    json: { object, oldObject: request.oldObject, request: requestValue(request), namespaceObject: namespaceObject ?? null, converted: new Map() },
-    cel: {},
-    variableMemo: new Map(),
+    json: new ReviewInputs(object, request.oldObject, namespaceObject ?? null, new Map(), request),
+    cel: undefined,
+    variableMemo: undefined,
   };
 }
 
 /** A member of the review's inputs as a CEL value, converted on the first read and kept. */
 export function sharedCel(shared: SharedValues, name: 'object' | 'oldObject' | 'request' | 'namespaceObject'): unknown {
-  let value = shared.cel[name];
+  const cel = (shared.cel ??= {});
+  let value = cel[name];
   if (value === undefined) {
     value = celOfJson(shared.json[name], shared.json.converted);
-    shared.cel[name] = value;
+    cel[name] = value;
   }
   return value;
 }
@@ -137,24 +172,37 @@ export const POLICY_SEMANTICS: ActivationSemantics = Object.freeze({
  */
 export class PolicyActivation implements CelActivation {
   #variables: Record<string, unknown> | undefined;
+  /** The policy's params (kept here so that reading them does not visit the policy). */
+  #params: unknown;
   /** Per variable: 0 (not evaluated yet), DONE (value in #values) or FAILED (the error in #values). */
   #states: Uint8Array | undefined;
   #values: unknown[] | undefined;
   /** The policy's variables by name (read once per policy, not once per variable read). */
   #index: ReadonlyMap<string, number> | undefined;
   /** Without namespaceObject: the review's JSON it was made from, and the copy with namespaceObject null. */
-  #jsonBase: JsonInputs | undefined;
-  #jsonWithoutNamespace: JsonInputs | undefined;
+  #jsonBase: ReviewInputs | undefined;
+  #jsonWithoutNamespace: ReviewInputs | undefined;
+
+  #policy: CompiledPolicy;
 
   constructor(
     readonly shared: SharedValues,
-    public policy: CompiledPolicy,
+    policy: CompiledPolicy,
     readonly semantics: ActivationSemantics = POLICY_SEMANTICS,
-  ) {}
+  ) {
+    this.#policy = policy;
+    this.#params = policy.params;
+  }
 
-  /** From now on the activation of `policy`, with none of its variables evaluated yet. */
-  begin(policy: CompiledPolicy): void {
-    this.policy = policy;
+  /** The policy this activation is of now (see begin). */
+  get policy(): CompiledPolicy {
+    return this.#policy;
+  }
+
+  /** From now on the activation of `policy`, with none of its variables evaluated yet (`params`: the policy's, when the caller has them at hand). */
+  begin(policy: CompiledPolicy, params: unknown = policy.params): void {
+    this.#policy = policy;
+    this.#params = params;
     this.#variables = undefined;
     this.#states = undefined;
     this.#values = undefined;
@@ -166,7 +214,7 @@ export class PolicyActivation implements CelActivation {
     if (this.semantics.namespaceObject) return this.shared.json;
     if (this.#jsonBase !== this.shared.json) {
       this.#jsonBase = this.shared.json;
-      this.#jsonWithoutNamespace = { ...this.shared.json, namespaceObject: null };
+      this.#jsonWithoutNamespace = this.shared.json.withoutNamespaceObject();
     }
     return this.#jsonWithoutNamespace!;
   }
@@ -183,7 +231,7 @@ export class PolicyActivation implements CelActivation {
     return this.semantics.namespaceObject ? sharedCel(this.shared, 'namespaceObject') : null;
   }
   get params(): unknown {
-    return this.policy.params;
+    return this.#params;
   }
   get coverage(): unknown {
     return this.semantics.coverage ? sharedCoverage(this.shared) : null;
@@ -208,7 +256,7 @@ export class PolicyActivation implements CelActivation {
     if (states[i] === FAILED) throw values[i];
     const sharedKey = sharesVariables ? variable.sharedKey : undefined;
     const memo = this.shared.variableMemo;
-    if (sharedKey !== undefined && memo.has(sharedKey)) {
+    if (sharedKey !== undefined && memo !== undefined && memo.has(sharedKey)) {
       states[i] = DONE;
       return (values[i] = memo.get(sharedKey));
     }
@@ -216,7 +264,7 @@ export class PolicyActivation implements CelActivation {
       const value = this.semantics.evaluateVariable(variable, this);
       states[i] = DONE;
       values[i] = value;
-      if (sharedKey !== undefined) memo.set(sharedKey, value);
+      if (sharedKey !== undefined) (this.shared.variableMemo ??= new Map()).set(sharedKey, value);
       return value;
     } catch (error) {
       states[i] = FAILED;

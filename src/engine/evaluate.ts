@@ -3,6 +3,7 @@
 import { callWithCostBudget, DEFAULT_COST_BUDGET } from '../cel/cost.js';
 import type { CelActivation } from '../cel/program.js';
 import type { CompiledExpression } from '../policy/types.js';
+import type { PlannedCheck } from './policy-plan.js';
 
 /**
  * Cost units one expression may spend (roughly: list elements visited plus characters scanned).
@@ -34,20 +35,42 @@ function evaluateProgram(expression: CompiledExpression, activation: CelActivati
   return expression.program.evaluate(activation);
 }
 
-export function evaluateExpression(expression: CompiledExpression, activation: CelActivation): unknown {
-  try {
-    return callWithCostBudget(EXPRESSION_COST_BUDGET, evaluateProgram, expression, activation);
-  } catch (error) {
-    // A failure inside a lazily evaluated variable already names the variable's field.
-    if (error instanceof EvaluationFailure) throw error;
-    throw new EvaluationFailure(expression.field, describe(error));
-  }
+function evaluateCheck(check: PlannedCheck, activation: CelActivation): unknown {
+  return check.program.evaluate(activation);
 }
 
-export function evaluateBoolean(expression: CompiledExpression, activation: CelActivation): boolean {
-  const value = evaluateExpression(expression, activation);
+/** What evaluating `expression` threw, as the EvaluationFailure that names its field. */
+function failureOf(error: unknown, expression: CompiledExpression): EvaluationFailure {
+  // A failure inside a lazily evaluated variable already names the variable's field.
+  return error instanceof EvaluationFailure ? error : new EvaluationFailure(expression.field, describe(error));
+}
+
+function booleanOf(value: unknown, expression: CompiledExpression): boolean {
   if (typeof value !== 'boolean') {
     throw new EvaluationFailure(expression.field, `expected a bool, got ${value === null ? 'null' : typeof value}`);
   }
   return value;
+}
+
+export function evaluateExpression(expression: CompiledExpression, activation: CelActivation): unknown {
+  try {
+    return callWithCostBudget(EXPRESSION_COST_BUDGET, evaluateProgram, expression, activation);
+  } catch (error) {
+    throw failureOf(error, expression);
+  }
+}
+
+export function evaluateBoolean(expression: CompiledExpression, activation: CelActivation): boolean {
+  return booleanOf(evaluateExpression(expression, activation), expression);
+}
+
+/** evaluateBoolean for a check of a policy's plan (the same value, errors and cost). */
+export function evaluateCheckBoolean(check: PlannedCheck, activation: CelActivation): boolean {
+  let value: unknown;
+  try {
+    value = callWithCostBudget(EXPRESSION_COST_BUDGET, evaluateCheck, check, activation);
+  } catch (error) {
+    throw failureOf(error, check.expression);
+  }
+  return booleanOf(value, check.expression);
 }

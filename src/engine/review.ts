@@ -12,10 +12,10 @@
 // policy is still evaluated (an exception that no longer excepts anything shows as unused), and its
 // mutations still apply: they are defaults, not denials. An expired exception excepts nothing and
 // the answer says it expired.
-import { CostBudgetExceededError, EvaluationDeadlineExceededError, measureCost, withEvaluationDeadline } from '../cel/cost.js';
-import type { CompiledException, CompiledPolicy, PolicySet } from '../policy/types.js';
+import { callWithCostBudget, callWithEvaluationDeadline, CostBudgetExceededError, EvaluationDeadlineExceededError } from '../cel/cost.js';
+import type { CompiledException, CompiledPolicy, NativeOrigin, PolicySet } from '../policy/types.js';
 import { PolicyActivation, replaceSharedObject, sharedValues } from './activation.js';
-import { EvaluationFailure, evaluateBoolean, evaluateExpression } from './evaluate.js';
+import { EvaluationFailure, evaluateCheckBoolean, evaluateExpression } from './evaluate.js';
 import { exceptionNotices, matchExceptions, type ExceptionMatch } from './exceptions.js';
 import { runMutation } from './mutate.js';
 import { reviewNativeMutation } from './native-mutation.js';
@@ -68,6 +68,7 @@ function matchFailure(plan: PolicyPlan, operation: number, request: AdmissionReq
   const { policy } = plan;
   if ((plan.operations & operation) === 0) return `operation ${request.operation} not matched`;
   if (!plan.allNamespaces && !policy.namespaceMatches(request.namespace ?? '')) return `namespace "${request.namespace ?? ''}" not matched`;
+  if (plan.plain) return undefined;
   if (policy.objectSelector) {
     // As in Kubernetes: the selector matches if either the new or the old object matches.
     const matches = policy.objectSelector(labelsOf(request.object)) || (request.oldObject !== null && policy.objectSelector(labelsOf(request.oldObject)));
@@ -86,20 +87,68 @@ function oneLine(text: string): string {
   return text.replace(/[\r\n\t]+/g, ' ').trim();
 }
 
-/** Accumulates a Decision while policies are evaluated. */
+/** Accumulates a Decision while policies are evaluated, and holds what the review's loop works on. */
 class DecisionBuilder {
   readonly violations: Violation[] = [];
   readonly warnings: string[] = [];
   readonly auditAnnotations: Record<string, string> = {};
-  readonly outcomes: Readonly<PolicyOutcome>[] = [];
+  /**
+   * One outcome per policy, in order. Sized for the phase's policies before the loop (reserveOutcomes)
+   * and written by index: pushing a thousand outcomes one at a time grew and copied the array about
+   * ten times per review.
+   */
+  #outcomes: Readonly<PolicyOutcome>[] = [];
+  #outcomeCount = 0;
   readonly patch: PatchOperation[] = [];
   readonly exceptions: AppliedException[] = [];
   readonly expiredExceptions: ExpiredException[] = [];
-  /** Native policies' Audit failures and audit annotations (see native-semantics.ts). */
-  readonly nativeFailures: NativeValidationFailure[] = [];
-  readonly nativeAnnotations = new Map<string, string[]>();
+  /** Native policies' Audit failures and audit annotations (see native-semantics.ts), made on first use: most reviews have none. */
+  #nativeFailures: NativeValidationFailure[] | undefined;
+  #nativeAnnotations: Map<string, string[]> | undefined;
   /** The exceptions matching the request for the policy being evaluated. */
   private exceptionMatch: ExceptionMatch | undefined;
+  /** The object policies see: the request's, then each mutation's result in turn. */
+  working: JsonObject | null;
+  /** The review's clock for exceptions' end dates, read once and only when an exception has one (see review). */
+  #now: (() => number) | undefined;
+  #time: number | undefined;
+
+  constructor(
+    readonly request: AdmissionRequest,
+    readonly context: ReviewContext,
+  ) {
+    this.working = request.object;
+    this.#time = context.now;
+  }
+
+  get nativeFailures(): NativeValidationFailure[] {
+    return (this.#nativeFailures ??= []);
+  }
+
+  get nativeAnnotations(): Map<string, string[]> {
+    return (this.#nativeAnnotations ??= new Map());
+  }
+
+  /** True when a native policy recorded failures or audit annotations. */
+  get hasNativeRecords(): boolean {
+    return (this.#nativeAnnotations !== undefined && this.#nativeAnnotations.size > 0) || (this.#nativeFailures !== undefined && this.#nativeFailures.length > 0);
+  }
+
+  /** Room for `count` outcomes (the phase's policies; more still fit). */
+  reserveOutcomes(count: number): void {
+    if (this.#outcomeCount === 0) this.#outcomes = new Array<Readonly<PolicyOutcome>>(count);
+  }
+
+  /** The outcomes recorded, as the decision's list. */
+  outcomes(): Readonly<PolicyOutcome>[] {
+    if (this.#outcomes.length !== this.#outcomeCount) this.#outcomes.length = this.#outcomeCount;
+    return this.#outcomes;
+  }
+
+  /** The time exceptions' `expires` are compared with: the context's, else the clock on first read. */
+  get now(): () => number {
+    return (this.#now ??= () => (this.#time ??= Date.now()));
+  }
 
   /** Starts a policy: what it reports from now on is settled against `match`. */
   beginPolicy(match: ExceptionMatch | undefined): void {
@@ -138,12 +187,12 @@ class DecisionBuilder {
     if (patchOperations) outcome.patchOperations = patchOperations;
     const applied = this.exceptionMatch?.active;
     if (applied !== undefined && this.exceptions.some((use) => use.policy === policy.name)) outcome.exception = applied.id;
-    this.outcomes.push(outcome);
+    this.#outcomes[this.#outcomeCount++] = outcome;
   }
 
   /** A pass with nothing to add: the plan's shared outcome, unless an exception is in force (see outcome). */
   passed(plan: PolicyPlan): void {
-    if (this.exceptionMatch?.active === undefined) this.outcomes.push(plan.passed);
+    if (this.exceptionMatch?.active === undefined) this.#outcomes[this.#outcomeCount++] = plan.passed;
     else this.outcome(plan.policy, 'pass');
   }
 
@@ -185,79 +234,94 @@ function validationMessage(policy: CompiledPolicy, index: number, activation: Po
   return `failed expression: ${oneLine(validation.expression.program.source)}`;
 }
 
-/** Evaluates one policy for the context's phase and records what happened. Returns the new working object. */
-function reviewPolicy(
-  plan: PolicyPlan,
-  operation: number,
-  request: AdmissionRequest,
-  context: ReviewContext,
-  activation: PolicyActivation,
-  working: JsonObject | null,
-  builder: DecisionBuilder,
-): JsonObject | null {
+/** Evaluates one policy for the context's phase and records what happened in `builder` (including its new working object). */
+function reviewPolicy(plan: PolicyPlan, operation: number, activation: PolicyActivation, builder: DecisionBuilder): void {
+  // Kept small, the rare paths in functions of their own, so that V8 can inline it into the loop.
   const { policy } = plan;
   try {
-    const skip = matchFailure(plan, operation, request, context) ?? policy.native?.notMatched(request);
+    const skip = matchFailure(plan, operation, builder.request, builder.context) ?? (plan.plain ? undefined : policy.native?.notMatched(builder.request));
     if (skip) {
       builder.outcome(policy, 'skip', skip);
-      return working;
+      return;
     }
-    if (policy.native !== undefined && context.phase === 'validate') {
-      reviewNativeValidation(policy, policy.native, activation.shared, builder);
-      return working;
+    if (!plan.plain && policy.native !== undefined) {
+      reviewNative(policy, policy.native, activation, builder);
+      return;
     }
-    if (policy.native !== undefined && context.phase === 'mutate') {
-      if (working === null) {
-        builder.outcome(policy, 'skip', 'no object to mutate');
-        return working;
-      }
-      return reviewNativeMutation(policy, policy.native, activation.shared, working, builder);
-    }
-    activation.begin(policy);
-    for (const condition of policy.matchConditions) {
-      if (!evaluateBoolean(condition, activation)) {
-        builder.outcome(policy, 'skip', `matchCondition "${condition.name}" is false`);
-        return working;
-      }
-    }
-
-    if (context.phase === 'mutate') {
-      if (working === null) {
-        builder.outcome(policy, 'skip', 'no object to mutate');
-        return working;
-      }
-      let count = 0;
-      for (const mutation of policy.mutations) {
-        const result = runMutation(mutation, working, activation);
-        if (result.operations.length > 0) {
-          builder.patch.push(...result.operations);
-          count += result.operations.length;
-          working = result.object;
-        }
-      }
-      if (count === 0) builder.passed(plan);
-      else builder.outcome(policy, 'pass', undefined, count);
-      return working;
-    }
-
-    let failed = 0;
-    let firstMessage: string | undefined;
-    for (const validation of policy.validations) {
-      if (evaluateBoolean(validation.expression, activation)) continue;
-      const message = validationMessage(policy, validation.index, activation);
-      firstMessage ??= message;
-      failed++;
-      builder.violation(policy, { policy: policy.name, validation: validation.index, message, reason: validation.reason, actions: policy.validationActions });
-    }
-    if (failed === 0) builder.passed(plan);
-    else builder.outcome(policy, 'fail', firstMessage);
-    return working;
+    activation.begin(policy, plan.params);
+    if (plan.matchConditions.length > 0 && !matchConditionsHold(plan, activation, builder)) return;
+    if (builder.context.phase === 'mutate') runMutations(plan, activation, builder);
+    else runValidations(plan, activation, builder);
   } catch (error) {
     const detail = error instanceof EvaluationFailure ? error.message : `internal error: ${(error as Error).message}`;
     builder.failure(policy, detail);
     builder.outcome(policy, 'error', detail);
-    return working;
   }
+}
+
+function reviewNative(policy: CompiledPolicy, native: NativeOrigin, activation: PolicyActivation, builder: DecisionBuilder): void {
+  if (builder.context.phase === 'validate') {
+    reviewNativeValidation(policy, native, activation.shared, builder);
+  } else if (builder.working === null) {
+    builder.outcome(policy, 'skip', 'no object to mutate');
+  } else {
+    builder.working = reviewNativeMutation(policy, native, activation.shared, builder.working, builder);
+  }
+}
+
+/** True when every matchCondition holds; otherwise records the skip. */
+function matchConditionsHold(plan: PolicyPlan, activation: PolicyActivation, builder: DecisionBuilder): boolean {
+  const { matchConditions } = plan;
+  for (let i = 0; i < matchConditions.length; i++) {
+    if (!evaluateCheckBoolean(matchConditions[i]!, activation)) {
+      builder.outcome(plan.policy, 'skip', `matchCondition "${plan.policy.matchConditions[i]!.name}" is false`);
+      return false;
+    }
+  }
+  return true;
+}
+
+function runMutations(plan: PolicyPlan, activation: PolicyActivation, builder: DecisionBuilder): void {
+  const { policy } = plan;
+  let working = builder.working;
+  if (working === null) {
+    builder.outcome(policy, 'skip', 'no object to mutate');
+    return;
+  }
+  let count = 0;
+  for (const mutation of policy.mutations) {
+    const result = runMutation(mutation, working, activation);
+    if (result.operations.length > 0) {
+      builder.patch.push(...result.operations);
+      count += result.operations.length;
+      working = result.object;
+      builder.working = working;
+    }
+  }
+  if (count === 0) builder.passed(plan);
+  else builder.outcome(policy, 'pass', undefined, count);
+}
+
+function runValidations(plan: PolicyPlan, activation: PolicyActivation, builder: DecisionBuilder): void {
+  const { validations } = plan;
+  let failed = 0;
+  let firstMessage: string | undefined;
+  for (let i = 0; i < validations.length; i++) {
+    if (evaluateCheckBoolean(validations[i]!, activation)) continue;
+    const message = recordViolation(plan.policy, i, activation, builder);
+    firstMessage ??= message;
+    failed++;
+  }
+  if (failed === 0) builder.passed(plan);
+  else builder.outcome(plan.policy, 'fail', firstMessage);
+}
+
+/** Records the failed validation `i` of `policy`; returns its message. */
+function recordViolation(policy: CompiledPolicy, i: number, activation: PolicyActivation, builder: DecisionBuilder): string {
+  const validation = policy.validations[i]!;
+  const message = validationMessage(policy, validation.index, activation);
+  builder.violation(policy, { policy: policy.name, validation: validation.index, message, reason: validation.reason, actions: policy.validationActions });
+  return message;
 }
 
 /**
@@ -274,6 +338,49 @@ export function isDaemonSetRequest(request: AdmissionRequest): boolean {
   return request.kind.group === DAEMONSET_GROUP && request.kind.version === DAEMONSET_VERSION && request.kind.kind === DAEMONSET_KIND;
 }
 
+/** Runs the policies of the context's phase, in order, into `builder`. */
+function runPhase(builder: DecisionBuilder, policySet: PolicySet): void {
+  const { request, context } = builder;
+  const mutate = context.phase === 'mutate';
+  const policies = mutate ? policySet.mutatingPolicies : policySet.validatingPolicies;
+  if (policies.length === 0) return;
+  // Shared by every policy.
+  const shared = sharedValues(request, builder.working, context.namespaceObject, context.nodes);
+  const operation = operationBit(request.operation);
+  const activation = new PolicyActivation(shared, policies[0]!);
+  const { deadline } = context;
+  const plans = plansOf(policies, policySet);
+  builder.reserveOutcomes(plans.length);
+  for (let i = 0; i < plans.length; i++) {
+    const plan = plans[i]!;
+    const { policy } = plan;
+    builder.beginPolicy(plan.exceptions === undefined ? undefined : matchExceptions(plan.exceptions, request, builder.now));
+    if (deadline !== undefined && performance.now() > deadline) {
+      builder.failure(policy, 'the evaluation deadline passed before this policy was evaluated');
+      builder.outcome(policy, 'error', 'evaluation deadline passed');
+      continue;
+    }
+    const before = builder.working;
+    reviewPolicy(plan, operation, activation, builder);
+    const working = builder.working;
+    if (mutate && working !== before && working !== null) {
+      // Later mutations see earlier ones, as with reinvocation in the cluster. Mutations copy only
+      // the paths they write, so only those are converted again (if at all).
+      replaceSharedObject(shared, working);
+    }
+  }
+}
+
+/** runPhase with the context's deadline armed for every expression inside it. */
+function runPhaseBeforeDeadline(builder: DecisionBuilder, policySet: PolicySet): void {
+  callWithEvaluationDeadline(builder.context.deadline, runPhase, builder, policySet);
+}
+
+function denies(violations: readonly Violation[]): boolean {
+  for (let i = 0; i < violations.length; i++) if (violations[i]!.actions.includes('Deny')) return true;
+  return false;
+}
+
 /**
  * Decides one admission request. Phase `mutate` runs mutations only (the mutating webhook), `validate`
  * runs validations only (the validating webhook, which sees the already mutated object).
@@ -285,56 +392,25 @@ export function review(request: AdmissionRequest, policySet: PolicySet, context:
   }
   if (request.subResource) return notEvaluated(request, `subresource "${request.subResource}" is not reviewed`);
 
-  const builder = new DecisionBuilder();
-  let working = request.object;
-  const { phase } = context;
-  let clock = context.now;
-  const now = (): number => (clock ??= Date.now());
-  const runPhase = (): void => {
-    const policies = phase === 'mutate' ? policySet.mutatingPolicies : policySet.validatingPolicies;
-    if (policies.length === 0) return;
-    // Shared by every policy.
-    const shared = sharedValues(request, working, context.namespaceObject, context.nodes);
-    const operation = operationBit(request.operation);
-    const activation = new PolicyActivation(shared, policies[0]!);
-    for (const plan of plansOf(policies, policySet)) {
-      const { policy } = plan;
-      builder.beginPolicy(plan.exceptions === undefined ? undefined : matchExceptions(plan.exceptions, request, now));
-      if (context.deadline !== undefined && performance.now() > context.deadline) {
-        builder.failure(policy, 'the evaluation deadline passed before this policy was evaluated');
-        builder.outcome(policy, 'error', 'evaluation deadline passed');
-        continue;
-      }
-      const before = working;
-      working = reviewPolicy(plan, operation, request, context, activation, working, builder);
-      if (phase === 'mutate' && working !== before && working !== null) {
-        // Later mutations see earlier ones, as with reinvocation in the cluster. Mutations copy only
-        // the paths they write, so only those are converted again (if at all).
-        replaceSharedObject(shared, working);
-      }
-    }
-  };
+  const builder = new DecisionBuilder(request, context);
   try {
     // The review as a whole has a budget too: once it is spent, every further expression fails and
     // its policy is settled by failurePolicy, so many moderately expensive policies cannot add up.
     // The deadline also reaches into each expression: one policy on a huge object cannot run past it.
-    measureCost(REVIEW_COST_BUDGET, () => withEvaluationDeadline(context.deadline, runPhase));
+    callWithCostBudget(REVIEW_COST_BUDGET, runPhaseBeforeDeadline, builder, policySet);
   } catch (error) {
     if (!(error instanceof CostBudgetExceededError) && !(error instanceof EvaluationDeadlineExceededError)) throw error;
   }
 
   return {
-    allowed: !builder.violations.some((v) => v.actions.includes('Deny')),
+    allowed: !denies(builder.violations),
     violations: builder.violations,
     warnings: decisionWarnings(builder),
     // Most reviews have no native policy's annotations: the builder's own record is the answer then.
-    auditAnnotations:
-      builder.nativeAnnotations.size === 0 && builder.nativeFailures.length === 0
-        ? builder.auditAnnotations
-        : { ...builder.auditAnnotations, ...nativeAuditAnnotations(builder) },
+    auditAnnotations: builder.hasNativeRecords ? { ...builder.auditAnnotations, ...nativeAuditAnnotations(builder) } : builder.auditAnnotations,
     patch: builder.patch,
-    mutatedObject: working,
-    outcomes: builder.outcomes,
+    mutatedObject: builder.working,
+    outcomes: builder.outcomes(),
     exceptions: builder.exceptions,
     expiredExceptions: builder.expiredExceptions,
   };
