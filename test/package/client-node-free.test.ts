@@ -9,9 +9,10 @@ import { readFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
-import { importedPackage, importsOf } from '../../test/package/module-imports.js';
+import { importedPackage, importsOf } from './module-imports.js';
 
-const SOURCE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+/** The compiled product (build/src), beside this test's build/test/package. */
+const SOURCE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', 'src');
 /** The modules serve imports for its cluster features (see serve-command.ts's `await import(...)`s). */
 const CLUSTER_ENTRIES = [
   'kube/namespace-informer.js',
