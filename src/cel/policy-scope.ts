@@ -8,7 +8,7 @@
 // The checked AST is then compiled to closures (compiler.ts) that use the checker's types for their
 // fast paths and the runtime environment's interpreter as their reference and slow path; the
 // interpreter runs the whole expression when the compiler does not cover it, or with --engine interpreted.
-import { Environment } from '@marcbachmann/cel-js';
+import { Environment, type ASTNode } from '@marcbachmann/cel-js';
 import { BoundedCache } from '../common/bounded-cache.js';
 import { newBaseEnvironment } from './base-environment.js';
 import { registerJsonPatchLibrary } from './jsonpatch-library.js';
@@ -200,6 +200,59 @@ export interface NativeScopeOptions {
   hasParams: boolean;
 }
 
+/** Everything a policy's checker environment is built from (PolicyScope's declarations at one point). */
+interface CheckerDeclarations {
+  readonly paramFields: Readonly<Record<string, string>>;
+  readonly variableFields: Readonly<Record<string, string>>;
+  readonly native: NativeScopeOptions | undefined;
+  readonly elementType: string | undefined;
+}
+
+function checkerEnvironment({ paramFields, variableFields, native, elementType }: CheckerDeclarations): Environment {
+  const env = typedBase().clone();
+  env.registerType('Params', { fields: { ...paramFields } });
+  const registrable: Record<string, string> = {};
+  for (const [name, type] of Object.entries(variableFields)) {
+    registrable[name] = isRegistrable(type) ? type : 'dyn';
+  }
+  env.registerType('Variables', { fields: registrable });
+  if (native) {
+    env.registerVariable('object', 'dyn');
+    env.registerVariable('oldObject', 'dyn');
+    env.registerVariable('namespaceObject', 'Namespace');
+    env.registerVariable('request', 'AdmissionRequest');
+    if (native.hasParams) env.registerVariable('params', 'dyn');
+    env.registerVariable('variables', 'Variables');
+    return env;
+  }
+  env.registerVariable('object', 'DaemonSet');
+  env.registerVariable('oldObject', 'DaemonSet');
+  env.registerVariable('namespaceObject', 'Namespace');
+  env.registerVariable('request', 'AdmissionRequest');
+  env.registerVariable('coverage', 'Coverage');
+  env.registerVariable('params', 'Params');
+  env.registerVariable('variables', 'Variables');
+  if (elementType) {
+    env.registerVariable('element', elementType);
+    env.registerVariable('index', 'int');
+  }
+  return env;
+}
+
+/**
+ * The checked AST of an expression that checked before, in a new environment of the same
+ * declarations: for the compiler's function on CEL values, compiled on first use, so that the
+ * program does not keep the first checked AST and its environment for a use that may never come.
+ */
+function checkAgain(expression: string, declarations: CheckerDeclarations): () => ASTNode {
+  return () => {
+    const checked = checkerEnvironment(declarations).parse(expression);
+    const result = checked.check();
+    if (!result.valid) throw new Error(`internal: ${expression} no longer type-checks: ${String(result.error)}`);
+    return checked.ast;
+  };
+}
+
 export class PolicyScope {
   readonly #paramFields: Record<string, string> = {};
   readonly #variableFields: Record<string, string> = {};
@@ -222,37 +275,14 @@ export class PolicyScope {
 
   #checkerFor(elementType: string | undefined): Environment {
     if (!elementType && this.#checker) return this.#checker;
-    const env = typedBase().clone();
-    env.registerType('Params', { fields: this.#paramFields });
-    const variableFields: Record<string, string> = {};
-    for (const [name, type] of Object.entries(this.#variableFields)) {
-      variableFields[name] = isRegistrable(type) ? type : 'dyn';
-    }
-    env.registerType('Variables', { fields: variableFields });
-    if (this.#native) {
-      env.registerVariable('object', 'dyn');
-      env.registerVariable('oldObject', 'dyn');
-      env.registerVariable('namespaceObject', 'Namespace');
-      env.registerVariable('request', 'AdmissionRequest');
-      if (this.#native.hasParams) env.registerVariable('params', 'dyn');
-      env.registerVariable('variables', 'Variables');
-      if (!elementType) this.#checker = env;
-      return env;
-    }
-    env.registerVariable('object', 'DaemonSet');
-    env.registerVariable('oldObject', 'DaemonSet');
-    env.registerVariable('namespaceObject', 'Namespace');
-    env.registerVariable('request', 'AdmissionRequest');
-    env.registerVariable('coverage', 'Coverage');
-    env.registerVariable('params', 'Params');
-    env.registerVariable('variables', 'Variables');
-    if (elementType) {
-      env.registerVariable('element', elementType);
-      env.registerVariable('index', 'int');
-      return env;
-    }
-    this.#checker = env;
+    const env = checkerEnvironment(this.#checkerDeclarations(elementType));
+    if (!elementType) this.#checker = env;
     return env;
+  }
+
+  /** What the checker's environment declares, as a copy: later declarations do not change it. */
+  #checkerDeclarations(elementType: string | undefined): CheckerDeclarations {
+    return { paramFields: { ...this.#paramFields }, variableFields: { ...this.#variableFields }, native: this.#native, elementType };
   }
 
   /** The CEL type of an expression, or a CelCompileError. Used for forEach lists and variables. */
@@ -323,7 +353,7 @@ export class PolicyScope {
     let notCompiled: string | undefined;
     try {
       if (!runtimeChecked) throw new NotCompiled('the interpreter refuses the expression at run time');
-      const code = compileExpression(checked.ast, parsed.ast, interpretedOperation);
+      const code = compileExpression(checked.ast, parsed.ast, interpretedOperation, checkAgain(expression, this.#checkerDeclarations(elementType)));
       if (celEngine() === 'compiled') evaluate = code.evaluate;
     } catch (error) {
       if (!(error instanceof NotCompiled)) throw error;
@@ -371,14 +401,17 @@ function operandEnvironment(operandTypes: readonly string[]): Environment {
 
 /**
  * One operation on the interpreter, its operands bound to the runtime variables (compiler.ts's slow
- * path for values the fast paths do not cover). Parsed once per distinct operation.
+ * path for values the fast paths do not cover). Parsed once per distinct operation, when it first runs.
  */
 function interpretedOperation(source: string, operandTypes: readonly string[]): InterpretedOperation {
   const key = `${operandTypes.join(';')}|${source}`;
   let operation = operations.get(key);
   if (!operation) {
-    const parsed = operandEnvironment(operandTypes).parse(source);
+    // Parsed on the first run, not at load: most operations only run on malformed reviews, and each
+    // set of operand types parses in an environment of its own (an overload table of about 100 KB).
+    let parsed: ReturnType<Environment['parse']> | undefined;
     operation = (...operands) => {
+      parsed ??= operandEnvironment(operandTypes).parse(source);
       const activation: Record<string, unknown> = {};
       for (let i = 0; i < operands.length; i++) activation[OPERAND_NAMES[i]!] = operands[i];
       return parsed(activation);
