@@ -17,6 +17,7 @@ import { meterEqualities } from './library/equality-cost.js';
 import { applyKubernetesEquality } from './library/kubernetes-equality.js';
 import { JSONPATCH_FIELDS, JSONPATCH_TYPE } from './constructible-types.js';
 import { compileExpression, NotCompiled, OPERAND_NAMES, type InterpretedOperation } from './compiler.js';
+import { forEachNode, type NodeLike } from './cel-js-internals.js';
 import { CelCompileError, celEngine, type CelActivation, type CelProgram } from './program.js';
 import k8sTypes from './k8s-types.generated.json' with { type: 'json' };
 
@@ -303,7 +304,8 @@ export class PolicyScope {
    * `elementType` declares `element` (and `index`) for expressions evaluated per list element.
    */
   compile(expression: string, expected: ExpectedResult, elementType?: string): CelProgram {
-    this.#declarations ??= JSON.stringify([this.#paramFields, this.#variableFields]);
+    // A native policy's `object` is dyn: what it accepts, a DaemonSetPolicy's check may refuse.
+    this.#declarations ??= JSON.stringify([this.#native ?? null, this.#paramFields, this.#variableFields]);
     const key = `${celEngine()}|${expected}|${elementType ?? ''}|${this.#declarations}|${expression}`;
     const cached = programs.get(key);
     if (cached !== undefined) return cached;
@@ -332,6 +334,17 @@ export class PolicyScope {
         expression,
       );
     }
+    // Checked: policies whose declarations differ only where this expression does not read them
+    // share its program (its generated function, and the optimized code V8 makes of it).
+    const readKey = `${celEngine()}|${expected}|${elementType ?? ''}|${JSON.stringify([this.#native ?? null, declarationsRead(checked.ast, this.#paramFields, this.#variableFields)])}|${expression}`;
+    const shared = programsByDeclarationsRead.get(readKey);
+    if (shared !== undefined) return shared;
+    const program = this.#prepare(expression, elementType, checked, resultType);
+    programsByDeclarationsRead.set(readKey, program);
+    return program;
+  }
+
+  #prepare(expression: string, elementType: string | undefined, checked: ReturnType<Environment['parse']>, resultType: string): CelProgram {
     let interpret: (activation: CelActivation) => unknown;
     let parsed: ReturnType<Environment['parse']>;
     let runtimeChecked: boolean;
@@ -369,6 +382,48 @@ export class PolicyScope {
  * its parse, check and compiled code. A program holds no state of its own, so sharing is safe.
  */
 const programs = new BoundedCache<CelProgram>(4096);
+/** Programs by expression and the declarations its checked AST reads (see declarationsRead). */
+const programsByDeclarationsRead = new BoundedCache<CelProgram>(4096);
+
+type DeclarationsRead = Record<string, string | null> | Readonly<Record<string, string>>;
+
+/**
+ * Of `params` and `variables`, what a checked expression can see: when it reads one only as
+ * `params.f` / `variables.f` (also `.?f`, `has(...)`), the types of those fields (null where a field is
+ * not declared); when it reads it any other way (the whole map, or a comprehension variable of that
+ * name), every field. Two scopes that agree on these check the expression to the same types.
+ */
+function declarationsRead(ast: ASTNode, paramFields: Readonly<Record<string, string>>, variableFields: Readonly<Record<string, string>>): { params?: DeclarationsRead; variables?: DeclarationsRead } {
+  const declared = { params: paramFields, variables: variableFields };
+  const fields: { params?: Record<string, string | null>; variables?: Record<string, string | null> } = {};
+  const uses = { params: 0, variables: 0 };
+  const selected = { params: 0, variables: 0 };
+  const nameOf = (node: unknown): 'params' | 'variables' | undefined => {
+    if (typeof node !== 'object' || node === null || (node as NodeLike).op !== 'id') return undefined;
+    const name = (node as NodeLike).args;
+    return name === 'params' || name === 'variables' ? name : undefined;
+  };
+  forEachNode(ast, (node) => {
+    const identifier = nameOf(node);
+    if (identifier !== undefined) uses[identifier]++;
+    if (node.op !== '.' && node.op !== '.?') return;
+    const [operand, field] = node.args as [unknown, unknown];
+    const selectedName = nameOf(operand);
+    if (selectedName === undefined || typeof field !== 'string') return;
+    selected[selectedName]++;
+    (fields[selectedName] ??= {})[field] = Object.hasOwn(declared[selectedName], field) ? declared[selectedName][field]! : null;
+  });
+  const read: { params?: DeclarationsRead; variables?: DeclarationsRead } = {};
+  for (const name of ['params', 'variables'] as const) {
+    if (uses[name] === 0) continue;
+    read[name] = uses[name] === selected[name] ? sortedByKey(fields[name]!) : declared[name];
+  }
+  return read;
+}
+
+function sortedByKey<T>(record: Record<string, T>): Record<string, T> {
+  return Object.fromEntries(Object.entries(record).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+}
 
 /** Interpreted operations by operand types and source; a policy set of a few thousand expressions uses a few hundred. */
 const operations = new BoundedCache<InterpretedOperation>(4096);
