@@ -16,8 +16,8 @@
 // comprehension ranges work on it as it is, behind a guard that a JSON value passes cheaply (an
 // object that is not an array and has the member); a part of it is converted to CEL values
 // (values.ts: ints as BigInt, objects with a null prototype, once per review by identity) only where
-// it meets an operation that needs CEL values: a library function, arithmetic, a comparison, a slow
-// path. A value that misses the member takes the exact test the interpreter's view implies (the
+// it meets an operation that needs CEL values: a library function, arithmetic or a comparison on
+// anything but safe integers (which codegen/int-numbers.ts computes on as numbers), a slow path. A value that misses the member takes the exact test the interpreter's view implies (the
 // prototype test), since a slow path may hand back a converted value (a Map, say) in JSON's place.
 //
 // Why it stays exact: every fast path is guarded by a test of the runtime values that mirrors how the
@@ -31,8 +31,9 @@
 // interpreter (`compileExpression` returns the reason), so nothing is ever half-compiled.
 //
 // The parts: codegen/generator.ts walks the AST and writes the statements, codegen/emitter.ts holds the
-// source and its constants, codegen/guards.ts writes the overload guards, codegen/runtime.ts has the
-// helpers the generated code calls, codegen/contract.ts what the callers and the slow path agree on.
+// source and its constants, codegen/guards.ts writes the overload guards, codegen/int-numbers.ts writes
+// int arithmetic and comparisons on numbers, codegen/runtime.ts has the helpers the generated code
+// calls, codegen/contract.ts what the callers and the slow path agree on.
 import type { ASTNode } from '@marcbachmann/cel-js';
 import { forEachNode, checkedTypeOf, pairWithInterpreterNode, type NodeLike } from './cel-js-internals.js';
 import type { CelActivation } from './program.js';

@@ -3,23 +3,23 @@
 // cel-js has no cost tracking, so we keep our own: the engine arms a budget around one synchronous
 // evaluation (`withCostBudget(limit, () => program(activation))`), and the places that can do
 // unbounded work charge it: every comprehension iteration (the metered macros in
-// library/comprehensions.ts), the string, list and regex library functions (in proportion to the
-// length of what they touch), and what allocates: concatenation by the size of its result, list and
-// map literals at Kubernetes' base costs (library/allocations.ts), and `==` / `!=` by the size of
-// the smaller operand, as Kubernetes prices them (library/equality-cost.ts). Evaluation is
-// synchronous, so a module-level meter is safe; when no budget is armed, charging is one predictable
-// branch.
+// library/comprehensions.ts), every function of the libraries at the cost Kubernetes gives that call
+// (library/call-costs.ts: string, list, regex, quantity, URL and IP functions, contains, startsWith,
+// endsWith, `in` on a list, string and bytes orderings and conversions), string concatenation and
+// list and map literals as Kubernetes prices them, list concatenation by the size of its result
+// (library/allocations.ts), and `==` / `!=` by the size of the smaller operand (library/equality-cost.ts).
+// Not charged: the unit Kubernetes adds for each identifier and field selection, and for each
+// constant-time call of CEL's standard library (arithmetic, size(), scalar orderings, conversions);
+// comprehensions pay one unit per iteration instead.
+// Evaluation is synchronous, so a module-level meter is safe; when no budget is armed, charging is
+// one predictable branch.
 
 /** The unit costs, so that the budget has a meaning one can reason about. */
 export const COST = Object.freeze({
   /** One iteration of all / exists / exists_one / map / filter. */
   comprehensionIteration: 1,
-  /** Characters scanned per unit by string functions (Kubernetes charges 0.1 per character too). */
-  charactersPerUnit: 10,
-  /** List elements visited per unit by list functions. */
+  /** List elements copied per unit by list concatenation. */
   listElementsPerUnit: 1,
-  /** Characters scanned per unit by a regex match (RE2 is linear, but a match costs more than a scan). */
-  regexCharactersPerUnit: 4,
 });
 
 /**
@@ -108,19 +108,9 @@ export function withEvaluationDeadline<T>(deadline: number | undefined, evaluate
   }
 }
 
-/** Charges for scanning a string of `length` UTF-16 units. */
-export function chargeString(length: number): void {
-  if (armed) chargeCost(1 + Math.floor(length / COST.charactersPerUnit));
-}
-
-/** Charges for visiting `length` list elements. */
+/** Charges for copying `length` list elements. */
 export function chargeList(length: number): void {
   if (armed) chargeCost(1 + Math.floor(length / COST.listElementsPerUnit));
-}
-
-/** Charges for running a regex over a string of `length` UTF-16 units. */
-export function chargeRegex(length: number): void {
-  if (armed) chargeCost(1 + Math.floor(length / COST.regexCharactersPerUnit));
 }
 
 /** Charges one comprehension iteration. Kept tiny: it runs once per element of every macro. */

@@ -4,6 +4,7 @@
 // Object{...} (object-construction.ts).
 import type { Environment } from '@marcbachmann/cel-js';
 import { escapePointerSegment } from '../common/json-pointer.js';
+import { chargeStringTraversal } from './library/call-costs.js';
 import { registerObjectConstruction } from './object-construction.js';
 
 class JsonPatchNamespace {}
@@ -11,8 +12,10 @@ class JsonPatchNamespace {}
 export function registerJsonPatchLibrary(env: Environment): void {
   env.registerType('JsonPatchNamespace', JsonPatchNamespace);
   env.registerConstant('jsonpatch', 'JsonPatchNamespace', new JsonPatchNamespace());
-  env.registerFunction('JsonPatchNamespace.escapeKey(string): string', (_namespace: JsonPatchNamespace, key: string) =>
-    escapePointerSegment(key),
-  );
+  env.registerFunction('JsonPatchNamespace.escapeKey(string): string', (_namespace: JsonPatchNamespace, key: string) => {
+    // Kubernetes charges one traversal of the key.
+    chargeStringTraversal(key);
+    return escapePointerSegment(key);
+  });
   registerObjectConstruction(env);
 }

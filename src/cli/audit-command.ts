@@ -5,10 +5,10 @@
 // between the current policies and the proposed ones instead.
 //
 //   kubectl get ds,ns -A -o yaml | daemonguard audit --input - -o openreports | kubectl apply -f -
-import { KubeConfig } from '@kubernetes/client-node';
 import { InvalidArgumentError, type Command } from 'commander';
 import { stringify } from 'yaml';
 import type { JsonObject } from '../common/vocabulary.js';
+import { KubeConfig } from '../kube/kube-config.js';
 import { ClusterListError, DAEMONSETS, DEFAULT_PAGE_SIZE, NAMESPACES, listPages } from '../kube/paged-list.js';
 import type { PolicySet } from '../policy/types.js';
 import { compareAudits, comparisonText } from './audit-compare.js';
@@ -57,17 +57,17 @@ function parsePageSize(value: string): number {
 
 /** The kubeconfig the live audit uses: --kubeconfig, else $KUBECONFIG or ~/.kube/config, else the pod's service account. */
 export function auditKubeConfig(options: Pick<AuditCommandOptions, 'context' | 'kubeconfig'>): KubeConfig {
-  const kubeConfig = new KubeConfig();
+  let kubeConfig: KubeConfig;
   try {
-    if (options.kubeconfig !== undefined) kubeConfig.loadFromFile(options.kubeconfig);
-    else kubeConfig.loadFromDefault();
+    // The messages name the file and what is wrong in it.
+    kubeConfig = options.kubeconfig !== undefined ? KubeConfig.fromFiles([options.kubeconfig]) : KubeConfig.fromDefault();
   } catch (error) {
-    throw new InputError(`cannot read the kubeconfig${options.kubeconfig ? ` ${options.kubeconfig}` : ''}: ${(error as Error).message}`);
+    throw new InputError((error as Error).message);
   }
   if (options.context !== undefined) {
-    const known = kubeConfig.getContexts().map((context) => context.name);
+    const known = kubeConfig.contextNames();
     if (!known.includes(options.context)) throw new InputError(`--context ${options.context}: the kubeconfig has no such context (it has: ${known.join(', ') || 'none'})`);
-    kubeConfig.setCurrentContext(options.context);
+    kubeConfig.useContext(options.context);
   }
   return kubeConfig;
 }
@@ -79,7 +79,7 @@ async function dumpInventory(input: string, readStdin: () => Promise<string>): P
 
 /** The inventory of a live cluster: every Namespace first (a page at a time), then the DaemonSets as their pages arrive. */
 async function clusterInventory(kubeConfig: KubeConfig, pageSize: number, progress: Progress): Promise<AuditInventory> {
-  const server = kubeConfig.getCurrentCluster()?.server ?? 'the cluster';
+  const server = kubeConfig.currentCluster()?.server ?? 'the cluster';
   const namespaces: JsonObject[] = [];
   try {
     for await (const page of listPages(kubeConfig, NAMESPACES, pageSize)) namespaces.push(...page);

@@ -12,11 +12,11 @@
 // for one more run after it). Only the leader audits: `isLeader` says whether this replica holds the
 // Lease (src/kube/lease-election.ts); the caches start with its first audit.
 import { setImmediate as yieldToEventLoop, setTimeout as sleep } from 'node:timers/promises';
-import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { Gauge, type Registry } from 'prom-client';
 import { isJsonObject, type JsonObject } from '../common/vocabulary.js';
 import { ClusterDaemonSetCatalog } from '../kube/daemonset-informer.js';
+import type { KubeConfig } from '../kube/kube-config.js';
 import { ClusterNamespaceCatalog } from '../kube/namespace-informer.js';
 import { ReportWriter, type SyncOutcome } from '../kube/report-writer.js';
 import type { PolicySet } from '../policy/types.js';

@@ -3,7 +3,6 @@
 // (src/server/cluster-policy-store.ts); the replica holding the leader Lease (src/kube/lease-election.ts)
 // writes each object's status (src/server/status-reconciler.ts, src/kube/status-writer.ts).
 
-import { CoreV1Api, type KubernetesListObject, type KubernetesObject } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { API_GROUP, API_VERSION } from '../deploy/custom-resource-definitions.js';
 import { CustomObjectWatch, type CustomResource } from '../kube/custom-object-watch.js';
@@ -17,8 +16,8 @@ import type { PolicyStore } from '../server/policy-store.js';
 import type { PolicyImpact } from '../server/object-status.js';
 import { StatusReconciler } from '../server/status-reconciler.js';
 
-export const POLICY_RESOURCE: CustomResource = { group: API_GROUP, version: API_VERSION, plural: 'daemonsetpolicies' };
-export const EXCEPTION_RESOURCE: CustomResource = { group: API_GROUP, version: API_VERSION, plural: 'daemonsetpolicyexceptions', namespaced: true };
+export const POLICY_RESOURCE: CustomResource = { group: API_GROUP, version: API_VERSION, plural: 'daemonsetpolicies', kind: 'DaemonSetPolicy' };
+export const EXCEPTION_RESOURCE: CustomResource = { group: API_GROUP, version: API_VERSION, plural: 'daemonsetpolicyexceptions', kind: 'DaemonSetPolicyException', namespaced: true };
 /** Statuses are compared again this often even without a change (files reloaded, a write that failed). */
 const RESYNC_MS = 10_000;
 
@@ -61,10 +60,7 @@ export function startClusterPolicies(options: ClusterPoliciesOptions): ClusterPo
   });
   // spec.paramsFrom: the ConfigMaps of daemonguard's own namespace (src/server/params-from.ts says why there).
   const configMaps = new CustomObjectWatch({
-    resource: {
-      path: `/api/v1/namespaces/${options.leaseNamespace}/configmaps`,
-      list: async (config) => (await config.makeApiClient(CoreV1Api).listNamespacedConfigMap({ namespace: options.leaseNamespace })) as KubernetesListObject<KubernetesObject>,
-    },
+    resource: { path: `/api/v1/namespaces/${encodeURIComponent(options.leaseNamespace)}/configmaps`, apiVersion: 'v1', kind: 'ConfigMap' },
     kubeConfig,
     logger,
     onChange(objects) {
@@ -97,7 +93,8 @@ export function startClusterPolicies(options: ClusterPoliciesOptions): ClusterPo
       kubeConfig,
       logger,
       onChange(objects) {
-        const typed = objects as ClusterObject[];
+        // The CRDs' schemas give the objects this shape; the store checks each field it reads.
+        const typed = objects as unknown as ClusterObject[];
         void update(typed).then(() => {
           stored = statusesByKey(typed, namespaced);
           // A change of policies can change what an exception's status says (a policy it names appears).

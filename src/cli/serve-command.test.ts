@@ -18,7 +18,7 @@ import {
   writeFiles,
   writeTestCertificates,
 } from '../../test/support/server-fixtures.js';
-import { startServe, stopAllServes } from '../../test/support/serve-process.js';
+import { freePort, signalWhenFirstReady, startServe, stopAllServes } from '../../test/support/serve-process.js';
 import { POLICIES_DIR } from '../../test/support/library-paths.js';
 import { listManifestFiles } from '../common/yaml-documents.js';
 
@@ -325,6 +325,49 @@ describe('daemonguard serve: running', () => {
     assert.ok(Date.now() - signalledAt < 10_000, 'exits within the grace period');
     assert.ok(served.logLines().some((line) => line['msg'] === 'admission decision' && line['uid'] === 'uid-in-flight'));
   });
+});
+
+describe('daemonguard serve: SIGTERM the moment /readyz first answers 200', () => {
+  // A kubelet (or a rollout) may stop a pod as soon as it is ready. Every optional feature serve starts
+  // must be started, or startable no further, by the time /readyz says 200: a server that was still
+  // awaiting something then ended on the signal itself (no "shut down" line) instead of draining.
+  const cases: { name: string; args: string[]; kubeconfig?: boolean }[] = [
+    { name: 'policies from files', args: [] },
+    { name: '--namespaces (a file)', args: ['--namespaces', 'namespaces.yaml'] },
+    // The audit's Lease election asks a port where nothing listens: it fails and retries, as it would
+    // while the apiserver is away; what matters here is everything the audit loads and starts.
+    { name: '--audit-interval', args: ['--audit-interval', '1h', '--leader-election-namespace', 'default'], kubeconfig: true },
+  ];
+  const kubeconfigFor = (server: string): string =>
+    JSON.stringify({
+      apiVersion: 'v1',
+      kind: 'Config',
+      clusters: [{ name: 'away', cluster: { server, 'insecure-skip-tls-verify': true } }],
+      users: [{ name: 'away', user: { token: 'unused' } }],
+      contexts: [{ name: 'away', context: { cluster: 'away', user: 'away' } }],
+      'current-context': 'away',
+    });
+  for (const { name, args, kubeconfig } of cases) {
+    it(`${name}: shuts down cleanly and exits 0`, { timeout: 60_000 }, async () => {
+      const dir = await temporaryDirectory('daemonguard-cli-');
+      await writeFiles(dir, {
+        'policies/all.yaml': TEST_POLICIES,
+        'namespaces.yaml': 'apiVersion: v1\nkind: Namespace\nmetadata:\n  name: monitoring\n',
+        'kubeconfig.yaml': kubeconfigFor(`https://127.0.0.1:${await freePort()}`),
+      });
+      const port = await freePort();
+      const { served, exit } = await signalWhenFirstReady({
+        args: ['--address', '127.0.0.1', '--port', String(port), '--policies', 'policies', ...args],
+        cwd: dir,
+        readyz: { port },
+        env: kubeconfig === true ? { KUBECONFIG: path.join(dir, 'kubeconfig.yaml') } : {},
+      });
+      const messages = served.logLines().map((line) => line['msg']);
+      assert.deepEqual(exit, { code: 0, signal: null }, `${served.stdout()}\n${served.stderr()}`);
+      assert.ok(messages.includes('shut down'), messages.join('\n'));
+      if (kubeconfig === true) assert.ok(messages.includes('background audit on: the replica holding the leader Lease writes the Reports'));
+    });
+  }
 });
 
 describe('daemonguard serve: probe port and TLS settings', () => {

@@ -24,7 +24,7 @@ import { NamespaceSourceMissingError, withoutNamespaceSource } from '../server/n
 import { WatchedPolicyStore, type PolicyStore } from '../server/policy-store.js';
 import { DEFAULT_MAX_BODY_BYTES } from '../server/read-body.js';
 import type { ClusterNamespaceCatalog } from '../kube/namespace-informer.js';
-import type { AuditFindings } from './audit.js';
+import type { ServeAudit } from './serve-audit.js';
 import type { ClusterPolicies } from './cluster-policies.js';
 import type { TlsFiles } from '../server/tls-material.js';
 import { DEFAULT_TLS_PROFILE, parseTlsCipherSuites, parseTlsMinVersion, TLS12_SUITE_NAMES, tlsProfileFrom, TlsSettingError, type CipherSuiteChoice, type TlsMinVersion } from '../server/tls-profile.js';
@@ -420,7 +420,7 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
   }
   let cluster: ClusterPolicies | undefined;
   if (fromCluster) {
-    // Loaded only here, like the namespace informer: @kubernetes/client-node is large.
+    // Loaded only here, like the namespace informer: what a server from files never runs.
     const { startClusterPolicies } = await import('./cluster-policies.js');
     cluster = startClusterPolicies({
       ...(files === undefined ? {} : { files }),
@@ -448,7 +448,7 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
     namespacesFile = new FileNamespaceCatalog({ file: options.namespaces, logger, pollIntervalMs: options.watchInterval });
     namespaces = namespacesFile;
   } else if (options.namespacesFromCluster === true) {
-    // Loaded only here: @kubernetes/client-node keeps about 20 MB of module source and code resident.
+    // Loaded only here: a server reading its namespaces from a file never runs it.
     const { ClusterNamespaceCatalog } = await import('../kube/namespace-informer.js');
     namespaces = clusterNamespaces = new ClusterNamespaceCatalog({ logger });
   }
@@ -474,6 +474,34 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
       namespaces?.close();
       destination.flushSync();
       throw new Error(`the nodes from the cluster did not load: ${(error as Error).message}`, { cause: error });
+    }
+  }
+
+  // Prepared before the server starts (its module loads and its kubeconfig is read here), and started
+  // after the SIGTERM handler is installed: see below.
+  let audit: ServeAudit | undefined;
+  if (options.auditInterval > 0) {
+    try {
+      const { prepareServeAudit } = await import('./serve-audit.js');
+      audit = await prepareServeAudit({
+        logger,
+        metrics,
+        policies,
+        intervalMs: options.auditInterval,
+        niceness: options.auditNiceness,
+        dutyCycle: options.auditDutyCycle,
+        leaseNamespace: options.leaderElectionNamespace,
+        identity: options.leaderElectionIdentity,
+        leaseDurationMs: options.leaseDuration,
+        ...(cluster === undefined ? {} : { cluster }),
+        ...(clusterNamespaces === undefined ? {} : { clusterNamespaces }),
+      });
+    } catch (error) {
+      await closePolicies();
+      namespaces?.close();
+      nodes?.close();
+      destination.flushSync();
+      throw new Error(`the background audit (--audit-interval) could not start: ${(error as Error).message}`, { cause: error });
     }
   }
 
@@ -504,12 +532,18 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
       ...(nodes === undefined ? {} : { nodes: () => nodes.nodes() }),
     });
   } catch (error) {
+    await audit?.close();
     await closePolicies();
     namespaces?.close();
     nodes?.close();
     destination.flushSync();
     throw error;
   }
+
+  // /readyz may answer 200 from here on (once the policies are in), and a kubelet or a test that sees it
+  // may send SIGTERM at once: nothing may be awaited from here to the end of this function, or such a
+  // signal would end the process mid-start instead of shutting it down. What starts after the server
+  // (the background audit) was prepared before it and starts synchronously, once the handlers are in.
 
   // SIGHUP, which would end the process by default, asks for a reload: what a change to the files
   // would do, now (say, after editing a file on a mount where file events get lost). Never a stop.
@@ -527,68 +561,6 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
   };
   process.on('SIGHUP', reloadOnHangup);
   process.off('SIGHUP', hangupWhileStarting);
-
-  let audit: { close(): Promise<void> } | undefined;
-  if (options.auditInterval > 0) {
-    // Loaded only here, like the namespace informer: client-node is large.
-    const { BackgroundAudit } = await import('./background-audit.js');
-    const { defaultKubeConfig } = await import('../kube/cluster-catalog.js');
-    const { LEADER_LEASE_NAME, LeaseElection } = await import('../kube/lease-election.js');
-    const kubeConfig = defaultKubeConfig();
-    // Only the leader writes Reports. With --policies-from-cluster that is the replica that writes
-    // status; without, the audit elects one on the same Lease, so an installation has one writer.
-    const election =
-      cluster?.election ??
-      new LeaseElection({
-        kubeConfig,
-        namespace: options.leaderElectionNamespace,
-        name: LEADER_LEASE_NAME,
-        identity: options.leaderElectionIdentity,
-        leaseDurationMs: options.leaseDuration,
-        logger,
-        onChange: (leading) => metrics.leader.set(leading ? 1 : 0),
-      });
-    const ownElection = cluster === undefined ? election : undefined;
-    const { impactByPolicy } = await import('./audit-impact.js');
-    const background = new BackgroundAudit({
-      kubeConfig,
-      logger,
-      registry: metrics.registry,
-      policies: () => policies.current(),
-      intervalMs: options.auditInterval,
-      dutyCycle: options.auditDutyCycle,
-      worker: { niceness: options.auditNiceness },
-      isLeader: () => election.isLeader,
-      ...(clusterNamespaces === undefined ? {} : { namespaces: clusterNamespaces }),
-      // DaemonSetPolicy objects show what the audit found in status.impact (kubectl get dsp: WOULD-DENY).
-      ...(cluster === undefined ? {} : { onAudited: (findings: AuditFindings) => cluster.setImpact(impactByPolicy(findings)) }),
-    });
-    // A new leader audits at once rather than at its next interval: the Reports are its to keep now.
-    election.onLeadingChange((leading) => {
-      if (leading) background.trigger();
-    });
-    if (ownElection !== undefined) {
-      metrics.leader.set(0);
-      ownElection.start();
-    }
-    background.start();
-    audit = {
-      async close() {
-        background.close();
-        // A write in progress ends before the Lease is released, so two replicas never write at once.
-        await background.idle();
-        await ownElection?.close();
-      },
-    };
-    logger.info({
-      intervalMs: options.auditInterval,
-      lease: `${options.leaderElectionNamespace}/${LEADER_LEASE_NAME}`,
-      workerNiceness: options.auditNiceness,
-      dutyCycle: options.auditDutyCycle,
-      // status.impact lives on DaemonSetPolicy objects: policies from files have none to carry it.
-      impact: cluster === undefined ? 'not written: the policies are files, not DaemonSetPolicy objects (see the Reports and daemonguard_audit_results)' : 'written to each DaemonSetPolicy\'s status',
-    }, 'background audit on: the replica holding the leader Lease writes the Reports');
-  }
 
   const stopped = new Promise<void>((resolve) => {
     let stopping = false;
@@ -619,5 +591,7 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
     process.on('SIGTERM', stop);
     process.on('SIGINT', stop);
   });
+
+  audit?.start();
   return { server, logger, stopped };
 }

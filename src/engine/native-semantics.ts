@@ -11,7 +11,7 @@
 // - Messages: Deny "ValidatingAdmissionPolicy 'p' with binding 'b' denied request: m", Warn
 //   "Validation failed for ValidatingAdmissionPolicy 'p' with binding 'b': m", Audit the
 //   validation.policy.admission.k8s.io/validation_failure annotation; auditAnnotations as "<policy>/<key>".
-import { withCostBudget } from '../cel/cost.js';
+import { CostBudgetExceededError, withCostBudget } from '../cel/cost.js';
 import type { CelActivation } from '../cel/program.js';
 import type { CompiledExpression, CompiledPolicy, CompiledVariable, NativeOrigin } from '../policy/types.js';
 import { PolicyActivation, type ActivationSemantics, type SharedValues } from './activation.js';
@@ -52,8 +52,12 @@ function celGoWording(message: string): string {
   return message.replace(/^No such key: /, 'no such key: ');
 }
 
+/** cel-go's words for an expression stopped at its cost limit (interpreter.CostLimitExceeded). */
+export const COST_LIMIT_EXCEEDED = 'operation cancelled: actual cost limit exceeded';
+
 export function errorText(error: unknown): string {
   if (error instanceof NativeEvaluationError) return error.message;
+  if (error instanceof CostBudgetExceededError) return COST_LIMIT_EXCEEDED;
   if (error instanceof Error) {
     const summary = (error as Error & { summary?: string }).summary;
     return celGoWording((summary ?? error.message).split('\n')[0] ?? error.message);

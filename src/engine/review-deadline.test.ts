@@ -38,32 +38,60 @@ function slowPolicy(name: string, failurePolicy: 'Fail' | 'Ignore'): string {
 const manyContainers = (count: number) =>
   daemonSet({ podSpec: { containers: Array.from({ length: count }, (_, i) => ({ name: `c${i}`, image: `registry.example/agent:${i}` })) } });
 
+/**
+ * Runs `run` (synchronous) with the clock the engine reads for its deadline, performance.now(), replaced:
+ * read number n (from 0) returns `timeAt(n)`. Returns what `run` returned and how many times the clock
+ * was read. Time is then whatever the test says, whatever the machine's load: no other code runs while
+ * a synchronous review does, and the real clock is back when this returns.
+ */
+function withScriptedClock<T>(timeAt: (read: number) => number, run: () => T): { value: T; reads: number } {
+  let reads = 0;
+  Object.defineProperty(performance, 'now', { configurable: true, writable: true, value: () => timeAt(reads++) });
+  try {
+    return { value: run(), reads };
+  } finally {
+    // The own property goes; Performance.prototype.now (the real clock) shows through again.
+    delete (performance as { now?: unknown }).now;
+  }
+}
+
 describe('review: the evaluation deadline inside an expression', () => {
   it('stops a slow expression at the deadline and settles it by failurePolicy', async () => {
     const root = await writeTree({ 'fail.yaml': slowPolicy('slow-fail', 'Fail'), 'ignore.yaml': slowPolicy('slow-ignore', 'Ignore') });
     const set = await loadPolicySet([root]);
     const request = admissionRequest(manyContainers(4_000));
+    const DEADLINE = 1_000;
 
-    // Without a deadline the policy runs to the end (and passes): it is slow, not expensive.
-    const unbounded = performance.now();
-    const full = review(request, set, { phase: 'validate' });
-    const fullMs = performance.now() - unbounded;
+    // With a deadline that never comes, the policies run to the end (and pass): they are slow, not
+    // expensive. The clock reads measure the work, in steps of the same number of cost units
+    // (CLOCK_CHECK_UNITS), whatever else the machine is doing.
+    const full = withScriptedClock(() => 0, () => review(request, set, { phase: 'validate', deadline: DEADLINE }));
     assert.deepEqual(
-      full.outcomes.map((o) => o.result),
+      full.value.outcomes.map((o) => o.result),
       ['pass', 'pass'],
     );
+    assert.ok(full.reads >= 100, `the slow policies read the clock ${full.reads} times: too little work to stop in the middle of`);
 
-    const started = performance.now();
-    const budgetMs = Math.max(5, fullMs / 20);
-    const decision = review(request, set, { phase: 'validate', deadline: started + budgetMs });
-    const elapsed = performance.now() - started;
-    assert.ok(elapsed < budgetMs + Math.max(50, fullMs / 4), `review took ${elapsed.toFixed(0)} ms for a ${budgetMs.toFixed(0)} ms deadline (unbounded: ${fullMs.toFixed(0)} ms)`);
+    // The deadline passes a tenth of the way into that work: inside the first policy's expression.
+    const passesAt = Math.floor(full.reads / 10);
+    const bounded = withScriptedClock((read) => (read < passesAt ? 0 : DEADLINE + 1), () => review(request, set, { phase: 'validate', deadline: DEADLINE }));
+    const decision = bounded.value;
+    // Stopped at the deadline: the running expression stops at the check that saw it pass, and each
+    // policy after it reads the clock once before it would start, and is not started. Without the
+    // deadline, the rest of the work would have read it nine tenths of full.reads more times.
+    const readsFromDeadline = bounded.reads - passesAt;
+    assert.ok(
+      readsFromDeadline <= set.policies.length,
+      `the review read the clock ${readsFromDeadline} times from the deadline on, for ${set.policies.length} policies (${bounded.reads} in all; ${full.reads} without a deadline): it went on working past it`,
+    );
     const failing = decision.outcomes.find((o) => o.policy === 'slow-fail');
     assert.equal(failing?.result, 'error');
     assert.match(failing?.message ?? '', /deadline/);
     assert.equal(decision.allowed, false, 'failurePolicy Fail denies');
-    assert.equal(decision.outcomes.find((o) => o.policy === 'slow-ignore')?.result, 'error');
-    assert.ok(decision.warnings.some((w) => w.startsWith('slow-ignore: ignored because')));
+    const ignored = decision.outcomes.find((o) => o.policy === 'slow-ignore');
+    assert.equal(ignored?.result, 'error');
+    assert.match(ignored?.message ?? '', /deadline/);
+    assert.ok(decision.warnings.some((w) => w.startsWith('slow-ignore: ignored because')), decision.warnings.join('\n'));
   });
 
   it('is sticky: an expression that swallowed the first throw still fails, and an expression started late fails at once', () => {

@@ -6,9 +6,11 @@
 // The first list must succeed before the server starts (a server that does not know the objects
 // would answer differently than it will a moment later); after that, a broken watch is restarted and
 // the last known objects keep answering in the meantime.
-import { KubeConfig, makeInformer, type KubernetesListObject, type KubernetesObject } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { JsonObject } from '../common/vocabulary.js';
+import { KubeConfig } from './kube-config.js';
+import { ListWatch } from './list-watch.js';
+import { DEFAULT_PAGE_SIZE, listAll } from './paged-list.js';
 import { DEFAULT_RESTART_DELAY_MS, RestartingWatch } from './restarting-watch.js';
 
 export interface ClusterCatalogOptions {
@@ -21,31 +23,23 @@ export interface ClusterCatalogOptions {
   startAttempts?: number;
 }
 
-/** What differs between kinds: where they are watched and how they are listed. */
-export interface CatalogKind<T extends KubernetesObject> {
+/** What differs between kinds: where they are listed and watched, and what is kept of each. */
+export interface CatalogKind {
   /** Plural for logs and errors ("namespaces"). */
   plural: string;
   kind: string;
   /** The apiVersion each object is given (default v1): list items carry none. */
   apiVersion?: string;
-  /** Namespaced kinds are kept by namespace/name, cluster-scoped ones by name. */
-  namespaced?: boolean;
-  /** The watch path, `/api/v1/namespaces`. */
+  /** The collection's path, `/api/v1/namespaces`: listed in pages, then watched. */
   path: string;
-  list(kubeConfig: KubeConfig): Promise<KubernetesListObject<T>>;
   /** What is kept of each object (default: all of it). */
   keep?(object: JsonObject): JsonObject;
-}
-
-/** A plain JSON object, as an AdmissionReview would carry it (client-node hands out Dates and class instances). */
-export function plainObject(object: KubernetesObject, kind: string, apiVersion = 'v1'): JsonObject {
-  return { ...(JSON.parse(JSON.stringify(object)) as JsonObject), apiVersion, kind };
 }
 
 /** Told of every change after the first list: the object before (undefined when added) and after (undefined when deleted). */
 export type CatalogChangeListener = (before: JsonObject | undefined, after: JsonObject | undefined) => void;
 
-export class ClusterCatalog<T extends KubernetesObject> {
+export class ClusterCatalog {
   protected readonly objects = new Map<string, JsonObject>();
   private watch: RestartingWatch | undefined;
   private closed = false;
@@ -53,7 +47,7 @@ export class ClusterCatalog<T extends KubernetesObject> {
   private readonly listeners: CatalogChangeListener[] = [];
 
   constructor(
-    private readonly objectKind: CatalogKind<T>,
+    private readonly objectKind: CatalogKind,
     private readonly options: ClusterCatalogOptions,
   ) {}
 
@@ -75,12 +69,6 @@ export class ClusterCatalog<T extends KubernetesObject> {
     this.listeners.push(listener);
   }
 
-  private key(object: KubernetesObject): string | undefined {
-    const name = object.metadata?.name;
-    if (name === undefined) return undefined;
-    return this.objectKind.namespaced === true ? `${object.metadata?.namespace ?? ''}/${name}` : name;
-  }
-
   private tell(before: JsonObject | undefined, after: JsonObject | undefined): void {
     if (!this.listed) return;
     for (const listener of this.listeners) listener(before, after);
@@ -94,31 +82,34 @@ export class ClusterCatalog<T extends KubernetesObject> {
     const { logger } = this.options;
     const { plural, kind, path } = this.objectKind;
     const kubeConfig = this.options.kubeConfig ?? defaultKubeConfig();
-    // client-node's informer reports a failed list through its 'error' callbacks, never by rejecting
-    // start(): the first outcome is caught here to tell a started catalog from a failed one.
-    let settleStart: ((outcome: Error | T[]) => void) | undefined;
-    const informer = makeInformer<T>(kubeConfig, path, async () => {
-      const list = await this.objectKind.list(kubeConfig);
-      settleStart?.(list.items);
-      settleStart = undefined;
-      return list;
+    const apiVersion = this.objectKind.apiVersion ?? 'v1';
+    // The informer reports a failed list through its 'error' listeners: the first outcome is caught
+    // here to tell a started catalog from a failed one.
+    let settleStart: ((outcome: Error | undefined) => void) | undefined;
+    const informer = new ListWatch({
+      kubeConfig,
+      path,
+      list: () => listAll(kubeConfig, { path, apiVersion, kind }, DEFAULT_PAGE_SIZE),
+      onList: () => {
+        settleStart?.(undefined);
+        settleStart = undefined;
+      },
+      keep: (object) => {
+        const typed = { ...object, apiVersion, kind };
+        return this.objectKind.keep ? this.objectKind.keep(typed) : typed;
+      },
     });
-    const remember = (object: T): void => {
-      const key = this.key(object);
-      if (key === undefined) return;
-      const plain = plainObject(object, kind, this.objectKind.apiVersion);
-      const kept = this.objectKind.keep ? this.objectKind.keep(plain) : plain;
+    const remember = (object: JsonObject, key: string): void => {
       const before = this.objects.get(key);
-      this.objects.set(key, kept);
+      this.objects.set(key, object);
       this.changed();
-      this.tell(before, kept);
+      this.tell(before, object);
     };
     informer.on('add', remember);
     informer.on('update', remember);
-    informer.on('delete', (object) => {
-      const key = this.key(object);
-      if (key === undefined) return;
+    informer.on('delete', (_object, key) => {
       const before = this.objects.get(key);
+      if (before === undefined) return;
       this.objects.delete(key);
       this.changed();
       this.tell(before, undefined);
@@ -137,16 +128,13 @@ export class ClusterCatalog<T extends KubernetesObject> {
 
     const attempts = this.options.startAttempts ?? 5;
     for (let attempt = 1; ; attempt++) {
-      const outcome = new Promise<Error | T[]>((resolve) => (settleStart = resolve));
+      const outcome = new Promise<Error | undefined>((resolve) => (settleStart = resolve));
       void informer.start();
       const result = await outcome;
-      if (Array.isArray(result)) {
-        for (const object of result) remember(object);
-        break;
-      }
+      if (result === undefined) break;
       if (attempt >= attempts || this.closed) {
         await informer.stop();
-        throw new Error(`cannot list ${plural} from ${kubeConfig.getCurrentCluster()?.server ?? 'the cluster'}: ${result.message}`, { cause: result });
+        throw new Error(`cannot list ${plural} from ${kubeConfig.currentCluster()?.server ?? 'the cluster'}: ${result.message}`, { cause: result });
       }
       logger.warn({ err: result, attempt }, `listing ${plural} failed; trying again`);
       await new Promise((resolve) => setTimeout(resolve, this.options.retryDelayMs ?? DEFAULT_RESTART_DELAY_MS));
@@ -161,9 +149,7 @@ export class ClusterCatalog<T extends KubernetesObject> {
   }
 }
 
-/** The in-cluster service account when running in a pod, else $KUBECONFIG or ~/.kube/config. */
+/** $KUBECONFIG, else ~/.kube/config, else the in-cluster service account when running in a pod. */
 export function defaultKubeConfig(): KubeConfig {
-  const kubeConfig = new KubeConfig();
-  kubeConfig.loadFromDefault();
-  return kubeConfig;
+  return KubeConfig.fromDefault();
 }

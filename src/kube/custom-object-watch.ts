@@ -1,5 +1,5 @@
 // daemonguard's own custom objects (DaemonSetPolicy, DaemonSetPolicyException) read live from the
-// cluster: listed, then watched, through client-node's informer, as src/kube/namespace-informer.ts does
+// cluster: listed, then watched (list-watch.ts), as src/kube/namespace-informer.ts does
 // for namespaces. The webhook never asks the apiserver on a request: it reads what this cache last
 // delivered through onChange.
 //
@@ -7,38 +7,53 @@
 // serves nothing and reports not ready (the store it feeds has no set), and keeps trying; a missing CRD
 // or a missing permission shows as a log line every retry, not as a crash loop.
 
-import { CustomObjectsApi, KubeConfig, makeInformer, type Informer, type KubernetesObject, type KubernetesListObject, type ObjectCache } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
+import type { KubeConfig } from './kube-config.js';
+import { ListWatch } from './list-watch.js';
+import { DEFAULT_PAGE_SIZE, listAll, type ListedResource } from './paged-list.js';
 import { RestartingWatch } from './restarting-watch.js';
 
 export interface CustomResource {
   group: string;
   version: string;
   plural: string;
+  kind: string;
   /** Namespaced kinds are listed and watched in every namespace. */
   namespaced?: boolean;
 }
 
-/** What to watch: a custom resource of daemonguard's, or any list path with its list call (ConfigMaps of one namespace). */
-export type WatchedObjects = CustomResource | { path: string; list(api: KubeConfig): Promise<KubernetesListObject<KubernetesObject>> };
+/** What to watch: a custom resource of daemonguard's, or any collection (the ConfigMaps of one namespace). */
+export type WatchedObjects = CustomResource | ListedResource;
+
+/** An object as listed or watched: plain JSON with the usual metadata. */
+export interface KubeObject {
+  metadata?: { name?: string; namespace?: string; [field: string]: unknown };
+  [field: string]: unknown;
+}
 
 export interface CustomObjectWatchOptions {
   resource: WatchedObjects;
   logger: Logger;
   kubeConfig: KubeConfig;
   /** The whole list as it is now: after the first list and after every change (coalesced). */
-  onChange(objects: readonly KubernetesObject[]): void;
+  onChange(objects: readonly KubeObject[]): void;
   /** Pause before a failed list or watch is tried again (default 2 s). */
   retryDelayMs?: number;
 }
 
-/** A plain JSON object (the informer hands out what the watch decoded; copies keep the cache private). */
+/** The collection of `resource`: its path, and the apiVersion and kind its list items are given. */
+export function listedResource(resource: WatchedObjects): ListedResource {
+  if ('path' in resource) return resource;
+  return { path: `/apis/${resource.group}/${resource.version}/${resource.plural}`, apiVersion: `${resource.group}/${resource.version}`, kind: resource.kind };
+}
+
+/** A plain JSON copy (the cache's objects stay private). */
 function plain<T>(value: T): T {
   return JSON.parse(JSON.stringify(value)) as T;
 }
 
 export class CustomObjectWatch {
-  private informer: (Informer<KubernetesObject> & ObjectCache<KubernetesObject>) | undefined;
+  private informer: ListWatch | undefined;
   private watch: RestartingWatch | undefined;
   private pending: NodeJS.Immediate | undefined;
   private listed = false;
@@ -53,26 +68,22 @@ export class CustomObjectWatch {
 
   /** Starts listing and watching; returns at once (see the top of the file). */
   start(): void {
-    const { resource, logger, kubeConfig } = this.options;
-    const path = 'path' in resource ? resource.path : `/apis/${resource.group}/${resource.version}/${resource.plural}`;
-    const listAll = async (): Promise<KubernetesListObject<KubernetesObject>> => {
-      if ('path' in resource) return resource.list(kubeConfig);
-      const api = kubeConfig.makeApiClient(CustomObjectsApi);
-      const request = { group: resource.group, version: resource.version, plural: resource.plural };
-      return (await (resource.namespaced === true ? api.listCustomObjectForAllNamespaces(request) : api.listClusterCustomObject(request))) as KubernetesListObject<KubernetesObject>;
-    };
-    const informer = makeInformer<KubernetesObject>(
+    const { logger, kubeConfig } = this.options;
+    const resource = listedResource(this.options.resource);
+    const path = resource.path;
+    const informer = new ListWatch({
       kubeConfig,
       path,
-      async () => {
-        const list = await listAll();
-        if (!this.listed) logger.info({ resource: path, objects: list.items.length }, 'custom objects listed; watching for changes');
-        this.listed = true;
-        // The informer fills its cache from this list right after it returns: report once it has.
-        this.schedule();
-        return list;
+      list: async () => {
+        const listed = await listAll(kubeConfig, resource, DEFAULT_PAGE_SIZE);
+        if (!this.listed) logger.info({ resource: path, objects: listed.items.length }, 'custom objects listed; watching for changes');
+        return listed;
       },
-    );
+      onList: () => {
+        this.listed = true;
+        this.schedule();
+      },
+    });
     for (const event of ['add', 'update', 'delete'] as const) informer.on(event, () => this.schedule());
     this.watch = new RestartingWatch(informer, {
       onRestart: (error) =>
@@ -86,8 +97,8 @@ export class CustomObjectWatch {
   }
 
   /** The objects as last seen. */
-  list(): KubernetesObject[] {
-    return (this.informer?.list() ?? []).map(plain);
+  list(): KubeObject[] {
+    return (this.informer?.list() ?? []).map((object) => plain(object) as KubeObject);
   }
 
   private schedule(): void {

@@ -1,10 +1,11 @@
 // readAnswerBody, which the product's apiserver requests and the e2e suite's client both read bodies
-// with, against a real HTTP server on the loopback.
+// with, and kubeRequest's timeout, against a real HTTP server on the loopback.
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { readAnswerBody } from './kube-request.js';
+import { kubeConfigFor } from '../../test/support/fake-kubeconfig.js';
+import { kubeRequest, readAnswerBody } from './kube-request.js';
 
 describe('readAnswerBody', () => {
   let server: http.Server;
@@ -17,6 +18,9 @@ describe('readAnswerBody', () => {
         // In two writes, so the body arrives in more than one chunk.
         response.write('{"kind":"Status","message":"daemonsets.apps \\"a\\" ');
         response.end('already exists","code":409}');
+      } else if (request.url === '/hang') {
+        response.writeHead(200, { 'Content-Type': 'application/json' });
+        response.write('{"items":[');
       } else if (request.url === '/text') {
         response.statusCode = 502;
         response.end('<html>bad gateway</html>');
@@ -46,5 +50,11 @@ describe('readAnswerBody', () => {
 
   it('rejects when the response breaks off', async () => {
     await assert.rejects(get('/cut'), /aborted|ECONNRESET|socket hang up/);
+  });
+
+  it('gives up on an answer that stops coming (a hung connection), naming the request and the time it waited', async () => {
+    const started = Date.now();
+    await assert.rejects(kubeRequest(kubeConfigFor(base), 'GET', new URL(`${base}/hang`), undefined, { timeoutMs: 300 }), /^Error: GET \/hang: no answer from the apiserver within 300 ms$/);
+    assert.ok(Date.now() - started < 5_000);
   });
 });

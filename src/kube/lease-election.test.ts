@@ -5,10 +5,10 @@
 // moment it matters: acquire, renew, losing a write race, expiry, the renew deadline, release.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ApiException, type V1Lease } from '@kubernetes/client-node';
 import { captureLogger } from '../../test/support/server-fixtures.js';
 import { TestClock } from '../../test/support/test-clock.js';
-import { LeaseElection, type LeaseApi } from './lease-election.js';
+import { KubeApiError } from './kube-request.js';
+import { LeaseElection, type Lease, type LeaseApi } from './lease-election.js';
 
 const NAMESPACE = 'daemonguard-system';
 const NAME = 'daemonguard-status-writer';
@@ -16,8 +16,8 @@ const NAME = 'daemonguard-status-writer';
 const LEASE_MS = 15_000;
 const RETRY_MS = 2_000;
 
-function apiError(code: number, reason: string): ApiException<unknown> {
-  return new ApiException(code, reason, { kind: 'Status', code, reason }, {});
+function apiError(code: number, reason: string): KubeApiError {
+  return new KubeApiError(code, reason);
 }
 
 /**
@@ -36,20 +36,20 @@ class InMemoryLeases {
   /** Runs before the next replace is applied: a test makes another writer win the race here. */
   beforeNextReplace: (() => void) | undefined;
 
-  lease(): V1Lease | undefined {
+  lease(): Lease | undefined {
     const text = this.objects.get(`${NAMESPACE}/${NAME}`);
-    return text === undefined ? undefined : (JSON.parse(text) as V1Lease);
+    return text === undefined ? undefined : (JSON.parse(text) as Lease);
   }
 
   /** Stores a Lease as another writer (kubectl, another replica) would, bypassing the clients. */
-  put(lease: V1Lease): void {
+  put(lease: Lease): void {
     this.store(`${NAMESPACE}/${lease.metadata?.name ?? NAME}`, lease);
   }
 
-  private store(key: string, lease: V1Lease): V1Lease {
-    const stored: V1Lease = { ...lease, metadata: { ...lease.metadata, resourceVersion: String(++this.revision) } };
+  private store(key: string, lease: Lease): Lease {
+    const stored: Lease = { ...lease, metadata: { ...lease.metadata, resourceVersion: String(++this.revision) } };
     this.objects.set(key, JSON.stringify(stored));
-    return JSON.parse(this.objects.get(key)!) as V1Lease;
+    return JSON.parse(this.objects.get(key)!) as Lease;
   }
 
   client(identity: string): LeaseApi {
@@ -61,7 +61,7 @@ class InMemoryLeases {
         reachable();
         const text = this.objects.get(`${namespace}/${name}`);
         if (text === undefined) throw apiError(404, 'NotFound');
-        return JSON.parse(text) as V1Lease;
+        return JSON.parse(text) as Lease;
       },
       createNamespacedLease: async ({ namespace, body }) => {
         reachable();
@@ -80,7 +80,7 @@ class InMemoryLeases {
         const given = body.metadata?.resourceVersion;
         if (given === undefined || given === '') throw apiError(422, 'Invalid: metadata.resourceVersion must be specified for an update');
         if (current === undefined) throw apiError(404, 'NotFound');
-        if ((JSON.parse(current) as V1Lease).metadata?.resourceVersion !== given) {
+        if ((JSON.parse(current) as Lease).metadata?.resourceVersion !== given) {
           this.conflicts.push(identity);
           throw apiError(409, 'Conflict: the object has been modified');
         }
@@ -166,7 +166,7 @@ describe('LeaseElection', () => {
   it('two candidates racing for an expired Lease: the resourceVersion check lets exactly one win, the other follows', async () => {
     const clock = new TestClock();
     const leases = new InMemoryLeases();
-    leases.put({ metadata: { name: NAME, namespace: NAMESPACE }, spec: { holderIdentity: 'pod-gone', leaseDurationSeconds: 15, renewTime: new Date(clock.now()), leaseTransitions: 3 } });
+    leases.put({ metadata: { name: NAME, namespace: NAMESPACE }, spec: { holderIdentity: 'pod-gone', leaseDurationSeconds: 15, renewTime: new Date(clock.now()).toISOString(), leaseTransitions: 3 } });
     const a = replica('pod-a', leases, clock);
     const b = replica('pod-b', leases, clock);
     // Both see pod-gone's record now; neither may take it before it has stood still for 15 s on its own clock.
@@ -197,7 +197,7 @@ describe('LeaseElection', () => {
     // Between pod-a's read and its write, pod-b writes the Lease (it judged pod-a's record expired).
     leases.beforeNextReplace = () => {
       const lease = leases.lease()!;
-      leases.put({ ...lease, spec: { ...lease.spec, holderIdentity: 'pod-b', renewTime: new Date(clock.now()), leaseTransitions: 1 } });
+      leases.put({ ...lease, spec: { ...lease.spec, holderIdentity: 'pod-b', renewTime: new Date(clock.now()).toISOString(), leaseTransitions: 1 } });
     };
     await clock.advance(RETRY_MS);
     await a.election.tryOnce();

@@ -14,14 +14,55 @@
 // - On shutdown the leader empties the Lease, so another replica takes over at its next retry rather
 //   than after the lease duration.
 
-import { ApiException, CoordinationV1Api, V1MicroTime, type KubeConfig, type V1Lease } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
+import type { KubeConfig } from './kube-config.js';
+import { clusterServer, kubeApiError, kubeRequest } from './kube-request.js';
 
-/** The three Lease calls the election makes: CoordinationV1Api's, or an in-memory stand-in in unit tests. */
+/** A coordination.k8s.io/v1 Lease, as far as the election reads and writes it (other fields travel along untouched). */
+export interface Lease {
+  apiVersion?: string;
+  kind?: string;
+  metadata?: { name?: string; namespace?: string; resourceVersion?: string; [field: string]: unknown };
+  spec?: {
+    holderIdentity?: string;
+    leaseDurationSeconds?: number;
+    /** MicroTime strings as the apiserver sends them (RFC 3339 with microseconds). */
+    acquireTime?: string;
+    renewTime?: string;
+    leaseTransitions?: number;
+    [field: string]: unknown;
+  };
+}
+
+/** The three Lease calls the election makes: to the apiserver (leaseApi), or an in-memory stand-in in unit tests. Errors carry the HTTP status as `code`. */
 export interface LeaseApi {
-  readNamespacedLease(request: { namespace: string; name: string }): Promise<V1Lease>;
-  createNamespacedLease(request: { namespace: string; body: V1Lease }): Promise<V1Lease>;
-  replaceNamespacedLease(request: { namespace: string; name: string; body: V1Lease }): Promise<V1Lease>;
+  readNamespacedLease(request: { namespace: string; name: string }): Promise<Lease>;
+  createNamespacedLease(request: { namespace: string; body: Lease }): Promise<Lease>;
+  replaceNamespacedLease(request: { namespace: string; name: string; body: Lease }): Promise<Lease>;
+}
+
+/**
+ * The Lease calls on the cluster of `kubeConfig`; a status other than the call's success is a
+ * KubeApiError (404, 409...), and a call that takes longer than `timeoutMs` fails (a hung connection
+ * must not keep a leader leading past its renew deadline).
+ */
+export function leaseApi(kubeConfig: KubeConfig, timeoutMs: number): LeaseApi {
+  const call = async (method: string, namespace: string, name: string | undefined, body: Lease | undefined, expected: number): Promise<Lease> => {
+    const path = `/apis/coordination.k8s.io/v1/namespaces/${encodeURIComponent(namespace)}/leases${name === undefined ? '' : `/${encodeURIComponent(name)}`}`;
+    const answer = await kubeRequest(kubeConfig, method, new URL(`${clusterServer(kubeConfig)}${path}`), body === undefined ? undefined : { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', ...body }, { timeoutMs });
+    if (answer.status !== expected) throw kubeApiError(method, path, answer);
+    return answer.body as Lease;
+  };
+  return {
+    readNamespacedLease: ({ namespace, name }) => call('GET', namespace, name, undefined, 200),
+    createNamespacedLease: ({ namespace, body }) => call('POST', namespace, undefined, body, 201),
+    replaceNamespacedLease: ({ namespace, name, body }) => call('PUT', namespace, name, body, 200),
+  };
+}
+
+/** A MicroTime as the apiserver writes it: RFC 3339 in UTC with six fractional digits. */
+export function microTime(ms: number): string {
+  return `${new Date(ms).toISOString().slice(0, -1)}000Z`;
 }
 
 /** The timers the retry loop runs on (tests drive them with a clock of their own). */
@@ -38,7 +79,7 @@ const NODE_TIMERS: ElectionTimers = {
 export interface LeaseElectionOptions {
   /** Where the Lease is: the cluster of this kubeconfig, unless `api` is given. */
   kubeConfig?: KubeConfig;
-  /** The Lease API itself (tests); default: CoordinationV1Api on kubeConfig. */
+  /** The Lease API itself (tests); default: leaseApi(kubeConfig). */
   api?: LeaseApi;
   namespace: string;
   name: string;
@@ -60,7 +101,6 @@ export interface LeaseElectionOptions {
 }
 
 function statusCode(error: unknown): number | undefined {
-  if (error instanceof ApiException) return error.code;
   const code = (error as { code?: unknown; statusCode?: unknown } | undefined)?.code ?? (error as { statusCode?: unknown } | undefined)?.statusCode;
   return typeof code === 'number' ? code : undefined;
 }
@@ -84,9 +124,6 @@ export class LeaseElection {
   private readonly now: () => number;
 
   constructor(private readonly options: LeaseElectionOptions) {
-    if (options.api !== undefined) this.api = options.api;
-    else if (options.kubeConfig !== undefined) this.api = options.kubeConfig.makeApiClient(CoordinationV1Api);
-    else throw new Error('leader election needs a kubeConfig (or a Lease api)');
     this.timers = options.timers ?? NODE_TIMERS;
     this.leaseDurationMs = options.leaseDurationMs ?? 15_000;
     this.renewDeadlineMs = options.renewDeadlineMs ?? Math.round((this.leaseDurationMs * 2) / 3);
@@ -94,6 +131,9 @@ export class LeaseElection {
     if (!(this.renewDeadlineMs < this.leaseDurationMs && this.retryPeriodMs < this.renewDeadlineMs)) {
       throw new Error('leader election needs retry period < renew deadline < lease duration');
     }
+    if (options.api !== undefined) this.api = options.api;
+    else if (options.kubeConfig !== undefined) this.api = leaseApi(options.kubeConfig, this.renewDeadlineMs);
+    else throw new Error('leader election needs a kubeConfig (or a Lease api)');
     this.now = options.now ?? Date.now;
   }
 
@@ -127,7 +167,7 @@ export class LeaseElection {
   /** One round: read the Lease, then renew it, take it over or leave it. Exposed for tests. */
   async tryOnce(): Promise<void> {
     const { namespace, name, identity, logger } = this.options;
-    let lease: V1Lease | undefined;
+    let lease: Lease | undefined;
     try {
       lease = await this.api.readNamespacedLease({ namespace, name });
     } catch (error) {
@@ -146,7 +186,7 @@ export class LeaseElection {
     }
     const spec = lease.spec ?? {};
     const holder = spec.holderIdentity ?? '';
-    // renewTime as the apiserver sent it (client-node does not always turn it into a Date).
+    // renewTime as the apiserver sent it.
     const record = `${holder}|${String(spec.renewTime ?? '')}|${spec.leaseDurationSeconds ?? ''}`;
     if (this.observed?.record !== record) this.observed = { record, at: now };
     const durationMs = (spec.leaseDurationSeconds ?? this.leaseDurationMs / 1000) * 1000;
@@ -156,7 +196,7 @@ export class LeaseElection {
       return;
     }
     const transitions = (spec.leaseTransitions ?? 0) + (holder === identity ? 0 : 1);
-    const body: V1Lease = {
+    const body: Lease = {
       ...lease,
       spec: { ...this.spec(transitions), ...(holder === identity && spec.acquireTime !== undefined ? { acquireTime: spec.acquireTime } : {}) },
     };
@@ -174,8 +214,8 @@ export class LeaseElection {
     }
   }
 
-  private spec(transitions: number): NonNullable<V1Lease['spec']> {
-    const now = new V1MicroTime(this.now());
+  private spec(transitions: number): NonNullable<Lease['spec']> {
+    const now = microTime(this.now());
     return {
       holderIdentity: this.options.identity,
       leaseDurationSeconds: Math.ceil(this.leaseDurationMs / 1000),

@@ -52,7 +52,7 @@ describe('ClusterNamespaceCatalog', () => {
       assert.deepEqual(catalog.get('team'), {
         apiVersion: 'v1',
         kind: 'Namespace',
-        metadata: { name: 'team', labels: { tier: 'a' }, resourceVersion: '6', creationTimestamp: '2026-01-01T00:00:00.000Z' },
+        metadata: { name: 'team', labels: { tier: 'a' }, resourceVersion: '6', creationTimestamp: '2026-01-01T00:00:00Z' },
       });
       assert.equal(catalog.get('missing'), undefined);
 

@@ -3,20 +3,14 @@
 // labels. The same NamespaceSource as the file catalog in src/server/namespace-catalog.ts, for
 // `daemonguard serve --namespaces-from-cluster`. Needs get/list/watch on namespaces and nothing else
 // (deploy/base/rbac.yaml). Lookups answer from memory on the hot path (cluster-catalog.ts).
-import { CoreV1Api, type V1Namespace } from '@kubernetes/client-node';
 import type { NamespaceSource } from '../common/namespace-source.js';
 import { ClusterCatalog, type CatalogKind, type ClusterCatalogOptions } from './cluster-catalog.js';
 
 export type ClusterNamespaceCatalogOptions = ClusterCatalogOptions;
 
-const NAMESPACES: CatalogKind<V1Namespace> = {
-  plural: 'namespaces',
-  kind: 'Namespace',
-  path: '/api/v1/namespaces',
-  list: (kubeConfig) => kubeConfig.makeApiClient(CoreV1Api).listNamespace(),
-};
+const NAMESPACES: CatalogKind = { plural: 'namespaces', kind: 'Namespace', path: '/api/v1/namespaces' };
 
-export class ClusterNamespaceCatalog extends ClusterCatalog<V1Namespace> implements NamespaceSource {
+export class ClusterNamespaceCatalog extends ClusterCatalog implements NamespaceSource {
   constructor(options: ClusterNamespaceCatalogOptions) {
     super(NAMESPACES, options);
   }

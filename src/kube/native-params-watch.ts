@@ -2,10 +2,12 @@
 // e.g. ConfigMaps) listed and watched in the cluster, so that a binding's paramRef finds them there
 // as the apiserver would. One informer per paramKind; the kind's resource name comes from the API's
 // discovery. It needs list and watch on each paramKind's resource (opt-in RBAC, see deploy/).
-import { KubernetesObjectApi, type KubeConfig, type KubernetesListObject, type KubernetesObject, type V1APIResource } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
+import { isJsonObject } from '../common/vocabulary.js';
 import { parseSourceText, type SourceDocument } from '../common/yaml-documents.js';
 import { CustomObjectWatch } from './custom-object-watch.js';
+import type { KubeConfig } from './kube-config.js';
+import { clusterServer, kubeApiError, kubeRequest } from './kube-request.js';
 
 /** A native policy's spec.paramKind (kube sits beside the policy layer, so the shape is repeated here). */
 export interface ParamKind {
@@ -29,14 +31,25 @@ function apiPrefix(apiVersion: string): string {
   return apiVersion.includes('/') ? `/apis/${apiVersion}` : `/api/${apiVersion}`;
 }
 
+/**
+ * The resource name (plural) the API serves `kind` under, from the discovery document of its
+ * apiVersion (what kubectl reads); undefined when the apiVersion does not serve the kind.
+ */
+export async function resourceOfKind(kubeConfig: KubeConfig, kind: ParamKind): Promise<string | undefined> {
+  const path = apiPrefix(kind.apiVersion);
+  const answer = await kubeRequest(kubeConfig, 'GET', new URL(`${clusterServer(kubeConfig)}${path}`));
+  if (answer.status === 404) return undefined;
+  if (answer.status !== 200 || !isJsonObject(answer.body) || !Array.isArray(answer.body.resources)) throw kubeApiError('GET', path, answer);
+  // Subresources (deployments/scale) share the kind of another resource: only top-level names count.
+  const resource = answer.body.resources.find((entry) => isJsonObject(entry) && entry.kind === kind.kind && typeof entry.name === 'string' && !entry.name.includes('/'));
+  return isJsonObject(resource) ? String(resource.name) : undefined;
+}
+
 export class NativeParamsWatch {
   private readonly watches = new Map<string, { kind: ParamKind; watch?: CustomObjectWatch }>();
-  private readonly api: KubernetesObjectApi;
   private closed = false;
 
-  constructor(private readonly options: NativeParamsWatchOptions) {
-    this.api = KubernetesObjectApi.makeApiClient(options.kubeConfig);
-  }
+  constructor(private readonly options: NativeParamsWatchOptions) {}
 
   /** Starts watching every kind not watched yet (kinds no longer declared keep being watched: a reload may bring them back). */
   watch(kinds: Iterable<ParamKind>): void {
@@ -52,12 +65,10 @@ export class NativeParamsWatch {
   private async startWatch(entry: { kind: ParamKind; watch?: CustomObjectWatch }): Promise<void> {
     const { kind } = entry;
     const { logger, kubeConfig } = this.options;
-    let resource: V1APIResource | undefined;
+    let resource: string | undefined;
     for (let attempt = 0; resource === undefined && !this.closed; attempt++) {
       try {
-        // client-node resolves kinds to resources through discovery in this (protected) method; the
-        // informer needs the resource's path, which nothing public gives.
-        resource = await (this.api as unknown as { resource(apiVersion: string, kind: string): Promise<V1APIResource | undefined> }).resource(kind.apiVersion, kind.kind);
+        resource = await resourceOfKind(kubeConfig, kind);
         if (resource === undefined) throw new Error(`the cluster serves no ${kind.kind} in ${kind.apiVersion}`);
       } catch (error) {
         logger.warn({ err: error, paramKind: keyOf(kind), attempt }, 'cannot resolve a native policy\'s paramKind; its bindings find no params until it resolves');
@@ -65,9 +76,8 @@ export class NativeParamsWatch {
       }
     }
     if (resource === undefined || this.closed) return;
-    const path = `${apiPrefix(kind.apiVersion)}/${resource.name}`;
     entry.watch = new CustomObjectWatch({
-      resource: { path, list: async () => (await this.api.list(kind.apiVersion, kind.kind)) as KubernetesListObject<KubernetesObject> },
+      resource: { path: `${apiPrefix(kind.apiVersion)}/${resource}`, apiVersion: kind.apiVersion, kind: kind.kind },
       logger,
       kubeConfig,
       onChange: () => this.options.onChange(),

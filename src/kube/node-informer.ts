@@ -2,10 +2,11 @@
 // (`daemonguard coverage --nodes-from-cluster`), or listed and watched for `daemonguard serve
 // --nodes-from-cluster`, so a review reads the nodes from memory and never calls the apiserver.
 // Needs get/list/watch on nodes (deploy/base/rbac.yaml).
-import { CoreV1Api, type KubeConfig, type V1Node } from '@kubernetes/client-node';
 import type { NodeSource } from '../common/node-source.js';
 import { isJsonObject, type JsonObject } from '../common/vocabulary.js';
-import { ClusterCatalog, defaultKubeConfig, plainObject, type CatalogKind, type ClusterCatalogOptions } from './cluster-catalog.js';
+import { ClusterCatalog, defaultKubeConfig, type CatalogKind, type ClusterCatalogOptions } from './cluster-catalog.js';
+import type { KubeConfig } from './kube-config.js';
+import { DEFAULT_PAGE_SIZE, listPages, type ListedResource } from './paged-list.js';
 
 /**
  * What placement reads of a node: name, labels, taints, unschedulable, allocatable. A Node's status
@@ -23,15 +24,9 @@ export function placementView(node: JsonObject): JsonObject {
   return view;
 }
 
-const NODES: CatalogKind<V1Node> = {
-  plural: 'nodes',
-  kind: 'Node',
-  path: '/api/v1/nodes',
-  list: (kubeConfig) => kubeConfig.makeApiClient(CoreV1Api).listNode(),
-  keep: placementView,
-};
+const NODES: CatalogKind & ListedResource = { plural: 'nodes', kind: 'Node', apiVersion: 'v1', path: '/api/v1/nodes', keep: placementView };
 
-export class ClusterNodeCatalog extends ClusterCatalog<V1Node> implements NodeSource {
+export class ClusterNodeCatalog extends ClusterCatalog implements NodeSource {
   private snapshot: readonly JsonObject[] | undefined;
 
   constructor(options: ClusterCatalogOptions) {
@@ -49,15 +44,9 @@ export class ClusterNodeCatalog extends ClusterCatalog<V1Node> implements NodeSo
   }
 }
 
-/** The cluster's nodes, listed once (paged by the apiserver as it likes), as plain JSON in name order. */
+/** The cluster's nodes, listed once (in pages), as plain JSON in name order. */
 export async function listClusterNodes(kubeConfig: KubeConfig = defaultKubeConfig()): Promise<JsonObject[]> {
-  const core = kubeConfig.makeApiClient(CoreV1Api);
   const nodes: JsonObject[] = [];
-  let next: string | undefined;
-  do {
-    const page = await core.listNode({ limit: 500, ...(next ? { _continue: next } : {}) });
-    for (const node of page.items) nodes.push(placementView(plainObject(node, 'Node')));
-    next = page.metadata?._continue || undefined;
-  } while (next !== undefined);
+  for await (const page of listPages(kubeConfig, NODES, DEFAULT_PAGE_SIZE)) nodes.push(...page.map(placementView));
   return nodes.sort((a, b) => String((a.metadata as JsonObject).name).localeCompare(String((b.metadata as JsonObject).name)));
 }

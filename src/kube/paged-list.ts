@@ -1,8 +1,8 @@
 // Lists a resource from the kube-apiserver page by page (limit/continue), handing out each page as
 // it arrives, so a cluster with 10,000 DaemonSets is never one response in memory. The objects are
 // the apiserver's JSON exactly as served, with apiVersion and kind set on each item as kubectl does.
-import type { KubeConfig } from '@kubernetes/client-node';
 import { isJsonObject, type JsonObject } from '../common/vocabulary.js';
+import type { KubeConfig } from './kube-config.js';
 import { answerMessage, clusterServer, kubeRequest } from './kube-request.js';
 
 export interface ListedResource {

@@ -4,8 +4,8 @@
 // again, and writes are spaced out so an audit of a large cluster does not flood the apiserver.
 // Needs list/create/update/delete on reports.openreports.io (it lists them, never gets one).
 import { createHash } from 'node:crypto';
-import type { KubeConfig } from '@kubernetes/client-node';
 import { isJsonObject, type JsonObject, type JsonValue } from '../common/vocabulary.js';
+import type { KubeConfig } from './kube-config.js';
 import { answerMessage, clusterServer, kubeRequest } from './kube-request.js';
 import { listPages, type ListedResource } from './paged-list.js';
 

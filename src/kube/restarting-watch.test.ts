@@ -1,5 +1,5 @@
 // RestartingWatch on a clock the test moves, around an informer stand-in that records its starts and
-// stops and fails when told (client-node's informer stops for good on an error; this loop is what
+// stops and fails when told (the informer, list-watch.ts, stops on an error it cannot handle; this loop is what
 // brings it back). The real informer against a real kube-apiserver is exercised by the e2e suites of
 // the caches built on it (cluster-policies, audit, namespaces).
 import assert from 'node:assert/strict';
@@ -30,7 +30,7 @@ class FakeInformer implements RestartableInformer {
     this.errorCallbacks.push(callback);
   }
 
-  /** What client-node does when the list or the watch fails. */
+  /** What the informer does when the list or the watch fails. */
   fail(error: unknown): void {
     for (const callback of this.errorCallbacks) callback(error);
   }
@@ -90,7 +90,7 @@ describe('RestartingWatch', () => {
     watch.close();
     assert.equal(informer.stops, 1);
     assert.equal(clock.pendingTimers, 0, 'the pending restart is cancelled');
-    // client-node reports the aborted watch of stop() as an error: it must not bring the informer back.
+    // An error reported after stop() (an aborted watch) must not bring the informer back.
     informer.fail(new Error('aborted'));
     await clock.advance(10 * DELAY_MS);
     assert.equal(informer.starts, 0);

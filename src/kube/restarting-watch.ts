@@ -1,10 +1,10 @@
-// The restart loop around a client-node informer: its list-then-watch stops for good on the first error
-// (an expired resourceVersion, a dropped connection, a 403), so whoever keeps objects from it starts it
+// The restart loop around an informer (list-watch.ts): its list-then-watch stops on the first error it
+// cannot handle itself (a dropped connection, a 403), so whoever keeps objects from it starts it
 // again after a pause, until closed. The caches built on it (cluster-catalog.ts, custom-object-watch.ts)
 // keep answering with what they last saw in the meantime; this module only owns the timer and the
 // closed flag, so a restart can never outlive close().
 
-/** What is restarted: the part of client-node's Informer this loop uses. */
+/** What is restarted: the part of an informer (ListWatch) this loop uses. */
 export interface RestartableInformer {
   start(): Promise<void>;
   stop(): Promise<void>;

@@ -2,8 +2,9 @@
 // patch of `status` alone, so spec and metadata are never touched and the apiserver does not bump the
 // generation). Only the replica holding the leader Lease calls this (src/kube/lease-election.ts).
 
-import { CustomObjectsApi, PatchStrategy, setHeaderOptions, type KubeConfig } from '@kubernetes/client-node';
 import type { CustomResource } from './custom-object-watch.js';
+import type { KubeConfig } from './kube-config.js';
+import { clusterServer, kubeApiError, kubeRequest } from './kube-request.js';
 
 /**
  * Who wrote the status, as managedFields show it: one name for every replica, on purpose. The status
@@ -19,18 +20,19 @@ import type { CustomResource } from './custom-object-watch.js';
 export const STATUS_FIELD_MANAGER = 'daemonguard';
 
 export class CustomObjectStatusWriter {
-  private readonly api: CustomObjectsApi;
+  constructor(
+    private readonly resource: CustomResource,
+    private readonly kubeConfig: KubeConfig,
+  ) {}
 
-  constructor(private readonly resource: CustomResource, kubeConfig: KubeConfig) {
-    this.api = kubeConfig.makeApiClient(CustomObjectsApi);
-  }
-
-  /** Replaces the status of the object `name` (in `namespace` for a namespaced kind). */
+  /** Replaces the status of the object `name` (in `namespace` for a namespaced kind); rejects with a KubeApiError unless the apiserver took it. */
   async write(name: string, status: object, namespace?: string): Promise<void> {
     const { group, version, plural } = this.resource;
-    const request = { group, version, plural, name, body: { status }, fieldManager: STATUS_FIELD_MANAGER };
-    const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
-    if (namespace === undefined) await this.api.patchClusterCustomObjectStatus(request, mergePatch);
-    else await this.api.patchNamespacedCustomObjectStatus({ ...request, namespace }, mergePatch);
+    const scope = namespace === undefined ? '' : `/namespaces/${encodeURIComponent(namespace)}`;
+    const path = `/apis/${group}/${version}${scope}/${plural}/${encodeURIComponent(name)}/status`;
+    const url = new URL(`${clusterServer(this.kubeConfig)}${path}`);
+    url.searchParams.set('fieldManager', STATUS_FIELD_MANAGER);
+    const answer = await kubeRequest(this.kubeConfig, 'PATCH', url, { status }, { contentType: 'application/merge-patch+json' });
+    if (answer.status !== 200) throw kubeApiError('PATCH', path, answer);
   }
 }

@@ -18,6 +18,7 @@ import type { RefusalReason, RequestDecision, ServerMetrics } from './metrics.js
 import type { PolicySetLike, PolicyStore } from './policy-store.js';
 import { BodyError, DEFAULT_MAX_BODY_BYTES, discardBody, readBody } from './read-body.js';
 import { contentTypeProblem, timeoutQuery } from './request-query.js';
+import { ReviewTurn } from './review-turn.js';
 import { sendStatus } from './status.js';
 
 /** The engine's entry point: `review(request, policySet, context)`. */
@@ -41,6 +42,11 @@ export interface AdmissionHandlerOptions<P extends PolicySetLike> {
    * with DEFAULT_INFLIGHT options (tests).
    */
   inFlight?: InFlightBudget;
+  /**
+   * Shared by the endpoints: runs the reviews that are ready at the same time back to back
+   * (review-turn.ts). Without one, each handler has its own.
+   */
+  reviewTurn?: ReviewTurn;
   /**
    * The request's Namespace object, when the server knows it (for policies with a namespaceSelector):
    * synchronous, so it must answer from a cache (an informer), never from a call to the apiserver.
@@ -93,6 +99,7 @@ export function createAdmissionHandler<P extends PolicySetLike>(phase: ReviewPha
   const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
   const jsonLimits = options.jsonLimits ?? DEFAULT_JSON_LIMITS;
   const inFlight = options.inFlight ?? new InFlightBudget(DEFAULT_INFLIGHT);
+  const reviewTurn = options.reviewTurn ?? new ReviewTurn();
   const endpoint = `/${phase}`;
   // measureJson refuses bodies nested deeper than jsonLimits.maxDepth before they are parsed; within
   // MAX_JSON_DEPTH, the decoder's own walk over the parsed body could find nothing more.
@@ -212,7 +219,9 @@ export function createAdmissionHandler<P extends PolicySetLike>(phase: ReviewPha
       if (namespace !== undefined) context.namespaceObject = namespace;
     }
 
-    const answered = answerAdmissionReview(decoded, (decodedRequest, reviewContext) => review(decodedRequest, policySet, reviewContext), context);
+    const answered = await reviewTurn.run(() =>
+      answerAdmissionReview(decoded, (decodedRequest, reviewContext) => review(decodedRequest, policySet, reviewContext), context),
+    );
     const { decision } = answered;
     const answer = answered.answer.response;
     const errored = decision === undefined;

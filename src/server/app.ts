@@ -13,6 +13,7 @@ import express, { type ErrorRequestHandler, type Express, type RequestHandler } 
 import type { Logger } from 'pino';
 import { createAdmissionHandler, type AdmissionHandler, type AdmissionHandlerOptions } from './admission-handler.js';
 import { DEFAULT_INFLIGHT, InFlightBudget } from './inflight-budget.js';
+import { ReviewTurn } from './review-turn.js';
 import type { PolicySetLike } from './policy-store.js';
 import { sendStatus } from './status.js';
 
@@ -38,7 +39,8 @@ function createHandlers<P extends PolicySetLike>(options: AdmissionAppOptions<P>
   // One budget for both endpoints: memory is the process's, whichever endpoint the bytes came to.
   const inFlight = options.inFlight ?? new InFlightBudget({ ...DEFAULT_INFLIGHT, capacityBytes: options.maxInFlightBytes ?? DEFAULT_INFLIGHT.capacityBytes });
   options.metrics.trackInFlight(inFlight);
-  const shared = { ...options, inFlight };
+  // One turn for both endpoints too: a /validate and a /mutate review ready together run back to back.
+  const shared = { ...options, inFlight, reviewTurn: options.reviewTurn ?? new ReviewTurn() };
   return { validate: createAdmissionHandler('validate', shared), mutate: createAdmissionHandler('mutate', shared) };
 }
 

@@ -31,7 +31,32 @@ const PARAMS_POLICY = path.join(REPO_ROOT, 'src', 'cli', 'testdata', 'native', '
 const PARAMS_DAEMONSETS = path.join(REPO_ROOT, 'src', 'cli', 'testdata', 'native', 'daemonsets.yaml');
 
 /** The README's figure: DaemonSets whose verdict, message, reason and warnings are compared. */
-const MINIMUM_COMPARED = 61;
+const MINIMUM_COMPARED = 64;
+
+/**
+ * DaemonSets for c-cost-contains, made here rather than written out (their annotations are tens of
+ * thousands of characters): one whose contains() alone costs 2,000,000 units, over the 1,000,000 an
+ * expression may spend, one well under it, and one under it that the validation denies.
+ */
+function costCases(): JsonObject[] {
+  const daemonSet = (name: string, hay: string, needle: string): JsonObject => ({
+    apiVersion: 'apps/v1',
+    kind: 'DaemonSet',
+    metadata: { name, namespace: 'native-dev', labels: { 'native-case': 'cost-contains' }, annotations: { hay, needle } },
+    spec: {
+      selector: { matchLabels: { app: name } },
+      template: { metadata: { labels: { app: name } }, spec: { containers: [{ name: 'agent', image: 'busybox:1.36' }] } },
+    },
+  });
+  return [
+    // ceil(20,000 * 0.1) * ceil(10,000 * 0.1) = 2,000 * 1,000
+    daemonSet('cost-over', 'x'.repeat(20_000), 'y'.repeat(10_000)),
+    // 900 * 100 = 90,000
+    daemonSet('cost-under', 'x'.repeat(9_000), 'y'.repeat(1_000)),
+    // 301 * 1 = 301, and the needle is there
+    daemonSet('cost-found', 'x'.repeat(3_000) + 'needle', 'needle'),
+  ];
+}
 /** HTTP status of a denial by reason, as the apiserver's reasonToCode maps them. */
 const CODE_OF_REASON: Record<string, number> = { Unauthorized: 401, Forbidden: 403, Invalid: 422, RequestEntityTooLarge: 413 };
 
@@ -90,6 +115,7 @@ describe('native policies: daemonguard test and a real kube-apiserver agree', { 
 
   before(async () => {
     for (const source of parseSourceText(DAEMONSETS, await readFile(DAEMONSETS, 'utf8'))) daemonSets.push(source.value as JsonObject);
+    daemonSets.push(...costCases());
     for (const source of parseSourceText(NAMESPACES, await readFile(NAMESPACES, 'utf8'))) {
       const metadata = (source.value as { metadata: { name: string; labels?: Record<string, string> } }).metadata;
       namespaceLabels.set(metadata.name, metadata.labels ?? {});
@@ -184,6 +210,10 @@ describe('native policies: daemonguard test and a real kube-apiserver agree', { 
     if (process.env.NATIVE_E2E_SHOW === "1") for (const [k, v] of fromApiserver) console.log(k, JSON.stringify(v));
     console.log(`native agreement: ${compared - disagreements.length}/${daemonSets.length} DaemonSets agree (${counts.denied} denied, ${counts.warned} allowed with warnings, ${counts.allowed} allowed)`);
     assert.deepEqual(disagreements, [], `daemonguard and the apiserver disagree:\n${disagreements.join('\n')}`);
+    // The cost cases are what they are meant to be: the apiserver stopped the first at its cost limit.
+    assert.match(fromApiserver.get(key('native-dev', 'cost-over'))?.message ?? '', /resulted in error: operation cancelled: actual cost limit exceeded$/);
+    assert.equal(fromApiserver.get(key('native-dev', 'cost-under'))?.allowed, true);
+    assert.match(fromApiserver.get(key('native-dev', 'cost-found'))?.message ?? '', /the hay annotation contains the needle$/);
     assert.ok(compared >= MINIMUM_COMPARED, `compared ${compared}, expected at least ${MINIMUM_COMPARED}`);
     // Each kind of answer is among them, so agreement is not only on the easy one.
     assert.ok(counts.denied >= 20 && counts.warned >= 5 && counts.allowed >= 20, JSON.stringify(counts));
@@ -195,7 +225,7 @@ describe('native policies: daemonguard test and a real kube-apiserver agree', { 
         kinds.set(kind, (kinds.get(kind) ?? 0) + 1);
       }
     }
-    assert.ok((kinds.get('ValidatingAdmissionPolicy') ?? 0) >= 26 && (kinds.get('ValidatingAdmissionPolicyBinding') ?? 0) >= 32 && (kinds.get('ConfigMap') ?? 0) >= 5, JSON.stringify([...kinds]));
+    assert.ok((kinds.get('ValidatingAdmissionPolicy') ?? 0) >= 27 && (kinds.get('ValidatingAdmissionPolicyBinding') ?? 0) >= 33 && (kinds.get('ConfigMap') ?? 0) >= 5, JSON.stringify([...kinds]));
     // What daemonguard skips it says it skips, as the apiserver silently does.
     const notes = stderrs[0] ?? '';
     assert.match(notes, /note: .*ValidatingAdmissionPolicy "c-pods-only" matches no apps\/v1 DaemonSet/);

@@ -15,6 +15,11 @@ const STATIC_IMPORT = /(?:^|[\s;])(?:import|export)\s*(?:[\w$*{}\s,]+?\s*from\s*
 // `import('…')` with a literal: the CLI and the server load heavy modules on demand this way.
 const DYNAMIC_IMPORT = /\bimport\s*\(\s*(['"])([^'"\n]+)\1\s*\)/g;
 
+/** The specifiers a module's text imports: statically (loaded with it) and through `import('…')` (loaded when that runs). */
+export function importsOf(text: string): { static: string[]; dynamic: string[] } {
+  return { static: [...text.matchAll(STATIC_IMPORT)].map((match) => match[2]!), dynamic: [...text.matchAll(DYNAMIC_IMPORT)].map((match) => match[2]!) };
+}
+
 /** Every import specifier written as a literal in the `.js` files under `dir`. */
 export async function moduleImports(dir: string): Promise<ModuleImport[]> {
   const entries = await readdir(dir, { recursive: true, withFileTypes: true });

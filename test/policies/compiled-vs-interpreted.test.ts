@@ -310,6 +310,92 @@ const jsonOperand: fc.Arbitrary<JsonValue> = fc.oneof(
   fc.array(fc.oneof(fc.integer(), fc.string({ maxLength: 3 }), fc.constant(null)), { maxLength: 4 }),
 );
 
+/**
+ * Int arithmetic and comparisons, which compiled code does on JS numbers while the operands and the
+ * results are safe integers (src/cel/codegen/int-numbers.ts) and as before otherwise: over numbers
+ * set below at the edges of 2^53 and 2^63, doubles, strings, null and missing members.
+ */
+const INT_EXPRESSIONS = [
+  'object.spec.minReadySeconds + object.spec.revisionHistoryLimit',
+  'object.spec.minReadySeconds - object.spec.revisionHistoryLimit',
+  'object.spec.minReadySeconds * object.spec.revisionHistoryLimit',
+  'object.spec.minReadySeconds / object.spec.revisionHistoryLimit',
+  'object.spec.minReadySeconds % object.spec.revisionHistoryLimit',
+  '-object.spec.minReadySeconds',
+  '-(object.spec.minReadySeconds - object.spec.revisionHistoryLimit)',
+  'object.spec.minReadySeconds < object.spec.revisionHistoryLimit',
+  'object.spec.minReadySeconds <= object.spec.revisionHistoryLimit',
+  'object.spec.minReadySeconds > object.spec.revisionHistoryLimit',
+  'object.spec.minReadySeconds >= object.spec.revisionHistoryLimit',
+  'object.spec.minReadySeconds == object.spec.revisionHistoryLimit',
+  'object.spec.minReadySeconds != object.spec.revisionHistoryLimit',
+  'object.spec.minReadySeconds * 2 + 1 > object.spec.revisionHistoryLimit - 3',
+  'object.spec.minReadySeconds * object.spec.minReadySeconds * object.spec.minReadySeconds',
+  'object.spec.minReadySeconds + object.spec.revisionHistoryLimit == object.metadata.generation',
+  'object.spec.minReadySeconds / 0',
+  'object.spec.minReadySeconds % 0',
+  'object.spec.minReadySeconds / -1 + object.spec.minReadySeconds % -1',
+  'object.spec.minReadySeconds + 9223372036854775807',
+  'object.spec.minReadySeconds - 9223372036854775807 - 2',
+  '-(object.spec.minReadySeconds - 9223372036854775807 - 1)',
+  'object.spec.minReadySeconds * 3037000500',
+  'object.spec.minReadySeconds * 4611686018427387904',
+  'object.metadata.generation - 1 >= 0',
+  'object.metadata.generation == 1',
+  'object.metadata.generation != 0',
+  'dyn(object.spec.minReadySeconds) < 1.5',
+  'dyn(object.spec.minReadySeconds) == 1.0',
+  'dyn(double(object.spec.minReadySeconds)) + object.spec.revisionHistoryLimit',
+  'dyn(double(object.spec.minReadySeconds)) < object.spec.revisionHistoryLimit',
+  'dyn(2.0) * object.spec.minReadySeconds',
+  'dyn(3.0) == object.spec.minReadySeconds',
+  'string(object.spec.minReadySeconds * 3)',
+  'object.spec.template.spec.containers[object.spec.minReadySeconds].name',
+  '[10, 20, 30][object.spec.revisionHistoryLimit - 1]',
+  'object.spec.minReadySeconds * 3 in [0, 3, 6]',
+  '[object.spec.minReadySeconds, object.spec.revisionHistoryLimit].map(x, x * x - 1).filter(x, x % 2 == 0)',
+  'object.spec.template.spec.containers.map(c, c.?ports.orValue([]).map(p, p.containerPort + 1))',
+  'object.spec.template.spec.containers.all(c, c.?ports.orValue([]).all(p, p.containerPort > 0 && p.containerPort < 65536))',
+  'object.spec.template.spec.containers.map(c, c.?ports.orValue([]).map(p, p.containerPort / 2 * 2 == p.containerPort))',
+];
+
+/** The numbers and other values the int expressions read. */
+const intOperand: fc.Arbitrary<JsonValue> = fc.oneof(
+  fc.constantFrom<JsonValue>(
+    0,
+    -0,
+    1,
+    -1,
+    2,
+    -7,
+    2 ** 53 - 1,
+    2 ** 53,
+    -(2 ** 53 - 1),
+    -(2 ** 53),
+    94906265,
+    94906266,
+    3037000499,
+    3037000500,
+    2 ** 62,
+    2 ** 63,
+    -(2 ** 63),
+    1.5,
+    -0.5,
+    1e300,
+    -1e300,
+    'x',
+    '',
+    null,
+    true,
+    [],
+    {},
+  ),
+  fc.integer(),
+  fc.maxSafeInteger(),
+  fc.integer({ min: -1000, max: 1000 }),
+  fc.double({ noNaN: true, noDefaultInfinity: true }),
+);
+
 async function edgePolicies(expressions: readonly string[] = EDGE_EXPRESSIONS): Promise<readonly CompiledPolicy[]> {
   const dir = await mkdtemp(path.join(tmpdir(), 'daemonguard-codegen-'));
   const variables = expressions.map((expression, i) => `    - name: v${i}\n      expression: ${JSON.stringify(expression)}\n`).join('');
@@ -318,6 +404,19 @@ async function edgePolicies(expressions: readonly string[] = EDGE_EXPRESSIONS): 
     `apiVersion: daemonguard.dev/v1alpha1\nkind: DaemonSetPolicy\nmetadata:\n  name: codegen-edges\nspec:\n  variables:\n${variables}  validations:\n    - expression: 'true'\n`,
   );
   return (await loadPolicySet([dir])).policies;
+}
+
+/** edgePolicies(expressions), asserted to be compiled whole (an expression left to the interpreter tests nothing). */
+async function compiledEdgePolicies(expressions: readonly string[], what: string): Promise<{ edges: readonly CompiledPolicy[]; programs: CompiledExpression[] }> {
+  const edges = await edgePolicies(expressions);
+  const programs = edges.flatMap(expressionsOf);
+  assert.deepEqual(
+    programs.filter((e) => e.program.notCompiled !== undefined).map((e) => `${e.program.source}: ${e.program.notCompiled}`),
+    [],
+    `every ${what} expression must be compiled, or it tests nothing`,
+  );
+  assert.equal(programs.length, expressions.length + 1);
+  return { edges, programs };
 }
 
 describe('compiled CEL against the interpreter', { timeout: 600_000 }, () => {
@@ -373,14 +472,7 @@ describe('compiled CEL against the interpreter', { timeout: 600_000 }, () => {
   });
 
   it('agrees on .? chains, has() and field reads over missing, null, mistyped and reserved members, and on literals with quotes, backslashes and ${', async () => {
-    const edges = await edgePolicies();
-    const programs = edges.flatMap(expressionsOf);
-    assert.deepEqual(
-      programs.filter((e) => e.program.notCompiled !== undefined).map((e) => `${e.program.source}: ${e.program.notCompiled}`),
-      [],
-      'every edge expression must be compiled, or it tests nothing',
-    );
-    assert.equal(programs.length, EDGE_EXPRESSIONS.length + 1);
+    const { edges, programs } = await compiledEdgePolicies(EDGE_EXPRESSIONS, 'edge');
     const seed = seeds[0]!;
     let edgeCompared = 0;
     fc.assert(
@@ -407,14 +499,7 @@ describe('compiled CEL against the interpreter', { timeout: 600_000 }, () => {
   });
 
   it('agrees on comparisons with null, list concatenation and size() on JSON, as CREATE and as UPDATE', async () => {
-    const edges = await edgePolicies(JSON_OPERATION_EXPRESSIONS);
-    const programs = edges.flatMap(expressionsOf);
-    assert.deepEqual(
-      programs.filter((e) => e.program.notCompiled !== undefined).map((e) => `${e.program.source}: ${e.program.notCompiled}`),
-      [],
-      'every JSON operation expression must be compiled, or it tests nothing',
-    );
-    assert.equal(programs.length, JSON_OPERATION_EXPRESSIONS.length + 1);
+    const { edges } = await compiledEdgePolicies(JSON_OPERATION_EXPRESSIONS, 'JSON operation');
     const seed = seeds[0]!;
     // Found by the property below: `+` of two JSON doubles makes the CEL double 1.0, which must not be
     // read again as the JSON int 1 (nor a concatenation of such lists).
@@ -453,6 +538,44 @@ describe('compiled CEL against the interpreter', { timeout: 600_000 }, () => {
     );
     console.log(`${jsonCompared} DaemonSets compared on the ${JSON_OPERATION_EXPRESSIONS.length} JSON operation expressions`);
     assert.ok(jsonCompared >= 400, 'the JSON operation expressions must be compared on at least 400 generated DaemonSets');
+  });
+
+  it('agrees on int arithmetic and comparisons over JSON numbers (safe, beyond 2^53, beyond int64), doubles and other values', async () => {
+    const { edges } = await compiledEdgePolicies(INT_EXPRESSIONS, 'int');
+    const seed = seeds[0]!;
+    const withNumbers = (a: JsonValue | undefined, b: JsonValue | undefined, generation: JsonValue | undefined, ports: (JsonValue | undefined)[]): JsonObject => {
+      const object = structuredClone(seed) as { metadata: JsonObject; spec: { template: { spec: { containers: JsonObject[] } } } & JsonObject } & JsonObject;
+      const set = (into: JsonObject, key: string, value: JsonValue | undefined) => {
+        if (value === undefined) delete into[key];
+        else into[key] = value;
+      };
+      set(object.spec, 'minReadySeconds', a);
+      set(object.spec, 'revisionHistoryLimit', b);
+      set(object.metadata, 'generation', generation);
+      object.spec.template.spec.containers.forEach((container, i) => {
+        container['ports'] = ports.slice(i).map((port): JsonObject => (port === undefined ? {} : { containerPort: port }));
+      });
+      return object;
+    };
+    // Each edge against each: the overflows of + - * and unary minus, division by zero, 2^53 ± 1.
+    const edgesOfInt: JsonValue[] = [0, -0, 1, -1, 3, -3, 2 ** 53 - 1, 2 ** 53, -(2 ** 53 - 1), 2 ** 62, 2 ** 63, -(2 ** 63), 1.5, 1e300, 'x', null];
+    for (const a of edgesOfInt) for (const b of edgesOfInt) compareOn(withNumbers(a, b, a, [a, b]), null, null, edges);
+    let intCompared = 0;
+    fc.assert(
+      fc.property(
+        fc.option(intOperand, { nil: undefined }),
+        fc.option(intOperand, { nil: undefined }),
+        fc.option(intOperand, { nil: undefined }),
+        fc.array(fc.option(intOperand, { nil: undefined }), { maxLength: 4 }),
+        (a, b, generation, ports) => {
+          compareOn(withNumbers(a, b, generation, ports), null, null, edges);
+          intCompared++;
+        },
+      ),
+      { numRuns: Math.max(400, RUNS) },
+    );
+    console.log(`${edgesOfInt.length ** 2 + intCompared} DaemonSets compared on the ${INT_EXPRESSIONS.length} int expressions`);
+    assert.ok(intCompared >= 400, 'the int expressions must be compared on at least 400 generated DaemonSets');
   });
 
   it('does not read a member someone added to Object.prototype after the code was generated as the object\'s own', async () => {

@@ -8,15 +8,20 @@
 // DaemonSet does not depend on fields no policy reads.
 //
 // Budget: DAEMONGUARD_FUZZ_RUNS inputs per property (default 200, so `npm test` stays short; `npm run fuzz`
-// sets thousands). DAEMONGUARD_FUZZ_SEED replays a run; every run prints its seed and how many inputs it tried.
+// sets thousands). DAEMONGUARD_FUZZ_SEED replays a run; every run prints its seed and how many inputs it tried,
+// and a failure (or a cancellation) prints the seed, the path, the command that replays it and the case
+// (fuzz-report.ts).
 
 import assert from 'node:assert/strict';
+import path from 'node:path';
 import { after, before, describe, it, type TestContext } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import fastJsonPatch from 'fast-json-patch';
 import type { Operation as PatchOperation } from 'fast-json-patch';
 import { isJsonObject, type JsonObject, type JsonValue } from '../../src/common/vocabulary.js';
 import { admissionReview } from '../support/server-fixtures.js';
+import { fuzzReport } from './fuzz-report.js';
 import { answerProblem, seedDaemonSets, startHostileServer, type HostileServer } from './hostile-fixtures.js';
 
 const RUNS = Math.max(1, Number(process.env['DAEMONGUARD_FUZZ_RUNS'] ?? 200));
@@ -25,12 +30,38 @@ const SEED = process.env['DAEMONGUARD_FUZZ_SEED'] === undefined ? Date.now() % 2
 const REPLAY = process.env['DAEMONGUARD_FUZZ_PATH'] === undefined ? {} : { path: process.env['DAEMONGUARD_FUZZ_PATH'], endOnFailure: true };
 /** Wall-clock cap per property, so a slow shared machine cannot stretch `npm test`. */
 const TIME_LIMIT_MS = Number(process.env['DAEMONGUARD_FUZZ_SECONDS'] ?? (RUNS <= 200 ? 20 : 1800)) * 1000;
+/**
+ * fast-check checks its time limit between inputs, so a property ends up to one input's time (and its
+ * shrinking, which the limit also ends) after it: a minute covers one review of the largest input on a
+ * loaded machine. Past this a property's test is cancelled, and fuzz-report.ts prints the input it was on.
+ */
+const PROPERTY_TIMEOUT_MS = TIME_LIMIT_MS + 60_000;
+/**
+ * The server's evaluation deadline, out of reach of any load: the properties check answers, not speed,
+ * and one compares two reviews of the same DaemonSet, which a deadline missed under load (the default
+ * is 2 s, counted from the request's arrival) would tell apart. The deadline itself is tested in
+ * src/engine/review-deadline.test.ts and src/server/app.test.ts.
+ */
+const EVAL_DEADLINE_MS = 10 * 60_000;
+const TEST_FILE = path.relative(process.cwd(), fileURLToPath(import.meta.url));
+
+/** fast-check's settings for one property: the budget, the seed (and path to replay), and the failure report. */
+function runSettings<Ts>(t: TestContext, property: string): fc.Parameters<Ts> {
+  return {
+    numRuns: RUNS,
+    seed: SEED,
+    ...REPLAY,
+    interruptAfterTimeLimit: TIME_LIMIT_MS,
+    markInterruptAsFailure: false,
+    plugins: [fuzzReport<Ts>({ t, property, seed: SEED, testFile: TEST_FILE })],
+  };
+}
 
 const seeds = seedDaemonSets();
 let server: HostileServer;
 
 before(async () => {
-  server = await startHostileServer();
+  server = await startHostileServer({ evalDeadlineMs: EVAL_DEADLINE_MS });
 });
 
 after(async () => {
@@ -198,14 +229,16 @@ function parsedOrUndefined(text: string): unknown {
 }
 
 function report(t: TestContext, property: string, tried: number, started: number, statuses?: Map<string, number>): void {
+  // A cancelled test has said what it was on (fuzz-report.ts); fast-check may still end its run later.
+  if (t.signal.aborted) return;
   const answered = statuses === undefined ? '' : ` (${[...statuses].sort().map(([status, count]) => `${status}: ${count}`).join(', ')})`;
   const line = `${property}: ${tried} inputs tried${answered} in ${((performance.now() - started) / 1000).toFixed(1)} s (seed ${SEED}, DAEMONGUARD_FUZZ_RUNS=${RUNS})`;
   t.diagnostic(line);
   console.log(`fuzz ${line}`);
 }
 
-describe('fuzzing the admission endpoints', { timeout: TIME_LIMIT_MS * 3 + 60_000 }, () => {
-  it('answers every damaged review with a 400/413 and a reason, or a well-formed AdmissionReview with its uid', async (t) => {
+describe('fuzzing the admission endpoints', () => {
+  it('answers every damaged review with a 400/413 and a reason, or a well-formed AdmissionReview with its uid', { timeout: PROPERTY_TIMEOUT_MS }, async (t) => {
     let tried = 0;
     const statuses = new Map<string, number>();
     const started = performance.now();
@@ -228,14 +261,14 @@ describe('fuzzing the admission endpoints', { timeout: TIME_LIMIT_MS * 3 + 60_00
         const problem = answerProblem(endpoint, { parsed: parsedOrUndefined(text) }, answer);
         assert.equal(problem, undefined, `${problem}\nsent (first 600 characters): ${text.slice(0, 600)}`);
       }),
-      { numRuns: RUNS, seed: SEED, ...REPLAY, includeErrorInReport: true, interruptAfterTimeLimit: TIME_LIMIT_MS, markInterruptAsFailure: false },
+      runSettings(t, 'damaged reviews'),
     );
     report(t, 'damaged reviews', tried, started, statuses);
     assert.equal((await server.probe('/healthz')).status, 200);
     assert.equal(({} as Record<string, unknown>)['polluted'], undefined, 'Object.prototype was polluted');
   });
 
-  it('answers random JSON and random bytes with a 400 and a reason', async (t) => {
+  it('answers random JSON and random bytes with a 400 and a reason', { timeout: PROPERTY_TIMEOUT_MS }, async (t) => {
     let tried = 0;
     const started = performance.now();
     const randomBody = fc.oneof(
@@ -252,12 +285,12 @@ describe('fuzzing the admission endpoints', { timeout: TIME_LIMIT_MS * 3 + 60_00
         assert.equal(problem, undefined, `${problem}\nsent: ${JSON.stringify(text.slice(0, 300))}`);
         assert.ok(answer.status === 400, `random input answered ${answer.status}`);
       }),
-      { numRuns: RUNS, seed: SEED, ...REPLAY, includeErrorInReport: true, interruptAfterTimeLimit: TIME_LIMIT_MS, markInterruptAsFailure: false },
+      runSettings(t, 'random bodies'),
     );
     report(t, 'random bodies', tried, started);
   });
 
-  it('answers a valid review whatever its query string, a malformed ?timeout= included (never a 5xx)', async (t) => {
+  it('answers a valid review whatever its query string, a malformed ?timeout= included (never a 5xx)', { timeout: PROPERTY_TIMEOUT_MS }, async (t) => {
     // What may appear in a request target (RFC 3986 characters, stray percent signs among them),
     // weighted towards `timeout=` and Go durations.
     const queryCharacter = fc.constantFrom(...'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~%!$&\'()*+,;=:@/?'.split(''));
@@ -280,12 +313,12 @@ describe('fuzzing the admission endpoints', { timeout: TIME_LIMIT_MS * 3 + 60_00
         assert.equal(problem, undefined, `${problem}\nquery: ${JSON.stringify(search)}`);
         assert.equal(answer.status, 200, `query ${JSON.stringify(search)} answered ${answer.status}: ${answer.text.slice(0, 200)}`);
       }),
-      { numRuns: RUNS, seed: SEED, ...REPLAY, includeErrorInReport: true, interruptAfterTimeLimit: TIME_LIMIT_MS, markInterruptAsFailure: false },
+      runSettings(t, 'query strings'),
     );
     report(t, 'query strings', tried, started, statuses);
   });
 
-  it('gives a valid DaemonSet the same verdict whatever irrelevant fields it carries', async (t) => {
+  it('gives a valid DaemonSet the same verdict whatever irrelevant fields it carries', { timeout: PROPERTY_TIMEOUT_MS }, async (t) => {
     // "Irrelevant": what no policy reads — annotations and labels under a prefix of our own, the
     // DaemonSet's status, server-set metadata, unknown fields of the review, userInfo.extra, the uid,
     // and the order of keys. managedFields and daemonguard.dev/* are read by policies, so they stay.
@@ -359,7 +392,7 @@ describe('fuzzing the admission endpoints', { timeout: TIME_LIMIT_MS * 3 + 60_00
           assert.deepStrictEqual(verdict, reference.get(key), `the verdict changed with irrelevant fields (${key})`);
         },
       ),
-      { numRuns: RUNS, seed: SEED, ...REPLAY, includeErrorInReport: true, interruptAfterTimeLimit: TIME_LIMIT_MS, markInterruptAsFailure: false },
+      runSettings(t, 'irrelevant fields'),
     );
     report(t, 'irrelevant fields', tried, started);
   });

@@ -48,6 +48,8 @@ export interface ServeOptions {
    * needs --port 0 or a known port, and log level info or lower.
    */
   readyz?: { port: number; probePort?: number };
+  /** How often /readyz is asked (with `readyz`); default 100 ms. A test that acts the moment the server is ready asks more often. */
+  readyzPollMs?: number;
   /** How long to wait for readiness before the process is killed; default 60 s. */
   readyTimeoutMs?: number;
 }
@@ -288,7 +290,7 @@ export async function startServe(options: ServeOptions = {}): Promise<ServeProce
             port = line['port'] as number;
             probePort = line['probePort'] as number;
           })
-        : pollReadyz(served, timeoutMs, () => exit, output);
+        : pollReadyz(served, timeoutMs, options.readyzPollMs ?? 100, () => exit, output);
     await Promise.race([ready, spawnFailed.then((error) => Promise.reject(error))]);
   } catch (error) {
     await stop({ signal: 'SIGKILL' });
@@ -319,8 +321,8 @@ export function residentBytes(pid: number): number | undefined {
   }
 }
 
-/** Asks /readyz on the probe port every 100 ms until it answers 200. */
-async function pollReadyz(served: ServeProcess, timeoutMs: number, exit: () => ServeExit | undefined, output: Output): Promise<void> {
+/** Asks /readyz on the probe port every `intervalMs` until it answers 200. */
+async function pollReadyz(served: ServeProcess, timeoutMs: number, intervalMs: number, exit: () => ServeExit | undefined, output: Output): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let last = 'no answer yet';
   for (;;) {
@@ -334,6 +336,18 @@ async function pollReadyz(served: ServeProcess, timeoutMs: number, exit: () => S
       last = error instanceof Error ? error.message : String(error);
     }
     if (Date.now() > deadline) throw new Error(`daemonguard serve was not ready within ${timeoutMs} ms (last /readyz: ${last}); ${output.describe()}`);
-    await sleep(100);
+    await sleep(intervalMs);
   }
+}
+
+/**
+ * Starts `daemonguard serve` and sends `signal` (default SIGTERM) the moment /readyz first answers 200
+ * (asked every 5 ms), as a kubelet may during a rollout; resolves with the exit once the process has
+ * ended. A server that is ready but has not yet installed its signal handlers ends on the signal itself
+ * (`signal: 'SIGTERM'`) instead of shutting down (`code: 0`).
+ */
+export async function signalWhenFirstReady(options: ServeOptions & { readyz: { port: number; probePort?: number } }, signal: NodeJS.Signals = 'SIGTERM'): Promise<{ served: ServeProcess; exit: ServeExit }> {
+  const served = await startServe({ ...options, readyzPollMs: 5 });
+  const exit = await served.stop({ signal });
+  return { served, exit };
 }

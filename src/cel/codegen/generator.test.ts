@@ -3,37 +3,7 @@
 // interpreter's.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { newBaseEnvironment } from '../base-environment.js';
-import { compileExpression, OPERAND_NAMES, type OperationFactory } from '../compiler.js';
-import type { CelActivation, JsonInputs } from '../program.js';
-
-function environment() {
-  const env = newBaseEnvironment();
-  env.registerVariable('object', 'dyn');
-  return env;
-}
-
-/** The slow path on the same environment's interpreter. */
-const operations: OperationFactory = (source, operandTypes) => {
-  const scope = newBaseEnvironment();
-  OPERAND_NAMES.forEach((name, i) => scope.registerVariable(name, operandTypes[i] ?? 'dyn'));
-  const parsed = scope.parse(source);
-  return (...operands) => parsed(Object.fromEntries(operands.map((value, i) => [OPERAND_NAMES[i]!, value])));
-};
-
-function compiled(expression: string): { source: string; onJson: (object: unknown) => unknown; interpreted: (object: unknown) => unknown } {
-  const program = environment().parse(expression);
-  assert.ok(program.check().valid, expression);
-  const code = compileExpression(program.ast, program.ast, operations);
-  return {
-    source: code.source,
-    onJson: (object) => {
-      const json: JsonInputs = { object, oldObject: null, request: null, namespaceObject: null, converted: new Map() };
-      return code.evaluate({ json } as unknown as CelActivation);
-    },
-    interpreted: (object) => program({ object }),
-  };
-}
+import { compiledCel as compiled } from '../../../test/support/compiled-cel.js';
 
 describe('generated CEL functions', () => {
   it('keep string literals and map keys out of the source, whatever they hold', () => {

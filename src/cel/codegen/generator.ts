@@ -2,6 +2,7 @@
 // expression's JavaScript function (see compiler.ts for the design and why it stays exact).
 import { EvaluationError, Optional } from '@marcbachmann/cel-js';
 import { chargeListLiteral, chargeMapLiteral, concatLists, concatStrings } from '../library/allocations.js';
+import { chargeListMembership } from '../library/call-costs.js';
 import { chargeEquality } from '../library/equality-cost.js';
 import { hasField } from '../library/standard.js';
 import {
@@ -16,6 +17,7 @@ import {
 import { kubernetesEqualityFor } from '../library/kubernetes-equality.js';
 import { Emitter, quoted, type Source } from './emitter.js';
 import { guardSource } from './guards.js';
+import { intArithmetic, intComparison, intNegation, type NumericOperand } from './int-numbers.js';
 import {
   celItems,
   celOf,
@@ -46,7 +48,7 @@ function isNullLiteral(node: NodeLike): boolean {
 const INT64_MAX = 2n ** 63n - 1n;
 
 /** A node's value in the generated code: a temporary, a constant or a literal, and whether it is JSON. */
-interface Value {
+export interface Value {
   readonly src: Source;
   /**
    * JSON from the activation's `json` (or a part of it) rather than a CEL value: field and index
@@ -60,7 +62,7 @@ interface Value {
 }
 
 /** The scope of iteration variables and the accumulator: CEL name -> generated variable. */
-interface Scope {
+export interface Scope {
   readonly names: ReadonlyMap<string, Value>;
   readonly accumulator: Source | undefined;
 }
@@ -191,7 +193,7 @@ export class Generator {
       case '!_':
         return this.not(node, scope);
       case '-_':
-        return this.negate(node, scope);
+        return this.celValue(intNegation(this, node, scope));
       case '==':
       case '!=':
         return this.equality(node, scope, node.op === '!=');
@@ -203,10 +205,9 @@ export class Generator {
       case '+':
       case '-':
       case '*':
-        return this.arithmetic(node, scope, node.op);
       case '/':
       case '%':
-        return this.binaryOnInterpreter(node, scope, node.op);
+        return this.celValue(intArithmetic(this, node, scope, node.op));
       case 'in':
         return this.membership(node, scope);
       case 'list':
@@ -405,22 +406,9 @@ export class Generator {
     return { src: this.let(`typeof ${v} === 'boolean' ? !${v} : ${slow}(${v})`), json: false };
   }
 
-  negate(node: NodeLike, scope: Scope): Value {
-    const slow = this.operation('-object', [node.args as NodeLike]);
-    const v = this.cel(node.args as NodeLike, scope);
-    return { src: this.let(`typeof ${v} === 'bigint' && ${v} !== ${this.k(INT64_MIN)} ? -${v} : ${slow}(${v})`), json: false };
-  }
-
-  binary(node: NodeLike, scope: Scope): [Source, Source] {
-    const [leftNode, rightNode] = node.args as [NodeLike, NodeLike];
-    const l = this.cel(leftNode, scope);
-    return [l, this.cel(rightNode, scope)];
-  }
-
-  binaryOnInterpreter(node: NodeLike, scope: Scope, op: string): Value {
-    const slow = this.operation(`object ${op} oldObject`, node.args as NodeLike[]);
-    const [l, r] = this.binary(node, scope);
-    return { src: this.let(`${slow}(${l}, ${r})`), json: false };
+  /** A number-path operand or result (int-numbers.ts) as the CEL value other operations take. */
+  celValue(operand: NumericOperand): Value {
+    return { src: operand.cel(), json: false };
   }
 
   equality(node: NodeLike, scope: Scope, negated: boolean): Value {
@@ -450,8 +438,13 @@ export class Generator {
       const [l, r] = nullSide === 0 ? ['null', o] : [o, 'null'];
       return this.compareValues(l, r, negated, kubernetes, slow);
     }
-    const [l, r] = this.binary(node, scope);
-    return this.compareValues(l, r, negated, kubernetes, slow);
+    if (kubernetes) {
+      const [leftNode, rightNode] = node.args as [NodeLike, NodeLike];
+      const l = this.cel(leftNode, scope);
+      return this.compareValues(l, this.cel(rightNode, scope), negated, kubernetes, slow);
+    }
+    // Two safe-integer numbers compare as numbers (int-numbers.ts); the rest as CEL values.
+    return intComparison(this, node, scope, (l, r) => this.compareValues(l, r, negated, kubernetes, slow).src, true);
   }
 
   /** `l == r` (or `!=`) on evaluated CEL values, charged first. */
@@ -478,23 +471,18 @@ export class Generator {
 
   ordering(node: NodeLike, scope: Scope, op: '<' | '<=' | '>' | '>='): Value {
     const slow = this.operation(`object ${op} oldObject`, node.args as NodeLike[]);
-    const [l, r] = this.binary(node, scope);
-    // Only ints compare here: strings (code points against UTF-16 units), doubles (NaN, mixed
-    // int/double comparisons) and the rest go to the interpreter.
-    return { src: this.let(`typeof ${l} === 'bigint' && typeof ${r} === 'bigint' ? ${l} ${op} ${r} : ${slow}(${l}, ${r})`), json: false };
+    // Two ints compare here (as numbers when both are safe integers, int-numbers.ts): strings (code
+    // points against UTF-16 units), doubles (NaN, mixed int/double comparisons) and the rest go to
+    // the interpreter.
+    return intComparison(this, node, scope, (l, r) => this.let(`typeof ${l} === 'bigint' && typeof ${r} === 'bigint' ? ${l} ${op} ${r} : ${slow}(${l}, ${r})`), false);
   }
 
-  arithmetic(node: NodeLike, scope: Scope, op: '+' | '-' | '*'): Value {
-    const slow = this.operation(`object ${op} oldObject`, node.args as NodeLike[]);
-    // Both operands as CEL values, JSON ones converted. (Two JSON lists could stay JSON, but the same
-    // `+` on other values makes a CEL value that converting again would change: 0.5 + 0.5 is the
-    // double 1, which as JSON would read as the int 1. A value's JSON-ness is fixed when the code is
-    // generated, so the result is always a CEL value.)
-    const [l, r] = this.binary(node, scope);
-    return this.arithmeticOn(l, r, op, slow);
-  }
-
-  /** `l op r` on evaluated CEL values. */
+  /**
+   * `l op r` on evaluated CEL values. (Two JSON lists could stay JSON, but the same `+` on other
+   * values makes a CEL value that converting again would change: 0.5 + 0.5 is the double 1, which
+   * as JSON would read as the int 1. A value's JSON-ness is fixed when the code is generated, so the
+   * result is always a CEL value.)
+   */
   arithmeticOn(l: Source, r: Source, op: '+' | '-' | '*', slow: Source): Value {
     const t = this.out.temporary();
     this.out.block(`if (typeof ${l} === 'bigint' && typeof ${r} === 'bigint')`, () => {
@@ -518,8 +506,9 @@ export class Generator {
     const right = this.gen(rightNode, scope);
     const t = this.out.temporary();
     // The interpreter types a list by its first element: a string looked up in a list of strings.
+    // Charged as the interpreter's `in` charges (library/call-costs.ts): the list's size.
     const inList = (list: Source) =>
-      `if (typeof ${l} === 'string' && Array.isArray(${list}) && (${list}.length === 0 || typeof ${list}[0] === 'string')) ${t} = ${list}.includes(${l}); else ${t} = ${slow}(${l}, ${list});`;
+      `if (typeof ${l} === 'string' && Array.isArray(${list}) && (${list}.length === 0 || typeof ${list}[0] === 'string')) { ${this.k(chargeListMembership)}(${list}); ${t} = ${list}.includes(${l}); } else ${t} = ${slow}(${l}, ${list});`;
     if (right.json) {
       const r = right.src;
       // A string key in a JSON object (whose keys are all strings): the interpreter's map lookup.

@@ -44,10 +44,13 @@ function celOfList(list: unknown[], converted: Map<object, unknown>): unknown {
   return cel;
 }
 
-/** `value[k]` for a list and an in-range int or a map and a key it has; undefined otherwise (the slow path's case). */
+/**
+ * `value[k]` for a list and an in-range int or a map and a key it has; undefined otherwise (the slow
+ * path's case). A BigInt compares with the list's length as a number exactly, without making a BigInt of it.
+ */
 export function indexedMember(value: unknown, k: unknown): unknown {
   if (Array.isArray(value)) {
-    return typeof k === 'bigint' && k >= 0n && k < BigInt(value.length) ? (value[Number(k)] as unknown) : undefined;
+    return typeof k === 'bigint' && k >= 0n && k < value.length ? (value[Number(k)] as unknown) : undefined;
   }
   return isPlainMap(value) && typeof k === 'string' && Object.hasOwn(value, k) ? value[k] : undefined;
 }
@@ -55,7 +58,7 @@ export function indexedMember(value: unknown, k: unknown): unknown {
 /** indexedMember for a JSON operand (isJsonObject instead of the prototype test). */
 export function jsonIndexedMember(value: unknown, k: unknown): unknown {
   if (Array.isArray(value)) {
-    return typeof k === 'bigint' && k >= 0n && k < BigInt(value.length) ? (value[Number(k)] as unknown) : undefined;
+    return typeof k === 'bigint' && k >= 0n && k < value.length ? (value[Number(k)] as unknown) : undefined;
   }
   return isJsonObject(value) && typeof k === 'string' && Object.hasOwn(value, k) ? value[k] : undefined;
 }

@@ -2,12 +2,15 @@
 // does, so that an expression cannot allocate without bound before its budget or deadline stops it:
 // `l + l` repeated 25 times builds a list of 2^25 elements, which used to cost nothing.
 //   - list + list: cel-js copies both operands, so it is charged for the size of the result (cel-go
-//     builds a lazy view instead, which is why Kubernetes calls it O(1); the copy here is not).
-//   - string + string and bytes + bytes: the size of the result, as Kubernetes charges (0.1 per byte).
+//     builds a lazy view instead, which is why Kubernetes charges 1; the copy here is not O(1), and
+//     this is the one call priced above Kubernetes on purpose: 1 + the result's length).
+//   - string + string and bytes + bytes: exactly as Kubernetes charges, ceil((size(a) + size(b)) *
+//     0.1), a string's size being its code points (call-costs.ts).
 //   - list and map literals: the base costs Kubernetes charges for creating a list (10) or a map (30).
 // The charge is taken before the copy, so an over-budget concatenation never allocates.
 import type { ASTNode, Environment } from '@marcbachmann/cel-js';
-import { chargeCost, chargeList, chargeString } from '../cost.js';
+import { chargeCost, chargeList, isCostBudgetArmed } from '../cost.js';
+import { pairTraversal, traversal } from './call-costs.js';
 import { chargeNodeEvaluation, shadowBuiltinOperator, type RegistryLike } from '../cel-js-internals.js';
 
 /** cel-go's ListCreateBaseCost and MapCreateBaseCost (common/cost.go). */
@@ -23,12 +26,12 @@ export function concatLists(a: readonly unknown[], b: readonly unknown[]): unkno
 }
 
 export function concatStrings(a: string, b: string): string {
-  chargeString(a.length + b.length);
+  if (isCostBudgetArmed()) chargeCost(pairTraversal(a, b));
   return a + b;
 }
 
 export function concatBytes(a: Uint8Array, b: Uint8Array): Uint8Array {
-  chargeString(a.length + b.length);
+  if (isCostBudgetArmed()) chargeCost(traversal(a.length + b.length));
   const out = new Uint8Array(a.length + b.length);
   out.set(a, 0);
   out.set(b, a.length);

@@ -11,30 +11,18 @@
 // at run time in both Kubernetes and daemonguard, so comparing them is priced by their number of fields.
 //
 // Both engines charge once per comparison, after both operands are evaluated and before comparing.
-import type { ASTNode } from '@marcbachmann/cel-js';
+import { Optional, type ASTNode } from '@marcbachmann/cel-js';
 import { chargeCost, isCostBudgetArmed } from '../cost.js';
 import { interceptBinaryOperands } from '../cel-js-internals.js';
+import { codePointCount } from './string-sizes.js';
 
 /** cel-go's StringTraversalCostFactor (common/cost.go). */
 export const TRAVERSAL_COST_FACTOR = 0.1;
 
-/** The number of code points in `s` (lone surrogates count one each, as one UTF-16 unit). */
-function codePointCount(s: string): number {
-  let count = s.length;
-  for (let i = 0; i < s.length - 1; i++) {
-    const unit = s.charCodeAt(i);
-    if (unit >= 0xd800 && unit <= 0xdbff) {
-      const next = s.charCodeAt(i + 1);
-      if (next >= 0xdc00 && next <= 0xdfff) {
-        count--;
-        i++;
-      }
-    }
-  }
-  return count;
-}
-
-/** The size cel-go's cost tracker gives a value: the CEL size() of strings, bytes, lists and maps, else 1. */
+/**
+ * The size cel-go's cost tracker gives a value: the CEL size() of strings, bytes, lists and maps, an
+ * optional's value's size when it has one, else 1.
+ */
 export function costSize(value: unknown): number {
   if (typeof value === 'string') {
     // Below 11 UTF-16 units the charge is 1 (or 0 when empty) whatever the code point count.
@@ -44,6 +32,7 @@ export function costSize(value: unknown): number {
   if (Array.isArray(value)) return value.length;
   if (value instanceof Uint8Array) return value.length;
   if (value instanceof Map) return value.size;
+  if (value instanceof Optional) return value.hasValue() ? costSize(value.value()) : 1;
   const proto: unknown = Object.getPrototypeOf(value);
   if (proto === null || proto === Object.prototype) return Object.keys(value).length;
   return 1;

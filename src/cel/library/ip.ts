@@ -9,8 +9,13 @@
 // As in Kubernetes, IPv4-mapped IPv6 addresses (::ffff:1.2.3.4) and zones (fe80::1%eth0) are
 // refused, and IPv4 octets with leading zeros are invalid. containsCIDR compares masked networks
 // (the behaviour since Kubernetes 1.33; earlier releases compared unmasked addresses by mistake).
+// Costs, as Kubernetes charges (call-costs.ts): parsing (ip, isIP, cidr, isCIDR) one traversal of
+// the string, ip.isCanonical two; containsIP and containsCIDR by the CIDR prefix's bytes (plus one
+// traversal of a string operand, which they parse); string(), the accessors and cidr.ip() 1.
 import type { Environment } from '@marcbachmann/cel-js';
+import { chargeCost, isCostBudgetArmed } from '../cost.js';
 import type { HasJsonForm } from '../values.js';
+import { chargeStringTraversal, nominal, stringSize, stringTraversal, traversal, traversalAndBuild } from './call-costs.js';
 import { celError, define } from './support.js';
 
 class AddrError extends Error {}
@@ -320,6 +325,24 @@ function succeeds(parse: (raw: string) => unknown): (raw: string) => boolean {
   };
 }
 
+const isAddr = succeeds(parseKubernetesAddr);
+const isCidr = succeeds(parseKubernetesCidr);
+
+/**
+ * containsIP and containsCIDR as Kubernetes prices them, by the size of the CIDR (its prefix length
+ * in bytes, rounded up: cel.CIDR's Size): the comparison of up to that many bytes, ceil(2 * size *
+ * 0.1); for containsCIDR the masking of the base as well, ceil(size * 0.1) + 1; and one traversal of
+ * a string operand, which is parsed first.
+ */
+function chargeContains(c: CIDR, raw: string | undefined, cidrOperand: boolean): void {
+  if (!isCostBudgetArmed()) return;
+  const size = Math.ceil(c.bits / 8);
+  let cost = traversal(size + size);
+  if (cidrOperand) cost += traversal(size) + 1;
+  if (raw !== undefined) cost += stringTraversal(raw);
+  chargeCost(cost);
+}
+
 class IPNamespace {}
 
 const IP = 'net.IP';
@@ -331,27 +354,43 @@ export function registerIpLibrary(env: Environment): void {
   env.registerOperator(`${IP} == ${IP}`, (a: IPAddress, b: IPAddress) => a.equals(b));
   env.registerOperator(`${CIDR_TYPE} == ${CIDR_TYPE}`, (a: CIDR, b: CIDR) => a.equals(b));
 
-  define(env, `ip(string): ${IP}`, parseKubernetesAddr);
-  define(env, 'isIP(string): bool', succeeds(parseKubernetesAddr));
+  define(env, `ip(string): ${IP}`, (raw: string) => (chargeStringTraversal(raw), parseKubernetesAddr(raw)));
+  define(env, 'isIP(string): bool', (raw: string) => (chargeStringTraversal(raw), isAddr(raw)));
   env.registerType('IPNamespace', IPNamespace);
   env.registerConstant('ip', 'IPNamespace', new IPNamespace());
-  define(env, 'IPNamespace.isCanonical(string): bool', (_ns: IPNamespace, raw: string) => parseKubernetesAddr(raw).toString() === raw);
-  define(env, `string(${IP}): string`, (ip: IPAddress) => ip.toString());
-  define(env, `${IP}.family(): int`, (ip: IPAddress) => BigInt(ip.family));
-  define(env, `${IP}.isUnspecified(): bool`, (ip: IPAddress) => ip.isUnspecified());
-  define(env, `${IP}.isLoopback(): bool`, (ip: IPAddress) => ip.isLoopback());
-  define(env, `${IP}.isLinkLocalMulticast(): bool`, (ip: IPAddress) => ip.isLinkLocalMulticast());
-  define(env, `${IP}.isLinkLocalUnicast(): bool`, (ip: IPAddress) => ip.isLinkLocalUnicast());
-  define(env, `${IP}.isGlobalUnicast(): bool`, (ip: IPAddress) => ip.isGlobalUnicast());
+  define(env, 'IPNamespace.isCanonical(string): bool', (_ns: IPNamespace, raw: string) => {
+    // Parsed, then printed and compared: Kubernetes charges two traversals.
+    if (isCostBudgetArmed()) chargeCost(traversalAndBuild(stringSize(raw)));
+    return parseKubernetesAddr(raw).toString() === raw;
+  });
+  define(env, `string(${IP}): string`, nominal((ip: IPAddress) => ip.toString()));
+  define(env, `${IP}.family(): int`, nominal((ip: IPAddress) => BigInt(ip.family)));
+  define(env, `${IP}.isUnspecified(): bool`, nominal((ip: IPAddress) => ip.isUnspecified()));
+  define(env, `${IP}.isLoopback(): bool`, nominal((ip: IPAddress) => ip.isLoopback()));
+  define(env, `${IP}.isLinkLocalMulticast(): bool`, nominal((ip: IPAddress) => ip.isLinkLocalMulticast()));
+  define(env, `${IP}.isLinkLocalUnicast(): bool`, nominal((ip: IPAddress) => ip.isLinkLocalUnicast()));
+  define(env, `${IP}.isGlobalUnicast(): bool`, nominal((ip: IPAddress) => ip.isGlobalUnicast()));
 
-  define(env, `cidr(string): ${CIDR_TYPE}`, parseKubernetesCidr);
-  define(env, 'isCIDR(string): bool', succeeds(parseKubernetesCidr));
-  define(env, `string(${CIDR_TYPE}): string`, (c: CIDR) => c.toString());
-  define(env, `${CIDR_TYPE}.containsIP(string): bool`, (c: CIDR, raw: string) => c.containsIP(parseKubernetesAddr(raw)));
-  define(env, `${CIDR_TYPE}.containsIP(${IP}): bool`, (c: CIDR, ip: IPAddress) => c.containsIP(ip));
-  define(env, `${CIDR_TYPE}.containsCIDR(string): bool`, (c: CIDR, raw: string) => c.containsCIDR(parseKubernetesCidr(raw)));
-  define(env, `${CIDR_TYPE}.containsCIDR(${CIDR_TYPE}): bool`, (c: CIDR, other: CIDR) => c.containsCIDR(other));
-  define(env, `${CIDR_TYPE}.ip(): ${IP}`, (c: CIDR) => c.address);
-  define(env, `${CIDR_TYPE}.masked(): ${CIDR_TYPE}`, (c: CIDR) => c.masked());
-  define(env, `${CIDR_TYPE}.prefixLength(): int`, (c: CIDR) => BigInt(c.bits));
+  define(env, `cidr(string): ${CIDR_TYPE}`, (raw: string) => (chargeStringTraversal(raw), parseKubernetesCidr(raw)));
+  define(env, 'isCIDR(string): bool', (raw: string) => (chargeStringTraversal(raw), isCidr(raw)));
+  define(env, `string(${CIDR_TYPE}): string`, nominal((c: CIDR) => c.toString()));
+  define(env, `${CIDR_TYPE}.containsIP(string): bool`, (c: CIDR, raw: string) => {
+    chargeContains(c, raw, false);
+    return c.containsIP(parseKubernetesAddr(raw));
+  });
+  define(env, `${CIDR_TYPE}.containsIP(${IP}): bool`, (c: CIDR, ip: IPAddress) => {
+    chargeContains(c, undefined, false);
+    return c.containsIP(ip);
+  });
+  define(env, `${CIDR_TYPE}.containsCIDR(string): bool`, (c: CIDR, raw: string) => {
+    chargeContains(c, raw, true);
+    return c.containsCIDR(parseKubernetesCidr(raw));
+  });
+  define(env, `${CIDR_TYPE}.containsCIDR(${CIDR_TYPE}): bool`, (c: CIDR, other: CIDR) => {
+    chargeContains(c, undefined, true);
+    return c.containsCIDR(other);
+  });
+  define(env, `${CIDR_TYPE}.ip(): ${IP}`, nominal((c: CIDR) => c.address));
+  define(env, `${CIDR_TYPE}.masked(): ${CIDR_TYPE}`, nominal((c: CIDR) => c.masked()));
+  define(env, `${CIDR_TYPE}.prefixLength(): int`, nominal((c: CIDR) => BigInt(c.bits)));
 }

@@ -6,9 +6,12 @@
 //   <Quantity>.add(<Quantity>|<int>), .sub(<Quantity>|<int>) <Quantity>
 //   <Quantity>.isGreaterThan(<Quantity>), .isLessThan(<Quantity>) <bool>, .compareTo(<Quantity>) <int>
 //   == and != compare values (quantity('1Ki') == quantity('1024')).
+// Costs, as Kubernetes charges: quantity() and isQuantity() one traversal of the string (a tenth of
+// its size, rounded up), every other function 1.
 import type { Environment } from '@marcbachmann/cel-js';
 import { isQuantity, parseQuantity, Quantity, QuantityError } from '../../common/quantity.js';
 import type { HasJsonForm } from '../values.js';
+import { chargeStringTraversal, nominal } from './call-costs.js';
 import { celError, define } from './support.js';
 
 /** A quantity as a CEL value: named for CEL's type checks, written into JSON as the apiserver prints it. */
@@ -26,6 +29,7 @@ export class CelQuantity extends Quantity implements HasJsonForm {
 
 /** quantity(<string>): apimachinery's refusal becomes a CEL error with its message. */
 function celQuantity(text: string): CelQuantity {
+  chargeStringTraversal(text);
   try {
     return CelQuantity.of(parseQuantity(text));
   } catch (error) {
@@ -40,21 +44,25 @@ export function registerQuantityLibrary(env: Environment): void {
   env.registerType(Q, { ctor: CelQuantity, fields: {} });
   env.registerOperator(`${Q} == ${Q}`, (a: CelQuantity, b: CelQuantity) => a.compareTo(b) === 0);
   define(env, `quantity(string): ${Q}`, celQuantity);
-  define(env, 'isQuantity(string): bool', isQuantity);
-  define(env, `sign(${Q}): int`, (q: CelQuantity) => BigInt(q.sign()));
-  define(env, `${Q}.sign(): int`, (q: CelQuantity) => BigInt(q.sign()));
-  define(env, `${Q}.isInteger(): bool`, (q: CelQuantity) => q.asInt64() !== undefined);
-  define(env, `${Q}.asInteger(): int`, (q: CelQuantity) => {
-    const value = q.asInt64();
-    if (value === undefined) throw celError('cannot convert value to integer');
-    return value;
-  });
-  define(env, `${Q}.asApproximateFloat(): double`, (q: CelQuantity) => q.asApproximateFloat());
-  define(env, `${Q}.add(${Q}): ${Q}`, (a: CelQuantity, b: CelQuantity) => CelQuantity.of(a.plus(b)));
-  define(env, `${Q}.add(int): ${Q}`, (a: CelQuantity, b: bigint) => CelQuantity.of(a.plus(new Quantity(b, 0, true, 'DecimalExponent'))));
-  define(env, `${Q}.sub(${Q}): ${Q}`, (a: CelQuantity, b: CelQuantity) => CelQuantity.of(a.plus(b, true)));
-  define(env, `${Q}.sub(int): ${Q}`, (a: CelQuantity, b: bigint) => CelQuantity.of(a.plus(new Quantity(b, 0, true, 'DecimalExponent'), true)));
-  define(env, `${Q}.isGreaterThan(${Q}): bool`, (a: CelQuantity, b: CelQuantity) => a.compareTo(b) === 1);
-  define(env, `${Q}.isLessThan(${Q}): bool`, (a: CelQuantity, b: CelQuantity) => a.compareTo(b) === -1);
-  define(env, `${Q}.compareTo(${Q}): int`, (a: CelQuantity, b: CelQuantity) => BigInt(a.compareTo(b)));
+  define(env, 'isQuantity(string): bool', (text: string) => (chargeStringTraversal(text), isQuantity(text)));
+  define(env, `sign(${Q}): int`, nominal((q: CelQuantity) => BigInt(q.sign())));
+  define(env, `${Q}.sign(): int`, nominal((q: CelQuantity) => BigInt(q.sign())));
+  define(env, `${Q}.isInteger(): bool`, nominal((q: CelQuantity) => q.asInt64() !== undefined));
+  define(
+    env,
+    `${Q}.asInteger(): int`,
+    nominal((q: CelQuantity) => {
+      const value = q.asInt64();
+      if (value === undefined) throw celError('cannot convert value to integer');
+      return value;
+    }),
+  );
+  define(env, `${Q}.asApproximateFloat(): double`, nominal((q: CelQuantity) => q.asApproximateFloat()));
+  define(env, `${Q}.add(${Q}): ${Q}`, nominal((a: CelQuantity, b: CelQuantity) => CelQuantity.of(a.plus(b))));
+  define(env, `${Q}.add(int): ${Q}`, nominal((a: CelQuantity, b: bigint) => CelQuantity.of(a.plus(new Quantity(b, 0, true, 'DecimalExponent')))));
+  define(env, `${Q}.sub(${Q}): ${Q}`, nominal((a: CelQuantity, b: CelQuantity) => CelQuantity.of(a.plus(b, true))));
+  define(env, `${Q}.sub(int): ${Q}`, nominal((a: CelQuantity, b: bigint) => CelQuantity.of(a.plus(new Quantity(b, 0, true, 'DecimalExponent'), true))));
+  define(env, `${Q}.isGreaterThan(${Q}): bool`, nominal((a: CelQuantity, b: CelQuantity) => a.compareTo(b) === 1));
+  define(env, `${Q}.isLessThan(${Q}): bool`, nominal((a: CelQuantity, b: CelQuantity) => a.compareTo(b) === -1));
+  define(env, `${Q}.compareTo(${Q}): int`, nominal((a: CelQuantity, b: CelQuantity) => BigInt(a.compareTo(b))));
 }

@@ -7,10 +7,18 @@
 // Syntax RE2 refuses (lookaround, backreferences, \Z, repeat counts over 1000...) is an evaluation
 // error, never a fallback to another engine. Policy patterns are nearly always constants, so
 // compiled patterns live in a bounded LRU cache.
+//
+// Each call costs what Kubernetes charges for matches, find and findAll: ceil((1 + size(s)) * 0.1) *
+// ceil(size(pattern) * 0.25) (call-costs.ts), charged before compiling, whether the pattern was
+// cached or not, so that a review's cost depends on the review alone. Compiling has no charge of its
+// own (Kubernetes has none); what bounds it is the pattern length limit below, and the deadline: a
+// long pattern's call costs at least ceil(length / 4) units, so the meter reads the clock before
+// each such call (cost.ts CLOCK_CHECK_UNITS), and a run of long patterns stops at the deadline.
 import type { Environment } from '@marcbachmann/cel-js';
 import { RE2JS } from 're2js';
-import { chargeCost, chargeRegex, currentEvaluation } from '../cost.js';
+import { chargeCost, isCostBudgetArmed } from '../cost.js';
 import { shadowBuiltinOverloads, type RegistryLike } from '../cel-js-internals.js';
+import { regexCost } from './call-costs.js';
 import { celError, define, toIndex } from './support.js';
 
 /** How many compiled patterns (or compile errors) the cache keeps. */
@@ -19,51 +27,27 @@ export const REGEX_CACHE_SIZE = 512;
 /**
  * Patterns can come from the object under review (`name.matches(object.metadata.annotations[...])`),
  * and compiling is neither linear nor interruptible: measured, a 200,000-character pattern took
- * 0.6-3 s to compile and kept 30-110 MB. So patterns have a length limit, compiling is charged per
- * character, and only short patterns (all that policies write) are cached.
+ * 0.6-3 s to compile and kept 30-110 MB. So patterns have a length limit, and only short patterns
+ * (all that policies write) are cached.
  */
 export const MAX_REGEX_LENGTH = 8192;
 const MAX_CACHED_REGEX_LENGTH = 256;
-const COMPILE_UNITS_PER_CHARACTER = 8;
 
 type Compiled = RE2JS | { error: string };
 
-interface CacheEntry {
-  readonly compiled: Compiled;
-  /** The metered evaluation (cost.ts currentEvaluation) that last paid for compiling the pattern. */
-  chargedIn: number;
-}
+const cache = new Map<string, Compiled>();
 
-const cache = new Map<string, CacheEntry>();
-
-function compileUnits(pattern: string): number {
-  return 1 + pattern.length * COMPILE_UNITS_PER_CHARACTER;
-}
-
-/**
- * Compiles with RE2 syntax, from the cache when possible; throws a CEL error for invalid syntax.
- * Compiling is charged once per metered evaluation that uses the pattern, cached or not: a cache
- * shared by the whole process must not make an expression's cost depend on what ran before it (the
- * CLI's first review and a warm webhook's thousandth cost the same, so a review near its budget gets
- * the same answer from both).
- */
+/** Compiles with RE2 syntax, from the cache when possible; throws a CEL error for invalid syntax. */
 export function compileRegex(pattern: string): RE2JS {
-  let entry = cache.get(pattern);
-  if (entry !== undefined) {
+  let compiled = cache.get(pattern);
+  if (compiled !== undefined) {
     // Refresh recency: Map iteration order is insertion order, so the first key is the oldest.
     cache.delete(pattern);
-    cache.set(pattern, entry);
-    const evaluation = currentEvaluation();
-    if (entry.chargedIn !== evaluation) {
-      chargeCost(compileUnits(pattern));
-      entry.chargedIn = evaluation;
-    }
+    cache.set(pattern, compiled);
   } else {
     if (pattern.length > MAX_REGEX_LENGTH) {
       throw celError(`regular expression of ${pattern.length} characters refused: the limit is ${MAX_REGEX_LENGTH}`);
     }
-    chargeCost(compileUnits(pattern));
-    let compiled: Compiled;
     try {
       compiled = RE2JS.compile(pattern);
     } catch (error) {
@@ -73,16 +57,19 @@ export function compileRegex(pattern: string): RE2JS {
       if (compiled instanceof RE2JS) return compiled;
       throw celError(`invalid regular expression ${JSON.stringify(pattern.slice(0, 80))}…: ${compiled.error}`);
     }
-    entry = { compiled, chargedIn: currentEvaluation() };
-    cache.set(pattern, entry);
+    cache.set(pattern, compiled);
     if (cache.size > REGEX_CACHE_SIZE) {
       const oldest = cache.keys().next().value;
       if (oldest !== undefined) cache.delete(oldest);
     }
   }
-  const { compiled } = entry;
   if (compiled instanceof RE2JS) return compiled;
   throw celError(`invalid regular expression ${JSON.stringify(pattern)}: ${compiled.error}`);
+}
+
+/** Charges one regex call as Kubernetes does, before the pattern is compiled or run. */
+function chargeRegexCall(s: string, pattern: string): void {
+  if (isCostBudgetArmed()) chargeCost(regexCost(s, pattern));
 }
 
 /** For tests: the number of cached patterns. */
@@ -91,20 +78,20 @@ export function regexCacheSize(): number {
 }
 
 export function matches(s: string, pattern: string): boolean {
+  chargeRegexCall(s, pattern);
   const re = compileRegex(pattern);
-  chargeRegex(s.length);
   return re.test(s);
 }
 
 export function find(s: string, pattern: string): string {
+  chargeRegexCall(s, pattern);
   const re = compileRegex(pattern);
-  chargeRegex(s.length);
   return re.re2().find(s) as string;
 }
 
 export function findAll(s: string, pattern: string, limit: bigint = -1n): string[] {
+  chargeRegexCall(s, pattern);
   const re = compileRegex(pattern);
-  chargeRegex(s.length);
   if (limit === 0n) return [];
   const found = re.re2().findAll(s, limit < 0n ? -1 : toIndex(limit)) as string[] | null;
   return found ?? [];

@@ -12,6 +12,9 @@
 //     1 to 9999) and durations (±10,000 years) in arithmetic, and duration + timestamp being a timestamp
 //   - timestamp getters with a time zone accept UTC offsets ('+11:00', '-02:30') as cel-go does, and
 //     compute IANA zones without going through the process's local time zone
+// and the calls cel-go prices by size, charged as Kubernetes charges them (call-costs.ts): `in` on a
+// list (the list's size), orderings of strings and bytes (a tenth of the smaller operand's size),
+// and the conversions string(bytes) and bytes(string) (a tenth of the operand's size).
 import { Optional, type Environment } from '@marcbachmann/cel-js';
 import { Duration, UnsignedInt } from '@marcbachmann/cel-js/evaluator';
 import {
@@ -24,6 +27,8 @@ import {
 import { formatTimestamp } from '../values.js';
 import { JSONPATCH_TYPE } from '../constructible-types.js';
 import { constructedTypeName, JSONPATCH_STRING_FIELDS } from '../object-construction.js';
+import { chargeCost, isCostBudgetArmed } from '../cost.js';
+import { chargeListMembership, chargeOrdering, chargeStringTraversal, traversal } from './call-costs.js';
 import { celCompare, celEquals, celError, define, durationNanos } from './support.js';
 
 const TIMESTAMP = 'google.protobuf.Timestamp';
@@ -332,6 +337,7 @@ function registerCheckedArithmetic(env: Environment, registry: RegistryLike): vo
   // List membership with CEL's heterogeneous equality (dyn(3u) in [1, 2, 3] is true).
   shadowBuiltinOperator(registry, 'in', (d) => d.leftType.name === 'V' && d.rightType?.name === 'list<V>');
   env.registerOperator('V in list<V>', (value: unknown, list: Iterable<unknown>) => {
+    if (Array.isArray(list) || list instanceof Set) chargeListMembership(list);
     for (const element of list) if (celEquals(value, element)) return true;
     return false;
   });
@@ -345,6 +351,21 @@ function registerCheckedArithmetic(env: Environment, registry: RegistryLike): vo
     if (!(parsed instanceof Duration)) throw celError(`invalid duration ${JSON.stringify(text)}`);
     return durationFromNanos(durationNanos(parsed));
   });
+}
+
+/**
+ * cel-js's string orderings, unchanged (JavaScript's comparison), but charged as cel-go charges
+ * LessString and the others: ceil(min(size(a), size(b)) * 0.1).
+ */
+function registerChargedStringOrdering(env: Environment, registry: RegistryLike): void {
+  shadowBuiltinOperator(registry, '<', (d) => d.leftType.name === 'string' && d.rightType?.name === 'string');
+  shadowBuiltinOperator(registry, '<=', (d) => d.leftType.name === 'string' && d.rightType?.name === 'string');
+  shadowBuiltinOperator(registry, '>', (d) => d.leftType.name === 'string' && d.rightType?.name === 'string');
+  shadowBuiltinOperator(registry, '>=', (d) => d.leftType.name === 'string' && d.rightType?.name === 'string');
+  env.registerOperator('string < string', (a: string, b: string) => (chargeOrdering(a, b), a < b));
+  env.registerOperator('string <= string', (a: string, b: string) => (chargeOrdering(a, b), a <= b));
+  env.registerOperator('string > string', (a: string, b: string) => (chargeOrdering(a, b), a > b));
+  env.registerOperator('string >= string', (a: string, b: string) => (chargeOrdering(a, b), a >= b));
 }
 
 export function registerStandardFixes(env: Environment, registry: RegistryLike): void {
@@ -363,12 +384,13 @@ export function registerStandardFixes(env: Environment, registry: RegistryLike):
   env.registerFunction('optional.optFlatMap(ast, ast): optional<dyn>', optMapExpander(true));
   env.registerOperator('optional<A> == optional<A>', (a: Optional<unknown>, b: Optional<unknown>) => optionalEquals(a, b));
 
-  env.registerOperator('bytes < bytes', (a: Uint8Array, b: Uint8Array) => celCompare(a, b) < 0);
-  env.registerOperator('bytes <= bytes', (a: Uint8Array, b: Uint8Array) => celCompare(a, b) <= 0);
-  env.registerOperator('bytes > bytes', (a: Uint8Array, b: Uint8Array) => celCompare(a, b) > 0);
-  env.registerOperator('bytes >= bytes', (a: Uint8Array, b: Uint8Array) => celCompare(a, b) >= 0);
+  env.registerOperator('bytes < bytes', (a: Uint8Array, b: Uint8Array) => (chargeOrdering(a, b), celCompare(a, b) < 0));
+  env.registerOperator('bytes <= bytes', (a: Uint8Array, b: Uint8Array) => (chargeOrdering(a, b), celCompare(a, b) <= 0));
+  env.registerOperator('bytes > bytes', (a: Uint8Array, b: Uint8Array) => (chargeOrdering(a, b), celCompare(a, b) > 0));
+  env.registerOperator('bytes >= bytes', (a: Uint8Array, b: Uint8Array) => (chargeOrdering(a, b), celCompare(a, b) >= 0));
   // After the first registerOperator: this registry now owns its operator table.
   registerCheckedArithmetic(env, registry);
+  registerChargedStringOrdering(env, registry);
 
   define(env, 'int(uint): int', (v: UnsignedInt) => {
     if (v.value >= 2n ** 63n) throw celError('int() type error: integer overflow');
@@ -397,8 +419,17 @@ export function registerStandardFixes(env: Environment, registry: RegistryLike):
     if (!Number.isFinite(v) || v < 0 || v >= UINT64_LIMIT) throw celError('uint() type error: unsigned integer overflow');
     return new UnsignedInt(BigInt(Math.trunc(v)));
   });
+  // cel-js's own conversion, only charged.
+  const toBytes = registry.functionCandidates(false, 'bytes', 1).declarations.find((d) => d.argTypes[0]?.name === 'string')?.handler;
+  if (!toBytes) throw new Error('cel-js internals changed: no bytes(string) overload');
+  shadowBuiltinOverloads(registry, false, 'bytes', 1, (d) => d.argTypes[0]?.name === 'string');
+  define(env, 'bytes(string): bytes', (v: string) => {
+    chargeStringTraversal(v);
+    return toBytes(v);
+  });
   shadowBuiltinOverloads(registry, false, 'string', 1, (d) => d.argTypes[0]?.name === 'bytes');
   define(env, 'string(bytes): string', (v: Uint8Array) => {
+    if (isCostBudgetArmed()) chargeCost(traversal(v.length));
     try {
       return UTF8.decode(v);
     } catch {

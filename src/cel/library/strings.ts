@@ -4,9 +4,18 @@
 //
 // cel-js ships some of these with JavaScript semantics (UTF-16 indices, toLowerCase on all of
 // Unicode, JS whitespace for trim, UTF-16 splitting); those built-ins are replaced, not extended.
+// contains, startsWith and endsWith are cel-js's, replaced here only to charge what Kubernetes charges.
+//
+// Costs (call-costs.ts), as Kubernetes 1.37 prices each call: lowerAscii, upperAscii, substring and
+// trim one traversal of the receiver; replace and split twice that; join twice its result's size;
+// indexOf and lastIndexOf the receiver's bytes times 0.1, truncated (Kubernetes' traversalCost);
+// charAt 1; format and strings.quote one traversal of the template or the string (cel-go's rule);
+// contains the product of both traversals; startsWith and endsWith one traversal of the argument.
+// reverse is not in the version of the library Kubernetes 1.37 enables; it is priced like lowerAscii.
 import type { Environment } from '@marcbachmann/cel-js';
-import { chargeList, chargeString } from '../cost.js';
+import { chargeCost, isCostBudgetArmed } from '../cost.js';
 import { shadowBuiltinOverloads, type RegistryLike } from '../cel-js-internals.js';
+import { chargeNominalCall, chargeStringTraversal, containsCost, stringSize, traversalAndBuild, traversalCost } from './call-costs.js';
 import { formatString } from './format.js';
 import { celError, codePoints, define, describeType, isBmpOnly, toIndex } from './support.js';
 
@@ -34,7 +43,7 @@ function isGoSpace(c: number): boolean {
 }
 
 export function trim(s: string): string {
-  chargeString(s.length);
+  chargeStringTraversal(s);
   let start = 0;
   let end = s.length;
   while (start < end && isGoSpace(s.charCodeAt(start))) start++;
@@ -43,7 +52,7 @@ export function trim(s: string): string {
 }
 
 function mapAscii(s: string, from: number, to: number, delta: number): string {
-  chargeString(s.length);
+  chargeStringTraversal(s);
   let out = '';
   let last = 0;
   for (let i = 0; i < s.length; i++) {
@@ -64,7 +73,7 @@ function outOfRange(index: bigint | number): never {
 }
 
 export function charAt(s: string, index: bigint): string {
-  chargeString(s.length);
+  chargeNominalCall();
   if (isBmpOnly(s)) {
     // Without surrogates every UTF-16 unit is a code point: no array of code points needed.
     if (index < 0n || index > BigInt(s.length)) outOfRange(index);
@@ -95,7 +104,7 @@ function findRunesBackward(runes: readonly string[], sub: readonly string[], fro
 // offset past the end finds nothing (-1), and the empty string matches at the offset, clamped to
 // the end of the string.
 export function indexOf(s: string, sub: string, offset: bigint = 0n): bigint {
-  chargeString(s.length + sub.length);
+  if (isCostBudgetArmed()) chargeCost(traversalCost(s));
   if (offset < 0n) outOfRange(offset);
   if (isBmpOnly(s) && isBmpOnly(sub)) {
     if (sub === '') return offset > BigInt(s.length) ? BigInt(s.length) : offset;
@@ -109,7 +118,7 @@ export function indexOf(s: string, sub: string, offset: bigint = 0n): bigint {
 }
 
 export function lastIndexOf(s: string, sub: string, offset?: bigint): bigint {
-  chargeString(s.length + sub.length);
+  if (isCostBudgetArmed()) chargeCost(traversalCost(s));
   // Without surrogates UTF-16 indices are code point indices, and String#lastIndexOf searches
   // backward from the offset exactly as findRunesBackward does.
   const bmp = isBmpOnly(s) && isBmpOnly(sub);
@@ -128,7 +137,7 @@ export function lastIndexOf(s: string, sub: string, offset?: bigint): bigint {
 }
 
 export function substring(s: string, start: bigint, end?: bigint): string {
-  chargeString(s.length);
+  chargeStringTraversal(s);
   // Without surrogates UTF-16 indices are code point indices: slice the string itself.
   const runes = isBmpOnly(s) ? undefined : codePoints(s);
   const length = BigInt(runes === undefined ? s.length : runes.length);
@@ -142,7 +151,7 @@ export function substring(s: string, start: bigint, end?: bigint): string {
 
 /** Go's strings.Replace: at most `limit` replacements (all when negative); an empty `old` matches between code points. */
 export function replace(s: string, old: string, replacement: string, limit: bigint = -1n): string {
-  chargeString(s.length + old.length + replacement.length);
+  if (isCostBudgetArmed()) chargeCost(traversalAndBuild(stringSize(s)));
   if (limit === 0n || old === replacement) return s;
   const max = limit < 0n ? Number.POSITIVE_INFINITY : toIndex(limit);
   if (old === '') {
@@ -156,7 +165,6 @@ export function replace(s: string, old: string, replacement: string, limit: bigi
       }
       if (i < runes.length) out += runes[i];
     }
-    chargeString(out.length);
     return out;
   }
   let out = '';
@@ -168,14 +176,13 @@ export function replace(s: string, old: string, replacement: string, limit: bigi
     out += s.slice(from, at) + replacement;
     from = at + old.length;
     count++;
-    chargeString(replacement.length);
   }
   return out + s.slice(from);
 }
 
 /** Go's strings.SplitN (limit < 0: all parts; 0: none; n: at most n, the last holding the rest). */
 export function split(s: string, separator: string, limit: bigint = -1n): string[] {
-  chargeString(s.length + separator.length);
+  if (isCostBudgetArmed()) chargeCost(traversalAndBuild(stringSize(s)));
   if (limit === 0n) return [];
   const max = limit < 0n ? Number.POSITIVE_INFINITY : toIndex(limit);
   if (separator === '') {
@@ -198,18 +205,17 @@ export function split(s: string, separator: string, limit: bigint = -1n): string
 }
 
 export function join(list: readonly unknown[], separator = ''): string {
-  chargeList(list.length);
-  let total = 0;
   for (const element of list) {
     if (typeof element !== 'string') throw celError(`join: list must contain only strings, found ${describeType(element)}`);
-    total += element.length;
   }
-  chargeString(total);
-  return list.join(separator);
+  const joined = list.join(separator);
+  // Priced by the result, so charged once it is built.
+  if (isCostBudgetArmed()) chargeCost(traversalAndBuild(stringSize(joined)));
+  return joined;
 }
 
 export function reverse(s: string): string {
-  chargeString(s.length);
+  chargeStringTraversal(s);
   return codePoints(s).reverse().join('');
 }
 
@@ -227,7 +233,7 @@ const QUOTE_ESCAPES: Readonly<Record<string, string>> = {
 
 /** strings.quote: a double-quoted CEL string literal; invalid UTF-16 becomes U+FFFD. */
 export function quote(s: string): string {
-  chargeString(s.length);
+  chargeStringTraversal(s);
   let out = '"';
   for (const ch of s) {
     const code = ch.codePointAt(0) ?? 0;
@@ -238,11 +244,23 @@ export function quote(s: string): string {
 }
 
 function format(template: string, args: readonly unknown[]): string {
-  chargeString(template.length);
-  chargeList(args.length);
-  const out = formatString(template, args);
-  chargeString(out.length);
-  return out;
+  chargeStringTraversal(template);
+  return formatString(template, args);
+}
+
+export function contains(s: string, sub: string): boolean {
+  if (isCostBudgetArmed()) chargeCost(containsCost(s, sub));
+  return s.includes(sub);
+}
+
+export function startsWith(s: string, prefix: string): boolean {
+  chargeStringTraversal(prefix);
+  return s.startsWith(prefix);
+}
+
+export function endsWith(s: string, suffix: string): boolean {
+  chargeStringTraversal(suffix);
+  return s.endsWith(suffix);
 }
 
 class StringsNamespace {}
@@ -262,12 +280,18 @@ const REPLACED_BUILTINS: ReadonlyArray<[name: string, argCount: number]> = [
   ['split', 2],
   ['join', 0],
   ['join', 1],
+  ['contains', 1],
+  ['startsWith', 1],
+  ['endsWith', 1],
 ];
 
 export function registerStringsLibrary(env: Environment, registry: RegistryLike): void {
   for (const [name, argCount] of REPLACED_BUILTINS) {
     shadowBuiltinOverloads(registry, true, name, argCount, (d) => d.receiverType?.name !== undefined && /^(string|list<string>)$/.test(d.receiverType.name));
   }
+  define(env, 'string.contains(string): bool', contains);
+  define(env, 'string.startsWith(string): bool', startsWith);
+  define(env, 'string.endsWith(string): bool', endsWith);
   define(env, 'string.charAt(int): string', charAt);
   define(env, 'string.indexOf(string): int', (s: string, sub: string) => indexOf(s, sub));
   define(env, 'string.indexOf(string, int): int', indexOf);

@@ -4,9 +4,10 @@
 //   isURL(<string>) <bool>
 //   <URL>.getScheme() .getHost() .getHostname() .getPort() .getEscapedPath() <string>
 //   <URL>.getQuery() <map<string, list<string>>>   keys and values unescaped, repeated keys kept
+// Costs, as Kubernetes charges: url() one traversal of the string, isURL() and the getters 1.
 import type { Environment } from '@marcbachmann/cel-js';
 import type { HasJsonForm } from '../values.js';
-import { chargeString } from '../cost.js';
+import { chargeNominalCall, chargeStringTraversal, nominal } from './call-costs.js';
 import { addressFamily } from './ip.js';
 import { celError, define } from './support.js';
 
@@ -373,7 +374,7 @@ export class CelURL implements HasJsonForm {
 
 /** url.ParseRequestURI to validate, then url.Parse for the components (it handles fragments). */
 export function parseUrl(raw: string): CelURL {
-  chargeString(raw.length);
+  chargeStringTraversal(raw);
   try {
     parse(raw, true);
     const hash = raw.indexOf('#');
@@ -393,7 +394,8 @@ export function parseUrl(raw: string): CelURL {
 }
 
 export function isUrl(raw: string): boolean {
-  chargeString(raw.length);
+  // Kubernetes has no rule for isURL: cel-go's default of 1, whatever the length.
+  chargeNominalCall();
   try {
     parse(raw, true);
     return true;
@@ -410,10 +412,10 @@ export function registerUrlsLibrary(env: Environment): void {
   env.registerOperator(`${U} == ${U}`, (a: CelURL, b: CelURL) => a.equals(b));
   define(env, `url(string): ${U}`, parseUrl);
   define(env, 'isURL(string): bool', isUrl);
-  define(env, `${U}.getScheme(): string`, (u: CelURL) => u.scheme);
-  define(env, `${U}.getHost(): string`, (u: CelURL) => u.host);
-  define(env, `${U}.getHostname(): string`, (u: CelURL) => u.hostname);
-  define(env, `${U}.getPort(): string`, (u: CelURL) => u.port);
-  define(env, `${U}.getEscapedPath(): string`, (u: CelURL) => u.escapedPath);
-  define(env, `${U}.getQuery(): map<string, list<string>>`, (u: CelURL) => u.query());
+  define(env, `${U}.getScheme(): string`, nominal((u: CelURL) => u.scheme));
+  define(env, `${U}.getHost(): string`, nominal((u: CelURL) => u.host));
+  define(env, `${U}.getHostname(): string`, nominal((u: CelURL) => u.hostname));
+  define(env, `${U}.getPort(): string`, nominal((u: CelURL) => u.port));
+  define(env, `${U}.getEscapedPath(): string`, nominal((u: CelURL) => u.escapedPath));
+  define(env, `${U}.getQuery(): map<string, list<string>>`, nominal((u: CelURL) => u.query()));
 }
