@@ -37,6 +37,12 @@ ENV NODE_ENV=production
 # compiler and GC threads would hold several MB of serve's resident memory that way under load.
 # Two arenas: measured with `npm run bench:memory` (README "Performance").
 ENV MALLOC_ARENA_MAX=2
+# A fixed mmap threshold: blocks above 68 KiB are mapped and given back when freed. glibc's default
+# threshold rises to the largest block freed so far, and from then on such blocks (under load mostly
+# the optimizing compiler's scratch memory for the large generated CEL functions) stay in the heap,
+# fragmented: 2-13 MB of resident memory under load in bench:memory, CPU per review within the noise.
+# Above node's 64 KiB socket read buffers, which stay in the heap.
+ENV MALLOC_MMAP_THRESHOLD_=69632
 COPY --from=deps /app/node_modules ./node_modules
 COPY --from=build /src/dist ./dist
 # package.json: the version (`daemonguard --version`), "type": "module", and the marker by which the

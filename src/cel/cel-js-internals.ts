@@ -410,6 +410,14 @@ interface TypeRegistryLike {
   getListType(element: TypeLike): TypeLike;
 }
 
+/** The interpreter's node for each node of a checked AST that the compiler paired (by position). */
+const interpreterNodes = new WeakMap<NodeLike, NodeLike>();
+
+/** Pairs a checked node with the same node of the interpreter's AST of the expression (see runtimeCallResolver). */
+export function pairWithInterpreterNode(checked: NodeLike, interpreted: NodeLike): void {
+  interpreterNodes.set(checked, interpreted);
+}
+
 /**
  * For a call the checker could not resolve (an operand of type dyn), resolves the overload from the
  * runtime values as the interpreter does (a value's type; a list's by its first element), for values
@@ -422,7 +430,10 @@ export function runtimeCallResolver(
   /** Per operand (receiver first): the type the interpreter's check fixed, or undefined where it left dyn. */
   staticTypes: readonly (string | undefined)[],
 ): ((values: readonly unknown[]) => ((...args: unknown[]) => unknown) | null | undefined) | undefined {
-  const checked = node as unknown as CheckedNodeLike & { candidates?: { registry?: unknown } };
+  // The interpreter's overloads when the compiler paired the node with the interpreter's: those are
+  // what the interpreter resolves from, and its environment is shared by every expression, where the
+  // checker's is one per policy (about 100 KB of overload tables each, kept as long as the resolver).
+  const checked = (interpreterNodes.get(node) ?? node) as unknown as CheckedNodeLike & { candidates?: { registry?: unknown } };
   const candidates = checked.candidates;
   const registry = candidates?.registry as Partial<TypeRegistryLike> | undefined;
   if (!candidates || typeof registry?.getType !== 'function' || typeof registry.getListType !== 'function') return undefined;

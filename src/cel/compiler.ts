@@ -35,7 +35,7 @@
 // int arithmetic and comparisons on numbers, codegen/runtime.ts has the helpers the generated code
 // calls, codegen/contract.ts what the callers and the slow path agree on.
 import type { ASTNode } from '@marcbachmann/cel-js';
-import { forEachNode, checkedTypeOf, type NodeLike } from './cel-js-internals.js';
+import { forEachNode, checkedTypeOf, pairWithInterpreterNode, type NodeLike } from './cel-js-internals.js';
 import type { CelActivation } from './program.js';
 import { Generator, JSON_PROLOGUE } from './codegen/generator.js';
 import { NotCompiled, type OperationFactory } from './codegen/contract.js';
@@ -50,8 +50,30 @@ export interface CompiledExpressionCode {
 
 type Evaluate = (activation: CelActivation) => unknown;
 
-/** Compiles a checked AST, or throws NotCompiled with the construct that is not supported yet. */
-export function compileExpression(ast: ASTNode, runtimeAst: ASTNode, operation: OperationFactory): CompiledExpressionCode {
+/**
+ * Compiles a checked AST, or throws NotCompiled with the construct that is not supported yet.
+ *
+ * `checkAgain` returns a fresh checked AST of the same expression, for the function on CEL values
+ * (compiled on first use, which a webhook mostly never makes). Without it that function is compiled
+ * from `ast`, which then stays in memory with everything the checker hung on it: the checker's
+ * registry of types and overloads, about 100 KB for each policy's environment.
+ */
+export function compileExpression(ast: ASTNode, runtimeAst: ASTNode, operation: OperationFactory, checkAgain?: () => ASTNode): CompiledExpressionCode {
+  // Nothing in this scope that a closure below captures may refer to `ast` (see checkAgain).
+  const checkedAst = checkAgain ?? keep(ast);
+  // For an activation without JSON inputs (constants at load, the conformance suite): compiled on first use.
+  let onCel: Evaluate | undefined;
+  const withoutJson: Evaluate = (activation) => (onCel ??= generate(checkedAst(), runtimeAst, operation, false, withoutJson).code)(activation);
+  const onJson = generate(ast, runtimeAst, operation, true, withoutJson);
+  return { evaluate: onJson.code, source: onJson.source };
+}
+
+function keep(ast: ASTNode): () => ASTNode {
+  return () => ast;
+}
+
+/** The checker's nodes with the types the interpreter's own check gave the same nodes ('dyn' where it gave none); pairs the nodes too. */
+function runtimeTypesOf(ast: ASTNode, runtimeAst: ASTNode): Map<NodeLike, string> {
   const checkedNodes: NodeLike[] = [];
   const runtimeNodes: NodeLike[] = [];
   forEachNode(ast, (node) => checkedNodes.push(node));
@@ -63,25 +85,24 @@ export function compileExpression(ast: ASTNode, runtimeAst: ASTNode, operation: 
     const runtime = runtimeNodes[i]!;
     if (checked.op !== runtime.op) throw new NotCompiled('the checked and the runtime expressions differ in shape');
     runtimeTypes.set(checked, checkedTypeOf(runtime) ?? 'dyn');
+    pairWithInterpreterNode(checked, runtime);
   }
-  // For an activation without JSON inputs (constants at load, the conformance suite): compiled on first use.
-  let onCel: Evaluate | undefined;
-  const withoutJson: Evaluate = (activation) => (onCel ??= compile(false).code)(activation);
-  const compile = (jsonInputs: boolean): { code: Evaluate; source: string } => {
-    const generator = new Generator(operation, runtimeTypes, jsonInputs);
-    try {
-      const root = generator.cel(ast as unknown as NodeLike, { names: new Map(), accumulator: undefined });
-      // The function on JSON is the program's `evaluate` itself (no wrapper call per evaluation, which
-      // V8 could not inline: every program's wrapper would share one call site); it hands an
-      // activation without JSON to the function compiled for CEL values.
-      const prologue = jsonInputs ? [`if (activation.json === undefined) return ${generator.k(withoutJson)}(activation);`, ...JSON_PROLOGUE] : [];
-      return generator.out.instantiate<Evaluate>(prologue, root);
-    } catch (error) {
-      // An AST shape this compiler did not expect is a reason to interpret, never a load failure.
-      if (error instanceof NotCompiled) throw error;
-      throw new NotCompiled(`compiler error: ${error instanceof Error ? error.message : String(error)}`);
-    }
-  };
-  const onJson = compile(true);
-  return { evaluate: onJson.code, source: onJson.source };
+  return runtimeTypes;
+}
+
+/** One generated function: on the review's JSON (`jsonInputs`), or on CEL values. */
+function generate(ast: ASTNode, runtimeAst: ASTNode, operation: OperationFactory, jsonInputs: boolean, withoutJson: Evaluate): { code: Evaluate; source: string } {
+  const generator = new Generator(operation, runtimeTypesOf(ast, runtimeAst), jsonInputs);
+  try {
+    const root = generator.cel(ast as unknown as NodeLike, { names: new Map(), accumulator: undefined });
+    // The function on JSON is the program's `evaluate` itself (no wrapper call per evaluation, which
+    // V8 could not inline: every program's wrapper would share one call site); it hands an
+    // activation without JSON to the function compiled for CEL values.
+    const prologue = jsonInputs ? [`if (activation.json === undefined) return ${generator.k(withoutJson)}(activation);`, ...JSON_PROLOGUE] : [];
+    return generator.out.instantiate<Evaluate>(prologue, root);
+  } catch (error) {
+    // An AST shape this compiler did not expect is a reason to interpret, never a load failure.
+    if (error instanceof NotCompiled) throw error;
+    throw new NotCompiled(`compiler error: ${error instanceof Error ? error.message : String(error)}`);
+  }
 }

@@ -8,7 +8,7 @@
 // The checked AST is then compiled to closures (compiler.ts) that use the checker's types for their
 // fast paths and the runtime environment's interpreter as their reference and slow path; the
 // interpreter runs the whole expression when the compiler does not cover it, or with --engine interpreted.
-import { Environment } from '@marcbachmann/cel-js';
+import { Environment, type ASTNode } from '@marcbachmann/cel-js';
 import { BoundedCache } from '../common/bounded-cache.js';
 import { newBaseEnvironment } from './base-environment.js';
 import { registerJsonPatchLibrary } from './jsonpatch-library.js';
@@ -17,6 +17,7 @@ import { meterEqualities } from './library/equality-cost.js';
 import { applyKubernetesEquality } from './library/kubernetes-equality.js';
 import { JSONPATCH_FIELDS, JSONPATCH_TYPE } from './constructible-types.js';
 import { compileExpression, NotCompiled, OPERAND_NAMES, type InterpretedOperation } from './compiler.js';
+import { forEachNode, type NodeLike } from './cel-js-internals.js';
 import { CelCompileError, celEngine, type CelActivation, type CelProgram } from './program.js';
 import k8sTypes from './k8s-types.generated.json' with { type: 'json' };
 
@@ -200,6 +201,59 @@ export interface NativeScopeOptions {
   hasParams: boolean;
 }
 
+/** Everything a policy's checker environment is built from (PolicyScope's declarations at one point). */
+interface CheckerDeclarations {
+  readonly paramFields: Readonly<Record<string, string>>;
+  readonly variableFields: Readonly<Record<string, string>>;
+  readonly native: NativeScopeOptions | undefined;
+  readonly elementType: string | undefined;
+}
+
+function checkerEnvironment({ paramFields, variableFields, native, elementType }: CheckerDeclarations): Environment {
+  const env = typedBase().clone();
+  env.registerType('Params', { fields: { ...paramFields } });
+  const registrable: Record<string, string> = {};
+  for (const [name, type] of Object.entries(variableFields)) {
+    registrable[name] = isRegistrable(type) ? type : 'dyn';
+  }
+  env.registerType('Variables', { fields: registrable });
+  if (native) {
+    env.registerVariable('object', 'dyn');
+    env.registerVariable('oldObject', 'dyn');
+    env.registerVariable('namespaceObject', 'Namespace');
+    env.registerVariable('request', 'AdmissionRequest');
+    if (native.hasParams) env.registerVariable('params', 'dyn');
+    env.registerVariable('variables', 'Variables');
+    return env;
+  }
+  env.registerVariable('object', 'DaemonSet');
+  env.registerVariable('oldObject', 'DaemonSet');
+  env.registerVariable('namespaceObject', 'Namespace');
+  env.registerVariable('request', 'AdmissionRequest');
+  env.registerVariable('coverage', 'Coverage');
+  env.registerVariable('params', 'Params');
+  env.registerVariable('variables', 'Variables');
+  if (elementType) {
+    env.registerVariable('element', elementType);
+    env.registerVariable('index', 'int');
+  }
+  return env;
+}
+
+/**
+ * The checked AST of an expression that checked before, in a new environment of the same
+ * declarations: for the compiler's function on CEL values, compiled on first use, so that the
+ * program does not keep the first checked AST and its environment for a use that may never come.
+ */
+function checkAgain(expression: string, declarations: CheckerDeclarations): () => ASTNode {
+  return () => {
+    const checked = checkerEnvironment(declarations).parse(expression);
+    const result = checked.check();
+    if (!result.valid) throw new Error(`internal: ${expression} no longer type-checks: ${String(result.error)}`);
+    return checked.ast;
+  };
+}
+
 export class PolicyScope {
   readonly #paramFields: Record<string, string> = {};
   readonly #variableFields: Record<string, string> = {};
@@ -222,37 +276,14 @@ export class PolicyScope {
 
   #checkerFor(elementType: string | undefined): Environment {
     if (!elementType && this.#checker) return this.#checker;
-    const env = typedBase().clone();
-    env.registerType('Params', { fields: this.#paramFields });
-    const variableFields: Record<string, string> = {};
-    for (const [name, type] of Object.entries(this.#variableFields)) {
-      variableFields[name] = isRegistrable(type) ? type : 'dyn';
-    }
-    env.registerType('Variables', { fields: variableFields });
-    if (this.#native) {
-      env.registerVariable('object', 'dyn');
-      env.registerVariable('oldObject', 'dyn');
-      env.registerVariable('namespaceObject', 'Namespace');
-      env.registerVariable('request', 'AdmissionRequest');
-      if (this.#native.hasParams) env.registerVariable('params', 'dyn');
-      env.registerVariable('variables', 'Variables');
-      if (!elementType) this.#checker = env;
-      return env;
-    }
-    env.registerVariable('object', 'DaemonSet');
-    env.registerVariable('oldObject', 'DaemonSet');
-    env.registerVariable('namespaceObject', 'Namespace');
-    env.registerVariable('request', 'AdmissionRequest');
-    env.registerVariable('coverage', 'Coverage');
-    env.registerVariable('params', 'Params');
-    env.registerVariable('variables', 'Variables');
-    if (elementType) {
-      env.registerVariable('element', elementType);
-      env.registerVariable('index', 'int');
-      return env;
-    }
-    this.#checker = env;
+    const env = checkerEnvironment(this.#checkerDeclarations(elementType));
+    if (!elementType) this.#checker = env;
     return env;
+  }
+
+  /** What the checker's environment declares, as a copy: later declarations do not change it. */
+  #checkerDeclarations(elementType: string | undefined): CheckerDeclarations {
+    return { paramFields: { ...this.#paramFields }, variableFields: { ...this.#variableFields }, native: this.#native, elementType };
   }
 
   /** The CEL type of an expression, or a CelCompileError. Used for forEach lists and variables. */
@@ -273,7 +304,8 @@ export class PolicyScope {
    * `elementType` declares `element` (and `index`) for expressions evaluated per list element.
    */
   compile(expression: string, expected: ExpectedResult, elementType?: string): CelProgram {
-    this.#declarations ??= JSON.stringify([this.#paramFields, this.#variableFields]);
+    // A native policy's `object` is dyn: what it accepts, a DaemonSetPolicy's check may refuse.
+    this.#declarations ??= JSON.stringify([this.#native ?? null, this.#paramFields, this.#variableFields]);
     const key = `${celEngine()}|${expected}|${elementType ?? ''}|${this.#declarations}|${expression}`;
     const cached = programs.get(key);
     if (cached !== undefined) return cached;
@@ -302,6 +334,17 @@ export class PolicyScope {
         expression,
       );
     }
+    // Checked: policies whose declarations differ only where this expression does not read them
+    // share its program (its generated function, and the optimized code V8 makes of it).
+    const readKey = `${celEngine()}|${expected}|${elementType ?? ''}|${JSON.stringify([this.#native ?? null, declarationsRead(checked.ast, this.#paramFields, this.#variableFields)])}|${expression}`;
+    const shared = programsByDeclarationsRead.get(readKey);
+    if (shared !== undefined) return shared;
+    const program = this.#prepare(expression, elementType, checked, resultType);
+    programsByDeclarationsRead.set(readKey, program);
+    return program;
+  }
+
+  #prepare(expression: string, elementType: string | undefined, checked: ReturnType<Environment['parse']>, resultType: string): CelProgram {
     let interpret: (activation: CelActivation) => unknown;
     let parsed: ReturnType<Environment['parse']>;
     let runtimeChecked: boolean;
@@ -323,7 +366,7 @@ export class PolicyScope {
     let notCompiled: string | undefined;
     try {
       if (!runtimeChecked) throw new NotCompiled('the interpreter refuses the expression at run time');
-      const code = compileExpression(checked.ast, parsed.ast, interpretedOperation);
+      const code = compileExpression(checked.ast, parsed.ast, interpretedOperation, checkAgain(expression, this.#checkerDeclarations(elementType)));
       if (celEngine() === 'compiled') evaluate = code.evaluate;
     } catch (error) {
       if (!(error instanceof NotCompiled)) throw error;
@@ -339,6 +382,48 @@ export class PolicyScope {
  * its parse, check and compiled code. A program holds no state of its own, so sharing is safe.
  */
 const programs = new BoundedCache<CelProgram>(4096);
+/** Programs by expression and the declarations its checked AST reads (see declarationsRead). */
+const programsByDeclarationsRead = new BoundedCache<CelProgram>(4096);
+
+type DeclarationsRead = Record<string, string | null> | Readonly<Record<string, string>>;
+
+/**
+ * Of `params` and `variables`, what a checked expression can see: when it reads one only as
+ * `params.f` / `variables.f` (also `.?f`, `has(...)`), the types of those fields (null where a field is
+ * not declared); when it reads it any other way (the whole map, or a comprehension variable of that
+ * name), every field. Two scopes that agree on these check the expression to the same types.
+ */
+function declarationsRead(ast: ASTNode, paramFields: Readonly<Record<string, string>>, variableFields: Readonly<Record<string, string>>): { params?: DeclarationsRead; variables?: DeclarationsRead } {
+  const declared = { params: paramFields, variables: variableFields };
+  const fields: { params?: Record<string, string | null>; variables?: Record<string, string | null> } = {};
+  const uses = { params: 0, variables: 0 };
+  const selected = { params: 0, variables: 0 };
+  const nameOf = (node: unknown): 'params' | 'variables' | undefined => {
+    if (typeof node !== 'object' || node === null || (node as NodeLike).op !== 'id') return undefined;
+    const name = (node as NodeLike).args;
+    return name === 'params' || name === 'variables' ? name : undefined;
+  };
+  forEachNode(ast, (node) => {
+    const identifier = nameOf(node);
+    if (identifier !== undefined) uses[identifier]++;
+    if (node.op !== '.' && node.op !== '.?') return;
+    const [operand, field] = node.args as [unknown, unknown];
+    const selectedName = nameOf(operand);
+    if (selectedName === undefined || typeof field !== 'string') return;
+    selected[selectedName]++;
+    (fields[selectedName] ??= {})[field] = Object.hasOwn(declared[selectedName], field) ? declared[selectedName][field]! : null;
+  });
+  const read: { params?: DeclarationsRead; variables?: DeclarationsRead } = {};
+  for (const name of ['params', 'variables'] as const) {
+    if (uses[name] === 0) continue;
+    read[name] = uses[name] === selected[name] ? sortedByKey(fields[name]!) : declared[name];
+  }
+  return read;
+}
+
+function sortedByKey<T>(record: Record<string, T>): Record<string, T> {
+  return Object.fromEntries(Object.entries(record).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+}
 
 /** Interpreted operations by operand types and source; a policy set of a few thousand expressions uses a few hundred. */
 const operations = new BoundedCache<InterpretedOperation>(4096);
@@ -371,14 +456,17 @@ function operandEnvironment(operandTypes: readonly string[]): Environment {
 
 /**
  * One operation on the interpreter, its operands bound to the runtime variables (compiler.ts's slow
- * path for values the fast paths do not cover). Parsed once per distinct operation.
+ * path for values the fast paths do not cover). Parsed once per distinct operation, when it first runs.
  */
 function interpretedOperation(source: string, operandTypes: readonly string[]): InterpretedOperation {
   const key = `${operandTypes.join(';')}|${source}`;
   let operation = operations.get(key);
   if (!operation) {
-    const parsed = operandEnvironment(operandTypes).parse(source);
+    // Parsed on the first run, not at load: most operations only run on malformed reviews, and each
+    // set of operand types parses in an environment of its own (an overload table of about 100 KB).
+    let parsed: ReturnType<Environment['parse']> | undefined;
     operation = (...operands) => {
+      parsed ??= operandEnvironment(operandTypes).parse(source);
       const activation: Record<string, unknown> = {};
       for (let i = 0; i < operands.length; i++) activation[OPERAND_NAMES[i]!] = operands[i];
       return parsed(activation);
