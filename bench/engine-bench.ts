@@ -17,6 +17,7 @@ import type { AdmissionRequest, JsonObject, ReviewPhase } from '../src/engine/ty
 import { loadPolicySet } from '../src/policy/load-policies.js';
 import { parseNamespaces } from '../src/server/namespace-catalog.js';
 import { admissionRequest, daemonSet } from '../test/support/admission-fixtures.js';
+import { measureCpuPerCall } from './cpu-time.js';
 import { BUILT_IN_POLICIES, NAMESPACES_YAML, reviewTemplate } from './webhook-payloads.js';
 
 const QUICK = process.argv.includes('--quick');
@@ -87,12 +88,6 @@ function benchmarkObject(): JsonObject {
   });
 }
 
-/** Process CPU time (user + system) in nanoseconds. */
-function cpuNanos(): number {
-  const usage = process.cpuUsage();
-  return (usage.user + usage.system) * 1000;
-}
-
 /**
  * How long the library's reviews run before they are measured. Generated CEL functions are large, and
  * V8 optimises them only after many calls: the built-in library's small review costs about ten times
@@ -100,27 +95,9 @@ function cpuNanos(): number {
  */
 const LIBRARY_WARM_UP_MILLIS = QUICK ? 500 : 1500;
 
-/**
- * Median nanoseconds of CPU time per call of `fn`, over `rounds` rounds of about `roundMillis` each,
- * after `warmUpMillis` of calls (which also size the rounds).
- */
+/** Median nanoseconds of CPU time per call of `fn` (bench/cpu-time.ts), after `warmUpMillis` of calls. */
 function measure(fn: () => void, rounds = ROUNDS, roundMillis = ROUND_MILLIS, warmUpMillis = 50): number {
-  const start = process.hrtime.bigint();
-  const warmUpNanos = BigInt(warmUpMillis) * 1_000_000n;
-  let calls = 0;
-  while (process.hrtime.bigint() - start < warmUpNanos) {
-    fn();
-    calls++;
-  }
-  const perRound = Math.max(1, Math.round((calls / warmUpMillis) * roundMillis));
-  const samples: number[] = [];
-  for (let round = 0; round < rounds; round++) {
-    const t0 = cpuNanos();
-    for (let i = 0; i < perRound; i++) fn();
-    samples.push((cpuNanos() - t0) / perRound);
-  }
-  samples.sort((a, b) => a - b);
-  return samples[Math.floor(samples.length / 2)]!;
+  return measureCpuPerCall(fn, { rounds, roundMillis, warmUpMillis });
 }
 
 function slope(points: [number, number][]): number {

@@ -16,6 +16,7 @@ import type { JsonObject } from '../src/engine/types.js';
 import { loadPolicySet } from '../src/policy/load-policies.js';
 import type { CompiledPolicy } from '../src/policy/types.js';
 import { admissionRequest, daemonSet } from '../test/support/admission-fixtures.js';
+import { measureCpuPerCall } from './cpu-time.js';
 
 const QUICK = process.argv.includes('--quick');
 const ROUNDS = QUICK ? 3 : 7;
@@ -58,29 +59,9 @@ async function benchmarkPolicy(): Promise<CompiledPolicy> {
   return (await loadPolicySet([dir])).policies[0]!;
 }
 
-function cpuNanos(): number {
-  const usage = process.cpuUsage();
-  return (usage.user + usage.system) * 1000;
-}
-
-/** Median CPU nanoseconds per call, after a warm-up that also sizes the rounds. */
+/** Median CPU nanoseconds per call, after 300 ms of calls that also size the rounds. */
 function measure(fn: () => void): number {
-  const warmUpNanos = 300_000_000n;
-  const start = process.hrtime.bigint();
-  let calls = 0;
-  while (process.hrtime.bigint() - start < warmUpNanos) {
-    fn();
-    calls++;
-  }
-  const perRound = Math.max(1, Math.round((calls / 300) * ROUND_MILLIS));
-  const samples: number[] = [];
-  for (let round = 0; round < ROUNDS; round++) {
-    const t0 = cpuNanos();
-    for (let i = 0; i < perRound; i++) fn();
-    samples.push((cpuNanos() - t0) / perRound);
-  }
-  samples.sort((a, b) => a - b);
-  return samples[Math.floor(samples.length / 2)]!;
+  return measureCpuPerCall(fn, { rounds: ROUNDS, roundMillis: ROUND_MILLIS, warmUpMillis: 300 });
 }
 
 const object = benchmarkObject();
