@@ -319,7 +319,11 @@ async function sigtermScenario(): Promise<Outcome> {
       onAnswer: ({ started, url, reviewCase, answer, problem }) => {
         inFlight--;
         if (url !== stopping.url) return;
-        if (started < signalledAt) record(beforeSignal, problem);
+        // A refused connection never reached the server: the agent held the request (all its sockets
+        // busy) until after SIGTERM, then dialled a listener already closed. It raced the removal like a
+        // request sent after the signal, and a client retries it on another endpoint the same way.
+        const neverReached = answer.error === 'ECONNREFUSED';
+        if (started < signalledAt && !neverReached) record(beforeSignal, problem);
         else {
           record(afterSignal, problem);
           // A request that raced the removal is sent again to the other instance, as a client would.
@@ -349,7 +353,7 @@ async function sigtermScenario(): Promise<Outcome> {
       detail:
         `to the stopping instance before SIGTERM: sent ${beforeSignal.sent}, answered correctly ${beforeSignal.correct}, failed ${beforeSignal.failed} ` +
         `(${inFlightAtSignal} in flight at the signal); it exited with ${String(code)} ${Number.isNaN(exitMs) ? '' : `${(exitMs / 1000).toFixed(1)} s after the signal`}; ` +
-        `requests that raced the removal: ${afterSignal.sent}, retried on the other instance ${retried}`,
+        `requests that raced the removal (sent after the signal, or held by the client until its connection was refused): ${afterSignal.sent}, retried on the other instance ${retried}`,
     };
   } finally {
     for (const agent of agents.values()) agent.destroy();
