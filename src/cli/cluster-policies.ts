@@ -6,7 +6,7 @@
 import type { Logger } from 'pino';
 import { API_GROUP, API_VERSION } from '../deploy/custom-resource-definitions.js';
 import { CustomObjectWatch, type CustomResource } from '../kube/custom-object-watch.js';
-import { LEADER_LEASE_NAME, LeaseElection } from '../kube/lease-election.js';
+import { installationLeaseElection, type LeaseElection } from '../kube/lease-election.js';
 import { defaultKubeConfig } from '../kube/cluster-catalog.js';
 import { CustomObjectStatusWriter } from '../kube/status-writer.js';
 import type { PolicySet } from '../policy/types.js';
@@ -108,10 +108,9 @@ export function startClusterPolicies(options: ClusterPoliciesOptions): ClusterPo
   const reconcileAll = (): void => {
     if (store.isSynced) for (const reconciler of reconcilers) void reconciler.reconcile();
   };
-  election = new LeaseElection({
+  election = installationLeaseElection({
     kubeConfig,
-    namespace: options.leaseNamespace,
-    name: LEADER_LEASE_NAME,
+    leaseNamespace: options.leaseNamespace,
     identity: options.identity,
     leaseDurationMs: options.leaseDurationMs,
     logger,

@@ -41,7 +41,7 @@ export async function prepareServeAudit(options: ServeAuditOptions): Promise<Ser
   // Loaded only here, like the namespace informer: what a server without an audit never runs.
   const { BackgroundAudit } = await import('./background-audit.js');
   const { defaultKubeConfig } = await import('../kube/cluster-catalog.js');
-  const { LEADER_LEASE_NAME, LeaseElection } = await import('../kube/lease-election.js');
+  const { LEADER_LEASE_NAME, installationLeaseElection } = await import('../kube/lease-election.js');
   const { impactByPolicy } = await import('./audit-impact.js');
   const { logger, metrics, cluster } = options;
   const kubeConfig = defaultKubeConfig();
@@ -49,10 +49,9 @@ export async function prepareServeAudit(options: ServeAuditOptions): Promise<Ser
   // status; without, the audit elects one on the same Lease, so an installation has one writer.
   const ownElection: LeaseElection | undefined =
     cluster === undefined
-      ? new LeaseElection({
+      ? installationLeaseElection({
           kubeConfig,
-          namespace: options.leaseNamespace,
-          name: LEADER_LEASE_NAME,
+          leaseNamespace: options.leaseNamespace,
           identity: options.identity,
           leaseDurationMs: options.leaseDurationMs,
           logger,

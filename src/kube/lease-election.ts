@@ -267,3 +267,22 @@ export class LeaseElection {
     }
   }
 }
+
+/** Where serve's replicas hold LEADER_LEASE_NAME: the flags serve passes to whoever runs the election. */
+export interface InstallationLeaseOptions {
+  kubeConfig: KubeConfig;
+  leaseNamespace: string;
+  identity: string;
+  leaseDurationMs: number;
+  logger: Logger;
+  onChange(leading: boolean): void;
+}
+
+/**
+ * The election on the installation's one Lease: the cluster policies' status writer and the background
+ * audit must run the same one, so that an installation has a single writer whichever of them elects it.
+ */
+export function installationLeaseElection(options: InstallationLeaseOptions): LeaseElection {
+  const { leaseNamespace, ...rest } = options;
+  return new LeaseElection({ ...rest, namespace: leaseNamespace, name: LEADER_LEASE_NAME });
+}
