@@ -94,6 +94,7 @@ function runtimeTypesOf(ast: ASTNode, runtimeAst: ASTNode): Map<NodeLike, string
 function generate(ast: ASTNode, runtimeAst: ASTNode, operation: OperationFactory, jsonInputs: boolean, withoutJson: Evaluate): { code: Evaluate; source: string } {
   const generator = new Generator(operation, runtimeTypesOf(ast, runtimeAst), jsonInputs);
   try {
+    generator.meterRegions(ast as unknown as NodeLike);
     const root = generator.cel(ast as unknown as NodeLike, { names: new Map(), accumulator: undefined });
     // The function on JSON is the program's `evaluate` itself (no wrapper call per evaluation, which
     // V8 could not inline: every program's wrapper would share one call site); it hands an

@@ -10,6 +10,7 @@ import {
   withCostBudget,
 } from './cost.js';
 import { LIST_LITERAL_COST, MAP_LITERAL_COST } from './library/allocations.js';
+import { installNodeCosts } from './node-costs.js';
 import { PolicyScope } from './policy-scope.js';
 import { toCelValue } from './values.js';
 
@@ -19,6 +20,8 @@ function program(expression: string, variables: string[]): (activation: Record<s
   const parsed = env.parse(expression);
   const checked = parsed.check();
   assert.ok(checked.valid, checked.error?.message);
+  // Prepared as the engine prepares the interpreter's programs: the node costs charged.
+  installNodeCosts(parsed.ast);
   return (activation) => parsed(activation);
 }
 
@@ -86,7 +89,7 @@ describe('cost meter', () => {
     for (const macro of ['xs.exists(x, x < 0)', 'xs.exists_one(x, x == 5)', 'xs.map(x, x * 2)', 'xs.map(x, x > 1, x)', 'xs.filter(x, x > 1)']) {
       const run = program(macro, ['xs']);
       assert.throws(() => withCostBudget(500, () => run({ xs })), CostBudgetExceededError, macro);
-      const { cost } = measureCost(10_000, () => run({ xs }));
+      const { cost } = measureCost(1e6, () => run({ xs }));
       assert.ok(cost >= 1_000, `${macro} cost ${cost}`);
     }
   });
@@ -108,10 +111,17 @@ describe('cost meter', () => {
 
   it('charges concatenation by the size of its result, before it copies', () => {
     const l = Array.from({ length: 1_000 }, (_, i) => BigInt(i));
-    assert.equal(measureCost(1e9, () => program('l + l', ['l'])({ l })).cost, 1 + 2_000);
+    // Two identifiers (1 each), and the copy: 1 + the result's length.
+    assert.equal(measureCost(1e9, () => program('l + l', ['l'])({ l })).cost, 2 + 1 + 2_000);
     const s = 'x'.repeat(1_000);
-    // Strings as Kubernetes charges them: ceil((1,000 + 1,000) * 0.1).
-    assert.equal(measureCost(1e9, () => program('s + s', ['s'])({ s })).cost, 200);
+    // Two dyn strings: cel-go dispatches at run time and charges the call 1 (plus the identifiers).
+    assert.equal(measureCost(1e9, () => program('s + s', ['s'])({ s })).cost, 2 + 1);
+    // Typed strings (params inferred as strings): as Kubernetes charges AddString, ceil((1,000 +
+    // 1,000) * 0.1), plus two reads of params.s (identifier and selection, 1 each).
+    const typed = new PolicyScope({ s }).compile('params.s + params.s', 'string');
+    const input = { object: null, oldObject: null, request: null, params: toCelValue({ s }), variables: null, namespaceObject: null, coverage: null };
+    assert.equal(measureCost(1e9, () => typed.evaluate(input)).cost, 2 * 2 + 200);
+    assert.equal(measureCost(1e9, () => typed.interpret(input)).cost, 2 * 2 + 200);
     // Doubling 25 times would build 2^25 elements; the budget stops it near 2^20.
     const doubling = program('cel.bind(a, l + l, cel.bind(b, a + a, cel.bind(c, b + b, c + c))).size()', ['l']);
     const big = Array.from({ length: 200_000 }, () => 0n);
@@ -122,11 +132,16 @@ describe('cost meter', () => {
     const scope = new PolicyScope({});
     const cost = (expression: string): number =>
       measureCost(1e9, () => scope.compile(expression, 'any').evaluate({ object: null, oldObject: null, request: null, params: null, variables: null, namespaceObject: null, coverage: null })).cost;
-    assert.equal(cost('[1, 2]'), LIST_LITERAL_COST);
-    assert.equal(cost("{'a': 1}"), MAP_LITERAL_COST);
-    assert.equal(cost('[[1], [2]].size()'), 3 * LIST_LITERAL_COST);
-    // map() starts from an empty list, as cel-go's expansion does: 10 + one unit per iteration.
-    assert.equal(cost('[1, 2, 3].map(x, [x])'), 2 * LIST_LITERAL_COST + 3 * (1 + LIST_LITERAL_COST));
+    // Literals of constants are constants (Kubernetes' cel-go folds them): free.
+    assert.equal(cost('[1, 2]'), 0);
+    assert.equal(cost("{'a': 1}"), 0);
+    assert.equal(cost('[[1], [2]].size()'), 1);
+    // Others: their base cost, plus their elements (`1 + 1` is one call).
+    assert.equal(cost('[1 + 1]'), LIST_LITERAL_COST + 1);
+    assert.equal(cost("{'a': 1 + 1}"), MAP_LITERAL_COST + 1);
+    // map() appends `[x]` to its result per element, as cel-go's expansion does: the result (1) +
+    // 3 x (accumulator 1 + append's list 10 + concatenation 1 + [x]: 10 + x 1).
+    assert.equal(cost('[1, 2, 3].map(x, [x])'), 1 + 3 * (1 + LIST_LITERAL_COST + 1 + LIST_LITERAL_COST + 1));
   });
 
   it('keeps a DaemonSet-sized policy far under the default budget', () => {

@@ -1,23 +1,20 @@
 // A runtime cost meter for CEL evaluation.
 //
 // cel-js has no cost tracking, so we keep our own: the engine arms a budget around one synchronous
-// evaluation (`withCostBudget(limit, () => program(activation))`), and the places that can do
-// unbounded work charge it: every comprehension iteration (the metered macros in
-// library/comprehensions.ts), every function of the libraries at the cost Kubernetes gives that call
-// (library/call-costs.ts: string, list, regex, quantity, URL and IP functions, contains, startsWith,
-// endsWith, `in` on a list, string and bytes orderings and conversions), string concatenation and
-// list and map literals as Kubernetes prices them, list concatenation by the size of its result
-// (library/allocations.ts), and `==` / `!=` by the size of the smaller operand (library/equality-cost.ts).
-// Not charged: the unit Kubernetes adds for each identifier and field selection, and for each
-// constant-time call of CEL's standard library (arithmetic, size(), scalar orderings, conversions);
-// comprehensions pay one unit per iteration instead.
+// evaluation (`withCostBudget(limit, () => program(activation))`) and the evaluation charges it in
+// Kubernetes' units, at the points cel-go's cost tracker does: the unit of every identifier, field
+// selection, index and constant-time call, and the base cost of literals and of the comprehension
+// macros' expansions (node-costs.ts: summed per straight-line region at load time, charged once per
+// region), and every function whose price depends on its operands at the cost Kubernetes gives that
+// call (library/call-costs.ts: string, list, regex, quantity, URL and IP functions, contains,
+// startsWith, endsWith, `in` on a list, string and bytes orderings and conversions), string
+// concatenation, list concatenation by the size of its result (library/allocations.ts), and `==` /
+// `!=` by the size of the smaller operand (library/equality-cost.ts).
 // Evaluation is synchronous, so a module-level meter is safe; when no budget is armed, charging is
 // one predictable branch.
 
 /** The unit costs, so that the budget has a meaning one can reason about. */
 export const COST = Object.freeze({
-  /** One iteration of all / exists / exists_one / map / filter. */
-  comprehensionIteration: 1,
   /** List elements copied per unit by list concatenation. */
   listElementsPerUnit: 1,
 });
@@ -35,7 +32,7 @@ export class CostBudgetExceededError extends Error {
   ) {
     super(
       `CEL cost budget exceeded: the expression was stopped after spending more than its budget of ` +
-        `${budget} units (comprehension iterations plus characters and list elements scanned)`,
+        `${budget} units (Kubernetes' CEL cost units)`,
     );
     this.name = 'CostBudgetExceededError';
   }
@@ -145,11 +142,6 @@ export function callWithEvaluationDeadline<A, B, T>(deadline: number | undefined
 /** Charges for copying `length` list elements. */
 export function chargeList(length: number): void {
   if (meter.armed) chargeCost(1 + Math.floor(length / COST.listElementsPerUnit));
-}
-
-/** Charges one comprehension iteration. Kept tiny: it runs once per element of every macro. */
-export function chargeIteration(): void {
-  if (meter.armed) chargeCost(COST.comprehensionIteration);
 }
 
 export interface CostReport<T> {

@@ -17,11 +17,9 @@ import {
   type ParserLike,
 } from './cel-js-internals.js';
 import { isAssignable, resolveConstructible, JSONPATCH_TYPE, OBJECT_TYPE } from './constructible-types.js';
-import { chargeCost, isCostBudgetArmed } from './cost.js';
-import { MAP_LITERAL_COST } from './library/allocations.js';
 
-/** cel-go's StructCreateBaseCost: what Kubernetes charges for constructing JSONPatch{...} or Object{...}. */
-export const STRUCT_CREATE_COST = 40;
+/** cel-go's StructCreateBaseCost: what Kubernetes charges for constructing JSONPatch{...} or Object{...} (charged with the nodes, node-costs.ts). */
+export { STRUCT_CREATE_COST } from './node-costs.js';
 
 /** The function a construction calls; registered by registerObjectConstruction. */
 export const CONSTRUCT_FUNCTION = 'daemonguard_construct';
@@ -239,8 +237,6 @@ export const JSONPATCH_STRING_FIELDS: readonly string[] = Object.freeze(['op', '
 
 /** Builds a constructed value: a map (without prototype, like values.ts builds them) tagged with its type name. */
 function construct(typeName: string, fields: unknown): Record<string, unknown> {
-  // The fields arrive as a map literal, already charged as one: the rest of a struct's base cost.
-  if (isCostBudgetArmed()) chargeCost(STRUCT_CREATE_COST - MAP_LITERAL_COST);
   const entries: [string, unknown][] = fields instanceof Map ? [...(fields as Map<string, unknown>)] : Object.entries(fields as Record<string, unknown>);
   const out = Object.create(null) as Record<string, unknown>;
   // Kubernetes' JSONPatch is a struct: an op, path or from left out reads as '' (and has() is false

@@ -12,7 +12,7 @@ import { Environment, type ASTNode } from '@marcbachmann/cel-js';
 import { BoundedCache } from '../common/bounded-cache.js';
 import { newBaseEnvironment } from './base-environment.js';
 import { registerJsonPatchLibrary } from './jsonpatch-library.js';
-import { meterLiterals } from './library/allocations.js';
+import { installNodeCosts } from './node-costs.js';
 import { meterEqualities } from './library/equality-cost.js';
 import { applyKubernetesEquality } from './library/kubernetes-equality.js';
 import { JSONPATCH_FIELDS, JSONPATCH_TYPE } from './constructible-types.js';
@@ -353,7 +353,7 @@ export class PolicyScope {
       // Checked now rather than on the first evaluation, so that the literal and equality meters see the final AST.
       runtimeChecked = parsed.check().valid;
       if (runtimeChecked) {
-        meterLiterals(parsed.ast);
+        installNodeCosts(parsed.ast, checked.ast);
         // Before the meter, which must wrap the Kubernetes comparison and charge once per `==`.
         applyKubernetesEquality(checked.ast, parsed.ast);
         meterEqualities(parsed.ast);

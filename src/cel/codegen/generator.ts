@@ -1,11 +1,13 @@
 // The code generator: one walk over a checked CEL AST that writes, per node, the statements of the
 // expression's JavaScript function (see compiler.ts for the design and why it stays exact).
 import { EvaluationError, Optional } from '@marcbachmann/cel-js';
-import { chargeListLiteral, chargeMapLiteral, concatLists, concatStrings } from '../library/allocations.js';
-import { chargeListMembership } from '../library/call-costs.js';
+import { concatLists, concatStrings } from '../library/allocations.js';
+import { chargeCost } from '../cost.js';
+import { chargeIfPresent, forEachRegion, sizedCharge } from '../node-costs.js';
 import { chargeEquality } from '../library/equality-cost.js';
 import { hasField } from '../library/standard.js';
 import {
+  checkedTypeOf,
   comprehensionOf,
   hasMacroOf,
   optionalMacroOf,
@@ -89,6 +91,8 @@ export const JSON_PROLOGUE = ['const J = activation.json, converted = J.converte
 
 export class Generator {
   readonly out = new Emitter();
+  /** The nodes that start a cost region, with what each charges when it starts (node-costs.ts). */
+  readonly regions = new Map<NodeLike, number>();
 
   constructor(
     readonly factory: OperationFactory,
@@ -164,7 +168,17 @@ export class Generator {
     return `throw new ${this.k(EvaluationError)}(${this.k(message)});`;
   }
 
+  /** Charges the node costs of `root` where the interpreter does (node-costs.ts): call before generating it. */
+  meterRegions(root: NodeLike): void {
+    forEachRegion(root, (node, units) => {
+      if (units !== 0) this.regions.set(node, units);
+    });
+  }
+
   gen(node: NodeLike, scope: Scope): Value {
+    // A region's node costs, once where it starts (the whole expression, a branch, a loop's step).
+    const units = this.regions.get(node);
+    if (units !== undefined) this.emit(`${this.k(chargeCost)}(${units});`);
     const alternate = node.meta.alternate;
     if (alternate) {
       const comprehension = comprehensionOf(alternate);
@@ -302,6 +316,7 @@ export class Generator {
       this.emit(`if (${this.jsonMember(o, field, member)}) ${t} = ${Opt}.of(${this.k(celOf)}(${member}, converted));`);
       this.emit(`else if (${this.plainMapTest(o)}) ${t} = ${Opt}.none();`);
       this.emit(`else ${t} = ${slow}(${this.k(celOf)}(${o}, converted));`);
+      this.emit(`${this.k(chargeIfPresent)}(${t});`);
       return { src: t, json: false };
     }
     const value = this.out.temporary();
@@ -316,6 +331,7 @@ export class Generator {
       // The operand as evaluated: the interpreter's check may have typed it as an optional.
       this.emit(`else ${t} = ${slow}(${o});`);
     });
+    this.emit(`${this.k(chargeIfPresent)}(${t});`);
     return { src: t, json: false };
   }
 
@@ -342,6 +358,7 @@ export class Generator {
         this.emit(`${t} = ${member} === undefined ? ${Opt}.none() : ${Opt}.of(${this.k(celOf)}(${member}, converted));`);
       });
       this.emit(`else ${t} = ${slow}(${cel}, ${key});`);
+      this.emit(`${this.k(chargeIfPresent)}(${t});`);
       return { src: t, json: false };
     }
     if (!optional) {
@@ -351,6 +368,7 @@ export class Generator {
     }
     this.emit(`if (${this.k(isPlainMap)}(${o}) && typeof ${key} === 'string') ${t} = Object.hasOwn(${o}, ${key}) ? ${Opt}.of(${o}[${key}]) : ${Opt}.none();`);
     this.emit(`else ${t} = ${slow}(${o}, ${key});`);
+    this.emit(`${this.k(chargeIfPresent)}(${t});`);
     return { src: t, json: false };
   }
 
@@ -474,7 +492,24 @@ export class Generator {
     // Two ints compare here (as numbers when both are safe integers, int-numbers.ts): strings (code
     // points against UTF-16 units), doubles (NaN, mixed int/double comparisons) and the rest go to
     // the interpreter.
-    return intComparison(this, node, scope, (l, r) => this.let(`typeof ${l} === 'bigint' && typeof ${r} === 'bigint' ? ${l} ${op} ${r} : ${slow}(${l}, ${r})`), false);
+    return intComparison(
+      this,
+      node,
+      scope,
+      (l, r) => {
+        this.chargeSized(node, l, r);
+        return this.let(`typeof ${l} === 'bigint' && typeof ${r} === 'bigint' ? ${l} ${op} ${r} : ${slow}(${l}, ${r})`);
+      },
+      false,
+    );
+  }
+
+  /** What `+`, an ordering or `in` charges by its operands' sizes where cel-go does (node-costs.ts sizedCharge). */
+  chargeSized(node: NodeLike, l: Source, r: Source): void {
+    const [leftNode, rightNode] = node.args as [NodeLike, NodeLike];
+    // The checker's types (this walk's nodes are the checker's), as the interpreter's hook reads them.
+    const charge = sizedCharge(node, checkedTypeOf(leftNode) ?? 'dyn', checkedTypeOf(rightNode) ?? 'dyn');
+    if (charge !== undefined) this.emit(`${this.k(charge)}(${l}, ${r});`);
   }
 
   /**
@@ -483,7 +518,8 @@ export class Generator {
    * as JSON would read as the int 1. A value's JSON-ness is fixed when the code is generated, so the
    * result is always a CEL value.)
    */
-  arithmeticOn(l: Source, r: Source, op: '+' | '-' | '*', slow: Source): Value {
+  arithmeticOn(l: Source, r: Source, op: '+' | '-' | '*', slow: Source, node?: NodeLike): Value {
+    if (node !== undefined) this.chargeSized(node, l, r);
     const t = this.out.temporary();
     this.out.block(`if (typeof ${l} === 'bigint' && typeof ${r} === 'bigint')`, () => {
       this.emit(`${t} = ${l} ${op} ${r};`);
@@ -506,9 +542,11 @@ export class Generator {
     const right = this.gen(rightNode, scope);
     const t = this.out.temporary();
     // The interpreter types a list by its first element: a string looked up in a list of strings.
-    // Charged as the interpreter's `in` charges (library/call-costs.ts): the list's size.
-    const inList = (list: Source) =>
-      `if (typeof ${l} === 'string' && Array.isArray(${list}) && (${list}.length === 0 || typeof ${list}[0] === 'string')) { ${this.k(chargeListMembership)}(${list}); ${t} = ${list}.includes(${l}); } else ${t} = ${slow}(${l}, ${list});`;
+    // Charged as the interpreter's `in` charges: the list's size where cel-go prices it so.
+    const inList = (list: Source) => {
+      this.chargeSized(node, l, list);
+      return `if (typeof ${l} === 'string' && Array.isArray(${list}) && (${list}.length === 0 || typeof ${list}[0] === 'string')) ${t} = ${list}.includes(${l}); else ${t} = ${slow}(${l}, ${list});`;
+    };
     if (right.json) {
       const r = right.src;
       // A string key in a JSON object (whose keys are all strings): the interpreter's map lookup.
@@ -525,7 +563,6 @@ export class Generator {
   }
 
   listLiteral(node: NodeLike, scope: Scope): Value {
-    this.emit(`${this.k(chargeListLiteral)}();`);
     const elementNodes = node.args as NodeLike[];
     const elements = new Array<Source>(elementNodes.length);
     // The interpreter evaluates elements last to first: the same order gives the same first error.
@@ -534,7 +571,6 @@ export class Generator {
   }
 
   mapLiteral(node: NodeLike, scope: Scope): Value {
-    this.emit(`${this.k(chargeMapLiteral)}();`);
     const entries: Source[] = [];
     for (const [k, v] of node.args as [NodeLike, NodeLike][]) entries.push(this.cel(k, scope), this.cel(v, scope));
     return { src: this.let(`${this.k(mapOfEntries)}([${entries.join(', ')}])`), json: false };
@@ -686,12 +722,15 @@ export class Generator {
     const member = this.out.temporary();
     const generic = this.out.temporary();
     const state = this.out.temporary();
+    // How many steps found their member on JSON: each costs a unit (node-costs.ts), charged once after.
+    const found = this.out.temporary();
     const done = this.out.label();
     const continueFrom = (index: number, optional: Source) => {
       let value: Value = { src: optional, json: false };
       for (const step of steps.slice(index)) value = this.optionalSelect(step, value);
       this.emit(`${generic} = ${value.src}; ${state} = 2; break ${done};`);
     };
+    this.emit(`${found} = 0;`);
     this.out.block(`${done}:`, () => {
       this.emit(`${member} = ${rootValue.src};`);
       steps.forEach((step, index) => {
@@ -699,22 +738,25 @@ export class Generator {
         const next = this.out.temporary();
         if (index === 0) {
           // As select() on JSON: read, else empty for a map, else the interpreter on the converted value.
-          this.emit(`if (${this.jsonMember(member, field, next)}) ${member} = ${next};`);
+          this.emit(`if (${this.jsonMember(member, field, next)}) { ${member} = ${next}; ${found} = 1; }`);
           this.emit(`else if (${this.plainMapTest(member)}) { ${state} = 0; break ${done}; }`);
           this.out.block('else', () => {
             const slow = this.operation(`object.?${field}`, [(step.args as [NodeLike, string])[0]]);
-            continueFrom(1, this.let(`${slow}(${this.k(celOf)}(${member}, converted))`));
+            const first = this.let(`${slow}(${this.k(celOf)}(${member}, converted))`);
+            this.emit(`${this.k(chargeIfPresent)}(${first});`);
+            continueFrom(1, first);
           });
           return;
         }
         this.out.block(`if (typeof ${member} === 'object' && ${member} !== null && ${member}.constructor === Object)`, () => {
-          this.emit(`if (${this.jsonMember(member, field, next)}) ${member} = ${next};`);
+          this.emit(`if (${this.jsonMember(member, field, next)}) { ${member} = ${next}; ${found} = ${index + 1}; }`);
           this.emit(`else { ${state} = 0; break ${done}; }`);
         });
         this.out.block('else', () => continueFrom(index, this.let(`${Opt}.of(${this.k(celOf)}(${member}, converted))`)));
       });
       this.emit(`${state} = 1;`);
     });
+    this.emit(`if (${found} !== 0) ${this.k(chargeCost)}(${found});`);
     return { state, member, generic };
   }
 

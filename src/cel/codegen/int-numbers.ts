@@ -15,13 +15,11 @@
 // zero, a result that left the safe range — takes the code that ran before: the operands converted
 // to CEL values (ints as BigInt) and the BigInt path or the interpreter's slow path, which report
 // overflow, division by zero and type errors exactly as before. A number is only ever read as an
-// int where celOf would have made it that same int, so the values are the BigInt path's; no cost is
-// charged by arithmetic or ordering on either path, and `==`/`!=` charge through the same
-// chargeEquality (a number and a BigInt both have the size 1).
+// int where celOf would have made it that same int, so the values are the BigInt path's; the node's
+// own unit (node-costs.ts) is all an int operation costs, `==`/`!=` included (two ints have the size 1).
 //
 // The result of an operation on this path stays a number while it flows into another such
 // operation (`a * b + c < d` converts nothing); anywhere else it becomes a BigInt (`cel()`).
-import { chargeEquality } from '../library/equality-cost.js';
 import type { NodeLike } from '../cel-js-internals.js';
 import type { Source } from './emitter.js';
 import type { Generator, Scope, Value } from './generator.js';
@@ -120,7 +118,7 @@ export function intArithmetic(g: Generator, node: NodeLike, scope: Scope, op: In
     const l = left.cel();
     const r = right.cel();
     // `/` and `%` have no BigInt path: the interpreter divides (and words division by zero).
-    return op === '/' || op === '%' ? g.let(`${slow}(${l}, ${r})`) : g.arithmeticOn(l, r, op, slow).src;
+    return op === '/' || op === '%' ? g.let(`${slow}(${l}, ${r})`) : g.arithmeticOn(l, r, op, slow, node).src;
   };
   if (left.num === undefined || right.num === undefined || ((op === '/' || op === '%') && right.literal === 0)) {
     // No number path: a CEL operand, or a division by the literal 0 (always the interpreter's error).
@@ -162,8 +160,8 @@ export function intComparison(g: Generator, node: NodeLike, scope: Scope, compar
   const t = g.out.temporary();
   const tests = safeTests(left, right);
   const numbers = (): void => {
-    // `==` and `!=` are charged as chargeEquality charges two ints (a number's size is 1 as well).
-    if (charge) g.emit(`${g.k(chargeEquality)}(${left.num!}, ${right.num!});`);
+    // Two ints compare for the unit the `==` node pays already (node-costs.ts): nothing to charge.
+    void charge;
     g.emit(`${t} = ${compareNumbers(node.op as string, left.num!, right.num!)};`);
   };
   if (tests.length === 0) {

@@ -122,15 +122,21 @@ export function chargeStringTraversal(s: string): void {
   if (isCostBudgetArmed()) chargeCost(stringTraversal(s));
 }
 
-/** Charges `x in list`: the list's size (cel-go treats every membership test as O(n), without the 0.1). */
+/**
+ * Charges `x in list`: the list's size (cel-go treats every membership test as O(n), without the
+ * 0.1), less the unit the `in` node pays itself (node-costs.ts).
+ */
 export function chargeListMembership(list: { readonly length: number } | { readonly size: number }): void {
-  if (isCostBudgetArmed()) chargeCost('length' in list ? list.length : list.size);
+  if (isCostBudgetArmed()) chargeCost(('length' in list ? list.length : list.size) - 1);
 }
 
-/** Charges an ordering of two strings or two bytes values: ceil(min(size(a), size(b)) * 0.1). */
+/**
+ * Charges an ordering of two strings or two bytes values: ceil(min(size(a), size(b)) * 0.1), less the
+ * unit the operator's node pays itself (node-costs.ts).
+ */
 export function chargeOrdering(a: string | Uint8Array, b: string | Uint8Array): void {
   if (!isCostBudgetArmed()) return;
   const left = costSize(a);
   const right = costSize(b);
-  chargeCost(traversal(left < right ? left : right));
+  chargeCost(traversal(left < right ? left : right) - 1);
 }

@@ -1,9 +1,12 @@
 // Metered comprehension macros: all, exists, exists_one, map (2 and 3 arguments) and filter behave
-// exactly as cel-js's own (we call its expanders), and additionally charge the cost meter once per
-// iteration. The charge sits in the comprehension's loop condition, a plain function cel-js calls
-// before every step, so there is no extra AST node and no per-element allocation.
+// exactly as cel-js's own (we call its expanders), and record which macro they are, so that the step
+// and the init are charged what cel-go's expansion costs (node-costs.ts COMPREHENSION_COSTS). The loop
+// condition that stops the loop is charged here (each step that runs pays for the check before it,
+// as part of its region): a plain function cel-js and compiled code call, so there is no extra AST
+// node and no per-element allocation.
 import type { Environment } from '@marcbachmann/cel-js';
-import { chargeIteration } from '../cost.js';
+import { chargeCost } from '../cost.js';
+import { COMPREHENSION_COSTS, type ComprehensionKind } from '../node-costs.js';
 import {
   findBuiltinMacro,
   installRegistryHooks,
@@ -17,9 +20,11 @@ import {
 
 interface ComprehensionArgs {
   condition?: (accumulator: unknown) => boolean;
+  /** Which macro expanded it (node-costs.ts reads it to price the step). */
+  costKind?: ComprehensionKind;
 }
 
-const METERED_MACROS: ReadonlyArray<{ name: string; args: number; returns: string }> = [
+const METERED_MACROS: ReadonlyArray<{ name: ComprehensionKind; args: number; returns: string }> = [
   { name: 'all', args: 2, returns: 'bool' },
   { name: 'exists', args: 2, returns: 'bool' },
   { name: 'exists_one', args: 2, returns: 'bool' },
@@ -31,14 +36,22 @@ const METERED_MACROS: ReadonlyArray<{ name: string; args: number; returns: strin
 /** cel-js's own expanders, looked up once (they are shared by every environment). */
 const builtinExpanders = new Map<string, DeclarationLike>();
 
-const always = (): boolean => true;
-
-function meter(args: ComprehensionArgs): void {
-  const condition = args.condition ?? always;
-  args.condition = (accumulator) => {
-    chargeIteration();
-    return condition(accumulator);
-  };
+function meter(args: ComprehensionArgs, kind: ComprehensionKind): void {
+  const costs = COMPREHENSION_COSTS[kind];
+  const condition = args.condition;
+  args.costKind = kind;
+  // A condition that stops the loop is paid here; one that lets a step run is part of the step's
+  // region. (cel-js asks the condition once more after a quantifier whose steps kept an error, which
+  // cel-go does not: that check costs nothing unless the last element decided the quantifier, where
+  // daemonguard charges one condition more than cel-go, in both engines.)
+  args.condition =
+    costs.condition === 0 || condition === undefined
+      ? condition
+      : (accumulator) => {
+          if (condition(accumulator)) return true;
+          chargeCost(costs.condition);
+          return false;
+        };
 }
 
 function isComprehension(result: MacroResult): result is { callAst: MacroResult & { args: ComprehensionArgs } } & MacroResult {
@@ -56,7 +69,7 @@ const PROBE_RESULT: MacroResult = {
   },
 };
 
-function meteredExpander(name: string, argCount: number): MacroExpander {
+function meteredExpander(name: ComprehensionKind, argCount: number): MacroExpander {
   const key = `${name}/${argCount}`;
   return (expansion: MacroExpansion): MacroResult => {
     if (probe) {
@@ -67,7 +80,7 @@ function meteredExpander(name: string, argCount: number): MacroExpander {
     if (!builtin) throw new Error(`metered macro ${key} used before the base environment finished loading`);
     const result = builtin.handler(expansion) as MacroResult;
     if (!isComprehension(result)) throw new Error(`cel-js internals changed: ${key} no longer expands to a comprehension`);
-    meter(result.callAst.args);
+    meter(result.callAst.args, name);
     return result;
   };
 }

@@ -45,9 +45,13 @@ export function equalityCost(a: unknown, b: unknown): number {
   return Math.ceil((left < right ? left : right) * TRAVERSAL_COST_FACTOR);
 }
 
-/** Charges the armed budget for comparing `a` and `b`; a no-op when none is armed. */
+/**
+ * Charges the armed budget for comparing `a` and `b`, less the unit the `==` node pays itself
+ * (node-costs.ts: charged even when an operand fails, as cel-go charges a comparison with an error);
+ * a no-op when none is armed.
+ */
 export function chargeEquality(a: unknown, b: unknown): void {
-  if (isCostBudgetArmed()) chargeCost(equalityCost(a, b));
+  if (isCostBudgetArmed()) chargeCost(equalityCost(a, b) - 1);
 }
 
 /** Makes the interpreter charge every `==` and `!=` in a checked expression each time it compares. */

@@ -363,7 +363,8 @@ export function registerIpLibrary(env: Environment): void {
     if (isCostBudgetArmed()) chargeCost(traversalAndBuild(stringSize(raw)));
     return parseKubernetesAddr(raw).toString() === raw;
   });
-  define(env, `string(${IP}): string`, nominal((ip: IPAddress) => ip.toString()));
+  // Not nominal(): `string` has constant-time overloads of cel-js's, so the call's node pays the unit (node-costs.ts).
+  define(env, `string(${IP}): string`, (ip: IPAddress) => ip.toString());
   define(env, `${IP}.family(): int`, nominal((ip: IPAddress) => BigInt(ip.family)));
   define(env, `${IP}.isUnspecified(): bool`, nominal((ip: IPAddress) => ip.isUnspecified()));
   define(env, `${IP}.isLoopback(): bool`, nominal((ip: IPAddress) => ip.isLoopback()));
@@ -373,7 +374,7 @@ export function registerIpLibrary(env: Environment): void {
 
   define(env, `cidr(string): ${CIDR_TYPE}`, (raw: string) => (chargeStringTraversal(raw), parseKubernetesCidr(raw)));
   define(env, 'isCIDR(string): bool', (raw: string) => (chargeStringTraversal(raw), isCidr(raw)));
-  define(env, `string(${CIDR_TYPE}): string`, nominal((c: CIDR) => c.toString()));
+  define(env, `string(${CIDR_TYPE}): string`, (c: CIDR) => c.toString());
   define(env, `${CIDR_TYPE}.containsIP(string): bool`, (c: CIDR, raw: string) => {
     chargeContains(c, raw, false);
     return c.containsIP(parseKubernetesAddr(raw));

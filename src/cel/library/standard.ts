@@ -28,7 +28,7 @@ import { formatTimestamp } from '../values.js';
 import { JSONPATCH_TYPE } from '../constructible-types.js';
 import { constructedTypeName, JSONPATCH_STRING_FIELDS } from '../object-construction.js';
 import { chargeCost, isCostBudgetArmed } from '../cost.js';
-import { chargeListMembership, chargeOrdering, chargeStringTraversal, traversal } from './call-costs.js';
+import { stringTraversal, traversal } from './call-costs.js';
 import { celCompare, celEquals, celError, define, durationNanos } from './support.js';
 
 const TIMESTAMP = 'google.protobuf.Timestamp';
@@ -337,7 +337,6 @@ function registerCheckedArithmetic(env: Environment, registry: RegistryLike): vo
   // List membership with CEL's heterogeneous equality (dyn(3u) in [1, 2, 3] is true).
   shadowBuiltinOperator(registry, 'in', (d) => d.leftType.name === 'V' && d.rightType?.name === 'list<V>');
   env.registerOperator('V in list<V>', (value: unknown, list: Iterable<unknown>) => {
-    if (Array.isArray(list) || list instanceof Set) chargeListMembership(list);
     for (const element of list) if (celEquals(value, element)) return true;
     return false;
   });
@@ -354,18 +353,18 @@ function registerCheckedArithmetic(env: Environment, registry: RegistryLike): vo
 }
 
 /**
- * cel-js's string orderings, unchanged (JavaScript's comparison), but charged as cel-go charges
- * LessString and the others: ceil(min(size(a), size(b)) * 0.1).
+ * cel-js's string orderings, unchanged (JavaScript's comparison). Charged by the node
+ * (node-costs.ts sizedCharge) where cel-go prices them by size: ceil(min(size(a), size(b)) * 0.1).
  */
 function registerChargedStringOrdering(env: Environment, registry: RegistryLike): void {
   shadowBuiltinOperator(registry, '<', (d) => d.leftType.name === 'string' && d.rightType?.name === 'string');
   shadowBuiltinOperator(registry, '<=', (d) => d.leftType.name === 'string' && d.rightType?.name === 'string');
   shadowBuiltinOperator(registry, '>', (d) => d.leftType.name === 'string' && d.rightType?.name === 'string');
   shadowBuiltinOperator(registry, '>=', (d) => d.leftType.name === 'string' && d.rightType?.name === 'string');
-  env.registerOperator('string < string', (a: string, b: string) => (chargeOrdering(a, b), a < b));
-  env.registerOperator('string <= string', (a: string, b: string) => (chargeOrdering(a, b), a <= b));
-  env.registerOperator('string > string', (a: string, b: string) => (chargeOrdering(a, b), a > b));
-  env.registerOperator('string >= string', (a: string, b: string) => (chargeOrdering(a, b), a >= b));
+  env.registerOperator('string < string', (a: string, b: string) => a < b);
+  env.registerOperator('string <= string', (a: string, b: string) => a <= b);
+  env.registerOperator('string > string', (a: string, b: string) => a > b);
+  env.registerOperator('string >= string', (a: string, b: string) => a >= b);
 }
 
 export function registerStandardFixes(env: Environment, registry: RegistryLike): void {
@@ -384,10 +383,10 @@ export function registerStandardFixes(env: Environment, registry: RegistryLike):
   env.registerFunction('optional.optFlatMap(ast, ast): optional<dyn>', optMapExpander(true));
   env.registerOperator('optional<A> == optional<A>', (a: Optional<unknown>, b: Optional<unknown>) => optionalEquals(a, b));
 
-  env.registerOperator('bytes < bytes', (a: Uint8Array, b: Uint8Array) => (chargeOrdering(a, b), celCompare(a, b) < 0));
-  env.registerOperator('bytes <= bytes', (a: Uint8Array, b: Uint8Array) => (chargeOrdering(a, b), celCompare(a, b) <= 0));
-  env.registerOperator('bytes > bytes', (a: Uint8Array, b: Uint8Array) => (chargeOrdering(a, b), celCompare(a, b) > 0));
-  env.registerOperator('bytes >= bytes', (a: Uint8Array, b: Uint8Array) => (chargeOrdering(a, b), celCompare(a, b) >= 0));
+  env.registerOperator('bytes < bytes', (a: Uint8Array, b: Uint8Array) => celCompare(a, b) < 0);
+  env.registerOperator('bytes <= bytes', (a: Uint8Array, b: Uint8Array) => celCompare(a, b) <= 0);
+  env.registerOperator('bytes > bytes', (a: Uint8Array, b: Uint8Array) => celCompare(a, b) > 0);
+  env.registerOperator('bytes >= bytes', (a: Uint8Array, b: Uint8Array) => celCompare(a, b) >= 0);
   // After the first registerOperator: this registry now owns its operator table.
   registerCheckedArithmetic(env, registry);
   registerChargedStringOrdering(env, registry);
@@ -424,12 +423,13 @@ export function registerStandardFixes(env: Environment, registry: RegistryLike):
   if (!toBytes) throw new Error('cel-js internals changed: no bytes(string) overload');
   shadowBuiltinOverloads(registry, false, 'bytes', 1, (d) => d.argTypes[0]?.name === 'string');
   define(env, 'bytes(string): bytes', (v: string) => {
-    chargeStringTraversal(v);
+    // Less the unit the call's node pays (node-costs.ts): `bytes` has constant-time overloads too.
+    if (isCostBudgetArmed()) chargeCost(stringTraversal(v) - 1);
     return toBytes(v);
   });
   shadowBuiltinOverloads(registry, false, 'string', 1, (d) => d.argTypes[0]?.name === 'bytes');
   define(env, 'string(bytes): string', (v: Uint8Array) => {
-    if (isCostBudgetArmed()) chargeCost(traversal(v.length));
+    if (isCostBudgetArmed()) chargeCost(traversal(v.length) - 1);
     try {
       return UTF8.decode(v);
     } catch {
