@@ -55,7 +55,24 @@ function costCases(): JsonObject[] {
     daemonSet('cost-under', 'x'.repeat(9_000), 'y'.repeat(1_000)),
     // 301 * 1 = 301, and the needle is there
     daemonSet('cost-found', 'x'.repeat(3_000) + 'needle', 'needle'),
+    // c-cost-nodes: over the limit only by what reading fields and comparing costs
+    envDaemonSet('cost-nodes-over', 400),
+    envDaemonSet('cost-nodes-under', 300),
   ];
+}
+
+/** A DaemonSet for c-cost-nodes: one container with `count` env entries, no value equal to a name. */
+function envDaemonSet(name: string, count: number): JsonObject {
+  const env = Array.from({ length: count }, (_, i) => ({ name: `NAME_${i}`, value: `value-${i}` }));
+  return {
+    apiVersion: 'apps/v1',
+    kind: 'DaemonSet',
+    metadata: { name, namespace: 'native-dev', labels: { 'native-case': 'cost-nodes' } },
+    spec: {
+      selector: { matchLabels: { app: name } },
+      template: { metadata: { labels: { app: name } }, spec: { containers: [{ name: 'agent', image: 'busybox:1.36', env }] } },
+    },
+  };
 }
 /** HTTP status of a denial by reason, as the apiserver's reasonToCode maps them. */
 const CODE_OF_REASON: Record<string, number> = { Unauthorized: 401, Forbidden: 403, Invalid: 422, RequestEntityTooLarge: 413 };
@@ -214,6 +231,8 @@ describe('native policies: daemonguard test and a real kube-apiserver agree', { 
     assert.match(fromApiserver.get(key('native-dev', 'cost-over'))?.message ?? '', /resulted in error: operation cancelled: actual cost limit exceeded$/);
     assert.equal(fromApiserver.get(key('native-dev', 'cost-under'))?.allowed, true);
     assert.match(fromApiserver.get(key('native-dev', 'cost-found'))?.message ?? '', /the hay annotation contains the needle$/);
+    assert.match(fromApiserver.get(key('native-dev', 'cost-nodes-over'))?.message ?? '', /resulted in error: operation cancelled: actual cost limit exceeded$/);
+    assert.equal(fromApiserver.get(key('native-dev', 'cost-nodes-under'))?.allowed, true);
     assert.ok(compared >= MINIMUM_COMPARED, `compared ${compared}, expected at least ${MINIMUM_COMPARED}`);
     // Each kind of answer is among them, so agreement is not only on the easy one.
     assert.ok(counts.denied >= 20 && counts.warned >= 5 && counts.allowed >= 20, JSON.stringify(counts));
