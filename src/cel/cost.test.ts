@@ -94,6 +94,29 @@ describe('cost meter', () => {
     }
   });
 
+  it('stays exceeded when a charge after the swallowed throw takes units back', () => {
+    // A node pays its unit up front and its call may take part of it back (an empty string's `==`
+    // costs 0): after an overrun that an error-absorbing operator swallowed, that must not bring the
+    // evaluation back under its budget.
+    assert.throws(
+      () =>
+        withCostBudget(10, () => {
+          try {
+            chargeCost(11);
+          } catch {
+            // swallowed, as `||` would
+          }
+          try {
+            chargeCost(-1);
+          } catch {
+            // every later charge throws too
+          }
+          return true;
+        }),
+      CostBudgetExceededError,
+    );
+  });
+
   it('still fails when || or && swallowed the first throw', () => {
     const run = program('xs.all(x, xs.all(y, y >= 0)) || true', ['xs']);
     const xs = Array.from({ length: 1_000 }, (_, i) => BigInt(i));

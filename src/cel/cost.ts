@@ -13,15 +13,9 @@
 // Evaluation is synchronous, so a module-level meter is safe; when no budget is armed, charging is
 // one predictable branch.
 
-/** The unit costs, so that the budget has a meaning one can reason about. */
-export const COST = Object.freeze({
-  /** List elements copied per unit by list concatenation. */
-  listElementsPerUnit: 1,
-});
-
 /**
- * A budget sized like Kubernetes' per-expression runtime limit. With the unit costs above a
- * DaemonSet-sized policy spends a few hundred units; a 1,000 x 1,000 nested comprehension does not fit.
+ * A budget sized like Kubernetes' per-expression runtime limit (PerCallLimit): a DaemonSet-sized
+ * policy spends a few hundred units; a 1,000 x 1,000 nested comprehension does not fit.
  */
 export const DEFAULT_COST_BUDGET = 1_000_000;
 
@@ -48,15 +42,26 @@ interface MeterState {
   armed: boolean;
   limit: number;
   /**
-   * Units spent under the armed budget. It only grows, and a charge that takes it past `limit`
-   * throws, so `spent > limit` is also how an evaluation knows its budget ran out even when CEL's
-   * error-absorbing operators swallowed that throw.
+   * Units spent under the armed budget. A charge that takes it past `limit` throws. (It can shrink:
+   * a call that costs less than the unit its node paid up front takes the difference back.)
    */
   spent: number;
+  /**
+   * Set by the charge that took `spent` past `limit`: how an evaluation knows its budget ran out
+   * even when CEL's error-absorbing operators swallowed that throw and a later charge took units back.
+   */
+  overran: boolean;
   /** The armed deadline in performance.now() milliseconds, or undefined. */
   deadlineAt: number | undefined;
   deadlinePassed: boolean;
-  unitsSinceClock: number;
+  /** While a deadline is armed: the value of `spent` past which the clock is read again. */
+  clockAt: number;
+  /**
+   * The value of `spent` past which a charge must look further (the budget, the next clock read, or
+   * -Infinity once the budget or the deadline ran out; +Infinity while no budget is armed). Compiled
+   * code charges a region by adding to `spent` and comparing with this alone (regionMeter).
+   */
+  threshold: number;
   /** What the last metered evaluation spent (read right after it returns). */
   lastSpent: number;
   /** How many budgets have armed so far, and the one armed now: each metered evaluation's own number. */
@@ -68,9 +73,11 @@ const meter: MeterState = {
   armed: false,
   limit: 0,
   spent: 0,
+  overran: false,
   deadlineAt: undefined,
   deadlinePassed: false,
-  unitsSinceClock: 0,
+  clockAt: 0,
+  threshold: Number.POSITIVE_INFINITY,
   lastSpent: 0,
   evaluationsArmed: 0,
   evaluation: 0,
@@ -90,27 +97,48 @@ export class EvaluationDeadlineExceededError extends Error {
   }
 }
 
-function checkDeadline(): void {
-  if (meter.deadlineAt === undefined) return;
-  if (!meter.deadlinePassed && performance.now() > meter.deadlineAt) meter.deadlinePassed = true;
-  if (meter.deadlinePassed) throw new EvaluationDeadlineExceededError();
+function updateThreshold(): void {
+  if (!meter.armed) meter.threshold = Number.POSITIVE_INFINITY;
+  else if (meter.overran || meter.deadlinePassed) meter.threshold = Number.NEGATIVE_INFINITY;
+  else meter.threshold = meter.deadlineAt === undefined ? meter.limit : Math.min(meter.limit, meter.clockAt);
 }
 
 /** Charges `units` to the armed budget; a no-op when none is armed. Throws once the budget is spent. */
 export function chargeCost(units: number): void {
   if (!meter.armed) return;
   meter.spent += units;
-  if (meter.spent > meter.limit) {
+  if (meter.spent > meter.threshold) overThreshold();
+}
+
+/**
+ * What a charge that took `spent` past `threshold` does: throws when the budget is spent or the
+ * deadline passed (and keeps throwing at every later charge), else reads the clock if it is time.
+ * Called by compiled code after it added a region's units to regionMeter.spent.
+ */
+export function overThreshold(): void {
+  if (!meter.armed) return;
+  if (meter.spent > meter.limit || meter.overran) {
+    meter.overran = true;
+    meter.threshold = Number.NEGATIVE_INFINITY;
     throw new CostBudgetExceededError(meter.limit, meter.spent);
   }
-  if (meter.deadlineAt !== undefined) {
-    meter.unitsSinceClock += units;
-    if (meter.unitsSinceClock >= CLOCK_CHECK_UNITS || meter.deadlinePassed) {
-      meter.unitsSinceClock = 0;
-      checkDeadline();
+  if (meter.deadlineAt !== undefined && (meter.deadlinePassed || meter.spent > meter.clockAt)) {
+    meter.clockAt = meter.spent + CLOCK_CHECK_UNITS;
+    if (!meter.deadlinePassed && performance.now() > meter.deadlineAt) meter.deadlinePassed = true;
+    if (meter.deadlinePassed) {
+      meter.threshold = Number.NEGATIVE_INFINITY;
+      throw new EvaluationDeadlineExceededError();
     }
   }
+  updateThreshold();
 }
+
+/**
+ * The meter as compiled code charges it (codegen/generator.ts): `if ((M.spent += n) > M.threshold)
+ * overThreshold();`, one addition and one comparison per region instead of a call. Only `spent` is
+ * written; a charge while no budget is armed is forgotten when the next budget arms.
+ */
+export const regionMeter: { spent: number; readonly threshold: number } = meter;
 
 /**
  * Runs `evaluate` with a deadline (performance.now() milliseconds; undefined = none) for every metered
@@ -126,22 +154,20 @@ export function callWithEvaluationDeadline<A, B, T>(deadline: number | undefined
   // The outer deadline's state in locals, not an object: the engine arms one per review.
   const outerDeadlineAt = meter.deadlineAt;
   const outerDeadlinePassed = meter.deadlinePassed;
-  const outerUnitsSinceClock = meter.unitsSinceClock;
+  // The clock's next read, as units still to spend (`spent` is the armed budget's own).
+  const outerClockIn = meter.clockAt - meter.spent;
   meter.deadlineAt = deadline;
   meter.deadlinePassed = false;
-  meter.unitsSinceClock = 0;
+  meter.clockAt = meter.spent + CLOCK_CHECK_UNITS;
+  updateThreshold();
   try {
     return fn(a, b);
   } finally {
     meter.deadlineAt = outerDeadlineAt;
     meter.deadlinePassed = outerDeadlinePassed;
-    meter.unitsSinceClock = outerUnitsSinceClock;
+    meter.clockAt = meter.spent + outerClockIn;
+    updateThreshold();
   }
-}
-
-/** Charges for copying `length` list elements. */
-export function chargeList(length: number): void {
-  if (meter.armed) chargeCost(1 + Math.floor(length / COST.listElementsPerUnit));
 }
 
 export interface CostReport<T> {
@@ -175,26 +201,37 @@ function metered<A, B, T>(limit: number, fn: (a: A, b: B) => T, a: A, b: B): T {
   const outerEvaluation = meter.evaluation;
   const outerLimit = meter.limit;
   const outerSpent = meter.spent;
+  const outerOverran = meter.overran;
+  const clockIn = meter.clockAt - meter.spent;
   meter.armed = true;
+  meter.overran = false;
   meter.evaluation = ++meter.evaluationsArmed;
   meter.limit = limit;
   meter.spent = 0;
+  // The clock is read every CLOCK_CHECK_UNITS units across evaluations, not from each one's start.
+  meter.clockAt = clockIn;
+  updateThreshold();
   let value: T;
   let spent: number;
+  let overran: boolean;
   try {
     value = fn(a, b);
   } finally {
     spent = meter.spent;
+    overran = meter.overran;
+    meter.overran = outerOverran;
     meter.armed = outerArmed;
     meter.evaluation = outerEvaluation;
     meter.limit = outerLimit;
     // What an inner budget spends counts in the outer one too.
     meter.spent = outerArmed ? outerSpent + spent : outerSpent;
+    meter.clockAt = meter.spent + (meter.clockAt - spent);
+    updateThreshold();
   }
   if (typeof value === 'object' && value instanceof Promise) {
     throw new TypeError('CEL evaluation returned a Promise: the cost meter supports synchronous evaluation only');
   }
-  if (spent > limit) throw new CostBudgetExceededError(limit, spent);
+  if (spent > limit || overran) throw new CostBudgetExceededError(limit, spent);
   if (meter.deadlinePassed) throw new EvaluationDeadlineExceededError();
   if (outerArmed && meter.spent > outerLimit) throw new CostBudgetExceededError(outerLimit, meter.spent);
   meter.lastSpent = spent;

@@ -87,7 +87,8 @@ describe('node costs: cel-go charges, on both engines', () => {
       cases.expressions,
       'costs.json is the oracle run on cases.json: regenerate it (test/cel-cost-oracle/README.md)',
     );
-    assert.ok(cases.expressions.length >= 40, `${cases.expressions.length} cases`);
+    // The README says "over 150 expressions".
+    assert.ok(cases.expressions.length >= 150, `${cases.expressions.length} cases`);
   });
 
   it('charges what cel-go charges for every case, compiled and interpreted', () => {

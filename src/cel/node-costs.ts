@@ -9,31 +9,39 @@
 //   - a literal costs 0, and so does a list or map literal of constants only (OptOptimize folds it
 //     into a constant) and a conversion (int, string, dyn, ...) of a constant; any other list literal
 //     costs 10, a map literal 30, an object construction 40, plus their elements;
-//   - an identifier costs 1, each field selection or index 1 (plus the key's own cost); a selection
-//     or index on something that is not itself a variable, a selection, an index or a conditional (a
-//     call's result, a literal) costs 1 more (cel-go makes a relative attribute of it);
+//   - an identifier costs 1, each field selection or index 1 (plus the key's own cost, less 1 when
+//     the key is itself a variable, a selection or an index); a selection or index on something that
+//     is not itself one of those or a conditional (a call's result, a literal) costs 1 more (cel-go
+//     makes a relative attribute of it);
 //   - `a.?f` and `a[?k]` cost 1 only when the member is there;
 //   - `has(a.f)` costs what `a` costs (the presence test itself is free in Kubernetes);
 //   - `&&`, `||`, `c ? x : y` cost nothing themselves; a branch of `?:` that is a variable, a
 //     selection or an index costs 1 less (cel-go resolves it as part of the conditional);
-//   - `==` and `!=` are priced by their handlers; every other call and operator costs 1, of which
-//     the handlers of `+` on strings, bytes and lists, string and bytes orderings, `in` on a list and
-//     the conversions between string and bytes charge what they cost beyond that 1; the functions of
-//     Kubernetes' libraries (SELF_CHARGED) charge their whole price in their handlers;
+//   - every other call and operator costs 1, `==` and `!=` included, and those cel-go prices by
+//     their operands' sizes charge the rest from the values: `==`/`!=` (equality-cost.ts), and `+` on
+//     strings or bytes, string and bytes orderings and `in` on a list when the checker knows an
+//     operand's type (sizedCharge: between two dyn operands cel-go dispatches at run time and
+//     charges 1); the functions of Kubernetes' libraries (SELF_CHARGED) charge their whole price in
+//     their handlers; list concatenation 1 + the result's length (allocations.ts, on purpose);
 //   - `x in [constants]` costs what `x` costs (a set lookup), and `x in []` nothing at all;
 //   - `opt.orValue(y)` and `opt.or(y)` cost nothing themselves;
 //   - the comprehension macros as cel-go expands them: per iteration, the loop condition (`all` 2,
 //     `exists` 3, the others 0) and the step (`all`/`exists` 1 plus the predicate; `exists_one` the
 //     predicate plus 2 when it holds; `map`/`filter` 12 plus the element's cost for each element
-//     kept); the result 1 (`exists_one` 2).
+//     kept); the result 1 (`exists_one` 2), once the range turned out iterable.
 //
 // How it is charged cheaply: costs that do not depend on values are added up per straight-line
 // region at load time (the whole expression; the right side of && and ||; each branch of ?:; the
-// argument of orValue and or; a comprehension's step), and each region charges its sum once when it
-// starts, in the interpreter (installNodeCosts) and in compiled code (codegen) alike. Known
-// difference from cel-go, identical in both engines: an error in the middle of a selection chain
-// that && / || / all / exists absorb still pays for the selections after it (cel-go stops at the
-// failing one), and so does the rest of a has() chain.
+// argument of orValue and or; a comprehension's init and its step), and each region charges its sum
+// once when it starts, in the interpreter (installNodeCosts) and in compiled code (codegen) alike.
+// Charging a region up front also charges what cel-go charges after an error inside it (cel-go
+// evaluates every operand of a call even when one failed, and charges the call). Known differences
+// from cel-go, identical in both engines and only where && / || / all / exists absorb an error: the
+// selections after a failing one in a chain are still charged (cel-go stops at the failing one), and
+// so is the rest of a has() chain; a library call whose operand failed costs nothing (cel-go prices
+// it as if the error were of size 1); a map / filter / exists_one stops at its first error (cel-go
+// runs and charges the remaining iterations); a quantifier that kept an error and was decided by its
+// last element pays one loop condition more.
 import { Optional, type ASTNode } from '@marcbachmann/cel-js';
 import { UnsignedInt } from '@marcbachmann/cel-js/evaluator';
 import { chargeCost, isCostBudgetArmed } from './cost.js';

@@ -2,7 +2,7 @@
 // expression's JavaScript function (see compiler.ts for the design and why it stays exact).
 import { EvaluationError, Optional } from '@marcbachmann/cel-js';
 import { concatLists, concatStrings } from '../library/allocations.js';
-import { chargeCost } from '../cost.js';
+import { chargeCost, overThreshold, regionMeter } from '../cost.js';
 import { chargeIfPresent, forEachRegion, sizedCharge } from '../node-costs.js';
 import { chargeEquality } from '../library/equality-cost.js';
 import { hasField } from '../library/standard.js';
@@ -178,7 +178,10 @@ export class Generator {
   gen(node: NodeLike, scope: Scope): Value {
     // A region's node costs, once where it starts (the whole expression, a branch, a loop's step).
     const units = this.regions.get(node);
-    if (units !== undefined) this.emit(`${this.k(chargeCost)}(${units});`);
+    if (units !== undefined) {
+      const meter = this.k(regionMeter);
+      this.emit(`if ((${meter}.spent += ${units}) > ${meter}.threshold) ${this.k(overThreshold)}();`);
+    }
     const alternate = node.meta.alternate;
     if (alternate) {
       const comprehension = comprehensionOf(alternate);
