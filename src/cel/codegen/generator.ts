@@ -2,8 +2,8 @@
 // expression's JavaScript function (see compiler.ts for the design and why it stays exact).
 import { EvaluationError, Optional } from '@marcbachmann/cel-js';
 import { concatLists, concatStrings } from '../library/allocations.js';
-import { chargeCost, overThreshold, regionMeter } from '../cost.js';
-import { chargeIfPresent, forEachRegion, sizedCharge } from '../node-costs.js';
+import { overThreshold, regionMeter } from '../cost.js';
+import { forEachRegion, sizedCharge } from '../node-costs.js';
 import { chargeEquality } from '../library/equality-cost.js';
 import { hasField } from '../library/standard.js';
 import {
@@ -175,13 +175,24 @@ export class Generator {
     });
   }
 
+  /**
+   * The statement that charges `units` (a number's source) to the armed budget: an addition and a
+   * comparison, the call only when the budget ran out or the clock is due (cost.ts regionMeter).
+   */
+  charge(units: Source): string {
+    const meter = this.k(regionMeter);
+    return `if ((${meter}.spent += ${units}) > ${meter}.threshold) ${this.k(overThreshold)}();`;
+  }
+
+  /** `.?f` / `[?k]` cost a unit when the member is there (node-costs.ts): the statement for Optional `t`. */
+  chargeIfPresent(t: Source): string {
+    return `if (${t}.hasValue()) { ${this.charge('1')} }`;
+  }
+
   gen(node: NodeLike, scope: Scope): Value {
     // A region's node costs, once where it starts (the whole expression, a branch, a loop's step).
     const units = this.regions.get(node);
-    if (units !== undefined) {
-      const meter = this.k(regionMeter);
-      this.emit(`if ((${meter}.spent += ${units}) > ${meter}.threshold) ${this.k(overThreshold)}();`);
-    }
+    if (units !== undefined) this.emit(this.charge(String(units)));
     const alternate = node.meta.alternate;
     if (alternate) {
       const comprehension = comprehensionOf(alternate);
@@ -319,7 +330,7 @@ export class Generator {
       this.emit(`if (${this.jsonMember(o, field, member)}) ${t} = ${Opt}.of(${this.k(celOf)}(${member}, converted));`);
       this.emit(`else if (${this.plainMapTest(o)}) ${t} = ${Opt}.none();`);
       this.emit(`else ${t} = ${slow}(${this.k(celOf)}(${o}, converted));`);
-      this.emit(`${this.k(chargeIfPresent)}(${t});`);
+      this.emit(this.chargeIfPresent(t));
       return { src: t, json: false };
     }
     const value = this.out.temporary();
@@ -334,7 +345,7 @@ export class Generator {
       // The operand as evaluated: the interpreter's check may have typed it as an optional.
       this.emit(`else ${t} = ${slow}(${o});`);
     });
-    this.emit(`${this.k(chargeIfPresent)}(${t});`);
+    this.emit(this.chargeIfPresent(t));
     return { src: t, json: false };
   }
 
@@ -361,7 +372,7 @@ export class Generator {
         this.emit(`${t} = ${member} === undefined ? ${Opt}.none() : ${Opt}.of(${this.k(celOf)}(${member}, converted));`);
       });
       this.emit(`else ${t} = ${slow}(${cel}, ${key});`);
-      this.emit(`${this.k(chargeIfPresent)}(${t});`);
+      this.emit(this.chargeIfPresent(t));
       return { src: t, json: false };
     }
     if (!optional) {
@@ -371,7 +382,7 @@ export class Generator {
     }
     this.emit(`if (${this.k(isPlainMap)}(${o}) && typeof ${key} === 'string') ${t} = Object.hasOwn(${o}, ${key}) ? ${Opt}.of(${o}[${key}]) : ${Opt}.none();`);
     this.emit(`else ${t} = ${slow}(${o}, ${key});`);
-    this.emit(`${this.k(chargeIfPresent)}(${t});`);
+    this.emit(this.chargeIfPresent(t));
     return { src: t, json: false };
   }
 
@@ -746,7 +757,7 @@ export class Generator {
           this.out.block('else', () => {
             const slow = this.operation(`object.?${field}`, [(step.args as [NodeLike, string])[0]]);
             const first = this.let(`${slow}(${this.k(celOf)}(${member}, converted))`);
-            this.emit(`${this.k(chargeIfPresent)}(${first});`);
+            this.emit(this.chargeIfPresent(first));
             continueFrom(1, first);
           });
           return;
@@ -759,7 +770,7 @@ export class Generator {
       });
       this.emit(`${state} = 1;`);
     });
-    this.emit(`if (${found} !== 0) ${this.k(chargeCost)}(${found});`);
+    this.emit(`if (${found} !== 0) { ${this.charge(found)} }`);
     return { state, member, generic };
   }
 
