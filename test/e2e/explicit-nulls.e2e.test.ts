@@ -97,7 +97,7 @@ const MANIFESTS: JsonObject[] = [
   }),
   daemonSet('no-nulls', {
     pod: { nodeSelector: { 'kubernetes.io/os': 'linux' }, tolerations: [{ operator: 'Exists' }], securityContext: { runAsNonRoot: true } },
-    container: { ports: [{ name: 'metrics', containerPort: 9100 }], resources: { limits: { memory: '64Mi' } } },
+    container: { ports: [{ name: 'metrics', containerPort: 9100 }, { name: 'dns', containerPort: 53, protocol: 'UDP' }], resources: { limits: { memory: '64Mi' } } },
   }),
 ];
 
