@@ -158,50 +158,35 @@ const PRESENCE_GROUPS: Record<string, Record<string, string>> = {
   },
 };
 
+/** A DaemonSetPolicy document with these validations, all with one action. */
+function policy(name: string, action: 'Deny' | 'Warn', validations: JsonObject[]): JsonObject {
+  return { apiVersion: 'daemonguard.dev/v1alpha1', kind: 'DaemonSetPolicy', metadata: { name }, spec: { validationActions: [action], validations } };
+}
+
 /** Presence probes (Warn: every request gets them back as warnings), a Deny policy on label values, and a namespaceObject probe. */
 function probePolicies(): string {
-  const presence = {
-    apiVersion: 'daemonguard.dev/v1alpha1',
-    kind: 'DaemonSetPolicy',
-    metadata: { name: 'presence' },
-    spec: {
-      validationActions: ['Warn'],
-      validations: Object.entries(PRESENCE_GROUPS).map(([group, probes]) => ({ expression: 'false', messageExpression: presenceMessage(group, probes) })),
+  const presence = policy(
+    'presence',
+    'Warn',
+    Object.entries(PRESENCE_GROUPS).map(([group, probes]) => ({ expression: 'false', messageExpression: presenceMessage(group, probes) })),
+  );
+  const labelValues = policy('label-values', 'Deny', [
+    {
+      expression: "object.metadata.labels.all(k, object.metadata.labels[k] != '')",
+      messageExpression: "'label values must not be empty: ' + object.metadata.labels.filter(k, object.metadata.labels[k] == '').join(', ')",
+      reason: 'Invalid',
     },
-  };
-  const labelValues = {
-    apiVersion: 'daemonguard.dev/v1alpha1',
-    kind: 'DaemonSetPolicy',
-    metadata: { name: 'label-values' },
-    spec: {
-      validationActions: ['Deny'],
-      validations: [
-        {
-          expression: "object.metadata.labels.all(k, object.metadata.labels[k] != '')",
-          messageExpression: "'label values must not be empty: ' + object.metadata.labels.filter(k, object.metadata.labels[k] == '').join(', ')",
-          reason: 'Invalid',
-        },
-      ],
+  ]);
+  const namespace = policy('namespace-object', 'Warn', [
+    {
+      expression: 'false',
+      messageExpression:
+        "'namespace ' + namespaceObject.metadata.name + ': phase ' + namespaceObject.?status.?phase.orValue('unknown') + " +
+        "', finalizers ' + namespaceObject.?spec.?finalizers.orValue([]).join(',') + " +
+        `', owner ' + namespaceObject.metadata.?annotations[?'${OWNER_ANNOTATION}'].orValue('unknown') + ` +
+        "', created ' + (has(namespaceObject.metadata.creationTimestamp) ? 'yes' : 'no')",
     },
-  };
-  const namespace = {
-    apiVersion: 'daemonguard.dev/v1alpha1',
-    kind: 'DaemonSetPolicy',
-    metadata: { name: 'namespace-object' },
-    spec: {
-      validationActions: ['Warn'],
-      validations: [
-        {
-          expression: 'false',
-          messageExpression:
-            "'namespace ' + namespaceObject.metadata.name + ': phase ' + namespaceObject.?status.?phase.orValue('unknown') + " +
-            "', finalizers ' + namespaceObject.?spec.?finalizers.orValue([]).join(',') + " +
-            `', owner ' + namespaceObject.metadata.?annotations[?'${OWNER_ANNOTATION}'].orValue('unknown') + ` +
-            "', created ' + (has(namespaceObject.metadata.creationTimestamp) ? 'yes' : 'no')",
-        },
-      ],
-    },
-  };
+  ]);
   return [presence, labelValues, namespace].map((document) => JSON.stringify(document)).join('\n---\n');
 }
 
