@@ -392,7 +392,9 @@ describe('explicit nulls and namespaceObject: `daemonguard test` against the web
     // The probes saw what they were written to see: presence answers are not all alike, the label
     // written as null is refused, the defaults leave the fields written as null alone.
     const warningOf = (result: CliResult, prefix: string): string => result.warnings.find((w) => w.startsWith(prefix)) ?? '';
-    const [everywhere, owned, inMaps, , noNulls] = expected;
+    const [everywhere, owned, inMaps, nullReceived, noNulls] = expected;
+    // has() on a field the webhook receives as null is true (a ValidatingAdmissionPolicy says the same).
+    assert.match(warningOf(nullReceived!, 'presence: pod:'), / projectedSources$/);
     assert.match(warningOf(everywhere!, 'presence: pod:'), /!hostNetwork !hostPID securityContext !volumes !tolerations !nodeSelector !nodeAffinity/);
     assert.match(warningOf(everywhere!, 'presence: applied:'), /applied: hostNetwork /);
     assert.match(warningOf(noNulls!, 'presence: container:'), /container: ports /);
