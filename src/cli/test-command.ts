@@ -99,21 +99,22 @@ export async function runTest(paths: readonly string[], options: TestCommandOpti
   const oldObject = options.old ? await readOldObject(options.old) : null;
   const namespaceLabels = options.namespaceLabels ?? {};
 
-  const namespaceOf = (manifest: JsonObject): string => options.namespace ?? manifestNamespace(manifest) ?? DEFAULT_NAMESPACE;
-  // A namespace the file lacks does not exist in that cluster: say so before reviewing anything.
+  // Each DaemonSet's namespace and its Namespace object; one the --namespaces file lacks does not
+  // exist in that cluster: say so before reviewing anything.
+  const placed = daemonSets.map((manifest) => {
+    const namespace = options.namespace ?? manifestNamespace(manifest.object) ?? DEFAULT_NAMESPACE;
+    return { manifest, namespace, namespaceObject: namespaceObjectFor(namespace, namespaceLabels, namespaceFile) };
+  });
   const missing = new Map<string, string[]>();
-  for (const manifest of daemonSets) {
-    const namespace = namespaceOf(manifest.object);
-    if (namespaceObjectFor(namespace, namespaceLabels, namespaceFile) === undefined) missing.set(namespace, [...(missing.get(namespace) ?? []), `${displayPath(manifest.file)}:${manifest.line}`]);
+  for (const { manifest, namespace, namespaceObject } of placed) {
+    if (namespaceObject === undefined) missing.set(namespace, [...(missing.get(namespace) ?? []), `${displayPath(manifest.file)}:${manifest.line}`]);
   }
   if (missing.size > 0) throw missingNamespacesError(options.namespaces!, missing);
 
   const results: TestResult[] = [];
-  for (const manifest of daemonSets) {
-    const namespace = namespaceOf(manifest.object);
+  for (const { manifest, namespace, namespaceObject } of placed) {
     const request = buildAdmissionRequest(manifest.object, { operation: options.operation as Operation, namespace, oldObject, user: options.user, groups: options.groups });
-    const namespaceObject = namespaceObjectFor(namespace, namespaceLabels, namespaceFile)!;
-    const admission = await reviewAdmission(request, policySet, { namespaceObject, nodes: nodes ?? null });
+    const admission = await reviewAdmission(request, policySet, { namespaceObject: namespaceObject ?? null, nodes: nodes ?? null });
     const metadata = manifest.object.metadata;
     const name = isJsonObject(metadata) && typeof metadata.name === 'string' ? metadata.name : '';
     const result: TestResult = { file: manifest.file, line: manifest.line, name, namespace, admission, policies: policyReports(admission, policySet) };
