@@ -57,6 +57,7 @@ describe('daemonguard serve: flags', () => {
       'DAEMONGUARD_TLS_CIPHER_SUITES',
       'TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256',
       'SIGHUP reloads',
+      'during start-up it stops the start',
       '--max-body-bytes <size>',
       'default: 12Mi',
       '--max-json-elements <n>',

@@ -165,7 +165,7 @@ export function registerServeCommand(program: Command): Command {
         'last good set keeps serving. Without --tls-cert/--tls-key, a development CA and a certificate for localhost, ' +
         '127.0.0.1 and ::1 are generated into --certs-dir.\n\n' +
         'SIGTERM (or SIGINT) stops accepting connections, lets reviews in flight finish, releases the leader Lease, and exits 0; ' +
-        `during start-up it stops the start instead. Either way the process exits within --shutdown-grace plus ${formatDuration(SHUTDOWN_MARGIN_MS)}. ` +
+        `during start-up it stops the start instead. Either way the process exits within --shutdown-grace plus ${formatDuration(SHUTDOWN_MARGIN_MS)}.\n\n` +
         'SIGHUP reloads the policies, the TLS files and the --namespaces file at once (as a change to them would), and never stops the server.',
     )
     .addOption(new Option('--address <host>', 'address to listen on').env('DAEMONGUARD_ADDRESS').default('0.0.0.0'))
