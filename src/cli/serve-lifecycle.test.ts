@@ -5,7 +5,7 @@
 // The same against a real kube-apiserver, after start-up: test/e2e/serve-shutdown.e2e.test.ts.
 
 import assert from 'node:assert/strict';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -128,13 +128,17 @@ function kubeconfigFor(server: string, caFile: string): string {
 describe('daemonguard serve: SIGTERM or SIGINT during start-up', () => {
   it('while the policies load: stops the load, exits 0, and says it stopped during start-up', { timeout: 120_000 }, async () => {
     const dir = await temporaryDirectory('daemonguard-lifecycle-');
-    // The built-in library eight times over, renamed: a set the loader takes seconds to type-check,
-    // yielding between policies, so the signal finds it loading.
+    // The built-in library sixteen times over, renamed: a set the loader takes seconds to type-check
+    // (about 3 s for eight copies on a busy 2-core machine), yielding between policies, so a signal sent
+    // on the stage's log line finds it loading with a wide margin.
     const library = await Promise.all((await listManifestFiles([POLICIES_DIR])).map((file) => readFile(file, 'utf8')));
-    const copies = [1, 2, 3, 4, 5, 6, 7, 8].map((copy) => library.map((text) => text.replace(/^( {2}name: )(\S+)$/gm, `$1$2-copy-${copy}`)).join('\n---\n'));
-    await writeFiles(dir, { 'namespaces.yaml': 'apiVersion: v1\nkind: Namespace\nmetadata:\n  name: monitoring\n' });
-    await writeFile(path.join(dir, 'large.yaml'), copies.join('\n---\n'));
-    const served = await startStarting(['--policies', 'large.yaml', '--namespaces', 'namespaces.yaml'], dir);
+    const copies = Array.from({ length: 16 }, (_, index) => index + 1).map((copy) => library.map((text) => text.replace(/^( {2}name: )(\S+)$/gm, `$1$2-copy-${copy}`)).join('\n---\n'));
+    // One file per copy: a policy file may be at most 1 MiB.
+    await writeFiles(dir, {
+      'namespaces.yaml': 'apiVersion: v1\nkind: Namespace\nmetadata:\n  name: monitoring\n',
+      ...Object.fromEntries(copies.map((text, index) => [`large/copy-${index + 1}.yaml`, text])),
+    });
+    const served = await startStarting(['--policies', 'large', '--namespaces', 'namespaces.yaml'], dir);
     await served.waitForLog((line) => line['msg'] === 'start-up stage' && line['stage'] === 'policies', 60_000);
     const exit = await served.stop({ signal: 'SIGTERM', graceMs: 60_000 });
     assertStoppedDuringStartup(served, exit, 'policies', 'SIGTERM');

@@ -126,15 +126,19 @@ export class ServeLifecycle {
   async abandon(): Promise<void> {
     if (this.phase === 'stopping') return;
     this.phase = 'stopping';
-    this.removeStopHandlers();
+    this.hangup = () => undefined;
     const deadline = new Promise<void>((resolve) => setTimeout(resolve, this.options.graceMs + SHUTDOWN_MARGIN_MS).unref());
     await Promise.race([this.releaseAll(undefined), deadline]);
     this.options.flushLogs();
+    // The caller reports the error and sets the exit code; a request abandoned mid-start must not keep the process long after.
+    setTimeout(() => process.exit(process.exitCode ?? 1), 1_000).unref();
   }
 
   private readonly onHangup = (): void => this.hangup();
 
   private readonly onStopSignal = (signal: NodeJS.Signals): void => {
+    // Once stopping (after a signal, or a failed start), a further SIGTERM or SIGINT changes nothing:
+    // the stop under way ends within its bound, and a signal must not cut it short.
     if (this.phase === 'stopping') return;
     const { logger, graceMs } = this.options;
     const duringStartup = this.phase === 'starting';
@@ -148,7 +152,8 @@ export class ServeLifecycle {
     }
     void this.releaseAll(signal).then(() => {
       clearTimeout(deadline);
-      this.removeStopHandlers();
+      // SIGHUP stays listened to (and ignored) until the end, as SIGTERM and SIGINT do: a late signal must not kill a clean shutdown.
+      this.hangup = () => undefined;
       logger.info(duringStartup ? { signal, startup: 'interrupted' } : { signal }, 'shut down');
       this.options.flushLogs();
       // Should anything still hold the event loop open (a request abandoned mid-start), do not outlive the grace period by much.
@@ -183,13 +188,6 @@ export class ServeLifecycle {
       }
     })();
     return this.releasing;
-  }
-
-  private removeStopHandlers(): void {
-    process.off('SIGTERM', this.onStopSignal);
-    process.off('SIGINT', this.onStopSignal);
-    // SIGHUP stays listened to (and ignored) until the end: a late one must not kill a clean shutdown.
-    this.hangup = () => undefined;
   }
 
   private throwIfStopping(): void {
