@@ -145,20 +145,30 @@ describe('daemonguard serve: SIGTERM or SIGINT during start-up', () => {
     assert.equal(messages(served).includes('policies loaded'), false, 'the load was abandoned, not finished');
   });
 
-  it('while the first list of namespaces from the cluster hangs (SIGINT): exits 0 without waiting for the list', { timeout: 60_000 }, async () => {
-    const dir = await temporaryDirectory('daemonguard-lifecycle-');
-    const certificates = await writeTestCertificates(dir);
-    const standIn = await startStandIn(certificates);
-    try {
-      await writeFiles(dir, { 'policies/all.yaml': TEST_POLICIES, 'kubeconfig.yaml': kubeconfigFor(standIn.url, certificates.caFile) });
-      const served = await startStarting(['--policies', 'policies', '--namespaces-from-cluster'], dir, { KUBECONFIG: path.join(dir, 'kubeconfig.yaml') });
-      await standIn.holding('/api/v1/namespaces');
-      const exit = await served.stop({ signal: 'SIGINT', graceMs: 30_000 });
-      assertStoppedDuringStartup(served, exit, 'namespaces', 'SIGINT');
-    } finally {
-      await standIn.close();
-    }
-  });
+  const catalogs: { stage: string; args: string[]; path: string; signal: NodeJS.Signals }[] = [
+    { stage: 'namespaces', args: ['--namespaces-from-cluster'], path: '/api/v1/namespaces', signal: 'SIGINT' },
+    { stage: 'nodes', args: ['--namespaces', 'namespaces.yaml', '--nodes-from-cluster'], path: '/api/v1/nodes', signal: 'SIGTERM' },
+  ];
+  for (const { stage, args, path: listPath, signal } of catalogs) {
+    it(`while the first list of ${stage} from the cluster hangs (${signal}): exits 0 without waiting for the list`, { timeout: 60_000 }, async () => {
+      const dir = await temporaryDirectory('daemonguard-lifecycle-');
+      const certificates = await writeTestCertificates(dir);
+      const standIn = await startStandIn(certificates);
+      try {
+        await writeFiles(dir, {
+          'policies/all.yaml': TEST_POLICIES,
+          'namespaces.yaml': 'apiVersion: v1\nkind: Namespace\nmetadata:\n  name: monitoring\n',
+          'kubeconfig.yaml': kubeconfigFor(standIn.url, certificates.caFile),
+        });
+        const served = await startStarting(['--policies', 'policies', ...args], dir, { KUBECONFIG: path.join(dir, 'kubeconfig.yaml') });
+        await standIn.holding(listPath);
+        const exit = await served.stop({ signal, graceMs: 30_000 });
+        assertStoppedDuringStartup(served, exit, stage, signal);
+      } finally {
+        await standIn.close();
+      }
+    });
+  }
 
   it('with the leader Lease won and the namespaces list hanging: releases the Lease on the way out, exits 0', { timeout: 60_000 }, async () => {
     const dir = await temporaryDirectory('daemonguard-lifecycle-');
