@@ -98,7 +98,7 @@ function generate(ast: ASTNode, runtimeAst: ASTNode, operation: OperationFactory
     // The function on JSON is the program's `evaluate` itself (no wrapper call per evaluation, which
     // V8 could not inline: every program's wrapper would share one call site); it hands an
     // activation without JSON to the function compiled for CEL values.
-    const prologue = jsonInputs ? [`if (activation.json === undefined) return ${generator.k(withoutJson)}(activation);`, ...JSON_PROLOGUE] : [];
+    const prologue = jsonInputs ? JSON_PROLOGUE(generator.k(withoutJson)) : [];
     return generator.out.instantiate<Evaluate>(prologue, root);
   } catch (error) {
     // An AST shape this compiler did not expect is a reason to interpret, never a load failure.

@@ -68,7 +68,9 @@ export class Emitter {
     const temporaries = Array.from({ length: this.temporaries }, (_, i) => `t${i}`);
     return [
       `'use strict';`,
-      ...(constants.length > 0 ? [`const ${constants.join(', ')};`] : []),
+      // `var`, not `const`: the generated function reads these from its closure, and a `const` there
+      // costs a hole check (and its throw path) at every read in the optimized code.
+      ...(constants.length > 0 ? [`var ${constants.join(', ')};`] : []),
       `return function compiledCel(activation) {`,
       ...prologue.map((line) => `  ${line}`),
       ...(temporaries.length > 0 ? [`  let ${temporaries.join(', ')};`] : []),

@@ -84,8 +84,13 @@ function jsonObjectTest(value: Source): Source {
   return `(typeof ${value} === 'object' && ${value} !== null && !Array.isArray(${value}))`;
 }
 
-/** The statements that set up the function for an activation with JSON inputs. */
-export const JSON_PROLOGUE = ['const J = activation.json, converted = J.converted;'];
+/**
+ * The statements that set up the function for an activation with JSON inputs (`json` read once: on
+ * the engine's activation it is a getter); one without them goes to `withoutJson`.
+ */
+export function JSON_PROLOGUE(withoutJson: Source): string[] {
+  return ['const J = activation.json;', `if (J === undefined) return ${withoutJson}(activation);`, 'const converted = J.converted;'];
+}
 
 export class Generator {
   readonly out = new Emitter();
