@@ -59,6 +59,12 @@ export interface Value {
   readonly json: boolean;
   /** The value's `typeof` when the compiler knows it (a literal), so that a guard on it can be left out. */
   readonly typeOf?: string;
+  /**
+   * What the value reads (`object`, `object.spec`, `variables.x`, an iteration variable's temporary
+   * and fields of it), when reading it again gives the same value or the same error: a read with a
+   * key is computed once where the emitter still knows it (Emitter.recall).
+   */
+  readonly key?: string;
 }
 
 /** The scope of iteration variables and the accumulator: CEL name -> generated variable. */
@@ -84,14 +90,6 @@ function jsonObjectTest(value: Source): Source {
   return `(typeof ${value} === 'object' && ${value} !== null && !Array.isArray(${value}))`;
 }
 
-/**
- * The statements that set up the function for an activation with JSON inputs (`json` read once: on
- * the engine's activation it is a getter); one without them goes to `withoutJson`.
- */
-export function JSON_PROLOGUE(withoutJson: Source): string[] {
-  return ['const J = activation.json;', `if (J === undefined) return ${withoutJson}(activation);`, 'const converted = J.converted;'];
-}
-
 export class Generator {
   readonly out = new Emitter();
 
@@ -102,6 +100,15 @@ export class Generator {
     /** Whether `object`, `oldObject`, `request` and `namespaceObject` are read from the activation's JSON. */
     readonly jsonInputs: boolean,
   ) {}
+
+  /**
+   * The statements that set up the function for an activation with JSON inputs (`json` read once: on
+   * the engine's activation it is a getter). An activation without JSON inputs goes to `withoutJson`.
+   */
+  jsonPrologue(withoutJson: Source): string[] {
+    const lines = ['const J = activation.json;', `if (J === undefined) return ${withoutJson}(activation);`, 'const converted = J.converted;'];
+    return lines;
+  }
 
   /** The generated name of a constant. */
   k(value: unknown): Source {
@@ -121,7 +128,14 @@ export class Generator {
 
   /** `value` as a CEL value: JSON converted (source over the prologue's `converted`). */
   celOf(value: Value): Source {
-    return value.json ? this.let(`${this.k(celOf)}(${value.src}, converted)`) : value.src;
+    if (!value.json) return value.src;
+    // Converting is by identity (the review's memo): the same JSON converts to the same value.
+    const key = value.key === undefined ? undefined : `celOf ${value.key}`;
+    const known = key === undefined ? undefined : this.out.recall(key);
+    if (known !== undefined) return known;
+    const t = this.let(`${this.k(celOf)}(${value.src}, converted)`);
+    if (key !== undefined) this.out.remember(key, t);
+    return t;
   }
 
   /** The node's value, always a CEL value: JSON converted where the node yields it. */
@@ -256,12 +270,17 @@ export class Generator {
     const local = scope.names.get(name);
     if (local !== undefined) return local;
     if (!(OPERAND_NAMES as readonly string[]).includes(name)) throw new NotCompiled(`identifier ${name}`);
+    const json = this.jsonInputs && JSON_NAMES.has(name);
+    // The review's JSON is the same object at every read.
+    const key = json ? name : undefined;
+    const known = key === undefined ? undefined : this.out.recall(key);
+    if (known !== undefined) return { src: known, json, key };
     // The interpreter's message for an unset variable, from the interpreter.
     const unknown = this.operation(name);
-    const json = this.jsonInputs && JSON_NAMES.has(name);
     const t = this.let(`${json ? 'J' : 'activation'}[${quoted(name)}]`);
     this.emit(`if (${t} === undefined) ${t} = ${unknown}(undefined);`);
-    return { src: t, json };
+    if (key !== undefined) this.out.remember(key, t);
+    return { src: t, json, key };
   }
 
   /** `a.f` and `a.?f`: a property read when `a` is a map (or an optional of one). */
@@ -270,28 +289,40 @@ export class Generator {
     if (!IDENTIFIER.test(field)) throw new NotCompiled(`field name ${field}`);
     if (optional) return this.optionalSelect(node, this.gen(operandNode, scope));
     const key = quoted(field);
-    const slow = this.operation(`object.${field}`, [operandNode]);
-    const t = this.out.temporary();
     if (operandNode.op === 'id' && operandNode.args === 'variables' && !scope.names.has('variables')) {
-      // `variables.x`: by name, without the map the interpreter needs (activation.variable).
+      // `variables.x`: by name, without the map the interpreter needs (activation.variable), which
+      // evaluates a variable once per review (its value or its error).
+      const read = `variables.${field}`;
+      const known = this.out.recall(read);
+      if (known !== undefined) return { src: known, json: false, key: read };
+      const slow = this.operation(`object.${field}`, [operandNode]);
+      const t = this.out.temporary();
       this.emit(`${t} = activation.variable !== undefined ? activation.variable(${key}) : undefined;`);
       this.out.block(`if (${t} === undefined)`, () => {
         const operand = this.gen(operandNode, scope);
         this.emit(`${t} = ${this.k(isPlainMap)}(${operand.src}) && Object.hasOwn(${operand.src}, ${key}) ? ${operand.src}[${key}] : undefined;`);
         this.emit(`if (${t} === undefined) ${t} = ${slow}(${operand.src});`);
       });
-      return { src: t, json: false };
+      this.out.remember(read, t);
+      return { src: t, json: false, key: read };
     }
     const operand = this.gen(operandNode, scope);
+    // A field of a value read by key is the same value (or error) at every read.
+    const read = operand.key === undefined ? undefined : `${operand.key}.${field}`;
+    const known = read === undefined ? undefined : this.out.recall(read);
+    if (known !== undefined) return { src: known, json: operand.json, key: read };
+    const slow = this.operation(`object.${field}`, [operandNode]);
+    const t = this.out.temporary();
     const o = operand.src;
     if (operand.json) {
       // JSON: a member that is there is read as it is; anything else is the converted value's answer.
       this.emit(`if (!(${this.jsonMember(o, field, t)})) ${t} = ${slow}(${this.k(celOf)}(${o}, converted));`);
-      return { src: t, json: true };
+    } else {
+      this.emit(`${t} = ${this.k(isPlainMap)}(${o}) && Object.hasOwn(${o}, ${key}) ? ${o}[${key}] : undefined;`);
+      this.emit(`if (${t} === undefined) ${t} = ${slow}(${o});`);
     }
-    this.emit(`${t} = ${this.k(isPlainMap)}(${o}) && Object.hasOwn(${o}, ${key}) ? ${o}[${key}] : undefined;`);
-    this.emit(`if (${t} === undefined) ${t} = ${slow}(${o});`);
-    return { src: t, json: false };
+    if (read !== undefined) this.out.remember(read, t);
+    return { src: t, json: operand.json, key: read };
   }
 
   /** `a.?f` on the evaluated operand of the `.?` node `node`: an Optional. */
@@ -765,7 +796,7 @@ export class Generator {
     const t = this.out.temporary();
     const done = this.out.label();
     const inner: Scope = {
-      names: new Map([...scope.names, [c.iterVarName, { src: iteration, json: jsonRange }]]),
+      names: new Map([...scope.names, [c.iterVarName, { src: iteration, json: jsonRange, key: iteration }]]),
       accumulator: accuSlot,
     };
     const cond = condition === undefined ? undefined : this.k(condition);
