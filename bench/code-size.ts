@@ -8,7 +8,7 @@
 // runs more than how fast that code is in a hot loop (README, "What the profiles show").
 //
 //   node build/bench/code-size.js                  sizes (and --verbose: every expression)
-//   node build/bench/code-size.js --machine-code   also TurboFan's code size after warm-up (a child
+//   node build/bench/code-size.js --machine-code   also TurboFan's code size after 30,000 reviews (a child
 //                                                  process with --print-opt-code)
 //   node build/bench/code-size.js --cold           also the review's median time touching 0, 1 and 4 MB between reviews
 import { spawnSync } from 'node:child_process';
@@ -81,15 +81,17 @@ function kb(bytes: number): string {
   return `${(bytes / 1024).toFixed(1)} KB`;
 }
 
-/** Runs the small review in `phase` for `millis` (to get its functions optimized). */
-function warm(phase: ReviewPhase, millis: number): number {
+/** Runs the small review in `phase` `times` times (to get its functions optimized). */
+function warm(phase: ReviewPhase, times: number): number {
   const request = requestFor('small');
   const context = { phase, namespaceObject: namespaces.get(request.namespace ?? '') ?? null };
   let sink = 0;
-  const end = Date.now() + millis;
-  while (Date.now() < end) sink += review(request, set, context).outcomes.length;
+  for (let i = 0; i < times; i++) sink += review(request, set, context).outcomes.length;
   return sink;
 }
+
+/** Reviews before the machine code is counted or the reviews timed: V8 has optimized the review's functions by then. */
+const WARM_UP_REVIEWS = 30_000;
 
 /**
  * TurboFan's code for the generated functions after warming the small review: a child process
@@ -142,7 +144,7 @@ function coldReview(phase: ReviewPhase, touchBytes: number, reviews: number): nu
 }
 
 if (args[0] === '--warm-only') {
-  warm(args[1] as ReviewPhase, 4000);
+  warm(args[1] as ReviewPhase, WARM_UP_REVIEWS);
   process.exit(0);
 }
 
@@ -177,12 +179,12 @@ for (const phase of ['validate', 'mutate'] as ReviewPhase[]) {
 if (args.includes('--machine-code')) {
   for (const phase of ['validate', 'mutate'] as ReviewPhase[]) {
     const code = machineCode(phase);
-    console.log(`small /${phase} review after 4 s: ${code.functions} optimized generated functions, ${kb(code.bytes)} of TurboFan code`);
+    console.log(`small /${phase} review after ${WARM_UP_REVIEWS} reviews: ${code.functions} optimized generated functions, ${kb(code.bytes)} of TurboFan code`);
   }
 }
 if (args.includes('--cold')) {
   for (const phase of ['validate', 'mutate'] as ReviewPhase[]) {
-    warm(phase, 3000);
+    warm(phase, WARM_UP_REVIEWS);
     const row = [0, 1, 4].map((mb) => `${mb} MB: ${coldReview(phase, mb << 20, 3000).toFixed(1)} µs`);
     console.log(`small /${phase} review, median, touching between reviews: ${row.join(', ')}`);
   }
