@@ -4,6 +4,7 @@ import { EvaluationError, Optional } from '@marcbachmann/cel-js';
 import { chargeListLiteral, chargeMapLiteral, concatLists, concatStrings } from '../library/allocations.js';
 import { chargeListMembership } from '../library/call-costs.js';
 import { chargeEquality } from '../library/equality-cost.js';
+import { chargeCost } from '../cost.js';
 import { hasField } from '../library/standard.js';
 import {
   comprehensionOf,
@@ -482,9 +483,9 @@ export class Generator {
     kubernetes: ReturnType<typeof kubernetesEqualityFor>,
     slow: Source,
   ): Value {
-    // Charged as the interpreter charges it (library/equality-cost.ts), before comparing.
-    this.emit(`${this.k(chargeEquality)}(${l}, ${r});`);
     if (kubernetes) {
+      // Charged as the interpreter charges it (library/equality-cost.ts), before comparing.
+      this.emit(`${this.k(chargeEquality)}(${l}, ${r});`);
       // A declared object type (or a list field of one): compared with its schema's list types, as the
       // interpreter does (library/kubernetes-equality.ts), with cel-js's `==` for the scalars.
       // The parts of the operands are of any type: cel-js's `==` on two dyn values.
@@ -492,8 +493,20 @@ export class Generator {
       const generic = (a: unknown, b: unknown): boolean => dynEquals(a, b) === true;
       return { src: this.let(`${this.k(kubernetes)}(${l}, ${r}, ${this.k(generic)})`), json: false };
     }
-    const fast = `(typeof ${l} === 'string' || typeof ${l} === 'bigint' || typeof ${l} === 'boolean') && typeof ${l} === typeof ${r}`;
-    return { src: this.let(`${fast} ? ${l} ${negated ? '!==' : '==='} ${r} : ${slow}(${l}, ${r})`), json: false };
+    const t = this.out.temporary();
+    const same = negated ? '!==' : '===';
+    // Two ints or two bools: both of size 1, charged ceil(0.1 * 1) = 1 unit, as chargeEquality
+    // would, before comparing (chargeEquality inlined is large, and this is most comparisons).
+    this.out.block(`if ((typeof ${l} === 'bigint' || typeof ${l} === 'boolean') && typeof ${l} === typeof ${r})`, () => {
+      this.emit(`${this.k(chargeCost)}(1);`);
+      this.emit(`${t} = ${l} ${same} ${r};`);
+    });
+    // Anything else charged as the interpreter charges it (library/equality-cost.ts), before comparing.
+    this.out.block('else', () => {
+      this.emit(`${this.k(chargeEquality)}(${l}, ${r});`);
+      this.emit(`${t} = typeof ${l} === 'string' && typeof ${r} === 'string' ? ${l} ${same} ${r} : ${slow}(${l}, ${r});`);
+    });
+    return { src: t, json: false };
   }
 
   ordering(node: NodeLike, scope: Scope, op: '<' | '<=' | '>' | '>='): Value {
