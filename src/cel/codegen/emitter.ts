@@ -43,6 +43,12 @@ export class Emitter {
     return name;
   }
 
+  /** The `typeof` of the value a source stands for when it is a constant of this function (else undefined). */
+  constantTypeOf(src: Source): string | undefined {
+    const match = /^k(\d+)$/.exec(src);
+    return match === null ? undefined : typeof this.constants[Number(match[1])];
+  }
+
   /** A fresh function-level `let` variable. */
   temporary(): Source {
     return `t${this.temporaries++}`;

@@ -495,17 +495,28 @@ export class Generator {
     }
     const t = this.out.temporary();
     const same = negated ? '!==' : '===';
+    // A literal's type is known here (a constant): the tests below that it settles are left out.
+    const known = this.out.constantTypeOf(r) ?? this.out.constantTypeOf(l);
+    // The operand whose type is not known.
+    const value = this.out.constantTypeOf(r) !== undefined ? l : r;
+    const generic = (stringTest: string | undefined): void => {
+      // Charged as the interpreter charges it (library/equality-cost.ts), before comparing.
+      this.emit(`${this.k(chargeEquality)}(${l}, ${r});`);
+      this.emit(stringTest === undefined ? `${t} = ${slow}(${l}, ${r});` : `${t} = ${stringTest} ? ${l} ${same} ${r} : ${slow}(${l}, ${r});`);
+    };
     // Two ints or two bools: both of size 1, charged ceil(0.1 * 1) = 1 unit, as chargeEquality
     // would, before comparing (chargeEquality inlined is large, and this is most comparisons).
-    this.out.block(`if ((typeof ${l} === 'bigint' || typeof ${l} === 'boolean') && typeof ${l} === typeof ${r})`, () => {
-      this.emit(`${this.k(chargeCost)}(1);`);
-      this.emit(`${t} = ${l} ${same} ${r};`);
-    });
-    // Anything else charged as the interpreter charges it (library/equality-cost.ts), before comparing.
-    this.out.block('else', () => {
-      this.emit(`${this.k(chargeEquality)}(${l}, ${r});`);
-      this.emit(`${t} = typeof ${l} === 'string' && typeof ${r} === 'string' ? ${l} ${same} ${r} : ${slow}(${l}, ${r});`);
-    });
+    const scalars = (test: string): void => {
+      this.out.block(`if (${test})`, () => {
+        this.emit(`${this.k(chargeCost)}(1);`);
+        this.emit(`${t} = ${l} ${same} ${r};`);
+      });
+      this.out.block('else', () => generic(known === undefined ? `typeof ${l} === 'string' && typeof ${r} === 'string'` : undefined));
+    };
+    if (known === 'bigint' || known === 'boolean') scalars(`typeof ${value} === '${known}'`);
+    else if (known === 'string') generic(`typeof ${value} === 'string'`);
+    else if (known !== undefined) generic(undefined);
+    else scalars(`(typeof ${l} === 'bigint' || typeof ${l} === 'boolean') && typeof ${l} === typeof ${r}`);
     return { src: t, json: false };
   }
 
