@@ -536,17 +536,25 @@ export class Generator {
    */
   arithmeticOn(l: Source, r: Source, op: '+' | '-' | '*', slow: Source): Value {
     const t = this.out.temporary();
-    this.out.block(`if (typeof ${l} === 'bigint' && typeof ${r} === 'bigint')`, () => {
-      this.emit(`${t} = ${l} ${op} ${r};`);
-      this.emit(`if (${t} < ${this.k(INT64_MIN)} || ${t} > ${this.k(INT64_MAX)}) ${t} = ${slow}(${l}, ${r});`);
-    });
-    if (op === '+') {
-      this.emit(`else if (typeof ${l} === 'string' && typeof ${r} === 'string') ${t} = ${this.k(concatStrings)}(${l}, ${r});`);
-      this.emit(
-        `else if (Array.isArray(${l}) && Array.isArray(${r}) && ${this.k(sameFirstElementType)}(${l}, ${r})) ${t} = ${this.k(concatLists)}(${l}, ${r});`,
-      );
+    // A literal operand's type (a constant) leaves one fast path: the others cannot apply.
+    const known = this.out.constantTypeOf(l) ?? this.out.constantTypeOf(r);
+    const paths: string[] = [];
+    if (known === undefined || known === 'bigint') {
+      this.out.block(`if (typeof ${l} === 'bigint' && typeof ${r} === 'bigint')`, () => {
+        this.emit(`${t} = ${l} ${op} ${r};`);
+        this.emit(`if (${t} < ${this.k(INT64_MIN)} || ${t} > ${this.k(INT64_MAX)}) ${t} = ${slow}(${l}, ${r});`);
+      });
+      paths.push('bigint');
     }
-    this.emit(`else ${t} = ${slow}(${l}, ${r});`);
+    if (op === '+' && (known === undefined || known === 'string')) {
+      this.emit(`${paths.length > 0 ? 'else ' : ''}if (typeof ${l} === 'string' && typeof ${r} === 'string') ${t} = ${this.k(concatStrings)}(${l}, ${r});`);
+      paths.push('string');
+    }
+    if (op === '+' && known === undefined) {
+      this.emit(`else if (Array.isArray(${l}) && Array.isArray(${r}) && ${this.k(sameFirstElementType)}(${l}, ${r})) ${t} = ${this.k(concatLists)}(${l}, ${r});`);
+      paths.push('list');
+    }
+    this.emit(`${paths.length > 0 ? 'else ' : ''}${t} = ${slow}(${l}, ${r});`);
     return { src: t, json: false };
   }
 
