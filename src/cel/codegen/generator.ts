@@ -109,8 +109,7 @@ export class Generator {
    * the engine's activation it is a getter). An activation without JSON inputs goes to `withoutJson`.
    */
   jsonPrologue(withoutJson: Source): string[] {
-    const lines = ['const J = activation.json;', `if (J === undefined) return ${withoutJson}(activation);`, 'const converted = J.converted;'];
-    return lines;
+    return ['const J = activation.json;', `if (J === undefined) return ${withoutJson}(activation);`, 'const converted = J.converted;'];
   }
 
   /** The generated name of a constant. */
