@@ -18,6 +18,7 @@ import type { RefusalReason, RequestDecision, ServerMetrics } from './metrics.js
 import type { PolicySetLike, PolicyStore } from './policy-store.js';
 import { BodyError, DEFAULT_MAX_BODY_BYTES, discardBody, readBody } from './read-body.js';
 import { contentTypeProblem, timeoutQuery } from './request-query.js';
+import { createDecisionLog } from './decision-log.js';
 import { ReviewTurn } from './review-turn.js';
 import { sendStatus } from './status.js';
 
@@ -101,6 +102,7 @@ export function createAdmissionHandler<P extends PolicySetLike>(phase: ReviewPha
   const inFlight = options.inFlight ?? new InFlightBudget(DEFAULT_INFLIGHT);
   const reviewTurn = options.reviewTurn ?? new ReviewTurn();
   const endpoint = `/${phase}`;
+  const logDecision = createDecisionLog(logger);
   // measureJson refuses bodies nested deeper than jsonLimits.maxDepth before they are parsed; within
   // MAX_JSON_DEPTH, the decoder's own walk over the parsed body could find nothing more.
   const decodeOptions = { depthChecked: jsonLimits.maxDepth <= MAX_JSON_DEPTH };
@@ -249,23 +251,20 @@ export function createAdmissionHandler<P extends PolicySetLike>(phase: ReviewPha
       for (const use of decision.exceptions) metrics.recordException('applied', `${use.namespace}/${use.name}`, use.policy);
       for (const use of decision.expiredExceptions) metrics.recordException('expired', `${use.namespace}/${use.name}`, use.policy);
     }
-    logger.info(
-      {
-        uid: admission.uid,
-        namespace: admission.namespace,
-        name: admission.name,
-        operation: admission.operation,
-        endpoint,
-        decision: requestDecision,
-        failedPolicies,
-        exceptions: decision?.exceptions.map((use) => `${use.namespace}/${use.name}: ${use.policy}`) ?? [],
-        dryRun: admission.dryRun === true,
-        warnings: answer.warnings?.length ?? 0,
-        patchOperations: answer.patch === undefined ? 0 : (decision?.patch.length ?? 0),
-        notEvaluated: decision?.notEvaluated,
-        durationMs: Math.round(seconds * 1e6) / 1000,
-      },
-      'admission decision',
-    );
+    logDecision({
+      uid: admission.uid,
+      namespace: admission.namespace,
+      name: admission.name,
+      operation: admission.operation,
+      endpoint,
+      decision: requestDecision,
+      failedPolicies,
+      exceptions: decision?.exceptions.map((use) => `${use.namespace}/${use.name}: ${use.policy}`) ?? [],
+      dryRun: admission.dryRun === true,
+      warnings: answer.warnings?.length ?? 0,
+      patchOperations: answer.patch === undefined ? 0 : (decision?.patch.length ?? 0),
+      notEvaluated: decision?.notEvaluated,
+      durationMs: Math.round(seconds * 1e6) / 1000,
+    });
   }
 }
