@@ -78,7 +78,7 @@ describe('BatchedLogDestination', () => {
       lines.map((line) => line['uid']),
       ['the-last-one'],
     );
-    // Generous for a busy machine; without the timer the line would wait for 8 KB more.
+    // Generous for a busy machine; without the timer the line would wait for 64 KB more.
     assert.ok(Date.now() - started < 5_000, `written after ${Date.now() - started} ms`);
   });
 

@@ -14,8 +14,12 @@
 
 import { pino, type DestinationStream } from 'pino';
 
-/** Characters of log lines gathered before they are written (about 20 decision lines). */
-export const LOG_BATCH_BYTES = 8192;
+/**
+ * Characters of log lines gathered before they are written (about 200 decision lines). Measured on
+ * the webhook benchmark (one trivial policy, small reviews, A B A B in one session): 64 KB batches
+ * cost 4–6 µs less CPU per review than 8 KB ones; the lines still wait at most LOG_FLUSH_INTERVAL_MS.
+ */
+export const LOG_BATCH_BYTES = 65536;
 /** The longest a line waits before it is written. */
 export const LOG_FLUSH_INTERVAL_MS = 100;
 
