@@ -146,5 +146,19 @@ describe('isoTimeOncePerMillisecond', () => {
     }
     assert.equal(isoTimeOncePerMillisecond(), ',"time":"2100-01-01T00:00:00.000Z"');
   });
+
+  it('agrees with pino millisecond by millisecond across second, day and year boundaries, and before 1970', () => {
+    const clock = mock.method(Date, 'now', () => 0);
+    const starts = [1_733_353_140_990, Date.UTC(2026, 11, 31, 23, 59, 59, 995), Date.UTC(2028, 1, 28, 23, 59, 59, 990), -1_500, Date.UTC(10000, 0, 1) - 3];
+    let compared = 0;
+    for (const start of starts) {
+      for (let millis = start; millis < start + 25; millis++) {
+        clock.mock.mockImplementation(() => millis);
+        assert.equal(isoTimeOncePerMillisecond(), pino.stdTimeFunctions.isoTime(), String(millis));
+        compared++;
+      }
+    }
+    assert.equal(compared, 125);
+  });
 });
 
