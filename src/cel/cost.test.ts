@@ -5,6 +5,7 @@ import {
   CostBudgetExceededError,
   DEFAULT_COST_BUDGET,
   chargeCost,
+  evaluateWithCostBudget,
   isCostBudgetArmed,
   measureCost,
   withCostBudget,
@@ -207,5 +208,29 @@ describe('cost meter', () => {
   it('refuses invalid budgets and asynchronous evaluations', () => {
     assert.throws(() => withCostBudget(-1, () => 1), RangeError);
     assert.throws(() => withCostBudget(10, () => Promise.resolve(1)), TypeError);
+    assert.throws(() => evaluateWithCostBudget(-1, { evaluate: () => 1 }, undefined), RangeError);
+    assert.throws(() => evaluateWithCostBudget(10, { evaluate: () => Promise.resolve(1) }, undefined), TypeError);
+  });
+
+  it('evaluates a program under a budget as withCostBudget evaluates a function: value, cost, errors, nesting', () => {
+    const charging = { evaluate: (units: number) => (chargeCost(units), units * 2) };
+    assert.equal(evaluateWithCostBudget(100, charging, 40), 80);
+    const outer = measureCost(100, () => [evaluateWithCostBudget(50, charging, 30), evaluateWithCostBudget(50, charging, 20)]);
+    assert.deepEqual(outer, { value: [60, 40], cost: 50 });
+    const failure = (run: () => unknown): [number, number] => {
+      try {
+        run();
+      } catch (error) {
+        assert.ok(error instanceof CostBudgetExceededError);
+        return [error.budget, error.spent];
+      }
+      assert.fail('expected the budget to run out');
+    };
+    // Its own budget, then the outer one once the inner evaluation returns; the same numbers either way.
+    assert.deepEqual(failure(() => evaluateWithCostBudget(30, charging, 31)), failure(() => withCostBudget(30, () => charging.evaluate(31))));
+    assert.deepEqual(failure(() => measureCost(50, () => { chargeCost(30); evaluateWithCostBudget(100, charging, 25); })), [50, 55]);
+    // An error of the program passes through, and the meter is disarmed after it.
+    assert.throws(() => evaluateWithCostBudget(10, { evaluate: () => { throw new RangeError('inside'); } }, undefined), /inside/);
+    assert.equal(isCostBudgetArmed(), false);
   });
 });
