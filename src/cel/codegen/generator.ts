@@ -79,6 +79,12 @@ const JSON_NAMES: ReadonlySet<string> = new Set(['object', 'oldObject', 'request
 
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
+/** The string of a string literal that is a name (what a field select may read), else undefined. */
+function identifierLiteral(node: NodeLike): string | undefined {
+  const { args } = node;
+  return node.op === 'value' && typeof args === 'string' && IDENTIFIER.test(args) && !node.meta.alternate && !node.meta.macro ? args : undefined;
+}
+
 /** The inline test that a JSON value is an object (runtime.ts isJsonObject, written out). */
 function jsonObjectTest(value: Source): Source {
   return `(typeof ${value} === 'object' && ${value} !== null && !Array.isArray(${value}))`;
@@ -511,8 +517,11 @@ export class Generator {
       `if (typeof ${l} === 'string' && Array.isArray(${list}) && (${list}.length === 0 || typeof ${list}[0] === 'string')) { ${this.k(chargeListMembership)}(${list}); ${t} = ${list}.includes(${l}); } else ${t} = ${slow}(${l}, ${list});`;
     if (right.json) {
       const r = right.src;
-      // A string key in a JSON object (whose keys are all strings): the interpreter's map lookup.
-      this.emit(`if (typeof ${l} === 'string' && ${jsonObjectTest(r)} && Object.hasOwn(${r}, ${l})) ${t} = ${r}[${l}] !== undefined;`);
+      // A string key in a JSON object (whose keys are all strings): the interpreter's map lookup. A
+      // literal key that is a name (`'memory' in c.resources.requests`) is read as a field is (jsonMember).
+      const key = identifierLiteral(leftNode);
+      if (key !== undefined) this.emit(`if (${this.jsonMember(r, key, this.out.temporary())}) ${t} = true;`);
+      else this.emit(`if (typeof ${l} === 'string' && ${jsonObjectTest(r)} && Object.hasOwn(${r}, ${l})) ${t} = ${r}[${l}] !== undefined;`);
       this.emit(`else if (typeof ${l} === 'string' && ${this.k(isPlainMap)}(${r})) ${t} = false;`);
       this.out.block('else', () => {
         const list = this.let(`${this.k(celOf)}(${r}, converted)`);
