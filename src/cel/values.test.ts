@@ -156,4 +156,27 @@ describe('withFastMaps', () => {
       }
     }
   });
+
+  it('does not read a member someone added to Object.prototype as a map\'s own, compiled or interpreted', () => {
+    const scope = new PolicyScope(raw as Record<string, unknown>);
+    const outcome = (run: () => unknown): unknown => {
+      try {
+        return measureCost(1_000, run);
+      } catch (error) {
+        return (error as Error).message.split('\n')[0];
+      }
+    };
+    const activation = { object: null, oldObject: null, request: null, namespaceObject: null, coverage: null, variables: {}, params: withFastMaps(toCelValue(raw)) } as CelActivation;
+    const expressions = ["{'a': 1}.b", "{'b': 2}.b", 'dyn(params).limits.memory', 'dyn(params).allowed', "{'toString': 3}.toString"];
+    for (const name of ['b', 'memory', 'allowed']) Object.defineProperty(Object.prototype, name, { value: 7n, configurable: true, writable: true });
+    try {
+      for (const expression of expressions) {
+        const program = scope.compile(expression, 'any');
+        assert.equal(program.notCompiled, undefined, expression);
+        assert.deepEqual(outcome(() => program.evaluate(activation)), outcome(() => program.interpret(activation)), expression);
+      }
+    } finally {
+      for (const name of ['b', 'memory', 'allowed']) delete (Object.prototype as Record<string, unknown>)[name];
+    }
+  });
 });

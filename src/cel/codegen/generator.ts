@@ -157,6 +157,18 @@ export class Generator {
   }
 
   /**
+   * jsonMember for a CEL value: `o` is a plain map (isPlainMap) whose member `field` is there and not
+   * inherited, read into `into`. The only prototype such a map can have is Object's, so for a name it
+   * does not define the read alone decides, as in jsonMember (params.allowed: no Object.hasOwn call).
+   */
+  celMember(o: Source, field: string, into: Source): Source {
+    const key = quoted(field);
+    const own = `Object.hasOwn(${o}, ${key})`;
+    const notInherited = field in Object.prototype ? own : `(${this.k(Object.prototype)}[${key}] === undefined || ${own})`;
+    return `${this.k(isPlainMap)}(${o}) && (${into} = ${o}[${key}]) !== undefined && ${notInherited}`;
+  }
+
+  /**
    * isPlainMap(o), answered without reading the prototype for an object whose `constructor` is
    * Object's (what JSON.parse and object literals make; an own `constructor` member of JSON is never
    * a function).
@@ -290,8 +302,7 @@ export class Generator {
       this.emit(`if (!(${this.jsonMember(o, field, t)})) ${t} = ${slow}(${this.k(celOf)}(${o}, converted));`);
       return { src: t, json: true };
     }
-    this.emit(`${t} = ${this.k(isPlainMap)}(${o}) && Object.hasOwn(${o}, ${key}) ? ${o}[${key}] : undefined;`);
-    this.emit(`if (${t} === undefined) ${t} = ${slow}(${o});`);
+    this.emit(`if (!(${this.celMember(o, field, t)})) ${t} = ${slow}(${o});`);
     return { src: t, json: false };
   }
 
