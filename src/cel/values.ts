@@ -8,6 +8,7 @@
 import { Optional } from '@marcbachmann/cel-js';
 import { Duration, UnsignedInt } from '@marcbachmann/cel-js/evaluator';
 import type { JsonObject, JsonValue } from '../common/vocabulary.js';
+import type { ConversionMemo } from './program.js';
 
 const INT64_MIN = -(2 ** 63);
 const INT64_LIMIT = 2 ** 63; // exclusive
@@ -97,7 +98,7 @@ export function withFastMaps(value: unknown): unknown {
  * memo) so that a list read by several expressions is converted once. Scalars cost a type test (an
  * integral number becomes a BigInt), and nothing is cached for them.
  */
-export function celOfJson(value: unknown, converted: Map<object, unknown>): unknown {
+export function celOfJson(value: unknown, converted: ConversionMemo): unknown {
   switch (typeof value) {
     case 'string':
     case 'boolean':
