@@ -165,7 +165,9 @@ export class Generator {
     const key = quoted(field);
     const own = `Object.hasOwn(${o}, ${key})`;
     const notInherited = field in Object.prototype ? own : `(${this.k(Object.prototype)}[${key}] === undefined || ${own})`;
-    return `${this.k(isPlainMap)}(${o}) && (${into} = ${o}[${key}]) !== undefined && ${notInherited}`;
+    // A map without prototype (params, converted JSON) is told apart inline, without calling isPlainMap.
+    const plainMap = `(typeof ${o} === 'object' && ${o} !== null && (Object.getPrototypeOf(${o}) === null || ${this.k(isPlainMap)}(${o})))`;
+    return `${plainMap} && (${into} = ${o}[${key}]) !== undefined && ${notInherited}`;
   }
 
   /**
