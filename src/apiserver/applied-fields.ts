@@ -8,11 +8,18 @@
 // The field set follows structured-merge-diff's FieldsV1 encoding for what policies read: maps and
 // structs field by field ("f:<name>"), the lists Kubernetes merges by key as "k:{...}" entries
 // (containers, volumes, env, volume mounts), every other list and the atomic label selector as a
-// whole. Checked against the entries a real kube-apiserver v1.37.2 wrote
-// (test/policies/applied-fields.test.ts).
+// whole. A field written as `null` is in the set too (`hostNetwork: null`, `updateStrategy: null`,
+// a label `x: null`): the applied configuration names it, even though the typed object then holds
+// no such field (or an empty string) and defaulting may fill it. So a policy that asks "did the user
+// write revisionHistoryLimit?" gets the cluster's answer for `revisionHistoryLimit: null` as well.
+// Checked against the entries a real kube-apiserver v1.37.2 wrote (test/policies/applied-fields.test.ts,
+// test/e2e/explicit-nulls.e2e.test.ts).
 import { isJsonObject, type JsonObject, type JsonValue } from '../common/vocabulary.js';
 
-/** Lists merged by key, with their key fields, by field name (as in the apps/v1 and core/v1 schemas). */
+/**
+ * Lists merged by key, with their key fields, by field name (as in the apps/v1 and core/v1 schemas).
+ * A key field left out takes its default in the key (a container port's protocol is TCP).
+ */
 const KEYED_LISTS: Record<string, string[]> = {
   containers: ['name'],
   initContainers: ['name'],
@@ -21,10 +28,12 @@ const KEYED_LISTS: Record<string, string[]> = {
   env: ['name'],
   imagePullSecrets: ['name'],
   volumeMounts: ['mountPath'],
+  ports: ['containerPort', 'protocol'],
 };
+const KEY_DEFAULTS: Record<string, JsonValue> = { protocol: 'TCP' };
 
-/** Fields owned as a whole (x-kubernetes-map-type: atomic). */
-const ATOMIC = new Set(['selector']);
+/** Fields owned as a whole (x-kubernetes-map-type: atomic): the label selector, and the pod's nodeSelector. */
+const ATOMIC = new Set(['selector', 'nodeSelector']);
 
 /** Fields that identify the object rather than describe it, never in a field set. */
 const IDENTITY: Record<string, Set<string>> = {
@@ -35,14 +44,17 @@ const IDENTITY: Record<string, Set<string>> = {
 function fieldSetOf(value: JsonObject, parent: string): JsonObject {
   const set: JsonObject = {};
   for (const [key, child] of Object.entries(value)) {
-    if (child === null || IDENTITY[parent]?.has(key)) continue;
+    if (IDENTITY[parent]?.has(key)) continue;
     const field = fieldOf(key, child);
     if (field !== undefined) set[`f:${key}`] = field;
   }
   return set;
 }
 
-/** The field set below one field; undefined when everything below it is identity (metadata with only a name). */
+/**
+ * The field set below one field; undefined when everything below it is identity (metadata with only a
+ * name). A scalar, a list owned as a whole and an explicit null are leaves (`{}`).
+ */
 function fieldOf(key: string, value: JsonValue): JsonObject | undefined {
   if (ATOMIC.has(key)) return {};
   if (isJsonObject(value)) {
@@ -53,7 +65,7 @@ function fieldOf(key: string, value: JsonValue): JsonObject | undefined {
     const entries: JsonObject = {};
     for (const item of value) {
       if (!isJsonObject(item)) continue;
-      const id = Object.fromEntries(KEYED_LISTS[key]!.map((k) => [k, item[k] ?? null]));
+      const id = Object.fromEntries(KEYED_LISTS[key]!.map((k) => [k, item[k] ?? KEY_DEFAULTS[k] ?? null]));
       entries[`k:${JSON.stringify(id)}`] = { '.': {}, ...fieldSetOf(item, key) };
     }
     return entries;

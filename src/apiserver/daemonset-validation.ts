@@ -6,10 +6,12 @@
 //
 // Checked: the selector (present, not empty, valid operators, matching the template's labels), the
 // containers (present; each named, with a DNS-1123 label, uniquely across containers and
-// initContainers; each with an image), the pod's restartPolicy (Always only), activeDeadlineSeconds
-// (forbidden), and the non-negative counters. The object is read as the apiserver would have defaulted
-// it (an absent restartPolicy is Always). Not checked: label keys and values, names, volumes, probes,
-// ports, resources, the update strategy: the apiserver still refuses those at apply time.
+// initContainers; each with an image), the pod's restartPolicy (Always only), the tolerations (an
+// empty key needs operator Exists, which takes no value; tolerationSeconds needs effect NoExecute;
+// known operators and effects), activeDeadlineSeconds (forbidden), and the non-negative counters. The
+// object is read as the apiserver would have defaulted it (an absent restartPolicy is Always). Not
+// checked: label keys and values (toleration keys and values too), names, volumes, probes, ports,
+// resources, the update strategy: the apiserver still refuses those at apply time.
 import { isJsonObject, type JsonObject, type JsonValue } from '../common/vocabulary.js';
 
 export type FieldPath = readonly (string | number)[];
@@ -233,6 +235,39 @@ function supportedValues(values: readonly string[]): string {
   return `supported values: ${values.map((value) => goQuoted(value)).join(', ')}`;
 }
 
+const TOLERATION_OPERATORS = ['Equal', 'Exists'];
+/** Lt and Gt depend on a feature gate (TaintTolerationComparisonOperators): left to the apiserver. */
+const GATED_TOLERATION_OPERATORS = ['Lt', 'Gt'];
+const TAINT_EFFECTS = ['NoSchedule', 'PreferNoSchedule', 'NoExecute'];
+
+/**
+ * ValidateTolerations without the format of keys and values. A toleration written as null decodes to
+ * the empty one, which has no key and so must have operator Exists.
+ */
+function validateTolerations(podSpec: JsonObject, path: FieldPath): FieldError[] {
+  const errors: FieldError[] = [];
+  arrayAt(podSpec.tolerations).forEach((entry, index) => {
+    const toleration = objectAt(entry) ?? {};
+    const at = [...path, 'tolerations', index];
+    const [key, operator, value, effect] = [stringAt(toleration.key), stringAt(toleration.operator), stringAt(toleration.value), stringAt(toleration.effect)];
+    if (key === '' && operator !== 'Exists') {
+      errors.push({ path: [...at, 'operator'], type: 'Invalid value', value: goQuoted(operator), detail: 'operator must be Exists when `key` is empty, which means "match all values and all keys"' });
+    }
+    if (toleration.tolerationSeconds !== undefined && toleration.tolerationSeconds !== null && effect !== 'NoExecute') {
+      errors.push({ path: [...at, 'effect'], type: 'Invalid value', value: goQuoted(effect), detail: "effect must be 'NoExecute' when `tolerationSeconds` is set" });
+    }
+    if (operator === 'Exists' && value !== '') {
+      errors.push({ path: [...at, 'operator'], type: 'Invalid value', value: goQuoted(value), detail: "value must be empty when `operator` is 'Exists'" });
+    } else if (operator !== '' && !TOLERATION_OPERATORS.includes(operator) && !GATED_TOLERATION_OPERATORS.includes(operator)) {
+      errors.push({ path: [...at, 'operator'], type: 'Unsupported value', value: goQuoted(operator), detail: supportedValues(TOLERATION_OPERATORS) });
+    }
+    if (effect !== '' && !TAINT_EFFECTS.includes(effect)) {
+      errors.push({ path: [...at, 'effect'], type: 'Unsupported value', value: goQuoted(effect), detail: supportedValues(TAINT_EFFECTS) });
+    }
+  });
+  return errors;
+}
+
 function validatePodTemplate(spec: JsonObject): FieldError[] {
   const path = ['spec', 'template', 'spec'];
   const podSpec = objectAt(objectAt(spec.template)?.spec) ?? {};
@@ -242,6 +277,7 @@ function validatePodTemplate(spec: JsonObject): FieldError[] {
   if (!POD_RESTART_POLICIES.includes(restartPolicy)) {
     errors.push({ path: [...path, 'restartPolicy'], type: 'Unsupported value', value: goQuoted(restartPolicy), detail: supportedValues(POD_RESTART_POLICIES) });
   }
+  errors.push(...validateTolerations(podSpec, path));
   if (restartPolicy !== 'Always') {
     errors.push({ path: [...path, 'restartPolicy'], type: 'Unsupported value', value: goQuoted(restartPolicy), detail: supportedValues(['Always']) });
   }

@@ -37,7 +37,7 @@
 import type { ASTNode } from '@marcbachmann/cel-js';
 import { forEachNode, checkedTypeOf, pairWithInterpreterNode, type NodeLike } from './cel-js-internals.js';
 import type { CelActivation } from './program.js';
-import { Generator, JSON_PROLOGUE } from './codegen/generator.js';
+import { Generator } from './codegen/generator.js';
 import { NotCompiled, type OperationFactory } from './codegen/contract.js';
 
 export { NotCompiled, OPERAND_NAMES, type InterpretedOperation, type OperationFactory } from './codegen/contract.js';
@@ -98,7 +98,7 @@ function generate(ast: ASTNode, runtimeAst: ASTNode, operation: OperationFactory
     // The function on JSON is the program's `evaluate` itself (no wrapper call per evaluation, which
     // V8 could not inline: every program's wrapper would share one call site); it hands an
     // activation without JSON to the function compiled for CEL values.
-    const prologue = jsonInputs ? [`if (activation.json === undefined) return ${generator.k(withoutJson)}(activation);`, ...JSON_PROLOGUE] : [];
+    const prologue = jsonInputs ? generator.jsonPrologue(generator.k(withoutJson)) : [];
     return generator.out.instantiate<Evaluate>(prologue, root);
   } catch (error) {
     // An AST shape this compiler did not expect is a reason to interpret, never a load failure.

@@ -57,6 +57,7 @@ describe('daemonguard serve: flags', () => {
       'DAEMONGUARD_TLS_CIPHER_SUITES',
       'TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256',
       'SIGHUP reloads',
+      'during start-up it stops the start',
       '--max-body-bytes <size>',
       'default: 12Mi',
       '--max-json-elements <n>',
@@ -292,7 +293,7 @@ describe('daemonguard serve: running', () => {
     assert.deepEqual(await served.stop(), { code: 0, signal: null });
   });
 
-  it('on SIGTERM stops accepting, finishes the review in flight, and exits 0', { timeout: 30_000 }, async () => {
+  it('on SIGTERM stops accepting, finishes the review in flight, and exits 0', { timeout: 90_000 }, async () => {
     const dir = await temporaryDirectory('daemonguard-cli-');
     await writeFiles(dir, { 'policies/all.yaml': TEST_POLICIES });
     const served = await startServe({ args: ['--address', '127.0.0.1', '--port', '0', '--shutdown-grace', '10s', '--policies', 'policies'], cwd: dir });
@@ -307,8 +308,8 @@ describe('daemonguard serve: running', () => {
     const half = Math.floor(body.length / 2);
     socket.write(`POST /validate HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body.slice(0, half)}`);
 
-    const signalledAt = Date.now();
-    const stopped = served.stop({ signal: 'SIGTERM' });
+    // Only a hang guard: a server that does not exit by itself is killed (and the exit below is then not 0).
+    const stopped = served.stop({ signal: 'SIGTERM', graceMs: 60_000 });
     await served.waitForLog((line) => line['signal'] === 'SIGTERM');
     await assert.rejects(callHttps(`https://127.0.0.1:${served.port}/validate`, { ca, agent: false, body: '{}' }), /ECONNREFUSED/);
 
@@ -322,7 +323,10 @@ describe('daemonguard serve: running', () => {
       response: { uid: 'uid-in-flight', allowed: true },
     });
     assert.deepEqual(await stopped, { code: 0, signal: null });
-    assert.ok(Date.now() - signalledAt < 10_000, 'exits within the grace period');
+    // Within the grace period: the review finished, so no connection had to be cut, and the stop ran to its end.
+    const messages = served.logLines().map((line) => line['msg']);
+    assert.equal(messages.includes('grace period over; closing the remaining connections'), false, messages.join('\n'));
+    assert.ok(messages.includes('shut down'), messages.join('\n'));
     assert.ok(served.logLines().some((line) => line['msg'] === 'admission decision' && line['uid'] === 'uid-in-flight'));
   });
 });

@@ -25,6 +25,7 @@ import { WatchedPolicyStore, type PolicyStore } from '../server/policy-store.js'
 import { DEFAULT_MAX_BODY_BYTES } from '../server/read-body.js';
 import type { ClusterNamespaceCatalog } from '../kube/namespace-informer.js';
 import type { ServeAudit } from './serve-audit.js';
+import { ServeLifecycle, SHUTDOWN_MARGIN_MS, StartupInterrupted } from './serve-lifecycle.js';
 import type { ClusterPolicies } from './cluster-policies.js';
 import type { TlsFiles } from '../server/tls-material.js';
 import { DEFAULT_TLS_PROFILE, parseTlsCipherSuites, parseTlsMinVersion, TLS12_SUITE_NAMES, tlsProfileFrom, TlsSettingError, type CipherSuiteChoice, type TlsMinVersion } from '../server/tls-profile.js';
@@ -163,7 +164,8 @@ export function registerServeCommand(program: Command): Command {
         'Policies and TLS files are watched and reloaded without a restart; a broken policy change is refused and the ' +
         'last good set keeps serving. Without --tls-cert/--tls-key, a development CA and a certificate for localhost, ' +
         '127.0.0.1 and ::1 are generated into --certs-dir.\n\n' +
-        'SIGTERM stops accepting connections, lets reviews in flight finish, and exits within --shutdown-grace. ' +
+        'SIGTERM (or SIGINT) stops accepting connections, lets reviews in flight finish, releases the leader Lease, and exits 0; ' +
+        `during start-up it stops the start instead. Either way the process exits within --shutdown-grace plus ${formatDuration(SHUTDOWN_MARGIN_MS)}.\n\n` +
         'SIGHUP reloads the policies, the TLS files and the --namespaces file at once (as a change to them would), and never stops the server.',
     )
     .addOption(new Option('--address <host>', 'address to listen on').env('DAEMONGUARD_ADDRESS').default('0.0.0.0'))
@@ -250,7 +252,7 @@ export function registerServeCommand(program: Command): Command {
         .argParser(parseDurationFlag),
     )
     .addOption(
-      new Option('--shutdown-grace <duration>', 'on SIGTERM, how long reviews in flight may take before connections are cut')
+      new Option('--shutdown-grace <duration>', `on SIGTERM, how long reviews in flight may take before connections are cut; the whole shutdown takes at most this plus ${formatDuration(SHUTDOWN_MARGIN_MS)}`)
         .env('DAEMONGUARD_SHUTDOWN_GRACE')
         .default(DEFAULT_SHUTDOWN_GRACE_MS, formatDuration(DEFAULT_SHUTDOWN_GRACE_MS))
         .argParser(parseDurationFlag),
@@ -348,6 +350,8 @@ export function registerServeCommand(program: Command): Command {
       try {
         running = await startServe(options);
       } catch (error) {
+        // A signal during start-up: a stop like any other (exit 0), once what start-up acquired is released.
+        if (error instanceof StartupInterrupted) return error.stopped;
         // Nothing was served: say why in one message (a broken policy lists file:line:col) and exit 2.
         process.stderr.write(`error: ${(error as Error).message}\n`);
         process.exitCode = 2;
@@ -364,24 +368,37 @@ export interface RunningServe {
   stopped: Promise<void>;
 }
 
-/** Starts the server as the flags describe and installs the signal handlers. */
+/**
+ * Starts the server as the flags describe. SIGTERM and SIGINT are handled from the first line on
+ * (src/cli/serve-lifecycle.ts): during start-up they stop it, release what it acquired, and make this
+ * reject with StartupInterrupted; any other failure releases the same and rejects with the error.
+ */
 export async function startServe(options: ServeOptions): Promise<RunningServe> {
   const destination = new BatchedLogDestination();
   const logger = pino({ level: options.logLevel, timestamp: isoTimeOncePerMillisecond }, destination);
+  const lifecycle = new ServeLifecycle({ logger, graceMs: options.shutdownGrace, flushLogs: () => destination.flushSync() });
+  try {
+    return await startWithin(lifecycle, options, logger);
+  } catch (error) {
+    if (!(error instanceof StartupInterrupted)) await lifecycle.abandon();
+    throw error;
+  }
+}
+
+/** startServe's steps: every await is a lifecycle stage, and everything that must be closed again is registered as acquired. */
+async function startWithin(lifecycle: ServeLifecycle, options: ServeOptions, logger: Logger): Promise<RunningServe> {
   const metrics = createServerMetrics();
-  // Until the reload handler below is installed, a SIGHUP (which would end the process) is noted and
-  // dropped: the files are being read for the first time anyway.
-  const hangupWhileStarting = (): void => logger.info({ signal: 'SIGHUP' }, 'SIGHUP ignored: the server is still starting and reading its files');
-  process.on('SIGHUP', hangupWhileStarting);
 
   let tls: TlsFiles;
   if (options.tlsCert !== undefined && options.tlsKey !== undefined) {
     tls = { certFile: options.tlsCert, keyFile: options.tlsKey };
   } else {
-    // Loaded only here: the certificate library (@peculiar/x509 and its ASN.1 stack) is a few MB of
-    // resident memory that a server given its certificate never needs.
-    const { ensureDevCertificates } = await import('../certs/dev-certificates.js');
-    const dev = await ensureDevCertificates(options.certsDir);
+    const dev = await lifecycle.stage('development certificates', async () => {
+      // Loaded only here: the certificate library (@peculiar/x509 and its ASN.1 stack) is a few MB of
+      // resident memory that a server given its certificate never needs.
+      const { ensureDevCertificates } = await import('../certs/dev-certificates.js');
+      return ensureDevCertificates(options.certsDir);
+    });
     tls = { certFile: dev.certFile, keyFile: dev.keyFile };
     logger.info(
       { generated: dev.generated, caCertificate: dev.caCertFile, certificate: dev.certFile, key: dev.keyFile },
@@ -400,9 +417,12 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
   // change to them reloads the set (which keeps serving the last good one if that fails).
   let nativeParams: import('../kube/native-params-watch.js').NativeParamsWatch | undefined;
   if (options.nativeParamsFromCluster === true) {
-    const { NativeParamsWatch } = await import('../kube/native-params-watch.js');
-    const { defaultKubeConfig } = await import('../kube/cluster-catalog.js');
-    nativeParams = new NativeParamsWatch({ kubeConfig: defaultKubeConfig(), logger, onChange: () => void files?.reload('native params change') });
+    const [{ NativeParamsWatch }, { defaultKubeConfig }] = await lifecycle.stage('native params', () =>
+      Promise.all([import('../kube/native-params-watch.js'), import('../kube/cluster-catalog.js')]),
+    );
+    const watch = new NativeParamsWatch({ kubeConfig: defaultKubeConfig(), logger, onChange: () => void files?.reload('native params change') });
+    lifecycle.acquired('native params watches', () => watch.close());
+    nativeParams = watch;
   }
   const loadWithParams = async (policyPaths: string[]): Promise<PolicySet> => {
     const set = await loadPolicySet(policyPaths, { params: nativeParams?.documents() });
@@ -411,18 +431,21 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
   };
   const load = namespaceSource ? loadWithParams : withoutNamespaceSource(loadWithParams);
   const files = paths.length === 0 ? undefined : new WatchedPolicyStore<PolicySet>({ paths, load, logger, metrics, pollIntervalMs: options.watchInterval });
-  try {
-    await files?.start();
-  } catch (error) {
-    destination.flushSync();
-    const outcome = error instanceof NamespaceSourceMissingError ? 'the server was not started' : 'the policies did not load, so the server was not started';
-    throw new Error(`${outcome}:\n${(error as Error).message}`, { cause: error });
+  if (files !== undefined) {
+    lifecycle.acquired('policy file watches', () => files.close());
+    try {
+      await lifecycle.stage('policies', () => files.start());
+    } catch (error) {
+      if (error instanceof StartupInterrupted) throw error;
+      const outcome = error instanceof NamespaceSourceMissingError ? 'the server was not started' : 'the policies did not load, so the server was not started';
+      throw new Error(`${outcome}:\n${(error as Error).message}`, { cause: error });
+    }
   }
   let cluster: ClusterPolicies | undefined;
   if (fromCluster) {
     // Loaded only here, like the namespace informer: what a server from files never runs.
-    const { startClusterPolicies } = await import('./cluster-policies.js');
-    cluster = startClusterPolicies({
+    const { startClusterPolicies } = await lifecycle.stage('cluster policies', () => import('./cluster-policies.js'));
+    const started = startClusterPolicies({
       ...(files === undefined ? {} : { files }),
       namespaceSource,
       leaseNamespace: options.leaderElectionNamespace,
@@ -431,13 +454,10 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
       logger,
       metrics,
     });
+    lifecycle.acquired('cluster policy watches and the leader Lease', () => started.close());
+    cluster = started;
   }
   const policies: PolicyStore<PolicySet> = cluster?.store ?? (files as WatchedPolicyStore<PolicySet>);
-  const closePolicies = (): Promise<void> => {
-    nativeParams?.close();
-    files?.close();
-    return cluster?.close() ?? Promise.resolve();
-  };
 
   let namespaces: NamespaceSource | undefined;
   // Kept apart from `namespaces` so that SIGHUP can reload the file (the cluster informer has nothing to re-read).
@@ -449,15 +469,16 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
     namespaces = namespacesFile;
   } else if (options.namespacesFromCluster === true) {
     // Loaded only here: a server reading its namespaces from a file never runs it.
-    const { ClusterNamespaceCatalog } = await import('../kube/namespace-informer.js');
+    const { ClusterNamespaceCatalog } = await lifecycle.stage('namespaces', () => import('../kube/namespace-informer.js'));
     namespaces = clusterNamespaces = new ClusterNamespaceCatalog({ logger });
   }
   if (namespaces !== undefined) {
+    const catalog = namespaces;
+    lifecycle.acquired('namespace watch', () => catalog.close());
     try {
-      await namespaces.start();
+      await lifecycle.stage('namespaces', () => catalog.start());
     } catch (error) {
-      await closePolicies();
-      destination.flushSync();
+      if (error instanceof StartupInterrupted) throw error;
       const source = options.namespaces === undefined ? 'from the cluster' : `in ${options.namespaces}`;
       throw new Error(`the namespaces ${source} did not load: ${(error as Error).message}`, { cause: error });
     }
@@ -465,49 +486,53 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
 
   let nodes: NodeSource | undefined;
   if (options.nodesFromCluster === true) {
-    const { ClusterNodeCatalog } = await import('../kube/node-informer.js');
-    nodes = new ClusterNodeCatalog({ logger });
+    const catalog = await lifecycle.stage('nodes', async () => {
+      const { ClusterNodeCatalog } = await import('../kube/node-informer.js');
+      return new ClusterNodeCatalog({ logger });
+    });
+    lifecycle.acquired('node watch', () => catalog.close());
     try {
-      await nodes.start();
+      await lifecycle.stage('nodes', () => catalog.start());
     } catch (error) {
-      await closePolicies();
-      namespaces?.close();
-      destination.flushSync();
+      if (error instanceof StartupInterrupted) throw error;
       throw new Error(`the nodes from the cluster did not load: ${(error as Error).message}`, { cause: error });
     }
+    nodes = catalog;
   }
 
   // Prepared before the server starts (its module loads and its kubeconfig is read here), and started
-  // after the SIGTERM handler is installed: see below.
+  // once start-up is over: see below.
   let audit: ServeAudit | undefined;
   if (options.auditInterval > 0) {
     try {
-      const { prepareServeAudit } = await import('./serve-audit.js');
-      audit = await prepareServeAudit({
-        logger,
-        metrics,
-        policies,
-        intervalMs: options.auditInterval,
-        niceness: options.auditNiceness,
-        dutyCycle: options.auditDutyCycle,
-        leaseNamespace: options.leaderElectionNamespace,
-        identity: options.leaderElectionIdentity,
-        leaseDurationMs: options.leaseDuration,
-        ...(cluster === undefined ? {} : { cluster }),
-        ...(clusterNamespaces === undefined ? {} : { clusterNamespaces }),
+      audit = await lifecycle.stage('background audit', async () => {
+        const { prepareServeAudit } = await import('./serve-audit.js');
+        return prepareServeAudit({
+          logger,
+          metrics,
+          policies,
+          intervalMs: options.auditInterval,
+          niceness: options.auditNiceness,
+          dutyCycle: options.auditDutyCycle,
+          leaseNamespace: options.leaderElectionNamespace,
+          identity: options.leaderElectionIdentity,
+          leaseDurationMs: options.leaseDuration,
+          ...(cluster === undefined ? {} : { cluster }),
+          ...(clusterNamespaces === undefined ? {} : { clusterNamespaces }),
+        });
       });
     } catch (error) {
-      await closePolicies();
-      namespaces?.close();
-      nodes?.close();
-      destination.flushSync();
+      if (error instanceof StartupInterrupted) throw error;
       throw new Error(`the background audit (--audit-interval) could not start: ${(error as Error).message}`, { cause: error });
     }
+    // Registered after the cluster policies, so released before them: a Report write in progress ends
+    // before the Lease it follows is released.
+    const prepared = audit;
+    lifecycle.acquired('background audit', () => prepared.close());
   }
 
-  let server: AdmissionServer;
-  try {
-    server = await startAdmissionServer<PolicySet>({
+  const server = await lifecycle.stage('listen', () =>
+    startAdmissionServer<PolicySet>({
       address: options.address,
       port: options.port,
       probe: { address: options.probeAddress.host ?? options.address, port: options.probeAddress.port },
@@ -530,26 +555,28 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
       tlsPollIntervalMs: options.watchInterval,
       ...(namespaces === undefined ? {} : { namespaceObject: (name: string) => namespaces.get(name) }),
       ...(nodes === undefined ? {} : { nodes: () => nodes.nodes() }),
-    });
-  } catch (error) {
-    await audit?.close();
-    await closePolicies();
-    namespaces?.close();
-    nodes?.close();
-    destination.flushSync();
-    throw error;
-  }
+    }),
+    // A signal while the listener came up: it is closed at once, reviews are not taken for the second before the exit.
+    (late) => late.close(0),
+  );
+  // Released first on a stop: no new connections, reviews in flight finish (cut at the grace period).
+  lifecycle.acquired('admission server (reviews in flight)', (signal) => {
+    // Close first, then log: whoever reads the log line can rely on the listener being gone.
+    const closing = server.close(options.shutdownGrace);
+    logger.info({ signal, graceMs: options.shutdownGrace }, 'shutting down: no new connections, finishing reviews in flight');
+    return closing;
+  });
 
   // /readyz may answer 200 from here on (once the policies are in), and a kubelet or a test that sees it
-  // may send SIGTERM at once: nothing may be awaited from here to the end of this function, or such a
-  // signal would end the process mid-start instead of shutting it down. What starts after the server
-  // (the background audit) was prepared before it and starts synchronously, once the handlers are in.
+  // may send SIGTERM at once: nothing is awaited from here to the end of this function, so such a signal
+  // finds the server running. What starts after the server (the background audit) was prepared before
+  // it and starts synchronously.
 
   // SIGHUP, which would end the process by default, asks for a reload: what a change to the files
   // would do, now (say, after editing a file on a mount where file events get lost). Never a stop.
   // One reload after another: each reads the files as they are after its signal.
   let reloads = Promise.resolve();
-  const reloadOnHangup = (): void => {
+  lifecycle.running(() => {
     logger.info({ signal: 'SIGHUP' }, 'reload requested: reading the policies, the TLS files and the namespaces file again');
     reloads = reloads.then(async () => {
       const [refusal, certificate, namespaceFile] = await Promise.all([files?.reload('SIGHUP'), server.tls.reload('SIGHUP'), namespacesFile?.reload('SIGHUP')]);
@@ -558,40 +585,8 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
         'reload on SIGHUP done',
       );
     });
-  };
-  process.on('SIGHUP', reloadOnHangup);
-  process.off('SIGHUP', hangupWhileStarting);
-
-  const stopped = new Promise<void>((resolve) => {
-    let stopping = false;
-    const stop = (signal: NodeJS.Signals): void => {
-      if (stopping) return;
-      stopping = true;
-      // Close first, then log: whoever reads the log line can rely on the listener being gone.
-      const closing = server.close(options.shutdownGrace);
-      logger.info({ signal, graceMs: options.shutdownGrace }, 'shutting down: no new connections, finishing reviews in flight');
-      void closing.then(async () => {
-        // The audit first: it follows the Lease that closing the cluster policies releases.
-        await audit?.close();
-        await closePolicies();
-        namespaces?.close();
-        nodes?.close();
-        process.off('SIGTERM', stop);
-        process.off('SIGINT', stop);
-        // Still listened to (and ignored) from here on: a late SIGHUP must not kill a clean shutdown.
-        process.off('SIGHUP', reloadOnHangup);
-        process.on('SIGHUP', () => undefined);
-        logger.info('shut down');
-        destination.flushSync();
-        // Should anything still hold the event loop open, do not outlive the grace period by much.
-        setTimeout(() => process.exit(process.exitCode ?? 0), 1_000).unref();
-        resolve();
-      });
-    };
-    process.on('SIGTERM', stop);
-    process.on('SIGINT', stop);
   });
 
   audit?.start();
-  return { server, logger, stopped };
+  return { server, logger, stopped: lifecycle.stopped };
 }

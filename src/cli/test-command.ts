@@ -8,7 +8,6 @@ import { setCelEngine, type CelEngine } from '../cel/program.js';
 import { packageFile } from '../common/package-root.js';
 import { reviewAdmission } from '../admission/pipeline.js';
 import { DEFAULT_NAMESPACE, buildAdmissionRequest, manifestNamespace } from '../apiserver/admission-request.js';
-import { namespaceObjectOf } from '../apiserver/namespace-object.js';
 import { isJsonObject, type JsonObject, type Operation } from '../common/vocabulary.js';
 import { computeCoverage } from '../coverage/coverage.js';
 import type { PolicySet } from '../policy/types.js';
@@ -17,6 +16,7 @@ import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, InputError } from './exit-codes.js';
 import { loadPoliciesForCli } from './load-policy-set.js';
 import { collectDaemonSets, formatProblem, readManifestSources, readManifestSourcesWithProblems, readStream, type ManifestProblem } from './manifest-reader.js';
 import { loadNodes, nodeFlagProblem } from './coverage-command.js';
+import { missingNamespacesError, namespaceObjectFor, readNamespacesFile } from './namespaces-file.js';
 import { choice, collect, packageVersion, parseGroups, parseLabels } from './options.js';
 import { policyReports } from './outcomes.js';
 import { colorEnabled } from './report/color.js';
@@ -49,6 +49,8 @@ export interface TestCommandOptions {
   engine?: CelEngine;
   namespace?: string;
   namespaceLabels?: Record<string, string>;
+  /** Namespace objects (`kubectl get namespaces -o yaml`): namespaceObject is the request's namespace from it. */
+  namespaces?: string;
   operation: 'CREATE' | 'UPDATE';
   old?: string;
   user?: string;
@@ -85,9 +87,10 @@ export async function runTest(paths: readonly string[], options: TestCommandOpti
   const policyPaths = options.policies ?? [DEFAULT_POLICY_PATH];
   const nodes = await loadNodes(options, readStdin);
   // Manifests and policies are read at the same time: both mostly wait on the disk.
-  const [read, policySet]: [{ documents: SourceDocument[]; problems: ManifestProblem[] }, PolicySet] = await Promise.all([
+  const [read, policySet, namespaceFile]: [{ documents: SourceDocument[]; problems: ManifestProblem[] }, PolicySet, Map<string, JsonObject> | undefined] = await Promise.all([
     readManifestSourcesWithProblems(paths, readStdin),
     loadPoliciesForCli(policyPaths, { paramPaths: options.params }),
+    options.namespaces === undefined ? undefined : readNamespacesFile(options.namespaces),
   ]);
   const collected = collectDaemonSets(read.documents);
   const { daemonSets, skipped } = collected;
@@ -96,11 +99,22 @@ export async function runTest(paths: readonly string[], options: TestCommandOpti
   const oldObject = options.old ? await readOldObject(options.old) : null;
   const namespaceLabels = options.namespaceLabels ?? {};
 
-  const results: TestResult[] = [];
-  for (const manifest of daemonSets) {
+  // Each DaemonSet's namespace and its Namespace object; one the --namespaces file lacks does not
+  // exist in that cluster: say so before reviewing anything.
+  const placed = daemonSets.map((manifest) => {
     const namespace = options.namespace ?? manifestNamespace(manifest.object) ?? DEFAULT_NAMESPACE;
+    return { manifest, namespace, namespaceObject: namespaceObjectFor(namespace, namespaceLabels, namespaceFile) };
+  });
+  const missing = new Map<string, string[]>();
+  for (const { manifest, namespace, namespaceObject } of placed) {
+    if (namespaceObject === undefined) missing.set(namespace, [...(missing.get(namespace) ?? []), `${displayPath(manifest.file)}:${manifest.line}`]);
+  }
+  if (missing.size > 0) throw missingNamespacesError(options.namespaces!, missing);
+
+  const results: TestResult[] = [];
+  for (const { manifest, namespace, namespaceObject } of placed) {
     const request = buildAdmissionRequest(manifest.object, { operation: options.operation as Operation, namespace, oldObject, user: options.user, groups: options.groups });
-    const admission = await reviewAdmission(request, policySet, { namespaceObject: namespaceObjectOf(namespace, namespaceLabels), nodes: nodes ?? null });
+    const admission = await reviewAdmission(request, policySet, { namespaceObject: namespaceObject ?? null, nodes: nodes ?? null });
     const metadata = manifest.object.metadata;
     const name = isJsonObject(metadata) && typeof metadata.name === 'string' ? metadata.name : '';
     const result: TestResult = { file: manifest.file, line: manifest.line, name, namespace, admission, policies: policyReports(admission, policySet) };
@@ -135,7 +149,8 @@ export function registerTestCommand(program: Command): void {
     .option('-p, --policies <path>', 'policy file or folder, repeatable (default: the built-in library)', collect)
     .option('--params <path>', 'file or folder of param objects for native policies (paramKind/paramRef), repeatable; objects of a paramKind in the policy folders count too', collect)
     .option('-n, --namespace <name>', "namespace of the request (default: the manifest's, else default)")
-    .option('--namespace-labels <k=v,...>', 'labels of the namespace, for namespaceSelector', parseLabels)
+    .option('--namespace-labels <k=v,...>', 'labels of the namespace, for namespaceSelector (over those of --namespaces)', parseLabels)
+    .option('--namespaces <file>', 'Namespace objects (kubectl get namespaces -o yaml): namespaceObject is the whole Namespace, as in the cluster')
     .option('--operation <op>', 'CREATE or UPDATE', parseOperation, 'CREATE')
     .option('--old <file>', 'the DaemonSet as stored in the cluster (for --operation UPDATE)')
     .option('--user <name>', 'request.userInfo.username')

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { measureJson, type JsonLimits } from './json-limits.js';
+import fc from 'fast-check';
+import { measureJson, surelyWithinJsonLimits, type JsonLimits } from './json-limits.js';
 
 const WIDE: JsonLimits = { maxDepth: 1000, maxElements: 1_000_000, maxNodes: 10_000_000, maxStringBytes: 10_000_000 };
 const measure = (text: string, limits: Partial<JsonLimits> = {}): ReturnType<typeof measureJson> => measureJson(Buffer.from(text), { ...WIDE, ...limits });
@@ -51,5 +52,49 @@ describe('measureJson', () => {
     for (const text of ['', '"unterminated', '{"a": "b', '}}]]', '{"a" 1 2 3}', '\\', 'nul', '[1,,2]', '\u0000\u00ff', '"\\"']) {
       assert.doesNotThrow(() => measure(text), text);
     }
+  });
+});
+
+describe('surelyWithinJsonLimits', () => {
+  const limits = (overrides: Partial<JsonLimits>): JsonLimits => ({ ...WIDE, ...overrides });
+
+  it('lets a body shorter than every count limit through once its brackets cannot nest past the depth limit', () => {
+    const text = Buffer.from(JSON.stringify({ a: [{ b: [1, 2] }], c: 'x'.repeat(50) }));
+    assert.equal(surelyWithinJsonLimits(text, limits({ maxDepth: 4 })), true);
+    // Four brackets, depth 4: one level less and measureJson has to say where.
+    assert.equal(surelyWithinJsonLimits(text, limits({ maxDepth: 3 })), false);
+    assert.equal(measureJson(text, limits({ maxDepth: 3 })).violation?.limit, 'depth');
+  });
+
+  it('leaves a body that is long enough to break a count limit to measureJson', () => {
+    const text = Buffer.from(JSON.stringify([1, 2, 3]));
+    assert.equal(surelyWithinJsonLimits(text, limits({ maxElements: text.length - 1 })), false);
+    assert.equal(surelyWithinJsonLimits(text, limits({ maxNodes: text.length - 1 })), false);
+    assert.equal(surelyWithinJsonLimits(text, limits({ maxStringBytes: text.length - 3 })), false);
+    assert.equal(surelyWithinJsonLimits(text, limits({ maxElements: text.length, maxNodes: text.length, maxStringBytes: text.length - 2 })), true);
+  });
+
+  it('counts brackets inside strings too, erring towards measuring', () => {
+    const text = Buffer.from(JSON.stringify({ a: '[[[[{{{{' }));
+    assert.equal(surelyWithinJsonLimits(text, limits({ maxDepth: 5 })), false);
+    assert.equal(measureJson(text, limits({ maxDepth: 5 })).violation, undefined);
+  });
+
+  it('never lets through a text that measureJson refuses (JSON and arbitrary bytes, random limits)', () => {
+    const jsonText = fc.json({ depthSize: 'medium' }).map((text) => Buffer.from(text));
+    const bytes = fc.uint8Array({ maxLength: 64 }).map((array) => Buffer.from(array));
+    const brackets = fc.array(fc.constantFrom('[', '{', ']', '}', '"', '\\', ',', ':', '1', ' ', 'a'), { maxLength: 64 }).map((parts) => Buffer.from(parts.join('')));
+    const someLimits = fc.record({ maxDepth: fc.integer({ min: 1, max: 40 }), maxElements: fc.integer({ min: 1, max: 80 }), maxNodes: fc.integer({ min: 1, max: 120 }), maxStringBytes: fc.integer({ min: 0, max: 80 }) });
+    let letThrough = 0;
+    fc.assert(
+      fc.property(fc.oneof(jsonText, bytes, brackets), someLimits, (text, chosen) => {
+        if (!surelyWithinJsonLimits(text, chosen)) return;
+        letThrough++;
+        assert.equal(measureJson(text, chosen).violation, undefined, text.toString('latin1'));
+      }),
+      { numRuns: 3000 },
+    );
+    // The property means nothing unless the shortcut is taken often.
+    assert.ok(letThrough >= 300, `the shortcut was taken ${letThrough} times`);
   });
 });

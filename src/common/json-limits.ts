@@ -184,3 +184,29 @@ export function measureJson(bytes: Uint8Array, limits: JsonLimits): JsonShape {
   }
   return { nodes };
 }
+
+const OPEN_BRACE = 0x7b;
+const OPEN_BRACKET = 0x5b;
+
+/**
+ * True when no text of these bytes can go over `limits`, decided without reading it value by value;
+ * false when measureJson must look. A review of a few KB passes in a fraction of measureJson's time
+ * (two memchr scans instead of a walk over every byte), with the same verdict:
+ * - measureJson counts every value, and every element or member, at a byte of its own, so neither
+ *   count exceeds the text's length; a string's bytes are the text less its two quotes;
+ * - a level of nesting opens at a `{` or `[` byte, so the depth never exceeds the number of those
+ *   bytes (counted here inside strings too, which only errs towards looking).
+ */
+export function surelyWithinJsonLimits(bytes: Buffer, limits: JsonLimits): boolean {
+  const length = bytes.length;
+  if (length > limits.maxNodes || length > limits.maxElements || length - 2 > limits.maxStringBytes) return false;
+  if (length <= limits.maxDepth) return true;
+  let opens = 0;
+  for (let at = bytes.indexOf(OPEN_BRACE); at >= 0; at = bytes.indexOf(OPEN_BRACE, at + 1)) {
+    if (++opens > limits.maxDepth) return false;
+  }
+  for (let at = bytes.indexOf(OPEN_BRACKET); at >= 0; at = bytes.indexOf(OPEN_BRACKET, at + 1)) {
+    if (++opens > limits.maxDepth) return false;
+  }
+  return true;
+}

@@ -9,7 +9,7 @@ import type { AdmissionResponse } from '../admission/admission-response.js';
 import { decodeAdmissionReview } from '../admission/admission-review.js';
 import { answerAdmissionReview } from '../admission/webhook-answer.js';
 import type { AdmissionRequest, Decision, JsonObject, ReviewContext, ReviewPhase } from '../engine/types.js';
-import { measureJson, type JsonLimitName, type JsonLimits, type JsonLimitViolation } from '../common/json-limits.js';
+import { measureJson, surelyWithinJsonLimits, type JsonLimitName, type JsonLimits, type JsonLimitViolation } from '../common/json-limits.js';
 import { MAX_JSON_DEPTH } from '../common/json-depth.js';
 import { formatPointer } from '../common/json-pointer.js';
 import { DEFAULT_JSON_LIMITS, JSON_LIMIT_FLAGS } from './json-limit-defaults.js';
@@ -18,6 +18,7 @@ import type { RefusalReason, RequestDecision, ServerMetrics } from './metrics.js
 import type { PolicySetLike, PolicyStore } from './policy-store.js';
 import { BodyError, DEFAULT_MAX_BODY_BYTES, discardBody, readBody } from './read-body.js';
 import { contentTypeProblem, timeoutQuery } from './request-query.js';
+import { createDecisionLog } from './decision-log.js';
 import { ReviewTurn } from './review-turn.js';
 import { sendStatus } from './status.js';
 
@@ -101,6 +102,7 @@ export function createAdmissionHandler<P extends PolicySetLike>(phase: ReviewPha
   const inFlight = options.inFlight ?? new InFlightBudget(DEFAULT_INFLIGHT);
   const reviewTurn = options.reviewTurn ?? new ReviewTurn();
   const endpoint = `/${phase}`;
+  const logDecision = createDecisionLog(logger);
   // measureJson refuses bodies nested deeper than jsonLimits.maxDepth before they are parsed; within
   // MAX_JSON_DEPTH, the decoder's own walk over the parsed body could find nothing more.
   const decodeOptions = { depthChecked: jsonLimits.maxDepth <= MAX_JSON_DEPTH };
@@ -175,9 +177,11 @@ export function createAdmissionHandler<P extends PolicySetLike>(phase: ReviewPha
       return;
     }
     // Before JSON.parse: the memory a body costs once parsed follows its number of values, not its size.
-    const shape = measureJson(body, jsonLimits);
-    if (shape.violation !== undefined) {
-      refuse(response, started, { code: 400, reason: LIMIT_REASONS[shape.violation.limit], message: describeLimitViolation(shape.violation) });
+    // An ordinary review is too short to break a count limit and has too few brackets to nest past the
+    // depth limit: that is checked first, at a fifth of the cost of the full walk.
+    const violation = surelyWithinJsonLimits(body, jsonLimits) ? undefined : measureJson(body, jsonLimits).violation;
+    if (violation !== undefined) {
+      refuse(response, started, { code: 400, reason: LIMIT_REASONS[violation.limit], message: describeLimitViolation(violation) });
       return;
     }
 
@@ -247,23 +251,20 @@ export function createAdmissionHandler<P extends PolicySetLike>(phase: ReviewPha
       for (const use of decision.exceptions) metrics.recordException('applied', `${use.namespace}/${use.name}`, use.policy);
       for (const use of decision.expiredExceptions) metrics.recordException('expired', `${use.namespace}/${use.name}`, use.policy);
     }
-    logger.info(
-      {
-        uid: admission.uid,
-        namespace: admission.namespace,
-        name: admission.name,
-        operation: admission.operation,
-        endpoint,
-        decision: requestDecision,
-        failedPolicies,
-        exceptions: decision?.exceptions.map((use) => `${use.namespace}/${use.name}: ${use.policy}`) ?? [],
-        dryRun: admission.dryRun === true,
-        warnings: answer.warnings?.length ?? 0,
-        patchOperations: answer.patch === undefined ? 0 : (decision?.patch.length ?? 0),
-        notEvaluated: decision?.notEvaluated,
-        durationMs: Math.round(seconds * 1e6) / 1000,
-      },
-      'admission decision',
-    );
+    logDecision({
+      uid: admission.uid,
+      namespace: admission.namespace,
+      name: admission.name,
+      operation: admission.operation,
+      endpoint,
+      decision: requestDecision,
+      failedPolicies,
+      exceptions: decision?.exceptions.map((use) => `${use.namespace}/${use.name}: ${use.policy}`) ?? [],
+      dryRun: admission.dryRun === true,
+      warnings: answer.warnings?.length ?? 0,
+      patchOperations: answer.patch === undefined ? 0 : (decision?.patch.length ?? 0),
+      notEvaluated: decision?.notEvaluated,
+      durationMs: Math.round(seconds * 1e6) / 1000,
+    });
   }
 }

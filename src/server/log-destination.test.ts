@@ -78,7 +78,7 @@ describe('BatchedLogDestination', () => {
       lines.map((line) => line['uid']),
       ['the-last-one'],
     );
-    // Generous for a busy machine; without the timer the line would wait for 8 KB more.
+    // Generous for a busy machine; without the timer the line would wait for 64 KB more.
     assert.ok(Date.now() - started < 5_000, `written after ${Date.now() - started} ms`);
   });
 
@@ -145,6 +145,20 @@ describe('isoTimeOncePerMillisecond', () => {
       assert.equal(isoTimeOncePerMillisecond(), pino.stdTimeFunctions.isoTime());
     }
     assert.equal(isoTimeOncePerMillisecond(), ',"time":"2100-01-01T00:00:00.000Z"');
+  });
+
+  it('agrees with pino millisecond by millisecond across second, day and year boundaries, and before 1970', () => {
+    const clock = mock.method(Date, 'now', () => 0);
+    const starts = [1_733_353_140_990, Date.UTC(2026, 11, 31, 23, 59, 59, 995), Date.UTC(2028, 1, 28, 23, 59, 59, 990), -1_500, Date.UTC(10000, 0, 1) - 3];
+    let compared = 0;
+    for (const start of starts) {
+      for (let millis = start; millis < start + 25; millis++) {
+        clock.mock.mockImplementation(() => millis);
+        assert.equal(isoTimeOncePerMillisecond(), pino.stdTimeFunctions.isoTime(), String(millis));
+        compared++;
+      }
+    }
+    assert.equal(compared, 125);
   });
 });
 

@@ -14,8 +14,12 @@
 
 import { pino, type DestinationStream } from 'pino';
 
-/** Characters of log lines gathered before they are written (about 20 decision lines). */
-export const LOG_BATCH_BYTES = 8192;
+/**
+ * Characters of log lines gathered before they are written (about 200 decision lines). Measured on
+ * the webhook benchmark (one trivial policy, small reviews, A B A B in one session): 64 KB batches
+ * cost 4–6 µs less CPU per review than 8 KB ones; the lines still wait at most LOG_FLUSH_INTERVAL_MS.
+ */
+export const LOG_BATCH_BYTES = 65536;
 /** The longest a line waits before it is written. */
 export const LOG_FLUSH_INTERVAL_MS = 100;
 
@@ -83,17 +87,29 @@ export class BatchedLogDestination implements DestinationStream {
 
 let timeMillis = Number.NaN;
 let timeField = '';
+let secondMillis = Number.NaN;
+/** `,"time":"YYYY-MM-DDTHH:MM:SS.` of the current second. */
+let secondPrefix = '';
 
 /**
  * pino's `timestamp` option: pino.stdTimeFunctions.isoTime (`,"time":"2026-12-04T22:59:01.123Z"`),
- * with the field built once per millisecond instead of once per line (a Date and its ISO string for
- * every decision line showed in the profile under load).
+ * with the field built once per millisecond instead of once per line, and the date part once per
+ * second (a Date and its ISO string for every decision line showed in the profile under load, where
+ * the millisecond changes from one line to the next).
  */
 export function isoTimeOncePerMillisecond(): string {
   const now = Date.now();
   if (now !== timeMillis) {
     timeMillis = now;
-    timeField = `,"time":"${new Date(now).toISOString()}"`;
+    const millis = ((now % 1000) + 1000) % 1000;
+    const second = now - millis;
+    if (second !== secondMillis) {
+      secondMillis = second;
+      const iso = new Date(second).toISOString();
+      // Outside years 0–9999 toISOString writes a signed six-digit year: the prefix is all but `sssZ`.
+      secondPrefix = `,"time":"${iso.slice(0, iso.length - 4)}`;
+    }
+    timeField = `${secondPrefix}${millis < 10 ? '00' : millis < 100 ? '0' : ''}${millis}Z"`;
   }
   return timeField;
 }

@@ -67,6 +67,7 @@ function toError(error: unknown): Error {
 export class WatchedPolicyStore<P extends PolicySetLike> implements PolicyStore<P> {
   private policySet: P | undefined;
   private readonly files: WatchedFiles;
+  private closed = false;
 
   constructor(private readonly options: WatchedPolicyStoreOptions<P>) {
     this.files = new WatchedFiles({
@@ -95,7 +96,9 @@ export class WatchedPolicyStore<P extends PolicySetLike> implements PolicyStore<
     return this.policySet as P;
   }
 
+  /** Stops watching; a load still running then (serve stopped during start-up) is discarded, neither kept nor logged. */
   close(): void {
+    this.closed = true;
     this.files.close();
   }
 
@@ -111,7 +114,9 @@ export class WatchedPolicyStore<P extends PolicySetLike> implements PolicyStore<
     if (this.policySet !== undefined) logger.info({ paths, trigger }, 'reloading the policy files');
     try {
       next = await load([...paths]);
+      if (this.closed) return undefined;
     } catch (caught) {
+      if (this.closed) return undefined;
       const error = toError(caught);
       const problems = loadProblemsOf(caught);
       metrics?.policyReloadFailures.inc();

@@ -361,6 +361,15 @@ const INT_EXPRESSIONS = [
   'object.spec.template.spec.containers.map(c, c.?ports.orValue([]).map(p, p.containerPort + 1))',
   'object.spec.template.spec.containers.all(c, c.?ports.orValue([]).all(p, p.containerPort > 0 && p.containerPort < 65536))',
   'object.spec.template.spec.containers.map(c, c.?ports.orValue([]).map(p, p.containerPort / 2 * 2 == p.containerPort))',
+  // Against a literal of each type (the generated code tests only the other operand's type) and
+  // between values of no known type, on the same numbers, doubles, strings and nulls.
+  "dyn(object.spec.minReadySeconds) != 'x'",
+  "'x' == dyn(object.spec.revisionHistoryLimit)",
+  'dyn(object.spec.minReadySeconds) == true',
+  "'a' + dyn(object.spec.minReadySeconds)",
+  'dyn(object.spec.minReadySeconds) - 1',
+  '[object.spec.minReadySeconds] == [object.spec.revisionHistoryLimit]',
+  '(object.spec.minReadySeconds > 0) == (object.spec.revisionHistoryLimit > 0)',
 ];
 
 /** The numbers and other values the int expressions read. */

@@ -48,6 +48,11 @@ export interface ServeOptions {
    * needs --port 0 or a known port, and log level info or lower.
    */
   readyz?: { port: number; probePort?: number };
+  /**
+   * Ready at the first log line for which this holds, instead of the listening line or /readyz: for a
+   * test that stops the server while it is still starting (the ports are then unknown: 0).
+   */
+  readyAtLog?: (line: LogLine) => boolean;
   /** How often /readyz is asked (with `readyz`); default 100 ms. A test that acts the moment the server is ready asks more often. */
   readyzPollMs?: number;
   /** How long to wait for readiness before the process is killed; default 60 s. */
@@ -285,7 +290,9 @@ export async function startServe(options: ServeOptions = {}): Promise<ServeProce
   const timeoutMs = options.readyTimeoutMs ?? 60_000;
   try {
     const ready =
-      options.readyz === undefined
+      options.readyAtLog !== undefined
+        ? waitForLog(options.readyAtLog, timeoutMs).then(() => undefined)
+        : options.readyz === undefined
         ? waitForLog((line) => line['msg'] === LISTENING_MESSAGE && typeof line['port'] === 'number', timeoutMs).then((line) => {
             port = line['port'] as number;
             probePort = line['probePort'] as number;

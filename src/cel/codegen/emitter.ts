@@ -25,6 +25,12 @@ export class Emitter {
   private temporaries = 0;
   private labels = 0;
   private depth = 1;
+  /**
+   * Values already computed, by what they read (`object.spec`), one map per open block: a value is
+   * known in the block that computed it and the blocks inside it, never after the block closes (a
+   * branch not taken, a `try` left by a throw, a loop iteration over).
+   */
+  private readonly known: Map<string, Source>[] = [new Map()];
 
   /** A name for `value` in the generated code (the same name for the same value). */
   constant(value: unknown): Source {
@@ -37,6 +43,12 @@ export class Emitter {
     return name;
   }
 
+  /** The `typeof` of the value a source stands for when it is a constant of this function (else undefined). */
+  constantTypeOf(src: Source): string | undefined {
+    const match = /^k(\d+)$/.exec(src);
+    return match === null ? undefined : typeof this.constants[Number(match[1])];
+  }
+
   /** A fresh function-level `let` variable. */
   temporary(): Source {
     return `t${this.temporaries++}`;
@@ -44,6 +56,20 @@ export class Emitter {
 
   label(): Source {
     return `L${this.labels++}`;
+  }
+
+  /** The temporary holding the value read as `key`, when it was computed where this code runs. */
+  recall(key: string): Source | undefined {
+    for (let i = this.known.length - 1; i >= 0; i--) {
+      const known = this.known[i]!.get(key);
+      if (known !== undefined) return known;
+    }
+    return undefined;
+  }
+
+  /** Records that `src` holds the value read as `key` from here to the end of the current block. */
+  remember(key: string, src: Source): void {
+    this.known[this.known.length - 1]!.set(key, src);
   }
 
   emit(line: string): void {
@@ -54,9 +80,11 @@ export class Emitter {
   block(head: string, body: () => void, tail = '}'): void {
     this.emit(`${head} {`);
     this.depth++;
+    this.known.push(new Map());
     try {
       body();
     } finally {
+      this.known.pop();
       this.depth--;
     }
     this.emit(tail);
@@ -68,7 +96,9 @@ export class Emitter {
     const temporaries = Array.from({ length: this.temporaries }, (_, i) => `t${i}`);
     return [
       `'use strict';`,
-      ...(constants.length > 0 ? [`const ${constants.join(', ')};`] : []),
+      // `var`, not `const`: the generated function reads these from its closure, and a `const` there
+      // costs a hole check (and its throw path) at every read in the optimized code.
+      ...(constants.length > 0 ? [`var ${constants.join(', ')};`] : []),
       `return function compiledCel(activation) {`,
       ...prologue.map((line) => `  ${line}`),
       ...(temporaries.length > 0 ? [`  let ${temporaries.join(', ')};`] : []),

@@ -33,4 +33,46 @@ describe('generated CEL functions', () => {
     // Inherited members are not the object's: a JSON object without them is missing the field.
     assert.throws(() => onJson({}), /No such key: __proto__/);
   });
+
+  it('read a field once where its first read is sure to have run, and again anywhere else', () => {
+    // Reads of `spec` from a temporary (the prototype tests read it from constants).
+    const reads = (source: string) => source.match(/\bt\d+\["spec"\]/g)?.length ?? 0;
+    // Both operands of `==` run in order: one read of `spec`.
+    const straight = compiled('object.spec.a == object.spec.b');
+    assert.equal(reads(straight.source), 1, straight.source);
+    assert.equal(reads(compiled('object.spec.a == 1 && object.spec.b == 1').source), 2);
+    // A read inside `&&`'s left operand (which may throw and be absorbed), or in one branch of `?:`,
+    // is not known after it: read again.
+    const cases = [
+      'object.spec.a == 1 && object.spec.a == 1',
+      "(object.spec.a == 1 ? object.spec.b : 'x') == object.spec.b",
+      'object.spec.list.all(x, x.n == 1) && object.spec.list.exists(x, x.n == 1)',
+      'object.spec.list.map(x, x.n).size() + object.spec.list.map(y, y.n).size() == 4',
+    ];
+    for (const expression of cases) {
+      const { onJson, interpretedJson } = compiled(expression);
+      for (const object of [
+        {},
+        { spec: {} },
+        { spec: { a: 1, b: 'y' } },
+        { spec: { a: 2, b: 'y' } },
+        { spec: { a: 'one', b: 'y' } },
+        { spec: { list: [{ n: 1 }, { n: 1 }] } },
+        { spec: { list: [{ n: 1 }, {}] } },
+        { spec: { list: [{}, { n: 1 }] } },
+        { spec: { list: 'no list' } },
+      ]) {
+        let expected: unknown;
+        try {
+          expected = interpretedJson(object);
+        } catch (error) {
+          // The first line: the interpreter's message goes on to quote the whole expression.
+          const firstLine = (e: unknown) => (e as Error).message.split('\n')[0];
+          assert.throws(() => onJson(object), (thrown) => firstLine(thrown) === firstLine(error), `${expression} on ${JSON.stringify(object)}`);
+          continue;
+        }
+        assert.deepEqual(onJson(object), expected, `${expression} on ${JSON.stringify(object)}`);
+      }
+    }
+  });
 });

@@ -4,6 +4,7 @@ import { EvaluationError, Optional } from '@marcbachmann/cel-js';
 import { chargeListLiteral, chargeMapLiteral, concatLists, concatStrings } from '../library/allocations.js';
 import { chargeListMembership } from '../library/call-costs.js';
 import { chargeEquality } from '../library/equality-cost.js';
+import { chargeCost } from '../cost.js';
 import { hasField } from '../library/standard.js';
 import {
   comprehensionOf,
@@ -29,6 +30,8 @@ import {
   jsonListItems,
   jsonObjectKeys,
   mapOfEntries,
+  optionalSelect,
+  optionalSelects,
   relabel,
   sameFirstElementType,
 } from './runtime.js';
@@ -59,6 +62,12 @@ export interface Value {
   readonly json: boolean;
   /** The value's `typeof` when the compiler knows it (a literal), so that a guard on it can be left out. */
   readonly typeOf?: string;
+  /**
+   * What the value reads (`object`, `object.spec`, `variables.x`, an iteration variable's temporary
+   * and fields of it), when reading it again gives the same value or the same error: a read with a
+   * key is computed once where the emitter still knows it (Emitter.recall).
+   */
+  readonly key?: string;
 }
 
 /** The scope of iteration variables and the accumulator: CEL name -> generated variable. */
@@ -90,9 +99,6 @@ function jsonObjectTest(value: Source): Source {
   return `(typeof ${value} === 'object' && ${value} !== null && !Array.isArray(${value}))`;
 }
 
-/** The statements that set up the function for an activation with JSON inputs. */
-export const JSON_PROLOGUE = ['const J = activation.json, converted = J.converted;'];
-
 export class Generator {
   readonly out = new Emitter();
 
@@ -103,6 +109,14 @@ export class Generator {
     /** Whether `object`, `oldObject`, `request` and `namespaceObject` are read from the activation's JSON. */
     readonly jsonInputs: boolean,
   ) {}
+
+  /**
+   * The statements that set up the function for an activation with JSON inputs (`json` read once: on
+   * the engine's activation it is a getter). An activation without JSON inputs goes to `withoutJson`.
+   */
+  jsonPrologue(withoutJson: Source): string[] {
+    return ['const J = activation.json;', `if (J === undefined) return ${withoutJson}(activation);`, 'const converted = J.converted;'];
+  }
 
   /** The generated name of a constant. */
   k(value: unknown): Source {
@@ -122,7 +136,14 @@ export class Generator {
 
   /** `value` as a CEL value: JSON converted (source over the prologue's `converted`). */
   celOf(value: Value): Source {
-    return value.json ? this.let(`${this.k(celOf)}(${value.src}, converted)`) : value.src;
+    if (!value.json) return value.src;
+    // Converting is by identity (the review's memo): the same JSON converts to the same value.
+    const key = value.key === undefined ? undefined : `celOf ${value.key}`;
+    const known = key === undefined ? undefined : this.out.recall(key);
+    if (known !== undefined) return known;
+    const t = this.let(`${this.k(celOf)}(${value.src}, converted)`);
+    if (key !== undefined) this.out.remember(key, t);
+    return t;
   }
 
   /** The node's value, always a CEL value: JSON converted where the node yields it. */
@@ -271,12 +292,17 @@ export class Generator {
     const local = scope.names.get(name);
     if (local !== undefined) return local;
     if (!(OPERAND_NAMES as readonly string[]).includes(name)) throw new NotCompiled(`identifier ${name}`);
+    const json = this.jsonInputs && JSON_NAMES.has(name);
+    // The review's JSON is the same object at every read.
+    const key = json ? name : undefined;
+    const known = key === undefined ? undefined : this.out.recall(key);
+    if (known !== undefined) return { src: known, json, key };
     // The interpreter's message for an unset variable, from the interpreter.
     const unknown = this.operation(name);
-    const json = this.jsonInputs && JSON_NAMES.has(name);
     const t = this.let(`${json ? 'J' : 'activation'}[${quoted(name)}]`);
     this.emit(`if (${t} === undefined) ${t} = ${unknown}(undefined);`);
-    return { src: t, json };
+    if (key !== undefined) this.out.remember(key, t);
+    return { src: t, json, key };
   }
 
   /** `a.f` and `a.?f`: a property read when `a` is a map (or an optional of one). */
@@ -285,57 +311,58 @@ export class Generator {
     if (!IDENTIFIER.test(field)) throw new NotCompiled(`field name ${field}`);
     if (optional) return this.optionalSelect(node, this.gen(operandNode, scope));
     const key = quoted(field);
-    const slow = this.operation(`object.${field}`, [operandNode]);
-    const t = this.out.temporary();
     if (operandNode.op === 'id' && operandNode.args === 'variables' && !scope.names.has('variables')) {
-      // `variables.x`: by name, without the map the interpreter needs (activation.variable).
+      // `variables.x`: by name, without the map the interpreter needs (activation.variable), which
+      // evaluates a variable once per review (its value or its error).
+      const read = `variables.${field}`;
+      const known = this.out.recall(read);
+      if (known !== undefined) return { src: known, json: false, key: read };
+      const slow = this.operation(`object.${field}`, [operandNode]);
+      const t = this.out.temporary();
       this.emit(`${t} = activation.variable !== undefined ? activation.variable(${key}) : undefined;`);
       this.out.block(`if (${t} === undefined)`, () => {
         const operand = this.gen(operandNode, scope);
         this.emit(`${t} = ${this.k(isPlainMap)}(${operand.src}) && Object.hasOwn(${operand.src}, ${key}) ? ${operand.src}[${key}] : undefined;`);
         this.emit(`if (${t} === undefined) ${t} = ${slow}(${operand.src});`);
       });
-      return { src: t, json: false };
+      this.out.remember(read, t);
+      return { src: t, json: false, key: read };
     }
     const operand = this.gen(operandNode, scope);
+    // A field of a value read by key is the same value (or error) at every read.
+    const read = operand.key === undefined ? undefined : `${operand.key}.${field}`;
+    const known = read === undefined ? undefined : this.out.recall(read);
+    if (known !== undefined) return { src: known, json: operand.json, key: read };
+    const slow = this.operation(`object.${field}`, [operandNode]);
+    const t = this.out.temporary();
     const o = operand.src;
     if (operand.json) {
       // JSON: a member that is there is read as it is; anything else is the converted value's answer.
       this.emit(`if (!(${this.jsonMember(o, field, t)})) ${t} = ${slow}(${this.k(celOf)}(${o}, converted));`);
-      return { src: t, json: true };
+    } else {
+      this.emit(`if (!(${this.celMember(o, field, t)})) ${t} = ${slow}(${o});`);
     }
-    this.emit(`if (!(${this.celMember(o, field, t)})) ${t} = ${slow}(${o});`);
-    return { src: t, json: false };
+    if (read !== undefined) this.out.remember(read, t);
+    return { src: t, json: operand.json, key: read };
   }
 
   /** `a.?f` on the evaluated operand of the `.?` node `node`: an Optional. */
   optionalSelect(node: NodeLike, operand: Value): Value {
     const [operandNode, field] = node.args as [NodeLike, string];
-    const key = quoted(field);
     const slow = this.operation(`object.?${field}`, [operandNode]);
-    const Opt = this.k(Optional);
     const o = operand.src;
-    const t = this.out.temporary();
     if (operand.json) {
+      const Opt = this.k(Optional);
+      const t = this.out.temporary();
       const member = this.out.temporary();
       this.emit(`if (${this.jsonMember(o, field, member)}) ${t} = ${Opt}.of(${this.k(celOf)}(${member}, converted));`);
       this.emit(`else if (${this.plainMapTest(o)}) ${t} = ${Opt}.none();`);
       this.emit(`else ${t} = ${slow}(${this.k(celOf)}(${o}, converted));`);
       return { src: t, json: false };
     }
-    const value = this.out.temporary();
-    const done = this.out.label();
-    this.out.block(`${done}:`, () => {
-      this.emit(`${value} = ${o};`);
-      this.out.block(`if (${value} instanceof ${Opt})`, () => {
-        this.emit(`if (!${value}.hasValue()) { ${t} = ${Opt}.none(); break ${done}; }`);
-        this.emit(`${value} = ${value}.value();`);
-      });
-      this.emit(`if (${this.k(isPlainMap)}(${value})) ${t} = Object.hasOwn(${value}, ${key}) ? ${Opt}.of(${value}[${key}]) : ${Opt}.none();`);
-      // The operand as evaluated: the interpreter's check may have typed it as an optional.
-      this.emit(`else ${t} = ${slow}(${o});`);
-    });
-    return { src: t, json: false };
+    // Out of line (runtime.ts optionalSelect): an Optional's member or a CEL map's, the same steps
+    // as the interpreter's, in a few bytes of code per use.
+    return { src: this.let(`${this.k(optionalSelect)}(${o}, ${this.k(field)}, ${slow})`), json: false };
   }
 
   /** `a[i]` and `a[?i]`: an array read for a list and an int, a property read for a map and a string. */
@@ -474,9 +501,9 @@ export class Generator {
     kubernetes: ReturnType<typeof kubernetesEqualityFor>,
     slow: Source,
   ): Value {
-    // Charged as the interpreter charges it (library/equality-cost.ts), before comparing.
-    this.emit(`${this.k(chargeEquality)}(${l}, ${r});`);
     if (kubernetes) {
+      // Charged as the interpreter charges it (library/equality-cost.ts), before comparing.
+      this.emit(`${this.k(chargeEquality)}(${l}, ${r});`);
       // A declared object type (or a list field of one): compared with its schema's list types, as the
       // interpreter does (library/kubernetes-equality.ts), with cel-js's `==` for the scalars.
       // The parts of the operands are of any type: cel-js's `==` on two dyn values.
@@ -484,8 +511,31 @@ export class Generator {
       const generic = (a: unknown, b: unknown): boolean => dynEquals(a, b) === true;
       return { src: this.let(`${this.k(kubernetes)}(${l}, ${r}, ${this.k(generic)})`), json: false };
     }
-    const fast = `(typeof ${l} === 'string' || typeof ${l} === 'bigint' || typeof ${l} === 'boolean') && typeof ${l} === typeof ${r}`;
-    return { src: this.let(`${fast} ? ${l} ${negated ? '!==' : '==='} ${r} : ${slow}(${l}, ${r})`), json: false };
+    const t = this.out.temporary();
+    const same = negated ? '!==' : '===';
+    // A literal's type is known here (a constant): the tests below that it settles are left out.
+    const known = this.out.constantTypeOf(r) ?? this.out.constantTypeOf(l);
+    // The operand whose type is not known.
+    const value = this.out.constantTypeOf(r) !== undefined ? l : r;
+    const generic = (stringTest: string | undefined): void => {
+      // Charged as the interpreter charges it (library/equality-cost.ts), before comparing.
+      this.emit(`${this.k(chargeEquality)}(${l}, ${r});`);
+      this.emit(stringTest === undefined ? `${t} = ${slow}(${l}, ${r});` : `${t} = ${stringTest} ? ${l} ${same} ${r} : ${slow}(${l}, ${r});`);
+    };
+    // Two ints or two bools: both of size 1, charged ceil(0.1 * 1) = 1 unit, as chargeEquality
+    // would, before comparing (chargeEquality inlined is large, and this is most comparisons).
+    const scalars = (test: string): void => {
+      this.out.block(`if (${test})`, () => {
+        this.emit(`${this.k(chargeCost)}(1);`);
+        this.emit(`${t} = ${l} ${same} ${r};`);
+      });
+      this.out.block('else', () => generic(known === undefined ? `typeof ${l} === 'string' && typeof ${r} === 'string'` : undefined));
+    };
+    if (known === 'bigint' || known === 'boolean') scalars(`typeof ${value} === '${known}'`);
+    else if (known === 'string') generic(`typeof ${value} === 'string'`);
+    else if (known !== undefined) generic(undefined);
+    else scalars(`(typeof ${l} === 'bigint' || typeof ${l} === 'boolean') && typeof ${l} === typeof ${r}`);
+    return { src: t, json: false };
   }
 
   ordering(node: NodeLike, scope: Scope, op: '<' | '<=' | '>' | '>='): Value {
@@ -504,17 +554,25 @@ export class Generator {
    */
   arithmeticOn(l: Source, r: Source, op: '+' | '-' | '*', slow: Source): Value {
     const t = this.out.temporary();
-    this.out.block(`if (typeof ${l} === 'bigint' && typeof ${r} === 'bigint')`, () => {
-      this.emit(`${t} = ${l} ${op} ${r};`);
-      this.emit(`if (${t} < ${this.k(INT64_MIN)} || ${t} > ${this.k(INT64_MAX)}) ${t} = ${slow}(${l}, ${r});`);
-    });
-    if (op === '+') {
-      this.emit(`else if (typeof ${l} === 'string' && typeof ${r} === 'string') ${t} = ${this.k(concatStrings)}(${l}, ${r});`);
-      this.emit(
-        `else if (Array.isArray(${l}) && Array.isArray(${r}) && ${this.k(sameFirstElementType)}(${l}, ${r})) ${t} = ${this.k(concatLists)}(${l}, ${r});`,
-      );
+    // A literal operand's type (a constant) leaves one fast path: the others cannot apply.
+    const known = this.out.constantTypeOf(l) ?? this.out.constantTypeOf(r);
+    const paths: string[] = [];
+    if (known === undefined || known === 'bigint') {
+      this.out.block(`if (typeof ${l} === 'bigint' && typeof ${r} === 'bigint')`, () => {
+        this.emit(`${t} = ${l} ${op} ${r};`);
+        this.emit(`if (${t} < ${this.k(INT64_MIN)} || ${t} > ${this.k(INT64_MAX)}) ${t} = ${slow}(${l}, ${r});`);
+      });
+      paths.push('bigint');
     }
-    this.emit(`else ${t} = ${slow}(${l}, ${r});`);
+    if (op === '+' && (known === undefined || known === 'string')) {
+      this.emit(`${paths.length > 0 ? 'else ' : ''}if (typeof ${l} === 'string' && typeof ${r} === 'string') ${t} = ${this.k(concatStrings)}(${l}, ${r});`);
+      paths.push('string');
+    }
+    if (op === '+' && known === undefined) {
+      this.emit(`else if (Array.isArray(${l}) && Array.isArray(${r}) && ${this.k(sameFirstElementType)}(${l}, ${r})) ${t} = ${this.k(concatLists)}(${l}, ${r});`);
+      paths.push('list');
+    }
+    this.emit(`${paths.length > 0 ? 'else ' : ''}${t} = ${slow}(${l}, ${r});`);
     return { src: t, json: false };
   }
 
@@ -709,10 +767,17 @@ export class Generator {
     const generic = this.out.temporary();
     const state = this.out.temporary();
     const done = this.out.label();
+    // The rest of the chain from an Optional, out of line: the path a value that is not a JSON
+    // object takes, each step as unfused code would (optionalSelect).
     const continueFrom = (index: number, optional: Source) => {
-      let value: Value = { src: optional, json: false };
-      for (const step of steps.slice(index)) value = this.optionalSelect(step, value);
-      this.emit(`${generic} = ${value.src}; ${state} = 2; break ${done};`);
+      const rest = steps.slice(index);
+      if (rest.length === 0) {
+        this.emit(`${generic} = ${optional}; ${state} = 2; break ${done};`);
+        return;
+      }
+      const fields = rest.map((step) => (step.args as [NodeLike, string])[1]);
+      const slows = rest.map((step, i) => this.factory(`object.?${fields[i]!}`, [this.runtimeTypes.get((step.args as [NodeLike, string])[0]) ?? 'dyn']));
+      this.emit(`${generic} = ${this.k(optionalSelects)}(${optional}, ${this.k(fields)}, ${this.k(slows)}); ${state} = 2; break ${done};`);
     };
     this.out.block(`${done}:`, () => {
       this.emit(`${member} = ${rootValue.src};`);
@@ -782,7 +847,7 @@ export class Generator {
     const t = this.out.temporary();
     const done = this.out.label();
     const inner: Scope = {
-      names: new Map([...scope.names, [c.iterVarName, { src: iteration, json: jsonRange }]]),
+      names: new Map([...scope.names, [c.iterVarName, { src: iteration, json: jsonRange, key: iteration }]]),
       accumulator: accuSlot,
     };
     const cond = condition === undefined ? undefined : this.k(condition);

@@ -16,12 +16,12 @@
 // to CEL values (ints as BigInt) and the BigInt path or the interpreter's slow path, which report
 // overflow, division by zero and type errors exactly as before. A number is only ever read as an
 // int where celOf would have made it that same int, so the values are the BigInt path's; no cost is
-// charged by arithmetic or ordering on either path, and `==`/`!=` charge through the same
-// chargeEquality (a number and a BigInt both have the size 1).
+// charged by arithmetic or ordering on either path, and `==`/`!=` charge what chargeEquality
+// charges two ints (a number and a BigInt both have the size 1): 1 unit.
 //
 // The result of an operation on this path stays a number while it flows into another such
 // operation (`a * b + c < d` converts nothing); anywhere else it becomes a BigInt (`cel()`).
-import { chargeEquality } from '../library/equality-cost.js';
+import { chargeCost } from '../cost.js';
 import type { NodeLike } from '../cel-js-internals.js';
 import type { Source } from './emitter.js';
 import type { Generator, Scope, Value } from './generator.js';
@@ -162,8 +162,9 @@ export function intComparison(g: Generator, node: NodeLike, scope: Scope, compar
   const t = g.out.temporary();
   const tests = safeTests(left, right);
   const numbers = (): void => {
-    // `==` and `!=` are charged as chargeEquality charges two ints (a number's size is 1 as well).
-    if (charge) g.emit(`${g.k(chargeEquality)}(${left.num!}, ${right.num!});`);
+    // `==` and `!=` are charged as chargeEquality charges two ints: a number's size is 1 as well, so
+    // the charge is ceil(0.1 * 1), 1 unit (written out: chargeEquality inlined is large).
+    if (charge) g.emit(`${g.k(chargeCost)}(1);`);
     g.emit(`${t} = ${compareNumbers(node.op as string, left.num!, right.num!)};`);
   };
   if (tests.length === 0) {

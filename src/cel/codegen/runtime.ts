@@ -1,6 +1,6 @@
 // The helpers generated code calls (passed in as constants): the tests and conversions too long to
 // write out at every use, each small enough for V8 to inline at the call site.
-import { EvaluationError } from '@marcbachmann/cel-js';
+import { EvaluationError, Optional } from '@marcbachmann/cel-js';
 import { chargeCost, isCostBudgetArmed } from '../cost.js';
 import type { ConversionMemo } from '../program.js';
 import { celOfJson } from '../values.js';
@@ -134,3 +134,25 @@ export function chargeJsonNullEquality(value: unknown): void {
 }
 
 
+
+/**
+ * `o.?field` on a CEL value (not JSON): on an Optional, its value's member (empty stays empty); on
+ * a CEL map, an Optional of the member or the empty one; anything else is the interpreter's
+ * (`slow`, on the operand as it was).
+ */
+export function optionalSelect(o: unknown, field: string, slow: (operand: unknown) => unknown): unknown {
+  let value = o;
+  if (value instanceof Optional) {
+    if (!value.hasValue()) return Optional.none();
+    value = value.value();
+  }
+  if (isPlainMap(value)) return Object.hasOwn(value, field) ? Optional.of(value[field]) : Optional.none();
+  return slow(o);
+}
+
+/** The steps `.?fields[0].?fields[1]...` of a chain, from `optional` on (optionalSelect each). */
+export function optionalSelects(optional: unknown, fields: readonly string[], slows: readonly ((operand: unknown) => unknown)[]): unknown {
+  let value = optional;
+  for (let i = 0; i < fields.length; i++) value = optionalSelect(value, fields[i]!, slows[i]!);
+  return value;
+}

@@ -74,6 +74,8 @@ export interface Cluster {
   /** The certificates and keys; pki.ca can sign more (a webhook's serving certificate, say). */
   pki: ClusterPki;
   logFiles: { etcd: string; apiserver: string; controllerManager: string };
+  /** The kube-apiserver's process id: a test may SIGSTOP it to play an apiserver that stopped answering (and must SIGCONT it). */
+  apiserverPid: number;
   /** Runs kubectl against this cluster; rejects on a non-zero exit unless allowFailure. */
   kubectl(args: string[], opts?: KubectlOptions): Promise<KubectlResult>;
   /** Stops both processes (the whole process group of each) and removes the temporary folder. */
@@ -380,7 +382,7 @@ async function startOnce(opts: ClusterOptions): Promise<Cluster> {
 
     log(`starting kube-apiserver on ${server}`);
     await writeFile(kubeconfigPath, kubeconfigYaml(server, pki), { mode: 0o600 });
-    launch(
+    const apiserver = launch(
       'kube-apiserver',
       [
         `--etcd-servers=${etcdUrl}`,
@@ -454,6 +456,7 @@ async function startOnce(opts: ClusterOptions): Promise<Cluster> {
       tempDir,
       pki,
       logFiles,
+      apiserverPid: apiserver.pid ?? -1,
       kubectl,
       stop,
     };

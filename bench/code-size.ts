@@ -1,0 +1,191 @@
+// How much generated code the built-in library's reviews run: the size of each compiled CEL
+// expression's generated JavaScript (per policy, per expression, and for the programs the webhook
+// benchmark's small review actually calls), the machine code TurboFan makes of those functions,
+// and the review's time when other work evicts the CPU caches between two reviews.
+//
+// Why: inside `serve` a review runs each of its generated functions once, and the request's TLS and
+// HTTP work evict them between two requests, so what a review costs there follows how much code it
+// runs more than how fast that code is in a hot loop (README, "What the profiles show").
+//
+//   node build/bench/code-size.js                  sizes (and --verbose: every expression)
+//   node build/bench/code-size.js --machine-code   also TurboFan's code size after 30,000 reviews (a child
+//                                                  process with --print-opt-code)
+//   node build/bench/code-size.js --cold           also the review's median time touching 0, 1 and 4 MB between reviews
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { decodeAdmissionReview } from '../src/admission/admission-review.js';
+import type { CelProgram } from '../src/cel/program.js';
+import { review } from '../src/engine/review.js';
+import type { AdmissionRequest, ReviewPhase } from '../src/engine/types.js';
+import { loadPolicySet } from '../src/policy/load-policies.js';
+import type { CompiledExpression, CompiledPolicy } from '../src/policy/types.js';
+import { parseNamespaces } from '../src/server/namespace-catalog.js';
+import { BUILT_IN_POLICIES, NAMESPACES_YAML, reviewTemplate } from './webhook-payloads.js';
+
+/** The name every generated function has (src/cel/codegen/emitter.ts), which --print-opt-code filters on. */
+const GENERATED_NAME = 'compiledCel';
+
+/** Every expression of a policy that runs against a review's activation. */
+function expressionsOf(policy: CompiledPolicy): CompiledExpression[] {
+  return [
+    ...policy.matchConditions,
+    ...policy.variables,
+    ...policy.validations.flatMap((v) => [v.expression, ...(v.messageExpression ? [v.messageExpression] : [])]),
+    ...(policy.native?.auditAnnotations ?? []).map((a) => a.valueExpression),
+    ...policy.mutations.flatMap((m) => [
+      ...(m.when ? [m.when] : []),
+      ...(m.jsonPatch ? [m.jsonPatch] : []),
+      ...(m.defaults ?? []).flatMap((d) => (d.valueExpression ? [d.valueExpression] : [])),
+    ]),
+  ];
+}
+
+/** The generated function's source text (V8 keeps it for lazy compilation); 0 when interpreted. */
+function generatedSize(program: CelProgram): number {
+  return program.notCompiled === undefined ? program.evaluate.toString().length : 0;
+}
+
+function requestFor(payload: 'small' | 'large'): AdmissionRequest {
+  const decoded = decodeAdmissionReview(reviewTemplate(payload));
+  if (!decoded.ok) throw new Error(decoded.message);
+  return decoded.request;
+}
+
+const set = await loadPolicySet([BUILT_IN_POLICIES]);
+const namespaces = parseNamespaces(NAMESPACES_YAML, 'namespaces');
+const args = process.argv.slice(2);
+
+/** The programs one review calls, found by wrapping each program's evaluate for one review. */
+function programsRun(phase: ReviewPhase): Set<CelProgram> {
+  const request = requestFor('small');
+  const run = new Set<CelProgram>();
+  const programs = new Set(set.policies.flatMap((p) => expressionsOf(p).map((e) => e.program)));
+  const originals = new Map<CelProgram, CelProgram['evaluate']>();
+  for (const program of programs) {
+    const original = program.evaluate;
+    originals.set(program, original);
+    (program as { evaluate: CelProgram['evaluate'] }).evaluate = (activation) => {
+      run.add(program);
+      return original(activation);
+    };
+  }
+  try {
+    review(request, set, { phase, namespaceObject: namespaces.get(request.namespace ?? '') ?? null });
+  } finally {
+    for (const [program, original] of originals) (program as { evaluate: CelProgram['evaluate'] }).evaluate = original;
+  }
+  return run;
+}
+
+function kb(bytes: number): string {
+  return `${(bytes / 1024).toFixed(1)} KB`;
+}
+
+/** Runs the small review in `phase` `times` times (to get its functions optimized). */
+function warm(phase: ReviewPhase, times: number): number {
+  const request = requestFor('small');
+  const context = { phase, namespaceObject: namespaces.get(request.namespace ?? '') ?? null };
+  let sink = 0;
+  for (let i = 0; i < times; i++) sink += review(request, set, context).outcomes.length;
+  return sink;
+}
+
+/** Reviews before the machine code is counted or the reviews timed: V8 has optimized the review's functions by then. */
+const WARM_UP_REVIEWS = 30_000;
+
+/**
+ * TurboFan's code for the generated functions after warming the small review: a child process
+ * with --print-opt-code filtered to them, each function's last optimized code counted once.
+ */
+function machineCode(phase: ReviewPhase): { functions: number; bytes: number } {
+  const child = spawnSync(
+    process.execPath,
+    ['--print-opt-code', `--print-opt-code-filter=${GENERATED_NAME}`, fileURLToPath(import.meta.url), '--warm-only', phase],
+    { encoding: 'utf8', maxBuffer: 1 << 30 },
+  );
+  if (child.status !== 0) throw new Error(`the warm-up child failed: ${child.stderr}`);
+  // Each optimized code object: "source_position = N" (the function's position in its script, unique
+  // per generated function since each has a script of its own only with the same text) ... "Instructions (size = N)".
+  const sizes = new Map<string, number>();
+  let current: string | undefined;
+  let counter = 0;
+  for (const line of child.stdout.split('\n')) {
+    if (line.startsWith('--- Optimized code ---')) current = `code${counter++}`;
+    const address = /^address = (0x[0-9a-f]+)/.exec(line);
+    if (address && current !== undefined) current = address[1]!;
+    const size = /^Instructions \(size = (\d+)\)/.exec(line);
+    if (size && current !== undefined) {
+      sizes.set(current, Number(size[1]));
+      current = undefined;
+    }
+  }
+  return { functions: sizes.size, bytes: [...sizes.values()].reduce((a, b) => a + b, 0) };
+}
+
+/** Median wall time of the small review with `touchBytes` of memory written between two reviews. */
+function coldReview(phase: ReviewPhase, touchBytes: number, reviews: number): number {
+  const body = reviewTemplate('small');
+  const buffer = new Uint8Array(Math.max(1, touchBytes));
+  const namespaceObject = namespaces.get(requestFor('small').namespace ?? '') ?? null;
+  const times: number[] = [];
+  let sink = 0;
+  for (let i = 0; i < reviews; i++) {
+    // A freshly parsed review each time, as the server gets one.
+    const decoded = decodeAdmissionReview(body);
+    if (!decoded.ok) throw new Error(decoded.message);
+    if (touchBytes > 0) for (let j = 0; j < buffer.length; j += 64) buffer[j] = (buffer[j]! + i) & 0xff;
+    const t0 = process.hrtime.bigint();
+    sink += review(decoded.request, set, { phase, namespaceObject }).outcomes.length;
+    times.push(Number(process.hrtime.bigint() - t0));
+  }
+  if (sink < 0) console.log(sink);
+  times.sort((a, b) => a - b);
+  return times[Math.floor(times.length / 2)]! / 1000;
+}
+
+if (args[0] === '--warm-only') {
+  warm(args[1] as ReviewPhase, WARM_UP_REVIEWS);
+  process.exit(0);
+}
+
+const verbose = args.includes('--verbose');
+const distinct = new Map<CelProgram, number>();
+console.log('| policy | expressions | compiled | generated source |');
+console.log('|---|---:|---:|---:|');
+for (const policy of set.policies) {
+  const expressions = expressionsOf(policy);
+  let bytes = 0;
+  for (const expression of expressions) {
+    const size = generatedSize(expression.program);
+    bytes += size;
+    distinct.set(expression.program, size);
+  }
+  const compiled = expressions.filter((e) => e.program.notCompiled === undefined).length;
+  console.log(`| ${policy.name} | ${expressions.length} | ${compiled} | ${kb(bytes)} |`);
+  if (verbose) {
+    for (const expression of expressions) {
+      const source = expression.program.source.replace(/\s+/g, ' ');
+      console.log(`|   ${expression.field} | ${source.length} chars of CEL | | ${generatedSize(expression.program)} B |`);
+    }
+  }
+}
+const total = [...distinct.values()].reduce((a, b) => a + b, 0);
+console.log(`\n${distinct.size} distinct programs, ${kb(total)} of generated source (${(total / distinct.size).toFixed(0)} B each on average)`);
+for (const phase of ['validate', 'mutate'] as ReviewPhase[]) {
+  const run = programsRun(phase);
+  const bytes = [...run].reduce((sum, program) => sum + generatedSize(program), 0);
+  console.log(`small /${phase} review: ${run.size} programs run, ${kb(bytes)} of generated source`);
+}
+if (args.includes('--machine-code')) {
+  for (const phase of ['validate', 'mutate'] as ReviewPhase[]) {
+    const code = machineCode(phase);
+    console.log(`small /${phase} review after ${WARM_UP_REVIEWS} reviews: ${code.functions} optimized generated functions, ${kb(code.bytes)} of TurboFan code`);
+  }
+}
+if (args.includes('--cold')) {
+  for (const phase of ['validate', 'mutate'] as ReviewPhase[]) {
+    warm(phase, WARM_UP_REVIEWS);
+    const row = [0, 1, 4].map((mb) => `${mb} MB: ${coldReview(phase, mb << 20, 3000).toFixed(1)} µs`);
+    console.log(`small /${phase} review, median, touching between reviews: ${row.join(', ')}`);
+  }
+}
