@@ -5,6 +5,7 @@ import {
   CostBudgetExceededError,
   DEFAULT_COST_BUDGET,
   chargeCost,
+  evaluateWithCostBudget,
   isCostBudgetArmed,
   measureCost,
   withCostBudget,
@@ -52,6 +53,17 @@ function daemonSet(): unknown {
       },
     },
   });
+}
+
+/** The budget and the spend of the CostBudgetExceededError that `run` throws. */
+function spentOf(run: () => unknown): [number, number] {
+  try {
+    run();
+  } catch (error) {
+    assert.ok(error instanceof CostBudgetExceededError);
+    return [error.budget, error.spent];
+  }
+  assert.fail('expected the budget to run out');
 }
 
 describe('cost meter', () => {
@@ -197,15 +209,6 @@ describe('cost meter', () => {
   });
 
   it('reports which budget ran out and what it had spent, at every depth', () => {
-    const spentOf = (run: () => unknown): [number, number] => {
-      try {
-        run();
-      } catch (error) {
-        assert.ok(error instanceof CostBudgetExceededError);
-        return [error.budget, error.spent];
-      }
-      assert.fail('expected the budget to run out');
-    };
     // The inner budget runs out while charging: its own numbers.
     assert.deepEqual(spentOf(() => measureCost(1_000, () => measureCost(30, () => { chargeCost(20); chargeCost(20); }))), [30, 40]);
     // The outer one runs out when the inner evaluation returns: the outer's numbers, inner spend included.
@@ -245,5 +248,20 @@ describe('cost meter', () => {
   it('refuses invalid budgets and asynchronous evaluations', () => {
     assert.throws(() => withCostBudget(-1, () => 1), RangeError);
     assert.throws(() => withCostBudget(10, () => Promise.resolve(1)), TypeError);
+    assert.throws(() => evaluateWithCostBudget(-1, { evaluate: () => 1 }, undefined), RangeError);
+    assert.throws(() => evaluateWithCostBudget(10, { evaluate: () => Promise.resolve(1) }, undefined), TypeError);
+  });
+
+  it('evaluates a program under a budget as withCostBudget evaluates a function: value, cost, errors, nesting', () => {
+    const charging = { evaluate: (units: number) => (chargeCost(units), units * 2) };
+    assert.equal(evaluateWithCostBudget(100, charging, 40), 80);
+    const outer = measureCost(100, () => [evaluateWithCostBudget(50, charging, 30), evaluateWithCostBudget(50, charging, 20)]);
+    assert.deepEqual(outer, { value: [60, 40], cost: 50 });
+    // Its own budget, then the outer one once the inner evaluation returns; the same numbers either way.
+    assert.deepEqual(spentOf(() => evaluateWithCostBudget(30, charging, 31)), spentOf(() => withCostBudget(30, () => charging.evaluate(31))));
+    assert.deepEqual(spentOf(() => measureCost(50, () => { chargeCost(30); evaluateWithCostBudget(100, charging, 25); })), [50, 55]);
+    // An error of the program passes through, and the meter is disarmed after it.
+    assert.throws(() => evaluateWithCostBudget(10, { evaluate: () => { throw new RangeError('inside'); } }, undefined), /inside/);
+    assert.equal(isCostBudgetArmed(), false);
   });
 });

@@ -13,7 +13,13 @@ export interface JsonInputs {
   readonly request: unknown;
   readonly namespaceObject: unknown;
   /** CEL values of the JSON objects and lists converted so far in this review, by identity. */
-  readonly converted: Map<object, unknown>;
+  readonly converted: ConversionMemo;
+}
+
+/** CEL values of JSON objects and lists by identity: a Map will do (the engine's makes its table on the first conversion). */
+export interface ConversionMemo {
+  get(json: object): unknown;
+  set(json: object, cel: unknown): unknown;
 }
 
 /** The variables every policy expression can see. Values are CEL runtime values (see values.ts). */

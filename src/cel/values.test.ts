@@ -3,7 +3,10 @@ import { describe, it } from 'node:test';
 import { Optional } from '@marcbachmann/cel-js';
 import { Duration, UnsignedInt } from '@marcbachmann/cel-js/evaluator';
 import { newBaseEnvironment } from './base-environment.js';
-import { formatGoDuration, fromCelValue, toCelValue } from './values.js';
+import { measureCost } from './cost.js';
+import { PolicyScope } from './policy-scope.js';
+import type { CelActivation } from './program.js';
+import { formatGoDuration, fromCelValue, toCelValue, withFastMaps } from './values.js';
 
 describe('toCelValue', () => {
   it('turns integral numbers into BigInt and keeps other numbers as doubles', () => {
@@ -103,5 +106,77 @@ describe('fromCelValue', () => {
     assert.equal(formatGoDuration(1_500n), '1.5µs');
     assert.equal(formatGoDuration(-90_000_000_000n), '-1m30s');
     assert.equal(formatGoDuration(3_600_000_000_000n), '1h0m0s');
+  });
+});
+
+describe('withFastMaps', () => {
+  const raw = JSON.parse('{"allowed": ["kube-system"], "limits": {"cpu": 2, "__proto__": {"polluted": true}}, "2": "two", "b": null, "1": 1.5}') as unknown;
+
+  it('gives the same keys in the same order, the same members and the same null prototype, at every depth', () => {
+    const converted = toCelValue(raw);
+    const fast = withFastMaps(converted) as Record<string, unknown>;
+    assert.deepEqual(fast, converted);
+    assert.deepEqual(Object.keys(fast), ['1', '2', 'allowed', 'limits', 'b']);
+    assert.equal(Object.getPrototypeOf(fast), null);
+    const limits = fast.limits as Record<string, unknown>;
+    assert.equal(Object.getPrototypeOf(limits), null);
+    assert.ok(Object.hasOwn(limits, '__proto__'), 'a __proto__ key stays a member');
+    assert.deepEqual(Object.keys(limits), ['cpu', '__proto__']);
+    assert.equal((Object.prototype as Record<string, unknown>).polluted, undefined);
+  });
+
+  it('leaves what is not a plain map alone: Maps, lists of scalars, scalars', () => {
+    const map = toCelValue(JSON.parse('{"constructor": 1}') as unknown);
+    assert.ok(map instanceof Map);
+    assert.equal(withFastMaps(map), map);
+    assert.deepEqual(withFastMaps([1n, 'a', null]), [1n, 'a', null]);
+    assert.equal(withFastMaps('s'), 's');
+    assert.equal(withFastMaps(null), null);
+  });
+
+  it('gives compiled and interpreted expressions the same values and costs as the maps toCelValue makes', () => {
+    const expressions = [
+      "'kube-system' in params.allowed",
+      'params.limits.cpu == 2',
+      "'__proto__' in dyn(params.limits) && dyn(params.limits)['__proto__'].polluted",
+      "!('toString' in dyn(params)) && !has(dyn(params).hasOwnProperty) && !has(dyn(params.limits).constructor)",
+      "dyn(params)['2'] == 'two' && dyn(params).b == null && dyn(params)['1'] > 1.0",
+      'dyn(params).size() == 5 && dyn(params).all(k, k.size() > 0)',
+    ];
+    const converted = toCelValue(raw);
+    const fast = withFastMaps(converted);
+    for (const expression of expressions) {
+      const program = new PolicyScope(raw as Record<string, unknown>).compile(expression, 'bool');
+      const activation = (params: unknown): CelActivation => ({ object: null, oldObject: null, request: null, namespaceObject: null, coverage: null, variables: {}, params });
+      assert.equal(program.notCompiled, undefined, expression);
+      const expected = measureCost(1_000, () => program.interpret(activation(converted)));
+      assert.equal(expected.value, true, expression);
+      for (const run of [() => program.evaluate(activation(fast)), () => program.interpret(activation(fast))]) {
+        assert.deepEqual(measureCost(1_000, run), expected, expression);
+      }
+    }
+  });
+
+  it('does not read a member someone added to Object.prototype as a map\'s own, compiled or interpreted', () => {
+    const scope = new PolicyScope(raw as Record<string, unknown>);
+    const outcome = (run: () => unknown): unknown => {
+      try {
+        return measureCost(1_000, run);
+      } catch (error) {
+        return (error as Error).message.split('\n')[0];
+      }
+    };
+    const activation = { object: null, oldObject: null, request: null, namespaceObject: null, coverage: null, variables: {}, params: withFastMaps(toCelValue(raw)) } as CelActivation;
+    const expressions = ["{'a': 1}.b", "{'b': 2}.b", 'dyn(params).limits.memory', 'dyn(params).allowed', "{'toString': 3}.toString"];
+    for (const name of ['b', 'memory', 'allowed']) Object.defineProperty(Object.prototype, name, { value: 7n, configurable: true, writable: true });
+    try {
+      for (const expression of expressions) {
+        const program = scope.compile(expression, 'any');
+        assert.equal(program.notCompiled, undefined, expression);
+        assert.deepEqual(outcome(() => program.evaluate(activation)), outcome(() => program.interpret(activation)), expression);
+      }
+    } finally {
+      for (const name of ['b', 'memory', 'allowed']) delete (Object.prototype as Record<string, unknown>)[name];
+    }
   });
 });

@@ -1,6 +1,6 @@
 // Evaluates one compiled expression under the cost budget and turns every way it can fail into an
 // EvaluationFailure that names the policy field, so failurePolicy can handle it uniformly.
-import { callWithCostBudget, DEFAULT_COST_BUDGET } from '../cel/cost.js';
+import { DEFAULT_COST_BUDGET, evaluateWithCostBudget } from '../cel/cost.js';
 import type { CelActivation } from '../cel/program.js';
 import type { CompiledExpression } from '../policy/types.js';
 import type { PlannedCheck } from './policy-plan.js';
@@ -31,14 +31,6 @@ function describe(error: unknown): string {
   return String(error);
 }
 
-function evaluateProgram(expression: CompiledExpression, activation: CelActivation): unknown {
-  return expression.program.evaluate(activation);
-}
-
-function evaluateCheck(check: PlannedCheck, activation: CelActivation): unknown {
-  return check.program.evaluate(activation);
-}
-
 /** What evaluating `expression` threw, as the EvaluationFailure that names its field. */
 function failureOf(error: unknown, expression: CompiledExpression): EvaluationFailure {
   // A failure inside a lazily evaluated variable already names the variable's field.
@@ -54,7 +46,7 @@ function booleanOf(value: unknown, expression: CompiledExpression): boolean {
 
 export function evaluateExpression(expression: CompiledExpression, activation: CelActivation): unknown {
   try {
-    return callWithCostBudget(EXPRESSION_COST_BUDGET, evaluateProgram, expression, activation);
+    return evaluateWithCostBudget(EXPRESSION_COST_BUDGET, expression.program, activation);
   } catch (error) {
     throw failureOf(error, expression);
   }
@@ -68,7 +60,7 @@ export function evaluateBoolean(expression: CompiledExpression, activation: CelA
 export function evaluateCheckBoolean(check: PlannedCheck, activation: CelActivation): boolean {
   let value: unknown;
   try {
-    value = callWithCostBudget(EXPRESSION_COST_BUDGET, evaluateCheck, check, activation);
+    value = evaluateWithCostBudget(EXPRESSION_COST_BUDGET, check.program, activation);
   } catch (error) {
     throw failureOf(error, check.expression);
   }

@@ -30,6 +30,8 @@ export interface PolicyPlan {
    * native policy: the common case, told apart from the others with one test per review.
    */
   readonly plain: boolean;
+  /** Plain, every namespace and no matchConditions: nothing but the operation decides whether it applies (see reviewValidations). */
+  readonly matchesByOperation: boolean;
   /** The policy's params (what `params` reads). */
   readonly params: unknown;
   /** The policy's matchConditions and validations' expressions, in order. */
@@ -70,14 +72,17 @@ function checksOf(expressions: readonly CompiledExpression[]): readonly PlannedC
 function planOf(policy: CompiledPolicy, exceptionsByPolicy: PolicySet['exceptionsByPolicy']): PolicyPlan {
   let operations = 0;
   for (const operation of policy.operations) operations |= operationBit(operation);
+  const allNamespaces = policy.namespaceMatches === ALL_NAMESPACES;
+  const plain = policy.native === undefined && policy.objectSelector === undefined && policy.namespaceSelector === undefined;
   return {
     policy,
     params: policy.params,
     matchConditions: checksOf(policy.matchConditions),
     validations: checksOf(policy.validations.map((validation) => validation.expression)),
     operations,
-    allNamespaces: policy.namespaceMatches === ALL_NAMESPACES,
-    plain: policy.native === undefined && policy.objectSelector === undefined && policy.namespaceSelector === undefined,
+    allNamespaces,
+    plain,
+    matchesByOperation: plain && allNamespaces && policy.matchConditions.length === 0,
     exceptions: exceptionsByPolicy.get(policy.name),
     passed: Object.freeze({ policy: policy.name, result: 'pass' }),
   };

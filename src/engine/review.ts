@@ -253,10 +253,29 @@ function reviewPolicy(plan: PolicyPlan, operation: number, activation: PolicyAct
     if (builder.context.phase === 'mutate') runMutations(plan, activation, builder);
     else runValidations(plan, activation, builder);
   } catch (error) {
-    const detail = error instanceof EvaluationFailure ? error.message : `internal error: ${(error as Error).message}`;
-    builder.failure(policy, detail);
-    builder.outcome(policy, 'error', detail);
+    settleFailure(policy, error, builder);
   }
+}
+
+/**
+ * reviewPolicy in the validate phase for a plan that matches by operation alone (plain, every
+ * namespace, no matchConditions) and whose operation matched: the common case, without the tests
+ * that cannot fail for it.
+ */
+function reviewValidations(plan: PolicyPlan, activation: PolicyActivation, builder: DecisionBuilder): void {
+  activation.begin(plan.policy, plan.params);
+  try {
+    runValidations(plan, activation, builder);
+  } catch (error) {
+    settleFailure(plan.policy, error, builder);
+  }
+}
+
+/** An evaluation error of `policy` (or a failure of the engine's own), settled by its failurePolicy. */
+function settleFailure(policy: CompiledPolicy, error: unknown, builder: DecisionBuilder): void {
+  const detail = error instanceof EvaluationFailure ? error.message : `internal error: ${(error as Error).message}`;
+  builder.failure(policy, detail);
+  builder.outcome(policy, 'error', detail);
 }
 
 function reviewNative(policy: CompiledPolicy, native: NativeOrigin, activation: PolicyActivation, builder: DecisionBuilder): void {
@@ -358,6 +377,10 @@ function runPhase(builder: DecisionBuilder, policySet: PolicySet): void {
     if (deadline !== undefined && performance.now() > deadline) {
       builder.failure(policy, 'the evaluation deadline passed before this policy was evaluated');
       builder.outcome(policy, 'error', 'evaluation deadline passed');
+      continue;
+    }
+    if (!mutate && plan.matchesByOperation && (plan.operations & operation) !== 0) {
+      reviewValidations(plan, activation, builder);
       continue;
     }
     const before = builder.working;

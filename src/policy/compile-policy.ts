@@ -3,7 +3,7 @@
 import { DEFAULT_COST_BUDGET, withCostBudget } from '../cel/cost.js';
 import { CelCompileError } from '../cel/program.js';
 import { PolicyScope, type ExpectedResult } from '../cel/policy-scope.js';
-import { toCelValue } from '../cel/values.js';
+import { toCelValue, withFastMaps } from '../cel/values.js';
 import { parsePointer } from '../common/json-pointer.js';
 import { OPERATIONS, type Operation } from '../common/vocabulary.js';
 import { formatFieldPath, type FieldPath, type SourceDocument } from '../common/yaml-documents.js';
@@ -227,7 +227,8 @@ export function compilePolicy(
   }
 
   if (problems.length > 0) return { problems };
-  const params = toCelValue(spec.params ?? {});
+  // Read by every review: its maps kept where V8 reads them fastest (see withFastMaps).
+  const params = withFastMaps(toCelValue(spec.params ?? {}));
   precomputeVariables(variables, params);
 
   const operations = new Set<Operation>();

@@ -222,6 +222,8 @@ const EDGE_EXPRESSIONS = [
   `'a"b\\\\c\${d}\\n\\'' + "\\u0027'*/" + object.metadata.name`,
   `{'__proto__': 1, 'constructor': 2, 'k"\${x}': 3, 'toString': 4}`,
   `'__proto__' in object.metadata.annotations`,
+  "['constructor' in object.metadata.annotations, 'toString' in object.metadata.annotations, 'hostNetwork' in object.metadata.annotations]",
+  "object.spec.template.spec.containers.map(c, has(c.resources) && has(c.resources.requests) && 'memory' in c.resources.requests)",
 ];
 
 /** What lands where the edge expressions read: missing members, null, other types, reserved keys. */
@@ -256,6 +258,8 @@ const edgeAnnotations: fc.Arbitrary<JsonValue> = fc.oneof(
     { constructor: 'c' },
     { constructor: { name: 'n' } },
     { 'we"ird\\key${x}\n': 'found' },
+    { hostNetwork: 'a key', toString: 't' },
+    { hostNetwork: null },
     { toString: 'own' },
   ),
 );
@@ -590,7 +594,7 @@ describe('compiled CEL against the interpreter', { timeout: 600_000 }, () => {
   it('does not read a member someone added to Object.prototype after the code was generated as the object\'s own', async () => {
     const edges = await edgePolicies();
     const object = structuredClone(seeds[0]!);
-    const names = ['privileged', 'securityContext', 'capabilities', 'add', 'hostNetwork', 'annotations'];
+    const names = ['privileged', 'securityContext', 'capabilities', 'add', 'hostNetwork', 'annotations', 'memory'];
     for (const name of names) Object.defineProperty(Object.prototype, name, { value: { add: ['polluted'], privileged: true }, configurable: true, writable: true });
     try {
       compareOn(object, null, null, edges);

@@ -98,6 +98,12 @@ const JSON_NAMES: ReadonlySet<string> = new Set(['object', 'oldObject', 'request
 
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
+/** The string of a string literal that is a name (what a field select may read), else undefined. */
+function identifierLiteral(node: NodeLike): string | undefined {
+  const { args } = node;
+  return node.op === 'value' && typeof args === 'string' && IDENTIFIER.test(args) && !node.meta.alternate && !node.meta.macro ? args : undefined;
+}
+
 /** The inline test that a JSON value is an object (runtime.ts isJsonObject, written out). */
 function jsonObjectTest(value: Source): Source {
   return `(typeof ${value} === 'object' && ${value} !== null && !Array.isArray(${value}))`;
@@ -181,6 +187,20 @@ export class Generator {
     const inheritable = field in Object.prototype || field in Map.prototype;
     const notInherited = inheritable ? own : `(${this.k(Object.prototype)}[${key}] === undefined && ${this.k(Map.prototype)}[${key}] === undefined || ${own})`;
     return `${jsonObjectTest(o)} && (${into} = ${o}[${key}]) !== undefined && ${notInherited}`;
+  }
+
+  /**
+   * jsonMember for a CEL value: `o` is a plain map (isPlainMap) whose member `field` is there and not
+   * inherited, read into `into`. The only prototype such a map can have is Object's, so for a name it
+   * does not define the read alone decides, as in jsonMember (params.allowed: no Object.hasOwn call).
+   */
+  celMember(o: Source, field: string, into: Source): Source {
+    const key = quoted(field);
+    const own = `Object.hasOwn(${o}, ${key})`;
+    const notInherited = field in Object.prototype ? own : `(${this.k(Object.prototype)}[${key}] === undefined || ${own})`;
+    // A map without prototype (params, converted JSON) is told apart inline, without calling isPlainMap.
+    const plainMap = `(typeof ${o} === 'object' && ${o} !== null && (Object.getPrototypeOf(${o}) === null || ${this.k(isPlainMap)}(${o})))`;
+    return `${plainMap} && (${into} = ${o}[${key}]) !== undefined && ${notInherited}`;
   }
 
   /**
@@ -356,8 +376,7 @@ export class Generator {
       // JSON: a member that is there is read as it is; anything else is the converted value's answer.
       this.emit(`if (!(${this.jsonMember(o, field, t)})) ${t} = ${slow}(${this.k(celOf)}(${o}, converted));`);
     } else {
-      this.emit(`${t} = ${this.k(isPlainMap)}(${o}) && Object.hasOwn(${o}, ${key}) ? ${o}[${key}] : undefined;`);
-      this.emit(`if (${t} === undefined) ${t} = ${slow}(${o});`);
+      this.emit(`if (!(${this.celMember(o, field, t)})) ${t} = ${slow}(${o});`);
     }
     if (read !== undefined) this.out.remember(read, t);
     return { src: t, json: operand.json, key: read };
@@ -629,8 +648,11 @@ export class Generator {
     };
     if (right.json) {
       const r = right.src;
-      // A string key in a JSON object (whose keys are all strings): the interpreter's map lookup.
-      this.emit(`if (typeof ${l} === 'string' && ${jsonObjectTest(r)} && Object.hasOwn(${r}, ${l})) ${t} = ${r}[${l}] !== undefined;`);
+      // A string key in a JSON object (whose keys are all strings): the interpreter's map lookup. A
+      // literal key that is a name (`'memory' in c.resources.requests`) is read as a field is (jsonMember).
+      const key = identifierLiteral(leftNode);
+      if (key !== undefined) this.emit(`if (${this.jsonMember(r, key, this.out.temporary())}) ${t} = true;`);
+      else this.emit(`if (typeof ${l} === 'string' && ${jsonObjectTest(r)} && Object.hasOwn(${r}, ${l})) ${t} = ${r}[${l}] !== undefined;`);
       this.emit(`else if (typeof ${l} === 'string' && ${this.k(isPlainMap)}(${r})) ${t} = false;`);
       this.out.block('else', () => {
         const list = this.let(`${this.k(celOf)}(${r}, converted)`);

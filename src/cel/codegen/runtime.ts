@@ -2,6 +2,7 @@
 // write out at every use, each small enough for V8 to inline at the call site.
 import { EvaluationError, Optional } from '@marcbachmann/cel-js';
 import { chargeCost, isCostBudgetArmed } from '../cost.js';
+import type { ConversionMemo } from '../program.js';
 import { celOfJson } from '../values.js';
 
 /** A value as the interpreter sees a plain CEL map (an object without a class of its own). */
@@ -21,7 +22,7 @@ export function isJsonObject(value: unknown): value is Record<string, unknown> {
 }
 
 /** A JSON value read by compiled code as the CEL value it stands for (values.ts). */
-export function celOf(value: unknown, converted: Map<object, unknown>): unknown {
+export function celOf(value: unknown, converted: ConversionMemo): unknown {
   // Strings, bools and null are the same in both; the rest is converted (objects once per review).
   if (typeof value === 'string' || typeof value === 'boolean' || value === null) return value;
   if (Array.isArray(value)) return celOfList(value, converted);
@@ -33,7 +34,7 @@ export function celOf(value: unknown, converted: Map<object, unknown>): unknown 
  * that compiled code made of JSON elements (a concatenation) then reuses their conversions. The
  * same value as toCelValue's (undefined elements and holes read as null).
  */
-function celOfList(list: unknown[], converted: Map<object, unknown>): unknown {
+function celOfList(list: unknown[], converted: ConversionMemo): unknown {
   let cel = converted.get(list);
   if (cel === undefined) {
     const out = new Array<unknown>(list.length);

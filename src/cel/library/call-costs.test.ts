@@ -5,7 +5,7 @@ import { PolicyScope } from '../policy-scope.js';
 import type { CelActivation } from '../program.js';
 import { toCelValue } from '../values.js';
 import { LIST_LITERAL_COST } from './allocations.js';
-import { traversalCost } from './call-costs.js';
+import { containsCost, traversalCost } from './call-costs.js';
 import { codePointCount, utf8Length } from './string-sizes.js';
 
 // The reference is Kubernetes 1.37's runtime cost of each call: k8s.io/apiserver@v0.37.2
@@ -210,5 +210,21 @@ describe('call costs: what Kubernetes charges for each call', () => {
     assert.equal(codePointCount('a'.repeat(20) + 'b'), 21);
     assert.equal(codePointCount('\ud800x'), 2);
     assert.equal(traversalCost(['a'.repeat(19), 5n, new Map([['k'.repeat(10), 'v']])]), 1 + 1 + (1 + 0));
+  });
+
+  it('counts code points the same when the strings measured last come again (the memo)', () => {
+    const pair = '😀'.repeat(6); // 12 UTF-16 units, 6 code points
+    const ascii = 'x'.repeat(12); // the same length, 12 code points
+    const lone = '\udc00' + 'y'.repeat(11); // a lone low surrogate counts one
+    const large = '😀'.repeat(3000); // too long to be kept
+    const rounds = [pair, ascii, pair, pair, lone, ascii, '', pair, large, large, ascii, 'é'.repeat(11)];
+    const expected = [6, 12, 6, 6, 12, 12, 0, 6, 3000, 3000, 12, 11];
+    for (let round = 0; round < 2; round++) {
+      assert.deepEqual(rounds.map((s) => codePointCount(s)), expected);
+      // Equal strings that are different objects (made at run time) are counted alike.
+      assert.deepEqual(rounds.map((s) => codePointCount([...s].join(''))), expected);
+    }
+    // And so are the costs that read them: contains on a string of 12 units is 2 (ascii) or 1 (pairs).
+    for (const s of [pair, ascii, pair, ascii]) assert.equal(containsCost(s, ':'), s === pair ? 1 : 2);
   });
 });
