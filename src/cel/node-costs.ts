@@ -388,32 +388,47 @@ export function forEachRegion(root: NodeLike, visit: (node: NodeLike, units: num
  * interpreter's own check, which sees `params` and `object` as dyn.
  */
 export function installNodeCosts(ast: ASTNode, checkedAst: ASTNode = ast): void {
-  const root = ast as unknown as NodeLike;
+  // The hooks are made by the module-level functions below, never by a closure written here: a
+  // closure's context chains to this function's, and this one holds the twin table of the checked
+  // AST, which would keep every checked expression (and its checker's overload candidates) alive for
+  // as long as the interpreter's AST (about 6 MB for the library).
   const checkedTwin = twins(ast, checkedAst);
-  const typeOf = (node: NodeLike): string => checkedTypeOf(checkedTwin.get(node) ?? node) ?? 'dyn';
-  forEachRegion(root, (node, units) => {
-    if (units !== 0) beforeEvaluation(node, () => chargeCost(units));
-  });
+  const sized: [NodeLike, NonNullable<ReturnType<typeof sizedCharge>>][] = [];
+  const presence: NodeLike[] = [];
   forEachNode(ast, (node) => {
     if (node.op === '+' || node.op === 'in' || node.op === '<' || node.op === '<=' || node.op === '>' || node.op === '>=') {
       const [left, right] = node.args as [NodeLike, NodeLike];
+      const typeOf = (operand: NodeLike): string => checkedTypeOf(checkedTwin.get(operand) ?? operand) ?? 'dyn';
       const charge = sizedCharge(node, typeOf(left), typeOf(right));
-      if (charge !== undefined) {
-        replaceBinaryHandler(node, (original) => (l, r) => {
-          charge(l, r);
-          return original(l, r);
-        });
-      }
+      if (charge !== undefined) sized.push([node, charge]);
       return;
     }
-    if (!plain(node) || (node.op !== '.?' && node.op !== '[?]')) return;
-    const original = node.meta.evaluate;
-    if (typeof original !== 'function') throw new Error(`cel-js internals changed: a '${node.op}' node has no evaluate function`);
-    node.setMeta('evaluate', function presenceCharged(this: unknown, evaluator: unknown, n: unknown, ctx: unknown) {
-      const value = original.call(this, evaluator, n, ctx);
-      chargeIfPresent(value);
-      return value;
-    });
+    if (plain(node) && (node.op === '.?' || node.op === '[?]')) presence.push(node);
+  });
+  checkedTwin.clear();
+  forEachRegion(ast as unknown as NodeLike, chargeRegionBeforeEvaluation);
+  for (const [node, charge] of sized) chargeOperandsBeforeHandler(node, charge);
+  for (const node of presence) chargePresenceAfterEvaluation(node);
+}
+
+function chargeRegionBeforeEvaluation(node: NodeLike, units: number): void {
+  if (units !== 0) beforeEvaluation(node, () => chargeCost(units));
+}
+
+function chargeOperandsBeforeHandler(node: NodeLike, charge: (left: unknown, right: unknown) => void): void {
+  replaceBinaryHandler(node, (original) => (l, r) => {
+    charge(l, r);
+    return original(l, r);
+  });
+}
+
+function chargePresenceAfterEvaluation(node: NodeLike): void {
+  const original = node.meta.evaluate;
+  if (typeof original !== 'function') throw new Error(`cel-js internals changed: a '${node.op}' node has no evaluate function`);
+  node.setMeta('evaluate', function presenceCharged(this: unknown, evaluator: unknown, n: unknown, ctx: unknown) {
+    const value = original.call(this, evaluator, n, ctx);
+    chargeIfPresent(value);
+    return value;
   });
 }
 
