@@ -84,8 +84,9 @@ export class ServeLifecycle {
    */
   async stage<T>(name: string, work: () => Promise<T>, abandoned?: (late: T) => unknown): Promise<T> {
     this.throwIfStopping();
+    // A stage may run in steps (load a module, then start what it made): one line when it begins.
+    if (this.currentStage !== name) this.options.logger.debug({ stage: name }, 'start-up stage');
     this.currentStage = name;
-    this.options.logger.debug({ stage: name }, 'start-up stage');
     const working = work();
     try {
       return await Promise.race([working, this.interrupted]);
