@@ -64,9 +64,6 @@ interface MeterState {
   threshold: number;
   /** What the last metered evaluation spent (read right after it returns). */
   lastSpent: number;
-  /** How many budgets have armed so far, and the one armed now: each metered evaluation's own number. */
-  evaluationsArmed: number;
-  evaluation: number;
 }
 
 const meter: MeterState = {
@@ -79,8 +76,6 @@ const meter: MeterState = {
   clockAt: 0,
   threshold: Number.POSITIVE_INFINITY,
   lastSpent: 0,
-  evaluationsArmed: 0,
-  evaluation: 0,
 };
 
 /**
@@ -207,14 +202,12 @@ function metered<A, B, T>(limit: number, fn: ((a: A, b: B) => T) | undefined, a:
   // clock before each policy anyway; within an expression the clock is read every CLOCK_CHECK_UNITS.
   if (meter.deadlinePassed) throw new EvaluationDeadlineExceededError();
   const outerArmed = meter.armed;
-  const outerEvaluation = meter.evaluation;
   const outerLimit = meter.limit;
   const outerSpent = meter.spent;
   const outerOverran = meter.overran;
   const clockIn = meter.clockAt - meter.spent;
   meter.armed = true;
   meter.overran = false;
-  meter.evaluation = ++meter.evaluationsArmed;
   meter.limit = limit;
   meter.spent = 0;
   // The clock is read every CLOCK_CHECK_UNITS units across evaluations, not from each one's start.
@@ -230,7 +223,6 @@ function metered<A, B, T>(limit: number, fn: ((a: A, b: B) => T) | undefined, a:
     overran = meter.overran;
     meter.overran = outerOverran;
     meter.armed = outerArmed;
-    meter.evaluation = outerEvaluation;
     meter.limit = outerLimit;
     // What an inner budget spends counts in the outer one too.
     meter.spent = outerArmed ? outerSpent + spent : outerSpent;
@@ -247,16 +239,6 @@ function metered<A, B, T>(limit: number, fn: ((a: A, b: B) => T) | undefined, a:
   return value;
 }
 
-
-/**
- * A number that identifies the metered evaluation running now (a fresh one each time a budget arms,
- * the outer one's again when an inner one ends), 0 when no budget is armed. For a charge made once per
- * evaluation whatever a process-wide cache already holds (compileRegex), so that an evaluation's cost
- * depends on its inputs alone, never on what the process evaluated before.
- */
-export function currentEvaluation(): number {
-  return meter.armed ? meter.evaluation : 0;
-}
 
 /** Runs `evaluate` under a cost budget of `limit` units and returns its value. */
 export function withCostBudget<T>(limit: number, evaluate: () => T): T {
