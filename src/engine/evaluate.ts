@@ -3,6 +3,7 @@
 import { DEFAULT_COST_BUDGET, evaluateWithCostBudget } from '../cel/cost.js';
 import type { CelActivation } from '../cel/program.js';
 import type { CompiledExpression } from '../policy/types.js';
+import { isPolicyBudgetError, policyBudgetDetail } from './policy-budget.js';
 import type { PlannedCheck } from './policy-plan.js';
 
 /**
@@ -31,10 +32,19 @@ function describe(error: unknown): string {
   return String(error);
 }
 
+/**
+ * The policy's budget ran out at this expression (policy-budget.ts). It ends the policy's evaluation,
+ * whatever would otherwise absorb an expression's error (a messageExpression's fallback to the static
+ * message), as in the apiserver.
+ */
+export class PolicyBudgetFailure extends EvaluationFailure {}
+
 /** What evaluating `expression` threw, as the EvaluationFailure that names its field. */
 function failureOf(error: unknown, expression: CompiledExpression): EvaluationFailure {
   // A failure inside a lazily evaluated variable already names the variable's field.
-  return error instanceof EvaluationFailure ? error : new EvaluationFailure(expression.field, describe(error));
+  if (error instanceof EvaluationFailure) return error;
+  if (isPolicyBudgetError(error)) return new PolicyBudgetFailure(expression.field, policyBudgetDetail(error));
+  return new EvaluationFailure(expression.field, describe(error));
 }
 
 function booleanOf(value: unknown, expression: CompiledExpression): boolean {

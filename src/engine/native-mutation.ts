@@ -15,10 +15,12 @@ import { fromCelValue } from '../cel/values.js';
 import { parsePointer } from '../common/json-pointer.js';
 import type { CompiledMutation, CompiledPolicy, NativeOrigin } from '../policy/types.js';
 import { replaceSharedObject, type SharedValues } from './activation.js';
-import { EvaluationFailure } from './evaluate.js';
+import { withCostBudget } from '../cel/cost.js';
+import { EvaluationFailure, PolicyBudgetFailure } from './evaluate.js';
+import { POLICY_COST_BUDGET } from './policy-budget.js';
 import { sameJson } from './apply-configuration.js';
 import { applyConfigurationResult, applyPatch, type MutationResult } from './mutate.js';
-import { denyDirectly, errorText, evaluate, nativeActivation, nativeMatchConditionsHold, type NativeSink } from './native-semantics.js';
+import { denyDirectly, errorText, evaluate, nativeActivation, nativeMatchConditionsHold, OUT_OF_BUDGET, type NativeSink } from './native-semantics.js';
 import type { JsonObject, JsonValue, PatchOperation } from './types.js';
 
 /** What a native mutation reports: DecisionBuilder implements it. */
@@ -145,9 +147,11 @@ export function reviewNativeMutation(
   for (const mutation of policy.mutations) {
     let result: MutationResult;
     try {
-      result = mutation.applyConfiguration ? applyConfigurationResult(mutation, working, activation) : nativeJsonPatch(mutation, working, activation);
+      // Each mutation under a budget of its own, as the apiserver's dispatcher gives it (policy-budget.ts).
+      const input = working;
+      result = withCostBudget(POLICY_COST_BUDGET, () => (mutation.applyConfiguration ? applyConfigurationResult(mutation, input, activation) : nativeJsonPatch(mutation, input, activation)));
     } catch (error) {
-      errors.push(error instanceof EvaluationFailure ? error.detail : errorText(error));
+      errors.push(error instanceof PolicyBudgetFailure ? OUT_OF_BUDGET : error instanceof EvaluationFailure ? error.detail : errorText(error));
       continue;
     }
     if (result.operations.length === 0) continue;

@@ -11,11 +11,12 @@
 // - Messages: Deny "ValidatingAdmissionPolicy 'p' with binding 'b' denied request: m", Warn
 //   "Validation failed for ValidatingAdmissionPolicy 'p' with binding 'b': m", Audit the
 //   validation.policy.admission.k8s.io/validation_failure annotation; auditAnnotations as "<policy>/<key>".
-import { CostBudgetExceededError, withCostBudget } from '../cel/cost.js';
+import { callWithCostBudget, CostBudgetExceededError, EvaluationDeadlineExceededError, withCostBudget } from '../cel/cost.js';
 import type { CelActivation } from '../cel/program.js';
 import type { CompiledExpression, CompiledPolicy, CompiledVariable, NativeOrigin } from '../policy/types.js';
 import { PolicyActivation, type ActivationSemantics, type SharedValues } from './activation.js';
-import { EXPRESSION_COST_BUDGET } from './evaluate.js';
+import { EXPRESSION_COST_BUDGET, PolicyBudgetFailure } from './evaluate.js';
+import { isPolicyBudgetError, MATCH_CONDITIONS_COST_BUDGET, POLICY_COST_BUDGET } from './policy-budget.js';
 import type { ValidationAction, Violation } from './types.js';
 
 /** A value of the validation_failure audit annotation (ValidationFailureValue in the apiserver). */
@@ -55,8 +56,36 @@ function celGoWording(message: string): string {
 /** cel-go's words for an expression stopped at its cost limit (interpreter.CostLimitExceeded). */
 export const COST_LIMIT_EXCEEDED = 'operation cancelled: actual cost limit exceeded';
 
+/**
+ * The apiserver's words when a policy's expressions together spend more than its budget
+ * (plugin/cel/activation.go); the evaluation stops there.
+ */
+export const OUT_OF_BUDGET = 'validation failed due to running out of cost budget, no further validation rules will be run';
+
+/** A policy's budget (policy-budget.ts) ran out at an expression: what follows is not evaluated. */
+export class NativeBudgetError extends NativeEvaluationError {
+  constructor() {
+    super(OUT_OF_BUDGET);
+  }
+}
+
+/**
+ * After an expression stopped at its own limit: whether the policy's budget is spent too, which the
+ * apiserver checks first (it compares what the expression cost with what the budget has left). An
+ * empty evaluation under a budget of its own finds out: on returning, it checks the enclosing budget.
+ */
+function policyBudgetSpent(): boolean {
+  try {
+    withCostBudget(0, () => undefined);
+    return false;
+  } catch (error) {
+    return isPolicyBudgetError(error);
+  }
+}
+
 export function errorText(error: unknown): string {
   if (error instanceof NativeEvaluationError) return error.message;
+  if (error instanceof PolicyBudgetFailure || isPolicyBudgetError(error)) return OUT_OF_BUDGET;
   if (error instanceof CostBudgetExceededError) return COST_LIMIT_EXCEEDED;
   if (error instanceof Error) {
     const summary = (error as Error & { summary?: string }).summary;
@@ -69,6 +98,7 @@ export function evaluate(expression: CompiledExpression, activation: CelActivati
   try {
     return withCostBudget(EXPRESSION_COST_BUDGET, () => expression.program.evaluate(activation));
   } catch (error) {
+    if (error instanceof NativeBudgetError || isPolicyBudgetError(error) || (error instanceof CostBudgetExceededError && policyBudgetSpent())) throw new NativeBudgetError();
     throw new NativeEvaluationError(`expression '${expression.program.source}' resulted in error: ${errorText(error)}`);
   }
 }
@@ -78,6 +108,7 @@ function evaluateNativeVariable(variable: CompiledVariable, activation: CelActiv
   try {
     return withCostBudget(EXPRESSION_COST_BUDGET, () => variable.program.evaluate(activation));
   } catch (error) {
+    if (error instanceof NativeBudgetError || isPolicyBudgetError(error) || (error instanceof CostBudgetExceededError && policyBudgetSpent())) throw new NativeBudgetError();
     throw new NativeEvaluationError(`composited variable "${variable.name}" fails to evaluate: ${errorText(error)}`);
   }
 }
@@ -116,20 +147,17 @@ export interface NativeDecision {
   error: boolean;
 }
 
-/** The text of a failed validation, chosen as the apiserver's validator chooses it. */
-function validationMessage(policy: CompiledPolicy, index: number, activation: CelActivation): string {
+/**
+ * The text of a failed validation, chosen as the apiserver's validator chooses it: its
+ * messageExpression's value (evaluated beforehand; undefined when it has none or it failed), else the
+ * static message, else the expression.
+ */
+function validationMessage(policy: CompiledPolicy, index: number, evaluated: unknown): string {
   const validation = policy.validations.find((v) => v.index === index)!;
   let message = '';
-  if (validation.messageExpression) {
-    try {
-      const value = evaluate(validation.messageExpression, activation);
-      if (typeof value === 'string') {
-        message = value.trim();
-        if (Buffer.byteLength(message) > MAX_MESSAGE_EXPRESSION_BYTES || message.includes('\n')) message = '';
-      }
-    } catch {
-      // The apiserver logs the error and falls back to the static message.
-    }
+  if (typeof evaluated === 'string') {
+    message = evaluated.trim();
+    if (Buffer.byteLength(message) > MAX_MESSAGE_EXPRESSION_BYTES || message.includes('\n')) message = '';
   }
   if (message === '' && validation.message) message = validation.message.trim();
   if (message === '') message = `failed expression: ${validation.expression.program.source.trim()}`;
@@ -178,24 +206,81 @@ function celTypeName(value: unknown): string {
 }
 
 /**
- * Evaluates spec.matchConditions as the apiserver does: any false skips the policy (recorded), errors
- * follow failurePolicy (skipped under Ignore, settled as a failure under Fail). True when the policy applies.
+ * What a budget of its own finds (policy-budget.ts): `run` fills `into` under `budget` units. A
+ * NativeBudgetError (the budget ran out) ends it; so does the deadline, which the expressions already
+ * reported as their errors when the meter, on returning, says it passed.
+ */
+function spendBudget<S>(budget: number, run: (state: S, unused: undefined) => void, into: S): boolean {
+  try {
+    callWithCostBudget(budget, run, into, undefined);
+    return true;
+  } catch (error) {
+    if (error instanceof NativeBudgetError || isPolicyBudgetError(error)) return false;
+    if (error instanceof EvaluationDeadlineExceededError) return true;
+    throw error;
+  }
+}
+
+/** One expression's value, or its error in the apiserver's words. */
+type Evaluated = { value: unknown; error?: undefined } | { value?: undefined; error: string };
+
+/** A native evaluation in progress: the expressions of one phase and what they gave, in order. */
+interface PhaseRun {
+  expressions: readonly (CompiledExpression | undefined)[];
+  activation: CelActivation;
+  results: Evaluated[];
+}
+
+/** Evaluates every expression of the phase in order (as the apiserver's ForInput does); a spent budget ends it. */
+function evaluatePhase(run: PhaseRun): void {
+  for (const expression of run.expressions) {
+    if (expression === undefined) {
+      run.results.push({ value: undefined });
+      continue;
+    }
+    try {
+      run.results.push({ value: evaluate(expression, run.activation) });
+    } catch (error) {
+      if (error instanceof NativeBudgetError) throw error;
+      run.results.push({ error: errorText(error) });
+    }
+  }
+}
+
+/** The phase's results under `budget` with an activation of its own (variables evaluated afresh), or undefined when the budget ran out. */
+function runPhase(budget: number, expressions: readonly (CompiledExpression | undefined)[], activation: CelActivation): Evaluated[] | undefined {
+  const run: PhaseRun = { expressions, activation, results: [] };
+  if (!spendBudget(budget, evaluatePhase, run)) return undefined;
+  return pastDeadline(run);
+}
+
+/** The results, each expression the deadline kept from being evaluated failing so. */
+function pastDeadline(run: PhaseRun): Evaluated[] {
+  while (run.results.length < run.expressions.length) run.results.push({ error: new EvaluationDeadlineExceededError().message });
+  return run.results;
+}
+
+/**
+ * Evaluates spec.matchConditions as the apiserver does: all of them, under their own budget; any false
+ * skips the policy (recorded), errors (a spent budget among them) follow failurePolicy (skipped under
+ * Ignore, settled as a failure under Fail). True when the policy applies.
  */
 export function nativeMatchConditionsHold(policy: CompiledPolicy, origin: NativeOrigin, shared: SharedValues, sink: NativeSink): boolean {
+  if (policy.matchConditions.length === 0) return true;
   const failClosed = policy.failurePolicy !== 'Ignore';
   // matchConditions see no namespaceObject in the apiserver.
-  const conditionActivation = nativeActivation(policy, shared, false);
+  const results = runPhase(MATCH_CONDITIONS_COST_BUDGET, policy.matchConditions, nativeActivation(policy, shared, false));
   const conditionErrors: string[] = [];
-  for (const condition of policy.matchConditions) {
-    try {
-      const value = evaluate(condition, conditionActivation);
-      if (value === false) {
+  if (results === undefined) conditionErrors.push(OUT_OF_BUDGET);
+  else {
+    for (let i = 0; i < results.length; i++) {
+      const { value, error } = results[i]!;
+      const condition = policy.matchConditions[i]!;
+      if (error !== undefined) conditionErrors.push(error);
+      else if (value === false) {
         sink.outcome(policy, 'skip', `matchCondition "${condition.name}" is false`);
         return false;
-      }
-      if (value !== true) conditionErrors.push(`expression '${condition.program.source}' resulted in error: no such overload`);
-    } catch (error) {
-      conditionErrors.push(errorText(error));
+      } else if (value !== true) conditionErrors.push(`expression '${condition.program.source}' resulted in error: no such overload`);
     }
   }
   if (conditionErrors.length === 0) return true;
@@ -208,9 +293,17 @@ export function nativeMatchConditionsHold(policy: CompiledPolicy, origin: Native
   return false;
 }
 
+/** A policy whose budget ran out: one error for the whole policy, as the apiserver gives it. */
+function outOfBudget(policy: CompiledPolicy, origin: NativeOrigin, sink: NativeSink): void {
+  if (policy.failurePolicy === 'Ignore') sink.outcome(policy, 'pass', `ignored (failurePolicy Ignore): ${OUT_OF_BUDGET}`);
+  else sink.outcome(policy, 'error', settle(policy, origin, { index: -1, message: OUT_OF_BUDGET, reason: '', error: true }, sink).message);
+}
+
 /**
  * Evaluates one native (policy, binding, param) after the engine's match (operations, namespace,
- * namespaceSelector) and the native resource rules have matched. Validate phase only.
+ * namespaceSelector) and the native resource rules have matched. Validate phase only. Budgets as in
+ * the apiserver's validator (policy-budget.ts): the validations, then every messageExpression, share
+ * one; the auditAnnotations have one of their own; each phase evaluates the variables it reads afresh.
  */
 export function reviewNativeValidation(policy: CompiledPolicy, origin: NativeOrigin, shared: SharedValues, sink: NativeSink): void {
   const failClosed = policy.failurePolicy !== 'Ignore';
@@ -226,35 +319,64 @@ export function reviewNativeValidation(policy: CompiledPolicy, origin: NativeOri
 
   if (!nativeMatchConditionsHold(policy, origin, shared, sink)) return;
 
-  const activation = nativeActivation(policy, shared, true);
+  // The validations and then the messageExpressions, one budget for both.
+  const run: PhaseRun = { expressions: policy.validations.map((v) => v.expression), activation: nativeActivation(policy, shared, true), results: [] };
+  const messages: PhaseRun = {
+    expressions: policy.validations.map((v) => v.messageExpression),
+    activation: nativeActivation(policy, shared, true),
+    results: [],
+  };
+  let messagesOutOfBudget = false;
+  const validateThenWord = (state: PhaseRun): void => {
+    evaluatePhase(state);
+    if (messages.expressions.every((expression) => expression === undefined)) return;
+    try {
+      evaluatePhase(messages);
+    } catch (error) {
+      if (!(error instanceof NativeBudgetError)) throw error;
+      messagesOutOfBudget = true;
+    }
+  };
+  if (!spendBudget(POLICY_COST_BUDGET, validateThenWord, run) && !messagesOutOfBudget) {
+    outOfBudget(policy, origin, sink);
+    return;
+  }
   const decisions: NativeDecision[] = [];
   /** Errors failurePolicy Ignore admitted: no trace in the answer, but the CLI's outcome says so. */
   const ignored: string[] = [];
-  for (const validation of policy.validations) {
-    let passed: boolean;
-    try {
-      const value = evaluate(validation.expression, activation);
-      if (typeof value !== 'boolean') throw new NativeEvaluationError(`expression '${validation.expression.program.source}' resulted in error: no such overload`);
-      passed = value;
-    } catch (error) {
-      if (failClosed) decisions.push({ index: validation.index, message: errorText(error), reason: '', error: true });
-      else ignored.push(errorText(error));
+  pastDeadline(run);
+  for (let i = 0; i < policy.validations.length; i++) {
+    const validation = policy.validations[i]!;
+    const { value, error } = run.results[i]!;
+    let failure = error;
+    if (failure === undefined && typeof value !== 'boolean') failure = `expression '${validation.expression.program.source}' resulted in error: no such overload`;
+    // The messageExpressions' budget ran out: every validation that had no error of its own fails so.
+    if (failure === undefined && messagesOutOfBudget) failure = `failed messageExpression: ${OUT_OF_BUDGET}`;
+    if (failure !== undefined) {
+      if (failClosed) decisions.push({ index: validation.index, message: failure, reason: '', error: true });
+      else ignored.push(failure);
       continue;
     }
-    if (!passed) decisions.push({ index: validation.index, message: validationMessage(policy, validation.index, activation), reason: validation.reason, error: false });
+    if (value === false) decisions.push({ index: validation.index, message: validationMessage(policy, validation.index, messages.results[i]?.value), reason: validation.reason, error: false });
+  }
+
+  // The auditAnnotations: a budget of their own; running out of it replaces every decision above.
+  const annotations = runPhase(POLICY_COST_BUDGET, origin.auditAnnotations.map((a) => a.valueExpression), nativeActivation(policy, shared, true));
+  if (annotations === undefined) {
+    outOfBudget(policy, origin, sink);
+    return;
   }
   const violations = decisions.map((decision) => settle(policy, origin, decision, sink));
 
   let annotationError: string | undefined;
-  for (const annotation of origin.auditAnnotations) {
-    let value: unknown;
-    try {
-      value = evaluate(annotation.valueExpression, activation);
-    } catch (error) {
+  for (let i = 0; i < origin.auditAnnotations.length; i++) {
+    const annotation = origin.auditAnnotations[i]!;
+    const { value, error } = annotations[i]!;
+    if (error !== undefined) {
       if (failClosed) {
-        annotationError ??= errorText(error);
-        violations.push(denyDirectly(policy, origin, errorText(error), sink));
-      } else ignored.push(errorText(error));
+        annotationError ??= error;
+        violations.push(denyDirectly(policy, origin, error, sink));
+      } else ignored.push(error);
       continue;
     }
     if (value === null) continue;

@@ -3,6 +3,8 @@ import { describe, it } from 'node:test';
 import { loadPolicySet } from '../policy/load-policies.js';
 import type { PolicySet } from '../policy/types.js';
 import { admissionRequest, daemonSet, policyYaml, writeTree } from '../../test/support/admission-fixtures.js';
+import { measureCost } from '../cel/cost.js';
+import { POLICY_COST_BUDGET } from './policy-budget.js';
 import { review } from './review.js';
 import type { JsonObject } from './types.js';
 
@@ -420,24 +422,66 @@ describe('review: cost guard', () => {
     assert.match(decision.violations[0]!.message, /^policy could not be evaluated: .*cost budget exceeded/i);
   });
 
-  it('many expressions within their own budget cannot add up past the review budget', async () => {
-    // Each policy visits 340 x 340 = 115,600 pairs, each costing 8 units as Kubernetes prices them
-    // (the loop condition 2, the step 1, two reads of a field 2 each, `!=` of two short names 1):
-    // about 930,000 units, under the per-expression budget, but six of them exceed the per-review
-    // budget of 5,000,000, so the last ones are settled by failurePolicy instead of run.
-    const docs = Array.from({ length: 6 }, (_, i) =>
-      policyYaml(`pairs-${i}`, `
-      failurePolicy: Ignore
-      validations:
-        - expression: "object.spec.template.spec.containers.all(a, object.spec.template.spec.containers.all(b, a.name != b.name || a.image == b.image))"
-      `),
+  // Each validation searches a `hay` annotation for a 10,000-character `needle`: ceil(hay / 10) * 1,000
+  // units for contains(), as Kubernetes prices it, plus a few for reading the two annotations, each
+  // under the 1,000,000 one expression may spend. Eleven of them with a 9,090-character hay cost
+  // 11 * (909,000 + a few): just under the 10,000,000 one evaluation of a policy may spend; with
+  // 9,100 characters 11 * (910,000 + a few): just over.
+  const ELEVEN_SEARCHES = Array.from({ length: 11 }, () => `  - expression: "!object.metadata.annotations['hay'].contains(object.metadata.annotations['needle'])"`).join('\n');
+  const withHay = (hayLength: number): JsonObject => {
+    const object = daemonSet();
+    (object.metadata as JsonObject).annotations = { hay: 'x'.repeat(hayLength), needle: 'y'.repeat(10_000) };
+    return object;
+  };
+
+  it('a policy whose expressions together spend just under its budget passes; just over it, it fails and says where and what to do', async () => {
+    const set = await policies(policyYaml('searches', `validations:\n${ELEVEN_SEARCHES}\n`));
+    const under = measureCost(Number.MAX_SAFE_INTEGER, () => review(admissionRequest(withHay(9_090)), set, { phase: 'validate' }));
+    assert.deepEqual(under.value.outcomes.map((o) => o.result), ['pass']);
+    assert.ok(under.cost <= POLICY_COST_BUDGET && under.cost > POLICY_COST_BUDGET - 1_000, `spent ${under.cost}`);
+
+    const over = review(admissionRequest(withHay(9_100)), set, { phase: 'validate' });
+    assert.deepEqual(over.outcomes.map((o) => o.result), ['error']);
+    assert.equal(over.allowed, false);
+    const message = over.violations[0]!.message;
+    // Where: the policy and the expression that went over (the eleventh); what: cheaper or split.
+    assert.equal(over.violations[0]!.policy, 'searches');
+    assert.match(message, /^policy could not be evaluated: spec\.validations\[10\]\.expression: the policy's expressions spent 10,010,\d{3} CEL cost units together, over the 10,000,000 /);
+    assert.match(message, /no further expression of the policy was evaluated\. Make its expressions cheaper .* or split the policy in two$/);
+  });
+
+  it('policies each under their own budget are all evaluated, however much they spend together', async () => {
+    // Three policies of 9,999,000-odd units each: together six times the 5,000,000 the whole review
+    // used to be allowed. The apiserver gives each policy its budget; so does the review.
+    const set = await policies(...['first', 'second', 'third'].map((name) => policyYaml(name, `failurePolicy: Ignore\nvalidations:\n${ELEVEN_SEARCHES}\n`)));
+    const { value, cost } = measureCost(Number.MAX_SAFE_INTEGER, () => review(admissionRequest(withHay(9_090)), set, { phase: 'validate' }));
+    assert.deepEqual(value.outcomes.map((o) => [o.policy, o.result]), [['first', 'pass'], ['second', 'pass'], ['third', 'pass']]);
+    assert.deepEqual(value.warnings, []);
+    assert.ok(cost > 3 * (POLICY_COST_BUDGET - 1_000), `spent ${cost}`);
+  });
+
+  it('matchConditions spend a budget of their own, apart from the validations\'', async () => {
+    // Two conditions of 909,000-odd units (1,818,000 of the 2,500,000 they may spend together), then
+    // eleven validations of as many: together more than 10,000,000, but each budget holds.
+    const conditions = Array.from({ length: 2 }, (_, i) => `  - name: search-${i}\n    expression: "!object.metadata.annotations['hay'].contains(object.metadata.annotations['needle'])"`).join('\n');
+    const set = await policies(
+      policyYaml('guarded', `matchConditions:\n${conditions}\nvalidations:\n${ELEVEN_SEARCHES}\n`),
+      policyYaml('over-guarded', `matchConditions:\n${conditions}\n${conditions.replace(/search-/g, 'again-')}\nvalidations:\n  - expression: "true"\n`),
     );
-    const set = await policies(...docs);
-    const decision = review(admissionRequest(daemonSet({ podSpec: { containers: containers(340) } })), set, { phase: 'validate' });
-    const results = decision.outcomes.map((o) => o.result);
-    assert.deepEqual(results.slice(0, 5), ['pass', 'pass', 'pass', 'pass', 'pass']);
-    assert.equal(results[5], 'error');
-    assert.equal(decision.allowed, true);
-    assert.match(decision.warnings.at(-1)!, /cost budget exceeded/i);
+    const decision = review(admissionRequest(withHay(9_090)), set, { phase: 'validate' });
+    assert.deepEqual(decision.outcomes.map((o) => [o.policy, o.result]), [['guarded', 'pass'], ['over-guarded', 'error']]);
+    assert.match(decision.violations[0]!.message, /spec\.matchConditions\[2\]\.expression: the policy's matchConditions spent 2,727,\d{3} CEL cost units together, over the 2,500,000 /);
+  });
+
+  it('a messageExpression that spends the last of the budget fails the policy rather than falling back to the static message', async () => {
+    // Ten searches pass (9,100,000-odd units); the eleventh validation fails, and its messageExpression
+    // searches again: 10,010,000-odd in all.
+    const validations = Array.from({ length: 10 }, () => `  - expression: "!object.metadata.annotations['hay'].contains(object.metadata.annotations['needle'])"`).join('\n');
+    const set = await policies(
+      policyYaml('wordy', `validations:\n${validations}\n  - expression: "false"\n    message: static\n    messageExpression: "object.metadata.annotations['hay'].contains(object.metadata.annotations['needle']) ? 'found' : 'not found'"\n`),
+    );
+    const decision = review(admissionRequest(withHay(9_100)), set, { phase: 'validate' });
+    assert.deepEqual(decision.outcomes.map((o) => o.result), ['error']);
+    assert.match(decision.violations[0]!.message, /spec\.validations\[10\]\.messageExpression: the policy's expressions spent/);
   });
 });

@@ -12,14 +12,15 @@
 // policy is still evaluated (an exception that no longer excepts anything shows as unused), and its
 // mutations still apply: they are defaults, not denials. An expired exception excepts nothing and
 // the answer says it expired.
-import { callWithCostBudget, callWithEvaluationDeadline, CostBudgetExceededError, EvaluationDeadlineExceededError } from '../cel/cost.js';
-import type { CompiledException, CompiledPolicy, NativeOrigin, PolicySet } from '../policy/types.js';
+import { callWithCostBudget, callWithEvaluationDeadline, EvaluationDeadlineExceededError } from '../cel/cost.js';
+import type { CompiledException, CompiledMutation, CompiledPolicy, NativeOrigin, PolicySet } from '../policy/types.js';
 import { PolicyActivation, replaceSharedObject, sharedValues } from './activation.js';
-import { EvaluationFailure, evaluateCheckBoolean, evaluateExpression } from './evaluate.js';
+import { EvaluationFailure, PolicyBudgetFailure, evaluateCheckBoolean, evaluateExpression } from './evaluate.js';
 import { exceptionNotices, matchExceptions, type ExceptionMatch } from './exceptions.js';
-import { runMutation } from './mutate.js';
+import { runMutation, type MutationResult } from './mutate.js';
 import { reviewNativeMutation } from './native-mutation.js';
 import { nativeAuditAnnotations, reviewNativeValidation, type NativeValidationFailure } from './native-semantics.js';
+import { MATCH_CONDITIONS_COST_BUDGET, POLICY_COST_BUDGET } from './policy-budget.js';
 import { operationBit, plansOf, type PolicyPlan } from './policy-plan.js';
 import type {
   AdmissionRequest,
@@ -37,9 +38,6 @@ import type {
 const DAEMONSET_GROUP = 'apps';
 const DAEMONSET_VERSION = 'v1';
 const DAEMONSET_KIND = 'DaemonSet';
-
-/** Cost units one review may spend across all its policies (see EXPRESSION_COST_BUDGET). */
-export const REVIEW_COST_BUDGET = 5_000_000;
 
 function notEvaluated(request: AdmissionRequest, reason: string): Decision {
   return {
@@ -109,6 +107,8 @@ class DecisionBuilder {
   private exceptionMatch: ExceptionMatch | undefined;
   /** The object policies see: the request's, then each mutation's result in turn. */
   working: JsonObject | null;
+  /** The activation the phase's policies are evaluated in (set by runPhase). */
+  activation!: PolicyActivation;
   /** The review's clock for exceptions' end dates, read once and only when an exception has one (see review). */
   #now: (() => number) | undefined;
   #time: number | undefined;
@@ -226,8 +226,10 @@ function validationMessage(policy: CompiledPolicy, index: number, activation: Po
     try {
       const value = evaluateExpression(validation.messageExpression, activation);
       if (typeof value === 'string' && value.trim() !== '') return oneLine(value);
-    } catch {
-      // Kubernetes falls back to the static message when messageExpression fails; so do we.
+    } catch (error) {
+      // Kubernetes falls back to the static message when messageExpression fails; so do we. But a
+      // messageExpression that spends the last of the policy's budget fails the policy, as there.
+      if (error instanceof PolicyBudgetFailure) throw error;
     }
   }
   if (validation.message) return oneLine(validation.message);
@@ -249,9 +251,10 @@ function reviewPolicy(plan: PolicyPlan, operation: number, activation: PolicyAct
       return;
     }
     activation.begin(policy, plan.params);
-    if (plan.matchConditions.length > 0 && !matchConditionsHold(plan, activation, builder)) return;
-    if (builder.context.phase === 'mutate') runMutations(plan, activation, builder);
-    else runValidations(plan, activation, builder);
+    // Each under a budget of its own, as the apiserver gives them (policy-budget.ts).
+    if (plan.matchConditions.length > 0 && !callWithCostBudget(MATCH_CONDITIONS_COST_BUDGET, matchConditionsHold, plan, builder)) return;
+    if (builder.context.phase === 'mutate') runMutations(plan, builder);
+    else callWithCostBudget(POLICY_COST_BUDGET, runValidations, plan, builder);
   } catch (error) {
     settleFailure(policy, error, builder);
   }
@@ -265,7 +268,7 @@ function reviewPolicy(plan: PolicyPlan, operation: number, activation: PolicyAct
 function reviewValidations(plan: PolicyPlan, activation: PolicyActivation, builder: DecisionBuilder): void {
   activation.begin(plan.policy, plan.params);
   try {
-    runValidations(plan, activation, builder);
+    callWithCostBudget(POLICY_COST_BUDGET, runValidations, plan, builder);
   } catch (error) {
     settleFailure(plan.policy, error, builder);
   }
@@ -273,6 +276,10 @@ function reviewValidations(plan: PolicyPlan, activation: PolicyActivation, build
 
 /** An evaluation error of `policy` (or a failure of the engine's own), settled by its failurePolicy. */
 function settleFailure(policy: CompiledPolicy, error: unknown, builder: DecisionBuilder): void {
+  // Not an expression's error (those are EvaluationFailures) but the policy's meter seeing, as the
+  // policy's evaluation returned, that the deadline passed in a messageExpression whose failure the
+  // static message stood in for: the policy's answer is recorded and stands.
+  if (error instanceof EvaluationDeadlineExceededError) return;
   const detail = error instanceof EvaluationFailure ? error.message : `internal error: ${(error as Error).message}`;
   builder.failure(policy, detail);
   builder.outcome(policy, 'error', detail);
@@ -289,8 +296,9 @@ function reviewNative(policy: CompiledPolicy, native: NativeOrigin, activation: 
 }
 
 /** True when every matchCondition holds; otherwise records the skip. */
-function matchConditionsHold(plan: PolicyPlan, activation: PolicyActivation, builder: DecisionBuilder): boolean {
+function matchConditionsHold(plan: PolicyPlan, builder: DecisionBuilder): boolean {
   const { matchConditions } = plan;
+  const { activation } = builder;
   for (let i = 0; i < matchConditions.length; i++) {
     if (!evaluateCheckBoolean(matchConditions[i]!, activation)) {
       builder.outcome(plan.policy, 'skip', `matchCondition "${plan.policy.matchConditions[i]!.name}" is false`);
@@ -300,7 +308,16 @@ function matchConditionsHold(plan: PolicyPlan, activation: PolicyActivation, bui
   return true;
 }
 
-function runMutations(plan: PolicyPlan, activation: PolicyActivation, builder: DecisionBuilder): void {
+/** One mutation of the policy under the budget the apiserver gives each mutation (policy-budget.ts). */
+function mutationWithinBudget(mutation: CompiledMutation, builder: DecisionBuilder): MutationResult {
+  return callWithCostBudget(POLICY_COST_BUDGET, runMutationOnWorking, mutation, builder);
+}
+
+function runMutationOnWorking(mutation: CompiledMutation, builder: DecisionBuilder): MutationResult {
+  return runMutation(mutation, builder.working!, builder.activation);
+}
+
+function runMutations(plan: PolicyPlan, builder: DecisionBuilder): void {
   const { policy } = plan;
   let working = builder.working;
   if (working === null) {
@@ -309,7 +326,7 @@ function runMutations(plan: PolicyPlan, activation: PolicyActivation, builder: D
   }
   let count = 0;
   for (const mutation of policy.mutations) {
-    const result = runMutation(mutation, working, activation);
+    const result = mutationWithinBudget(mutation, builder);
     if (result.operations.length > 0) {
       builder.patch.push(...result.operations);
       count += result.operations.length;
@@ -321,8 +338,9 @@ function runMutations(plan: PolicyPlan, activation: PolicyActivation, builder: D
   else builder.outcome(policy, 'pass', undefined, count);
 }
 
-function runValidations(plan: PolicyPlan, activation: PolicyActivation, builder: DecisionBuilder): void {
+function runValidations(plan: PolicyPlan, builder: DecisionBuilder): void {
   const { validations } = plan;
+  const { activation } = builder;
   let failed = 0;
   let firstMessage: string | undefined;
   for (let i = 0; i < validations.length; i++) {
@@ -367,6 +385,7 @@ function runPhase(builder: DecisionBuilder, policySet: PolicySet): void {
   const shared = sharedValues(request, builder.working, context.namespaceObject, context.nodes);
   const operation = operationBit(request.operation);
   const activation = new PolicyActivation(shared, policies[0]!);
+  builder.activation = activation;
   const { deadline } = context;
   const plans = plansOf(policies, policySet);
   builder.reserveOutcomes(plans.length);
@@ -416,14 +435,12 @@ export function review(request: AdmissionRequest, policySet: PolicySet, context:
   if (request.subResource) return notEvaluated(request, `subresource "${request.subResource}" is not reviewed`);
 
   const builder = new DecisionBuilder(request, context);
-  try {
-    // The review as a whole has a budget too: once it is spent, every further expression fails and
-    // its policy is settled by failurePolicy, so many moderately expensive policies cannot add up.
-    // The deadline also reaches into each expression: one policy on a huge object cannot run past it.
-    callWithCostBudget(REVIEW_COST_BUDGET, runPhaseBeforeDeadline, builder, policySet);
-  } catch (error) {
-    if (!(error instanceof CostBudgetExceededError) && !(error instanceof EvaluationDeadlineExceededError)) throw error;
-  }
+  // Each policy spends from budgets of its own (policy-budget.ts), as in the apiserver, which has no
+  // budget for a whole request: a budget across policies would fail a review the cluster admits
+  // unless it were as large as the policies' budgets together, and then bound nothing they do not.
+  // What bounds the review is its deadline, which reaches into each expression (the clock is read
+  // every CLOCK_CHECK_UNITS units): many policies, or one on a huge object, cannot run past it.
+  runPhaseBeforeDeadline(builder, policySet);
 
   return {
     allowed: !denies(builder.violations),
