@@ -31,7 +31,7 @@ const PARAMS_POLICY = path.join(REPO_ROOT, 'src', 'cli', 'testdata', 'native', '
 const PARAMS_DAEMONSETS = path.join(REPO_ROOT, 'src', 'cli', 'testdata', 'native', 'daemonsets.yaml');
 
 /** The README's figure: DaemonSets whose verdict, message, reason and warnings are compared. */
-const MINIMUM_COMPARED = 64;
+const MINIMUM_COMPARED = 72;
 
 /**
  * DaemonSets for c-cost-contains, made here rather than written out (their annotations are tens of
@@ -39,10 +39,10 @@ const MINIMUM_COMPARED = 64;
  * expression may spend, one well under it, and one under it that the validation denies.
  */
 function costCases(): JsonObject[] {
-  const daemonSet = (name: string, hay: string, needle: string): JsonObject => ({
+  const daemonSet = (name: string, hay: string, needle: string, nativeCase = 'cost-contains'): JsonObject => ({
     apiVersion: 'apps/v1',
     kind: 'DaemonSet',
-    metadata: { name, namespace: 'native-dev', labels: { 'native-case': 'cost-contains' }, annotations: { hay, needle } },
+    metadata: { name, namespace: 'native-dev', labels: { 'native-case': nativeCase }, annotations: { hay, needle } },
     spec: {
       selector: { matchLabels: { app: name } },
       template: { metadata: { labels: { app: name } }, spec: { containers: [{ name: 'agent', image: 'busybox:1.36' }] } },
@@ -58,6 +58,17 @@ function costCases(): JsonObject[] {
     // c-cost-nodes: over the limit only by what reading fields and comparing costs
     envDaemonSet('cost-nodes-over', 400),
     envDaemonSet('cost-nodes-under', 300),
+    // c-cost-budget: eleven searches of 909,000 and 910,000 units (and a few), 9,999,000-odd and
+    // 10,010,000-odd together, under and over the budget of one policy evaluation.
+    daemonSet('budget-under', 'x'.repeat(9_090), 'y'.repeat(10_000), 'cost-budget'),
+    daemonSet('budget-over', 'x'.repeat(9_100), 'y'.repeat(10_000), 'cost-budget'),
+    // c-cost-budget-messages: the same, the eleventh search in a passing validation's messageExpression.
+    daemonSet('budget-messages-under', 'x'.repeat(9_090), 'y'.repeat(10_000), 'cost-budget-messages'),
+    daemonSet('budget-messages-over', 'x'.repeat(9_100), 'y'.repeat(10_000), 'cost-budget-messages'),
+    // c-cost-budget-conditions: three matchConditions of 909,000-odd, over the 2,500,000 they may spend.
+    daemonSet('budget-conditions-over', 'x'.repeat(9_090), 'y'.repeat(10_000), 'cost-budget-conditions'),
+    // c-cost-budget-separate: matchConditions, validations and auditAnnotations each within their own budget.
+    daemonSet('budget-separate', 'x'.repeat(9_090), 'y'.repeat(10_000), 'cost-budget-separate'),
   ];
 }
 
@@ -233,6 +244,14 @@ describe('native policies: daemonguard test and a real kube-apiserver agree', { 
     assert.match(fromApiserver.get(key('native-dev', 'cost-found'))?.message ?? '', /the hay annotation contains the needle$/);
     assert.match(fromApiserver.get(key('native-dev', 'cost-nodes-over'))?.message ?? '', /resulted in error: operation cancelled: actual cost limit exceeded$/);
     assert.equal(fromApiserver.get(key('native-dev', 'cost-nodes-under'))?.allowed, true);
+    // The budget of one policy evaluation: the apiserver stopped the policies over it, and not those under it.
+    const outOfBudget = 'validation failed due to running out of cost budget, no further validation rules will be run';
+    assert.equal(fromApiserver.get(key('native-dev', 'budget-over'))?.message, `ValidatingAdmissionPolicy 'c-cost-budget' with binding 'c-cost-budget' denied request: ${outOfBudget}`);
+    assert.equal(fromApiserver.get(key('native-dev', 'budget-under'))?.allowed, true);
+    assert.equal(fromApiserver.get(key('native-dev', 'budget-messages-over'))?.message, `ValidatingAdmissionPolicy 'c-cost-budget-messages' with binding 'c-cost-budget-messages' denied request: failed messageExpression: ${outOfBudget}`);
+    assert.equal(fromApiserver.get(key('native-dev', 'budget-messages-under'))?.allowed, true);
+    assert.equal(fromApiserver.get(key('native-dev', 'budget-conditions-over'))?.message, `ValidatingAdmissionPolicy 'c-cost-budget-conditions' with binding 'c-cost-budget-conditions' denied request: ${outOfBudget}`);
+    assert.equal(fromApiserver.get(key('native-dev', 'budget-separate'))?.allowed, true);
     assert.ok(compared >= MINIMUM_COMPARED, `compared ${compared}, expected at least ${MINIMUM_COMPARED}`);
     // Each kind of answer is among them, so agreement is not only on the easy one.
     assert.ok(counts.denied >= 20 && counts.warned >= 5 && counts.allowed >= 20, JSON.stringify(counts));
@@ -244,7 +263,7 @@ describe('native policies: daemonguard test and a real kube-apiserver agree', { 
         kinds.set(kind, (kinds.get(kind) ?? 0) + 1);
       }
     }
-    assert.ok((kinds.get('ValidatingAdmissionPolicy') ?? 0) >= 27 && (kinds.get('ValidatingAdmissionPolicyBinding') ?? 0) >= 33 && (kinds.get('ConfigMap') ?? 0) >= 5, JSON.stringify([...kinds]));
+    assert.ok((kinds.get('ValidatingAdmissionPolicy') ?? 0) >= 32 && (kinds.get('ValidatingAdmissionPolicyBinding') ?? 0) >= 38 && (kinds.get('ConfigMap') ?? 0) >= 5, JSON.stringify([...kinds]));
     // What daemonguard skips it says it skips, as the apiserver silently does.
     const notes = stderrs[0] ?? '';
     assert.match(notes, /note: .*ValidatingAdmissionPolicy "c-pods-only" matches no apps\/v1 DaemonSet/);
