@@ -17,13 +17,23 @@
 //
 // There is no budget for a whole admission request: the apiserver bounds it in time (the webhook's
 // timeout), as daemonguard's review deadline does (see review.ts).
-import { CostBudgetExceededError } from '../cel/cost.js';
+import { CostBudgetExceededError, DEFAULT_COST_BUDGET } from '../cel/cost.js';
 
 /** RuntimeCELCostBudget: the units one evaluation of one policy may spend on its validations (or one mutation). */
 export const POLICY_COST_BUDGET = 10_000_000;
 
 /** RuntimeCELCostBudgetMatchConditions: the units a policy's matchConditions may spend together. */
 export const MATCH_CONDITIONS_COST_BUDGET = 2_500_000;
+
+/**
+ * Whether `expressions` evaluations could spend more than `budget` together without one of them
+ * failing: each spends at most an expression's limit (the variables it reads included: their meters
+ * nest in its own), and one that goes over it fails, which fails a DaemonSetPolicy anyway. Ten
+ * validations or two matchConditions cannot; the budget is armed only where they can.
+ */
+export function mayOverrun(expressions: number, budget: number): boolean {
+  return expressions * DEFAULT_COST_BUDGET > budget;
+}
 
 /** True when `error` is a policy-wide budget (not an expression's own limit) running out. */
 export function isPolicyBudgetError(error: unknown): error is CostBudgetExceededError {

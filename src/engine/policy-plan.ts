@@ -11,6 +11,7 @@
 import type { CelProgram } from '../cel/program.js';
 import { ALL_NAMESPACES } from '../policy/selectors.js';
 import type { CompiledException, CompiledExpression, CompiledPolicy, PolicySet } from '../policy/types.js';
+import { MATCH_CONDITIONS_COST_BUDGET, mayOverrun, POLICY_COST_BUDGET } from './policy-budget.js';
 import type { Operation, PolicyOutcome } from './types.js';
 
 /** An expression the review evaluates, with its program at hand; the expression is read only to name a failure. */
@@ -37,6 +38,13 @@ export interface PolicyPlan {
   /** The policy's matchConditions and validations' expressions, in order. */
   readonly matchConditions: readonly PlannedCheck[];
   readonly validations: readonly PlannedCheck[];
+  /**
+   * Whether the matchConditions, and the validations with their messageExpressions, could together
+   * spend more than their budget (policy-budget.ts) and so are evaluated under it. When not, no meter
+   * is armed for them: a review of a thousand small policies does not pay for a thousand.
+   */
+  readonly meterMatchConditions: boolean;
+  readonly meterValidations: boolean;
   /** The exceptions naming the policy, in load order; undefined when none does (most policies). */
   readonly exceptions: readonly CompiledException[] | undefined;
   /**
@@ -83,6 +91,8 @@ function planOf(policy: CompiledPolicy, exceptionsByPolicy: PolicySet['exception
     allNamespaces,
     plain,
     matchesByOperation: plain && allNamespaces && policy.matchConditions.length === 0,
+    meterMatchConditions: mayOverrun(policy.matchConditions.length, MATCH_CONDITIONS_COST_BUDGET),
+    meterValidations: mayOverrun(policy.validations.length + policy.validations.filter((v) => v.messageExpression !== undefined).length, POLICY_COST_BUDGET),
     exceptions: exceptionsByPolicy.get(policy.name),
     passed: Object.freeze({ policy: policy.name, result: 'pass' }),
   };

@@ -252,9 +252,9 @@ function reviewPolicy(plan: PolicyPlan, operation: number, activation: PolicyAct
     }
     activation.begin(policy, plan.params);
     // Each under a budget of its own, as the apiserver gives them (policy-budget.ts).
-    if (plan.matchConditions.length > 0 && !callWithCostBudget(MATCH_CONDITIONS_COST_BUDGET, matchConditionsHold, plan, builder)) return;
+    if (plan.matchConditions.length > 0 && !(plan.meterMatchConditions ? callWithCostBudget(MATCH_CONDITIONS_COST_BUDGET, matchConditionsHold, plan, builder) : matchConditionsHold(plan, builder))) return;
     if (builder.context.phase === 'mutate') runMutations(plan, builder);
-    else callWithCostBudget(POLICY_COST_BUDGET, runValidations, plan, builder);
+    else validateWithinBudget(plan, builder);
   } catch (error) {
     settleFailure(policy, error, builder);
   }
@@ -268,7 +268,7 @@ function reviewPolicy(plan: PolicyPlan, operation: number, activation: PolicyAct
 function reviewValidations(plan: PolicyPlan, activation: PolicyActivation, builder: DecisionBuilder): void {
   activation.begin(plan.policy, plan.params);
   try {
-    callWithCostBudget(POLICY_COST_BUDGET, runValidations, plan, builder);
+    validateWithinBudget(plan, builder);
   } catch (error) {
     settleFailure(plan.policy, error, builder);
   }
@@ -336,6 +336,12 @@ function runMutations(plan: PolicyPlan, builder: DecisionBuilder): void {
   }
   if (count === 0) builder.passed(plan);
   else builder.outcome(policy, 'pass', undefined, count);
+}
+
+/** runValidations, under the policy's budget when its expressions could spend more than it (PolicyPlan.meterValidations). */
+function validateWithinBudget(plan: PolicyPlan, builder: DecisionBuilder): void {
+  if (plan.meterValidations) callWithCostBudget(POLICY_COST_BUDGET, runValidations, plan, builder);
+  else runValidations(plan, builder);
 }
 
 function runValidations(plan: PolicyPlan, builder: DecisionBuilder): void {
