@@ -14,7 +14,14 @@
 //                    [--baseline DIR]   (also serve from another build, e.g. a copy of build/ made
 //                                        before a change, kept inside the repository so that it finds
 //                                        node_modules; measured in the same rounds, A B A B)
+//                    [--baseline-node-flag F ...]  (flags for the baseline's node only: with
+//                                        `--baseline build`, the same build under other V8 settings)
+//                    [--plain-node]     (serve on bare `node`, without the flags it ships with)
 //
+// serve (and the baseline) run as the product runs them: with the node flags of the image's ENTRYPOINT
+// and the deployment's NODE_OPTIONS, and the image's environment (test/support/shipped-node-flags.ts,
+// as npm run bench:memory does); --node-flag adds flags after those (node takes the last of a repeated
+// flag). The floor always runs on bare node: it is the machine's floor, not a product.
 // --profile runs serve under `node --cpu-prof` and prints where its time went (bench/profile-summary.ts).
 // Numbers are reported, never asserted.
 import { copyFile, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
@@ -22,6 +29,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { ensureDevCertificates } from '../src/certs/dev-certificates.js';
 import { residentBytes } from '../test/support/serve-process.js';
+import { imageEnvironment, shippedNodeFlags } from '../test/support/shipped-node-flags.js';
 import {
   httpsRequest,
   machineDescription,
@@ -62,7 +70,13 @@ function flag(name: string): string | undefined {
 
 const QUICK = process.argv.includes('--quick');
 /** `--node-flag <flag>` (repeatable): a flag for serve's node, to compare V8 settings (bench:memory takes the same). */
-const NODE_FLAGS = process.argv.flatMap((arg, index) => (arg === '--node-flag' && process.argv[index + 1] !== undefined ? [process.argv[index + 1]!] : []));
+const repeated = (name: string): string[] => process.argv.flatMap((arg, index) => (arg === `--${name}` && process.argv[index + 1] !== undefined ? [process.argv[index + 1]!] : []));
+const PLAIN_NODE = process.argv.includes('--plain-node');
+/** What serve runs with where it ships (none with --plain-node). */
+const SHIPPED_FLAGS = PLAIN_NODE ? [] : shippedNodeFlags();
+const SHIPPED_ENVIRONMENT: NodeJS.ProcessEnv = PLAIN_NODE ? {} : imageEnvironment();
+const NODE_FLAGS = [...SHIPPED_FLAGS, ...repeated('node-flag')];
+const BASELINE_NODE_FLAGS = [...SHIPPED_FLAGS, ...repeated('baseline-node-flag')];
 const PROFILE = process.argv.includes('--profile');
 const ROUNDS = Number(flag('rounds') ?? (QUICK ? 2 : 3));
 const SECONDS = Number(flag('seconds') ?? (QUICK ? 1 : 5));
@@ -160,6 +174,7 @@ async function main(): Promise<void> {
       namespacesFile,
       logFile: join(work, 'serve.log'),
       nodeFlags: [...NODE_FLAGS, ...(PROFILE ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : [])],
+      env: SHIPPED_ENVIRONMENT,
     });
     servers.push(serve);
     const idleRss = residentBytes(serve.pid);
@@ -174,6 +189,8 @@ async function main(): Promise<void> {
             logFile: join(work, 'baseline.log'),
             cli: join(resolve(baselineDir), 'src', 'cli', 'main.js'),
             name: 'baseline',
+            nodeFlags: BASELINE_NODE_FLAGS,
+            env: SHIPPED_ENVIRONMENT,
           });
     if (baseline !== undefined) servers.push(baseline);
 
@@ -228,6 +245,14 @@ async function main(): Promise<void> {
       `method: ${ROUNDS} round(s) × ${SECONDS} s per case and server, floor and daemonguard alternating (A B A B), load from autocannon ` +
         `in its own process (HTTPS keep-alive); medians over rounds; each ratio is the median of the rounds' daemonguard/floor ratios`,
     );
+    const environment = Object.entries(SHIPPED_ENVIRONMENT).map(([key, value]) => `${key}=${value}`);
+    const describeFlags = (flags: readonly string[]): string => (flags.length === 0 ? 'bare node' : `node ${flags.join(' ')}`);
+    lines.push(
+      `serve runs as ${describeFlags(NODE_FLAGS)}${environment.length > 0 ? ` with ${environment.join(' ')}` : ''}` +
+        (PLAIN_NODE ? ' (--plain-node)' : " (the image's ENTRYPOINT and the deployment's NODE_OPTIONS)") +
+        (baseline === undefined ? '' : `; the baseline as ${describeFlags(BASELINE_NODE_FLAGS)}`) +
+        '; the floor on bare node',
+    );
     lines.push(`payloads: small ${(sizes.small! / 1024).toFixed(1)} KB (CREATE, node-exporter, monitoring: PSS baseline), large ${(sizes.large! / 1024).toFixed(1)} KB (UPDATE, cilium agent, kube-system)`);
     lines.push(`daemonguard answers: ${decisions.join('; ')}`);
     lines.push('');
@@ -250,14 +275,17 @@ async function main(): Promise<void> {
       lines.push('');
       lines.push(`against the baseline build (${baselineDir}), measured right after daemonguard in every round; ratios are the medians of the rounds' daemonguard/baseline ratios:`);
       lines.push('');
-      lines.push('| endpoint | payload | conns | baseline req/s | daemonguard req/s | baseline CPU µs/req | dg CPU µs/req | CPU ratio |');
-      lines.push('|---|---|---:|---:|---:|---:|---:|---:|');
+      lines.push('| endpoint | payload | conns | baseline req/s | daemonguard req/s | baseline p99 ms | dg p99 ms | p99 ratio | p99 ratio to the floor, baseline | baseline CPU µs/req | dg CPU µs/req | CPU ratio |');
+      lines.push('|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
       for (const c of cases) {
-        const { daemonguard: b, baseline: a } = runs.get(caseId(c))!;
+        const { daemonguard: b, baseline: a, floor } = runs.get(caseId(c))!;
         const med = (list: Measurement[], pick: (m: Measurement) => number): number => median(list.map(pick));
         const cpuRatio = median(a.map((m, i) => b[i]!.cpuPerRequest / m.cpuPerRequest));
+        const p99Ratio = median(a.map((m, i) => b[i]!.p99 / m.p99));
+        const baselineP99ToFloor = median(a.map((m, i) => m.p99 / floor[i]!.p99));
         lines.push(
           `| /${c.endpoint} | ${c.payload} | ${c.connections} | ${fixed(med(a, (m) => m.requestsPerSecond), 0)} | ${fixed(med(b, (m) => m.requestsPerSecond), 0)} | ` +
+            `${fixed(med(a, (m) => m.p99), 2)} | ${fixed(med(b, (m) => m.p99), 2)} | ${fixed(p99Ratio, 2)}× | ${fixed(baselineP99ToFloor, 2)}× | ` +
             `${fixed(med(a, (m) => m.cpuPerRequest), 0)} | ${fixed(med(b, (m) => m.cpuPerRequest), 0)} | ${fixed(cpuRatio, 2)}× |`,
         );
       }

@@ -156,6 +156,9 @@ function variableIndex(policy: CompiledPolicy): ReadonlyMap<string, number> {
 
 const DONE = 1;
 const FAILED = 2;
+const NO_STATES = new Uint8Array(0);
+/** Variable slots an activation makes at first (more when a policy declares more). */
+const MIN_VARIABLE_SLOTS = 16;
 
 /**
  * What an activation shows of the review and how it evaluates variables: daemonguard's policies and
@@ -192,9 +195,16 @@ export class PolicyActivation implements CelActivation {
   #variables: Record<string, unknown> | undefined;
   /** The policy's params (kept here so that reading them does not visit the policy). */
   #params: unknown;
-  /** Per variable: 0 (not evaluated yet), DONE (value in #values) or FAILED (the error in #values). */
-  #states: Uint8Array | undefined;
-  #values: unknown[] | undefined;
+  /**
+   * Per variable of the current policy: 0 (not evaluated yet), DONE (value in #values) or FAILED (the
+   * error in #values). Made on the first variable read, grown for a policy with more variables, and
+   * cleared for the next policy (begin): one pair per review, not one per policy (allocation per
+   * review is what sets how often the young generation is collected under load).
+   */
+  #states: Uint8Array = NO_STATES;
+  #values: unknown[] = [];
+  /** How many leading entries of #states and #values the current policy may have written. */
+  #written = 0;
   /** The policy's variables by name (read once per policy, not once per variable read). */
   #index: ReadonlyMap<string, number> | undefined;
   /** Without namespaceObject: the review's JSON it was made from, and the copy with namespaceObject null. */
@@ -222,8 +232,12 @@ export class PolicyActivation implements CelActivation {
     this.#policy = policy;
     this.#params = params;
     this.#variables = undefined;
-    this.#states = undefined;
-    this.#values = undefined;
+    if (this.#written > 0) {
+      this.#states.fill(0, 0, this.#written);
+      // Nothing of the previous policy stays reachable from here.
+      this.#values.fill(undefined, 0, this.#written);
+      this.#written = 0;
+    }
     this.#index = undefined;
   }
 
@@ -268,8 +282,19 @@ export class PolicyActivation implements CelActivation {
     const variable = this.policy.variables[i]!;
     const { sharesVariables } = this.semantics;
     if (variable.constant && sharesVariables) return variable.constant.value;
-    const states = (this.#states ??= new Uint8Array(this.policy.variables.length));
-    const values = (this.#values ??= new Array<unknown>(this.policy.variables.length));
+    const count = this.policy.variables.length;
+    if (this.#written < count) {
+      // The policy's first read of a variable that is not constant: nothing of it is written yet.
+      if (this.#states.length < count) {
+        // Room for the next policies' too, most of which have fewer.
+        const room = Math.max(count, MIN_VARIABLE_SLOTS);
+        this.#states = new Uint8Array(room);
+        this.#values = new Array<unknown>(room).fill(undefined);
+      }
+      this.#written = count;
+    }
+    const states = this.#states;
+    const values = this.#values;
     if (states[i] === DONE) return values[i];
     if (states[i] === FAILED) throw values[i];
     const sharedKey = sharesVariables ? variable.sharedKey : undefined;

@@ -317,6 +317,28 @@ describe('review: evaluation errors and failurePolicy', () => {
     assert.equal(decision.violations[1]!.message, 'the first container is not named forbidden');
   });
 
+  it('variables evaluate the same whatever the number of variables of the policies before (slots reused and grown)', async () => {
+    // Each variable reads the one before it, so a value left over from another policy would show.
+    const chain = (name: string, count: number, first: string): string =>
+      policyYaml(name, `
+      variables:
+${Array.from({ length: count }, (_, i) => `        - name: v${i}\n          expression: "${i === 0 ? first : `variables.v${i - 1} + 1`}"`).join('\n')}
+      validations:
+        - expression: "variables.v${count - 1} == ${count - 1}"
+      `);
+    const s = await policies(
+      chain('two', 2, 'size(object.spec.template.spec.containers) - 1'),
+      chain('forty', 40, 'size(object.spec.template.spec.containers) - 1'),
+      chain('broken', 3, 'object.spec.template.spec.containers[7].name.size()'),
+      chain('three', 3, 'size(object.spec.template.spec.containers) - 1'),
+    );
+    const decision = review(admissionRequest(daemonSet()), s, { phase: 'validate' });
+    assert.deepEqual(
+      decision.outcomes.map((outcome) => [outcome.policy, outcome.result]),
+      [['two', 'pass'], ['forty', 'pass'], ['broken', 'error'], ['three', 'pass']],
+    );
+  });
+
   it("a reader cannot change another review's outcomes", async () => {
     const s = await policies(policyYaml('always', 'validations:\n  - expression: "true"\n'));
     const first = review(admissionRequest(daemonSet()), s, { phase: 'validate' });

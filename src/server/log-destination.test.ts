@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, it, mock } from 'node:test';
 import { pino } from 'pino';
-import { BatchedLogDestination, isoTimeOncePerMillisecond, LOG_FLUSH_INTERVAL_MS } from './log-destination.js';
+import { BatchedLogDestination, isoTimeOncePerMillisecond, LOG_BATCH_BYTES, LOG_FLUSH_INTERVAL_MS } from './log-destination.js';
 
 interface Opened {
   file: string;
@@ -109,6 +109,25 @@ describe('BatchedLogDestination', () => {
     assert.deepEqual(
       lines.map((line) => line['uid']),
       ['flushed'],
+    );
+  });
+
+  it('keeps every line whole and in order across batch boundaries: multi-byte characters, a line longer than a batch', async () => {
+    const { file, destination } = await openLog();
+    const logger = pino({ level: 'info' }, destination);
+    // Lines of 1-, 2-, 3- and 4-byte characters fill batches unevenly, so that some line ends a batch
+    // almost full, with a character that takes more bytes than are left; then a line of twice a batch.
+    const texts: string[] = [];
+    const characters = ['a', 'é', '€', '😀'];
+    for (let i = 0; i < 600; i++) texts.push(`${i} ${characters[i % 4]!.repeat(50 + (i % 37))} ${i}`);
+    texts.push('x'.repeat(2 * LOG_BATCH_BYTES));
+    texts.push('after the long one');
+    for (const text of texts) logger.info({ text }, 'line');
+    destination.flushSync();
+    const written = await linesOf(file);
+    assert.deepEqual(
+      written.map((line) => line['text']),
+      texts,
     );
   });
 
