@@ -224,6 +224,13 @@ const EDGE_EXPRESSIONS = [
   `'__proto__' in object.metadata.annotations`,
   "['constructor' in object.metadata.annotations, 'toString' in object.metadata.annotations, 'hostNetwork' in object.metadata.annotations]",
   "object.spec.template.spec.containers.map(c, has(c.resources) && has(c.resources.requests) && 'memory' in c.resources.requests)",
+  // `[?k]` on an Optional (runtime.ts optionalIndex) and `== null` on values that are not JSON.
+  "object.spec.template.spec.containers.map(c, c.?securityContext.?capabilities[?'add'].orValue(['none']))",
+  "object.spec.template.spec.containers.map(c, c.?securityContext[?'seLinuxOptions'][?'user'].hasValue())",
+  "object.spec.template.spec.containers.map(c, c.?securityContext.?capabilities.?add[?0].orValue('none'))",
+  "object.spec.template.spec.containers.map(c, c.?securityContext[?'runAsUser'].orValue(dyn(null)) == null)",
+  "object.spec.template.spec.containers.map(c, null != c.?securityContext[?'capabilities'].orValue(dyn(null)))",
+  "object.spec.template.spec.containers.map(c, dyn(c)[?'securityContext'].orValue(null) != null)",
 ];
 
 /** What lands where the edge expressions read: missing members, null, other types, reserved keys. */

@@ -31,6 +31,7 @@ import {
   jsonListItems,
   jsonObjectKeys,
   mapOfEntries,
+  optionalIndex,
   optionalSelect,
   relabel,
   sameFirstElementType,
@@ -435,8 +436,8 @@ export class Generator {
       this.emit(`if (${t} === undefined) ${t} = ${slow}(${o}, ${key});`);
       return { src: t, json: false };
     }
-    this.emit(`if (${this.k(isPlainMap)}(${o}) && typeof ${key} === 'string') ${t} = Object.hasOwn(${o}, ${key}) ? ${Opt}.of(${o}[${key}]) : ${Opt}.none();`);
-    this.emit(`else ${t} = ${slow}(${o}, ${key});`);
+    // Out of line (runtime.ts optionalIndex): a CEL map's member, or an Optional's (`a.?b[?'k']`).
+    this.emit(`${t} = ${this.k(optionalIndex)}(${o}, ${key}, ${slow});`);
     this.emit(this.chargeIfPresent(t));
     return { src: t, json: false };
   }
@@ -563,6 +564,14 @@ export class Generator {
       this.emit(`${this.k(chargeEquality)}(${l}, ${r});`);
       this.emit(stringTest === undefined ? `${t} = ${slow}(${l}, ${r});` : `${t} = ${stringTest} ? ${l} ${same} ${r} : ${slow}(${l}, ${r});`);
     };
+    if (l === 'null' || r === 'null') {
+      // `x == null` on a value that is not JSON (`coverage`, an `orValue(null)`): null equals null;
+      // any other value is compared by the interpreter.
+      const other = l === 'null' ? r : l;
+      this.emit(`${this.k(chargeEquality)}(${l}, ${r});`);
+      this.emit(`${t} = ${other} === null ? ${String(!negated)} : ${slow}(${l}, ${r});`);
+      return { src: t, json: false };
+    }
     // Two ints or two bools: both of size 1, ceil(0.1 * 1) = 1 unit, the unit the `==` node paid
     // already (node-costs.ts): nothing more to charge.
     const scalars = (test: string): void => {
