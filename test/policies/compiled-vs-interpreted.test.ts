@@ -231,6 +231,11 @@ const EDGE_EXPRESSIONS = [
   "object.spec.template.spec.containers.map(c, c.?securityContext[?'runAsUser'].orValue(dyn(null)) == null)",
   "object.spec.template.spec.containers.map(c, null != c.?securityContext[?'capabilities'].orValue(dyn(null)))",
   "object.spec.template.spec.containers.map(c, dyn(c)[?'securityContext'].orValue(null) != null)",
+  // `[?'k']` steps in a `.?` chain on JSON (fused as presence tests, the key a constant).
+  "object.spec.template.spec.containers.map(c, c[?'securityContext'].?capabilities[?'add'].orValue(['none']))",
+  "[object.metadata.?annotations[?'__proto__'].orValue('absent'), object.metadata.?annotations[?'constructor'].orValue('absent')]",
+  "[object.metadata.?annotations[?'toString'].hasValue(), object.metadata.?annotations[?'hostNetwork'].hasValue()]",
+  `object.metadata[?'annotations'][?'we"ird\\\\key\${x}\\n'].orValue('absent')`,
 ];
 
 /** What lands where the edge expressions read: missing members, null, other types, reserved keys. */
