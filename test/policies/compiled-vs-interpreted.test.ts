@@ -236,6 +236,10 @@ const EDGE_EXPRESSIONS = [
   "[object.metadata.?annotations[?'__proto__'].orValue('absent'), object.metadata.?annotations[?'constructor'].orValue('absent')]",
   "[object.metadata.?annotations[?'toString'].hasValue(), object.metadata.?annotations[?'hostNetwork'].hasValue()]",
   `object.metadata[?'annotations'][?'we"ird\\\\key\${x}\\n'].orValue('absent')`,
+  // `.orValue({})` keeps the member JSON: read on as a map, iterated, compared.
+  "object.metadata.?annotations.orValue({}).filter(k, k.startsWith('we') || object.metadata.annotations[k] == 'found')",
+  "object.metadata.?annotations.orValue({}) == {} || size(object.metadata.?annotations.orValue({})) > 1",
+  "object.metadata.?annotations.orValue({}).?hostNetwork.orValue('none')",
 ];
 
 /** What lands where the edge expressions read: missing members, null, other types, reserved keys. */

@@ -55,6 +55,11 @@ function isEmptyListLiteral(node: NodeLike): boolean {
   return node.op === 'list' && (node.args as NodeLike[]).length === 0 && !node.meta.alternate && !node.meta.macro;
 }
 
+/** Whether a node is the map literal `{}`. */
+function isEmptyMapLiteral(node: NodeLike): boolean {
+  return node.op === 'map' && (node.args as unknown[]).length === 0 && !node.meta.alternate && !node.meta.macro;
+}
+
 /**
  * A step of an optional chain: `x.?f`, or `x[?'k']` with a string literal key, which the interpreter
  * evaluates as the same optional field access (cel-js's oFieldAccess on the key).
@@ -925,9 +930,10 @@ export class Generator {
     if (chain === undefined) return undefined;
     if (chain.optional !== undefined) return this.orValueOn(chain.optional, argument, scope);
     const t = this.out.temporary();
-    // `.orValue([])`: the member stays JSON (an empty list is the same in JSON and CEL, and the
-    // Optional's value on the generic path is a CEL value, which converting again leaves as it is).
-    const keepsJson = isEmptyListLiteral(argument);
+    // `.orValue([])` and `.orValue({})`: the member stays JSON (an empty list or map is the same in
+    // JSON and CEL, and the Optional's value on the generic path is a CEL value, which converting
+    // again leaves as it is).
+    const keepsJson = isEmptyListLiteral(argument) || isEmptyMapLiteral(argument);
     this.emit(`if (${chain.state} === 1) ${t} = ${keepsJson ? chain.member : `${this.k(celOf)}(${chain.member}, converted)`};`);
     this.out.block(`else if (${chain.state} === 2)`, () => {
       const value = this.orValueOn(chain.generic, argument, scope);
