@@ -240,6 +240,9 @@ const EDGE_EXPRESSIONS = [
   "object.metadata.?annotations.orValue({}).filter(k, k.startsWith('we') || object.metadata.annotations[k] == 'found')",
   "object.metadata.?annotations.orValue({}) == {} || size(object.metadata.?annotations.orValue({})) > 1",
   "object.metadata.?annotations.orValue({}).?hostNetwork.orValue('none')",
+  // hasValue() on a chain from a dyn value (no overload fixed by the checker).
+  "object.spec.template.spec.containers.map(c, dyn(c).?securityContext[?'capabilities'].?add.hasValue())",
+  "object.spec.template.spec.containers.exists(c, dyn(c)[?'securityContext'].?seLinuxOptions[?'user'].hasValue())",
 ];
 
 /** What lands where the edge expressions read: missing members, null, other types, reserved keys. */

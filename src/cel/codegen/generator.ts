@@ -737,6 +737,12 @@ export class Generator {
         this.emit(`${receiver} = ${fusedReceiver.state} === 1 ? ${some} : ${fusedReceiver.state} === 0 ? ${none} : ${fusedReceiver.generic};`);
       }
       values[0] = { src: receiver, json: false };
+      if (handler === undefined) {
+        // No overload the checker fixed (`m.?a[?'k'].hasValue()` on a dyn `m`): the receiver is an
+        // Optional here whatever the chain met (its shared constants, or the Optional its unfused
+        // steps made), and optional.hasValue() is the only overload the interpreter can pick for it.
+        return { src: this.let(`${receiver}.hasValue()`), json: false };
+      }
     } else {
       const parameter = resolved?.parameterTypes[0];
       if (name === 'size' && operandNodes.length === 1 && parameter !== undefined && /^list<([A-Z]|dyn)>$/.test(parameter)) {
