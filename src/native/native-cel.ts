@@ -5,7 +5,7 @@ import { CelCompileError } from '../cel/program.js';
 import { PolicyScope, type ExpectedResult } from '../cel/policy-scope.js';
 import { formatFieldPath, type FieldPath, type SourceDocument } from '../common/yaml-documents.js';
 import type { PolicyProblem } from '../policy/compile-policy.js';
-import type { CompiledExpression, CompiledNamedExpression, CompiledVariable, NamedExpressionSpec } from '../policy/types.js';
+import { compiledVariable, type CompiledExpression, type CompiledNamedExpression, type CompiledVariable, type NamedExpressionSpec } from '../policy/types.js';
 import type { NamedExpression } from './documents.js';
 
 const AUTHORIZER = /(?<![\w.'"])authorizer\b/;
@@ -101,7 +101,7 @@ export class NativeCel {
       const compiled = this.compile(['spec', 'variables', i, 'expression'], variable.expression, 'any');
       this.#scope.declareVariable(variable.name, compiled?.program.resultType ?? 'dyn');
       this.#declaredVariables.push(variable.name);
-      if (compiled) out.push({ ...compiled, name: variable.name });
+      if (compiled) out.push(compiledVariable(compiled, variable.name));
     });
     return out;
   }

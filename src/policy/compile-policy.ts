@@ -21,6 +21,7 @@ import type {
   DefaultSpec,
   NamespaceRead,
 } from './types.js';
+import { compiledVariable } from './types.js';
 
 export interface PolicyProblem {
   file: string;
@@ -138,7 +139,7 @@ export function compilePolicy(
     // A broken variable is still declared (as dyn) so later expressions report their own problems only.
     scope.declareVariable(variable.name, compiled?.program.resultType ?? 'dyn');
     declared.variables.push(variable.name);
-    if (compiled) variables.push({ ...compiled, name: variable.name });
+    if (compiled) variables.push(compiledVariable(compiled, variable.name));
   });
 
   const validations: CompiledValidation[] = [];

@@ -224,6 +224,25 @@ const EDGE_EXPRESSIONS = [
   `'__proto__' in object.metadata.annotations`,
   "['constructor' in object.metadata.annotations, 'toString' in object.metadata.annotations, 'hostNetwork' in object.metadata.annotations]",
   "object.spec.template.spec.containers.map(c, has(c.resources) && has(c.resources.requests) && 'memory' in c.resources.requests)",
+  // `[?k]` on an Optional (runtime.ts optionalIndex) and `== null` on values that are not JSON.
+  "object.spec.template.spec.containers.map(c, c.?securityContext.?capabilities[?'add'].orValue(['none']))",
+  "object.spec.template.spec.containers.map(c, c.?securityContext[?'seLinuxOptions'][?'user'].hasValue())",
+  "object.spec.template.spec.containers.map(c, c.?securityContext.?capabilities.?add[?0].orValue('none'))",
+  "object.spec.template.spec.containers.map(c, c.?securityContext[?'runAsUser'].orValue(dyn(null)) == null)",
+  "object.spec.template.spec.containers.map(c, null != c.?securityContext[?'capabilities'].orValue(dyn(null)))",
+  "object.spec.template.spec.containers.map(c, dyn(c)[?'securityContext'].orValue(null) != null)",
+  // `[?'k']` steps in a `.?` chain on JSON (fused as presence tests, the key a constant).
+  "object.spec.template.spec.containers.map(c, c[?'securityContext'].?capabilities[?'add'].orValue(['none']))",
+  "[object.metadata.?annotations[?'__proto__'].orValue('absent'), object.metadata.?annotations[?'constructor'].orValue('absent')]",
+  "[object.metadata.?annotations[?'toString'].hasValue(), object.metadata.?annotations[?'hostNetwork'].hasValue()]",
+  `object.metadata[?'annotations'][?'we"ird\\\\key\${x}\\n'].orValue('absent')`,
+  // `.orValue({})` keeps the member JSON: read on as a map, iterated, compared.
+  "object.metadata.?annotations.orValue({}).filter(k, k.startsWith('we') || object.metadata.annotations[k] == 'found')",
+  "object.metadata.?annotations.orValue({}) == {} || size(object.metadata.?annotations.orValue({})) > 1",
+  "object.metadata.?annotations.orValue({}).?hostNetwork.orValue('none')",
+  // hasValue() on a chain from a dyn value (no overload fixed by the checker).
+  "object.spec.template.spec.containers.map(c, dyn(c).?securityContext[?'capabilities'].?add.hasValue())",
+  "object.spec.template.spec.containers.exists(c, dyn(c)[?'securityContext'].?seLinuxOptions[?'user'].hasValue())",
 ];
 
 /** What lands where the edge expressions read: missing members, null, other types, reserved keys. */

@@ -31,6 +31,7 @@ import {
   jsonListItems,
   jsonObjectKeys,
   mapOfEntries,
+  optionalIndex,
   optionalSelect,
   relabel,
   sameFirstElementType,
@@ -52,6 +53,29 @@ function chargedOptionalSelects(optional: unknown, fields: readonly string[], sl
 /** Whether a node is the list literal `[]`. */
 function isEmptyListLiteral(node: NodeLike): boolean {
   return node.op === 'list' && (node.args as NodeLike[]).length === 0 && !node.meta.alternate && !node.meta.macro;
+}
+
+/** Whether a node is the map literal `{}`. */
+function isEmptyMapLiteral(node: NodeLike): boolean {
+  return node.op === 'map' && (node.args as unknown[]).length === 0 && !node.meta.alternate && !node.meta.macro;
+}
+
+/**
+ * A step of an optional chain: `x.?f`, or `x[?'k']` with a string literal key, which the interpreter
+ * evaluates as the same optional field access (cel-js's oFieldAccess on the key).
+ */
+function isChainStep(node: NodeLike): boolean {
+  if (node.meta.alternate || node.meta.macro) return false;
+  if (node.op === '.?') return true;
+  if (node.op !== '[?]') return false;
+  const key = (node.args as [NodeLike, NodeLike])[1];
+  return key.op === 'value' && typeof key.args === 'string' && !key.meta.alternate && !key.meta.macro;
+}
+
+/** The field a chain step reads (isChainStep). */
+function stepField(step: NodeLike): string {
+  const key = (step.args as [NodeLike, NodeLike | string])[1];
+  return step.op === '.?' ? (key as string) : ((key as NodeLike).args as string);
 }
 
 /** Whether a node is the literal `null` (no macro or alternate behind it). */
@@ -182,7 +206,8 @@ export class Generator {
    * define (`constructor`, `size`, `__proto__`) and after any such change, Object.hasOwn decides.
    */
   jsonMember(o: Source, field: string, into: Source): Source {
-    const key = quoted(field);
+    // A key that is not an identifier (`[?'example.com/key']` in a chain) is a constant, never source.
+    const key = IDENTIFIER.test(field) ? quoted(field) : this.k(field);
     const own = `Object.hasOwn(${o}, ${key})`;
     const inheritable = field in Object.prototype || field in Map.prototype;
     const notInherited = inheritable ? own : `(${this.k(Object.prototype)}[${key}] === undefined && ${this.k(Map.prototype)}[${key}] === undefined || ${own})`;
@@ -435,8 +460,8 @@ export class Generator {
       this.emit(`if (${t} === undefined) ${t} = ${slow}(${o}, ${key});`);
       return { src: t, json: false };
     }
-    this.emit(`if (${this.k(isPlainMap)}(${o}) && typeof ${key} === 'string') ${t} = Object.hasOwn(${o}, ${key}) ? ${Opt}.of(${o}[${key}]) : ${Opt}.none();`);
-    this.emit(`else ${t} = ${slow}(${o}, ${key});`);
+    // Out of line (runtime.ts optionalIndex): a CEL map's member, or an Optional's (`a.?b[?'k']`).
+    this.emit(`${t} = ${this.k(optionalIndex)}(${o}, ${key}, ${slow});`);
     this.emit(this.chargeIfPresent(t));
     return { src: t, json: false };
   }
@@ -563,6 +588,14 @@ export class Generator {
       this.emit(`${this.k(chargeEquality)}(${l}, ${r});`);
       this.emit(stringTest === undefined ? `${t} = ${slow}(${l}, ${r});` : `${t} = ${stringTest} ? ${l} ${same} ${r} : ${slow}(${l}, ${r});`);
     };
+    if (l === 'null' || r === 'null') {
+      // `x == null` on a value that is not JSON (`coverage`, an `orValue(null)`): null equals null;
+      // any other value is compared by the interpreter.
+      const other = l === 'null' ? r : l;
+      this.emit(`${this.k(chargeEquality)}(${l}, ${r});`);
+      this.emit(`${t} = ${other} === null ? ${String(!negated)} : ${slow}(${l}, ${r});`);
+      return { src: t, json: false };
+    }
     // Two ints or two bools: both of size 1, ceil(0.1 * 1) = 1 unit, the unit the `==` node paid
     // already (node-costs.ts): nothing more to charge.
     const scalars = (test: string): void => {
@@ -704,6 +737,12 @@ export class Generator {
         this.emit(`${receiver} = ${fusedReceiver.state} === 1 ? ${some} : ${fusedReceiver.state} === 0 ? ${none} : ${fusedReceiver.generic};`);
       }
       values[0] = { src: receiver, json: false };
+      if (handler === undefined) {
+        // No overload the checker fixed (`m.?a[?'k'].hasValue()` on a dyn `m`): the receiver is an
+        // Optional here whatever the chain met (its shared constants, or the Optional its unfused
+        // steps made), and optional.hasValue() is the only overload the interpreter can pick for it.
+        return { src: this.let(`${receiver}.hasValue()`), json: false };
+      }
     } else {
       const parameter = resolved?.parameterTypes[0];
       if (name === 'size' && operandNodes.length === 1 && parameter !== undefined && /^list<([A-Z]|dyn)>$/.test(parameter)) {
@@ -795,6 +834,28 @@ export class Generator {
   }
 
   /**
+   * A chain step's interpreter on its operand alone: `o.?f`, or `o[?'k']` with its literal key (the
+   * interpreter runs both as the same optional field access).
+   */
+  stepSlow(step: NodeLike): (operand: unknown) => unknown {
+    const [operandNode, keyNode] = step.args as [NodeLike, NodeLike | string];
+    const operandType = this.runtimeTypes.get(operandNode) ?? 'dyn';
+    if (step.op === '.?') return this.factory(`object.?${keyNode as string}`, [operandType]);
+    const index = this.factory('object[?oldObject]', [operandType, this.runtimeTypes.get(keyNode as NodeLike) ?? 'dyn']);
+    const key = stepField(step);
+    return (operand: unknown) => index(operand, key);
+  }
+
+  /** `o[?'k']` (a chain step with a literal key) on an evaluated operand that is not JSON: an Optional. */
+  optionalIndexOn(step: NodeLike, operand: Value): Value {
+    const [operandNode, keyNode] = step.args as [NodeLike, NodeLike];
+    const slow = this.operation('object[?oldObject]', [operandNode, keyNode]);
+    const t = this.let(`${this.k(optionalIndex)}(${operand.src}, ${this.k(stepField(step))}, ${slow})`);
+    this.emit(this.chargeIfPresent(t));
+    return { src: t, json: false };
+  }
+
+  /**
    * `json.?a.?b` consumed in the same expression (by orValue, hasValue) as presence tests on the
    * JSON, without the Optionals and without converting the objects on the way: while each member
    * read is a JSON object of its own (its `constructor` is Object's: not a list, not a Map, no
@@ -807,17 +868,17 @@ export class Generator {
   optionalChain(receiver: NodeLike, scope: Scope): FusedChain | undefined {
     const steps: NodeLike[] = [];
     let root = receiver;
-    while (root.op === '.?' && !root.meta.alternate && !root.meta.macro) {
+    while (isChainStep(root)) {
       steps.unshift(root);
-      root = (root.args as [NodeLike, string])[0];
+      root = (root.args as [NodeLike, unknown])[0];
     }
-    if (steps.length === 0 || steps.some((step) => !IDENTIFIER.test((step.args as [NodeLike, string])[1]))) return undefined;
+    if (steps.length === 0 || steps.some((step) => step.op === '.?' && !IDENTIFIER.test(stepField(step)))) return undefined;
     const Opt = this.k(Optional);
     const rootValue = this.gen(root, scope);
     if (!rootValue.json) {
       // Not JSON: the steps as unfused code, on the root already evaluated.
       let value: Value = rootValue;
-      for (const step of steps) value = this.optionalSelect(step, value);
+      for (const step of steps) value = step.op === '.?' ? this.optionalSelect(step, value) : this.optionalIndexOn(step, value);
       return { optional: value.src };
     }
     // The member read so far (JSON) and, once the chain left JSON, the Optional it continues on.
@@ -835,22 +896,22 @@ export class Generator {
         this.emit(`${generic} = ${optional}; ${state} = 2; break ${done};`);
         return;
       }
-      const fields = rest.map((step) => (step.args as [NodeLike, string])[1]);
-      const slows = rest.map((step, i) => this.factory(`object.?${fields[i]!}`, [this.runtimeTypes.get((step.args as [NodeLike, string])[0]) ?? 'dyn']));
+      const fields = rest.map(stepField);
+      const slows = rest.map((step) => this.stepSlow(step));
       this.emit(`${generic} = ${this.k(chargedOptionalSelects)}(${optional}, ${this.k(fields)}, ${this.k(slows)}); ${state} = 2; break ${done};`);
     };
     this.emit(`${found} = 0;`);
     this.out.block(`${done}:`, () => {
       this.emit(`${member} = ${rootValue.src};`);
       steps.forEach((step, index) => {
-        const field = (step.args as [NodeLike, string])[1];
+        const field = stepField(step);
         const next = this.out.temporary();
         if (index === 0) {
           // As select() on JSON: read, else empty for a map, else the interpreter on the converted value.
           this.emit(`if (${this.jsonMember(member, field, next)}) { ${member} = ${next}; ${found} = 1; }`);
           this.emit(`else if (${this.plainMapTest(member)}) { ${state} = 0; break ${done}; }`);
           this.out.block('else', () => {
-            const slow = this.operation(`object.?${field}`, [(step.args as [NodeLike, string])[0]]);
+            const slow = this.k(this.stepSlow(step));
             const first = this.let(`${slow}(${this.k(celOf)}(${member}, converted))`);
             this.emit(this.chargeIfPresent(first));
             continueFrom(1, first);
@@ -875,9 +936,10 @@ export class Generator {
     if (chain === undefined) return undefined;
     if (chain.optional !== undefined) return this.orValueOn(chain.optional, argument, scope);
     const t = this.out.temporary();
-    // `.orValue([])`: the member stays JSON (an empty list is the same in JSON and CEL, and the
-    // Optional's value on the generic path is a CEL value, which converting again leaves as it is).
-    const keepsJson = isEmptyListLiteral(argument);
+    // `.orValue([])` and `.orValue({})`: the member stays JSON (an empty list or map is the same in
+    // JSON and CEL, and the Optional's value on the generic path is a CEL value, which converting
+    // again leaves as it is).
+    const keepsJson = isEmptyListLiteral(argument) || isEmptyMapLiteral(argument);
     this.emit(`if (${chain.state} === 1) ${t} = ${keepsJson ? chain.member : `${this.k(celOf)}(${chain.member}, converted)`};`);
     this.out.block(`else if (${chain.state} === 2)`, () => {
       const value = this.orValueOn(chain.generic, argument, scope);

@@ -151,6 +151,22 @@ export function optionalSelect(o: unknown, field: string, slow: (operand: unknow
   return slow(o);
 }
 
+/**
+ * `o[?key]` on a CEL value (not JSON) and a string key: optionalSelect's steps with a computed key (an
+ * Optional's value, or a CEL map, indexed; an empty Optional stays empty). Anything else is the
+ * interpreter's (`slow`, on the operands as they were).
+ */
+export function optionalIndex(o: unknown, key: unknown, slow: (operand: unknown, key: unknown) => unknown): unknown {
+  if (typeof key !== 'string') return slow(o, key);
+  let value = o;
+  if (value instanceof Optional) {
+    if (!value.hasValue()) return Optional.none();
+    value = value.value();
+  }
+  if (isPlainMap(value)) return Object.hasOwn(value, key) ? Optional.of(value[key]) : Optional.none();
+  return slow(o, key);
+}
+
 /** The steps `.?fields[0].?fields[1]...` of a chain, from `optional` on (optionalSelect each). */
 export function optionalSelects(optional: unknown, fields: readonly string[], slows: readonly ((operand: unknown) => unknown)[]): unknown {
   let value = optional;
