@@ -2,10 +2,10 @@
 // later error (schema, CEL, duplicate names) can name file:line:column.
 import type { Dirent } from 'node:fs';
 import { open, readdir, stat } from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import { extname, join, resolve } from 'node:path';
 import jsYaml from 'js-yaml';
 import type * as Yaml from 'yaml';
+import { yamlPackageOnDemand } from './yaml-package.js';
 
 export const MANIFEST_EXTENSIONS = new Set(['.yaml', '.yml', '.json']);
 
@@ -215,20 +215,8 @@ function parseWithoutPositions(file: string, text: string): SourceDocument[] | u
   }));
 }
 
-/**
- * The position-keeping parser (the `yaml` package), loaded on its first use: `serve` reads files that
- * the plain parse takes whole (the library, its namespaces) and would otherwise hold the package's
- * code (about 1 MB of V8 heap) for error messages it may never write. Synchronous, as the parsers'
- * callers are; node resolves `yaml` to the same CommonJS build for import and require.
- */
-let yamlPackage: typeof Yaml | undefined;
-function yaml(): typeof Yaml {
-  yamlPackage ??= createRequire(import.meta.url)('yaml') as typeof Yaml;
-  return yamlPackage;
-}
-
 export function parseWithPositions(file: string, text: string): SourceDocument[] {
-  const { LineCounter, isMap, isNode, isScalar, parseAllDocuments } = yaml();
+  const { LineCounter, isMap, isNode, isScalar, parseAllDocuments } = yamlPackageOnDemand();
   const lineCounter = new LineCounter();
   const parsed = parseAllDocuments(text, { ...YAML_OPTIONS, lineCounter });
   const docs: Yaml.Document[] = Array.isArray(parsed) ? parsed : [];
