@@ -12,8 +12,8 @@ import { packageVersion } from './options.js';
 type RegisterCommand = (program: Command) => void;
 
 /**
- * Commands load on demand: `serve` pulls in express, pino, prom-client and the certificate code
- * (about half a second of module loading), which `daemonguard test` in a CI loop should not pay for.
+ * Commands load on demand: `serve` pulls in pino, prom-client and the server (about half a second of
+ * module loading), which `daemonguard test` in a CI loop should not pay for.
  */
 const COMMANDS: Record<string, () => Promise<RegisterCommand>> = {
   audit: async () => (await import('./audit-command.js')).registerAuditCommand,

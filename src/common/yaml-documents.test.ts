@@ -107,6 +107,15 @@ describe('parseSourceText without positions first', () => {
     assert.throws(() => parseSourceText('s.yaml', 'a: [1, 2\n'), SourceReadError);
   });
 
+  it('reads anchors without aliases, and CEL\'s && and ||, with the plain parse, to the values the position-keeping parse gives', () => {
+    const text = 'a: &base {x: 1}\nb: &n 2\nrule: has(object.spec) && object.spec.x > 0 || true\nlist: [&first 1, 2]\n';
+    const plain = parseSourceText('p.yaml', text);
+    const precise = parseWithPositions('p.yaml', text);
+    assert.deepEqual(plain[0]!.value, { a: { x: 1 }, b: 2, rule: 'has(object.spec) && object.spec.x > 0 || true', list: [1, 2] });
+    assert.deepEqual(plain[0]!.value, precise[0]!.value);
+    assert.deepEqual(plain[0]!.positionOf(['b']), precise[0]!.positionOf(['b']));
+  });
+
   it('finds document starts after markers, comments and inline content', () => {
     const text = '# leading comment\n---\n# about x\n\n  x: 1\n--- {y: 2}\n---\nz: 3\n...\n';
     const fast = parseSourceText('m.yaml', text);

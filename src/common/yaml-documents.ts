@@ -4,7 +4,8 @@ import type { Dirent } from 'node:fs';
 import { open, readdir, stat } from 'node:fs/promises';
 import { extname, join, resolve } from 'node:path';
 import jsYaml from 'js-yaml';
-import { LineCounter, isMap, isNode, isScalar, parseAllDocuments, type Document } from 'yaml';
+import type * as Yaml from 'yaml';
+import { yamlPackageOnDemand } from './yaml-package.js';
 
 export const MANIFEST_EXTENSIONS = new Set(['.yaml', '.yml', '.json']);
 
@@ -148,8 +149,12 @@ export function parseSourceText(file: string, text: string): SourceDocument[] {
   return parseWithoutPositions(file, text) ?? parseWithPositions(file, text);
 }
 
-/** A YAML anchor or alias: left to the position-keeping parser, which bounds alias expansion. */
-const ANCHOR_OR_ALIAS = /(^|[\s[{,])[&*][^\s,\]}]/m;
+/**
+ * A YAML alias: left to the position-keeping parser, which bounds alias expansion. Anchors alone are
+ * read alike by both parsers, and `&&` is in most CEL files: a file is left to the slow parser only
+ * for what looks like an alias (a false alarm, such as `*emphasis*` in a comment, costs only time).
+ */
+const ALIAS = /(^|[\s[{,])[*][^\s,\]}]/m;
 const DOCUMENT_MARKER = /^---(?=\s|$)/;
 const DOCUMENT_END = /^\.\.\.(?=\s|$)/;
 
@@ -189,7 +194,7 @@ function documentStarts(text: string): (Position | undefined)[] {
 }
 
 function parseWithoutPositions(file: string, text: string): SourceDocument[] | undefined {
-  if (ANCHOR_OR_ALIAS.test(text)) return undefined;
+  if (ALIAS.test(text)) return undefined;
   let values: unknown[];
   try {
     values = jsYaml.loadAll(text, undefined, { schema: jsYaml.CORE_SCHEMA });
@@ -211,9 +216,10 @@ function parseWithoutPositions(file: string, text: string): SourceDocument[] | u
 }
 
 export function parseWithPositions(file: string, text: string): SourceDocument[] {
+  const { LineCounter, isMap, isNode, isScalar, parseAllDocuments } = yamlPackageOnDemand();
   const lineCounter = new LineCounter();
   const parsed = parseAllDocuments(text, { ...YAML_OPTIONS, lineCounter });
-  const docs: Document[] = Array.isArray(parsed) ? parsed : [];
+  const docs: Yaml.Document[] = Array.isArray(parsed) ? parsed : [];
   const problems: SourceProblem[] = [];
   const position = (offset: number): Position => {
     const { line, col } = lineCounter.linePos(offset);

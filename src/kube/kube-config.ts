@@ -14,8 +14,8 @@ import type https from 'node:https';
 import { isIPv6 } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { parse } from 'yaml';
 import { isJsonObject, type JsonObject } from '../common/vocabulary.js';
+import { yamlPackageOnDemand } from '../common/yaml-package.js';
 
 /** Where a pod's service account token, CA and namespace are mounted. */
 export const SERVICE_ACCOUNT_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
@@ -186,7 +186,7 @@ export class KubeConfig {
       }
       let document: unknown;
       try {
-        document = parse(source);
+        document = yamlPackageOnDemand().parse(source);
       } catch (error) {
         throw new KubeConfigError(`${file}: not valid YAML: ${(error as Error).message}`);
       }

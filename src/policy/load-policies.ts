@@ -206,7 +206,9 @@ export async function compileDocuments(documents: readonly SourceDocument[], opt
   const problems: PolicyProblem[] = [];
   const policies: CompiledPolicy[] = [];
   const exceptions: CompiledException[] = [];
-  const firstSeen = new Map<string, { file: string; line: number }>();
+  // The first document of each name; its line is looked up only for a duplicate's message (a position
+  // costs the position-keeping parse of the whole file, which a library without duplicates never needs).
+  const firstSeen = new Map<string, SourceDocument>();
   const nativeSources: SourceDocument[] = [];
   /** Documents of no policy kind: params of native policies, or mistakes. */
   const others: SourceDocument[] = [];
@@ -251,11 +253,11 @@ export async function compileDocuments(documents: readonly SourceDocument[], opt
       const pos = source.positionOf(['metadata', 'name']);
       problems.push({
         file, line: pos.line, column: pos.column, ...who, field: 'metadata.name',
-        message: `duplicate ${kind === EXCEPTION_KIND ? 'exception name in its namespace' : 'policy name'}; first defined at ${previous.file}:${previous.line}`,
+        message: `duplicate ${kind === EXCEPTION_KIND ? 'exception name in its namespace' : 'policy name'}; first defined at ${previous.file}:${previous.positionOf(['metadata', 'name']).line}`,
       });
       continue;
     }
-    firstSeen.set(key, { file, line: source.positionOf(['metadata', 'name']).line });
+    firstSeen.set(key, source);
     if (kind === EXCEPTION_KIND) {
       const compiled = compileException(source, value as unknown as DaemonSetPolicyExceptionDocument);
       problems.push(...compiled.problems);

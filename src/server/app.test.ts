@@ -392,6 +392,16 @@ describe('probes, metrics and logs', () => {
     assert.equal((refused.body as StatusBody).message, 'policies are not loaded yet');
   });
 
+  it('answers HEAD and unusual spellings of the probe paths (routed by express, loaded on first use) as it answers their GET', async () => {
+    const listener = probes(() => 'shutting down');
+    const head = await request(listener).head('/readyz').expect(503);
+    assert.equal(head.headers['content-type'], 'text/plain; charset=utf-8');
+    await request(listener).get('/readyz/').expect(503, 'not ready: shutting down\n');
+    await request(listener).get('/healthz?verbose').expect(200, 'ok\n');
+    const wrong = await request(listener).delete('/metrics').expect(405);
+    assert.equal(wrong.headers['allow'], 'GET, HEAD');
+  });
+
   it('serves neither probes nor metrics on the admission port, and says where they are', async () => {
     for (const path of ['/healthz', '/readyz', '/metrics']) {
       const answer = await request(app).get(path).expect(404);

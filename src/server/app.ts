@@ -1,18 +1,20 @@
-// The express application of the admission port: routes, method checks, and the answers for everything
-// that is not a review. Probes and metrics are not served here but on the probe port (probe-server.ts),
-// which needs no client certificate.
+// The request listener of the admission port: the review endpoints' handlers, and the express routes
+// (admission-routes.ts) for everything that is not a review. Probes and metrics are not served here but
+// on the probe port (probe-server.ts), which needs no client certificate.
 // The review endpoints read their own bodies (no express.json, no etag, no x-powered-by): see admission-handler.ts.
 //
 // createRequestListener() puts a fast path in front of express for the two review endpoints: measured on
 // this machine, express's per-request setup (prototype swaps on req/res, the router) halves the review
 // throughput of an otherwise bare node:https server, while probes and error answers gain nothing from
-// skipping it. Both paths run the same handlers, so the answers are the same.
+// skipping it. Both paths run the same handlers, so the answers are the same. express itself is only
+// imported when the first request that needs it arrives (load-on-first-request.ts).
 
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
-import express, { type ErrorRequestHandler, type Express, type RequestHandler } from 'express';
 import type { Logger } from 'pino';
-import { createAdmissionHandler, type AdmissionHandler, type AdmissionHandlerOptions } from './admission-handler.js';
+import { createAdmissionHandler, type AdmissionHandlerOptions } from './admission-handler.js';
+import type { AdmissionHandlers } from './admission-routes.js';
 import { DEFAULT_INFLIGHT, InFlightBudget } from './inflight-budget.js';
+import { loadOnFirstRequest } from './load-on-first-request.js';
 import { ReviewTurn } from './review-turn.js';
 import type { PolicySetLike } from './policy-store.js';
 import { sendStatus } from './status.js';
@@ -20,19 +22,6 @@ import { sendStatus } from './status.js';
 export interface AdmissionAppOptions<P extends PolicySetLike> extends AdmissionHandlerOptions<P> {
   /** Without `inFlight`: the capacity of the budget both endpoints share (default DEFAULT_MAX_INFLIGHT_BYTES). */
   maxInFlightBytes?: number;
-}
-
-const ADMISSION_PATHS = ['/validate', '/mutate'];
-
-function methodNotAllowed(allow: string): RequestHandler {
-  return (request, response) => {
-    sendStatus(response, 405, `${request.method} is not allowed on ${request.path}; use ${allow.split(', ')[0]}`, { Allow: allow });
-  };
-}
-
-interface AdmissionHandlers {
-  validate: AdmissionHandler;
-  mutate: AdmissionHandler;
 }
 
 function createHandlers<P extends PolicySetLike>(options: AdmissionAppOptions<P>): AdmissionHandlers {
@@ -44,9 +33,16 @@ function createHandlers<P extends PolicySetLike>(options: AdmissionAppOptions<P>
   return { validate: createAdmissionHandler('validate', shared), mutate: createAdmissionHandler('mutate', shared) };
 }
 
-/** The express application alone: every endpoint, routed by express. */
-export function createAdmissionApp<P extends PolicySetLike>(options: AdmissionAppOptions<P>): Express {
-  return buildApp(options, createHandlers(options));
+/** The express application alone: every endpoint, routed by express (imported on the first request). */
+export function createAdmissionApp<P extends PolicySetLike>(options: AdmissionAppOptions<P>): RequestListener {
+  return expressRoutes(options.logger, createHandlers(options));
+}
+
+function expressRoutes(logger: Logger, handlers: AdmissionHandlers): RequestListener {
+  return loadOnFirstRequest(
+    async () => (await import('./admission-routes.js')).buildAdmissionRoutes(logger, handlers),
+    (request, response, error) => answerUnexpected(logger, request, response, error),
+  );
 }
 
 function answerUnexpected(logger: Logger, request: IncomingMessage, response: ServerResponse, error: unknown): void {
@@ -62,8 +58,8 @@ function answerUnexpected(logger: Logger, request: IncomingMessage, response: Se
  */
 export function createRequestListener<P extends PolicySetLike>(options: AdmissionAppOptions<P>): RequestListener {
   const handlers = createHandlers(options);
-  const app = buildApp(options, handlers);
   const { logger } = options;
+  const app = expressRoutes(logger, handlers);
   return (request, response) => {
     if (request.method === 'POST') {
       const url = request.url ?? '';
@@ -77,36 +73,4 @@ export function createRequestListener<P extends PolicySetLike>(options: Admissio
     }
     app(request, response);
   };
-}
-
-function buildApp<P extends PolicySetLike>(options: AdmissionAppOptions<P>, handlers: AdmissionHandlers): Express {
-  const { logger } = options;
-  const app = express();
-  app.disable('x-powered-by');
-  app.disable('etag');
-  app.set('query parser', false);
-
-  const { validate, mutate } = handlers;
-  app.post('/validate', (request, response) => validate(request, response));
-  app.post('/mutate', (request, response) => mutate(request, response));
-
-  app.all(ADMISSION_PATHS, methodNotAllowed('POST'));
-  app.use((request, response) => {
-    sendStatus(
-      response,
-      404,
-      `no such endpoint: ${request.method} ${request.path}; this port serves POST /validate and POST /mutate (/healthz, /readyz and /metrics are on the probe port, --probe-address)`,
-    );
-  });
-  const onError: ErrorRequestHandler = (error: unknown, request, response, _next) => {
-    logger.error({ err: error, method: request.method, path: request.path }, 'request failed');
-    if (response.headersSent) {
-      response.destroy();
-      return;
-    }
-    const status = typeof error === 'object' && error !== null && 'status' in error && typeof error.status === 'number' ? error.status : 500;
-    sendStatus(response, status >= 400 && status < 600 ? status : 500, status < 500 ? (error as Error).message : 'internal error');
-  };
-  app.use(onError);
-  return app;
 }

@@ -8,10 +8,10 @@
 // kubelet probes the pod's own IP, and keeping a second TLS setup in step with the first would be a
 // second thing to rotate.
 
-import { createServer, type RequestListener, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import express, { type ErrorRequestHandler } from 'express';
 import type { Logger } from 'pino';
+import { loadOnFirstRequest } from './load-on-first-request.js';
 import type { ServerMetrics } from './metrics.js';
 import { sendStatus } from './status.js';
 
@@ -26,42 +26,60 @@ export interface ProbeAppOptions {
   logger: Logger;
 }
 
-const PROBE_PATHS = ['/healthz', '/readyz', '/metrics'];
+/** The GET handlers of the probe endpoints, by path. */
+export type ProbeHandlers = Readonly<Record<string, (request: IncomingMessage, response: ServerResponse) => Promise<void>>>;
 
-/** The probe endpoints as a request listener (the probe server's, and tests' through supertest). */
-export function createProbeListener({ readiness, metrics, logger }: ProbeAppOptions): RequestListener {
-  const app = express();
-  app.disable('x-powered-by');
-  app.disable('etag');
-  app.set('query parser', false);
-
-  app.get('/healthz', (_request, response) => {
-    response.writeHead(200, { 'Content-Type': 'text/plain; charset=utf-8' });
-    response.end('ok\n');
-  });
-  app.get('/readyz', (_request, response) => {
-    const reason = readiness.notReadyReason();
-    response.writeHead(reason === undefined ? 200 : 503, { 'Content-Type': 'text/plain; charset=utf-8' });
-    response.end(reason === undefined ? 'ok\n' : `not ready: ${reason}\n`);
-  });
-  app.get('/metrics', async (_request, response) => {
-    const text = await metrics.registry.metrics();
-    response.writeHead(200, { 'Content-Type': metrics.registry.contentType });
-    response.end(text);
-  });
-  app.all(PROBE_PATHS, (request, response) => {
-    sendStatus(response, 405, `${request.method} is not allowed on ${request.path}; use GET`, { Allow: 'GET, HEAD' });
-  });
-  app.use((request, response) => {
-    sendStatus(response, 404, `no such endpoint: ${request.method} ${request.path}; the probe port serves GET /healthz, /readyz and /metrics`);
-  });
-  const onError: ErrorRequestHandler = (error: unknown, request, response, _next) => {
-    logger.error({ err: error, method: request.method, path: request.path }, 'probe request failed');
-    if (response.headersSent) response.destroy();
-    else sendStatus(response, 500, 'internal error');
+function probeHandlers({ readiness, metrics }: ProbeAppOptions): ProbeHandlers {
+  return {
+    '/healthz': async (_request, response) => {
+      response.writeHead(200, { 'Content-Type': 'text/plain; charset=utf-8' });
+      response.end('ok\n');
+    },
+    '/readyz': async (_request, response) => {
+      const reason = readiness.notReadyReason();
+      response.writeHead(reason === undefined ? 200 : 503, { 'Content-Type': 'text/plain; charset=utf-8' });
+      response.end(reason === undefined ? 'ok\n' : `not ready: ${reason}\n`);
+    },
+    '/metrics': async (_request, response) => {
+      const text = await metrics.registry.metrics();
+      response.writeHead(200, { 'Content-Type': metrics.registry.contentType });
+      response.end(text);
+    },
   };
-  app.use(onError);
-  return app;
+}
+
+/** The 500 of a probe whose handler threw (as probe-routes.ts answers it for the requests it routes). */
+function answerFailedProbe(logger: Logger, request: IncomingMessage, response: ServerResponse, path: string | undefined, error: unknown): void {
+  logger.error({ err: error, method: request.method, path }, 'probe request failed');
+  if (response.headersSent) response.destroy();
+  else sendStatus(response, 500, 'internal error');
+}
+
+/**
+ * The probe endpoints as a request listener (the probe server's, and tests' through supertest): a GET
+ * of /healthz, /readyz or /metrics goes straight to its handler; everything else through express
+ * (probe-routes.ts), which is imported on the first such request.
+ */
+export function createProbeListener(options: ProbeAppOptions): RequestListener {
+  const { logger } = options;
+  const handlers = probeHandlers(options);
+  const routes = loadOnFirstRequest(
+    async () => (await import('./probe-routes.js')).buildProbeRoutes(logger, handlers),
+    (request, response, error) => answerFailedProbe(logger, request, response, request.url, error),
+  );
+  return (request, response) => {
+    if (request.method === 'GET') {
+      const url = request.url ?? '';
+      const query = url.indexOf('?');
+      const path = query < 0 ? url : url.slice(0, query);
+      const handler = Object.hasOwn(handlers, path) ? handlers[path] : undefined;
+      if (handler !== undefined) {
+        handler(request, response).catch((error: unknown) => answerFailedProbe(logger, request, response, path, error));
+        return;
+      }
+    }
+    routes(request, response);
+  };
 }
 
 export interface ProbeServerOptions extends ProbeAppOptions {

@@ -1,6 +1,6 @@
-// The node flags serve ships with: the image's ENTRYPOINT sets V8's young generation size, the
-// deployment's NODE_OPTIONS the heap limit (Helm from its values), the image's ENV the number of malloc
-// arenas and glibc's mmap threshold. A flag node does not know would stop the container at start, and one V8 ignores would quietly
+// The node flags serve ships with: the image's ENTRYPOINT sets V8's young generation size and turns
+// off its baseline compiler (Sparkplug), the deployment's NODE_OPTIONS the heap limit (Helm from its
+// values), the image's ENV the number of malloc arenas and glibc's mmap threshold. A flag node does not know would stop the container at start, and one V8 ignores would quietly
 // cost the memory it was meant to save, so the server is started under exactly those flags and that
 // environment and asked (its /metrics) how large its young generation is.
 
@@ -26,13 +26,15 @@ function numericFlag(flags: readonly string[], name: string): number {
 }
 
 describe('node flags of the image and the deployment', () => {
-  it('the image sets the young generation, the malloc arenas and the mmap threshold, and the Helm chart sets the heap limit the base deployment sets', async () => {
+  it('the image sets the young generation, no baseline compiler, the malloc arenas and the mmap threshold, and the Helm chart sets the heap limit the base deployment sets', async () => {
     const arenas = imageEnvironment()['MALLOC_ARENA_MAX'];
     assert.ok(arenas !== undefined && /^[1-9]\d*$/.test(arenas), `MALLOC_ARENA_MAX=${arenas}`);
     // Fixed, so that glibc does not raise it after the compiler frees its large blocks; above node's
     // 64 KiB socket read buffers, which would otherwise be mapped and unmapped on every read.
     const mmapThreshold = Number(imageEnvironment()['MALLOC_MMAP_THRESHOLD_']);
     assert.ok(Number.isInteger(mmapThreshold) && mmapThreshold > 64 * 1024, `MALLOC_MMAP_THRESHOLD_=${imageEnvironment()['MALLOC_MMAP_THRESHOLD_']}`);
+    // No baseline machine code: 5-7 MB less resident under load (Dockerfile; bench:memory).
+    assert.ok(imageNodeFlags().includes('--no-sparkplug'), `the image's node flags: ${imageNodeFlags().join(' ')}`);
     const semiSpaceMb = numericFlag(imageNodeFlags(), 'max-semi-space-size');
     assert.ok(semiSpaceMb < 16, `the image's semi-space (${semiSpaceMb} MB) should be below V8's default of 16 MB on 64-bit`);
     const heapLimitMb = numericFlag(deploymentNodeOptions(), 'max-old-space-size');

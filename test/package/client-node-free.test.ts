@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
-import { importedPackage, importsOf } from './module-imports.js';
+import { importsOf, staticClosure } from './module-imports.js';
 
 /** The compiled product (build/src), beside this test's build/test/package. */
 const SOURCE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', 'src');
@@ -25,23 +25,10 @@ const CLUSTER_ENTRIES = [
   'cli/audit-command.js',
 ];
 
-/** Every module loaded with `entry` (relative static imports, followed), with the packages each imports. */
-function staticClosure(entry: string): Map<string, string[]> {
-  const seen = new Map<string, string[]>();
-  const visit = (file: string): void => {
-    if (seen.has(file)) return;
-    const imports = importsOf(readFileSync(file, 'utf8')).static;
-    seen.set(file, imports.map(importedPackage).filter((name): name is string => name !== undefined));
-    for (const specifier of imports) if (specifier.startsWith('.')) visit(resolve(dirname(file), specifier));
-  };
-  visit(join(SOURCE_ROOT, entry));
-  return seen;
-}
-
 describe('serve’s cluster modules', () => {
   for (const entry of CLUSTER_ENTRIES) {
     it(`${entry} loads no @kubernetes/client-node module`, () => {
-      const closure = staticClosure(entry);
+      const closure = staticClosure(join(SOURCE_ROOT, entry));
       assert.ok(closure.size > 1, 'the import graph was followed');
       const users = [...closure].filter(([, packages]) => packages.includes('@kubernetes/client-node')).map(([file]) => relative(SOURCE_ROOT, file));
       assert.deepEqual(users, []);

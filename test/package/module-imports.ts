@@ -1,7 +1,8 @@
 // Which packages compiled ES modules import, read from their text: the package test uses it to prove
 // that everything the shipped code imports is declared in `dependencies`, so an install resolves it.
+import { readFileSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
-import { join, relative } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 
 export interface ModuleImport {
   /** The importing file, relative to the folder that was scanned. */
@@ -42,4 +43,17 @@ export function importedPackage(specifier: string): string | undefined {
   if (specifier.startsWith('.') || specifier.startsWith('/') || specifier.startsWith('node:')) return undefined;
   const segments = specifier.split('/');
   return specifier.startsWith('@') ? segments.slice(0, 2).join('/') : segments[0];
+}
+
+/** Every module node loads with `file` (relative static imports, followed), with the packages each imports. */
+export function staticClosure(file: string): Map<string, string[]> {
+  const seen = new Map<string, string[]>();
+  const visit = (module: string): void => {
+    if (seen.has(module)) return;
+    const imports = importsOf(readFileSync(module, 'utf8')).static;
+    seen.set(module, imports.map(importedPackage).filter((name): name is string => name !== undefined));
+    for (const specifier of imports) if (specifier.startsWith('.')) visit(resolve(dirname(module), specifier));
+  };
+  visit(file);
+  return seen;
 }
