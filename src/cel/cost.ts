@@ -34,20 +34,28 @@ export class CostBudgetExceededError extends Error {
 
 // The armed meter and the deadline: one module-wide record, not an object per evaluation (an
 // evaluation arms one per expression, and the engine evaluates one per policy and more, so arming
-// allocates nothing). `metered` keeps the outer meter's state in locals while an inner one is armed
-// (budgets nest), and restores it after. One record of fields rather than module-level `let`s: V8
-// reads and writes a field of a constant object faster than a module variable (which it checks for
-// initialisation on every access), and a review arms and disarms a meter per expression.
+// allocates nothing). One record of fields rather than module-level `let`s: V8 reads and writes a
+// field of a constant object faster than a module variable (which it checks for initialisation on
+// every access), and a review arms and disarms a meter per expression.
+//
+// Budgets nest (the engine arms one per expression inside the review's), and `spent` runs on across
+// them: an inner budget starts where the outer one stands (`base`) and its units are simply the
+// outer's too, so arming and disarming one rewrites no counter and no clock position, only the few
+// fields that say which budget is armed (which `metered` keeps in locals while the inner one runs).
 interface MeterState {
   armed: boolean;
+  /** The armed budget's units. */
   limit: number;
+  /** The value of `spent` when the armed budget was armed: it has spent `spent - base`. */
+  base: number;
   /**
-   * Units spent under the armed budget. A charge that takes it past `limit` throws. (It can shrink:
-   * a call that costs less than the unit its node paid up front takes the difference back.)
+   * Units spent, counted on from the outermost armed budget's start. A charge that takes
+   * `spent - base` past `limit` throws. (It can shrink: a call that costs less than the unit its node
+   * paid up front takes the difference back.) Cost units are integers, so the sums are exact.
    */
   spent: number;
   /**
-   * Set by the charge that took `spent` past `limit`: how an evaluation knows its budget ran out
+   * Set by the charge that took the armed budget past its limit: how an evaluation knows its budget ran out
    * even when CEL's error-absorbing operators swallowed that throw and a later charge took units back.
    */
   overran: boolean;
@@ -57,7 +65,7 @@ interface MeterState {
   /** While a deadline is armed: the value of `spent` past which the clock is read again. */
   clockAt: number;
   /**
-   * The value of `spent` past which a charge must look further (the budget, the next clock read, or
+   * The value of `spent` past which a charge must look further (the budget's end, the next clock read, or
    * -Infinity once the budget or the deadline ran out; +Infinity while no budget is armed). Compiled
    * code charges a region by adding to `spent` and comparing with this alone (regionMeter).
    */
@@ -69,6 +77,7 @@ interface MeterState {
 const meter: MeterState = {
   armed: false,
   limit: 0,
+  base: 0,
   spent: 0,
   overran: false,
   deadlineAt: undefined,
@@ -95,7 +104,7 @@ export class EvaluationDeadlineExceededError extends Error {
 function updateThreshold(): void {
   if (!meter.armed) meter.threshold = Number.POSITIVE_INFINITY;
   else if (meter.overran || meter.deadlinePassed) meter.threshold = Number.NEGATIVE_INFINITY;
-  else meter.threshold = meter.deadlineAt === undefined ? meter.limit : Math.min(meter.limit, meter.clockAt);
+  else meter.threshold = meter.deadlineAt === undefined ? meter.base + meter.limit : Math.min(meter.base + meter.limit, meter.clockAt);
 }
 
 /** Charges `units` to the armed budget; a no-op when none is armed. Throws once the budget is spent. */
@@ -112,10 +121,11 @@ export function chargeCost(units: number): void {
  */
 export function overThreshold(): void {
   if (!meter.armed) return;
-  if (meter.spent > meter.limit || meter.overran) {
+  const spent = meter.spent - meter.base;
+  if (spent > meter.limit || meter.overran) {
     meter.overran = true;
     meter.threshold = Number.NEGATIVE_INFINITY;
-    throw new CostBudgetExceededError(meter.limit, meter.spent);
+    throw new CostBudgetExceededError(meter.limit, spent);
   }
   if (meter.deadlineAt !== undefined && (meter.deadlinePassed || meter.spent > meter.clockAt)) {
     meter.clockAt = meter.spent + CLOCK_CHECK_UNITS;
@@ -146,10 +156,12 @@ export function withEvaluationDeadline<T>(deadline: number | undefined, evaluate
 
 /** withEvaluationDeadline for fn(a, b): the same deadline, without a closure per call. */
 export function callWithEvaluationDeadline<A, B, T>(deadline: number | undefined, fn: (a: A, b: B) => T, a: A, b: B): T {
+  // Nothing to arm or put back: while no deadline is armed, deadlinePassed is false and clockAt is not read.
+  if (deadline === undefined && meter.deadlineAt === undefined) return fn(a, b);
   // The outer deadline's state in locals, not an object: the engine arms one per review.
   const outerDeadlineAt = meter.deadlineAt;
   const outerDeadlinePassed = meter.deadlinePassed;
-  // The clock's next read, as units still to spend (`spent` is the armed budget's own).
+  // The clock's next read, as units still to spend.
   const outerClockIn = meter.clockAt - meter.spent;
   meter.deadlineAt = deadline;
   meter.deadlinePassed = false;
@@ -177,7 +189,7 @@ export interface CostReport<T> {
  * if CEL's error-absorbing operators (`||`, `&&`, `all`, `exists`) swallowed the first throw.
  */
 export function measureCost<T>(limit: number, evaluate: () => T): CostReport<T> {
-  const value = metered(limit, call, evaluate, undefined);
+  const value = metered(limit, evaluate, undefined, call);
   return { value, cost: meter.lastSpent };
 }
 
@@ -193,67 +205,99 @@ export interface Evaluable<A, T> {
 
 /**
  * measureCost's work, for fn(a, b) so that the engine's hot path allocates no closure per evaluation;
- * without `fn`, `a.evaluate(b)` (evaluateWithCostBudget): where metered is inlined, the test folds away
- * and the program is called without a function in between (a tenth of a small policy's review).
+ * without `fn`, `a.evaluate(b)`: exported as evaluateWithCostBudget itself (the engine's call per
+ * expression), so that no function sits between the engine and the program. Kept under V8's size
+ * limit for inlining (the rare paths in functions of their own), so that the engine's loop can take it in.
  */
-function metered<A, B, T>(limit: number, fn: ((a: A, b: B) => T) | undefined, a: A, b: B): T {
-  if (!(limit >= 0)) throw new RangeError(`cost budget must be a non-negative number, got ${limit}`);
+function metered<A, B, T>(limit: number, a: A, b: B, fn?: (a: A, b: B) => T): T {
   // No clock read here: it costs about as much as a small expression, and the engine reads the
   // clock before each policy anyway; within an expression the clock is read every CLOCK_CHECK_UNITS.
-  if (meter.deadlinePassed) throw new EvaluationDeadlineExceededError();
+  if (!(limit >= 0) || meter.deadlinePassed) refuseToArm(limit);
   const outerArmed = meter.armed;
   const outerLimit = meter.limit;
-  const outerSpent = meter.spent;
+  const outerBase = meter.base;
   const outerOverran = meter.overran;
-  const clockIn = meter.clockAt - meter.spent;
+  const outerSpent = meter.spent;
+  if (!outerArmed) startCounting();
+  const start = meter.spent;
   meter.armed = true;
   meter.overran = false;
   meter.limit = limit;
-  meter.spent = 0;
-  // The clock is read every CLOCK_CHECK_UNITS units across evaluations, not from each one's start.
-  meter.clockAt = clockIn;
-  updateThreshold();
+  meter.base = start;
+  // updateThreshold() for what was just set: armed, not overrun, the deadline not passed (see above).
+  meter.threshold = meter.deadlineAt === undefined ? start + limit : Math.min(start + limit, meter.clockAt);
   let value: T;
   let spent: number;
   let overran: boolean;
   try {
     value = fn === undefined ? (a as unknown as Evaluable<B, T>).evaluate(b) : fn(a, b);
   } finally {
-    spent = meter.spent;
+    spent = meter.spent - start;
     overran = meter.overran;
     meter.overran = outerOverran;
     meter.armed = outerArmed;
     meter.limit = outerLimit;
-    // What an inner budget spends counts in the outer one too.
-    meter.spent = outerArmed ? outerSpent + spent : outerSpent;
-    meter.clockAt = meter.spent + (meter.clockAt - spent);
+    meter.base = outerBase;
+    // What an inner budget spends counts in the outer one too: `spent` just runs on.
+    if (!outerArmed) stopCounting(outerSpent);
     updateThreshold();
   }
+  if (spent > limit || overran || meter.deadlinePassed || (outerArmed && meter.spent - outerBase > outerLimit) || (typeof value === 'object' && value instanceof Promise)) {
+    failAfterEvaluation(value, limit, spent, overran, outerArmed ? outerLimit : undefined, meter.spent - outerBase);
+  }
+  meter.lastSpent = spent;
+  return value;
+}
+
+/** Why metered cannot arm `limit`: it is not a budget, or the deadline has passed. */
+function refuseToArm(limit: number): never {
+  if (!(limit >= 0)) throw new RangeError(`cost budget must be a non-negative number, got ${limit}`);
+  throw new EvaluationDeadlineExceededError();
+}
+
+/**
+ * Arming the outermost budget: `spent` holds whatever compiled code added while none was armed, so the
+ * count starts again from 0 (stopCounting puts it back), the clock's next read as far away as it was.
+ */
+function startCounting(): void {
+  meter.clockAt -= meter.spent;
+  meter.spent = 0;
+}
+
+/** Disarming the outermost budget: `spent` as it was before it, the clock's next read as far away as the evaluation left it. */
+function stopCounting(outerSpent: number): void {
+  meter.clockAt += outerSpent - meter.spent;
+  meter.spent = outerSpent;
+}
+
+/**
+ * What metered throws after an evaluation that returned, in this order: a Promise is refused, the
+ * evaluation's budget (spent past `limit`, or `overran`), the deadline, then the outer budget (`outerLimit`, undefined when none is armed,
+ * which has spent `outerSpent`).
+ */
+function failAfterEvaluation(value: unknown, limit: number, spent: number, overran: boolean, outerLimit: number | undefined, outerSpent: number): never {
   if (typeof value === 'object' && value instanceof Promise) {
     throw new TypeError('CEL evaluation returned a Promise: the cost meter supports synchronous evaluation only');
   }
   if (spent > limit || overran) throw new CostBudgetExceededError(limit, spent);
   if (meter.deadlinePassed) throw new EvaluationDeadlineExceededError();
-  if (outerArmed && meter.spent > outerLimit) throw new CostBudgetExceededError(outerLimit, meter.spent);
-  meter.lastSpent = spent;
-  return value;
+  if (outerLimit !== undefined && outerSpent > outerLimit) throw new CostBudgetExceededError(outerLimit, outerSpent);
+  throw new Error('failAfterEvaluation called for an evaluation that did not fail');
 }
 
 
 /** Runs `evaluate` under a cost budget of `limit` units and returns its value. */
 export function withCostBudget<T>(limit: number, evaluate: () => T): T {
-  return metered(limit, call, evaluate, undefined);
+  return metered(limit, evaluate, undefined, call);
 }
 
 /** withCostBudget for fn(a, b): the same budget and errors, without a closure per call. */
 export function callWithCostBudget<A, B, T>(limit: number, fn: (a: A, b: B) => T, a: A, b: B): T {
-  return metered(limit, fn, a, b);
+  return metered(limit, a, b, fn);
 }
 
 /** withCostBudget for `program.evaluate(activation)`: the same budget and errors, the program called directly. */
-export function evaluateWithCostBudget<A, T>(limit: number, program: Evaluable<A, T>, activation: A): T {
-  return metered<Evaluable<A, T>, A, T>(limit, undefined, program, activation);
-}
+export const evaluateWithCostBudget: <A, T>(limit: number, program: Evaluable<A, T>, activation: A) => T = metered;
 
 /** True while a budget is armed (for tests and diagnostics). */
 export function isCostBudgetArmed(): boolean {
