@@ -2,13 +2,17 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { newBaseEnvironment } from './base-environment.js';
 import {
+  CLOCK_CHECK_UNITS,
   CostBudgetExceededError,
   DEFAULT_COST_BUDGET,
+  EvaluationDeadlineExceededError,
   chargeCost,
   evaluateWithCostBudget,
   isCostBudgetArmed,
   measureCost,
+  regionMeter,
   withCostBudget,
+  withEvaluationDeadline,
 } from './cost.js';
 import { LIST_LITERAL_COST, MAP_LITERAL_COST } from './library/allocations.js';
 import { installNodeCosts } from './node-costs.js';
@@ -205,6 +209,12 @@ describe('cost meter', () => {
     });
     assert.deepEqual(outer, { value: 'done', cost: 50 });
     assert.throws(() => measureCost(50, () => measureCost(100, () => chargeCost(60))), CostBudgetExceededError);
+    // A budget armed after the outer one had spent counts from there: 25 of 50, not 125.
+    const deep = measureCost(1_000, () => {
+      chargeCost(100);
+      return measureCost(50, () => measureCost(100, () => chargeCost(25)).cost);
+    });
+    assert.deepEqual(deep, { value: { value: 25, cost: 25 }, cost: 125 });
     assert.equal(isCostBudgetArmed(), false);
   });
 
@@ -242,6 +252,67 @@ describe('cost meter', () => {
         return 'done';
       });
     assert.throws(run, (error: unknown) => error instanceof CostBudgetExceededError && error.budget === 50 && error.spent === 60);
+    assert.equal(isCostBudgetArmed(), false);
+  });
+
+  it('keeps an outer budget that ran out exceeded across an inner evaluation, even back under its limit', () => {
+    // The outer budget's throws are swallowed and a call takes units back, under the limit again; an
+    // inner evaluation comes and goes; the outer's next charge still throws, with the outer's numbers.
+    const thrown: [number, number][] = [];
+    const swallow = (charge: () => unknown): void => {
+      try {
+        charge();
+      } catch (error) {
+        assert.ok(error instanceof CostBudgetExceededError);
+        thrown.push([error.budget, error.spent]);
+      }
+    };
+    const run = (): unknown =>
+      measureCost(50, () => {
+        swallow(() => chargeCost(60));
+        swallow(() => chargeCost(-20));
+        assert.equal(measureCost(100, () => chargeCost(5)).cost, 5);
+        swallow(() => chargeCost(1));
+        return 'done';
+      });
+    assert.deepEqual(spentOf(run), [50, 46]);
+    assert.deepEqual(thrown, [
+      [50, 60],
+      [50, 40],
+      [50, 46],
+    ]);
+    assert.equal(isCostBudgetArmed(), false);
+  });
+
+  it('reads the clock every CLOCK_CHECK_UNITS units across nested evaluations, and the outer one sees a deadline an inner one found passed', () => {
+    const passed = performance.now() - 1;
+    const half = Math.floor(CLOCK_CHECK_UNITS / 2) + 1;
+    let innerError: unknown;
+    const run = (): unknown =>
+      withEvaluationDeadline(passed, () =>
+        measureCost(DEFAULT_COST_BUDGET, () => {
+          // Neither charge alone reaches the clock's next read; the two together do, inside the inner budget.
+          chargeCost(half);
+          try {
+            measureCost(DEFAULT_COST_BUDGET, () => chargeCost(half));
+          } catch (error) {
+            innerError = error;
+          }
+          return 'finished after the deadline';
+        }),
+      );
+    assert.throws(run, EvaluationDeadlineExceededError);
+    assert.ok(innerError instanceof EvaluationDeadlineExceededError);
+    // Without a deadline the same evaluation finishes.
+    assert.equal(measureCost(DEFAULT_COST_BUDGET, () => (chargeCost(half), measureCost(DEFAULT_COST_BUDGET, () => chargeCost(half)).cost)).value, half);
+    assert.equal(isCostBudgetArmed(), false);
+  });
+
+  it('starts a budget from nothing after compiled code charged while none was armed', () => {
+    // Compiled code adds to the meter without asking whether a budget is armed (regionMeter).
+    regionMeter.spent += 10 * DEFAULT_COST_BUDGET;
+    assert.deepEqual(measureCost(100, () => (chargeCost(60), 'fits')), { value: 'fits', cost: 60 });
+    assert.deepEqual(spentOf(() => measureCost(100, () => chargeCost(101))), [100, 101]);
     assert.equal(isCostBudgetArmed(), false);
   });
 

@@ -206,44 +206,85 @@ export interface Evaluable<A, T> {
 /**
  * measureCost's work, for fn(a, b) so that the engine's hot path allocates no closure per evaluation;
  * without `fn`, `a.evaluate(b)`: exported as evaluateWithCostBudget itself (the engine's call per
- * expression), so that no function sits between the engine and the program. Kept under V8's size
- * limit for inlining (the rare paths in functions of their own), so that the engine's loop can take it in.
+ * expression), so that no function sits between the engine and the program.
+ *
+ * This is the nested case, the engine's (every expression of a review is evaluated under the review's
+ * budget); the outermost budget, and a budget that cannot be armed, are meteredOutermost's. Kept
+ * small (the rare paths in functions of their own) so that V8 inlines it into the review's loop.
  */
 function metered<A, B, T>(limit: number, a: A, b: B, fn?: (a: A, b: B) => T): T {
-  // No clock read here: it costs about as much as a small expression, and the engine reads the
-  // clock before each policy anyway; within an expression the clock is read every CLOCK_CHECK_UNITS.
-  if (!(limit >= 0) || meter.deadlinePassed) refuseToArm(limit);
-  const outerArmed = meter.armed;
-  const outerLimit = meter.limit;
-  const outerBase = meter.base;
-  const outerOverran = meter.overran;
-  const outerSpent = meter.spent;
-  if (!outerArmed) startCounting();
-  const start = meter.spent;
-  meter.armed = true;
-  meter.overran = false;
-  meter.limit = limit;
-  meter.base = start;
+  // The record in a local: each read of the module's constant is a check for initialisation in the
+  // bytecode, whose size decides whether V8 inlines this function.
+  const m = meter;
+  if (!m.armed || !(limit >= 0) || m.deadlinePassed) return meteredOutermost(limit, a, b, fn);
+  const outerLimit = m.limit;
+  const outerBase = m.base;
+  const outerOverran = m.overran;
+  const outerThreshold = m.threshold;
+  const start = m.spent;
+  m.overran = false;
+  m.limit = limit;
+  m.base = start;
   // updateThreshold() for what was just set: armed, not overrun, the deadline not passed (see above).
-  meter.threshold = meter.deadlineAt === undefined ? start + limit : Math.min(start + limit, meter.clockAt);
+  m.threshold = m.deadlineAt === undefined ? start + limit : Math.min(start + limit, m.clockAt);
   let value: T;
   let spent: number;
   let overran: boolean;
   try {
     value = fn === undefined ? (a as unknown as Evaluable<B, T>).evaluate(b) : fn(a, b);
   } finally {
-    spent = meter.spent - start;
+    spent = m.spent - start;
+    overran = m.overran;
+    m.overran = outerOverran;
+    m.limit = outerLimit;
+    m.base = outerBase;
+    // What the inner budget spent counts in the outer one too: `spent` just runs on. Without a
+    // deadline the outer threshold is what it was (nothing it depends on moved); with one, the
+    // evaluation may have moved the clock's next read or found the deadline passed.
+    if (m.deadlineAt === undefined) m.threshold = outerThreshold;
+    else updateThreshold();
+  }
+  if (spent > limit || overran || m.deadlinePassed || m.spent - outerBase > outerLimit || (typeof value === 'object' && value instanceof Promise)) {
+    failAfterEvaluation(value, limit, spent, overran, outerLimit, m.spent - outerBase);
+  }
+  m.lastSpent = spent;
+  return value;
+}
+
+/**
+ * metered when no budget is armed yet: `spent` holds whatever compiled code added while none was
+ * armed, so the count starts again from 0 and is put back after, the clock's next read as far away as
+ * it was (the clock is read every CLOCK_CHECK_UNITS across evaluations, not from each one's start).
+ * Also where a budget that cannot be armed is refused.
+ */
+function meteredOutermost<A, B, T>(limit: number, a: A, b: B, fn?: (a: A, b: B) => T): T {
+  // No clock read here: it costs about as much as a small expression, and the engine reads the
+  // clock before each policy anyway; within an expression the clock is read every CLOCK_CHECK_UNITS.
+  if (!(limit >= 0) || meter.deadlinePassed) refuseToArm(limit);
+  const outerSpent = meter.spent;
+  meter.clockAt -= outerSpent;
+  meter.spent = 0;
+  meter.armed = true;
+  meter.overran = false;
+  meter.limit = limit;
+  meter.base = 0;
+  updateThreshold();
+  let value: T;
+  let spent: number;
+  let overran: boolean;
+  try {
+    value = fn === undefined ? (a as unknown as Evaluable<B, T>).evaluate(b) : fn(a, b);
+  } finally {
+    spent = meter.spent;
     overran = meter.overran;
-    meter.overran = outerOverran;
-    meter.armed = outerArmed;
-    meter.limit = outerLimit;
-    meter.base = outerBase;
-    // What an inner budget spends counts in the outer one too: `spent` just runs on.
-    if (!outerArmed) stopCounting(outerSpent);
+    // The fields of a budget are not read while none is armed: only `armed` and the count go back.
+    meter.armed = false;
+    meter.clockAt += outerSpent - spent;
+    meter.spent = outerSpent;
     updateThreshold();
   }
-  if (spent > limit || overran || meter.deadlinePassed || (outerArmed && meter.spent - outerBase > outerLimit) || (typeof value === 'object' && value instanceof Promise)) {
-    failAfterEvaluation(value, limit, spent, overran, outerArmed ? outerLimit : undefined, meter.spent - outerBase);
+  if (spent > limit || overran || meter.deadlinePassed || (typeof value === 'object' && value instanceof Promise)) {
+    failAfterEvaluation(value, limit, spent, overran, undefined, 0);
   }
   meter.lastSpent = spent;
   return value;
@@ -256,24 +297,9 @@ function refuseToArm(limit: number): never {
 }
 
 /**
- * Arming the outermost budget: `spent` holds whatever compiled code added while none was armed, so the
- * count starts again from 0 (stopCounting puts it back), the clock's next read as far away as it was.
- */
-function startCounting(): void {
-  meter.clockAt -= meter.spent;
-  meter.spent = 0;
-}
-
-/** Disarming the outermost budget: `spent` as it was before it, the clock's next read as far away as the evaluation left it. */
-function stopCounting(outerSpent: number): void {
-  meter.clockAt += outerSpent - meter.spent;
-  meter.spent = outerSpent;
-}
-
-/**
  * What metered throws after an evaluation that returned, in this order: a Promise is refused, the
- * evaluation's budget (spent past `limit`, or `overran`), the deadline, then the outer budget (`outerLimit`, undefined when none is armed,
- * which has spent `outerSpent`).
+ * evaluation's budget (spent past `limit`, or `overran`), the deadline, then the outer budget
+ * (`outerLimit`, undefined when none is armed, which has spent `outerSpent`).
  */
 function failAfterEvaluation(value: unknown, limit: number, spent: number, overran: boolean, outerLimit: number | undefined, outerSpent: number): never {
   if (typeof value === 'object' && value instanceof Promise) {
@@ -284,7 +310,6 @@ function failAfterEvaluation(value: unknown, limit: number, spent: number, overr
   if (outerLimit !== undefined && outerSpent > outerLimit) throw new CostBudgetExceededError(outerLimit, outerSpent);
   throw new Error('failAfterEvaluation called for an evaluation that did not fail');
 }
-
 
 /** Runs `evaluate` under a cost budget of `limit` units and returns its value. */
 export function withCostBudget<T>(limit: number, evaluate: () => T): T {
