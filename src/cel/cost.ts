@@ -240,9 +240,10 @@ function metered<A, B, T>(limit: number, a: A, b: B, fn?: (a: A, b: B) => T): T 
     m.base = outerBase;
     // What the inner budget spent counts in the outer one too: `spent` just runs on. Without a
     // deadline the outer threshold is what it was (nothing it depends on moved); with one, the
-    // evaluation may have moved the clock's next read or found the deadline passed.
+    // evaluation may have moved the clock's next read or found the deadline passed (updateThreshold
+    // for the outer budget, written out: a call here would not leave room to inline metered).
     if (m.deadlineAt === undefined) m.threshold = outerThreshold;
-    else updateThreshold();
+    else m.threshold = outerOverran || m.deadlinePassed ? Number.NEGATIVE_INFINITY : Math.min(outerBase + outerLimit, m.clockAt);
   }
   if (spent > limit || overran || m.deadlinePassed || m.spent - outerBase > outerLimit || (typeof value === 'object' && value instanceof Promise)) {
     failAfterEvaluation(value, limit, spent, overran, outerLimit, m.spent - outerBase);
