@@ -208,15 +208,58 @@ export interface Evaluable<A, T> {
  * without `fn`, `a.evaluate(b)`: exported as evaluateWithCostBudget itself (the engine's call per
  * expression), so that no function sits between the engine and the program.
  *
- * This is the nested case, the engine's (every expression of a review is evaluated under the review's
- * budget); the outermost budget, and a budget that cannot be armed, are meteredOutermost's. Kept
- * small (the rare paths in functions of their own) so that V8 inlines it into the review's loop.
+ * This is the outermost budget, the engine's common case (an expression of a policy without a budget
+ * of its own); a budget inside another is meteredNested's. Kept small (the rare paths in functions
+ * of their own) so that V8 inlines it into the review's loop.
  */
 function metered<A, B, T>(limit: number, a: A, b: B, fn?: (a: A, b: B) => T): T {
   // The record in a local: each read of the module's constant is a check for initialisation in the
   // bytecode, whose size decides whether V8 inlines this function.
   const m = meter;
-  if (!m.armed || !(limit >= 0) || m.deadlinePassed) return meteredOutermost(limit, a, b, fn);
+  // No clock read here: it costs about as much as a small expression, and the engine reads the
+  // clock before each policy anyway; within an expression the clock is read every CLOCK_CHECK_UNITS.
+  if (!(limit >= 0) || m.deadlinePassed) refuseToArm(limit);
+  if (m.armed) return meteredNested(limit, a, b, fn);
+  // `spent` holds whatever compiled code added while no budget was armed: the count starts again from
+  // 0 and is put back after, the clock's next read as far away as it was (the clock is read every
+  // CLOCK_CHECK_UNITS across evaluations, not from each one's start).
+  const outerSpent = m.spent;
+  m.clockAt -= outerSpent;
+  m.spent = 0;
+  m.armed = true;
+  m.overran = false;
+  m.limit = limit;
+  m.base = 0;
+  // updateThreshold() for what was just set: armed, not overrun, the deadline not passed (see above).
+  m.threshold = m.deadlineAt === undefined ? limit : Math.min(limit, m.clockAt);
+  let value: T;
+  let spent: number;
+  let overran: boolean;
+  try {
+    value = fn === undefined ? (a as unknown as Evaluable<B, T>).evaluate(b) : fn(a, b);
+  } finally {
+    spent = m.spent;
+    overran = m.overran;
+    // The other fields of a budget are not read while none is armed: only `armed` and the count go back
+    // (and the threshold, updateThreshold's while none is armed).
+    m.armed = false;
+    m.clockAt += outerSpent - spent;
+    m.spent = outerSpent;
+    m.threshold = Number.POSITIVE_INFINITY;
+  }
+  if (spent > limit || overran || m.deadlinePassed || (typeof value === 'object' && value instanceof Promise)) {
+    failAfterEvaluation(value, limit, spent, overran, undefined, 0);
+  }
+  m.lastSpent = spent;
+  return value;
+}
+
+/**
+ * metered inside an armed budget (a policy's budget around its expressions, a test's): the inner
+ * budget starts where the outer one stands, and the outer one's fields wait in locals.
+ */
+function meteredNested<A, B, T>(limit: number, a: A, b: B, fn?: (a: A, b: B) => T): T {
+  const m = meter;
   const outerLimit = m.limit;
   const outerBase = m.base;
   const outerOverran = m.overran;
@@ -225,7 +268,6 @@ function metered<A, B, T>(limit: number, a: A, b: B, fn?: (a: A, b: B) => T): T 
   m.overran = false;
   m.limit = limit;
   m.base = start;
-  // updateThreshold() for what was just set: armed, not overrun, the deadline not passed (see above).
   m.threshold = m.deadlineAt === undefined ? start + limit : Math.min(start + limit, m.clockAt);
   let value: T;
   let spent: number;
@@ -241,7 +283,7 @@ function metered<A, B, T>(limit: number, a: A, b: B, fn?: (a: A, b: B) => T): T 
     // What the inner budget spent counts in the outer one too: `spent` just runs on. Without a
     // deadline the outer threshold is what it was (nothing it depends on moved); with one, the
     // evaluation may have moved the clock's next read or found the deadline passed (updateThreshold
-    // for the outer budget, written out: a call here would not leave room to inline metered).
+    // for the outer budget, written out).
     if (m.deadlineAt === undefined) m.threshold = outerThreshold;
     else m.threshold = outerOverran || m.deadlinePassed ? Number.NEGATIVE_INFINITY : Math.min(outerBase + outerLimit, m.clockAt);
   }
@@ -249,45 +291,6 @@ function metered<A, B, T>(limit: number, a: A, b: B, fn?: (a: A, b: B) => T): T 
     failAfterEvaluation(value, limit, spent, overran, outerLimit, m.spent - outerBase);
   }
   m.lastSpent = spent;
-  return value;
-}
-
-/**
- * metered when no budget is armed yet: `spent` holds whatever compiled code added while none was
- * armed, so the count starts again from 0 and is put back after, the clock's next read as far away as
- * it was (the clock is read every CLOCK_CHECK_UNITS across evaluations, not from each one's start).
- * Also where a budget that cannot be armed is refused.
- */
-function meteredOutermost<A, B, T>(limit: number, a: A, b: B, fn?: (a: A, b: B) => T): T {
-  // No clock read here: it costs about as much as a small expression, and the engine reads the
-  // clock before each policy anyway; within an expression the clock is read every CLOCK_CHECK_UNITS.
-  if (!(limit >= 0) || meter.deadlinePassed) refuseToArm(limit);
-  const outerSpent = meter.spent;
-  meter.clockAt -= outerSpent;
-  meter.spent = 0;
-  meter.armed = true;
-  meter.overran = false;
-  meter.limit = limit;
-  meter.base = 0;
-  updateThreshold();
-  let value: T;
-  let spent: number;
-  let overran: boolean;
-  try {
-    value = fn === undefined ? (a as unknown as Evaluable<B, T>).evaluate(b) : fn(a, b);
-  } finally {
-    spent = meter.spent;
-    overran = meter.overran;
-    // The fields of a budget are not read while none is armed: only `armed` and the count go back.
-    meter.armed = false;
-    meter.clockAt += outerSpent - spent;
-    meter.spent = outerSpent;
-    updateThreshold();
-  }
-  if (spent > limit || overran || meter.deadlinePassed || (typeof value === 'object' && value instanceof Promise)) {
-    failAfterEvaluation(value, limit, spent, overran, undefined, 0);
-  }
-  meter.lastSpent = spent;
   return value;
 }
 
