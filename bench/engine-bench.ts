@@ -95,6 +95,14 @@ function benchmarkObject(): JsonObject {
  */
 const LIBRARY_WARM_UP_MILLIS = QUICK ? 500 : 1500;
 
+/**
+ * How long each size's reviews (and their plain-JavaScript twin) run before they are measured. A new
+ * policy set deoptimises the review's loop; on a busy machine V8's background re-optimisation can land
+ * after a 50 ms warm-up, and then a whole round of the 10-policy row ran unoptimised (seen as 6–30×
+ * in runs where the long loops measured 5×).
+ */
+const SIZE_WARM_UP_MILLIS = QUICK ? 200 : 500;
+
 /** Median nanoseconds of CPU time per call of `fn` (bench/cpu-time.ts), after `warmUpMillis` of calls. */
 function measure(fn: () => void, rounds = ROUNDS, roundMillis = ROUND_MILLIS, warmUpMillis = 50): number {
   return measureCpuPerCall(fn, { rounds, roundMillis, warmUpMillis });
@@ -197,14 +205,24 @@ async function main(): Promise<void> {
     const decision = review(request, set, { phase: 'validate' });
     if (!decision.allowed) throw new Error(`benchmark object should be allowed: ${JSON.stringify(decision.violations[0])}`);
 
-    const engineNs = measure(() => {
-      sink += review(request, set, { phase: 'validate' }).violations.length;
-    });
+    const engineNs = measure(
+      () => {
+        sink += review(request, set, { phase: 'validate' }).violations.length;
+      },
+      ROUNDS,
+      ROUND_MILLIS,
+      SIZE_WARM_UP_MILLIS,
+    );
     const typed = object as unknown as DsShape;
     const allowed = ['kube-system'];
-    const plainNs = measure(() => {
-      for (let i = 0; i < size; i++) if (!CHECKS[i % CHECKS.length]!.js(typed, 'monitoring', allowed)) sink++;
-    });
+    const plainNs = measure(
+      () => {
+        for (let i = 0; i < size; i++) if (!CHECKS[i % CHECKS.length]!.js(typed, 'monitoring', allowed)) sink++;
+      },
+      ROUNDS,
+      ROUND_MILLIS,
+      SIZE_WARM_UP_MILLIS,
+    );
     ratios.push([size, engineNs / plainNs]);
     loads.push([size, loadMillis]);
     const previous = points.at(-1);
