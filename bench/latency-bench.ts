@@ -275,6 +275,7 @@ async function main(): Promise<void> {
 
     // 1. The first review after readiness: a fresh server per sample, servers taking turns.
     const first = new Map<string, Sample[]>();
+    const startWarmUps = new Map<string, string[]>();
     let index = 0;
     for (let round = 0; round < ROUNDS; round++) {
       for (const mode of ['new connection', 'keep-alive'] as const) {
@@ -285,6 +286,7 @@ async function main(): Promise<void> {
           if (mode === 'keep-alive') target.keepAlive = (await Connection.open(target.server.url, ca(tls))).connection;
           const key = `${variant.name}|${mode}`;
           first.set(key, [...(first.get(key) ?? []), await send(target, tls, mode, 'validate', 'small')]);
+          if (target.logFile !== undefined) startWarmUps.set(variant.name, [...(startWarmUps.get(variant.name) ?? []), await lastWarmUpMs(target.logFile)]);
           target.keepAlive?.close();
           await target.server.stop();
           running.pop();
@@ -370,6 +372,7 @@ async function main(): Promise<void> {
       for (const mode of ['new connection', 'keep-alive'] as const) row(`rare, /${endpoint} ${payload}`, mode, (name) => rare.get(`${name}|${mode}|${endpoint}|${payload}`) ?? []);
     }
     lines.push('');
+    for (const name of names.slice(1)) lines.push(`warm-ups at start, ${name}: ${(startWarmUps.get(name) ?? []).join('; ')}`);
     for (const name of names.slice(1)) {
       const samples = reload.get(name) ?? [];
       const d = describe(samples);
