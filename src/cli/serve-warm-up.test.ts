@@ -9,24 +9,13 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { runCli } from '../../test/support/cli-process.js';
-import { admissionReview, callHttp, callHttps, daemonSet, temporaryDirectory, TEST_POLICIES, writeFiles } from '../../test/support/server-fixtures.js';
+import { admissionReview, ALWAYS_ERRORING_POLICY, callHttp, callHttps, daemonSet, temporaryDirectory, TEST_POLICIES, writeFiles } from '../../test/support/server-fixtures.js';
 import { LISTENING_MESSAGE, startServe, stopAllServes, type LogLine, type ServeProcess } from '../../test/support/serve-process.js';
 
 after(stopAllServes);
 
 const WARMED_UP = 'policy set warmed up';
 const DECISION = 'admission decision';
-
-/** Errors on every DaemonSet with fewer than eight containers (all the samples): an evaluation error, failurePolicy Fail. */
-const ERRORING_POLICY = `apiVersion: daemonguard.dev/v1alpha1
-kind: DaemonSetPolicy
-metadata:
-  name: always-errors
-spec:
-  validations:
-    - expression: "object.spec.template.spec.containers[7].name != ''"
-      message: never evaluated
-`;
 
 const ADDED_POLICY = `apiVersion: daemonguard.dev/v1alpha1
 kind: DaemonSetPolicy
@@ -56,7 +45,7 @@ function samples(text: string, metric: string): string[] {
 describe('daemonguard serve: warm-up', () => {
   it('warms each set before it serves (before readiness, before a reload swaps it in) and leaves no review behind in logs or metrics', { timeout: 90_000 }, async () => {
     const dir = await temporaryDirectory('daemonguard-warm-up-');
-    await writeFiles(dir, { 'policies/all.yaml': TEST_POLICIES, 'policies/errors.yaml': ERRORING_POLICY });
+    await writeFiles(dir, { 'policies/all.yaml': TEST_POLICIES, 'policies/errors.yaml': ALWAYS_ERRORING_POLICY });
     const served = await startServe({ args: ['--address', '127.0.0.1', '--port', '0', '--policies', 'policies'], cwd: dir });
     const ca = await readFile(path.join(dir, 'certs', 'ca.crt'), 'utf8');
 

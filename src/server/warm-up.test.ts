@@ -10,20 +10,9 @@ import type { AdmissionRequest, Decision, ReviewContext, ReviewPhase } from '../
 import { loadPolicySet } from '../policy/load-policies.js';
 import type { PolicySet } from '../policy/types.js';
 import { POLICIES_DIR } from '../../test/support/library-paths.js';
-import { admissionReview, daemonSet, temporaryDirectory, TEST_POLICIES, writeFiles } from '../../test/support/server-fixtures.js';
+import { admissionReview, ALWAYS_ERRORING_POLICY, daemonSet, temporaryDirectory, TEST_POLICIES, writeFiles } from '../../test/support/server-fixtures.js';
 import { warmUpPolicySet } from './warm-up.js';
 import { WARM_UP_NAMESPACES, warmUpReviewBodies } from './warm-up-reviews.js';
-
-/** Fails at review time on every DaemonSet (an index past the end): an evaluation error under failurePolicy Fail. */
-const THROWING_POLICY = `apiVersion: daemonguard.dev/v1alpha1
-kind: DaemonSetPolicy
-metadata:
-  name: always-errors
-spec:
-  validations:
-    - expression: "object.spec.template.spec.containers[7].name != ''"
-      message: never evaluated
-`;
 
 async function loadFrom(files: Record<string, string>): Promise<PolicySet> {
   const dir = await temporaryDirectory('daemonguard-warm-up-');
@@ -89,7 +78,7 @@ describe('warmUpPolicySet', () => {
   });
 
   it('counts, and does not throw for, a policy that errors on every sample or an engine that throws', async () => {
-    const set = await loadFrom({ 'policies.yaml': TEST_POLICIES, 'errors.yaml': THROWING_POLICY });
+    const set = await loadFrom({ 'policies.yaml': TEST_POLICIES, 'errors.yaml': ALWAYS_ERRORING_POLICY });
     const report = await warmUpPolicySet(set, { review, budgetMs: 60_000, evalDeadlineMs: 10_000 });
     assert.equal(report.complete, true);
     assert.ok(report.withErrors > 0 && report.withErrors <= report.reviews, JSON.stringify(report));

@@ -6,7 +6,7 @@
 // The samples take the path a review takes in admission-handler.ts from the body on (the limit check,
 // JSON.parse, decoding, the engine through answerAdmissionReview, the answer's JSON), but nothing of
 // what a review leaves behind: no decision log line, no metrics, no audit, no answer sent. The engine
-// is pure (engine/review.ts), so the set is the same afterwards. Bounded in time: a reviews that runs
+// is pure (engine/review.ts), so the set is the same afterwards. Bounded in time: a sample that runs
 // past the budget is cut by its deadline, as a real one would be, and no further sample starts.
 
 import { setImmediate as nextTurn } from 'node:timers/promises';
