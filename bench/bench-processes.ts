@@ -74,6 +74,8 @@ export interface ServeSpec {
   cli?: string;
   /** The name the results give it (default `daemonguard`). */
   name?: string;
+  /** More serve flags after the usual ones (e.g. --warm-up-budget 0). */
+  extraArgs?: readonly string[];
 }
 
 /** `daemonguard serve` as deployed: the built-in library, info logging, its defaults otherwise. */
@@ -94,6 +96,7 @@ export async function startServe(spec: ServeSpec): Promise<RunningServer> {
     spec.namespacesFile,
     '--log-level',
     spec.logLevel ?? 'info',
+    ...(spec.extraArgs ?? []),
   ];
   const served = await startServeProcess({
     ...(spec.cli === undefined ? {} : { cli: spec.cli }),

@@ -22,6 +22,7 @@ import type { NodeSource } from '../common/node-source.js';
 import { FileNamespaceCatalog, type NamespaceSource } from '../server/namespace-catalog.js';
 import { NamespaceSourceMissingError, withoutNamespaceSource } from '../server/namespace-requirement.js';
 import { WatchedPolicyStore, type PolicyStore } from '../server/policy-store.js';
+import { DEFAULT_WARM_UP_BUDGET_MS, warmUpPolicySet } from '../server/warm-up.js';
 import { DEFAULT_MAX_BODY_BYTES } from '../server/read-body.js';
 import type { ClusterNamespaceCatalog } from '../kube/namespace-informer.js';
 import type { ServeAudit } from './serve-audit.js';
@@ -78,6 +79,8 @@ export interface ServeOptions {
   maxJsonNodes: number;
   maxJsonStringBytes: number;
   maxInflightBytes: number;
+  /** --warm-up-budget: how long a loaded policy set may spend on sample reviews before it serves; 0 = no warm-up. */
+  warmUpBudget: number;
 }
 
 function parseProbeAddress(value: string): ProbeAddress {
@@ -258,6 +261,16 @@ export function registerServeCommand(program: Command): Command {
         .argParser(parseDurationFlag),
     )
     .addOption(
+      new Option(
+        '--warm-up-budget <duration>',
+        'before the server is ready, and before a reloaded policy set replaces the serving one, the set answers sample DaemonSet reviews ' +
+          '(no decision logged or counted) so that V8 compiles it then rather than during the first real review; at most this long; 0 = no warm-up',
+      )
+        .env('DAEMONGUARD_WARM_UP_BUDGET')
+        .default(DEFAULT_WARM_UP_BUDGET_MS, formatDuration(DEFAULT_WARM_UP_BUDGET_MS))
+        .argParser(parseDurationFlag),
+    )
+    .addOption(
       new Option('--watch-interval <duration>', 'how often policy and TLS files are re-read in case a file event was missed; 0 = never')
         .env('DAEMONGUARD_WATCH_INTERVAL')
         .default(10_000, '10s')
@@ -430,7 +443,23 @@ async function startWithin(lifecycle: ServeLifecycle, options: ServeOptions, log
     return set;
   };
   const load = namespaceSource ? loadWithParams : withoutNamespaceSource(loadWithParams);
-  const files = paths.length === 0 ? undefined : new WatchedPolicyStore<PolicySet>({ paths, load, logger, metrics, pollIntervalMs: options.watchInterval });
+  const jsonLimits = {
+    maxDepth: options.maxJsonDepth,
+    maxElements: options.maxJsonElements,
+    maxNodes: options.maxJsonNodes,
+    maxStringBytes: options.maxJsonStringBytes,
+  };
+  const warmUp = async (next: PolicySet, trigger: string): Promise<void> => {
+    const report = await warmUpPolicySet(next, { review, budgetMs: options.warmUpBudget, evalDeadlineMs: options.evalDeadline, jsonLimits });
+    logger.info(
+      { trigger, policies: next.policies.length, reviews: report.reviews, withErrors: report.withErrors, durationMs: Math.round(report.durationMs), complete: report.complete },
+      report.complete ? 'policy set warmed up' : `policy set warm-up stopped at --warm-up-budget (${formatDuration(options.warmUpBudget)})`,
+    );
+  };
+  const files =
+    paths.length === 0
+      ? undefined
+      : new WatchedPolicyStore<PolicySet>({ paths, load, logger, metrics, pollIntervalMs: options.watchInterval, ...(options.warmUpBudget > 0 ? { prepare: warmUp } : {}) });
   if (files !== undefined) {
     lifecycle.acquired('policy file watches', () => files.close());
     try {
@@ -545,12 +574,7 @@ async function startWithin(lifecycle: ServeLifecycle, options: ServeOptions, log
       evalDeadlineMs: options.evalDeadline,
       logRequestBodies: options.logRequestBodies === true,
       maxBodyBytes: options.maxBodyBytes,
-      jsonLimits: {
-        maxDepth: options.maxJsonDepth,
-        maxElements: options.maxJsonElements,
-        maxNodes: options.maxJsonNodes,
-        maxStringBytes: options.maxJsonStringBytes,
-      },
+      jsonLimits,
       maxInFlightBytes: options.maxInflightBytes,
       tlsPollIntervalMs: options.watchInterval,
       ...(namespaces === undefined ? {} : { namespaceObject: (name: string) => namespaces.get(name) }),

@@ -194,4 +194,60 @@ describe('WatchedPolicyStore', () => {
     assert.match(refused.message, /^1 policy reads the labels of the request's namespace, but the server was given no namespaces: pass --namespaces FILE .* or --namespaces-from-cluster\n/);
     assert.ok(refused.message.endsWith(`${path.join(dir, 'baseline.yaml')}:1:1: policy "baseline-host-network" selects namespaces by label (spec.match.namespaceSelector)`), refused.message);
   });
+
+  it('prepares each set that loaded before it serves: at start before start() returns, on a reload while the last set still serves', async () => {
+    const dir = await temporaryDirectory('daemonguard-policies-');
+    await writeFiles(dir, { 'base.yaml': HOST_PID });
+    const logs = captureLogger('info');
+    const seen: { trigger: string; policies: string[]; servingThen: string[] | undefined; loggedThen: string[] }[] = [];
+    const store: WatchedPolicyStore<PolicySet> = new WatchedPolicyStore<PolicySet>({
+      paths: [dir],
+      load: loadPolicySet,
+      logger: logs.logger,
+      debounceMs: 50,
+      pollIntervalMs: 0,
+      prepare: async (next, trigger) => {
+        await sleep(20);
+        seen.push({
+          trigger,
+          policies: next.policies.map((policy) => policy.name),
+          servingThen: store.current()?.policies.map((policy) => policy.name),
+          loggedThen: logs.records.map((record) => String(record['msg'])),
+        });
+      },
+    });
+    stores.push(store);
+    await store.start();
+    assert.equal(seen.length, 1);
+    assert.deepEqual([seen[0]!.trigger, seen[0]!.policies, seen[0]!.servingThen], ['start', ['host-pid'], undefined]);
+    assert.ok(!seen[0]!.loggedThen.includes('policies loaded'), 'prepared before the set is announced');
+    assert.ok(logs.records.some((record) => record['msg'] === 'policies loaded'));
+
+    await writeFile(path.join(dir, 'more.yaml'), TEST_POLICIES);
+    await eventually(() => names(store).includes('privileged-namespaces'));
+    assert.equal(seen.length, 2);
+    assert.equal(seen[1]!.trigger, 'file change');
+    assert.ok(seen[1]!.policies.includes('privileged-namespaces'));
+    assert.deepEqual(seen[1]!.servingThen, ['host-pid'], 'the last set serves while the next one is prepared');
+    assert.ok(seen[1]!.loggedThen.includes('reloading the policy files'));
+    assert.ok(!seen[1]!.loggedThen.includes('policies reloaded'));
+  });
+
+  it('serves a set whose preparation failed, with a warning, at start and on a reload', async () => {
+    const prepare = async (): Promise<void> => {
+      throw new Error('warm-up fault');
+    };
+    const { dir, store, logs } = await startStore({ 'base.yaml': HOST_PID }, { prepare });
+    assert.deepEqual(names(store), ['host-pid']);
+    await writeFile(path.join(dir, 'more.yaml'), TEST_POLICIES);
+    await eventually(() => names(store).includes('privileged-namespaces'));
+    const warnings = logs.records.filter((record) => record['msg'] === 'preparing the policy set before it serves failed; it serves anyway');
+    assert.deepEqual(
+      warnings.map((record) => [record['trigger'], (record['err'] as { message: string }).message, record['level']]),
+      [
+        ['start', 'warm-up fault', 40],
+        ['file change', 'warm-up fault', 40],
+      ],
+    );
+  });
 });

@@ -41,6 +41,11 @@ export interface WatchedPolicyStoreOptions<P extends PolicySetLike> extends Watc
   load: LoadPolicies<P>;
   logger: Logger;
   metrics?: ServerMetrics;
+  /**
+   * Runs on a set that loaded, before it serves (the first load, and each reload before the swap): the
+   * warm-up (warm-up.ts). A failure is logged and the set serves anyway: it loaded and was checked.
+   */
+  prepare?: (next: P, trigger: string) => Promise<void>;
 }
 
 function isPolicyProblem(value: unknown): value is PolicyProblem {
@@ -107,7 +112,7 @@ export class WatchedPolicyStore<P extends PolicySetLike> implements PolicyStore<
    * that fails leaves the last good set serving, and its error is returned. `trigger` goes in the log line.
    */
   async reload(trigger = 'file change'): Promise<Error | undefined> {
-    const { logger, metrics, paths, load } = this.options;
+    const { logger, metrics, paths, load, prepare } = this.options;
     let next: P;
     // Said before the load, so that what happens during one (it yields to probes and reviews between
     // policies) can be told apart from what happens before or after.
@@ -130,6 +135,14 @@ export class WatchedPolicyStore<P extends PolicySetLike> implements PolicyStore<
         this.policySet === undefined ? 'policies failed to load' : 'policy change refused; the last good set keeps serving',
       );
       return error;
+    }
+    if (prepare !== undefined) {
+      try {
+        await prepare(next, trigger);
+      } catch (caught) {
+        logger.warn({ err: toError(caught), trigger }, 'preparing the policy set before it serves failed; it serves anyway');
+      }
+      if (this.closed) return undefined;
     }
     const previous = this.policySet;
     this.policySet = next;

@@ -13,6 +13,20 @@ import { createCertificateAuthority, issueCertificate, type CertificateAndKey } 
 import { writeCertificatePair } from '../../src/certs/dev-certificates.js';
 import type { JsonObject, Operation } from '../../src/engine/types.js';
 
+/**
+ * A policy that fails to evaluate on every DaemonSet it validates with fewer than eight containers (an
+ * index past the end): an evaluation error, settled by failurePolicy Fail.
+ */
+export const ALWAYS_ERRORING_POLICY = `apiVersion: daemonguard.dev/v1alpha1
+kind: DaemonSetPolicy
+metadata:
+  name: always-errors
+spec:
+  validations:
+    - expression: "object.spec.template.spec.containers[7].name != ''"
+      message: never evaluated
+`;
+
 /** A policy that reads the namespace's labels (namespaceSelector): it needs a server that knows the namespaces. */
 export const BASELINE_HOST_NETWORK_POLICY = `apiVersion: daemonguard.dev/v1alpha1
 kind: DaemonSetPolicy
