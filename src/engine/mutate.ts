@@ -3,7 +3,7 @@
 // parents are created by the operation itself, keys are escaped, no `test` operations.
 import fastJsonPatch from 'fast-json-patch';
 import type { Operation as FastPatchOperation } from 'fast-json-patch';
-import { fromCelValue, toCelValue } from '../cel/values.js';
+import { fromCelValue } from '../cel/values.js';
 import { ApplyConfigurationError, applyConfiguration, diffOperations } from './apply-configuration.js';
 import { constructedTypeName, typeNameMismatches } from '../cel/object-construction.js';
 import { formatPointer, parsePointer } from '../common/json-pointer.js';
@@ -103,7 +103,7 @@ function applyDefaults(mutation: CompiledMutation, original: JsonObject, activat
     list.forEach((element, index) => {
       const base = [...entry.forEach!, String(index)];
       if (addIfAbsent(working, base, entry.path, null, mutation.field) === undefined) return;
-      const value = defaultValue(entry, elementActivation(activation, toCelValue(element), BigInt(index)));
+      const value = defaultValue(entry, elementActivation(activation, element, BigInt(index)));
       if (value === undefined) return;
       const op = addIfAbsent(working, base, entry.path, value, mutation.field);
       if (op) emit(op);
