@@ -104,11 +104,15 @@ describe('mutations: declarative defaults', () => {
           { name: 'exporter', image: 'x:1', ports: [{ containerPort: 9100 }] },
           { name: 'sidecar', image: 'y:1' },
           { name: 'probed', image: 'z:1', ports: [{ containerPort: 8080 }], readinessProbe: { httpGet: { path: '/ready', port: 8080 } } },
+          { name: 'pusher', image: 'w:1', ports: [{ containerPort: 9091 }] },
         ],
       },
     });
     const decision = review(admissionRequest(object), set, { phase: 'mutate' });
-    assert.deepEqual(decision.patch, [{ op: 'add', path: '/spec/template/spec/containers/0/readinessProbe', value: { tcpSocket: { port: 9100 } } }]);
+    assert.deepEqual(decision.patch, [
+      { op: 'add', path: '/spec/template/spec/containers/0/readinessProbe', value: { tcpSocket: { port: 9100 } } },
+      { op: 'add', path: '/spec/template/spec/containers/3/readinessProbe', value: { tcpSocket: { port: 9091 } } },
+    ]);
     assertAppliesAndIsIdempotent(object, decision, set);
   });
 

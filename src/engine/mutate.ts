@@ -110,8 +110,11 @@ function applyDefaults(mutation: CompiledMutation, original: JsonObject, activat
     }
     const list = listAt(working, entry.forEach);
     if (!list) continue;
+    // One path to the element for the whole list, its last segment the index: the operations keep
+    // pointers formatted from it, never the array.
+    const base = [...entry.forEach, ''];
     list.forEach((element, index) => {
-      const base = [...entry.forEach!, String(index)];
+      base[base.length - 1] = String(index);
       if (firstMissing(working, base, entry.path, mutation.field) < 0) return;
       const value = defaultValue(entry, elementActivation(activation, element, BigInt(index)));
       if (value === undefined) return;
