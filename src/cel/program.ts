@@ -12,6 +12,8 @@ export interface JsonInputs {
   readonly oldObject: unknown;
   readonly request: unknown;
   readonly namespaceObject: unknown;
+  /** A forEach default's list element (present whenever the activation sets `element`). */
+  readonly element?: unknown;
   /** CEL values of the JSON objects and lists converted so far in this review, by identity. */
   readonly converted: ConversionMemo;
 }
@@ -36,7 +38,7 @@ export interface CelActivation {
   element?: unknown;
   index?: unknown;
   /**
-   * When present, `object`, `oldObject`, `request` and `namespaceObject` as JSON: compiled code reads
+   * When present, `object`, `oldObject`, `request`, `namespaceObject` and `element` as JSON: compiled code reads
    * these and leaves the CEL values above (which the engine converts lazily) to the interpreter.
    */
   readonly json?: JsonInputs;

@@ -3,7 +3,7 @@
 // only where an operation needs a CEL value); `variables` is per policy, lazy and memoized
 // as in Kubernetes, so a variable no validation reads costs nothing.
 import type { CelActivation, ConversionMemo, JsonInputs } from '../cel/program.js';
-import { celOfJson } from '../cel/values.js';
+import { celOfJson, toCelValue } from '../cel/values.js';
 import type { CompiledPolicy, CompiledVariable } from '../policy/types.js';
 import { coverageValue } from './coverage-value.js';
 import { evaluateExpression } from './evaluate.js';
@@ -322,24 +322,71 @@ export function policyActivation(policy: CompiledPolicy, shared: SharedValues): 
   return new PolicyActivation(shared, policy);
 }
 
-/** `activation` with `element` and `index` set, for a forEach default's expressions. */
+/**
+ * `activation` with `element` (the list element as JSON, as it is in the object) and `index` set, for
+ * a forEach default's expressions.
+ */
 export function elementActivation(activation: CelActivation, element: unknown, index: bigint): CelActivation {
   return new ElementActivation(activation, element, index);
 }
 
 /**
+ * The review's JSON inputs plus the current list element: compiled code reads `element` as JSON, as
+ * it reads `object` (codegen JSON_NAMES), so an element it only reads members of is never converted.
+ * Getters, so that `request`'s view is still built only when read.
+ */
+class ElementInputs implements JsonInputs {
+  constructor(
+    readonly review: JsonInputs,
+    readonly element: unknown,
+  ) {}
+
+  get object(): unknown {
+    return this.review.object;
+  }
+  get oldObject(): unknown {
+    return this.review.oldObject;
+  }
+  get request(): unknown {
+    return this.review.request;
+  }
+  get namespaceObject(): unknown {
+    return this.review.namespaceObject;
+  }
+  get converted(): ConversionMemo {
+    return this.review.converted;
+  }
+}
+
+/**
  * A policy's activation plus `element` and `index`. Everything else is the policy's: its variables
- * are evaluated in the policy's activation, once per review, as without forEach.
+ * are evaluated in the policy's activation, once per review, as without forEach. The element is
+ * JSON for compiled code (`json.element`) and converted for the interpreter on its first read, through
+ * the review's conversions (the same CEL value compiled code gets when it converts that element).
  */
 class ElementActivation implements CelActivation {
+  #element: unknown;
+  #json: ElementInputs | undefined;
+
   constructor(
     readonly parent: CelActivation,
-    readonly element: unknown,
+    /** The element as JSON. */
+    readonly elementJson: unknown,
     readonly index: bigint,
   ) {}
 
   get json(): JsonInputs | undefined {
-    return this.parent.json;
+    const review = this.parent.json;
+    if (review === undefined) return undefined;
+    if (this.#json?.review !== review) this.#json = new ElementInputs(review, this.elementJson);
+    return this.#json;
+  }
+  get element(): unknown {
+    if (this.#element === undefined) {
+      const converted = this.parent.json?.converted;
+      this.#element = converted === undefined ? toCelValue(this.elementJson) : celOfJson(this.elementJson, converted);
+    }
+    return this.#element;
   }
   get object(): unknown {
     return this.parent.object;

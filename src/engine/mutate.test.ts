@@ -104,12 +104,53 @@ describe('mutations: declarative defaults', () => {
           { name: 'exporter', image: 'x:1', ports: [{ containerPort: 9100 }] },
           { name: 'sidecar', image: 'y:1' },
           { name: 'probed', image: 'z:1', ports: [{ containerPort: 8080 }], readinessProbe: { httpGet: { path: '/ready', port: 8080 } } },
+          { name: 'pusher', image: 'w:1', ports: [{ containerPort: 9091 }] },
         ],
       },
     });
     const decision = review(admissionRequest(object), set, { phase: 'mutate' });
-    assert.deepEqual(decision.patch, [{ op: 'add', path: '/spec/template/spec/containers/0/readinessProbe', value: { tcpSocket: { port: 9100 } } }]);
+    assert.deepEqual(decision.patch, [
+      { op: 'add', path: '/spec/template/spec/containers/0/readinessProbe', value: { tcpSocket: { port: 9100 } } },
+      { op: 'add', path: '/spec/template/spec/containers/3/readinessProbe', value: { tcpSocket: { port: 9091 } } },
+    ]);
     assertAppliesAndIsIdempotent(object, decision, set);
+  });
+
+  it('refuses a default whose path runs into a value that is not an object or past the end of a list, naming where', async () => {
+    const set = await policies(
+      policyYaml('through-scalar', `
+      failurePolicy: Fail
+      mutations:
+        - name: privileged
+          defaults:
+            - forEach: /spec/template/spec/containers
+              path: /securityContext/privileged
+              valueExpression: "element.name == 'agent'"
+      `),
+      policyYaml('past-end', `
+      failurePolicy: Fail
+      mutations:
+        - name: second-port
+          defaults:
+            - forEach: /spec/template/spec/containers
+              path: /ports/3/name
+              value: metrics
+      `),
+    );
+    const object = daemonSet({
+      podSpec: {
+        containers: [
+          { name: 'agent', image: 'x:1', securityContext: { privileged: false }, ports: [{ containerPort: 9100, name: 'm' }] },
+          { name: 'odd', image: 'y:1', securityContext: 'privileged', ports: [{ containerPort: 8080 }] },
+        ],
+      },
+    });
+    const decision = review(admissionRequest(object), set, { phase: 'mutate' });
+    assert.equal(decision.allowed, false);
+    const messages = decision.violations.map((v) => v.message).join('\n');
+    assert.match(messages, /cannot set \/securityContext\/privileged: \/spec\/template\/spec\/containers\/1\/securityContext is not an object/);
+    assert.match(messages, /cannot set \/ports\/3\/name: \/spec\/template\/spec\/containers\/0\/ports\/3 is past the end of the list/);
+    assert.deepEqual(decision.patch, []);
   });
 });
 

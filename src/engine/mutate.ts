@@ -3,7 +3,7 @@
 // parents are created by the operation itself, keys are escaped, no `test` operations.
 import fastJsonPatch from 'fast-json-patch';
 import type { Operation as FastPatchOperation } from 'fast-json-patch';
-import { fromCelValue, toCelValue } from '../cel/values.js';
+import { fromCelValue } from '../cel/values.js';
 import { ApplyConfigurationError, applyConfiguration, diffOperations } from './apply-configuration.js';
 import { constructedTypeName, typeNameMismatches } from '../cel/object-construction.js';
 import { formatPointer, parsePointer } from '../common/json-pointer.js';
@@ -27,36 +27,46 @@ function childOf(parent: Container, key: string): JsonValue | undefined {
 }
 
 /**
+ * Where `path` under `base` starts to be missing: the index of its first segment that is absent (or
+ * null), or -1 when a value is already there or `base` itself is missing. Throws when the path runs
+ * into a value that is not an object or past the end of a list. Builds nothing on the way: every
+ * default checks this before its value is computed, and most find their field set.
+ */
+function firstMissing(root: JsonObject, basePath: string[], path: string[], field: string): number {
+  let node: JsonValue = root;
+  for (const segment of basePath) {
+    const next: JsonValue | undefined = isJsonObject(node) || Array.isArray(node) ? childOf(node, segment) : undefined;
+    if (next === undefined) return -1;
+    node = next;
+  }
+  for (let i = 0; i < path.length; i++) {
+    const segment = path[i]!;
+    if (!isJsonObject(node) && !Array.isArray(node)) {
+      throw new EvaluationFailure(field, `cannot set ${formatPointer(path)}: ${formatPointer([...basePath, ...path.slice(0, i)])} is not an object`);
+    }
+    const next = childOf(node, segment);
+    if (next === undefined || next === null) {
+      if (Array.isArray(node)) {
+        throw new EvaluationFailure(field, `cannot set ${formatPointer(path)}: ${formatPointer([...basePath, ...path.slice(0, i + 1)])} is past the end of the list`);
+      }
+      return i;
+    }
+    node = next;
+  }
+  return -1;
+}
+
+/**
  * The single `add` that sets `path` under `base` when it is absent: it targets the first missing
  * segment and carries the rest as nested objects, so no parent is left missing. Returns undefined
  * when a value is already there (that is what makes defaults idempotent).
  */
 function addIfAbsent(root: JsonObject, basePath: string[], path: string[], value: JsonValue, field: string): PatchOperation | undefined {
-  let node: JsonValue = root;
-  for (const segment of basePath) {
-    const next: JsonValue | undefined = isJsonObject(node) || Array.isArray(node) ? childOf(node, segment) : undefined;
-    if (next === undefined) return undefined;
-    node = next;
-  }
-  const walked = [...basePath];
-  for (let i = 0; i < path.length; i++) {
-    const segment = path[i]!;
-    if (!isJsonObject(node) && !Array.isArray(node)) {
-      throw new EvaluationFailure(field, `cannot set ${formatPointer(path)}: ${formatPointer(walked)} is not an object`);
-    }
-    const next = childOf(node, segment);
-    if (next === undefined || next === null) {
-      if (Array.isArray(node)) {
-        throw new EvaluationFailure(field, `cannot set ${formatPointer(path)}: ${formatPointer([...walked, segment])} is past the end of the list`);
-      }
-      let wrapped: JsonValue = value;
-      for (let j = path.length - 1; j > i; j--) wrapped = { [path[j]!]: wrapped };
-      return { op: 'add', path: formatPointer([...walked, segment]), value: wrapped };
-    }
-    node = next;
-    walked.push(segment);
-  }
-  return undefined;
+  const i = firstMissing(root, basePath, path, field);
+  if (i < 0) return undefined;
+  let wrapped: JsonValue = value;
+  for (let j = path.length - 1; j > i; j--) wrapped = { [path[j]!]: wrapped };
+  return { op: 'add', path: formatPointer([...basePath, ...path.slice(0, i + 1)]), value: wrapped };
 }
 
 function listAt(root: JsonObject, segments: string[]): JsonValue[] | undefined {
@@ -91,7 +101,7 @@ function applyDefaults(mutation: CompiledMutation, original: JsonObject, activat
   for (const entry of mutation.defaults ?? []) {
     if (!entry.forEach) {
       // Cheap absence check first, so an expression that computes the value is not run needlessly.
-      if (addIfAbsent(working, [], entry.path, null, mutation.field) === undefined) continue;
+      if (firstMissing(working, [], entry.path, mutation.field) < 0) continue;
       const value = defaultValue(entry, activation);
       if (value === undefined) continue;
       const op = addIfAbsent(working, [], entry.path, value, mutation.field);
@@ -100,10 +110,13 @@ function applyDefaults(mutation: CompiledMutation, original: JsonObject, activat
     }
     const list = listAt(working, entry.forEach);
     if (!list) continue;
+    // One path to the element for the whole list, its last segment the index: the operations keep
+    // pointers formatted from it, never the array.
+    const base = [...entry.forEach, ''];
     list.forEach((element, index) => {
-      const base = [...entry.forEach!, String(index)];
-      if (addIfAbsent(working, base, entry.path, null, mutation.field) === undefined) return;
-      const value = defaultValue(entry, elementActivation(activation, toCelValue(element), BigInt(index)));
+      base[base.length - 1] = String(index);
+      if (firstMissing(working, base, entry.path, mutation.field) < 0) return;
+      const value = defaultValue(entry, elementActivation(activation, element, BigInt(index)));
       if (value === undefined) return;
       const op = addIfAbsent(working, base, entry.path, value, mutation.field);
       if (op) emit(op);

@@ -22,7 +22,6 @@ import { measureCost } from '../../src/cel/cost.js';
 import type { CelActivation, CelProgram } from '../../src/cel/program.js';
 import { isJsonObject, type JsonObject, type JsonValue } from '../../src/common/vocabulary.js';
 import { elementActivation, policyActivation, sharedValues } from '../../src/engine/activation.js';
-import { toCelValue } from '../../src/cel/values.js';
 import { loadPolicySet } from '../../src/policy/load-policies.js';
 import type { CompiledExpression, CompiledPolicy } from '../../src/policy/types.js';
 import { admissionRequest } from '../support/admission-fixtures.js';
@@ -140,8 +139,8 @@ function compareOn(object: JsonObject, oldObject: JsonObject | null, nodes: read
       if (!Array.isArray(list)) continue;
       const program = entry.valueExpression.program;
       list.forEach((element, index) => {
-        const compiled = run((a) => program.evaluate(a), elementActivation(compiledSide, toCelValue(element), BigInt(index)));
-        const interpreted = run((a) => program.interpret(a), elementActivation(interpretedSide, toCelValue(element), BigInt(index)));
+        const compiled = run((a) => program.evaluate(a), elementActivation(compiledSide, element, BigInt(index)));
+        const interpreted = run((a) => program.interpret(a), elementActivation(interpretedSide, element, BigInt(index)));
         assert.deepStrictEqual(compiled, interpreted, `${policy.name} ${entry.valueExpression!.field} [${index}]: ${program.source}`);
         compared++;
         comparedPerElement++;
@@ -280,6 +279,49 @@ const edgeAnnotations: fc.Arbitrary<JsonValue> = fc.oneof(
     { hostNetwork: 'a key', toString: 't' },
     { hostNetwork: null },
     { toString: 'own' },
+  ),
+);
+
+/**
+ * forEach defaults' value expressions, which compiled code runs on the list element as JSON (the
+ * activation's json.element) and the interpreter on the element converted: member reads, `.?`
+ * chains, has(), comprehensions, the element whole, compared and indexed, beside `index`.
+ */
+const ELEMENT_EXPRESSIONS = [
+  'element',
+  'element.name',
+  "element.name + '-' + string(index)",
+  'element.?securityContext.?privileged.orValue(false)',
+  "element.?securityContext[?'capabilities'].?add.orValue(['none'])",
+  'element.?securityContext.?capabilities.?add.hasValue()',
+  'has(element.securityContext) && has(element.securityContext.privileged)',
+  'element.?ports.orValue([]).map(p, p.containerPort + index)',
+  "element.?env.orValue([]).filter(e, e.name.startsWith('A')).map(e, e.?value.orValue(''))",
+  'element == object.spec.template.spec.containers[index]',
+  'dyn(element) == null',
+  'dyn(element) != null && size(dyn(element)) > 1',
+  'dyn(element)[?0].orValue(-1)',
+  "dyn(element)[?'name'].orValue('none')",
+  "dyn({'copy': element, 'at': index})",
+  '[element, element].size()',
+];
+
+/** What lands in the containers list the element expressions run over: containers, odd shapes, nested lists. */
+const edgeElement: fc.Arbitrary<JsonValue> = fc.oneof(
+  strangeValue,
+  edgeMember.map((securityContext): JsonValue => ({ name: 'c', image: 'i', securityContext })),
+  fc.constantFrom<JsonValue>(
+    { name: 'p', ports: [{ containerPort: 80 }, { containerPort: 2 ** 53 }, { containerPort: 'x' }] },
+    { name: 'p', ports: null },
+    { name: 'e', env: [{ name: 'A', value: 'v' }, { name: 'B' }, { name: 'AX' }] },
+    { name: 'e', env: [{ name: 1 }] },
+    { name: 1 },
+    { name: null },
+    [[1, 2], []],
+    [['x']],
+    [null],
+    JSON.parse('{"__proto__": {"name": "n"}, "name": "own"}') as JsonValue,
+    { constructor: { name: 'n' }, name: 'c' },
   ),
 );
 
@@ -528,6 +570,38 @@ describe('compiled CEL against the interpreter', { timeout: 600_000 }, () => {
     assert.equal(literal.evaluate(activation), `a"b\\c\${d}\n'\u0027'*/${String((seed['metadata'] as JsonObject)['name'])}`);
     console.log(`${edgeCompared} DaemonSets compared on the ${EDGE_EXPRESSIONS.length} edge expressions`);
     assert.ok(edgeCompared >= 200, 'the edge expressions must be compared on at least 200 generated DaemonSets');
+  });
+
+  it('agrees on forEach defaults run on each list element as JSON: containers, null, other types, nested lists, reserved keys', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'daemonguard-codegen-'));
+    const defaults = ELEMENT_EXPRESSIONS.map(
+      (expression, i) => `        - forEach: /spec/template/spec/containers\n          path: /x${i}\n          valueExpression: ${JSON.stringify(expression)}\n`,
+    ).join('');
+    await writeFile(
+      path.join(dir, 'elements.yaml'),
+      `apiVersion: daemonguard.dev/v1alpha1\nkind: DaemonSetPolicy\nmetadata:\n  name: codegen-elements\nspec:\n  mutations:\n    - name: elements\n      defaults:\n${defaults}`,
+    );
+    const edges = (await loadPolicySet([dir])).policies;
+    const programs = edges.flatMap((p) => p.mutations.flatMap((m) => m.defaults ?? [])).map((entry) => entry.valueExpression!.program);
+    assert.equal(programs.length, ELEMENT_EXPRESSIONS.length);
+    assert.deepEqual(
+      programs.filter((program) => program.notCompiled !== undefined).map((program) => `${program.source}: ${program.notCompiled}`),
+      [],
+      'every element expression must be compiled, or it tests nothing',
+    );
+    const seed = seeds[0]!;
+    const before = comparedPerElement;
+    fc.assert(
+      fc.property(fc.array(edgeElement, { minLength: 1, maxLength: 4 }), (elements) => {
+        const object = structuredClone(seed) as { spec: { template: { spec: { containers: JsonValue[] } } } } & JsonObject;
+        object.spec.template.spec.containers = structuredClone(elements);
+        compareOn(object, null, null, edges);
+      }),
+      { numRuns: Math.max(200, RUNS) },
+    );
+    const perElement = comparedPerElement - before;
+    console.log(`${perElement} evaluations of the ${ELEMENT_EXPRESSIONS.length} element expressions, per element`);
+    assert.ok(perElement >= 200 * ELEMENT_EXPRESSIONS.length, 'the element expressions must be compared on at least 200 generated lists');
   });
 
   it('agrees on comparisons with null, list concatenation and size() on JSON, as CREATE and as UPDATE', async () => {

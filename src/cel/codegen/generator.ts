@@ -117,8 +117,11 @@ export interface Scope {
  */
 type FusedChain = { state: Source; member: Source; generic: Source; optional?: undefined } | { optional: Source };
 
-/** The variables compiled code reads as JSON when the activation carries them (see JsonInputs). */
-const JSON_NAMES: ReadonlySet<string> = new Set(['object', 'oldObject', 'request', 'namespaceObject']);
+/**
+ * The variables compiled code reads as JSON when the activation carries them (see JsonInputs).
+ * `element` is declared only for a forEach default's expressions, whose activations carry it there.
+ */
+const JSON_NAMES: ReadonlySet<string> = new Set(['object', 'oldObject', 'request', 'namespaceObject', 'element']);
 
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
@@ -142,7 +145,7 @@ export class Generator {
     readonly factory: OperationFactory,
     /** The type the interpreter's own check gave each node. */
     readonly runtimeTypes: ReadonlyMap<NodeLike, string>,
-    /** Whether `object`, `oldObject`, `request` and `namespaceObject` are read from the activation's JSON. */
+    /** Whether `object`, `oldObject`, `request`, `namespaceObject` and `element` are read from the activation's JSON. */
     readonly jsonInputs: boolean,
   ) {}
 
