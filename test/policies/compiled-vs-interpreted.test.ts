@@ -570,6 +570,8 @@ describe('compiled CEL against the interpreter', { timeout: 600_000 }, () => {
     assert.equal(literal.evaluate(activation), `a"b\\c\${d}\n'\u0027'*/${String((seed['metadata'] as JsonObject)['name'])}`);
     console.log(`${edgeCompared} DaemonSets compared on the ${EDGE_EXPRESSIONS.length} edge expressions`);
     assert.ok(edgeCompared >= 200, 'the edge expressions must be compared on at least 200 generated DaemonSets');
+    // The README gives this count (README "CEL compiled to JavaScript").
+    assert.ok(EDGE_EXPRESSIONS.length >= 37, `the README reports 37 edge expressions; the test has ${EDGE_EXPRESSIONS.length}`);
   });
 
   it('agrees on forEach defaults run on each list element as JSON: containers, null, other types, nested lists, reserved keys', async () => {
