@@ -192,6 +192,12 @@ export interface DecodeOptions {
   depthChecked?: boolean;
 }
 
+/** The decoding of a body the server measured against `maxDepth` before parsing it (measureJson). */
+export function decodeOptionsAfterMeasuring(maxDepth: number): DecodeOptions {
+  // Within MAX_JSON_DEPTH, the decoder's own walk over the parsed body could find nothing more.
+  return { depthChecked: maxDepth <= MAX_JSON_DEPTH };
+}
+
 /**
  * Checks that a parsed JSON body is an AdmissionReview this server can answer and turns its `request`
  * into the engine's AdmissionRequest. Never throws: a body that does not fit comes back with a message

@@ -6,11 +6,10 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import type { AdmissionResponse } from '../admission/admission-response.js';
-import { decodeAdmissionReview } from '../admission/admission-review.js';
+import { decodeAdmissionReview, decodeOptionsAfterMeasuring } from '../admission/admission-review.js';
 import { answerAdmissionReview } from '../admission/webhook-answer.js';
 import type { AdmissionRequest, Decision, JsonObject, ReviewContext, ReviewPhase } from '../engine/types.js';
 import { measureJson, surelyWithinJsonLimits, type JsonLimitName, type JsonLimits, type JsonLimitViolation } from '../common/json-limits.js';
-import { MAX_JSON_DEPTH } from '../common/json-depth.js';
 import { formatPointer } from '../common/json-pointer.js';
 import { DEFAULT_JSON_LIMITS, JSON_LIMIT_FLAGS } from './json-limit-defaults.js';
 import { DEFAULT_INFLIGHT, InFlightBudget } from './inflight-budget.js';
@@ -103,9 +102,8 @@ export function createAdmissionHandler<P extends PolicySetLike>(phase: ReviewPha
   const reviewTurn = options.reviewTurn ?? new ReviewTurn();
   const endpoint = `/${phase}`;
   const logDecision = createDecisionLog(logger);
-  // measureJson refuses bodies nested deeper than jsonLimits.maxDepth before they are parsed; within
-  // MAX_JSON_DEPTH, the decoder's own walk over the parsed body could find nothing more.
-  const decodeOptions = { depthChecked: jsonLimits.maxDepth <= MAX_JSON_DEPTH };
+  // measureJson refuses bodies nested deeper than jsonLimits.maxDepth before they are parsed.
+  const decodeOptions = decodeOptionsAfterMeasuring(jsonLimits.maxDepth);
 
   interface Refusal {
     code: number;

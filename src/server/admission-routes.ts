@@ -2,9 +2,10 @@
 // (wrong methods and paths, and unusual spellings such as `/validate/`), and, for tests, every request.
 // Loaded on first use (load-on-first-request.ts).
 
-import express, { type ErrorRequestHandler, type Express, type RequestHandler } from 'express';
+import type { ErrorRequestHandler, Express, RequestHandler } from 'express';
 import type { Logger } from 'pino';
 import type { AdmissionHandler } from './admission-handler.js';
+import { bareExpressApp } from './express-app.js';
 import { sendStatus } from './status.js';
 
 export interface AdmissionHandlers {
@@ -21,11 +22,7 @@ function methodNotAllowed(allow: string): RequestHandler {
 }
 
 export function buildAdmissionRoutes(logger: Logger, handlers: AdmissionHandlers): Express {
-  const app = express();
-  app.disable('x-powered-by');
-  app.disable('etag');
-  app.set('query parser', false);
-
+  const app = bareExpressApp();
   const { validate, mutate } = handlers;
   app.post('/validate', (request, response) => validate(request, response));
   app.post('/mutate', (request, response) => mutate(request, response));

@@ -15,6 +15,7 @@ import { createAdmissionHandler, type AdmissionHandlerOptions } from './admissio
 import type { AdmissionHandlers } from './admission-routes.js';
 import { DEFAULT_INFLIGHT, InFlightBudget } from './inflight-budget.js';
 import { loadOnFirstRequest } from './load-on-first-request.js';
+import { requestPath } from './request-query.js';
 import { ReviewTurn } from './review-turn.js';
 import type { PolicySetLike } from './policy-store.js';
 import { sendStatus } from './status.js';
@@ -62,9 +63,7 @@ export function createRequestListener<P extends PolicySetLike>(options: Admissio
   const app = expressRoutes(logger, handlers);
   return (request, response) => {
     if (request.method === 'POST') {
-      const url = request.url ?? '';
-      const query = url.indexOf('?');
-      const path = query < 0 ? url : url.slice(0, query);
+      const path = requestPath(request.url);
       const handler = path === '/validate' ? handlers.validate : path === '/mutate' ? handlers.mutate : undefined;
       if (handler !== undefined) {
         handler(request, response).catch((error: unknown) => answerUnexpected(logger, request, response, error));

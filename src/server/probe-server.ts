@@ -13,6 +13,7 @@ import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { loadOnFirstRequest } from './load-on-first-request.js';
 import type { ServerMetrics } from './metrics.js';
+import { requestPath } from './request-query.js';
 import { sendStatus } from './status.js';
 
 export interface ReadinessCheck {
@@ -48,8 +49,8 @@ function probeHandlers({ readiness, metrics }: ProbeAppOptions): ProbeHandlers {
   };
 }
 
-/** The 500 of a probe whose handler threw (as probe-routes.ts answers it for the requests it routes). */
-function answerFailedProbe(logger: Logger, request: IncomingMessage, response: ServerResponse, path: string | undefined, error: unknown): void {
+/** The 500 of a probe whose handler threw, on the fast path and in probe-routes.ts alike. */
+export function answerFailedProbe(logger: Logger, request: IncomingMessage, response: ServerResponse, path: string | undefined, error: unknown): void {
   logger.error({ err: error, method: request.method, path }, 'probe request failed');
   if (response.headersSent) response.destroy();
   else sendStatus(response, 500, 'internal error');
@@ -69,9 +70,7 @@ export function createProbeListener(options: ProbeAppOptions): RequestListener {
   );
   return (request, response) => {
     if (request.method === 'GET') {
-      const url = request.url ?? '';
-      const query = url.indexOf('?');
-      const path = query < 0 ? url : url.slice(0, query);
+      const path = requestPath(request.url);
       const handler = Object.hasOwn(handlers, path) ? handlers[path] : undefined;
       if (handler !== undefined) {
         handler(request, response).catch((error: unknown) => answerFailedProbe(logger, request, response, path, error));

@@ -27,6 +27,13 @@ export function contentTypeProblem(contentType: string | undefined): string | un
   return undefined;
 }
 
+/** The path of a request's URL, without its query: what the fast paths of app.ts and probe-server.ts route on. */
+export function requestPath(url: string | undefined): string {
+  const target = url ?? '';
+  const query = target.indexOf('?');
+  return query < 0 ? target : target.slice(0, query);
+}
+
 export type TimeoutQuery = Readonly<{ kind: 'absent' } | { kind: 'valid'; ms: number } | { kind: 'malformed'; value: string }>;
 
 const ABSENT: TimeoutQuery = Object.freeze({ kind: 'absent' });

@@ -11,10 +11,9 @@
 
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { performance } from 'node:perf_hooks';
-import { decodeAdmissionReview } from '../admission/admission-review.js';
+import { decodeAdmissionReview, decodeOptionsAfterMeasuring, type DecodeOptions } from '../admission/admission-review.js';
 import { answerAdmissionReview } from '../admission/webhook-answer.js';
 import { measureJson, surelyWithinJsonLimits, type JsonLimits } from '../common/json-limits.js';
-import { MAX_JSON_DEPTH } from '../common/json-depth.js';
 import type { AdmissionRequest, Decision, ReviewContext, ReviewPhase } from '../engine/types.js';
 import { DEFAULT_JSON_LIMITS } from './json-limit-defaults.js';
 import type { PolicySetLike } from './policy-store.js';
@@ -52,7 +51,7 @@ export async function warmUpPolicySet<P extends PolicySetLike>(policySet: P, opt
   const started = performance.now();
   const end = started + options.budgetMs;
   const jsonLimits = options.jsonLimits ?? DEFAULT_JSON_LIMITS;
-  const decodeOptions = { depthChecked: jsonLimits.maxDepth <= MAX_JSON_DEPTH };
+  const decodeOptions = decodeOptionsAfterMeasuring(jsonLimits.maxDepth);
   const bodies = warmUpReviewBodies().map((body) => Buffer.from(body, 'utf8'));
   let reviews = 0;
   let withErrors = 0;
@@ -77,7 +76,7 @@ function sampleReview<P extends PolicySetLike>(
   policySet: P,
   options: WarmUpOptions<P>,
   jsonLimits: JsonLimits,
-  decodeOptions: { depthChecked: boolean },
+  decodeOptions: DecodeOptions,
   end: number,
 ): boolean {
   const withinLimits = surelyWithinJsonLimits(body, jsonLimits) || measureJson(body, jsonLimits).violation === undefined;
