@@ -72,6 +72,20 @@ export class Emitter {
     this.known[this.known.length - 1]!.set(key, src);
   }
 
+  /**
+   * The temporary that holds the value read as `key` if one is in scope; otherwise `read()` emits the
+   * read, and its temporary is remembered (in the block current once it returns). Without a key, the
+   * read is emitted every time.
+   */
+  recallOrRead(key: string | undefined, read: () => Source): Source {
+    if (key === undefined) return read();
+    const known = this.recall(key);
+    if (known !== undefined) return known;
+    const src = read();
+    this.remember(key, src);
+    return src;
+  }
+
   emit(line: string): void {
     this.lines.push('  '.repeat(this.depth) + line);
   }

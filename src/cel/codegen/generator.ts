@@ -178,11 +178,7 @@ export class Generator {
     if (!value.json) return value.src;
     // Converting is by identity (the review's memo): the same JSON converts to the same value.
     const key = value.key === undefined ? undefined : `celOf ${value.key}`;
-    const known = key === undefined ? undefined : this.out.recall(key);
-    if (known !== undefined) return known;
-    const t = this.let(`${this.k(celOf)}(${value.src}, converted)`);
-    if (key !== undefined) this.out.remember(key, t);
-    return t;
+    return this.out.recallOrRead(key, () => this.let(`${this.k(celOf)}(${value.src}, converted)`));
   }
 
   /** The node's value, always a CEL value: JSON converted where the node yields it. */
@@ -359,14 +355,14 @@ export class Generator {
     const json = this.jsonInputs && JSON_NAMES.has(name);
     // The review's JSON is the same object at every read.
     const key = json ? name : undefined;
-    const known = key === undefined ? undefined : this.out.recall(key);
-    if (known !== undefined) return { src: known, json, key };
-    // The interpreter's message for an unset variable, from the interpreter.
-    const unknown = this.operation(name);
-    const t = this.let(`${json ? 'J' : 'activation'}[${quoted(name)}]`);
-    this.emit(`if (${t} === undefined) ${t} = ${unknown}(undefined);`);
-    if (key !== undefined) this.out.remember(key, t);
-    return { src: t, json, key };
+    const src = this.out.recallOrRead(key, () => {
+      // The interpreter's message for an unset variable, from the interpreter.
+      const unknown = this.operation(name);
+      const t = this.let(`${json ? 'J' : 'activation'}[${quoted(name)}]`);
+      this.emit(`if (${t} === undefined) ${t} = ${unknown}(undefined);`);
+      return t;
+    });
+    return { src, json, key };
   }
 
   /** `a.f` and `a.?f`: a property read when `a` is a map (or an optional of one). */
@@ -379,35 +375,35 @@ export class Generator {
       // `variables.x`: by name, without the map the interpreter needs (activation.variable), which
       // evaluates a variable once per review (its value or its error).
       const read = `variables.${field}`;
-      const known = this.out.recall(read);
-      if (known !== undefined) return { src: known, json: false, key: read };
-      const slow = this.operation(`object.${field}`, [operandNode]);
-      const t = this.out.temporary();
-      this.emit(`${t} = activation.variable !== undefined ? activation.variable(${key}) : undefined;`);
-      this.out.block(`if (${t} === undefined)`, () => {
-        const operand = this.gen(operandNode, scope);
-        this.emit(`${t} = ${this.k(isPlainMap)}(${operand.src}) && Object.hasOwn(${operand.src}, ${key}) ? ${operand.src}[${key}] : undefined;`);
-        this.emit(`if (${t} === undefined) ${t} = ${slow}(${operand.src});`);
+      const src = this.out.recallOrRead(read, () => {
+        const slow = this.operation(`object.${field}`, [operandNode]);
+        const t = this.out.temporary();
+        this.emit(`${t} = activation.variable !== undefined ? activation.variable(${key}) : undefined;`);
+        this.out.block(`if (${t} === undefined)`, () => {
+          const operand = this.gen(operandNode, scope);
+          this.emit(`${t} = ${this.k(isPlainMap)}(${operand.src}) && Object.hasOwn(${operand.src}, ${key}) ? ${operand.src}[${key}] : undefined;`);
+          this.emit(`if (${t} === undefined) ${t} = ${slow}(${operand.src});`);
+        });
+        return t;
       });
-      this.out.remember(read, t);
-      return { src: t, json: false, key: read };
+      return { src, json: false, key: read };
     }
     const operand = this.gen(operandNode, scope);
     // A field of a value read by key is the same value (or error) at every read.
     const read = operand.key === undefined ? undefined : `${operand.key}.${field}`;
-    const known = read === undefined ? undefined : this.out.recall(read);
-    if (known !== undefined) return { src: known, json: operand.json, key: read };
-    const slow = this.operation(`object.${field}`, [operandNode]);
-    const t = this.out.temporary();
-    const o = operand.src;
-    if (operand.json) {
-      // JSON: a member that is there is read as it is; anything else is the converted value's answer.
-      this.emit(`if (!(${this.jsonMember(o, field, t)})) ${t} = ${slow}(${this.k(celOf)}(${o}, converted));`);
-    } else {
-      this.emit(`if (!(${this.celMember(o, field, t)})) ${t} = ${slow}(${o});`);
-    }
-    if (read !== undefined) this.out.remember(read, t);
-    return { src: t, json: operand.json, key: read };
+    const src = this.out.recallOrRead(read, () => {
+      const slow = this.operation(`object.${field}`, [operandNode]);
+      const t = this.out.temporary();
+      const o = operand.src;
+      if (operand.json) {
+        // JSON: a member that is there is read as it is; anything else is the converted value's answer.
+        this.emit(`if (!(${this.jsonMember(o, field, t)})) ${t} = ${slow}(${this.k(celOf)}(${o}, converted));`);
+      } else {
+        this.emit(`if (!(${this.celMember(o, field, t)})) ${t} = ${slow}(${o});`);
+      }
+      return t;
+    });
+    return { src, json: operand.json, key: read };
   }
 
   /** `a.?f` on the evaluated operand of the `.?` node `node`: an Optional. */
