@@ -57,13 +57,11 @@ function firstMissing(root: JsonObject, basePath: string[], path: string[], fiel
 }
 
 /**
- * The single `add` that sets `path` under `base` when it is absent: it targets the first missing
- * segment and carries the rest as nested objects, so no parent is left missing. Returns undefined
- * when a value is already there (that is what makes defaults idempotent).
+ * The single `add` that sets `path` under `base`, whose segment `i` is the first missing one
+ * (firstMissing): it targets that segment and carries the rest as nested objects, so no parent is
+ * left missing. Defaults add only where firstMissing found a gap: that is what makes them idempotent.
  */
-function addIfAbsent(root: JsonObject, basePath: string[], path: string[], value: JsonValue, field: string): PatchOperation | undefined {
-  const i = firstMissing(root, basePath, path, field);
-  if (i < 0) return undefined;
+function addFromFirstMissing(basePath: string[], path: string[], i: number, value: JsonValue): PatchOperation {
   let wrapped: JsonValue = value;
   for (let j = path.length - 1; j > i; j--) wrapped = { [path[j]!]: wrapped };
   return { op: 'add', path: formatPointer([...basePath, ...path.slice(0, i + 1)]), value: wrapped };
@@ -100,12 +98,12 @@ function applyDefaults(mutation: CompiledMutation, original: JsonObject, activat
   };
   for (const entry of mutation.defaults ?? []) {
     if (!entry.forEach) {
-      // Cheap absence check first, so an expression that computes the value is not run needlessly.
-      if (firstMissing(working, [], entry.path, mutation.field) < 0) continue;
+      // Cheap absence check first, so an expression that computes the value is not run needlessly
+      // (computing it changes nothing in `working`, so the gap found is still where the add goes).
+      const missing = firstMissing(working, [], entry.path, mutation.field);
+      if (missing < 0) continue;
       const value = defaultValue(entry, activation);
-      if (value === undefined) continue;
-      const op = addIfAbsent(working, [], entry.path, value, mutation.field);
-      if (op) emit(op);
+      if (value !== undefined) emit(addFromFirstMissing([], entry.path, missing, value));
       continue;
     }
     const list = listAt(working, entry.forEach);
@@ -115,11 +113,10 @@ function applyDefaults(mutation: CompiledMutation, original: JsonObject, activat
     const base = [...entry.forEach, ''];
     list.forEach((element, index) => {
       base[base.length - 1] = String(index);
-      if (firstMissing(working, base, entry.path, mutation.field) < 0) return;
+      const missing = firstMissing(working, base, entry.path, mutation.field);
+      if (missing < 0) return;
       const value = defaultValue(entry, elementActivation(activation, element, BigInt(index)));
-      if (value === undefined) return;
-      const op = addIfAbsent(working, base, entry.path, value, mutation.field);
-      if (op) emit(op);
+      if (value !== undefined) emit(addFromFirstMissing(base, entry.path, missing, value));
     });
   }
   return { operations, object: working };
