@@ -46,3 +46,7 @@ export interface HandWrittenMutatingPolicy {
    */
   mutate(review: HandWrittenReview, object: JsonObject): PatchOperation[];
 }
+
+/** Makes a twin from the library policy's `spec.params` (undefined when it has none), read from its YAML file. */
+export type ValidatingTwinFactory = (params: JsonObject | undefined) => HandWrittenValidatingPolicy;
+export type MutatingTwinFactory = (params: JsonObject | undefined) => HandWrittenMutatingPolicy;
