@@ -17,12 +17,12 @@ import { applyApiserverDefaults } from '../../src/apiserver/daemonset-defaults.j
 import { namespaceObject } from '../../src/apiserver/namespace-object.js';
 import type { JsonObject, JsonValue } from '../../src/common/vocabulary.js';
 import { review } from '../../src/engine/review.js';
-import type { AdmissionRequest, Operation, PatchOperation } from '../../src/engine/types.js';
+import type { AdmissionRequest, Operation } from '../../src/engine/types.js';
 import { loadPolicySet } from '../../src/policy/load-policies.js';
 import type { PolicySet } from '../../src/policy/types.js';
-import { applyAdd } from '../../bench/hand-written/apply-patch.js';
 import { defaultsTwins } from '../../bench/hand-written/defaults.js';
-import type { HandWrittenMutatingPolicy, HandWrittenReview, HandWrittenValidatingPolicy, HandWrittenViolation } from '../../bench/hand-written/policy.js';
+import { mutateAll, validateAll } from '../../bench/hand-written/library.js';
+import type { HandWrittenMutatingPolicy, HandWrittenReview, HandWrittenValidatingPolicy } from '../../bench/hand-written/policy.js';
 import { reviewTemplate } from '../../bench/webhook-payloads.js';
 import { psaFixtureDaemonSets, repositoryDaemonSets } from '../support/daemonset-corpus.js';
 import { POLICIES_DIR } from '../support/library-paths.js';
@@ -107,19 +107,13 @@ function compare(subject: Subject, c: Case): void {
   const mutated = review(request, subject.set, { phase: 'mutate', namespaceObject: ns });
   const errored = mutated.outcomes.filter((outcome) => outcome.result === 'error');
   assert.deepEqual(errored, [], `${where}: the engine could not evaluate a schema-valid DaemonSet`);
-  const patch: PatchOperation[] = [];
-  let working = c.object;
-  for (const twin of subject.mutating) {
-    if (working === null) break;
-    const operations = twin.mutate(twinReview, working);
-    for (const operation of operations) working = applyAdd(working, operation);
-    patch.push(...operations);
-  }
+  // As the hand-written server runs them: each twin on the object after the earlier twins' operations.
+  const patch = mutateAll(subject, twinReview);
   assert.equal(JSON.stringify(patch), JSON.stringify(mutated.patch), `${where}: the twins' patch differs from the engine's`);
 
   const validated = review(request, subject.set, { phase: 'validate', namespaceObject: ns });
   assert.deepEqual(validated.outcomes.filter((outcome) => outcome.result === 'error'), [], `${where}: the engine could not evaluate it on /validate`);
-  const violations: HandWrittenViolation[] = subject.validating.flatMap((twin) => twin.validate(twinReview));
+  const violations = validateAll(subject, twinReview);
   const engineViolations = validated.violations.map(({ policy, message, actions }) => ({ policy, message, actions: [...actions] }));
   assert.deepEqual(violations.map((v) => ({ ...v, actions: [...v.actions] })), engineViolations, `${where}: the twins' violations differ from the engine's`);
 
