@@ -10,6 +10,8 @@ import type { JsonObject } from '../../src/common/vocabulary.js';
 import type { PatchOperation } from '../../src/engine/types.js';
 import { applyAdd } from './apply-patch.js';
 import { defaultsTwins } from './defaults.js';
+import { podSecurityTwins } from './pod-security.js';
+import { securityTwins } from './security.js';
 import type {
   HandWrittenMutatingPolicy,
   HandWrittenReview,
@@ -25,7 +27,11 @@ interface TwinGroup {
 }
 
 /** The groups' records, by the file that holds them (for messages). */
-const GROUPS: readonly (readonly [string, TwinGroup])[] = [['bench/hand-written/defaults.ts', defaultsTwins]];
+const GROUPS: readonly (readonly [string, TwinGroup])[] = [
+  ['bench/hand-written/defaults.ts', defaultsTwins],
+  ['bench/hand-written/pod-security.ts', podSecurityTwins],
+  ['bench/hand-written/security.ts', securityTwins],
+];
 
 /** The policy files the engine reads under a folder, in its order (src/common/yaml-documents.ts listManifestFiles). */
 function policyFiles(directory: string): string[] {
@@ -42,7 +48,7 @@ function policyFiles(directory: string): string[] {
 interface PolicyDocument {
   kind?: unknown;
   metadata?: { name?: unknown };
-  spec?: { params?: JsonObject; validations?: unknown[]; mutations?: unknown[] };
+  spec?: { params?: JsonObject; validations?: { reason?: unknown }[]; mutations?: unknown[] };
 }
 
 export interface HandWrittenLibrary {
@@ -50,6 +56,11 @@ export interface HandWrittenLibrary {
   readonly validating: readonly HandWrittenValidatingPolicy[];
   /** The twins of the policies with mutations, in the engine's order: what /mutate runs, each on the last one's result. */
   readonly mutating: readonly HandWrittenMutatingPolicy[];
+  /**
+   * Per policy, the `reason` all its validations share (the engine's default, Invalid, where one names
+   * none); a policy whose validations differ is absent: its twin names each violation's reason.
+   */
+  readonly reasons: ReadonlyMap<string, string>;
 }
 
 export class HandWrittenLibraryError extends Error {
@@ -79,6 +90,7 @@ export function loadHandWrittenLibrary(directory: string): HandWrittenLibrary {
 
   const validating: HandWrittenValidatingPolicy[] = [];
   const mutating: HandWrittenMutatingPolicy[] = [];
+  const reasons = new Map<string, string>();
   const seen = new Set<string>();
   for (const file of policyFiles(directory)) {
     const where = relative(process.cwd(), file) || file;
@@ -107,6 +119,9 @@ export function loadHandWrittenLibrary(directory: string): HandWrittenLibrary {
       if (needs.mutating && mutatingTwin === undefined) problems.push(`${where}: policy "${name}" has mutations but no mutating twin; write one in bench/hand-written/ and list it in its group's record`);
       if (!needs.validating && validatingTwin !== undefined) problems.push(`${where}: policy "${name}" has no validations, but ${validatingTwin.group} has a validating twin for it`);
       if (!needs.mutating && mutatingTwin !== undefined) problems.push(`${where}: policy "${name}" has no mutations, but ${mutatingTwin.group} has a mutating twin for it`);
+      // As src/policy/compile-policy.ts: a validation without a reason has Invalid.
+      const validationReasons = new Set((document.spec?.validations ?? []).map((validation) => (typeof validation.reason === 'string' ? validation.reason : 'Invalid')));
+      if (validationReasons.size === 1) reasons.set(name, [...validationReasons][0]!);
       try {
         if (needs.validating && validatingTwin !== undefined) validating.push(validatingTwin.factory(params));
         if (needs.mutating && mutatingTwin !== undefined) mutating.push(mutatingTwin.factory(params));
@@ -121,11 +136,18 @@ export function loadHandWrittenLibrary(directory: string): HandWrittenLibrary {
     }
   }
   if (problems.length > 0) throw new HandWrittenLibraryError(problems);
-  return { validating, mutating };
+  return { validating, mutating, reasons };
+}
+
+/** The `reason` of a violation's validation: the twin's, else the policy's one reason. */
+export function reasonOf(library: HandWrittenLibrary, violation: HandWrittenViolation): string {
+  const reason = violation.reason ?? library.reasons.get(violation.policy);
+  if (reason === undefined) throw new Error(`policy "${violation.policy}": its validations differ in reason, so its twin must give each violation's reason`);
+  return reason;
 }
 
 /** The violations of every validating twin, in the library's order (what the engine's validate phase reports). */
-export function validateAll(library: HandWrittenLibrary, review: HandWrittenReview): HandWrittenViolation[] {
+export function validateAll(library: Pick<HandWrittenLibrary, 'validating'>, review: HandWrittenReview): HandWrittenViolation[] {
   const { validating } = library;
   let violations: HandWrittenViolation[] | undefined;
   for (let i = 0; i < validating.length; i++) {
@@ -136,7 +158,7 @@ export function validateAll(library: HandWrittenLibrary, review: HandWrittenRevi
 }
 
 /** The patch of every mutating twin, each run on the object after the earlier twins' operations. */
-export function mutateAll(library: HandWrittenLibrary, review: HandWrittenReview): PatchOperation[] {
+export function mutateAll(library: Pick<HandWrittenLibrary, 'mutating'>, review: HandWrittenReview): PatchOperation[] {
   let working = review.object;
   if (working === null) return [];
   const patch: PatchOperation[] = [];
