@@ -5,18 +5,16 @@
 //
 // DAEMONGUARD_FUZZ_RUNS sets the number of generated DaemonSets per file (default 300).
 import assert from 'node:assert/strict';
-import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { securityTwins } from '../../bench/hand-written/security.js';
 import type { JsonObject } from '../../src/common/vocabulary.js';
 import { POLICIES_DIR, SUITES_DIR } from '../support/library-paths.js';
-import { compareCase, corpusCases, fileUnderTest, generatedCase, Tally, type DifferentialCase, type FileUnderTest } from '../support/twin-differential.js';
+import { assertNotVacuous, compareCase, corpusCases, generatedCase, groupUnderTest, Tally, type DifferentialCase } from '../support/twin-differential.js';
 
 const RUNS = Math.max(1, Number(process.env['DAEMONGUARD_FUZZ_RUNS'] ?? 300));
 const GROUP_DIR = path.join(POLICIES_DIR, 'security');
-const FILES = (await readdir(GROUP_DIR)).filter((f) => f.endsWith('.yaml')).sort();
 
 /** Reads `coverage`: without the cluster's nodes (the benchmark's server has none) it never reports, on either side. */
 const NEEDS_NODES = new Set(['control-plane-coverage']);
@@ -38,31 +36,8 @@ const VARIANTS: Record<string, Record<string, JsonObject>> = {
   'privileged-namespaces.yaml': { 'privileged-namespaces': { allowedNamespaces: ['kube-system', 'monitoring'], namespaceLabel: 'example.com/trusted', namespaceLabelValue: 'yes' } },
 };
 
-async function filesUnderTest(): Promise<FileUnderTest[]> {
-  const loaded: FileUnderTest[] = [];
-  for (const file of FILES) {
-    const full = path.join(GROUP_DIR, file);
-    loaded.push(await fileUnderTest(full, securityTwins));
-    const variant = VARIANTS[file];
-    if (variant !== undefined) loaded.push(await fileUnderTest(full, securityTwins, variant));
-  }
-  return loaded;
-}
-
-const files = await filesUnderTest();
+const files = await groupUnderTest(GROUP_DIR, securityTwins, VARIANTS);
 const corpus = await corpusCases();
-
-/** Asserts each policy was compared at least `compared` times and reported (by the engine) at least `violating` times. */
-function assertNotVacuous(tally: Tally, compared: number, violating: number): void {
-  for (const name of Object.keys(securityTwins.validating)) {
-    assert.ok((tally.compared.get(name) ?? 0) >= compared, `${name}: only ${tally.compared.get(name) ?? 0} cases compared, expected at least ${compared}`);
-    if (NEEDS_NODES.has(name)) {
-      assert.equal(tally.violating.get(name) ?? 0, 0, `${name} reported without nodes`);
-    } else {
-      assert.ok((tally.violating.get(name) ?? 0) >= violating, `${name}: the engine reported violations in ${tally.violating.get(name) ?? 0} cases, expected at least ${violating}`);
-    }
-  }
-}
 
 describe('the security group twins', () => {
   it('has a twin for every policy of policies/security and nothing else', async () => {
@@ -74,9 +49,10 @@ describe('the security group twins', () => {
   it('decides as the engine on the repository DaemonSets and the benchmark payloads', () => {
     const tally = new Tally();
     for (const under of files) for (const c of corpus) compareCase(under, c, tally);
-    // 7 policies, most with a variant, over every corpus case; corpus: ~50 suite and example objects, ~150 fixtures, x10.
-    assert.ok(corpus.length >= 1500, `only ${corpus.length} corpus cases`);
-    assertNotVacuous(tally, 3000, 40);
+    // Only manifests as written that no webhook is sent (a null the apiserver replaces by its default).
+    assert.ok(tally.skipped.length <= 60, `${tally.skipped.length} cases skipped:\n${tally.skipped.slice(0, 10).join('\n')}`);
+    assert.ok(corpus.length >= 6000, `only ${corpus.length} corpus cases`);
+    assertNotVacuous(tally, securityTwins, NEEDS_NODES, 6000, 150);
   });
 
   it('decides as the engine on the verify suites host-path escapes', () => {
@@ -91,7 +67,7 @@ describe('the security group twins', () => {
     const tally = new Tally();
     const cases: DifferentialCase[] = fc.sample(generatedCase, { numRuns: RUNS, seed: 16 });
     for (const under of files) for (const c of cases) compareCase(under, c, tally);
-    assertNotVacuous(tally, RUNS, Math.ceil(RUNS / 20));
+    assertNotVacuous(tally, securityTwins, NEEDS_NODES, RUNS, Math.ceil(RUNS / 20));
   });
 
   it('decides as the engine on random generated DaemonSets, shrinking a difference to a small case', () => {
