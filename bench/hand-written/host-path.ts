@@ -131,11 +131,11 @@ export const hostPathTwin: ValidatingTwinFactory = (params): HandWrittenValidati
       if (mounts.length === 0) return [];
 
       const violations: HandWrittenViolation[] = [];
-      if (backsteps.length > 0) violations.push(violation(NAME, `${backsteps.join(', ')} contains "..", which the kube-apiserver refuses; write the path without it`, DENY));
+      if (backsteps.length > 0) violations.push({ ...violation(NAME, `${backsteps.join(', ')} contains "..", which the kube-apiserver refuses; write the path without it`, DENY), reason: 'Invalid' });
 
       const notAllowed = mounts.filter((m) => !isAllowed(m.path));
       if (notAllowed.length > 0) {
-        violations.push(violation(NAME, `${notAllowed.map((m) => m.shown).join(', ')}${notAllowed.length === 1 ? ' is' : ' are'}${notAllowedTail}`, DENY));
+        violations.push({ ...violation(NAME, `${notAllowed.map((m) => m.shown).join(', ')}${notAllowed.length === 1 ? ' is' : ' are'}${notAllowedTail}`, DENY), reason: 'Forbidden' });
       }
 
       const writable = mounts.filter((m) => !m.readOnly && readOnlyPaths.some((p) => m.path === '/' || m.path === p || p.startsWith(`${m.path}/`)));
@@ -144,7 +144,7 @@ export const hostPathTwin: ValidatingTwinFactory = (params): HandWrittenValidati
           const writers = containers!.filter((c) => c.volumeMounts !== undefined && c.volumeMounts.some((v) => v.name === m.name && v.readOnly !== true));
           return `${m.shown} is mounted writable by ${writers.map((c) => `container "${c.name}"`).join(', ')}`;
         });
-        violations.push(violation(NAME, `${described.join('; ')}${writableTail}`, DENY));
+        violations.push({ ...violation(NAME, `${described.join('; ')}${writableTail}`, DENY), reason: 'Forbidden' });
       }
 
       let exposures: string[] | undefined;
@@ -155,7 +155,7 @@ export const hostPathTwin: ValidatingTwinFactory = (params): HandWrittenValidati
         const exposed = k.paths.filter((p) => hits.some((m) => exposes(m.path, p)));
         (exposures ??= []).push(`${hits.map((m) => m.shown).join(', ')}${hits.length === 1 ? ' exposes ' : ' expose '}${k.what} (${exposed.join(', ')}${k.tail}`);
       }
-      if (exposures !== undefined) violations.push(violation(NAME, `${exposures.join('; ')} (this DaemonSet is in "${review.namespace}")`, DENY));
+      if (exposures !== undefined) violations.push({ ...violation(NAME, `${exposures.join('; ')} (this DaemonSet is in "${review.namespace}")`, DENY), reason: 'Forbidden' });
       return violations;
     },
   };

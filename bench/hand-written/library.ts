@@ -11,6 +11,7 @@ import type { PatchOperation } from '../../src/engine/types.js';
 import { applyAdd } from './apply-patch.js';
 import { defaultsTwins } from './defaults.js';
 import { podSecurityTwins } from './pod-security.js';
+import { rolloutTwins } from './rollout.js';
 import { securityTwins } from './security.js';
 import type {
   HandWrittenMutatingPolicy,
@@ -30,6 +31,7 @@ interface TwinGroup {
 const GROUPS: readonly (readonly [string, TwinGroup])[] = [
   ['bench/hand-written/defaults.ts', defaultsTwins],
   ['bench/hand-written/pod-security.ts', podSecurityTwins],
+  ['bench/hand-written/rollout.ts', rolloutTwins],
   ['bench/hand-written/security.ts', securityTwins],
 ];
 

@@ -442,7 +442,8 @@ function podSecurityTwin(level: Level): HandWrittenValidatingPolicy {
       if (namespace === null) {
         // The engine cannot decide the namespaceSelector and fails closed (failurePolicy: Fail).
         const message = `policy could not be evaluated: spec.match.namespaceSelector: the labels of namespace "${review.namespace}" are not known`;
-        return [{ policy: name, message, actions: DENY }];
+        // An evaluation failure's violation has the reason InternalError (src/engine/review.ts).
+        return [{ policy: name, message, actions: DENY, reason: 'InternalError' }];
       }
       const labels = namespace.metadata?.labels;
       if (labels == null || labels[ENFORCE_LABEL] !== level) return [];
