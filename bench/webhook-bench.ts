@@ -153,6 +153,11 @@ async function measure(server: RunningServer, spec: LoadSpec): Promise<Measureme
 }
 
 const fixed = (value: number, digits: number): string => (Number.isFinite(value) ? value.toFixed(digits) : 'n/a');
+/** The median over rounds of one measure. */
+const med = (list: readonly Measurement[], pick: (m: Measurement) => number): number => median(list.map(pick));
+/** The median of the rounds' ratios of one measure, `over` / `under` (adjacent runs of the same round). */
+const roundRatio = (over: readonly Measurement[], under: readonly Measurement[], pick: (m: Measurement) => number): number =>
+  median(under.map((m, i) => pick(over[i]!) / pick(m)));
 const mb = (bytes: number | undefined): string => (bytes === undefined ? 'n/a' : `${(bytes / 1024 / 1024).toFixed(0)} MB`);
 
 async function main(): Promise<void> {
@@ -278,10 +283,8 @@ async function main(): Promise<void> {
     const ratios = new Map<string, { throughput: number; p99: number; cpu: number }>();
     for (const c of cases) {
       const { floor: a, daemonguard: b } = runs.get(caseId(c))!;
-      const paired = (pick: (m: Measurement) => number): number => median(a.map((m, i) => pick(b[i]!) / pick(m)));
-      const ratio = { throughput: paired((m) => m.requestsPerSecond), p99: paired((m) => m.p99), cpu: paired((m) => m.cpuPerRequest) };
+      const ratio = { throughput: roundRatio(b, a, (m) => m.requestsPerSecond), p99: roundRatio(b, a, (m) => m.p99), cpu: roundRatio(b, a, (m) => m.cpuPerRequest) };
       ratios.set(caseId(c), ratio);
-      const med = (list: Measurement[], pick: (m: Measurement) => number): number => median(list.map(pick));
       lines.push(
         `| /${c.endpoint} | ${c.payload} | ${c.connections} | ${fixed(med(a, (m) => m.requestsPerSecond), 0)} | ${fixed(med(b, (m) => m.requestsPerSecond), 0)} | ${fixed(ratio.throughput, 2)} | ` +
           `${fixed(med(a, (m) => m.p50), 2)} | ${fixed(med(b, (m) => m.p50), 2)} | ${fixed(med(a, (m) => m.p99), 2)} | ${fixed(med(b, (m) => m.p99), 2)} | ${fixed(ratio.p99, 2)}× | ` +
@@ -300,14 +303,10 @@ async function main(): Promise<void> {
       lines.push('|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
       for (const c of cases) {
         const { daemonguard: b, handWritten: h, floor } = runs.get(caseId(c))!;
-        const med = (list: Measurement[], pick: (m: Measurement) => number): number => median(list.map(pick));
-        const ratio = {
-          throughput: median(h.map((m, i) => b[i]!.requestsPerSecond / m.requestsPerSecond)),
-          cpu: median(h.map((m, i) => b[i]!.cpuPerRequest / m.cpuPerRequest)),
-        };
+        const ratio = { throughput: roundRatio(b, h, (m) => m.requestsPerSecond), cpu: roundRatio(b, h, (m) => m.cpuPerRequest) };
         handWrittenRatios.set(caseId(c), ratio);
-        const p99Ratio = median(h.map((m, i) => b[i]!.p99 / m.p99));
-        const toFloor = median(h.map((m, i) => m.requestsPerSecond / floor[i]!.requestsPerSecond));
+        const p99Ratio = roundRatio(b, h, (m) => m.p99);
+        const toFloor = roundRatio(h, floor, (m) => m.requestsPerSecond);
         lines.push(
           `| /${c.endpoint} | ${c.payload} | ${c.connections} | ${fixed(med(h, (m) => m.requestsPerSecond), 0)} | ${fixed(med(b, (m) => m.requestsPerSecond), 0)} | ${fixed(ratio.throughput, 2)} | ` +
             `${fixed(toFloor, 2)} | ${fixed(med(h, (m) => m.p99), 2)} | ${fixed(med(b, (m) => m.p99), 2)} | ${fixed(p99Ratio, 2)}× | ` +
@@ -323,10 +322,9 @@ async function main(): Promise<void> {
       lines.push('|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
       for (const c of cases) {
         const { daemonguard: b, baseline: a, floor } = runs.get(caseId(c))!;
-        const med = (list: Measurement[], pick: (m: Measurement) => number): number => median(list.map(pick));
-        const cpuRatio = median(a.map((m, i) => b[i]!.cpuPerRequest / m.cpuPerRequest));
-        const p99Ratio = median(a.map((m, i) => b[i]!.p99 / m.p99));
-        const baselineP99ToFloor = median(a.map((m, i) => m.p99 / floor[i]!.p99));
+        const cpuRatio = roundRatio(b, a, (m) => m.cpuPerRequest);
+        const p99Ratio = roundRatio(b, a, (m) => m.p99);
+        const baselineP99ToFloor = roundRatio(a, floor, (m) => m.p99);
         lines.push(
           `| /${c.endpoint} | ${c.payload} | ${c.connections} | ${fixed(med(a, (m) => m.requestsPerSecond), 0)} | ${fixed(med(b, (m) => m.requestsPerSecond), 0)} | ` +
             `${fixed(med(a, (m) => m.p99), 2)} | ${fixed(med(b, (m) => m.p99), 2)} | ${fixed(p99Ratio, 2)}× | ${fixed(baselineP99ToFloor, 2)}× | ` +

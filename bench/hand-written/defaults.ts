@@ -94,9 +94,14 @@ function skipped(daemonSet: DaemonSet, policy: string): boolean {
   return false;
 }
 
-/** Every default matches CREATE and UPDATE only (no spec.match), in every namespace. */
-function applies(review: HandWrittenReview): boolean {
-  return (review.operation === 'CREATE' || review.operation === 'UPDATE') && review.object !== null;
+/**
+ * The DaemonSet a default judges, or undefined when the policy does not apply: every default matches
+ * CREATE and UPDATE only (no spec.match), in every namespace, unless skipped by annotation.
+ */
+function judged(review: HandWrittenReview, object: JsonObject | null, policy: string): DaemonSet | undefined {
+  if ((review.operation !== 'CREATE' && review.operation !== 'UPDATE') || object === null) return undefined;
+  const daemonSet = object as unknown as DaemonSet;
+  return skipped(daemonSet, policy) ? undefined : daemonSet;
 }
 
 /** The factory's params, checked: a library edit that drops one must fail at start, naming it. */
@@ -153,9 +158,8 @@ const defaultProbesMutating: MutatingTwinFactory = (params) => {
   return {
     name,
     mutate(review, object) {
-      if (!applies(review)) return [];
-      const daemonSet = object as unknown as DaemonSet;
-      if (skipped(daemonSet, name)) return [];
+      const daemonSet = judged(review, object, name);
+      if (daemonSet === undefined) return [];
       const containers = daemonSet.spec.template.spec.containers;
       const operations: PatchOperation[] = [];
       // Readiness first, for every container; liveness then sees the readinessProbes just written.
@@ -191,9 +195,8 @@ const defaultProbesValidating: ValidatingTwinFactory = () => {
   return {
     name,
     validate(review): HandWrittenViolation[] {
-      if (!applies(review)) return [];
-      const daemonSet = review.object as unknown as DaemonSet;
-      if (skipped(daemonSet, name)) return [];
+      const daemonSet = judged(review, review.object, name);
+      if (daemonSet === undefined) return [];
       const pod = daemonSet.spec.template.spec;
       const containers = pod.containers;
       for (let i = 0; i < containers.length; i++) if (containers[i]!.readinessProbe !== undefined) return [];
@@ -256,10 +259,10 @@ const defaultRollingUpdate: MutatingTwinFactory = (params) => {
   return {
     name,
     mutate(review, object) {
-      if (!applies(review)) return [];
-      const daemonSet = object as unknown as DaemonSet;
+      const daemonSet = judged(review, object, name);
+      if (daemonSet === undefined) return [];
       const strategy = daemonSet.spec.updateStrategy;
-      if ((strategy?.type ?? 'RollingUpdate') !== 'RollingUpdate' || skipped(daemonSet, name)) return [];
+      if ((strategy?.type ?? 'RollingUpdate') !== 'RollingUpdate') return [];
       const current = maxUnavailableOf(daemonSet);
       if (current === maxUnavailable) return [];
       const unknownIsDefault = defaultWhenUnknown && review.operation === 'CREATE' && current === 1;
@@ -286,9 +289,8 @@ const defaultRevisionHistory: MutatingTwinFactory = (params) => {
   return {
     name,
     mutate(review, object) {
-      if (!applies(review)) return [];
-      const daemonSet = object as unknown as DaemonSet;
-      if (skipped(daemonSet, name)) return [];
+      const daemonSet = judged(review, object, name);
+      if (daemonSet === undefined) return [];
       const current = revisionHistoryOf(daemonSet);
       if (current === limit) return [];
       const unknownIsDefault = defaultWhenUnknown && review.operation === 'CREATE' && current === 10;
@@ -334,9 +336,8 @@ const defaultSeccomp: MutatingTwinFactory = () => {
   return {
     name,
     mutate(review, object) {
-      if (!applies(review)) return [];
-      const daemonSet = object as unknown as DaemonSet;
-      if (skipped(daemonSet, name)) return [];
+      const daemonSet = judged(review, object, name);
+      if (daemonSet === undefined) return [];
       const template = daemonSet.spec.template;
       const pod = template.spec;
       // The engine tests `when` first, then the field's absence: both are pure, so the cheaper goes first here.

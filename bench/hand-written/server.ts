@@ -13,20 +13,14 @@
 // Prints one line, {"port": N}, once listening; exits on SIGTERM.
 import { readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { createServer } from 'node:https';
-import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { parseAllDocuments } from 'yaml';
 import type { JsonObject } from '../../src/common/vocabulary.js';
+import { flag, listenBare } from '../bare-https-server.js';
 import { answerReview, type ReviewShape } from './answer.js';
 import { loadHandWrittenLibrary, type HandWrittenLibrary } from './library.js';
 
 const BUILT_IN_POLICIES = fileURLToPath(new URL('../../../policies', import.meta.url));
-
-function flag(name: string): string | undefined {
-  const index = process.argv.indexOf(`--${name}`);
-  return index > 0 ? process.argv[index + 1] : undefined;
-}
 
 /** The Namespace objects of a file as serve reads them (a List, or documents), by name. */
 function readNamespaces(file: string): Map<string, JsonObject> {
@@ -81,35 +75,17 @@ function main(): void {
     });
   };
 
-  const server = createServer(
-    {
-      cert: readFileSync(cert),
-      key: readFileSync(key),
-      minVersion: 'TLSv1.2',
-      ALPNProtocols: ['http/1.1'],
-      keepAliveTimeout: 120_000,
-    },
-    (request, response) => {
-      const url = request.url ?? '';
-      const query = url.indexOf('?');
-      const path = query < 0 ? url : url.slice(0, query);
-      if (request.method === 'POST' && (path === '/validate' || path === '/mutate')) {
-        answer(path === '/validate' ? 'validate' : 'mutate', request, response);
-        return;
-      }
-      request.resume();
-      response.writeHead(404, { 'Content-Type': 'text/plain' });
-      response.end('not found: POST /validate or /mutate\n');
-    },
-  );
-  server.keepAliveTimeout = 120_000;
-  server.listen(Number(flag('port') ?? 0), '127.0.0.1', () => {
-    process.stdout.write(`${JSON.stringify({ port: (server.address() as AddressInfo).port })}\n`);
-  });
-  process.on('SIGTERM', () => {
-    server.close();
-    server.closeAllConnections();
-    process.exit(0);
+  listenBare({ cert, key, port: Number(flag('port') ?? 0) }, (request, response) => {
+    const url = request.url ?? '';
+    const query = url.indexOf('?');
+    const path = query < 0 ? url : url.slice(0, query);
+    if (request.method === 'POST' && (path === '/validate' || path === '/mutate')) {
+      answer(path === '/validate' ? 'validate' : 'mutate', request, response);
+      return;
+    }
+    request.resume();
+    response.writeHead(404, { 'Content-Type': 'text/plain' });
+    response.end('not found: POST /validate or /mutate\n');
   });
 }
 
