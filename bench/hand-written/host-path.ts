@@ -30,10 +30,18 @@ function normalizedParam(path: string): string {
   return withoutVarRun(`/${segmentsOf(path).join('/')}`);
 }
 
+/** True when `path` is below `folder` by whole segments (`folder` is not "/"): `path` starts with `folder` + "/", without building that string. */
+function isBelow(path: string, folder: string): boolean {
+  return path.length > folder.length && path.charCodeAt(folder.length) === 47 && path.startsWith(folder);
+}
+
 /** What a mount of the node's `path` reaches: the path itself, a folder holding `other`, or something below `other`. */
 function exposes(path: string, other: string): boolean {
-  return path === '/' || other === '/' || path === other || other.startsWith(`${path}/`) || path.startsWith(`${other}/`);
+  return path === '/' || other === '/' || path === other || isBelow(other, path) || isBelow(path, other);
 }
+
+/** An absolute path without empty, "." or ".." segments and without a trailing "/": most hostPaths, which need no segment walk. */
+const PLAIN = /^(?:\/(?!\.{1,2}(?:\/|$))[^/]+)+$/;
 
 interface SensitiveList {
   what: string;
@@ -51,18 +59,30 @@ interface HostPathMount {
   readOnly: boolean;
   /** The path the node resolves. */
   path: string;
-  /** hostPath <raw> (volume "<name>"[, on the node <path>]) */
-  shown: string;
+  /** The path as written without empty and "." segments. */
+  clean: string;
 }
 
-/** The hostPath volumes' paths as the node resolves them (see the policy's `unrooted` and `hostPaths` variables). */
-function resolvedPath(segments: string[]): { path: string; clean: string } {
-  const clean = `/${segments.join('/')}`;
-  let spelled = '';
-  for (const segment of segments) spelled += `${segment}/`;
-  const through = ROOT_LINKS.exec(spelled)?.[0] ?? '';
-  const unrooted = through.length === spelled.length ? '/' : `/${spelled.substring(through.length, spelled.length - 1)}`;
-  return { path: PROCESS_FOLDER.test(unrooted) ? '/' : withoutVarRun(unrooted), clean };
+/** How a message names a mount: hostPath <raw> (volume "<name>"[, on the node <path>]). */
+function shown(m: HostPathMount): string {
+  return `hostPath ${m.raw} (volume "${m.name}"${m.path === m.clean ? '' : `, on the node ${m.path}`})`;
+}
+
+/**
+ * The path the node resolves for a path without empty and "." segments (the policy's `unrooted` and
+ * `hostPaths` variables): leading /proc/<pid>/root and cwd links taken off, any other per-process
+ * folder read as the root, /var/run read as /run.
+ */
+function resolvedPath(clean: string): string {
+  let path = clean;
+  if (clean.startsWith('/proc/')) {
+    // The path spelled "a/b/c/", so that the links match whole segments only.
+    const spelled = `${clean.substring(1)}/`;
+    const through = ROOT_LINKS.exec(spelled)?.[0] ?? '';
+    path = through.length === spelled.length ? '/' : `/${spelled.substring(through.length, spelled.length - 1)}`;
+    if (PROCESS_FOLDER.test(path)) return '/';
+  }
+  return withoutVarRun(path);
 }
 
 /** True when some container mounts volume `name` without readOnly: true. */
@@ -81,7 +101,7 @@ export const hostPathTwin: ValidatingTwinFactory = (params): HandWrittenValidati
   const readOnlyParam = read.strings('readOnlyPaths');
   const allowed = new Set(allowedParam.map(normalizedParam));
   // What a path below an allowed path starts with ("/" allows the root itself only).
-  const allowedFolders = [...allowed].filter((p) => p !== '/').map((p) => `${p}/`);
+  const allowedFolderSet = new Set([...allowed].filter((p) => p !== '/'));
   const readOnlyPaths = readOnlyParam.map(normalizedParam);
   const notAllowedTail = ` not under an allowed path; allowed: ${allowedParam.join(', ')}`;
   const writableTail = `; mount ${readOnlyParam.join(', ')} (and folders holding them) with readOnly: true`;
@@ -101,9 +121,10 @@ export const hostPathTwin: ValidatingTwinFactory = (params): HandWrittenValidati
     list('host devices', 'devicePaths', 'deviceNamespaces', false),
   ];
 
+  // The path or a folder holding it is allowed ("/" allows the root itself only, so the walk stops below it).
   const isAllowed = (path: string): boolean => {
     if (allowed.has(path)) return true;
-    for (const folder of allowedFolders) if (path.startsWith(folder)) return true;
+    for (let end = path.lastIndexOf('/'); end > 0; end = path.lastIndexOf('/', end - 1)) if (allowedFolderSet.has(path.substring(0, end))) return true;
     return false;
   };
 
@@ -121,12 +142,15 @@ export const hostPathTwin: ValidatingTwinFactory = (params): HandWrittenValidati
       for (const volume of volumes) {
         if (volume.hostPath === undefined) continue;
         const raw = volume.hostPath.path;
-        const parts = raw.split('/');
-        if (parts.includes('..')) backsteps.push(`hostPath ${raw} (volume "${volume.name}")`);
-        const { path, clean } = resolvedPath(parts.filter((s) => s !== '' && s !== '.'));
+        let clean = raw;
+        if (!PLAIN.test(raw)) {
+          const parts = raw.split('/');
+          if (parts.includes('..')) backsteps.push(`hostPath ${raw} (volume "${volume.name}")`);
+          clean = `/${parts.filter((s) => s !== '' && s !== '.').join('/')}`;
+        }
+        const path = resolvedPath(clean);
         containers ??= containersOf(pod);
-        const shown = `hostPath ${raw} (volume "${volume.name}"${path === clean ? '' : `, on the node ${path}`})`;
-        mounts.push({ name: volume.name, raw, readOnly: !mountedWritable(containers, volume.name), path, shown });
+        mounts.push({ name: volume.name, raw, readOnly: !mountedWritable(containers, volume.name), path, clean });
       }
       if (mounts.length === 0) return [];
 
@@ -135,14 +159,14 @@ export const hostPathTwin: ValidatingTwinFactory = (params): HandWrittenValidati
 
       const notAllowed = mounts.filter((m) => !isAllowed(m.path));
       if (notAllowed.length > 0) {
-        violations.push({ ...violation(NAME, `${notAllowed.map((m) => m.shown).join(', ')}${notAllowed.length === 1 ? ' is' : ' are'}${notAllowedTail}`, DENY), reason: 'Forbidden' });
+        violations.push({ ...violation(NAME, `${notAllowed.map(shown).join(', ')}${notAllowed.length === 1 ? ' is' : ' are'}${notAllowedTail}`, DENY), reason: 'Forbidden' });
       }
 
-      const writable = mounts.filter((m) => !m.readOnly && readOnlyPaths.some((p) => m.path === '/' || m.path === p || p.startsWith(`${m.path}/`)));
+      const writable = mounts.filter((m) => !m.readOnly && readOnlyPaths.some((p) => m.path === '/' || m.path === p || isBelow(p, m.path)));
       if (writable.length > 0) {
         const described = writable.map((m) => {
           const writers = containers!.filter((c) => c.volumeMounts !== undefined && c.volumeMounts.some((v) => v.name === m.name && v.readOnly !== true));
-          return `${m.shown} is mounted writable by ${writers.map((c) => `container "${c.name}"`).join(', ')}`;
+          return `${shown(m)} is mounted writable by ${writers.map((c) => `container "${c.name}"`).join(', ')}`;
         });
         violations.push({ ...violation(NAME, `${described.join('; ')}${writableTail}`, DENY), reason: 'Forbidden' });
       }
@@ -150,10 +174,20 @@ export const hostPathTwin: ValidatingTwinFactory = (params): HandWrittenValidati
       let exposures: string[] | undefined;
       for (const k of sensitive) {
         if (k.namespaces.has(review.namespace)) continue;
-        const hits = mounts.filter((m) => !(k.readOnlySuffices && m.readOnly) && k.paths.some((p) => exposes(m.path, p)));
-        if (hits.length === 0) continue;
-        const exposed = k.paths.filter((p) => hits.some((m) => exposes(m.path, p)));
-        (exposures ??= []).push(`${hits.map((m) => m.shown).join(', ')}${hits.length === 1 ? ' exposes ' : ' expose '}${k.what} (${exposed.join(', ')}${k.tail}`);
+        let hits: HostPathMount[] | undefined;
+        for (const m of mounts) {
+          if (k.readOnlySuffices && m.readOnly) continue;
+          for (const p of k.paths) {
+            if (exposes(m.path, p)) {
+              (hits ??= []).push(m);
+              break;
+            }
+          }
+        }
+        if (hits === undefined) continue;
+        const hit = hits;
+        const exposed = k.paths.filter((p) => hit.some((m) => exposes(m.path, p)));
+        (exposures ??= []).push(`${hit.map(shown).join(', ')}${hit.length === 1 ? ' exposes ' : ' expose '}${k.what} (${exposed.join(', ')}${k.tail}`);
       }
       if (exposures !== undefined) violations.push({ ...violation(NAME, `${exposures.join('; ')} (this DaemonSet is in "${review.namespace}")`, DENY), reason: 'Forbidden' });
       return violations;

@@ -4,7 +4,8 @@
 // Inputs not covered (the engine reports an evaluation error for them, settled by the policy's
 // failurePolicy): ill-typed objects the apiserver's schema refuses before any webhook sees them, and
 // in rollout-safety a maxUnavailable of more digits than a 64-bit integer holds (CEL's int() fails on
-// it; the twin reads it as a number), which the apiserver's validation refuses as well.
+// it; the twin reads it as a number), which the apiserver's validation refuses as well; and objects so
+// large that an expression goes over the CEL cost limits (see security.ts).
 import type { ValidationAction } from '../../src/common/vocabulary.js';
 import type { HandWrittenReview, HandWrittenValidatingPolicy, HandWrittenViolation, MutatingTwinFactory, ValidatingTwinFactory } from './policy.js';
 import { containersOf, lowerAscii, reviewedDaemonSet, TwinParams, violation, type ContainerShape } from './pod-reads.js';

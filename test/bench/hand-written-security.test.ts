@@ -11,7 +11,8 @@ import fc from 'fast-check';
 import { securityTwins } from '../../bench/hand-written/security.js';
 import type { JsonObject } from '../../src/common/vocabulary.js';
 import { POLICIES_DIR, SUITES_DIR } from '../support/library-paths.js';
-import { assertNotVacuous, compareCase, corpusCases, generatedCase, groupUnderTest, Tally, type DifferentialCase } from '../support/twin-differential.js';
+import { wideDaemonSet } from '../support/large-daemonsets.js';
+import { assertNotVacuous, compareCase, corpusCases, generatedCase, groupUnderTest, hostPathCase, hostPathSpelling, Tally, type DifferentialCase } from '../support/twin-differential.js';
 
 const RUNS = Math.max(1, Number(process.env['DAEMONGUARD_FUZZ_RUNS'] ?? 300));
 const GROUP_DIR = path.join(POLICIES_DIR, 'security');
@@ -61,6 +62,28 @@ describe('the security group twins', () => {
     const tally = new Tally();
     for (const under of files.filter((f) => f.label.startsWith('host-path.yaml'))) for (const c of escapes) compareCase(under, c, tally);
     assert.ok((tally.violating.get('host-path') ?? 0) >= 20, `host-path reported on ${tally.violating.get('host-path') ?? 0} of its suites' cases`);
+  });
+
+  it('decides as the engine on spellings of paths that give the node away, and of what node agents mount', () => {
+    const tally = new Tally();
+    const hostPathFiles = files.filter((f) => f.label.startsWith('host-path.yaml'));
+    for (const c of fc.sample(hostPathCase, { numRuns: RUNS * 4, seed: 7 })) for (const under of hostPathFiles) compareCase(under, c, tally);
+    assert.equal(tally.compared.get('host-path'), RUNS * 4 * hostPathFiles.length);
+    assert.ok((tally.violating.get('host-path') ?? 0) >= RUNS, `host-path reported on ${tally.violating.get('host-path') ?? 0} spellings`);
+  });
+
+  it('decides as the engine on a wide DaemonSet: 64 spelled hostPaths mounted by 16 containers, with capabilities and host ports', () => {
+    const object = wideDaemonSet('wide', 16, 10, 4, 0);
+    const pod = (object.spec as JsonObject).template as { spec: { volumes: JsonObject[]; containers: JsonObject[] } };
+    pod.spec.volumes = fc.sample(hostPathSpelling, { numRuns: 64, seed: 3 }).map((p, i) => ({ name: `h${i}`, hostPath: { path: p } }));
+    pod.spec.containers.forEach((c, j) => {
+      c.volumeMounts = pod.spec.volumes.map((v, i) => ({ name: v.name as string, mountPath: `/h/${i}`, readOnly: (i + j) % 3 !== 0 }));
+      c.securityContext = { capabilities: { add: ['NET_ADMIN', 'sys_time', 'DAC_READ_SEARCH'] } };
+      c.ports = [{ containerPort: 9100 + j, hostPort: 9100 + j }];
+    });
+    const tally = new Tally();
+    for (const under of files) compareCase(under, { id: 'wide DaemonSet', operation: 'CREATE', object, oldObject: null, namespace: 'team-a', namespaceObject: null }, tally);
+    for (const name of ['capabilities', 'host-path', 'host-ports']) assert.ok((tally.violating.get(name) ?? 0) > 0, `${name} did not report on the wide DaemonSet`);
   });
 
   it('decides as the engine on generated DaemonSets (odd hostPath spellings, capabilities, tolerations, ports, SELinux types)', () => {

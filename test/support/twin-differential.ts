@@ -198,14 +198,15 @@ const HOST_PATHS = [
   '/var/lib/kubelet/kubeconfig', '/var/lib/kubelet/plugins', '/var/lib/docker', '/var/lib/docker/containers', '/var/lib/containerd',
   '/var/lib/containers', '/var/lib/etcd', '/var/lib/calico', '/etc', '/etc/kubernetes', '/etc/kubernetes/pki', '/etc/cni/net.d',
   '/etc/machine-id', '/etc/localtime', '/etc/shadow', '/opt', '/opt/cni/bin', '/lib/modules', '/usr/lib/modules',
-  '/usr/libexec/kubernetes/kubelet-plugins/volume/exec', '/home/user', '/tmp', '/procfs', '/proc1',
+  '/usr/libexec/kubernetes/kubelet-plugins/volume/exec', '/home/user', '/tmp', '/procfs', '/proc1', '/var/lib/kubelet/device-plugins',
+  '/var/lib/kubelet/plugins/ebs.csi.aws.com', '/var/lib/kubelet/plugins_registry', '/proc/sys/net', '/var/lib/kubeletx', '/run/systemdx',
 ];
 
 /** /proc/<pid>/root or cwd, through a task or not; and per-process folders that are not the root links. */
 const procPrefix = fc.oneof(
   fc
     .record({
-      process: fc.constantFrom('self', 'thread-self', '1', '4242', 'abc'),
+      process: fc.constantFrom('self', 'thread-self', '1', '4194304', 'abc'),
       task: fc.option(fc.constantFrom('1', '77'), { nil: undefined }),
       link: fc.constantFrom('root', 'cwd'),
     })
@@ -397,4 +398,37 @@ export const generatedCase: fc.Arbitrary<DifferentialCase> = fc
           namespaceObject: nsLabels === null ? null : namespaceObject(name, nsLabels),
         };
       });
+  });
+
+/**
+ * One hostPath volume of a spelled path in a one-container DaemonSet (privileged or not, mounted
+ * read-only or not), in kube-system or in a team namespace: the shape of the verify suites' host-path
+ * escapes (test/policies/security/host-path-escapes.test.yaml, test/policies/host-path-spellings.test.ts).
+ */
+export const hostPathCase: fc.Arbitrary<DifferentialCase> = fc
+  .record({ path: hostPathSpelling, readOnly: fc.boolean(), privileged: fc.boolean(), namespace: fc.constantFrom('team-a', 'kube-system', 'monitoring') })
+  .map(({ path: hostPath, readOnly, privileged, namespace }): DifferentialCase => {
+    const object: JsonObject = {
+      apiVersion: 'apps/v1',
+      kind: 'DaemonSet',
+      metadata: { name: 'agent', namespace },
+      spec: {
+        selector: { matchLabels: { app: 'agent' } },
+        template: {
+          metadata: { labels: { app: 'agent' } },
+          spec: {
+            containers: [
+              {
+                name: 'agent',
+                image: 'example.com/agent:1.0',
+                ...(privileged ? { securityContext: { privileged: true } } : {}),
+                volumeMounts: [{ name: 'host', mountPath: '/host', readOnly }],
+              },
+            ],
+            volumes: [{ name: 'host', hostPath: { path: hostPath } }],
+          },
+        },
+      },
+    };
+    return { id: `hostPath ${JSON.stringify(hostPath)} in ${namespace}`, operation: 'CREATE', object, oldObject: null, namespace, namespaceObject: namespaceObject(namespace) };
   });
