@@ -252,6 +252,9 @@ const podTemplate: fc.Arbitrary<JsonObject> = fc
   .record({
     containers: fc.array(container, { minLength: 1, maxLength: 2 }),
     initContainers: fc.option(fc.array(container, { maxLength: 2 }), { nil: undefined }),
+    // Not allowed in a pod template (the apiserver refuses them there), and read by neither policy: a
+    // privileged one must change nothing, in the twin as in the engine.
+    ephemeralContainers: fc.option(fc.array(container, { maxLength: 1 }), { nil: undefined, freq: 4 }),
     volumes: fc.option(fc.array(volume, { maxLength: 3 }), { nil: undefined }),
     spec: optionalFields({
       hostNetwork: fc.boolean(),
@@ -263,10 +266,11 @@ const podTemplate: fc.Arbitrary<JsonObject> = fc
     }),
     metadata: fc.option(optionalFields({ annotations }), { nil: null, freq: 8 }),
   })
-  .map(({ containers, initContainers, volumes, spec, metadata }) => {
+  .map(({ containers, initContainers, ephemeralContainers, volumes, spec, metadata }) => {
     const named = (list: JsonObject[], prefix: string) => list.map((fields, i) => ({ name: `${prefix}${i}`, image: 'registry.example/agent:1', ...fields }));
     const podSpec: JsonObject = { ...spec, containers: named(containers, 'c') };
     if (initContainers !== undefined) podSpec.initContainers = named(initContainers, 'i');
+    if (ephemeralContainers !== undefined) podSpec.ephemeralContainers = named(ephemeralContainers, 'debug');
     if (volumes !== undefined) podSpec.volumes = volumes.map((sources, i) => ({ name: `v${i}`, ...sources }));
     return { metadata: metadata === null ? null : { labels: { app: 'agent' }, ...metadata }, spec: podSpec };
   });
