@@ -271,7 +271,8 @@ const podTemplate: fc.Arbitrary<JsonObject> = fc
     const podSpec: JsonObject = { ...spec, containers: named(containers, 'c') };
     if (initContainers !== undefined) podSpec.initContainers = named(initContainers, 'i');
     if (ephemeralContainers !== undefined) podSpec.ephemeralContainers = named(ephemeralContainers, 'debug');
-    if (volumes !== undefined) podSpec.volumes = volumes.map((sources, i) => ({ name: `v${i}`, ...sources }));
+    // The name first or last: Volume Types lists a volume's other keys in the order the JSON has them.
+    if (volumes !== undefined) podSpec.volumes = volumes.map((sources, i) => (i % 2 === 0 ? { name: `v${i}`, ...sources } : { ...sources, name: `v${i}` }));
     return { metadata: metadata === null ? null : { labels: { app: 'agent' }, ...metadata }, spec: podSpec };
   });
 
