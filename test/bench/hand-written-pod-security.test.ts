@@ -76,9 +76,8 @@ function relevant(violations: readonly { policy: string; message: string; action
 }
 
 /** Reviews `request` with the engine and with the twin of each policy, and asserts they agree. */
-function compare(where: string, request: AdmissionRequest, namespace: JsonObject | null, tally: Tally, onlyPolicy?: string): void {
+function compare(where: string, request: AdmissionRequest, namespace: JsonObject | null, tally: Tally): void {
   for (const { name, set, twin } of pairs) {
-    if (onlyPolicy !== undefined && name !== onlyPolicy) continue;
     const decision = review(request, set, { phase: 'validate', namespaceObject: namespace });
     const expected = relevant(decision.violations);
     const actual = relevant(
