@@ -3,9 +3,10 @@
 // plain property reads, giving the violations the engine gives (same order, same messages, Deny).
 //
 // One pass: the pod-level fields first, then every container (initContainers, then containers, the
-// order of the policies' `variables.containers`), then the template's annotations; each control keeps
-// a list that stays undefined until something fails it, so a compliant template allocates almost
-// nothing. The lists are worded into messages in the order of the policy's validations.
+// order of the policies' `variables.containers`; ephemeralContainers, which a pod template cannot hold,
+// are read by neither), then the template's annotations. Each control keeps a list that stays
+// undefined until something fails it, so a compliant template allocates almost nothing; the lists are
+// worded into messages in the order of the policy's validations.
 //
 // Read as the engine reads the JSON: an object set to null (securityContext: null, seccompProfile:
 // null, livenessProbe: null ...) is absent, as `?.` makes it in CEL; an absent boolean, string or
@@ -15,7 +16,8 @@
 // apiserver never sends them, having decoded the DaemonSet into its Go types): ill-typed input (a
 // string where a boolean belongs, null as the value of a boolean, number or list field such as
 // `privileged: null` or `initContainers: null`, a template without spec or containers), a template
-// so large the policy's cost budget runs out, and a missed review deadline.
+// so large the policy's cost budget runs out, and a missed review deadline. Nor are
+// DaemonSetPolicyExceptions: the benchmark serves none.
 import type { ValidationAction } from '../../src/common/vocabulary.js';
 import type { HandWrittenReview, HandWrittenValidatingPolicy, HandWrittenViolation, MutatingTwinFactory, ValidatingTwinFactory } from './policy.js';
 
