@@ -260,7 +260,10 @@ async function main(): Promise<void> {
     const loadedRss = residentBytes(serve.pid);
 
     const lines: string[] = [];
-    lines.push(`Webhook benchmark: daemonguard serve (${flag('policies') ?? 'built-in policy library'}) against the floor (bare node:https: read, JSON.parse, answer allowed)`);
+    lines.push(
+      `Webhook benchmark: daemonguard serve (${flag('policies') ?? 'built-in policy library'}) against the floor (bare node:https: read, JSON.parse, answer allowed)` +
+        (handWritten === undefined ? '' : ' and against the library written by hand (the same checks in plain JavaScript behind the floor\'s server)'),
+    );
     lines.push('');
     lines.push(`machine: ${machineDescription()}`);
     lines.push(
