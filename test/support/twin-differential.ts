@@ -17,7 +17,7 @@ import { isJsonObject, type JsonObject, type Operation } from '../../src/common/
 import { review } from '../../src/engine/review.js';
 import { loadPolicySet } from '../../src/policy/load-policies.js';
 import type { PolicySet } from '../../src/policy/types.js';
-import { admissionRequest } from './admission-fixtures.js';
+import { admissionRequest, daemonSet } from './admission-fixtures.js';
 import { psaFixtureDaemonSets, repositoryDaemonSets } from './daemonset-corpus.js';
 
 export interface TwinGroup {
@@ -134,6 +134,26 @@ export function compareCase(under: FileUnderTest, c: DifferentialCase, tally: Ta
     assert.deepEqual(actual, expected, `${under.label} on ${c.id}: the twins differ from the engine\nobject: ${JSON.stringify(c.object)}`);
   }
   tally.count(under.twins.map((t) => t.name), expected);
+}
+
+/** Compares every file on `runs` cases of `arbitrary` sampled with `seed`: the same cases every run, so counts asserted on them hold. */
+export function compareSampled(files: readonly FileUnderTest[], arbitrary: fc.Arbitrary<DifferentialCase>, runs: number, seed: number): Tally {
+  const tally = new Tally();
+  for (const c of fc.sample(arbitrary, { numRuns: runs, seed })) for (const under of files) compareCase(under, c, tally);
+  return tally;
+}
+
+/** Compares every file on `runs` new random cases; fast-check shrinks a difference to a small case and prints its seed. Returns the cases compared. */
+export function compareRandom(files: readonly FileUnderTest[], arbitrary: fc.Arbitrary<DifferentialCase>, runs: number): number {
+  let compared = 0;
+  fc.assert(
+    fc.property(arbitrary, (c) => {
+      for (const under of files) compareCase(under, c, new Tally());
+      compared++;
+    }),
+    { numRuns: runs },
+  );
+  return compared;
 }
 
 /** The namespaces the benchmark's server is told about (bench/webhook-payloads.ts NAMESPACES_YAML). */
@@ -408,27 +428,8 @@ export const generatedCase: fc.Arbitrary<DifferentialCase> = fc
 export const hostPathCase: fc.Arbitrary<DifferentialCase> = fc
   .record({ path: hostPathSpelling, readOnly: fc.boolean(), privileged: fc.boolean(), namespace: fc.constantFrom('team-a', 'kube-system', 'monitoring') })
   .map(({ path: hostPath, readOnly, privileged, namespace }): DifferentialCase => {
-    const object: JsonObject = {
-      apiVersion: 'apps/v1',
-      kind: 'DaemonSet',
-      metadata: { name: 'agent', namespace },
-      spec: {
-        selector: { matchLabels: { app: 'agent' } },
-        template: {
-          metadata: { labels: { app: 'agent' } },
-          spec: {
-            containers: [
-              {
-                name: 'agent',
-                image: 'example.com/agent:1.0',
-                ...(privileged ? { securityContext: { privileged: true } } : {}),
-                volumeMounts: [{ name: 'host', mountPath: '/host', readOnly }],
-              },
-            ],
-            volumes: [{ name: 'host', hostPath: { path: hostPath } }],
-          },
-        },
-      },
-    };
+    const agent: JsonObject = { name: 'agent', image: 'example.com/agent:1.0', volumeMounts: [{ name: 'host', mountPath: '/host', readOnly }] };
+    if (privileged) agent.securityContext = { privileged: true };
+    const object = daemonSet({ name: 'agent', namespace, podSpec: { containers: [agent], volumes: [{ name: 'host', hostPath: { path: hostPath } }] } });
     return { id: `hostPath ${JSON.stringify(hostPath)} in ${namespace}`, operation: 'CREATE', object, oldObject: null, namespace, namespaceObject: namespaceObject(namespace) };
   });
