@@ -269,7 +269,9 @@ const IMAGES = [
   'index.docker.io/library/busybox:1.36', 'registry-1.docker.io/calico/cni:edge', 'quay.io/cilium/cilium:v1.15.7@sha256:0123456789abcdef',
   'quay.io/cilium/cilium@sha256:0123456789abcdef', 'quay.io/cilium/cilium:latest@sha256:0123456789abcdef', 'quay.io/ciliumx/agent:v1',
   'registry.k8s.io/kube-proxy:v1.31.0', 'registry.k8s.io:443/kube-proxy', 'localhost/agent:dev', 'localhost:5000/agent', 'example.com/a/b/c:Canary',
-  'gcr.io/project/image:SNAPSHOT', 'agent:1.0', 'agent:', 'my.registry/team/agent:v1', '',
+  'gcr.io/project/image:SNAPSHOT', 'agent:1.0', 'agent:', 'my.registry/team/agent:v1', '', 'registry:5000/agent', 'host:5000/team/agent:main',
+  'a:b/c', 'nginx@', '@sha256:0123', 'nginx@sha256:01@sha256:02', 'INDEX.DOCKER.IO/calico/node:v1', 'index.docker.io/nginx', 'localhost/agent',
+  'registry.k8s.io', 'quay.io/cilium', 'Ghcr.io/Team/Agent:DEV',
 ];
 
 const QUANTITIES = ['100m', '1', '0.5', '64Mi', '1Gi', 2];
