@@ -4,8 +4,8 @@
 // read-only paths and the node-sensitive lists, all normalized once when the twin is made.
 // Part of the security group (security.ts); held to the engine by test/bench/hand-written-security.test.ts.
 import type { ValidationAction } from '../../src/common/vocabulary.js';
-import type { HandWrittenReview, HandWrittenValidatingPolicy, HandWrittenViolation, ValidatingTwinFactory } from './policy.js';
-import { containersOf, reviewedDaemonSet, TwinParams, violation, type ContainerShape } from './pod-reads.js';
+import type { HandWrittenValidatingPolicy, HandWrittenViolation, ValidatingTwinFactory } from './policy.js';
+import { containersOf, reviewingTwin, TwinParams, violation, type ContainerShape } from './pod-reads.js';
 
 const NAME = 'host-path';
 const DENY: readonly ValidationAction[] = ['Deny'];
@@ -128,69 +128,64 @@ export const hostPathTwin: ValidatingTwinFactory = (params): HandWrittenValidati
     return false;
   };
 
-  return {
-    name: NAME,
-    validate(review: HandWrittenReview): HandWrittenViolation[] {
-      const daemonSet = reviewedDaemonSet(review);
-      if (daemonSet === null) return [];
-      const pod = daemonSet.spec.template.spec;
-      const volumes = pod.volumes;
-      if (volumes === undefined) return [];
-      let containers: ContainerShape[] | undefined;
-      const mounts: HostPathMount[] = [];
-      const backsteps: string[] = [];
-      for (const volume of volumes) {
-        if (volume.hostPath === undefined) continue;
-        const raw = volume.hostPath.path;
-        let clean = raw;
-        if (!PLAIN.test(raw)) {
-          const parts = raw.split('/');
-          if (parts.includes('..')) backsteps.push(`hostPath ${raw} (volume "${volume.name}")`);
-          clean = `/${parts.filter((s) => s !== '' && s !== '.').join('/')}`;
-        }
-        const path = resolvedPath(clean);
-        containers ??= containersOf(pod);
-        mounts.push({ name: volume.name, raw, readOnly: !mountedWritable(containers, volume.name), path, clean });
+  return reviewingTwin(NAME, (daemonSet, review) => {
+    const pod = daemonSet.spec.template.spec;
+    const volumes = pod.volumes;
+    if (volumes === undefined) return [];
+    let containers: ContainerShape[] | undefined;
+    const mounts: HostPathMount[] = [];
+    const backsteps: string[] = [];
+    for (const volume of volumes) {
+      if (volume.hostPath === undefined) continue;
+      const raw = volume.hostPath.path;
+      let clean = raw;
+      if (!PLAIN.test(raw)) {
+        const parts = raw.split('/');
+        if (parts.includes('..')) backsteps.push(`hostPath ${raw} (volume "${volume.name}")`);
+        clean = `/${parts.filter((s) => s !== '' && s !== '.').join('/')}`;
       }
-      if (mounts.length === 0) return [];
+      const path = resolvedPath(clean);
+      containers ??= containersOf(pod);
+      mounts.push({ name: volume.name, raw, readOnly: !mountedWritable(containers, volume.name), path, clean });
+    }
+    if (mounts.length === 0) return [];
 
-      const violations: HandWrittenViolation[] = [];
-      if (backsteps.length > 0) violations.push({ ...violation(NAME, `${backsteps.join(', ')} contains "..", which the kube-apiserver refuses; write the path without it`, DENY), reason: 'Invalid' });
+    const violations: HandWrittenViolation[] = [];
+    if (backsteps.length > 0) violations.push({ ...violation(NAME, `${backsteps.join(', ')} contains "..", which the kube-apiserver refuses; write the path without it`, DENY), reason: 'Invalid' });
 
-      const notAllowed = mounts.filter((m) => !isAllowed(m.path));
-      if (notAllowed.length > 0) {
-        violations.push({ ...violation(NAME, `${notAllowed.map(shown).join(', ')}${notAllowed.length === 1 ? ' is' : ' are'}${notAllowedTail}`, DENY), reason: 'Forbidden' });
-      }
+    const notAllowed = mounts.filter((m) => !isAllowed(m.path));
+    if (notAllowed.length > 0) {
+      violations.push({ ...violation(NAME, `${notAllowed.map(shown).join(', ')}${notAllowed.length === 1 ? ' is' : ' are'}${notAllowedTail}`, DENY), reason: 'Forbidden' });
+    }
 
-      const writable = mounts.filter((m) => !m.readOnly && readOnlyPaths.some((p) => m.path === '/' || m.path === p || isBelow(p, m.path)));
-      if (writable.length > 0) {
-        const described = writable.map((m) => {
-          const writers = containers!.filter((c) => c.volumeMounts !== undefined && c.volumeMounts.some((v) => v.name === m.name && v.readOnly !== true));
-          return `${shown(m)} is mounted writable by ${writers.map((c) => `container "${c.name}"`).join(', ')}`;
-        });
-        violations.push({ ...violation(NAME, `${described.join('; ')}${writableTail}`, DENY), reason: 'Forbidden' });
-      }
+    const writable = mounts.filter((m) => !m.readOnly && readOnlyPaths.some((p) => m.path === '/' || m.path === p || isBelow(p, m.path)));
+    if (writable.length > 0) {
+      const described = writable.map((m) => {
+        const writers = containers!.filter((c) => c.volumeMounts !== undefined && c.volumeMounts.some((v) => v.name === m.name && v.readOnly !== true));
+        return `${shown(m)} is mounted writable by ${writers.map((c) => `container "${c.name}"`).join(', ')}`;
+      });
+      violations.push({ ...violation(NAME, `${described.join('; ')}${writableTail}`, DENY), reason: 'Forbidden' });
+    }
 
-      let exposures: string[] | undefined;
-      for (const k of sensitive) {
-        if (k.namespaces.has(review.namespace)) continue;
-        let hits: HostPathMount[] | undefined;
-        for (const m of mounts) {
-          if (k.readOnlySuffices && m.readOnly) continue;
-          for (const p of k.paths) {
-            if (exposes(m.path, p)) {
-              (hits ??= []).push(m);
-              break;
-            }
+    let exposures: string[] | undefined;
+    for (const k of sensitive) {
+      if (k.namespaces.has(review.namespace)) continue;
+      let hits: HostPathMount[] | undefined;
+      for (const m of mounts) {
+        if (k.readOnlySuffices && m.readOnly) continue;
+        for (const p of k.paths) {
+          if (exposes(m.path, p)) {
+            (hits ??= []).push(m);
+            break;
           }
         }
-        if (hits === undefined) continue;
-        const hit = hits;
-        const exposed = k.paths.filter((p) => hit.some((m) => exposes(m.path, p)));
-        (exposures ??= []).push(`${hit.map(shown).join(', ')}${hit.length === 1 ? ' exposes ' : ' expose '}${k.what} (${exposed.join(', ')}${k.tail}`);
       }
-      if (exposures !== undefined) violations.push({ ...violation(NAME, `${exposures.join('; ')} (this DaemonSet is in "${review.namespace}")`, DENY), reason: 'Forbidden' });
-      return violations;
-    },
-  };
+      if (hits === undefined) continue;
+      const hit = hits;
+      const exposed = k.paths.filter((p) => hit.some((m) => exposes(m.path, p)));
+      (exposures ??= []).push(`${hit.map(shown).join(', ')}${hit.length === 1 ? ' exposes ' : ' expose '}${k.what} (${exposed.join(', ')}${k.tail}`);
+    }
+    if (exposures !== undefined) violations.push({ ...violation(NAME, `${exposures.join('; ')} (this DaemonSet is in "${review.namespace}")`, DENY), reason: 'Forbidden' });
+    return violations;
+  });
 };

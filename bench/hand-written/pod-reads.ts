@@ -3,7 +3,7 @@
 // operations a policy without a `match` applies to, the params a factory checks, and a violation
 // worded as the engine words it.
 import type { JsonObject, JsonValue, ValidationAction } from '../../src/common/vocabulary.js';
-import type { HandWrittenReview, HandWrittenViolation } from './policy.js';
+import type { HandWrittenReview, HandWrittenValidatingPolicy, HandWrittenViolation } from './policy.js';
 
 export interface PortShape {
   containerPort?: number;
@@ -65,6 +65,20 @@ export interface DaemonSetShape {
 export function reviewedDaemonSet(review: HandWrittenReview): DaemonSetShape | null {
   if (review.object === null || (review.operation !== 'CREATE' && review.operation !== 'UPDATE')) return null;
   return review.object as unknown as DaemonSetShape;
+}
+
+/**
+ * A twin of a policy without a `match` block: `check` decides the DaemonSet of a CREATE or an UPDATE
+ * (see reviewedDaemonSet); other reviews get no violations.
+ */
+export function reviewingTwin(name: string, check: (daemonSet: DaemonSetShape, review: HandWrittenReview) => HandWrittenViolation[]): HandWrittenValidatingPolicy {
+  return {
+    name,
+    validate(review: HandWrittenReview): HandWrittenViolation[] {
+      const daemonSet = reviewedDaemonSet(review);
+      return daemonSet === null ? [] : check(daemonSet, review);
+    },
+  };
 }
 
 /** The init containers, then the containers: the order the library's policies list them in. */

@@ -11,8 +11,8 @@
 // hostPath volumes mounted by 16 containers (hand-written-security.test.ts); at 128 volumes and 40
 // containers host-path's writable messageExpression goes over its limit.
 import type { ValidationAction } from '../../src/common/vocabulary.js';
-import type { HandWrittenReview, HandWrittenValidatingPolicy, HandWrittenViolation, MutatingTwinFactory, ValidatingTwinFactory } from './policy.js';
-import { containersOf, labelOf, reviewedDaemonSet, TwinParams, upperAscii, violation, type ContainerShape } from './pod-reads.js';
+import type { HandWrittenValidatingPolicy, HandWrittenViolation, MutatingTwinFactory, ValidatingTwinFactory } from './policy.js';
+import { containersOf, labelOf, reviewingTwin, TwinParams, upperAscii, violation, type ContainerShape } from './pod-reads.js';
 import { hostPathTwin } from './host-path.js';
 
 const DENY: readonly ValidationAction[] = ['Deny'];
@@ -37,41 +37,37 @@ function capabilitiesTwin(params: Parameters<ValidatingTwinFactory>[0]): HandWri
     return upper.startsWith('CAP_') ? upper.substring(4) : upper;
   };
 
-  return {
-    name,
-    validate(review: HandWrittenReview): HandWrittenViolation[] {
-      const daemonSet = reviewedDaemonSet(review);
-      if (daemonSet === null || namespaces.has(review.namespace)) return [];
-      const pod = daemonSet.spec.template.spec;
-      const containers = containersOf(pod);
-      let unknown: string[] | undefined;
-      let found: { container: ContainerShape; caps: string[] }[] | undefined;
-      for (const container of containers) {
-        const add = container.securityContext?.capabilities?.add;
-        if (add === undefined || add.length === 0) continue;
-        const caps = add.map(canonical);
-        (found ??= []).push({ container, caps });
-        const outside = caps.filter((c) => !allowed.has(c) && !privileged.has(c));
-        if (outside.length > 0) (unknown ??= []).push(`container "${container.name}" adds ${outside.join(', ')}`);
-      }
-      if (found === undefined) return [];
-      const violations: HandWrittenViolation[] = [];
-      if (unknown !== undefined) violations.push(violation(name, `${unknown.join('; ')}${unknownTail}${review.namespace}")`, DENY));
-      const hostPaths: string[] = [];
-      for (const volume of pod.volumes ?? []) if (volume.hostPath !== undefined) hostPaths.push(volume.hostPath.path);
-      const nextToHostPath = hostPaths.length > 0;
-      const privilegedHere = (c: string): boolean => privileged.has(c) || (nextToHostPath && hostPathOnly.has(c));
-      const described: string[] = [];
-      for (const { container, caps } of found) {
-        const held = caps.filter(privilegedHere);
-        if (held.length === 0) continue;
-        const because = nextToHostPath && caps.some((c) => hostPathOnly.has(c) && !privileged.has(c)) ? ` next to hostPath volumes (${hostPaths.join(', ')})` : '';
-        described.push(`container "${container.name}" adds ${held.join(', ')}${because}`);
-      }
-      if (described.length > 0) violations.push(violation(name, `${described.join('; ')}${privilegedTail}${review.namespace}")`, DENY));
-      return violations;
-    },
-  };
+  return reviewingTwin(name, (daemonSet, review) => {
+    if (namespaces.has(review.namespace)) return [];
+    const pod = daemonSet.spec.template.spec;
+    const containers = containersOf(pod);
+    let unknown: string[] | undefined;
+    let found: { container: ContainerShape; caps: string[] }[] | undefined;
+    for (const container of containers) {
+      const add = container.securityContext?.capabilities?.add;
+      if (add === undefined || add.length === 0) continue;
+      const caps = add.map(canonical);
+      (found ??= []).push({ container, caps });
+      const outside = caps.filter((c) => !allowed.has(c) && !privileged.has(c));
+      if (outside.length > 0) (unknown ??= []).push(`container "${container.name}" adds ${outside.join(', ')}`);
+    }
+    if (found === undefined) return [];
+    const violations: HandWrittenViolation[] = [];
+    if (unknown !== undefined) violations.push(violation(name, `${unknown.join('; ')}${unknownTail}${review.namespace}")`, DENY));
+    const hostPaths: string[] = [];
+    for (const volume of pod.volumes ?? []) if (volume.hostPath !== undefined) hostPaths.push(volume.hostPath.path);
+    const nextToHostPath = hostPaths.length > 0;
+    const privilegedHere = (c: string): boolean => privileged.has(c) || (nextToHostPath && hostPathOnly.has(c));
+    const described: string[] = [];
+    for (const { container, caps } of found) {
+      const held = caps.filter(privilegedHere);
+      if (held.length === 0) continue;
+      const because = nextToHostPath && caps.some((c) => hostPathOnly.has(c) && !privileged.has(c)) ? ` next to hostPath volumes (${hostPaths.join(', ')})` : '';
+      described.push(`container "${container.name}" adds ${held.join(', ')}${because}`);
+    }
+    if (described.length > 0) violations.push(violation(name, `${described.join('; ')}${privilegedTail}${review.namespace}")`, DENY));
+    return violations;
+  });
 }
 
 /**
@@ -97,36 +93,31 @@ function controlPlaneTolerationsTwin(params: Parameters<ValidatingTwinFactory>[0
   const inLabelNamespace = `; if it belongs there, label the DaemonSet ${label}: "${labelValue}", otherwise remove the toleration`;
   const elsewhere = `; only DaemonSets in namespaces ${labelNamespaceList.join(', ')} may (labelled ${label}: "${labelValue}"), and the label does not count in "`;
 
-  return {
-    name,
-    validate(review: HandWrittenReview): HandWrittenViolation[] {
-      const daemonSet = reviewedDaemonSet(review);
-      if (daemonSet === null) return [];
-      const tolerations = daemonSet.spec.template.spec.tolerations;
-      if (tolerations === undefined) return [];
-      let described: string[] | undefined;
-      for (const t of tolerations) {
-        const effect = t.effect ?? '';
-        if (effect !== '' && effect !== 'NoSchedule') continue;
-        const key = t.key ?? '';
-        const operator = t.operator ?? 'Equal';
-        if (!taintKeys.has(key) && !(key === '' && operator === 'Exists')) continue;
-        const value = t.value ?? '';
-        const text =
-          `{${key === '' ? '' : `key: ${key}, `}operator: ${operator}${value === '' ? '' : `, value: ${value}`}${effect === '' ? '' : `, effect: ${effect}`}}` +
-          (key === '' ? ` (no key: tolerates every ${effect === '' ? '' : `${effect} `}taint)` : '');
-        (described ??= []).push(text);
-      }
-      if (described === undefined) return [];
-      const namespace = review.namespace;
-      const labelled = labelNamespaces.has(namespace);
-      if (labelled && labelOf(daemonSet.metadata, label) === labelValue) return [];
-      const advice = labelled
-        ? inLabelNamespace
-        : `${elsewhere}${namespace}"; remove the toleration, or ask a cluster administrator to add "${namespace}" to the labelNamespaces param of the control-plane-tolerations policy`;
-      return [violation(name, `toleration ${described.join(' and ')} lets this DaemonSet run on control-plane nodes${advice}`, DENY)];
-    },
-  };
+  return reviewingTwin(name, (daemonSet, review) => {
+    const tolerations = daemonSet.spec.template.spec.tolerations;
+    if (tolerations === undefined) return [];
+    let described: string[] | undefined;
+    for (const t of tolerations) {
+      const effect = t.effect ?? '';
+      if (effect !== '' && effect !== 'NoSchedule') continue;
+      const key = t.key ?? '';
+      const operator = t.operator ?? 'Equal';
+      if (!taintKeys.has(key) && !(key === '' && operator === 'Exists')) continue;
+      const value = t.value ?? '';
+      const text =
+        `{${key === '' ? '' : `key: ${key}, `}operator: ${operator}${value === '' ? '' : `, value: ${value}`}${effect === '' ? '' : `, effect: ${effect}`}}` +
+        (key === '' ? ` (no key: tolerates every ${effect === '' ? '' : `${effect} `}taint)` : '');
+      (described ??= []).push(text);
+    }
+    if (described === undefined) return [];
+    const namespace = review.namespace;
+    const labelled = labelNamespaces.has(namespace);
+    if (labelled && labelOf(daemonSet.metadata, label) === labelValue) return [];
+    const advice = labelled
+      ? inLabelNamespace
+      : `${elsewhere}${namespace}"; remove the toleration, or ask a cluster administrator to add "${namespace}" to the labelNamespaces param of the control-plane-tolerations policy`;
+    return [violation(name, `toleration ${described.join(' and ')} lets this DaemonSet run on control-plane nodes${advice}`, DENY)];
+  });
 }
 
 function hostNamespacesTwin(params: Parameters<ValidatingTwinFactory>[0]): HandWrittenValidatingPolicy {
@@ -137,19 +128,14 @@ function hostNamespacesTwin(params: Parameters<ValidatingTwinFactory>[0]): HandW
     return { field, namespaces: new Set(list), message: `${field}: true is allowed only in namespaces ${list.join(', ')} (this DaemonSet is in "` };
   };
   const rules = [rule('hostNetwork', 'hostNetworkNamespaces'), rule('hostPID', 'hostPIDNamespaces'), rule('hostIPC', 'hostIPCNamespaces')];
-  return {
-    name,
-    validate(review: HandWrittenReview): HandWrittenViolation[] {
-      const daemonSet = reviewedDaemonSet(review);
-      if (daemonSet === null) return [];
-      const pod = daemonSet.spec.template.spec;
-      const violations: HandWrittenViolation[] = [];
-      for (const { field, namespaces, message } of rules) {
-        if (pod[field] === true && !namespaces.has(review.namespace)) violations.push(violation(name, `${message}${review.namespace}")`, DENY));
-      }
-      return violations;
-    },
-  };
+  return reviewingTwin(name, (daemonSet, review) => {
+    const pod = daemonSet.spec.template.spec;
+    const violations: HandWrittenViolation[] = [];
+    for (const { field, namespaces, message } of rules) {
+      if (pod[field] === true && !namespaces.has(review.namespace)) violations.push(violation(name, `${message}${review.namespace}")`, DENY));
+    }
+    return violations;
+  });
 }
 
 function hostPortsTwin(params: Parameters<ValidatingTwinFactory>[0]): HandWrittenValidatingPolicy {
@@ -157,27 +143,22 @@ function hostPortsTwin(params: Parameters<ValidatingTwinFactory>[0]): HandWritte
   const allowedList = new TwinParams(name, params).integers('allowedPorts');
   const allowed = new Set(allowedList);
   const tail = `; allowed host ports: ${allowedList.length === 0 ? 'none' : allowedList.join(', ')}`;
-  return {
-    name,
-    validate(review: HandWrittenReview): HandWrittenViolation[] {
-      const daemonSet = reviewedDaemonSet(review);
-      if (daemonSet === null) return [];
-      const pod = daemonSet.spec.template.spec;
-      if (pod.hostNetwork === true) return [];
-      let offending: string[] | undefined;
-      for (const container of containersOf(pod)) {
-        const ports = container.ports;
-        if (ports === undefined) continue;
-        let used: string[] | undefined;
-        for (const port of ports) {
-          const hostPort = port.hostPort ?? 0;
-          if (hostPort !== 0 && !allowed.has(hostPort)) (used ??= []).push(`${hostPort}/${port.protocol ?? 'TCP'}`);
-        }
-        if (used !== undefined) (offending ??= []).push(`container "${container.name}" uses hostPort ${used.join(', ')}`);
+  return reviewingTwin(name, (daemonSet) => {
+    const pod = daemonSet.spec.template.spec;
+    if (pod.hostNetwork === true) return [];
+    let offending: string[] | undefined;
+    for (const container of containersOf(pod)) {
+      const ports = container.ports;
+      if (ports === undefined) continue;
+      let used: string[] | undefined;
+      for (const port of ports) {
+        const hostPort = port.hostPort ?? 0;
+        if (hostPort !== 0 && !allowed.has(hostPort)) (used ??= []).push(`${hostPort}/${port.protocol ?? 'TCP'}`);
       }
-      return offending === undefined ? [] : [violation(name, `${offending.join('; ')}${tail}`, DENY)];
-    },
-  };
+      if (used !== undefined) (offending ??= []).push(`container "${container.name}" uses hostPort ${used.join(', ')}`);
+    }
+    return offending === undefined ? [] : [violation(name, `${offending.join('; ')}${tail}`, DENY)];
+  });
 }
 
 function privilegedNamespacesTwin(params: Parameters<ValidatingTwinFactory>[0]): HandWrittenValidatingPolicy {
@@ -199,42 +180,37 @@ function privilegedNamespacesTwin(params: Parameters<ValidatingTwinFactory>[0]):
     `on the node); allowed only with hostUsers: false, or in namespaces ${where}`;
   const quoted = (names: string[]): string => names.map((n) => `"${n}"`).join(', ');
 
-  return {
-    name,
-    validate(review: HandWrittenReview): HandWrittenViolation[] {
-      const daemonSet = reviewedDaemonSet(review);
-      if (daemonSet === null) return [];
-      const pod = daemonSet.spec.template.spec;
-      const containers = containersOf(pod);
-      const privileged: string[] = [];
-      const unconfined: string[] = [];
-      const unmasked: string[] = [];
-      const podType = pod.securityContext?.seLinuxOptions?.type ?? '';
-      if (!confined.has(podType)) unconfined.push(`the pod uses SELinux type ${podType}`);
-      const hostUsers = pod.hostUsers ?? true;
-      for (const container of containers) {
-        const context = container.securityContext;
-        if (context?.privileged === true) privileged.push(container.name);
-        const type = context?.seLinuxOptions?.type ?? '';
-        if (!confined.has(type)) unconfined.push(`container "${container.name}" uses SELinux type ${type}`);
-        if (hostUsers && (context?.procMount ?? 'Default') === 'Unmasked') unmasked.push(container.name);
-      }
-      if (privileged.length === 0 && unconfined.length === 0 && unmasked.length === 0) return [];
-      const namespace = review.namespace;
-      if (allowedNamespaces.has(namespace) || (review.namespaceObject !== null && labelOf(review.namespaceObject.metadata as { labels?: Record<string, string> }, label) === labelValue)) return [];
-      const violations: HandWrittenViolation[] = [];
-      if (privileged.length > 0) {
-        const one = privileged.length === 1;
-        violations.push(violation(name, `${one ? 'container ' : 'containers '}${quoted(privileged)}${one ? ' is' : ' are'}${privilegedTail}${namespace}")`, DENY));
-      }
-      if (unconfined.length > 0) violations.push(violation(name, `${unconfined.join('; ')}${unconfinedTail}${namespace}")`, DENY));
-      if (unmasked.length > 0) {
-        const one = unmasked.length === 1;
-        violations.push(violation(name, `${one ? 'container ' : 'containers '}${quoted(unmasked)}${one ? ' sets' : ' set'}${unmaskedTail}${namespace}")`, DENY));
-      }
-      return violations;
-    },
-  };
+  return reviewingTwin(name, (daemonSet, review) => {
+    const pod = daemonSet.spec.template.spec;
+    const containers = containersOf(pod);
+    const privileged: string[] = [];
+    const unconfined: string[] = [];
+    const unmasked: string[] = [];
+    const podType = pod.securityContext?.seLinuxOptions?.type ?? '';
+    if (!confined.has(podType)) unconfined.push(`the pod uses SELinux type ${podType}`);
+    const hostUsers = pod.hostUsers ?? true;
+    for (const container of containers) {
+      const context = container.securityContext;
+      if (context?.privileged === true) privileged.push(container.name);
+      const type = context?.seLinuxOptions?.type ?? '';
+      if (!confined.has(type)) unconfined.push(`container "${container.name}" uses SELinux type ${type}`);
+      if (hostUsers && (context?.procMount ?? 'Default') === 'Unmasked') unmasked.push(container.name);
+    }
+    if (privileged.length === 0 && unconfined.length === 0 && unmasked.length === 0) return [];
+    const namespace = review.namespace;
+    if (allowedNamespaces.has(namespace) || (review.namespaceObject !== null && labelOf(review.namespaceObject.metadata as { labels?: Record<string, string> }, label) === labelValue)) return [];
+    const violations: HandWrittenViolation[] = [];
+    if (privileged.length > 0) {
+      const one = privileged.length === 1;
+      violations.push(violation(name, `${one ? 'container ' : 'containers '}${quoted(privileged)}${one ? ' is' : ' are'}${privilegedTail}${namespace}")`, DENY));
+    }
+    if (unconfined.length > 0) violations.push(violation(name, `${unconfined.join('; ')}${unconfinedTail}${namespace}")`, DENY));
+    if (unmasked.length > 0) {
+      const one = unmasked.length === 1;
+      violations.push(violation(name, `${one ? 'container ' : 'containers '}${quoted(unmasked)}${one ? ' sets' : ' set'}${unmaskedTail}${namespace}")`, DENY));
+    }
+    return violations;
+  });
 }
 
 export const securityTwins: { validating: Record<string, ValidatingTwinFactory>; mutating: Record<string, MutatingTwinFactory> } = {

@@ -17,7 +17,7 @@ import { isJsonObject, type JsonObject, type Operation } from '../../src/common/
 import { review } from '../../src/engine/review.js';
 import { loadPolicySet } from '../../src/policy/load-policies.js';
 import type { PolicySet } from '../../src/policy/types.js';
-import { admissionRequest } from './admission-fixtures.js';
+import { admissionRequest, daemonSet } from './admission-fixtures.js';
 import { psaFixtureDaemonSets, repositoryDaemonSets } from './daemonset-corpus.js';
 
 export interface TwinGroup {
@@ -136,6 +136,26 @@ export function compareCase(under: FileUnderTest, c: DifferentialCase, tally: Ta
   tally.count(under.twins.map((t) => t.name), expected);
 }
 
+/** Compares every file on `runs` cases of `arbitrary` sampled with `seed`: the same cases every run, so counts asserted on them hold. */
+export function compareSampled(files: readonly FileUnderTest[], arbitrary: fc.Arbitrary<DifferentialCase>, runs: number, seed: number): Tally {
+  const tally = new Tally();
+  for (const c of fc.sample(arbitrary, { numRuns: runs, seed })) for (const under of files) compareCase(under, c, tally);
+  return tally;
+}
+
+/** Compares every file on `runs` new random cases; fast-check shrinks a difference to a small case and prints its seed. Returns the cases compared. */
+export function compareRandom(files: readonly FileUnderTest[], arbitrary: fc.Arbitrary<DifferentialCase>, runs: number): number {
+  let compared = 0;
+  fc.assert(
+    fc.property(arbitrary, (c) => {
+      for (const under of files) compareCase(under, c, new Tally());
+      compared++;
+    }),
+    { numRuns: runs },
+  );
+  return compared;
+}
+
 /** The namespaces the benchmark's server is told about (bench/webhook-payloads.ts NAMESPACES_YAML). */
 function benchNamespaces(): Map<string, JsonObject> {
   const list = parse(NAMESPACES_YAML) as { items: JsonObject[] };
@@ -249,7 +269,9 @@ const IMAGES = [
   'index.docker.io/library/busybox:1.36', 'registry-1.docker.io/calico/cni:edge', 'quay.io/cilium/cilium:v1.15.7@sha256:0123456789abcdef',
   'quay.io/cilium/cilium@sha256:0123456789abcdef', 'quay.io/cilium/cilium:latest@sha256:0123456789abcdef', 'quay.io/ciliumx/agent:v1',
   'registry.k8s.io/kube-proxy:v1.31.0', 'registry.k8s.io:443/kube-proxy', 'localhost/agent:dev', 'localhost:5000/agent', 'example.com/a/b/c:Canary',
-  'gcr.io/project/image:SNAPSHOT', 'agent:1.0', 'agent:', 'my.registry/team/agent:v1', '',
+  'gcr.io/project/image:SNAPSHOT', 'agent:1.0', 'agent:', 'my.registry/team/agent:v1', '', 'registry:5000/agent', 'host:5000/team/agent:main',
+  'a:b/c', 'nginx@', '@sha256:0123', 'nginx@sha256:01@sha256:02', 'INDEX.DOCKER.IO/calico/node:v1', 'index.docker.io/nginx', 'localhost/agent',
+  'registry.k8s.io', 'quay.io/cilium', 'Ghcr.io/Team/Agent:DEV',
 ];
 
 const QUANTITIES = ['100m', '1', '0.5', '64Mi', '1Gi', 2];
@@ -408,27 +430,8 @@ export const generatedCase: fc.Arbitrary<DifferentialCase> = fc
 export const hostPathCase: fc.Arbitrary<DifferentialCase> = fc
   .record({ path: hostPathSpelling, readOnly: fc.boolean(), privileged: fc.boolean(), namespace: fc.constantFrom('team-a', 'kube-system', 'monitoring') })
   .map(({ path: hostPath, readOnly, privileged, namespace }): DifferentialCase => {
-    const object: JsonObject = {
-      apiVersion: 'apps/v1',
-      kind: 'DaemonSet',
-      metadata: { name: 'agent', namespace },
-      spec: {
-        selector: { matchLabels: { app: 'agent' } },
-        template: {
-          metadata: { labels: { app: 'agent' } },
-          spec: {
-            containers: [
-              {
-                name: 'agent',
-                image: 'example.com/agent:1.0',
-                ...(privileged ? { securityContext: { privileged: true } } : {}),
-                volumeMounts: [{ name: 'host', mountPath: '/host', readOnly }],
-              },
-            ],
-            volumes: [{ name: 'host', hostPath: { path: hostPath } }],
-          },
-        },
-      },
-    };
+    const agent: JsonObject = { name: 'agent', image: 'example.com/agent:1.0', volumeMounts: [{ name: 'host', mountPath: '/host', readOnly }] };
+    if (privileged) agent.securityContext = { privileged: true };
+    const object = daemonSet({ name: 'agent', namespace, podSpec: { containers: [agent], volumes: [{ name: 'host', hostPath: { path: hostPath } }] } });
     return { id: `hostPath ${JSON.stringify(hostPath)} in ${namespace}`, operation: 'CREATE', object, oldObject: null, namespace, namespaceObject: namespaceObject(namespace) };
   });
