@@ -30,6 +30,8 @@ export interface ClusterPoliciesOptions {
   leaseDurationMs: number;
   logger: Logger;
   metrics: ServerMetrics;
+  /** The warm-up each set built from the objects gets before it serves (serve's --warm-up-budget); none without. */
+  prepare?: (next: PolicySet, trigger: string) => Promise<void>;
 }
 
 export interface ClusterPolicies {
@@ -57,6 +59,7 @@ export function startClusterPolicies(options: ClusterPoliciesOptions): ClusterPo
     metrics,
     exceptions: true,
     ...(options.files === undefined ? {} : { files: options.files }),
+    ...(options.prepare === undefined ? {} : { prepare: options.prepare }),
   });
   // spec.paramsFrom: the ConfigMaps of daemonguard's own namespace (src/server/params-from.ts says why there).
   const configMaps = new CustomObjectWatch({
