@@ -107,6 +107,8 @@ describe('serve --policies-from-cluster: warm-up', { timeout: 600_000 }, () => {
     assert.equal(certs.code, 0, certs.stderr);
     ca = await readFile(path.join(work, 'certs', 'ca.crt'), 'utf8');
     await cluster.kubectl(['apply', '--server-side', '-k', CRDS_DIR]);
+    // The namespace the reviews name, so that the library's policies that select namespaces know its labels.
+    await cluster.kubectl(['create', 'namespace', 'tenants']);
     await cluster.kubectl(['wait', '--for=condition=Established', '--timeout=60s', 'crd/daemonsetpolicies.daemonguard.dev', 'crd/daemonsetpolicyexceptions.daemonguard.dev']);
     // The built-in library as objects, before any replica starts: the first set a replica builds holds all of it.
     const library = await daemonguard(['manifests', '--policies']);
@@ -129,8 +131,8 @@ describe('serve --policies-from-cluster: warm-up', { timeout: 600_000 }, () => {
     // Counted before the set became current(), which is what /readyz asks: no window in which the
     // server is ready with a cold set.
     assert.ok((await warmUps(replica)) >= 1, 'warmed up before ready');
-    const start = replica.logLines().find((line) => isWarmUp(line) && line['trigger'] === 'start');
-    assert.ok(start, 'the start warm-up is logged');
+    // The log is written in batches: the line may reach it a little after /readyz.
+    const start = await replica.waitForLog((line) => isWarmUp(line) && line['trigger'] === 'start');
     assert.equal(start['policies'], libraryPolicies);
     assert.ok((start['reviews'] as number) > 0);
     await quiet();
@@ -151,8 +153,9 @@ describe('serve --policies-from-cluster: warm-up', { timeout: 600_000 }, () => {
       return enforcedBy !== '';
     }, 60_000);
     assert.ok((await warmUps(replica)) >= before + 1, 'the rebuilt set was warmed up before it was enforced');
-    const changed = indexOf(replica, 'the change’s warm-up', (line) => isWarmUp(line) && line['trigger'] === 'DaemonSetPolicy change' && line['policies'] === libraryPolicies + 1);
+    // Lines reach the log in order: once the decision is there, whatever came before it is too.
     await decisionMs(replica, enforcedBy);
+    const changed = indexOf(replica, 'the change’s warm-up', (line) => isWarmUp(line) && line['trigger'] === 'DaemonSetPolicy change' && line['policies'] === libraryPolicies + 1);
     assert.ok(changed < indexOf(replica, 'the decision that enforced the change', (line) => line['uid'] === enforcedBy));
     t.diagnostic(`first review after ready, warmed up: ${warmFirstMs} ms in the server`);
   });
