@@ -108,8 +108,10 @@ export function startClusterPolicies(options: ClusterPoliciesOptions): ClusterPo
     return { watch, reconciler };
   });
   const reconcilers = kinds.map((kind) => kind.reconciler);
+  // Not while a change is being applied or warmed up: its status would be written before its set
+  // serves. The watch that brought the change reconciles once it does.
   const reconcileAll = (): void => {
-    if (store.isSynced) for (const reconciler of reconcilers) void reconciler.reconcile();
+    if (store.isSynced && store.isSettled) for (const reconciler of reconcilers) void reconciler.reconcile();
   };
   election = installationLeaseElection({
     kubeConfig,

@@ -244,8 +244,10 @@ describe('ClusterPolicyStore with a warm-up', () => {
     assert.equal(warmUp.calls[1]!.trigger, 'DaemonSetPolicy change');
     assert.deepEqual(messages(policies.current()), ['alpha: alpha v1'], 'the last set serves while the new one warms up');
     assert.equal(settled, false, 'the update settles (and status is written) only once its set serves');
+    assert.equal(policies.isSettled, false, 'periodic status writes wait too');
     warmUp.finish();
     await changed;
+    assert.equal(policies.isSettled, true);
     assert.equal(policies.current(), warmUp.calls[1]!.set);
     assert.deepEqual(messages(policies.current()), ['alpha: alpha v2']);
 

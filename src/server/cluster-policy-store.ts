@@ -136,6 +136,8 @@ export class ClusterPolicyStore implements PolicyStore<PolicySet> {
   private queue: Promise<void> = Promise.resolve();
   /** Changes queued and not yet begun: while there are some, the one applied now is not published on its own. */
   private queued = 0;
+  /** Changes queued or being applied, built or warmed up: see isSettled. */
+  private unsettled = 0;
   /** Settles at the next publish(): what a change applied but not published on its own waits for. */
   private publication: { promise: Promise<void>; resolve: () => void } | undefined;
   private version = 0;
@@ -210,6 +212,15 @@ export class ClusterPolicyStore implements PolicyStore<PolicySet> {
     }
   }
 
+  /**
+   * Whether every change received so far serves (applied, built and warmed up). Statuses (statuses(),
+   * exceptionStatuses()) read the objects as applied, so a status written while a change is unsettled
+   * could say Ready before the set that enforces it serves: periodic status writes wait for this.
+   */
+  get isSettled(): boolean {
+    return this.unsettled === 0;
+  }
+
   /** Whether the objects were listed at least once. */
   get isSynced(): boolean {
     return this.synced.policy && this.synced.exception && (this.options.paramsNamespace === undefined || this.configMaps !== undefined);
@@ -240,6 +251,7 @@ export class ClusterPolicyStore implements PolicyStore<PolicySet> {
   /** Runs `step` after the steps queued before it, then publishes unless more are queued (the last of them will). Never rejects. */
   private enqueue(trigger: Trigger, failure: string, step: () => Promise<void>): Promise<void> {
     this.queued++;
+    this.unsettled++;
     let published: Promise<void> | undefined;
     this.queue = this.queue.then(async () => {
       this.queued--;
@@ -248,10 +260,16 @@ export class ClusterPolicyStore implements PolicyStore<PolicySet> {
       } catch (error) {
         this.options.logger.error({ err: error }, failure);
       }
-      // A burst of changes (kubectl apply of a folder) is warmed up once, not once per object: a step
-      // with others queued behind it leaves the set as it is, and its caller waits for their publish.
-      if (this.queued > 0) published = this.nextPublication();
-      else await this.publish(trigger);
+      try {
+        // A burst of changes (kubectl apply of a folder) is warmed up once, not once per object: a step
+        // with others queued behind it leaves the set as it is, and its caller waits for their publish.
+        if (this.queued > 0) published = this.nextPublication();
+        else await this.publish(trigger);
+      } catch (error) {
+        this.options.logger.error({ err: error }, 'building the policy set failed; the set serving is unchanged');
+      } finally {
+        this.unsettled--;
+      }
     });
     return this.queue.then(() => published);
   }
