@@ -1,6 +1,6 @@
 // The AdmissionReviews a policy set is warmed up with before it serves (warm-up.ts): a few typical
-// DaemonSets, one of them as large as a big CNI agent, defaulted as the apiserver defaults them, in CREATE, UPDATE and DELETE reviews, in
-// namespaces of each Pod Security level. They exist to make V8 compile and specialise what a real
+// DaemonSets, one of them as large as a big CNI agent, defaulted as the apiserver defaults them, in
+// CREATE, UPDATE and DELETE reviews, in namespaces of each Pod Security level. They exist to make V8 compile and specialise what a real
 // review runs (the generated CEL functions, the engine's loops, the decoder and the answer's
 // rendering), so they are varied rather than compliant: some pass the built-in library, some break it.
 
