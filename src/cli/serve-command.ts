@@ -263,7 +263,7 @@ export function registerServeCommand(program: Command): Command {
     .addOption(
       new Option(
         '--warm-up-budget <duration>',
-        'before the server is ready, and before a reloaded policy set replaces the serving one, the set answers sample DaemonSet reviews ' +
+        'before the server is ready, and before a reloaded or rebuilt policy set (files or --policies-from-cluster) replaces the serving one, the set answers sample DaemonSet reviews ' +
           '(no decision logged or counted) so that V8 compiles it then rather than during the first real review; at most this long; 0 = no warm-up',
       )
         .env('DAEMONGUARD_WARM_UP_BUDGET')
