@@ -147,6 +147,8 @@ export class Generator {
     readonly runtimeTypes: ReadonlyMap<NodeLike, string>,
     /** Whether `object`, `oldObject`, `request`, `namespaceObject` and `element` are read from the activation's JSON. */
     readonly jsonInputs: boolean,
+    /** The scope's variables in declaration order: the slot each `variables.x` read names (a hint, see select). */
+    readonly variableSlots: readonly string[] = [],
   ) {}
 
   /**
@@ -372,13 +374,16 @@ export class Generator {
     if (optional) return this.optionalSelect(node, this.gen(operandNode, scope));
     const key = quoted(field);
     if (operandNode.op === 'id' && operandNode.args === 'variables' && !scope.names.has('variables')) {
-      // `variables.x`: by name, without the map the interpreter needs (activation.variable), which
-      // evaluates a variable once per review (its value or its error).
+      // `variables.x`: without the map the interpreter needs (activation.variable), which evaluates a
+      // variable once per review (its value or its error). The slot is where the scope this code was
+      // generated in declared it; a policy sharing the program may declare it elsewhere, so the
+      // activation checks the name there and looks it up by name when it differs.
       const read = `variables.${field}`;
+      const slot = this.variableSlots.indexOf(field);
       const src = this.out.recallOrRead(read, () => {
         const slow = this.operation(`object.${field}`, [operandNode]);
         const t = this.out.temporary();
-        this.emit(`${t} = activation.variable !== undefined ? activation.variable(${key}) : undefined;`);
+        this.emit(`${t} = activation.variable !== undefined ? activation.variable(${key}, ${slot}) : undefined;`);
         this.out.block(`if (${t} === undefined)`, () => {
           const operand = this.gen(operandNode, scope);
           this.emit(`${t} = ${this.k(isPlainMap)}(${operand.src}) && Object.hasOwn(${operand.src}, ${key}) ? ${operand.src}[${key}] : undefined;`);
