@@ -112,10 +112,15 @@ export interface Scope {
 
 /**
  * A fused `.?` chain (Generator.optionalChain): `state` is 0 when the chain is empty, 1 when
- * `member` (JSON) is its value, 2 when `generic` holds the Optional it evaluated to; or, for a chain
- * not rooted in JSON, `optional` holds the Optional as unfused code made it.
+ * `member` is its value (JSON when `json`, else a CEL value), 2 when `generic` holds the Optional it
+ * evaluated to.
  */
-type FusedChain = { state: Source; member: Source; generic: Source; optional?: undefined } | { optional: Source };
+interface FusedChain {
+  readonly state: Source;
+  readonly member: Source;
+  readonly generic: Source;
+  readonly json: boolean;
+}
 
 /**
  * The variables compiled code reads as JSON when the activation carries them (see JsonInputs).
@@ -734,12 +739,10 @@ export class Generator {
     if (fusedReceiver !== undefined) {
       // `chain.hasValue()`: the call below gets a shared empty or present Optional when the fused
       // chain decided, so the handler runs as before without an Optional made per evaluation.
-      const receiver = fusedReceiver.optional ?? this.out.temporary();
-      if (fusedReceiver.optional === undefined) {
-        const some = this.k(Optional.of(true));
-        const none = this.k(Optional.none());
-        this.emit(`${receiver} = ${fusedReceiver.state} === 1 ? ${some} : ${fusedReceiver.state} === 0 ? ${none} : ${fusedReceiver.generic};`);
-      }
+      const receiver = this.out.temporary();
+      const some = this.k(Optional.of(true));
+      const none = this.k(Optional.none());
+      this.emit(`${receiver} = ${fusedReceiver.state} === 1 ? ${some} : ${fusedReceiver.state} === 0 ? ${none} : ${fusedReceiver.generic};`);
       values[0] = { src: receiver, json: false };
       if (handler === undefined) {
         // No overload the checker fixed (`m.?a[?'k'].hasValue()` on a dyn `m`): the receiver is an
@@ -850,24 +853,32 @@ export class Generator {
     return (operand: unknown) => index(operand, key);
   }
 
-  /** `o[?'k']` (a chain step with a literal key) on an evaluated operand that is not JSON: an Optional. */
-  optionalIndexOn(step: NodeLike, operand: Value): Value {
-    const [operandNode, keyNode] = step.args as [NodeLike, NodeLike];
-    const slow = this.operation('object[?oldObject]', [operandNode, keyNode]);
-    const t = this.let(`${this.k(optionalIndex)}(${operand.src}, ${this.k(stepField(step))}, ${slow})`);
-    this.emit(this.chargeIfPresent(t));
-    return { src: t, json: false };
+  /**
+   * The test that CEL value `o` is a plain map (isPlainMap) whose own member `field` is there, read
+   * into `into` (celMember, for any key: one that is not a name is a constant, never source).
+   */
+  celChainMember(o: Source, field: string, into: Source): Source {
+    const key = IDENTIFIER.test(field) ? quoted(field) : this.k(field);
+    const own = `Object.hasOwn(${o}, ${key})`;
+    const notInherited = field in Object.prototype ? own : `(${this.k(Object.prototype)}[${key}] === undefined || ${own})`;
+    return `${this.celPlainMapTest(o)} && (${into} = ${o}[${key}]) !== undefined && ${notInherited}`;
+  }
+
+  /** isPlainMap(o) inline for a CEL value: a map without prototype (params, converted JSON) is told apart without a call. */
+  celPlainMapTest(o: Source): Source {
+    return `(typeof ${o} === 'object' && ${o} !== null && (Object.getPrototypeOf(${o}) === null || ${this.k(isPlainMap)}(${o})))`;
   }
 
   /**
-   * `json.?a.?b` consumed in the same expression (by orValue, hasValue) as presence tests on the
-   * JSON, without the Optionals and without converting the objects on the way: while each member
+   * `x.?a.?b` consumed in the same expression (by orValue, hasValue) as presence tests, without the
+   * Optionals and, on JSON, without converting the objects on the way. On JSON: while each member
    * read is a JSON object of its own (its `constructor` is Object's: not a list, not a Map, no
    * `constructor` key of its own, which is what makes the interpreter's view of it a plain map with
-   * the same members), a missing member is the empty optional and a present one is read on. At the
-   * first value that is anything else the chain goes on exactly as unfused code would, from an
-   * Optional of that value. Undefined when `receiver` is not a `.?` chain; a chain whose root is not
-   * JSON is evaluated as unfused code (`optional` set).
+   * the same members), a missing member is the empty optional and a present one is read on. On a
+   * CEL value (a comprehension's element of a converted list, a variable): the same while each value
+   * is a plain map (optionalSelect's own test), a member it does not have being the empty optional.
+   * At the first value that is anything else the chain goes on exactly as unfused code would, from
+   * an Optional of that value (or from the root itself). Undefined when `receiver` is not a `.?` chain.
    */
   optionalChain(receiver: NodeLike, scope: Scope): FusedChain | undefined {
     const steps: NodeLike[] = [];
@@ -879,21 +890,16 @@ export class Generator {
     if (steps.length === 0 || steps.some((step) => step.op === '.?' && !IDENTIFIER.test(stepField(step)))) return undefined;
     const Opt = this.k(Optional);
     const rootValue = this.gen(root, scope);
-    if (!rootValue.json) {
-      // Not JSON: the steps as unfused code, on the root already evaluated.
-      let value: Value = rootValue;
-      for (const step of steps) value = step.op === '.?' ? this.optionalSelect(step, value) : this.optionalIndexOn(step, value);
-      return { optional: value.src };
-    }
-    // The member read so far (JSON) and, once the chain left JSON, the Optional it continues on.
+    const json = rootValue.json;
+    // The member read so far and, once the chain left plain maps, the Optional it continues on.
     const member = this.out.temporary();
     const generic = this.out.temporary();
     const state = this.out.temporary();
-    // How many steps found their member on JSON: each costs a unit (node-costs.ts), charged once after.
+    // How many steps found their member: each costs a unit (node-costs.ts), charged once after.
     const found = this.out.temporary();
     const done = this.out.label();
-    // The rest of the chain from an Optional, out of line: the path a value that is not a JSON
-    // object takes, each step as unfused code would (optionalSelect).
+    // The rest of the chain from an Optional (or, from the first step, from the root), out of line:
+    // the path a value that is not a plain map takes, each step as unfused code would (optionalSelect).
     const continueFrom = (index: number, optional: Source) => {
       const rest = steps.slice(index);
       if (rest.length === 0) {
@@ -910,6 +916,16 @@ export class Generator {
       steps.forEach((step, index) => {
         const field = stepField(step);
         const next = this.out.temporary();
+        if (!json) {
+          // A CEL value: a plain map's own member is read on, a member it does not have is the
+          // empty optional; anything else (an Optional root, a Map, an own member left undefined)
+          // is optionalSelect's from here, on the root or on an Optional of the previous member.
+          const key = IDENTIFIER.test(field) ? quoted(field) : this.k(field);
+          this.emit(`if (${this.celChainMember(member, field, next)}) { ${member} = ${next}; ${found} = ${index + 1}; }`);
+          this.emit(`else if (${this.celPlainMapTest(member)} && !Object.hasOwn(${member}, ${key})) { ${state} = 0; break ${done}; }`);
+          this.out.block('else', () => continueFrom(index, index === 0 ? member : this.let(`${Opt}.of(${member})`)));
+          return;
+        }
         if (index === 0) {
           // As select() on JSON: read, else empty for a map, else the interpreter on the converted value.
           this.emit(`if (${this.jsonMember(member, field, next)}) { ${member} = ${next}; ${found} = 1; }`);
@@ -931,20 +947,20 @@ export class Generator {
       this.emit(`${state} = 1;`);
     });
     this.emit(`if (${found} !== 0) { ${this.charge(found)} }`);
-    return { state, member, generic };
+    return { state, member, generic, json };
   }
 
   /** `chain.orValue(argument)` on a fused chain. */
   fusedOrValue(receiver: NodeLike, argument: NodeLike, scope: Scope): Value | undefined {
     const chain = this.optionalChain(receiver, scope);
     if (chain === undefined) return undefined;
-    if (chain.optional !== undefined) return this.orValueOn(chain.optional, argument, scope);
     const t = this.out.temporary();
     // `.orValue([])` and `.orValue({})`: the member stays JSON (an empty list or map is the same in
     // JSON and CEL, and the Optional's value on the generic path is a CEL value, which converting
     // again leaves as it is).
-    const keepsJson = isEmptyListLiteral(argument) || isEmptyMapLiteral(argument);
-    this.emit(`if (${chain.state} === 1) ${t} = ${keepsJson ? chain.member : `${this.k(celOf)}(${chain.member}, converted)`};`);
+    const keepsJson = chain.json && (isEmptyListLiteral(argument) || isEmptyMapLiteral(argument));
+    const value = chain.json && !keepsJson ? `${this.k(celOf)}(${chain.member}, converted)` : chain.member;
+    this.emit(`if (${chain.state} === 1) ${t} = ${value};`);
     this.out.block(`else if (${chain.state} === 2)`, () => {
       const value = this.orValueOn(chain.generic, argument, scope);
       this.emit(`${t} = ${value.src};`);
