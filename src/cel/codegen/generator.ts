@@ -50,6 +50,44 @@ function chargedOptionalSelects(optional: unknown, fields: readonly string[], sl
   return value;
 }
 
+/** Where celChain leaves a chain's state: 0 empty, 1 its value is the member returned, 2 the Optional returned. */
+const celChainState = { state: 0 };
+
+/**
+ * `root.?fields[0].?fields[1]...` on a CEL value, consumed by orValue or hasValue, in one call: while
+ * each value is a plain map (optionalSelect's test) its own member is read on and a member it does
+ * not have empties the chain, with no Optional made; at anything else (an Optional root, a Map, an
+ * own member left undefined) the rest runs as unfused code would (chargedOptionalSelects), from the
+ * root or from an Optional of the member reached. Each member found costs its unit (node-costs.ts),
+ * charged after the chain, as the fused chain on JSON charges it.
+ */
+function celChain(root: unknown, fields: readonly string[], slows: readonly ((operand: unknown) => unknown)[]): unknown {
+  let member = root;
+  let found = 0;
+  let state = 1;
+  for (let i = 0; i < fields.length; i++) {
+    const field = fields[i]!;
+    if (isPlainMap(member)) {
+      if (!Object.hasOwn(member, field)) {
+        state = 0;
+        break;
+      }
+      const next = member[field];
+      if (next !== undefined) {
+        member = next;
+        found++;
+        continue;
+      }
+    }
+    member = chargedOptionalSelects(i === 0 ? member : Optional.of(member), fields.slice(i), slows.slice(i));
+    state = 2;
+    break;
+  }
+  if (found !== 0 && (regionMeter.spent += found) > regionMeter.threshold) overThreshold();
+  celChainState.state = state;
+  return member;
+}
+
 /** Whether a node is the list literal `[]`. */
 function isEmptyListLiteral(node: NodeLike): boolean {
   return node.op === 'list' && (node.args as NodeLike[]).length === 0 && !node.meta.alternate && !node.meta.macro;
@@ -854,31 +892,15 @@ export class Generator {
   }
 
   /**
-   * The test that CEL value `o` is a plain map (isPlainMap) whose own member `field` is there, read
-   * into `into` (celMember, for any key: one that is not a name is a constant, never source).
-   */
-  celChainMember(o: Source, field: string, into: Source): Source {
-    const key = IDENTIFIER.test(field) ? quoted(field) : this.k(field);
-    const own = `Object.hasOwn(${o}, ${key})`;
-    const notInherited = field in Object.prototype ? own : `(${this.k(Object.prototype)}[${key}] === undefined || ${own})`;
-    return `${this.celPlainMapTest(o)} && (${into} = ${o}[${key}]) !== undefined && ${notInherited}`;
-  }
-
-  /** isPlainMap(o) inline for a CEL value: a map without prototype (params, converted JSON) is told apart without a call. */
-  celPlainMapTest(o: Source): Source {
-    return `(typeof ${o} === 'object' && ${o} !== null && (Object.getPrototypeOf(${o}) === null || ${this.k(isPlainMap)}(${o})))`;
-  }
-
-  /**
    * `x.?a.?b` consumed in the same expression (by orValue, hasValue) as presence tests, without the
    * Optionals and, on JSON, without converting the objects on the way. On JSON: while each member
    * read is a JSON object of its own (its `constructor` is Object's: not a list, not a Map, no
    * `constructor` key of its own, which is what makes the interpreter's view of it a plain map with
    * the same members), a missing member is the empty optional and a present one is read on. On a
-   * CEL value (a comprehension's element of a converted list, a variable): the same while each value
-   * is a plain map (optionalSelect's own test), a member it does not have being the empty optional.
-   * At the first value that is anything else the chain goes on exactly as unfused code would, from
-   * an Optional of that value (or from the root itself). Undefined when `receiver` is not a `.?` chain.
+   * CEL value (a comprehension's element of a converted list, a variable): the same, out of line
+   * (celChain), while each value is a plain map. At the first value that is anything else the chain
+   * goes on exactly as unfused code would, from an Optional of that value. Undefined when `receiver`
+   * is not a `.?` chain.
    */
   optionalChain(receiver: NodeLike, scope: Scope): FusedChain | undefined {
     const steps: NodeLike[] = [];
@@ -890,7 +912,14 @@ export class Generator {
     if (steps.length === 0 || steps.some((step) => step.op === '.?' && !IDENTIFIER.test(stepField(step)))) return undefined;
     const Opt = this.k(Optional);
     const rootValue = this.gen(root, scope);
-    const json = rootValue.json;
+    if (!rootValue.json) {
+      // One call, with the chain's fields and each step's interpreter as constants.
+      const fields = steps.map(stepField);
+      const slows = steps.map((step) => this.stepSlow(step));
+      const member = this.let(`${this.k(celChain)}(${rootValue.src}, ${this.k(fields)}, ${this.k(slows)})`);
+      const state = this.let(`${this.k(celChainState)}.state`);
+      return { state, member, generic: member, json: false };
+    }
     // The member read so far and, once the chain left plain maps, the Optional it continues on.
     const member = this.out.temporary();
     const generic = this.out.temporary();
@@ -916,16 +945,6 @@ export class Generator {
       steps.forEach((step, index) => {
         const field = stepField(step);
         const next = this.out.temporary();
-        if (!json) {
-          // A CEL value: a plain map's own member is read on, a member it does not have is the
-          // empty optional; anything else (an Optional root, a Map, an own member left undefined)
-          // is optionalSelect's from here, on the root or on an Optional of the previous member.
-          const key = IDENTIFIER.test(field) ? quoted(field) : this.k(field);
-          this.emit(`if (${this.celChainMember(member, field, next)}) { ${member} = ${next}; ${found} = ${index + 1}; }`);
-          this.emit(`else if (${this.celPlainMapTest(member)} && !Object.hasOwn(${member}, ${key})) { ${state} = 0; break ${done}; }`);
-          this.out.block('else', () => continueFrom(index, index === 0 ? member : this.let(`${Opt}.of(${member})`)));
-          return;
-        }
         if (index === 0) {
           // As select() on JSON: read, else empty for a map, else the interpreter on the converted value.
           this.emit(`if (${this.jsonMember(member, field, next)}) { ${member} = ${next}; ${found} = 1; }`);
@@ -947,7 +966,7 @@ export class Generator {
       this.emit(`${state} = 1;`);
     });
     this.emit(`if (${found} !== 0) { ${this.charge(found)} }`);
-    return { state, member, generic, json };
+    return { state, member, generic, json: true };
   }
 
   /** `chain.orValue(argument)` on a fused chain. */
