@@ -168,6 +168,9 @@ const JSON_NAMES: ReadonlySet<string> = new Set(['object', 'oldObject', 'request
 
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
+/** The keys a map literal leaves out (runtime.ts mapOfEntries, as cel-js builds maps). */
+const RESERVED_MAP_KEYS: ReadonlySet<string> = new Set(['__proto__', 'constructor', 'prototype']);
+
 /** The string of a string literal that is a name (what a field select may read), else undefined. */
 function identifierLiteral(node: NodeLike): string | undefined {
   const { args } = node;
@@ -753,9 +756,21 @@ export class Generator {
   }
 
   mapLiteral(node: NodeLike, scope: Scope): Value {
+    const pairs = node.args as [NodeLike, NodeLike][];
     const entries: Source[] = [];
-    for (const [k, v] of node.args as [NodeLike, NodeLike][]) entries.push(this.cel(k, scope), this.cel(v, scope));
-    return { src: this.let(`${this.k(mapOfEntries)}([${entries.join(', ')}])`), json: false };
+    for (const [k, v] of pairs) entries.push(this.cel(k, scope), this.cel(v, scope));
+    const keys = pairs.map(([k]) => (k.op === 'value' && typeof k.args === 'string' && !k.meta.alternate && !k.meta.macro ? k.args : undefined));
+    if (keys.some((key) => key === undefined)) return { src: this.let(`${this.k(mapOfEntries)}([${entries.join(', ')}])`), json: false };
+    // Every key a string literal (`{'name': c.name, ...}`): built as mapOfEntries builds it, member by
+    // member in order on an ordinary object, the reserved names left out when the code is generated,
+    // without the array of entries. A key that is a name is written as a property (its own inline
+    // cache), any other is a constant.
+    const t = this.let('{}');
+    keys.forEach((key, i) => {
+      if (RESERVED_MAP_KEYS.has(key!)) return;
+      this.emit(`${t}[${IDENTIFIER.test(key!) ? quoted(key!) : this.k(key)}] = ${entries[2 * i + 1]!};`);
+    });
+    return { src: t, json: false };
   }
 
   call(node: NodeLike, scope: Scope): Value {
