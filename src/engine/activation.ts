@@ -281,7 +281,7 @@ export class PolicyActivation implements CelActivation {
   variable(name: string, slot = -1): unknown {
     const variables = this.#policy.variables;
     let i = slot;
-    let variable = variables[i];
+    let variable = i >= 0 ? variables[i] : undefined;
     if (variable === undefined || variable.name !== name) {
       const found = (this.#index ??= variableIndex(this.#policy)).get(name);
       if (found === undefined) return undefined;
