@@ -61,7 +61,13 @@ export class ListWatch implements RestartableInformer {
   private resourceVersion = '';
   /** Increased by every start and stop: a loop whose run is no longer current ends. */
   private run = 0;
-  private abort: AbortController | undefined;
+  /**
+   * Ends the current watch: aborts its request while it connects, destroys its response (without an
+   * error) once it streams. Aborting a request whose response has already ended would destroy its
+   * socket with an AbortError after the request let go of it, an 'error' event nobody listens to:
+   * an uncaught exception.
+   */
+  private closeWatch: (() => void) | undefined;
 
   constructor(private readonly options: ListWatchOptions) {}
 
@@ -78,7 +84,7 @@ export class ListWatch implements RestartableInformer {
 
   /** Starts the loop (again, after an error); returns at once. */
   start(): Promise<void> {
-    this.abort?.abort();
+    this.closeWatch?.();
     const run = ++this.run;
     void this.loop(run);
     return Promise.resolve();
@@ -86,8 +92,8 @@ export class ListWatch implements RestartableInformer {
 
   stop(): Promise<void> {
     this.run++;
-    this.abort?.abort();
-    this.abort = undefined;
+    this.closeWatch?.();
+    this.closeWatch = undefined;
     return Promise.resolve();
   }
 
@@ -157,7 +163,7 @@ export class ListWatch implements RestartableInformer {
     url.searchParams.set('allowWatchBookmarks', 'true');
     url.searchParams.set('timeoutSeconds', String(300 + Math.floor(Math.random() * 300)));
     const abort = new AbortController();
-    this.abort = abort;
+    this.closeWatch = () => abort.abort();
     let response: IncomingMessage;
     try {
       response = await openKubeRequest(kubeConfig, 'GET', url, { Accept: 'application/json' }, undefined, abort.signal);
@@ -165,6 +171,12 @@ export class ListWatch implements RestartableInformer {
       if (run !== this.run) return;
       throw new Error(`cannot watch ${path}: ${(error as Error).message}`, { cause: error });
     }
+    const closeResponse = (): void => void response.destroy();
+    if (run !== this.run) {
+      closeResponse();
+      return;
+    }
+    this.closeWatch = closeResponse;
     if (response.statusCode !== 200) {
       const body = await readAnswerBody(response).catch(() => 'no body');
       if (response.statusCode === 410) throw new Expired();
@@ -177,7 +189,7 @@ export class ListWatch implements RestartableInformer {
       let failed = false;
       const fail = (error: Error): void => {
         failed = true;
-        abort.abort();
+        closeResponse();
         reject(error);
       };
       response.setEncoding('utf8');
