@@ -11,7 +11,8 @@
 // serve runs under the node flags it is deployed with: the image's ENTRYPOINT and the deployment's
 // NODE_OPTIONS, and the image's environment (test/support/shipped-node-flags.ts reads them).
 // `--plain-node` runs it as `node dist/cli/main.js serve` without them; `--node-flag <flag>` (repeatable)
-// adds one after them, to compare V8 settings (node takes the last of a repeated flag), and
+// adds one after them, to compare V8 settings (node takes the last of a repeated flag; `--no-X` undoes
+// the image's `--X`), and
 // `--env KEY=VALUE` (repeatable; `KEY=` removes it) sets a variable. Also reported: serve's CPU time per
 // review and the garbage collector's pauses, the price of a smaller heap, and the heap that loading the
 // library holds (measured in this process).

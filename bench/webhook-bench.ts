@@ -20,8 +20,9 @@
 //
 // serve (and the baseline) run as the product runs them: with the node flags of the image's ENTRYPOINT
 // and the deployment's NODE_OPTIONS, and the image's environment (test/support/shipped-node-flags.ts,
-// as npm run bench:memory does); --node-flag adds flags after those (node takes the last of a repeated
-// flag). The floor always runs on bare node: it is the machine's floor, not a product.
+// as npm run bench:memory does); --node-flag and --baseline-node-flag add flags after those (node takes
+// the last of a repeated flag, so `--max-semi-space-size=8` replaces the image's size, and
+// `--no-single-threaded-gc` undoes the image's `--single-threaded-gc`). The floor always runs on bare node: it is the machine's floor, not a product.
 // --profile runs serve under `node --cpu-prof` and prints where its time went (bench/profile-summary.ts).
 // Numbers are reported, never asserted.
 import { copyFile, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
