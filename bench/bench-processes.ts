@@ -1,4 +1,4 @@
-// Processes for the webhook benchmarks: the floor server, `daemonguard serve`, the load generator, and
+// Processes for the webhook benchmarks: the floor server, the hand-written webhook, `daemonguard serve`, the load generator, and
 // what the kernel says about them (CPU time from /proc; resident memory: residentBytes in
 // test/support/serve-process.ts).
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
@@ -11,6 +11,7 @@ import type { LoadResult, LoadSpec } from './load-client.js';
 
 const FLOOR_BIN = fileURLToPath(new URL('./floor-server.js', import.meta.url));
 const LOAD_BIN = fileURLToPath(new URL('./load-client.js', import.meta.url));
+const HAND_WRITTEN_BIN = fileURLToPath(new URL('./hand-written/server.js', import.meta.url));
 
 export interface TlsFiles {
   caFile: string;
@@ -45,8 +46,9 @@ function stopper(child: ChildProcess): (graceMs?: number) => Promise<void> {
   };
 }
 
-export async function startFloor(tls: TlsFiles): Promise<RunningServer> {
-  const child = spawn(process.execPath, [FLOOR_BIN, '--cert', tls.certFile, '--key', tls.keyFile, '--port', '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
+/** A server that prints {"port": N} once listening (the floor, the hand-written webhook), on bare node. */
+async function startPortPrinter(name: string, bin: string, args: readonly string[]): Promise<RunningServer> {
+  const child = spawn(process.execPath, [bin, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
   const port = await new Promise<number>((resolve, reject) => {
     let text = '';
     child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
@@ -54,9 +56,21 @@ export async function startFloor(tls: TlsFiles): Promise<RunningServer> {
       const line = /^\{.*\}$/m.exec(text);
       if (line) resolve((JSON.parse(line[0]) as { port: number }).port);
     });
-    child.once('exit', (code) => reject(new Error(`the floor server exited (${code}) before listening`)));
+    child.once('exit', (code) => reject(new Error(`the ${name} server exited (${code}) before listening`)));
   });
-  return { name: 'floor', pid: child.pid!, url: `https://127.0.0.1:${port}`, stop: stopper(child) };
+  return { name, pid: child.pid!, url: `https://127.0.0.1:${port}`, stop: stopper(child) };
+}
+
+export function startFloor(tls: TlsFiles): Promise<RunningServer> {
+  return startPortPrinter('floor', FLOOR_BIN, ['--cert', tls.certFile, '--key', tls.keyFile, '--port', '0']);
+}
+
+/**
+ * The built-in library's checks written by hand (bench/hand-written/server.ts), told the same
+ * namespaces as serve. On bare node, like the floor: it is a floor too, the one for the checks.
+ */
+export function startHandWritten(tls: TlsFiles, namespacesFile: string): Promise<RunningServer> {
+  return startPortPrinter('hand-written', HAND_WRITTEN_BIN, ['--cert', tls.certFile, '--key', tls.keyFile, '--port', '0', '--namespaces', namespacesFile]);
 }
 
 export interface ServeSpec {

@@ -5,14 +5,7 @@
 //
 //   node build/bench/floor-server.js --cert tls.crt --key tls.key [--port 0]
 // Prints one line, {"port": N}, once listening; exits on SIGTERM.
-import { readFileSync } from 'node:fs';
-import { createServer } from 'node:https';
-import type { AddressInfo } from 'node:net';
-
-function flag(name: string): string | undefined {
-  const index = process.argv.indexOf(`--${name}`);
-  return index > 0 ? process.argv[index + 1] : undefined;
-}
+import { flag, listenBare } from './bare-https-server.js';
 
 interface ReviewShape {
   apiVersion?: unknown;
@@ -26,35 +19,17 @@ if (cert === undefined || key === undefined) {
   process.exit(2);
 }
 
-const server = createServer(
-  {
-    cert: readFileSync(cert),
-    key: readFileSync(key),
-    minVersion: 'TLSv1.2',
-    ALPNProtocols: ['http/1.1'],
-    keepAliveTimeout: 120_000,
-  },
-  (request, response) => {
-    const chunks: Buffer[] = [];
-    request.on('data', (chunk: Buffer) => chunks.push(chunk));
-    request.on('end', () => {
-      const review = JSON.parse(Buffer.concat(chunks).toString('utf8')) as ReviewShape;
-      const payload = JSON.stringify({
-        apiVersion: review.apiVersion,
-        kind: 'AdmissionReview',
-        response: { uid: review.request?.uid, allowed: true },
-      });
-      response.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(payload) });
-      response.end(payload);
+listenBare({ cert, key, port: Number(flag('port') ?? 0) }, (request, response) => {
+  const chunks: Buffer[] = [];
+  request.on('data', (chunk: Buffer) => chunks.push(chunk));
+  request.on('end', () => {
+    const review = JSON.parse(Buffer.concat(chunks).toString('utf8')) as ReviewShape;
+    const payload = JSON.stringify({
+      apiVersion: review.apiVersion,
+      kind: 'AdmissionReview',
+      response: { uid: review.request?.uid, allowed: true },
     });
-  },
-);
-server.keepAliveTimeout = 120_000;
-server.listen(Number(flag('port') ?? 0), '127.0.0.1', () => {
-  process.stdout.write(`${JSON.stringify({ port: (server.address() as AddressInfo).port })}\n`);
-});
-process.on('SIGTERM', () => {
-  server.close();
-  server.closeAllConnections();
-  process.exit(0);
+    response.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(payload) });
+    response.end(payload);
+  });
 });

@@ -19,6 +19,8 @@
 //                            [--generated N]      (N generated policies with distinct expressions instead of the library)
 //                            [--variant-args "A"] [--variant-node-flags "F"]  (a second daemonguard, e.g. "--warm-up-budget 0")
 //                            [--baseline DIR]     (the second daemonguard from another build, as npm run bench takes it)
+//   npm run bench:latency -- --cluster [--rounds R]   (serve --policies-from-cluster against a real
+//                            kube-apiserver, with and without its warm-up: bench/latency-cluster.ts)
 //
 // Medians and worst cases are reported, ratios are daemonguard / floor of the medians; nothing is asserted.
 import { cp, mkdtemp, readdir, readFile, rm, writeFile, appendFile } from 'node:fs/promises';
@@ -388,4 +390,9 @@ async function main(): Promise<void> {
   }
 }
 
-await main();
+if (process.argv.includes('--cluster')) {
+  const { clusterLatency } = await import('./latency-cluster.js');
+  await clusterLatency(ROUNDS);
+} else {
+  await main();
+}

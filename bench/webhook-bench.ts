@@ -2,15 +2,20 @@
 //
 // In one run, on the same payloads and certificates: (a) the floor, a bare node:https server that reads
 // the AdmissionReview, parses it and answers "allowed" with its uid (bench/floor-server.ts); (b)
-// `daemonguard serve` with the whole built-in policy library, on /validate and /mutate. A load generator
-// in a process of its own (autocannon, HTTPS keep-alive) drives each with 10 and 50 connections, small
-// (~5 KB) and large (~60 KB) reviews, floor and daemonguard taking turns (A B A B) because the machine is
-// shared and noisy. Reported: medians of requests/s, p50, p99, and the server's own CPU time per
-// request (/proc utime+stime over the requests served, steadier than requests/s on a busy machine),
-// with the ratios daemonguard / floor taken within each round (adjacent runs) and then their median.
+// `daemonguard serve` with the whole built-in policy library, on /validate and /mutate; (c) the same
+// library's checks written by hand in plain JavaScript, served by a bare node:https server with the
+// floor's settings (bench/hand-written/server.ts, answering with serve's bytes): what a webhook doing the
+// library's work costs without an engine. A load generator in a process of its own (autocannon, HTTPS
+// keep-alive) drives each with 10 and 50 connections, small (~5 KB) and large (~60 KB) reviews, the
+// servers taking turns (A B C A B C) because the machine is shared and noisy. Reported: medians of
+// requests/s, p50, p99, and the server's own CPU time per request (/proc utime+stime over the requests
+// served, steadier than requests/s on a busy machine), with the ratios daemonguard / floor and
+// daemonguard / hand-written taken within each round (adjacent runs) and then their median.
 //
 //   npm run bench [-- --quick] [--rounds N] [--seconds S] [--only validate-small-c10,...] [--profile] [--node-flag F ...]
-//                    [--policies DIR]   (another policy library instead of the built-in one)
+//                    [--no-hand-written]  (leave the hand-written server out)
+//                    [--policies DIR]   (another policy library instead of the built-in one; the
+//                                        hand-written server, which has the built-in library's checks, is left out)
 //                    [--baseline DIR]   (also serve from another build, e.g. a copy of build/ made
 //                                        before a change, kept inside the repository so that it finds
 //                                        node_modules; measured in the same rounds, A B A B)
@@ -22,7 +27,8 @@
 // and the deployment's NODE_OPTIONS, and the image's environment (test/support/shipped-node-flags.ts,
 // as npm run bench:memory does); --node-flag and --baseline-node-flag add flags after those (node takes
 // the last of a repeated flag, so `--max-semi-space-size=8` replaces the image's size, and
-// `--no-single-threaded-gc` undoes the image's `--single-threaded-gc`). The floor always runs on bare node: it is the machine's floor, not a product.
+// `--no-single-threaded-gc` undoes the image's `--single-threaded-gc`). The floor and the hand-written
+// server always run on bare node: they are floors, not products.
 // --profile runs serve under `node --cpu-prof` and prints where its time went (bench/profile-summary.ts).
 // Numbers are reported, never asserted.
 import { copyFile, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
@@ -38,6 +44,7 @@ import {
   processCpuMicros,
   runLoad,
   startFloor,
+  startHandWritten,
   startServe,
   type RunningServer,
   type TlsFiles,
@@ -79,6 +86,8 @@ const SHIPPED_ENVIRONMENT: NodeJS.ProcessEnv = PLAIN_NODE ? {} : imageEnvironmen
 const NODE_FLAGS = [...SHIPPED_FLAGS, ...repeated('node-flag')];
 const BASELINE_NODE_FLAGS = [...SHIPPED_FLAGS, ...repeated('baseline-node-flag')];
 const PROFILE = process.argv.includes('--profile');
+/** The hand-written server has the built-in library's checks only: with another library it has nothing to compare. */
+const HAND_WRITTEN = !process.argv.includes('--no-hand-written') && flag('policies') === undefined;
 const ROUNDS = Number(flag('rounds') ?? (QUICK ? 2 : 3));
 const SECONDS = Number(flag('seconds') ?? (QUICK ? 1 : 5));
 const WARMUP_SECONDS = QUICK ? 1.5 : 4;
@@ -146,6 +155,11 @@ async function measure(server: RunningServer, spec: LoadSpec): Promise<Measureme
 }
 
 const fixed = (value: number, digits: number): string => (Number.isFinite(value) ? value.toFixed(digits) : 'n/a');
+/** The median over rounds of one measure. */
+const med = (list: readonly Measurement[], pick: (m: Measurement) => number): number => median(list.map(pick));
+/** The median of the rounds' ratios of one measure, `over` / `under` (adjacent runs of the same round). */
+const roundRatio = (over: readonly Measurement[], under: readonly Measurement[], pick: (m: Measurement) => number): number =>
+  median(under.map((m, i) => pick(over[i]!) / pick(m)));
 const mb = (bytes: number | undefined): string => (bytes === undefined ? 'n/a' : `${(bytes / 1024 / 1024).toFixed(0)} MB`);
 
 async function main(): Promise<void> {
@@ -194,13 +208,21 @@ async function main(): Promise<void> {
             env: SHIPPED_ENVIRONMENT,
           });
     if (baseline !== undefined) servers.push(baseline);
+    const handWritten = HAND_WRITTEN ? await startHandWritten(tls, namespacesFile) : undefined;
+    if (handWritten !== undefined) servers.push(handWritten);
 
     const decisions: string[] = [];
     for (const endpoint of ['validate', 'mutate'] as const) {
       for (const payload of ['small', 'large'] as const) {
         await checkAnswers(floor, tls.caFile, endpoint, payload);
-        decisions.push(`/${endpoint} ${payload}: ${await checkAnswers(serve, tls.caFile, endpoint, payload)}`);
+        const decided = await checkAnswers(serve, tls.caFile, endpoint, payload);
+        decisions.push(`/${endpoint} ${payload}: ${decided}`);
         if (baseline !== undefined) await checkAnswers(baseline, tls.caFile, endpoint, payload);
+        if (handWritten !== undefined) {
+          // A baseline that decided otherwise would be measured doing other work.
+          const byHand = await checkAnswers(handWritten, tls.caFile, endpoint, payload);
+          if (byHand !== decided) throw new Error(`/${endpoint} ${payload}: the hand-written server decided "${byHand}", daemonguard "${decided}"`);
+        }
       }
     }
 
@@ -212,7 +234,7 @@ async function main(): Promise<void> {
     });
     // Warm-up: the JIT settles on every path before anything is measured.
     let reviews = 0;
-    for (const server of [floor, serve, ...(baseline === undefined ? [] : [baseline])]) {
+    for (const server of [floor, serve, ...(baseline === undefined ? [] : [baseline]), ...(handWritten === undefined ? [] : [handWritten])]) {
       const result = await runLoad({
         url: server.url,
         connections: 10,
@@ -222,8 +244,8 @@ async function main(): Promise<void> {
       if (server === serve) reviews += result.ok;
     }
 
-    const runs = new Map<string, { floor: Measurement[]; daemonguard: Measurement[]; baseline: Measurement[] }>();
-    for (const c of cases) runs.set(caseId(c), { floor: [], daemonguard: [], baseline: [] });
+    const runs = new Map<string, { floor: Measurement[]; daemonguard: Measurement[]; baseline: Measurement[]; handWritten: Measurement[] }>();
+    for (const c of cases) runs.set(caseId(c), { floor: [], daemonguard: [], baseline: [], handWritten: [] });
     const started = performance.now();
     for (let round = 0; round < ROUNDS; round++) {
       for (const c of cases) {
@@ -232,6 +254,7 @@ async function main(): Promise<void> {
         const measured = await measure(serve, loadSpec(serve, c, SECONDS));
         entry.daemonguard.push(measured);
         reviews += measured.ok;
+        if (handWritten !== undefined) entry.handWritten.push(await measure(handWritten, loadSpec(handWritten, c, SECONDS)));
         if (baseline !== undefined) entry.baseline.push(await measure(baseline, loadSpec(baseline, c, SECONDS)));
       }
       process.stderr.write(`round ${round + 1}/${ROUNDS} done (${((performance.now() - started) / 1000).toFixed(0)} s)\n`);
@@ -239,12 +262,15 @@ async function main(): Promise<void> {
     const loadedRss = residentBytes(serve.pid);
 
     const lines: string[] = [];
-    lines.push(`Webhook benchmark: daemonguard serve (${flag('policies') ?? 'built-in policy library'}) against the floor (bare node:https: read, JSON.parse, answer allowed)`);
+    lines.push(
+      `Webhook benchmark: daemonguard serve (${flag('policies') ?? 'built-in policy library'}) against the floor (bare node:https: read, JSON.parse, answer allowed)` +
+        (handWritten === undefined ? '' : ' and against the library written by hand (the same checks in plain JavaScript behind the floor\'s server)'),
+    );
     lines.push('');
     lines.push(`machine: ${machineDescription()}`);
     lines.push(
-      `method: ${ROUNDS} round(s) × ${SECONDS} s per case and server, floor and daemonguard alternating (A B A B), load from autocannon ` +
-        `in its own process (HTTPS keep-alive); medians over rounds; each ratio is the median of the rounds' daemonguard/floor ratios`,
+      `method: ${ROUNDS} round(s) × ${SECONDS} s per case and server, floor, daemonguard${handWritten === undefined ? '' : ' and hand-written'} taking turns, load from autocannon ` +
+        `in its own process (HTTPS keep-alive); medians over rounds; each ratio is the median of the rounds' daemonguard/floor (or daemonguard/hand-written) ratios`,
     );
     const environment = Object.entries(SHIPPED_ENVIRONMENT).map(([key, value]) => `${key}=${value}`);
     const describeFlags = (flags: readonly string[]): string => (flags.length === 0 ? 'bare node' : `node ${flags.join(' ')}`);
@@ -252,7 +278,7 @@ async function main(): Promise<void> {
       `serve runs as ${describeFlags(NODE_FLAGS)}${environment.length > 0 ? ` with ${environment.join(' ')}` : ''}` +
         (PLAIN_NODE ? ' (--plain-node)' : " (the image's ENTRYPOINT and the deployment's NODE_OPTIONS)") +
         (baseline === undefined ? '' : `; the baseline as ${describeFlags(BASELINE_NODE_FLAGS)}`) +
-        '; the floor on bare node',
+        `; the floor${handWritten === undefined ? '' : ' and the hand-written server'} on bare node`,
     );
     lines.push(`payloads: small ${(sizes.small! / 1024).toFixed(1)} KB (CREATE, node-exporter, monitoring: PSS baseline), large ${(sizes.large! / 1024).toFixed(1)} KB (UPDATE, cilium agent, kube-system)`);
     lines.push(`daemonguard answers: ${decisions.join('; ')}`);
@@ -262,15 +288,36 @@ async function main(): Promise<void> {
     const ratios = new Map<string, { throughput: number; p99: number; cpu: number }>();
     for (const c of cases) {
       const { floor: a, daemonguard: b } = runs.get(caseId(c))!;
-      const paired = (pick: (m: Measurement) => number): number => median(a.map((m, i) => pick(b[i]!) / pick(m)));
-      const ratio = { throughput: paired((m) => m.requestsPerSecond), p99: paired((m) => m.p99), cpu: paired((m) => m.cpuPerRequest) };
+      const ratio = { throughput: roundRatio(b, a, (m) => m.requestsPerSecond), p99: roundRatio(b, a, (m) => m.p99), cpu: roundRatio(b, a, (m) => m.cpuPerRequest) };
       ratios.set(caseId(c), ratio);
-      const med = (list: Measurement[], pick: (m: Measurement) => number): number => median(list.map(pick));
       lines.push(
         `| /${c.endpoint} | ${c.payload} | ${c.connections} | ${fixed(med(a, (m) => m.requestsPerSecond), 0)} | ${fixed(med(b, (m) => m.requestsPerSecond), 0)} | ${fixed(ratio.throughput, 2)} | ` +
           `${fixed(med(a, (m) => m.p50), 2)} | ${fixed(med(b, (m) => m.p50), 2)} | ${fixed(med(a, (m) => m.p99), 2)} | ${fixed(med(b, (m) => m.p99), 2)} | ${fixed(ratio.p99, 2)}× | ` +
           `${fixed(med(a, (m) => m.cpuPerRequest), 0)} | ${fixed(med(b, (m) => m.cpuPerRequest), 0)} | ${fixed(ratio.cpu, 2)}× |`,
       );
+    }
+    const handWrittenRatios = new Map<string, { throughput: number; cpu: number }>();
+    if (handWritten !== undefined) {
+      lines.push('');
+      lines.push(
+        'against the hand-written checks (the library written by hand in plain JavaScript, no engine, behind a bare node:https server like the floor; ' +
+          "same answers, byte for byte), measured right after daemonguard in every round; ratios are the medians of the rounds' ratios:",
+      );
+      lines.push('');
+      lines.push('| endpoint | payload | conns | hand-written req/s | daemonguard req/s | throughput ratio | hand-written / floor | hand-written p99 ms | dg p99 ms | p99 ratio | hand-written CPU µs/req | dg CPU µs/req | CPU ratio |');
+      lines.push('|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+      for (const c of cases) {
+        const { daemonguard: b, handWritten: h, floor } = runs.get(caseId(c))!;
+        const ratio = { throughput: roundRatio(b, h, (m) => m.requestsPerSecond), cpu: roundRatio(b, h, (m) => m.cpuPerRequest) };
+        handWrittenRatios.set(caseId(c), ratio);
+        const p99Ratio = roundRatio(b, h, (m) => m.p99);
+        const toFloor = roundRatio(h, floor, (m) => m.requestsPerSecond);
+        lines.push(
+          `| /${c.endpoint} | ${c.payload} | ${c.connections} | ${fixed(med(h, (m) => m.requestsPerSecond), 0)} | ${fixed(med(b, (m) => m.requestsPerSecond), 0)} | ${fixed(ratio.throughput, 2)} | ` +
+            `${fixed(toFloor, 2)} | ${fixed(med(h, (m) => m.p99), 2)} | ${fixed(med(b, (m) => m.p99), 2)} | ${fixed(p99Ratio, 2)}× | ` +
+            `${fixed(med(h, (m) => m.cpuPerRequest), 0)} | ${fixed(med(b, (m) => m.cpuPerRequest), 0)} | ${fixed(ratio.cpu, 2)}× |`,
+        );
+      }
     }
     if (baseline !== undefined) {
       lines.push('');
@@ -282,7 +329,6 @@ async function main(): Promise<void> {
       lines.push('|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|');
       for (const c of cases) {
         const { daemonguard: b, baseline: a, floor } = runs.get(caseId(c))!;
-        const med = (list: Measurement[], pick: (m: Measurement) => number): number => median(list.map(pick));
         // Each round's ratio as well as their median: on a shared machine one disturbed round moves a
         // median of three, and the spread tells a difference from the noise.
         const cpuRatios = a.map((m, i) => b[i]!.cpuPerRequest / m.cpuPerRequest);
@@ -290,7 +336,7 @@ async function main(): Promise<void> {
         const cpuRatio = median(cpuRatios);
         const p99Ratio = median(p99Ratios);
         const byRound = (ratios: number[]): string => ratios.map((ratio) => fixed(ratio, 2)).join(' ');
-        const baselineP99ToFloor = median(a.map((m, i) => m.p99 / floor[i]!.p99));
+        const baselineP99ToFloor = roundRatio(a, floor, (m) => m.p99);
         lines.push(
           `| /${c.endpoint} | ${c.payload} | ${c.connections} | ${fixed(med(a, (m) => m.requestsPerSecond), 0)} | ${fixed(med(b, (m) => m.requestsPerSecond), 0)} | ` +
             `${fixed(med(a, (m) => m.p99), 2)} | ${fixed(med(b, (m) => m.p99), 2)} | ${fixed(p99Ratio, 2)}× | ${fixed(baselineP99ToFloor, 2)}× | ` +
@@ -329,6 +375,14 @@ async function main(): Promise<void> {
         ? 'throughput ratio vs floor: n/a (validate, small, c10) — not measured in this run'
         : `throughput ratio vs floor: ${fixed(headline.throughput, 2)} (validate, small, c10)`,
     );
+    if (handWritten !== undefined) {
+      const byHand = handWrittenRatios.get('validate-small-c10');
+      lines.push(
+        byHand === undefined
+          ? 'throughput ratio vs hand-written: n/a (validate, small, c10) — not measured in this run'
+          : `throughput ratio vs hand-written: ${fixed(byHand.throughput, 2)} (validate, small, c10)`,
+      );
+    }
     console.log(lines.join('\n'));
   } finally {
     await Promise.all(servers.map((server) => server.stop()));

@@ -26,6 +26,12 @@ export interface HandWrittenViolation {
   policy: string;
   message: string;
   actions: readonly ValidationAction[];
+  /**
+   * The failed validation's `reason` (Forbidden, Invalid, ...), which a denial's status carries. Needed
+   * only where the policy's validations differ in reason: otherwise the library (library.ts) fills in
+   * the policy's one reason from its YAML.
+   */
+  reason?: string;
 }
 
 export interface HandWrittenValidatingPolicy {

@@ -58,13 +58,20 @@ type Evaluate = (activation: CelActivation) => unknown;
  * from `ast`, which then stays in memory with everything the checker hung on it: the checker's
  * registry of types and overloads, about 100 KB for each policy's environment.
  */
-export function compileExpression(ast: ASTNode, runtimeAst: ASTNode, operation: OperationFactory, checkAgain?: () => ASTNode): CompiledExpressionCode {
+export function compileExpression(
+  ast: ASTNode,
+  runtimeAst: ASTNode,
+  operation: OperationFactory,
+  checkAgain?: () => ASTNode,
+  /** The variables the expression's scope declares, in order: where `variables.x` most likely is (a hint the activation checks). */
+  variableSlots: readonly string[] = [],
+): CompiledExpressionCode {
   // Nothing in this scope that a closure below captures may refer to `ast` (see checkAgain).
   const checkedAst = checkAgain ?? keep(ast);
   // For an activation without JSON inputs (constants at load, the conformance suite): compiled on first use.
   let onCel: Evaluate | undefined;
-  const withoutJson: Evaluate = (activation) => (onCel ??= generate(checkedAst(), runtimeAst, operation, false, withoutJson).code)(activation);
-  const onJson = generate(ast, runtimeAst, operation, true, withoutJson);
+  const withoutJson: Evaluate = (activation) => (onCel ??= generate(checkedAst(), runtimeAst, operation, false, withoutJson, variableSlots).code)(activation);
+  const onJson = generate(ast, runtimeAst, operation, true, withoutJson, variableSlots);
   return { evaluate: onJson.code, source: onJson.source };
 }
 
@@ -91,8 +98,15 @@ function runtimeTypesOf(ast: ASTNode, runtimeAst: ASTNode): Map<NodeLike, string
 }
 
 /** One generated function: on the review's JSON (`jsonInputs`), or on CEL values. */
-function generate(ast: ASTNode, runtimeAst: ASTNode, operation: OperationFactory, jsonInputs: boolean, withoutJson: Evaluate): { code: Evaluate; source: string } {
-  const generator = new Generator(operation, runtimeTypesOf(ast, runtimeAst), jsonInputs);
+function generate(
+  ast: ASTNode,
+  runtimeAst: ASTNode,
+  operation: OperationFactory,
+  jsonInputs: boolean,
+  withoutJson: Evaluate,
+  variableSlots: readonly string[],
+): { code: Evaluate; source: string } {
+  const generator = new Generator(operation, runtimeTypesOf(ast, runtimeAst), jsonInputs, variableSlots);
   try {
     generator.meterRegions(ast as unknown as NodeLike);
     const root = generator.cel(ast as unknown as NodeLike, { names: new Map(), accumulator: undefined });

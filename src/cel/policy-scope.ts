@@ -366,7 +366,7 @@ export class PolicyScope {
     let notCompiled: string | undefined;
     try {
       if (!runtimeChecked) throw new NotCompiled('the interpreter refuses the expression at run time');
-      const code = compileExpression(checked.ast, parsed.ast, interpretedOperation, checkAgain(expression, this.#checkerDeclarations(elementType)));
+      const code = compileExpression(checked.ast, parsed.ast, interpretedOperation, checkAgain(expression, this.#checkerDeclarations(elementType)), Object.keys(this.#variableFields));
       if (celEngine() === 'compiled') evaluate = code.evaluate;
     } catch (error) {
       if (!(error instanceof NotCompiled)) throw error;

@@ -44,9 +44,10 @@ export interface CelActivation {
   readonly json?: JsonInputs;
   /**
    * When present, `variables.<name>` without building the `variables` map: the value, a thrown
-   * evaluation error, or undefined for a name the policy does not declare.
+   * evaluation error, or undefined for a name the policy does not declare. `slot`: where the variable
+   * most likely is among the policy's (its declaration's index), checked against `name` before use.
    */
-  variable?(name: string): unknown;
+  variable?(name: string, slot?: number): unknown;
 }
 
 export interface CelProgram {

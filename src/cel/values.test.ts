@@ -50,6 +50,20 @@ describe('toCelValue', () => {
     assert.equal(env.evaluate('o.constructor.prototype.polluted && o.a == 1', { o: value }), true);
   });
 
+  it('converts an object’s own members only, in their order, even with members added to Object.prototype', () => {
+    const proto = Object.prototype as Record<string, unknown>;
+    proto.injected = 'from the prototype';
+    try {
+      const value = toCelValue(JSON.parse('{"b": 1, "a": {"c": "x"}, "2": true, "1": null}') as unknown) as Record<string, unknown>;
+      assert.deepEqual(Object.keys(value), ['1', '2', 'b', 'a']);
+      assert.equal(Object.hasOwn(value, 'injected'), false);
+      assert.equal(Object.hasOwn(value.a as object, 'injected'), false);
+      assert.deepEqual({ ...value, a: { ...(value.a as object) } }, { '1': null, '2': true, b: 1n, a: { c: 'x' } });
+    } finally {
+      delete proto.injected;
+    }
+  });
+
   it('gives CEL the types Kubernetes does: JSON integers are ints', () => {
     const env = newBaseEnvironment();
     env.registerVariable('object', 'dyn');

@@ -59,7 +59,9 @@ export function toCelValue(value: unknown): unknown {
         return map;
       }
       const out: CelMap = Object.create(null) as CelMap;
-      for (const key of Object.keys(source)) {
+      // for...in with an own-property test: Object.keys' keys in its order, without an array per object.
+      for (const key in source) {
+        if (!Object.hasOwn(source, key)) continue;
         const member = source[key];
         // With a null prototype, assignment creates an own property even for `__proto__`.
         if (member !== undefined) out[key] = toCelValue(member);

@@ -30,6 +30,8 @@ export interface ClusterPoliciesOptions {
   leaseDurationMs: number;
   logger: Logger;
   metrics: ServerMetrics;
+  /** The warm-up each set built from the objects gets before it serves (serve's --warm-up-budget); none without. */
+  prepare?: (next: PolicySet, trigger: string) => Promise<void>;
 }
 
 export interface ClusterPolicies {
@@ -57,6 +59,7 @@ export function startClusterPolicies(options: ClusterPoliciesOptions): ClusterPo
     metrics,
     exceptions: true,
     ...(options.files === undefined ? {} : { files: options.files }),
+    ...(options.prepare === undefined ? {} : { prepare: options.prepare }),
   });
   // spec.paramsFrom: the ConfigMaps of daemonguard's own namespace (src/server/params-from.ts says why there).
   const configMaps = new CustomObjectWatch({
@@ -105,8 +108,10 @@ export function startClusterPolicies(options: ClusterPoliciesOptions): ClusterPo
     return { watch, reconciler };
   });
   const reconcilers = kinds.map((kind) => kind.reconciler);
+  // Not while a change is being applied or warmed up: its status would be written before its set
+  // serves. The watch that brought the change reconciles once it does.
   const reconcileAll = (): void => {
-    if (store.isSynced) for (const reconciler of reconcilers) void reconciler.reconcile();
+    if (store.isSynced && store.isSettled) for (const reconciler of reconcilers) void reconciler.reconcile();
   };
   election = installationLeaseElection({
     kubeConfig,

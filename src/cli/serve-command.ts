@@ -263,7 +263,7 @@ export function registerServeCommand(program: Command): Command {
     .addOption(
       new Option(
         '--warm-up-budget <duration>',
-        'before the server is ready, and before a reloaded policy set replaces the serving one, the set answers sample DaemonSet reviews ' +
+        'before the server is ready, and before a reloaded or rebuilt policy set (files or --policies-from-cluster) replaces the serving one, the set answers sample DaemonSet reviews ' +
           '(no decision logged or counted) so that V8 compiles it then rather than during the first real review; at most this long; 0 = no warm-up',
       )
         .env('DAEMONGUARD_WARM_UP_BUDGET')
@@ -451,15 +451,17 @@ async function startWithin(lifecycle: ServeLifecycle, options: ServeOptions, log
   };
   const warmUp = async (next: PolicySet, trigger: string): Promise<void> => {
     const report = await warmUpPolicySet(next, { review, budgetMs: options.warmUpBudget, evalDeadlineMs: options.evalDeadline, jsonLimits });
+    metrics.policyWarmUps.labels(report.complete ? 'complete' : 'budget').inc();
     logger.info(
       { trigger, policies: next.policies.length, reviews: report.reviews, withErrors: report.withErrors, durationMs: Math.round(report.durationMs), complete: report.complete },
       report.complete ? 'policy set warmed up' : `policy set warm-up stopped at --warm-up-budget (${formatDuration(options.warmUpBudget)})`,
     );
   };
+  const warmUpOption = options.warmUpBudget > 0 ? { prepare: warmUp } : {};
   const files =
     paths.length === 0
       ? undefined
-      : new WatchedPolicyStore<PolicySet>({ paths, load, logger, metrics, pollIntervalMs: options.watchInterval, ...(options.warmUpBudget > 0 ? { prepare: warmUp } : {}) });
+      : new WatchedPolicyStore<PolicySet>({ paths, load, logger, metrics, pollIntervalMs: options.watchInterval, ...warmUpOption });
   if (files !== undefined) {
     lifecycle.acquired('policy file watches', () => files.close());
     try {
@@ -482,6 +484,7 @@ async function startWithin(lifecycle: ServeLifecycle, options: ServeOptions, log
       leaseDurationMs: options.leaseDuration,
       logger,
       metrics,
+      ...warmUpOption,
     });
     lifecycle.acquired('cluster policy watches and the leader Lease', () => started.close());
     cluster = started;

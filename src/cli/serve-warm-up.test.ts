@@ -68,6 +68,7 @@ describe('daemonguard serve: warm-up', () => {
     for (const metric of ['daemonguard_admission_requests_total', 'daemonguard_policy_evaluations_total', 'daemonguard_policy_evaluation_errors_total']) {
       assert.deepEqual(samples(metrics, metric), [], `${metric} counts no warm-up review`);
     }
+    assert.deepEqual(samples(metrics, 'daemonguard_policy_warm_ups_total'), ['daemonguard_policy_warm_ups_total{outcome="complete"} 1'], 'the warm-up itself is counted');
 
     const validate = async (uid: string, name = 'node-agent'): Promise<{ allowed: boolean; status?: { message: string } }> => {
       const body = JSON.stringify(admissionReview('CREATE', daemonSet({ name, memoryLimit: '1Gi' }), { uid }));
@@ -94,6 +95,7 @@ describe('daemonguard serve: warm-up', () => {
       ['1'],
       'one real review counted, none of the warm-ups',
     );
+    assert.deepEqual(samples(metrics, 'daemonguard_policy_warm_ups_total'), ['daemonguard_policy_warm_ups_total{outcome="complete"} 2']);
     assert.equal((await validate('after-reload', 'forbidden-name')).status?.message.includes('added-later: this name is taken'), true);
     assert.deepEqual(await served.stop(), { code: 0, signal: null });
   });
@@ -106,6 +108,7 @@ describe('daemonguard serve: warm-up', () => {
     assert.ok(stopped, 'the cut-short warm-up is logged');
     assert.equal(stopped['complete'], false);
     assert.equal((await callHttp(`${served.probeUrl}/readyz`)).status, 200);
+    assert.deepEqual(samples(await metricsText(served), 'daemonguard_policy_warm_ups_total'), ['daemonguard_policy_warm_ups_total{outcome="budget"} 1']);
     assert.deepEqual(await served.stop(), { code: 0, signal: null });
   });
 

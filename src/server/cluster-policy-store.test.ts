@@ -196,6 +196,113 @@ describe('ClusterPolicyStore with spec.paramsFrom', () => {
   });
 });
 
+/** A warm-up (serve's `prepare`) held open until the test lets it finish, recording each set it was given. */
+function heldWarmUp(): { prepare: (next: PolicySet, trigger: string) => Promise<void>; calls: { set: PolicySet; trigger: string }[]; finish: () => void } {
+  const calls: { set: PolicySet; trigger: string }[] = [];
+  let finishing: (() => void)[] = [];
+  return {
+    calls,
+    prepare: (set, trigger) => {
+      calls.push({ set, trigger });
+      return new Promise<void>((resolve) => finishing.push(resolve));
+    },
+    finish: () => {
+      const pending = finishing;
+      finishing = [];
+      for (const resolve of pending) resolve();
+    },
+  };
+}
+
+/** Resolves once `condition` holds (loading a policy yields to the event loop), or fails after 10 s. */
+async function until(what: string, condition: () => boolean): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (!condition()) {
+    if (Date.now() > deadline) assert.fail(`${what} did not happen within 10 s`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+describe('ClusterPolicyStore with a warm-up', () => {
+  it('serves the first set only once it was warmed up (so /readyz waits), and a rebuilt set only after its own warm-up; the last one serves meanwhile', async () => {
+    const warmUp = heldWarmUp();
+    const policies = new ClusterPolicyStore({ namespaceSource: false, logger: captureLogger().logger, prepare: warmUp.prepare });
+    const listed = policies.update([policyObject('alpha', 1, 'true')]);
+    await until('the first warm-up', () => warmUp.calls.length === 1);
+    assert.equal(warmUp.calls[0]!.trigger, 'start');
+    assert.deepEqual(messages(warmUp.calls[0]!.set), ['alpha: alpha v1']);
+    assert.equal(policies.isSynced, true);
+    assert.equal(policies.current(), undefined, 'listed, but not served before its warm-up');
+    warmUp.finish();
+    await listed;
+    assert.equal(policies.current(), warmUp.calls[0]!.set, 'the very set that was warmed up serves');
+
+    const changed = policies.update([policyObject('alpha', 2, 'true')]);
+    let settled = false;
+    void changed.then(() => (settled = true));
+    await until('the second warm-up', () => warmUp.calls.length === 2);
+    assert.equal(warmUp.calls[1]!.trigger, 'DaemonSetPolicy change');
+    assert.deepEqual(messages(policies.current()), ['alpha: alpha v1'], 'the last set serves while the new one warms up');
+    assert.equal(settled, false, 'the update settles (and status is written) only once its set serves');
+    assert.equal(policies.isSettled, false, 'periodic status writes wait too');
+    warmUp.finish();
+    await changed;
+    assert.equal(policies.isSettled, true);
+    assert.equal(policies.current(), warmUp.calls[1]!.set);
+    assert.deepEqual(messages(policies.current()), ['alpha: alpha v2']);
+
+    // A change that changes nothing (a status write) is not warmed up again.
+    await policies.update([policyObject('alpha', 2, 'true')]);
+    assert.equal(warmUp.calls.length, 2);
+  });
+
+  it('warms a burst of queued changes up once, for the last of them, and every caller waits for that set', async () => {
+    const warmUp = heldWarmUp();
+    const policies = new ClusterPolicyStore({ namespaceSource: false, logger: captureLogger().logger, prepare: warmUp.prepare });
+    const first = policies.update([policyObject('a', 1, 'true')]);
+    await until('the first warm-up', () => warmUp.calls.length === 1);
+    const burst = [
+      policies.update([policyObject('a', 1, 'true'), policyObject('b', 1, 'true')]),
+      policies.update([policyObject('a', 1, 'true'), policyObject('b', 1, 'true'), policyObject('c', 1, 'true')]),
+      policies.update([policyObject('a', 1, 'true'), policyObject('b', 1, 'true'), policyObject('c', 1, 'true'), policyObject('d', 1, 'true')]),
+    ];
+    warmUp.finish();
+    await first;
+    // The three changes apply one after the other; only the last is built and warmed up.
+    await until('the burst’s warm-up', () => warmUp.calls.length === 2);
+    assert.deepEqual(messages(warmUp.calls[1]!.set), ['a: a v1', 'b: b v1', 'c: c v1', 'd: d v1']);
+    assert.deepEqual(messages(policies.current()), ['a: a v1']);
+    warmUp.finish();
+    await Promise.all(burst);
+    assert.deepEqual(messages(policies.current()), ['a: a v1', 'b: b v1', 'c: c v1', 'd: d v1']);
+  });
+
+  it('a warm-up that fails is logged, and its set serves anyway', async () => {
+    const { logger, records } = captureLogger();
+    const policies = new ClusterPolicyStore({ namespaceSource: false, logger, prepare: () => Promise.reject(new Error('sample review threw')) });
+    await policies.update([policyObject('alpha', 1, 'true')]);
+    assert.deepEqual(messages(policies.current()), ['alpha: alpha v1']);
+    const warning = records.find((line) => line['msg'] === 'preparing the policy set before it serves failed; it serves anyway');
+    assert.ok(warning, 'the failure is logged');
+    assert.equal(warning['trigger'], 'start');
+  });
+
+  it('a set rebuilt for new files alone serves at once (their own store warmed them up), with the cluster’s policies in it', async () => {
+    const dir = await writeTree({ 'f.yaml': 'apiVersion: daemonguard.dev/v1alpha1\nkind: DaemonSetPolicy\nmetadata:\n  name: from-file\nspec:\n  validations:\n    - expression: "true"\n      message: file v1\n' });
+    let files = await loadPolicySet([dir]);
+    const warmUp = heldWarmUp();
+    const policies = new ClusterPolicyStore({ namespaceSource: false, logger: captureLogger().logger, prepare: warmUp.prepare, files: { current: () => files } });
+    const listed = policies.update([policyObject('alpha', 1, 'true')]);
+    await until('the first warm-up', () => warmUp.calls.length === 1);
+    warmUp.finish();
+    await listed;
+    assert.deepEqual(messages(policies.current()), ['from-file: file v1', 'alpha: alpha v1']);
+    files = await loadPolicySet([dir]);
+    assert.equal(policies.current()?.policies[0], files.policies[0]);
+    assert.equal(warmUp.calls.length, 1);
+  });
+});
+
 describe('statusToWrite', () => {
   const desired = { observedGeneration: 2, ready: true, reason: 'Loaded', message: 'ok', expressions: 3 };
   const now = new Date('2026-12-04T10:00:00.123Z');

@@ -9,7 +9,10 @@
 // is resolved first (src/server/params-from.ts), so overridden params are type-checked the same way.
 //
 // The set is rebuilt only when an object's rendering changes (not on status writes, which change only
-// the resourceVersion), and read on the hot path as one cached object.
+// the resourceVersion), and read on the hot path as one cached object. With a warm-up (`prepare`,
+// serve's warm-up.ts), a set rebuilt for a change of objects serves only once it has been warmed up:
+// the previous set serves meanwhile, and the first set is not served at all before (so /readyz waits
+// for it). Changes queued behind one another are built and warmed up once, for the last of them.
 
 import { stringify } from 'yaml';
 import type { Logger } from 'pino';
@@ -112,7 +115,15 @@ export interface ClusterPolicyStoreOptions {
   namespaceSource: boolean;
   logger: Logger;
   metrics?: ServerMetrics;
+  /**
+   * Runs on each set built for a change of the cluster objects before it serves, the first included
+   * (serve's warm-up). A failure is logged and the set serves anyway: each of its objects loaded.
+   */
+  prepare?: (next: PolicySet, trigger: string) => Promise<void>;
 }
+
+/** Why a set is built and warmed up, in the warm-up's log line. */
+type Trigger = 'DaemonSetPolicy change' | 'DaemonSetPolicyException change' | 'ConfigMap change';
 
 const byKey = (a: Entry, b: Entry): number => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0);
 
@@ -123,6 +134,12 @@ export class ClusterPolicyStore implements PolicyStore<PolicySet> {
   private configMaps: Map<string, Record<string, string>> | undefined;
   private lastPolicies: readonly ClusterObject[] = [];
   private queue: Promise<void> = Promise.resolve();
+  /** Changes queued and not yet begun: while there are some, the one applied now is not published on its own. */
+  private queued = 0;
+  /** Changes queued or being applied, built or warmed up: see isSettled. */
+  private unsettled = 0;
+  /** Settles at the next publish(): what a change applied but not published on its own waits for. */
+  private publication: { promise: Promise<void>; resolve: () => void } | undefined;
   private version = 0;
   private cached: { set: PolicySet; files: PolicySet | undefined; version: number } | undefined;
 
@@ -131,23 +148,77 @@ export class ClusterPolicyStore implements PolicyStore<PolicySet> {
     this.synced = { policy: false, exception: options.exceptions !== true };
   }
 
-  /** The set to serve: undefined until the objects were listed once (and the files, if any, loaded). */
+  /**
+   * The set to serve: undefined until the objects were listed once (and the files, if any, loaded) and,
+   * with a warm-up, until the first set was warmed up.
+   */
   current(): PolicySet | undefined {
     if (!this.isSynced) return undefined;
     const files = this.options.files?.current();
     if (this.options.files !== undefined && files === undefined) return undefined;
     const cached = this.cached;
     if (cached !== undefined && cached.files === files && cached.version === this.version) return cached.set;
+    // A change of objects not yet published (being applied or warmed up): the last set keeps serving.
+    if (this.options.prepare !== undefined && cached?.version !== this.version) return cached?.set;
+    // New files only (their store warmed them up before their swap; the cluster's policies in it are
+    // the same compiled objects as before, already warm): built at once.
+    return this.remember(this.build(files), files, this.version);
+  }
+
+  private build(files: PolicySet | undefined): PolicySet {
     const fileNames = new Set(files?.policies.map((policy) => policy.name));
     const fileExceptions = new Set(files?.exceptions.map((exception) => exception.id));
     const serving = (kind: Kind, fromFiles: Set<string>): Entry[] =>
       [...this.entries[kind].values()].filter((entry) => entry.lastGood !== undefined && !fromFiles.has(entry.key)).sort(byKey);
     const policies = serving('policy', fileNames).map((entry) => entry.lastGood!.compiled as CompiledPolicy);
     const exceptions = serving('exception', fileExceptions).map((entry) => entry.lastGood!.compiled as CompiledException);
-    const set = buildPolicySet([...(files?.policies ?? []), ...policies], files?.files ?? [], [...(files?.exceptions ?? []), ...exceptions]);
-    this.cached = { set, files, version: this.version };
+    return buildPolicySet([...(files?.policies ?? []), ...policies], files?.files ?? [], [...(files?.exceptions ?? []), ...exceptions]);
+  }
+
+  private remember(set: PolicySet, files: PolicySet | undefined, version: number): PolicySet {
+    this.cached = { set, files, version };
     this.options.metrics?.policiesLoaded.set(set.policies.length);
     return set;
+  }
+
+  /**
+   * Builds the set for the objects as they are now, warms it up (prepare) and makes it the one
+   * current() returns; nothing when that set is already serving. Builds here rather than on the first
+   * review, and updates the gauge.
+   */
+  private async publish(trigger: Trigger): Promise<void> {
+    try {
+      if (!this.isSynced) return;
+      const files = this.options.files?.current();
+      if (this.options.files !== undefined && files === undefined) return;
+      const cached = this.cached;
+      const version = this.version;
+      if (cached !== undefined && cached.version === version && cached.files === files) return;
+      const set = this.build(files);
+      const { prepare, logger } = this.options;
+      if (prepare !== undefined) {
+        const why = cached === undefined ? 'start' : trigger;
+        try {
+          await prepare(set, why);
+        } catch (error) {
+          logger.warn({ err: error, trigger: why }, 'preparing the policy set before it serves failed; it serves anyway');
+        }
+      }
+      this.remember(set, files, version);
+    } finally {
+      const publication = this.publication;
+      this.publication = undefined;
+      publication?.resolve();
+    }
+  }
+
+  /**
+   * Whether every change received so far serves (applied, built and warmed up). Statuses (statuses(),
+   * exceptionStatuses()) read the objects as applied, so a status written while a change is unsettled
+   * could say Ready before the set that enforces it serves: periodic status writes wait for this.
+   */
+  get isSettled(): boolean {
+    return this.unsettled === 0;
   }
 
   /** Whether the objects were listed at least once. */
@@ -157,33 +228,59 @@ export class ClusterPolicyStore implements PolicyStore<PolicySet> {
 
   /** The ConfigMaps of daemonguard's namespace as they are now (for spec.paramsFrom); policies are resolved again. */
   updateConfigMaps(configMaps: readonly { metadata?: { name?: string }; data?: Record<string, string> }[]): Promise<void> {
-    this.queue = this.queue
-      .then(() => {
-        this.configMaps = new Map(configMaps.map((configMap) => [configMap.metadata?.name ?? '', configMap.data ?? {}]));
-        return this.apply('policy', this.lastPolicies, false);
-      })
-      .catch((error: unknown) => this.options.logger.error({ err: error }, 'applying a change of ConfigMaps failed; the set serving is unchanged'));
-    return this.queue;
+    return this.enqueue('ConfigMap change', 'applying a change of ConfigMaps failed; the set serving is unchanged', () => {
+      this.configMaps = new Map(configMaps.map((configMap) => [configMap.metadata?.name ?? '', configMap.data ?? {}]));
+      return this.apply('policy', this.lastPolicies, false);
+    });
   }
 
   /**
    * Takes the complete list of DaemonSetPolicy objects as it is now: after the first list, and after
-   * every change. Calls are applied one after the other; the promise settles once this one is.
+   * every change. Calls are applied one after the other; the promise settles once the set serving
+   * includes this one (built, and warmed up with a warm-up).
    */
   update(objects: readonly ClusterObject[]): Promise<void> {
-    return this.enqueue('policy', objects);
+    return this.enqueue('DaemonSetPolicy change', 'applying a change of cluster objects failed; the set serving is unchanged', () => this.apply('policy', objects));
   }
 
   /** The same for DaemonSetPolicyException objects. */
   updateExceptions(objects: readonly ClusterObject[]): Promise<void> {
-    return this.enqueue('exception', objects);
+    return this.enqueue('DaemonSetPolicyException change', 'applying a change of cluster objects failed; the set serving is unchanged', () => this.apply('exception', objects));
   }
 
-  private enqueue(kind: Kind, objects: readonly ClusterObject[]): Promise<void> {
-    this.queue = this.queue
-      .then(() => this.apply(kind, objects))
-      .catch((error: unknown) => this.options.logger.error({ err: error }, 'applying a change of cluster objects failed; the set serving is unchanged'));
-    return this.queue;
+  /** Runs `step` after the steps queued before it, then publishes unless more are queued (the last of them will). Never rejects. */
+  private enqueue(trigger: Trigger, failure: string, step: () => Promise<void>): Promise<void> {
+    this.queued++;
+    this.unsettled++;
+    let published: Promise<void> | undefined;
+    this.queue = this.queue.then(async () => {
+      this.queued--;
+      try {
+        await step();
+      } catch (error) {
+        this.options.logger.error({ err: error }, failure);
+      }
+      try {
+        // A burst of changes (kubectl apply of a folder) is warmed up once, not once per object: a step
+        // with others queued behind it leaves the set as it is, and its caller waits for their publish.
+        if (this.queued > 0) published = this.nextPublication();
+        else await this.publish(trigger);
+      } catch (error) {
+        this.options.logger.error({ err: error }, 'building the policy set failed; the set serving is unchanged');
+      } finally {
+        this.unsettled--;
+      }
+    });
+    return this.queue.then(() => published);
+  }
+
+  private nextPublication(): Promise<void> {
+    if (this.publication === undefined) {
+      let resolve!: () => void;
+      const promise = new Promise<void>((settle) => (resolve = settle));
+      this.publication = { promise, resolve };
+    }
+    return this.publication.promise;
   }
 
   private async apply(kind: Kind, objects: readonly ClusterObject[], listed = true): Promise<void> {
@@ -229,7 +326,6 @@ export class ClusterPolicyStore implements PolicyStore<PolicySet> {
     }
     if (listed) this.synced[kind] = true;
     if (changed) this.version++;
-    this.current(); // builds the set here rather than on the first review, and updates the gauge
   }
 
   private resolveParams(object: ClusterObject): { object: ClusterObject; problems: ParamsProblem[] } {

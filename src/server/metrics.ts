@@ -43,6 +43,8 @@ export interface ServerMetrics {
   readonly policiesLoaded: Gauge;
   readonly policyReloads: Counter;
   readonly policyReloadFailures: Counter;
+  /** Policy sets warmed up before they served (serve's warm-up.ts), by how the warm-up ended. */
+  readonly policyWarmUps: Counter<'outcome'>;
   readonly tlsCertificateExpiry: Gauge;
   readonly tlsReloads: Counter;
   readonly tlsReloadFailures: Counter;
@@ -201,6 +203,14 @@ export function createServerMetrics(options: ServerMetricsOptions = {}): ServerM
     help: 'Policy changes refused because the new set did not load; the previous set keeps serving.',
     registers: [registry],
   });
+  const policyWarmUps = new Counter({
+    name: 'daemonguard_policy_warm_ups_total',
+    help:
+      'Policy sets that answered sample reviews before they served (at start, before a reload is swapped in, before a set rebuilt for a change of cluster objects serves); ' +
+      'outcome="budget" when --warm-up-budget ran out first.',
+    labelNames: ['outcome'] as const,
+    registers: [registry],
+  });
   const tlsCertificateExpiry = new Gauge({
     name: 'daemonguard_tls_certificate_expiry_timestamp_seconds',
     help: 'Expiry (notAfter, Unix seconds) of the serving certificate in use.',
@@ -283,6 +293,7 @@ export function createServerMetrics(options: ServerMetricsOptions = {}): ServerM
     policiesLoaded,
     policyReloads,
     policyReloadFailures,
+    policyWarmUps,
     tlsCertificateExpiry,
     tlsReloads,
     tlsReloadFailures,

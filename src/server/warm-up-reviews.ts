@@ -1,6 +1,6 @@
 // The AdmissionReviews a policy set is warmed up with before it serves (warm-up.ts): a few typical
-// DaemonSets, defaulted as the apiserver defaults them, in CREATE, UPDATE and DELETE reviews, in
-// namespaces of each Pod Security level. They exist to make V8 compile and specialise what a real
+// DaemonSets, one of them as large as a big CNI agent, defaulted as the apiserver defaults them, in
+// CREATE, UPDATE and DELETE reviews, in namespaces of each Pod Security level. They exist to make V8 compile and specialise what a real
 // review runs (the generated CEL functions, the engine's loops, the decoder and the answer's
 // rendering), so they are varied rather than compliant: some pass the built-in library, some break it.
 
@@ -144,6 +144,115 @@ function tenantAgent(): JsonObject {
 }
 
 /**
+ * A CNI agent as large as the big ones get: init containers, two containers with dozens of environment
+ * entries of every kind, a dozen hostPath volumes under /proc, /sys, /run, /var/run and the kubelet's
+ * folders, many mounts. The other samples have a few of each; a real review of such an agent runs the
+ * policies' loops many times over and takes branches they never do (a path below /proc/<pid>, a
+ * message naming many volumes), and without this sample V8 met those first in a real review: the first
+ * large /validate of a server cost 2–3 times the CPU of the next one.
+ */
+function cniAgent(version: string): JsonObject {
+  const volumes: [name: string, path: string, type?: string][] = [
+    ['cni-bin', '/opt/cni/bin', 'DirectoryOrCreate'],
+    ['cni-conf', '/etc/cni/net.d', 'DirectoryOrCreate'],
+    ['bpf', '/sys/fs/bpf', 'DirectoryOrCreate'],
+    ['cgroup', '/run/cni-agent/cgroupv2', 'DirectoryOrCreate'],
+    ['state', '/var/run/cni-agent', 'DirectoryOrCreate'],
+    ['proc', '/proc', 'Directory'],
+    ['init-ns', '/proc/1/ns'],
+    ['proc-sys-net', '/proc/sys/net', 'Directory'],
+    ['proc-sys-kernel', '/proc/sys/kernel', 'Directory'],
+    ['xtables-lock', '/run/xtables.lock', 'FileOrCreate'],
+    ['modules', '/lib/modules'],
+    ['plugins', '/var/lib/kubelet/plugins/cni-agent', 'DirectoryOrCreate'],
+  ];
+  const mount = (name: string, mountPath: string, extra: JsonObject = {}): JsonObject => ({ name, mountPath, ...extra });
+  const env: JsonObject[] = [
+    { name: 'NODE_NAME', valueFrom: { fieldRef: { apiVersion: 'v1', fieldPath: 'spec.nodeName' } } },
+    { name: 'POD_NAMESPACE', valueFrom: { fieldRef: { apiVersion: 'v1', fieldPath: 'metadata.namespace' } } },
+    { name: 'MEMORY_LIMIT', valueFrom: { resourceFieldRef: { resource: 'limits.memory', divisor: '1' } } },
+    { name: 'CLUSTER_NAME', valueFrom: { configMapKeyRef: { name: 'cni-agent-config', key: 'cluster-name', optional: true } } },
+    { name: 'API_TOKEN', valueFrom: { secretKeyRef: { name: 'cni-agent-token', key: 'token' } } },
+    ...Array.from({ length: 55 }, (_, index) => ({ name: `AGENT_FEATURE_${index}`, value: index % 3 === 0 ? 'true' : `setting-${index}` })),
+  ];
+  return {
+    apiVersion: 'apps/v1',
+    kind: 'DaemonSet',
+    metadata: { name: 'cni-agent', namespace: 'kube-system', labels: { 'k8s-app': 'cni-agent', 'app.kubernetes.io/part-of': 'cni', 'app.kubernetes.io/version': version } },
+    spec: {
+      selector: { matchLabels: { 'k8s-app': 'cni-agent' } },
+      updateStrategy: { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 2 } },
+      template: {
+        metadata: { labels: { 'k8s-app': 'cni-agent' }, annotations: { 'container.apparmor.security.beta.kubernetes.io/agent': 'unconfined' } },
+        spec: {
+          hostNetwork: true,
+          priorityClassName: 'system-node-critical',
+          serviceAccountName: 'cni-agent',
+          terminationGracePeriodSeconds: 1,
+          tolerations: [{ operator: 'Exists' }],
+          affinity: { podAntiAffinity: { requiredDuringSchedulingIgnoredDuringExecution: [{ labelSelector: { matchLabels: { 'k8s-app': 'cni-agent' } }, topologyKey: 'kubernetes.io/hostname' }] } },
+          initContainers: [
+            {
+              name: 'mount-bpf',
+              image: `quay.io/example/cni-agent:${version}`,
+              command: ['sh', '-c', 'mount | grep /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf'],
+              securityContext: { privileged: true },
+              volumeMounts: [mount('bpf', '/sys/fs/bpf', { mountPropagation: 'Bidirectional' })],
+            },
+            {
+              name: 'install-plugin',
+              image: `quay.io/example/cni-agent:${version}`,
+              command: ['/install-plugin.sh'],
+              securityContext: { capabilities: { drop: ['ALL'] } },
+              volumeMounts: [mount('cni-bin', '/host/opt/cni/bin'), mount('cni-conf', '/host/etc/cni/net.d')],
+            },
+          ],
+          containers: [
+            {
+              name: 'agent',
+              image: `quay.io/example/cni-agent:${version}@sha256:3f1a5c7e9b2d4f6a8c0e1b3d5f7a9c1e3b5d7f9a1c3e5b7d9f1a3c5e7b9d1f3a`,
+              command: ['cni-agent'],
+              args: ['--config-dir=/tmp/config', '--enable-bpf-masquerade', '--routing-mode=native'],
+              env,
+              ports: [{ name: 'health', containerPort: 9879, hostPort: 9879, protocol: 'TCP' }, { name: 'metrics', containerPort: 9962, hostPort: 9962, protocol: 'TCP' }],
+              startupProbe: { httpGet: { host: '127.0.0.1', path: '/healthz', port: 9879 }, failureThreshold: 105, periodSeconds: 2 },
+              livenessProbe: { httpGet: { host: '127.0.0.1', path: '/healthz', port: 9879 }, timeoutSeconds: 5 },
+              readinessProbe: { httpGet: { host: '127.0.0.1', path: '/healthz', port: 9879 }, timeoutSeconds: 5 },
+              lifecycle: { preStop: { exec: { command: ['/cni-uninstall.sh'] } } },
+              resources: { requests: { cpu: '100m', memory: '512Mi' }, limits: { memory: '2Gi' } },
+              securityContext: {
+                seLinuxOptions: { level: 's0', type: 'spc_t' },
+                capabilities: { add: ['NET_ADMIN', 'NET_RAW', 'SYS_MODULE', 'SYS_ADMIN', 'SYS_RESOURCE', 'BPF', 'PERFMON'], drop: ['ALL'] },
+              },
+              volumeMounts: [
+                mount('bpf', '/sys/fs/bpf', { mountPropagation: 'HostToContainer' }),
+                mount('cgroup', '/run/cni-agent/cgroupv2'),
+                mount('state', '/var/run/cni-agent'),
+                mount('proc', '/host/proc', { readOnly: true }),
+                mount('init-ns', '/host/proc/1/ns', { readOnly: true }),
+                mount('proc-sys-net', '/host/proc/sys/net'),
+                mount('proc-sys-kernel', '/host/proc/sys/kernel'),
+                mount('xtables-lock', '/run/xtables.lock'),
+                mount('modules', '/lib/modules', { readOnly: true }),
+                mount('plugins', '/var/lib/kubelet/plugins/cni-agent', { subPath: 'sockets' }),
+              ],
+            },
+            {
+              name: 'monitor',
+              image: `quay.io/example/cni-agent-monitor:${version}`,
+              env: env.slice(0, 12),
+              resources: { requests: { cpu: '10m', memory: '32Mi' } },
+              volumeMounts: [mount('state', '/var/run/cni-agent', { readOnly: true })],
+            },
+          ],
+          volumes: volumes.map(([name, path, type]): JsonObject => ({ name, hostPath: type === undefined ? { path } : { path, type } })),
+        },
+      },
+    },
+  };
+}
+
+/**
  * The manifest as admission sees it: defaulted, with a managedFields entry and, after a client-side
  * `kubectl apply`, the manifest again in an annotation; that makes the agent's UPDATE review long enough
  * (over 10 KB) to take the server's full structural measurement of the body, as large reviews do.
@@ -191,11 +300,17 @@ export function warmUpReviewBodies(): string[] {
   const agentOld = admitted(networkAgent('quay.io/example/net-agent:v1.15.0'), 3, true);
   const agentNew = admitted(networkAgent('quay.io/example/net-agent:v1.16.1'), 4, true);
   const tenant = admitted(tenantAgent(), 1);
+  const cniOld = admitted(cniAgent('1.16.4'), 7, true);
+  const cniNew = admitted(cniAgent('1.17.0'), 8, true);
+  // The same agent where its hostPaths are not allowed: every one of them named in the messages.
+  const cniElsewhere = admitted({ ...cniAgent('1.17.0'), metadata: { name: 'cni-agent', namespace: 'tenants', labels: { 'k8s-app': 'cni-agent' } } }, 1);
   return [
     reviewOf('CREATE', 1, shipper, null),
     reviewOf('UPDATE', 2, agentNew, agentOld),
     reviewOf('CREATE', 3, tenant, null),
     reviewOf('UPDATE', 4, shipper, admitted(logShipper(), 1)),
     reviewOf('DELETE', 5, null, tenant),
+    reviewOf('UPDATE', 6, cniNew, cniOld),
+    reviewOf('CREATE', 7, cniElsewhere, null),
   ].map((review) => JSON.stringify(review));
 }

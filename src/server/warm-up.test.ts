@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { decodeAdmissionReview } from '../admission/admission-review.js';
 import { review } from '../engine/review.js';
-import type { AdmissionRequest, Decision, ReviewContext, ReviewPhase } from '../engine/types.js';
+import type { AdmissionRequest, Decision, JsonObject, ReviewContext, ReviewPhase } from '../engine/types.js';
 import { loadPolicySet } from '../policy/load-policies.js';
 import type { PolicySet } from '../policy/types.js';
 import { POLICIES_DIR } from '../../test/support/library-paths.js';
@@ -47,6 +47,18 @@ describe('warm-up sample reviews', () => {
     }
     assert.deepEqual([...operations].sort(), ['CREATE', 'DELETE', 'UPDATE']);
     assert.ok(bodies.some((body) => Buffer.byteLength(body) > 10_000));
+  });
+
+  it('include one as large as a big CNI agent’s (a dozen hostPath volumes, dozens of env entries, init containers), in a namespace that allows it and one that does not', () => {
+    const large = warmUpReviewBodies()
+      .map((body) => (JSON.parse(body) as { request: { namespace: string; object: JsonObject | null } }).request)
+      .filter((request) => {
+        const spec = ((request.object?.['spec'] as JsonObject | undefined)?.['template'] as JsonObject | undefined)?.['spec'] as JsonObject | undefined;
+        const hostPaths = ((spec?.['volumes'] ?? []) as JsonObject[]).filter((volume) => volume['hostPath'] !== undefined).length;
+        const env = ((spec?.['containers'] ?? []) as JsonObject[]).reduce((sum, container) => sum + ((container['env'] ?? []) as unknown[]).length, 0);
+        return hostPaths >= 10 && env >= 50 && ((spec?.['initContainers'] ?? []) as unknown[]).length >= 2;
+      });
+    assert.deepEqual(large.map((request) => request.namespace).sort(), ['kube-system', 'tenants']);
   });
 });
 

@@ -50,6 +50,44 @@ function chargedOptionalSelects(optional: unknown, fields: readonly string[], sl
   return value;
 }
 
+/** Where celChain leaves a chain's state: 0 empty, 1 its value is the member returned, 2 the Optional returned. */
+const celChainState = { state: 0 };
+
+/**
+ * `root.?fields[0].?fields[1]...` on a CEL value, consumed by orValue or hasValue, in one call: while
+ * each value is a plain map (optionalSelect's test) its own member is read on and a member it does
+ * not have empties the chain, with no Optional made; at anything else (an Optional root, a Map, an
+ * own member left undefined) the rest runs as unfused code would (chargedOptionalSelects), from the
+ * root or from an Optional of the member reached. Each member found costs its unit (node-costs.ts),
+ * charged after the chain, as the fused chain on JSON charges it.
+ */
+function celChain(root: unknown, fields: readonly string[], slows: readonly ((operand: unknown) => unknown)[]): unknown {
+  let member = root;
+  let found = 0;
+  let state = 1;
+  for (let i = 0; i < fields.length; i++) {
+    const field = fields[i]!;
+    if (isPlainMap(member)) {
+      if (!Object.hasOwn(member, field)) {
+        state = 0;
+        break;
+      }
+      const next = member[field];
+      if (next !== undefined) {
+        member = next;
+        found++;
+        continue;
+      }
+    }
+    member = chargedOptionalSelects(i === 0 ? member : Optional.of(member), fields.slice(i), slows.slice(i));
+    state = 2;
+    break;
+  }
+  if (found !== 0 && (regionMeter.spent += found) > regionMeter.threshold) overThreshold();
+  celChainState.state = state;
+  return member;
+}
+
 /** Whether a node is the list literal `[]`. */
 function isEmptyListLiteral(node: NodeLike): boolean {
   return node.op === 'list' && (node.args as NodeLike[]).length === 0 && !node.meta.alternate && !node.meta.macro;
@@ -112,10 +150,15 @@ export interface Scope {
 
 /**
  * A fused `.?` chain (Generator.optionalChain): `state` is 0 when the chain is empty, 1 when
- * `member` (JSON) is its value, 2 when `generic` holds the Optional it evaluated to; or, for a chain
- * not rooted in JSON, `optional` holds the Optional as unfused code made it.
+ * `member` is its value (JSON when `json`, else a CEL value), 2 when `generic` holds the Optional it
+ * evaluated to.
  */
-type FusedChain = { state: Source; member: Source; generic: Source; optional?: undefined } | { optional: Source };
+interface FusedChain {
+  readonly state: Source;
+  readonly member: Source;
+  readonly generic: Source;
+  readonly json: boolean;
+}
 
 /**
  * The variables compiled code reads as JSON when the activation carries them (see JsonInputs).
@@ -124,6 +167,9 @@ type FusedChain = { state: Source; member: Source; generic: Source; optional?: u
 const JSON_NAMES: ReadonlySet<string> = new Set(['object', 'oldObject', 'request', 'namespaceObject', 'element']);
 
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/** The keys a map literal leaves out (runtime.ts mapOfEntries, as cel-js builds maps). */
+const RESERVED_MAP_KEYS: ReadonlySet<string> = new Set(['__proto__', 'constructor', 'prototype']);
 
 /** The string of a string literal that is a name (what a field select may read), else undefined. */
 function identifierLiteral(node: NodeLike): string | undefined {
@@ -147,6 +193,8 @@ export class Generator {
     readonly runtimeTypes: ReadonlyMap<NodeLike, string>,
     /** Whether `object`, `oldObject`, `request`, `namespaceObject` and `element` are read from the activation's JSON. */
     readonly jsonInputs: boolean,
+    /** The scope's variables in declaration order: the slot each `variables.x` read names (a hint, see select). */
+    readonly variableSlots: readonly string[] = [],
   ) {}
 
   /**
@@ -372,13 +420,16 @@ export class Generator {
     if (optional) return this.optionalSelect(node, this.gen(operandNode, scope));
     const key = quoted(field);
     if (operandNode.op === 'id' && operandNode.args === 'variables' && !scope.names.has('variables')) {
-      // `variables.x`: by name, without the map the interpreter needs (activation.variable), which
-      // evaluates a variable once per review (its value or its error).
+      // `variables.x`: without the map the interpreter needs (activation.variable), which evaluates a
+      // variable once per review (its value or its error). The slot is where the scope this code was
+      // generated in declared it; a policy sharing the program may declare it elsewhere, so the
+      // activation checks the name there and looks it up by name when it differs.
       const read = `variables.${field}`;
+      const slot = this.variableSlots.indexOf(field);
       const src = this.out.recallOrRead(read, () => {
         const slow = this.operation(`object.${field}`, [operandNode]);
         const t = this.out.temporary();
-        this.emit(`${t} = activation.variable !== undefined ? activation.variable(${key}) : undefined;`);
+        this.emit(`${t} = activation.variable !== undefined ? activation.variable(${key}, ${slot}) : undefined;`);
         this.out.block(`if (${t} === undefined)`, () => {
           const operand = this.gen(operandNode, scope);
           this.emit(`${t} = ${this.k(isPlainMap)}(${operand.src}) && Object.hasOwn(${operand.src}, ${key}) ? ${operand.src}[${key}] : undefined;`);
@@ -705,9 +756,21 @@ export class Generator {
   }
 
   mapLiteral(node: NodeLike, scope: Scope): Value {
+    const pairs = node.args as [NodeLike, NodeLike][];
     const entries: Source[] = [];
-    for (const [k, v] of node.args as [NodeLike, NodeLike][]) entries.push(this.cel(k, scope), this.cel(v, scope));
-    return { src: this.let(`${this.k(mapOfEntries)}([${entries.join(', ')}])`), json: false };
+    for (const [k, v] of pairs) entries.push(this.cel(k, scope), this.cel(v, scope));
+    const keys = pairs.map(([k]) => (k.op === 'value' && typeof k.args === 'string' && !k.meta.alternate && !k.meta.macro ? k.args : undefined));
+    if (keys.some((key) => key === undefined)) return { src: this.let(`${this.k(mapOfEntries)}([${entries.join(', ')}])`), json: false };
+    // Every key a string literal (`{'name': c.name, ...}`): built as mapOfEntries builds it, member by
+    // member in order on an ordinary object, the reserved names left out when the code is generated,
+    // without the array of entries. A key that is a name is written as a property (its own inline
+    // cache), any other is a constant.
+    const t = this.let('{}');
+    keys.forEach((key, i) => {
+      if (RESERVED_MAP_KEYS.has(key!)) return;
+      this.emit(`${t}[${IDENTIFIER.test(key!) ? quoted(key!) : this.k(key)}] = ${entries[2 * i + 1]!};`);
+    });
+    return { src: t, json: false };
   }
 
   call(node: NodeLike, scope: Scope): Value {
@@ -729,12 +792,10 @@ export class Generator {
     if (fusedReceiver !== undefined) {
       // `chain.hasValue()`: the call below gets a shared empty or present Optional when the fused
       // chain decided, so the handler runs as before without an Optional made per evaluation.
-      const receiver = fusedReceiver.optional ?? this.out.temporary();
-      if (fusedReceiver.optional === undefined) {
-        const some = this.k(Optional.of(true));
-        const none = this.k(Optional.none());
-        this.emit(`${receiver} = ${fusedReceiver.state} === 1 ? ${some} : ${fusedReceiver.state} === 0 ? ${none} : ${fusedReceiver.generic};`);
-      }
+      const receiver = this.out.temporary();
+      const some = this.k(Optional.of(true));
+      const none = this.k(Optional.none());
+      this.emit(`${receiver} = ${fusedReceiver.state} === 1 ? ${some} : ${fusedReceiver.state} === 0 ? ${none} : ${fusedReceiver.generic};`);
       values[0] = { src: receiver, json: false };
       if (handler === undefined) {
         // No overload the checker fixed (`m.?a[?'k'].hasValue()` on a dyn `m`): the receiver is an
@@ -845,24 +906,16 @@ export class Generator {
     return (operand: unknown) => index(operand, key);
   }
 
-  /** `o[?'k']` (a chain step with a literal key) on an evaluated operand that is not JSON: an Optional. */
-  optionalIndexOn(step: NodeLike, operand: Value): Value {
-    const [operandNode, keyNode] = step.args as [NodeLike, NodeLike];
-    const slow = this.operation('object[?oldObject]', [operandNode, keyNode]);
-    const t = this.let(`${this.k(optionalIndex)}(${operand.src}, ${this.k(stepField(step))}, ${slow})`);
-    this.emit(this.chargeIfPresent(t));
-    return { src: t, json: false };
-  }
-
   /**
-   * `json.?a.?b` consumed in the same expression (by orValue, hasValue) as presence tests on the
-   * JSON, without the Optionals and without converting the objects on the way: while each member
+   * `x.?a.?b` consumed in the same expression (by orValue, hasValue) as presence tests, without the
+   * Optionals and, on JSON, without converting the objects on the way. On JSON: while each member
    * read is a JSON object of its own (its `constructor` is Object's: not a list, not a Map, no
    * `constructor` key of its own, which is what makes the interpreter's view of it a plain map with
-   * the same members), a missing member is the empty optional and a present one is read on. At the
-   * first value that is anything else the chain goes on exactly as unfused code would, from an
-   * Optional of that value. Undefined when `receiver` is not a `.?` chain; a chain whose root is not
-   * JSON is evaluated as unfused code (`optional` set).
+   * the same members), a missing member is the empty optional and a present one is read on. On a
+   * CEL value (a comprehension's element of a converted list, a variable): the same, out of line
+   * (celChain), while each value is a plain map. At the first value that is anything else the chain
+   * goes on exactly as unfused code would, from an Optional of that value. Undefined when `receiver`
+   * is not a `.?` chain.
    */
   optionalChain(receiver: NodeLike, scope: Scope): FusedChain | undefined {
     const steps: NodeLike[] = [];
@@ -875,20 +928,22 @@ export class Generator {
     const Opt = this.k(Optional);
     const rootValue = this.gen(root, scope);
     if (!rootValue.json) {
-      // Not JSON: the steps as unfused code, on the root already evaluated.
-      let value: Value = rootValue;
-      for (const step of steps) value = step.op === '.?' ? this.optionalSelect(step, value) : this.optionalIndexOn(step, value);
-      return { optional: value.src };
+      // One call, with the chain's fields and each step's interpreter as constants.
+      const fields = steps.map(stepField);
+      const slows = steps.map((step) => this.stepSlow(step));
+      const member = this.let(`${this.k(celChain)}(${rootValue.src}, ${this.k(fields)}, ${this.k(slows)})`);
+      const state = this.let(`${this.k(celChainState)}.state`);
+      return { state, member, generic: member, json: false };
     }
-    // The member read so far (JSON) and, once the chain left JSON, the Optional it continues on.
+    // The member read so far and, once the chain left plain maps, the Optional it continues on.
     const member = this.out.temporary();
     const generic = this.out.temporary();
     const state = this.out.temporary();
-    // How many steps found their member on JSON: each costs a unit (node-costs.ts), charged once after.
+    // How many steps found their member: each costs a unit (node-costs.ts), charged once after.
     const found = this.out.temporary();
     const done = this.out.label();
-    // The rest of the chain from an Optional, out of line: the path a value that is not a JSON
-    // object takes, each step as unfused code would (optionalSelect).
+    // The rest of the chain from an Optional (or, from the first step, from the root), out of line:
+    // the path a value that is not a plain map takes, each step as unfused code would (optionalSelect).
     const continueFrom = (index: number, optional: Source) => {
       const rest = steps.slice(index);
       if (rest.length === 0) {
@@ -926,20 +981,20 @@ export class Generator {
       this.emit(`${state} = 1;`);
     });
     this.emit(`if (${found} !== 0) { ${this.charge(found)} }`);
-    return { state, member, generic };
+    return { state, member, generic, json: true };
   }
 
   /** `chain.orValue(argument)` on a fused chain. */
   fusedOrValue(receiver: NodeLike, argument: NodeLike, scope: Scope): Value | undefined {
     const chain = this.optionalChain(receiver, scope);
     if (chain === undefined) return undefined;
-    if (chain.optional !== undefined) return this.orValueOn(chain.optional, argument, scope);
     const t = this.out.temporary();
     // `.orValue([])` and `.orValue({})`: the member stays JSON (an empty list or map is the same in
     // JSON and CEL, and the Optional's value on the generic path is a CEL value, which converting
     // again leaves as it is).
-    const keepsJson = isEmptyListLiteral(argument) || isEmptyMapLiteral(argument);
-    this.emit(`if (${chain.state} === 1) ${t} = ${keepsJson ? chain.member : `${this.k(celOf)}(${chain.member}, converted)`};`);
+    const keepsJson = chain.json && (isEmptyListLiteral(argument) || isEmptyMapLiteral(argument));
+    const value = chain.json && !keepsJson ? `${this.k(celOf)}(${chain.member}, converted)` : chain.member;
+    this.emit(`if (${chain.state} === 1) ${t} = ${value};`);
     this.out.block(`else if (${chain.state} === 2)`, () => {
       const value = this.orValueOn(chain.generic, argument, scope);
       this.emit(`${t} = ${value.src};`);

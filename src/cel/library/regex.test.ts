@@ -64,6 +64,20 @@ describe('regex library (RE2)', () => {
     assert.ok(regexCacheSize() <= REGEX_CACHE_SIZE);
   });
 
+  it('keeps the patterns in use and evicts the ones no longer used', () => {
+    // A policy's pattern, hit on every review, outlives a stream of patterns from objects.
+    const kept = compileRegex('^kept-[a-z]+$');
+    const dropped = compileRegex('^dropped-[a-z]+$');
+    for (let i = 0; i < 3 * REGEX_CACHE_SIZE; i++) {
+      compileRegex(`^stream-${i}$`);
+      assert.equal(compileRegex('^kept-[a-z]+$'), kept);
+    }
+    assert.ok(regexCacheSize() <= REGEX_CACHE_SIZE);
+    assert.notEqual(compileRegex('^dropped-[a-z]+$'), dropped);
+    // An invalid pattern is cached as its error, and says so on every call.
+    for (let i = 0; i < 2; i++) assert.match(errorOf(() => compileRegex('(a')), /invalid regular expression "\(a"/);
+  });
+
   it('costs the same whether the pattern was compiled before or not, so a review costs the same in a fresh CLI and a warm webhook', () => {
     // A pattern no other test uses: the first evaluation compiles it, the second finds it cached.
     const expression = "'node-exporter-v1'.matches('^node-[a-z]+-v[0-9]+$')";

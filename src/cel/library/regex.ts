@@ -6,7 +6,7 @@
 //   <string>.findAll(<string>, <int>) <list<string>> at most n matches when n >= 0
 // Syntax RE2 refuses (lookaround, backreferences, \Z, repeat counts over 1000...) is an evaluation
 // error, never a fallback to another engine. Policy patterns are nearly always constants, so
-// compiled patterns live in a bounded LRU cache.
+// compiled patterns live in a bounded cache that keeps the recently used ones (CLOCK).
 //
 // Each call costs what Kubernetes charges for matches, find and findAll: ceil((1 + size(s)) * 0.1) *
 // ceil(size(pattern) * 0.25) (call-costs.ts), charged before compiling, whether the pattern was
@@ -35,15 +35,37 @@ const MAX_CACHED_REGEX_LENGTH = 256;
 
 type Compiled = RE2JS | { error: string };
 
-const cache = new Map<string, Compiled>();
+/** A cached pattern: `used` is set on a hit and cleared when eviction passes it over (second chance). */
+interface CacheEntry {
+  readonly compiled: Compiled;
+  used: boolean;
+}
+
+/**
+ * Cached patterns in insertion order. A hit only marks its entry used (a policy's patterns are hit on
+ * every review: no delete and re-insert per call, which rewrote the Map's table each time); a miss
+ * that overflows the cache evicts the oldest entry not used since eviction last passed it, moving
+ * the used ones it passes to the end (the CLOCK approximation of least recently used).
+ */
+const cache = new Map<string, CacheEntry>();
+
+function evictOne(): void {
+  // Terminates: each entry passed over loses its mark, so a second round finds one unmarked.
+  for (const [pattern, entry] of cache) {
+    cache.delete(pattern);
+    if (!entry.used) return;
+    entry.used = false;
+    cache.set(pattern, entry);
+  }
+}
 
 /** Compiles with RE2 syntax, from the cache when possible; throws a CEL error for invalid syntax. */
 export function compileRegex(pattern: string): RE2JS {
-  let compiled = cache.get(pattern);
-  if (compiled !== undefined) {
-    // Refresh recency: Map iteration order is insertion order, so the first key is the oldest.
-    cache.delete(pattern);
-    cache.set(pattern, compiled);
+  const entry = cache.get(pattern);
+  let compiled: Compiled;
+  if (entry !== undefined) {
+    if (!entry.used) entry.used = true;
+    compiled = entry.compiled;
   } else {
     if (pattern.length > MAX_REGEX_LENGTH) {
       throw celError(`regular expression of ${pattern.length} characters refused: the limit is ${MAX_REGEX_LENGTH}`);
@@ -57,11 +79,8 @@ export function compileRegex(pattern: string): RE2JS {
       if (compiled instanceof RE2JS) return compiled;
       throw celError(`invalid regular expression ${JSON.stringify(pattern.slice(0, 80))}…: ${compiled.error}`);
     }
-    cache.set(pattern, compiled);
-    if (cache.size > REGEX_CACHE_SIZE) {
-      const oldest = cache.keys().next().value;
-      if (oldest !== undefined) cache.delete(oldest);
-    }
+    if (cache.size >= REGEX_CACHE_SIZE) evictOne();
+    cache.set(pattern, { compiled, used: false });
   }
   if (compiled instanceof RE2JS) return compiled;
   throw celError(`invalid regular expression ${JSON.stringify(pattern)}: ${compiled.error}`);
