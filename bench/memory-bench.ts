@@ -11,7 +11,8 @@
 // serve runs under the node flags it is deployed with: the image's ENTRYPOINT and the deployment's
 // NODE_OPTIONS, and the image's environment (test/support/shipped-node-flags.ts reads them).
 // `--plain-node` runs it as `node dist/cli/main.js serve` without them; `--node-flag <flag>` (repeatable)
-// adds one after them, to compare V8 settings (node takes the last of a repeated flag), and
+// adds one after them, to compare V8 settings (node takes the last of a repeated flag; `--no-X` undoes
+// the image's `--X`), and
 // `--env KEY=VALUE` (repeatable; `KEY=` removes it) sets a variable. Also reported: serve's CPU time per
 // review and the garbage collector's pauses, the price of a smaller heap, and the heap that loading the
 // library holds (measured in this process).
@@ -81,19 +82,24 @@ interface GcPauses {
   scavengeMs: number;
   fullGcs: number;
   fullGcMs: number;
+  /** Each scavenge's pause, ms, in order: a review that arrives during a long one waits for all of it. */
+  scavengePauses: number[];
+  longestFullGcMs: number;
 }
 
 /** Collections after `sinceMs` and their pause times, from node --trace-gc lines. */
 function gcPauses(log: string, sinceMs: number): GcPauses {
-  const pauses: GcPauses = { scavenges: 0, scavengeMs: 0, fullGcs: 0, fullGcMs: 0 };
+  const pauses: GcPauses = { scavenges: 0, scavengeMs: 0, fullGcs: 0, fullGcMs: 0, scavengePauses: [], longestFullGcMs: 0 };
   for (const match of log.matchAll(/^\[\d+:0x[0-9a-f]+\]\s+(\d+) ms: (Scavenge|Mark-Compact)\b[^\n]*? MB, ([\d.]+) \/ [\d.]+ ms/gm)) {
     if (Number(match[1]) <= sinceMs) continue;
     if (match[2] === 'Scavenge') {
       pauses.scavenges++;
       pauses.scavengeMs += Number(match[3]);
+      pauses.scavengePauses.push(Number(match[3]));
     } else {
       pauses.fullGcs++;
       pauses.fullGcMs += Number(match[3]);
+      pauses.longestFullGcMs = Math.max(pauses.longestFullGcMs, Number(match[3]));
     }
   }
   return pauses;
@@ -223,6 +229,14 @@ async function main(): Promise<void> {
           `${pauses.scavenges} scavenges (${pauses.scavengeMs.toFixed(0)} ms, ${((pauses.scavengeMs * 1000) / afterWarmUpReviews).toFixed(1)} µs per review), ` +
           `${pauses.fullGcs} full GCs (${pauses.fullGcMs.toFixed(0)} ms, ${((pauses.fullGcMs * 1000) / afterWarmUpReviews).toFixed(1)} µs per review)`,
       );
+      if (pauses.scavengePauses.length > 0) {
+        const sorted = [...pauses.scavengePauses].sort((x, y) => x - y);
+        const at = (fraction: number): string => sorted[Math.min(sorted.length - 1, Math.floor(fraction * sorted.length))]!.toFixed(1);
+        lines.push(
+          `GC pauses after warm-up: scavenges median ${at(0.5)} ms, p90 ${at(0.9)}, p99 ${at(0.99)}, longest ${sorted.at(-1)!.toFixed(1)}; ` +
+            `longest full GC pause ${pauses.longestFullGcMs.toFixed(1)} ms`,
+        );
+      }
     }
     lines.push(`heap the library's load holds (loadPolicySet in this process, heap used after full GCs): ${toMb(await libraryHeapBytes())} MB`);
     const verdict = (bytes: number | undefined): string =>

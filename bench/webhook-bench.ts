@@ -25,8 +25,10 @@
 //
 // serve (and the baseline) run as the product runs them: with the node flags of the image's ENTRYPOINT
 // and the deployment's NODE_OPTIONS, and the image's environment (test/support/shipped-node-flags.ts,
-// as npm run bench:memory does); --node-flag adds flags after those (node takes the last of a repeated
-// flag). The floor and the hand-written server always run on bare node: they are floors, not products.
+// as npm run bench:memory does); --node-flag and --baseline-node-flag add flags after those (node takes
+// the last of a repeated flag, so `--max-semi-space-size=8` replaces the image's size, and
+// `--no-single-threaded-gc` undoes the image's `--single-threaded-gc`). The floor and the hand-written
+// server always run on bare node: they are floors, not products.
 // --profile runs serve under `node --cpu-prof` and prints where its time went (bench/profile-summary.ts).
 // Numbers are reported, never asserted.
 import { copyFile, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
@@ -321,17 +323,24 @@ async function main(): Promise<void> {
       lines.push('');
       lines.push(`against the baseline build (${baselineDir}), measured right after daemonguard in every round; ratios are the medians of the rounds' daemonguard/baseline ratios:`);
       lines.push('');
-      lines.push('| endpoint | payload | conns | baseline req/s | daemonguard req/s | baseline p99 ms | dg p99 ms | p99 ratio | p99 ratio to the floor, baseline | baseline CPU µs/req | dg CPU µs/req | CPU ratio |');
-      lines.push('|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+      lines.push(
+        '| endpoint | payload | conns | baseline req/s | daemonguard req/s | baseline p99 ms | dg p99 ms | p99 ratio | p99 ratio to the floor, baseline | baseline CPU µs/req | dg CPU µs/req | CPU ratio | CPU ratio by round | p99 ratio by round |',
+      );
+      lines.push('|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|');
       for (const c of cases) {
         const { daemonguard: b, baseline: a, floor } = runs.get(caseId(c))!;
-        const cpuRatio = roundRatio(b, a, (m) => m.cpuPerRequest);
-        const p99Ratio = roundRatio(b, a, (m) => m.p99);
+        // Each round's ratio as well as their median: on a shared machine one disturbed round moves a
+        // median of three, and the spread tells a difference from the noise.
+        const cpuRatios = a.map((m, i) => b[i]!.cpuPerRequest / m.cpuPerRequest);
+        const p99Ratios = a.map((m, i) => b[i]!.p99 / m.p99);
+        const cpuRatio = median(cpuRatios);
+        const p99Ratio = median(p99Ratios);
+        const byRound = (ratios: number[]): string => ratios.map((ratio) => fixed(ratio, 2)).join(' ');
         const baselineP99ToFloor = roundRatio(a, floor, (m) => m.p99);
         lines.push(
           `| /${c.endpoint} | ${c.payload} | ${c.connections} | ${fixed(med(a, (m) => m.requestsPerSecond), 0)} | ${fixed(med(b, (m) => m.requestsPerSecond), 0)} | ` +
             `${fixed(med(a, (m) => m.p99), 2)} | ${fixed(med(b, (m) => m.p99), 2)} | ${fixed(p99Ratio, 2)}× | ${fixed(baselineP99ToFloor, 2)}× | ` +
-            `${fixed(med(a, (m) => m.cpuPerRequest), 0)} | ${fixed(med(b, (m) => m.cpuPerRequest), 0)} | ${fixed(cpuRatio, 2)}× |`,
+            `${fixed(med(a, (m) => m.cpuPerRequest), 0)} | ${fixed(med(b, (m) => m.cpuPerRequest), 0)} | ${fixed(cpuRatio, 2)}× | ${byRound(cpuRatios)} | ${byRound(p99Ratios)} |`,
         );
       }
     }

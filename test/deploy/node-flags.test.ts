@@ -1,5 +1,5 @@
-// The node flags serve ships with: the image's ENTRYPOINT sets V8's young generation size and turns
-// off its baseline compiler (Sparkplug), the deployment's NODE_OPTIONS the heap limit (Helm from its
+// The node flags serve ships with: the image's ENTRYPOINT sets V8's young generation size, turns
+// off its baseline compiler (Sparkplug) and keeps the garbage collector on the main thread, the deployment's NODE_OPTIONS the heap limit (Helm from its
 // values), the image's ENV the number of malloc arenas and glibc's mmap threshold. A flag node does not know would stop the container at start, and one V8 ignores would quietly
 // cost the memory it was meant to save, so the server is started under exactly those flags and that
 // environment and asked (its /metrics) how large its young generation is.
@@ -26,7 +26,7 @@ function numericFlag(flags: readonly string[], name: string): number {
 }
 
 describe('node flags of the image and the deployment', () => {
-  it('the image sets the young generation, no baseline compiler, the malloc arenas and the mmap threshold, and the Helm chart sets the heap limit the base deployment sets', async () => {
+  it('the image sets the young generation, no baseline compiler, a single-threaded garbage collector, the malloc arenas and the mmap threshold, and the Helm chart sets the heap limit the base deployment sets', async () => {
     const arenas = imageEnvironment()['MALLOC_ARENA_MAX'];
     assert.ok(arenas !== undefined && /^[1-9]\d*$/.test(arenas), `MALLOC_ARENA_MAX=${arenas}`);
     // Fixed, so that glibc does not raise it after the compiler frees its large blocks; above node's
@@ -35,6 +35,12 @@ describe('node flags of the image and the deployment', () => {
     assert.ok(Number.isInteger(mmapThreshold) && mmapThreshold > 64 * 1024, `MALLOC_MMAP_THRESHOLD_=${imageEnvironment()['MALLOC_MMAP_THRESHOLD_']}`);
     // No baseline machine code: 5-7 MB less resident under load (Dockerfile; bench:memory).
     assert.ok(imageNodeFlags().includes('--no-sparkplug'), `the image's node flags: ${imageNodeFlags().join(' ')}`);
+    // No scavenger helper threads for the main thread to wait for: GC pauses 2-5x shorter on a busy
+    // node, CPU per review no higher (Dockerfile; bench:memory).
+    assert.ok(imageNodeFlags().includes('--single-threaded-gc'), `the image's node flags: ${imageNodeFlags().join(' ')}`);
+    // `npm start` runs serve outside the image the way the image runs it.
+    const manifest = JSON.parse(await readFile(path.join(repoRoot(), 'package.json'), 'utf8')) as { scripts?: Record<string, string> };
+    assert.ok(manifest.scripts?.['start']?.includes(`node ${imageNodeFlags().join(' ')} dist/cli/main.js`), `npm start: ${manifest.scripts?.['start']}`);
     const semiSpaceMb = numericFlag(imageNodeFlags(), 'max-semi-space-size');
     assert.ok(semiSpaceMb < 16, `the image's semi-space (${semiSpaceMb} MB) should be below V8's default of 16 MB on 64-bit`);
     const heapLimitMb = numericFlag(deploymentNodeOptions(), 'max-old-space-size');
