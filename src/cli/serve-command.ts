@@ -389,7 +389,7 @@ export interface RunningServe {
 export async function startServe(options: ServeOptions): Promise<RunningServe> {
   const destination = new BatchedLogDestination();
   const logger = pino({ level: options.logLevel, timestamp: isoTimeOncePerMillisecond }, destination);
-  const lifecycle = new ServeLifecycle({ logger, graceMs: options.shutdownGrace, flushLogs: () => destination.flushSync() });
+  const lifecycle = new ServeLifecycle({ logger, graceMs: options.shutdownGrace, flushLogs: () => destination.flushSync(), flushLogsInOrder: () => destination.flushInOrder() });
   try {
     return await startWithin(lifecycle, options, logger);
   } catch (error) {

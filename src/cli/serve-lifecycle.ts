@@ -34,8 +34,13 @@ export interface ServeLifecycleOptions {
   logger: Logger;
   /** --shutdown-grace: a stop takes at most this plus SHUTDOWN_MARGIN_MS. */
   graceMs: number;
-  /** Writes the waiting log lines out at once (before the process may exit). */
+  /** Writes the waiting log lines out at once (before the process may exit): for a stop that overran its bound. */
   flushLogs(): void;
+  /**
+   * Writes the waiting log lines out, in order, and resolves once they are written (a bounded wait):
+   * for the stops that can wait. Without it, flushLogs serves those too.
+   */
+  flushLogsInOrder?(): Promise<void>;
 }
 
 /** Something start-up acquired, and how to give it back. */
@@ -130,7 +135,7 @@ export class ServeLifecycle {
     this.hangup = () => undefined;
     const deadline = new Promise<void>((resolve) => setTimeout(resolve, this.options.graceMs + SHUTDOWN_MARGIN_MS).unref());
     await Promise.race([this.releaseAll(undefined), deadline]);
-    this.options.flushLogs();
+    await this.writeLogsOut();
     // The caller reports the error and sets the exit code; a request abandoned mid-start must not keep the process long after.
     setTimeout(() => process.exit(process.exitCode ?? 1), 1_000).unref();
   }
@@ -151,17 +156,23 @@ export class ServeLifecycle {
       logger.info({ signal, stage: this.currentStage, graceMs }, 'shutting down during start-up: the server is not started; releasing what start-up acquired');
       this.interrupt(new StartupInterrupted(signal, this.currentStage, this.stopped));
     }
-    void this.releaseAll(signal).then(() => {
+    void this.releaseAll(signal).then(async () => {
       clearTimeout(deadline);
       // SIGHUP stays listened to (and ignored) until the end, as SIGTERM and SIGINT do: a late signal must not kill a clean shutdown.
       this.hangup = () => undefined;
       logger.info(duringStartup ? { signal, startup: 'interrupted' } : { signal }, 'shut down');
-      this.options.flushLogs();
+      await this.writeLogsOut();
       // Should anything still hold the event loop open (a request abandoned mid-start), do not outlive the grace period by much.
       setTimeout(() => process.exit(process.exitCode ?? 0), 1_000).unref();
       this.resolveStopped();
     });
   };
+
+  /** The log's waiting lines written out in order where the options allow it, else at once. */
+  private async writeLogsOut(): Promise<void> {
+    if (this.options.flushLogsInOrder === undefined) this.options.flushLogs();
+    else await this.options.flushLogsInOrder();
+  }
 
   /** The deadline passed with steps still running: say which, and exit. */
   private giveUp(signal: NodeJS.Signals): void {

@@ -8,8 +8,10 @@
 // here, as they come, and handed to sonic-boom as one string once LOG_BATCH_BYTES are waiting, or
 // LOG_FLUSH_INTERVAL_MS after the first of them, so a quiet server's last lines still show up within a
 // tenth of a second. sonic-boom keeps doing the writing (off the event loop, retrying a full pipe).
-// flushSync() writes everything at once: every shutdown path calls it, and so does the process's
-// `exit` event (process.exit); a process that ends by running out of work waits for the timer.
+// A shutdown that can wait calls flushInOrder(), which hands the waiting lines over and waits until
+// sonic-boom has written everything; flushSync() writes everything at once, for the paths that cannot
+// wait (a shutdown that overran its grace period, the process's `exit` event). A process that ends by
+// running out of work waits for the timer.
 // Only a process killed outright (SIGKILL, the OOM killer) loses its last interval's lines.
 //
 // The waiting lines are kept as UTF-8 bytes in one buffer made once, not as strings: a line is built
@@ -39,11 +41,16 @@ export class BatchedLogDestination implements DestinationStream {
   private readonly batch = Buffer.alloc(LOG_BATCH_BYTES);
   private waitingBytes = 0;
   private timer: NodeJS.Timeout | undefined;
+  /** Lines were handed to sonic-boom since it last reported (its 'drain') that it had written everything. */
+  private handedOver = false;
   private readonly flushOnExit = (): void => this.flushSync();
 
   /** Writes to `fd` (default stdout). */
   constructor(fd = 1) {
     this.output = pino.destination({ dest: fd, sync: false });
+    this.output.on('drain', () => {
+      this.handedOver = false;
+    });
     process.on('exit', this.flushOnExit);
   }
 
@@ -57,6 +64,7 @@ export class BatchedLogDestination implements DestinationStream {
         if (bytes > LOG_BATCH_BYTES) {
           // Longer than a batch: handed over as it is, after the lines before it.
           this.output.write(line);
+          this.handedOver = true;
           return;
         }
       }
@@ -79,11 +87,33 @@ export class BatchedLogDestination implements DestinationStream {
       const text = this.batch.toString('utf8', 0, this.waitingBytes);
       this.waitingBytes = 0;
       this.output.write(text);
+      this.handedOver = true;
     }
     if (callback !== undefined) this.output.flush(callback);
   }
 
-  /** Writes every waiting line before returning (blocking): for shutdown and exit. */
+  /**
+   * Writes every waiting line and resolves once all lines handed over are written, in their order:
+   * for shutdown paths that can wait. (flushSync() cannot keep the order when a batch's asynchronous
+   * write is in flight: sonic-boom's flushSync writes what it holds at once, and the batch in flight
+   * lands after it.) Waits at most `timeoutMs` for that write, then writes what is left at once.
+   */
+  async flushInOrder(timeoutMs = 2_000): Promise<void> {
+    this.flush();
+    if (this.handedOver) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, timeoutMs);
+        timer.unref();
+        this.output.once('drain', () => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+    this.output.flushSync();
+  }
+
+  /** Writes every waiting line before returning (blocking): for exit, and a shutdown that cannot wait (see flushInOrder). */
   flushSync(): void {
     this.flush();
     this.output.flushSync();
