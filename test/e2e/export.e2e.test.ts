@@ -210,8 +210,16 @@ describe('daemonguard export: the library as native admission policies in a real
     return result;
   }
 
-  /** Polls with a DaemonSet most policies refuse and mutate until the apiserver answers as daemonguard does. */
+  /**
+   * Polls with a DaemonSet most policies refuse and mutate until the apiserver answers as daemonguard
+   * does, in `default` and in each edge namespace (the edge policies match only those: a probe in
+   * `default` alone let the corpus run before the edge MutatingAdmissionPolicy was in force there).
+   */
   async function waitForNativePolicies(): Promise<void> {
+    for (const namespace of ['default', ...Object.keys(EDGE_NAMESPACES)]) await waitForNativePoliciesIn(namespace);
+  }
+
+  async function waitForNativePoliciesIn(namespace: string): Promise<void> {
     const probe = {
       object: {
         apiVersion: 'apps/v1',
@@ -230,7 +238,7 @@ describe('daemonguard export: the library as native admission policies in a real
           },
         },
       } as JsonObject,
-      namespace: 'default',
+      namespace,
     };
     const decision = await review(probe);
     const deadline = Date.now() + 60_000;
@@ -243,7 +251,7 @@ describe('daemonguard export: the library as native admission policies in a real
       last = `${validations.map(([p, why]) => `${p}: ${why}`).join('\n')}\n${objects}`;
       await new Promise((resolve) => setTimeout(resolve, 500));
     }
-    throw new Error(`the native policies never answered the probe as daemonguard does:\n${last}`);
+    throw new Error(`the native policies never answered the probe in ${namespace} as daemonguard does:\n${last}`);
   }
 
   it('names every library policy it cannot export, with the expected reason, and exports every other one', () => {
