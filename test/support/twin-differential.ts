@@ -136,6 +136,25 @@ export function compareCase(under: FileUnderTest, c: DifferentialCase, tally: Ta
   tally.count(under.twins.map((t) => t.name), expected);
 }
 
+/** Asserts that the group has a validating twin for exactly the policies of its files, and no mutating one. */
+export function assertTwinForEveryPolicy(files: readonly FileUnderTest[], group: TwinGroup): void {
+  const names = new Set(files.flatMap((f) => f.policySet.policies.map((p) => p.name)));
+  assert.deepEqual([...names].sort(), Object.keys(group.validating).sort());
+  assert.deepEqual(group.mutating, {});
+}
+
+/**
+ * Compares every file on every corpus case; at most 60 may be skipped (manifests as written that no
+ * webhook is sent: a null the apiserver replaces by its default). Returns the tally.
+ */
+export function compareCorpus(files: readonly FileUnderTest[], corpus: readonly DifferentialCase[]): Tally {
+  const tally = new Tally();
+  for (const under of files) for (const c of corpus) compareCase(under, c, tally);
+  assert.ok(tally.skipped.length <= 60, `${tally.skipped.length} cases skipped:\n${tally.skipped.slice(0, 10).join('\n')}`);
+  assert.ok(corpus.length >= 6000, `only ${corpus.length} corpus cases`);
+  return tally;
+}
+
 /** Compares every file on `runs` cases of `arbitrary` sampled with `seed`: the same cases every run, so counts asserted on them hold. */
 export function compareSampled(files: readonly FileUnderTest[], arbitrary: fc.Arbitrary<DifferentialCase>, runs: number, seed: number): Tally {
   const tally = new Tally();
