@@ -17,8 +17,8 @@ const operations: OperationFactory = (source, operandTypes) => {
 export interface CompiledCel {
   /** The generated function's source. */
   readonly source: string;
-  /** The compiled function on `object` as JSON (the review's case). */
-  onJson(object: unknown): unknown;
+  /** The compiled function on `object` as JSON (the review's case), its conversions kept in `converted`. */
+  onJson(object: unknown, converted?: Map<object, unknown>): unknown;
   /** The interpreter on `object` as given (already a CEL value). */
   interpreted(object: unknown): unknown;
   /** The interpreter on `object` converted from JSON, as the engine converts a review. */
@@ -33,8 +33,8 @@ export function compiledCel(expression: string): CompiledCel {
   const code = compileExpression(program.ast, program.ast, operations);
   return {
     source: code.source,
-    onJson: (object) => {
-      const json: JsonInputs = { object, oldObject: null, request: null, namespaceObject: null, converted: new Map() };
+    onJson: (object, converted = new Map()) => {
+      const json: JsonInputs = { object, oldObject: null, request: null, namespaceObject: null, converted };
       return code.evaluate({ json } as unknown as CelActivation);
     },
     interpreted: (object) => program({ object }),

@@ -75,4 +75,26 @@ describe('generated CEL functions', () => {
       }
     }
   });
+
+  it('keep the elements a filter over JSON selects as JSON, converting them only where a CEL value is needed', () => {
+    const object = { list: [{ name: 'a', keep: true, ports: [{ port: 80 }] }, { name: 'b', keep: false }, { name: 'c', keep: true, ports: [] }] };
+    // Read on by a chained map: nothing of the list is converted (before, each element kept was copied whole).
+    const names = compiled('object.list.filter(x, x.keep).map(x, x.name)');
+    const untouched = new Map<object, unknown>();
+    assert.deepEqual(names.onJson(object, untouched), names.interpretedJson(object));
+    assert.equal(untouched.size, 0, names.source);
+    // The filter's list as the value: converted at the end, ints and all, as the interpreter has it.
+    const kept = compiled('object.list.filter(x, x.keep)');
+    const converted = new Map<object, unknown>();
+    assert.deepEqual(kept.onJson(object, converted), [
+      { name: 'a', keep: true, ports: [{ port: 80n }] },
+      { name: 'c', keep: true, ports: [] },
+    ].map((element) => Object.assign(Object.create(null) as object, element, { ports: element.ports.map((p) => Object.assign(Object.create(null) as object, p)) })));
+    assert.deepEqual(kept.onJson(object), kept.interpretedJson(object));
+    assert.ok(converted.size > 0);
+    // A predicate that is not a bool fails as on the interpreter, with its message.
+    const notBool = compiled('object.list.filter(x, x.name)');
+    assert.throws(() => notBool.interpretedJson(object), /predicate must return bool/);
+    assert.throws(() => notBool.onJson(object), /predicate must return bool/);
+  });
 });

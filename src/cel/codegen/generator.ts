@@ -146,6 +146,11 @@ export interface Value {
 export interface Scope {
   readonly names: ReadonlyMap<string, Value>;
   readonly accumulator: Source | undefined;
+  /**
+   * True inside a `filter` over a JSON range (Generator.keepsJsonElements): the accumulator holds the
+   * kept elements as JSON, so `accuPush`, `accuValue` and the step's `?:` pass it on unconverted.
+   */
+  readonly jsonAccumulator?: boolean;
 }
 
 /**
@@ -368,7 +373,7 @@ export class Generator {
         return this.call(node, scope);
       case 'accuValue':
         // A copy: the accumulator may change before the value is used (evaluation is in place).
-        return { src: this.let(this.accumulator(scope)), json: false };
+        return { src: this.let(this.accumulator(scope)), json: scope.jsonAccumulator === true };
       case 'accuInc': {
         const accu = this.accumulator(scope);
         return { src: this.let(`${accu} = ${accu} + 1`), json: false };
@@ -376,9 +381,10 @@ export class Generator {
       case 'accuPush': {
         const accu = this.accumulator(scope);
         const list = this.let(accu);
-        const element = this.cel(node.args as NodeLike, scope);
+        const json = scope.jsonAccumulator === true;
+        const element = json ? this.jsonElement(node.args as NodeLike, scope) : this.cel(node.args as NodeLike, scope);
         this.emit(`${list}.push(${element});`);
-        return { src: list, json: false };
+        return { src: list, json };
       }
       default:
         throw new NotCompiled(`operator ${node.op}`);
@@ -553,13 +559,27 @@ export class Generator {
     const label = conditionNode.meta.label;
     const c = this.cel(conditionNode, scope);
     const t = this.out.temporary();
-    this.out.block(`if (${c} === true)`, () => this.emit(`${t} = ${this.cel(leftNode, scope)};`));
-    this.out.block(`else if (${c} === false)`, () => this.emit(`${t} = ${this.cel(rightNode, scope)};`));
+    // The step of a filter keeping JSON elements: both branches are its accumulator, left as JSON.
+    const json = scope.jsonAccumulator === true && leftNode.op === 'accuPush' && rightNode.op === 'accuValue';
+    const branch = (n: NodeLike): Source => (json ? this.jsonElement(n, scope) : this.cel(n, scope));
+    this.out.block(`if (${c} === true)`, () => this.emit(`${t} = ${branch(leftNode)};`));
+    this.out.block(`else if (${c} === false)`, () => this.emit(`${t} = ${branch(rightNode)};`));
     this.out.block('else', () => {
       if (label === undefined) this.emit(`${t} = ${slow}(${c}, null, null);`);
       else this.emit(`try { ${t} = ${slow}(${c}, null, null); } catch (error) { throw ${this.k(relabel)}(error, ${this.k(label)}); }`);
     });
-    return { src: t, json: false };
+    return { src: t, json };
+  }
+
+  /**
+   * The node's value where the generated code keeps JSON as it is (a filter's accumulator and the
+   * elements it keeps): the caller made sure it is JSON, and a value that is not would be a compiler
+   * error, which makes the expression interpreted rather than wrong.
+   */
+  jsonElement(node: NodeLike, scope: Scope): Source {
+    const value = this.gen(node, scope);
+    if (!value.json) throw new NotCompiled(`a ${node.op} that is not JSON in a filter over JSON`);
+    return value.src;
   }
 
   not(node: NodeLike, scope: Scope): Value {
@@ -1026,9 +1046,15 @@ export class Generator {
     const accuSlot = this.out.temporary();
     const t = this.out.temporary();
     const done = this.out.label();
+    // A filter over JSON keeps the elements it selects as they are: its list is JSON too, converted
+    // only where an operation needs a CEL value (a variable's value, a map literal's member), and a
+    // chained `map` or `exists` reads their members as JSON. Converted at once, as the interpreter
+    // has them, each element kept would be copied whole (a container: every port, mount and env var).
+    const keepsJson = jsonRange && this.keepsJsonElements(c);
     const inner: Scope = {
       names: new Map([...scope.names, [c.iterVarName, { src: iteration, json: jsonRange, key: iteration }]]),
       accumulator: accuSlot,
+      jsonAccumulator: keepsJson,
     };
     const cond = condition === undefined ? undefined : this.k(condition);
     const check = checkElement === undefined ? undefined : this.k(checkElement);
@@ -1055,7 +1081,7 @@ export class Generator {
         this.out.block(`for (${i} = 0; ${i} < ${length}; ${i}++)`, () => {
           if (cond !== undefined) this.emit(`if (!${cond}(${accu})) break;`);
           element();
-          this.emit(`${accu} = ${this.cel(c.step, inner)};`);
+          this.emit(`${accu} = ${keepsJson ? this.jsonElement(c.step, inner) : this.cel(c.step, inner)};`);
           this.emit(`${accuSlot} = ${accu};`);
         });
         this.emit(`${t} = ${this.k(result)}(${accu});`);
@@ -1075,7 +1101,24 @@ export class Generator {
       this.emit(`if (${error} && ${cond!}(${accu})) throw ${error};`);
       this.emit(`${t} = ${this.k(result)}(${accu});`);
     });
-    return { src: t, json: false };
+    return { src: t, json: keepsJson };
+  }
+
+  /**
+   * Whether comprehension `c` is `filter(x, predicate)` as cel-js expands it: an empty list to start,
+   * each step `predicate ? accuPush(x) : accuValue`, errors fatal, no loop condition, and a result
+   * that is the accumulator itself. Only then does its list hold nothing but elements of its range.
+   */
+  keepsJsonElements(c: ComprehensionLike): boolean {
+    const { init, step } = c;
+    if (!c.errorsAreFatal || c.condition !== undefined || init.op !== 'list' || (init.args as readonly unknown[]).length !== 0) return false;
+    if (step.op !== '?:' || step.meta.alternate || step.meta.macro) return false;
+    const [, push, keep] = step.args as [NodeLike, NodeLike, NodeLike];
+    if (push.op !== 'accuPush' || keep.op !== 'accuValue') return false;
+    const pushed = push.args as NodeLike;
+    if (pushed.op !== 'id' || pushed.args !== c.iterVarName || pushed.meta.alternate || pushed.meta.macro) return false;
+    const probe: unknown[] = [];
+    return c.result(probe) === probe;
   }
 
   /**

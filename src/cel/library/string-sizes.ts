@@ -5,9 +5,8 @@
 // loop of charCodeAt reads every character through a generic path (measured on the benchmark's large
 // review: about 10 % more CPU than before these costs were charged, against 24 % with loops). The
 // loops run only for strings that have what they count.
+import { SURROGATE } from './support.js';
 
-/** Any UTF-16 surrogate: no string stored one byte per character has one. */
-const SURROGATE = /[\ud800-\udfff]/;
 /** Any character that takes more than one byte in UTF-8. */
 const NON_ASCII = /[\u0080-\uffff]/;
 
