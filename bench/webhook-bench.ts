@@ -280,7 +280,8 @@ async function main(): Promise<void> {
     lines.push(`machine: ${machineDescription()}`);
     lines.push(
       `method: ${ROUNDS} round(s) × ${SECONDS} s per case and server, ${trivial === undefined ? '' : 'serve with one trivial policy, '}floor, daemonguard${handWritten === undefined ? '' : ', hand-written'}${baseline === undefined ? '' : ', baseline'} taking turns, load from autocannon ` +
-        `in its own process (HTTPS keep-alive); medians over rounds; each ratio is the median of the rounds' daemonguard/floor (or daemonguard/hand-written) ratios`,
+        `in its own process (HTTPS keep-alive); medians over rounds; each ratio is the median of the rounds' daemonguard/floor ` +
+        `(or daemonguard/hand-written${trivial === undefined ? '' : ', trivial/floor'}) ratios`,
     );
     const environment = Object.entries(SHIPPED_ENVIRONMENT).map(([key, value]) => `${key}=${value}`);
     const describeFlags = (flags: readonly string[]): string => (flags.length === 0 ? 'bare node' : `node ${flags.join(' ')}`);
