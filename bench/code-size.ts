@@ -10,34 +10,44 @@
 //   node build/bench/code-size.js                  sizes (and --verbose: every expression)
 //   node build/bench/code-size.js --machine-code   also TurboFan's code size after 30,000 reviews (a child
 //                                                  process with --print-opt-code)
-//   node build/bench/code-size.js --cold           also the review's median time touching 0, 1 and 4 MB between reviews
+//   node build/bench/code-size.js --cold           also the review's median time touching 0, 1 and 4 MB between reviews,
+//                                                  and per policy, the median time of its expressions in a review
+//                                                  with 4 MB written between reviews and without (which policies a
+//                                                  cold review pays for)
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { decodeAdmissionReview } from '../src/admission/admission-review.js';
-import type { CelProgram } from '../src/cel/program.js';
+import type { CelActivation, CelProgram } from '../src/cel/program.js';
+import { PolicyActivation } from '../src/engine/activation.js';
 import { review } from '../src/engine/review.js';
 import type { AdmissionRequest, ReviewPhase } from '../src/engine/types.js';
 import { loadPolicySet } from '../src/policy/load-policies.js';
 import type { CompiledExpression, CompiledPolicy } from '../src/policy/types.js';
 import { parseNamespaces } from '../src/server/namespace-catalog.js';
+import { median } from './bench-processes.js';
 import { BUILT_IN_POLICIES, NAMESPACES_YAML, reviewTemplate } from './webhook-payloads.js';
 
 /** The name every generated function has (src/cel/codegen/emitter.ts), which --print-opt-code filters on. */
 const GENERATED_NAME = 'compiledCel';
 
-/** Every expression of a policy that runs against a review's activation. */
-function expressionsOf(policy: CompiledPolicy): CompiledExpression[] {
+/** The expressions of a policy the engine calls itself; its variables run inside them, on first read. */
+function topLevelExpressionsOf(policy: CompiledPolicy): CompiledExpression[] {
   return [
     ...policy.matchConditions,
-    ...policy.variables,
     ...policy.validations.flatMap((v) => [v.expression, ...(v.messageExpression ? [v.messageExpression] : [])]),
     ...(policy.native?.auditAnnotations ?? []).map((a) => a.valueExpression),
     ...policy.mutations.flatMap((m) => [
       ...(m.when ? [m.when] : []),
       ...(m.jsonPatch ? [m.jsonPatch] : []),
+      ...(m.applyConfiguration ? [m.applyConfiguration] : []),
       ...(m.defaults ?? []).flatMap((d) => (d.valueExpression ? [d.valueExpression] : [])),
     ]),
   ];
+}
+
+/** Every expression of a policy that runs against a review's activation. */
+function expressionsOf(policy: CompiledPolicy): CompiledExpression[] {
+  return [...policy.variables, ...topLevelExpressionsOf(policy)];
 }
 
 /** The generated function's source text (V8 keeps it for lazy compilation); 0 when interpreted. */
@@ -92,6 +102,8 @@ function warm(phase: ReviewPhase, times: number): number {
 
 /** Reviews before the machine code is counted or the reviews timed: V8 has optimized the review's functions by then. */
 const WARM_UP_REVIEWS = 30_000;
+/** Reviews of each kind (warm, cold) per phase for the per-policy table. */
+const COLD_POLICY_REVIEWS = 2000;
 
 /**
  * TurboFan's code for the generated functions after warming the small review: a child process
@@ -133,7 +145,7 @@ function coldReview(phase: ReviewPhase, touchBytes: number, reviews: number): nu
     // A freshly parsed review each time, as the server gets one.
     const decoded = decodeAdmissionReview(body);
     if (!decoded.ok) throw new Error(decoded.message);
-    if (touchBytes > 0) for (let j = 0; j < buffer.length; j += 64) buffer[j] = (buffer[j]! + i) & 0xff;
+    if (touchBytes > 0) touch(buffer, i);
     const t0 = process.hrtime.bigint();
     sink += review(decoded.request, set, { phase, namespaceObject }).outcomes.length;
     times.push(Number(process.hrtime.bigint() - t0));
@@ -141,6 +153,126 @@ function coldReview(phase: ReviewPhase, touchBytes: number, reviews: number): nu
   if (sink < 0) console.log(sink);
   times.sort((a, b) => a - b);
   return times[Math.floor(times.length / 2)]! / 1000;
+}
+
+interface PolicyColdCost {
+  policy: string;
+  /** Median number of top-level expressions the policy evaluates in a review. */
+  calls: number;
+  /** Median µs of its expressions in a review right after another. */
+  warm: number;
+  /** Median µs of its expressions in a review after 4 MB were written. */
+  cold: number;
+}
+
+/** Writes every 64th byte of `buffer` (one store per cache line): evicts the caches as a request's TLS and HTTP work does. */
+function touch(buffer: Uint8Array, round: number): void {
+  for (let j = 0; j < buffer.length; j += 64) buffer[j] = (buffer[j]! + round) & 0xff;
+}
+
+const COLD_TOUCH_BYTES = 4 << 20;
+
+/**
+ * Per policy, the time of its top-level expressions in the small review, after another review (warm)
+ * and after 4 MB were written (cold), alternating, medians over `reviews` of each: which policies a
+ * review that finds its code out of the caches pays for. Each program's evaluate is wrapped (and put
+ * back after) to read the clock around it; a program two policies share (pod-security baseline and
+ * restricted share most of theirs) is charged to the policy the engine is evaluating, which its
+ * activation names. A variable runs inside the first expression that reads it (a variable the
+ * library's policies share, once per review: in the first policy that reads it), so it is charged
+ * there. Returns the policies that ran any expression, the medians of the per-review totals, and of
+ * the whole review() with the clocks in place (their reads are in the rows: about 0.1 µs a call).
+ */
+function coldCostByPolicy(
+  phase: ReviewPhase,
+  reviews: number,
+): { policies: PolicyColdCost[]; total: { warm: number; cold: number }; review: { warm: number; cold: number } } {
+  const owners = new Map<CelProgram, Set<string>>();
+  for (const policy of set.policies) {
+    for (const expression of topLevelExpressionsOf(policy)) {
+      const names = owners.get(expression.program) ?? new Set<string>();
+      names.add(policy.name);
+      owners.set(expression.program, names);
+    }
+  }
+  /** The review being timed: nanoseconds and calls per policy; undefined while warming up. */
+  let current: Map<string, { ns: number; calls: number }> | undefined;
+  const originals = new Map<CelProgram, CelProgram['evaluate']>();
+  for (const [program, names] of owners) {
+    const original = program.evaluate;
+    originals.set(program, original);
+    const sole = names.size === 1 ? [...names][0]! : `(shared by ${[...names].join(', ')})`;
+    (program as { evaluate: CelProgram['evaluate'] }).evaluate = (activation: CelActivation) => {
+      const t0 = process.hrtime.bigint();
+      try {
+        return original(activation);
+      } finally {
+        const ns = Number(process.hrtime.bigint() - t0);
+        if (current !== undefined) {
+          const name = activation instanceof PolicyActivation ? activation.policy.name : sole;
+          const entry = current.get(name);
+          if (entry === undefined) current.set(name, { ns, calls: 1 });
+          else {
+            entry.ns += ns;
+            entry.calls++;
+          }
+        }
+      }
+    };
+  }
+  try {
+    // Warmed with the wrappers in place, so that what is timed is optimized code.
+    warm(phase, WARM_UP_REVIEWS);
+    const body = reviewTemplate('small');
+    const buffer = new Uint8Array(COLD_TOUCH_BYTES);
+    const namespaceObject = namespaces.get(requestFor('small').namespace ?? '') ?? null;
+    const samples = { warm: new Map<string, number[]>(), cold: new Map<string, number[]>() };
+    const calls = new Map<string, number[]>();
+    const totals = { warm: [] as number[], cold: [] as number[] };
+    const whole = { warm: [] as number[], cold: [] as number[] };
+    let sink = 0;
+    for (let i = 0; i < reviews; i++) {
+      for (const mode of ['warm', 'cold'] as const) {
+        // A freshly parsed review each time, as the server gets one.
+        const decoded = decodeAdmissionReview(body);
+        if (!decoded.ok) throw new Error(decoded.message);
+        if (mode === 'cold') touch(buffer, i);
+        current = new Map();
+        const t0 = process.hrtime.bigint();
+        sink += review(decoded.request, set, { phase, namespaceObject }).outcomes.length;
+        whole[mode].push(Number(process.hrtime.bigint() - t0) / 1000);
+        let total = 0;
+        for (const [name, { ns, calls: n }] of current) {
+          const list = samples[mode].get(name) ?? [];
+          list.push(ns / 1000);
+          samples[mode].set(name, list);
+          total += ns / 1000;
+          if (mode === 'cold') {
+            const counts = calls.get(name) ?? [];
+            counts.push(n);
+            calls.set(name, counts);
+          }
+        }
+        totals[mode].push(total);
+        current = undefined;
+      }
+    }
+    if (sink < 0) console.log(sink);
+    const policies = [...samples.cold.keys()].map((policy) => ({
+      policy,
+      calls: median(calls.get(policy)!),
+      warm: median(samples.warm.get(policy) ?? []),
+      cold: median(samples.cold.get(policy)!),
+    }));
+    policies.sort((a, b) => b.cold - a.cold);
+    return {
+      policies,
+      total: { warm: median(totals.warm), cold: median(totals.cold) },
+      review: { warm: median(whole.warm), cold: median(whole.cold) },
+    };
+  } finally {
+    for (const [program, original] of originals) (program as { evaluate: CelProgram['evaluate'] }).evaluate = original;
+  }
 }
 
 if (args[0] === '--warm-only') {
@@ -187,5 +319,20 @@ if (args.includes('--cold')) {
     warm(phase, WARM_UP_REVIEWS);
     const row = [0, 1, 4].map((mb) => `${mb} MB: ${coldReview(phase, mb << 20, 3000).toFixed(1)} µs`);
     console.log(`small /${phase} review, median, touching between reviews: ${row.join(', ')}`);
+  }
+  for (const phase of ['validate', 'mutate'] as ReviewPhase[]) {
+    const { policies, total, review: whole } = coldCostByPolicy(phase, COLD_POLICY_REVIEWS);
+    console.log(`\nsmall /${phase} review per policy: its top-level expressions (variables inside them), median µs over ${COLD_POLICY_REVIEWS} reviews each, alternating:`);
+    console.log('| policy | expressions run | warm µs | cold µs (4 MB written before) | cold − warm µs |');
+    console.log('|---|---:|---:|---:|---:|');
+    for (const row of policies) {
+      console.log(`| ${row.policy} | ${row.calls} | ${row.warm.toFixed(1)} | ${row.cold.toFixed(1)} | ${(row.cold - row.warm).toFixed(1)} |`);
+    }
+    const sum = (pick: (row: PolicyColdCost) => number): number => policies.reduce((acc, row) => acc + pick(row), 0);
+    console.log(
+      `| total, sum of the rows | ${sum((r) => r.calls)} | ${sum((r) => r.warm).toFixed(1)} | ${sum((r) => r.cold).toFixed(1)} | ${(sum((r) => r.cold) - sum((r) => r.warm)).toFixed(1)} |`,
+    );
+    console.log(`| total, median of the reviews' sums | | ${total.warm.toFixed(1)} | ${total.cold.toFixed(1)} | ${(total.cold - total.warm).toFixed(1)} |`);
+    console.log(`| the whole review(), clocks included | | ${whole.warm.toFixed(1)} | ${whole.cold.toFixed(1)} | ${(whole.cold - whole.warm).toFixed(1)} |`);
   }
 }

@@ -5,17 +5,25 @@
 // `daemonguard serve` with the whole built-in policy library, on /validate and /mutate; (c) the same
 // library's checks written by hand in plain JavaScript, served by a bare node:https server with the
 // floor's settings (bench/hand-written/server.ts, answering with serve's bytes): what a webhook doing the
-// library's work costs without an engine. A load generator in a process of its own (autocannon, HTTPS
+// library's work costs without an engine; (d) `daemonguard serve` as in (b) but with a library of one
+// policy whose only validation is `true` (bench/serve-floor.ts): serve's own cost (TLS, express, the
+// review's shape checks, JSON limits, logging, metrics, the answer) over the floor, which splits
+// daemonguard's CPU per request over the floor into serve's part and the policy library's. A load generator in a process of its own (autocannon, HTTPS
 // keep-alive) drives each with 10 and 50 connections, small (~5 KB) and large (~60 KB) reviews, the
-// servers taking turns (A B C A B C) because the machine is shared and noisy. Reported: medians of
+// servers taking turns (D A B C D A B C) because the machine is shared and noisy. Reported: medians of
 // requests/s, p50, p99, and the server's own CPU time per request (/proc utime+stime over the requests
-// served, steadier than requests/s on a busy machine), with the ratios daemonguard / floor and
-// daemonguard / hand-written taken within each round (adjacent runs) and then their median.
+// served, steadier than requests/s on a busy machine), with the ratios daemonguard / floor,
+// daemonguard / hand-written and trivial serve / floor, and the split's differences, taken within each
+// round (adjacent runs) and then their median. The trivial serve runs just before the floor, so that
+// floor and daemonguard stay adjacent as before it was added.
 //
 //   npm run bench [-- --quick] [--rounds N] [--seconds S] [--only validate-small-c10,...] [--profile] [--node-flag F ...]
 //                    [--no-hand-written]  (leave the hand-written server out)
+//                    [--no-serve-floor] (leave serve with one trivial policy out)
 //                    [--policies DIR]   (another policy library instead of the built-in one; the
-//                                        hand-written server, which has the built-in library's checks, is left out)
+//                                        hand-written server, which has the built-in library's checks, is left out;
+//                                        serve with one trivial policy stays: serve's own cost does not depend on
+//                                        the library, and the split then says what DIR's policies cost)
 //                    [--baseline DIR]   (also serve from another build, e.g. a copy of build/ made
 //                                        before a change, kept inside the repository so that it finds
 //                                        node_modules; measured in the same rounds, A B A B)
@@ -27,10 +35,11 @@
 // and the deployment's NODE_OPTIONS, and the image's environment (test/support/shipped-node-flags.ts,
 // as npm run bench:memory does); --node-flag and --baseline-node-flag add flags after those (node takes
 // the last of a repeated flag, so `--max-semi-space-size=8` replaces the image's size, and
-// `--no-single-threaded-gc` undoes the image's `--single-threaded-gc`). The floor and the hand-written
+// `--no-single-threaded-gc` undoes the image's `--single-threaded-gc`). serve with one trivial policy
+// runs with serve's flags and environment (not the baseline's; never under --profile). The floor and the hand-written
 // server always run on bare node: they are floors, not products.
 // --profile runs serve under `node --cpu-prof` and prints where its time went (bench/profile-summary.ts).
-// Numbers are reported, never asserted.
+// Numbers are reported, never asserted. A bad argument prints the usage and exits 2.
 import { copyFile, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -51,15 +60,9 @@ import {
 } from './bench-processes.js';
 import type { LoadResult, LoadSpec } from './load-client.js';
 import { formatProfileSummary, summarizeProfile } from './profile-summary.js';
+import { cpuSplit, writeTrivialPolicyDir, type CpuSplit } from './serve-floor.js';
+import { USAGE, UsageError, caseId, parseWebhookBenchArgs, selectedCases, type Case, type Endpoint, type WebhookBenchOptions } from './webhook-bench-options.js';
 import { BUILT_IN_POLICIES, NAMESPACES_YAML, reviewBodies, type PayloadName } from './webhook-payloads.js';
-
-type Endpoint = 'validate' | 'mutate';
-
-interface Case {
-  endpoint: Endpoint;
-  payload: PayloadName;
-  connections: number;
-}
 
 interface Measurement {
   requestsPerSecond: number;
@@ -71,49 +74,34 @@ interface Measurement {
   failed: number;
 }
 
-function flag(name: string): string | undefined {
-  const index = process.argv.indexOf(`--${name}`);
-  return index > 0 ? process.argv[index + 1] : undefined;
+function parseArgs(): WebhookBenchOptions {
+  try {
+    return parseWebhookBenchArgs(process.argv.slice(2));
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    process.stderr.write(`webhook-bench: ${error.message}\n${USAGE}\n`);
+    process.exit(2);
+  }
 }
 
-const QUICK = process.argv.includes('--quick');
-/** `--node-flag <flag>` (repeatable): a flag for serve's node, to compare V8 settings (bench:memory takes the same). */
-const repeated = (name: string): string[] => process.argv.flatMap((arg, index) => (arg === `--${name}` && process.argv[index + 1] !== undefined ? [process.argv[index + 1]!] : []));
-const PLAIN_NODE = process.argv.includes('--plain-node');
+const OPTIONS = parseArgs();
+const QUICK = OPTIONS.quick;
+const PLAIN_NODE = OPTIONS.plainNode;
 /** What serve runs with where it ships (none with --plain-node). */
 const SHIPPED_FLAGS = PLAIN_NODE ? [] : shippedNodeFlags();
 const SHIPPED_ENVIRONMENT: NodeJS.ProcessEnv = PLAIN_NODE ? {} : imageEnvironment();
-const NODE_FLAGS = [...SHIPPED_FLAGS, ...repeated('node-flag')];
-const BASELINE_NODE_FLAGS = [...SHIPPED_FLAGS, ...repeated('baseline-node-flag')];
-const PROFILE = process.argv.includes('--profile');
+/** `--node-flag <flag>` (repeatable): a flag for serve's node, to compare V8 settings (bench:memory takes the same). */
+const NODE_FLAGS = [...SHIPPED_FLAGS, ...OPTIONS.nodeFlags];
+const BASELINE_NODE_FLAGS = [...SHIPPED_FLAGS, ...OPTIONS.baselineNodeFlags];
+const PROFILE = OPTIONS.profile;
 /** The hand-written server has the built-in library's checks only: with another library it has nothing to compare. */
-const HAND_WRITTEN = !process.argv.includes('--no-hand-written') && flag('policies') === undefined;
-const ROUNDS = Number(flag('rounds') ?? (QUICK ? 2 : 3));
-const SECONDS = Number(flag('seconds') ?? (QUICK ? 1 : 5));
+const HAND_WRITTEN = OPTIONS.handWritten;
+const SERVE_FLOOR = OPTIONS.serveFloor;
+const ROUNDS = OPTIONS.rounds;
+const SECONDS = OPTIONS.seconds;
 const WARMUP_SECONDS = QUICK ? 1.5 : 4;
 /** Bodies per payload, each with its own uid; every connection cycles through them. */
 const BODIES = 16;
-
-const caseId = (c: Case): string => `${c.endpoint}-${c.payload}-c${c.connections}`;
-
-function selectedCases(): Case[] {
-  const all: Case[] = [];
-  for (const payload of ['small', 'large'] as const) {
-    for (const connections of [10, 50]) {
-      for (const endpoint of ['validate', 'mutate'] as const) all.push({ endpoint, payload, connections });
-    }
-  }
-  const only = flag('only');
-  if (only !== undefined) {
-    const wanted = new Set(only.split(','));
-    const chosen = all.filter((c) => wanted.has(caseId(c)));
-    if (chosen.length === 0) throw new Error(`--only ${only}: no such case; cases are ${all.map(caseId).join(', ')}`);
-    return chosen;
-  }
-  // --quick: the two target cases, /validate with the large payload, and with 50 connections.
-  if (QUICK) return all.filter((c) => (c.payload === 'small' && c.connections === 10) || (c.endpoint === 'validate' && c.connections === (c.payload === 'small' ? 50 : 10)));
-  return all;
-}
 
 interface Answer {
   apiVersion?: string;
@@ -163,7 +151,7 @@ const roundRatio = (over: readonly Measurement[], under: readonly Measurement[],
 const mb = (bytes: number | undefined): string => (bytes === undefined ? 'n/a' : `${(bytes / 1024 / 1024).toFixed(0)} MB`);
 
 async function main(): Promise<void> {
-  const cases = selectedCases();
+  const cases = selectedCases(OPTIONS);
   const work = await mkdtemp(join(tmpdir(), 'daemonguard-webhook-bench-'));
   const servers: RunningServer[] = [];
   try {
@@ -185,7 +173,7 @@ async function main(): Promise<void> {
     servers.push(floor);
     const serve = await startServe({
       tls,
-      policies: flag('policies') ?? BUILT_IN_POLICIES,
+      policies: OPTIONS.policies ?? BUILT_IN_POLICIES,
       namespacesFile,
       logFile: join(work, 'serve.log'),
       nodeFlags: [...NODE_FLAGS, ...(PROFILE ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : [])],
@@ -193,13 +181,13 @@ async function main(): Promise<void> {
     });
     servers.push(serve);
     const idleRss = residentBytes(serve.pid);
-    const baselineDir = flag('baseline');
+    const baselineDir = OPTIONS.baseline;
     const baseline =
       baselineDir === undefined
         ? undefined
         : await startServe({
             tls,
-            policies: flag('policies') ?? BUILT_IN_POLICIES,
+            policies: OPTIONS.policies ?? BUILT_IN_POLICIES,
             namespacesFile,
             logFile: join(work, 'baseline.log'),
             cli: join(resolve(baselineDir), 'src', 'cli', 'main.js'),
@@ -210,6 +198,20 @@ async function main(): Promise<void> {
     if (baseline !== undefined) servers.push(baseline);
     const handWritten = HAND_WRITTEN ? await startHandWritten(tls, namespacesFile) : undefined;
     if (handWritten !== undefined) servers.push(handWritten);
+    // serve's own cost: the same serve (this build, serve's node flags and environment) with one trivial policy.
+    const trivial = SERVE_FLOOR
+      ? await startServe({
+          tls,
+          policies: await writeTrivialPolicyDir(work),
+          namespacesFile,
+          logFile: join(work, 'serve-trivial.log'),
+          name: 'serve-one-trivial-policy',
+          nodeFlags: NODE_FLAGS,
+          env: SHIPPED_ENVIRONMENT,
+        })
+      : undefined;
+    if (trivial !== undefined) servers.push(trivial);
+    const trivialIdleRss = trivial === undefined ? undefined : residentBytes(trivial.pid);
 
     const decisions: string[] = [];
     for (const endpoint of ['validate', 'mutate'] as const) {
@@ -218,6 +220,11 @@ async function main(): Promise<void> {
         const decided = await checkAnswers(serve, tls.caFile, endpoint, payload);
         decisions.push(`/${endpoint} ${payload}: ${decided}`);
         if (baseline !== undefined) await checkAnswers(baseline, tls.caFile, endpoint, payload);
+        if (trivial !== undefined) {
+          // Denied or patched, it would be measured doing more than serve's own work.
+          const trivially = await checkAnswers(trivial, tls.caFile, endpoint, payload);
+          if (trivially !== 'allowed') throw new Error(`/${endpoint} ${payload}: serve with one trivial policy answered "${trivially}", not a plain "allowed"`);
+        }
         if (handWritten !== undefined) {
           // A baseline that decided otherwise would be measured doing other work.
           const byHand = await checkAnswers(handWritten, tls.caFile, endpoint, payload);
@@ -234,7 +241,7 @@ async function main(): Promise<void> {
     });
     // Warm-up: the JIT settles on every path before anything is measured.
     let reviews = 0;
-    for (const server of [floor, serve, ...(baseline === undefined ? [] : [baseline]), ...(handWritten === undefined ? [] : [handWritten])]) {
+    for (const server of [floor, serve, ...[baseline, handWritten, trivial].filter((s): s is RunningServer => s !== undefined)]) {
       const result = await runLoad({
         url: server.url,
         connections: 10,
@@ -244,12 +251,14 @@ async function main(): Promise<void> {
       if (server === serve) reviews += result.ok;
     }
 
-    const runs = new Map<string, { floor: Measurement[]; daemonguard: Measurement[]; baseline: Measurement[]; handWritten: Measurement[] }>();
-    for (const c of cases) runs.set(caseId(c), { floor: [], daemonguard: [], baseline: [], handWritten: [] });
+    const runs = new Map<string, { floor: Measurement[]; daemonguard: Measurement[]; baseline: Measurement[]; handWritten: Measurement[]; trivial: Measurement[] }>();
+    for (const c of cases) runs.set(caseId(c), { floor: [], daemonguard: [], baseline: [], handWritten: [], trivial: [] });
     const started = performance.now();
     for (let round = 0; round < ROUNDS; round++) {
       for (const c of cases) {
         const entry = runs.get(caseId(c))!;
+        // Before the floor, so that the floor and daemonguard stay adjacent.
+        if (trivial !== undefined) entry.trivial.push(await measure(trivial, loadSpec(trivial, c, SECONDS)));
         entry.floor.push(await measure(floor, loadSpec(floor, c, SECONDS)));
         const measured = await measure(serve, loadSpec(serve, c, SECONDS));
         entry.daemonguard.push(measured);
@@ -263,14 +272,16 @@ async function main(): Promise<void> {
 
     const lines: string[] = [];
     lines.push(
-      `Webhook benchmark: daemonguard serve (${flag('policies') ?? 'built-in policy library'}) against the floor (bare node:https: read, JSON.parse, answer allowed)` +
-        (handWritten === undefined ? '' : ' and against the library written by hand (the same checks in plain JavaScript behind the floor\'s server)'),
+      `Webhook benchmark: daemonguard serve (${OPTIONS.policies ?? 'built-in policy library'}) against the floor (bare node:https: read, JSON.parse, answer allowed)` +
+        (handWritten === undefined ? '' : ' and against the library written by hand (the same checks in plain JavaScript behind the floor\'s server)') +
+        (trivial === undefined ? '' : ', with serve\'s own cost (serve with one trivial policy) in the same rounds'),
     );
     lines.push('');
     lines.push(`machine: ${machineDescription()}`);
     lines.push(
-      `method: ${ROUNDS} round(s) × ${SECONDS} s per case and server, floor, daemonguard${handWritten === undefined ? '' : ' and hand-written'} taking turns, load from autocannon ` +
-        `in its own process (HTTPS keep-alive); medians over rounds; each ratio is the median of the rounds' daemonguard/floor (or daemonguard/hand-written) ratios`,
+      `method: ${ROUNDS} round(s) × ${SECONDS} s per case and server, ${trivial === undefined ? '' : 'serve with one trivial policy, '}floor, daemonguard${handWritten === undefined ? '' : ', hand-written'}${baseline === undefined ? '' : ', baseline'} taking turns, load from autocannon ` +
+        `in its own process (HTTPS keep-alive); medians over rounds; each ratio is the median of the rounds' daemonguard/floor ` +
+        `(or daemonguard/hand-written${trivial === undefined ? '' : ', trivial/floor'}) ratios`,
     );
     const environment = Object.entries(SHIPPED_ENVIRONMENT).map(([key, value]) => `${key}=${value}`);
     const describeFlags = (flags: readonly string[]): string => (flags.length === 0 ? 'bare node' : `node ${flags.join(' ')}`);
@@ -278,6 +289,7 @@ async function main(): Promise<void> {
       `serve runs as ${describeFlags(NODE_FLAGS)}${environment.length > 0 ? ` with ${environment.join(' ')}` : ''}` +
         (PLAIN_NODE ? ' (--plain-node)' : " (the image's ENTRYPOINT and the deployment's NODE_OPTIONS)") +
         (baseline === undefined ? '' : `; the baseline as ${describeFlags(BASELINE_NODE_FLAGS)}`) +
+        (trivial === undefined ? '' : ', serve with one trivial policy the same') +
         `; the floor${handWritten === undefined ? '' : ' and the hand-written server'} on bare node`,
     );
     lines.push(`payloads: small ${(sizes.small! / 1024).toFixed(1)} KB (CREATE, node-exporter, monitoring: PSS baseline), large ${(sizes.large! / 1024).toFixed(1)} KB (UPDATE, cilium agent, kube-system)`);
@@ -319,6 +331,32 @@ async function main(): Promise<void> {
         );
       }
     }
+    const splits = new Map<string, { toFloor: number; split: CpuSplit }>();
+    if (trivial !== undefined) {
+      lines.push('');
+      lines.push(
+        "serve's own cost: serve with one policy whose only validation is `true` (same build, node flags and environment as daemonguard), measured just before the floor " +
+          "in every round; its ratios to the floor and the split of daemonguard's CPU per request over the floor are the medians of the rounds' values " +
+          '(serve = trivial − floor, policy library = daemonguard − trivial; medians taken apart need not add up exactly):',
+      );
+      lines.push('');
+      lines.push(
+        '| endpoint | payload | conns | trivial req/s | trivial / floor | trivial p99 ms | p99 ratio to the floor | floor CPU µs/req | trivial CPU µs/req | dg CPU µs/req | dg over the floor µs/req | serve µs/req | policy library µs/req |',
+      );
+      lines.push('|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+      for (const c of cases) {
+        const { trivial: t, floor: a, daemonguard: b } = runs.get(caseId(c))!;
+        const toFloor = roundRatio(t, a, (m) => m.requestsPerSecond);
+        const split = cpuSplit(a.map((m, i) => ({ floor: m.cpuPerRequest, trivial: t[i]!.cpuPerRequest, daemonguard: b[i]!.cpuPerRequest })));
+        splits.set(caseId(c), { toFloor, split });
+        lines.push(
+          `| /${c.endpoint} | ${c.payload} | ${c.connections} | ${fixed(med(t, (m) => m.requestsPerSecond), 0)} | ${fixed(toFloor, 2)} | ` +
+            `${fixed(med(t, (m) => m.p99), 2)} | ${fixed(roundRatio(t, a, (m) => m.p99), 2)}× | ` +
+            `${fixed(med(a, (m) => m.cpuPerRequest), 0)} | ${fixed(med(t, (m) => m.cpuPerRequest), 0)} | ${fixed(med(b, (m) => m.cpuPerRequest), 0)} | ` +
+            `${fixed(split.overFloor, 0)} | ${fixed(split.serve, 0)} | ${fixed(split.library, 0)} |`,
+        );
+      }
+    }
     if (baseline !== undefined) {
       lines.push('');
       lines.push(`against the baseline build (${baselineDir}), measured right after daemonguard in every round; ratios are the medians of the rounds' daemonguard/baseline ratios:`);
@@ -345,7 +383,10 @@ async function main(): Promise<void> {
       }
     }
     lines.push('');
-    lines.push(`memory (daemonguard serve, resident): ${mb(idleRss)} idle with the library loaded, ${mb(loadedRss)} after ${reviews.toLocaleString('en-US')} reviews (npm run bench:memory follows it over 100,000)`);
+    lines.push(
+      `memory (daemonguard serve, resident): ${mb(idleRss)} idle with the library loaded, ${mb(loadedRss)} after ${reviews.toLocaleString('en-US')} reviews (npm run bench:memory follows it over 100,000)` +
+        (trivialIdleRss === undefined ? '' : `; serve with one trivial policy: ${mb(trivialIdleRss)} idle`),
+    );
     const targetLines: string[] = [];
     for (const endpoint of ['validate', 'mutate'] as const) {
       const ratio = ratios.get(`${endpoint}-small-c10`);
@@ -382,6 +423,19 @@ async function main(): Promise<void> {
           ? 'throughput ratio vs hand-written: n/a (validate, small, c10) — not measured in this run'
           : `throughput ratio vs hand-written: ${fixed(byHand.throughput, 2)} (validate, small, c10)`,
       );
+    }
+    if (trivial !== undefined) {
+      const own = splits.get('validate-small-c10');
+      lines.push(
+        own === undefined
+          ? 'serve with one trivial policy vs floor: n/a (validate, small, c10) — not measured in this run'
+          : `serve with one trivial policy vs floor: ${fixed(own.toFloor, 2)} (validate, small, c10)`,
+      );
+      if (own !== undefined) {
+        lines.push(
+          `CPU per request over the floor: ${fixed(own.split.overFloor, 0)} µs = serve ${fixed(own.split.serve, 0)} µs + policy library ${fixed(own.split.library, 0)} µs (validate, small, c10; medians of the rounds)`,
+        );
+      }
     }
     console.log(lines.join('\n'));
   } finally {

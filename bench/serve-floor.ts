@@ -1,0 +1,70 @@
+// serve's own cost, apart from its policies': `npm run bench` also runs `daemonguard serve` with a
+// library of one policy whose only validation is `true`. Such a serve does everything serve does for a
+// review (TLS, the HTTP server, the review's shape checks, JSON limits, the decision log line, metrics,
+// the answer) and next to nothing for policies, so per request, over the floor (bare node:https), its
+// CPU time is serve's own work, and daemonguard's CPU time over it is what the policy library costs.
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { median } from './bench-processes.js';
+
+export const TRIVIAL_POLICY_NAME = 'serve-floor';
+
+/**
+ * The one policy: it matches every review the bench sends (CREATE and UPDATE, any namespace) so that
+ * serve decides each one through the engine, and its validation costs a constant.
+ */
+export const TRIVIAL_POLICY_YAML = `# The webhook bench's serve-with-one-trivial-policy: every review matched, one validation that is always true.
+apiVersion: daemonguard.dev/v1alpha1
+kind: DaemonSetPolicy
+metadata:
+  name: ${TRIVIAL_POLICY_NAME}
+spec:
+  validationActions: [Deny]
+  failurePolicy: Fail
+  match:
+    operations: [CREATE, UPDATE]
+    namespaces: ["*"]
+  validations:
+    - expression: "true"
+      message: never denies
+`;
+
+/** Writes the one-policy library into `parent` and returns its folder, for serve's --policies. */
+export async function writeTrivialPolicyDir(parent: string): Promise<string> {
+  const dir = join(parent, 'serve-floor-policies');
+  await mkdir(dir, { recursive: true });
+  await writeFile(join(dir, `${TRIVIAL_POLICY_NAME}.yaml`), TRIVIAL_POLICY_YAML);
+  return dir;
+}
+
+/** One round's server CPU time per request, µs, of the three servers. */
+export interface RoundCpu {
+  floor: number;
+  /** serve with the one trivial policy. */
+  trivial: number;
+  /** serve with the policy library. */
+  daemonguard: number;
+}
+
+/** daemonguard's CPU per request over the floor, and how it splits between serve and the policy library. */
+export interface CpuSplit {
+  /** daemonguard − floor. */
+  overFloor: number;
+  /** trivial − floor: serve's own work. */
+  serve: number;
+  /** daemonguard − trivial: the policies'. */
+  library: number;
+}
+
+/**
+ * The split as medians over rounds of each round's differences (the servers of a round run back to
+ * back, so a round's differences see the same machine). Three medians taken apart need not add up:
+ * with a disturbed round, serve + library can differ from overFloor by a few µs.
+ */
+export function cpuSplit(rounds: readonly RoundCpu[]): CpuSplit {
+  return {
+    overFloor: median(rounds.map((r) => r.daemonguard - r.floor)),
+    serve: median(rounds.map((r) => r.trivial - r.floor)),
+    library: median(rounds.map((r) => r.daemonguard - r.trivial)),
+  };
+}
