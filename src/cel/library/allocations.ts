@@ -13,6 +13,7 @@
 import type { Environment } from '@marcbachmann/cel-js';
 import { chargeCost, isCostBudgetArmed } from '../cost.js';
 import { shadowBuiltinOperator, type RegistryLike } from '../cel-js-internals.js';
+import { rememberConcatenation } from './string-sizes.js';
 
 export { LIST_LITERAL_COST, MAP_LITERAL_COST } from '../node-costs.js';
 
@@ -26,7 +27,10 @@ export function concatLists(a: readonly unknown[], b: readonly unknown[]): unkno
 }
 
 export function concatStrings(a: string, b: string): string {
-  return a + b;
+  const result = a + b;
+  // Its size, known from the operands' the charge just measured: the next `+` needs it (string-sizes.ts).
+  rememberConcatenation(a, b, result);
+  return result;
 }
 
 export function concatBytes(a: Uint8Array, b: Uint8Array): Uint8Array {

@@ -26,27 +26,54 @@ function scanCodePoints(s: string): number {
 }
 
 /**
- * The last two strings codePointCount measured, and their counts. A review's policies measure the
- * same strings again and again (every image policy each container's image), and a string compares
- * equal to itself by identity at once, where the search costs about as much as the call it prices
- * (`contains` on an image: a third of its cost). Two, for a pod's containers taking turns; strings
+ * The last two strings codePointCount measured, their counts, and whether they hold no surrogate at
+ * all (`clean`). A review's policies measure the same strings again and again (every image policy
+ * each container's image), and a string compares equal to itself by identity at once, where the
+ * search costs about as much as the call it prices (`contains` on an image: a third of its cost).
+ * Two, for a pod's containers taking turns, and for the two operands of a concatenation; strings
  * longer than MEMO_MAX_UNITS are not kept, so that the memo never holds on to much memory.
  */
-const memo = { last: '', lastCount: 0, before: '', beforeCount: 0 };
+const memo = { last: '', lastCount: 0, lastClean: true, before: '', beforeCount: 0, beforeClean: true };
 const MEMO_MAX_UNITS = 4096;
+
+function remember(s: string, count: number, clean: boolean): void {
+  if (s.length > MEMO_MAX_UNITS) return;
+  memo.before = memo.last;
+  memo.beforeCount = memo.lastCount;
+  memo.beforeClean = memo.lastClean;
+  memo.last = s;
+  memo.lastCount = count;
+  memo.lastClean = clean;
+}
 
 /** The number of code points in `s` (a lone surrogate counts one, as one UTF-16 unit). */
 export function codePointCount(s: string): number {
   if (s === memo.last) return memo.lastCount;
   if (s === memo.before) return memo.beforeCount;
-  const count = SURROGATE.test(s) ? scanCodePoints(s) : s.length;
-  if (s.length <= MEMO_MAX_UNITS) {
-    memo.before = memo.last;
-    memo.beforeCount = memo.lastCount;
-    memo.last = s;
-    memo.lastCount = count;
-  }
+  const clean = !SURROGATE.test(s);
+  const count = clean ? s.length : scanCodePoints(s);
+  remember(s, count, clean);
   return count;
+}
+
+/** True when the memo holds `s` as a string without surrogates. */
+function heldClean(s: string): boolean {
+  if (s === memo.last) return memo.lastClean;
+  if (s === memo.before) return memo.beforeClean;
+  return false;
+}
+
+/**
+ * Records `result`, just made as `a + b`, as measured when both operands are held without a
+ * surrogate (then it has none either, so its count is its length; a surrogate at either edge could
+ * pair across the join). Why: a concatenation's charge measures both operands (call-costs.ts
+ * pairTraversal), and in a chain of `+` building a message each left operand is the previous
+ * result, a string V8 keeps as a pair of parts: measuring it with the regular expression flattens
+ * (copies) it first, so the chain copied every intermediate string once more. Now the next charge
+ * finds it here.
+ */
+export function rememberConcatenation(a: string, b: string, result: string): void {
+  if (heldClean(a) && heldClean(b)) remember(result, result.length, true);
 }
 
 function scanUtf8(s: string): number {
