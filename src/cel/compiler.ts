@@ -46,6 +46,22 @@ export interface CompiledExpressionCode {
   evaluate(activation: CelActivation): unknown;
   /** The generated source for an activation with JSON inputs (for tests and for reading). */
   readonly source: string;
+  /** `evaluate` returns JSON on an activation with JSON inputs (see CompileOptions.resultAsJson). */
+  readonly jsonResult: boolean;
+}
+
+export interface CompileOptions {
+  /** The variables the expression's scope declares, in order: where `variables.x` most likely is (a hint the activation checks). */
+  readonly variableSlots?: readonly string[];
+  /** The scope's variables whose values are JSON (their programs' jsonResult): read on as JSON. */
+  readonly jsonVariables?: ReadonlySet<string>;
+  /**
+   * Return the value as JSON when the generated code has it as JSON (a part of the review's JSON, a
+   * filter's or a concatenation's list of such parts) instead of converting it: for a variable, whose
+   * readers are compiled knowing it, and whose interpreter readers get it converted
+   * (engine/activation.ts variablesMap).
+   */
+  readonly resultAsJson?: boolean;
 }
 
 type Evaluate = (activation: CelActivation) => unknown;
@@ -63,16 +79,15 @@ export function compileExpression(
   runtimeAst: ASTNode,
   operation: OperationFactory,
   checkAgain?: () => ASTNode,
-  /** The variables the expression's scope declares, in order: where `variables.x` most likely is (a hint the activation checks). */
-  variableSlots: readonly string[] = [],
+  options: CompileOptions = {},
 ): CompiledExpressionCode {
   // Nothing in this scope that a closure below captures may refer to `ast` (see checkAgain).
   const checkedAst = checkAgain ?? keep(ast);
   // For an activation without JSON inputs (constants at load, the conformance suite): compiled on first use.
   let onCel: Evaluate | undefined;
-  const withoutJson: Evaluate = (activation) => (onCel ??= generate(checkedAst(), runtimeAst, operation, false, withoutJson, variableSlots).code)(activation);
-  const onJson = generate(ast, runtimeAst, operation, true, withoutJson, variableSlots);
-  return { evaluate: onJson.code, source: onJson.source };
+  const withoutJson: Evaluate = (activation) => (onCel ??= generate(checkedAst(), runtimeAst, operation, false, withoutJson, options).code)(activation);
+  const onJson = generate(ast, runtimeAst, operation, true, withoutJson, options);
+  return { evaluate: onJson.code, source: onJson.source, jsonResult: onJson.jsonResult };
 }
 
 function keep(ast: ASTNode): () => ASTNode {
@@ -104,17 +119,19 @@ function generate(
   operation: OperationFactory,
   jsonInputs: boolean,
   withoutJson: Evaluate,
-  variableSlots: readonly string[],
-): { code: Evaluate; source: string } {
-  const generator = new Generator(operation, runtimeTypesOf(ast, runtimeAst), jsonInputs, variableSlots);
+  options: CompileOptions,
+): { code: Evaluate; source: string; jsonResult: boolean } {
+  const generator = new Generator(operation, runtimeTypesOf(ast, runtimeAst), jsonInputs, options.variableSlots, options.jsonVariables);
   try {
     generator.meterRegions(ast as unknown as NodeLike);
-    const root = generator.cel(ast as unknown as NodeLike, { names: new Map(), accumulator: undefined });
+    const value = generator.gen(ast as unknown as NodeLike, { names: new Map(), accumulator: undefined });
+    const jsonResult = jsonInputs && options.resultAsJson === true && value.json;
+    const root = jsonResult ? value.src : generator.celOf(value);
     // The function on JSON is the program's `evaluate` itself (no wrapper call per evaluation, which
     // V8 could not inline: every program's wrapper would share one call site); it hands an
     // activation without JSON to the function compiled for CEL values.
     const prologue = jsonInputs ? generator.jsonPrologue(generator.k(withoutJson)) : [];
-    return generator.out.instantiate<Evaluate>(prologue, root);
+    return { ...generator.out.instantiate<Evaluate>(prologue, root), jsonResult };
   } catch (error) {
     // An AST shape this compiler did not expect is a reason to interpret, never a load failure.
     if (error instanceof NotCompiled) throw error;

@@ -257,6 +257,8 @@ function checkAgain(expression: string, declarations: CheckerDeclarations): () =
 export class PolicyScope {
   readonly #paramFields: Record<string, string> = {};
   readonly #variableFields: Record<string, string> = {};
+  /** The variables whose programs return JSON (CelProgram.jsonResult): their readers read them as JSON. */
+  readonly #jsonVariables = new Set<string>();
   readonly #native: NativeScopeOptions | undefined;
   #checker: Environment | undefined;
   /** What the checker's environment depends on, as part of the key of the program cache. */
@@ -267,9 +269,11 @@ export class PolicyScope {
     this.#native = native;
   }
 
-  /** Declares `variables.<name>` with the type its expression was inferred to have. */
-  declareVariable(name: string, type: string): void {
+  /** Declares `variables.<name>` with the type its expression was inferred to have, and whether its program returns JSON. */
+  declareVariable(name: string, type: string, json = false): void {
     this.#variableFields[name] = type;
+    if (json) this.#jsonVariables.add(name);
+    else this.#jsonVariables.delete(name);
     this.#checker = undefined;
     this.#declarations = undefined;
   }
@@ -302,19 +306,20 @@ export class PolicyScope {
   /**
    * Parses and type-checks an expression, then prepares it for evaluation.
    * `elementType` declares `element` (and `index`) for expressions evaluated per list element.
+   * `variable`: the expression of a variable, whose value may stay JSON (CelProgram.jsonResult).
    */
-  compile(expression: string, expected: ExpectedResult, elementType?: string): CelProgram {
+  compile(expression: string, expected: ExpectedResult, elementType?: string, variable = false): CelProgram {
     // A native policy's `object` is dyn: what it accepts, a DaemonSetPolicy's check may refuse.
-    this.#declarations ??= JSON.stringify([this.#native ?? null, this.#paramFields, this.#variableFields]);
-    const key = `${celEngine()}|${expected}|${elementType ?? ''}|${this.#declarations}|${expression}`;
+    this.#declarations ??= JSON.stringify([this.#native ?? null, this.#paramFields, this.#variableFields, [...this.#jsonVariables].sort()]);
+    const key = `${celEngine()}|${expected}|${variable}|${elementType ?? ''}|${this.#declarations}|${expression}`;
     const cached = programs.get(key);
     if (cached !== undefined) return cached;
-    const program = this.#compileNew(expression, expected, elementType);
+    const program = this.#compileNew(expression, expected, elementType, variable);
     programs.set(key, program);
     return program;
   }
 
-  #compileNew(expression: string, expected: ExpectedResult, elementType?: string): CelProgram {
+  #compileNew(expression: string, expected: ExpectedResult, elementType: string | undefined, variable: boolean): CelProgram {
     const env = this.#checkerFor(elementType);
     let checked: ReturnType<Environment['parse']>;
     let result: ReturnType<Environment['check']>;
@@ -336,15 +341,18 @@ export class PolicyScope {
     }
     // Checked: policies whose declarations differ only where this expression does not read them
     // share its program (its generated function, and the optimized code V8 makes of it).
-    const readKey = `${celEngine()}|${expected}|${elementType ?? ''}|${JSON.stringify([this.#native ?? null, declarationsRead(checked.ast, this.#paramFields, this.#variableFields)])}|${expression}`;
+    const read = declarationsRead(checked.ast, this.#paramFields, this.#variableFields);
+    // Which of the variables it reads are JSON: generated code reads those as JSON.
+    const jsonRead = Object.keys(read.variables ?? {}).filter((name) => this.#jsonVariables.has(name)).sort();
+    const readKey = `${celEngine()}|${expected}|${variable}|${elementType ?? ''}|${JSON.stringify([this.#native ?? null, read, jsonRead])}|${expression}`;
     const shared = programsByDeclarationsRead.get(readKey);
     if (shared !== undefined) return shared;
-    const program = this.#prepare(expression, elementType, checked, resultType);
+    const program = this.#prepare(expression, elementType, checked, resultType, variable);
     programsByDeclarationsRead.set(readKey, program);
     return program;
   }
 
-  #prepare(expression: string, elementType: string | undefined, checked: ReturnType<Environment['parse']>, resultType: string): CelProgram {
+  #prepare(expression: string, elementType: string | undefined, checked: ReturnType<Environment['parse']>, resultType: string, variable: boolean): CelProgram {
     let interpret: (activation: CelActivation) => unknown;
     let parsed: ReturnType<Environment['parse']>;
     let runtimeChecked: boolean;
@@ -364,15 +372,23 @@ export class PolicyScope {
     }
     let evaluate = interpret;
     let notCompiled: string | undefined;
+    let jsonResult = false;
     try {
       if (!runtimeChecked) throw new NotCompiled('the interpreter refuses the expression at run time');
-      const code = compileExpression(checked.ast, parsed.ast, interpretedOperation, checkAgain(expression, this.#checkerDeclarations(elementType)), Object.keys(this.#variableFields));
-      if (celEngine() === 'compiled') evaluate = code.evaluate;
+      const code = compileExpression(checked.ast, parsed.ast, interpretedOperation, checkAgain(expression, this.#checkerDeclarations(elementType)), {
+        variableSlots: Object.keys(this.#variableFields),
+        jsonVariables: new Set(this.#jsonVariables),
+        resultAsJson: variable,
+      });
+      if (celEngine() === 'compiled') {
+        evaluate = code.evaluate;
+        jsonResult = code.jsonResult;
+      }
     } catch (error) {
       if (!(error instanceof NotCompiled)) throw error;
       notCompiled = error.reason;
     }
-    return { source: expression, resultType, evaluate, interpret, notCompiled };
+    return { source: expression, resultType, evaluate, interpret, notCompiled, jsonResult };
   }
 }
 

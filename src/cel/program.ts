@@ -60,6 +60,12 @@ export interface CelProgram {
   interpret(activation: CelActivation): unknown;
   /** Why the compiler left this expression to the interpreter; undefined when it compiled it. */
   readonly notCompiled: string | undefined;
+  /**
+   * True for a variable's program whose `evaluate`, on an activation with JSON inputs, returns JSON
+   * rather than a CEL value (a part of the review's JSON, or a list of such parts): its compiled
+   * readers read it on as JSON, and the interpreter's `variables` map converts it.
+   */
+  readonly jsonResult?: boolean;
 }
 
 /** `compiled`: checked expressions run as generated closures (compiler.ts); `interpreted`: on cel-js. */

@@ -3,6 +3,7 @@
 // only where an operation needs a CEL value); `variables` is per policy, lazy and memoized
 // as in Kubernetes, so a variable no validation reads costs nothing.
 import type { CelActivation, ConversionMemo, JsonInputs } from '../cel/program.js';
+import { celOf } from '../cel/codegen/runtime.js';
 import { celOfJson, toCelValue } from '../cel/values.js';
 import type { CompiledPolicy, CompiledVariable } from '../policy/types.js';
 import { coverageValue } from './coverage-value.js';
@@ -426,11 +427,16 @@ class ElementActivation implements CelActivation {
   }
 }
 
-/** `variables` as the interpreter reads it: a map whose members evaluate on first read. */
+/**
+ * `variables` as the interpreter reads it: a map whose members evaluate on first read. A variable
+ * whose program returns JSON (CelProgram.jsonResult, for compiled readers) is converted here, through
+ * the review's conversions: the interpreter sees the CEL value it would have computed.
+ */
 function variablesMap(policy: CompiledPolicy, activation: PolicyActivation): Record<string, unknown> {
   const variables: Record<string, unknown> = Object.create(null);
-  for (const [slot, { name }] of policy.variables.entries()) {
-    Object.defineProperty(variables, name, { enumerable: true, get: () => activation.variable(name, slot) });
+  for (const [slot, { name, program }] of policy.variables.entries()) {
+    const get = program.jsonResult === true ? () => celOf(activation.variable(name, slot), activation.shared.json.converted) : () => activation.variable(name, slot);
+    Object.defineProperty(variables, name, { enumerable: true, get });
   }
   return variables;
 }

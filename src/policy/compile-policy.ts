@@ -104,9 +104,9 @@ export function compilePolicy(
   const declared = { params: Object.keys(spec.params ?? {}), variables: [] as string[] };
   /** Every expression compiled, to find those that read namespaceObject. */
   const compiledExpressions: CompiledExpression[] = [];
-  const compile = (path: FieldPath, expression: string, expected: ExpectedResult, elementType?: string): CompiledExpression | undefined => {
+  const compile = (path: FieldPath, expression: string, expected: ExpectedResult, elementType?: string, variable = false): CompiledExpression | undefined => {
     try {
-      const compiled = { field: formatFieldPath(path), program: scope.compile(expression, expected, elementType) };
+      const compiled = { field: formatFieldPath(path), program: scope.compile(expression, expected, elementType, variable) };
       compiledExpressions.push(compiled);
       return compiled;
     } catch (error) {
@@ -135,9 +135,9 @@ export function compilePolicy(
 
   const variables: CompiledVariable[] = [];
   (spec.variables ?? []).forEach((variable, i) => {
-    const compiled = compile(['spec', 'variables', i, 'expression'], variable.expression, 'any');
+    const compiled = compile(['spec', 'variables', i, 'expression'], variable.expression, 'any', undefined, true);
     // A broken variable is still declared (as dyn) so later expressions report their own problems only.
-    scope.declareVariable(variable.name, compiled?.program.resultType ?? 'dyn');
+    scope.declareVariable(variable.name, compiled?.program.resultType ?? 'dyn', compiled?.program.jsonResult === true);
     declared.variables.push(variable.name);
     if (compiled) variables.push(compiledVariable(compiled, variable.name));
   });
@@ -280,7 +280,8 @@ function precomputeVariables(variables: CompiledVariable[], params: unknown): vo
   for (const variable of variables) {
     const reads = expressionDependencies(variable.program.source);
     if (reads.requestScoped) {
-      if (!reads.params && reads.variables.size === 0) variable.sharedKey = variable.program.source;
+      // Shared only with variables whose value takes the same form (JSON or CEL) from the same text.
+      if (!reads.params && reads.variables.size === 0) variable.sharedKey = `${variable.program.jsonResult === true ? 'json' : 'cel'}|${variable.program.source}`;
       continue;
     }
     if (![...reads.variables].every((name) => Object.hasOwn(constants, name))) continue;

@@ -53,7 +53,7 @@ describe('variables that need no request', () => {
     assert.deepEqual(normalized!.constant, { value: ['/var/run', '/proc'] });
     assert.deepEqual(derived!.constant, { value: ['/var/run/', '/proc/'] });
     assert.equal(mounts!.constant, undefined);
-    assert.equal(mounts!.sharedKey, mounts!.program.source);
+    assert.equal(mounts!.sharedKey, `cel|${mounts!.program.source}`);
     assert.equal(mixed!.constant, undefined);
     assert.equal(mixed!.sharedKey, undefined);
     const object = daemonSet({ podSpec: { volumes: [{ name: 'sock', hostPath: { path: '/var/run/docker.sock' } }] } });

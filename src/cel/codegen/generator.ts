@@ -34,6 +34,8 @@ import {
   optionalIndex,
   optionalSelect,
   relabel,
+  inJson,
+  jsonHasField,
   sameFirstElementType,
 } from './runtime.js';
 import { NotCompiled, OPERAND_NAMES, type OperationFactory } from './contract.js';
@@ -200,6 +202,8 @@ export class Generator {
     readonly jsonInputs: boolean,
     /** The scope's variables in declaration order: the slot each `variables.x` read names (a hint, see select). */
     readonly variableSlots: readonly string[] = [],
+    /** The scope's variables whose values are JSON on an activation with JSON inputs (CelProgram.jsonResult). */
+    readonly jsonVariables: ReadonlySet<string> = new Set(),
   ) {}
 
   /**
@@ -357,6 +361,8 @@ export class Generator {
       case '>=':
         return this.ordering(node, scope, node.op);
       case '+':
+        if (this.jsonInputs && /^list\b/.test(checkedTypeOf(node) ?? '')) return this.listConcatenation(node, scope);
+        return this.celValue(intArithmetic(this, node, scope, node.op));
       case '-':
       case '*':
       case '/':
@@ -443,7 +449,8 @@ export class Generator {
         });
         return t;
       });
-      return { src, json: false, key: read };
+      // A variable whose value is JSON is read on as JSON (its readers and it are compiled in one scope).
+      return { src, json: this.jsonInputs && this.jsonVariables.has(field), key: read };
     }
     const operand = this.gen(operandNode, scope);
     // A field of a value read by key is the same value (or error) at every read.
@@ -737,6 +744,38 @@ export class Generator {
     return { src: t, json: false };
   }
 
+  /**
+   * `l + r` that the checker typed as a list. Two JSON lists whose operands the interpreter types
+   * `dyn` (or `list<dyn>`) are concatenated as they are: the interpreter concatenates any two such
+   * lists, and its result is this one's elements converted. The list is JSON then, so a chained
+   * macro reads its elements as JSON and a variable keeps it (`variables.containers`, read by
+   * dozens of expressions, used to be converted whole on every review). Other operands (which the
+   * apiserver's schema never lets through) take the generic `+`, whose CEL value is wrapped.
+   */
+  listConcatenation(node: NodeLike, scope: Scope): Value {
+    const [leftNode, rightNode] = node.args as [NodeLike, NodeLike];
+    const slow = this.operation('object + oldObject', [leftNode, rightNode]);
+    const left = this.gen(leftNode, scope);
+    const right = this.gen(rightNode, scope);
+    const untyped = (n: NodeLike) => /^(dyn|list<dyn>)$/.test(this.runtimeTypes.get(n) ?? 'dyn');
+    if (!left.json || !right.json || !untyped(leftNode) || !untyped(rightNode)) {
+      return this.arithmeticOn(this.celOf(left), this.celOf(right), '+', slow, node);
+    }
+    const t = this.out.temporary();
+    const l = left.src;
+    const r = right.src;
+    this.out.block(`if (Array.isArray(${l}) && Array.isArray(${r}))`, () => {
+      this.chargeSized(node, l, r);
+      // concatLists charges what the interpreter's `+` charges (library/allocations.ts).
+      this.emit(`${t} = ${this.k(concatLists)}(${l}, ${r});`);
+    });
+    this.out.block('else', () => {
+      const generic = this.arithmeticOn(this.celOf(left), this.celOf(right), '+', slow, node);
+      this.emit(`${t} = ${this.k(inJson)}(${generic.src});`);
+    });
+    return { src: t, json: true };
+  }
+
   membership(node: NodeLike, scope: Scope): Value {
     const [leftNode, rightNode] = node.args as [NodeLike, NodeLike];
     const slow = this.operation('object in oldObject', node.args as NodeLike[]);
@@ -906,7 +945,7 @@ export class Generator {
     if (!has) throw new NotCompiled(`macro ${String((node.args as unknown[])?.[0] ?? node.op)}`);
     const operand = this.gen(has.operand, scope);
     const o = operand.src;
-    const call = `${this.k(hasField)}(${o}, ${this.k(has.field)})`;
+    const call = `${this.k(operand.json ? jsonHasField : hasField)}(${o}, ${this.k(has.field)})`;
     if (!operand.json || !IDENTIFIER.test(has.field)) return { src: this.let(call), json: false };
     // JSON: a member that is there is a presence test; the rest (absent, not an object) is hasField's.
     const member = this.out.temporary();
@@ -1062,7 +1101,9 @@ export class Generator {
       if (jsonRange) {
         this.emit(`if (Array.isArray(${collection})) ${items} = ${this.k(jsonListItems)}(${collection});`);
         this.emit(`else if (${this.k(isPlainMap)}(${collection})) ${items} = ${this.k(jsonObjectKeys)}(${collection});`);
-        this.emit(`else { ${t} = ${notIterable}(${this.k(celOf)}(${collection}, converted)); break ${done}; }`);
+        // Anything else as the interpreter has it: iterable if a slow path or a wrapped value made it a
+        // CEL list or map (its items then CEL values, which the JSON paths read as they read JSON).
+        this.emit(`else if ((${items} = ${this.k(celItems)}(${this.k(celOf)}(${collection}, converted))) === undefined) { ${t} = ${notIterable}(${this.k(celOf)}(${collection}, converted)); break ${done}; }`);
       } else {
         this.emit(`${items} = ${this.k(celItems)}(${collection});`);
         this.emit(`if (${items} === undefined) { ${t} = ${notIterable}(${collection}); break ${done}; }`);

@@ -4,6 +4,7 @@ import { EvaluationError, Optional } from '@marcbachmann/cel-js';
 import { chargeCost, isCostBudgetArmed } from '../cost.js';
 import type { ConversionMemo } from '../program.js';
 import { celOfJson } from '../values.js';
+import { hasField } from '../library/standard.js';
 
 /** A value as the interpreter sees a plain CEL map (an object without a class of its own). */
 export function isPlainMap(value: unknown): value is Record<string, unknown> {
@@ -21,11 +22,39 @@ export function isJsonObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
+/**
+ * A CEL value where generated code holds JSON: what an operation whose result is JSON when its
+ * operands are (a concatenation of two JSON lists) gives for other operands. Converting a CEL value
+ * as if it were JSON could change it (the double 1.0 would become the int 1), so it is wrapped: it
+ * has no members and is no list or plain map, so every JSON fast path turns it down and the slow
+ * path's celOf unwraps it.
+ */
+export class CelValueInJson {
+  readonly #value: unknown;
+  constructor(value: unknown) {
+    this.#value = value;
+  }
+  static unwrap(held: CelValueInJson): unknown {
+    return held.#value;
+  }
+}
+
+/** `value` (a CEL value) where generated code holds JSON (see CelValueInJson). */
+export function inJson(value: unknown): CelValueInJson {
+  return new CelValueInJson(value);
+}
+
+/** has(o.field) for a JSON operand that failed the presence test: hasField's answer, on the CEL value a wrapped one holds. */
+export function jsonHasField(operand: unknown, field: string): boolean {
+  return hasField(operand instanceof CelValueInJson ? CelValueInJson.unwrap(operand) : operand, field);
+}
+
 /** A JSON value read by compiled code as the CEL value it stands for (values.ts). */
 export function celOf(value: unknown, converted: ConversionMemo): unknown {
   // Strings, bools and null are the same in both; the rest is converted (objects once per review).
   if (typeof value === 'string' || typeof value === 'boolean' || value === null) return value;
   if (Array.isArray(value)) return celOfList(value, converted);
+  if (value instanceof CelValueInJson) return CelValueInJson.unwrap(value);
   return celOfJson(value, converted);
 }
 
