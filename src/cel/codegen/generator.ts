@@ -567,8 +567,19 @@ export class Generator {
     const c = this.cel(conditionNode, scope);
     const t = this.out.temporary();
     // The step of a filter keeping JSON elements: both branches are its accumulator, left as JSON.
-    const json = scope.jsonAccumulator === true && leftNode.op === 'accuPush' && rightNode.op === 'accuValue';
-    const branch = (n: NodeLike): Source => (json ? this.jsonElement(n, scope) : this.cel(n, scope));
+    const filterStep = scope.jsonAccumulator === true && leftNode.op === 'accuPush' && rightNode.op === 'accuValue';
+    // `c ? x : []` (or `{}`): the empty literal is the same value as JSON and as CEL, so the result is
+    // JSON when x is (`(p ? object.spec.initContainers : []) + ...` converts nothing).
+    const emptyLiteral = (n: NodeLike) => isEmptyListLiteral(n) || isEmptyMapLiteral(n);
+    const besideEmpty = this.jsonInputs && !filterStep && (emptyLiteral(leftNode) || emptyLiteral(rightNode));
+    let json = filterStep;
+    const branch = (n: NodeLike): Source => {
+      if (filterStep) return this.jsonElement(n, scope);
+      if (!besideEmpty || emptyLiteral(n)) return this.cel(n, scope);
+      const value = this.gen(n, scope);
+      json = value.json;
+      return value.src;
+    };
     this.out.block(`if (${c} === true)`, () => this.emit(`${t} = ${branch(leftNode)};`));
     this.out.block(`else if (${c} === false)`, () => this.emit(`${t} = ${branch(rightNode)};`));
     this.out.block('else', () => {
