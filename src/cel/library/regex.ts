@@ -5,7 +5,9 @@
 //   <string>.findAll(<string>) <list<string>>        all non-overlapping matches (Go's FindAllString)
 //   <string>.findAll(<string>, <int>) <list<string>> at most n matches when n >= 0
 // Syntax RE2 refuses (lookaround, backreferences, \Z, repeat counts over 1000...) is an evaluation
-// error, never a fallback to another engine. Policy patterns are nearly always constants, so
+// error, never a fallback to another engine. `matches` runs a pattern of one simple kind (anchored,
+// ASCII, deterministic: `^[0-9]+%?$`) on a native RegExp, which matches exactly what RE2 matches and
+// in linear time too (linear-regex.ts); everything else runs on re2js. Policy patterns are nearly always constants, so
 // compiled patterns live in a bounded cache that keeps the recently used ones (CLOCK).
 //
 // Each call costs what Kubernetes charges for matches, find and findAll: ceil((1 + size(s)) * 0.1) *
@@ -19,6 +21,7 @@ import { RE2JS } from 're2js';
 import { chargeCost, isCostBudgetArmed } from '../cost.js';
 import { shadowBuiltinOverloads, type RegistryLike } from '../cel-js-internals.js';
 import { regexCost } from './call-costs.js';
+import { linearNativeRegex } from './linear-regex.js';
 import { celError, define, toIndex } from './support.js';
 
 /** How many compiled patterns (or compile errors) the cache keeps. */
@@ -35,9 +38,16 @@ const MAX_CACHED_REGEX_LENGTH = 256;
 
 type Compiled = RE2JS | { error: string };
 
+/** What `matches` runs: the compiled RE2 pattern, or a native RegExp that matches the same strings (linear-regex.ts). */
+interface Matcher {
+  test(s: string): boolean;
+}
+
 /** A cached pattern: `used` is set on a hit and cleared when eviction passes it over (second chance). */
 interface CacheEntry {
   readonly compiled: Compiled;
+  /** What `matches` runs (undefined when the pattern does not compile). */
+  readonly matcher: Matcher | undefined;
   used: boolean;
 }
 
@@ -59,31 +69,40 @@ function evictOne(): void {
   }
 }
 
-/** Compiles with RE2 syntax, from the cache when possible; throws a CEL error for invalid syntax. */
-export function compileRegex(pattern: string): RE2JS {
+/** The cache entry of `pattern`, compiled now if it is not cached (a long pattern's entry is not kept). */
+function entryOf(pattern: string): CacheEntry {
   const entry = cache.get(pattern);
-  let compiled: Compiled;
   if (entry !== undefined) {
     if (!entry.used) entry.used = true;
-    compiled = entry.compiled;
-  } else {
-    if (pattern.length > MAX_REGEX_LENGTH) {
-      throw celError(`regular expression of ${pattern.length} characters refused: the limit is ${MAX_REGEX_LENGTH}`);
-    }
-    try {
-      compiled = RE2JS.compile(pattern);
-    } catch (error) {
-      compiled = { error: error instanceof Error ? error.message : String(error) };
-    }
-    if (pattern.length > MAX_CACHED_REGEX_LENGTH) {
-      if (compiled instanceof RE2JS) return compiled;
-      throw celError(`invalid regular expression ${JSON.stringify(pattern.slice(0, 80))}…: ${compiled.error}`);
-    }
-    if (cache.size >= REGEX_CACHE_SIZE) evictOne();
-    cache.set(pattern, { compiled, used: false });
+    return entry;
   }
+  if (pattern.length > MAX_REGEX_LENGTH) {
+    throw celError(`regular expression of ${pattern.length} characters refused: the limit is ${MAX_REGEX_LENGTH}`);
+  }
+  let compiled: Compiled;
+  try {
+    compiled = RE2JS.compile(pattern);
+  } catch (error) {
+    compiled = { error: error instanceof Error ? error.message : String(error) };
+  }
+  const matcher = compiled instanceof RE2JS ? (linearNativeRegex(pattern) ?? compiled) : undefined;
+  const made = { compiled, matcher, used: false };
+  if (pattern.length > MAX_CACHED_REGEX_LENGTH) return made;
+  if (cache.size >= REGEX_CACHE_SIZE) evictOne();
+  cache.set(pattern, made);
+  return made;
+}
+
+function refuse(pattern: string, compiled: { error: string }): never {
+  const shown = pattern.length > MAX_CACHED_REGEX_LENGTH ? `${JSON.stringify(pattern.slice(0, 80))}…` : JSON.stringify(pattern);
+  throw celError(`invalid regular expression ${shown}: ${compiled.error}`);
+}
+
+/** Compiles with RE2 syntax, from the cache when possible; throws a CEL error for invalid syntax. */
+export function compileRegex(pattern: string): RE2JS {
+  const { compiled } = entryOf(pattern);
   if (compiled instanceof RE2JS) return compiled;
-  throw celError(`invalid regular expression ${JSON.stringify(pattern)}: ${compiled.error}`);
+  return refuse(pattern, compiled);
 }
 
 /** Charges one regex call as Kubernetes does, before the pattern is compiled or run. */
@@ -98,8 +117,9 @@ export function regexCacheSize(): number {
 
 export function matches(s: string, pattern: string): boolean {
   chargeRegexCall(s, pattern);
-  const re = compileRegex(pattern);
-  return re.test(s);
+  const { compiled, matcher } = entryOf(pattern);
+  if (matcher === undefined) return refuse(pattern, compiled as { error: string });
+  return matcher.test(s);
 }
 
 export function find(s: string, pattern: string): string {
