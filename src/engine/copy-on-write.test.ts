@@ -119,6 +119,42 @@ describe('mutations copy on write', () => {
     assert.equal(Object.getPrototypeOf(annotations.annotations), Object.prototype);
     assert.deepEqual(Object.keys(annotations.annotations as JsonObject), ['app', '__proto__']);
   });
+
+  it('sets a default beside an own __proto__ key as a member, and refuses one that writes a __proto__ key as before', async () => {
+    const beside = policyYaml('beside', `
+  mutations:
+    - name: label
+      defaults:
+        - path: /metadata/labels/tier
+          value: node
+        - path: /metadata/labels/__proto__
+          value: other
+`);
+    const through = policyYaml('through', `
+  failurePolicy: Fail
+  mutations:
+    - name: label
+      defaults:
+        - path: /metadata/labels/__proto__
+          value: x
+`);
+    const object = sample();
+    const pristine = structuredClone(object);
+    const decision = review(admissionRequest(object), await policies(beside), { phase: 'mutate' });
+    assert.deepEqual(object, pristine);
+    const labels = (decision.mutatedObject!.metadata as JsonObject).labels as JsonObject;
+    // The own `__proto__` key was there (data, not null): only `tier` is added, last, as a member.
+    assert.deepEqual(Object.keys(labels), ['app', '__proto__', 'tier']);
+    assert.equal(Object.getPrototypeOf(labels), Object.prototype);
+    assert.deepEqual(decision.patch, [{ op: 'add', path: '/metadata/labels/tier', value: 'node' }]);
+    // A name the patch library will not write through: the same refusal as any patch's.
+    const plain = sample();
+    (plain.metadata as JsonObject).labels = { app: 'agent' };
+    const refused = review(admissionRequest(plain), await policies(through), { phase: 'mutate' });
+    assert.equal(refused.outcomes[0]?.result, 'error');
+    assert.match(refused.outcomes[0]?.message ?? '', /banned for security reasons/);
+    assert.deepEqual(refused.patch, []);
+  });
 });
 
 describe('celOfJson', () => {

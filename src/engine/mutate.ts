@@ -61,10 +61,39 @@ function firstMissing(root: JsonObject, basePath: string[], path: string[], fiel
  * (firstMissing): it targets that segment and carries the rest as nested objects, so no parent is
  * left missing. Defaults add only where firstMissing found a gap: that is what makes them idempotent.
  */
-function addFromFirstMissing(basePath: string[], path: string[], i: number, value: JsonValue): PatchOperation {
+function addFromFirstMissing(basePath: string[], path: string[], i: number, value: JsonValue): { operation: PatchOperation; segments: string[] } {
   let wrapped: JsonValue = value;
   for (let j = path.length - 1; j > i; j--) wrapped = { [path[j]!]: wrapped };
-  return { op: 'add', path: formatPointer([...basePath, ...path.slice(0, i + 1)]), value: wrapped };
+  const segments = [...basePath, ...path.slice(0, i + 1)];
+  return { operation: { op: 'add', path: formatPointer(segments), value: wrapped }, segments };
+}
+
+/** Names the patch library refuses to write through (its banPrototypeModifications): such a default takes the general path and its error. */
+function guardedName(segment: string): boolean {
+  return segment === '__proto__' || segment === 'prototype';
+}
+
+/**
+ * A default's `add` (addFromFirstMissing) applied to copies of the containers on its path, without a
+ * pointer to format, parse and check again: firstMissing found every container up to the target's
+ * parent, and the parent an object whose member is absent or null, so the add sets that member, as
+ * the patch library would (an existing member keeps its place, a new one goes last).
+ */
+function applyDefaultAdd(document: JsonObject, segments: readonly string[], value: JsonValue): JsonObject {
+  const root: JsonObject = { ...document };
+  let parent: Container = root;
+  for (let i = 0; i < segments.length - 1; i++) {
+    const key = segments[i]!;
+    const child = childOf(parent, key) as Container;
+    const copy: Container = Array.isArray(child) ? [...child] : { ...child };
+    // childOf found an own property: assigning replaces it, even for a key named `__proto__`.
+    if (Array.isArray(parent)) parent[Number(key)] = copy;
+    else parent[key] = copy;
+    parent = copy;
+  }
+  // Defined, not assigned, and a copy: the value is reported in the patch and may be a policy's constant.
+  Object.defineProperty(parent, segments[segments.length - 1]!, { value: copyJson(value), enumerable: true, writable: true, configurable: true });
+  return root;
 }
 
 function listAt(root: JsonObject, segments: string[]): JsonValue[] | undefined {
@@ -91,10 +120,10 @@ function defaultValue(entry: CompiledDefault, activation: CelActivation): JsonVa
 function applyDefaults(mutation: CompiledMutation, original: JsonObject, activation: CelActivation): MutationResult {
   const operations: PatchOperation[] = [];
   let working = original;
-  const emit = (op: PatchOperation): void => {
+  const emit = ({ operation, segments }: { operation: PatchOperation; segments: string[] }): void => {
     // Copy on write, and only the path written: most reviews of a compliant object write nothing.
-    working = applyInPlace(copyPathTo(working, op), op, mutation.field);
-    operations.push(op);
+    working = segments.some(guardedName) ? applyInPlace(copyPathTo(working, operation), operation, mutation.field) : applyDefaultAdd(working, segments, operation.value!);
+    operations.push(operation);
   };
   for (const entry of mutation.defaults ?? []) {
     if (!entry.forEach) {
