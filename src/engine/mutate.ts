@@ -81,16 +81,7 @@ function guardedName(segment: string): boolean {
  */
 function applyDefaultAdd(document: JsonObject, segments: readonly string[], value: JsonValue): JsonObject {
   const root: JsonObject = { ...document };
-  let parent: Container = root;
-  for (let i = 0; i < segments.length - 1; i++) {
-    const key = segments[i]!;
-    const child = childOf(parent, key) as Container;
-    const copy: Container = Array.isArray(child) ? [...child] : { ...child };
-    // childOf found an own property: assigning replaces it, even for a key named `__proto__`.
-    if (Array.isArray(parent)) parent[Number(key)] = copy;
-    else parent[key] = copy;
-    parent = copy;
-  }
+  const parent = copyContainersAlong(root, segments);
   // Defined, not assigned, and a copy: the value is reported in the patch and may be a policy's constant.
   Object.defineProperty(parent, segments[segments.length - 1]!, { value: copyJson(value), enumerable: true, writable: true, configurable: true });
   return root;
@@ -235,19 +226,29 @@ function copyPathTo(document: JsonObject, operation: PatchOperation): JsonObject
     } catch {
       return copyJson(document) as JsonObject; // the operation will fail; leave nothing shared for it to touch
     }
-    let parent: Container = root;
-    for (let i = 0; i < segments.length - 1; i++) {
-      const key = segments[i]!;
-      const child = childOf(parent, key);
-      if (child === undefined || child === null || typeof child !== 'object') break;
-      const copy: Container = Array.isArray(child) ? [...child] : { ...child };
-      // childOf found an own property: assigning replaces it, even for a key named `__proto__`.
-      if (Array.isArray(parent)) parent[Number(key)] = copy;
-      else parent[key] = copy;
-      parent = copy;
-    }
+    copyContainersAlong(root, segments);
   }
   return root;
+}
+
+/**
+ * Replaces each container under `root` (already a copy) on the way to the parent of `segments`' last
+ * one by a shallow copy, stopping where one is missing or not a container; the last copy made (the
+ * parent, when the path is there).
+ */
+function copyContainersAlong(root: JsonObject, segments: readonly string[]): Container {
+  let parent: Container = root;
+  for (let i = 0; i < segments.length - 1; i++) {
+    const key = segments[i]!;
+    const child = childOf(parent, key);
+    if (child === undefined || child === null || typeof child !== 'object') break;
+    const copy: Container = Array.isArray(child) ? [...child] : { ...child };
+    // childOf found an own property: assigning replaces it, even for a key named `__proto__`.
+    if (Array.isArray(parent)) parent[Number(key)] = copy;
+    else parent[key] = copy;
+    parent = copy;
+  }
+  return parent;
 }
 
 /**
