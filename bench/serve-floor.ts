@@ -68,3 +68,24 @@ export function cpuSplit(rounds: readonly RoundCpu[]): CpuSplit {
     library: median(rounds.map((r) => r.daemonguard - r.trivial)),
   };
 }
+
+/** One round's CPU per request, µs, of the floor, serve with the trivial policy, and the hand-written checks' server. */
+export interface RoundCpuOfChecks {
+  floor: number;
+  trivial: number;
+  handWritten: number;
+}
+
+/**
+ * The share of the floor's throughput a serve whose policy library ran as fast as code written by
+ * hand would reach: floor / (trivial + (hand-written − floor)), per round, the median of the rounds.
+ * serve's own work is what the trivial policy's serve costs; the checks' work is what the hand-written
+ * server costs over the floor (it is the floor plus the checks). Both are measured; their sum is an
+ * estimate, since the checks are not run inside serve: it leaves out what each costs the other in
+ * the CPU caches, so it errs on the high side. CPU-bound servers answer in inverse proportion to their
+ * CPU time per request, so the ratio of CPU times stands for the ratio of throughputs. It tells
+ * whether a throughput target above it is one an engine can reach at all, inside this serve.
+ */
+export function handWrittenInServeShare(rounds: readonly RoundCpuOfChecks[]): number {
+  return median(rounds.map((r) => r.floor / (r.trivial + r.handWritten - r.floor)));
+}

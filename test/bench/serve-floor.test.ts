@@ -12,7 +12,7 @@ import { review } from '../../src/engine/review.js';
 import { loadPolicySet } from '../../src/policy/load-policies.js';
 import type { PolicySet } from '../../src/policy/types.js';
 import { parseNamespaces } from '../../src/server/namespace-catalog.js';
-import { TRIVIAL_POLICY_NAME, cpuSplit, writeTrivialPolicyDir } from '../../bench/serve-floor.js';
+import { TRIVIAL_POLICY_NAME, cpuSplit, handWrittenInServeShare, writeTrivialPolicyDir } from '../../bench/serve-floor.js';
 import { NAMESPACES_YAML, reviewTemplate } from '../../bench/webhook-payloads.js';
 
 describe("serve's own cost: the trivial policy", () => {
@@ -100,5 +100,27 @@ describe("serve's own cost: the split of daemonguard's CPU per request over the 
   it('is not a number when no round could read CPU time', () => {
     const split = cpuSplit([{ floor: Number.NaN, trivial: Number.NaN, daemonguard: Number.NaN }]);
     assert.ok(Number.isNaN(split.serve) && Number.isNaN(split.library) && Number.isNaN(split.overFloor));
+  });
+});
+
+describe("serve's own cost: the share of the floor a serve with hand-written-fast checks would reach", () => {
+  it('is floor / (trivial + hand-written − floor): serve\'s own work plus the checks\' cost over the floor', () => {
+    // serve's own work 13 µs, the checks 16 µs over the floor: 57 / 86.
+    assert.equal(handWrittenInServeShare([{ floor: 57, trivial: 70, handWritten: 73 }]), 57 / 86);
+  });
+
+  it("is the median of the rounds' shares, each round's servers taken together", () => {
+    const share = handWrittenInServeShare([
+      { floor: 50, trivial: 60, handWritten: 65 }, // 50 / 75 = 0.667
+      { floor: 60, trivial: 75, handWritten: 70 }, // 60 / 85 = 0.706
+      { floor: 100, trivial: 140, handWritten: 120 }, // 100 / 160 = 0.625, a busier round for all three
+    ]);
+    // The servers' medians taken apart (60, 75, 70) would give 60 / 85 instead.
+    assert.equal(share, 50 / 75);
+  });
+
+  it('leaves out a round without /proc, and is not a number when no round could read CPU time', () => {
+    assert.equal(handWrittenInServeShare([{ floor: 50, trivial: 60, handWritten: 65 }, { floor: Number.NaN, trivial: Number.NaN, handWritten: Number.NaN }]), 50 / 75);
+    assert.ok(Number.isNaN(handWrittenInServeShare([{ floor: Number.NaN, trivial: 70, handWritten: 73 }])));
   });
 });
