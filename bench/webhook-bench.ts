@@ -341,7 +341,7 @@ async function main(): Promise<void> {
           (handWritten === undefined
             ? ':'
             : "; 'with hand-written-fast checks' estimates what serve would reach if its library cost what the hand-written checks cost over the floor: " +
-              "floor / (trivial + hand-written − floor), the median of the rounds' (an upper estimate: the two costs are measured apart, so neither slows the other's code in the caches):"),
+              "floor / (trivial + hand-written − floor), the median of the rounds' values (an upper estimate: the two costs are measured apart, so neither slows the other's code in the caches):"),
       );
       lines.push('');
       lines.push(
