@@ -352,9 +352,10 @@ async function main(): Promise<void> {
       for (const c of cases) {
         const { trivial: t, floor: a, daemonguard: b, handWritten: h } = runs.get(caseId(c))!;
         const toFloor = roundRatio(t, a, (m) => m.requestsPerSecond);
-        const split = cpuSplit(a.map((m, i) => ({ floor: m.cpuPerRequest, trivial: t[i]!.cpuPerRequest, daemonguard: b[i]!.cpuPerRequest })));
-        const withHandWritten =
-          handWritten === undefined ? undefined : handWrittenInServeShare(a.map((m, i) => ({ floor: m.cpuPerRequest, trivial: t[i]!.cpuPerRequest, handWritten: h[i]!.cpuPerRequest })));
+        // Each round's servers side by side (the hand-written server's when it ran).
+        const rounds = a.map((m, i) => ({ floor: m.cpuPerRequest, trivial: t[i]!.cpuPerRequest, daemonguard: b[i]!.cpuPerRequest, handWritten: h[i]?.cpuPerRequest ?? Number.NaN }));
+        const split = cpuSplit(rounds);
+        const withHandWritten = handWritten === undefined ? undefined : handWrittenInServeShare(rounds);
         splits.set(caseId(c), { toFloor, split, withHandWritten });
         lines.push(
           `| /${c.endpoint} | ${c.payload} | ${c.connections} | ${fixed(med(t, (m) => m.requestsPerSecond), 0)} | ${fixed(toFloor, 2)} | ` +
