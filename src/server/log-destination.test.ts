@@ -61,7 +61,80 @@ describe('BatchedLogDestination', () => {
     );
     // About 30 KB of lines over a few hundred ms: a few full batches and a few periodic flushes.
     const ours = writes.mock.calls.filter((call) => call.arguments[0] === fd).length;
-    assert.ok(ours <= count / 10, `${ours} writes for ${count} lines`);
+    assert.ok(ours >= 1 && ours <= count / 10, `${ours} writes for ${count} lines`);
+  });
+
+  it('writes batch after batch from the same two buffers: a batch allocates nothing while the writer keeps up', async () => {
+    const { file, fd, destination } = await openLog();
+    const writes = mock.method(fs, 'write');
+    const logger = pino({ level: 'info' }, destination);
+    // About 20 batches, logged in bursts of about half a batch with a pause for the write in between.
+    const count = 6_000;
+    for (let i = 0; i < count; i++) {
+      logger.info({ i, text: 'y'.repeat(150) }, 'line');
+      if (i % 150 === 149) await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    await destination.flushInOrder();
+    assert.deepEqual(
+      (await linesOf(file)).map((line) => line['i']),
+      Array.from({ length: count }, (_, i) => i),
+    );
+    const buffers = new Set(writes.mock.calls.filter((call) => call.arguments[0] === fd).map((call) => call.arguments[1]));
+    const batches = writes.mock.calls.filter((call) => call.arguments[0] === fd).length;
+    assert.ok(batches >= 15, `${batches} writes`);
+    assert.equal(buffers.size, 2, `${batches} batches written from ${buffers.size} buffers`);
+  });
+
+  it('keeps the lines a full pipe refuses (EAGAIN) and writes them whole and in order once its reader reads again', async () => {
+    folder ??= await mkdtemp(path.join(tmpdir(), 'daemonguard-log-'));
+    const fifo = path.join(folder, 'pipe');
+    const made = spawnSync('mkfifo', [fifo], { encoding: 'utf8' });
+    assert.equal(made.status, 0, made.stderr);
+    // Non-blocking at both ends, as a container runtime's log pipe can be: a write to the full pipe fails with EAGAIN.
+    const reader = fs.openSync(fifo, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+    const writer = fs.openSync(fifo, fs.constants.O_WRONLY | fs.constants.O_NONBLOCK);
+    const destination = new BatchedLogDestination(writer);
+    opened.push({ file: fifo, fd: writer, destination });
+    const fullPipeWrites = mock.method(fs, 'write');
+    const logger = pino({ level: 'info' }, destination);
+    // About 450 KB in three bursts, several times what the pipe holds (64 KB), while nobody reads.
+    const count = 3_000;
+    for (let i = 0; i < count; i++) {
+      logger.info({ i, text: 'z'.repeat(120) }, 'line');
+      if (i % 1_000 === 999) await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    const written = new Promise<void>((resolve) => destination.flush(() => resolve()));
+    const failures = fullPipeWrites.mock.calls.length;
+    // The reader comes back.
+    const chunks: Buffer[] = [];
+    const chunk = Buffer.alloc(65536);
+    let done = false;
+    void written.then(() => (done = true));
+    const started = Date.now();
+    for (;;) {
+      let read = 0;
+      try {
+        read = fs.readSync(reader, chunk, 0, chunk.length, null);
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'EAGAIN') throw error;
+      }
+      if (read > 0) chunks.push(Buffer.from(chunk.subarray(0, read)));
+      else if (done) break;
+      else await new Promise((resolve) => setTimeout(resolve, 2));
+      assert.ok(Date.now() - started < 30_000, 'the lines did not arrive within 30 s');
+    }
+    fs.closeSync(reader);
+    const lines = Buffer.concat(chunks)
+      .toString('utf8')
+      .split('\n')
+      .filter((line) => line !== '')
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
+    assert.deepEqual(
+      lines.map((line) => line['i']),
+      Array.from({ length: count }, (_, i) => i),
+    );
+    // The writes were refused while the pipe was full and tried again: more writes than batches.
+    assert.ok(failures > 0 && fullPipeWrites.mock.calls.length > Math.ceil((count * 180) / LOG_BATCH_BYTES), `${fullPipeWrites.mock.calls.length} writes`);
   });
 
   it('writes a lone line within the flush interval, with nothing after it to push it out', async () => {
