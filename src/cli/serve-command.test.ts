@@ -43,6 +43,8 @@ describe('daemonguard serve: flags', () => {
       '--eval-deadline <duration>',
       'DAEMONGUARD_EVAL_DEADLINE',
       '--log-level <level>',
+      '--gc-duration-metric',
+      'DAEMONGUARD_GC_DURATION_METRIC',
       '--shutdown-grace <duration>',
       'default: "0.0.0.0"',
       'default: 8443',
@@ -230,7 +232,7 @@ describe('daemonguard serve: running', () => {
     await writeFiles(dir, { 'rules/all.yaml': TEST_POLICIES });
     const served = await startServe({
       cwd: dir,
-      env: { DAEMONGUARD_ADDRESS: '127.0.0.1', DAEMONGUARD_PORT: '0', DAEMONGUARD_POLICIES: 'rules', DAEMONGUARD_LOG_LEVEL: 'info' },
+      env: { DAEMONGUARD_ADDRESS: '127.0.0.1', DAEMONGUARD_PORT: '0', DAEMONGUARD_POLICIES: 'rules', DAEMONGUARD_LOG_LEVEL: 'info', DAEMONGUARD_GC_DURATION_METRIC: 'true' },
     });
     const generated = served.logLines().find((line) => line['generated'] === 'all');
     assert.ok(generated, 'the certificate generation is logged');
@@ -249,6 +251,8 @@ describe('daemonguard serve: running', () => {
     const decision = await served.waitForLog((line) => line['msg'] === 'admission decision' && line['uid'] === 'uid-cli');
     assert.equal(decision['decision'], 'denied');
     assert.equal(served.stdout().includes('registry.example'), false, 'request bodies are not logged');
+    // Asked for through the environment: the histogram of garbage-collection pauses is exported.
+    assert.match((await callHttp(`${served.probeUrl}/metrics`)).text, /^# TYPE nodejs_gc_duration_seconds histogram$/m);
 
     assert.deepEqual(await served.stop(), { code: 0, signal: null });
   });
@@ -387,7 +391,11 @@ describe('daemonguard serve: probe port and TLS settings', () => {
     assert.equal(listening['clientCertificates'], 'required');
     assert.equal(listening['probeAddress'], '127.0.0.1');
     assert.deepEqual([(await callHttp(`${served.probeUrl}/healthz`)).text, (await callHttp(`${served.probeUrl}/readyz`)).text], ['ok\n', 'ok\n']);
-    assert.match((await callHttp(`${served.probeUrl}/metrics`)).text, /^daemonguard_policies_loaded [1-9]\d*$/m);
+    const metrics = (await callHttp(`${served.probeUrl}/metrics`)).text;
+    assert.match(metrics, /^daemonguard_policies_loaded [1-9]\d*$/m);
+    // By default prom-client's process and node metrics, without the GC pause histogram (--gc-duration-metric).
+    assert.match(metrics, /^# TYPE nodejs_eventloop_lag_seconds gauge$/m);
+    assert.doesNotMatch(metrics, /nodejs_gc_duration_seconds/);
 
     const body = JSON.stringify(admissionReview('CREATE', daemonSet({ memoryLimit: '1Gi' }), { uid: 'uid-client-cert' }));
     await assert.rejects(callHttps(`${served.url}/validate`, { ca: certificates.ca.certPem, body, agent: false }), /certificate required|ECONNRESET|socket hang up|alert/i);

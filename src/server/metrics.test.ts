@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
-import { createServerMetrics } from './metrics.js';
+import { PerformanceObserver } from 'node:perf_hooks';
+import { describe, it, mock } from 'node:test';
+import { createServerMetrics, GC_DURATION_METRIC } from './metrics.js';
 
 /** The exposition lines of one metric family (its samples, without # HELP and # TYPE). */
 function samples(text: string, name: string): string[] {
@@ -87,5 +88,51 @@ describe('server metrics counted on the hot path', () => {
     assert.deepEqual(samples(text, 'daemonguard_admission_request_duration_seconds_count'), ['daemonguard_admission_request_duration_seconds_count{endpoint="/mutate"} 2500']);
     const [sumLine] = samples(text, 'daemonguard_admission_request_duration_seconds_sum');
     assert.ok(Math.abs(Number(sumLine?.split(' ')[1]) - sum) < 1e-9, sumLine);
+  });
+});
+
+describe("prom-client's default metrics", () => {
+  /** The entry types each PerformanceObserver#observe call asked for, while `run` runs. */
+  function observedEntryTypes(run: () => void): string[][] {
+    const observe = mock.method(PerformanceObserver.prototype, 'observe');
+    try {
+      run();
+      // Put back as it was found: the mock, which counts the calls that reached node.
+      assert.equal(PerformanceObserver.prototype.observe, observe as unknown);
+      return observe.mock.calls.map((call) => {
+        const options = call.arguments[0] as { type?: string; entryTypes?: string[] };
+        return options.entryTypes ?? [options.type ?? ''];
+      });
+    } finally {
+      observe.mock.restore();
+    }
+  }
+
+  it('are exported without the GC duration histogram, and nothing observes garbage collection', async () => {
+    let metrics: ReturnType<typeof createServerMetrics> | undefined;
+    const observed = observedEntryTypes(() => (metrics = createServerMetrics()));
+    assert.ok(!observed.some((types) => types.includes('gc')), `observed: ${JSON.stringify(observed)}`);
+    const text = await metrics!.registry.metrics();
+    for (const name of ['process_cpu_user_seconds_total', 'process_resident_memory_bytes', 'nodejs_eventloop_lag_seconds', 'nodejs_heap_size_used_bytes', 'nodejs_heap_space_size_total_bytes', 'nodejs_version_info']) {
+      assert.match(text, new RegExp(`^# TYPE ${name} `, 'm'), name);
+    }
+    assert.doesNotMatch(text, new RegExp(GC_DURATION_METRIC));
+  });
+
+  it('with gcDurations, include the GC duration histogram, which counts collections', async () => {
+    let metrics: ReturnType<typeof createServerMetrics> | undefined;
+    const observed = observedEntryTypes(() => (metrics = createServerMetrics({ gcDurations: true })));
+    assert.ok(observed.some((types) => types.includes('gc')), `observed: ${JSON.stringify(observed)}`);
+    // Garbage for a few young-generation collections; the observer hears of them asynchronously.
+    const started = Date.now();
+    let text = '';
+    do {
+      let keep: unknown[] = [];
+      for (let i = 0; i < 200_000; i++) keep = i % 1000 === 0 ? [] : [...keep.slice(-10), { i }];
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      text = await metrics!.registry.metrics();
+    } while (!/^nodejs_gc_duration_seconds_count\{kind="minor"\} [1-9]/m.test(text) && Date.now() - started < 10_000);
+    assert.match(text, /^# TYPE nodejs_gc_duration_seconds histogram$/m);
+    assert.match(text, /^nodejs_gc_duration_seconds_count\{kind="minor"\} [1-9]\d*$/m);
   });
 });
