@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { pino, type LoggerOptions } from 'pino';
-import { createDecisionLog, DECISION_MESSAGE, type DecisionLogFields } from './decision-log.js';
+import { createDecisionLog, DECISION_MESSAGE, millisecondsText, type DecisionLogFields } from './decision-log.js';
 import { isoTimeOncePerMillisecond } from './log-destination.js';
 
 /** A pino logger writing into an array; a fixed time so that two lines written apart compare. */
@@ -47,7 +47,8 @@ const missing: DecisionLogFields = { ...ordinary, namespace: undefined, name: un
 
 describe('createDecisionLog', () => {
   it('writes, character for character, the line pino writes for the same fields', () => {
-    for (const fields of [ordinary, awkward, missing]) {
+    const durations = [0.007, 0.5, 12.25, 2000, 1.2345, 1 / 3, -1, Number.POSITIVE_INFINITY].map((durationMs) => ({ ...ordinary, durationMs }));
+    for (const fields of [ordinary, awkward, missing, ...durations]) {
       const fast = capture();
       const slow = capture();
       // The template, not pino's walk over the object, writes it.
@@ -126,5 +127,19 @@ describe('createDecisionLog', () => {
     assert.equal(info.length, 1);
     assert.equal(errors.length, 0);
     assert.equal((JSON.parse(info[0]!) as { uid: string }).uid, ordinary.uid);
+  });
+});
+
+describe('millisecondsText', () => {
+  it('writes a duration as JSON.stringify does: every thousandth below 1 ms, durations the handler makes, and the rest', () => {
+    const values: number[] = [];
+    for (let i = 0; i < 1000; i++) values.push(i / 1000, 1 + i / 1000, 7919 + i / 1000);
+    // What the handler logs: seconds from performance.now() differences, rounded to microseconds.
+    let seed = 12345;
+    const random = (): number => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+    for (let i = 0; i < 20_000; i++) values.push(Math.round(random() * 10 ** (1 + (i % 10)) * 1e3) / 1000);
+    // Not three decimals, not finite, negative, past the exact range: as JSON.stringify (null for what is not finite).
+    values.push(1.2345, 1 / 3, 1e-7, 2 ** 43, 2 ** 43 / 1000 + 0.5, 1e21, -0, -1.5, Number.NaN, Number.POSITIVE_INFINITY, Number.MAX_VALUE);
+    for (const value of values) assert.equal(millisecondsText(value), JSON.stringify(value), String(value));
   });
 });
