@@ -22,8 +22,8 @@
 // 64 KB string of it, fs.write copied that again, and after each write sonic-boom copied the string
 // into a new Buffer to cut off what was written. Three copies of every batch, one of them memory
 // outside the heap that V8 counts towards its next full collection: under the webhook benchmark's load
-// (small reviews, 10 connections, 14 s) serve ran 8–9 mark-compacts with it and 4 with the batches
-// written from a reused buffer, p99 2.19–2.34 ms against 2.54–2.75. Now a batch allocates nothing
+// (small reviews, 10 connections, 14 s) serve ran 5–6 mark-compacts under load with it and 1 with the
+// batches written from these two buffers, p99 2.34–2.60 ms against 2.51–2.78. Now a batch allocates nothing
 // unless the writer falls behind (a third buffer then, dropped once written) or a line is longer than
 // a batch (written from a copy of its own).
 
