@@ -102,8 +102,9 @@ const MAX_EXACT_THOUSANDTHS = 2 ** 43;
  * number it prints in its number-to-string cache, an old-generation table, so each review's unique
  * duration became a string promoted to the old generation: under the webhook benchmark's load that
  * was most of the old generation's growth (0.27 MB/s of its 0.29, measured with the line built and
- * not written), and with it most of serve's full collections. The whole part is an integer, whose
- * strings that cache also keeps but which take few values.
+ * not written), which is what brings serve's full collections (about one every 10 s under that load;
+ * every 40 s or so without it). The whole part is an integer, whose strings that cache also keeps but
+ * which take few values.
  */
 export function millisecondsText(ms: number): string {
   const thousandths = Math.round(ms * 1000);
