@@ -138,9 +138,7 @@ export class BatchedLogDestination implements DestinationStream {
   #writeFirst(): void {
     const pending = this.#queue[0];
     if (pending === undefined) {
-      const waiting = this.#whenWritten;
-      this.#whenWritten = [];
-      for (const resolve of waiting) resolve();
+      this.#reportWritten();
       return;
     }
     this.#inFlight = pending;
@@ -165,12 +163,19 @@ export class BatchedLogDestination implements DestinationStream {
     }
     pending.written += bytes;
     if (pending.written >= pending.length) {
-      // flushSync may have written it and the queue's head is then another entry.
-      if (this.#queue[0] === pending) this.#queue.shift();
+      // The entry in flight is always the queue's first: flushSync leaves it there.
+      this.#queue.shift();
       if (pending.reusable && this.#spare === undefined) this.#spare = pending.buffer;
     }
     this.#writeFirst();
   };
+
+  /** Everything queued is written: what waited for that (flush(callback), flushInOrder, end) goes on. */
+  #reportWritten(): void {
+    const waiting = this.#whenWritten;
+    this.#whenWritten = [];
+    for (const resolve of waiting) resolve();
+  }
 
   /**
    * Writes every waiting line and resolves once everything is written, in order: for shutdown paths
@@ -202,9 +207,8 @@ export class BatchedLogDestination implements DestinationStream {
     this.flush();
     const giveUpAt = Date.now() + FLUSH_SYNC_PATIENCE_MS;
     const first = this.#inFlight === undefined ? 0 : 1;
-    let done = first;
-    writing: for (; done < this.#queue.length; done++) {
-      const pending = this.#queue[done]!;
+    writing: for (let i = first; i < this.#queue.length; i++) {
+      const pending = this.#queue[i]!;
       while (pending.written < pending.length) {
         try {
           pending.written += fs.writeSync(this.#fd, pending.buffer, pending.written, pending.length - pending.written);
@@ -216,6 +220,8 @@ export class BatchedLogDestination implements DestinationStream {
       if (pending.reusable && this.#spare === undefined) this.#spare = pending.buffer;
     }
     this.#queue.splice(first, this.#queue.length - first);
+    // Nothing left to write and nothing in flight or to retry: no write will report it otherwise.
+    if (this.#queue.length === 0 && this.#retry === undefined) this.#reportWritten();
   }
 
   /** Writes what is waiting, closes the file descriptor, and stops following the process's exit (tests). */
