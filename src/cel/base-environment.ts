@@ -15,6 +15,7 @@ import { registerRegexLibrary } from './library/regex.js';
 import { registerStandardFixes } from './library/standard.js';
 import { registerStringsLibrary } from './library/strings.js';
 import { registerUrlsLibrary } from './library/urls.js';
+import { readOverloads } from './overloads.js';
 
 /**
  * Parse-time limits. A policy expression is a few hundred characters; these bound what a hostile or
@@ -55,6 +56,8 @@ function buildBaseEnvironment(): Environment {
   registerQuantityLibrary(env);
   registerIpLibrary(env);
   registerUrlsLibrary(env);
+  // The compiler resolves calls from this table (overloads.ts), read once the overloads are final.
+  readOverloads(env, registry);
   return env;
 }
 

@@ -168,6 +168,23 @@ export function shadowBuiltinOverloads(
   return count;
 }
 
+/**
+ * The overloads of `name` with `argCount` arguments (receiver-style calls when `receiverCall`) that
+ * resolution considers, in the order it tries them, without macros and without the built-ins our
+ * libraries replaced: for the overload table of our own (overloads.ts).
+ */
+export function declaredOverloads(
+  registry: RegistryLike,
+  receiverCall: boolean,
+  name: string,
+  argCount: number,
+): { receiverType: string | null; parameterTypes: string[]; handler: (...args: unknown[]) => unknown }[] {
+  const declarations = registry.functionCandidates(receiverCall, name, argCount).declarations;
+  return declarations
+    .filter((d) => !d.macro && typeof d.handler === 'function')
+    .map((d) => ({ receiverType: d.receiverType?.name ?? null, parameterTypes: d.argTypes.map((t) => t.name), handler: d.handler }));
+}
+
 /** The parts of a cel-js OperatorDeclaration we read. */
 export interface OperatorDeclarationLike {
   readonly leftType: { readonly name: string };
@@ -268,23 +285,6 @@ export function forEachNode(root: ASTNode, visit: (node: NodeLike) => void): voi
   walk(root);
 }
 
-/**
- * Makes the interpreter call `charges[op]()` each time it evaluates a node of that kind. Must run after
- * the expression was type-checked (checking may still replace a node's evaluate function) and before
- * it is first evaluated (the first evaluation caches the function on the node).
- */
-export function chargeNodeEvaluation(root: ASTNode, charges: Readonly<Record<string, () => void>>): void {
-  forEachNode(root, (node) => {
-    const charge = charges[node.op];
-    const original = node.meta.evaluate;
-    if (!charge || typeof original !== 'function') return;
-    node.setMeta('evaluate', function chargedEvaluate(this: unknown, evaluator: unknown, ast: unknown, ctx: unknown) {
-      charge();
-      return original.call(this, evaluator, ast, ctx);
-    });
-  });
-}
-
 /** A checked binary node: cel-js's checker stores the function that receives the evaluated operands. */
 interface CheckedBinaryLike {
   handle?: (left: unknown, right: unknown, node: unknown, evaluator: unknown) => unknown;
@@ -326,44 +326,20 @@ export function replaceBinaryHandler(node: NodeLike, replace: (original: (left: 
   };
 }
 
-// 5. What the compiler (compiler.ts) reads from a checked AST: the checker's type of a node, the
-//    overload it resolved for a call, and the shapes of cel-js's comprehension and has() expansions.
+// 5. What the compiler (compiler.ts) reads from a checked AST: the checker's type of a node and the
+//    shapes of cel-js's comprehension and has() expansions.
 
 interface TypeLike {
   readonly name: string;
-  readonly hasDynType?: boolean;
 }
 
 interface CheckedNodeLike {
   checkedType?: TypeLike;
-  candidates?: { findFunction(argTypes: TypeLike[], receiverType?: TypeLike | null): (DeclarationLike & { argTypes: TypeLike[] }) | null };
-  argTypes?: TypeLike[];
 }
 
 /** The type the checker inferred for a node, e.g. `list<dyn>`; undefined if it was not checked. */
 export function checkedTypeOf(node: unknown): string | undefined {
   return (node as CheckedNodeLike).checkedType?.name;
-}
-
-/** The overload the checker resolved for a call whose operand types are all static, with its parameter types (receiver first). */
-export function resolvedCall(node: NodeLike): { handler: (...args: unknown[]) => unknown; parameterTypes: string[] } | undefined {
-  const checked = node as unknown as CheckedNodeLike;
-  const argTypes = checked.argTypes;
-  if (!checked.candidates || !argTypes || argTypes.some((t) => t.hasDynType !== false)) return undefined;
-  let receiverType: TypeLike | null = null;
-  if (node.op === 'rcall') {
-    receiverType = (node.args as [string, CheckedNodeLike])[1].checkedType ?? null;
-    if (!receiverType || receiverType.hasDynType !== false) return undefined;
-  }
-  let declaration: (DeclarationLike & { argTypes: TypeLike[] }) | null;
-  try {
-    declaration = checked.candidates.findFunction(argTypes, receiverType);
-  } catch {
-    return undefined;
-  }
-  if (!declaration || declaration.macro || typeof declaration.handler !== 'function' || !Array.isArray(declaration.argTypes)) return undefined;
-  const parameterTypes = [...(declaration.receiverType ? [declaration.receiverType.name] : []), ...declaration.argTypes.map((t) => t.name)];
-  return { handler: declaration.handler, parameterTypes };
 }
 
 /** A comprehension as cel-js's macros expand it (all, exists, exists_one, map, filter). */
@@ -403,116 +379,6 @@ export function optionalMacroOf(node: NodeLike): { kind: 'orValue' | 'or'; recei
   if (macro.functionDesc === 'optional.orValue(value)') return { kind: 'orValue', receiver: macro.receiver, argument: macro.arg };
   if (macro.functionDesc === 'optional.or(optional)') return { kind: 'or', receiver: macro.receiver, argument: macro.arg };
   return undefined;
-}
-
-interface TypeRegistryLike {
-  getType(name: string): TypeLike;
-  getListType(element: TypeLike): TypeLike;
-}
-
-/** The interpreter's node for each node of a checked AST that the compiler paired (by position). */
-const interpreterNodes = new WeakMap<NodeLike, NodeLike>();
-
-/** Pairs a checked node with the same node of the interpreter's AST of the expression (see runtimeCallResolver). */
-export function pairWithInterpreterNode(checked: NodeLike, interpreted: NodeLike): void {
-  interpreterNodes.set(checked, interpreted);
-}
-
-/**
- * For a call the checker could not resolve (an operand of type dyn), resolves the overload from the
- * runtime values as the interpreter does (a value's type; a list's by its first element), for values
- * whose type is a primitive or a list of primitives. Returns the handler, null when no overload
- * matches, or undefined when the values are of other kinds (the caller then asks the interpreter).
- * Results are cached per type signature.
- */
-export function runtimeCallResolver(
-  node: NodeLike,
-  /** Per operand (receiver first): the type the interpreter's check fixed, or undefined where it left dyn. */
-  staticTypes: readonly (string | undefined)[],
-): ((values: readonly unknown[]) => ((...args: unknown[]) => unknown) | null | undefined) | undefined {
-  // The interpreter's overloads when the compiler paired the node with the interpreter's: those are
-  // what the interpreter resolves from, and its environment is shared by every expression, where the
-  // checker's is one per policy (about 100 KB of overload tables each, kept as long as the resolver).
-  const checked = (interpreterNodes.get(node) ?? node) as unknown as CheckedNodeLike & { candidates?: { registry?: unknown } };
-  const candidates = checked.candidates;
-  const registry = candidates?.registry as Partial<TypeRegistryLike> | undefined;
-  if (!candidates || typeof registry?.getType !== 'function' || typeof registry.getListType !== 'function') return undefined;
-  const types = registry as TypeRegistryLike;
-  const receiverCall = node.op === 'rcall';
-  const cache = new Map<number, ((...args: unknown[]) => unknown) | null>();
-  const typeOf = (name: string): TypeLike => {
-    if (name === 'list') return types.getListType(types.getType('dyn'));
-    const list = /^list<(.+)>$/.exec(name);
-    return list ? types.getListType(types.getType(list[1]!)) : types.getType(name);
-  };
-  const RESOLVABLE = /^(string|int|bool|double|list<(string|int|bool|double)>)$/;
-  if (staticTypes.some((t) => t !== undefined && !RESOLVABLE.test(t))) return undefined;
-  // The operands' types as one number (a digit per operand in base RUNTIME_TYPE_NAMES.length + 1,
-  // 0 where the check fixed the type), so that the call after the first of a kind allocates
-  // nothing; the last signature is kept apart, as a call site mostly sees one.
-  const base = RUNTIME_TYPE_NAMES.length + 1;
-  let lastKey = -1;
-  let lastHandler: ((...args: unknown[]) => unknown) | null = null;
-  return (values) => {
-    let key = 0;
-    for (let i = values.length - 1; i >= 0; i--) {
-      let code = 0;
-      if (staticTypes[i] === undefined) {
-        code = runtimeTypeCode(values[i]);
-        if (code === 0) return undefined;
-      }
-      key = key * base + code;
-    }
-    if (key === lastKey) return lastHandler;
-    let handler = cache.get(key);
-    if (handler === undefined) {
-      const names = values.map((value, i) => staticTypes[i] ?? RUNTIME_TYPE_NAMES[runtimeTypeCode(value) - 1]!);
-      const all = names.map(typeOf);
-      const receiver = receiverCall ? all.shift()! : null;
-      let declaration: DeclarationLike | null = null;
-      try {
-        declaration = candidates.findFunction(all, receiver);
-      } catch {
-        declaration = null;
-      }
-      handler = declaration && !declaration.macro && typeof declaration.handler === 'function' ? declaration.handler : null;
-      cache.set(key, handler);
-    }
-    lastKey = key;
-    lastHandler = handler;
-    return handler;
-  };
-}
-
-/** The runtime types runtimeCallResolver resolves from the values, numbered from 1 (runtimeTypeCode). */
-const RUNTIME_TYPE_NAMES = ['string', 'int', 'bool', 'double', 'list', 'list<string>', 'list<int>', 'list<bool>', 'list<double>'] as const;
-
-/**
- * A value's type as the interpreter sees it (a list's by its first element), as 1 + its index in
- * RUNTIME_TYPE_NAMES, or 0 for values of other kinds.
- */
-function runtimeTypeCode(value: unknown): number {
-  const primitive = primitiveTypeCode(value);
-  if (primitive !== 0) return primitive;
-  if (!Array.isArray(value)) return 0;
-  if (value.length === 0) return 5;
-  const element = primitiveTypeCode(value[0]);
-  return element === 0 ? 0 : element + 5;
-}
-
-function primitiveTypeCode(value: unknown): number {
-  switch (typeof value) {
-    case 'string':
-      return 1;
-    case 'bigint':
-      return 2;
-    case 'boolean':
-      return 3;
-    case 'number':
-      return 4;
-    default:
-      return 0;
-  }
 }
 
 // 6. Extending the grammar. cel-js's parser has no message construction (`JSONPatch{op: 'add'}`), so

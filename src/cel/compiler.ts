@@ -35,7 +35,7 @@
 // int arithmetic and comparisons on numbers, codegen/runtime.ts has the helpers the generated code
 // calls, codegen/contract.ts what the callers and the slow path agree on.
 import type { ASTNode } from '@marcbachmann/cel-js';
-import { forEachNode, checkedTypeOf, pairWithInterpreterNode, type NodeLike } from './cel-js-internals.js';
+import { forEachNode, checkedTypeOf, type NodeLike } from './cel-js-internals.js';
 import type { CelActivation } from './program.js';
 import { Generator } from './codegen/generator.js';
 import { NotCompiled, type OperationFactory } from './codegen/contract.js';
@@ -94,7 +94,7 @@ function keep(ast: ASTNode): () => ASTNode {
   return () => ast;
 }
 
-/** The checker's nodes with the types the interpreter's own check gave the same nodes ('dyn' where it gave none); pairs the nodes too. */
+/** The checker's nodes with the types the interpreter's own check gave the same nodes ('dyn' where it gave none). */
 function runtimeTypesOf(ast: ASTNode, runtimeAst: ASTNode): Map<NodeLike, string> {
   const checkedNodes: NodeLike[] = [];
   const runtimeNodes: NodeLike[] = [];
@@ -107,7 +107,6 @@ function runtimeTypesOf(ast: ASTNode, runtimeAst: ASTNode): Map<NodeLike, string
     const runtime = runtimeNodes[i]!;
     if (checked.op !== runtime.op) throw new NotCompiled('the checked and the runtime expressions differ in shape');
     runtimeTypes.set(checked, checkedTypeOf(runtime) ?? 'dyn');
-    pairWithInterpreterNode(checked, runtime);
   }
   return runtimeTypes;
 }

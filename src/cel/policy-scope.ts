@@ -303,6 +303,14 @@ export class PolicyScope {
     return String(result.type);
   }
 
+  /** The checked AST of an expression in this scope: what the compiler reads (for tests of that reading). */
+  checkedAst(expression: string, elementType?: string): ASTNode {
+    const checked = this.#checkerFor(elementType).parse(expression);
+    const result = checked.check();
+    if (!result.valid) throw toCompileError(result.error, expression);
+    return checked.ast;
+  }
+
   /**
    * Parses and type-checks an expression, then prepares it for evaluation.
    * `elementType` declares `element` (and `index`) for expressions evaluated per list element.

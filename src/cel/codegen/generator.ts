@@ -11,12 +11,11 @@ import {
   comprehensionOf,
   hasMacroOf,
   optionalMacroOf,
-  resolvedCall,
-  runtimeCallResolver,
   type ComprehensionLike,
   type NodeLike,
 } from '../cel-js-internals.js';
 import { kubernetesEqualityFor } from '../library/kubernetes-equality.js';
+import { resolveStatically, runtimeResolver } from '../overloads.js';
 import { Emitter, quoted, type Source } from './emitter.js';
 import { guardSource } from './guards.js';
 import { intArithmetic, intComparison, intNegation, type NumericOperand } from './int-numbers.js';
@@ -855,7 +854,7 @@ export class Generator {
     const names = OPERAND_NAMES.slice(0, operandNodes.length);
     const source = receiverCall ? `${names[0]}.${name}(${names.slice(1).join(', ')})` : `${name}(${names.join(', ')})`;
     const slow = this.operation(source, operandNodes);
-    const resolved = resolvedCall(node);
+    const resolved = this.resolvedCall(node, name, operandNodes);
     const handler = resolved?.handler;
     // All operands, receiver first; the interpreter evaluates them last to first.
     const values = new Array<Value>(operandNodes.length);
@@ -900,9 +899,10 @@ export class Generator {
 
   /** A call on its evaluated operands (CEL values, receiver first). */
   callOn(node: NodeLike, receiverNode: NodeLike | undefined, argNodes: NodeLike[], slow: Source, values: readonly Value[]): Value {
-    const resolved = resolvedCall(node);
-    const handler = resolved?.handler;
+    const name = (node.args as [string])[0];
     const operandNodes = [...(receiverNode ? [receiverNode] : []), ...argNodes];
+    const resolved = this.resolvedCall(node, name, operandNodes);
+    const handler = resolved?.handler;
     const operands = values.map((value) => value.src);
     const args = operands.join(', ');
     const guards = handler === undefined ? undefined : resolved!.parameterTypes.map((type, i) => guardSource(type, values[i]!, this.out));
@@ -914,8 +914,9 @@ export class Generator {
     // No overload the checker could fix (a dyn operand): resolved from the values, as the
     // interpreter does, when the interpreter's own check left the call to run time as well.
     if (!this.dispatchedAtRunTime(receiverNode, argNodes)) return { src: this.let(`${slow}(${args})`), json: false };
-    const resolve = runtimeCallResolver(
-      node,
+    const resolve = runtimeResolver(
+      name,
+      node.op === 'rcall',
       operandNodes.map((n) => {
         const type = this.runtimeTypes.get(n) ?? 'dyn';
         return /\bdyn\b/.test(type) ? undefined : type;
@@ -1190,6 +1191,17 @@ export class Generator {
       if (actual === element) return;
       throw new EvaluationError(`Variable '${name}' is not of type '${element}', got '${actual ?? describeKind(value)}'`);
     };
+  }
+
+  /** The overload the checker's types of the operands (receiver first) fix for a call; undefined when they fix none. */
+  resolvedCall(node: NodeLike, name: string, operandNodes: readonly NodeLike[]): ReturnType<typeof resolveStatically> {
+    const types: string[] = [];
+    for (const operand of operandNodes) {
+      const type = checkedTypeOf(operand);
+      if (type === undefined) return undefined;
+      types.push(type);
+    }
+    return resolveStatically(name, node.op === 'rcall', types);
   }
 
   /** Whether the interpreter resolves this call's overload from the values (its check left a dyn operand). */
