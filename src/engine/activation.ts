@@ -8,6 +8,7 @@ import { celOfJson, toCelValue } from '../cel/values.js';
 import type { CompiledPolicy, CompiledVariable } from '../policy/types.js';
 import { coverageValue } from './coverage-value.js';
 import { evaluateExpression } from './evaluate.js';
+import type { PolicyPlan } from './policy-plan.js';
 import type { AdmissionRequest, JsonObject } from './types.js';
 
 export interface SharedValues {
@@ -16,11 +17,12 @@ export interface SharedValues {
   /** CEL values of `json`'s members, converted on the first read by the interpreter (made then: compiled code reads JSON). */
   cel: Partial<Record<'object' | 'oldObject' | 'request' | 'namespaceObject', unknown>> | undefined;
   /**
-   * Values of request-only variables by expression source, shared by every policy that declares the
-   * same expression. Made on the first shared variable's evaluation and cleared whenever `object`
-   * changes (after a mutation). Failures are not shared: each policy reports its own, naming its own field.
+   * Values of request-only variables shared by the policies that declare the same expression, by the
+   * slot the policy list's plans gave that expression (PolicyPlan.sharedSlots). Made on the first
+   * shared variable's evaluation and dropped whenever `object` changes (after a mutation). Failures
+   * are not shared: each policy reports its own, naming its own field.
    */
-  variableMemo: Map<string, unknown> | undefined;
+  variableMemo: unknown[] | undefined;
   /**
    * The `coverage` variable: computed from `coverageObject` on first read (it walks every node), and
    * forgotten when the object changes. Without nodes it is null.
@@ -86,7 +88,7 @@ export function replaceSharedObject(shared: SharedValues, object: JsonObject): v
   if (shared.cel !== undefined) shared.cel = { ...shared.cel, object: undefined };
   shared.coverageObject = object;
   shared.coverage = undefined;
-  shared.variableMemo?.clear();
+  shared.variableMemo = undefined;
 }
 
 function sharedCoverage(shared: SharedValues): unknown {
@@ -158,6 +160,7 @@ function variableIndex(policy: CompiledPolicy): ReadonlyMap<string, number> {
 const DONE = 1;
 const FAILED = 2;
 const NO_STATES = new Uint8Array(0);
+const NO_SHARED_SLOTS: readonly number[] = Object.freeze([]);
 /** Variable slots an activation makes at first (more when a policy declares more). */
 const MIN_VARIABLE_SLOTS = 16;
 
@@ -206,6 +209,10 @@ export class PolicyActivation implements CelActivation {
   #values: unknown[] = [];
   /** How many leading entries of #states and #values the current policy may have written. */
   #written = 0;
+  /** Per variable, the memo slot its value is shared in across the review's policies, -1 for none (PolicyPlan.sharedSlots). */
+  #sharedSlots: readonly number[] = NO_SHARED_SLOTS;
+  /** How many memo slots the review's policies share (PolicyPlan.sharedSlotCount). */
+  #sharedSlotCount = 0;
   /** The policy's variables by name (read once per policy, not once per variable read). */
   #index: ReadonlyMap<string, number> | undefined;
   /** Without namespaceObject: the review's JSON it was made from, and the copy with namespaceObject null. */
@@ -228,15 +235,28 @@ export class PolicyActivation implements CelActivation {
     return this.#policy;
   }
 
-  /** From now on the activation of `policy`, with none of its variables evaluated yet (`params`: the policy's, when the caller has them at hand). */
-  begin(policy: CompiledPolicy, params: unknown = policy.params): void {
+  /**
+   * From now on the activation of `policy`, with none of its variables evaluated yet. `params`: the
+   * policy's, when the caller has them at hand. `plan`: the policy's plan in the review's policy list,
+   * whose variables shared with other policies of the list are evaluated once per review (without a
+   * plan, a lone policy's activation, nothing is shared).
+   */
+  begin(policy: CompiledPolicy, params: unknown = policy.params, plan?: Pick<PolicyPlan, 'sharedSlots' | 'sharedSlotCount'>): void {
     this.#policy = policy;
     this.#params = params;
+    this.#sharedSlots = plan?.sharedSlots ?? NO_SHARED_SLOTS;
+    this.#sharedSlotCount = plan?.sharedSlotCount ?? 0;
     this.#variables = undefined;
-    if (this.#written > 0) {
-      this.#states.fill(0, 0, this.#written);
-      // Nothing of the previous policy stays reachable from here.
-      this.#values.fill(undefined, 0, this.#written);
+    const written = this.#written;
+    if (written > 0) {
+      // A loop, not fill(): a policy has a few variables, and two builtin calls per policy cost more.
+      const states = this.#states;
+      const values = this.#values;
+      for (let i = 0; i < written; i++) {
+        states[i] = 0;
+        // Nothing of the previous policy stays reachable from here.
+        values[i] = undefined;
+      }
       this.#written = 0;
     }
     this.#index = undefined;
@@ -306,11 +326,11 @@ export class PolicyActivation implements CelActivation {
     const values = this.#values;
     if (states[i] === DONE) return values[i];
     if (states[i] === FAILED) throw values[i];
-    const sharedKey = sharesVariables ? variable.sharedKey : undefined;
-    const memo = this.shared.variableMemo;
-    if (sharedKey !== undefined && memo !== undefined) {
-      // One lookup: a variable's value is a CEL value, never undefined.
-      const shared = memo.get(sharedKey);
+    const slots = this.#sharedSlots;
+    const sharedSlot = sharesVariables && i < slots.length ? slots[i]! : -1;
+    if (sharedSlot >= 0) {
+      // A variable's value is a CEL value, never undefined: undefined is an empty slot.
+      const shared = this.shared.variableMemo?.[sharedSlot];
       if (shared !== undefined) {
         states[i] = DONE;
         return (values[i] = shared);
@@ -320,7 +340,7 @@ export class PolicyActivation implements CelActivation {
       const value = this.semantics.evaluateVariable(variable, this);
       states[i] = DONE;
       values[i] = value;
-      if (sharedKey !== undefined) (this.shared.variableMemo ??= new Map()).set(sharedKey, value);
+      if (sharedSlot >= 0) (this.shared.variableMemo ??= new Array<unknown>(this.#sharedSlotCount).fill(undefined))[sharedSlot] = value;
       return value;
     } catch (error) {
       states[i] = FAILED;

@@ -1,7 +1,7 @@
 // What review()'s per-policy loop needs to know about each policy that does not depend on the
 // request, worked out once per policy list instead of once per policy per review: the operations as
-// a bit mask, whether the namespace filter can be skipped, the exceptions naming the policy, and the
-// programs it evaluates.
+// a bit mask, whether the namespace filter can be skipped, the exceptions naming the policy, the
+// variables it shares with other policies, and the programs it evaluates.
 //
 // Why the programs are copied here: a policy's parts (its validations, each validation's expression,
 // the expression's program) are objects of their own, spread over the heap wherever loading left
@@ -48,6 +48,16 @@ export interface PolicyPlan {
   /** The exceptions naming the policy, in load order; undefined when none does (most policies). */
   readonly exceptions: readonly CompiledException[] | undefined;
   /**
+   * Per variable of the policy (by index), the slot of the review's memo in which its value is shared
+   * with the other policies of the list that declare the same request-only expression
+   * (CompiledVariable.sharedKey), -1 where no other variable of the list has that key: a key only
+   * one variable has would cost a memo write per review and never be read. Empty when the policy
+   * shares no variable (most).
+   */
+  readonly sharedSlots: readonly number[];
+  /** How many memo slots the list's policies share (the same for every plan of the list). */
+  readonly sharedSlotCount: number;
+  /**
    * The outcome of a pass with nothing to add (no message, patch or exception), the most common one:
    * shared by every review instead of made per review, and frozen so that no reader can change it.
    */
@@ -77,7 +87,28 @@ function checksOf(expressions: readonly CompiledExpression[]): readonly PlannedC
   return expressions.length === 0 ? NO_CHECKS : expressions.map((expression) => ({ program: expression.program, expression }));
 }
 
-function planOf(policy: CompiledPolicy, exceptionsByPolicy: PolicySet['exceptionsByPolicy']): PolicyPlan {
+/** A memo slot per key that more than one variable of `policies` declares. */
+function sharedSlotsByKey(policies: readonly CompiledPolicy[]): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const policy of policies) {
+    for (const variable of policy.variables) {
+      if (variable.sharedKey !== undefined) counts.set(variable.sharedKey, (counts.get(variable.sharedKey) ?? 0) + 1);
+    }
+  }
+  const slots = new Map<string, number>();
+  for (const [key, count] of counts) if (count > 1) slots.set(key, slots.size);
+  return slots;
+}
+
+/** Shared by every plan whose policy shares no variable (most). */
+const NO_SHARED_SLOTS: readonly number[] = Object.freeze([]);
+
+function sharedSlotsOf(policy: CompiledPolicy, slotsByKey: ReadonlyMap<string, number>): readonly number[] {
+  const slots = policy.variables.map((variable) => (variable.sharedKey === undefined ? -1 : (slotsByKey.get(variable.sharedKey) ?? -1)));
+  return slots.some((slot) => slot >= 0) ? slots : NO_SHARED_SLOTS;
+}
+
+function planOf(policy: CompiledPolicy, exceptionsByPolicy: PolicySet['exceptionsByPolicy'], slotsByKey: ReadonlyMap<string, number>): PolicyPlan {
   let operations = 0;
   for (const operation of policy.operations) operations |= operationBit(operation);
   const allNamespaces = policy.namespaceMatches === ALL_NAMESPACES;
@@ -94,6 +125,8 @@ function planOf(policy: CompiledPolicy, exceptionsByPolicy: PolicySet['exception
     meterMatchConditions: mayOverrun(policy.matchConditions.length, MATCH_CONDITIONS_COST_BUDGET),
     meterValidations: mayOverrun(policy.validations.length + policy.validations.filter((v) => v.messageExpression !== undefined).length, POLICY_COST_BUDGET),
     exceptions: exceptionsByPolicy.get(policy.name),
+    sharedSlots: sharedSlotsOf(policy, slotsByKey),
+    sharedSlotCount: slotsByKey.size,
     passed: Object.freeze({ policy: policy.name, result: 'pass' }),
   };
 }
@@ -115,7 +148,8 @@ export function plansOf(policies: readonly CompiledPolicy[], policySet: PolicySe
   const { exceptionsByPolicy } = policySet;
   const cached = cache.get(policies);
   if (cached !== undefined && cached.exceptionsByPolicy === exceptionsByPolicy) return cached.plans;
-  const plans = policies.map((policy) => planOf(policy, exceptionsByPolicy));
+  const slotsByKey = sharedSlotsByKey(policies);
+  const plans = policies.map((policy) => planOf(policy, exceptionsByPolicy, slotsByKey));
   cache.set(policies, { exceptionsByPolicy, plans });
   return plans;
 }

@@ -250,7 +250,7 @@ function reviewPolicy(plan: PolicyPlan, operation: number, activation: PolicyAct
       reviewNative(policy, policy.native, activation, builder);
       return;
     }
-    activation.begin(policy, plan.params);
+    activation.begin(policy, plan.params, plan);
     // Each under a budget of its own, as the apiserver gives them (policy-budget.ts).
     if (plan.matchConditions.length > 0 && !(plan.meterMatchConditions ? callWithCostBudget(MATCH_CONDITIONS_COST_BUDGET, matchConditionsHold, plan, builder) : matchConditionsHold(plan, builder))) return;
     if (builder.context.phase === 'mutate') runMutations(plan, builder);
@@ -266,7 +266,7 @@ function reviewPolicy(plan: PolicyPlan, operation: number, activation: PolicyAct
  * that cannot fail for it.
  */
 function reviewValidations(plan: PolicyPlan, activation: PolicyActivation, builder: DecisionBuilder): void {
-  activation.begin(plan.policy, plan.params);
+  activation.begin(plan.policy, plan.params, plan);
   try {
     validateWithinBudget(plan, builder);
   } catch (error) {
