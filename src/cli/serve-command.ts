@@ -305,7 +305,7 @@ export function registerServeCommand(program: Command): Command {
     .addOption(
       new Option(
         '--gc-duration-metric',
-        'also export nodejs_gc_duration_seconds on /metrics; it observes every garbage collection, which under load costs about 5 % more CPU per review and a longer p99 (off: the other process_* and nodejs_* metrics are exported)',
+        'also export nodejs_gc_duration_seconds on /metrics; it observes every garbage collection, which under load costs 3-5 % more CPU per review and a longer p99 (off: the other process_* and nodejs_* metrics are exported)',
       ).env('DAEMONGUARD_GC_DURATION_METRIC'),
     )
     .addOption(

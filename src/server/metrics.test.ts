@@ -135,4 +135,30 @@ describe("prom-client's default metrics", () => {
     assert.match(text, /^# TYPE nodejs_gc_duration_seconds histogram$/m);
     assert.match(text, /^nodejs_gc_duration_seconds_count\{kind="minor"\} [1-9]\d*$/m);
   });
+
+  it('with gcDurations, count every collection, several ending in one turn too', async () => {
+    const metrics = createServerMetrics({ gcDurations: true });
+    let delivered = 0;
+    const witness = new PerformanceObserver((list) => (delivered += list.getEntries().length));
+    witness.observe({ entryTypes: ['gc'] });
+    const counted = async (): Promise<number> => {
+      const text = await metrics.registry.metrics();
+      return [...text.matchAll(/^nodejs_gc_duration_seconds_count\{kind="\w+"\} (\d+)$/gm)].reduce((sum, m) => sum + Number(m[1]), 0);
+    };
+    const settle = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 100));
+    try {
+      await settle();
+      const [countedBefore, deliveredBefore] = [await counted(), delivered];
+      // Garbage for several young-generation collections without leaving the turn: node hands them
+      // to the observers together.
+      let keep: unknown[] = [];
+      for (let i = 0; i < 600_000; i++) keep = i % 1000 === 0 ? [] : [...keep.slice(-10), { i }];
+      await settle();
+      const collections = delivered - deliveredBefore;
+      assert.ok(collections >= 2, `only ${collections} collection(s) to count`);
+      assert.equal((await counted()) - countedBefore, collections);
+    } finally {
+      witness.disconnect();
+    }
+  });
 });
