@@ -6,16 +6,21 @@ import type { Environment } from '@marcbachmann/cel-js';
 import { escapePointerSegment } from '../common/json-pointer.js';
 import { chargeStringTraversal } from './library/call-costs.js';
 import { registerObjectConstruction } from './object-construction.js';
+import { addOverload, type Handler } from './overloads.js';
 
 class JsonPatchNamespace {}
+
+function escapeKey(_namespace: JsonPatchNamespace, key: string): string {
+  // Kubernetes charges one traversal of the key.
+  chargeStringTraversal(key);
+  return escapePointerSegment(key);
+}
 
 export function registerJsonPatchLibrary(env: Environment): void {
   env.registerType('JsonPatchNamespace', JsonPatchNamespace);
   env.registerConstant('jsonpatch', 'JsonPatchNamespace', new JsonPatchNamespace());
-  env.registerFunction('JsonPatchNamespace.escapeKey(string): string', (_namespace: JsonPatchNamespace, key: string) => {
-    // Kubernetes charges one traversal of the key.
-    chargeStringTraversal(key);
-    return escapePointerSegment(key);
-  });
+  env.registerFunction('JsonPatchNamespace.escapeKey(string): string', escapeKey);
+  // One handler for every environment, so that compiled code can call it directly (overloads.ts).
+  addOverload('JsonPatchNamespace', 'escapeKey', ['string'], escapeKey as Handler);
   registerObjectConstruction(env);
 }

@@ -17,6 +17,7 @@ import {
   type ParserLike,
 } from './cel-js-internals.js';
 import { isAssignable, resolveConstructible, JSONPATCH_TYPE, OBJECT_TYPE } from './constructible-types.js';
+import { addOverload, type Handler } from './overloads.js';
 
 /** cel-go's StructCreateBaseCost: what Kubernetes charges for constructing JSONPatch{...} or Object{...} (charged with the nodes, node-costs.ts). */
 export { STRUCT_CREATE_COST } from './node-costs.js';
@@ -255,7 +256,9 @@ function construct(typeName: string, fields: unknown): Record<string, unknown> {
 /** Registers the function constructions call. Every environment that parses policy CEL needs it. */
 export function registerObjectConstruction(env: Environment): void {
   installObjectConstructionSyntax();
-  env.registerFunction(`${CONSTRUCT_FUNCTION}(string, map<dyn, dyn>): dyn`, (typeName: string, fields: unknown) => construct(typeName, fields));
+  env.registerFunction(`${CONSTRUCT_FUNCTION}(string, map<dyn, dyn>): dyn`, construct);
+  // One handler for every environment, so that compiled code calls it directly (overloads.ts).
+  addOverload(null, CONSTRUCT_FUNCTION, ['string', 'map<dyn, dyn>'], construct as Handler);
 }
 
 

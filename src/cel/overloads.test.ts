@@ -156,6 +156,24 @@ describe('the overload table', () => {
         });
       }
     }
+    // A native policy's scope: the JSONPatch library and object construction, registered on each
+    // environment rather than the base.
+    const native = new PolicyScope(undefined, { hasParams: false });
+    for (const expression of [
+      "[JSONPatch{op: 'add', path: '/metadata/labels/' + jsonpatch.escapeKey('example.com/x'), value: 'y'}]",
+      "Object{spec: Object.spec{minReadySeconds: 5}}",
+    ]) {
+      forEachNode(native.checkedAst(expression), (node) => {
+        if (node.op !== 'call' && node.op !== 'rcall') return;
+        calls++;
+        const { name, receiverCall, operands } = operandsOf(node);
+        const types = operands.map((operand) => (operand as unknown as { checkedType?: { name: string } }).checkedType?.name ?? 'dyn');
+        const ours = resolveStatically(name, receiverCall, types);
+        const theirs = celJsResolution(node);
+        if (theirs) resolved++;
+        if (ours?.handler !== theirs?.handler) disagreements.push(`native ${expression}: ${name}(${types.join(', ')})`);
+      });
+    }
     assert.deepEqual(disagreements, []);
     // The library's calls (join, split, size, string(), quantity(), ...); fewer would mean the walk missed them.
     assert.ok(calls >= 270, `only ${calls} calls`);

@@ -66,6 +66,26 @@ export function readOverloads(env: Environment, registry: RegistryLike): void {
   }
 }
 
+/**
+ * Adds an overload that environments cloned from the base register for themselves (the JSONPatch
+ * library, object construction), after the base's overloads of its name: the handler must be one
+ * function shared by every such environment. Registering it again changes nothing.
+ */
+export function addOverload(receiverType: string | null, name: string, parameterTypes: readonly string[], handler: Handler): void {
+  const key = keyOf(receiverType !== null, name, parameterTypes.length);
+  const overloads = table.get(key) ?? [];
+  if (overloads.some((overload) => overload.handler === handler)) return;
+  const all = [...(receiverType === null ? [] : [receiverType]), ...parameterTypes];
+  overloads.push({
+    receiver: receiverType === null ? null : parseType(receiverType),
+    parameters: parameterTypes.map(parseType),
+    parameterTypes: all,
+    handler,
+    generic: all.some((type) => hasParameter(parseType(type))),
+  });
+  table.set(key, overloads);
+}
+
 /** Parses a CEL type name (`list<string>`, `map<string, dyn>`, `kubernetes.Quantity`). */
 export function parseType(text: string): TypeTree {
   let position = 0;
