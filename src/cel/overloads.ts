@@ -4,11 +4,12 @@
 // when the checker left an operand dyn.
 //
 // The table is read once from the base environment (every library's overloads and cel-js's built-ins
-// that remain after our replacements, in cel-js's order); the choice follows the interpreter's rule:
-// the first overload, in that order, whose receiver and parameter types accept the operands' types,
-// where dyn accepts and is accepted by anything and a type parameter (`A`, `T`) accepts anything but
-// must stand for the same type wherever it appears in the signature. The tests hold the choice to
-// the interpreter's on every call of the built-in library and the verify suites.
+// that remain after our replacements, in cel-js's order), plus the few overloads each environment
+// registers for itself (addOverload); the choice follows the interpreter's rule: the first overload,
+// in that order, whose receiver and parameter types accept the operands' types, where dyn accepts
+// and is accepted by anything and a type parameter (`A`, `T`) accepts anything but must stand for
+// the same type wherever it appears in the signature. overloads.test.ts holds the choice to cel-js's
+// checker on every call of the built-in library, the test policies and a native policy's JSONPatch.
 import type { Environment } from '@marcbachmann/cel-js';
 import { declaredOverloads, type RegistryLike } from './cel-js-internals.js';
 
