@@ -140,39 +140,32 @@ describe('the overload table', () => {
     let calls = 0;
     let resolved = 0;
     const disagreements: string[] = [];
-    for (const { file, spec } of policies) {
-      for (const { where, ast } of checkedExpressions(path.relative(repoRoot(), file), spec)) {
-        forEachNode(ast, (node) => {
-          if ((node.op !== 'call' && node.op !== 'rcall') || hasMacroOf(node) || optionalMacroOf(node) || node.meta.alternate) return;
-          calls++;
-          const { name, receiverCall, operands } = operandsOf(node);
-          const types = operands.map((operand) => (operand as unknown as { checkedType?: { name: string } }).checkedType?.name ?? 'dyn');
-          const ours = resolveStatically(name, receiverCall, types);
-          const theirs = celJsResolution(node);
-          if (theirs) resolved++;
-          if (ours?.handler !== theirs?.handler || JSON.stringify(ours?.parameterTypes) !== JSON.stringify(theirs?.parameterTypes)) {
-            disagreements.push(`${where}: ${name}(${types.join(', ')}): ours ${JSON.stringify(ours?.parameterTypes)}, cel-js ${JSON.stringify(theirs?.parameterTypes)}`);
-          }
-        });
-      }
-    }
-    // A native policy's scope: the JSONPatch library and object construction, registered on each
-    // environment rather than the base.
-    const native = new PolicyScope(undefined, { hasParams: false });
-    for (const expression of [
-      "[JSONPatch{op: 'add', path: '/metadata/labels/' + jsonpatch.escapeKey('example.com/x'), value: 'y'}]",
-      "Object{spec: Object.spec{minReadySeconds: 5}}",
-    ]) {
-      forEachNode(native.checkedAst(expression), (node) => {
-        if (node.op !== 'call' && node.op !== 'rcall') return;
+    /** Compares the table's resolution with cel-js's on every call of a checked expression. */
+    const compareCalls = (where: string, ast: ASTNode): void => {
+      forEachNode(ast, (node) => {
+        if ((node.op !== 'call' && node.op !== 'rcall') || hasMacroOf(node) || optionalMacroOf(node) || node.meta.alternate) return;
         calls++;
         const { name, receiverCall, operands } = operandsOf(node);
         const types = operands.map((operand) => (operand as unknown as { checkedType?: { name: string } }).checkedType?.name ?? 'dyn');
         const ours = resolveStatically(name, receiverCall, types);
         const theirs = celJsResolution(node);
         if (theirs) resolved++;
-        if (ours?.handler !== theirs?.handler) disagreements.push(`native ${expression}: ${name}(${types.join(', ')})`);
+        if (ours?.handler !== theirs?.handler || JSON.stringify(ours?.parameterTypes) !== JSON.stringify(theirs?.parameterTypes)) {
+          disagreements.push(`${where}: ${name}(${types.join(', ')}): ours ${JSON.stringify(ours?.parameterTypes)}, cel-js ${JSON.stringify(theirs?.parameterTypes)}`);
+        }
       });
+    };
+    for (const { file, spec } of policies) {
+      for (const { where, ast } of checkedExpressions(path.relative(repoRoot(), file), spec)) compareCalls(where, ast);
+    }
+    // A native policy's scope: the JSONPatch library and object construction, registered on each
+    // environment rather than the base.
+    const native = new PolicyScope(undefined, { hasParams: false });
+    for (const expression of [
+      "[JSONPatch{op: 'add', path: '/metadata/labels/' + jsonpatch.escapeKey('example.com/x'), value: 'y'}]",
+      'Object{spec: Object.spec{minReadySeconds: 5}}',
+    ]) {
+      compareCalls(`native ${expression}`, native.checkedAst(expression));
     }
     assert.deepEqual(disagreements, []);
     // The library's calls (join, split, size, string(), quantity(), ...); fewer would mean the walk missed them.
