@@ -10,6 +10,7 @@ import { parseType, resolveStatically, runtimeResolver } from './overloads.js';
 import { PolicyScope } from './policy-scope.js';
 import { POLICIES_DIR, repoRoot } from '../../test/support/library-paths.js';
 
+// Building the base environment reads the overload table.
 newBaseEnvironment();
 
 /**

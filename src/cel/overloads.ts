@@ -52,17 +52,9 @@ export function readOverloads(env: Environment, registry: RegistryLike): void {
     const key = keyOf(receiverCall, definition.name, definition.params.length);
     if (seen.has(key)) continue;
     seen.add(key);
-    const overloads: Overload[] = [];
-    for (const declaration of declaredOverloads(registry, receiverCall, definition.name, definition.params.length)) {
-      const receiverType = declaration.receiverType;
-      overloads.push({
-        receiver: receiverType === null ? null : parseType(receiverType),
-        parameters: declaration.parameterTypes.map(parseType),
-        parameterTypes: [...(receiverType === null ? [] : [receiverType]), ...declaration.parameterTypes],
-        handler: declaration.handler,
-        generic: [receiverType ?? '', ...declaration.parameterTypes].some((type) => hasParameter(parseType(type))),
-      });
-    }
+    const overloads = declaredOverloads(registry, receiverCall, definition.name, definition.params.length).map((declaration) =>
+      overloadOf(declaration.receiverType, declaration.parameterTypes, declaration.handler),
+    );
     if (overloads.length > 0) table.set(key, overloads);
   }
 }
@@ -76,15 +68,20 @@ export function addOverload(receiverType: string | null, name: string, parameter
   const key = keyOf(receiverType !== null, name, parameterTypes.length);
   const overloads = table.get(key) ?? [];
   if (overloads.some((overload) => overload.handler === handler)) return;
-  const all = [...(receiverType === null ? [] : [receiverType]), ...parameterTypes];
-  overloads.push({
-    receiver: receiverType === null ? null : parseType(receiverType),
-    parameters: parameterTypes.map(parseType),
-    parameterTypes: all,
-    handler,
-    generic: all.some((type) => hasParameter(parseType(type))),
-  });
+  overloads.push(overloadOf(receiverType, parameterTypes, handler));
   table.set(key, overloads);
+}
+
+function overloadOf(receiverType: string | null, parameterTypes: readonly string[], handler: Handler): Overload {
+  const receiver = receiverType === null ? null : parseType(receiverType);
+  const parameters = parameterTypes.map(parseType);
+  return {
+    receiver,
+    parameters,
+    parameterTypes: [...(receiverType === null ? [] : [receiverType]), ...parameterTypes],
+    handler,
+    generic: (receiver !== null && hasParameter(receiver)) || parameters.some(hasParameter),
+  };
 }
 
 /** Parses a CEL type name (`list<string>`, `map<string, dyn>`, `kubernetes.Quantity`). */

@@ -36,7 +36,8 @@ describe('the CEL conformance run', () => {
     const section = readme.slice(readme.indexOf('## CEL conformance'));
     const table = /\| section \| pass \| fail \| skipped \|[\s\S]*?\| \*\*total\*\*[^\n]*/.exec(section)?.[0];
     assert.ok(table, 'no conformance table under "## CEL conformance" in the README');
-    const summary = renderMarkdown(results, false);
-    assert.equal(table, summary.slice(0, summary.indexOf('\n\n') === -1 ? undefined : summary.indexOf('\n\n')));
+    // The run's summary without its list of skip reasons, which the README words itself.
+    const [summary] = renderMarkdown(results, false).split('\n\n');
+    assert.equal(table, summary);
   });
 });

@@ -881,7 +881,7 @@ export class Generator {
           const t = this.out.temporary();
           this.emit(`if (Array.isArray(${value.src})) ${t} = ${this.k(handler)}(${value.src});`);
           this.out.block('else', () => {
-            const generic = this.callOn(node, receiverNode, argNodes, slow, [{ src: this.celOf(value), json: false }]);
+            const generic = this.callOn(node, receiverNode, argNodes, slow, [{ src: this.celOf(value), json: false }], resolved);
             this.emit(`${t} = ${generic.src};`);
           });
           return { src: t, json: false };
@@ -894,14 +894,20 @@ export class Generator {
         }
       }
     }
-    return this.callOn(node, receiverNode, argNodes, slow, values);
+    return this.callOn(node, receiverNode, argNodes, slow, values, resolved);
   }
 
-  /** A call on its evaluated operands (CEL values, receiver first). */
-  callOn(node: NodeLike, receiverNode: NodeLike | undefined, argNodes: NodeLike[], slow: Source, values: readonly Value[]): Value {
+  /** A call on its evaluated operands (CEL values, receiver first); `resolved`: the overload the checker's types fix (resolvedCall). */
+  callOn(
+    node: NodeLike,
+    receiverNode: NodeLike | undefined,
+    argNodes: NodeLike[],
+    slow: Source,
+    values: readonly Value[],
+    resolved: ReturnType<typeof resolveStatically>,
+  ): Value {
     const name = (node.args as [string])[0];
     const operandNodes = [...(receiverNode ? [receiverNode] : []), ...argNodes];
-    const resolved = this.resolvedCall(node, name, operandNodes);
     const handler = resolved?.handler;
     const operands = values.map((value) => value.src);
     const args = operands.join(', ');
