@@ -89,3 +89,34 @@ export interface RoundCpuOfChecks {
 export function handWrittenInServeShare(rounds: readonly RoundCpuOfChecks[]): number {
   return median(rounds.map((r) => r.floor / (r.trivial + r.handWritten - r.floor)));
 }
+
+/** One round's CPU per request, µs, of the floor, serve with its decisions replayed and daemonguard. */
+export interface RoundCpuReplayed {
+  floor: number;
+  trivial: number;
+  replayed: number;
+  daemonguard: number;
+}
+
+/** What the decisions replayed split off: the library's answer over serve's own work, and the evaluation. */
+export interface ReplayedSplit {
+  /** replayed − trivial: the library's answer (warnings, every policy's outcome counted and logged). */
+  answer: number;
+  /** daemonguard − replayed: evaluating the policies. */
+  evaluation: number;
+  /**
+   * floor / target − replayed: the CPU per request evaluation may take for serve to reach `target` of
+   * the floor's throughput (CPU-bound servers answer in inverse proportion to their CPU per request).
+   * At or below zero, no engine reaches the target inside this serve.
+   */
+  evaluationBudget: number;
+}
+
+/** The split by the replayed serve, each part the median of the rounds' values. */
+export function replayedSplit(rounds: readonly RoundCpuReplayed[], target: number): ReplayedSplit {
+  return {
+    answer: median(rounds.map((r) => r.replayed - r.trivial)),
+    evaluation: median(rounds.map((r) => r.daemonguard - r.replayed)),
+    evaluationBudget: median(rounds.map((r) => r.floor / target - r.replayed)),
+  };
+}

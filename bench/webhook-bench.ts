@@ -8,7 +8,11 @@
 // library's work costs without an engine; (d) `daemonguard serve` as in (b) but with a library of one
 // policy whose only validation is `true` (bench/serve-floor.ts): serve's own cost (TLS, express, the
 // review's shape checks, JSON limits, logging, metrics, the answer) over the floor, which splits
-// daemonguard's CPU per request over the floor into serve's part and the policy library's. A load generator in a process of its own (autocannon, HTTPS
+// daemonguard's CPU per request over the floor into serve's part and the policy library's; (e) `daemonguard
+// serve` as in (b) with its decisions replayed (bench/replayed-review.ts): every review answered with the
+// decision the engine made for the first one like it, so it pays for everything but the evaluation (the
+// library's answer included: its warnings, every policy's outcome in metrics, the longer log line), the
+// least any engine could cost inside this serve. A load generator in a process of its own (autocannon, HTTPS
 // keep-alive) drives each with 10 and 50 connections, small (~5 KB) and large (~60 KB) reviews, the
 // servers taking turns (D A B C D A B C) because the machine is shared and noisy. Reported: medians of
 // requests/s, p50, p99, and the server's own CPU time per request (/proc utime+stime over the requests
@@ -19,7 +23,7 @@
 //
 //   npm run bench [-- --quick] [--rounds N] [--seconds S] [--only validate-small-c10,...] [--profile] [--node-flag F ...]
 //                    [--no-hand-written]  (leave the hand-written server out)
-//                    [--no-serve-floor] (leave serve with one trivial policy out)
+//                    [--no-serve-floor] (leave serve with one trivial policy and serve with its decisions replayed out)
 //                    [--policies DIR]   (another policy library instead of the built-in one; the
 //                                        hand-written server, which has the built-in library's checks, is left out;
 //                                        serve with one trivial policy stays: serve's own cost does not depend on
@@ -43,6 +47,7 @@
 import { copyFile, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { ensureDevCertificates } from '../src/certs/dev-certificates.js';
 import { residentBytes } from '../test/support/serve-process.js';
 import { imageEnvironment, shippedNodeFlags } from '../test/support/shipped-node-flags.js';
@@ -60,7 +65,7 @@ import {
 } from './bench-processes.js';
 import type { LoadResult, LoadSpec } from './load-client.js';
 import { formatProfileSummary, summarizeProfile } from './profile-summary.js';
-import { cpuSplit, handWrittenInServeShare, writeTrivialPolicyDir, type CpuSplit } from './serve-floor.js';
+import { cpuSplit, handWrittenInServeShare, replayedSplit, writeTrivialPolicyDir, type CpuSplit, type ReplayedSplit } from './serve-floor.js';
 import { USAGE, UsageError, caseId, parseWebhookBenchArgs, selectedCases, type Case, type Endpoint, type WebhookBenchOptions } from './webhook-bench-options.js';
 import { BUILT_IN_POLICIES, NAMESPACES_YAML, reviewBodies, type PayloadName } from './webhook-payloads.js';
 
@@ -102,6 +107,10 @@ const SECONDS = OPTIONS.seconds;
 const WARMUP_SECONDS = QUICK ? 1.5 : 4;
 /** Bodies per payload, each with its own uid; every connection cycles through them. */
 const BODIES = 16;
+/** The throughput target of the small reviews at 10 connections, as a share of the floor's. */
+const TARGET_SHARE = 0.7;
+/** The --import module that makes a serve replay its decisions (bench/replay-decisions.ts). */
+const REPLAY_DECISIONS = fileURLToPath(new URL('./replay-decisions.js', import.meta.url));
 
 interface Answer {
   apiVersion?: string;
@@ -211,6 +220,19 @@ async function main(): Promise<void> {
         })
       : undefined;
     if (trivial !== undefined) servers.push(trivial);
+    // The least an engine could cost: the same serve, its decisions replayed (bench/replayed-review.ts).
+    const replayed = SERVE_FLOOR
+      ? await startServe({
+          tls,
+          policies: OPTIONS.policies ?? BUILT_IN_POLICIES,
+          namespacesFile,
+          logFile: join(work, 'serve-replayed.log'),
+          name: 'serve-decisions-replayed',
+          nodeFlags: [...NODE_FLAGS, `--import=${REPLAY_DECISIONS}`],
+          env: SHIPPED_ENVIRONMENT,
+        })
+      : undefined;
+    if (replayed !== undefined) servers.push(replayed);
     const trivialIdleRss = trivial === undefined ? undefined : residentBytes(trivial.pid);
 
     const decisions: string[] = [];
@@ -224,6 +246,12 @@ async function main(): Promise<void> {
           // Denied or patched, it would be measured doing more than serve's own work.
           const trivially = await checkAnswers(trivial, tls.caFile, endpoint, payload);
           if (trivially !== 'allowed') throw new Error(`/${endpoint} ${payload}: serve with one trivial policy answered "${trivially}", not a plain "allowed"`);
+        }
+        if (replayed !== undefined) {
+          // Its second answer is a replayed one: it must be the engine's.
+          await checkAnswers(replayed, tls.caFile, endpoint, payload);
+          const replay = await checkAnswers(replayed, tls.caFile, endpoint, payload);
+          if (replay !== decided) throw new Error(`/${endpoint} ${payload}: serve with its decisions replayed answered "${replay}", daemonguard "${decided}"`);
         }
         if (handWritten !== undefined) {
           // A baseline that decided otherwise would be measured doing other work.
@@ -241,7 +269,7 @@ async function main(): Promise<void> {
     });
     // Warm-up: the JIT settles on every path before anything is measured.
     let reviews = 0;
-    for (const server of [floor, serve, ...[baseline, handWritten, trivial].filter((s): s is RunningServer => s !== undefined)]) {
+    for (const server of [floor, serve, ...[baseline, handWritten, trivial, replayed].filter((s): s is RunningServer => s !== undefined)]) {
       const result = await runLoad({
         url: server.url,
         connections: 10,
@@ -251,13 +279,17 @@ async function main(): Promise<void> {
       if (server === serve) reviews += result.ok;
     }
 
-    const runs = new Map<string, { floor: Measurement[]; daemonguard: Measurement[]; baseline: Measurement[]; handWritten: Measurement[]; trivial: Measurement[] }>();
-    for (const c of cases) runs.set(caseId(c), { floor: [], daemonguard: [], baseline: [], handWritten: [], trivial: [] });
+    const runs = new Map<
+      string,
+      { floor: Measurement[]; daemonguard: Measurement[]; baseline: Measurement[]; handWritten: Measurement[]; trivial: Measurement[]; replayed: Measurement[] }
+    >();
+    for (const c of cases) runs.set(caseId(c), { floor: [], daemonguard: [], baseline: [], handWritten: [], trivial: [], replayed: [] });
     const started = performance.now();
     for (let round = 0; round < ROUNDS; round++) {
       for (const c of cases) {
         const entry = runs.get(caseId(c))!;
         // Before the floor, so that the floor and daemonguard stay adjacent.
+        if (replayed !== undefined) entry.replayed.push(await measure(replayed, loadSpec(replayed, c, SECONDS)));
         if (trivial !== undefined) entry.trivial.push(await measure(trivial, loadSpec(trivial, c, SECONDS)));
         entry.floor.push(await measure(floor, loadSpec(floor, c, SECONDS)));
         const measured = await measure(serve, loadSpec(serve, c, SECONDS));
@@ -279,7 +311,7 @@ async function main(): Promise<void> {
     lines.push('');
     lines.push(`machine: ${machineDescription()}`);
     lines.push(
-      `method: ${ROUNDS} round(s) × ${SECONDS} s per case and server, ${trivial === undefined ? '' : 'serve with one trivial policy, '}floor, daemonguard${handWritten === undefined ? '' : ', hand-written'}${baseline === undefined ? '' : ', baseline'} taking turns, load from autocannon ` +
+      `method: ${ROUNDS} round(s) × ${SECONDS} s per case and server, ${replayed === undefined ? '' : 'serve with its decisions replayed, '}${trivial === undefined ? '' : 'serve with one trivial policy, '}floor, daemonguard${handWritten === undefined ? '' : ', hand-written'}${baseline === undefined ? '' : ', baseline'} taking turns, load from autocannon ` +
         `in its own process (HTTPS keep-alive); medians over rounds; each ratio is the median of the rounds' daemonguard/floor ` +
         `(or daemonguard/hand-written${trivial === undefined ? '' : ', trivial/floor'}) ratios`,
     );
@@ -289,7 +321,7 @@ async function main(): Promise<void> {
       `serve runs as ${describeFlags(NODE_FLAGS)}${environment.length > 0 ? ` with ${environment.join(' ')}` : ''}` +
         (PLAIN_NODE ? ' (--plain-node)' : " (the image's ENTRYPOINT and the deployment's NODE_OPTIONS)") +
         (baseline === undefined ? '' : `; the baseline as ${describeFlags(BASELINE_NODE_FLAGS)}`) +
-        (trivial === undefined ? '' : ', serve with one trivial policy the same') +
+        (trivial === undefined ? '' : `, serve with one trivial policy${replayed === undefined ? '' : ' and serve with its decisions replayed'} the same`) +
         `; the floor${handWritten === undefined ? '' : ' and the hand-written server'} on bare node`,
     );
     lines.push(`payloads: small ${(sizes.small! / 1024).toFixed(1)} KB (CREATE, node-exporter, monitoring: PSS baseline), large ${(sizes.large! / 1024).toFixed(1)} KB (UPDATE, cilium agent, kube-system)`);
@@ -366,6 +398,32 @@ async function main(): Promise<void> {
         );
       }
     }
+    const replays = new Map<string, ReplayedSplit>();
+    if (replayed !== undefined) {
+      lines.push('');
+      lines.push(
+        'serve with its decisions replayed (bench/replayed-review.ts: the same serve, build, node flags and library, whose review() returns the decision the engine made ' +
+          "for the first review of the same object): everything serve does but evaluating, so the least any engine could cost inside it; measured first in every round. " +
+          "answer = replayed − trivial (the library's warnings, outcomes counted and logged), evaluation = daemonguard − replayed, and the evaluation budget is what " +
+          `evaluation may cost for serve to reach ${TARGET_SHARE.toFixed(2)} of the floor's throughput, floor / ${TARGET_SHARE.toFixed(2)} − replayed (medians of the rounds' values):`,
+      );
+      lines.push('');
+      lines.push('| endpoint | payload | conns | replayed req/s | replayed / floor | replayed p99 ms | p99 ratio to the floor | floor CPU µs/req | replayed CPU µs/req | answer µs/req | evaluation µs/req | evaluation budget µs/req |');
+      lines.push('|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+      for (const c of cases) {
+        const { replayed: r, trivial: t, floor: a, daemonguard: b } = runs.get(caseId(c))!;
+        const split = replayedSplit(
+          a.map((m, i) => ({ floor: m.cpuPerRequest, trivial: t[i]!.cpuPerRequest, replayed: r[i]!.cpuPerRequest, daemonguard: b[i]!.cpuPerRequest })),
+          TARGET_SHARE,
+        );
+        replays.set(caseId(c), split);
+        lines.push(
+          `| /${c.endpoint} | ${c.payload} | ${c.connections} | ${fixed(med(r, (m) => m.requestsPerSecond), 0)} | ${fixed(roundRatio(r, a, (m) => m.requestsPerSecond), 2)} | ` +
+            `${fixed(med(r, (m) => m.p99), 2)} | ${fixed(roundRatio(r, a, (m) => m.p99), 2)}× | ${fixed(med(a, (m) => m.cpuPerRequest), 0)} | ${fixed(med(r, (m) => m.cpuPerRequest), 0)} | ` +
+            `${fixed(split.answer, 0)} | ${fixed(split.evaluation, 0)} | ${fixed(split.evaluationBudget, 0)} |`,
+        );
+      }
+    }
     if (baseline !== undefined) {
       lines.push('');
       lines.push(`against the baseline build (${baselineDir}), measured right after daemonguard in every round; ratios are the medians of the rounds' daemonguard/baseline ratios:`);
@@ -400,9 +458,11 @@ async function main(): Promise<void> {
     for (const endpoint of ['validate', 'mutate'] as const) {
       const ratio = ratios.get(`${endpoint}-small-c10`);
       if (ratio === undefined) continue;
+      const replay = replays.get(`${endpoint}-small-c10`);
       targetLines.push(
-        `${endpoint}: throughput ${fixed(ratio.throughput, 2)} of the floor (target ≥ 0.70: ${ratio.throughput >= 0.7 ? 'met' : 'missed'}), ` +
-          `p99 ${fixed(ratio.p99, 2)}× the floor's (target ≤ 2×: ${ratio.p99 <= 2 ? 'met' : 'missed'}), CPU per request ${fixed(ratio.cpu, 2)}× the floor's`,
+        `${endpoint}: throughput ${fixed(ratio.throughput, 2)} of the floor (target ≥ ${TARGET_SHARE.toFixed(2)}: ${ratio.throughput >= TARGET_SHARE ? 'met' : 'missed'}), ` +
+          `p99 ${fixed(ratio.p99, 2)}× the floor's (target ≤ 2×: ${ratio.p99 <= 2 ? 'met' : 'missed'}), CPU per request ${fixed(ratio.cpu, 2)}× the floor's` +
+          (replay === undefined ? '' : `; evaluation ${fixed(replay.evaluation, 0)} µs per request against a budget of ${fixed(replay.evaluationBudget, 0)} at the target`),
       );
     }
     if (targetLines.length > 0) lines.push(`targets (small payload, 10 connections): ${targetLines.join('; ')}`);
@@ -448,6 +508,12 @@ async function main(): Promise<void> {
           lines.push(`serve with hand-written-fast checks vs floor, estimated: ${fixed(own.withHandWritten, 2)} (validate, small, c10; the throughput target's reach inside serve)`);
         }
       }
+    }
+    const replay = replays.get('validate-small-c10');
+    if (replay !== undefined) {
+      lines.push(
+        `serve with its decisions replayed: evaluation ${fixed(replay.evaluation, 0)} µs per request, ${fixed(replay.evaluationBudget, 0)} µs left for it at ${TARGET_SHARE.toFixed(2)} of the floor (validate, small, c10; medians of the rounds)`,
+      );
     }
     console.log(lines.join('\n'));
   } finally {
