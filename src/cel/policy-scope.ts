@@ -247,11 +247,26 @@ function checkerEnvironment({ paramFields, variableFields, native, elementType }
  */
 function checkAgain(expression: string, declarations: CheckerDeclarations): () => ASTNode {
   return () => {
-    const checked = checkerEnvironment(declarations).parse(expression);
-    const result = checked.check();
-    if (!result.valid) throw new Error(`internal: ${expression} no longer type-checks: ${String(result.error)}`);
-    return checked.ast;
+    try {
+      return parseChecked(checkerEnvironment(declarations), expression).checked.ast;
+    } catch (error) {
+      throw new Error(`internal: ${expression} no longer type-checks: ${(error as Error).message}`);
+    }
   };
+}
+
+/** `expression` parsed and type-checked in `env`, with its type; a CelCompileError when it does not check. */
+function parseChecked(env: Environment, expression: string): { checked: ReturnType<Environment['parse']>; type: string } {
+  let checked: ReturnType<Environment['parse']>;
+  let result: ReturnType<Environment['check']>;
+  try {
+    checked = env.parse(expression);
+    result = checked.check();
+  } catch (error) {
+    throw toCompileError(error, expression);
+  }
+  if (!result.valid) throw toCompileError(result.error, expression);
+  return { checked, type: String(result.type) };
 }
 
 export class PolicyScope {
@@ -305,10 +320,7 @@ export class PolicyScope {
 
   /** The checked AST of an expression in this scope: what the compiler reads (for tests of that reading). */
   checkedAst(expression: string, elementType?: string): ASTNode {
-    const checked = this.#checkerFor(elementType).parse(expression);
-    const result = checked.check();
-    if (!result.valid) throw toCompileError(result.error, expression);
-    return checked.ast;
+    return parseChecked(this.#checkerFor(elementType), expression).checked.ast;
   }
 
   /**
@@ -328,17 +340,7 @@ export class PolicyScope {
   }
 
   #compileNew(expression: string, expected: ExpectedResult, elementType: string | undefined, variable: boolean): CelProgram {
-    const env = this.#checkerFor(elementType);
-    let checked: ReturnType<Environment['parse']>;
-    let result: ReturnType<Environment['check']>;
-    try {
-      checked = env.parse(expression);
-      result = checked.check();
-    } catch (error) {
-      throw toCompileError(error, expression);
-    }
-    if (!result.valid) throw toCompileError(result.error, expression);
-    const resultType = String(result.type);
+    const { checked, type: resultType } = parseChecked(this.#checkerFor(elementType), expression);
     if (!resultMatches(resultType, expected)) {
       throw new CelCompileError(
         'result-type',
