@@ -27,7 +27,8 @@
 //                    [--policies DIR]   (another policy library instead of the built-in one; the
 //                                        hand-written server, which has the built-in library's checks, is left out;
 //                                        serve with one trivial policy stays: serve's own cost does not depend on
-//                                        the library, and the split then says what DIR's policies cost)
+//                                        the library, and the split then says what DIR's policies cost; so does
+//                                        serve with its decisions replayed, replaying DIR's decisions)
 //                    [--baseline DIR]   (also serve from another build, e.g. a copy of build/ made
 //                                        before a change, kept inside the repository so that it finds
 //                                        node_modules; measured in the same rounds, A B A B)
@@ -151,7 +152,8 @@ async function measure(server: RunningServer, spec: LoadSpec): Promise<Measureme
   return { requestsPerSecond: result.requestsPerSecond, p50: result.p50, p99: result.p99, cpuPerRequest: cpu, ok: result.ok, failed: result.failed };
 }
 
-const fixed = (value: number, digits: number): string => (Number.isFinite(value) ? value.toFixed(digits) : 'n/a');
+/** `value` with `digits` decimals; a negative value that rounds to zero prints as zero, not "-0". */
+const fixed = (value: number, digits: number): string => (Number.isFinite(value) ? value.toFixed(digits).replace(/^-(0(\.0+)?)$/, '$1') : 'n/a');
 /** The median over rounds of one measure. */
 const med = (list: readonly Measurement[], pick: (m: Measurement) => number): number => median(list.map(pick));
 /** The median of the rounds' ratios of one measure, `over` / `under` (adjacent runs of the same round). */
@@ -313,7 +315,7 @@ async function main(): Promise<void> {
     lines.push(
       `method: ${ROUNDS} round(s) × ${SECONDS} s per case and server, ${replayed === undefined ? '' : 'serve with its decisions replayed, '}${trivial === undefined ? '' : 'serve with one trivial policy, '}floor, daemonguard${handWritten === undefined ? '' : ', hand-written'}${baseline === undefined ? '' : ', baseline'} taking turns, load from autocannon ` +
         `in its own process (HTTPS keep-alive); medians over rounds; each ratio is the median of the rounds' daemonguard/floor ` +
-        `(or daemonguard/hand-written${trivial === undefined ? '' : ', trivial/floor'}) ratios`,
+        `(or daemonguard/hand-written${trivial === undefined ? '' : ', trivial/floor'}${replayed === undefined ? '' : ', replayed/floor'}) ratios`,
     );
     const environment = Object.entries(SHIPPED_ENVIRONMENT).map(([key, value]) => `${key}=${value}`);
     const describeFlags = (flags: readonly string[]): string => (flags.length === 0 ? 'bare node' : `node ${flags.join(' ')}`);
