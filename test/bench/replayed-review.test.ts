@@ -28,11 +28,10 @@ function runScript(script: string, replay: boolean): Record<string, unknown> {
 // Two reviews of the bench's small DaemonSet that differ in their uid, then one of another name.
 const SCRIPT = `
 const engine = await import(${JSON.stringify(ENGINE_REVIEW)});
-const { BUILT_IN_POLICIES, reviewTemplate } = await import(${JSON.stringify(PAYLOADS)});
+const { BUILT_IN_POLICIES, NAMESPACES_YAML, reviewTemplate } = await import(${JSON.stringify(PAYLOADS)});
 const { loadPolicySet } = await import(${JSON.stringify(LOADER)});
 const { decodeAdmissionReview } = await import(${JSON.stringify(DECODER)});
 const { parseNamespaces } = await import(${JSON.stringify(NAMESPACES)});
-const { NAMESPACES_YAML } = await import(${JSON.stringify(PAYLOADS)});
 const set = await loadPolicySet([BUILT_IN_POLICIES]);
 const request = (uid, name) => {
   const body = reviewTemplate('small');
