@@ -11,9 +11,11 @@
 //   node build/bench/code-size.js --machine-code   also TurboFan's code size after 30,000 reviews (a child
 //                                                  process with --print-opt-code)
 //   node build/bench/code-size.js --cold           also the review's median time touching 0, 1 and 4 MB between reviews,
-//                                                  and per policy, the median time of its expressions in a review
-//                                                  with 4 MB written between reviews and without (which policies a
-//                                                  cold review pays for)
+//                                                  the same with every expression's value replayed (what the engine
+//                                                  costs around its generated code), and per policy, the median time
+//                                                  of its expressions in a review with 4 MB written between reviews
+//                                                  and without (which policies a cold review pays for), beside the
+//                                                  policy's hand-written twin (bench/hand-written/) timed the same way
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { decodeAdmissionReview } from '../src/admission/admission-review.js';
@@ -25,6 +27,9 @@ import { loadPolicySet } from '../src/policy/load-policies.js';
 import type { CompiledExpression, CompiledPolicy } from '../src/policy/types.js';
 import { parseNamespaces } from '../src/server/namespace-catalog.js';
 import { median } from './bench-processes.js';
+import { twinReviewOf, type ReviewShape } from './hand-written/answer.js';
+import { handWrittenCostByPolicy, type TwinCost } from './hand-written/cost-by-policy.js';
+import { loadHandWrittenLibrary } from './hand-written/library.js';
 import { BUILT_IN_POLICIES, NAMESPACES_YAML, reviewTemplate } from './webhook-payloads.js';
 
 /** The name every generated function has (src/cel/codegen/emitter.ts), which --print-opt-code filters on. */
@@ -64,26 +69,49 @@ function requestFor(payload: 'small' | 'large'): AdmissionRequest {
 const set = await loadPolicySet([BUILT_IN_POLICIES]);
 const namespaces = parseNamespaces(NAMESPACES_YAML, 'namespaces');
 const args = process.argv.slice(2);
+/** The small review's text: parsed afresh for each review, as a server gets it. */
+const SMALL_REVIEW_TEXT = JSON.stringify(reviewTemplate('small'));
+
+function parsedSmallRequest(): AdmissionRequest {
+  const decoded = decodeAdmissionReview(JSON.parse(SMALL_REVIEW_TEXT));
+  if (!decoded.ok) throw new Error(decoded.message);
+  return decoded.request;
+}
+
+type Evaluate = CelProgram['evaluate'];
+
+/**
+ * Replaces the evaluate of each program with what `wrap` makes of it (given the original) while `body`
+ * runs, and puts the originals back after.
+ */
+function withProgramsWrapped<T>(programs: Iterable<CelProgram>, wrap: (original: Evaluate, program: CelProgram) => Evaluate, body: () => T): T {
+  const originals = new Map<CelProgram, Evaluate>();
+  for (const program of programs) {
+    const original = program.evaluate;
+    originals.set(program, original);
+    (program as { evaluate: Evaluate }).evaluate = wrap(original, program);
+  }
+  try {
+    return body();
+  } finally {
+    for (const [program, original] of originals) (program as { evaluate: Evaluate }).evaluate = original;
+  }
+}
+
+/** Every program of the library's policies (a program two policies share, once). */
+function allPrograms(): Set<CelProgram> {
+  return new Set(set.policies.flatMap((p) => expressionsOf(p).map((e) => e.program)));
+}
 
 /** The programs one review calls, found by wrapping each program's evaluate for one review. */
 function programsRun(phase: ReviewPhase): Set<CelProgram> {
   const request = requestFor('small');
   const run = new Set<CelProgram>();
-  const programs = new Set(set.policies.flatMap((p) => expressionsOf(p).map((e) => e.program)));
-  const originals = new Map<CelProgram, CelProgram['evaluate']>();
-  for (const program of programs) {
-    const original = program.evaluate;
-    originals.set(program, original);
-    (program as { evaluate: CelProgram['evaluate'] }).evaluate = (activation) => {
-      run.add(program);
-      return original(activation);
-    };
-  }
-  try {
-    review(request, set, { phase, namespaceObject: namespaces.get(request.namespace ?? '') ?? null });
-  } finally {
-    for (const [program, original] of originals) (program as { evaluate: CelProgram['evaluate'] }).evaluate = original;
-  }
+  const wrap = (original: Evaluate, program: CelProgram): Evaluate => (activation) => {
+    run.add(program);
+    return original(activation);
+  };
+  withProgramsWrapped(allPrograms(), wrap, () => review(request, set, { phase, namespaceObject: namespaces.get(request.namespace ?? '') ?? null }));
   return run;
 }
 
@@ -91,12 +119,14 @@ function kb(bytes: number): string {
   return `${(bytes / 1024).toFixed(1)} KB`;
 }
 
-/** Runs the small review in `phase` `times` times (to get its functions optimized). */
+/**
+ * Runs the small review in `phase` `times` times (to get its functions optimized), each parsed afresh:
+ * V8 optimizes for the shapes JSON.parse gives, which a review built by code does not have.
+ */
 function warm(phase: ReviewPhase, times: number): number {
-  const request = requestFor('small');
-  const context = { phase, namespaceObject: namespaces.get(request.namespace ?? '') ?? null };
+  const context = { phase, namespaceObject: namespaces.get(requestFor('small').namespace ?? '') ?? null };
   let sink = 0;
-  for (let i = 0; i < times; i++) sink += review(request, set, context).outcomes.length;
+  for (let i = 0; i < times; i++) sink += review(parsedSmallRequest(), set, context).outcomes.length;
   return sink;
 }
 
@@ -136,18 +166,16 @@ function machineCode(phase: ReviewPhase): { functions: number; bytes: number } {
 
 /** Median wall time of the small review with `touchBytes` of memory written between two reviews. */
 function coldReview(phase: ReviewPhase, touchBytes: number, reviews: number): number {
-  const body = reviewTemplate('small');
   const buffer = new Uint8Array(Math.max(1, touchBytes));
   const namespaceObject = namespaces.get(requestFor('small').namespace ?? '') ?? null;
   const times: number[] = [];
   let sink = 0;
   for (let i = 0; i < reviews; i++) {
     // A freshly parsed review each time, as the server gets one.
-    const decoded = decodeAdmissionReview(body);
-    if (!decoded.ok) throw new Error(decoded.message);
+    const request = parsedSmallRequest();
     if (touchBytes > 0) touch(buffer, i);
     const t0 = process.hrtime.bigint();
-    sink += review(decoded.request, set, { phase, namespaceObject }).outcomes.length;
+    sink += review(request, set, { phase, namespaceObject }).outcomes.length;
     times.push(Number(process.hrtime.bigint() - t0));
   }
   if (sink < 0) console.log(sink);
@@ -197,12 +225,10 @@ function coldCostByPolicy(
   }
   /** The review being timed: nanoseconds and calls per policy; undefined while warming up. */
   let current: Map<string, { ns: number; calls: number }> | undefined;
-  const originals = new Map<CelProgram, CelProgram['evaluate']>();
-  for (const [program, names] of owners) {
-    const original = program.evaluate;
-    originals.set(program, original);
+  const timed = (original: Evaluate, program: CelProgram): Evaluate => {
+    const names = owners.get(program)!;
     const sole = names.size === 1 ? [...names][0]! : `(shared by ${[...names].join(', ')})`;
-    (program as { evaluate: CelProgram['evaluate'] }).evaluate = (activation: CelActivation) => {
+    return (activation: CelActivation) => {
       const t0 = process.hrtime.bigint();
       try {
         return original(activation);
@@ -219,11 +245,10 @@ function coldCostByPolicy(
         }
       }
     };
-  }
-  try {
+  };
+  return withProgramsWrapped(owners.keys(), timed, () => {
     // Warmed with the wrappers in place, so that what is timed is optimized code.
     warm(phase, WARM_UP_REVIEWS);
-    const body = reviewTemplate('small');
     const buffer = new Uint8Array(COLD_TOUCH_BYTES);
     const namespaceObject = namespaces.get(requestFor('small').namespace ?? '') ?? null;
     const samples = { warm: new Map<string, number[]>(), cold: new Map<string, number[]>() };
@@ -234,12 +259,11 @@ function coldCostByPolicy(
     for (let i = 0; i < reviews; i++) {
       for (const mode of ['warm', 'cold'] as const) {
         // A freshly parsed review each time, as the server gets one.
-        const decoded = decodeAdmissionReview(body);
-        if (!decoded.ok) throw new Error(decoded.message);
+        const request = parsedSmallRequest();
         if (mode === 'cold') touch(buffer, i);
         current = new Map();
         const t0 = process.hrtime.bigint();
-        sink += review(decoded.request, set, { phase, namespaceObject }).outcomes.length;
+        sink += review(request, set, { phase, namespaceObject }).outcomes.length;
         whole[mode].push(Number(process.hrtime.bigint() - t0) / 1000);
         let total = 0;
         for (const [name, { ns, calls: n }] of current) {
@@ -270,9 +294,37 @@ function coldCostByPolicy(
       total: { warm: median(totals.warm), cold: median(totals.cold) },
       review: { warm: median(whole.warm), cold: median(whole.cold) },
     };
-  } finally {
-    for (const [program, original] of originals) (program as { evaluate: CelProgram['evaluate'] }).evaluate = original;
-  }
+  });
+}
+
+/**
+ * coldReview with every program answering the value it computed in its first call (each call after
+ * the first costs a function call and nothing else): what the engine itself costs around its
+ * generated code (matching, the activation, variables' bookkeeping, budgets, outcomes, the decision),
+ * warm and after `touchBytes` were written. The reviews are the same but for the parse, so the values
+ * replayed are the decision's own (checked: the same outcomes as the engine's).
+ */
+function reviewWithValuesReplayed(phase: ReviewPhase, touchBytes: number, reviews: number): number {
+  const request = requestFor('small');
+  const context = { phase, namespaceObject: namespaces.get(request.namespace ?? '') ?? null };
+  const expected = JSON.stringify(review(request, set, context).outcomes);
+  const replay = (original: Evaluate): Evaluate => {
+    let answered = false;
+    let value: unknown;
+    return (activation) => {
+      if (!answered) {
+        value = original(activation);
+        answered = true;
+      }
+      return value;
+    };
+  };
+  return withProgramsWrapped(allPrograms(), replay, () => {
+    const replayed = JSON.stringify(review(request, set, context).outcomes);
+    if (replayed !== expected) throw new Error(`replayed values gave other outcomes: ${replayed} instead of ${expected}`);
+    warm(phase, WARM_UP_REVIEWS / 10);
+    return coldReview(phase, touchBytes, reviews);
+  });
 }
 
 if (args[0] === '--warm-only') {
@@ -315,24 +367,35 @@ if (args.includes('--machine-code')) {
   }
 }
 if (args.includes('--cold')) {
+  const touchRows = [0, 1, 4] as const;
   for (const phase of ['validate', 'mutate'] as ReviewPhase[]) {
     warm(phase, WARM_UP_REVIEWS);
-    const row = [0, 1, 4].map((mb) => `${mb} MB: ${coldReview(phase, mb << 20, 3000).toFixed(1)} µs`);
+    const row = touchRows.map((mb) => `${mb} MB: ${coldReview(phase, mb << 20, 3000).toFixed(1)} µs`);
     console.log(`small /${phase} review, median, touching between reviews: ${row.join(', ')}`);
+    const replayed = touchRows.map((mb) => `${mb} MB: ${reviewWithValuesReplayed(phase, mb << 20, 3000).toFixed(1)} µs`);
+    console.log(`  the same with every expression's value replayed (the engine around its generated code): ${replayed.join(', ')}`);
   }
+  const library = loadHandWrittenLibrary(BUILT_IN_POLICIES);
+  const buffer = new Uint8Array(COLD_TOUCH_BYTES);
+  const twinReview = () => twinReviewOf(JSON.parse(SMALL_REVIEW_TEXT) as ReviewShape, namespaces);
   for (const phase of ['validate', 'mutate'] as ReviewPhase[]) {
     const { policies, total, review: whole } = coldCostByPolicy(phase, COLD_POLICY_REVIEWS);
-    console.log(`\nsmall /${phase} review per policy: its top-level expressions (variables inside them), median µs over ${COLD_POLICY_REVIEWS} reviews each, alternating:`);
-    console.log('| policy | expressions run | warm µs | cold µs (4 MB written before) | cold − warm µs |');
-    console.log('|---|---:|---:|---:|---:|');
+    const twins = handWrittenCostByPolicy(library, { phase, review: twinReview, evict: (round) => touch(buffer, round), reviews: COLD_POLICY_REVIEWS });
+    console.log(`\nsmall /${phase} review per policy: its top-level expressions (variables inside them), median µs over ${COLD_POLICY_REVIEWS} reviews each, alternating; beside it, the policy's hand-written twin timed the same way (its whole check, matching included):`);
+    console.log('| policy | expressions run | warm µs | cold µs (4 MB written before) | cold − warm µs | twin warm µs | twin cold µs | cold, engine / twin |');
+    console.log('|---|---:|---:|---:|---:|---:|---:|---:|');
+    const twinCells = (twin: TwinCost | undefined, cold: number): string =>
+      twin === undefined ? '| | |' : `| ${twin.warm.toFixed(2)} | ${twin.cold.toFixed(2)} | ${(cold / twin.cold).toFixed(1)}× |`;
     for (const row of policies) {
-      console.log(`| ${row.policy} | ${row.calls} | ${row.warm.toFixed(1)} | ${row.cold.toFixed(1)} | ${(row.cold - row.warm).toFixed(1)} |`);
+      console.log(`| ${row.policy} | ${row.calls} | ${row.warm.toFixed(1)} | ${row.cold.toFixed(1)} | ${(row.cold - row.warm).toFixed(1)} ${twinCells(twins.byPolicy.get(row.policy), row.cold)}`);
     }
     const sum = (pick: (row: PolicyColdCost) => number): number => policies.reduce((acc, row) => acc + pick(row), 0);
     console.log(
-      `| total, sum of the rows | ${sum((r) => r.calls)} | ${sum((r) => r.warm).toFixed(1)} | ${sum((r) => r.cold).toFixed(1)} | ${(sum((r) => r.cold) - sum((r) => r.warm)).toFixed(1)} |`,
+      `| total, sum of the rows | ${sum((r) => r.calls)} | ${sum((r) => r.warm).toFixed(1)} | ${sum((r) => r.cold).toFixed(1)} | ${(sum((r) => r.cold) - sum((r) => r.warm)).toFixed(1)} | | | |`,
     );
-    console.log(`| total, median of the reviews' sums | | ${total.warm.toFixed(1)} | ${total.cold.toFixed(1)} | ${(total.cold - total.warm).toFixed(1)} |`);
-    console.log(`| the whole review(), clocks included | | ${whole.warm.toFixed(1)} | ${whole.cold.toFixed(1)} | ${(whole.cold - whole.warm).toFixed(1)} |`);
+    console.log(
+      `| total, median of the reviews' sums (twins: all ${twins.byPolicy.size} of the phase) | | ${total.warm.toFixed(1)} | ${total.cold.toFixed(1)} | ${(total.cold - total.warm).toFixed(1)} ${twinCells(twins.total, total.cold)}`,
+    );
+    console.log(`| the whole review(), clocks included | | ${whole.warm.toFixed(1)} | ${whole.cold.toFixed(1)} | ${(whole.cold - whole.warm).toFixed(1)} | | | |`);
   }
 }

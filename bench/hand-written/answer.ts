@@ -79,6 +79,20 @@ function mutatingResponse(uid: string, patch: readonly PatchOperation[]): Respon
   return { uid, allowed: true, patchType: 'JSONPatch', patch: Buffer.from(JSON.stringify(patch), 'utf8').toString('base64') };
 }
 
+/** What the twins read of a parsed review, its namespace's object from `namespaces`. */
+export function twinReviewOf(review: ReviewShape, namespaces: ReadonlyMap<string, JsonObject>): HandWrittenReview {
+  const { request } = review;
+  const namespace = request.namespace ?? '';
+  return {
+    operation: request.operation,
+    object: request.object ?? null,
+    oldObject: request.oldObject ?? null,
+    namespace,
+    namespaceObject: namespaces.get(namespace) ?? null,
+    request,
+  };
+}
+
 /** The answer's JSON text to one parsed review on `/validate` or `/mutate`. */
 export function answerReview(
   library: HandWrittenLibrary,
@@ -93,15 +107,7 @@ export function answerReview(
   if (kind?.group !== 'apps' || kind.version !== 'v1' || kind.kind !== 'DaemonSet' || (request.subResource !== undefined && request.subResource !== '')) {
     response = { uid: request.uid, allowed: true };
   } else {
-    const namespace = request.namespace ?? '';
-    const twinReview: HandWrittenReview = {
-      operation: request.operation,
-      object: request.object ?? null,
-      oldObject: request.oldObject ?? null,
-      namespace,
-      namespaceObject: namespaces.get(namespace) ?? null,
-      request,
-    };
+    const twinReview = twinReviewOf(review, namespaces);
     response =
       phase === 'validate'
         ? validatingResponse(library, request.uid, validateAll(library, twinReview))
