@@ -385,7 +385,7 @@ if (args.includes('--cold')) {
     console.log('| policy | expressions run | warm µs | cold µs (4 MB written before) | cold − warm µs | twin warm µs | twin cold µs | cold, engine / twin |');
     console.log('|---|---:|---:|---:|---:|---:|---:|---:|');
     const twinCells = (twin: TwinCost | undefined, cold: number): string =>
-      twin === undefined ? '| | |' : `| ${twin.warm.toFixed(2)} | ${twin.cold.toFixed(2)} | ${(cold / twin.cold).toFixed(1)}× |`;
+      twin === undefined ? '| | | |' : `| ${twin.warm.toFixed(2)} | ${twin.cold.toFixed(2)} | ${(cold / twin.cold).toFixed(1)}× |`;
     for (const row of policies) {
       console.log(`| ${row.policy} | ${row.calls} | ${row.warm.toFixed(1)} | ${row.cold.toFixed(1)} | ${(row.cold - row.warm).toFixed(1)} ${twinCells(twins.byPolicy.get(row.policy), row.cold)}`);
     }
