@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { performance } from 'node:perf_hooks';
 import { describe, it } from 'node:test';
-import { EvaluationDeadlineExceededError, chargeCost, measureCost, withEvaluationDeadline } from '../cel/cost.js';
+import { EvaluationDeadlineExceededError, POLICIES_PER_CLOCK_READ, chargeCost, measureCost, withEvaluationDeadline } from '../cel/cost.js';
 import { loadPolicySet } from '../policy/load-policies.js';
 import { admissionRequest, daemonSet, policyYaml, writeTree } from '../../test/support/admission-fixtures.js';
 import { review } from './review.js';
@@ -119,5 +119,35 @@ describe('review: the evaluation deadline inside an expression', () => {
       }).value,
       'ok',
     );
+  });
+
+  it('reads the clock between policies before every POLICIES_PER_CLOCK_READ-th one, and starts none after a read that saw the deadline pass', async () => {
+    // Cheap policies: a unit or two each, so the meter's own reads (every CLOCK_CHECK_UNITS) never come.
+    const count = 2 * POLICIES_PER_CLOCK_READ + 8;
+    const files: Record<string, string> = {};
+    for (let i = 0; i < count; i++) {
+      const name = `cheap-${String(i).padStart(3, '0')}`;
+      files[`${name}.yaml`] = policyYaml(name, `
+  failurePolicy: Fail
+  validations:
+    - expression: "object.metadata.name != ''"
+`);
+    }
+    const set = await loadPolicySet([await writeTree(files)]);
+    const request = admissionRequest(daemonSet());
+    const DEADLINE = 1_000;
+
+    const full = withScriptedClock(() => 0, () => review(request, set, { phase: 'validate', deadline: DEADLINE }));
+    assert.ok(full.value.outcomes.every((o) => o.result === 'pass'));
+    assert.equal(full.reads, Math.ceil(count / POLICIES_PER_CLOCK_READ), 'one read before the first policy and one before every POLICIES_PER_CLOCK_READ-th after it');
+
+    // The deadline passes between the first read and the second: the policies up to the second read run,
+    // none from it on, and the clock is not read again.
+    const late = withScriptedClock((read) => (read === 0 ? 0 : DEADLINE + 1), () => review(request, set, { phase: 'validate', deadline: DEADLINE }));
+    const results = late.value.outcomes.map((o) => o.result);
+    assert.deepEqual(results, [...Array<string>(POLICIES_PER_CLOCK_READ).fill('pass'), ...Array<string>(count - POLICIES_PER_CLOCK_READ).fill('error')]);
+    assert.equal(late.reads, 2);
+    assert.ok(late.value.outcomes.slice(POLICIES_PER_CLOCK_READ).every((o) => o.message === 'evaluation deadline passed'));
+    assert.equal(late.value.allowed, false, 'failurePolicy Fail denies');
   });
 });

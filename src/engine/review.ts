@@ -12,7 +12,7 @@
 // policy is still evaluated (an exception that no longer excepts anything shows as unused), and its
 // mutations still apply: they are defaults, not denials. An expired exception excepts nothing and
 // the answer says it expired.
-import { callWithCostBudget, callWithEvaluationDeadline, EvaluationDeadlineExceededError } from '../cel/cost.js';
+import { callWithCostBudget, callWithEvaluationDeadline, deadlinePassedBeforePolicy, EvaluationDeadlineExceededError } from '../cel/cost.js';
 import type { CompiledException, CompiledMutation, CompiledPolicy, NativeOrigin, PolicySet } from '../policy/types.js';
 import { PolicyActivation, replaceSharedObject, sharedValues } from './activation.js';
 import { EvaluationFailure, PolicyBudgetFailure, evaluateCheckBoolean, evaluateExpression } from './evaluate.js';
@@ -399,7 +399,7 @@ function runPhase(builder: DecisionBuilder, policySet: PolicySet): void {
     const plan = plans[i]!;
     const { policy } = plan;
     builder.beginPolicy(plan.exceptions === undefined ? undefined : matchExceptions(plan.exceptions, request, builder.now));
-    if (deadline !== undefined && performance.now() > deadline) {
+    if (deadline !== undefined && deadlinePassedBeforePolicy(i)) {
       builder.failure(policy, 'the evaluation deadline passed before this policy was evaluated');
       builder.outcome(policy, 'error', 'evaluation deadline passed');
       continue;
