@@ -60,12 +60,6 @@ function generatedSize(program: CelProgram): number {
   return program.notCompiled === undefined ? program.evaluate.toString().length : 0;
 }
 
-function requestFor(payload: 'small' | 'large'): AdmissionRequest {
-  const decoded = decodeAdmissionReview(reviewTemplate(payload));
-  if (!decoded.ok) throw new Error(decoded.message);
-  return decoded.request;
-}
-
 const set = await loadPolicySet([BUILT_IN_POLICIES]);
 const namespaces = parseNamespaces(NAMESPACES_YAML, 'namespaces');
 const args = process.argv.slice(2);
@@ -77,6 +71,9 @@ function parsedSmallRequest(): AdmissionRequest {
   if (!decoded.ok) throw new Error(decoded.message);
   return decoded.request;
 }
+
+/** The Namespace object the server knows for the small review's namespace (its labels decide namespaceSelectors). */
+const SMALL_NAMESPACE_OBJECT = namespaces.get(parsedSmallRequest().namespace ?? '') ?? null;
 
 type Evaluate = CelProgram['evaluate'];
 
@@ -105,13 +102,13 @@ function allPrograms(): Set<CelProgram> {
 
 /** The programs one review calls, found by wrapping each program's evaluate for one review. */
 function programsRun(phase: ReviewPhase): Set<CelProgram> {
-  const request = requestFor('small');
+  const request = parsedSmallRequest();
   const run = new Set<CelProgram>();
   const wrap = (original: Evaluate, program: CelProgram): Evaluate => (activation) => {
     run.add(program);
     return original(activation);
   };
-  withProgramsWrapped(allPrograms(), wrap, () => review(request, set, { phase, namespaceObject: namespaces.get(request.namespace ?? '') ?? null }));
+  withProgramsWrapped(allPrograms(), wrap, () => review(request, set, { phase, namespaceObject: SMALL_NAMESPACE_OBJECT }));
   return run;
 }
 
@@ -124,7 +121,7 @@ function kb(bytes: number): string {
  * V8 optimizes for the shapes JSON.parse gives, which a review built by code does not have.
  */
 function warm(phase: ReviewPhase, times: number): number {
-  const context = { phase, namespaceObject: namespaces.get(requestFor('small').namespace ?? '') ?? null };
+  const context = { phase, namespaceObject: SMALL_NAMESPACE_OBJECT };
   let sink = 0;
   for (let i = 0; i < times; i++) sink += review(parsedSmallRequest(), set, context).outcomes.length;
   return sink;
@@ -167,7 +164,6 @@ function machineCode(phase: ReviewPhase): { functions: number; bytes: number } {
 /** Median wall time of the small review with `touchBytes` of memory written between two reviews. */
 function coldReview(phase: ReviewPhase, touchBytes: number, reviews: number): number {
   const buffer = new Uint8Array(Math.max(1, touchBytes));
-  const namespaceObject = namespaces.get(requestFor('small').namespace ?? '') ?? null;
   const times: number[] = [];
   let sink = 0;
   for (let i = 0; i < reviews; i++) {
@@ -175,7 +171,7 @@ function coldReview(phase: ReviewPhase, touchBytes: number, reviews: number): nu
     const request = parsedSmallRequest();
     if (touchBytes > 0) touch(buffer, i);
     const t0 = process.hrtime.bigint();
-    sink += review(request, set, { phase, namespaceObject }).outcomes.length;
+    sink += review(request, set, { phase, namespaceObject: SMALL_NAMESPACE_OBJECT }).outcomes.length;
     times.push(Number(process.hrtime.bigint() - t0));
   }
   if (sink < 0) console.log(sink);
@@ -250,8 +246,7 @@ function coldCostByPolicy(
     // Warmed with the wrappers in place, so that what is timed is optimized code.
     warm(phase, WARM_UP_REVIEWS);
     const buffer = new Uint8Array(COLD_TOUCH_BYTES);
-    const namespaceObject = namespaces.get(requestFor('small').namespace ?? '') ?? null;
-    const samples = { warm: new Map<string, number[]>(), cold: new Map<string, number[]>() };
+      const samples = { warm: new Map<string, number[]>(), cold: new Map<string, number[]>() };
     const calls = new Map<string, number[]>();
     const totals = { warm: [] as number[], cold: [] as number[] };
     const whole = { warm: [] as number[], cold: [] as number[] };
@@ -263,7 +258,7 @@ function coldCostByPolicy(
         if (mode === 'cold') touch(buffer, i);
         current = new Map();
         const t0 = process.hrtime.bigint();
-        sink += review(request, set, { phase, namespaceObject }).outcomes.length;
+        sink += review(request, set, { phase, namespaceObject: SMALL_NAMESPACE_OBJECT }).outcomes.length;
         whole[mode].push(Number(process.hrtime.bigint() - t0) / 1000);
         let total = 0;
         for (const [name, { ns, calls: n }] of current) {
@@ -305,8 +300,8 @@ function coldCostByPolicy(
  * replayed are the decision's own (checked: the same outcomes as the engine's).
  */
 function reviewWithValuesReplayed(phase: ReviewPhase, touchBytes: number, reviews: number): number {
-  const request = requestFor('small');
-  const context = { phase, namespaceObject: namespaces.get(request.namespace ?? '') ?? null };
+  const request = parsedSmallRequest();
+  const context = { phase, namespaceObject: SMALL_NAMESPACE_OBJECT };
   const expected = JSON.stringify(review(request, set, context).outcomes);
   const replay = (original: Evaluate): Evaluate => {
     let answered = false;
