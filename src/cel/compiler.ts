@@ -95,7 +95,7 @@ function keep(ast: ASTNode): () => ASTNode {
 }
 
 /** The checker's nodes with the types the interpreter's own check gave the same nodes ('dyn' where it gave none). */
-function runtimeTypesOf(ast: ASTNode, runtimeAst: ASTNode): Map<NodeLike, string> {
+export function runtimeTypesOf(ast: ASTNode, runtimeAst: ASTNode): Map<NodeLike, string> {
   const checkedNodes: NodeLike[] = [];
   const runtimeNodes: NodeLike[] = [];
   forEachNode(ast, (node) => checkedNodes.push(node));

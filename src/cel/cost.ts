@@ -340,6 +340,30 @@ function failAfterEvaluation(value: unknown, limit: number, spent: number, overr
   throw new Error('failAfterEvaluation called for an evaluation that did not fail');
 }
 
+/**
+ * fn(a, b) under a budget of `limit` units, for an evaluation the caller can redo another way (the
+ * lean tier, engine/lean-pass.ts): true when it returned true. When it did not (it returned anything
+ * else, or threw, which is rethrown), the units it charged are taken back from the budget around it,
+ * so that redoing the work spends from that budget what it would have without this attempt. (The
+ * clock's next read is not put off by the units taken back; a deadline it found passed stays passed.)
+ */
+export function passesWithinBudget<A, B>(limit: number, fn: (a: A, b: B) => boolean, a: A, b: B): boolean {
+  const m = meter;
+  const start = m.spent;
+  let passed = false;
+  try {
+    passed = metered(limit, a, b, fn) === true;
+    return passed;
+  } finally {
+    // Outside any budget, metered put `spent` back itself.
+    if (!passed && m.armed) {
+      m.spent = start;
+      if (m.clockAt > start + CLOCK_CHECK_UNITS) m.clockAt = start + CLOCK_CHECK_UNITS;
+      updateThreshold();
+    }
+  }
+}
+
 /** Runs `evaluate` under a cost budget of `limit` units and returns its value. */
 export function withCostBudget<T>(limit: number, evaluate: () => T): T {
   return metered(limit, evaluate, undefined, call);
@@ -352,6 +376,11 @@ export function callWithCostBudget<A, B, T>(limit: number, fn: (a: A, b: B) => T
 
 /** withCostBudget for `program.evaluate(activation)`: the same budget and errors, the program called directly. */
 export const evaluateWithCostBudget: <A, T>(limit: number, program: Evaluable<A, T>, activation: A) => T = metered;
+
+/** What the last evaluation under a budget spent, read right after it returned (the engine's record of a shared variable's cost). */
+export function lastMeteredCost(): number {
+  return meter.lastSpent;
+}
 
 /** True while a budget is armed (for tests and diagnostics). */
 export function isCostBudgetArmed(): boolean {

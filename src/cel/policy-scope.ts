@@ -16,7 +16,8 @@ import { installNodeCosts } from './node-costs.js';
 import { meterEqualities } from './library/equality-cost.js';
 import { applyKubernetesEquality } from './library/kubernetes-equality.js';
 import { JSONPATCH_FIELDS, JSONPATCH_TYPE } from './constructible-types.js';
-import { compileExpression, NotCompiled, OPERAND_NAMES, type InterpretedOperation } from './compiler.js';
+import { compileExpression, NotCompiled, OPERAND_NAMES, runtimeTypesOf, type InterpretedOperation } from './compiler.js';
+import { leanFragmentOf, type LeanFragment } from './codegen/lean-generator.js';
 import { forEachNode, type NodeLike } from './cel-js-internals.js';
 import { CelCompileError, celEngine, type CelActivation, type CelProgram } from './program.js';
 import k8sTypes from './k8s-types.generated.json' with { type: 'json' };
@@ -383,6 +384,7 @@ export class PolicyScope {
     let evaluate = interpret;
     let notCompiled: string | undefined;
     let jsonResult = false;
+    let lean: LeanFragment | undefined;
     try {
       if (!runtimeChecked) throw new NotCompiled('the interpreter refuses the expression at run time');
       const code = compileExpression(checked.ast, parsed.ast, interpretedOperation, checkAgain(expression, this.#checkerDeclarations(elementType)), {
@@ -393,12 +395,13 @@ export class PolicyScope {
       if (celEngine() === 'compiled') {
         evaluate = code.evaluate;
         jsonResult = code.jsonResult;
+        lean = leanFragmentOf(checked.ast, runtimeTypesOf(checked.ast, parsed.ast));
       }
     } catch (error) {
       if (!(error instanceof NotCompiled)) throw error;
       notCompiled = error.reason;
     }
-    return { source: expression, resultType, evaluate, interpret, notCompiled, jsonResult };
+    return { source: expression, resultType, evaluate, interpret, notCompiled, jsonResult, lean };
   }
 }
 

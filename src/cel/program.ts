@@ -1,5 +1,6 @@
 // A compiled CEL expression as the engine sees it: a function of the activation, nothing more.
 // Compilation (parse + type check) lives in policy-scope.ts; this module only names the shapes.
+import type { LeanFragment } from './codegen/lean-generator.js';
 
 /**
  * The review's inputs as parsed JSON, for compiled code that reads fields straight from them and
@@ -66,6 +67,11 @@ export interface CelProgram {
    * readers read it on as JSON, and the interpreter's `variables` map converts it.
    */
   readonly jsonResult?: boolean;
+  /**
+   * The expression's lean fragment (codegen/lean-generator.ts), from which the engine assembles a
+   * policy's lean function; undefined on the interpreted engine and where the expression has none.
+   */
+  readonly lean?: LeanFragment;
 }
 
 /** `compiled`: checked expressions run as generated closures (compiler.ts); `interpreted`: on cel-js. */

@@ -4,6 +4,7 @@
 // as in Kubernetes, so a variable no validation reads costs nothing.
 import type { CelActivation, ConversionMemo, JsonInputs } from '../cel/program.js';
 import { celOf } from '../cel/codegen/runtime.js';
+import { chargeCost, lastMeteredCost } from '../cel/cost.js';
 import { celOfJson, toCelValue } from '../cel/values.js';
 import type { CompiledPolicy, CompiledVariable } from '../policy/types.js';
 import { coverageValue } from './coverage-value.js';
@@ -215,6 +216,14 @@ export class PolicyActivation implements CelActivation {
   #sharedSlotCount = 0;
   /** The policy's variables by name (read once per policy, not once per variable read). */
   #index: ReadonlyMap<string, number> | undefined;
+  /**
+   * While the policy's lean function runs (beginLeanAttempt): the cost of each shared variable it
+   * evaluated, by memo slot. Once it gave up (abandonLeanAttempt), what the exact code still owes for
+   * them: its first read of such a variable finds the value in the memo and is charged that cost,
+   * where evaluating it would have charged it (see lean-pass.ts).
+   */
+  #leanAttempt: (number | undefined)[] | undefined;
+  #owedCosts: (number | undefined)[] | undefined;
   /** Without namespaceObject: the review's JSON it was made from, and the copy with namespaceObject null. */
   #jsonBase: ReviewInputs | undefined;
   #jsonWithoutNamespace: ReviewInputs | undefined;
@@ -260,6 +269,28 @@ export class PolicyActivation implements CelActivation {
       this.#written = 0;
     }
     this.#index = undefined;
+    this.#leanAttempt = undefined;
+    this.#owedCosts = undefined;
+  }
+
+  /** The policy's lean function starts (lean-pass.ts): the shared variables it evaluates are recorded with their cost. */
+  beginLeanAttempt(): void {
+    this.#leanAttempt = [];
+  }
+
+  /** It passed: what it evaluated is the exact code's, paid for. */
+  endLeanAttempt(): void {
+    this.#leanAttempt = undefined;
+  }
+
+  /**
+   * It gave up: the policy starts again with none of its variables read, and the shared ones the lean
+   * function evaluated stay in the review's memo, each charged on the exact code's first read of it.
+   */
+  abandonLeanAttempt(plan: Pick<PolicyPlan, 'sharedSlots' | 'sharedSlotCount'>): void {
+    const owed = this.#leanAttempt;
+    this.begin(this.#policy, this.#params, plan);
+    if (owed !== undefined && owed.length > 0) this.#owedCosts = owed;
   }
 
   get json(): JsonInputs {
@@ -332,6 +363,7 @@ export class PolicyActivation implements CelActivation {
       // A variable's value is a CEL value, never undefined: undefined is an empty slot.
       const shared = this.shared.variableMemo?.[sharedSlot];
       if (shared !== undefined) {
+        if (this.#owedCosts !== undefined) this.#payOwedCost(sharedSlot);
         states[i] = DONE;
         return (values[i] = shared);
       }
@@ -340,13 +372,25 @@ export class PolicyActivation implements CelActivation {
       const value = this.semantics.evaluateVariable(variable, this);
       states[i] = DONE;
       values[i] = value;
-      if (sharedSlot >= 0) (this.shared.variableMemo ??= new Array<unknown>(this.#sharedSlotCount).fill(undefined))[sharedSlot] = value;
+      if (sharedSlot >= 0) {
+        (this.shared.variableMemo ??= new Array<unknown>(this.#sharedSlotCount).fill(undefined))[sharedSlot] = value;
+        // What evaluating it spent (the budget metered around it, evaluate.ts).
+        if (this.#leanAttempt !== undefined) this.#leanAttempt[sharedSlot] = lastMeteredCost();
+      }
       return value;
     } catch (error) {
       states[i] = FAILED;
       values[i] = error;
       throw error;
     }
+  }
+
+  /** Charges what evaluating the shared variable in `slot` cost, once, if the policy's abandoned lean attempt evaluated it. */
+  #payOwedCost(slot: number): void {
+    const owed = this.#owedCosts![slot];
+    if (owed === undefined) return;
+    this.#owedCosts![slot] = undefined;
+    chargeCost(owed);
   }
 }
 

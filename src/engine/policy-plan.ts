@@ -12,6 +12,7 @@ import type { CelProgram } from '../cel/program.js';
 import { ALL_NAMESPACES } from '../policy/selectors.js';
 import type { CompiledException, CompiledExpression, CompiledPolicy, PolicySet } from '../policy/types.js';
 import { MATCH_CONDITIONS_COST_BUDGET, mayOverrun, POLICY_COST_BUDGET } from './policy-budget.js';
+import { leanPassOf, type LeanPass } from './lean-pass.js';
 import type { Operation, PolicyOutcome } from './types.js';
 
 /** An expression the review evaluates, with its program at hand; the expression is read only to name a failure. */
@@ -62,6 +63,12 @@ export interface PolicyPlan {
    * shared by every review instead of made per review, and frozen so that no reader can change it.
    */
   readonly passed: Readonly<PolicyOutcome>;
+  /**
+   * The policy's lean function (lean-pass.ts), which review.ts asks before evaluating the validations
+   * on the exact code; undefined where the policy has none (native, or an expression without a
+   * lean fragment).
+   */
+  readonly lean: LeanPass | undefined;
 }
 
 /** The bit of `operation` in PolicyPlan.operations; 0 for a name that is not an operation (which no policy matches). */
@@ -113,6 +120,7 @@ function planOf(policy: CompiledPolicy, exceptionsByPolicy: PolicySet['exception
   for (const operation of policy.operations) operations |= operationBit(operation);
   const allNamespaces = policy.namespaceMatches === ALL_NAMESPACES;
   const plain = policy.native === undefined && policy.objectSelector === undefined && policy.namespaceSelector === undefined;
+  const sharedSlots = sharedSlotsOf(policy, slotsByKey);
   return {
     policy,
     params: policy.params,
@@ -125,9 +133,10 @@ function planOf(policy: CompiledPolicy, exceptionsByPolicy: PolicySet['exception
     meterMatchConditions: mayOverrun(policy.matchConditions.length, MATCH_CONDITIONS_COST_BUDGET),
     meterValidations: mayOverrun(policy.validations.length + policy.validations.filter((v) => v.messageExpression !== undefined).length, POLICY_COST_BUDGET),
     exceptions: exceptionsByPolicy.get(policy.name),
-    sharedSlots: sharedSlotsOf(policy, slotsByKey),
+    sharedSlots,
     sharedSlotCount: slotsByKey.size,
     passed: Object.freeze({ policy: policy.name, result: 'pass' }),
+    lean: leanPassOf(policy, sharedSlots),
   };
 }
 

@@ -18,6 +18,7 @@ import { PolicyActivation, replaceSharedObject, sharedValues } from './activatio
 import { EvaluationFailure, PolicyBudgetFailure, evaluateCheckBoolean, evaluateExpression } from './evaluate.js';
 import { exceptionNotices, matchExceptions, type ExceptionMatch } from './exceptions.js';
 import { runMutation, type MutationResult } from './mutate.js';
+import { passesLean } from './lean-pass.js';
 import { reviewNativeMutation } from './native-mutation.js';
 import { nativeAuditAnnotations, reviewNativeValidation, type NativeValidationFailure } from './native-semantics.js';
 import { MATCH_CONDITIONS_COST_BUDGET, POLICY_COST_BUDGET } from './policy-budget.js';
@@ -347,6 +348,11 @@ function validateWithinBudget(plan: PolicyPlan, builder: DecisionBuilder): void 
 function runValidations(plan: PolicyPlan, builder: DecisionBuilder): void {
   const { validations } = plan;
   const { activation } = builder;
+  // The lean tier first (lean-pass.ts): a pass there is the exact code's pass, at the same cost.
+  if (plan.lean !== undefined && passesLean(plan.lean, activation, plan)) {
+    builder.passed(plan);
+    return;
+  }
   let failed = 0;
   let firstMessage: string | undefined;
   for (let i = 0; i < validations.length; i++) {

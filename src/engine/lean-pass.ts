@@ -1,0 +1,266 @@
+// The lean tier of a policy's validations: one generated function per policy that answers "every
+// validation is true" on the common case of a review, from the lean fragments of its expressions
+// (cel/codegen/lean-generator.ts), and gives up on anything else. review.ts asks it first; when it does
+// not answer true (a validation is false, a value is not what the fragment expects, an error, the
+// budget or the deadline), the policy runs on the exact code from the start, as if the lean function
+// had never run: the meter's count and the variables it evaluated are put back.
+//
+// Why per policy and not per expression: on a review that passes, the exact code's cost is mostly
+// the number and the generality of its functions (one per expression and per variable, each with
+// its prologue, its budget armed, its variables read through the activation); the same checks
+// written by hand in one function per policy run several times faster (README, "What the profiles
+// show"). Here the policy's validations are blocks of one function, its variables locals computed on
+// first use, under one budget.
+//
+// What stays exact (tested in lean-pass.test.ts against the exact code on the library and the Pod
+// Security fixtures): a lean pass is a pass of the exact code, with the same cost. The budget: the
+// lean function runs under one expression's budget (1,000,000 units): if everything the policy
+// spends fits in it, each expression's spend (variables included) and the policy's total fit in
+// theirs too; past it, the lean function gives up and the exact code meets its budgets where it
+// always did. Shared variables (PolicyPlan.sharedSlots) and variables without a lean fragment are
+// read through the activation, so the review's memo holds the exact code's values and a hit costs
+// nothing, as there; constant variables are their values at load, as the activation reads them.
+import { EvaluationError } from '@marcbachmann/cel-js';
+import { BAIL, LEAN_HELPERS, LEAN_METER, type LeanFragment } from '../cel/codegen/lean-generator.js';
+import { CostBudgetExceededError, EvaluationDeadlineExceededError, passesWithinBudget } from '../cel/cost.js';
+import type { JsonInputs } from '../cel/program.js';
+import type { CompiledPolicy } from '../policy/types.js';
+import type { PolicyActivation } from './activation.js';
+import type { PolicyPlan } from './policy-plan.js';
+import { EvaluationFailure, EXPRESSION_COST_BUDGET } from './evaluate.js';
+
+/** A policy's lean function: true when every validation is true; false or a throw when the exact code must decide. */
+export type LeanPass = (json: JsonInputs, activation: PolicyActivation) => boolean;
+
+/** How often the lean tier answered and gave up, and the last error it did not expect (a bug in a fragment). */
+export const leanStatistics = { passed: 0, gaveUp: 0, unexpected: undefined as unknown };
+
+/** How a variable's read is written in the assembled function. */
+type VariableRead = { kind: 'constant'; value: unknown } | { kind: 'activation'; slot: number } | { kind: 'lean'; slot: number; fragment: LeanFragment };
+
+/**
+ * The policy's lean function, or undefined when it has none: a native policy, no validations, an
+ * expression without a lean fragment.
+ */
+export function leanPassOf(policy: CompiledPolicy, sharedSlots: readonly number[]): LeanPass | undefined {
+  if (policy.native !== undefined || policy.validations.length === 0) return undefined;
+  const validations: LeanFragment[] = [];
+  for (const validation of policy.validations) {
+    const fragment = validation.expression.program.lean;
+    if (fragment === undefined) return undefined;
+    validations.push(fragment);
+  }
+  const reads = new Map<string, VariableRead>();
+  const pending = validations.flatMap((fragment) => fragment.variables);
+  while (pending.length > 0) {
+    const name = pending.pop()!;
+    if (reads.has(name)) continue;
+    const slot = policy.variables.findIndex((variable) => variable.name === name);
+    if (slot < 0) return undefined;
+    const variable = policy.variables[slot]!;
+    const fragment = variable.program.lean;
+    let read: VariableRead;
+    if (variable.constant !== undefined) read = { kind: 'constant', value: variable.constant.value };
+    else if ((sharedSlots[slot] ?? -1) >= 0 || fragment === undefined) read = { kind: 'activation', slot };
+    else {
+      read = { kind: 'lean', slot, fragment };
+      pending.push(...fragment.variables);
+    }
+    reads.set(name, read);
+  }
+  return assemble(policy.name, validations, reads, leanValueOf(policy.params));
+}
+
+/**
+ * Params (CEL values, made at load) as the lean tier reads values: ints as numbers where they are
+ * safe integers. Anything else stays as it is, where a lean operation meeting it gives up.
+ */
+function leanValueOf(value: unknown): unknown {
+  if (typeof value === 'bigint') return value >= BigInt(Number.MIN_SAFE_INTEGER) && value <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(value) : value;
+  if (Array.isArray(value)) return value.map(leanValueOf);
+  if (typeof value === 'object' && value !== null && Object.getPrototypeOf(value) === null) {
+    const out = Object.create(null) as Record<string, unknown>;
+    for (const key of Object.keys(value)) out[key] = leanValueOf((value as Record<string, unknown>)[key]);
+    return out;
+  }
+  return value;
+}
+
+/**
+ * The assembled function's text and constants. A variable's evaluation is written where a fragment
+ * first needs it (its `$V<name>$` line), guarded by a flag, so that it runs once and only if reached,
+ * as the exact code evaluates variables: inline when one place in the whole function needs it; in a
+ * closure when several do (its text once); an activation read or a constant is a line anyway.
+ */
+class Assembly {
+  readonly constants: unknown[] = [];
+  readonly plainFields = new Set<string>();
+  /** Per variable: its locals' prefix, and how its evaluation is written at each `$V<name>$` line. */
+  readonly variables = new Map<string, { prefix: string; read: VariableRead }>();
+  /** The closures of variables needed in several places, declared at the function's start. */
+  readonly closures: string[] = [];
+  /** Places (`$V<name>$` lines) per variable in everything the function holds. */
+  readonly places = new Map<string, number>();
+  fragments = 0;
+
+  constructor(reads: ReadonlyMap<string, VariableRead>, validations: readonly LeanFragment[]) {
+    let index = 0;
+    for (const [name, read] of reads) this.variables.set(name, { prefix: `v${index++}`, read });
+    const count = (fragment: LeanFragment) => {
+      for (const match of fragment.source.matchAll(/^\s*\$V([A-Za-z_][A-Za-z0-9_]*)\$$/gm)) this.places.set(match[1]!, (this.places.get(match[1]!) ?? 0) + 1);
+    };
+    validations.forEach(count);
+    for (const { read } of this.variables.values()) if (read.kind === 'lean') count(read.fragment);
+  }
+
+  constant(value: unknown): string {
+    this.constants.push(value);
+    return `K${this.constants.length - 1}`;
+  }
+
+  /** The variable's value, once its line ran. */
+  value(name: string): string {
+    const { prefix, read } = this.variables.get(name)!;
+    return read.kind === 'constant' ? `${prefix}_value` : `${prefix}_value`;
+  }
+
+  /** What a `$V<name>$` line becomes: the variable's evaluation, guarded by its flag. */
+  evaluation(name: string): string {
+    const { prefix, read } = this.variables.get(name)!;
+    if (read.kind === 'constant') return '';
+    if (read.kind === 'activation') {
+      // The activation's read: the review's memo, the exact code's value and cost.
+      return `if (!${prefix}_done) { ${prefix}_value = A.variable(${this.constant(name)}, ${read.slot}); ${prefix}_done = true; }`;
+    }
+    if ((this.places.get(name) ?? 0) > 1) {
+      if (!this.closures.some((line) => line.startsWith(`const ${prefix} = `))) {
+        const placed = this.place(read.fragment);
+        this.closures.push(`const ${prefix} = () => {\n${placed.declarations}\n${placed.source}\nreturn ${placed.result};\n};`);
+      }
+      return `if (!${prefix}_done) { ${prefix}_value = ${prefix}(); ${prefix}_done = true; }`;
+    }
+    const placed = this.place(read.fragment);
+    return `if (!${prefix}_done) {\n${placed.declarations}\n${placed.source}\n${prefix}_value = ${placed.result};\n${prefix}_done = true;\n}`;
+  }
+
+  /** A fragment's statements with its tokens renamed and its variables' lines written, and its result's source. */
+  place(fragment: LeanFragment): { declarations: string; source: string; result: string } {
+    const f = this.fragments++;
+    const base = this.constants.length;
+    this.constants.push(...fragment.constants);
+    for (const field of fragment.plainFields) this.plainFields.add(field);
+    const rename = (text: string) =>
+      text
+        .replace(/^\s*\$V([A-Za-z_][A-Za-z0-9_]*)\$$/gm, (_, name: string) => this.evaluation(name))
+        .replace(/\$v([A-Za-z_][A-Za-z0-9_]*)\$/g, (_, name: string) => this.value(name))
+        .replace(/\$t(\d+)/g, `f${f}t$1`)
+        .replace(/\$l(\d+)/g, `f${f}L$1`)
+        .replace(/\$c(\d+)/g, (_, n: string) => `K${base + Number(n)}`);
+    const temporaries = Array.from({ length: fragment.temporaries }, (_, i) => `f${f}t${i}`);
+    return { declarations: temporaries.length > 0 ? `let ${temporaries.join(', ')};` : '', source: rename(fragment.source), result: rename(fragment.result) };
+  }
+}
+
+function assemble(policyName: string, validations: readonly LeanFragment[], reads: ReadonlyMap<string, VariableRead>, params: unknown): LeanPass {
+  const assembly = new Assembly(reads, validations);
+  const paramsConstant = assembly.constant(params);
+  const body: string[] = [];
+  for (const fragment of validations) {
+    const placed = assembly.place(fragment);
+    body.push('{', placed.declarations, placed.source, `if (${placed.result} !== true) return false;`, '}');
+  }
+  const state: string[] = [];
+  for (const { prefix, read } of assembly.variables.values()) {
+    state.push(read.kind === 'constant' ? `const ${prefix}_value = ${assembly.constant(read.value)};` : `let ${prefix}_done = false, ${prefix}_value;`);
+  }
+  // The names read as plain properties: nobody may have added them to Object.prototype (see lean-generator.ts).
+  const fields = [...assembly.plainFields];
+  const entry = fields.length === 0 ? [] : [`if (${fields.map((field) => `OP.${field} !== undefined`).join(' || ')}) throw BAIL;`];
+  const constants = assembly.constants.map((_, i) => `K${i} = K[${i}]`);
+  const helpers = Object.keys(LEAN_HELPERS).map((name) => `${name} = H.${name}`);
+  const source = [
+    `'use strict';`,
+    `var ${[...constants, ...helpers, 'M = L.M', 'over = L.over'].join(', ')};`,
+    `return function leanPass(J, A) {`,
+    `const P = ${paramsConstant};`,
+    ...entry,
+    ...state,
+    ...assembly.closures,
+    ...body,
+    `return true;`,
+    `};`,
+  ].join('\n');
+  const pass = instantiate(source, assembly.constants);
+  Object.defineProperty(pass, 'name', { value: `lean ${policyName}` });
+  leanSources.set(pass, { source, constants: assembly.constants });
+  return pass;
+}
+
+/** Each lean function's source and constants, for tests and for reading what the tier made of a policy. */
+const leanSources = new WeakMap<LeanPass, { readonly source: string; readonly constants: readonly unknown[] }>();
+
+export function leanSourceOf(pass: LeanPass): { readonly source: string; readonly constants: readonly unknown[] } | undefined {
+  return leanSources.get(pass);
+}
+
+/** A lean function made again from `source` (its text changed, e.g. to say where it gives up), for tests. */
+export function leanPassFromSource(source: string, constants: readonly unknown[]): LeanPass {
+  return instantiate(source, constants);
+}
+
+function instantiate(source: string, constants: readonly unknown[]): LeanPass {
+  const factory = new Function('K', 'H', 'L', 'BAIL', 'OP', source) as (
+    k: readonly unknown[],
+    h: typeof LEAN_HELPERS,
+    l: typeof LEAN_METER,
+    bail: typeof BAIL,
+    op: object,
+  ) => LeanPass;
+  return factory(constants, LEAN_HELPERS, LEAN_METER, BAIL, Object.prototype);
+}
+
+/** The lean function's call as passesWithinBudget runs it. */
+function runLean(pass: LeanPass, activation: PolicyActivation): boolean {
+  return pass(activation.json, activation);
+}
+
+/**
+ * Whether `error` is one of the ways the lean tier is expected to stop: giving up, the budget, the
+ * deadline, or a CEL error of what it called (a shared variable's evaluation, a library function).
+ * Anything else is a fault of a lean function (recorded for the tests; the exact code still decides).
+ */
+function expectedStop(error: unknown): boolean {
+  return (
+    error === BAIL ||
+    error instanceof CostBudgetExceededError ||
+    error instanceof EvaluationDeadlineExceededError ||
+    error instanceof EvaluationFailure ||
+    error instanceof EvaluationError
+  );
+}
+
+/**
+ * Runs the policy's lean function (the activation begun for the policy). True: every validation is
+ * true, at the cost the exact code would have charged. False: the exact code decides, finding the
+ * meter as it was and the policy's variables unread; a shared variable the lean function evaluated
+ * stays in the review's memo, and the exact code's first read of it is charged what it cost
+ * (PolicyActivation.abandonLeanAttempt), so that it is neither evaluated twice nor paid twice.
+ */
+export function passesLean(pass: LeanPass, activation: PolicyActivation, plan: Pick<PolicyPlan, 'sharedSlots' | 'sharedSlotCount'>): boolean {
+  activation.beginLeanAttempt();
+  let passed: boolean;
+  try {
+    passed = passesWithinBudget(EXPRESSION_COST_BUDGET, runLean, pass, activation);
+  } catch (error) {
+    if (!expectedStop(error)) leanStatistics.unexpected = error;
+    passed = false;
+  }
+  if (passed) {
+    activation.endLeanAttempt();
+    leanStatistics.passed++;
+    return true;
+  }
+  leanStatistics.gaveUp++;
+  activation.abandonLeanAttempt(plan);
+  return false;
+}
