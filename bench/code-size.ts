@@ -21,6 +21,8 @@ import { fileURLToPath } from 'node:url';
 import { decodeAdmissionReview } from '../src/admission/admission-review.js';
 import type { CelActivation, CelProgram } from '../src/cel/program.js';
 import { PolicyActivation } from '../src/engine/activation.js';
+import type { LeanPass } from '../src/engine/lean-pass.js';
+import { plansOf, type PolicyPlan } from '../src/engine/policy-plan.js';
 import { review } from '../src/engine/review.js';
 import type { AdmissionRequest, ReviewPhase } from '../src/engine/types.js';
 import { loadPolicySet } from '../src/policy/load-policies.js';
@@ -92,6 +94,25 @@ function withProgramsWrapped<T>(programs: Iterable<CelProgram>, wrap: (original:
     return body();
   } finally {
     for (const [program, original] of originals) (program as { evaluate: Evaluate }).evaluate = original;
+  }
+}
+
+/**
+ * Replaces each lean function of the library's plans (src/engine/lean-pass.ts: the passing case of a
+ * policy's validations, asked before its expressions) with what `wrap` makes of it while `body` runs,
+ * and puts the originals back after.
+ */
+function withLeanWrapped<T>(wrap: (original: LeanPass, policy: string) => LeanPass, body: () => T): T {
+  const originals = new Map<PolicyPlan, LeanPass>();
+  for (const plan of [...plansOf(set.validatingPolicies, set), ...plansOf(set.mutatingPolicies, set)]) {
+    if (plan.lean === undefined) continue;
+    originals.set(plan, plan.lean);
+    (plan as { lean: LeanPass }).lean = wrap(plan.lean, plan.policy.name);
+  }
+  try {
+    return body();
+  } finally {
+    for (const [plan, original] of originals) (plan as { lean: LeanPass }).lean = original;
   }
 }
 
@@ -242,7 +263,25 @@ function coldCostByPolicy(
       }
     };
   };
-  return withProgramsWrapped(owners.keys(), timed, () => {
+  const timedLean = (original: LeanPass, policy: string): LeanPass => {
+    return (json, activation) => {
+      const t0 = process.hrtime.bigint();
+      try {
+        return original(json, activation);
+      } finally {
+        const ns = Number(process.hrtime.bigint() - t0);
+        if (current !== undefined) {
+          const entry = current.get(policy);
+          if (entry === undefined) current.set(policy, { ns, calls: 1 });
+          else {
+            entry.ns += ns;
+            entry.calls++;
+          }
+        }
+      }
+    };
+  };
+  return withLeanWrapped(timedLean, () => withProgramsWrapped(owners.keys(), timed, () => {
     // Warmed with the wrappers in place, so that what is timed is optimized code.
     warm(phase, WARM_UP_REVIEWS);
     const buffer = new Uint8Array(COLD_TOUCH_BYTES);
@@ -289,7 +328,7 @@ function coldCostByPolicy(
       total: { warm: median(totals.warm), cold: median(totals.cold) },
       review: { warm: median(whole.warm), cold: median(whole.cold) },
     };
-  });
+  }));
 }
 
 /**
@@ -314,12 +353,23 @@ function reviewWithValuesReplayed(phase: ReviewPhase, touchBytes: number, review
       return value;
     };
   };
-  return withProgramsWrapped(allPrograms(), replay, () => {
+  const replayLean = (original: LeanPass): LeanPass => {
+    let answered = false;
+    let value: ReturnType<LeanPass> = true;
+    return (json, activation) => {
+      if (!answered) {
+        value = original(json, activation);
+        answered = true;
+      }
+      return value;
+    };
+  };
+  return withLeanWrapped(replayLean, () => withProgramsWrapped(allPrograms(), replay, () => {
     const replayed = JSON.stringify(review(request, set, context).outcomes);
     if (replayed !== expected) throw new Error(`replayed values gave other outcomes: ${replayed} instead of ${expected}`);
     warm(phase, WARM_UP_REVIEWS / 10);
     return coldReview(phase, touchBytes, reviews);
-  });
+  }));
 }
 
 if (args[0] === '--warm-only') {
@@ -376,8 +426,8 @@ if (args.includes('--cold')) {
   for (const phase of ['validate', 'mutate'] as ReviewPhase[]) {
     const { policies, total, review: whole } = coldCostByPolicy(phase, COLD_POLICY_REVIEWS);
     const twins = handWrittenCostByPolicy(library, { phase, review: twinReview, evict: (round) => touch(buffer, round), reviews: COLD_POLICY_REVIEWS });
-    console.log(`\nsmall /${phase} review per policy: its top-level expressions (variables inside them), median µs over ${COLD_POLICY_REVIEWS} reviews each, alternating; beside it, the policy's hand-written twin timed the same way (its whole check, matching included):`);
-    console.log('| policy | expressions run | warm µs | cold µs (4 MB written before) | cold − warm µs | twin warm µs | twin cold µs | cold, engine / twin |');
+    console.log(`\nsmall /${phase} review per policy: its lean function and its top-level expressions (variables inside them), median µs over ${COLD_POLICY_REVIEWS} reviews each, alternating; beside it, the policy's hand-written twin timed the same way (its whole check, matching included):`);
+    console.log('| policy | calls (lean function, expressions) | warm µs | cold µs (4 MB written before) | cold − warm µs | twin warm µs | twin cold µs | cold, engine / twin |');
     console.log('|---|---:|---:|---:|---:|---:|---:|---:|');
     const twinCells = (twin: TwinCost | undefined, cold: number): string =>
       twin === undefined ? '| | | |' : `| ${twin.warm.toFixed(2)} | ${twin.cold.toFixed(2)} | ${(cold / twin.cold).toFixed(1)}× |`;

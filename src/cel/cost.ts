@@ -342,21 +342,21 @@ function failAfterEvaluation(value: unknown, limit: number, spent: number, overr
 
 /**
  * fn(a, b) under a budget of `limit` units, for an evaluation the caller can redo another way (the
- * lean tier, engine/lean-pass.ts): true when it returned true. When it did not (it returned anything
- * else, or threw, which is rethrown), the units it charged are taken back from the budget around it,
- * so that redoing the work spends from that budget what it would have without this attempt. (The
+ * lean tier, engine/lean-pass.ts): its value, where false means it did not answer. When it did not
+ * (false, or a throw, which is rethrown), the units it charged are taken back from the budget around
+ * it, so that redoing the work spends from that budget what it would have without this attempt. (The
  * clock's next read is not put off by the units taken back; a deadline it found passed stays passed.)
  */
-export function passesWithinBudget<A, B>(limit: number, fn: (a: A, b: B) => boolean, a: A, b: B): boolean {
+export function answerWithinBudget<A, B, T>(limit: number, fn: (a: A, b: B) => T | false, a: A, b: B): T | false {
   const m = meter;
   const start = m.spent;
-  let passed = false;
+  let answer: T | false = false;
   try {
-    passed = metered(limit, a, b, fn) === true;
-    return passed;
+    answer = metered(limit, a, b, fn);
+    return answer;
   } finally {
     // Outside any budget, metered put `spent` back itself.
-    if (!passed && m.armed) {
+    if (answer === false && m.armed) {
       m.spent = start;
       if (m.clockAt > start + CLOCK_CHECK_UNITS) m.clockAt = start + CLOCK_CHECK_UNITS;
       updateThreshold();

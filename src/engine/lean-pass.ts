@@ -22,18 +22,30 @@
 // nothing, as there; constant variables are their values at load, as the activation reads them.
 import { EvaluationError } from '@marcbachmann/cel-js';
 import { BAIL, LEAN_HELPERS, LEAN_METER, type LeanFragment } from '../cel/codegen/lean-generator.js';
-import { CostBudgetExceededError, EvaluationDeadlineExceededError, passesWithinBudget } from '../cel/cost.js';
+import { answerWithinBudget, CostBudgetExceededError, EvaluationDeadlineExceededError } from '../cel/cost.js';
 import type { JsonInputs } from '../cel/program.js';
 import type { CompiledPolicy } from '../policy/types.js';
 import type { PolicyActivation } from './activation.js';
 import type { PolicyPlan } from './policy-plan.js';
 import { EvaluationFailure, EXPRESSION_COST_BUDGET } from './evaluate.js';
 
-/** A policy's lean function: true when every validation is true; false or a throw when the exact code must decide. */
-export type LeanPass = (json: JsonInputs, activation: PolicyActivation) => boolean;
+/**
+ * A policy's lean function: true when every validation is true; the failed ones (LeanFailures) when
+ * it evaluated them all; a throw when the exact code must decide.
+ */
+export type LeanPass = (json: JsonInputs, activation: PolicyActivation) => true | LeanFailures;
 
-/** How often the lean tier answered and gave up, and the last error it did not expect (a bug in a fragment). */
-export const leanStatistics = { passed: 0, gaveUp: 0, unexpected: undefined as unknown };
+/** The failed validations, in order, each as its index and its messageExpression's value (undefined without one), one after the other. */
+export type LeanFailures = unknown[];
+
+/** How often the lean tier answered (passed or failed the policy) and gave up, and the last error it did not expect (a bug in a fragment). */
+export const leanStatistics = { answered: 0, gaveUp: 0, unexpected: undefined as unknown };
+
+/** A validation's fragments: its expression's, and its messageExpression's (none: undefined; one without a fragment: null). */
+interface LeanValidation {
+  readonly check: LeanFragment;
+  readonly message: LeanFragment | null | undefined;
+}
 
 /** How a variable's read is written in the assembled function. */
 type VariableRead = { kind: 'constant'; value: unknown } | { kind: 'activation'; slot: number } | { kind: 'lean'; slot: number; fragment: LeanFragment };
@@ -44,14 +56,16 @@ type VariableRead = { kind: 'constant'; value: unknown } | { kind: 'activation';
  */
 export function leanPassOf(policy: CompiledPolicy, sharedSlots: readonly number[]): LeanPass | undefined {
   if (policy.native !== undefined || policy.validations.length === 0) return undefined;
-  const validations: LeanFragment[] = [];
+  const validations: LeanValidation[] = [];
   for (const validation of policy.validations) {
     const fragment = validation.expression.program.lean;
     if (fragment === undefined) return undefined;
-    validations.push(fragment);
+    // A messageExpression without a lean fragment: the validation's failure goes to the exact code.
+    const message = validation.messageExpression === undefined ? undefined : (validation.messageExpression.program.lean ?? null);
+    validations.push({ check: fragment, message });
   }
   const reads = new Map<string, VariableRead>();
-  const pending = validations.flatMap((fragment) => fragment.variables);
+  const pending = validations.flatMap(({ check, message }) => [...check.variables, ...(message?.variables ?? [])]);
   while (pending.length > 0) {
     const name = pending.pop()!;
     if (reads.has(name)) continue;
@@ -103,13 +117,16 @@ class Assembly {
   readonly places = new Map<string, number>();
   fragments = 0;
 
-  constructor(reads: ReadonlyMap<string, VariableRead>, validations: readonly LeanFragment[]) {
+  constructor(reads: ReadonlyMap<string, VariableRead>, validations: readonly LeanValidation[]) {
     let index = 0;
     for (const [name, read] of reads) this.variables.set(name, { prefix: `v${index++}`, read });
     const count = (fragment: LeanFragment) => {
       for (const match of fragment.source.matchAll(/^\s*\$V([A-Za-z_][A-Za-z0-9_]*)\$$/gm)) this.places.set(match[1]!, (this.places.get(match[1]!) ?? 0) + 1);
     };
-    validations.forEach(count);
+    for (const { check, message } of validations) {
+      count(check);
+      if (message) count(message);
+    }
     for (const { read } of this.variables.values()) if (read.kind === 'lean') count(read.fragment);
   }
 
@@ -161,14 +178,22 @@ class Assembly {
   }
 }
 
-function assemble(policyName: string, validations: readonly LeanFragment[], reads: ReadonlyMap<string, VariableRead>, params: unknown): LeanPass {
+function assemble(policyName: string, validations: readonly LeanValidation[], reads: ReadonlyMap<string, VariableRead>, params: unknown): LeanPass {
   const assembly = new Assembly(reads, validations);
   const paramsConstant = assembly.constant(params);
   const body: string[] = [];
-  for (const fragment of validations) {
-    const placed = assembly.place(fragment);
-    body.push('{', placed.declarations, placed.source, `if (${placed.result} !== true) return false;`, '}');
-  }
+  validations.forEach(({ check, message }, index) => {
+    const placed = assembly.place(check);
+    body.push('{', placed.declarations, placed.source, `if (${placed.result} !== true) {`, `if (${placed.result} !== false) throw BAIL;`);
+    // A failure: its messageExpression's value right after, as the exact code evaluates it.
+    if (message === null) body.push('throw BAIL;');
+    else if (message === undefined) body.push(`(failures ??= []).push(${index}, undefined);`);
+    else {
+      const text = assembly.place(message);
+      body.push('{', text.declarations, text.source, `(failures ??= []).push(${index}, ${text.result});`, '}');
+    }
+    body.push('}', '}');
+  });
   const state: string[] = [];
   for (const { prefix, read } of assembly.variables.values()) {
     state.push(read.kind === 'constant' ? `const ${prefix}_value = ${assembly.constant(read.value)};` : `let ${prefix}_done = false, ${prefix}_value;`);
@@ -184,10 +209,11 @@ function assemble(policyName: string, validations: readonly LeanFragment[], read
     `return function leanPass(J, A) {`,
     `const P = ${paramsConstant};`,
     ...entry,
+    'let failures;',
     ...state,
     ...assembly.closures,
     ...body,
-    `return true;`,
+    `return failures === undefined ? true : failures;`,
     `};`,
   ].join('\n');
   const pass = instantiate(source, assembly.constants);
@@ -220,7 +246,7 @@ function instantiate(source: string, constants: readonly unknown[]): LeanPass {
 }
 
 /** The lean function's call as passesWithinBudget runs it. */
-function runLean(pass: LeanPass, activation: PolicyActivation): boolean {
+function runLean(pass: LeanPass, activation: PolicyActivation): true | LeanFailures {
   return pass(activation.json, activation);
 }
 
@@ -241,24 +267,25 @@ function expectedStop(error: unknown): boolean {
 
 /**
  * Runs the policy's lean function (the activation begun for the policy). True: every validation is
- * true, at the cost the exact code would have charged. False: the exact code decides, finding the
- * meter as it was and the policy's variables unread; a shared variable the lean function evaluated
- * stays in the review's memo, and the exact code's first read of it is charged what it cost
- * (PolicyActivation.abandonLeanAttempt), so that it is neither evaluated twice nor paid twice.
+ * true; LeanFailures: the failed validations with their messages' values; both at the cost the exact
+ * code would have charged. False: the exact code decides, finding the meter as it was and the policy's
+ * variables unread; a shared variable the lean function evaluated stays in the review's memo, and the
+ * exact code's first read of it is charged what it cost (PolicyActivation.abandonLeanAttempt), so that
+ * it is neither evaluated twice nor paid twice.
  */
-export function passesLean(pass: LeanPass, activation: PolicyActivation, plan: Pick<PolicyPlan, 'sharedSlots' | 'sharedSlotCount'>): boolean {
+export function answerLean(plan: Pick<PolicyPlan, 'lean' | 'sharedSlots' | 'sharedSlotCount'>, activation: PolicyActivation): true | LeanFailures | false {
   activation.beginLeanAttempt();
-  let passed: boolean;
+  let answer: true | LeanFailures | false;
   try {
-    passed = passesWithinBudget(EXPRESSION_COST_BUDGET, runLean, pass, activation);
+    answer = answerWithinBudget(EXPRESSION_COST_BUDGET, runLean, plan.lean!, activation);
   } catch (error) {
     if (!expectedStop(error)) leanStatistics.unexpected = error;
-    passed = false;
+    answer = false;
   }
-  if (passed) {
+  if (answer !== false) {
     activation.endLeanAttempt();
-    leanStatistics.passed++;
-    return true;
+    leanStatistics.answered++;
+    return answer;
   }
   leanStatistics.gaveUp++;
   activation.abandonLeanAttempt(plan);

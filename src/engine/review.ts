@@ -13,12 +13,12 @@
 // mutations still apply: they are defaults, not denials. An expired exception excepts nothing and
 // the answer says it expired.
 import { callWithCostBudget, callWithEvaluationDeadline, deadlinePassedBeforePolicy, EvaluationDeadlineExceededError } from '../cel/cost.js';
-import type { CompiledException, CompiledMutation, CompiledPolicy, NativeOrigin, PolicySet } from '../policy/types.js';
+import type { CompiledException, CompiledMutation, CompiledPolicy, CompiledValidation, NativeOrigin, PolicySet } from '../policy/types.js';
 import { PolicyActivation, replaceSharedObject, sharedValues } from './activation.js';
 import { EvaluationFailure, PolicyBudgetFailure, evaluateCheckBoolean, evaluateExpression } from './evaluate.js';
 import { exceptionNotices, matchExceptions, type ExceptionMatch } from './exceptions.js';
 import { runMutation, type MutationResult } from './mutate.js';
-import { passesLean } from './lean-pass.js';
+import { answerLean, type LeanFailures } from './lean-pass.js';
 import { reviewNativeMutation } from './native-mutation.js';
 import { nativeAuditAnnotations, reviewNativeValidation, type NativeValidationFailure } from './native-semantics.js';
 import { MATCH_CONDITIONS_COST_BUDGET, POLICY_COST_BUDGET } from './policy-budget.js';
@@ -221,18 +221,25 @@ class DecisionBuilder {
   }
 }
 
-function validationMessage(policy: CompiledPolicy, index: number, activation: PolicyActivation): string {
+/** The message of the failed validation `index` of `policy`, its messageExpression evaluated in `activation`. */
+export function validationMessage(policy: CompiledPolicy, index: number, activation: PolicyActivation): string {
   const validation = policy.validations[index]!;
+  let value: unknown;
   if (validation.messageExpression) {
     try {
-      const value = evaluateExpression(validation.messageExpression, activation);
-      if (typeof value === 'string' && value.trim() !== '') return oneLine(value);
+      value = evaluateExpression(validation.messageExpression, activation);
     } catch (error) {
       // Kubernetes falls back to the static message when messageExpression fails; so do we. But a
       // messageExpression that spends the last of the policy's budget fails the policy, as there.
       if (error instanceof PolicyBudgetFailure) throw error;
     }
   }
+  return messageOf(validation, value);
+}
+
+/** A failed validation's message: its messageExpression's value when that is a string with text, else the static message, else the expression. */
+export function messageOf(validation: CompiledValidation, value: unknown): string {
+  if (typeof value === 'string' && value.trim() !== '') return oneLine(value);
   if (validation.message) return oneLine(validation.message);
   return `failed expression: ${oneLine(validation.expression.program.source)}`;
 }
@@ -348,10 +355,17 @@ function validateWithinBudget(plan: PolicyPlan, builder: DecisionBuilder): void 
 function runValidations(plan: PolicyPlan, builder: DecisionBuilder): void {
   const { validations } = plan;
   const { activation } = builder;
-  // The lean tier first (lean-pass.ts): a pass there is the exact code's pass, at the same cost.
-  if (plan.lean !== undefined && passesLean(plan.lean, activation, plan)) {
-    builder.passed(plan);
-    return;
+  // The lean tier first (lean-pass.ts): its answer is the exact code's, at the same cost.
+  if (plan.lean !== undefined) {
+    const answer = answerLean(plan, activation);
+    if (answer === true) {
+      builder.passed(plan);
+      return;
+    }
+    if (answer !== false) {
+      recordLeanFailures(plan, answer, builder);
+      return;
+    }
   }
   let failed = 0;
   let firstMessage: string | undefined;
@@ -363,6 +377,19 @@ function runValidations(plan: PolicyPlan, builder: DecisionBuilder): void {
   }
   if (failed === 0) builder.passed(plan);
   else builder.outcome(plan.policy, 'fail', firstMessage);
+}
+
+/** The failed validations the lean tier found, with their messageExpressions' values, recorded as runValidations records them. */
+function recordLeanFailures(plan: PolicyPlan, failures: LeanFailures, builder: DecisionBuilder): void {
+  const { policy } = plan;
+  let firstMessage: string | undefined;
+  for (let i = 0; i < failures.length; i += 2) {
+    const validation = policy.validations[failures[i] as number]!;
+    const message = messageOf(validation, failures[i + 1]);
+    builder.violation(policy, { policy: policy.name, validation: validation.index, message, reason: validation.reason, actions: policy.validationActions });
+    firstMessage ??= message;
+  }
+  builder.outcome(policy, 'fail', firstMessage);
 }
 
 /** Records the failed validation `i` of `policy`; returns its message. */

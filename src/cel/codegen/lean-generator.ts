@@ -603,10 +603,30 @@ class LeanGenerator {
     );
     if (resolve === undefined) return this.giveUp(what);
     const values = operands.map((operand) => this.gen(operand, scope));
-    const args = this.let(`[${values.map((value) => `leanOperand(${value})`).join(', ')}]`);
-    const handler = this.let(`${this.k(resolve)}(${args})`);
-    this.require(`typeof ${handler} === 'function'`);
-    return this.let(`leanResult(${handler}(...${args}))`);
+    // The common case first: the dyn operands are strings. The overload the values then resolve to
+    // is the one the same types fix (the same table, searched in the same order), called directly.
+    const guessed = operands.map((operand) => {
+      const type = this.runtimeTypes.get(operand) ?? 'dyn';
+      return /\bdyn\b/.test(type) ? 'string' : type;
+    });
+    const likely = resolveStatically(name, receiverCall, guessed);
+    const t = this.t();
+    const dispatched = () => {
+      const args = this.let(`[${values.map((value) => `leanOperand(${value})`).join(', ')}]`);
+      const handler = this.let(`${this.k(resolve)}(${args})`);
+      this.require(`typeof ${handler} === 'function'`);
+      this.emit(`${t} = leanResult(${handler}(...${args}));`);
+    };
+    if (likely === undefined || !likely.parameterTypes.every((type) => Object.hasOwn(PARAMETERS, type))) {
+      dispatched();
+      return t;
+    }
+    const parameters = likely.parameterTypes.map((type) => PARAMETERS[type]!);
+    this.block(`if (${values.map((value, i) => parameters[i]!.test(value)).join(' && ')})`, () => {
+      this.emit(`${t} = leanResult(${this.k(likely.handler)}(${values.map((value, i) => parameters[i]!.pass(value)).join(', ')}));`);
+    });
+    this.block('else', dispatched);
+    return t;
   }
 
   macro(node: NodeLike, scope: LeanScope): string {
