@@ -222,7 +222,7 @@ export class PolicyActivation implements CelActivation {
    * them: its first read of such a variable finds the value in the memo and is charged that cost,
    * where evaluating it would have charged it (see lean-pass.ts).
    */
-  #leanAttempt: (number | undefined)[] | undefined;
+  #leanAttempt: (number | undefined)[] | null | undefined;
   #owedCosts: (number | undefined)[] | undefined;
   /** Without namespaceObject: the review's JSON it was made from, and the copy with namespaceObject null. */
   #jsonBase: ReviewInputs | undefined;
@@ -270,12 +270,26 @@ export class PolicyActivation implements CelActivation {
     }
     this.#index = undefined;
     this.#leanAttempt = undefined;
+    if (this.#owedCosts !== undefined) this.#forgetUnpaid();
+  }
+
+  /**
+   * The previous policy gave up its lean attempt, and its exact code did not read some of the shared
+   * variables the attempt evaluated (an error stopped it first): they leave the memo, so that the next
+   * policy reading them evaluates and pays for them as it would have.
+   */
+  #forgetUnpaid(): void {
+    const owed = this.#owedCosts!;
     this.#owedCosts = undefined;
+    const memo = this.shared.variableMemo;
+    if (memo === undefined) return;
+    for (let slot = 0; slot < owed.length; slot++) if (owed[slot] !== undefined) memo[slot] = undefined;
   }
 
   /** The policy's lean function starts (lean-pass.ts): the shared variables it evaluates are recorded with their cost. */
   beginLeanAttempt(): void {
-    this.#leanAttempt = [];
+    // Null: an attempt that has evaluated no shared variable yet (the list is made on the first).
+    this.#leanAttempt = null;
   }
 
   /** It passed: what it evaluated is the exact code's, paid for. */
@@ -290,7 +304,12 @@ export class PolicyActivation implements CelActivation {
   abandonLeanAttempt(plan: Pick<PolicyPlan, 'sharedSlots' | 'sharedSlotCount'>): void {
     const owed = this.#leanAttempt;
     this.begin(this.#policy, this.#params, plan);
-    if (owed !== undefined && owed.length > 0) this.#owedCosts = owed;
+    if (owed) this.#owedCosts = owed;
+  }
+
+  /** The review's policies are done: shared variables still owed by the last policy leave the memo (see #forgetUnpaid). */
+  endPolicies(): void {
+    if (this.#owedCosts !== undefined) this.#forgetUnpaid();
   }
 
   get json(): JsonInputs {
@@ -375,7 +394,7 @@ export class PolicyActivation implements CelActivation {
       if (sharedSlot >= 0) {
         (this.shared.variableMemo ??= new Array<unknown>(this.#sharedSlotCount).fill(undefined))[sharedSlot] = value;
         // What evaluating it spent (the budget metered around it, evaluate.ts).
-        if (this.#leanAttempt !== undefined) this.#leanAttempt[sharedSlot] = lastMeteredCost();
+        if (this.#leanAttempt !== undefined) (this.#leanAttempt ??= [])[sharedSlot] = lastMeteredCost();
       }
       return value;
     } catch (error) {

@@ -101,20 +101,28 @@ function leanValueOf(value: unknown): unknown {
 }
 
 /**
- * The assembled function's text and constants. A variable's evaluation is written where a fragment
- * first needs it (its `$V<name>$` line), guarded by a flag, so that it runs once and only if reached,
- * as the exact code evaluates variables: inline when one place in the whole function needs it; in a
- * closure when several do (its text once); an activation read or a constant is a line anyway.
+ * The assembled function's text and constants. A variable that a validation reads unconditionally
+ * (a line at the top of its expression's code, not inside a branch or a loop), or that such a
+ * variable reads so, is evaluated first thing, in declaration order: the exact code evaluates it in
+ * this policy whatever the values (or gives up first, which throws all of this away), so only the
+ * moment changes, and with it nothing the exact code can see (engine/activation.ts: a shared variable
+ * the lean function evaluated and the exact code did not read is evaluated again by the next policy
+ * that reads it). Any other variable is evaluated where a fragment needs it (its `$V<name>$` line),
+ * guarded by a flag, so that it runs once and only if reached: its code inline at each such place, or
+ * in a closure when it is long and needed in several; an activation read is a line anyway.
  */
 class Assembly {
   readonly constants: unknown[] = [];
   readonly plainFields = new Set<string>();
-  /** Per variable: its locals' prefix, and how its evaluation is written at each `$V<name>$` line. */
+  /** Per variable: its locals' prefix, and how it is read. */
   readonly variables = new Map<string, { prefix: string; read: VariableRead }>();
-  /** The closures of variables needed in several places, declared at the function's start. */
+  /** The closures of long variables needed in several places, declared at the function's start. */
   readonly closures: string[] = [];
   /** Places (`$V<name>$` lines) per variable in everything the function holds. */
   readonly places = new Map<string, number>();
+  /** The lean variables evaluated first thing, and those of them evaluated so far while the function is written. */
+  readonly eager = new Set<string>();
+  readonly evaluated = new Set<string>();
   fragments = 0;
 
   constructor(reads: ReadonlyMap<string, VariableRead>, validations: readonly LeanValidation[]) {
@@ -128,6 +136,13 @@ class Assembly {
       if (message) count(message);
     }
     for (const { read } of this.variables.values()) if (read.kind === 'lean') count(read.fragment);
+    const markEager = (name: string): void => {
+      const variable = this.variables.get(name);
+      if (variable === undefined || variable.read.kind !== 'lean' || this.eager.has(name)) return;
+      this.eager.add(name);
+      unconditionalReads(variable.read.fragment).forEach(markEager);
+    };
+    for (const { check } of validations) unconditionalReads(check).forEach(markEager);
   }
 
   constant(value: unknown): string {
@@ -137,19 +152,21 @@ class Assembly {
 
   /** The variable's value, once its line ran. */
   value(name: string): string {
-    const { prefix, read } = this.variables.get(name)!;
-    return read.kind === 'constant' ? `${prefix}_value` : `${prefix}_value`;
+    return `${this.variables.get(name)!.prefix}_value`;
   }
 
-  /** What a `$V<name>$` line becomes: the variable's evaluation, guarded by its flag. */
-  evaluation(name: string): string {
+  /**
+   * What a `$V<name>$` line becomes: the variable's evaluation, guarded by its flag (nothing where it is
+   * surely done). `once`: the place is the only one that evaluates it (an eager variable's), so inline.
+   */
+  evaluation(name: string, once = false): string {
     const { prefix, read } = this.variables.get(name)!;
-    if (read.kind === 'constant') return '';
+    if (read.kind === 'constant' || this.evaluated.has(name)) return '';
     if (read.kind === 'activation') {
       // The activation's read: the review's memo, the exact code's value and cost.
       return `if (!${prefix}_done) { ${prefix}_value = A.variable(${this.constant(name)}, ${read.slot}); ${prefix}_done = true; }`;
     }
-    if ((this.places.get(name) ?? 0) > 1) {
+    if (!once && (this.places.get(name) ?? 0) > 1 && read.fragment.source.length > INLINE_VARIABLE_LIMIT) {
       if (!this.closures.some((line) => line.startsWith(`const ${prefix} = `))) {
         const placed = this.place(read.fragment);
         this.closures.push(`const ${prefix} = () => {\n${placed.declarations}\n${placed.source}\nreturn ${placed.result};\n};`);
@@ -158,6 +175,16 @@ class Assembly {
     }
     const placed = this.place(read.fragment);
     return `if (!${prefix}_done) {\n${placed.declarations}\n${placed.source}\n${prefix}_value = ${placed.result};\n${prefix}_done = true;\n}`;
+  }
+
+  /** The eager variables' evaluations, in declaration order (each the first thing that needs another evaluates that one first). */
+  eagerEvaluations(): string[] {
+    const order = [...this.eager].sort((a, b) => slotOf(this.variables.get(a)!.read) - slotOf(this.variables.get(b)!.read));
+    return order.map((name) => {
+      const text = this.evaluation(name, true);
+      this.evaluated.add(name);
+      return text;
+    });
   }
 
   /** A fragment's statements with its tokens renamed and its variables' lines written, and its result's source. */
@@ -178,9 +205,22 @@ class Assembly {
   }
 }
 
+/** A variable needed in several places is written out at each of them when its code is at most this long (else one closure). */
+const INLINE_VARIABLE_LIMIT = 4000;
+
+/** The variables a fragment reads on every evaluation: `$V<name>$` lines at its top level (not indented: in no branch or loop). */
+function unconditionalReads(fragment: LeanFragment): string[] {
+  return [...fragment.source.matchAll(/^\$V([A-Za-z_][A-Za-z0-9_]*)\$$/gm)].map((match) => match[1]!);
+}
+
+function slotOf(read: VariableRead): number {
+  return read.kind === 'constant' ? -1 : read.slot;
+}
+
 function assemble(policyName: string, validations: readonly LeanValidation[], reads: ReadonlyMap<string, VariableRead>, params: unknown): LeanPass {
   const assembly = new Assembly(reads, validations);
   const paramsConstant = assembly.constant(params);
+  const eager = assembly.eagerEvaluations();
   const body: string[] = [];
   validations.forEach(({ check, message }, index) => {
     const placed = assembly.place(check);
@@ -212,6 +252,7 @@ function assemble(policyName: string, validations: readonly LeanValidation[], re
     'let failures;',
     ...state,
     ...assembly.closures,
+    ...eager,
     ...body,
     `return failures === undefined ? true : failures;`,
     `};`,

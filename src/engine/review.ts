@@ -450,6 +450,7 @@ function runPhase(builder: DecisionBuilder, policySet: PolicySet): void {
       replaceSharedObject(shared, working);
     }
   }
+  activation.endPolicies();
 }
 
 /** runPhase with the context's deadline armed for every expression inside it. */

@@ -174,6 +174,7 @@ function runPolicies(set: PolicySet, object: JsonObject, oldObject: JsonObject |
     });
     return { results, cost, lean: outcome };
   });
+  activation.endPolicies();
   return { runs, memo: shared.variableMemo };
 }
 
