@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { newBaseEnvironment } from './base-environment.js';
 import {
+  answerWithinBudget,
   CLOCK_CHECK_UNITS,
   CostBudgetExceededError,
   DEFAULT_COST_BUDGET,
@@ -215,6 +216,31 @@ describe('cost meter', () => {
       return measureCost(50, () => measureCost(100, () => chargeCost(25)).cost);
     });
     assert.deepEqual(deep, { value: { value: 25, cost: 25 }, cost: 125 });
+    assert.equal(isCostBudgetArmed(), false);
+  });
+
+  it('takes back from the budget around it what an attempt that did not answer spent, and keeps what one that answered spent', () => {
+    const attempt = (units: number, answer: string | false) => {
+      chargeCost(units);
+      return answer;
+    };
+    const gaveUp = measureCost(1_000, () => {
+      chargeCost(5);
+      const answer = answerWithinBudget(100, attempt, 40, false);
+      chargeCost(1);
+      return answer;
+    });
+    assert.deepEqual(gaveUp, { value: false, cost: 6 });
+    // Thrown (here its own budget running out): rethrown, and taken back as well.
+    const overran = measureCost(1_000, () => {
+      assert.throws(() => answerWithinBudget(100, attempt, 101, 'never'), CostBudgetExceededError);
+      return 'after';
+    });
+    assert.deepEqual(overran, { value: 'after', cost: 0 });
+    const answered = measureCost(1_000, () => answerWithinBudget(100, attempt, 40, 'yes'));
+    assert.deepEqual(answered, { value: 'yes', cost: 40 });
+    // Without a budget around it: the attempt's own budget, nothing to take back.
+    assert.equal(answerWithinBudget(100, attempt, 40, 'alone'), 'alone');
     assert.equal(isCostBudgetArmed(), false);
   });
 

@@ -1,0 +1,185 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { admissionRequest, daemonSet, policyYaml, writeTree } from '../../test/support/admission-fixtures.js';
+import type { CelProgram } from '../cel/program.js';
+import { loadPolicySet } from '../policy/load-policies.js';
+import type { PolicySet } from '../policy/types.js';
+import { leanSourceOf, leanStatistics, type LeanPass } from './lean-pass.js';
+import { plansOf, type PolicyPlan } from './policy-plan.js';
+import { review } from './review.js';
+import type { Decision } from './types.js';
+
+/** The decision with every lean function set aside: what the exact code alone decides. */
+function exactDecision(set: PolicySet, decide: () => Decision): Decision {
+  const plans = plansOf(set.validatingPolicies, set);
+  const kept = plans.map((plan) => plan.lean);
+  for (const plan of plans) (plan as { lean: LeanPass | undefined }).lean = undefined;
+  try {
+    return decide();
+  } finally {
+    plans.forEach((plan, i) => ((plan as { lean: LeanPass | undefined }).lean = kept[i]));
+  }
+}
+
+/** The parts of a decision that do not vary between two reviews of the same request. */
+function comparable(decision: Decision): unknown {
+  return { allowed: decision.allowed, violations: decision.violations, warnings: decision.warnings, outcomes: decision.outcomes };
+}
+
+/** Counts the evaluations of the programs of `set` whose source is one of `sources`. */
+function countEvaluations(set: PolicySet, sources: readonly string[]): { count: number } {
+  const counter = { count: 0 };
+  const programs = new Set<CelProgram>();
+  for (const policy of set.policies) {
+    for (const expression of [...policy.variables, ...policy.validations.map((v) => v.expression)]) {
+      if (sources.includes(expression.program.source)) programs.add(expression.program);
+    }
+  }
+  assert.ok(programs.size > 0, `no program of the set is one of ${sources.join(', ')}`);
+  for (const program of programs) {
+    const evaluate = program.evaluate.bind(program);
+    Object.defineProperty(program, 'evaluate', {
+      configurable: true,
+      value: (activation: Parameters<typeof evaluate>[0]) => {
+        counter.count++;
+        return evaluate(activation);
+      },
+    });
+  }
+  return counter;
+}
+
+const PRIVILEGED = `
+validationActions: [Deny]
+variables:
+  - name: containers
+    expression: "object.spec.template.spec.?initContainers.orValue([]) + object.spec.template.spec.containers"
+  - name: privileged
+    expression: "variables.containers.filter(c, c.?securityContext.?privileged.orValue(false)).map(c, c.name)"
+validations:
+  - expression: "size(variables.privileged) == 0"
+    messageExpression: "'privileged: ' + variables.privileged.join(', ')"
+  - expression: "object.spec.template.spec.?hostNetwork.orValue(false) == false"
+    message: "hostNetwork is not allowed"
+`;
+
+describe('the lean tier', () => {
+  it('answers a passing policy in its lean function, without evaluating the expressions’ exact code', async () => {
+    const set = await loadPolicySet([await writeTree({ 'p.yaml': policyYaml('privileged', PRIVILEGED) })]);
+    const plan = plansOf(set.validatingPolicies, set)[0]!;
+    assert.ok(plan.lean, 'the policy has a lean function');
+    const validations = countEvaluations(set, ['size(variables.privileged) == 0', 'object.spec.template.spec.?hostNetwork.orValue(false) == false']);
+    const answered = leanStatistics.answered;
+    const decision = review(admissionRequest(daemonSet()), set, { phase: 'validate' });
+    assert.deepEqual(decision.outcomes, [{ policy: 'privileged', result: 'pass' }]);
+    assert.equal(leanStatistics.answered, answered + 1);
+    assert.equal(validations.count, 0, 'the exact code of the validations did not run');
+  });
+
+  it('answers failed validations with the messages the exact code gives (messageExpression, static message)', async () => {
+    const set = await loadPolicySet([await writeTree({ 'p.yaml': policyYaml('privileged', PRIVILEGED) })]);
+    const object = daemonSet({
+      podSpec: {
+        hostNetwork: true,
+        containers: [
+          { name: 'a', image: 'a:1', securityContext: { privileged: true } },
+          { name: 'b', image: 'b:1' },
+          { name: 'c', image: 'c:1', securityContext: { privileged: true } },
+        ],
+      },
+    });
+    const decide = () => review(admissionRequest(object), set, { phase: 'validate' });
+    const answered = leanStatistics.answered;
+    const lean = decide();
+    assert.equal(leanStatistics.answered, answered + 1);
+    assert.deepEqual(
+      lean.violations.map((v) => v.message),
+      ['privileged: a, c', 'hostNetwork is not allowed'],
+    );
+    assert.deepEqual(comparable(lean), comparable(exactDecision(set, decide)));
+  });
+
+  it('gives up on what it does not implement, and the exact code decides as it always did', async () => {
+    const set = await loadPolicySet([
+      await writeTree({
+        'p.yaml': policyYaml(
+          'ratios',
+          `
+validationActions: [Deny]
+validations:
+  - expression: "object.spec.template.spec.containers.all(c, double(size(c.name)) / 2.0 < 40.0)"
+  - expression: "object.spec.template.spec.containers.map(c, c.name) == ['agent']"
+    message: "only the agent container"
+`,
+        ),
+      }),
+    ]);
+    for (const containers of [[{ name: 'agent', image: 'a:1' }], [{ name: 'other', image: 'o:1' }]]) {
+      const decide = () => review(admissionRequest(daemonSet({ podSpec: { containers } })), set, { phase: 'validate' });
+      const gaveUp = leanStatistics.gaveUp;
+      const lean = decide();
+      assert.equal(leanStatistics.gaveUp, gaveUp + 1, 'a double and a list comparison are not lean');
+      assert.deepEqual(comparable(lean), comparable(exactDecision(set, decide)));
+    }
+  });
+
+  it('evaluates a variable shared with a later policy once per review, also when an attempt gave up after evaluating it', async () => {
+    const shared = 'object.spec.template.spec.?initContainers.orValue([]) + object.spec.template.spec.containers';
+    const set = await loadPolicySet([
+      await writeTree({
+        // The first policy reads the shared variable, then meets a double: it gives up, and its exact
+        // code finds the variable in the review's memo.
+        '1.yaml': policyYaml(
+          'first',
+          `
+validationActions: [Deny]
+variables:
+  - name: containers
+    expression: "${shared}"
+validations:
+  - expression: "size(variables.containers) > 0 && 0.5 < 1.0"
+`,
+        ),
+        '2.yaml': policyYaml(
+          'second',
+          `
+validationActions: [Deny]
+variables:
+  - name: all
+    expression: "${shared}"
+validations:
+  - expression: "variables.all.all(c, has(c.image))"
+`,
+        ),
+      }),
+    ]);
+    const evaluations = countEvaluations(set, [shared]);
+    const gaveUp = leanStatistics.gaveUp;
+    const decision = review(admissionRequest(daemonSet()), set, { phase: 'validate' });
+    assert.deepEqual(decision.outcomes, [
+      { policy: 'first', result: 'pass' },
+      { policy: 'second', result: 'pass' },
+    ]);
+    assert.equal(leanStatistics.gaveUp, gaveUp + 1);
+    assert.equal(evaluations.count, 1);
+  });
+
+  it('writes no text of the policy into its source: strings and odd field names are constants', async () => {
+    const set = await loadPolicySet([
+      await writeTree({
+        'p.yaml': policyYaml(
+          'text',
+          `
+validationActions: [Deny]
+validations:
+  - expression: "object.metadata.?annotations[?'x\\"; throw 1; //'].orValue('\`\${process.exit(1)}\`') != 'never' && object.metadata.name != '*/ throw 2; /*'"
+`,
+        ),
+      }),
+    ]);
+    const plan: PolicyPlan = plansOf(set.validatingPolicies, set)[0]!;
+    const source = leanSourceOf(plan.lean!)!.source;
+    for (const text of ['throw 1', 'process.exit', 'throw 2']) assert.ok(!source.includes(text), `"${text}" is in the source`);
+    assert.deepEqual(review(admissionRequest(daemonSet()), set, { phase: 'validate' }).outcomes, [{ policy: 'text', result: 'pass' }]);
+  });
+});
