@@ -264,10 +264,10 @@ function coldCostByPolicy(
     };
   };
   const timedLean = (original: LeanPass, policy: string): LeanPass => {
-    return (json, activation) => {
+    return (json, activation, params) => {
       const t0 = process.hrtime.bigint();
       try {
-        return original(json, activation);
+        return original(json, activation, params);
       } finally {
         const ns = Number(process.hrtime.bigint() - t0);
         if (current !== undefined) {
@@ -356,9 +356,9 @@ function reviewWithValuesReplayed(phase: ReviewPhase, touchBytes: number, review
   const replayLean = (original: LeanPass): LeanPass => {
     let answered = false;
     let value: ReturnType<LeanPass> = true;
-    return (json, activation) => {
+    return (json, activation, params) => {
       if (!answered) {
-        value = original(json, activation);
+        value = original(json, activation, params);
         answered = true;
       }
       return value;

@@ -172,7 +172,8 @@ validations:
           `
 validationActions: [Deny]
 validations:
-  - expression: "object.metadata.?annotations[?'x\\"; throw 1; //'].orValue('\`\${process.exit(1)}\`') != 'never' && object.metadata.name != '*/ throw 2; /*'"
+  - expression: "object.metadata.?annotations[?'x\\"; throw 1; //'].orValue('\`\${process.exit(1)}\`') != 'never'"
+  - expression: "object.metadata.name != '*/ throw 2; /*'"
 `,
         ),
       }),

@@ -24,16 +24,18 @@ import { EvaluationError } from '@marcbachmann/cel-js';
 import { BAIL, LEAN_HELPERS, LEAN_METER, type LeanFragment } from '../cel/codegen/lean-generator.js';
 import { answerWithinBudget, CostBudgetExceededError, EvaluationDeadlineExceededError } from '../cel/cost.js';
 import type { JsonInputs } from '../cel/program.js';
+import { BoundedCache } from '../common/bounded-cache.js';
 import type { CompiledPolicy } from '../policy/types.js';
 import type { PolicyActivation } from './activation.js';
 import type { PolicyPlan } from './policy-plan.js';
 import { EvaluationFailure, EXPRESSION_COST_BUDGET } from './evaluate.js';
 
 /**
- * A policy's lean function: true when every validation is true; the failed ones (LeanFailures) when
+ * A policy's lean function (of the review's JSON, the activation, and the params as leanValueOf
+ * makes them): true when every validation is true; the failed ones (LeanFailures) when
  * it evaluated them all; a throw when the exact code must decide.
  */
-export type LeanPass = (json: JsonInputs, activation: PolicyActivation) => true | LeanFailures;
+export type LeanPass = (json: JsonInputs, activation: PolicyActivation, params: unknown) => true | LeanFailures;
 
 /** The failed validations, in order, each as its index and its messageExpression's value (undefined without one), one after the other. */
 export type LeanFailures = unknown[];
@@ -52,7 +54,7 @@ type VariableRead = { kind: 'constant'; value: unknown } | { kind: 'activation';
 
 /**
  * The policy's lean function, or undefined when it has none: a native policy, no validations, an
- * expression without a lean fragment.
+ * expression without a lean fragment, a single validation reading no variable.
  */
 export function leanPassOf(policy: CompiledPolicy, sharedSlots: readonly number[]): LeanPass | undefined {
   if (policy.native !== undefined || policy.validations.length === 0) return undefined;
@@ -82,14 +84,73 @@ export function leanPassOf(policy: CompiledPolicy, sharedSlots: readonly number[
     }
     reads.set(name, read);
   }
-  return assemble(policy.name, validations, reads, leanValueOf(policy.params));
+  // One validation and no variable: the exact code is one generated function already, and the
+  // attempt around a lean one would cost more than it saves (bench:engine's policies).
+  if (validations.length === 1 && reads.size === 0) return undefined;
+  // Policies of the same shape (the same programs, variables read the same way: a thousand policies
+  // made from a few templates) share one function, as they share their programs.
+  const key = shapeKey(validations, reads);
+  const cached = key === undefined ? undefined : sharedPasses.get(key);
+  if (cached !== undefined) return cached;
+  const pass = assemble(validations, reads);
+  if (key !== undefined) sharedPasses.set(key, pass);
+  return pass;
+}
+
+/** Lean functions by shape (shapeKey), bounded as the program caches are. */
+const sharedPasses = new BoundedCache<LeanPass>(4096);
+
+/** A number per fragment (a fragment belongs to one program, which policies of the same expression and declarations share). */
+const fragmentIds = new WeakMap<LeanFragment, number>();
+let nextFragmentId = 0;
+
+function fragmentId(fragment: LeanFragment): number {
+  let id = fragmentIds.get(fragment);
+  if (id === undefined) fragmentIds.set(fragment, (id = nextFragmentId++));
+  return id;
+}
+
+/** What a lean function is made of, as a key: undefined when a constant variable's value has no stable text (never for params-made values). */
+function shapeKey(validations: readonly LeanValidation[], reads: ReadonlyMap<string, VariableRead>): string | undefined {
+  const parts: unknown[] = validations.map(({ check, message }) => [fragmentId(check), message === undefined ? -1 : message === null ? -2 : fragmentId(message)]);
+  for (const [name, read] of [...reads].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+    if (read.kind === 'lean') parts.push([name, 'lean', read.slot, fragmentId(read.fragment)]);
+    else if (read.kind === 'activation') parts.push([name, 'activation', read.slot]);
+    else {
+      const text = stableText(read.value);
+      if (text === undefined) return undefined;
+      parts.push([name, 'constant', text]);
+    }
+  }
+  return JSON.stringify(parts);
+}
+
+/** A CEL value made from params as text that tells its kind (ints from doubles, null-prototype maps); undefined for anything else. */
+function stableText(value: unknown): string | undefined {
+  switch (typeof value) {
+    case 'bigint':
+      return `${value}n`;
+    case 'number':
+      return `${value}d`;
+    case 'string':
+    case 'boolean':
+      return JSON.stringify(value);
+    case 'object': {
+      if (value === null) return 'null';
+      const members = Array.isArray(value) ? value.map((element) => [stableText(element)]) : Object.getPrototypeOf(value) === null ? Object.entries(value).map(([k, v]) => [k, stableText(v)]) : undefined;
+      if (members === undefined || members.some((member) => member[member.length - 1] === undefined)) return undefined;
+      return `${Array.isArray(value) ? 'list' : 'map'}${JSON.stringify(members)}`;
+    }
+    default:
+      return undefined;
+  }
 }
 
 /**
- * Params (CEL values, made at load) as the lean tier reads values: ints as numbers where they are
+ * Params (CEL values, made at load) as the lean tier reads values (PolicyPlan.leanParams): ints as numbers where they are
  * safe integers. Anything else stays as it is, where a lean operation meeting it gives up.
  */
-function leanValueOf(value: unknown): unknown {
+export function leanValueOf(value: unknown): unknown {
   if (typeof value === 'bigint') return value >= BigInt(Number.MIN_SAFE_INTEGER) && value <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(value) : value;
   if (Array.isArray(value)) return value.map(leanValueOf);
   if (typeof value === 'object' && value !== null && Object.getPrototypeOf(value) === null) {
@@ -217,9 +278,8 @@ function slotOf(read: VariableRead): number {
   return read.kind === 'constant' ? -1 : read.slot;
 }
 
-function assemble(policyName: string, validations: readonly LeanValidation[], reads: ReadonlyMap<string, VariableRead>, params: unknown): LeanPass {
+function assemble(validations: readonly LeanValidation[], reads: ReadonlyMap<string, VariableRead>): LeanPass {
   const assembly = new Assembly(reads, validations);
-  const paramsConstant = assembly.constant(params);
   const eager = assembly.eagerEvaluations();
   const body: string[] = [];
   validations.forEach(({ check, message }, index) => {
@@ -246,8 +306,7 @@ function assemble(policyName: string, validations: readonly LeanValidation[], re
   const source = [
     `'use strict';`,
     `var ${[...constants, ...helpers, 'M = L.M', 'over = L.over'].join(', ')};`,
-    `return function leanPass(J, A) {`,
-    `const P = ${paramsConstant};`,
+    `return function leanPass(J, A, P) {`,
     ...entry,
     'let failures;',
     ...state,
@@ -258,7 +317,6 @@ function assemble(policyName: string, validations: readonly LeanValidation[], re
     `};`,
   ].join('\n');
   const pass = instantiate(source, assembly.constants);
-  Object.defineProperty(pass, 'name', { value: `lean ${policyName}` });
   leanSources.set(pass, { source, constants: assembly.constants });
   return pass;
 }
@@ -286,10 +344,13 @@ function instantiate(source: string, constants: readonly unknown[]): LeanPass {
   return factory(constants, LEAN_HELPERS, LEAN_METER, BAIL, Object.prototype);
 }
 
-/** The lean function's call as passesWithinBudget runs it. */
-function runLean(pass: LeanPass, activation: PolicyActivation): true | LeanFailures {
-  return pass(activation.json, activation);
+/** The lean function's call as answerWithinBudget runs it. */
+function runLean(plan: LeanPlan, activation: PolicyActivation): true | LeanFailures {
+  return plan.lean!(activation.json, activation, plan.leanParams);
 }
+
+/** What answerLean reads of a policy's plan. */
+type LeanPlan = Pick<PolicyPlan, 'lean' | 'leanParams' | 'sharedSlots' | 'sharedSlotCount'>;
 
 /**
  * Whether `error` is one of the ways the lean tier is expected to stop: giving up, the budget, the
@@ -314,11 +375,11 @@ function expectedStop(error: unknown): boolean {
  * exact code's first read of it is charged what it cost (PolicyActivation.abandonLeanAttempt), so that
  * it is neither evaluated twice nor paid twice.
  */
-export function answerLean(plan: Pick<PolicyPlan, 'lean' | 'sharedSlots' | 'sharedSlotCount'>, activation: PolicyActivation): true | LeanFailures | false {
+export function answerLean(plan: LeanPlan, activation: PolicyActivation): true | LeanFailures | false {
   activation.beginLeanAttempt();
   let answer: true | LeanFailures | false;
   try {
-    answer = answerWithinBudget(EXPRESSION_COST_BUDGET, runLean, plan.lean!, activation);
+    answer = answerWithinBudget(EXPRESSION_COST_BUDGET, runLean, plan, activation);
   } catch (error) {
     if (!expectedStop(error)) leanStatistics.unexpected = error;
     answer = false;

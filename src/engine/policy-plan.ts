@@ -12,7 +12,7 @@ import type { CelProgram } from '../cel/program.js';
 import { ALL_NAMESPACES } from '../policy/selectors.js';
 import type { CompiledException, CompiledExpression, CompiledPolicy, PolicySet } from '../policy/types.js';
 import { MATCH_CONDITIONS_COST_BUDGET, mayOverrun, POLICY_COST_BUDGET } from './policy-budget.js';
-import { leanPassOf, type LeanPass } from './lean-pass.js';
+import { leanPassOf, leanValueOf, type LeanPass } from './lean-pass.js';
 import type { Operation, PolicyOutcome } from './types.js';
 
 /** An expression the review evaluates, with its program at hand; the expression is read only to name a failure. */
@@ -69,6 +69,8 @@ export interface PolicyPlan {
    * lean fragment).
    */
   readonly lean: LeanPass | undefined;
+  /** The params as the lean function reads them (lean-pass.ts leanValueOf). */
+  readonly leanParams: unknown;
 }
 
 /** The bit of `operation` in PolicyPlan.operations; 0 for a name that is not an operation (which no policy matches). */
@@ -137,6 +139,7 @@ function planOf(policy: CompiledPolicy, exceptionsByPolicy: PolicySet['exception
     sharedSlotCount: slotsByKey.size,
     passed: Object.freeze({ policy: policy.name, result: 'pass' }),
     lean: leanPassOf(policy, sharedSlots),
+    leanParams: leanValueOf(policy.params),
   };
 }
 

