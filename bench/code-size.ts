@@ -11,9 +11,10 @@
 //   node build/bench/code-size.js --machine-code   also TurboFan's code size after 30,000 reviews (a child
 //                                                  process with --print-opt-code)
 //   node build/bench/code-size.js --cold           also the review's median time touching 0, 1 and 4 MB between reviews,
-//                                                  the same with every expression's value replayed (what the engine
-//                                                  costs around its generated code), and per policy, the median time
-//                                                  of its expressions in a review with 4 MB written between reviews
+//                                                  the same with every expression's and lean function's value replayed
+//                                                  (what the engine costs around its generated code), and per policy,
+//                                                  the median time of its lean function (src/engine/lean-pass.ts) and
+//                                                  its expressions in a review with 4 MB written between reviews
 //                                                  and without (which policies a cold review pays for), beside the
 //                                                  policy's hand-written twin (bench/hand-written/) timed the same way
 import { spawnSync } from 'node:child_process';
@@ -218,7 +219,7 @@ function touch(buffer: Uint8Array, round: number): void {
 const COLD_TOUCH_BYTES = 4 << 20;
 
 /**
- * Per policy, the time of its top-level expressions in the small review, after another review (warm)
+ * Per policy, the time of its lean function and its top-level expressions in the small review, after another review (warm)
  * and after 4 MB were written (cold), alternating, medians over `reviews` of each: which policies a
  * review that finds its code out of the caches pays for. Each program's evaluate is wrapped (and put
  * back after) to read the clock around it; a program two policies share (pod-security baseline and
@@ -332,7 +333,7 @@ function coldCostByPolicy(
 }
 
 /**
- * coldReview with every program answering the value it computed in its first call (each call after
+ * coldReview with every program and lean function answering the value it computed in its first call (each call after
  * the first costs a function call and nothing else): what the engine itself costs around its
  * generated code (matching, the activation, variables' bookkeeping, budgets, outcomes, the decision),
  * warm and after `touchBytes` were written. The reviews are the same but for the parse, so the values

@@ -1,25 +1,27 @@
-// The lean tier of a policy's validations: one generated function per policy that answers "every
-// validation is true" on the common case of a review, from the lean fragments of its expressions
-// (cel/codegen/lean-generator.ts), and gives up on anything else. review.ts asks it first; when it does
-// not answer true (a validation is false, a value is not what the fragment expects, an error, the
-// budget or the deadline), the policy runs on the exact code from the start, as if the lean function
-// had never run: the meter's count and the variables it evaluated are put back.
+// The lean tier of a policy's validations: one generated function per policy that evaluates them on
+// the common case of a review, from the lean fragments of its expressions (cel/codegen/lean-generator.ts),
+// and gives up on anything else. review.ts asks it first. It answers "every validation holds" or
+// "these failed, with these messageExpression values"; when it gives up instead (a value the
+// fragments do not expect, an error, a construct they do not write, the budget or the deadline), the
+// policy runs on the exact code from the start, as if the lean function had never run: the meter's
+// count is put back, the policy's variables are unread again, and the review's memo of shared
+// variables is as the exact code expects it (PolicyActivation.abandonLeanAttempt).
 //
 // Why per policy and not per expression: on a review that passes, the exact code's cost is mostly
 // the number and the generality of its functions (one per expression and per variable, each with
 // its prologue, its budget armed, its variables read through the activation); the same checks
-// written by hand in one function per policy run several times faster (README, "What the profiles
-// show"). Here the policy's validations are blocks of one function, its variables locals computed on
-// first use, under one budget.
+// written by hand in one function per policy run several times faster (README, "The lean tier").
+// Here the policy's validations are blocks of one function, its variables locals, under one budget.
 //
-// What stays exact (tested in lean-pass.test.ts against the exact code on the library and the Pod
-// Security fixtures): a lean pass is a pass of the exact code, with the same cost. The budget: the
-// lean function runs under one expression's budget (1,000,000 units): if everything the policy
-// spends fits in it, each expression's spend (variables included) and the policy's total fit in
-// theirs too; past it, the lean function gives up and the exact code meets its budgets where it
-// always did. Shared variables (PolicyPlan.sharedSlots) and variables without a lean fragment are
-// read through the activation, so the review's memo holds the exact code's values and a hit costs
-// nothing, as there; constant variables are their values at load, as the activation reads them.
+// What stays exact (test/policies/lean-vs-exact.test.ts, against the exact code on the library, the
+// README's examples and edge policies, real and fuzzed DaemonSets): an answer is the exact code's,
+// with the same messages and the same cost. The budget: the lean function runs under one
+// expression's budget (1,000,000 units): if everything the policy spends fits in it, each
+// expression's spend (variables included) and the policy's total fit in theirs too; past it, the
+// lean function gives up and the exact code meets its budgets where it always did. Shared variables
+// (PolicyPlan.sharedSlots) and variables without a lean fragment are read through the activation, so
+// the review's memo holds the exact code's values and a hit costs nothing, as there; constant
+// variables are their values at load, as the activation reads them.
 import { EvaluationError } from '@marcbachmann/cel-js';
 import { BAIL, LEAN_HELPERS, LEAN_METER, type LeanFragment } from '../cel/codegen/lean-generator.js';
 import { answerWithinBudget, CostBudgetExceededError, EvaluationDeadlineExceededError } from '../cel/cost.js';

@@ -1,14 +1,14 @@
 // The lean tier's code generator: one walk over a checked CEL AST that writes a fragment of
 // JavaScript computing the expression's value for the common case only, and giving up (`throw BAIL`)
-// on anything else. The engine assembles the fragments of a policy's validations and variables into
-// one function per policy (engine/lean-pass.ts) that answers "every validation is true", and runs the
-// exact code (generator.ts) whenever that function gives up or answers anything but true.
+// on anything else. The engine assembles the fragments of a policy's validations, their
+// messageExpressions and the variables they read into one function per policy (engine/lean-pass.ts)
+// that answers which validations hold, and runs the exact code (generator.ts) whenever it gives up.
 //
 // Why a second tier: the exact code keeps every case CEL defines (errors absorbed by `||` and the
 // quantifiers, Optionals, CEL values of every kind, slow paths on the interpreter) in one function
 // per expression. Measured against the same checks written by hand, most of its cost on a review
-// that passes is that generality and the number of functions, not the checks (README, "What the
-// profiles show"). The lean fragment keeps only the passing case of the values JSON gives:
+// that passes is that generality and the number of functions, not the checks (README, "The lean
+// tier"). The lean fragment keeps only the common case of the values JSON gives:
 //
 //   - values are as JSON has them: strings, booleans, null, integers as numbers (a number that is not
 //     a safe integer, a bigint, a double, bytes, an Optional: give up), lists as arrays, maps as
@@ -22,18 +22,19 @@
 //     Giving up is always correct: evaluation has no side effects but the cost meter and the variable
 //     memo, which the engine puts back (engine/lean-pass.ts).
 //
-// Cost stays exact on the passing path: the fragment charges the same regions (node-costs.ts
+// Cost stays exact wherever the fragment answers: it charges the same regions (node-costs.ts
 // forEachRegion) where the exact code charges them, a present `.?` step its unit, `==` on strings,
 // `+` and `in` by their operands' sizes through the same helpers, list concatenation and the library
 // functions through the same handlers, the quantifiers' loop conditions through the same functions.
-// A policy whose lean function passes has spent exactly what its expressions spend in the exact code
-// (tested: src/engine/lean-pass.test.ts, on the library and the Pod Security fixtures).
+// A policy whose lean function answers has spent exactly what its expressions spend in the exact code
+// (tested: test/policies/lean-vs-exact.test.ts).
 //
 // The fragment's names are tokens the assembler renames per fragment: `$tN` temporaries, `$lN`
-// labels, `$cN` constants, `$v<name>$` the value of `variables.<name>`. Everything else it names is the
-// assembled function's: `J` (the review's JSON inputs), `P` (params), `M` (the cost meter), `over`
-// (the meter's overThreshold), `BAIL`, and the helpers below (LEAN_HELPERS). No text of the policy
-// is ever source: strings are constants, field names read as properties are validated identifiers.
+// labels, `$cN` constants, `$v<name>$` the value of `variables.<name>`, and a line `$V<name>$` where
+// the variable must have been evaluated. Everything else it names is the assembled function's: `J`
+// (the review's JSON inputs), `P` (params), `A` (the activation), `M` (the cost meter), `over` (the
+// meter's overThreshold), `BAIL`, and the helpers below (LEAN_HELPERS). No text of the policy is ever
+// source: strings are constants, field names read as properties are validated identifiers.
 import { overThreshold, regionMeter } from '../cost.js';
 import { checkedTypeOf, comprehensionOf, hasMacroOf, optionalMacroOf, type ComprehensionLike, type NodeLike } from '../cel-js-internals.js';
 import { comprehensionKind, forEachRegion, sizedCharge } from '../node-costs.js';
