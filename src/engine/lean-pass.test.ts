@@ -164,6 +164,50 @@ validations:
     assert.equal(evaluations.count, 1);
   });
 
+  it('leaves out of the memo a shared variable a given-up attempt evaluated and the exact code never read, so the next policy evaluates it', async () => {
+    const shared = 'object.spec.template.spec.?initContainers.orValue([]) + object.spec.template.spec.containers';
+    const set = await loadPolicySet([
+      await writeTree({
+        // The lean function evaluates \`count\` first thing (the second validation reads it
+        // unconditionally), and with it the shared variable; then it gives up at the first validation,
+        // where the exact code stops on an error (no hostNetwork member) and reads neither.
+        '1.yaml': policyYaml(
+          'first',
+          `
+validationActions: [Deny]
+failurePolicy: Ignore
+variables:
+  - name: containers
+    expression: "${shared}"
+  - name: count
+    expression: "size(variables.containers)"
+validations:
+  - expression: "object.spec.template.spec.hostNetwork == false"
+  - expression: "variables.count > 0"
+`,
+        ),
+        '2.yaml': policyYaml(
+          'second',
+          `
+validationActions: [Deny]
+variables:
+  - name: all
+    expression: "${shared}"
+validations:
+  - expression: "variables.all.all(c, has(c.image))"
+`,
+        ),
+      }),
+    ]);
+    const decide = () => review(admissionRequest(daemonSet()), set, { phase: 'validate' });
+    const exact = exactDecision(set, decide);
+    const evaluations = countEvaluations(set, [shared]);
+    const lean = decide();
+    assert.deepEqual(comparable(lean), comparable(exact));
+    assert.equal(lean.outcomes[0]!.result, 'error');
+    assert.equal(evaluations.count, 2, 'the attempt evaluated it, and the second policy again, as without the lean tier');
+  });
+
   it('writes no text of the policy into its source: strings and odd field names are constants', async () => {
     const set = await loadPolicySet([
       await writeTree({

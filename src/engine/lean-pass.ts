@@ -99,8 +99,13 @@ export function leanPassOf(policy: CompiledPolicy, sharedSlots: readonly number[
   return pass;
 }
 
-/** Lean functions by shape (shapeKey), bounded as the program caches are. */
-const sharedPasses = new BoundedCache<LeanPass>(4096);
+/**
+ * Lean functions by shape (shapeKey), bounded. An unchanged policy reloaded keeps its programs (their
+ * caches), so its shape and function; each changed one adds an entry, and a lean function is larger
+ * than a program (up to a few hundred KB of source for the library's largest), hence a quarter of
+ * the program caches' bound.
+ */
+const sharedPasses = new BoundedCache<LeanPass>(1024);
 
 /** A number per fragment (a fragment belongs to one program, which policies of the same expression and declarations share). */
 const fragmentIds = new WeakMap<LeanFragment, number>();

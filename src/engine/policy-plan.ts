@@ -65,8 +65,8 @@ export interface PolicyPlan {
   readonly passed: Readonly<PolicyOutcome>;
   /**
    * The policy's lean function (lean-pass.ts), which review.ts asks before evaluating the validations
-   * on the exact code; undefined where the policy has none (native, or an expression without a
-   * lean fragment).
+   * on the exact code; undefined where the policy has none (native, an expression without a lean
+   * fragment, or a single validation reading no variable). Policies of the same shape share one.
    */
   readonly lean: LeanPass | undefined;
   /** The params as the lean function reads them (lean-pass.ts leanValueOf). */
