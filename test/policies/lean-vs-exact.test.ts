@@ -227,13 +227,22 @@ describe('the lean tier against the exact code', { timeout: 600_000 }, () => {
     console.log(`${lean} validating policies have a lean function`);
   });
 
-  it('agrees on the verify suites’ DaemonSets, as CREATE and as UPDATE, with and without nodes', () => {
+  it('agrees on the verify suites’ DaemonSets, as CREATE and as UPDATE, with and without nodes, and as the library’s defaults left them', () => {
     const before = { ...tally };
+    let mutated = 0;
     for (const seed of seeds) {
       compareEverywhere(seed, null, null);
       compareEverywhere(seed, seeds[0]!, null);
       compareEverywhere(seed, null, clusterNodes);
+      // What the validate phase sees after the mutate phase (test, verify and the CLI's pipeline): objects
+      // the patches built, sharing the untouched parts with the request's.
+      const defaulted = review(admissionRequest(seed, {}), sets[0]!, { phase: 'mutate' }).mutatedObject;
+      if (defaulted !== null && defaulted !== seed) {
+        compareEverywhere(defaulted, null, null);
+        mutated++;
+      }
     }
+    assert.ok(mutated >= 10, `only ${mutated} DaemonSets were changed by the defaults`);
     const answered = tally.answered - before.answered;
     const exactAnswers = tally.exactAnswers - before.exactAnswers;
     console.log(`the lean tier answered ${answered} of the ${exactAnswers} evaluations of policies with a lean function that pass or fail without an error on the verify suites’ DaemonSets`);
