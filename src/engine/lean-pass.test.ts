@@ -63,6 +63,22 @@ validations:
     message: "hostNetwork is not allowed"
 `;
 
+/** A request-only expression two policies below declare as a variable: it has a slot in the review's memo. */
+const SHARED = 'object.spec.template.spec.?initContainers.orValue([]) + object.spec.template.spec.containers';
+
+/** The policy after the first in the shared-variable tests: it reads SHARED under a name of its own. */
+const SECOND_READING_SHARED = policyYaml(
+  'second',
+  `
+validationActions: [Deny]
+variables:
+  - name: all
+    expression: "${SHARED}"
+validations:
+  - expression: "variables.all.all(c, has(c.image))"
+`,
+);
+
 describe('the lean tier', () => {
   it('answers a passing policy in its lean function, without evaluating the expressions’ exact code', async () => {
     const set = await loadPolicySet([await writeTree({ 'p.yaml': policyYaml('privileged', PRIVILEGED) })]);
@@ -124,7 +140,6 @@ validations:
   });
 
   it('evaluates a variable shared with a later policy once per review, also when an attempt gave up after evaluating it', async () => {
-    const shared = 'object.spec.template.spec.?initContainers.orValue([]) + object.spec.template.spec.containers';
     const set = await loadPolicySet([
       await writeTree({
         // The first policy reads the shared variable, then meets a double: it gives up, and its exact
@@ -135,25 +150,15 @@ validations:
 validationActions: [Deny]
 variables:
   - name: containers
-    expression: "${shared}"
+    expression: "${SHARED}"
 validations:
   - expression: "size(variables.containers) > 0 && 0.5 < 1.0"
 `,
         ),
-        '2.yaml': policyYaml(
-          'second',
-          `
-validationActions: [Deny]
-variables:
-  - name: all
-    expression: "${shared}"
-validations:
-  - expression: "variables.all.all(c, has(c.image))"
-`,
-        ),
+        '2.yaml': SECOND_READING_SHARED,
       }),
     ]);
-    const evaluations = countEvaluations(set, [shared]);
+    const evaluations = countEvaluations(set, [SHARED]);
     const gaveUp = leanStatistics.gaveUp;
     const decision = review(admissionRequest(daemonSet()), set, { phase: 'validate' });
     assert.deepEqual(decision.outcomes, [
@@ -165,7 +170,6 @@ validations:
   });
 
   it('leaves out of the memo a shared variable a given-up attempt evaluated and the exact code never read, so the next policy evaluates it', async () => {
-    const shared = 'object.spec.template.spec.?initContainers.orValue([]) + object.spec.template.spec.containers';
     const set = await loadPolicySet([
       await writeTree({
         // The lean function evaluates \`count\` first thing (the second validation reads it
@@ -178,7 +182,7 @@ validationActions: [Deny]
 failurePolicy: Ignore
 variables:
   - name: containers
-    expression: "${shared}"
+    expression: "${SHARED}"
   - name: count
     expression: "size(variables.containers)"
 validations:
@@ -186,22 +190,12 @@ validations:
   - expression: "variables.count > 0"
 `,
         ),
-        '2.yaml': policyYaml(
-          'second',
-          `
-validationActions: [Deny]
-variables:
-  - name: all
-    expression: "${shared}"
-validations:
-  - expression: "variables.all.all(c, has(c.image))"
-`,
-        ),
+        '2.yaml': SECOND_READING_SHARED,
       }),
     ]);
     const decide = () => review(admissionRequest(daemonSet()), set, { phase: 'validate' });
     const exact = exactDecision(set, decide);
-    const evaluations = countEvaluations(set, [shared]);
+    const evaluations = countEvaluations(set, [SHARED]);
     const lean = decide();
     assert.deepEqual(comparable(lean), comparable(exact));
     assert.equal(lean.outcomes[0]!.result, 'error');
