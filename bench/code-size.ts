@@ -243,6 +243,16 @@ function coldCostByPolicy(
   }
   /** The review being timed: nanoseconds and calls per policy; undefined while warming up. */
   let current: Map<string, { ns: number; calls: number }> | undefined;
+  /** Adds one timed call of `ns` nanoseconds to `name`'s entry of the review being timed. */
+  const record = (name: string, ns: number): void => {
+    if (current === undefined) return;
+    const entry = current.get(name);
+    if (entry === undefined) current.set(name, { ns, calls: 1 });
+    else {
+      entry.ns += ns;
+      entry.calls++;
+    }
+  };
   const timed = (original: Evaluate, program: CelProgram): Evaluate => {
     const names = owners.get(program)!;
     const sole = names.size === 1 ? [...names][0]! : `(shared by ${[...names].join(', ')})`;
@@ -251,16 +261,7 @@ function coldCostByPolicy(
       try {
         return original(activation);
       } finally {
-        const ns = Number(process.hrtime.bigint() - t0);
-        if (current !== undefined) {
-          const name = activation instanceof PolicyActivation ? activation.policy.name : sole;
-          const entry = current.get(name);
-          if (entry === undefined) current.set(name, { ns, calls: 1 });
-          else {
-            entry.ns += ns;
-            entry.calls++;
-          }
-        }
+        record(activation instanceof PolicyActivation ? activation.policy.name : sole, Number(process.hrtime.bigint() - t0));
       }
     };
   };
@@ -270,15 +271,7 @@ function coldCostByPolicy(
       try {
         return original(json, activation, params);
       } finally {
-        const ns = Number(process.hrtime.bigint() - t0);
-        if (current !== undefined) {
-          const entry = current.get(policy);
-          if (entry === undefined) current.set(policy, { ns, calls: 1 });
-          else {
-            entry.ns += ns;
-            entry.calls++;
-          }
-        }
+        record(policy, Number(process.hrtime.bigint() - t0));
       }
     };
   };
@@ -286,7 +279,7 @@ function coldCostByPolicy(
     // Warmed with the wrappers in place, so that what is timed is optimized code.
     warm(phase, WARM_UP_REVIEWS);
     const buffer = new Uint8Array(COLD_TOUCH_BYTES);
-      const samples = { warm: new Map<string, number[]>(), cold: new Map<string, number[]>() };
+    const samples = { warm: new Map<string, number[]>(), cold: new Map<string, number[]>() };
     const calls = new Map<string, number[]>();
     const totals = { warm: [] as number[], cold: [] as number[] };
     const whole = { warm: [] as number[], cold: [] as number[] };

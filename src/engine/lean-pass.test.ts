@@ -217,7 +217,7 @@ validations:
       }),
     ]);
     const plan: PolicyPlan = plansOf(set.validatingPolicies, set)[0]!;
-    const source = leanSourceOf(plan.lean!)!.source;
+    const source = leanSourceOf(plan.lean!)!;
     for (const text of ['throw 1', 'process.exit', 'throw 2']) assert.ok(!source.includes(text), `"${text}" is in the source`);
     assert.deepEqual(review(admissionRequest(daemonSet()), set, { phase: 'validate' }).outcomes, [{ policy: 'text', result: 'pass' }]);
   });

@@ -324,20 +324,15 @@ function assemble(validations: readonly LeanValidation[], reads: ReadonlyMap<str
     `};`,
   ].join('\n');
   const pass = instantiate(source, assembly.constants);
-  leanSources.set(pass, { source, constants: assembly.constants });
+  leanSources.set(pass, source);
   return pass;
 }
 
-/** Each lean function's source and constants, for tests and for reading what the tier made of a policy. */
-const leanSources = new WeakMap<LeanPass, { readonly source: string; readonly constants: readonly unknown[] }>();
+/** Each lean function's source, for tests and for reading what the tier made of a policy. */
+const leanSources = new WeakMap<LeanPass, string>();
 
-export function leanSourceOf(pass: LeanPass): { readonly source: string; readonly constants: readonly unknown[] } | undefined {
+export function leanSourceOf(pass: LeanPass): string | undefined {
   return leanSources.get(pass);
-}
-
-/** A lean function made again from `source` (its text changed, e.g. to say where it gives up), for tests. */
-export function leanPassFromSource(source: string, constants: readonly unknown[]): LeanPass {
-  return instantiate(source, constants);
 }
 
 function instantiate(source: string, constants: readonly unknown[]): LeanPass {

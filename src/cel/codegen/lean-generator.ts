@@ -65,7 +65,7 @@ export const BAIL: unique symbol = Symbol('lean tier gives up');
 export const LEAN_METER = { M: regionMeter, over: overThreshold };
 
 /** Whether `value` is a map to the lean tier: a JSON object (Object's prototype, no own `constructor`) or a null-prototype map. */
-export function isLeanMap(value: unknown): value is Record<string, unknown> {
+function isLeanMap(value: unknown): value is Record<string, unknown> {
   if (typeof value !== 'object' || value === null) return false;
   if ((value as { constructor?: unknown }).constructor === Object) return true;
   return Object.getPrototypeOf(value) === null && !Object.hasOwn(value, 'constructor');
@@ -210,7 +210,7 @@ const PARAMETERS: Readonly<Record<string, { test: (v: string) => string; pass: (
 const RESERVED_MAP_KEYS: ReadonlySet<string> = new Set(['__proto__', 'constructor', 'prototype']);
 
 /** Thrown while generating: the expression has no lean fragment (its policy then has no lean function). */
-export class NotLean extends Error {}
+class NotLean extends Error {}
 
 interface LeanScope {
   readonly names: ReadonlyMap<string, string>;
