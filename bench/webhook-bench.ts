@@ -50,6 +50,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ensureDevCertificates } from '../src/certs/dev-certificates.js';
+import type { ReviewTurnTotals } from '../src/server/review-turn.js';
 import { residentBytes } from '../test/support/serve-process.js';
 import { imageEnvironment, shippedNodeFlags } from '../test/support/shipped-node-flags.js';
 import {
@@ -66,6 +67,7 @@ import {
 } from './bench-processes.js';
 import type { LoadResult, LoadSpec } from './load-client.js';
 import { formatProfileSummary, summarizeProfile } from './profile-summary.js';
+import { reviewTurnSample, reviewTurnTotals, type ReviewTurnSample } from './review-turn-sample.js';
 import { cpuSplit, handWrittenInServeShare, replayedSplit, writeTrivialPolicyDir, type CpuSplit, type ReplayedSplit } from './serve-floor.js';
 import { USAGE, UsageError, caseId, parseWebhookBenchArgs, selectedCases, type Case, type Endpoint, type WebhookBenchOptions } from './webhook-bench-options.js';
 import { BUILT_IN_POLICIES, NAMESPACES_YAML, reviewBodies, type PayloadName } from './webhook-payloads.js';
@@ -78,6 +80,8 @@ interface Measurement {
   cpuPerRequest: number;
   ok: number;
   failed: number;
+  /** serve's review-turn metrics over the round (servers with a probe port whose build has them). */
+  turns?: ReviewTurnSample;
 }
 
 function parseArgs(): WebhookBenchOptions {
@@ -143,13 +147,25 @@ async function checkAnswers(server: RunningServer, caFile: string, endpoint: End
   return parts.join(', ');
 }
 
+/** The review-turn totals on a server's /metrics, or undefined (no probe port, or a build without them). */
+async function scrapeReviewTurns(server: RunningServer): Promise<ReviewTurnTotals | undefined> {
+  if (server.probeUrl === undefined) return undefined;
+  const answer = await fetch(`${server.probeUrl}/metrics`).catch(() => undefined);
+  return answer?.ok === true ? reviewTurnTotals(await answer.text()) : undefined;
+}
+
 async function measure(server: RunningServer, spec: LoadSpec): Promise<Measurement> {
+  // Scraped outside the CPU window: the scrape's own work is not counted against the reviews.
+  const turnsBefore = await scrapeReviewTurns(server);
   const cpuBefore = processCpuMicros(server.pid);
   const result: LoadResult = await runLoad(spec);
   const cpuAfter = processCpuMicros(server.pid);
+  const turnsAfter = turnsBefore === undefined ? undefined : await scrapeReviewTurns(server);
   if (result.failed > 0) throw new Error(`${server.name}: ${result.failed} requests failed during ${spec.mix.map((m) => m.path).join(', ')}`);
   const cpu = cpuBefore === undefined || cpuAfter === undefined ? Number.NaN : (cpuAfter - cpuBefore) / result.ok;
-  return { requestsPerSecond: result.requestsPerSecond, p50: result.p50, p99: result.p99, cpuPerRequest: cpu, ok: result.ok, failed: result.failed };
+  const measurement: Measurement = { requestsPerSecond: result.requestsPerSecond, p50: result.p50, p99: result.p99, cpuPerRequest: cpu, ok: result.ok, failed: result.failed };
+  if (turnsBefore !== undefined && turnsAfter !== undefined) measurement.turns = reviewTurnSample(turnsBefore, turnsAfter);
+  return measurement;
 }
 
 /** `value` with `digits` decimals; a negative value that rounds to zero prints as zero, not "-0". */
@@ -448,6 +464,34 @@ async function main(): Promise<void> {
           `| /${c.endpoint} | ${c.payload} | ${c.connections} | ${fixed(med(a, (m) => m.requestsPerSecond), 0)} | ${fixed(med(b, (m) => m.requestsPerSecond), 0)} | ` +
             `${fixed(med(a, (m) => m.p99), 2)} | ${fixed(med(b, (m) => m.p99), 2)} | ${fixed(p99Ratio, 2)}× | ${fixed(baselineP99ToFloor, 2)}× | ` +
             `${fixed(med(a, (m) => m.cpuPerRequest), 0)} | ${fixed(med(b, (m) => m.cpuPerRequest), 0)} | ${fixed(cpuRatio, 2)}× | ${byRound(cpuRatios)} | ${byRound(p99Ratios)} |`,
+        );
+      }
+    }
+    const withTurns = cases.filter((c) => runs.get(caseId(c))!.daemonguard.every((m) => m.turns !== undefined));
+    if (withTurns.length > 0) {
+      const hasBaselineTurns = baseline !== undefined && withTurns.every((c) => runs.get(caseId(c))!.baseline.every((m) => m.turns !== undefined));
+      lines.push('');
+      lines.push(
+        "inside serve, from its review-turn metrics (/metrics before and after each round): µs per review, its evaluation and its answer's building, " +
+          'the first review of an event-loop turn (its code out of the CPU caches) apart from the later ones; medians of the rounds' +
+          (hasBaselineTurns ? '; the baseline build the same way, and the ratio of the means (median of the rounds):' : ':'),
+      );
+      lines.push('');
+      lines.push(
+        '| endpoint | payload | conns | first of a turn µs | later µs | mean µs | reviews per turn |' +
+          (hasBaselineTurns ? ' baseline first µs | baseline later µs | baseline mean µs | mean ratio |' : ''),
+      );
+      lines.push('|---|---|---:|---:|---:|---:|---:|' + (hasBaselineTurns ? '---:|---:|---:|---:|' : ''));
+      const turnsOf = (list: readonly Measurement[], pick: (t: ReviewTurnSample) => number): number => med(list, (m) => pick(m.turns!));
+      for (const c of withTurns) {
+        const { daemonguard: b, baseline: a } = runs.get(caseId(c))!;
+        lines.push(
+          `| /${c.endpoint} | ${c.payload} | ${c.connections} | ${fixed(turnsOf(b, (t) => t.firstMicros), 1)} | ${fixed(turnsOf(b, (t) => t.laterMicros), 1)} | ` +
+            `${fixed(turnsOf(b, (t) => t.meanMicros), 1)} | ${fixed(turnsOf(b, (t) => t.reviewsPerTurn), 1)} |` +
+            (hasBaselineTurns
+              ? ` ${fixed(turnsOf(a, (t) => t.firstMicros), 1)} | ${fixed(turnsOf(a, (t) => t.laterMicros), 1)} | ${fixed(turnsOf(a, (t) => t.meanMicros), 1)} | ` +
+                `${fixed(median(a.map((m, i) => b[i]!.turns!.meanMicros / m.turns!.meanMicros)), 2)}× |`
+              : ''),
         );
       }
     }

@@ -259,6 +259,26 @@ describe('the probe port', () => {
     assert.equal((await callHttps(`${server.url}/validate`, { ...withCertificate, body: reviewBody() })).status, 200);
   });
 
+  it('counts every review answered on either endpoint in the review-turn metrics, reviews sent together in one turn', async () => {
+    const server = await start({ probe: { address: '127.0.0.1', port: 0 } });
+    const keepAlive = new Agent({ keepAlive: true, maxSockets: 4, ca: certificates.ca.certPem });
+    try {
+      const answers = await Promise.all(
+        ['validate', 'mutate', 'validate', 'mutate', 'validate', 'validate'].map((endpoint, i) => callHttps(`${server.url}/${endpoint}`, { body: reviewBody(`uid-turn-${i}`), agent: keepAlive })),
+      );
+      assert.deepEqual(answers.map((answer) => answer.status), [200, 200, 200, 200, 200, 200]);
+    } finally {
+      keepAlive.destroy();
+    }
+    const text = (await callHttp(`${server.probe!.url}/metrics`)).text;
+    const value = (series: string): number => Number(text.split('\n').find((line) => line.startsWith(`${series} `))?.split(' ')[1]);
+    const first = value('daemonguard_reviews_evaluated_total{position="first"}');
+    const later = value('daemonguard_reviews_evaluated_total{position="later"}');
+    assert.equal(first + later, 6, text);
+    assert.equal(value('daemonguard_review_turns_total'), first, 'each turn has one first review');
+    assert.ok(value('daemonguard_review_evaluation_seconds_total{position="first"}') > 0);
+  });
+
   it('says "shutting down" on /readyz while reviews drain, and closes with the server', { timeout: 20_000 }, async () => {
     const server = await start({ probe: { address: '127.0.0.1', port: 0 } });
     const probeUrl = server.probe?.url ?? assert.fail('no probe server');

@@ -31,6 +31,7 @@ function createHandlers<P extends PolicySetLike>(options: AdmissionAppOptions<P>
   options.metrics.trackInFlight(inFlight);
   // One turn for both endpoints too: a /validate and a /mutate review ready together run back to back.
   const shared = { ...options, inFlight, reviewTurn: options.reviewTurn ?? new ReviewTurn() };
+  options.metrics.trackReviewTurns(shared.reviewTurn);
   return { validate: createAdmissionHandler('validate', shared), mutate: createAdmissionHandler('mutate', shared) };
 }
 

@@ -59,6 +59,32 @@ describe('server metrics counted on the hot path', () => {
     assert.deepEqual(samples(text, 'daemonguard_admission_requests_total')[0], 'daemonguard_admission_requests_total{endpoint="/validate",decision="denied"} 3');
   });
 
+  it("exposes the review turns' totals as they are when scraped, first reviews apart from later ones", async () => {
+    const metrics = createServerMetrics({ defaultMetrics: false });
+    let text = await metrics.registry.metrics();
+    assert.deepEqual(samples(text, 'daemonguard_review_turns_total'), ['daemonguard_review_turns_total 0'], 'zero before any turn is tracked');
+    const totals = { turns: 3, firstReviews: 3, laterReviews: 7, firstSeconds: 0.0006, laterSeconds: 0.0004 };
+    metrics.trackReviewTurns(totals);
+    text = await metrics.registry.metrics();
+    assert.deepEqual(samples(text, 'daemonguard_review_turns_total'), ['daemonguard_review_turns_total 3']);
+    assert.deepEqual(samples(text, 'daemonguard_reviews_evaluated_total'), [
+      'daemonguard_reviews_evaluated_total{position="first"} 3',
+      'daemonguard_reviews_evaluated_total{position="later"} 7',
+    ]);
+    assert.deepEqual(samples(text, 'daemonguard_review_evaluation_seconds_total'), [
+      'daemonguard_review_evaluation_seconds_total{position="first"} 0.0006',
+      'daemonguard_review_evaluation_seconds_total{position="later"} 0.0004',
+    ]);
+    // The totals keep running: the next scrape shows them as they are then, not added again.
+    Object.assign(totals, { turns: 4, firstReviews: 4, laterReviews: 9 });
+    text = await metrics.registry.metrics();
+    assert.deepEqual(samples(text, 'daemonguard_review_turns_total'), ['daemonguard_review_turns_total 4']);
+    assert.deepEqual(samples(text, 'daemonguard_reviews_evaluated_total'), [
+      'daemonguard_reviews_evaluated_total{position="first"} 4',
+      'daemonguard_reviews_evaluated_total{position="later"} 9',
+    ]);
+  });
+
   it('reads the same counts through the metric objects as through the exposition', async () => {
     const metrics = createServerMetrics({ defaultMetrics: false });
     for (let i = 0; i < 1000; i++) metrics.recordPolicyOutcome('image-tag', i % 4 === 0 ? 'fail' : 'pass');

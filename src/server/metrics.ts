@@ -3,6 +3,7 @@
 
 import { PerformanceObserver, constants as performanceConstants, type PerformanceEntry } from 'node:perf_hooks';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { ReviewTurnTotals } from './review-turn.js';
 import type { PolicyResult } from '../engine/types.js';
 
 /** The decision label of `daemonguard_admission_requests_total`. */
@@ -56,6 +57,8 @@ export interface ServerMetrics {
   readonly malformedTimeouts: Counter<'endpoint'>;
   /** The gauges of request bytes in flight read this budget from now on. */
   trackInFlight(source: InFlightSource): void;
+  /** The review-turn counters read these totals from now on (review-turn.ts). */
+  trackReviewTurns(source: ReviewTurnTotals): void;
   /** Counts one policy outcome (as a plain number: handed to prom-client when it collects). */
   recordPolicyOutcome(policy: string, result: PolicyResult): void;
   /** Counts one use of an exception (`namespace/name`) for a policy: applied, or matched after it expired. */
@@ -356,6 +359,42 @@ export function createServerMetrics(options: ServerMetricsOptions = {}): ServerM
     },
   });
 
+  // Running totals kept by the review turn as plain numbers (no prom-client call per review), handed
+  // over when scraped. The first review of a turn starts with the engine's code out of the CPU caches
+  // (review-turn.ts), so its time is counted apart: their ratio says how much of the evaluation is that.
+  let reviewTurns: ReviewTurnTotals | undefined;
+  new Counter({
+    name: 'daemonguard_review_turns_total',
+    help: 'Event-loop turns that ran reviews; the reviews ready together run back to back in one turn.',
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(reviewTurns?.turns ?? 0);
+    },
+  });
+  new Counter({
+    name: 'daemonguard_reviews_evaluated_total',
+    help: 'Reviews evaluated, by position in their turn: first (the engine starts with its code out of the CPU caches) or later.',
+    labelNames: ['position'] as const,
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc({ position: 'first' }, reviewTurns?.firstReviews ?? 0);
+      this.inc({ position: 'later' }, reviewTurns?.laterReviews ?? 0);
+    },
+  });
+  new Counter({
+    name: 'daemonguard_review_evaluation_seconds_total',
+    help: 'Time spent evaluating reviews and building their answers (not reading, parsing or writing them), by position in their turn.',
+    labelNames: ['position'] as const,
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc({ position: 'first' }, reviewTurns?.firstSeconds ?? 0);
+      this.inc({ position: 'later' }, reviewTurns?.laterSeconds ?? 0);
+    },
+  });
+
   // Keyed by the policy's name, then its result: the names come from the loaded policy set, the same
   // strings every review, so a lookup costs no hashing and no key is built.
   const outcomesByPolicy = new Map<string, Partial<Record<PolicyResult, Tally<'policy' | 'result'>>>>();
@@ -383,6 +422,9 @@ export function createServerMetrics(options: ServerMetricsOptions = {}): ServerM
     malformedTimeouts,
     trackInFlight(source) {
       inFlight = source;
+    },
+    trackReviewTurns(source) {
+      reviewTurns = source;
     },
     recordPolicyOutcome(policy, result) {
       let byResult = outcomesByPolicy.get(policy);

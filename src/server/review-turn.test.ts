@@ -39,6 +39,33 @@ describe('ReviewTurn', () => {
     assert.equal(turn.reviews, 3);
   });
 
+  it("counts each turn's first review apart from the later ones, with the time each review took, a review that threw included", async () => {
+    const turn = new ReviewTurn(1000);
+    const busy = (ms: number) => (): number => {
+      const until = performance.now() + ms;
+      while (performance.now() < until);
+      return ms;
+    };
+    const before = performance.now();
+    await Promise.allSettled([
+      turn.run(busy(30)),
+      turn.run(busy(10)),
+      turn.run(() => {
+        busy(10)();
+        throw new Error('engine fault');
+      }),
+    ]);
+    await turn.run(busy(20));
+    const elapsed = (performance.now() - before) / 1000;
+    assert.equal(turn.turns, 2);
+    assert.equal(turn.firstReviews, 2);
+    assert.equal(turn.laterReviews, 2);
+    assert.ok(turn.firstSeconds >= 0.05, `first reviews: ${turn.firstSeconds} s, at least 30 + 20 ms`);
+    assert.ok(turn.laterSeconds >= 0.02, `later reviews: ${turn.laterSeconds} s, at least 10 + 10 ms`);
+    assert.ok(turn.firstSeconds + turn.laterSeconds <= elapsed, 'no review counted twice');
+    assert.ok(turn.firstSeconds < 0.05 + 0.02, 'the later reviews are not counted as first ones');
+  });
+
   it('rejects only the review that threw; the others of its turn still get their values', async () => {
     const turn = new ReviewTurn();
     const results = await Promise.allSettled([
