@@ -372,15 +372,18 @@ export function createServerMetrics(options: ServerMetricsOptions = {}): ServerM
       this.inc(reviewTurns?.turns ?? 0);
     },
   });
+  const byPosition = (counter: Counter<'position'>, first: number, later: number): void => {
+    counter.reset();
+    counter.inc({ position: 'first' }, first);
+    counter.inc({ position: 'later' }, later);
+  };
   new Counter({
     name: 'daemonguard_reviews_evaluated_total',
     help: 'Reviews evaluated, by position in their turn: first (the engine starts with its code out of the CPU caches) or later.',
     labelNames: ['position'] as const,
     registers: [registry],
     collect() {
-      this.reset();
-      this.inc({ position: 'first' }, reviewTurns?.firstReviews ?? 0);
-      this.inc({ position: 'later' }, reviewTurns?.laterReviews ?? 0);
+      byPosition(this, reviewTurns?.firstReviews ?? 0, reviewTurns?.laterReviews ?? 0);
     },
   });
   new Counter({
@@ -389,9 +392,7 @@ export function createServerMetrics(options: ServerMetricsOptions = {}): ServerM
     labelNames: ['position'] as const,
     registers: [registry],
     collect() {
-      this.reset();
-      this.inc({ position: 'first' }, reviewTurns?.firstSeconds ?? 0);
-      this.inc({ position: 'later' }, reviewTurns?.laterSeconds ?? 0);
+      byPosition(this, reviewTurns?.firstSeconds ?? 0, reviewTurns?.laterSeconds ?? 0);
     },
   });
 
