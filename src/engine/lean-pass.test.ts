@@ -31,7 +31,7 @@ function countEvaluations(set: PolicySet, sources: readonly string[]): { count: 
   const counter = { count: 0 };
   const programs = new Set<CelProgram>();
   for (const policy of set.policies) {
-    for (const expression of [...policy.variables, ...policy.validations.map((v) => v.expression)]) {
+    for (const expression of [...policy.matchConditions, ...policy.variables, ...policy.validations.map((v) => v.expression)]) {
       if (sources.includes(expression.program.source)) programs.add(expression.program);
     }
   }
@@ -113,6 +113,54 @@ describe('the lean tier', () => {
       ['privileged: a, c', 'hostNetwork is not allowed'],
     );
     assert.deepEqual(comparable(lean), comparable(exactDecision(set, decide)));
+  });
+
+  it('answers the matchConditions too: a false one skips the policy as the exact code says, nothing else evaluated; one it gives up on leaves all to the exact code', async () => {
+    const conditions = `
+matchConditions:
+  - name: not-skipped
+    expression: "object.metadata.?annotations[?'example.com/skip'].orValue('') != 'true'"
+  - name: rolling
+    expression: "object.spec.?updateStrategy.?type.orValue('RollingUpdate') == 'RollingUpdate'"
+`;
+    const set = await loadPolicySet([await writeTree({ 'p.yaml': policyYaml('privileged', PRIVILEGED + conditions) })]);
+    const plan = plansOf(set.validatingPolicies, set)[0]!;
+    assert.ok(plan.leanMatchConditions, 'the lean function holds the matchConditions');
+    const evaluations = countEvaluations(set, [
+      "object.metadata.?annotations[?'example.com/skip'].orValue('') != 'true'",
+      "object.spec.?updateStrategy.?type.orValue('RollingUpdate') == 'RollingUpdate'",
+      SHARED,
+      'size(variables.privileged) == 0',
+    ]);
+    const onDelete = daemonSet({ podSpec: { containers: [{ name: 'a', image: 'a:1', securityContext: { privileged: true } }] } });
+    (onDelete['spec'] as Record<string, unknown>)['updateStrategy'] = { type: 'OnDelete' };
+    const cases = [
+      { object: daemonSet(), outcome: { policy: 'privileged', result: 'pass' } },
+      { object: onDelete, outcome: { policy: 'privileged', result: 'skip', message: 'matchCondition "rolling" is false' } },
+    ];
+    for (const { object, outcome } of cases) {
+      const decide = () => review(admissionRequest(object), set, { phase: 'validate' });
+      const answered = leanStatistics.answered;
+      const lean = decide();
+      assert.equal(leanStatistics.answered, answered + 1);
+      assert.deepEqual(lean.outcomes, [outcome]);
+      assert.equal(evaluations.count, 0, 'no exact code ran: not the matchConditions, not the variables');
+      assert.deepEqual(comparable(lean), comparable(exactDecision(set, decide)));
+      evaluations.count = 0;
+    }
+    // A matchCondition the tier cannot answer (a double): it gives up there, before charging anything
+    // else, and the exact code runs the conditions and the validations from the start.
+    const doubles = await loadPolicySet([
+      await writeTree({ 'p.yaml': policyYaml('privileged', PRIVILEGED + conditions + `  - name: short\n    expression: "double(size(object.metadata.name)) < 64.0"\n`) }),
+    ]);
+    for (const { object, outcome } of cases) {
+      const decide = () => review(admissionRequest(object), doubles, { phase: 'validate' });
+      const gaveUp = leanStatistics.gaveUp;
+      const lean = decide();
+      assert.equal(leanStatistics.gaveUp, gaveUp + (outcome.result === 'skip' ? 0 : 1), 'gives up at the double, unless an earlier condition already skipped');
+      assert.deepEqual(lean.outcomes, [outcome]);
+      assert.deepEqual(comparable(lean), comparable(exactDecision(doubles, decide)));
+    }
   });
 
   it('gives up on what it does not implement, and the exact code decides as it always did', async () => {

@@ -35,12 +35,19 @@ import { EvaluationFailure, EXPRESSION_COST_BUDGET } from './evaluate.js';
 /**
  * A policy's lean function (of the review's JSON, the activation, and the params as leanValueOf
  * makes them): true when every validation is true; the failed ones (LeanFailures) when
- * it evaluated them all; a throw when the exact code must decide.
+ * it evaluated them all; where it holds the policy's matchConditions too (leanCoversMatchConditions),
+ * the index of the first one that is false (LeanSkip), before any validation; a throw when the exact
+ * code must decide.
  */
-export type LeanPass = (json: JsonInputs, activation: PolicyActivation, params: unknown) => true | LeanFailures;
+export type LeanPass = (json: JsonInputs, activation: PolicyActivation, params: unknown) => LeanAnswer;
 
 /** The failed validations, in order, each as its index and its messageExpression's value (undefined without one), one after the other. */
 export type LeanFailures = unknown[];
+
+/** The index of the policy's first matchCondition that is false: the policy does not apply. */
+export type LeanSkip = number;
+
+export type LeanAnswer = true | LeanFailures | LeanSkip;
 
 /** How often the lean tier answered (passed or failed the policy) and gave up, and the last error it did not expect (a bug in a fragment). */
 export const leanStatistics = { answered: 0, gaveUp: 0, unexpected: undefined as unknown };
@@ -56,10 +63,15 @@ type VariableRead = { kind: 'constant'; value: unknown } | { kind: 'activation';
 
 /**
  * The policy's lean function, or undefined when it has none: a native policy, no validations, an
- * expression without a lean fragment, a single validation reading no variable.
+ * expression without a lean fragment, a single validation reading no variable (and no matchCondition).
+ * It holds the policy's matchConditions too when each has a lean fragment (they read no variable: they
+ * are compiled before the variables are declared), so that a review of the policy that matches or
+ * not runs no exact code at all; otherwise the exact code runs them first, as it always did.
  */
 export function leanPassOf(policy: CompiledPolicy, sharedSlots: readonly number[]): LeanPass | undefined {
   if (policy.native !== undefined || policy.validations.length === 0) return undefined;
+  const fragments = policy.matchConditions.map((condition) => condition.program.lean);
+  const conditions = fragments.every((fragment): fragment is LeanFragment => fragment !== undefined && fragment.variables.length === 0) ? fragments : [];
   const validations: LeanValidation[] = [];
   for (const validation of policy.validations) {
     const fragment = validation.expression.program.lean;
@@ -86,17 +98,26 @@ export function leanPassOf(policy: CompiledPolicy, sharedSlots: readonly number[
     }
     reads.set(name, read);
   }
-  // One validation and no variable: the exact code is one generated function already, and the
-  // attempt around a lean one would cost more than it saves (bench:engine's policies).
-  if (validations.length === 1 && reads.size === 0) return undefined;
+  // One validation, no variable and no matchCondition: the exact code is one generated function
+  // already, and the attempt around a lean one would cost more than it saves (bench:engine's policies).
+  if (validations.length === 1 && reads.size === 0 && conditions.length === 0) return undefined;
   // Policies of the same shape (the same programs, variables read the same way: a thousand policies
   // made from a few templates) share one function, as they share their programs.
-  const key = shapeKey(validations, reads);
+  const key = shapeKey(conditions, validations, reads);
   const cached = key === undefined ? undefined : sharedPasses.get(key);
   if (cached !== undefined) return cached;
-  const pass = assemble(validations, reads);
+  const pass = assemble(conditions, validations, reads);
+  if (conditions.length > 0) coveringMatchConditions.add(pass);
   if (key !== undefined) sharedPasses.set(key, pass);
   return pass;
+}
+
+/** The lean functions that hold their policy's matchConditions. */
+const coveringMatchConditions = new WeakSet<LeanPass>();
+
+/** Whether `pass` answers its policy's matchConditions too (LeanSkip), so that review.ts asks it before them. */
+export function leanCoversMatchConditions(pass: LeanPass): boolean {
+  return coveringMatchConditions.has(pass);
 }
 
 /**
@@ -118,8 +139,9 @@ function fragmentId(fragment: LeanFragment): number {
 }
 
 /** What a lean function is made of, as a key: undefined when a constant variable's value has no stable text (never for params-made values). */
-function shapeKey(validations: readonly LeanValidation[], reads: ReadonlyMap<string, VariableRead>): string | undefined {
-  const parts: unknown[] = validations.map(({ check, message }) => [fragmentId(check), message === undefined ? -1 : message === null ? -2 : fragmentId(message)]);
+function shapeKey(conditions: readonly LeanFragment[], validations: readonly LeanValidation[], reads: ReadonlyMap<string, VariableRead>): string | undefined {
+  const parts: unknown[] = [conditions.map(fragmentId)];
+  for (const { check, message } of validations) parts.push([fragmentId(check), message === undefined ? -1 : message === null ? -2 : fragmentId(message)]);
   for (const [name, read] of [...reads].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
     if (read.kind === 'lean') parts.push([name, 'lean', read.slot, fragmentId(read.fragment)]);
     else if (read.kind === 'activation') parts.push([name, 'activation', read.slot]);
@@ -285,8 +307,15 @@ function slotOf(read: VariableRead): number {
   return read.kind === 'constant' ? -1 : read.slot;
 }
 
-function assemble(validations: readonly LeanValidation[], reads: ReadonlyMap<string, VariableRead>): LeanPass {
+function assemble(conditions: readonly LeanFragment[], validations: readonly LeanValidation[], reads: ReadonlyMap<string, VariableRead>): LeanPass {
   const assembly = new Assembly(reads, validations);
+  // The matchConditions first, before the eager variables: where one is false the exact code evaluates
+  // nothing else, so nothing else may be charged.
+  const matching: string[] = [];
+  conditions.forEach((condition, index) => {
+    const placed = assembly.place(condition);
+    matching.push('{', placed.declarations, placed.source, `if (${placed.result} !== true) {`, `if (${placed.result} !== false) throw BAIL;`, `return ${index};`, '}', '}');
+  });
   const eager = assembly.eagerEvaluations();
   const body: string[] = [];
   validations.forEach(({ check, message }, index) => {
@@ -318,6 +347,7 @@ function assemble(validations: readonly LeanValidation[], reads: ReadonlyMap<str
     'let failures;',
     ...state,
     ...assembly.closures,
+    ...matching,
     ...eager,
     ...body,
     `return failures === undefined ? true : failures;`,
@@ -347,7 +377,7 @@ function instantiate(source: string, constants: readonly unknown[]): LeanPass {
 }
 
 /** The lean function's call as answerWithinBudget runs it. */
-function runLean(plan: LeanPlan, activation: PolicyActivation): true | LeanFailures {
+function runLean(plan: LeanPlan, activation: PolicyActivation): LeanAnswer {
   return plan.lean!(activation.json, activation, plan.leanParams);
 }
 
@@ -371,15 +401,15 @@ function expectedStop(error: unknown): boolean {
 
 /**
  * Runs the policy's lean function (the activation begun for the policy). True: every validation is
- * true; LeanFailures: the failed validations with their messages' values; both at the cost the exact
- * code would have charged. False: the exact code decides, finding the meter as it was and the policy's
+ * true; LeanFailures: the failed validations with their messages' values; LeanSkip: a matchCondition
+ * is false (only from a function that holds them); each at the cost the exact code would have charged. False: the exact code decides, finding the meter as it was and the policy's
  * variables unread; a shared variable the lean function evaluated stays in the review's memo, and the
  * exact code's first read of it is charged what it cost (PolicyActivation.abandonLeanAttempt), so that
  * it is neither evaluated twice nor paid twice.
  */
-export function answerLean(plan: LeanPlan, activation: PolicyActivation): true | LeanFailures | false {
+export function answerLean(plan: LeanPlan, activation: PolicyActivation): LeanAnswer | false {
   activation.beginLeanAttempt();
-  let answer: true | LeanFailures | false;
+  let answer: LeanAnswer | false;
   try {
     answer = answerWithinBudget(EXPRESSION_COST_BUDGET, runLean, plan, activation);
   } catch (error) {

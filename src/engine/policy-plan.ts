@@ -12,7 +12,7 @@ import type { CelProgram } from '../cel/program.js';
 import { ALL_NAMESPACES } from '../policy/selectors.js';
 import type { CompiledException, CompiledExpression, CompiledPolicy, PolicySet } from '../policy/types.js';
 import { MATCH_CONDITIONS_COST_BUDGET, mayOverrun, POLICY_COST_BUDGET } from './policy-budget.js';
-import { leanPassOf, leanValueOf, type LeanPass } from './lean-pass.js';
+import { leanCoversMatchConditions, leanPassOf, leanValueOf, type LeanPass } from './lean-pass.js';
 import type { Operation, PolicyOutcome } from './types.js';
 
 /** An expression the review evaluates, with its program at hand; the expression is read only to name a failure. */
@@ -66,9 +66,12 @@ export interface PolicyPlan {
   /**
    * The policy's lean function (lean-pass.ts), which review.ts asks before evaluating the validations
    * on the exact code; undefined where the policy has none (native, an expression without a lean
-   * fragment, or a single validation reading no variable). Policies of the same shape share one.
+   * fragment, or a single validation reading no variable and no matchCondition). Policies of the same
+   * shape share one.
    */
   readonly lean: LeanPass | undefined;
+  /** The lean function holds the matchConditions too: review.ts asks it before them, in the validate phase. */
+  readonly leanMatchConditions: boolean;
   /** The params as the lean function reads them (lean-pass.ts leanValueOf). */
   readonly leanParams: unknown;
 }
@@ -123,6 +126,7 @@ function planOf(policy: CompiledPolicy, exceptionsByPolicy: PolicySet['exception
   const allNamespaces = policy.namespaceMatches === ALL_NAMESPACES;
   const plain = policy.native === undefined && policy.objectSelector === undefined && policy.namespaceSelector === undefined;
   const sharedSlots = sharedSlotsOf(policy, slotsByKey);
+  const lean = leanPassOf(policy, sharedSlots);
   return {
     policy,
     params: policy.params,
@@ -138,7 +142,8 @@ function planOf(policy: CompiledPolicy, exceptionsByPolicy: PolicySet['exception
     sharedSlots,
     sharedSlotCount: slotsByKey.size,
     passed: Object.freeze({ policy: policy.name, result: 'pass' }),
-    lean: leanPassOf(policy, sharedSlots),
+    lean,
+    leanMatchConditions: lean !== undefined && leanCoversMatchConditions(lean),
     leanParams: leanValueOf(policy.params),
   };
 }

@@ -18,7 +18,7 @@ import { PolicyActivation, replaceSharedObject, sharedValues } from './activatio
 import { EvaluationFailure, PolicyBudgetFailure, evaluateCheckBoolean, evaluateExpression } from './evaluate.js';
 import { exceptionNotices, matchExceptions, type ExceptionMatch } from './exceptions.js';
 import { runMutation, type MutationResult } from './mutate.js';
-import { answerLean, type LeanFailures } from './lean-pass.js';
+import { answerLean, type LeanAnswer, type LeanFailures } from './lean-pass.js';
 import { reviewNativeMutation } from './native-mutation.js';
 import { nativeAuditAnnotations, reviewNativeValidation, type NativeValidationFailure } from './native-semantics.js';
 import { MATCH_CONDITIONS_COST_BUDGET, POLICY_COST_BUDGET } from './policy-budget.js';
@@ -259,6 +259,9 @@ function reviewPolicy(plan: PolicyPlan, operation: number, activation: PolicyAct
       return;
     }
     activation.begin(policy, plan.params, plan);
+    // A lean function that holds the matchConditions answers the whole policy (runValidations then does
+    // not ask it again); when it gives up, the exact code runs everything from the start.
+    if (plan.leanMatchConditions && builder.context.phase === 'validate' && answeredLean(plan, activation, builder)) return;
     // Each under a budget of its own, as the apiserver gives them (policy-budget.ts).
     if (plan.matchConditions.length > 0 && !(plan.meterMatchConditions ? callWithCostBudget(MATCH_CONDITIONS_COST_BUDGET, matchConditionsHold, plan, builder) : matchConditionsHold(plan, builder))) return;
     if (builder.context.phase === 'mutate') runMutations(plan, builder);
@@ -309,11 +312,29 @@ function matchConditionsHold(plan: PolicyPlan, builder: DecisionBuilder): boolea
   const { activation } = builder;
   for (let i = 0; i < matchConditions.length; i++) {
     if (!evaluateCheckBoolean(matchConditions[i]!, activation)) {
-      builder.outcome(plan.policy, 'skip', `matchCondition "${plan.policy.matchConditions[i]!.name}" is false`);
+      skipByMatchCondition(plan, i, builder);
       return false;
     }
   }
   return true;
+}
+
+function skipByMatchCondition(plan: PolicyPlan, index: number, builder: DecisionBuilder): void {
+  builder.outcome(plan.policy, 'skip', `matchCondition "${plan.policy.matchConditions[index]!.name}" is false`);
+}
+
+/** Asks the policy's lean function and records its answer; false when it gave up (nothing recorded). */
+function answeredLean(plan: PolicyPlan, activation: PolicyActivation, builder: DecisionBuilder): boolean {
+  const answer = answerLean(plan, activation);
+  if (answer === false) return false;
+  recordLeanAnswer(plan, answer, builder);
+  return true;
+}
+
+function recordLeanAnswer(plan: PolicyPlan, answer: LeanAnswer, builder: DecisionBuilder): void {
+  if (answer === true) builder.passed(plan);
+  else if (typeof answer === 'number') skipByMatchCondition(plan, answer, builder);
+  else recordLeanFailures(plan, answer, builder);
 }
 
 /** One mutation of the policy under the budget the apiserver gives each mutation (policy-budget.ts). */
@@ -355,18 +376,9 @@ function validateWithinBudget(plan: PolicyPlan, builder: DecisionBuilder): void 
 function runValidations(plan: PolicyPlan, builder: DecisionBuilder): void {
   const { validations } = plan;
   const { activation } = builder;
-  // The lean tier first (lean-pass.ts): its answer is the exact code's, at the same cost.
-  if (plan.lean !== undefined) {
-    const answer = answerLean(plan, activation);
-    if (answer === true) {
-      builder.passed(plan);
-      return;
-    }
-    if (answer !== false) {
-      recordLeanFailures(plan, answer, builder);
-      return;
-    }
-  }
+  // The lean tier first (lean-pass.ts): its answer is the exact code's, at the same cost. One that
+  // holds the matchConditions was asked before them (reviewPolicy), and gave up if this runs.
+  if (plan.lean !== undefined && !plan.leanMatchConditions && answeredLean(plan, activation, builder)) return;
   let failed = 0;
   let firstMessage: string | undefined;
   for (let i = 0; i < validations.length; i++) {

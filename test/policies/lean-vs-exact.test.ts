@@ -20,8 +20,8 @@ import { measureCost, withCostBudget } from '../../src/cel/cost.js';
 import type { JsonObject } from '../../src/common/vocabulary.js';
 import { PolicyActivation, sharedValues } from '../../src/engine/activation.js';
 import { evaluateCheckBoolean } from '../../src/engine/evaluate.js';
-import { answerLean, leanStatistics } from '../../src/engine/lean-pass.js';
-import { POLICY_COST_BUDGET } from '../../src/engine/policy-budget.js';
+import { answerLean, leanStatistics, type LeanAnswer } from '../../src/engine/lean-pass.js';
+import { MATCH_CONDITIONS_COST_BUDGET, POLICY_COST_BUDGET } from '../../src/engine/policy-budget.js';
 import { plansOf, type PolicyPlan } from '../../src/engine/policy-plan.js';
 import { messageOf, review, validationMessage } from '../../src/engine/review.js';
 import { loadPolicySet } from '../../src/policy/load-policies.js';
@@ -74,10 +74,14 @@ const EDGE_VALIDATIONS = [
   "object.spec.template.spec.containers.map(c, c.name).join(',') != '' && object.spec.template.spec.containers[0].name.substring(0, 1) != '!'",
 ];
 
-/** Two edge policies: the second shares `containers` with the first (a memo slot), and reads one of its own. */
+/**
+ * Two edge policies: the second shares `containers` with the first (a memo slot), reads one of its own,
+ * and has matchConditions (one false on DaemonSets annotated `skip.example/...`, which the generated
+ * annotations sometimes are, one that a mistyped annotation makes fail).
+ */
 async function edgePolicies(): Promise<PolicySet> {
   const json = (value: unknown) => JSON.stringify(value);
-  const policy = (name: string, variables: Record<string, string>, validations: readonly string[]) =>
+  const policy = (name: string, variables: Record<string, string>, validations: readonly string[], matchConditions: Record<string, string> = {}) =>
     [
       'apiVersion: daemonguard.dev/v1alpha1',
       'kind: DaemonSetPolicy',
@@ -86,6 +90,8 @@ async function edgePolicies(): Promise<PolicySet> {
       '  validationActions: [Deny]',
       '  failurePolicy: Fail',
       `  params: ${json({ allowed: ['default', 'kube-system'], blocked: 'blocked', limit: 10 })}`,
+      ...(Object.keys(matchConditions).length === 0 ? [] : ['  matchConditions:']),
+      ...Object.entries(matchConditions).map(([condition, expression]) => `    - {name: ${condition}, expression: ${json(expression)}}`),
       '  variables:',
       ...Object.entries(variables).map(([variable, expression]) => `    - {name: ${variable}, expression: ${json(expression)}}`),
       '  validations:',
@@ -95,10 +101,15 @@ async function edgePolicies(): Promise<PolicySet> {
   const containers = 'object.spec.template.spec.?initContainers.orValue([]) + object.spec.template.spec.containers';
   const dir = await writeTree({
     'a.yaml': policy('lean-edge-a', { containers, names: 'object.spec.template.spec.containers.map(c, c.name)' }, EDGE_VALIDATIONS),
-    'b.yaml': policy('lean-edge-b', { containers, privileged: 'variables.containers.filter(c, c.?securityContext.?privileged.orValue(false))' }, [
-      'size(variables.privileged) == 0',
-      'variables.containers.all(c, has(c.name))',
-    ]),
+    'b.yaml': policy(
+      'lean-edge-b',
+      { containers, privileged: 'variables.containers.filter(c, c.?securityContext.?privileged.orValue(false))' },
+      ['size(variables.privileged) == 0', 'variables.containers.all(c, has(c.name))'],
+      {
+        'not-skipped': "!object.metadata.?annotations.orValue({}).exists(k, k.startsWith('skip.example/'))",
+        'tier-known': "object.metadata.?annotations[?'tier'].orValue('app').lowerAscii() in ['app', 'infra', 'TIER']",
+      },
+    ),
   });
   return loadPolicySet([dir]);
 }
@@ -115,7 +126,7 @@ const sets: readonly PolicySet[] = [await loadPolicySet([POLICIES_DIR]), await r
 const clusterNodes = (parseYaml(await readFile(path.join(repoRoot(), 'test', 'policies', 'nodes', 'cluster.yaml'), 'utf8')) as { items: JsonObject[] }).items;
 const seeds = seedDaemonSets();
 
-/** One policy's validations: each `true`, `fail: <message>` or `error: <what>`, what they spent together, and what the lean tier did. */
+/** One policy's validations: each `true`, `fail: <message>` or `error: <what>` (or the one `skip: <matchCondition>`), what it spent, and what the lean tier did. */
 interface Run {
   results: (true | string)[];
   cost: number;
@@ -138,8 +149,27 @@ function exactValidations(plan: PolicyPlan, activation: PolicyActivation): (true
   return plan.meterValidations ? withCostBudget(POLICY_COST_BUDGET, evaluate) : evaluate();
 }
 
-/** The validations' results from the lean tier's answer. */
-function leanResults(plan: PolicyPlan, answer: true | unknown[]): (true | string)[] {
+/** What a policy skipped by its matchCondition `index` records in place of its validations' results. */
+const skipResult = (plan: PolicyPlan, index: number): string => `skip: ${plan.policy.matchConditions[index]!.name}`;
+
+/** The matchConditions on the exact code, as review.ts runs them: the skip or the error, or undefined when all hold. */
+function exactMatchConditions(plan: PolicyPlan, activation: PolicyActivation): string[] | undefined {
+  const evaluate = (): string[] | undefined => {
+    for (let i = 0; i < plan.matchConditions.length; i++) {
+      try {
+        if (!evaluateCheckBoolean(plan.matchConditions[i]!, activation)) return [skipResult(plan, i)];
+      } catch (error) {
+        return [describeError(error)];
+      }
+    }
+    return undefined;
+  };
+  return plan.meterMatchConditions ? withCostBudget(MATCH_CONDITIONS_COST_BUDGET, evaluate) : evaluate();
+}
+
+/** The validations' results from the lean tier's answer (or the skip it answered). */
+function leanResults(plan: PolicyPlan, answer: LeanAnswer): (true | string)[] {
+  if (typeof answer === 'number') return [skipResult(plan, answer)];
   const results: (true | string)[] = plan.validations.map(() => true);
   if (answer !== true) {
     for (let i = 0; i < answer.length; i += 2) {
@@ -162,15 +192,19 @@ function runPolicies(set: PolicySet, object: JsonObject, oldObject: JsonObject |
     let outcome: Run['lean'] = 'not asked';
     // The outer budget stands for the review's: what the lean attempt spent is taken back from it.
     const { value: results, cost } = measureCost(Number.MAX_SAFE_INTEGER, () => {
-      if (lean && plan.lean !== undefined) {
+      const ask = (): (true | string)[] | undefined => {
         const answer = answerLean(plan, activation);
-        if (answer !== false) {
-          outcome = 'answered';
-          return leanResults(plan, answer);
-        }
-        outcome = 'gave up';
-      }
-      return exactValidations(plan, activation);
+        outcome = answer === false ? 'gave up' : 'answered';
+        return answer === false ? undefined : leanResults(plan, answer);
+      };
+      // A lean function that holds the matchConditions is asked before them, one that does not after.
+      const leanFirst = lean && plan.lean !== undefined && plan.leanMatchConditions;
+      const early = leanFirst ? ask() : undefined;
+      if (early !== undefined) return early;
+      const skipped = exactMatchConditions(plan, activation);
+      if (skipped !== undefined) return skipped;
+      const late = lean && plan.lean !== undefined && !leanFirst ? ask() : undefined;
+      return late ?? exactValidations(plan, activation);
     });
     return { results, cost, lean: outcome };
   });
@@ -192,7 +226,7 @@ function compareOn(set: PolicySet, object: JsonObject, oldObject: JsonObject | n
     assert.equal(l.cost, e.cost, `${where}: cost (lean ${l.lean})`);
     if (l.lean === 'answered') tally.answered++;
     if (l.lean === 'gave up') tally.gaveUp++;
-    if (plan.lean !== undefined && e.results.every((result) => result === true || result.startsWith('fail: '))) {
+    if (plan.lean !== undefined && e.results.every((result) => result === true || result.startsWith('fail: ') || (plan.leanMatchConditions && result.startsWith('skip: ')))) {
       tally.exactAnswers++;
       if (l.lean !== 'answered') tally.notLean.set(plan.policy.name, (tally.notLean.get(plan.policy.name) ?? 0) + 1);
     }
@@ -245,7 +279,7 @@ describe('the lean tier against the exact code', { timeout: 600_000 }, () => {
     assert.ok(mutated >= 10, `only ${mutated} DaemonSets were changed by the defaults`);
     const answered = tally.answered - before.answered;
     const exactAnswers = tally.exactAnswers - before.exactAnswers;
-    console.log(`the lean tier answered ${answered} of the ${exactAnswers} evaluations of policies with a lean function that pass or fail without an error on the verify suites’ DaemonSets`);
+    console.log(`the lean tier answered ${answered} of the ${exactAnswers} evaluations of policies with a lean function that pass, fail or are skipped by a matchCondition without an error on the verify suites’ DaemonSets`);
     console.log(`answers left to the exact code, by policy: ${JSON.stringify(Object.fromEntries(tally.notLean))}`);
     // Nearly every answer is a lean one on real DaemonSets; a drop means a construct stopped being lean.
     assert.ok(answered >= 0.9 * exactAnswers, `only ${answered} of ${exactAnswers} answers were lean`);
