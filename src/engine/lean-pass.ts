@@ -402,10 +402,11 @@ function expectedStop(error: unknown): boolean {
 /**
  * Runs the policy's lean function (the activation begun for the policy). True: every validation is
  * true; LeanFailures: the failed validations with their messages' values; LeanSkip: a matchCondition
- * is false (only from a function that holds them); each at the cost the exact code would have charged. False: the exact code decides, finding the meter as it was and the policy's
- * variables unread; a shared variable the lean function evaluated stays in the review's memo, and the
- * exact code's first read of it is charged what it cost (PolicyActivation.abandonLeanAttempt), so that
- * it is neither evaluated twice nor paid twice.
+ * is false (only from a function that holds them); each at the cost the exact code would have
+ * charged. False: the exact code decides, finding the meter as it was and the policy's variables
+ * unread; a shared variable the lean function evaluated stays in the review's memo, and the exact
+ * code's first read of it is charged what it cost (PolicyActivation.abandonLeanAttempt), so that it
+ * is neither evaluated twice nor paid twice.
  */
 export function answerLean(plan: LeanPlan, activation: PolicyActivation): LeanAnswer | false {
   activation.beginLeanAttempt();
