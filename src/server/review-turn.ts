@@ -50,12 +50,16 @@ export class ReviewTurn implements ReviewTurnTotals {
   /** How many turns ran, and how many reviews they ran. */
   turns = 0;
   reviews = 0;
-  firstReviews = 0;
   firstSeconds = 0;
   laterSeconds = 0;
 
+  /** Each turn has one first review. */
+  get firstReviews(): number {
+    return this.turns;
+  }
+
   get laterReviews(): number {
-    return this.reviews - this.firstReviews;
+    return this.reviews - this.turns;
   }
 
   /** Runs `work` with the other reviews of this turn, after the current event-loop phase; resolves with its value. */
@@ -70,7 +74,6 @@ export class ReviewTurn implements ReviewTurnTotals {
     const jobs = this.#jobs;
     this.#jobs = [];
     this.turns++;
-    this.firstReviews++;
     const started = performance.now();
     const ends = started + this.maxTurnMs;
     let firstEnded = started;
