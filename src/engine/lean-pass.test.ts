@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { admissionRequest, daemonSet, policyYaml, writeTree } from '../../test/support/admission-fixtures.js';
+import { POLICIES_DIR } from '../../test/support/library-paths.js';
 import type { CelProgram } from '../cel/program.js';
 import { loadPolicySet } from '../policy/load-policies.js';
 import type { PolicySet } from '../policy/types.js';
@@ -248,6 +249,17 @@ validations:
     assert.deepEqual(comparable(lean), comparable(exact));
     assert.equal(lean.outcomes[0]!.result, 'error');
     assert.equal(evaluations.count, 2, 'the attempt evaluated it, and the second policy again, as without the lean tier');
+  });
+
+  it('writes a long variable as a function of its own, so that no lean function is one huge body (TurboFan’s scratch memory grows with it)', async () => {
+    const library = await loadPolicySet([POLICIES_DIR]);
+    const plan = plansOf(library.validatingPolicies, library).find((p) => p.policy.name === 'pod-security-baseline')!;
+    const source = leanSourceOf(plan.lean!)!;
+    // Each such function: from `const vN = () => {` to the line `};` that closes it.
+    const functions = [...source.matchAll(/^const v\d+ = \(\) => \{$[\s\S]*?^\};$/gm)].map((match) => match[0].length);
+    assert.ok(functions.length >= 4, `${functions.length} of its variables are functions of their own`);
+    const inFunctions = functions.reduce((sum, length) => sum + length, 0);
+    assert.ok(inFunctions > source.length / 2, `${inFunctions} of ${source.length} characters are in functions of their own`);
   });
 
   it('writes no text of the policy into its source: strings and odd field names are constants', async () => {

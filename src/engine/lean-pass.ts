@@ -199,7 +199,8 @@ export function leanValueOf(value: unknown): unknown {
  * the lean function evaluated and the exact code did not read is evaluated again by the next policy
  * that reads it). Any other variable is evaluated where a fragment needs it (its `$V<name>$` line),
  * guarded by a flag, so that it runs once and only if reached: its code inline at each such place, or
- * in a closure when it is long and needed in several; an activation read is a line anyway.
+ * in a closure when it is long and needed in several, or very long (SEPARATE_VARIABLE_LIMIT; eager
+ * ones too); an activation read is a line anyway.
  */
 class Assembly {
   readonly constants: unknown[] = [];
@@ -256,7 +257,8 @@ class Assembly {
       // The activation's read: the review's memo, the exact code's value and cost.
       return `if (!${prefix}_done) { ${prefix}_value = A.variable(${this.constant(name)}, ${read.slot}); ${prefix}_done = true; }`;
     }
-    if (!once && (this.places.get(name) ?? 0) > 1 && read.fragment.source.length > INLINE_VARIABLE_LIMIT) {
+    const long = read.fragment.source.length > INLINE_VARIABLE_LIMIT;
+    if (long && (read.fragment.source.length > SEPARATE_VARIABLE_LIMIT || (!once && (this.places.get(name) ?? 0) > 1))) {
       if (!this.closures.some((line) => line.startsWith(`const ${prefix} = `))) {
         const placed = this.place(read.fragment);
         this.closures.push(`const ${prefix} = () => {\n${placed.declarations}\n${placed.source}\nreturn ${placed.result};\n};`);
@@ -297,6 +299,15 @@ class Assembly {
 
 /** A variable needed in several places is written out at each of them when its code is at most this long (else one closure). */
 const INLINE_VARIABLE_LIMIT = 4000;
+
+/**
+ * A variable whose code is longer than this is a function of its own even where it is needed once, so
+ * that no lean function is one huge body: TurboFan's scratch memory for optimising a function grows with
+ * its size, and what it took for the largest (pod-security-baseline's, 98 KB of source in one body)
+ * stayed in the malloc heap: serve's resident memory under load peaked at 102.6–121.0 MB in
+ * `bench:memory`, 91.6–93.4 with this limit.
+ */
+const SEPARATE_VARIABLE_LIMIT = 2000;
 
 /** The variables a fragment reads on every evaluation: `$V<name>$` lines at its top level (not indented: in no branch or loop). */
 function unconditionalReads(fragment: LeanFragment): string[] {
