@@ -198,19 +198,17 @@ export function leanValueOf(value: unknown): unknown {
  * moment changes, and with it nothing the exact code can see (engine/activation.ts: a shared variable
  * the lean function evaluated and the exact code did not read is evaluated again by the next policy
  * that reads it). Any other variable is evaluated where a fragment needs it (its `$V<name>$` line),
- * guarded by a flag, so that it runs once and only if reached: its code inline at each such place, or
- * in a closure when it is long and needed in several, or very long (SEPARATE_VARIABLE_LIMIT; eager
- * ones too); an activation read is a line anyway.
+ * guarded by a flag, so that it runs once and only if reached: its code inline at each such place,
+ * or, when it is long (VARIABLE_FUNCTION_LIMIT), eager or not, called in a function of its own; an
+ * activation read is a line anyway.
  */
 class Assembly {
   readonly constants: unknown[] = [];
   readonly plainFields = new Set<string>();
   /** Per variable: its locals' prefix, and how it is read. */
   readonly variables = new Map<string, { prefix: string; read: VariableRead }>();
-  /** The closures of long variables needed in several places, declared at the function's start. */
+  /** The functions of long variables, declared at the function's start. */
   readonly closures: string[] = [];
-  /** Places (`$V<name>$` lines) per variable in everything the function holds. */
-  readonly places = new Map<string, number>();
   /** The lean variables evaluated first thing, and those of them evaluated so far while the function is written. */
   readonly eager = new Set<string>();
   readonly evaluated = new Set<string>();
@@ -219,14 +217,6 @@ class Assembly {
   constructor(reads: ReadonlyMap<string, VariableRead>, validations: readonly LeanValidation[]) {
     let index = 0;
     for (const [name, read] of reads) this.variables.set(name, { prefix: `v${index++}`, read });
-    const count = (fragment: LeanFragment) => {
-      for (const match of fragment.source.matchAll(/^\s*\$V([A-Za-z_][A-Za-z0-9_]*)\$$/gm)) this.places.set(match[1]!, (this.places.get(match[1]!) ?? 0) + 1);
-    };
-    for (const { check, message } of validations) {
-      count(check);
-      if (message) count(message);
-    }
-    for (const { read } of this.variables.values()) if (read.kind === 'lean') count(read.fragment);
     const markEager = (name: string): void => {
       const variable = this.variables.get(name);
       if (variable === undefined || variable.read.kind !== 'lean' || this.eager.has(name)) return;
@@ -246,19 +236,15 @@ class Assembly {
     return `${this.variables.get(name)!.prefix}_value`;
   }
 
-  /**
-   * What a `$V<name>$` line becomes: the variable's evaluation, guarded by its flag (nothing where it is
-   * surely done). `once`: the place is the only one that evaluates it (an eager variable's), so inline.
-   */
-  evaluation(name: string, once = false): string {
+  /** What a `$V<name>$` line becomes: the variable's evaluation, guarded by its flag (nothing where it is surely done). */
+  evaluation(name: string): string {
     const { prefix, read } = this.variables.get(name)!;
     if (read.kind === 'constant' || this.evaluated.has(name)) return '';
     if (read.kind === 'activation') {
       // The activation's read: the review's memo, the exact code's value and cost.
       return `if (!${prefix}_done) { ${prefix}_value = A.variable(${this.constant(name)}, ${read.slot}); ${prefix}_done = true; }`;
     }
-    const long = read.fragment.source.length > INLINE_VARIABLE_LIMIT;
-    if (long && (read.fragment.source.length > SEPARATE_VARIABLE_LIMIT || (!once && (this.places.get(name) ?? 0) > 1))) {
+    if (read.fragment.source.length > VARIABLE_FUNCTION_LIMIT) {
       if (!this.closures.some((line) => line.startsWith(`const ${prefix} = `))) {
         const placed = this.place(read.fragment);
         this.closures.push(`const ${prefix} = () => {\n${placed.declarations}\n${placed.source}\nreturn ${placed.result};\n};`);
@@ -273,7 +259,7 @@ class Assembly {
   eagerEvaluations(): string[] {
     const order = [...this.eager].sort((a, b) => slotOf(this.variables.get(a)!.read) - slotOf(this.variables.get(b)!.read));
     return order.map((name) => {
-      const text = this.evaluation(name, true);
+      const text = this.evaluation(name);
       this.evaluated.add(name);
       return text;
     });
@@ -297,17 +283,14 @@ class Assembly {
   }
 }
 
-/** A variable needed in several places is written out at each of them when its code is at most this long (else one closure). */
-const INLINE_VARIABLE_LIMIT = 4000;
-
 /**
- * A variable whose code is longer than this is a function of its own even where it is needed once, so
- * that no lean function is one huge body: TurboFan's scratch memory for optimising a function grows with
- * its size, and what it took for the largest (pod-security-baseline's, 98 KB of source in one body)
- * stayed in the malloc heap: serve's resident memory under load peaked at 102.6–121.0 MB in
- * `bench:memory`, 91.6–93.4 with this limit.
+ * A variable whose code is longer than this is a function of its own, needed in one place or several
+ * (shorter ones are written out where needed), so that no lean function is one huge body: TurboFan's
+ * scratch memory for optimising a function grows with its size, and what it took for the largest
+ * (pod-security-baseline's, 98 KB of source in one body) stayed in the malloc heap: serve's resident
+ * memory under load peaked at 102.6–121.0 MB in `bench:memory`, 91.6–93.4 with this limit.
  */
-const SEPARATE_VARIABLE_LIMIT = 2000;
+const VARIABLE_FUNCTION_LIMIT = 4000;
 
 /** The variables a fragment reads on every evaluation: `$V<name>$` lines at its top level (not indented: in no branch or loop). */
 function unconditionalReads(fragment: LeanFragment): string[] {
