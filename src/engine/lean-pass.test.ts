@@ -262,6 +262,36 @@ validations:
     assert.ok(inFunctions > source.length / 2, `${inFunctions} of ${source.length} characters are in functions of their own`);
   });
 
+  it('builds map literals as the exact code does: members in order, a repeated key, keys that are not names or look like its tokens', async () => {
+    const set = await loadPolicySet([
+      await writeTree({
+        'p.yaml': policyYaml(
+          'maps',
+          `
+validationActions: [Deny]
+variables:
+  - name: m
+    expression: "{'b': object.metadata.name, 'a$t1': 2, '10': 3, '2': 4, 'b': 'again', 'ü x': 6, '$c0': 7, 'z': 8}"
+validations:
+  - expression: "size(variables.m) == 0"
+    messageExpression: "variables.m.map(k, k + '=' + string(variables.m[k])).join(', ')"
+`,
+        ),
+      }),
+    ]);
+    const plan: PolicyPlan = plansOf(set.validatingPolicies, set)[0]!;
+    assert.ok(plan.lean, 'the policy has a lean function');
+    const source = leanSourceOf(plan.lean)!;
+    assert.ok(!source.includes('ü x') && !source.includes('a$t1'), 'keys that are not names are constants');
+    const decide = () => review(admissionRequest(daemonSet()), set, { phase: 'validate' });
+    const answered = leanStatistics.answered;
+    const lean = decide();
+    assert.equal(leanStatistics.answered, answered + 1, 'the lean function answered');
+    const exact = exactDecision(set, decide);
+    assert.deepEqual(comparable(lean), comparable(exact));
+    assert.match(lean.violations[0]!.message, /^2=4, 10=3, b=again, a\$t1=2, ü x=6, \$c0=7, z=8$/);
+  });
+
   it('writes no text of the policy into its source: strings and odd field names are constants', async () => {
     const set = await loadPolicySet([
       await writeTree({
