@@ -292,6 +292,38 @@ validations:
     assert.match(lean.violations[0]!.message, /^2=4, 10=3, b=again, a\$t1=2, ü x=6, \$c0=7, z=8$/);
   });
 
+  it('keeps empty lists apart from the lists it builds: a filter that keeps nothing, one that keeps some, concatenated either way', async () => {
+    const set = await loadPolicySet([
+      await writeTree({
+        'p.yaml': policyYaml(
+          'lists',
+          `
+validationActions: [Deny]
+variables:
+  - name: none
+    expression: "object.spec.template.spec.containers.filter(c, c.name == 'absent')"
+  - name: some
+    expression: "object.spec.template.spec.containers.filter(c, c.name != 'absent').map(c, c.name)"
+  - name: joined
+    expression: "variables.none.map(c, c.name) + variables.some + [] + variables.some.filter(n, n == 'b') + variables.none.map(c, 'x')"
+validations:
+  - expression: "size(variables.joined) == 0 && size([].map(x, x)) == 0"
+    messageExpression: "variables.joined.join(',') + ' / ' + string(size(variables.none)) + ' / ' + variables.some.join(',')"
+`,
+        ),
+      }),
+    ]);
+    const object = daemonSet({ podSpec: { containers: ['a', 'b', 'c'].map((name) => ({ name, image: `${name}:1` })) } });
+    const decide = () => review(admissionRequest(object), set, { phase: 'validate' });
+    const answered = leanStatistics.answered;
+    const lean = decide();
+    const again = decide();
+    assert.equal(leanStatistics.answered, answered + 2, 'the lean function answered both');
+    assert.deepEqual(comparable(lean), comparable(exactDecision(set, decide)));
+    assert.deepEqual(comparable(again), comparable(lean), 'the second review found the empty list empty');
+    assert.equal(lean.violations[0]!.message, 'a,b,c,b / 0 / a,b,c');
+  });
+
   it('writes no text of the policy into its source: strings and odd field names are constants', async () => {
     const set = await loadPolicySet([
       await writeTree({

@@ -35,7 +35,7 @@
 // (the review's JSON inputs), `P` (params), `A` (the activation), `M` (the cost meter), `over` (the
 // meter's overThreshold), `BAIL`, and the helpers below (LEAN_HELPERS). No text of the policy is ever
 // source: strings are constants, field names read as properties are validated identifiers.
-import { overThreshold, regionMeter } from '../cost.js';
+import { chargeCost, isCostBudgetArmed, overThreshold, regionMeter } from '../cost.js';
 import { checkedTypeOf, comprehensionOf, hasMacroOf, optionalMacroOf, type ComprehensionLike, type NodeLike } from '../cel-js-internals.js';
 import { comprehensionKind, forEachRegion, sizedCharge } from '../node-costs.js';
 import { concatLists, concatStrings } from '../library/allocations.js';
@@ -108,9 +108,26 @@ function leanEquals(a: unknown, b: unknown): boolean {
   throw BAIL;
 }
 
-/** `a + b` on lean values: two lists the interpreter concatenates, or two strings; BAIL otherwise. */
+/**
+ * The value of every empty list a lean function makes (`[]`, `orValue([])`, a filter that keeps
+ * nothing): one array for all, never a new one. Lean code changes no list once made (an
+ * accumulator is a new array from its first element on: accuPush), and frozen, a write by mistake
+ * throws, so that the exact code decides.
+ */
+const leanEmpty: readonly unknown[] = Object.freeze([]);
+
+/**
+ * `a + b` on lean values: two lists the interpreter concatenates, or two strings; BAIL otherwise.
+ * An empty side gives the other list itself, charged as the copy would be (lean lists are never changed).
+ */
 function leanAdd(a: unknown, b: unknown, chargeSized: ((l: unknown, r: unknown) => void) | undefined): unknown {
-  if (Array.isArray(a) && Array.isArray(b) && (sameFirstElementType(a, b) || (isLeanMap(a[0]) && isLeanMap(b[0])))) return concatLists(a, b);
+  if (Array.isArray(a) && Array.isArray(b) && (sameFirstElementType(a, b) || (isLeanMap(a[0]) && isLeanMap(b[0])))) {
+    if (a.length === 0 || b.length === 0) {
+      if (isCostBudgetArmed()) chargeCost(a.length + b.length);
+      return a.length === 0 ? b : a;
+    }
+    return concatLists(a, b);
+  }
   if (typeof a === 'string' && typeof b === 'string') {
     chargeSized?.(a, b);
     return concatStrings(a, b);
@@ -191,6 +208,7 @@ export const LEAN_HELPERS = {
   leanResult,
   leanStrings,
   leanOperand,
+  leanEmpty,
 } as const;
 
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -388,7 +406,7 @@ class LeanGenerator {
         return this.membership(node, scope);
       case 'list': {
         const elements = (node.args as NodeLike[]).map((n) => this.gen(n, scope));
-        return this.let(`[${elements.join(', ')}]`);
+        return elements.length === 0 ? 'leanEmpty' : this.let(`[${elements.join(', ')}]`);
       }
       case 'map':
         return this.mapLiteral(node, scope);
@@ -400,7 +418,9 @@ class LeanGenerator {
       case 'accuPush': {
         const accu = this.accumulator(scope);
         const element = this.gen(node.args as NodeLike, scope);
-        this.emit(`${accu}.push(${element});`);
+        // A map's or filter's result starts as the empty list (leanEmpty); its first element makes its own array.
+        this.emit(`if (${accu} === leanEmpty) ${accu} = [${element}];`);
+        this.emit(`else ${accu}.push(${element});`);
         return accu;
       }
       default:
