@@ -404,6 +404,21 @@ export class PolicyActivation implements CelActivation {
     }
   }
 
+  /** The review's memo of a shared variable (PolicyPlan.sharedSlots) for a lean function: undefined when no policy has evaluated it yet. */
+  sharedValue(sharedSlot: number): unknown {
+    return this.shared.variableMemo?.[sharedSlot];
+  }
+
+  /**
+   * A lean function evaluated the shared variable in `sharedSlot` (its exact value is JSON, as the
+   * lean value is), at `cost`: into the memo, with its cost on the attempt's record, as variable()
+   * does for an evaluation the attempt asked of it.
+   */
+  rememberSharedValue(sharedSlot: number, value: unknown, cost: number): void {
+    (this.shared.variableMemo ??= new Array<unknown>(this.#sharedSlotCount).fill(undefined))[sharedSlot] = value;
+    if (this.#leanAttempt !== undefined) (this.#leanAttempt ??= [])[sharedSlot] = cost;
+  }
+
   /** Charges what evaluating the shared variable in `slot` cost, once, if the policy's abandoned lean attempt evaluated it. */
   #payOwedCost(slot: number): void {
     const owed = this.#owedCosts![slot];

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { admissionRequest, daemonSet, policyYaml, writeTree } from '../../test/support/admission-fixtures.js';
+import { countEvaluations, countSharedEvaluations } from '../../test/support/count-evaluations.js';
 import { POLICIES_DIR } from '../../test/support/library-paths.js';
-import type { CelProgram } from '../cel/program.js';
 import { loadPolicySet } from '../policy/load-policies.js';
 import type { PolicySet } from '../policy/types.js';
 import { leanSourceOf, leanStatistics, type LeanPass } from './lean-pass.js';
@@ -25,29 +25,6 @@ function exactDecision(set: PolicySet, decide: () => Decision): Decision {
 /** The parts of a decision that do not vary between two reviews of the same request. */
 function comparable(decision: Decision): unknown {
   return { allowed: decision.allowed, violations: decision.violations, warnings: decision.warnings, outcomes: decision.outcomes };
-}
-
-/** Counts the evaluations of the programs of `set` whose source is one of `sources`. */
-function countEvaluations(set: PolicySet, sources: readonly string[]): { count: number } {
-  const counter = { count: 0 };
-  const programs = new Set<CelProgram>();
-  for (const policy of set.policies) {
-    for (const expression of [...policy.matchConditions, ...policy.variables, ...policy.validations.map((v) => v.expression)]) {
-      if (sources.includes(expression.program.source)) programs.add(expression.program);
-    }
-  }
-  assert.ok(programs.size > 0, `no program of the set is one of ${sources.join(', ')}`);
-  for (const program of programs) {
-    const evaluate = program.evaluate.bind(program);
-    Object.defineProperty(program, 'evaluate', {
-      configurable: true,
-      value: (activation: Parameters<typeof evaluate>[0]) => {
-        counter.count++;
-        return evaluate(activation);
-      },
-    });
-  }
-  return counter;
 }
 
 const PRIVILEGED = `
@@ -188,7 +165,7 @@ validations:
     }
   });
 
-  it('evaluates a variable shared with a later policy once per review, also when an attempt gave up after evaluating it', async () => {
+  it('evaluates a variable shared with a later policy once per review, also when an attempt gave up after evaluating it', async (t) => {
     const set = await loadPolicySet([
       await writeTree({
         // The first policy reads the shared variable, then meets a double: it gives up, and its exact
@@ -207,7 +184,7 @@ validations:
         '2.yaml': SECOND_READING_SHARED,
       }),
     ]);
-    const evaluations = countEvaluations(set, [SHARED]);
+    const evaluations = countSharedEvaluations(t, set, SHARED);
     const gaveUp = leanStatistics.gaveUp;
     const decision = review(admissionRequest(daemonSet()), set, { phase: 'validate' });
     assert.deepEqual(decision.outcomes, [
@@ -216,9 +193,10 @@ validations:
     ]);
     assert.equal(leanStatistics.gaveUp, gaveUp + 1);
     assert.equal(evaluations.count, 1);
+    assert.equal(evaluations.byLean, 1, 'the first policy’s lean function evaluated it into the memo; its exact code and the second policy found it there');
   });
 
-  it('leaves out of the memo a shared variable a given-up attempt evaluated and the exact code never read, so the next policy evaluates it', async () => {
+  it('leaves out of the memo a shared variable a given-up attempt evaluated and the exact code never read, so the next policy evaluates it', async (t) => {
     const set = await loadPolicySet([
       await writeTree({
         // The lean function evaluates \`count\` first thing (the second validation reads it
@@ -244,7 +222,7 @@ validations:
     ]);
     const decide = () => review(admissionRequest(daemonSet()), set, { phase: 'validate' });
     const exact = exactDecision(set, decide);
-    const evaluations = countEvaluations(set, [SHARED]);
+    const evaluations = countSharedEvaluations(t, set, SHARED);
     const lean = decide();
     assert.deepEqual(comparable(lean), comparable(exact));
     assert.equal(lean.outcomes[0]!.result, 'error');

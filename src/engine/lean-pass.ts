@@ -19,13 +19,14 @@
 // expression's budget (1,000,000 units): if everything the policy spends fits in it, each
 // expression's spend (variables included) and the policy's total fit in theirs too; past it, the
 // lean function gives up and the exact code meets its budgets where it always did. Shared variables
-// (PolicyPlan.sharedSlots) and variables without a lean fragment are read through the activation, so
-// the review's memo holds the exact code's values and a hit costs nothing, as there; constant
-// variables are their values at load, as the activation reads them.
+// (PolicyPlan.sharedSlots) go through the review's memo as the exact code's reads do (a hit costs
+// nothing; the first reader pays): one whose exact value is JSON is evaluated by its lean fragment
+// into the memo, any other is read through the activation, as are variables without a lean fragment;
+// constant variables are their values at load, as the activation reads them.
 import { EvaluationError } from '@marcbachmann/cel-js';
 import { BAIL, LEAN_HELPERS, LEAN_METER, type LeanFragment } from '../cel/codegen/lean-generator.js';
 import { answerWithinBudget, CostBudgetExceededError, EvaluationDeadlineExceededError } from '../cel/cost.js';
-import type { JsonInputs } from '../cel/program.js';
+import type { CelProgram, JsonInputs } from '../cel/program.js';
 import { BoundedCache } from '../common/bounded-cache.js';
 import type { CompiledPolicy } from '../policy/types.js';
 import type { PolicyActivation } from './activation.js';
@@ -59,7 +60,11 @@ interface LeanValidation {
 }
 
 /** How a variable's read is written in the assembled function. */
-type VariableRead = { kind: 'constant'; value: unknown } | { kind: 'activation'; slot: number } | { kind: 'lean'; slot: number; fragment: LeanFragment };
+type VariableRead =
+  | { kind: 'constant'; value: unknown }
+  | { kind: 'activation'; slot: number }
+  | { kind: 'lean'; slot: number; fragment: LeanFragment }
+  | { kind: 'shared'; slot: number; sharedSlot: number; fragment: LeanFragment };
 
 /**
  * The policy's lean function, or undefined when it has none: a native policy, no validations, an
@@ -90,8 +95,13 @@ export function leanPassOf(policy: CompiledPolicy, sharedSlots: readonly number[
     const variable = policy.variables[slot]!;
     const fragment = variable.program.lean;
     let read: VariableRead;
+    const sharedSlot = sharedSlots[slot] ?? -1;
     if (variable.constant !== undefined) read = { kind: 'constant', value: variable.constant.value };
-    else if ((sharedSlots[slot] ?? -1) >= 0 || fragment === undefined) read = { kind: 'activation', slot };
+    else if (fragment === undefined) read = { kind: 'activation', slot };
+    // A shared variable whose exact value is what its lean value is (JSON, or a string, a bool, a list
+    // of strings): the lean function evaluates it into the review's memo, where the exact code of any
+    // later policy finds it (shared ones read no variable and no params: compile-policy.ts sharedKey).
+    else if (sharedSlot >= 0) read = sameInBothTiers(variable.program) ? { kind: 'shared', slot, sharedSlot, fragment } : { kind: 'activation', slot };
     else {
       read = { kind: 'lean', slot, fragment };
       pending.push(...fragment.variables);
@@ -111,6 +121,13 @@ export function leanPassOf(policy: CompiledPolicy, sharedSlots: readonly number[
   if (key !== undefined) sharedPasses.set(key, pass);
   return pass;
 }
+
+/** Whether the program's exact value is held as its lean value is: JSON, or of a type both tiers hold as JavaScript's own (no ints, no maps). */
+function sameInBothTiers(program: CelProgram): boolean {
+  return program.jsonResult === true || SAME_IN_BOTH_TIERS.has(program.resultType);
+}
+
+const SAME_IN_BOTH_TIERS: ReadonlySet<string> = new Set(['string', 'bool', 'list<string>']);
 
 /** The lean functions that hold their policy's matchConditions. */
 const coveringMatchConditions = new WeakSet<LeanPass>();
@@ -144,6 +161,7 @@ function shapeKey(conditions: readonly LeanFragment[], validations: readonly Lea
   for (const { check, message } of validations) parts.push([fragmentId(check), message === undefined ? -1 : message === null ? -2 : fragmentId(message)]);
   for (const [name, read] of [...reads].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
     if (read.kind === 'lean') parts.push([name, 'lean', read.slot, fragmentId(read.fragment)]);
+    else if (read.kind === 'shared') parts.push([name, 'shared', read.slot, read.sharedSlot, fragmentId(read.fragment)]);
     else if (read.kind === 'activation') parts.push([name, 'activation', read.slot]);
     else {
       const text = stableText(read.value);
@@ -244,15 +262,37 @@ class Assembly {
       // The activation's read: the review's memo, the exact code's value and cost.
       return `if (!${prefix}_done) { ${prefix}_value = A.variable(${this.constant(name)}, ${read.slot}); ${prefix}_done = true; }`;
     }
-    if (read.fragment.source.length > VARIABLE_FUNCTION_LIMIT) {
+    if (read.kind === 'shared') {
+      // The memo's value when an earlier policy evaluated it (free, as the exact code reads it), else
+      // evaluated here and put there with what it cost (the attempt's record, should it give up).
+      const sharedSlot = this.constant(read.sharedSlot);
+      const spent = `${prefix}_spent`;
+      return [
+        `if (!${prefix}_done) {`,
+        `${prefix}_value = A.sharedValue(${sharedSlot});`,
+        `if (${prefix}_value === undefined) {`,
+        `const ${spent} = M.spent;`,
+        ...this.computation(prefix, read.fragment),
+        `A.rememberSharedValue(${sharedSlot}, ${prefix}_value, M.spent - ${spent});`,
+        '}',
+        `${prefix}_done = true;`,
+        '}',
+      ].join('\n');
+    }
+    return [`if (!${prefix}_done) {`, ...this.computation(prefix, read.fragment), `${prefix}_done = true;`, '}'].join('\n');
+  }
+
+  /** The lines that leave the variable's value in `<prefix>_value`: its code here, or a call of its function when it is long. */
+  private computation(prefix: string, fragment: LeanFragment): string[] {
+    if (fragment.source.length > VARIABLE_FUNCTION_LIMIT) {
       if (!this.closures.some((line) => line.startsWith(`const ${prefix} = `))) {
-        const placed = this.place(read.fragment);
+        const placed = this.place(fragment);
         this.closures.push(`const ${prefix} = () => {\n${placed.declarations}\n${placed.source}\nreturn ${placed.result};\n};`);
       }
-      return `if (!${prefix}_done) { ${prefix}_value = ${prefix}(); ${prefix}_done = true; }`;
+      return [`${prefix}_value = ${prefix}();`];
     }
-    const placed = this.place(read.fragment);
-    return `if (!${prefix}_done) {\n${placed.declarations}\n${placed.source}\n${prefix}_value = ${placed.result};\n${prefix}_done = true;\n}`;
+    const placed = this.place(fragment);
+    return [placed.declarations, placed.source, `${prefix}_value = ${placed.result};`];
   }
 
   /** The eager variables' evaluations, in declaration order (each the first thing that needs another evaluates that one first). */

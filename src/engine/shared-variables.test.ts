@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { admissionRequest, daemonSet, policyYaml, writeTree } from '../../test/support/admission-fixtures.js';
+import { countSharedEvaluations } from '../../test/support/count-evaluations.js';
 import { loadPolicySet } from '../policy/load-policies.js';
-import type { PolicySet } from '../policy/types.js';
 import { plansOf } from './policy-plan.js';
 import { review } from './review.js';
 
@@ -26,32 +26,15 @@ validations:
   );
 }
 
-/** Counts the evaluations of every program whose source is `source`, in every policy of the set. */
-function countEvaluations(set: PolicySet, source: string): { count: number } {
-  const counter = { count: 0 };
-  const programs = new Set(set.policies.flatMap((policy) => policy.variables.map((variable) => variable.program)).filter((program) => program.source === source));
-  assert.ok(programs.size > 0, `no variable of the set is ${source}`);
-  for (const program of programs) {
-    const evaluate = program.evaluate.bind(program);
-    Object.defineProperty(program, 'evaluate', {
-      value: (activation: Parameters<typeof evaluate>[0]) => {
-        counter.count++;
-        return evaluate(activation);
-      },
-    });
-  }
-  return counter;
-}
-
 describe('variables shared across a review’s policies', () => {
-  it('evaluates a request-only expression that several policies declare once per review, each policy reading its value', async () => {
+  it('evaluates a request-only expression that several policies declare once per review, each policy reading its value', async (t) => {
     const dir = await writeTree({
       '1.yaml': validating('first', { name: SHARED }),
       '2.yaml': validating('second', { other: "object.metadata.name + '-other'", name: SHARED }),
       '3.yaml': validating('third', { renamed: SHARED }),
     });
     const set = await loadPolicySet([dir]);
-    const evaluations = countEvaluations(set, SHARED);
+    const evaluations = countSharedEvaluations(t, set, SHARED);
     for (let round = 1; round <= 3; round++) {
       const decision = review(admissionRequest(daemonSet({ name: `ds${round}` })), set, { phase: 'validate' });
       assert.deepEqual(
@@ -80,7 +63,7 @@ describe('variables shared across a review’s policies', () => {
     );
   });
 
-  it('evaluates it again for a policy that runs after a mutation changed the object', async () => {
+  it('evaluates it again for a policy that runs after a mutation changed the object', async (t) => {
     const dir = await writeTree({
       '1.yaml': policyYaml(
         'reads-before',
@@ -112,7 +95,7 @@ mutations:
       ),
     });
     const set = await loadPolicySet([dir]);
-    const evaluations = countEvaluations(set, 'object.metadata.?annotations.orValue({}).size()');
+    const evaluations = countSharedEvaluations(t, set, 'object.metadata.?annotations.orValue({}).size()');
     const decision = review(admissionRequest(daemonSet({ name: 'ds' })), set, { phase: 'mutate' });
     assert.equal(evaluations.count, 2, 'the second policy sees the annotated object, not the first one’s value');
     assert.deepEqual(
