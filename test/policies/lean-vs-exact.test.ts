@@ -72,6 +72,8 @@ const EDGE_VALIDATIONS = [
   'variables.names.size() == variables.containers.size() - size(object.spec.template.spec.?initContainers.orValue([]))',
   "variables.containers.all(c, c.name + '/' + c.?image.orValue('') != 'a/b')",
   "object.spec.template.spec.containers.map(c, c.name).join(',') != '' && object.spec.template.spec.containers[0].name.substring(0, 1) != '!'",
+  "!object.metadata.?annotations[?'replicas'].orValue('0').matches('^[0-9]+%?$') || object.metadata.annotations.replicas.matches('^0+%?$') || true",
+  "int(object.metadata.?annotations[?'replicas'].orValue('0')) < 1000",
 ];
 
 /**

@@ -84,5 +84,7 @@ export const edgeAnnotations: fc.Arbitrary<JsonValue> = fc.oneof(
     { hostNetwork: 'a key', toString: 't' },
     { hostNetwork: null },
     { toString: 'own' },
+    // Numbers as strings, for int() and matches(): what BigInt takes and CEL does not, and the reverse.
+    ...['3', '007', '', '+5', ' 5', '0x10', '0X10', '5%', '1e3', '١٢', '123456789012345678', '99999999999999999999'].map((replicas) => ({ replicas })),
   ),
 );

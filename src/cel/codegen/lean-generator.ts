@@ -40,8 +40,9 @@ import { checkedTypeOf, comprehensionOf, hasMacroOf, optionalMacroOf, type Compr
 import { comprehensionKind, forEachRegion, sizedCharge } from '../node-costs.js';
 import { concatLists, concatStrings } from '../library/allocations.js';
 import { equalityCost } from '../library/equality-cost.js';
+import { literalPatternMatcher, matches } from '../library/regex.js';
 import { codePointCount } from '../library/string-sizes.js';
-import { resolveStatically, runtimeResolver } from '../overloads.js';
+import { resolveStatically, runtimeResolver, type Handler } from '../overloads.js';
 import { jsonObjectKeys, sameFirstElementType } from './runtime.js';
 
 /** What one expression contributes to a policy's lean function. */
@@ -236,6 +237,32 @@ interface LeanScope {
 }
 
 const ROOT_SCOPE: LeanScope = { names: new Map(), accumulator: undefined };
+
+/** The handler of `int(string)` (cel-js's), once the library is registered. */
+let intOfString: Handler | null | undefined;
+function intOfStringHandler(): Handler | null {
+  intOfString ??= resolveStatically('int', false, ['string'])?.handler ?? null;
+  return intOfString;
+}
+
+/**
+ * `int(s)` on a lean string: decimal digits short enough to be exact as a double are the number the
+ * handler's BigInt makes of them (leading zeros and all); any other string goes to the handler, its
+ * value or its error as the exact code gets them.
+ */
+function leanIntOfString(s: string): unknown {
+  if (s.length === 0 || s.length > 15) return leanResult(intOfStringHandler()!(s));
+  for (let i = 0; i < s.length; i++) {
+    const code = s.charCodeAt(i);
+    if (code < 48 || code > 57) return leanResult(intOfStringHandler()!(s));
+  }
+  return Number(s);
+}
+
+/** The value of a plain literal node (`'abc'`, `1`), else undefined. */
+function literalOf(node: NodeLike): unknown {
+  return node.op === 'value' && plain(node) ? node.args : undefined;
+}
 
 /** Whether a node is plain: no macro, no expansion behind it. */
 function plain(node: NodeLike): boolean {
@@ -608,9 +635,18 @@ class LeanGenerator {
     const resolved = types.some((type) => type === undefined) ? undefined : resolveStatically(name, receiverCall, types as string[]);
     if (resolved === undefined) return this.dispatchedCall(name, receiverCall, operands, scope, what);
     if (!resolved.parameterTypes.every((type) => Object.hasOwn(PARAMETERS, type))) return this.giveUp(what);
+    const literalPattern = resolved.handler === matches ? literalOf(operands[1]!) : undefined;
+    const matcher = typeof literalPattern === 'string' ? literalPatternMatcher(literalPattern) : undefined;
+    if (matcher !== undefined) {
+      // `s.matches('<literal>')`: the pattern compiled at load, the call charged as matches charges it.
+      const subject = this.gen(operands[0]!, scope);
+      this.require(`typeof ${subject} === 'string'`);
+      return this.letBoolean(`${this.k(matcher)}(${subject})`);
+    }
     const values = operands.map((operand) => this.gen(operand, scope));
     const parameters = resolved.parameterTypes.map((type) => PARAMETERS[type]!);
     this.require(values.map((value, i) => parameters[i]!.test(value)).join(' && '));
+    if (resolved.handler === intOfStringHandler()) return this.let(`${this.k(leanIntOfString)}(${values[0]!})`);
     return this.let(`leanResult(${this.k(resolved.handler)}(${values.map((value, i) => parameters[i]!.pass(value)).join(', ')}))`);
   }
 

@@ -86,9 +86,17 @@ export function traversalCost(value: unknown): number {
  * expensive pattern from costing nothing on an empty string.
  */
 export function regexCost(s: string, pattern: string): number {
-  const strCost = Math.ceil((1 + stringSize(s)) * TRAVERSAL_COST_FACTOR);
-  const regexCost = Math.ceil(stringSize(pattern) * REGEX_LENGTH_COST_FACTOR);
-  return strCost * regexCost;
+  return regexCostWithPattern(s, regexPatternUnits(pattern));
+}
+
+/** The pattern's factor of regexCost: ceil(size(pattern) * 0.25). */
+export function regexPatternUnits(pattern: string): number {
+  return Math.ceil(stringSize(pattern) * REGEX_LENGTH_COST_FACTOR);
+}
+
+/** regexCost with the pattern's factor worked out already (regexPatternUnits). */
+export function regexCostWithPattern(s: string, patternUnits: number): number {
+  return Math.ceil((1 + stringSize(s)) * TRAVERSAL_COST_FACTOR) * patternUnits;
 }
 
 /** contains: ceil(size(s) * 0.1) * ceil(size(sub) * 0.1) (a naive search's product). */

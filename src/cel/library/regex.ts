@@ -20,7 +20,7 @@ import type { Environment } from '@marcbachmann/cel-js';
 import { RE2JS } from 're2js';
 import { chargeCost, isCostBudgetArmed } from '../cost.js';
 import { shadowBuiltinOverloads, type RegistryLike } from '../cel-js-internals.js';
-import { regexCost } from './call-costs.js';
+import { regexCost, regexCostWithPattern, regexPatternUnits } from './call-costs.js';
 import { linearNativeRegex } from './linear-regex.js';
 import { celError, define, toIndex } from './support.js';
 
@@ -120,6 +120,29 @@ export function matches(s: string, pattern: string): boolean {
   const { compiled, matcher } = entryOf(pattern);
   if (matcher === undefined) return refuse(pattern, compiled as { error: string });
   return matcher.test(s);
+}
+
+/**
+ * `matches` for a pattern known when the policy loads (a string literal, as nearly every policy
+ * writes it): compiled once and its factor of the cost worked out once, so that a call charges what
+ * `matches` charges and runs the same matcher, without the cache lookup and the pattern's measuring.
+ * Undefined for a pattern that does not compile or is too long: calls then go to `matches`, which
+ * fails as it always did.
+ */
+export function literalPatternMatcher(pattern: string): ((s: string) => boolean) | undefined {
+  let matcher: Matcher | undefined;
+  try {
+    matcher = entryOf(pattern).matcher;
+  } catch {
+    return undefined;
+  }
+  if (matcher === undefined) return undefined;
+  const patternUnits = regexPatternUnits(pattern);
+  const compiled = matcher;
+  return (s) => {
+    if (isCostBudgetArmed()) chargeCost(regexCostWithPattern(s, patternUnits));
+    return compiled.test(s);
+  };
 }
 
 export function find(s: string, pattern: string): string {
