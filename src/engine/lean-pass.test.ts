@@ -302,6 +302,42 @@ validations:
     assert.equal(lean.violations[0]!.message, 'a,b,c,b / 0 / a,b,c');
   });
 
+  it('reads params as the exact code does, members the prototype also has included (params are ordinary objects to it)', async () => {
+    const policy = (name: string, params: string) =>
+      policyYaml(
+        name,
+        `
+validationActions: [Deny]
+params: ${params}
+validations:
+  - expression: "params.limit == 3 && size(dyn(params).nested) == 2"
+    messageExpression: "'limit ' + string(params.limit)"
+  - expression: "!('toString' in dyn(params)) || dyn(params).?toString.orValue('none') == 'own'"
+    messageExpression: "'toString ' + dyn(params).?toString.orValue('none')"
+  - expression: "!('constructor' in dyn(params).nested) && dyn(params).?valueOf.orValue('absent') == 'absent'"
+`,
+      );
+    const set = await loadPolicySet([
+      await writeTree({
+        'a.yaml': policy('plain', '{limit: 3, nested: {a: 1, b: 2}}'),
+        'b.yaml': policy('reserved', '{limit: 3, nested: {constructor: 1, b: 2}, toString: own, hasOwnProperty: 1}'),
+        'c.yaml': policy('proto', '{limit: 4, nested: {"__proto__": 1, b: 2}, toString: other}'),
+      }),
+    ]);
+    const plans = plansOf(set.validatingPolicies, set);
+    assert.equal(Object.getPrototypeOf(plans[0]!.leanParams), Object.prototype, 'a map of params is an ordinary object to the lean tier');
+    assert.equal(Object.getPrototypeOf((plans[2]!.leanParams as { nested: object }).nested), null, 'one with a __proto__ key holds it as a member');
+    const decide = () => review(admissionRequest(daemonSet()), set, { phase: 'validate' });
+    const answered = leanStatistics.answered;
+    const lean = decide();
+    assert.ok(leanStatistics.answered > answered, 'the lean functions answered');
+    assert.deepEqual(comparable(lean), comparable(exactDecision(set, decide)));
+    assert.deepEqual(
+      lean.outcomes.map((o) => o.result),
+      ['pass', 'fail', 'fail'],
+    );
+  });
+
   it('writes no text of the policy into its source: strings and odd field names are constants', async () => {
     const set = await loadPolicySet([
       await writeTree({

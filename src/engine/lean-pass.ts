@@ -195,14 +195,19 @@ function stableText(value: unknown): string | undefined {
 
 /**
  * Params (CEL values, made at load) as the lean tier reads values (PolicyPlan.leanParams): ints as numbers where they are
- * safe integers. Anything else stays as it is, where a lean operation meeting it gives up.
+ * safe integers, maps as JSON objects are (Object's prototype: the lean code's map test passes at its
+ * first comparison, where a null-prototype map costs a call each time the policy reads params; a key
+ * the prototype has is read as an own member only, lean-generator.ts `member`). A map with a
+ * `__proto__` key stays a null-prototype map, which holds it as a member. Anything else stays as it
+ * is, where a lean operation meeting it gives up.
  */
 export function leanValueOf(value: unknown): unknown {
   if (typeof value === 'bigint') return value >= BigInt(Number.MIN_SAFE_INTEGER) && value <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(value) : value;
   if (Array.isArray(value)) return value.map(leanValueOf);
   if (typeof value === 'object' && value !== null && Object.getPrototypeOf(value) === null) {
-    const out = Object.create(null) as Record<string, unknown>;
-    for (const key of Object.keys(value)) out[key] = leanValueOf((value as Record<string, unknown>)[key]);
+    const keys = Object.keys(value);
+    const out = (keys.includes('__proto__') ? Object.create(null) : {}) as Record<string, unknown>;
+    for (const key of keys) out[key] = leanValueOf((value as Record<string, unknown>)[key]);
     return out;
   }
   return value;
