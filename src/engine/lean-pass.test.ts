@@ -233,11 +233,44 @@ validations:
     const library = await loadPolicySet([POLICIES_DIR]);
     const plan = plansOf(library.validatingPolicies, library).find((p) => p.policy.name === 'pod-security-baseline')!;
     const source = leanSourceOf(plan.lean!)!;
-    // Each such function: from `const vN = () => {` to the line `};` that closes it.
-    const functions = [...source.matchAll(/^const v\d+ = \(\) => \{$[\s\S]*?^\};$/gm)].map((match) => match[0].length);
+    // Each such function: from `const vN = (J, A, P) => {` to the line `};` that closes it.
+    const functions = [...source.matchAll(/^const v\d+ = \(J, A, P\) => \{$[\s\S]*?^\};$/gm)];
     assert.ok(functions.length >= 4, `${functions.length} of its variables are functions of their own`);
-    const inFunctions = functions.reduce((sum, length) => sum + length, 0);
+    const inFunctions = functions.reduce((sum, match) => sum + match[0].length, 0);
     assert.ok(inFunctions > source.length / 2, `${inFunctions} of ${source.length} characters are in functions of their own`);
+    // Made once beside the lean function, not as closures on each call.
+    const entry = source.indexOf('return function leanPass(');
+    assert.ok(functions.every((match) => match.index < entry), 'the variables’ functions are declared before the lean function');
+  });
+
+  it('clears its variables on every call where they live beside it: a second review sees its own values', async () => {
+    // A variable long enough to be a function of its own, and one it reads, both of the object.
+    const prefixes = Array.from({ length: 40 }, (_, i) => `c.?image.orValue('').startsWith('registry-${i}.example/')`).join(' || ');
+    const set = await loadPolicySet([
+      await writeTree({
+        'p.yaml': policyYaml(
+          'long',
+          `
+validationActions: [Deny]
+variables:
+  - name: suffix
+    expression: "'@' + object.metadata.name"
+  - name: listed
+    expression: "object.spec.template.spec.containers.filter(c, ${prefixes}).map(c, c.name + variables.suffix)"
+validations:
+  - expression: "size(variables.listed) == 0"
+    messageExpression: "variables.listed.join(', ')"
+`,
+        ),
+      }),
+    ]);
+    const source = leanSourceOf(plansOf(set.validatingPolicies, set)[0]!.lean!)!;
+    assert.match(source, /^const v\d+ = \(J, A, P\) => \{$/m, 'the long variable is a function of its own');
+    const object = (name: string) => daemonSet({ name, podSpec: { containers: [{ name: 'agent', image: 'registry-7.example/agent:1' }] } });
+    const answered = leanStatistics.answered;
+    const messages = ['first', 'second', 'third'].map((name) => review(admissionRequest(object(name)), set, { phase: 'validate' }).violations[0]!.message);
+    assert.equal(leanStatistics.answered, answered + 3);
+    assert.deepEqual(messages, ['agent@first', 'agent@second', 'agent@third']);
   });
 
   it('builds map literals as the exact code does: members in order, a repeated key, keys that are not names or look like its tokens', async () => {

@@ -230,7 +230,7 @@ class Assembly {
   readonly plainFields = new Set<string>();
   /** Per variable: its locals' prefix, and how it is read. */
   readonly variables = new Map<string, { prefix: string; read: VariableRead }>();
-  /** The functions of long variables, declared at the function's start. */
+  /** The functions of long variables (of J, A and P), declared beside the lean function. */
   readonly closures: string[] = [];
   /** The lean variables evaluated first thing, and those of them evaluated so far while the function is written. */
   readonly eager = new Set<string>();
@@ -292,9 +292,9 @@ class Assembly {
     if (fragment.source.length > VARIABLE_FUNCTION_LIMIT) {
       if (!this.closures.some((line) => line.startsWith(`const ${prefix} = `))) {
         const placed = this.place(fragment);
-        this.closures.push(`const ${prefix} = () => {\n${placed.declarations}\n${placed.source}\nreturn ${placed.result};\n};`);
+        this.closures.push(`const ${prefix} = (J, A, P) => {\n${placed.declarations}\n${placed.source}\nreturn ${placed.result};\n};`);
       }
-      return [`${prefix}_value = ${prefix}();`];
+      return [`${prefix}_value = ${prefix}(J, A, P);`];
     }
     const placed = this.place(fragment);
     return [placed.declarations, placed.source, `${prefix}_value = ${placed.result};`];
@@ -369,9 +369,19 @@ function assemble(conditions: readonly LeanFragment[], validations: readonly Lea
     }
     body.push('}', '}');
   });
+  // The variables' flags and values: locals; or, where some variables are functions of their own,
+  // beside those functions, made once with the lean function rather than as closures on every call
+  // (which allocated them each time), the flags cleared on entry. A value then stays until the next
+  // call (a part of the last review reviewed by the policy, at most).
+  const hoisted = assembly.closures.length > 0;
   const state: string[] = [];
+  const clearFlags: string[] = [];
   for (const { prefix, read } of assembly.variables.values()) {
-    state.push(read.kind === 'constant' ? `const ${prefix}_value = ${assembly.constant(read.value)};` : `let ${prefix}_done = false, ${prefix}_value;`);
+    if (read.kind === 'constant') state.push(`const ${prefix}_value = ${assembly.constant(read.value)};`);
+    else {
+      state.push(`let ${prefix}_done = false, ${prefix}_value;`);
+      if (hoisted) clearFlags.push(`${prefix}_done = false;`);
+    }
   }
   // The names read as plain properties: nobody may have added them to Object.prototype (see lean-generator.ts).
   const fields = [...assembly.plainFields];
@@ -381,11 +391,11 @@ function assemble(conditions: readonly LeanFragment[], validations: readonly Lea
   const source = [
     `'use strict';`,
     `var ${[...constants, ...helpers, 'M = L.M', 'over = L.over'].join(', ')};`,
+    ...(hoisted ? [...state, ...assembly.closures] : []),
     `return function leanPass(J, A, P) {`,
     ...entry,
     'let failures;',
-    ...state,
-    ...assembly.closures,
+    ...(hoisted ? clearFlags : state),
     ...matching,
     ...eager,
     ...body,
