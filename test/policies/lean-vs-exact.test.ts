@@ -261,6 +261,8 @@ describe('the lean tier against the exact code', { timeout: 600_000 }, () => {
       lean += plans.filter((plan) => plan.lean !== undefined).length;
     }
     console.log(`${lean} validating policies have a lean function`);
+    // The README's count of the first edge policy's validations ("34 validations on chains...").
+    assert.ok(EDGE_VALIDATIONS.length >= 34, `${EDGE_VALIDATIONS.length} edge validations`);
   });
 
   it('agrees on the verify suites’ DaemonSets, as CREATE and as UPDATE, with and without nodes, and as the library’s defaults left them', () => {
