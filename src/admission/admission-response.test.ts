@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import fc from 'fast-check';
 import type { Decision, Violation } from '../engine/types.js';
 import {
   admissionReviewAnswer,
@@ -159,6 +160,21 @@ describe('warnings', () => {
     const emoji = sanitizeWarning('🙂'.repeat(256));
     assert.equal(Array.from(emoji).length, 256);
     assert.ok(!emoji.endsWith('…'));
+  });
+
+  it('leaves a clean warning as it is and makes any other clean, whatever its characters', () => {
+    // eslint-disable-next-line no-control-regex
+    const unclean = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]| {2}|^\s|\s$/;
+    const text = fc.string({ unit: fc.oneof(fc.constantFrom(' ', '\t', '\n', '\u0085', '\u00a0', '\u2028', '\ufeff', '\u3000', 'a', 'é', '🙂'), fc.integer({ min: 0, max: 0xffff }).map((code) => String.fromCharCode(code))), maxLength: 300 });
+    fc.assert(
+      fc.property(text, (raw) => {
+        const warning = sanitizeWarning(raw);
+        assert.ok(!unclean.test(warning), JSON.stringify(warning));
+        assert.ok([...warning].length <= 256);
+        assert.equal(sanitizeWarning(warning), warning, 'a clean warning stays as it is');
+      }),
+      { numRuns: 2000 },
+    );
   });
 
   it('deduplicates after cleaning and drops empty ones', () => {

@@ -31,8 +31,14 @@ export function truncateCharacters(text: string, limit: number): string {
   return `${characters.slice(0, limit - 1).join('').trimEnd()}…`;
 }
 
+/** What makes sanitizeWarning change a warning of at most 256 UTF-16 units: a control character, two spaces, whitespace at an end. */
+// eslint-disable-next-line no-control-regex
+const NEEDS_CLEANING = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]| {2}|^\s|\s$/;
+
 /** One warning made safe: control characters become spaces, spaces are collapsed, the text is cut at 256. */
 export function sanitizeWarning(text: string): string {
+  // Most warnings are clean already (the policies' messages are made one line): one scan, no copies.
+  if (text.length <= MAX_WARNING_CHARACTERS && !NEEDS_CLEANING.test(text)) return text;
   const flat = text.replace(CONTROL_CHARACTERS, ' ').replace(RUNS_OF_SPACES, ' ').trim();
   return truncateCharacters(flat, MAX_WARNING_CHARACTERS);
 }
