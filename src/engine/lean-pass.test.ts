@@ -10,6 +10,11 @@ import { plansOf, type PolicyPlan } from './policy-plan.js';
 import { review } from './review.js';
 import type { Decision } from './types.js';
 
+/** A set of one policy, `name`, whose spec is `spec` (YAML), from a file as the engine loads policies. */
+async function loadPolicy(name: string, spec: string): Promise<PolicySet> {
+  return loadPolicySet([await writeTree({ 'p.yaml': policyYaml(name, spec) })]);
+}
+
 /** The decision with every lean function set aside: what the exact code alone decides. */
 function exactDecision(set: PolicySet, decide: () => Decision): Decision {
   const plans = plansOf(set.validatingPolicies, set);
@@ -59,7 +64,7 @@ validations:
 
 describe('the lean tier', () => {
   it('answers a passing policy in its lean function, without evaluating the expressions’ exact code', async () => {
-    const set = await loadPolicySet([await writeTree({ 'p.yaml': policyYaml('privileged', PRIVILEGED) })]);
+    const set = await loadPolicy('privileged', PRIVILEGED);
     const plan = plansOf(set.validatingPolicies, set)[0]!;
     assert.ok(plan.lean, 'the policy has a lean function');
     const validations = countEvaluations(set, ['size(variables.privileged) == 0', 'object.spec.template.spec.?hostNetwork.orValue(false) == false']);
@@ -71,7 +76,7 @@ describe('the lean tier', () => {
   });
 
   it('answers failed validations with the messages the exact code gives (messageExpression, static message)', async () => {
-    const set = await loadPolicySet([await writeTree({ 'p.yaml': policyYaml('privileged', PRIVILEGED) })]);
+    const set = await loadPolicy('privileged', PRIVILEGED);
     const object = daemonSet({
       podSpec: {
         hostNetwork: true,
@@ -101,7 +106,7 @@ matchConditions:
   - name: rolling
     expression: "object.spec.?updateStrategy.?type.orValue('RollingUpdate') == 'RollingUpdate'"
 `;
-    const set = await loadPolicySet([await writeTree({ 'p.yaml': policyYaml('privileged', PRIVILEGED + conditions) })]);
+    const set = await loadPolicy('privileged', PRIVILEGED + conditions);
     const plan = plansOf(set.validatingPolicies, set)[0]!;
     assert.ok(plan.leanMatchConditions, 'the lean function holds the matchConditions');
     const evaluations = countEvaluations(set, [
@@ -142,20 +147,16 @@ matchConditions:
   });
 
   it('gives up on what it does not implement, and the exact code decides as it always did', async () => {
-    const set = await loadPolicySet([
-      await writeTree({
-        'p.yaml': policyYaml(
-          'ratios',
-          `
+    const set = await loadPolicy(
+      'ratios',
+      `
 validationActions: [Deny]
 validations:
   - expression: "object.spec.template.spec.containers.all(c, double(size(c.name)) / 2.0 < 40.0)"
   - expression: "object.spec.template.spec.containers.map(c, c.name) == ['agent']"
     message: "only the agent container"
 `,
-        ),
-      }),
-    ]);
+    );
     for (const containers of [[{ name: 'agent', image: 'a:1' }], [{ name: 'other', image: 'o:1' }]]) {
       const decide = () => review(admissionRequest(daemonSet({ podSpec: { containers } })), set, { phase: 'validate' });
       const gaveUp = leanStatistics.gaveUp;
@@ -246,11 +247,9 @@ validations:
   it('clears its variables on every call where they live beside it: a second review sees its own values', async () => {
     // A variable long enough to be a function of its own, and one it reads, both of the object.
     const prefixes = Array.from({ length: 40 }, (_, i) => `c.?image.orValue('').startsWith('registry-${i}.example/')`).join(' || ');
-    const set = await loadPolicySet([
-      await writeTree({
-        'p.yaml': policyYaml(
-          'long',
-          `
+    const set = await loadPolicy(
+      'long',
+      `
 validationActions: [Deny]
 variables:
   - name: suffix
@@ -261,9 +260,7 @@ validations:
   - expression: "size(variables.listed) == 0"
     messageExpression: "variables.listed.join(', ')"
 `,
-        ),
-      }),
-    ]);
+    );
     const source = leanSourceOf(plansOf(set.validatingPolicies, set)[0]!.lean!)!;
     assert.match(source, /^const v\d+ = \(J, A, P\) => \{$/m, 'the long variable is a function of its own');
     const object = (name: string) => daemonSet({ name, podSpec: { containers: [{ name: 'agent', image: 'registry-7.example/agent:1' }] } });
@@ -274,11 +271,9 @@ validations:
   });
 
   it('builds map literals as the exact code does: members in order, a repeated key, keys that are not names or look like its tokens', async () => {
-    const set = await loadPolicySet([
-      await writeTree({
-        'p.yaml': policyYaml(
-          'maps',
-          `
+    const set = await loadPolicy(
+      'maps',
+      `
 validationActions: [Deny]
 variables:
   - name: m
@@ -287,9 +282,7 @@ validations:
   - expression: "size(variables.m) == 0"
     messageExpression: "variables.m.map(k, k + '=' + string(variables.m[k])).join(', ')"
 `,
-        ),
-      }),
-    ]);
+    );
     const plan: PolicyPlan = plansOf(set.validatingPolicies, set)[0]!;
     assert.ok(plan.lean, 'the policy has a lean function');
     const source = leanSourceOf(plan.lean)!;
@@ -304,11 +297,9 @@ validations:
   });
 
   it('keeps empty lists apart from the lists it builds: a filter that keeps nothing, one that keeps some, concatenated either way', async () => {
-    const set = await loadPolicySet([
-      await writeTree({
-        'p.yaml': policyYaml(
-          'lists',
-          `
+    const set = await loadPolicy(
+      'lists',
+      `
 validationActions: [Deny]
 variables:
   - name: none
@@ -321,9 +312,7 @@ validations:
   - expression: "size(variables.joined) == 0 && size([].map(x, x)) == 0"
     messageExpression: "variables.joined.join(',') + ' / ' + string(size(variables.none)) + ' / ' + variables.some.join(',')"
 `,
-        ),
-      }),
-    ]);
+    );
     const object = daemonSet({ podSpec: { containers: ['a', 'b', 'c'].map((name) => ({ name, image: `${name}:1` })) } });
     const decide = () => review(admissionRequest(object), set, { phase: 'validate' });
     const answered = leanStatistics.answered;
@@ -372,19 +361,15 @@ validations:
   });
 
   it('writes no text of the policy into its source: strings and odd field names are constants', async () => {
-    const set = await loadPolicySet([
-      await writeTree({
-        'p.yaml': policyYaml(
-          'text',
-          `
+    const set = await loadPolicy(
+      'text',
+      `
 validationActions: [Deny]
 validations:
   - expression: "object.metadata.?annotations[?'x\\"; throw 1; //'].orValue('\`\${process.exit(1)}\`') != 'never'"
   - expression: "object.metadata.name != '*/ throw 2; /*'"
 `,
-        ),
-      }),
-    ]);
+    );
     const plan: PolicyPlan = plansOf(set.validatingPolicies, set)[0]!;
     const source = leanSourceOf(plan.lean!)!;
     for (const text of ['throw 1', 'process.exit', 'throw 2']) assert.ok(!source.includes(text), `"${text}" is in the source`);
