@@ -410,9 +410,9 @@ export class PolicyActivation implements CelActivation {
   }
 
   /**
-   * A lean function evaluated the shared variable in `sharedSlot` (its exact value is JSON, as the
-   * lean value is), at `cost`: into the memo, with its cost on the attempt's record, as variable()
-   * does for an evaluation the attempt asked of it.
+   * A lean function evaluated the shared variable in `sharedSlot` (one whose exact value is held as
+   * its lean value is: lean-pass.ts sameInBothTiers), at `cost`: into the memo, with its cost on the
+   * attempt's record, as variable() does for an evaluation the attempt asked of it.
    */
   rememberSharedValue(sharedSlot: number, value: unknown, cost: number): void {
     (this.shared.variableMemo ??= new Array<unknown>(this.#sharedSlotCount).fill(undefined))[sharedSlot] = value;

@@ -20,8 +20,9 @@
 // expression's spend (variables included) and the policy's total fit in theirs too; past it, the
 // lean function gives up and the exact code meets its budgets where it always did. Shared variables
 // (PolicyPlan.sharedSlots) go through the review's memo as the exact code's reads do (a hit costs
-// nothing; the first reader pays): one whose exact value is JSON is evaluated by its lean fragment
-// into the memo, any other is read through the activation, as are variables without a lean fragment;
+// nothing; the first reader pays): one whose exact value is held as its lean value is (JSON, a
+// string, a bool, a list of strings) is evaluated by its lean fragment into the memo, any other is
+// read through the activation, as are variables without a lean fragment;
 // constant variables are their values at load, as the activation reads them.
 import { EvaluationError } from '@marcbachmann/cel-js';
 import { BAIL, LEAN_HELPERS, LEAN_METER, type LeanFragment } from '../cel/codegen/lean-generator.js';
