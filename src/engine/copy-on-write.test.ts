@@ -155,6 +155,31 @@ describe('mutations copy on write', () => {
     assert.match(refused.outcomes[0]?.message ?? '', /banned for security reasons/);
     assert.deepEqual(refused.patch, []);
   });
+
+  it('writes a default whose value holds a __proto__ key as data, in the patch and in the object', async () => {
+    const set = await policies(
+      policyYaml(
+        'holder',
+        `
+  mutations:
+    - name: selector
+      defaults:
+        - path: /spec/template/metadata/annotations
+          value: {"__proto__": {"polluted": "yes"}, "kept": "1"}
+`,
+      ),
+    );
+    const object = sample();
+    delete (((object.spec as JsonObject).template as JsonObject).metadata as JsonObject).annotations;
+    const decision = review(admissionRequest(object), set, { phase: 'mutate' });
+    const written = (((decision.mutatedObject!.spec as JsonObject).template as JsonObject).metadata as JsonObject).annotations as JsonObject;
+    for (const value of [written, decision.patch[0]?.value as JsonObject]) {
+      assert.equal(Object.getPrototypeOf(value), Object.prototype);
+      assert.deepEqual(Object.keys(value), ['__proto__', 'kept']);
+      assert.deepEqual(Object.getOwnPropertyDescriptor(value, '__proto__')?.value, { polluted: 'yes' });
+    }
+    assert.equal(({} as Record<string, unknown>)['polluted'], undefined);
+  });
 });
 
 describe('celOfJson', () => {
