@@ -32,8 +32,7 @@ export function truncateCharacters(text: string, limit: number): string {
 }
 
 /** What makes sanitizeWarning change a warning of at most 256 UTF-16 units: a control character, two spaces, whitespace at an end. */
-// eslint-disable-next-line no-control-regex
-const NEEDS_CLEANING = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]| {2}|^\s|\s$/;
+const NEEDS_CLEANING = new RegExp(`${CONTROL_CHARACTERS.source}| {2}|^\\s|\\s$`);
 
 /** One warning made safe: control characters become spaces, spaces are collapsed, the text is cut at 256. */
 export function sanitizeWarning(text: string): string {
