@@ -130,18 +130,18 @@ export function matches(s: string, pattern: string): boolean {
  * fails as it always did.
  */
 export function literalPatternMatcher(pattern: string): ((s: string) => boolean) | undefined {
-  let matcher: Matcher | undefined;
+  let entry: CacheEntry;
   try {
-    matcher = entryOf(pattern).matcher;
+    entry = entryOf(pattern);
   } catch {
     return undefined;
   }
+  const { matcher } = entry;
   if (matcher === undefined) return undefined;
   const patternUnits = regexPatternUnits(pattern);
-  const compiled = matcher;
   return (s) => {
     if (isCostBudgetArmed()) chargeCost(regexCostWithPattern(s, patternUnits));
-    return compiled.test(s);
+    return matcher.test(s);
   };
 }
 
