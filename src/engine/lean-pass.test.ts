@@ -234,8 +234,8 @@ validations:
     const library = await loadPolicySet([POLICIES_DIR]);
     const plan = plansOf(library.validatingPolicies, library).find((p) => p.policy.name === 'pod-security-baseline')!;
     const source = leanSourceOf(plan.lean!)!;
-    // Each such function: from `const vN = (J, A, P) => {` to the line `};` that closes it.
-    const functions = [...source.matchAll(/^const v\d+ = \(J, A, P\) => \{$[\s\S]*?^\};$/gm)];
+    // Each such function: from `var vN = (J, A, P) => {` to the line `};` that closes it.
+    const functions = [...source.matchAll(/^var v\d+ = \(J, A, P\) => \{$[\s\S]*?^\};$/gm)];
     assert.ok(functions.length >= 4, `${functions.length} of its variables are functions of their own`);
     const inFunctions = functions.reduce((sum, match) => sum + match[0].length, 0);
     assert.ok(inFunctions > source.length / 2, `${inFunctions} of ${source.length} characters are in functions of their own`);
@@ -262,7 +262,7 @@ validations:
 `,
     );
     const source = leanSourceOf(plansOf(set.validatingPolicies, set)[0]!.lean!)!;
-    assert.match(source, /^const v\d+ = \(J, A, P\) => \{$/m, 'the long variable is a function of its own');
+    assert.match(source, /^var v\d+ = \(J, A, P\) => \{$/m, 'the long variable is a function of its own');
     const object = (name: string) => daemonSet({ name, podSpec: { containers: [{ name: 'agent', image: 'registry-7.example/agent:1' }] } });
     const answered = leanStatistics.answered;
     const messages = ['first', 'second', 'third'].map((name) => review(admissionRequest(object(name)), set, { phase: 'validate' }).violations[0]!.message);

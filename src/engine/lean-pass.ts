@@ -266,7 +266,7 @@ class Assembly {
     if (read.kind === 'constant' || this.evaluated.has(name)) return '';
     if (read.kind === 'activation') {
       // The activation's read: the review's memo, the exact code's value and cost.
-      return `if (!${prefix}_done) { ${prefix}_value = A.variable(${this.constant(name)}, ${read.slot}); ${prefix}_done = true; }`;
+      return `if (${prefix}_done !== true) { ${prefix}_value = A.variable(${this.constant(name)}, ${read.slot}); ${prefix}_done = true; }`;
     }
     if (read.kind === 'shared') {
       // The memo's value when an earlier policy evaluated it (free, as the exact code reads it), else
@@ -274,7 +274,7 @@ class Assembly {
       const sharedSlot = this.constant(read.sharedSlot);
       const spent = `${prefix}_spent`;
       return [
-        `if (!${prefix}_done) {`,
+        `if (${prefix}_done !== true) {`,
         `${prefix}_value = A.sharedValue(${sharedSlot});`,
         `if (${prefix}_value === undefined) {`,
         `const ${spent} = M.spent;`,
@@ -285,15 +285,15 @@ class Assembly {
         '}',
       ].join('\n');
     }
-    return [`if (!${prefix}_done) {`, ...this.computation(prefix, read.fragment), `${prefix}_done = true;`, '}'].join('\n');
+    return [`if (${prefix}_done !== true) {`, ...this.computation(prefix, read.fragment), `${prefix}_done = true;`, '}'].join('\n');
   }
 
   /** The lines that leave the variable's value in `<prefix>_value`: its code here, or a call of its function when it is long. */
   private computation(prefix: string, fragment: LeanFragment): string[] {
     if (fragment.source.length > VARIABLE_FUNCTION_LIMIT) {
-      if (!this.closures.some((line) => line.startsWith(`const ${prefix} = `))) {
+      if (!this.closures.some((line) => line.startsWith(`var ${prefix} = `))) {
         const placed = this.place(fragment);
-        this.closures.push(`const ${prefix} = (J, A, P) => {\n${placed.declarations}\n${placed.source}\nreturn ${placed.result};\n};`);
+        this.closures.push(`var ${prefix} = (J, A, P) => {\n${placed.declarations}\n${placed.source}\nreturn ${placed.result};\n};`);
       }
       return [`${prefix}_value = ${prefix}(J, A, P);`];
     }
@@ -378,9 +378,9 @@ function assemble(conditions: readonly LeanFragment[], validations: readonly Lea
   const state: string[] = [];
   const clearFlags: string[] = [];
   for (const { prefix, read } of assembly.variables.values()) {
-    if (read.kind === 'constant') state.push(`const ${prefix}_value = ${assembly.constant(read.value)};`);
+    if (read.kind === 'constant') state.push(`var ${prefix}_value = ${assembly.constant(read.value)};`);
     else {
-      state.push(`let ${prefix}_done = false, ${prefix}_value;`);
+      state.push(`var ${prefix}_done = false, ${prefix}_value;`);
       if (hoisted) clearFlags.push(`${prefix}_done = false;`);
     }
   }

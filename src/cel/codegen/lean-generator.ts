@@ -362,7 +362,7 @@ class LeanGenerator {
 
   /** Gives up unless `value` is a lean map: the test of a JSON object inline, the rest in isLeanMap. */
   requireMap(value: string): void {
-    this.require(`typeof ${value} === 'object' && ${value} !== null && (${value}.constructor === Object || isLeanMap(${value}))`);
+    this.require(`${value} !== null && ${value} !== undefined && (${value}.constructor === Object || isLeanMap(${value}))`);
   }
 
   /** Member `field` of lean map `o` (tested to be one), undefined when it has none. */
