@@ -244,6 +244,15 @@ validations:
     assert.ok(functions.every((match) => match.index < entry), 'the variables’ functions are declared before the lean function');
   });
 
+  it('stops a quantifier with a comparison and the stop’s charge inline, not a call per element', async () => {
+    const library = await loadPolicySet([POLICIES_DIR]);
+    const sources = plansOf(library.validatingPolicies, library).flatMap((plan) => (plan.lean ? [leanSourceOf(plan.lean)!] : []));
+    const inline = sources.reduce((sum, source) => sum + [...source.matchAll(/^ *if \(\S+ === (true|false)\) \{ if \(\(M\.spent \+= \d\) > M\.threshold\) over\(\); break; \}$/gm)].length, 0);
+    const calls = sources.reduce((sum, source) => sum + [...source.matchAll(/^ *if \(!\S+\(\S+\)\) break;$/gm)].length, 0);
+    assert.ok(inline >= 20, `${inline} quantifiers stop inline`);
+    assert.equal(calls, 0, 'no loop condition is called');
+  });
+
   it('clears its variables on every call where they live beside it: a second review sees its own values', async () => {
     // A variable long enough to be a function of its own, and one it reads, both of the object.
     const prefixes = Array.from({ length: 40 }, (_, i) => `c.?image.orValue('').startsWith('registry-${i}.example/')`).join(' || ');

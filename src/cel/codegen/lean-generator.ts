@@ -41,6 +41,7 @@ import { comprehensionKind, forEachRegion, sizedCharge } from '../node-costs.js'
 import { concatLists, concatStrings } from '../library/allocations.js';
 import { equalityCost } from '../library/equality-cost.js';
 import { literalPatternMatcher, matches } from '../library/regex.js';
+import { quantifierStop } from '../library/comprehensions.js';
 import { codePointCount } from '../library/string-sizes.js';
 import { resolveStatically, runtimeResolver, type Handler } from '../overloads.js';
 import { jsonObjectKeys, sameFirstElementType } from './runtime.js';
@@ -464,7 +465,7 @@ class LeanGenerator {
     const literal = [l, r].map((side) => this.constantString(side));
     const side = literal[1] !== undefined ? 1 : literal[0] !== undefined ? 0 : -1;
     const text = side === -1 ? undefined : literal[side]!;
-    if (text === undefined || text.length > 10) return this.letBoolean(`${negated ? '!' : ''}leanEquals(${l}, ${r})`);
+    if (text === undefined || text.length > 10) return this.letBoolean(`leanEquals(${l}, ${r}) === ${!negated}`);
     const other = side === 1 ? l : r;
     const constant = side === 1 ? r : l;
     const t = this.t();
@@ -474,7 +475,7 @@ class LeanGenerator {
       else this.emit(`if (${other}.length === 0) M.spent -= 1;`);
       this.emit(`${t} = ${other} ${negated ? '!==' : '==='} ${constant};`);
     });
-    this.emit(`else ${t} = ${negated ? '!' : ''}leanEquals(${l}, ${r});`);
+    this.emit(`else ${t} = leanEquals(${l}, ${r}) === ${!negated};`);
     return t;
   }
 
@@ -550,7 +551,9 @@ class LeanGenerator {
     const left = this.gen(leftNode, scope);
     this.requireBoolean(left);
     this.emit(`${t} = ${left};`);
-    this.block(`if (${or ? `!${t}` : t})`, () => {
+    // `=== true`/`=== false` on a value known to be a bool: TurboFan compiles `if (t)` on a value whose
+    // type it does not know (a helper's result) as a full ToBoolean, several type tests long.
+    this.block(`if (${t} === ${or ? 'false' : 'true'})`, () => {
       const right = this.gen(rightNode, scope);
       this.requireBoolean(right);
       this.emit(`${t} = ${right};`);
@@ -563,14 +566,14 @@ class LeanGenerator {
     const [conditionNode, leftNode, rightNode] = node.args as [NodeLike, NodeLike, NodeLike];
     const c = this.gen(conditionNode, scope);
     const t = this.t();
-    if (this.booleans.has(c)) {
-      this.block(`if (${c})`, () => this.emit(`${t} = ${this.gen(leftNode, scope)};`));
-      this.block('else', () => this.emit(`${t} = ${this.gen(rightNode, scope)};`));
-      return t;
-    }
-    this.block(`if (${c} === true)`, () => this.emit(`${t} = ${this.gen(leftNode, scope)};`));
-    this.block(`else if (${c} === false)`, () => this.emit(`${t} = ${this.gen(rightNode, scope)};`));
-    this.emit('else throw BAIL;');
+    const known = this.booleans.has(c);
+    let left = '';
+    let right = '';
+    this.block(`if (${c} === true)`, () => this.emit(`${t} = ${(left = this.gen(leftNode, scope))};`));
+    this.block(known ? 'else' : `else if (${c} === false)`, () => this.emit(`${t} = ${(right = this.gen(rightNode, scope))};`));
+    if (!known) this.emit('else throw BAIL;');
+    // A quantifier's step (`predicate ? true : false`) is a bool: its loop test can be a comparison.
+    if (BOOLEAN_LITERALS.has(left) && BOOLEAN_LITERALS.has(right)) this.booleans.add(t);
     return t;
   }
 
@@ -766,18 +769,34 @@ class LeanGenerator {
     const accu = this.t();
     const iteration = this.t();
     const i = this.t();
-    this.emit(`${accu} = ${this.gen(c.init, scope)};`);
+    const init = this.gen(c.init, scope);
+    this.emit(`${accu} = ${init};`);
     const inner: LeanScope = { names: new Map([...scope.names, [c.iterVarName, iteration]]), accumulator: accu };
-    const condition = c.condition === undefined ? undefined : this.k(c.condition);
     this.block(`for (${i} = 0; ${i} < ${items}.length; ${i}++)`, () => {
-      if (condition !== undefined) this.emit(`if (!${condition}(${accu})) break;`);
+      // The loop condition, tested before each element: its line is written once the step is known.
+      const conditionLine = this.lines.length;
+      if (c.condition !== undefined) this.emit('');
       this.emit(`${iteration} = ${items}[${i}];`);
       if (check !== undefined) this.require(check(iteration));
-      this.emit(`${accu} = ${this.gen(c.step, inner)};`);
+      const step = this.gen(c.step, inner);
+      this.emit(`${accu} = ${step};`);
+      if (c.condition === undefined) return;
+      // A quantifier whose accumulator is a bool throughout (a literal, then `predicate ? true : false`)
+      // stops on one value: a comparison, and the stop's charge inline, instead of calling the metered
+      // condition (library/comprehensions.ts) with a ToBoolean of its result on every element.
+      const stop = quantifierStop(kind);
+      const inline = stop !== undefined && init === String(!stop.stopsOn) && this.booleans.has(step);
+      this.lines[conditionLine] =
+        '  '.repeat(this.depth) +
+        (inline
+          ? `if (${accu} === ${stop.stopsOn}) { if ((M.spent += ${stop.units}) > M.threshold) over(); break; }`
+          : `if (!${this.k(c.condition)}(${accu})) break;`);
     });
     return accu;
   }
 }
+
+const BOOLEAN_LITERALS: ReadonlySet<string> = new Set(['true', 'false']);
 
 /**
  * The test each iteration value passes where a check typed the range's elements as a primitive (a

@@ -54,6 +54,17 @@ function meter(args: ComprehensionArgs, kind: ComprehensionKind): void {
         };
 }
 
+/**
+ * A quantifier's loop condition as the lean tier inlines it (codegen/lean-generator.ts): the bool
+ * accumulator value on which it stops the loop (`all` on false, `exists` on true, as cel-js's
+ * conditions are truthiness and its negation) and what the stop is charged (meter above).
+ */
+export function quantifierStop(kind: ComprehensionKind | undefined): { stopsOn: boolean; units: number } | undefined {
+  if (kind === 'all') return { stopsOn: false, units: COMPREHENSION_COSTS.all.condition };
+  if (kind === 'exists') return { stopsOn: true, units: COMPREHENSION_COSTS.exists.condition };
+  return undefined;
+}
+
 function isComprehension(result: MacroResult): result is { callAst: MacroResult & { args: ComprehensionArgs } } & MacroResult {
   return 'callAst' in result && typeof result.callAst.args === 'object' && result.callAst.args !== null;
 }
