@@ -54,6 +54,33 @@ export type LeanAnswer = true | LeanFailures | LeanSkip;
 /** How often the lean tier answered (passed or failed the policy) and gave up, and the last error it did not expect (a bug in a fragment). */
 export const leanStatistics = { answered: 0, gaveUp: 0, unexpected: undefined as unknown };
 
+/** How often one policy's lean function answered, and gave up (the exact code then decided). */
+export interface LeanTally {
+  answered: number;
+  gaveUp: number;
+}
+
+/**
+ * By policy name, since the process started: every plan of a policy of that name counts on the same
+ * tally (PolicyPlan.leanTally), so that a reload keeps counting where the set before left off. Bounded
+ * by the names ever loaded. serve exports them (daemonguard_policy_fast_path_total).
+ */
+const talliesByPolicy = new Map<string, LeanTally>();
+
+export function leanTallyOf(policy: string): LeanTally {
+  let tally = talliesByPolicy.get(policy);
+  if (tally === undefined) {
+    tally = { answered: 0, gaveUp: 0 };
+    talliesByPolicy.set(policy, tally);
+  }
+  return tally;
+}
+
+/** Every policy's tally, in the order the policies were first planned with a lean function. */
+export function leanTallies(): ReadonlyMap<string, Readonly<LeanTally>> {
+  return talliesByPolicy;
+}
+
 /** A validation's fragments: its expression's, and its messageExpression's (none: undefined; one without a fragment: null). */
 interface LeanValidation {
   readonly check: LeanFragment;
@@ -432,7 +459,7 @@ function runLean(plan: LeanPlan, activation: PolicyActivation): LeanAnswer {
 }
 
 /** What answerLean reads of a policy's plan. */
-type LeanPlan = Pick<PolicyPlan, 'lean' | 'leanParams' | 'sharedSlots' | 'sharedSlotCount'>;
+type LeanPlan = Pick<PolicyPlan, 'lean' | 'leanParams' | 'leanTally' | 'sharedSlots' | 'sharedSlotCount'>;
 
 /**
  * Whether `error` is one of the ways the lean tier is expected to stop: giving up, the budget, the
@@ -470,9 +497,11 @@ export function answerLean(plan: LeanPlan, activation: PolicyActivation): LeanAn
   if (answer !== false) {
     activation.endLeanAttempt();
     leanStatistics.answered++;
+    plan.leanTally!.answered++;
     return answer;
   }
   leanStatistics.gaveUp++;
+  plan.leanTally!.gaveUp++;
   activation.abandonLeanAttempt(plan);
   return false;
 }

@@ -12,7 +12,7 @@ import type { CelProgram } from '../cel/program.js';
 import { ALL_NAMESPACES } from '../policy/selectors.js';
 import type { CompiledException, CompiledExpression, CompiledPolicy, PolicySet } from '../policy/types.js';
 import { MATCH_CONDITIONS_COST_BUDGET, mayOverrun, POLICY_COST_BUDGET } from './policy-budget.js';
-import { leanCoversMatchConditions, leanPassOf, leanValueOf, type LeanPass } from './lean-pass.js';
+import { leanCoversMatchConditions, leanPassOf, leanTallyOf, leanValueOf, type LeanPass, type LeanTally } from './lean-pass.js';
 import type { Operation, PolicyOutcome } from './types.js';
 
 /** An expression the review evaluates, with its program at hand; the expression is read only to name a failure. */
@@ -74,6 +74,8 @@ export interface PolicyPlan {
   readonly leanMatchConditions: boolean;
   /** The params as the lean function reads them (lean-pass.ts leanValueOf). */
   readonly leanParams: unknown;
+  /** Where the lean function's answers and give-ups are counted (the policy name's); undefined without one. */
+  readonly leanTally: LeanTally | undefined;
 }
 
 /** The bit of `operation` in PolicyPlan.operations; 0 for a name that is not an operation (which no policy matches). */
@@ -145,6 +147,7 @@ function planOf(policy: CompiledPolicy, exceptionsByPolicy: PolicySet['exception
     lean,
     leanMatchConditions: lean !== undefined && leanCoversMatchConditions(lean),
     leanParams: leanValueOf(policy.params),
+    leanTally: lean === undefined ? undefined : leanTallyOf(policy.name),
   };
 }
 

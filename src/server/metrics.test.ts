@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
 import { PerformanceObserver } from 'node:perf_hooks';
 import { describe, it, mock } from 'node:test';
+import { admissionRequest, daemonSet, policyYaml, writeTree } from '../../test/support/admission-fixtures.js';
+import { review } from '../engine/review.js';
+import { loadPolicySet } from '../policy/load-policies.js';
 import { createServerMetrics, GC_DURATION_METRIC } from './metrics.js';
 
 /** The exposition lines of one metric family (its samples, without # HELP and # TYPE). */
@@ -83,6 +86,29 @@ describe('server metrics counted on the hot path', () => {
       'daemonguard_reviews_evaluated_total{position="first"} 4',
       'daemonguard_reviews_evaluated_total{position="later"} 9',
     ]);
+  });
+
+  it('counts per policy how often the fast path answered and gave up, across reloads of the policy', async () => {
+    const spec = `
+validationActions: [Deny]
+validations:
+  - expression: "object.spec.template.spec.containers.all(c, c.image != '')"
+  - expression: "object.spec.template.spec.?hostNetwork.orValue(false) == false"
+`;
+    const load = async () => loadPolicySet([await writeTree({ 'p.yaml': policyYaml('fast-path-images', spec) })]);
+    const fine = admissionRequest(daemonSet());
+    // containers as a string: the fast path gives up and the exact evaluator reports the error.
+    const odd = admissionRequest(daemonSet({ podSpec: { containers: 'agent' } }));
+    const first = await load();
+    for (const request of [fine, fine, odd]) review(request, first, { phase: 'validate' });
+    // A reload makes new plans; the policy's counts go on from where they were.
+    const reloaded = await load();
+    for (const request of [fine, odd]) review(request, reloaded, { phase: 'validate' });
+    const text = await createServerMetrics({ defaultMetrics: false }).registry.metrics();
+    assert.deepEqual(
+      samples(text, 'daemonguard_policy_fast_path_total').filter((line) => line.includes('"fast-path-images"')),
+      ['daemonguard_policy_fast_path_total{policy="fast-path-images",outcome="answered"} 3', 'daemonguard_policy_fast_path_total{policy="fast-path-images",outcome="gave_up"} 2'],
+    );
   });
 
   it('reads the same counts through the metric objects as through the exposition', async () => {

@@ -5,6 +5,7 @@ import { PerformanceObserver, constants as performanceConstants, type Performanc
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { ReviewTurnTotals } from './review-turn.js';
 import type { PolicyResult } from '../engine/types.js';
+import { leanTallies } from '../engine/lean-pass.js';
 
 /** The decision label of `daemonguard_admission_requests_total`. */
 export type RequestDecision = 'allowed' | 'patched' | 'denied' | 'error' | 'invalid';
@@ -393,6 +394,24 @@ export function createServerMetrics(options: ServerMetricsOptions = {}): ServerM
     registers: [registry],
     collect() {
       byPosition(this, reviewTurns?.firstSeconds ?? 0, reviewTurns?.laterSeconds ?? 0);
+    },
+  });
+
+  // The engine's per-policy tallies (plain numbers, counted by every review), read when scraped.
+  new Counter({
+    name: 'daemonguard_policy_fast_path_total',
+    help:
+      'Policy evaluations the compiled fast path answered (outcome="answered"), and those it handed to the exact evaluator (outcome="gave_up": ' +
+      'a value or construct it does not handle, a CEL error, the budget); since the process started, warm-up reviews included. ' +
+      'A policy often gave_up costs more per review.',
+    labelNames: ['policy', 'outcome'] as const,
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [policy, tally] of leanTallies()) {
+        this.inc({ policy, outcome: 'answered' }, tally.answered);
+        this.inc({ policy, outcome: 'gave_up' }, tally.gaveUp);
+      }
     },
   });
 
