@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
+import { repositoryDaemonSets } from '../../test/support/daemonset-corpus.js';
+import { referenceMeasureJson } from '../../test/support/json-limits-reference.js';
+import { wideDaemonSet } from '../../test/support/large-daemonsets.js';
 import { measureJson, surelyWithinJsonLimits, type JsonLimits } from './json-limits.js';
 
 const WIDE: JsonLimits = { maxDepth: 1000, maxElements: 1_000_000, maxNodes: 10_000_000, maxStringBytes: 10_000_000 };
@@ -52,6 +55,38 @@ describe('measureJson', () => {
     for (const text of ['', '"unterminated', '{"a": "b', '}}]]', '{"a" 1 2 3}', '\\', 'nul', '[1,,2]', '\u0000\u00ff', '"\\"']) {
       assert.doesNotThrow(() => measure(text), text);
     }
+  });
+});
+
+describe('measureJson against the plain version it replaced', () => {
+  it('gives the same counts, the same first violation and the same path on JSON, bracket soups and arbitrary bytes', () => {
+    const jsonText = fc.json({ depthSize: 'medium' }).map((text) => Buffer.from(text));
+    const bytes = fc.uint8Array({ maxLength: 96 }).map((array) => Buffer.from(array));
+    const soup = fc.array(fc.constantFrom('[', '{', ']', '}', '"', '\\', ',', ':', '1', ' ', 'a', 'é', '"k":'), { maxLength: 80 }).map((parts) => Buffer.from(parts.join('')));
+    const someLimits = fc.record({ maxDepth: fc.integer({ min: 1, max: 12 }), maxElements: fc.integer({ min: 1, max: 12 }), maxNodes: fc.integer({ min: 1, max: 60 }), maxStringBytes: fc.integer({ min: 0, max: 24 }) });
+    let violations = 0;
+    fc.assert(
+      fc.property(fc.oneof(jsonText, bytes, soup), someLimits, (text, chosen) => {
+        const measured = measureJson(text, chosen);
+        assert.deepEqual(measured, referenceMeasureJson(text, chosen), text.toString('latin1'));
+        if (measured.violation !== undefined) violations++;
+      }),
+      { numRuns: 4000 },
+    );
+    // Every kind of violation is reached, and often.
+    assert.ok(violations >= 500, `${violations} texts went over a limit`);
+  });
+
+  it('agrees on reviews of real and of wide DaemonSets, under wide limits and under tight ones', async () => {
+    const { daemonSets } = await repositoryDaemonSets();
+    const objects = [...daemonSets.map((entry) => entry.object), wideDaemonSet('wide', 40, 30, 8, 12)];
+    for (const object of objects) {
+      const text = Buffer.from(JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', request: { uid: 'u', object, oldObject: object } }));
+      for (const chosen of [WIDE, { maxDepth: 6, maxElements: 20, maxNodes: 300, maxStringBytes: 40 }, { ...WIDE, maxStringBytes: 64 }, { ...WIDE, maxDepth: 9 }]) {
+        assert.deepEqual(measureJson(text, chosen), referenceMeasureJson(text, chosen), JSON.stringify(object.metadata).slice(0, 120));
+      }
+    }
+    assert.ok(objects.length >= 20, `${objects.length} DaemonSets`);
   });
 });
 
