@@ -4,6 +4,7 @@ import { EvaluationError, Optional } from '@marcbachmann/cel-js';
 import { concatLists, concatStrings } from '../library/allocations.js';
 import { overThreshold, regionMeter } from '../cost.js';
 import { chargeIfPresent, forEachRegion, sizedCharge } from '../node-costs.js';
+import { boolQuantifierStop } from '../library/comprehensions.js';
 import { chargeEquality } from '../library/equality-cost.js';
 import { hasField } from '../library/standard.js';
 import {
@@ -1149,16 +1150,26 @@ export class Generator {
       // A quantifier (all, exists): an error in one step is kept while the others may still decide.
       const error = this.out.temporary();
       this.emit(`${error} = undefined;`);
+      // Its accumulator a bool throughout (boolQuantifierStop): the metered condition, a call and a
+      // ToBoolean per element, is a comparison with the value it stops on, its charge inline where it
+      // returns false (library/comprehensions.ts), and the result, the identity, is the accumulator.
+      const stop = boolQuantifierStop(c);
       this.out.block(`for (${i} = 0; ${i} < ${length}; ${i}++)`, () => {
-        this.emit(`if (!${cond!}(${accu})) { ${t} = ${this.k(result)}(${accu}); break ${done}; }`);
+        if (stop === undefined) this.emit(`if (!${cond!}(${accu})) { ${t} = ${this.k(result)}(${accu}); break ${done}; }`);
+        else this.emit(`if (${accu} === ${stop.stopsOn}) { ${this.charge(String(stop.units))} ${t} = ${accu}; break ${done}; }`);
         element();
         const next = this.out.temporary();
         this.out.block('try', () => this.emit(`${next} = ${this.cel(c.step, inner)};`), `} catch (caught) { ${error} ??= caught; continue; }`);
         this.emit(`${accu} = ${next};`);
         this.emit(`${accuSlot} = ${accu};`);
       });
-      this.emit(`if (${error} && ${cond!}(${accu})) throw ${error};`);
-      this.emit(`${t} = ${this.k(result)}(${accu});`);
+      if (stop === undefined) {
+        this.emit(`if (${error} && ${cond!}(${accu})) throw ${error};`);
+        this.emit(`${t} = ${this.k(result)}(${accu});`);
+      } else {
+        this.emit(`if (${error}) { if (${accu} !== ${stop.stopsOn}) throw ${error}; ${this.charge(String(stop.units))} }`);
+        this.emit(`${t} = ${accu};`);
+      }
     });
     return { src: t, json: keepsJson };
   }

@@ -41,7 +41,7 @@ import { comprehensionKind, forEachRegion, sizedCharge } from '../node-costs.js'
 import { concatLists, concatStrings } from '../library/allocations.js';
 import { equalityCost } from '../library/equality-cost.js';
 import { literalPatternMatcher, matches } from '../library/regex.js';
-import { quantifierStop } from '../library/comprehensions.js';
+import { boolQuantifierStop } from '../library/comprehensions.js';
 import { codePointCount } from '../library/string-sizes.js';
 import { resolveStatically, runtimeResolver, type Handler } from '../overloads.js';
 import { jsonObjectKeys, sameFirstElementType } from './runtime.js';
@@ -781,11 +781,11 @@ class LeanGenerator {
       const step = this.gen(c.step, inner);
       this.emit(`${accu} = ${step};`);
       if (c.condition === undefined) return;
-      // A quantifier whose accumulator is a bool throughout (a literal, then `predicate ? true : false`)
-      // stops on one value: a comparison, and the stop's charge inline, instead of calling the metered
-      // condition (library/comprehensions.ts) with a ToBoolean of its result on every element.
-      const stop = quantifierStop(kind);
-      const inline = stop !== undefined && init === String(!stop.stopsOn) && this.booleans.has(step);
+      // A quantifier whose accumulator is a bool throughout (boolQuantifierStop) stops on one value: a
+      // comparison, and the stop's charge inline, instead of calling the metered condition
+      // (library/comprehensions.ts) with a ToBoolean of its result on every element.
+      const stop = boolQuantifierStop(c);
+      const inline = stop !== undefined && this.booleans.has(step);
       this.lines[conditionLine] =
         '  '.repeat(this.depth) +
         (inline

@@ -6,15 +6,17 @@
 // node and no per-element allocation.
 import type { Environment } from '@marcbachmann/cel-js';
 import { chargeCost } from '../cost.js';
-import { COMPREHENSION_COSTS, type ComprehensionKind } from '../node-costs.js';
+import { COMPREHENSION_COSTS, comprehensionKind, type ComprehensionKind } from '../node-costs.js';
 import {
   findBuiltinMacro,
   installRegistryHooks,
   registryOf,
+  type ComprehensionLike,
   type DeclarationLike,
   type MacroExpansion,
   type MacroExpander,
   type MacroResult,
+  type NodeLike,
   type RegistryLike,
 } from '../cel-js-internals.js';
 
@@ -54,15 +56,32 @@ function meter(args: ComprehensionArgs, kind: ComprehensionKind): void {
         };
 }
 
+/** Where a quantifier's loop stops: the accumulator's value that stops it, and what the stop is charged (meter above). */
+export interface QuantifierStop {
+  readonly stopsOn: boolean;
+  readonly units: number;
+}
+
+function isBoolLiteral(node: NodeLike, value: boolean): boolean {
+  return node.op === 'value' && node.args === value;
+}
+
 /**
- * A quantifier's loop condition as the lean tier inlines it (codegen/lean-generator.ts): the bool
- * accumulator value on which it stops the loop (`all` on false, `exists` on true, as cel-js's
- * conditions are truthiness and its negation) and what the stop is charged (meter above).
+ * A quantifier's loop condition as generated code inlines it (codegen/generator.ts and
+ * lean-generator.ts): for `all` and `exists` as cel-js expands them, whose accumulator is a bool
+ * throughout (a literal to start, each step `predicate ? true : false`, the result the accumulator
+ * itself), the value on which the condition stops the loop (`all` on false, `exists` on true: cel-js's
+ * conditions are truthiness and its negation) and what the metered condition charges there;
+ * undefined for any other comprehension, which calls the condition.
  */
-export function quantifierStop(kind: ComprehensionKind | undefined): { stopsOn: boolean; units: number } | undefined {
-  if (kind === 'all') return { stopsOn: false, units: COMPREHENSION_COSTS.all.condition };
-  if (kind === 'exists') return { stopsOn: true, units: COMPREHENSION_COSTS.exists.condition };
-  return undefined;
+export function boolQuantifierStop(c: ComprehensionLike): QuantifierStop | undefined {
+  const kind = comprehensionKind(c);
+  const stop: QuantifierStop | undefined =
+    kind === 'all' ? { stopsOn: false, units: COMPREHENSION_COSTS.all.condition } : kind === 'exists' ? { stopsOn: true, units: COMPREHENSION_COSTS.exists.condition } : undefined;
+  if (stop === undefined || c.condition === undefined || !isBoolLiteral(c.init, !stop.stopsOn)) return undefined;
+  const [, whenTrue, whenFalse] = Array.isArray(c.step.args) ? (c.step.args as NodeLike[]) : [];
+  if (c.step.op !== '?:' || whenTrue === undefined || whenFalse === undefined || !isBoolLiteral(whenTrue, true) || !isBoolLiteral(whenFalse, false)) return undefined;
+  return c.result(true) === true && c.result(false) === false ? stop : undefined;
 }
 
 function isComprehension(result: MacroResult): result is { callAst: MacroResult & { args: ComprehensionArgs } } & MacroResult {
