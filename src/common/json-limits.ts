@@ -36,7 +36,8 @@ export interface JsonShape {
   violation?: JsonLimitViolation;
 }
 
-interface Frame {
+/** An open object or array while measuring (exported, with isJsonDelimiter and jsonPathOf, for the reference version in test/support). */
+export interface JsonFrame {
   isObject: boolean;
   /** Elements of the array, or members of the object, seen so far. */
   entries: number;
@@ -50,7 +51,7 @@ interface Frame {
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
 
-function isDelimiter(byte: number): boolean {
+export function isJsonDelimiter(byte: number): boolean {
   // , ] } and JSON whitespace end a number or a literal.
   return byte === 0x2c || byte === 0x5d || byte === 0x7d || byte === 0x20 || byte === 0x0a || byte === 0x0d || byte === 0x09;
 }
@@ -80,7 +81,7 @@ function stringEnd(bytes: Uint8Array, start: number): number {
   }
 }
 
-function keyText(bytes: Uint8Array, frame: Frame): string {
+function keyText(bytes: Uint8Array, frame: JsonFrame): string {
   const raw = Buffer.from(bytes.buffer, bytes.byteOffset + frame.keyStart, frame.keyEnd - frame.keyStart + 1).toString('utf8');
   try {
     return JSON.parse(raw) as string;
@@ -89,10 +90,10 @@ function keyText(bytes: Uint8Array, frame: Frame): string {
   }
 }
 
-function pathOf(bytes: Uint8Array, stack: readonly Frame[], depth: number): (string | number)[] {
+export function jsonPathOf(bytes: Uint8Array, stack: readonly JsonFrame[], depth: number): (string | number)[] {
   const path: (string | number)[] = [];
   for (let level = 0; level < depth; level++) {
-    const frame = stack[level] as Frame;
+    const frame = stack[level] as JsonFrame;
     if (frame.isObject) path.push(keyText(bytes, frame));
     else path.push(frame.entries - 1);
   }
@@ -100,8 +101,8 @@ function pathOf(bytes: Uint8Array, stack: readonly Frame[], depth: number): (str
 }
 
 /** The result for a violation of `limit` at the value at `pathDepth` (see JsonLimitViolation.path). */
-function violationAt(bytes: Uint8Array, stack: readonly Frame[], nodes: number, limit: JsonLimitName, max: number, pathDepth: number): JsonShape {
-  return { nodes, violation: { limit, max, path: pathOf(bytes, stack, pathDepth) } };
+function violationAt(bytes: Uint8Array, stack: readonly JsonFrame[], nodes: number, limit: JsonLimitName, max: number, pathDepth: number): JsonShape {
+  return { nodes, violation: { limit, max, path: jsonPathOf(bytes, stack, pathDepth) } };
 }
 
 /**
@@ -113,9 +114,9 @@ function violationAt(bytes: Uint8Array, stack: readonly Frame[], nodes: number, 
  */
 export function measureJson(bytes: Uint8Array, limits: JsonLimits): JsonShape {
   const { maxDepth, maxElements, maxNodes, maxStringBytes } = limits;
-  const stack: Frame[] = [];
+  const stack: JsonFrame[] = [];
   /** stack[depth - 1]: the innermost open object or array, undefined at the top level. */
-  let frame: Frame | undefined;
+  let frame: JsonFrame | undefined;
   let depth = 0;
   let nodes = 0;
   let at = 0;
@@ -186,7 +187,7 @@ export function measureJson(bytes: Uint8Array, limits: JsonLimits): JsonShape {
         if (frame !== undefined && !frame.isObject && ++frame.entries > maxElements) return violationAt(bytes, stack, nodes, 'elements', maxElements, depth - 1);
         if (++nodes > maxNodes) return violationAt(bytes, stack, nodes, 'nodes', maxNodes, depth);
         at++;
-        while (at < length && !isDelimiter(bytes[at] as number)) at++;
+        while (at < length && !isJsonDelimiter(bytes[at] as number)) at++;
     }
   }
   return { nodes };

@@ -1,28 +1,13 @@
 // measureJson as it was before it was rewritten for speed (src/common/json-limits.ts): the plain
 // version, kept as the reference the rewrite must agree with on every text and limits
-// (src/common/json-limits.test.ts). Not used outside tests.
-import type { JsonLimitName, JsonLimits, JsonShape } from '../../src/common/json-limits.js';
-
-interface Frame {
-  isObject: boolean;
-  /** Elements of the array, or members of the object, seen so far. */
-  entries: number;
-  /** In an object: whether the next string is a key. */
-  expectKey: boolean;
-  /** In an object: the current key's quotes, as byte offsets (decoded only to report a path). */
-  keyStart: number;
-  keyEnd: number;
-}
+// (src/common/json-limits.test.ts); the helpers the rewrite left as they were are imported. Not used
+// outside tests.
+import { isJsonDelimiter as isDelimiter, jsonPathOf as pathOf, type JsonFrame as Frame, type JsonLimitName, type JsonLimits, type JsonShape } from '../../src/common/json-limits.js';
 
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
 
-function isDelimiter(byte: number): boolean {
-  // , ] } and JSON whitespace end a number or a literal.
-  return byte === 0x2c || byte === 0x5d || byte === 0x7d || byte === 0x20 || byte === 0x0a || byte === 0x0d || byte === 0x09;
-}
-
-/** The closing quote of the string whose opening quote is at `start`, or -1 when it is not closed. */
+/** The closing quote of the string whose opening quote is at `start`, or -1: with indexOf, as before. */
 function stringEnd(bytes: Uint8Array, start: number): number {
   let at = start;
   for (;;) {
@@ -32,25 +17,6 @@ function stringEnd(bytes: Uint8Array, start: number): number {
     while (bytes[at - 1 - backslashes] === BACKSLASH) backslashes++;
     if (backslashes % 2 === 0) return at;
   }
-}
-
-function keyText(bytes: Uint8Array, frame: Frame): string {
-  const raw = Buffer.from(bytes.buffer, bytes.byteOffset + frame.keyStart, frame.keyEnd - frame.keyStart + 1).toString('utf8');
-  try {
-    return JSON.parse(raw) as string;
-  } catch {
-    return raw.slice(1, -1);
-  }
-}
-
-function pathOf(bytes: Uint8Array, stack: readonly Frame[], depth: number): (string | number)[] {
-  const path: (string | number)[] = [];
-  for (let level = 0; level < depth; level++) {
-    const frame = stack[level] as Frame;
-    if (frame.isObject) path.push(keyText(bytes, frame));
-    else path.push(frame.entries - 1);
-  }
-  return path;
 }
 
 /**
