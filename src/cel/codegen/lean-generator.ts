@@ -335,7 +335,7 @@ class LeanGenerator {
   }
 
   charge(units: string): void {
-    this.emit(`if ((M.spent += ${units}) > M.threshold) over();`);
+    this.emit(chargeText(units));
   }
 
   /** Gives up where the generated code reaches this point (`what`: the construct, for readers of the source); the value is never used. */
@@ -754,7 +754,7 @@ class LeanGenerator {
       });
       this.emit(`${state} = 1;`);
     });
-    this.emit(`if (${found} !== 0) { if ((M.spent += ${found}) > M.threshold) over(); }`);
+    this.emit(`if (${found} !== 0) { ${chargeText(found)} }`);
     return { state, member };
   }
 
@@ -769,8 +769,7 @@ class LeanGenerator {
     const accu = this.t();
     const iteration = this.t();
     const i = this.t();
-    const init = this.gen(c.init, scope);
-    this.emit(`${accu} = ${init};`);
+    this.emit(`${accu} = ${this.gen(c.init, scope)};`);
     const inner: LeanScope = { names: new Map([...scope.names, [c.iterVarName, iteration]]), accumulator: accu };
     this.block(`for (${i} = 0; ${i} < ${items}.length; ${i}++)`, () => {
       // The loop condition, tested before each element: its line is written once the step is known.
@@ -789,7 +788,7 @@ class LeanGenerator {
       this.lines[conditionLine] =
         '  '.repeat(this.depth) +
         (inline
-          ? `if (${accu} === ${stop.stopsOn}) { if ((M.spent += ${stop.units}) > M.threshold) over(); break; }`
+          ? `if (${accu} === ${stop.stopsOn}) { ${chargeText(String(stop.units))} break; }`
           : `if (!${this.k(c.condition)}(${accu})) break;`);
     });
     return accu;
@@ -797,6 +796,11 @@ class LeanGenerator {
 }
 
 const BOOLEAN_LITERALS: ReadonlySet<string> = new Set(['true', 'false']);
+
+/** The statement that charges `units` (a number's source) to the meter, as the exact code charges a region. */
+function chargeText(units: string): string {
+  return `if ((M.spent += ${units}) > M.threshold) over();`;
+}
 
 /**
  * The test each iteration value passes where a check typed the range's elements as a primitive (a
