@@ -51,9 +51,6 @@ export type LeanSkip = number;
 
 export type LeanAnswer = true | LeanFailures | LeanSkip;
 
-/** How often the lean tier answered (passed or failed the policy) and gave up, and the last error it did not expect (a bug in a fragment). */
-export const leanStatistics = { answered: 0, gaveUp: 0, unexpected: undefined as unknown };
-
 /** How often one policy's lean function answered, and gave up (the exact code then decided). */
 export interface LeanTally {
   answered: number;
@@ -80,6 +77,24 @@ export function leanTallyOf(policy: string): LeanTally {
 export function leanTallies(): ReadonlyMap<string, Readonly<LeanTally>> {
   return talliesByPolicy;
 }
+
+/**
+ * How often the lean tier answered (passed or failed the policy) and gave up, all policies together
+ * (the tallies' sums), and the last error it did not expect (a bug in a fragment).
+ */
+export const leanStatistics = {
+  get answered(): number {
+    let sum = 0;
+    for (const tally of talliesByPolicy.values()) sum += tally.answered;
+    return sum;
+  },
+  get gaveUp(): number {
+    let sum = 0;
+    for (const tally of talliesByPolicy.values()) sum += tally.gaveUp;
+    return sum;
+  },
+  unexpected: undefined as unknown,
+};
 
 /** A validation's fragments: its expression's, and its messageExpression's (none: undefined; one without a fragment: null). */
 interface LeanValidation {
@@ -496,11 +511,9 @@ export function answerLean(plan: LeanPlan, activation: PolicyActivation): LeanAn
   }
   if (answer !== false) {
     activation.endLeanAttempt();
-    leanStatistics.answered++;
     plan.leanTally!.answered++;
     return answer;
   }
-  leanStatistics.gaveUp++;
   plan.leanTally!.gaveUp++;
   activation.abandonLeanAttempt(plan);
   return false;

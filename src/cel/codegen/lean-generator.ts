@@ -572,7 +572,7 @@ class LeanGenerator {
     this.block(`if (${c} === true)`, () => this.emit(`${t} = ${(left = this.gen(leftNode, scope))};`));
     this.block(known ? 'else' : `else if (${c} === false)`, () => this.emit(`${t} = ${(right = this.gen(rightNode, scope))};`));
     if (!known) this.emit('else throw BAIL;');
-    // A quantifier's step (`predicate ? true : false`) is a bool: its loop test can be a comparison.
+    // Both branches literal bools (a quantifier's step): a bool, tested no further where one is required.
     if (BOOLEAN_LITERALS.has(left) && BOOLEAN_LITERALS.has(right)) this.booleans.add(t);
     return t;
   }
@@ -771,25 +771,16 @@ class LeanGenerator {
     const i = this.t();
     this.emit(`${accu} = ${this.gen(c.init, scope)};`);
     const inner: LeanScope = { names: new Map([...scope.names, [c.iterVarName, iteration]]), accumulator: accu };
+    // A quantifier whose accumulator is a bool throughout (boolQuantifierStop: its step is `predicate ?
+    // true : false`, a bool here too) stops on one value: a comparison, and the stop's charge inline,
+    // instead of calling the metered condition (library/comprehensions.ts) and a ToBoolean per element.
+    const stop = boolQuantifierStop(c);
     this.block(`for (${i} = 0; ${i} < ${items}.length; ${i}++)`, () => {
-      // The loop condition, tested before each element: its line is written once the step is known.
-      const conditionLine = this.lines.length;
-      if (c.condition !== undefined) this.emit('');
+      if (stop !== undefined) this.emit(`if (${accu} === ${stop.stopsOn}) { ${chargeText(String(stop.units))} break; }`);
+      else if (c.condition !== undefined) this.emit(`if (!${this.k(c.condition)}(${accu})) break;`);
       this.emit(`${iteration} = ${items}[${i}];`);
       if (check !== undefined) this.require(check(iteration));
-      const step = this.gen(c.step, inner);
-      this.emit(`${accu} = ${step};`);
-      if (c.condition === undefined) return;
-      // A quantifier whose accumulator is a bool throughout (boolQuantifierStop) stops on one value: a
-      // comparison, and the stop's charge inline, instead of calling the metered condition
-      // (library/comprehensions.ts) with a ToBoolean of its result on every element.
-      const stop = boolQuantifierStop(c);
-      const inline = stop !== undefined && this.booleans.has(step);
-      this.lines[conditionLine] =
-        '  '.repeat(this.depth) +
-        (inline
-          ? `if (${accu} === ${stop.stopsOn}) { ${chargeText(String(stop.units))} break; }`
-          : `if (!${this.k(c.condition)}(${accu})) break;`);
+      this.emit(`${accu} = ${this.gen(c.step, inner)};`);
     });
     return accu;
   }
