@@ -30,7 +30,7 @@ export interface WebhookBenchOptions {
   baseline?: string;
   /** The hand-written server takes its turn: not with --no-hand-written, nor with --policies (its checks are the built-in library's). */
   handWritten: boolean;
-  /** serve with one trivial policy and serve with its decisions replayed take their turns: not with --no-serve-floor. */
+  /** serve with one trivial policy, serve with its decisions replayed and (with the hand-written server) serve with the hand-written checks take their turns: not with --no-serve-floor. */
   serveFloor: boolean;
 }
 

@@ -12,7 +12,9 @@
 // serve` as in (b) with its decisions replayed (bench/replayed-review.ts): every review answered with the
 // decision the engine made for the first one like it, so it pays for everything but the evaluation (the
 // library's answer included: its warnings, every policy's outcome in metrics, the longer log line), the
-// least any engine could cost inside this serve. A load generator in a process of its own (autocannon, HTTPS
+// least any engine could cost inside this serve; (f) `daemonguard serve` as in (b) deciding with the library
+// written by hand (bench/hand-written-review.ts): what serve would cost with an engine as fast as plain
+// JavaScript, measured inside serve rather than estimated from (c) and (d). A load generator in a process of its own (autocannon, HTTPS
 // keep-alive) drives each with 10 and 50 connections, small (~5 KB) and large (~60 KB) reviews, the
 // servers taking turns (D A B C D A B C) because the machine is shared and noisy. Reported: medians of
 // requests/s, p50, p99, and the server's own CPU time per request (/proc utime+stime over the requests
@@ -23,7 +25,7 @@
 //
 //   npm run bench [-- --quick] [--rounds N] [--seconds S] [--only validate-small-c10,...] [--profile] [--node-flag F ...]
 //                    [--no-hand-written]  (leave the hand-written server out)
-//                    [--no-serve-floor] (leave serve with one trivial policy and serve with its decisions replayed out)
+//                    [--no-serve-floor] (leave serve with one trivial policy, serve with its decisions replayed and serve with the hand-written checks out)
 //                    [--policies DIR]   (another policy library instead of the built-in one; the
 //                                        hand-written server, which has the built-in library's checks, is left out;
 //                                        serve with one trivial policy stays: serve's own cost does not depend on
@@ -116,6 +118,8 @@ const BODIES = 16;
 const TARGET_SHARE = 0.7;
 /** The --import module that makes a serve replay its decisions (bench/replay-decisions.ts). */
 const REPLAY_DECISIONS = fileURLToPath(new URL('./replay-decisions.js', import.meta.url));
+/** The --import module that makes a serve decide with the library written by hand (bench/hand-written-engine.ts). */
+const HAND_WRITTEN_ENGINE = fileURLToPath(new URL('./hand-written-engine.js', import.meta.url));
 
 interface Answer {
   apiVersion?: string;
@@ -145,6 +149,14 @@ async function checkAnswers(server: RunningServer, caFile: string, endpoint: End
   }
   if (response!.warnings?.length) parts.push(`${response!.warnings.length} warning(s)`);
   return parts.join(', ');
+}
+
+/** A server's whole answer to one review, its uid left out: to hold a stand-in's answers to serve's, byte for byte. */
+async function responseWithoutUid(server: RunningServer, caFile: string, endpoint: Endpoint, payload: PayloadName): Promise<string> {
+  const [body] = reviewBodies(payload, 1, `response-${server.name}-${endpoint}`);
+  const answer = await httpsRequest(`${server.url}/${endpoint}?timeout=10s`, 'POST', body, caFile);
+  const response = (JSON.parse(answer.body) as Answer).response ?? {};
+  return JSON.stringify({ ...response, uid: undefined });
 }
 
 /** The review-turn totals on a server's /metrics, or undefined (no probe port, or a build without them). */
@@ -251,6 +263,21 @@ async function main(): Promise<void> {
         })
       : undefined;
     if (replayed !== undefined) servers.push(replayed);
+    // What serve would cost with an engine as fast as plain JavaScript: the same serve deciding with the
+    // library written by hand (bench/hand-written-review.ts), inside its process and its CPU caches.
+    const handWrittenEngine =
+      SERVE_FLOOR && HAND_WRITTEN
+        ? await startServe({
+            tls,
+            policies: BUILT_IN_POLICIES,
+            namespacesFile,
+            logFile: join(work, 'serve-hand-written-checks.log'),
+            name: 'serve-hand-written-checks',
+            nodeFlags: [...NODE_FLAGS, `--import=${HAND_WRITTEN_ENGINE}`],
+            env: SHIPPED_ENVIRONMENT,
+          })
+        : undefined;
+    if (handWrittenEngine !== undefined) servers.push(handWrittenEngine);
     const trivialIdleRss = trivial === undefined ? undefined : residentBytes(trivial.pid);
 
     const decisions: string[] = [];
@@ -271,6 +298,11 @@ async function main(): Promise<void> {
           const replay = await checkAnswers(replayed, tls.caFile, endpoint, payload);
           if (replay !== decided) throw new Error(`/${endpoint} ${payload}: serve with its decisions replayed answered "${replay}", daemonguard "${decided}"`);
         }
+        if (handWrittenEngine !== undefined) {
+          const own = await responseWithoutUid(serve, tls.caFile, endpoint, payload);
+          const byHand = await responseWithoutUid(handWrittenEngine, tls.caFile, endpoint, payload);
+          if (byHand !== own) throw new Error(`/${endpoint} ${payload}: serve with the hand-written checks answered ${byHand.slice(0, 300)}, daemonguard ${own.slice(0, 300)}`);
+        }
         if (handWritten !== undefined) {
           // A baseline that decided otherwise would be measured doing other work.
           const byHand = await checkAnswers(handWritten, tls.caFile, endpoint, payload);
@@ -287,7 +319,7 @@ async function main(): Promise<void> {
     });
     // Warm-up: the JIT settles on every path before anything is measured.
     let reviews = 0;
-    for (const server of [floor, serve, ...[baseline, handWritten, trivial, replayed].filter((s): s is RunningServer => s !== undefined)]) {
+    for (const server of [floor, serve, ...[baseline, handWritten, trivial, replayed, handWrittenEngine].filter((s): s is RunningServer => s !== undefined)]) {
       const result = await runLoad({
         url: server.url,
         connections: 10,
@@ -299,15 +331,24 @@ async function main(): Promise<void> {
 
     const runs = new Map<
       string,
-      { floor: Measurement[]; daemonguard: Measurement[]; baseline: Measurement[]; handWritten: Measurement[]; trivial: Measurement[]; replayed: Measurement[] }
+      {
+        floor: Measurement[];
+        daemonguard: Measurement[];
+        baseline: Measurement[];
+        handWritten: Measurement[];
+        trivial: Measurement[];
+        replayed: Measurement[];
+        handWrittenEngine: Measurement[];
+      }
     >();
-    for (const c of cases) runs.set(caseId(c), { floor: [], daemonguard: [], baseline: [], handWritten: [], trivial: [], replayed: [] });
+    for (const c of cases) runs.set(caseId(c), { floor: [], daemonguard: [], baseline: [], handWritten: [], trivial: [], replayed: [], handWrittenEngine: [] });
     const started = performance.now();
     for (let round = 0; round < ROUNDS; round++) {
       for (const c of cases) {
         const entry = runs.get(caseId(c))!;
         // Before the floor, so that the floor and daemonguard stay adjacent.
         if (replayed !== undefined) entry.replayed.push(await measure(replayed, loadSpec(replayed, c, SECONDS)));
+        if (handWrittenEngine !== undefined) entry.handWrittenEngine.push(await measure(handWrittenEngine, loadSpec(handWrittenEngine, c, SECONDS)));
         if (trivial !== undefined) entry.trivial.push(await measure(trivial, loadSpec(trivial, c, SECONDS)));
         entry.floor.push(await measure(floor, loadSpec(floor, c, SECONDS)));
         const measured = await measure(serve, loadSpec(serve, c, SECONDS));
@@ -442,6 +483,29 @@ async function main(): Promise<void> {
         );
       }
     }
+    const handWrittenEngineShares = new Map<string, number>();
+    if (handWrittenEngine !== undefined) {
+      lines.push('');
+      lines.push(
+        'serve with the hand-written checks as its engine (bench/hand-written-review.ts: the same serve, build, node flags and library, whose review() decides with the ' +
+          "library written by hand; its answers the engine's, byte for byte): what serve would reach with an engine as fast as plain JavaScript, measured inside serve " +
+          "and its CPU caches; measured right after the replayed serve in every round. checks = it − replayed (medians of the rounds' values):",
+      );
+      lines.push('');
+      lines.push('| endpoint | payload | conns | req/s | / floor | p99 ms | p99 ratio to the floor | floor CPU µs/req | CPU µs/req | checks µs/req | dg CPU / its CPU |');
+      lines.push('|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+      for (const c of cases) {
+        const { handWrittenEngine: h, replayed: r, floor: a, daemonguard: b } = runs.get(caseId(c))!;
+        const share = roundRatio(h, a, (m) => m.requestsPerSecond);
+        handWrittenEngineShares.set(caseId(c), share);
+        const checks = r.length === h.length ? fixed(median(h.map((m, i) => m.cpuPerRequest - r[i]!.cpuPerRequest)), 0) : 'n/a';
+        lines.push(
+          `| /${c.endpoint} | ${c.payload} | ${c.connections} | ${fixed(med(h, (m) => m.requestsPerSecond), 0)} | ${fixed(share, 2)} | ${fixed(med(h, (m) => m.p99), 2)} | ` +
+            `${fixed(roundRatio(h, a, (m) => m.p99), 2)}× | ${fixed(med(a, (m) => m.cpuPerRequest), 0)} | ${fixed(med(h, (m) => m.cpuPerRequest), 0)} | ${checks} | ` +
+            `${fixed(roundRatio(b, h, (m) => m.cpuPerRequest), 2)}× |`,
+        );
+      }
+    }
     if (baseline !== undefined) {
       lines.push('');
       lines.push(`against the baseline build (${baselineDir}), measured right after daemonguard in every round; ratios are the medians of the rounds' daemonguard/baseline ratios:`);
@@ -560,6 +624,10 @@ async function main(): Promise<void> {
       lines.push(
         `serve with its decisions replayed: evaluation ${fixed(replay.evaluation, 0)} µs per request, ${fixed(replay.evaluationBudget, 0)} µs left for it at ${TARGET_SHARE.toFixed(2)} of the floor (validate, small, c10; medians of the rounds)`,
       );
+    }
+    const byHandInServe = handWrittenEngineShares.get('validate-small-c10');
+    if (byHandInServe !== undefined) {
+      lines.push(`serve with the hand-written checks as its engine vs floor: ${fixed(byHandInServe, 2)} (validate, small, c10; measured: the throughput target's reach for any engine inside serve)`);
     }
     console.log(lines.join('\n'));
   } finally {
