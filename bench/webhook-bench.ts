@@ -533,29 +533,44 @@ async function main(): Promise<void> {
     }
     const withTurns = cases.filter((c) => runs.get(caseId(c))!.daemonguard.every((m) => m.turns !== undefined));
     if (withTurns.length > 0) {
-      const hasBaselineTurns = baseline !== undefined && withTurns.every((c) => runs.get(caseId(c))!.baseline.every((m) => m.turns !== undefined));
+      // The other serves whose review turns were read in every round, beside daemonguard's.
+      type Series = 'baseline' | 'handWrittenEngine';
+      const others = (
+        [
+          ['baseline', 'baseline', baseline],
+          ['handWrittenEngine', 'hand-written checks', handWrittenEngine],
+        ] as const
+      )
+        .filter(([series, , server]) => server !== undefined && withTurns.every((c) => runs.get(caseId(c))![series as Series].every((m) => m.turns !== undefined)))
+        .map(([series, label]) => ({ series: series as Series, label }));
       lines.push('');
       lines.push(
         "inside serve, from its review-turn metrics (/metrics before and after each round): µs per review, its evaluation and its answer's building, " +
           'the first review of an event-loop turn (its code out of the CPU caches) apart from the later ones; medians of the rounds' +
-          (hasBaselineTurns ? '; the baseline build the same way, and the ratio of the means (median of the rounds):' : ':'),
+          (others.length > 0 ? `; ${others.map((o) => o.label).join(' and ')} the same way, and daemonguard's mean over theirs (median of the rounds' ratios):` : ':'),
       );
       lines.push('');
       lines.push(
         '| endpoint | payload | conns | first of a turn µs | later µs | mean µs | reviews per turn |' +
-          (hasBaselineTurns ? ' baseline first µs | baseline later µs | baseline mean µs | mean ratio |' : ''),
+          others.map((o) => ` ${o.label} first µs | ${o.label} later µs | ${o.label} mean µs | mean ratio to ${o.label} |`).join(''),
       );
-      lines.push('|---|---|---:|---:|---:|---:|---:|' + (hasBaselineTurns ? '---:|---:|---:|---:|' : ''));
+      lines.push('|---|---|---:|---:|---:|---:|---:|' + '---:|---:|---:|---:|'.repeat(others.length));
       const turnsOf = (list: readonly Measurement[], pick: (t: ReviewTurnSample) => number): number => med(list, (m) => pick(m.turns!));
       for (const c of withTurns) {
-        const { daemonguard: b, baseline: a } = runs.get(caseId(c))!;
+        const entry = runs.get(caseId(c))!;
+        const b = entry.daemonguard;
         lines.push(
           `| /${c.endpoint} | ${c.payload} | ${c.connections} | ${fixed(turnsOf(b, (t) => t.firstMicros), 1)} | ${fixed(turnsOf(b, (t) => t.laterMicros), 1)} | ` +
             `${fixed(turnsOf(b, (t) => t.meanMicros), 1)} | ${fixed(turnsOf(b, (t) => t.reviewsPerTurn), 1)} |` +
-            (hasBaselineTurns
-              ? ` ${fixed(turnsOf(a, (t) => t.firstMicros), 1)} | ${fixed(turnsOf(a, (t) => t.laterMicros), 1)} | ${fixed(turnsOf(a, (t) => t.meanMicros), 1)} | ` +
-                `${fixed(median(a.map((m, i) => b[i]!.turns!.meanMicros / m.turns!.meanMicros)), 2)}× |`
-              : ''),
+            others
+              .map(({ series }) => {
+                const a = entry[series];
+                return (
+                  ` ${fixed(turnsOf(a, (t) => t.firstMicros), 1)} | ${fixed(turnsOf(a, (t) => t.laterMicros), 1)} | ${fixed(turnsOf(a, (t) => t.meanMicros), 1)} | ` +
+                  `${fixed(median(a.map((m, i) => b[i]!.turns!.meanMicros / m.turns!.meanMicros)), 2)}× |`
+                );
+              })
+              .join(''),
         );
       }
     }
