@@ -370,7 +370,7 @@ async function main(): Promise<void> {
     lines.push('');
     lines.push(`machine: ${machineDescription()}`);
     lines.push(
-      `method: ${ROUNDS} round(s) × ${SECONDS} s per case and server, ${replayed === undefined ? '' : 'serve with its decisions replayed, '}${trivial === undefined ? '' : 'serve with one trivial policy, '}floor, daemonguard${handWritten === undefined ? '' : ', hand-written'}${baseline === undefined ? '' : ', baseline'} taking turns, load from autocannon ` +
+      `method: ${ROUNDS} round(s) × ${SECONDS} s per case and server, ${replayed === undefined ? '' : 'serve with its decisions replayed, '}${handWrittenEngine === undefined ? '' : 'serve with the hand-written checks, '}${trivial === undefined ? '' : 'serve with one trivial policy, '}floor, daemonguard${handWritten === undefined ? '' : ', hand-written'}${baseline === undefined ? '' : ', baseline'} taking turns, load from autocannon ` +
         `in its own process (HTTPS keep-alive); medians over rounds; each ratio is the median of the rounds' daemonguard/floor ` +
         `(or daemonguard/hand-written${trivial === undefined ? '' : ', trivial/floor'}${replayed === undefined ? '' : ', replayed/floor'}) ratios`,
     );
@@ -380,7 +380,9 @@ async function main(): Promise<void> {
       `serve runs as ${describeFlags(NODE_FLAGS)}${environment.length > 0 ? ` with ${environment.join(' ')}` : ''}` +
         (PLAIN_NODE ? ' (--plain-node)' : " (the image's ENTRYPOINT and the deployment's NODE_OPTIONS)") +
         (baseline === undefined ? '' : `; the baseline as ${describeFlags(BASELINE_NODE_FLAGS)}`) +
-        (trivial === undefined ? '' : `, serve with one trivial policy${replayed === undefined ? '' : ' and serve with its decisions replayed'} the same`) +
+        (trivial === undefined
+          ? ''
+          : `, serve with one trivial policy${replayed === undefined ? '' : ', serve with its decisions replayed'}${handWrittenEngine === undefined ? '' : ', serve with the hand-written checks'} the same`) +
         `; the floor${handWritten === undefined ? '' : ' and the hand-written server'} on bare node`,
     );
     lines.push(`payloads: small ${(sizes.small! / 1024).toFixed(1)} KB (CREATE, node-exporter, monitoring: PSS baseline), large ${(sizes.large! / 1024).toFixed(1)} KB (UPDATE, cilium agent, kube-system)`);
@@ -534,15 +536,12 @@ async function main(): Promise<void> {
     const withTurns = cases.filter((c) => runs.get(caseId(c))!.daemonguard.every((m) => m.turns !== undefined));
     if (withTurns.length > 0) {
       // The other serves whose review turns were read in every round, beside daemonguard's.
-      type Series = 'baseline' | 'handWrittenEngine';
       const others = (
         [
-          ['baseline', 'baseline', baseline],
-          ['handWrittenEngine', 'hand-written checks', handWrittenEngine],
+          { series: 'baseline', label: 'baseline', server: baseline },
+          { series: 'handWrittenEngine', label: 'hand-written checks', server: handWrittenEngine },
         ] as const
-      )
-        .filter(([series, , server]) => server !== undefined && withTurns.every((c) => runs.get(caseId(c))![series as Series].every((m) => m.turns !== undefined)))
-        .map(([series, label]) => ({ series: series as Series, label }));
+      ).filter(({ series, server }) => server !== undefined && withTurns.every((c) => runs.get(caseId(c))![series].every((m) => m.turns !== undefined)));
       lines.push('');
       lines.push(
         "inside serve, from its review-turn metrics (/metrics before and after each round): µs per review, its evaluation and its answer's building, " +
