@@ -10,9 +10,8 @@
 // stops it at its first review), reports every policy that does not fail as passed (the engine says
 // `skip` where a policy does not apply: the same number of outcomes, other labels) and does not know
 // which of a policy's validations failed (index 0; -1 for a policy that could not be evaluated, as the
-// engine records it). The bench checks that its answers are the engine's,
-// byte for byte. It never ships: serve loads it only through bench/hand-written-engine.ts, which the
-// bench passes to node with --import.
+// engine records it). The bench checks that its answers are the engine's, byte for byte. It never ships:
+// serve loads it only through bench/hand-written-engine.ts, which the bench passes to node with --import.
 import { review as evaluate } from '../src/engine/review.js';
 import type { CompiledPolicy, PolicySet } from '../src/policy/types.js';
 import type { AdmissionRequest, Decision, JsonObject, PatchOperation, PolicyOutcome, ReviewContext, Violation } from '../src/engine/types.js';

@@ -250,33 +250,24 @@ async function main(): Promise<void> {
         })
       : undefined;
     if (trivial !== undefined) servers.push(trivial);
+    /** serve as daemonguard runs (build, node flags, environment, library), with a stand-in for its engine given to node's --import. */
+    const startWithEngineStandIn = (name: string, module: string): Promise<RunningServer> =>
+      startServe({
+        tls,
+        policies: OPTIONS.policies ?? BUILT_IN_POLICIES,
+        namespacesFile,
+        logFile: join(work, `${name}.log`),
+        name,
+        nodeFlags: [...NODE_FLAGS, `--import=${module}`],
+        env: SHIPPED_ENVIRONMENT,
+      });
     // The least an engine could cost: the same serve, its decisions replayed (bench/replayed-review.ts).
-    const replayed = SERVE_FLOOR
-      ? await startServe({
-          tls,
-          policies: OPTIONS.policies ?? BUILT_IN_POLICIES,
-          namespacesFile,
-          logFile: join(work, 'serve-replayed.log'),
-          name: 'serve-decisions-replayed',
-          nodeFlags: [...NODE_FLAGS, `--import=${REPLAY_DECISIONS}`],
-          env: SHIPPED_ENVIRONMENT,
-        })
-      : undefined;
+    const replayed = SERVE_FLOOR ? await startWithEngineStandIn('serve-decisions-replayed', REPLAY_DECISIONS) : undefined;
     if (replayed !== undefined) servers.push(replayed);
     // What serve would cost with an engine as fast as plain JavaScript: the same serve deciding with the
-    // library written by hand (bench/hand-written-review.ts), inside its process and its CPU caches.
-    const handWrittenEngine =
-      SERVE_FLOOR && HAND_WRITTEN
-        ? await startServe({
-            tls,
-            policies: BUILT_IN_POLICIES,
-            namespacesFile,
-            logFile: join(work, 'serve-hand-written-checks.log'),
-            name: 'serve-hand-written-checks',
-            nodeFlags: [...NODE_FLAGS, `--import=${HAND_WRITTEN_ENGINE}`],
-            env: SHIPPED_ENVIRONMENT,
-          })
-        : undefined;
+    // library written by hand (bench/hand-written-review.ts; the built-in library only, as HAND_WRITTEN),
+    // inside its process and its CPU caches.
+    const handWrittenEngine = SERVE_FLOOR && HAND_WRITTEN ? await startWithEngineStandIn('serve-hand-written-checks', HAND_WRITTEN_ENGINE) : undefined;
     if (handWrittenEngine !== undefined) servers.push(handWrittenEngine);
     const trivialIdleRss = trivial === undefined ? undefined : residentBytes(trivial.pid);
 
