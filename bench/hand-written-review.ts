@@ -12,11 +12,10 @@
 // which of a policy's validations failed (index 0; -1 for a policy that could not be evaluated, as the
 // engine records it). The bench checks that its answers are the engine's, byte for byte. It never ships:
 // serve loads it only through bench/hand-written-engine.ts, which the bench passes to node with --import.
-import { review as evaluate } from '../src/engine/review.js';
+import { isDaemonSetRequest, review as evaluate } from '../src/engine/review.js';
 import type { CompiledPolicy, PolicySet } from '../src/policy/types.js';
-import type { AdmissionRequest, Decision, JsonObject, PatchOperation, PolicyOutcome, ReviewContext, Violation } from '../src/engine/types.js';
-import { applyAdd } from './hand-written/apply-patch.js';
-import { loadHandWrittenLibrary, reasonOf, type HandWrittenLibrary } from './hand-written/library.js';
+import type { AdmissionRequest, Decision, JsonObject, PolicyOutcome, ReviewContext, Violation } from '../src/engine/types.js';
+import { loadHandWrittenLibrary, mutateEach, reasonOf, type HandWrittenLibrary } from './hand-written/library.js';
 import type { HandWrittenMutatingPolicy, HandWrittenReview, HandWrittenValidatingPolicy, HandWrittenViolation } from './hand-written/policy.js';
 
 export * from '../src/engine/review.js';
@@ -88,11 +87,12 @@ function validate(lineup: Lineup, library: HandWrittenLibrary, review: HandWritt
     }
     for (const violation of found) {
       const { policy, message } = violation;
+      const denies = violation.actions.includes('Deny');
       // A denial's status needs its reason; a twin names it only where the policy's validations differ
       // in reason and one of them denies (a Warn policy's reason appears in no answer).
-      const reason = violation.actions.includes('Deny') ? reasonOf(library, violation) : (violation.reason ?? library.reasons.get(policy) ?? '');
+      const reason = denies ? reasonOf(library, violation) : (violation.reason ?? library.reasons.get(policy) ?? '');
       violations.push({ policy, validation: reason === EVALUATION_FAILED ? -1 : 0, message, reason, actions: [...violation.actions] });
-      if (violation.actions.includes('Deny')) allowed = false;
+      if (denies) allowed = false;
       if (violation.actions.includes('Warn')) warnings.push(`${policy}: ${message}`);
       if (violation.actions.includes('Audit')) {
         const previous = auditAnnotations[policy];
@@ -106,24 +106,16 @@ function validate(lineup: Lineup, library: HandWrittenLibrary, review: HandWritt
 }
 
 function mutate(lineup: Lineup, review: HandWrittenReview): Decision {
-  let working = review.object;
-  const patch: PatchOperation[] = [];
-  const outcomes: Readonly<PolicyOutcome>[] = new Array(lineup.mutating.length);
-  for (let i = 0; i < lineup.mutating.length; i++) {
-    const operations = working === null ? [] : lineup.mutating[i]!.mutate(review, working);
-    for (const operation of operations) {
-      working = applyAdd(working!, operation);
-      patch.push(operation);
-    }
-    outcomes[i] = operations.length === 0 ? lineup.mutatingPassed[i]! : { policy: lineup.mutatingPassed[i]!.policy, result: 'pass', patchOperations: operations.length };
-  }
-  return decision({ allowed: true, violations: [], warnings: [], auditAnnotations: {}, patch, mutatedObject: working, outcomes });
+  const { patch, object, operationsByTwin } = mutateEach(lineup, review);
+  const outcomes = operationsByTwin.map((count, i): Readonly<PolicyOutcome> =>
+    count === 0 ? lineup.mutatingPassed[i]! : { policy: lineup.mutatingPassed[i]!.policy, result: 'pass', patchOperations: count },
+  );
+  return decision({ allowed: true, violations: [], warnings: [], auditAnnotations: {}, patch, mutatedObject: object, outcomes });
 }
 
 export function review(request: AdmissionRequest, policySet: PolicySet, context: ReviewContext): Decision {
-  const { kind } = request;
   // What the engine lets through unevaluated (not a DaemonSet, a subresource) it answers itself, at once.
-  if (kind.group !== 'apps' || kind.version !== 'v1' || kind.kind !== 'DaemonSet' || request.subResource) return evaluate(request, policySet, context);
+  if (!isDaemonSetRequest(request) || request.subResource) return evaluate(request, policySet, context);
   const lineup = lineupOf(policySet);
   const twinReview: HandWrittenReview = {
     operation: request.operation,

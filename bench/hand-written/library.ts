@@ -159,17 +159,33 @@ export function validateAll(library: Pick<HandWrittenLibrary, 'validating'>, rev
   return violations ?? [];
 }
 
-/** The patch of every mutating twin, each run on the object after the earlier twins' operations. */
-export function mutateAll(library: Pick<HandWrittenLibrary, 'mutating'>, review: HandWrittenReview): PatchOperation[] {
+/** What the mutating twins did to a review: their operations in order, the object after them, and how many each added. */
+export interface TwinsMutation {
+  patch: PatchOperation[];
+  /** The review's object with the patch applied (null when the review had none). */
+  object: JsonObject | null;
+  /** Per twin, in the library's order: the operations it added (none for a review without an object). */
+  operationsByTwin: number[];
+}
+
+/** Every mutating twin, each run on the object after the earlier twins' operations. */
+export function mutateEach(library: Pick<HandWrittenLibrary, 'mutating'>, review: HandWrittenReview): TwinsMutation {
   let working = review.object;
-  if (working === null) return [];
   const patch: PatchOperation[] = [];
-  for (const twin of library.mutating) {
-    const operations = twin.mutate(review, working);
+  const operationsByTwin = new Array<number>(library.mutating.length).fill(0);
+  if (working === null) return { patch, object: null, operationsByTwin };
+  for (let t = 0; t < library.mutating.length; t++) {
+    const operations = library.mutating[t]!.mutate(review, working);
     for (let i = 0; i < operations.length; i++) {
       working = applyAdd(working, operations[i]!);
       patch.push(operations[i]!);
     }
+    operationsByTwin[t] = operations.length;
   }
-  return patch;
+  return { patch, object: working, operationsByTwin };
+}
+
+/** The patch of every mutating twin (mutateEach's). */
+export function mutateAll(library: Pick<HandWrittenLibrary, 'mutating'>, review: HandWrittenReview): PatchOperation[] {
+  return mutateEach(library, review).patch;
 }
