@@ -1,6 +1,7 @@
-// The hot path: one AdmissionReview in, one answer out. Reads and parses the body itself, decodes the
-// review, has it answered as every door does (admission/webhook-answer.ts) within the deadline, and
-// writes the answer; metrics and logs are kept here.
+// The hot path: one AdmissionReview in, one answer out. Parses the body itself, decodes the review, has
+// it answered as every door does (admission/webhook-answer.ts) within the deadline, and hands the answer
+// to whichever HTTP layer read the request: node's (handle, which reads the body too) or the review
+// connections' own (review-connections.ts, which reads it and calls answerBody). Metrics and logs are kept here.
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
@@ -19,7 +20,7 @@ import { BodyError, DEFAULT_MAX_BODY_BYTES, discardBody, readBody } from './read
 import { contentTypeProblem, timeoutQuery } from './request-query.js';
 import { createDecisionLog } from './decision-log.js';
 import { ReviewTurn } from './review-turn.js';
-import { sendStatus } from './status.js';
+import { failureStatus } from './status.js';
 
 /** The engine's entry point: `review(request, policySet, context)`. */
 export type ReviewFunction<P extends PolicySetLike> = (request: AdmissionRequest, policySet: P, context: ReviewContext) => Decision;
@@ -63,6 +64,36 @@ export interface AdmissionHandlerOptions<P extends PolicySetLike> {
 
 export type AdmissionHandler = (request: IncomingMessage, response: ServerResponse) => Promise<void>;
 
+/** One answer of a review endpoint, for the HTTP layer that read the request to write. */
+export interface EndpointReply {
+  status: number;
+  /** JSON: an AdmissionReview, or a metav1.Status for a refusal. */
+  payload: string;
+  /** Besides Content-Type and Content-Length. */
+  headers?: Readonly<Record<string, string>>;
+  /** Close the connection after this answer (the rest of the body was not read, or the server is draining). */
+  close: boolean;
+}
+
+export type ReplyWriter = (reply: EndpointReply) => void;
+
+/** One review endpoint, as both HTTP layers use it. */
+export interface AdmissionEndpoint {
+  /** `/validate` or `/mutate`. */
+  readonly path: string;
+  /** Serves a request node's HTTP server parsed: reads its body, then as answerBody. */
+  readonly handle: AdmissionHandler;
+  /**
+   * Answers a body already read, whose bytes the caller reserved in `inFlight`: `target` is the request
+   * target (for `?timeout=`), `started` the performance.now() of its first byte.
+   */
+  answerBody(body: Buffer, target: string, started: number, write: ReplyWriter): Promise<void>;
+  /** Counts and logs a request whose client went away before its body was complete. */
+  recordIncompleteBody(started: number, message: string): void;
+  readonly inFlight: InFlightBudget;
+  readonly maxBodyBytes: number;
+}
+
 /** The share of the apiserver's own `?timeout=` the engine may use, leaving room for the answer's trip back. */
 const APISERVER_TIMEOUT_SHARE = 0.8;
 /** What a client told to come back (429) is told to wait, in seconds. */
@@ -94,7 +125,7 @@ function requestDecisionOf(response: AdmissionResponse, errored: boolean): Reque
   return response.patch === undefined ? 'allowed' : 'patched';
 }
 
-export function createAdmissionHandler<P extends PolicySetLike>(phase: ReviewPhase, options: AdmissionHandlerOptions<P>): AdmissionHandler {
+export function createAdmissionHandler<P extends PolicySetLike>(phase: ReviewPhase, options: AdmissionHandlerOptions<P>): AdmissionEndpoint {
   const { policies, review, metrics, logger, evalDeadlineMs, logRequestBodies = false, namespaceObject, nodes, draining } = options;
   const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
   const jsonLimits = options.jsonLimits ?? DEFAULT_JSON_LIMITS;
@@ -114,9 +145,17 @@ export function createAdmissionHandler<P extends PolicySetLike>(phase: ReviewPha
     uid?: string;
     headers?: Record<string, string>;
   }
-  const refuse = (response: ServerResponse, started: number, refusal: Refusal): void => {
-    if (refusal.close === true || draining?.() === true) response.setHeader('Connection', 'close');
-    sendStatus(response, refusal.code, refusal.message, refusal.headers);
+  const isDraining = (): boolean => draining?.() === true;
+  const refuse = (write: ReplyWriter, started: number, refusal: Refusal): void => {
+    write({
+      status: refusal.code,
+      payload: JSON.stringify(failureStatus(refusal.code, refusal.message)),
+      ...(refusal.headers === undefined ? {} : { headers: refusal.headers }),
+      close: refusal.close === true || isDraining(),
+    });
+    recordRefusal(started, refusal);
+  };
+  const recordRefusal = (started: number, refusal: Refusal): void => {
     metrics.recordRequest(endpoint, 'invalid', (performance.now() - started) / 1000);
     metrics.refusals.labels(endpoint, refusal.reason).inc();
     logger.warn({ endpoint, code: refusal.code, uid: refusal.uid, refusal: refusal.reason, reason: refusal.message }, 'admission request refused');
@@ -130,13 +169,23 @@ export function createAdmissionHandler<P extends PolicySetLike>(phase: ReviewPha
     return maxBodyBytes;
   };
 
-  return async function handleAdmissionReview(request, response) {
+  /** Writes an endpoint's answer through node's ServerResponse. */
+  const responseWriter =
+    (response: ServerResponse): ReplyWriter =>
+    (reply) => {
+      if (reply.close) response.setHeader('Connection', 'close');
+      response.writeHead(reply.status, { ...reply.headers, 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(reply.payload) });
+      response.end(reply.payload);
+    };
+
+  const handle: AdmissionHandler = async function handleAdmissionReview(request, response) {
     const started = performance.now();
+    const write = responseWriter(response);
     const wrongType = contentTypeProblem(request.headers['content-type']);
     if (wrongType !== undefined) {
       // Read and throw away (up to a bound) so the connection stays usable.
       const drained = await discardBody(request, maxBodyBytes);
-      refuse(response, started, { code: 415, reason: 'content-type', message: wrongType, close: !drained });
+      refuse(write, started, { code: 415, reason: 'content-type', message: wrongType, close: !drained });
       return;
     }
 
@@ -149,29 +198,29 @@ export function createAdmissionHandler<P extends PolicySetLike>(phase: ReviewPha
       const why = reservation === 'wait-timeout' ? `no room within ${inFlight.maxWaitMs} ms` : `${inFlight.waiting} reviews already waiting`;
       const message = `too many request bytes in flight (${why}): ${inFlight.reservedBytes} of ${inFlight.capacityBytes} bytes (--max-inflight-bytes) are held by other reviews; retry after ${RETRY_AFTER_SECONDS} s`;
       const drained = await discardBody(request, maxBodyBytes);
-      refuse(response, started, { code: 429, reason: 'busy', message, close: !drained, headers: { 'Retry-After': String(RETRY_AFTER_SECONDS) } });
+      refuse(write, started, { code: 429, reason: 'busy', message, close: !drained, headers: { 'Retry-After': String(RETRY_AFTER_SECONDS) } });
       return;
     }
     try {
-      await answerReview(request, response, started);
+      let body: Buffer;
+      try {
+        body = await readBody(request, maxBodyBytes);
+      } catch (error) {
+        if (!(error instanceof BodyError)) throw error;
+        const reason: RefusalReason = error.statusCode === 413 ? 'body-too-large' : 'body-incomplete';
+        refuse(write, started, { code: error.statusCode, reason, message: error.message, close: error.closeConnection });
+        return;
+      }
+      await answerBody(body, request.url ?? '', started, write);
     } finally {
       reservation.release();
     }
   };
 
-  /** Reads, checks and answers one review, with its body's bytes reserved. */
-  async function answerReview(request: IncomingMessage, response: ServerResponse, started: number): Promise<void> {
-    let body: Buffer;
-    try {
-      body = await readBody(request, maxBodyBytes);
-    } catch (error) {
-      if (!(error instanceof BodyError)) throw error;
-      const reason: RefusalReason = error.statusCode === 413 ? 'body-too-large' : 'body-incomplete';
-      refuse(response, started, { code: error.statusCode, reason, message: error.message, close: error.closeConnection });
-      return;
-    }
+  /** Checks and answers one review whose body is in, with its bytes reserved. */
+  async function answerBody(body: Buffer, target: string, started: number, write: ReplyWriter): Promise<void> {
     if (body.length === 0) {
-      refuse(response, started, { code: 400, reason: 'body-empty', message: 'request body is empty; expected an AdmissionReview' });
+      refuse(write, started, { code: 400, reason: 'body-empty', message: 'request body is empty; expected an AdmissionReview' });
       return;
     }
     // Before JSON.parse: the memory a body costs once parsed follows its number of values, not its size.
@@ -179,7 +228,7 @@ export function createAdmissionHandler<P extends PolicySetLike>(phase: ReviewPha
     // depth limit: that is checked first, at a fifth of the cost of the full walk.
     const violation = surelyWithinJsonLimits(body, jsonLimits) ? undefined : measureJson(body, jsonLimits).violation;
     if (violation !== undefined) {
-      refuse(response, started, { code: 400, reason: LIMIT_REASONS[violation.limit], message: describeLimitViolation(violation) });
+      refuse(write, started, { code: 400, reason: LIMIT_REASONS[violation.limit], message: describeLimitViolation(violation) });
       return;
     }
 
@@ -189,25 +238,25 @@ export function createAdmissionHandler<P extends PolicySetLike>(phase: ReviewPha
       // copies the caller's objects into others.
       parsed = JSON.parse(body.toString('utf8'));
     } catch (error) {
-      refuse(response, started, { code: 400, reason: 'json-syntax', message: `request body is not valid JSON: ${(error as Error).message}` });
+      refuse(write, started, { code: 400, reason: 'json-syntax', message: `request body is not valid JSON: ${(error as Error).message}` });
       return;
     }
     if (logRequestBodies) logger.debug({ endpoint, body: parsed }, 'admission request body');
 
     const decoded = decodeAdmissionReview(parsed, decodeOptions);
     if (!decoded.ok) {
-      refuse(response, started, { code: 400, reason: 'not-a-review', message: decoded.message, ...(decoded.uid === undefined ? {} : { uid: decoded.uid }) });
+      refuse(write, started, { code: 400, reason: 'not-a-review', message: decoded.message, ...(decoded.uid === undefined ? {} : { uid: decoded.uid }) });
       return;
     }
 
     const policySet = policies.current();
     if (policySet === undefined) {
-      refuse(response, started, { code: 503, reason: 'not-ready', message: 'policies are not loaded yet' });
+      refuse(write, started, { code: 503, reason: 'not-ready', message: 'policies are not loaded yet' });
       return;
     }
 
     const admission = decoded.request;
-    const timeout = timeoutQuery(request.url);
+    const timeout = timeoutQuery(target);
     if (timeout.kind === 'malformed') {
       // A hint from the caller, not part of the review: ignored, counted, and the server's deadline applies.
       metrics.malformedTimeouts.labels(endpoint).inc();
@@ -232,10 +281,7 @@ export function createAdmissionHandler<P extends PolicySetLike>(phase: ReviewPha
       logger.error({ err: answered.failure, uid: admission.uid, endpoint }, 'policy evaluation failed');
     }
 
-    const payload = JSON.stringify(answered.answer);
-    if (draining?.() === true) response.setHeader('Connection', 'close');
-    response.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(payload) });
-    response.end(payload);
+    write({ status: 200, payload: JSON.stringify(answered.answer), close: isDraining() });
 
     const seconds = (performance.now() - started) / 1000;
     const requestDecision = requestDecisionOf(answer, errored);
@@ -265,4 +311,13 @@ export function createAdmissionHandler<P extends PolicySetLike>(phase: ReviewPha
       durationMs: Math.round(seconds * 1e6) / 1000,
     });
   }
+
+  return {
+    path: endpoint,
+    handle,
+    answerBody,
+    recordIncompleteBody: (started, message) => recordRefusal(started, { code: 400, reason: 'body-incomplete', message }),
+    inFlight,
+    maxBodyBytes,
+  };
 }

@@ -4,13 +4,14 @@
 
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { Server as TlsServer } from 'node:tls';
+import { Server as TlsServer, type TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
-import { createRequestListener } from './app.js';
+import { createAdmissionListeners } from './app.js';
 import type { AdmissionHandlerOptions, ReviewFunction } from './admission-handler.js';
 import { createServerMetrics, type ServerMetrics } from './metrics.js';
 import type { PolicySetLike, PolicyStore } from './policy-store.js';
 import { hostPort, startProbeServer, type ProbeServer } from './probe-server.js';
+import { ReviewConnections } from './review-connections.js';
 import { loadTlsMaterial, secureContextOptions, TlsReloader, type TlsFiles } from './tls-material.js';
 import { DEFAULT_TLS_PROFILE, type TlsProfile } from './tls-profile.js';
 
@@ -59,7 +60,16 @@ export interface AdmissionServerOptions<P extends PolicySetLike> {
   tlsWatch?: boolean;
   /** On close, idle keep-alive connections are closed after this long (default 1 s). */
   drainIdleMs?: number;
+  /**
+   * Which HTTP/1.1 layer reads the reviews: `own` (default) answers ordinary `POST /validate` and
+   * `/mutate` requests itself (review-connections.ts) and hands every other request to node's; `node`
+   * leaves every request to node's HTTP server.
+   */
+  httpLayer?: HttpLayer;
 }
+
+export type HttpLayer = 'own' | 'node';
+export const HTTP_LAYERS: readonly HttpLayer[] = ['own', 'node'];
 
 export interface AdmissionServer {
   readonly server: Server;
@@ -67,6 +77,8 @@ export interface AdmissionServer {
   readonly tls: TlsReloader;
   /** The probe listener, when `probe` was given. */
   readonly probe: ProbeServer | undefined;
+  /** The own HTTP layer's connections (httpLayer `own`): those it serves now, not those handed to node's. */
+  readonly reviewConnections: ReviewConnections | undefined;
   /** The bound port (useful with port 0). */
   readonly port: number;
   readonly url: string;
@@ -84,7 +96,7 @@ export async function startAdmissionServer<P extends PolicySetLike>(options: Adm
   let draining = false;
   let listening = false;
 
-  const listener = createRequestListener({
+  const { listener, endpoints } = createAdmissionListeners({
     policies: options.policies,
     review: options.review,
     metrics,
@@ -135,6 +147,32 @@ export async function startAdmissionServer<P extends PolicySetLike>(options: Adm
   server.keepAliveTimeout = options.keepAliveTimeoutMs ?? DEFAULT_KEEP_ALIVE_TIMEOUT_MS;
   server.headersTimeout = options.headersTimeoutMs ?? DEFAULT_HEADERS_TIMEOUT_MS;
   server.requestTimeout = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+
+  // The own layer takes every connection once its TLS handshake is done, in place of node's http
+  // connection listener, and gives that listener any connection whose next request it does not answer.
+  let reviewConnections: ReviewConnections | undefined;
+  if ((options.httpLayer ?? 'own') === 'own') {
+    const [httpConnectionListener] = server.listeners('secureConnection') as ((socket: TLSSocket) => void)[];
+    if (httpConnectionListener === undefined) throw new Error('node:https has no secureConnection listener to take over');
+    server.off('secureConnection', httpConnectionListener);
+    reviewConnections = new ReviewConnections({
+      endpoints,
+      logger,
+      headersTimeoutMs: server.headersTimeout,
+      requestTimeoutMs: server.requestTimeout,
+      keepAliveTimeoutMs: server.keepAliveTimeout,
+      draining: () => draining,
+      handOver(socket, bytes) {
+        httpConnectionListener.call(server, socket);
+        // Paused while this layer answered a request: node's listener reads with 'data' events. The
+        // bytes already read go first (resume() lets the stream flow only from the next tick on).
+        socket.resume();
+        if (bytes.length > 0) socket.emit('data', bytes);
+      },
+    });
+    const own = reviewConnections;
+    server.on('secureConnection', (socket: TLSSocket) => own.accept(socket));
+  }
 
   server.on('tlsClientError', (error, socket) => {
     logger.debug({ err: error, remoteAddress: socket.remoteAddress }, 'TLS handshake failed');
@@ -194,6 +232,7 @@ export async function startAdmissionServer<P extends PolicySetLike>(options: Adm
     metrics,
     tls,
     probe,
+    reviewConnections,
     port,
     url: `https://${hostPort(options.address, port)}`,
     close(graceMs = DEFAULT_SHUTDOWN_GRACE_MS) {
@@ -204,6 +243,7 @@ export async function startAdmissionServer<P extends PolicySetLike>(options: Adm
         const cutOff = setTimeout(() => {
           logger.warn({ graceMs }, 'grace period over; closing the remaining connections');
           server.closeAllConnections();
+          reviewConnections?.destroyAll();
         }, graceMs);
         cutOff.unref();
         // Stop accepting connections now, but close the idle keep-alive ones only after a moment: a review
@@ -215,11 +255,15 @@ export async function startAdmissionServer<P extends PolicySetLike>(options: Adm
         tlsServerClose.call(server, () => {
           clearTimeout(cutOff);
           clearTimeout(idleSweep);
+          reviewConnections?.stop();
           listening = false;
           void (probe?.close() ?? Promise.resolve()).then(resolve);
         });
         // Idle keep-alive connections would otherwise hold close() open until keepAliveTimeout.
-        const idleSweep = setTimeout(() => server.closeIdleConnections(), Math.min(drainIdleMs, graceMs));
+        const idleSweep = setTimeout(() => {
+          server.closeIdleConnections();
+          reviewConnections?.closeIdle();
+        }, Math.min(drainIdleMs, graceMs));
         idleSweep.unref();
       });
       return closing;

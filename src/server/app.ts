@@ -11,7 +11,7 @@
 
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
-import { createAdmissionHandler, type AdmissionHandlerOptions } from './admission-handler.js';
+import { createAdmissionHandler, type AdmissionEndpoint, type AdmissionHandlerOptions } from './admission-handler.js';
 import type { AdmissionHandlers } from './admission-routes.js';
 import { DEFAULT_INFLIGHT, InFlightBudget } from './inflight-budget.js';
 import { loadOnFirstRequest } from './load-on-first-request.js';
@@ -25,7 +25,13 @@ export interface AdmissionAppOptions<P extends PolicySetLike> extends AdmissionH
   maxInFlightBytes?: number;
 }
 
-function createHandlers<P extends PolicySetLike>(options: AdmissionAppOptions<P>): AdmissionHandlers {
+/** The two review endpoints, by path. */
+export interface AdmissionEndpoints {
+  validate: AdmissionEndpoint;
+  mutate: AdmissionEndpoint;
+}
+
+function createEndpoints<P extends PolicySetLike>(options: AdmissionAppOptions<P>): AdmissionEndpoints {
   // One budget for both endpoints: memory is the process's, whichever endpoint the bytes came to.
   const inFlight = options.inFlight ?? new InFlightBudget({ ...DEFAULT_INFLIGHT, capacityBytes: options.maxInFlightBytes ?? DEFAULT_INFLIGHT.capacityBytes });
   options.metrics.trackInFlight(inFlight);
@@ -37,10 +43,11 @@ function createHandlers<P extends PolicySetLike>(options: AdmissionAppOptions<P>
 
 /** The express application alone: every endpoint, routed by express (imported on the first request). */
 export function createAdmissionApp<P extends PolicySetLike>(options: AdmissionAppOptions<P>): RequestListener {
-  return expressRoutes(options.logger, createHandlers(options));
+  return expressRoutes(options.logger, createEndpoints(options));
 }
 
-function expressRoutes(logger: Logger, handlers: AdmissionHandlers): RequestListener {
+function expressRoutes(logger: Logger, endpoints: AdmissionEndpoints): RequestListener {
+  const handlers: AdmissionHandlers = { validate: endpoints.validate.handle, mutate: endpoints.mutate.handle };
   return loadOnFirstRequest(
     async () => (await import('./admission-routes.js')).buildAdmissionRoutes(logger, handlers),
     (request, response, error) => answerUnexpected(logger, request, response, error),
@@ -59,18 +66,27 @@ function answerUnexpected(logger: Logger, request: IncomingMessage, response: Se
  * through express.
  */
 export function createRequestListener<P extends PolicySetLike>(options: AdmissionAppOptions<P>): RequestListener {
-  const handlers = createHandlers(options);
+  return createAdmissionListeners(options).listener;
+}
+
+/**
+ * The listener for node's HTTP server, and the endpoints it uses, for an HTTP layer of its own to share
+ * (the review connections of admission-server.ts): one in-flight budget, one review turn, one set of metrics.
+ */
+export function createAdmissionListeners<P extends PolicySetLike>(options: AdmissionAppOptions<P>): { listener: RequestListener; endpoints: AdmissionEndpoints } {
+  const endpoints = createEndpoints(options);
   const { logger } = options;
-  const app = expressRoutes(logger, handlers);
-  return (request, response) => {
+  const app = expressRoutes(logger, endpoints);
+  const listener: RequestListener = (request, response) => {
     if (request.method === 'POST') {
       const path = requestPath(request.url);
-      const handler = path === '/validate' ? handlers.validate : path === '/mutate' ? handlers.mutate : undefined;
-      if (handler !== undefined) {
-        handler(request, response).catch((error: unknown) => answerUnexpected(logger, request, response, error));
+      const endpoint = path === '/validate' ? endpoints.validate : path === '/mutate' ? endpoints.mutate : undefined;
+      if (endpoint !== undefined) {
+        endpoint.handle(request, response).catch((error: unknown) => answerUnexpected(logger, request, response, error));
         return;
       }
     }
     app(request, response);
   };
+  return { listener, endpoints };
 }
