@@ -70,6 +70,8 @@ describe('daemonguard serve: flags', () => {
       'DAEMONGUARD_MAX_INFLIGHT_BYTES',
       '--audit-niceness <n>',
       '--audit-duty-cycle <fraction>',
+      '--http-layer <layer>',
+      'DAEMONGUARD_HTTP_LAYER',
     ]) {
       assert.ok(result.stdout.includes(text), `--help mentions ${text}`);
     }
@@ -89,6 +91,7 @@ describe('daemonguard serve: flags', () => {
       ['serve', '--audit-niceness', '-1'],
       ['serve', '--audit-duty-cycle', '0'],
       ['serve', '--audit-duty-cycle', 'half'],
+      ['serve', '--http-layer', 'fast'],
     ];
     const results = await Promise.all(cases.map((args) => runCli(args)));
     results.forEach((result, index) => {
@@ -232,8 +235,16 @@ describe('daemonguard serve: running', () => {
     await writeFiles(dir, { 'rules/all.yaml': TEST_POLICIES });
     const served = await startServe({
       cwd: dir,
-      env: { DAEMONGUARD_ADDRESS: '127.0.0.1', DAEMONGUARD_PORT: '0', DAEMONGUARD_POLICIES: 'rules', DAEMONGUARD_LOG_LEVEL: 'info', DAEMONGUARD_GC_DURATION_METRIC: 'true' },
+      env: {
+        DAEMONGUARD_ADDRESS: '127.0.0.1',
+        DAEMONGUARD_PORT: '0',
+        DAEMONGUARD_POLICIES: 'rules',
+        DAEMONGUARD_LOG_LEVEL: 'info',
+        DAEMONGUARD_GC_DURATION_METRIC: 'true',
+        DAEMONGUARD_HTTP_LAYER: 'node',
+      },
     });
+    assert.equal(served.logLines().find((line) => line['msg'] === 'daemonguard admission server listening')?.['httpLayer'], 'node');
     const generated = served.logLines().find((line) => line['generated'] === 'all');
     assert.ok(generated, 'the certificate generation is logged');
     assert.equal(generated['caCertificate'], path.join('certs', 'ca.crt'));

@@ -221,6 +221,7 @@ export async function startAdmissionServer<P extends PolicySetLike>(options: Adm
       certificate: { subject: material.subject, subjectAltName: material.subjectAltName, notAfter: material.notAfter.toISOString() },
       clientCertificates: requireClientCertificate ? 'required' : 'not requested',
       minTlsVersion: tlsProfile.minVersion,
+      httpLayer: reviewConnections === undefined ? 'node' : 'own',
     },
     'daemonguard admission server listening',
   );
