@@ -50,10 +50,38 @@ function isTargetByte(byte: number): boolean {
   return byte > SPACE && byte < 0x7f && byte !== 0x23;
 }
 
-/** The headers that decide whether this layer may answer. Any other header is read for its syntax only. */
-type Known = 'host' | 'content-length' | 'content-type' | 'connection' | 'transfer-encoding' | 'expect' | 'upgrade';
-const KNOWN_LENGTHS = new Set([4, 6, 7, 10, 12, 14, 17]);
-const KNOWN = new Set<string>(['host', 'content-length', 'content-type', 'connection', 'transfer-encoding', 'expect', 'upgrade']);
+/** The headers that decide whether this layer may answer, in lower case. Any other is read for its syntax only. */
+const HOST = 0;
+const CONTENT_LENGTH = 1;
+const CONTENT_TYPE = 2;
+const CONNECTION = 3;
+const REFUSED = 4; // Transfer-Encoding, Expect, Upgrade: node's to answer
+const KNOWN_NAMES: readonly (readonly [Buffer, number])[] = [
+  [Buffer.from('host'), HOST],
+  [Buffer.from('content-length'), CONTENT_LENGTH],
+  [Buffer.from('content-type'), CONTENT_TYPE],
+  [Buffer.from('connection'), CONNECTION],
+  [Buffer.from('transfer-encoding'), REFUSED],
+  [Buffer.from('expect'), REFUSED],
+  [Buffer.from('upgrade'), REFUSED],
+];
+/** By name length: the known names of that length. */
+const KNOWN_BY_LENGTH: (readonly [Buffer, number])[][] = [];
+for (const known of KNOWN_NAMES) (KNOWN_BY_LENGTH[known[0].length] ??= []).push(known);
+const APPLICATION_JSON = Buffer.from('application/json');
+
+/** Which known header `bytes[start, start + length)` names, in any case, or -1. */
+function knownHeader(bytes: Buffer, start: number, length: number): number {
+  const candidates = KNOWN_BY_LENGTH[length];
+  if (candidates === undefined) return -1;
+  for (const [name, which] of candidates) {
+    let i = 0;
+    // Header names are tokens: setting 0x20 lower-cases a letter and leaves `-` as it is.
+    while (i < length && (bytes[start + i]! | 0x20) === name[i]) i += 1;
+    if (i === length) return which;
+  }
+  return -1;
+}
 
 /**
  * Reads the head at the start of `bytes` (the bytes of a connection from the first byte of a request).
@@ -61,53 +89,85 @@ const KNOWN = new Set<string>(['host', 'content-length', 'content-type', 'connec
  */
 export function readRequestHead(bytes: Buffer, maxBodyBytes: number): HeadReading {
   // A head that is not a review can be told from its first bytes: no need to wait for all of it.
-  const start = Math.min(bytes.length, METHOD.length);
-  if (bytes.compare(METHOD, 0, start, 0, start) !== 0) return OTHER;
+  const prefix = Math.min(bytes.length, METHOD.length);
+  for (let i = 0; i < prefix; i += 1) if (bytes[i] !== METHOD[i]) return OTHER;
   const end = bytes.indexOf(HEAD_END);
-  // A line ended by LF alone: node may take it as a line end where this reader would wait for CRLF.
-  if (hasBareLineFeed(bytes, end < 0 ? bytes.length : end)) return OTHER;
-  if (end < 0) return bytes.length > MAX_HEAD_BYTES ? OTHER : INCOMPLETE;
+  if (end < 0) {
+    // A line ended by LF alone: node may take it as a line end where this reader would wait for CRLF.
+    // (In a complete head, the line checks below refuse it.)
+    if (hasBareLineFeed(bytes)) return OTHER;
+    return bytes.length > MAX_HEAD_BYTES ? OTHER : INCOMPLETE;
+  }
   const headBytes = end + HEAD_END.length;
   if (headBytes > MAX_HEAD_BYTES) return OTHER;
 
   let position = METHOD.length - 1;
-  while (position < end && isTargetByte(bytes[position] as number)) position += 1;
+  while (position < end && isTargetByte(bytes[position]!)) position += 1;
   const target = bytes.toString('latin1', METHOD.length - 1, position);
   const path = requestPath(target);
   if (path !== '/validate' && path !== '/mutate') return OTHER;
-  if (bytes.compare(VERSION, 0, VERSION.length, position, position + VERSION.length) !== 0) return OTHER;
+  for (let i = 0; i < VERSION.length; i += 1) if (bytes[position + i] !== VERSION[i]) return OTHER;
   position += VERSION.length;
 
-  const seen: Partial<Record<Known, string>> = {};
+  // Where each known header's value is (OWS trimmed), -1 until seen.
+  let hostSeen = false;
+  let lengthStart = -1;
+  let lengthEnd = -1;
+  let typeStart = -1;
+  let typeEnd = -1;
+  let connectionStart = -1;
+  let connectionEnd = -1;
   // Each header line: name ":" OWS value OWS CRLF, up to and including the blank line's CRLF at `end`.
   while (position < headBytes - 2) {
     const nameStart = position;
-    while (TOKEN[bytes[position] as number] === 1) position += 1;
+    while (TOKEN[bytes[position]!] === 1) position += 1;
     const nameLength = position - nameStart;
     if (nameLength === 0 || bytes[position] !== 0x3a) return OTHER;
     position += 1;
-    const valueStart = position;
-    while (isValueByte(bytes[position] as number)) position += 1;
+    let valueStart = position;
+    while (isValueByte(bytes[position]!)) position += 1;
     if (bytes[position] !== CR || bytes[position + 1] !== LF) return OTHER;
-    const valueEnd = position;
+    let valueEnd = position;
     position += 2;
-    if (!KNOWN_LENGTHS.has(nameLength)) continue;
-    const name = bytes.toString('latin1', nameStart, nameStart + nameLength).toLowerCase();
-    if (!KNOWN.has(name)) continue;
+    const which = knownHeader(bytes, nameStart, nameLength);
+    if (which < 0) continue;
+    if (which === REFUSED) return OTHER;
+    while (valueStart < valueEnd && (bytes[valueStart] === SPACE || bytes[valueStart] === TAB)) valueStart += 1;
+    while (valueEnd > valueStart && (bytes[valueEnd - 1] === SPACE || bytes[valueEnd - 1] === TAB)) valueEnd -= 1;
     // Each of them at most once: node joins or picks among repeats by rules of its own.
-    if (seen[name as Known] !== undefined) return OTHER;
-    seen[name as Known] = trimOws(bytes.toString('latin1', valueStart, valueEnd));
+    if (which === HOST) {
+      if (hostSeen) return OTHER;
+      hostSeen = true;
+    } else if (which === CONTENT_LENGTH) {
+      if (lengthStart >= 0) return OTHER;
+      lengthStart = valueStart;
+      lengthEnd = valueEnd;
+    } else if (which === CONTENT_TYPE) {
+      if (typeStart >= 0) return OTHER;
+      typeStart = valueStart;
+      typeEnd = valueEnd;
+    } else {
+      if (connectionStart >= 0) return OTHER;
+      connectionStart = valueStart;
+      connectionEnd = valueEnd;
+    }
   }
 
-  if (seen.host === undefined || seen['transfer-encoding'] !== undefined || seen.expect !== undefined || seen.upgrade !== undefined) return OTHER;
-  const contentLength = seen['content-length'];
-  if (contentLength === undefined || !/^[0-9]{1,15}$/.test(contentLength)) return OTHER;
-  const length = Number(contentLength);
+  if (!hostSeen || lengthStart < 0) return OTHER;
+  // 1 to 15 digits, nothing else: a sign, a space or a second number is node's to judge.
+  const digits = lengthEnd - lengthStart;
+  if (digits < 1 || digits > 15) return OTHER;
+  let length = 0;
+  for (let i = lengthStart; i < lengthEnd; i += 1) {
+    const digit = bytes[i]! - 0x30;
+    if (digit < 0 || digit > 9) return OTHER;
+    length = length * 10 + digit;
+  }
   if (length > maxBodyBytes) return OTHER;
-  if (contentTypeProblem(seen['content-type']) !== undefined) return OTHER;
+  if (typeStart >= 0 && !isApplicationJson(bytes, typeStart, typeEnd) && contentTypeProblem(bytes.toString('latin1', typeStart, typeEnd)) !== undefined) return OTHER;
   let close = false;
-  if (seen.connection !== undefined) {
-    for (const option of seen.connection.split(',')) {
+  if (connectionStart >= 0) {
+    for (const option of bytes.toString('latin1', connectionStart, connectionEnd).split(',')) {
       const value = trimOws(option).toLowerCase();
       if (value === 'close') close = true;
       else if (value !== 'keep-alive') return OTHER;
@@ -116,8 +176,15 @@ export function readRequestHead(bytes: Buffer, maxBodyBytes: number): HeadReadin
   return { kind: 'review', path, target, contentLength: length, close, headBytes };
 }
 
-function hasBareLineFeed(bytes: Buffer, end: number): boolean {
-  for (let at = bytes.indexOf(LF); at >= 0 && at < end; at = bytes.indexOf(LF, at + 1)) if (bytes[at - 1] !== CR) return true;
+/** `application/json` exactly, as the apiserver writes it. */
+function isApplicationJson(bytes: Buffer, start: number, end: number): boolean {
+  if (end - start !== APPLICATION_JSON.length) return false;
+  for (let i = 0; i < APPLICATION_JSON.length; i += 1) if (bytes[start + i] !== APPLICATION_JSON[i]) return false;
+  return true;
+}
+
+function hasBareLineFeed(bytes: Buffer): boolean {
+  for (let at = bytes.indexOf(LF); at >= 0; at = bytes.indexOf(LF, at + 1)) if (bytes[at - 1] !== CR) return true;
   return false;
 }
 
