@@ -8,6 +8,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { connect, type TLSSocket } from 'node:tls';
+import fc from 'fast-check';
 import { review } from '../engine/review.js';
 import { loadPolicySet } from '../policy/load-policies.js';
 import type { PolicySet } from '../policy/types.js';
@@ -214,6 +215,51 @@ describe('the own HTTP layer', () => {
       ],
     );
     assert.equal(server.reviewConnections?.size, 0);
+  });
+
+  it('answers any split of a stream of reviews, one answer per review, in order', { timeout: 120_000 }, async () => {
+    const server = await start('own');
+    const requests = Array.from({ length: 6 }, (_, i) => reviewRequest(i % 2 === 0 ? '/validate' : '/mutate', `uid-${i}${i % 3 === 0 ? '-privileged' : ''}`));
+    const stream = Buffer.from(requests.join(''), 'latin1');
+    const expected = new Map<string, Answer>();
+    await fc.assert(
+      fc.asyncProperty(fc.uniqueArray(fc.integer({ min: 1, max: stream.length - 1 }), { maxLength: 12 }), async (cuts) => {
+        const points = [0, ...cuts.sort((a, b) => a - b), stream.length];
+        const connection = await openRaw(server);
+        await writeParts(
+          connection.socket,
+          points.slice(1).map((point, index) => stream.subarray(points[index], point)),
+          1,
+        );
+        const answers = comparable(await connection.answers(requests.length));
+        connection.socket.destroy();
+        assert.equal(answers.length, requests.length);
+        answers.forEach((answer, index) => {
+          const uid = (JSON.parse(answer.body) as { response: { uid: string } }).response.uid;
+          assert.equal(uid, `uid-${index}${index % 3 === 0 ? '-privileged' : ''}`);
+          const first = expected.get(uid);
+          if (first === undefined) expected.set(uid, answer);
+          else assert.deepEqual(answer, first);
+        });
+      }),
+      { numRuns: 40 },
+    );
+  });
+
+  it('answers 300 reviews sent at once by a client that reads nothing until it has sent them all', { timeout: 60_000 }, async () => {
+    const server = await start('own');
+    const connection = await openRaw(server);
+    connection.socket.pause();
+    const count = 300;
+    for (let i = 0; i < count; i += 1) connection.socket.write(reviewRequest('/validate', `uid-slow-reader-${i}`));
+    await sleep(500);
+    connection.socket.resume();
+    const answers = await connection.answers(count, 30_000);
+    assert.deepEqual(
+      answers.map((answer) => (JSON.parse(answer.body) as { response: { uid: string } }).response.uid),
+      Array.from({ length: count }, (_, i) => `uid-slow-reader-${i}`),
+    );
+    connection.socket.destroy();
   });
 
   describe('hands every other request to node, on the same connection, and answers each byte stream as a server of node alone does', () => {
