@@ -47,6 +47,12 @@ export function sanitizeWarning(text: string): string {
  * When the total would pass the apiserver's header budget, the rest is summarised in one last warning.
  */
 export function sanitizeWarnings(warnings: Iterable<string>): string[] {
+  // One warning (the usual case when there is any): nothing to deduplicate, and one cleaned warning
+  // (at most 256 characters) is far inside the total.
+  if (Array.isArray(warnings) && warnings.length === 1) {
+    const warning = sanitizeWarning(warnings[0] as string);
+    return warning === '' ? [] : [warning];
+  }
   const seen = new Set<string>();
   const result: string[] = [];
   let total = 0;
