@@ -9,13 +9,11 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { connect, createServer } from 'node:tls';
-import { review } from '../engine/review.js';
 import { loadPolicySet } from '../policy/load-policies.js';
 import type { PolicySet } from '../policy/types.js';
-import { startAdmissionServer, type AdmissionServer } from '../server/admission-server.js';
-import { createServerMetrics } from '../server/metrics.js';
-import { StaticPolicyStore } from '../server/policy-store.js';
-import { admissionReview, callHttps, captureLogger, daemonSet, temporaryDirectory, TEST_POLICIES, writeFiles } from '../../test/support/server-fixtures.js';
+import type { AdmissionServer } from '../server/admission-server.js';
+import { admissionReview, callHttps, daemonSet, temporaryDirectory, TEST_POLICIES, writeFiles } from '../../test/support/server-fixtures.js';
+import { startTestAdmissionServer } from '../../test/support/test-admission-server.js';
 import {
   certificateFolder,
   checkCertificates,
@@ -267,17 +265,7 @@ describe('rotation picked up by a running server, without restart', () => {
     const dir = await newFolder();
     const files = certificateFolder(dir);
     const created = await createCertificates(dir, { names: NAMES });
-    const server = await startAdmissionServer<PolicySet>({
-      address: '127.0.0.1',
-      port: 0,
-      tls: { certFile: files.certFile, keyFile: files.keyFile },
-      policies: new StaticPolicyStore(policySet),
-      review,
-      logger: captureLogger('silent').logger,
-      metrics: createServerMetrics({ defaultMetrics: false }),
-      tlsDebounceMs: 50,
-      tlsPollIntervalMs: 200,
-    });
+    const server = await startTestAdmissionServer(policySet, { certFile: files.certFile, keyFile: files.keyFile }, { tlsDebounceMs: 50, tlsPollIntervalMs: 200 });
     servers.push(server);
     const call = async (state: FolderState): Promise<number> =>
       (await callHttps(`${server.url}/validate`, {

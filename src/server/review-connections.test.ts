@@ -9,16 +9,12 @@ import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { connect, type TLSSocket } from 'node:tls';
 import fc from 'fast-check';
-import { review } from '../engine/review.js';
 import { loadPolicySet } from '../policy/load-policies.js';
 import type { PolicySet } from '../policy/types.js';
-import { startAdmissionServer, type AdmissionServer, type AdmissionServerOptions, type HttpLayer } from './admission-server.js';
-import { createServerMetrics } from './metrics.js';
-import { StaticPolicyStore } from './policy-store.js';
+import type { AdmissionServer, AdmissionServerOptions, HttpLayer } from './admission-server.js';
 import { MAX_HEAD_BYTES } from './request-head.js';
 import {
   admissionReview,
-  captureLogger,
   daemonSet,
   temporaryDirectory,
   TEST_POLICIES,
@@ -26,23 +22,14 @@ import {
   writeTestCertificates,
   type TestCertificates,
 } from '../../test/support/server-fixtures.js';
+import { startTestAdmissionServer } from '../../test/support/test-admission-server.js';
 
 let policySet: PolicySet;
 let certificates: TestCertificates;
 const servers: AdmissionServer[] = [];
 
 async function start(httpLayer: HttpLayer, overrides: Partial<AdmissionServerOptions<PolicySet>> = {}): Promise<AdmissionServer> {
-  const server = await startAdmissionServer<PolicySet>({
-    address: '127.0.0.1',
-    port: 0,
-    tls: { certFile: certificates.certFile, keyFile: certificates.keyFile },
-    policies: new StaticPolicyStore(policySet),
-    review,
-    logger: captureLogger('silent').logger,
-    metrics: createServerMetrics({ defaultMetrics: false }),
-    httpLayer,
-    ...overrides,
-  });
+  const server = await startTestAdmissionServer(policySet, { certFile: certificates.certFile, keyFile: certificates.keyFile }, { httpLayer, ...overrides });
   servers.push(server);
   return server;
 }

@@ -7,14 +7,12 @@ import { Agent } from 'node:https';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { isJsonObject, type JsonObject } from '../../src/common/vocabulary.js';
-import { review } from '../../src/engine/review.js';
 import { loadPolicySet } from '../../src/policy/load-policies.js';
 import type { PolicySet } from '../../src/policy/types.js';
 import { POLICIES_DIR, repoRoot, SUITES_DIR } from '../support/library-paths.js';
-import { startAdmissionServer, type AdmissionServer, type AdmissionServerOptions } from '../../src/server/admission-server.js';
-import { createServerMetrics } from '../../src/server/metrics.js';
+import { startTestAdmissionServer } from '../support/test-admission-server.js';
+import type { AdmissionServer, AdmissionServerOptions } from '../../src/server/admission-server.js';
 import { parseNamespaces } from '../../src/server/namespace-catalog.js';
-import { StaticPolicyStore } from '../../src/server/policy-store.js';
 import {
   callHttps,
   callHttp,
@@ -65,14 +63,8 @@ export async function startHostileServer(options: HostileServerOptions = {}): Pr
   }
   const policySet = await loadPolicySet(paths);
   const log = captureLogger('warn');
-  const server = await startAdmissionServer<PolicySet>({
-    address: '127.0.0.1',
-    port: 0,
-    tls: { certFile: certificates.certFile, keyFile: certificates.keyFile },
-    policies: new StaticPolicyStore(policySet),
-    review,
+  const server = await startTestAdmissionServer(policySet, { certFile: certificates.certFile, keyFile: certificates.keyFile }, {
     logger: log.logger,
-    metrics: createServerMetrics({ defaultMetrics: false }),
     namespaceObject: exampleNamespace,
     tlsWatch: false,
     tlsPollIntervalMs: 0,
