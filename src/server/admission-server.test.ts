@@ -5,13 +5,10 @@ import assert from 'node:assert/strict';
 import { mkdir, rename, symlink, writeFile } from 'node:fs/promises';
 import { Agent } from 'node:https';
 import path from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { connect, type TLSSocket } from 'node:tls';
 import { createCertificateAuthority, issueCertificate, type CertificateAndKey } from '../certs/certificates.js';
-import { loadPolicySet } from '../policy/load-policies.js';
-import type { PolicySet } from '../policy/types.js';
-import type { AdmissionServer, AdmissionServerOptions } from './admission-server.js';
 import { DEFAULT_TLS_PROFILE } from './tls-profile.js';
 import {
   admissionReview,
@@ -20,22 +17,11 @@ import {
   captureLogger,
   daemonSet,
   temporaryDirectory,
-  TEST_POLICIES,
-  writeFiles,
-  writeTestCertificates,
-  type TestCertificates,
 } from '../../test/support/server-fixtures.js';
-import { startTestAdmissionServer } from '../../test/support/test-admission-server.js';
+import { admissionServerTestBed } from '../../test/support/test-admission-server.js';
 
-let policySet: PolicySet;
-let certificates: TestCertificates;
-const servers: AdmissionServer[] = [];
-
-async function start(overrides: Partial<AdmissionServerOptions<PolicySet>> = {}): Promise<AdmissionServer> {
-  const server = await startTestAdmissionServer(policySet, { certFile: certificates.certFile, keyFile: certificates.keyFile }, overrides);
-  servers.push(server);
-  return server;
-}
+const bed = admissionServerTestBed();
+const { start } = bed;
 
 function reviewBody(uid?: string): string {
   return JSON.stringify(admissionReview('CREATE', daemonSet({ memoryLimit: '1Gi' }), uid === undefined ? {} : { uid }));
@@ -51,46 +37,36 @@ async function eventually(check: () => Promise<boolean>, timeoutMs = 8000): Prom
   assert.fail(`condition not met within ${timeoutMs} ms`);
 }
 
-before(async () => {
-  const dir = await temporaryDirectory();
-  await writeFiles(dir, { 'policies/all.yaml': TEST_POLICIES });
-  policySet = await loadPolicySet([path.join(dir, 'policies')]);
-  certificates = await writeTestCertificates(dir);
-});
-
-after(async () => {
-  await Promise.all(servers.map((server) => server.close(100)));
-});
 
 describe('TLS', () => {
   it('answers reviews over a verified TLS connection, HTTP/1.1', async () => {
     const server = await start();
-    const answer = await callHttps(`${server.url}/validate`, { ca: certificates.ca.certPem, body: reviewBody('uid-tls'), agent: false });
+    const answer = await callHttps(`${server.url}/validate`, { ca: bed.certificates.ca.certPem, body: reviewBody('uid-tls'), agent: false });
     assert.equal(answer.status, 200);
     assert.equal(answer.json<{ response: { uid: string } }>().response.uid, 'uid-tls');
     assert.equal(answer.peerSerialNumber?.length !== undefined, true);
-    const localhost = await callHttps(`https://localhost:${server.port}/validate`, { body: reviewBody('uid-localhost'), ca: certificates.ca.certPem, agent: false });
+    const localhost = await callHttps(`https://localhost:${server.port}/validate`, { body: reviewBody('uid-localhost'), ca: bed.certificates.ca.certPem, agent: false });
     assert.equal(localhost.json<{ response: { uid: string } }>().response.uid, 'uid-localhost');
   });
 
   it('refuses TLS 1.1 and accepts TLS 1.2', async () => {
     const server = await start();
     await assert.rejects(
-      callHttps(`${server.url}/validate`, { body: reviewBody(), ca: certificates.ca.certPem, agent: false, minVersion: 'TLSv1', maxVersion: 'TLSv1.1' }),
+      callHttps(`${server.url}/validate`, { body: reviewBody(), ca: bed.certificates.ca.certPem, agent: false, minVersion: 'TLSv1', maxVersion: 'TLSv1.1' }),
       /protocol|version|alert/i,
     );
-    const tls12 = await callHttps(`${server.url}/validate`, { body: reviewBody(), ca: certificates.ca.certPem, agent: false, maxVersion: 'TLSv1.2' });
+    const tls12 = await callHttps(`${server.url}/validate`, { body: reviewBody(), ca: bed.certificates.ca.certPem, agent: false, maxVersion: 'TLSv1.2' });
     assert.equal(tls12.status, 200);
   });
 
   it('offers only ECDHE suites with AEAD ciphers on TLS 1.2: a client offering only ECDHE-ECDSA-AES128-SHA fails the handshake', async () => {
     const server = await start();
     await assert.rejects(
-      callHttps(`${server.url}/validate`, { body: reviewBody(), ca: certificates.ca.certPem, agent: false, maxVersion: 'TLSv1.2', ciphers: 'ECDHE-ECDSA-AES128-SHA' }),
+      callHttps(`${server.url}/validate`, { body: reviewBody(), ca: bed.certificates.ca.certPem, agent: false, maxVersion: 'TLSv1.2', ciphers: 'ECDHE-ECDSA-AES128-SHA' }),
       /handshake failure|alert|no ciphers|ECONNRESET/i,
     );
     for (const ciphers of ['ECDHE-ECDSA-AES128-GCM-SHA256', 'ECDHE-ECDSA-AES256-GCM-SHA384', 'ECDHE-ECDSA-CHACHA20-POLY1305']) {
-      const answer = await callHttps(`${server.url}/validate`, { body: reviewBody(), ca: certificates.ca.certPem, agent: false, maxVersion: 'TLSv1.2', ciphers });
+      const answer = await callHttps(`${server.url}/validate`, { body: reviewBody(), ca: bed.certificates.ca.certPem, agent: false, maxVersion: 'TLSv1.2', ciphers });
       assert.equal(answer.status, 200, ciphers);
     }
   });
@@ -99,28 +75,28 @@ describe('TLS', () => {
     const logs = captureLogger('info');
     const server = await start({ tlsProfile: { ...DEFAULT_TLS_PROFILE, minVersion: 'TLSv1.3' }, logger: logs.logger });
     await assert.rejects(
-      callHttps(`${server.url}/validate`, { body: reviewBody(), ca: certificates.ca.certPem, agent: false, maxVersion: 'TLSv1.2' }),
+      callHttps(`${server.url}/validate`, { body: reviewBody(), ca: bed.certificates.ca.certPem, agent: false, maxVersion: 'TLSv1.2' }),
       /protocol|version|alert/i,
     );
-    const tls13 = await callHttps(`${server.url}/validate`, { body: reviewBody(), ca: certificates.ca.certPem, agent: false, minVersion: 'TLSv1.3' });
+    const tls13 = await callHttps(`${server.url}/validate`, { body: reviewBody(), ca: bed.certificates.ca.certPem, agent: false, minVersion: 'TLSv1.3' });
     assert.equal(tls13.status, 200);
     assert.equal(logs.records.find((record) => record['msg'] === 'daemonguard admission server listening')?.['minTlsVersion'], 'TLSv1.3');
   });
 
   it('refuses a client without a certificate when a client CA is set, and serves one with', async () => {
-    const server = await start({ tls: { certFile: certificates.certFile, keyFile: certificates.keyFile, clientCaFile: certificates.clientCaFile } });
-    await assert.rejects(callHttps(`${server.url}/validate`, { body: reviewBody(), ca: certificates.ca.certPem, agent: false }), /certificate required|ECONNRESET|socket hang up|alert/i);
+    const server = await start({ tls: { certFile: bed.certificates.certFile, keyFile: bed.certificates.keyFile, clientCaFile: bed.certificates.clientCaFile } });
+    await assert.rejects(callHttps(`${server.url}/validate`, { body: reviewBody(), ca: bed.certificates.ca.certPem, agent: false }), /certificate required|ECONNRESET|socket hang up|alert/i);
     // A certificate from another CA (here: the serving CA) is refused too.
-    const stranger = await issueCertificate(certificates.ca, { commonName: 'stranger', usage: 'client' });
+    const stranger = await issueCertificate(bed.certificates.ca, { commonName: 'stranger', usage: 'client' });
     await assert.rejects(
-      callHttps(`${server.url}/validate`, { body: reviewBody(), ca: certificates.ca.certPem, agent: false, cert: stranger.certPem, key: stranger.keyPem }),
+      callHttps(`${server.url}/validate`, { body: reviewBody(), ca: bed.certificates.ca.certPem, agent: false, cert: stranger.certPem, key: stranger.keyPem }),
       /unknown ca|certificate|ECONNRESET|socket hang up|alert/i,
     );
     const answer = await callHttps(`${server.url}/validate`, {
-      ca: certificates.ca.certPem,
+      ca: bed.certificates.ca.certPem,
       agent: false,
-      cert: certificates.client.certPem,
-      key: certificates.client.keyPem,
+      cert: bed.certificates.client.certPem,
+      key: bed.certificates.client.keyPem,
       body: reviewBody('uid-mtls'),
     });
     assert.equal(answer.status, 200);
@@ -142,7 +118,7 @@ describe('certificate rotation', () => {
 
   async function rotationFixture(): Promise<{ dir: string; first: CertificateAndKey; secondCa: CertificateAndKey; second: CertificateAndKey }> {
     const dir = await temporaryDirectory('daemonguard-secret-');
-    const first = await issueCertificate(certificates.ca, { commonName: 'first', dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'] });
+    const first = await issueCertificate(bed.certificates.ca, { commonName: 'first', dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'] });
     const secondCa = await createCertificateAuthority({ commonName: 'rotated CA' });
     const second = await issueCertificate(secondCa, { commonName: 'second', dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'], validityDays: 30 });
     await mountSecret(dir, '2025_01_01_00_00_00.000000001', first);
@@ -160,7 +136,7 @@ describe('certificate rotation', () => {
         tlsPollIntervalMs: mode === 'watch' ? 0 : 200,
         tlsDebounceMs: 50,
       });
-      const bothCas = `${certificates.ca.certPem}${secondCa.certPem}`;
+      const bothCas = `${bed.certificates.ca.certPem}${secondCa.certPem}`;
       const keepAlive = new Agent({ keepAlive: true, maxSockets: 1 });
       try {
         const before = await callHttps(`${server.url}/validate`, { ca: bothCas, agent: keepAlive, body: reviewBody() });
@@ -195,7 +171,7 @@ describe('certificate rotation', () => {
   it('never resumes a TLS session of the old certificate after a rotation: the next handshake presents the new one', async () => {
     const { dir, first, secondCa, second } = await rotationFixture();
     const server = await start({ tls: { certFile: path.join(dir, 'tls.crt'), keyFile: path.join(dir, 'tls.key') }, tlsPollIntervalMs: 200, tlsDebounceMs: 50 });
-    const bothCas = `${certificates.ca.certPem}${secondCa.certPem}`;
+    const bothCas = `${bed.certificates.ca.certPem}${secondCa.certPem}`;
     const { X509Certificate } = await import('node:crypto');
     // A new connection per request, with the agent's session cache on: later handshakes resume.
     const resuming = new Agent({ keepAlive: false, maxCachedSessions: 10 });
@@ -222,7 +198,7 @@ describe('certificate rotation', () => {
     const server = await start({ tls: { certFile: path.join(dir, 'tls.crt'), keyFile: path.join(dir, 'tls.key') }, tlsPollIntervalMs: 200, tlsDebounceMs: 50 });
     await mountSecret(dir, '2025_03_01_00_00_00.000000003', { certPem: second.certPem, keyPem: first.keyPem });
     await eventually(async () => /daemonguard_tls_reload_failures_total 1/.test(await server.metrics.registry.metrics()));
-    const answer = await callHttps(`${server.url}/validate`, { body: reviewBody(), ca: certificates.ca.certPem, agent: false });
+    const answer = await callHttps(`${server.url}/validate`, { body: reviewBody(), ca: bed.certificates.ca.certPem, agent: false });
     assert.equal(answer.peerSerialNumber, new (await import('node:crypto')).X509Certificate(first.certPem).serialNumber);
   });
 });
@@ -230,7 +206,7 @@ describe('certificate rotation', () => {
 describe('the probe port', () => {
   it('answers /healthz, /readyz and /metrics over plain HTTP without a client certificate while the admission port requires one', async () => {
     const server = await start({
-      tls: { certFile: certificates.certFile, keyFile: certificates.keyFile, clientCaFile: certificates.clientCaFile },
+      tls: { certFile: bed.certificates.certFile, keyFile: bed.certificates.keyFile, clientCaFile: bed.certificates.clientCaFile },
       probe: { address: '127.0.0.1', port: 0 },
     });
     assert.ok(server.probe !== undefined);
@@ -242,15 +218,15 @@ describe('the probe port', () => {
     assert.match(metrics.text, /# TYPE daemonguard_admission_requests_total counter/);
     assert.equal((await callHttp(`${server.probe.url}/validate`)).status, 404, 'no reviews on the probe port');
     // The admission port: no certificate, no handshake; with one, reviews but no probes.
-    await assert.rejects(callHttps(`${server.url}/readyz`, { ca: certificates.ca.certPem, agent: false }), /certificate required|ECONNRESET|socket hang up|alert/i);
-    const withCertificate = { ca: certificates.ca.certPem, agent: false as const, cert: certificates.client.certPem, key: certificates.client.keyPem };
+    await assert.rejects(callHttps(`${server.url}/readyz`, { ca: bed.certificates.ca.certPem, agent: false }), /certificate required|ECONNRESET|socket hang up|alert/i);
+    const withCertificate = { ca: bed.certificates.ca.certPem, agent: false as const, cert: bed.certificates.client.certPem, key: bed.certificates.client.keyPem };
     assert.equal((await callHttps(`${server.url}/readyz`, withCertificate)).status, 404);
     assert.equal((await callHttps(`${server.url}/validate`, { ...withCertificate, body: reviewBody() })).status, 200);
   });
 
   it('counts every review answered on either endpoint in the review-turn metrics, reviews sent together in one turn', async () => {
     const server = await start({ probe: { address: '127.0.0.1', port: 0 } });
-    const keepAlive = new Agent({ keepAlive: true, maxSockets: 4, ca: certificates.ca.certPem });
+    const keepAlive = new Agent({ keepAlive: true, maxSockets: 4, ca: bed.certificates.ca.certPem });
     try {
       const answers = await Promise.all(
         ['validate', 'mutate', 'validate', 'mutate', 'validate', 'validate'].map((endpoint, i) => callHttps(`${server.url}/${endpoint}`, { body: reviewBody(`uid-turn-${i}`), agent: keepAlive })),
@@ -272,7 +248,7 @@ describe('the probe port', () => {
     const server = await start({ probe: { address: '127.0.0.1', port: 0 } });
     const probeUrl = server.probe?.url ?? assert.fail('no probe server');
     // A connection that holds the server open: its request is never finished.
-    const socket: TLSSocket = connect({ host: '127.0.0.1', port: server.port, ca: certificates.ca.certPem, servername: 'localhost' });
+    const socket: TLSSocket = connect({ host: '127.0.0.1', port: server.port, ca: bed.certificates.ca.certPem, servername: 'localhost' });
     await new Promise<void>((resolve, reject) => socket.once('secureConnect', resolve).once('error', reject));
     socket.write('POST /validate HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{');
     await sleep(100);
@@ -291,10 +267,10 @@ describe('connections', () => {
     assert.equal(server.server.keepAliveTimeout, 120_000);
     const agent = new Agent({ keepAlive: true, maxSockets: 1 });
     try {
-      const first = await callHttps(`${server.url}/validate`, { ca: certificates.ca.certPem, agent, body: reviewBody() });
+      const first = await callHttps(`${server.url}/validate`, { ca: bed.certificates.ca.certPem, agent, body: reviewBody() });
       assert.equal(first.headers['keep-alive'], 'timeout=120');
       await sleep(6_000);
-      const second = await callHttps(`${server.url}/validate`, { ca: certificates.ca.certPem, agent, body: reviewBody() });
+      const second = await callHttps(`${server.url}/validate`, { ca: bed.certificates.ca.certPem, agent, body: reviewBody() });
       assert.equal(second.status, 200);
       assert.equal(second.localPort, first.localPort, 'the second request must reuse the first connection');
     } finally {
@@ -304,7 +280,7 @@ describe('connections', () => {
 
   it('still cuts off a client that never finishes its headers', { timeout: 20_000 }, async () => {
     const server = await start({ headersTimeoutMs: 1_000, requestTimeoutMs: 2_000 });
-    const socket: TLSSocket = connect({ host: '127.0.0.1', port: server.port, ca: certificates.ca.certPem, servername: 'localhost' });
+    const socket: TLSSocket = connect({ host: '127.0.0.1', port: server.port, ca: bed.certificates.ca.certPem, servername: 'localhost' });
     await new Promise<void>((resolve, reject) => socket.once('secureConnect', resolve).once('error', reject));
     const started = Date.now();
     socket.write('POST /validate HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n');
@@ -321,7 +297,7 @@ describe('close', () => {
   it('stops accepting, lets a review in flight finish, then closes', { timeout: 20_000 }, async () => {
     const server = await start();
     const body = reviewBody('uid-in-flight');
-    const socket: TLSSocket = connect({ host: '127.0.0.1', port: server.port, ca: certificates.ca.certPem, servername: 'localhost' });
+    const socket: TLSSocket = connect({ host: '127.0.0.1', port: server.port, ca: bed.certificates.ca.certPem, servername: 'localhost' });
     await new Promise<void>((resolve, reject) => socket.once('secureConnect', resolve).once('error', reject));
     let received = '';
     socket.on('data', (chunk: Buffer) => (received += chunk.toString('utf8')));
@@ -332,7 +308,7 @@ describe('close', () => {
 
     const closing = server.close(10_000);
     await sleep(100);
-    await assert.rejects(callHttps(`${server.url}/validate`, { body: reviewBody(), ca: certificates.ca.certPem, agent: false }), /ECONNREFUSED/);
+    await assert.rejects(callHttps(`${server.url}/validate`, { body: reviewBody(), ca: bed.certificates.ca.certPem, agent: false }), /ECONNREFUSED/);
 
     socket.write(body.slice(half));
     await closed;

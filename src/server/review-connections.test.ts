@@ -4,46 +4,21 @@
 // that leaves everything to node; the timeouts, aborted bodies and closing behave as node's do.
 
 import assert from 'node:assert/strict';
-import path from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { connect, type TLSSocket } from 'node:tls';
 import fc from 'fast-check';
-import { loadPolicySet } from '../policy/load-policies.js';
 import type { PolicySet } from '../policy/types.js';
 import type { AdmissionServer, AdmissionServerOptions, HttpLayer } from './admission-server.js';
 import { MAX_HEAD_BYTES } from './request-head.js';
-import {
-  admissionReview,
-  daemonSet,
-  temporaryDirectory,
-  TEST_POLICIES,
-  writeFiles,
-  writeTestCertificates,
-  type TestCertificates,
-} from '../../test/support/server-fixtures.js';
-import { startTestAdmissionServer } from '../../test/support/test-admission-server.js';
+import { admissionReview, daemonSet } from '../../test/support/server-fixtures.js';
+import { admissionServerTestBed } from '../../test/support/test-admission-server.js';
 
-let policySet: PolicySet;
-let certificates: TestCertificates;
-const servers: AdmissionServer[] = [];
+const bed = admissionServerTestBed();
 
-async function start(httpLayer: HttpLayer, overrides: Partial<AdmissionServerOptions<PolicySet>> = {}): Promise<AdmissionServer> {
-  const server = await startTestAdmissionServer(policySet, { certFile: certificates.certFile, keyFile: certificates.keyFile }, { httpLayer, ...overrides });
-  servers.push(server);
-  return server;
+function start(httpLayer: HttpLayer, overrides: Partial<AdmissionServerOptions<PolicySet>> = {}): Promise<AdmissionServer> {
+  return bed.start({ httpLayer, ...overrides });
 }
-
-before(async () => {
-  const dir = await temporaryDirectory();
-  await writeFiles(dir, { 'policies/all.yaml': TEST_POLICIES });
-  policySet = await loadPolicySet([path.join(dir, 'policies')]);
-  certificates = await writeTestCertificates(dir);
-});
-
-after(async () => {
-  await Promise.all(servers.map((server) => server.close(100)));
-});
 
 /** One review request as the kube-apiserver writes it. */
 function reviewRequest(endpoint: '/validate' | '/mutate', uid: string, extraHeaders = ''): string {
@@ -91,7 +66,7 @@ interface RawConnection {
 }
 
 async function openRaw(server: AdmissionServer): Promise<RawConnection> {
-  const socket = connect({ host: '127.0.0.1', port: server.port, ca: certificates.ca.certPem, servername: 'localhost' });
+  const socket = connect({ host: '127.0.0.1', port: server.port, ca: bed.certificates.ca.certPem, servername: 'localhost' });
   await new Promise<void>((resolve, reject) => socket.once('secureConnect', resolve).once('error', reject));
   let received = Buffer.alloc(0);
   let isClosed = false;
