@@ -161,7 +161,6 @@ export async function startAdmissionServer<P extends PolicySetLike>(options: Adm
       headersTimeoutMs: server.headersTimeout,
       requestTimeoutMs: server.requestTimeout,
       keepAliveTimeoutMs: server.keepAliveTimeout,
-      draining: () => draining,
       handOver(socket, bytes) {
         httpConnectionListener.call(server, socket);
         // Paused while this layer answered a request: node's listener reads with 'data' events. The

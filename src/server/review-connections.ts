@@ -33,14 +33,15 @@ export interface ReviewConnectionsOptions {
   headersTimeoutMs: number;
   requestTimeoutMs: number;
   keepAliveTimeoutMs: number;
-  /** True once the server is shutting down: every answer then closes its connection. */
-  draining(): boolean;
   /** How often timeouts are checked (default 1 s, as node's connectionsCheckingInterval is set). */
   checkIntervalMs?: number;
 }
 
-/** Where a connection is: waiting for (or reading) a head, reading a body, answering, or idle between requests. */
-type Phase = 'head' | 'body' | 'answering' | 'idle';
+/**
+ * Where a connection is: waiting for (or reading) a head, reading a body, answering, idle between
+ * requests, or closing (its last bytes written, nothing more read; cut if the client does not take them).
+ */
+type Phase = 'head' | 'body' | 'answering' | 'idle' | 'closing';
 
 const EMPTY = Buffer.alloc(0);
 const TIMEOUT_ANSWER = 'HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n';
@@ -133,7 +134,7 @@ class ReviewConnection {
   }
 
   closeIfIdle(): void {
-    if (this.phase === 'idle' || (this.phase === 'head' && this.pending.length === 0)) this.socket.destroySoon();
+    if (this.phase === 'idle' || (this.phase === 'head' && this.pending.length === 0)) this.close();
   }
 
   destroy(): void {
@@ -143,7 +144,7 @@ class ReviewConnection {
   checkTimeout(now: number): void {
     const elapsed = now - this.since;
     if (this.phase === 'idle') {
-      if (elapsed >= this.options.keepAliveTimeoutMs) this.socket.destroySoon();
+      if (elapsed >= this.options.keepAliveTimeoutMs) this.close();
     } else if (this.phase === 'head') {
       if (elapsed >= this.options.headersTimeoutMs) this.timedOut();
     } else if (this.phase === 'body') {
@@ -151,16 +152,27 @@ class ReviewConnection {
         this.abandonBody(`the body did not arrive within the request timeout (${this.options.requestTimeoutMs} ms)`);
         this.timedOut();
       }
+    } else if (this.phase === 'closing') {
+      // A client that does not read what is left to write does not hold the connection open.
+      if (elapsed >= this.options.headersTimeoutMs) this.socket.destroy();
     }
   }
 
   private timedOut(): void {
-    this.phase = 'answering'; // nothing more is read from it
-    if (this.socket.writable) this.socket.end(TIMEOUT_ANSWER);
+    this.close(TIMEOUT_ANSWER);
+  }
+
+  /** Writes `last` (if anything), then closes once it is written; nothing more is read. */
+  private close(last?: string): void {
+    this.phase = 'closing';
+    this.since = performance.now();
+    this.pending = EMPTY;
+    if (last !== undefined && this.socket.writable) this.socket.end(last);
     this.socket.destroySoon();
   }
 
   private receive(chunk: Buffer): void {
+    if (this.phase === 'closing') return;
     if (this.phase === 'body') {
       this.fillBody(chunk, 0);
       return;
@@ -254,15 +266,14 @@ class ReviewConnection {
   }
 
   private write(reply: EndpointReply): void {
+    // The endpoint asks for the close while the server drains, as for a body it did not read to its end.
     if (reply.close) this.closeAfterAnswer = true;
-    if (this.options.draining()) this.closeAfterAnswer = true;
     if (this.socket.destroyed || !this.socket.writable) return;
     let head = `HTTP/1.1 ${reply.status} ${STATUS_CODES[reply.status] ?? 'Unknown'}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(reply.payload)}\r\nDate: ${currentDate()}\r\n`;
     if (reply.headers !== undefined) for (const [name, value] of Object.entries(reply.headers)) head += `${name}: ${value}\r\n`;
     head += this.closeAfterAnswer ? 'Connection: close\r\n\r\n' : `Connection: keep-alive\r\nKeep-Alive: timeout=${Math.floor(this.options.keepAliveTimeoutMs / 1000)}\r\n\r\n`;
     if (this.closeAfterAnswer) {
-      this.socket.end(head + reply.payload);
-      this.socket.destroySoon();
+      this.close(head + reply.payload);
     } else if (!this.socket.write(head + reply.payload)) {
       // The client is not reading its answers: read nothing more from it until it does.
       this.socket.pause();
@@ -274,10 +285,7 @@ class ReviewConnection {
 
   /** After an answer: the next request if it is already here, else wait for one. */
   private next(): void {
-    if (this.closeAfterAnswer || this.socket.destroyed) {
-      this.phase = 'answering'; // nothing more is read
-      return;
-    }
+    if (this.phase === 'closing' || this.socket.destroyed) return;
     this.since = performance.now();
     if (this.pending.length === 0) {
       this.phase = 'idle';
@@ -318,7 +326,7 @@ class ReviewConnection {
   private closed(): void {
     if (this.phase === 'body') this.abandonBody('client closed the connection before the body was complete');
     // An answer in progress releases its own reservation when it is done; its write then finds the socket gone.
-    this.phase = 'answering';
+    this.phase = 'closing';
     this.pending = EMPTY;
     this.detach();
   }
