@@ -44,6 +44,12 @@ export interface ReviewConnectionsOptions {
 type Phase = 'head' | 'body' | 'answering' | 'idle' | 'closing';
 
 const EMPTY = Buffer.alloc(0);
+/**
+ * A head still incomplete after this many reads goes to node's parser, which reads incrementally: this
+ * one reads a head from its start again on each read, which a client sending a byte at a time would
+ * make quadratic. The kube-apiserver's heads come in one or two reads.
+ */
+const MAX_HEAD_READS = 8;
 const TIMEOUT_ANSWER = 'HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n';
 
 /** Node's Date header, computed once a second as node does. */
@@ -115,6 +121,8 @@ class ReviewConnection {
   private reservation: InFlightReservation | undefined;
   private body: Buffer = EMPTY;
   private bodyFilled = 0;
+  /** Reads the current head has taken so far. */
+  private headReads = 0;
   private readonly onData = (chunk: Buffer): void => this.receive(chunk);
   private readonly onClose = (): void => this.closed();
   private readonly onError = (error: Error): void => {
@@ -183,8 +191,10 @@ class ReviewConnection {
     }
     if (this.pending.length === 0) {
       if (this.phase === 'head') this.requestStarted = performance.now();
+      this.headReads = 0;
       this.pending = chunk;
     } else this.pending = Buffer.concat([this.pending, chunk]);
+    this.headReads += 1;
     if (this.phase === 'answering') {
       // One request at a time: the next waits until this answer is written.
       this.socket.pause();
@@ -197,8 +207,8 @@ class ReviewConnection {
   private readHead(): void {
     const { validate, mutate } = this.options.endpoints;
     const head = readRequestHead(this.pending, validate.maxBodyBytes);
-    if (head.kind === 'incomplete') return;
-    if (head.kind === 'other') {
+    if (head.kind === 'incomplete' && this.headReads < MAX_HEAD_READS) return;
+    if (head.kind !== 'review') {
       this.handOver();
       return;
     }
