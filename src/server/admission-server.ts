@@ -161,7 +161,8 @@ export async function startAdmissionServer<P extends PolicySetLike>(options: Adm
       headersTimeoutMs: server.headersTimeout,
       requestTimeoutMs: server.requestTimeout,
       keepAliveTimeoutMs: server.keepAliveTimeout,
-      handOver(socket, bytes) {
+      handOver(socket, bytes, reason) {
+        metrics.httpHandovers.labels(reason).inc();
         httpConnectionListener.call(server, socket);
         // Paused while this layer answered a request: node's listener reads with 'data' events. The
         // bytes already read go first (resume() lets the stream flow only from the next tick on).

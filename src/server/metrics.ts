@@ -56,6 +56,8 @@ export interface ServerMetrics {
   readonly statusWrites: Counter<'result'>;
   readonly refusals: Counter<'endpoint' | 'reason'>;
   readonly malformedTimeouts: Counter<'endpoint'>;
+  /** Connections the admission port's own HTTP layer gave to node's HTTP server, by why (review-connections.ts). */
+  readonly httpHandovers: Counter<'reason'>;
   /** The gauges of request bytes in flight read this budget from now on. */
   trackInFlight(source: InFlightSource): void;
   /** The review-turn counters read these totals from now on (review-turn.ts). */
@@ -334,6 +336,12 @@ export function createServerMetrics(options: ServerMetricsOptions = {}): ServerM
     labelNames: ['endpoint'] as const,
     registers: [registry],
   });
+  const httpHandovers = new Counter({
+    name: 'daemonguard_http_handovers_total',
+    help: "Connections the admission port's own HTTP layer handed to node's HTTP server, by reason: other-request (not a POST /validate or /mutate with one Content-Length), busy (no room in --max-inflight-bytes at once), slow-head (a head in many reads).",
+    labelNames: ['reason'] as const,
+    registers: [registry],
+  });
   let inFlight: InFlightSource | undefined;
   new Gauge({
     name: 'daemonguard_inflight_request_bytes',
@@ -440,6 +448,7 @@ export function createServerMetrics(options: ServerMetricsOptions = {}): ServerM
     statusWrites,
     refusals,
     malformedTimeouts,
+    httpHandovers,
     trackInFlight(source) {
       inFlight = source;
     },

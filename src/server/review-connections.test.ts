@@ -125,6 +125,11 @@ async function writeParts(socket: TLSSocket, parts: readonly (string | Buffer)[]
   }
 }
 
+/** How many connections `server` handed to node's HTTP server for `reason` (daemonguard_http_handovers_total). */
+async function handovers(server: AdmissionServer, reason: string): Promise<number> {
+  return (await server.metrics.httpHandovers.get()).values.find((value) => value.labels['reason'] === reason)?.value ?? 0;
+}
+
 /** What a test compares between servers: the answers without their Date. */
 function comparable(answers: readonly Answer[]): Answer[] {
   return answers.map(({ status, headers, body }) => ({ status, headers: Object.fromEntries(Object.entries(headers).filter(([name]) => name !== 'date')), body }));
@@ -161,6 +166,7 @@ describe('the own HTTP layer', () => {
     assert.equal(answer.response.uid, 'uid-split-privileged');
     assert.equal(answer.response.allowed, false);
     for (const other of seen.slice(1)) assert.deepEqual(other, seen[0]);
+    assert.deepEqual([await handovers(server, 'slow-head'), await handovers(server, 'other-request')], [1, 0]);
   });
 
   it('answers reviews sent ahead of their turn, in order, on one connection, and closes after Connection: close', { timeout: 30_000 }, async () => {
@@ -262,6 +268,7 @@ describe('the own HTTP layer', () => {
     for (const [name, request] of Object.entries(cases)) {
       it(`${name}, between two reviews`, { timeout: 30_000 }, async () => {
         const results: Answer[][] = [];
+        const handedOver = await handovers(own, 'other-request');
         for (const server of [own, node]) {
           const connection = await openRaw(server);
           await writeParts(connection.socket, [reviewRequest('/validate', 'uid-before'), request, reviewRequest('/mutate', 'uid-after')], 50);
@@ -271,6 +278,7 @@ describe('the own HTTP layer', () => {
           await connection.closed;
           results.push(comparable(answers));
         }
+        assert.equal(await handovers(own, 'other-request'), handedOver + 1, 'counted as handed over');
         const [fromOwn, fromNode] = results as [Answer[], Answer[]];
         assert.ok(fromNode.length >= 2, `node answered ${fromNode.length} of the requests`);
         assert.deepEqual(fromOwn, fromNode);

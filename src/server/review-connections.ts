@@ -28,7 +28,7 @@ import { failureStatus } from './status.js';
 export interface ReviewConnectionsOptions {
   endpoints: { validate: AdmissionEndpoint; mutate: AdmissionEndpoint };
   /** Gives a connection to node's HTTP server, with the bytes already read from it (of its next request). */
-  handOver(socket: TLSSocket, bytes: Buffer): void;
+  handOver(socket: TLSSocket, bytes: Buffer, reason: HandOverReason): void;
   logger: Logger;
   headersTimeoutMs: number;
   requestTimeoutMs: number;
@@ -42,6 +42,9 @@ export interface ReviewConnectionsOptions {
  * requests, or closing (its last bytes written, nothing more read; cut if the client does not take them).
  */
 type Phase = 'head' | 'body' | 'answering' | 'idle' | 'closing';
+
+/** Why a connection went to node's HTTP server: a request this layer does not take, no room for its body now, or a head in too many reads. */
+export type HandOverReason = 'other-request' | 'busy' | 'slow-head';
 
 const EMPTY = Buffer.alloc(0);
 /**
@@ -207,16 +210,19 @@ class ReviewConnection {
   private readHead(): void {
     const { validate, mutate } = this.options.endpoints;
     const head = readRequestHead(this.pending, validate.maxBodyBytes);
-    if (head.kind === 'incomplete' && this.headReads < MAX_HEAD_READS) return;
-    if (head.kind !== 'review') {
-      this.handOver();
+    if (head.kind === 'incomplete') {
+      if (this.headReads >= MAX_HEAD_READS) this.handOver('slow-head');
+      return;
+    }
+    if (head.kind === 'other') {
+      this.handOver('other-request');
       return;
     }
     const endpoint = head.path === validate.path ? validate : mutate;
     const reservation = endpoint.inFlight.tryReserve(head.contentLength);
     // No room for its body now: node's path waits for room, or says 429.
     if (reservation === undefined) {
-      this.handOver();
+      this.handOver('busy');
       return;
     }
     this.endpoint = endpoint;
@@ -310,11 +316,11 @@ class ReviewConnection {
   }
 
   /** Gives the connection, and what it has sent of its next request, to node's HTTP server. */
-  private handOver(): void {
+  private handOver(reason: HandOverReason): void {
     const bytes = this.pending;
     this.pending = EMPTY;
     this.detach();
-    this.options.handOver(this.socket, bytes);
+    this.options.handOver(this.socket, bytes, reason);
   }
 
   private detach(): void {

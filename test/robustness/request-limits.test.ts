@@ -179,6 +179,8 @@ describe('bytes in flight', { timeout: 60_000 }, () => {
     const second = small.post('/validate', sized(100 * 1024));
     await new Promise((resolve) => setTimeout(resolve, 200));
     assert.equal(await metric(small, 'daemonguard_inflight_waiting_requests', ''), 1, 'the second review waits');
+    // The own HTTP layer has no room to reserve at once: node's server takes the connection and waits for room.
+    assert.equal(await metric(small, 'daemonguard_http_handovers_total', 'reason="busy"'), 1);
     first.finish();
     assert.equal((await first.answer).status, 200);
     assert.equal((await second).status, 200);
