@@ -21,12 +21,13 @@ import { performance } from 'node:perf_hooks';
 import type { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
 import type { AdmissionEndpoint, EndpointReply } from './admission-handler.js';
+import type { AdmissionEndpoints } from './app.js';
 import type { InFlightReservation } from './inflight-budget.js';
 import { readRequestHead } from './request-head.js';
 import { failureStatus } from './status.js';
 
 export interface ReviewConnectionsOptions {
-  endpoints: { validate: AdmissionEndpoint; mutate: AdmissionEndpoint };
+  endpoints: AdmissionEndpoints;
   /** Gives a connection to node's HTTP server, with the bytes already read from it (of its next request). */
   handOver(socket: TLSSocket, bytes: Buffer, reason: HandOverReason): void;
   logger: Logger;
@@ -71,15 +72,18 @@ function currentDate(): string {
 export class ReviewConnections {
   private readonly open = new Set<ReviewConnection>();
   private readonly checker: NodeJS.Timeout;
+  /** The end of every kept-alive answer's head: the same for all of them. */
+  private readonly keepAliveLines: string;
 
   constructor(private readonly options: ReviewConnectionsOptions) {
+    this.keepAliveLines = `Connection: keep-alive\r\nKeep-Alive: timeout=${Math.floor(options.keepAliveTimeoutMs / 1000)}\r\n\r\n`;
     this.checker = setInterval(() => this.checkTimeouts(), options.checkIntervalMs ?? 1_000);
     this.checker.unref();
   }
 
   /** Serves a connection whose TLS handshake is done. */
   accept(socket: TLSSocket): void {
-    const connection = new ReviewConnection(socket, this.options, this.open);
+    const connection = new ReviewConnection(socket, this.options, this.open, this.keepAliveLines);
     this.open.add(connection);
     connection.start();
   }
@@ -136,6 +140,7 @@ class ReviewConnection {
     private readonly socket: TLSSocket,
     private readonly options: ReviewConnectionsOptions,
     private readonly open: Set<ReviewConnection>,
+    private readonly keepAliveLines: string,
   ) {}
 
   start(): void {
@@ -287,7 +292,7 @@ class ReviewConnection {
     if (this.socket.destroyed || !this.socket.writable) return;
     let head = `HTTP/1.1 ${reply.status} ${STATUS_CODES[reply.status] ?? 'Unknown'}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(reply.payload)}\r\nDate: ${currentDate()}\r\n`;
     if (reply.headers !== undefined) for (const [name, value] of Object.entries(reply.headers)) head += `${name}: ${value}\r\n`;
-    head += this.closeAfterAnswer ? 'Connection: close\r\n\r\n' : `Connection: keep-alive\r\nKeep-Alive: timeout=${Math.floor(this.options.keepAliveTimeoutMs / 1000)}\r\n\r\n`;
+    head += this.closeAfterAnswer ? 'Connection: close\r\n\r\n' : this.keepAliveLines;
     if (this.closeAfterAnswer) {
       this.close(head + reply.payload);
     } else if (!this.socket.write(head + reply.payload)) {
