@@ -254,7 +254,7 @@ export function registerServeCommand(program: Command): Command {
     .addOption(
       new Option(
         '--http-layer <layer>',
-        'who reads the reviews: `own` answers POST /validate and /mutate with a Content-Length body itself and leaves every other request to node\'s HTTP server; `node` leaves all of them to node (slower by 12-17 µs of CPU per review)',
+        'who reads the reviews: `own` answers POST /validate and /mutate with a Content-Length body itself and leaves every other request to node\'s HTTP server; `node` leaves all of them to node (about a third more CPU per small review, measured by npm run bench)',
       )
         .env('DAEMONGUARD_HTTP_LAYER')
         .choices(HTTP_LAYERS)
