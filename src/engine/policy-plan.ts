@@ -12,7 +12,7 @@ import type { CelProgram } from '../cel/program.js';
 import { ALL_NAMESPACES } from '../policy/selectors.js';
 import type { CompiledException, CompiledExpression, CompiledPolicy, PolicySet } from '../policy/types.js';
 import { MATCH_CONDITIONS_COST_BUDGET, mayOverrun, POLICY_COST_BUDGET } from './policy-budget.js';
-import { leanCoversMatchConditions, leanPassOf, leanTallyOf, leanValueOf, type LeanPass, type LeanTally } from './lean-pass.js';
+import { leanCoversMatchConditions, leanPassOf, leanTallyOf, leanValueOf, type LeanPass } from './lean-pass.js';
 import type { Operation, PolicyOutcome } from './types.js';
 
 /** An expression the review evaluates, with its program at hand; the expression is read only to name a failure. */
@@ -72,10 +72,15 @@ export interface PolicyPlan {
   readonly lean: LeanPass | undefined;
   /** The lean function holds the matchConditions too: review.ts asks it before them, in the validate phase. */
   readonly leanMatchConditions: boolean;
+  /**
+   * The lean function is asked before any exact code of the policy and outside its budgets (it holds
+   * the matchConditions, or there are none); otherwise after the matchConditions, inside the policy's budget.
+   */
+  readonly leanFirst: boolean;
   /** The params as the lean function reads them (lean-pass.ts leanValueOf). */
   readonly leanParams: unknown;
-  /** Where the lean function's answers and give-ups are counted (the policy name's); undefined without one. */
-  readonly leanTally: LeanTally | undefined;
+  /** The slot its lean function's answers and give-ups are counted in (lean-pass.ts leanTallyOf: the policy name's); -1 without one. */
+  readonly leanTally: number;
 }
 
 /** The bit of `operation` in PolicyPlan.operations; 0 for a name that is not an operation (which no policy matches). */
@@ -129,25 +134,30 @@ function planOf(policy: CompiledPolicy, exceptionsByPolicy: PolicySet['exception
   const plain = policy.native === undefined && policy.objectSelector === undefined && policy.namespaceSelector === undefined;
   const sharedSlots = sharedSlotsOf(policy, slotsByKey);
   const lean = leanPassOf(policy, sharedSlots);
+  const leanMatchConditions = lean !== undefined && leanCoversMatchConditions(lean);
+  // The members a review reads of every plan first, in the order it reads them: V8 lays an object
+  // literal's members out in its order, so that these share the plan's first cache lines (a review
+  // of the library reads each plan once, mostly with the plan out of the caches).
   return {
+    exceptions: exceptionsByPolicy.get(policy.name),
+    matchesByOperation: plain && allNamespaces && policy.matchConditions.length === 0,
+    operations,
     policy,
     params: policy.params,
-    matchConditions: checksOf(policy.matchConditions),
-    validations: checksOf(policy.validations.map((validation) => validation.expression)),
-    operations,
-    allNamespaces,
-    plain,
-    matchesByOperation: plain && allNamespaces && policy.matchConditions.length === 0,
-    meterMatchConditions: mayOverrun(policy.matchConditions.length, MATCH_CONDITIONS_COST_BUDGET),
-    meterValidations: mayOverrun(policy.validations.length + policy.validations.filter((v) => v.messageExpression !== undefined).length, POLICY_COST_BUDGET),
-    exceptions: exceptionsByPolicy.get(policy.name),
     sharedSlots,
     sharedSlotCount: slotsByKey.size,
-    passed: Object.freeze({ policy: policy.name, result: 'pass' }),
     lean,
-    leanMatchConditions: lean !== undefined && leanCoversMatchConditions(lean),
     leanParams: leanValueOf(policy.params),
-    leanTally: lean === undefined ? undefined : leanTallyOf(policy.name),
+    leanTally: lean === undefined ? -1 : leanTallyOf(policy.name),
+    passed: Object.freeze({ policy: policy.name, result: 'pass' }),
+    leanFirst: lean !== undefined && (leanMatchConditions || policy.matchConditions.length === 0),
+    meterValidations: mayOverrun(policy.validations.length + policy.validations.filter((v) => v.messageExpression !== undefined).length, POLICY_COST_BUDGET),
+    validations: checksOf(policy.validations.map((validation) => validation.expression)),
+    allNamespaces,
+    plain,
+    matchConditions: checksOf(policy.matchConditions),
+    meterMatchConditions: mayOverrun(policy.matchConditions.length, MATCH_CONDITIONS_COST_BUDGET),
+    leanMatchConditions,
   };
 }
 

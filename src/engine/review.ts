@@ -82,8 +82,11 @@ function matchFailure(plan: PolicyPlan, operation: number, request: AdmissionReq
   return undefined;
 }
 
+const LINE_BREAK_OR_TAB = /[\r\n\t]/;
+
 function oneLine(text: string): string {
-  return text.replace(/[\r\n\t]+/g, ' ').trim();
+  // Most messages are one line already: a test costs less than a global replace that finds nothing.
+  return (LINE_BREAK_OR_TAB.test(text) ? text.replace(/[\r\n\t]+/g, ' ') : text).trim();
 }
 
 /** Accumulates a Decision while policies are evaluated, and holds what the review's loop works on. */
@@ -239,7 +242,10 @@ export function validationMessage(policy: CompiledPolicy, index: number, activat
 
 /** A failed validation's message: its messageExpression's value when that is a string with text, else the static message, else the expression. */
 export function messageOf(validation: CompiledValidation, value: unknown): string {
-  if (typeof value === 'string' && value.trim() !== '') return oneLine(value);
+  if (typeof value === 'string') {
+    const line = oneLine(value);
+    if (line !== '') return line;
+  }
   if (validation.message) return oneLine(validation.message);
   return `failed expression: ${oneLine(validation.expression.program.source)}`;
 }
@@ -259,12 +265,15 @@ function reviewPolicy(plan: PolicyPlan, operation: number, activation: PolicyAct
       return;
     }
     activation.begin(policy, plan.params, plan);
-    // A lean function that holds the matchConditions answers the whole policy (runValidations then does
-    // not ask it again); when it gives up, the exact code runs everything from the start.
-    if (plan.leanMatchConditions && builder.context.phase === 'validate' && answeredLean(plan, activation, builder)) return;
+    // The lean function first where nothing of the exact code comes before it: it holds the
+    // matchConditions, or there are none. Then it answers the whole policy; when it gives up, the exact
+    // code runs everything from the start (and does not ask it again).
+    const leanFirst = plan.leanFirst && builder.context.phase === 'validate';
+    if (leanFirst && answeredLean(plan, activation, builder)) return;
     // Each under a budget of its own, as the apiserver gives them (policy-budget.ts).
     if (plan.matchConditions.length > 0 && !(plan.meterMatchConditions ? callWithCostBudget(MATCH_CONDITIONS_COST_BUDGET, matchConditionsHold, plan, builder) : matchConditionsHold(plan, builder))) return;
     if (builder.context.phase === 'mutate') runMutations(plan, builder);
+    else if (leanFirst) validateExactly(plan, builder);
     else validateWithinBudget(plan, builder);
   } catch (error) {
     settleFailure(policy, error, builder);
@@ -278,8 +287,11 @@ function reviewPolicy(plan: PolicyPlan, operation: number, activation: PolicyAct
  */
 function reviewValidations(plan: PolicyPlan, activation: PolicyActivation, builder: DecisionBuilder): void {
   activation.begin(plan.policy, plan.params, plan);
+  // The lean function straight from here, outside the policy's budget: an answer it gives spent at
+  // most one expression's budget, which the policy's holds ten times over (lean-pass.ts).
   try {
-    validateWithinBudget(plan, builder);
+    if (plan.lean !== undefined && answeredLean(plan, activation, builder)) return;
+    validateExactly(plan, builder);
   } catch (error) {
     settleFailure(plan.policy, error, builder);
   }
@@ -373,12 +385,22 @@ function validateWithinBudget(plan: PolicyPlan, builder: DecisionBuilder): void 
   else runValidations(plan, builder);
 }
 
+/** The validations on the exact code alone (the lean function, if any, was asked and gave up), under the policy's budget where it is armed. */
+function validateExactly(plan: PolicyPlan, builder: DecisionBuilder): void {
+  if (plan.meterValidations) callWithCostBudget(POLICY_COST_BUDGET, runExactValidations, plan, builder);
+  else runExactValidations(plan, builder);
+}
+
+/** The lean tier (lean-pass.ts), then, if it gave up, the exact code: for a policy whose lean function comes after its matchConditions. */
 function runValidations(plan: PolicyPlan, builder: DecisionBuilder): void {
+  // Its answer is the exact code's, at the same cost.
+  if (plan.lean !== undefined && answeredLean(plan, builder.activation, builder)) return;
+  runExactValidations(plan, builder);
+}
+
+function runExactValidations(plan: PolicyPlan, builder: DecisionBuilder): void {
   const { validations } = plan;
   const { activation } = builder;
-  // The lean tier first (lean-pass.ts): its answer is the exact code's, at the same cost. One that
-  // holds the matchConditions was asked before them (reviewPolicy), and gave up if this runs.
-  if (plan.lean !== undefined && !plan.leanMatchConditions && answeredLean(plan, activation, builder)) return;
   let failed = 0;
   let firstMessage: string | undefined;
   for (let i = 0; i < validations.length; i++) {
