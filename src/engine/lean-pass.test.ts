@@ -8,7 +8,7 @@ import type { PolicySet } from '../policy/types.js';
 import { leanSourceOf, leanStatistics, type LeanPass } from './lean-pass.js';
 import { plansOf, type PolicyPlan } from './policy-plan.js';
 import { review } from './review.js';
-import type { Decision } from './types.js';
+import type { Decision, JsonObject } from './types.js';
 
 /** A set of one policy, `name`, whose spec is `spec` (YAML), from a file as the engine loads policies. */
 async function loadPolicy(name: string, spec: string): Promise<PolicySet> {
@@ -228,6 +228,50 @@ validations:
     assert.deepEqual(comparable(lean), comparable(exact));
     assert.equal(lean.outcomes[0]!.result, 'error');
     assert.equal(evaluations.count, 2, 'the attempt evaluated it, and the second policy again, as without the lean tier');
+  });
+
+  it('reads a member once on every path to its uses, and again after a branch that read it', async () => {
+    const set = await loadPolicy(
+      'reads',
+      `
+validationActions: [Deny]
+validations:
+  - expression: "object.metadata.name != '' && object.metadata.namespace != 'kube-system'"
+  - expression: "(object.metadata.name == 'a' ? object.metadata.labels.tier : 'none') != '' && object.metadata.labels.tier != 'z'"
+`,
+    );
+    const source = leanSourceOf(plansOf(set.validatingPolicies, set)[0]!.lean!)!;
+    const count = (pattern: RegExp): number => [...source.matchAll(pattern)].length;
+    // One read of the object and of its metadata per validation (each a fragment of its own).
+    assert.equal(count(/ = J\.object;$/gm), 2, 'object read once per validation');
+    assert.equal(count(/ = \S+\.metadata;$/gm), 2, 'metadata read once per validation');
+    // The labels read inside the ternary's branch may not have happened: read again after it.
+    assert.equal(count(/ = \S+\.labels;$/gm), 2, 'labels read in the branch and again after it');
+    const metadatas: JsonObject[] = [{ name: 'a', labels: { tier: 'z' } }, { name: 'b' }, { name: 'a' }, { name: 'b', labels: { tier: 'web' } }, { name: '' }];
+    for (const metadata of metadatas) {
+      const request = admissionRequest({ ...daemonSet(), metadata: { namespace: 'default', ...metadata } });
+      const decide = () => review(request, set, { phase: 'validate' });
+      assert.deepEqual(comparable(decide()), comparable(exactDecision(set, decide)), JSON.stringify(metadata));
+    }
+  });
+
+  it('tests a value to be a map again after a branch that tested it: a string is no map, whatever members its prototype has', async () => {
+    // labels is tested to be a map only inside the ternary's branch; `length` is a member of every
+    // string, so a test carried over past the branch would find "abc".length where CEL's has() fails.
+    const set = await loadPolicy(
+      'tested',
+      `
+validationActions: [Deny]
+validations:
+  - expression: "size(object.metadata.labels) > 0 && (object.metadata.name == 'a' ? has(object.metadata.labels.length) : true) && has(object.metadata.labels.length)"
+  - expression: "object.metadata.name != ''"
+`,
+    );
+    for (const metadata of [{ name: 'b', labels: 'abc' }, { name: 'a', labels: 'abc' }, { name: 'b', labels: { length: '3' } }] as JsonObject[]) {
+      const request = admissionRequest({ ...daemonSet(), metadata: { namespace: 'default', ...metadata } });
+      const decide = () => review(request, set, { phase: 'validate' });
+      assert.deepEqual(comparable(decide()), comparable(exactDecision(set, decide)), JSON.stringify(metadata));
+    }
   });
 
   it('writes a long variable as a function of its own, so that no lean function is one huge body (TurboFan’s scratch memory grows with it)', async () => {

@@ -215,6 +215,10 @@ export const LEAN_HELPERS = {
 
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
+/** A generated temporary, and one being assigned in a line (`$t3 = ...`, `$t3 = $t1; $t4 = 0;`). */
+const TEMPORARY = /^\$t\d+$/;
+const ASSIGNED_TEMPORARY = /(\$t\d+) = /g;
+
 /** The review's JSON inputs a fragment may read. */
 const JSON_NAMES: ReadonlySet<string> = new Set(['object', 'oldObject', 'request', 'namespaceObject']);
 
@@ -288,6 +292,18 @@ class LeanGenerator {
   readonly regions = new Map<NodeLike, number>();
   /** Sources known to hold a bool (a comparison's, a negation's...): their kind is not tested again. */
   readonly booleans = new Set<string>();
+  /**
+   * What the lines before the current one established on every path to it (the lines of the enclosing
+   * blocks before it): temporaries tested to be maps (requireMap), which are not tested again, and
+   * member reads already made (`$t3.spec`, `J.object`, to their temporary), which are not made again:
+   * lean values never change, and the reads' costs are charged by their regions whatever code they
+   * take (gen). What a block proves is forgotten at its end (a branch or a loop body may not have
+   * run), and so is everything about a temporary assigned (in the block or anywhere inside it).
+   */
+  knownMaps = new Set<string>();
+  knownReads = new Map<string, string>();
+  /** Per open block, the temporaries assigned inside it so far. */
+  readonly assignedInBlocks: Set<string>[] = [];
   temporaries = 0;
   labels = 0;
   depth = 0;
@@ -317,14 +333,35 @@ class LeanGenerator {
   }
 
   emit(line: string): void {
+    for (const [, assigned] of line.matchAll(ASSIGNED_TEMPORARY)) {
+      this.forget(assigned!);
+      this.assignedInBlocks.at(-1)?.add(assigned!);
+    }
     this.lines.push('  '.repeat(this.depth) + line);
+  }
+
+  /** Forgets what was known of temporary `t`: its value changed. */
+  forget(t: string): void {
+    this.knownMaps.delete(t);
+    for (const [read, value] of this.knownReads) if (value === t || read.startsWith(`${t}.`)) this.knownReads.delete(read);
   }
 
   block(head: string, body: () => void): void {
     this.emit(`${head} {`);
+    const maps = new Set(this.knownMaps);
+    const reads = new Map(this.knownReads);
+    const assigned = new Set<string>();
+    this.assignedInBlocks.push(assigned);
     this.depth++;
     body();
     this.depth--;
+    this.assignedInBlocks.pop();
+    this.knownMaps = maps;
+    this.knownReads = reads;
+    for (const t of assigned) {
+      this.forget(t);
+      this.assignedInBlocks.at(-1)?.add(t);
+    }
     this.emit('}');
   }
 
@@ -363,7 +400,9 @@ class LeanGenerator {
 
   /** Gives up unless `value` is a lean map: the test of a JSON object inline, the rest in isLeanMap. */
   requireMap(value: string): void {
+    if (this.knownMaps.has(value)) return;
     this.require(`${value} !== null && ${value} !== undefined && (${value}.constructor === Object || isLeanMap(${value}))`);
+    if (TEMPORARY.test(value)) this.knownMaps.add(value);
   }
 
   /** Member `field` of lean map `o` (tested to be one), undefined when it has none. */
@@ -502,8 +541,12 @@ class LeanGenerator {
     const local = scope.names.get(name);
     if (local !== undefined) return local;
     if (JSON_NAMES.has(name)) {
-      const t = this.let(`J.${name}`);
+      const read = `J.${name}`;
+      const known = this.knownReads.get(read);
+      if (known !== undefined) return known;
+      const t = this.let(read);
       this.require(`${t} !== undefined`);
+      this.knownReads.set(read, t);
       return t;
     }
     if (name === 'params') return 'P';
@@ -527,9 +570,13 @@ class LeanGenerator {
       return `$v${field}$`;
     }
     const o = this.gen(operandNode, scope);
+    const read = TEMPORARY.test(o) ? `${o}.${field}` : undefined;
+    const known = read === undefined ? undefined : this.knownReads.get(read);
+    if (known !== undefined) return known;
     this.requireMap(o);
     const t = this.let(this.member(o, field));
     this.require(`${t} !== undefined`);
+    if (read !== undefined) this.knownReads.set(read, t);
     return t;
   }
 
