@@ -4,9 +4,10 @@
 //
 // How: a walk over the checked AST writes, per node, straight-line statements into the function's
 // source (codegen/emitter.ts), each node's value in a `let` temporary; the source is instantiated once
-// with `new Function`, its constants (literals, handlers, slow-path operations, messages) passed in as
-// an array, so no text of the policy is ever part of the source (field names read as properties are
-// validated identifiers written as JSON strings). Where the speed comes from: V8 sees one function
+// with `new Function`, its constants (literals, handlers, slow-path operations, messages) written as
+// JSON literals where they are strings, numbers, bools or null and passed in as an array otherwise,
+// so no text of the policy is ever part of the source as code (field names read as properties are
+// validated identifiers written as JSON strings too; codegen/emitter.ts literalOf). Where the speed comes from: V8 sees one function
 // per expression whose call sites (a handler, a property read of `spec`) each meet one target and one
 // object shape, instead of closures shared by every node of a kind; comprehensions are loops over
 // `let` variables; calls whose overload the checker fixed call the handler behind `typeof` guards.

@@ -28,6 +28,7 @@ import { EvaluationError } from '@marcbachmann/cel-js';
 import { BAIL, LEAN_HELPERS, LEAN_METER, type LeanFragment } from '../cel/codegen/lean-generator.js';
 import { answerWithinBudget, CostBudgetExceededError, EvaluationDeadlineExceededError } from '../cel/cost.js';
 import type { CelProgram, JsonInputs } from '../cel/program.js';
+import { constantsWritten, constantToken } from '../cel/codegen/emitter.js';
 import { BoundedCache } from '../common/bounded-cache.js';
 import type { CompiledPolicy } from '../policy/types.js';
 import type { PolicyActivation } from './activation.js';
@@ -308,7 +309,7 @@ class Assembly {
 
   constant(value: unknown): string {
     this.constants.push(value);
-    return `K${this.constants.length - 1}`;
+    return constantToken(this.constants.length - 1);
   }
 
   /** The variable's value, once its line ran. */
@@ -379,7 +380,7 @@ class Assembly {
         .replace(/\$v([A-Za-z_][A-Za-z0-9_]*)\$/g, (_, name: string) => this.value(name))
         .replace(/\$t(\d+)/g, `f${f}t$1`)
         .replace(/\$l(\d+)/g, `f${f}L$1`)
-        .replace(/\$c(\d+)/g, (_, n: string) => `K${base + Number(n)}`);
+        .replace(/\$c(\d+)/g, (_, n: string) => constantToken(base + Number(n)));
     const temporaries = Array.from({ length: fragment.temporaries }, (_, i) => `f${f}t${i}`);
     return { declarations: temporaries.length > 0 ? `let ${temporaries.join(', ')};` : '', source: rename(fragment.source), result: rename(fragment.result) };
   }
@@ -443,22 +444,28 @@ function assemble(conditions: readonly LeanFragment[], validations: readonly Lea
   // The names read as plain properties: nobody may have added them to Object.prototype (see lean-generator.ts).
   const fields = [...assembly.plainFields];
   const entry = fields.length === 0 ? [] : [`if (${fields.map((field) => `OP.${field} !== undefined`).join(' || ')}) throw BAIL;`];
-  const constants = assembly.constants.map((_, i) => `K${i} = K[${i}]`);
   const helpers = Object.keys(LEAN_HELPERS).map((name) => `${name} = H.${name}`);
-  const source = [
-    `'use strict';`,
-    `var ${[...constants, ...helpers, 'M = L.M', 'over = L.over'].join(', ')};`,
-    ...(hoisted ? [...state, ...assembly.closures] : []),
-    `return function leanPass(J, A, P) {`,
-    ...entry,
-    'let failures;',
-    ...(hoisted ? clearFlags : state),
-    ...matching,
-    ...eager,
-    ...body,
-    `return failures === undefined ? true : failures;`,
-    `};`,
-  ].join('\n');
+  // Constants as literals where they can be (codegen/emitter.ts literalOf: part of the machine code,
+  // not loads from the closure's context, which a review whose code is out of the CPU caches pays
+  // for in misses of their own), the rest bound to `K<index>`.
+  const code = constantsWritten(
+    [
+      ...(hoisted ? [...state, ...assembly.closures] : []),
+      `return function leanPass(J, A, P) {`,
+      ...entry,
+      'let failures;',
+      ...(hoisted ? clearFlags : state),
+      ...matching,
+      ...eager,
+      ...body,
+      `return failures === undefined ? true : failures;`,
+      `};`,
+    ].join('\n'),
+    assembly.constants,
+    'K',
+  );
+  const bound = code.bound.map((i) => `K${i} = K[${i}]`);
+  const source = [`'use strict';`, `var ${[...bound, ...helpers, 'M = L.M', 'over = L.over'].join(', ')};`, code.text].join('\n');
   const pass = instantiate(source, assembly.constants);
   leanSources.set(pass, source);
   return pass;

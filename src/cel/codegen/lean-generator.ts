@@ -34,7 +34,8 @@
 // the variable must have been evaluated. Everything else it names is the assembled function's: `J`
 // (the review's JSON inputs), `P` (params), `A` (the activation), `M` (the cost meter), `over` (the
 // meter's overThreshold), `BAIL`, and the helpers below (LEAN_HELPERS). No text of the policy is ever
-// source: strings are constants, field names read as properties are validated identifiers.
+// source as code: strings are constants (which the assembler writes as JSON literals, lean-pass.ts),
+// field names read as properties are validated identifiers.
 import { chargeCost, isCostBudgetArmed, overThreshold, regionMeter } from '../cost.js';
 import { checkedTypeOf, comprehensionOf, hasMacroOf, optionalMacroOf, type ComprehensionLike, type NodeLike } from '../cel-js-internals.js';
 import { comprehensionKind, forEachRegion, sizedCharge } from '../node-costs.js';
@@ -661,7 +662,7 @@ class LeanGenerator {
     // `__proto__` among them would set the literal's prototype rather than a member: never written.
     if (keys.some((key) => key === undefined || RESERVED_MAP_KEYS.has(key))) return this.giveUp('map literal with other keys');
     const values = pairs.map(([, v]) => this.gen(v, scope));
-    // A key that is a name is written as one; any other is a constant (no policy text in the source).
+    // A key that is a name is written as one; any other is a constant (its JSON literal, as a computed key).
     return this.let(`{ ${keys.map((key, i) => `${IDENTIFIER.test(key!) ? key! : `[${this.k(key)}]`}: ${values[i]!}`).join(', ')} }`);
   }
 
