@@ -7,10 +7,11 @@
 // with `new Function`, its constants (literals, handlers, slow-path operations, messages) written as
 // JSON literals where they are strings, numbers, bools or null and passed in as an array otherwise,
 // so no text of the policy is ever part of the source as code (field names read as properties are
-// validated identifiers written as JSON strings too; codegen/emitter.ts literalOf). Where the speed comes from: V8 sees one function
-// per expression whose call sites (a handler, a property read of `spec`) each meet one target and one
-// object shape, instead of closures shared by every node of a kind; comprehensions are loops over
-// `let` variables; calls whose overload the checker fixed call the handler behind `typeof` guards.
+// validated identifiers written as JSON strings too; codegen/emitter.ts literalOf). Where the speed
+// comes from: V8 sees one function per expression whose call sites (a handler, a property read of
+// `spec`) each meet one target and one object shape, instead of closures shared by every node of a
+// kind; comprehensions are loops over `let` variables; calls whose overload the checker fixed call the
+// handler behind `typeof` guards.
 //
 // And no converted copy of the review: `object`, `oldObject`, `request` and `namespaceObject` are
 // read as the parsed JSON (the activation's `json`). Field and index reads, `has()`, `.?`, `in` and
