@@ -10,6 +10,8 @@
 // validated as a CEL identifier and written as a JSON string literal too (`quoted`), so that each read
 // site keeps an inline cache of its own.
 
+import { BlockFacts } from './block-facts.js';
+
 /** A JavaScript expression in the generated source: a temporary, a constant or a literal we wrote. */
 export type Source = string;
 
@@ -73,12 +75,8 @@ export class Emitter {
   private temporaries = 0;
   private labels = 0;
   private depth = 1;
-  /**
-   * Values already computed, by what they read (`object.spec`), one map per open block: a value is
-   * known in the block that computed it and the blocks inside it, never after the block closes (a
-   * branch not taken, a `try` left by a throw, a loop iteration over).
-   */
-  private readonly known: Map<string, Source>[] = [new Map()];
+  /** Values already computed, by what they read (`object.spec`), per open block (block-facts.ts). */
+  private readonly known = new BlockFacts<Source>();
 
   /** A name for `value` in the generated code (the same name for the same value). */
   constant(value: unknown): Source {
@@ -108,16 +106,12 @@ export class Emitter {
 
   /** The temporary holding the value read as `key`, when it was computed where this code runs. */
   recall(key: string): Source | undefined {
-    for (let i = this.known.length - 1; i >= 0; i--) {
-      const known = this.known[i]!.get(key);
-      if (known !== undefined) return known;
-    }
-    return undefined;
+    return this.known.recall(key);
   }
 
   /** Records that `src` holds the value read as `key` from here to the end of the current block. */
   remember(key: string, src: Source): void {
-    this.known[this.known.length - 1]!.set(key, src);
+    this.known.remember(key, src);
   }
 
   /**
@@ -142,11 +136,11 @@ export class Emitter {
   block(head: string, body: () => void, tail = '}'): void {
     this.emit(`${head} {`);
     this.depth++;
-    this.known.push(new Map());
+    this.known.open();
     try {
       body();
     } finally {
-      this.known.pop();
+      this.known.close();
       this.depth--;
     }
     this.emit(tail);

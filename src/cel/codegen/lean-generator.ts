@@ -39,6 +39,7 @@
 import { chargeCost, isCostBudgetArmed, overThreshold, regionMeter } from '../cost.js';
 import { checkedTypeOf, comprehensionOf, hasMacroOf, optionalMacroOf, type ComprehensionLike, type NodeLike } from '../cel-js-internals.js';
 import { comprehensionKind, forEachRegion, sizedCharge } from '../node-costs.js';
+import { BlockFacts } from './block-facts.js';
 import { concatLists, concatStrings } from '../library/allocations.js';
 import { equalityCost } from '../library/equality-cost.js';
 import { literalPatternMatcher, matches } from '../library/regex.js';
@@ -294,17 +295,15 @@ class LeanGenerator {
   /** Sources known to hold a bool (a comparison's, a negation's...): their kind is not tested again. */
   readonly booleans = new Set<string>();
   /**
-   * What the lines before the current one established on every path to it (the lines of the enclosing
-   * blocks before it): temporaries tested to be maps (requireMap), which are not tested again, and
-   * member reads already made (`$t3.spec`, `J.object`, to their temporary), which are not made again:
-   * lean values never change, and the reads' costs are charged by their regions whatever code they
-   * take (gen). What a block proves is forgotten at its end (a branch or a loop body may not have
-   * run), and so is everything about a temporary assigned (in the block or anywhere inside it).
+   * What the lines before the current one established on every path to it (block-facts.ts):
+   * temporaries tested to be maps (requireMap, by name), which are not tested again, and member reads
+   * already made (`$t3.spec`, `J.object`, to their temporary), which are not made again: lean values
+   * never change, and the reads' costs are charged by their regions whatever code they take (gen).
+   * Everything about a temporary is forgotten where it is assigned, in every open block: after a
+   * block that assigns it, it may hold another value.
    */
-  knownMaps = new Set<string>();
-  knownReads = new Map<string, string>();
-  /** Per open block, the temporaries assigned inside it so far. */
-  readonly assignedInBlocks: Set<string>[] = [];
+  readonly knownMaps = new BlockFacts<true>();
+  readonly knownReads = new BlockFacts<string>();
   temporaries = 0;
   labels = 0;
   depth = 0;
@@ -334,35 +333,25 @@ class LeanGenerator {
   }
 
   emit(line: string): void {
-    for (const [, assigned] of line.matchAll(ASSIGNED_TEMPORARY)) {
-      this.forget(assigned!);
-      this.assignedInBlocks.at(-1)?.add(assigned!);
-    }
+    for (const [, assigned] of line.matchAll(ASSIGNED_TEMPORARY)) this.forget(assigned!);
     this.lines.push('  '.repeat(this.depth) + line);
   }
 
-  /** Forgets what was known of temporary `t`: its value changed. */
+  /** Forgets what was known of temporary `t`: its value changes. */
   forget(t: string): void {
-    this.knownMaps.delete(t);
-    for (const [read, value] of this.knownReads) if (value === t || read.startsWith(`${t}.`)) this.knownReads.delete(read);
+    this.knownMaps.forget((name) => name === t);
+    this.knownReads.forget((read, value) => value === t || read.startsWith(`${t}.`));
   }
 
   block(head: string, body: () => void): void {
     this.emit(`${head} {`);
-    const maps = new Set(this.knownMaps);
-    const reads = new Map(this.knownReads);
-    const assigned = new Set<string>();
-    this.assignedInBlocks.push(assigned);
+    this.knownMaps.open();
+    this.knownReads.open();
     this.depth++;
     body();
     this.depth--;
-    this.assignedInBlocks.pop();
-    this.knownMaps = maps;
-    this.knownReads = reads;
-    for (const t of assigned) {
-      this.forget(t);
-      this.assignedInBlocks.at(-1)?.add(t);
-    }
+    this.knownReads.close();
+    this.knownMaps.close();
     this.emit('}');
   }
 
@@ -401,9 +390,9 @@ class LeanGenerator {
 
   /** Gives up unless `value` is a lean map: the test of a JSON object inline, the rest in isLeanMap. */
   requireMap(value: string): void {
-    if (this.knownMaps.has(value)) return;
+    if (this.knownMaps.recall(value)) return;
     this.require(`${value} !== null && ${value} !== undefined && (${value}.constructor === Object || isLeanMap(${value}))`);
-    if (TEMPORARY.test(value)) this.knownMaps.add(value);
+    if (TEMPORARY.test(value)) this.knownMaps.remember(value, true);
   }
 
   /** Member `field` of lean map `o` (tested to be one), undefined when it has none. */
@@ -543,11 +532,11 @@ class LeanGenerator {
     if (local !== undefined) return local;
     if (JSON_NAMES.has(name)) {
       const read = `J.${name}`;
-      const known = this.knownReads.get(read);
+      const known = this.knownReads.recall(read);
       if (known !== undefined) return known;
       const t = this.let(read);
       this.require(`${t} !== undefined`);
-      this.knownReads.set(read, t);
+      this.knownReads.remember(read, t);
       return t;
     }
     if (name === 'params') return 'P';
@@ -572,12 +561,12 @@ class LeanGenerator {
     }
     const o = this.gen(operandNode, scope);
     const read = TEMPORARY.test(o) ? `${o}.${field}` : undefined;
-    const known = read === undefined ? undefined : this.knownReads.get(read);
+    const known = read === undefined ? undefined : this.knownReads.recall(read);
     if (known !== undefined) return known;
     this.requireMap(o);
     const t = this.let(this.member(o, field));
     this.require(`${t} !== undefined`);
-    if (read !== undefined) this.knownReads.set(read, t);
+    if (read !== undefined) this.knownReads.remember(read, t);
     return t;
   }
 
