@@ -174,6 +174,14 @@ export async function startAdmissionServer<P extends PolicySetLike>(options: Adm
     server.on('secureConnection', (socket: TLSSocket) => own.accept(socket));
   }
 
+  metrics.trackConnections({
+    connections: () =>
+      new Promise((resolve) => {
+        // A server already closed counts none (getConnections then reports an error).
+        server.getConnections((error, total) => resolve({ total: error ? 0 : total, own: reviewConnections?.size ?? 0 }));
+      }),
+  });
+
   server.on('tlsClientError', (error, socket) => {
     logger.debug({ err: error, remoteAddress: socket.remoteAddress }, 'TLS handshake failed');
   });

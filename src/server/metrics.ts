@@ -28,6 +28,11 @@ export type RefusalReason =
   | 'not-ready'
   | 'busy';
 
+/** What the connections gauge reads when scraped: the admission port's open connections, and those of them the own HTTP layer serves. */
+export interface ConnectionsSource {
+  connections(): Promise<{ readonly total: number; readonly own: number }>;
+}
+
 /** What the in-flight gauges read when scraped. */
 export interface InFlightSource {
   readonly reservedBytes: number;
@@ -60,6 +65,8 @@ export interface ServerMetrics {
   readonly httpHandovers: Counter<'reason'>;
   /** The gauges of request bytes in flight read this budget from now on. */
   trackInFlight(source: InFlightSource): void;
+  /** The connections gauge reads the admission port's connections from now on (admission-server.ts). */
+  trackConnections(source: ConnectionsSource): void;
   /** The review-turn counters read these totals from now on (review-turn.ts). */
   trackReviewTurns(source: ReviewTurnTotals): void;
   /** Counts one policy outcome (as a plain number: handed to prom-client when it collects). */
@@ -95,7 +102,7 @@ const GC_KINDS = new Map<number, string>([
  * GC_DURATION_METRIC, every collection counted. prom-client's own observer records the first entry
  * of each batch node delivers, and node delivers the collections of one event-loop turn together (a
  * turn of many reviews under load often holds several): it counted 1 of the 164 collections made
- * in one turn (README, The webhook against the floor). Same name, labels and buckets as prom-client's,
+ * in one turn (docs/performance.md, The webhook against the floor). Same name, labels and buckets as prom-client's,
  * so dashboards built on it keep working.
  */
 function observeGarbageCollections(registry: Registry): void {
@@ -368,6 +375,21 @@ export function createServerMetrics(options: ServerMetricsOptions = {}): ServerM
     },
   });
 
+  // Read when scraped, not counted per connection: nothing on the accept path.
+  let connections: ConnectionsSource | undefined;
+  new Gauge({
+    name: 'daemonguard_admission_connections',
+    help:
+      "Open connections on the admission port, by layer: own (served by its own HTTP layer for reviews) or node (handed to node's HTTP server, or still in their TLS handshake).",
+    labelNames: ['layer'] as const,
+    registers: [registry],
+    async collect() {
+      const { total, own } = (await connections?.connections()) ?? { total: 0, own: 0 };
+      this.set({ layer: 'own' }, own);
+      this.set({ layer: 'node' }, Math.max(0, total - own));
+    },
+  });
+
   // Running totals kept by the review turn as plain numbers (no prom-client call per review), handed
   // over when scraped. The first review of a turn starts with the engine's code out of the CPU caches
   // (review-turn.ts), so its time is counted apart: their ratio says how much of the evaluation is that.
@@ -451,6 +473,9 @@ export function createServerMetrics(options: ServerMetricsOptions = {}): ServerM
     httpHandovers,
     trackInFlight(source) {
       inFlight = source;
+    },
+    trackConnections(source) {
+      connections = source;
     },
     trackReviewTurns(source) {
       reviewTurns = source;

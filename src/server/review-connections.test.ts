@@ -235,6 +235,31 @@ describe('the own HTTP layer', () => {
     connection.socket.destroy();
   });
 
+  it('gauges its open connections and those handed to node, and counts none once they close', { timeout: 30_000 }, async () => {
+    const server = await start('own');
+    const gauge = async (): Promise<Record<string, number>> => {
+      const values = (await server.metrics.registry.getSingleMetric('daemonguard_admission_connections')?.get())?.values ?? [];
+      return Object.fromEntries(values.map((value) => [String(value.labels['layer']), value.value]));
+    };
+    assert.deepEqual(await gauge(), { own: 0, node: 0 });
+    const reviewing = await Promise.all([openRaw(server), openRaw(server)]);
+    for (const [i, connection] of reviewing.entries()) connection.socket.write(reviewRequest('/validate', `uid-gauge-${i}`));
+    for (const connection of reviewing) assert.equal((await connection.answers(1))[0]?.status, 200);
+    const other = await openRaw(server);
+    other.socket.write('GET /validate HTTP/1.1\r\nHost: localhost\r\n\r\n');
+    assert.equal((await other.answers(1))[0]?.status, 405);
+    assert.deepEqual(await gauge(), { own: 2, node: 1 });
+    for (const connection of [...reviewing, other]) connection.socket.destroy();
+    await eventually(() => server.reviewConnections?.size === 0, 'the own layer forgets closed connections');
+    const deadline = Date.now() + 5_000;
+    let last = await gauge();
+    while ((last['own'] !== 0 || last['node'] !== 0) && Date.now() < deadline) {
+      await sleep(20);
+      last = await gauge();
+    }
+    assert.deepEqual(last, { own: 0, node: 0 });
+  });
+
   describe('hands every other request to node, on the same connection, and answers each byte stream as a server of node alone does', () => {
     const body = JSON.stringify(admissionReview('CREATE', daemonSet({ memoryLimit: '1Gi' }), { uid: 'uid-other' }));
     const length = Buffer.byteLength(body);
