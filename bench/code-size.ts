@@ -5,7 +5,7 @@
 //
 // Why: inside `serve` a review runs each of its generated functions once, and the request's TLS and
 // HTTP work evict them between two requests, so what a review costs there follows how much code it
-// runs more than how fast that code is in a hot loop (README, "What the profiles show").
+// runs more than how fast that code is in a hot loop (docs/performance.md, "What the profiles show").
 //
 //   node build/bench/code-size.js                  sizes (and --verbose: every expression)
 //   node build/bench/code-size.js --machine-code   also TurboFan's code size after 30,000 reviews (a child

@@ -10,7 +10,7 @@
 // Why per policy and not per expression: on a review that passes, the exact code's cost is mostly
 // the number and the generality of its functions (one per expression and per variable, each with
 // its prologue, its budget armed, its variables read through the activation); the same checks
-// written by hand in one function per policy run several times faster (README, "The lean tier").
+// written by hand in one function per policy run several times faster (docs/performance.md, "The lean tier").
 // Here the policy's validations are blocks of one function, its variables locals, under one budget.
 //
 // What stays exact (test/policies/lean-vs-exact.test.ts, against the exact code on the library, the

@@ -261,7 +261,7 @@ describe('the lean tier against the exact code', { timeout: 600_000 }, () => {
       lean += plans.filter((plan) => plan.lean !== undefined).length;
     }
     console.log(`${lean} validating policies have a lean function`);
-    // The README's count of the first edge policy's validations ("34 validations on chains...").
+    // The README's count of the first edge policy's validations ("34 validations on the tier's edges").
     assert.ok(EDGE_VALIDATIONS.length >= 34, `${EDGE_VALIDATIONS.length} edge validations`);
   });
 

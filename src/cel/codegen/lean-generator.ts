@@ -7,8 +7,8 @@
 // Why a second tier: the exact code keeps every case CEL defines (errors absorbed by `||` and the
 // quantifiers, Optionals, CEL values of every kind, slow paths on the interpreter) in one function
 // per expression. Measured against the same checks written by hand, most of its cost on a review
-// that passes is that generality and the number of functions, not the checks (README, "The lean
-// tier"). The lean fragment keeps only the common case of the values JSON gives:
+// that passes is that generality and the number of functions, not the checks (docs/performance.md,
+// "The lean tier"). The lean fragment keeps only the common case of the values JSON gives:
 //
 //   - values are as JSON has them: strings, booleans, null, integers as numbers (a number that is not
 //     a safe integer, a bigint, a double, bytes, an Optional: give up), lists as arrays, maps as
