@@ -13,16 +13,28 @@ import { canonicalQuantity } from '../common/quantity.js';
 type Kind = 'string' | 'int' | 'float' | 'bool' | 'quantity' | 'intstr' | 'time' | 'raw' | 'struct' | 'slice' | 'map';
 
 interface FieldShape {
-  kind: Kind;
-  omitEmpty: boolean;
-  omitZero: boolean;
-  pointer: boolean;
+  readonly name: string;
+  readonly kind: Kind;
+  readonly omitEmpty: boolean;
+  readonly omitZero: boolean;
+  readonly pointer: boolean;
   /** Struct type name, or for slices and maps the element as "kind:ref". */
-  ref: string;
+  readonly ref: string;
+  /** A slice's or map's element, taken apart once. */
+  readonly elementKind: Kind;
+  readonly elementRef: string;
+  /** A quantity map that defaulting rounds up to milli precision (MILLI_ROUNDED). */
+  readonly milliRounded: boolean;
+}
+
+/** A Go type's fields in their declaration order (the order encoding/json prints them), and by name. */
+interface TypeShape {
+  readonly fields: readonly FieldShape[];
+  readonly byName: ReadonlySet<string>;
 }
 
 const TYPES = (shape as { types: Record<string, Record<string, string>> }).types;
-const parsedTypes = new Map<string, Map<string, FieldShape>>();
+const parsedTypes = new Map<string, TypeShape>();
 
 /**
  * ResourceLists that defaulting rounds up to milli precision (SetDefaults_ResourceList): container and
@@ -30,18 +42,34 @@ const parsedTypes = new Map<string, Map<string, FieldShape>>();
  */
 const MILLI_ROUNDED = new Set(['ResourceRequirements.limits', 'ResourceRequirements.requests', 'VolumeResourceRequirements.limits', 'VolumeResourceRequirements.requests', 'PodSpec.overhead']);
 
-function fieldsOf(typeName: string): Map<string, FieldShape> {
-  let fields = parsedTypes.get(typeName);
-  if (fields) return fields;
+function typeShapeOf(typeName: string): TypeShape {
+  let type = parsedTypes.get(typeName);
+  if (type) return type;
   const raw = TYPES[typeName];
   if (!raw) throw new Error(`no Go shape for type ${typeName}`);
-  fields = new Map();
-  for (const [name, spec] of Object.entries(raw)) {
+  const fields = Object.entries(raw).map(([name, spec]): FieldShape => {
     const [kind, flags, ref] = spec.split('|') as [Kind, string, string];
-    fields.set(name, { kind, omitEmpty: flags.includes('o'), omitZero: flags.includes('z'), pointer: flags.includes('p'), ref });
-  }
-  parsedTypes.set(typeName, fields);
-  return fields;
+    const colon = ref.indexOf(':');
+    return {
+      name,
+      kind,
+      omitEmpty: flags.includes('o'),
+      omitZero: flags.includes('z'),
+      pointer: flags.includes('p'),
+      ref,
+      elementKind: (colon < 0 ? '' : ref.slice(0, colon)) as Kind,
+      elementRef: colon < 0 ? '' : ref.slice(colon + 1),
+      milliRounded: MILLI_ROUNDED.has(`${typeName}.${name}`),
+    };
+  });
+  type = { fields, byName: new Set(fields.map((field) => field.name)) };
+  parsedTypes.set(typeName, type);
+  return type;
+}
+
+/** A JSON pointer's token for `key` (RFC 6901). */
+function pointerToken(key: string): string {
+  return key.replace(/~/g, '~0').replace(/\//g, '~1');
 }
 
 export interface GoEncoding {
@@ -79,32 +107,37 @@ function formatTime(value: JsonValue): JsonValue {
   return new Date(time).toISOString().replace(/\.\d{3}Z$/, 'Z');
 }
 
+// Paths (JSON pointers, for unknownFields) are written only where they are used: into a value that is
+// there, or for a field that is unknown. Most of a type's fields are absent from a given object, and
+// writing a path for each was the larger part of the encoder's time (`daemonguard test` runs it four
+// times per manifest).
 class Encoder {
   readonly unknownFields: string[] = [];
 
   struct(typeName: string, input: JsonValue | undefined, path: string): JsonObject {
-    const fields = fieldsOf(typeName);
+    const { fields, byName } = typeShapeOf(typeName);
     const source = isJsonObject(input) ? input : {};
     const out: JsonObject = {};
-    for (const key of Object.keys(source)) {
-      if (!fields.has(key)) this.unknownFields.push(`${path}/${key.replace(/~/g, '~0').replace(/\//g, '~1')}`);
+    for (const key in source) {
+      if (Object.hasOwn(source, key) && !byName.has(key)) this.unknownFields.push(`${path}/${pointerToken(key)}`);
     }
-    for (const [name, field] of fields) {
-      const raw = source[name];
-      const value = raw === undefined || raw === null ? undefined : raw;
-      const encoded = this.field(typeName, name, field, value, `${path}/${name}`);
-      if (encoded !== undefined) out[name] = encoded;
+    for (let i = 0; i < fields.length; i++) {
+      const field = fields[i]!;
+      const raw = Object.hasOwn(source, field.name) ? source[field.name] : undefined;
+      const encoded = this.field(field, raw === null ? undefined : raw, path);
+      if (encoded !== undefined) out[field.name] = encoded;
     }
     return out;
   }
 
-  private field(owner: string, name: string, field: FieldShape, value: JsonValue | undefined, path: string): JsonValue | undefined {
+  /** Field `field` of a struct at `parent`, whose value is `value` (undefined when absent or null). */
+  private field(field: FieldShape, value: JsonValue | undefined, parent: string): JsonValue | undefined {
     if (value === undefined) {
       // Absent (or null): a nil pointer, slice or map, or the zero value of a scalar or struct.
       if (field.pointer || field.kind === 'slice' || field.kind === 'map' || field.kind === 'raw') {
         return field.omitEmpty || field.omitZero ? undefined : null;
       }
-      if (field.kind === 'struct') return this.struct(field.ref, undefined, path);
+      if (field.kind === 'struct') return this.struct(field.ref, undefined, `${parent}/${field.name}`);
       if (field.kind === 'time') return field.omitZero ? undefined : null;
       const zero = zeroOf(field.kind);
       // encoding/json never omits a struct-typed value (Quantity, IntOrString) for omitempty.
@@ -113,19 +146,23 @@ class Encoder {
     }
     switch (field.kind) {
       case 'struct':
-        return this.struct(field.ref, value, path);
+        return this.struct(field.ref, value, `${parent}/${field.name}`);
       case 'slice': {
         if (!Array.isArray(value)) return value;
         if (value.length === 0 && field.omitEmpty) return undefined;
-        return value.map((item, index) => this.element(owner, name, field.ref, item, `${path}/${index}`));
+        const path = `${parent}/${field.name}`;
+        const out = new Array<JsonValue>(value.length);
+        for (let index = 0; index < value.length; index++) out[index] = this.element(field, value[index]!, path, String(index));
+        return out;
       }
       case 'map': {
         if (!isJsonObject(value)) return value;
         const keys = Object.keys(value);
         if (keys.length === 0 && field.omitEmpty) return undefined;
+        const path = `${parent}/${field.name}`;
         const out: JsonObject = {};
         // Go prints map keys sorted.
-        for (const key of keys.sort()) out[key] = this.element(owner, name, field.ref, value[key]!, `${path}/${key.replace(/~/g, '~0').replace(/\//g, '~1')}`);
+        for (const key of keys.sort()) out[key] = this.element(field, value[key]!, path, pointerToken(key));
         return out;
       }
       case 'quantity':
@@ -141,16 +178,15 @@ class Encoder {
     }
   }
 
-  private element(owner: string, name: string, elementSpec: string, value: JsonValue, path: string): JsonValue {
-    const colon = elementSpec.indexOf(':');
-    const kind = elementSpec.slice(0, colon) as Kind;
-    const ref = elementSpec.slice(colon + 1);
-    if (value === null) return kind === 'struct' ? this.struct(ref, undefined, path) : zeroOf(kind);
+  /** An element of slice or map `field` at `parent`, under `token` (its index or its key as a pointer token). */
+  private element(field: FieldShape, value: JsonValue, parent: string, token: string): JsonValue {
+    const kind = field.elementKind;
+    if (value === null) return kind === 'struct' ? this.struct(field.elementRef, undefined, `${parent}/${token}`) : zeroOf(kind);
     switch (kind) {
       case 'struct':
-        return this.struct(ref, value, path);
+        return this.struct(field.elementRef, value, `${parent}/${token}`);
       case 'quantity':
-        return canonicalQuantity(value, MILLI_ROUNDED.has(`${owner}.${name}`)) ?? value;
+        return canonicalQuantity(value, field.milliRounded) ?? value;
       case 'time':
         return formatTime(value);
       default:
