@@ -177,7 +177,7 @@ export async function startAdmissionServer<P extends PolicySetLike>(options: Adm
   metrics.trackConnections({
     connections: () =>
       new Promise((resolve) => {
-        // A server already closed counts none (getConnections then reports an error).
+        // getConnections fails only for a server whose connections live in cluster workers: none counted then.
         server.getConnections((error, total) => resolve({ total: error ? 0 : total, own: reviewConnections?.size ?? 0 }));
       }),
   });
