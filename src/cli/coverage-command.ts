@@ -3,10 +3,10 @@
 //
 //   kubectl get nodes -o yaml > nodes.yaml; daemonguard coverage --nodes nodes.yaml agent.yaml
 import type { Command } from 'commander';
-import { stringify } from 'yaml';
 import { DEFAULT_NAMESPACE, manifestNamespace } from '../apiserver/admission-request.js';
 import { computeCoverage, type Coverage } from '../coverage/coverage.js';
 import { isJsonObject, type JsonObject } from '../common/vocabulary.js';
+import { yamlPackageOnDemand } from '../common/yaml-package.js';
 import { EXIT_OK, EXIT_USAGE, InputError } from './exit-codes.js';
 import { collectDaemonSets, formatProblem, readManifestSources, readStream, STDIN_PATH, type ManifestProblem } from './manifest-reader.js';
 import { readClusterNodes, readNodeFiles } from './node-reader.js';
@@ -78,7 +78,7 @@ export function coverageJsonReport(run: CoverageRun): CoverageJsonReport {
 
 export function formatCoverage(run: CoverageRun, format: CoverageCommandOptions['output']): string {
   if (format === 'json') return `${JSON.stringify(coverageJsonReport(run), null, 2)}\n`;
-  if (format === 'yaml') return stringify(coverageJsonReport(run));
+  if (format === 'yaml') return yamlPackageOnDemand().stringify(coverageJsonReport(run));
   const blocks = run.results.map((r) => coverageBlock(`${r.namespace}/${r.name} (${displayPath(r.file)}:${r.line})`, r.coverage).join('\n'));
   return `${blocks.join('\n\n')}${blocks.length > 0 ? '\n' : ''}`;
 }

@@ -3,9 +3,9 @@
 //
 //   helm template agent ./chart | daemonguard test -p policies/ -
 import { InvalidArgumentError, type Command } from 'commander';
-import { stringify } from 'yaml';
 import { setCelEngine, type CelEngine } from '../cel/program.js';
 import { packageFile } from '../common/package-root.js';
+import { yamlPackageOnDemand } from '../common/yaml-package.js';
 import { reviewAdmission } from '../admission/pipeline.js';
 import { DEFAULT_NAMESPACE, buildAdmissionRequest, manifestNamespace } from '../apiserver/admission-request.js';
 import { isJsonObject, type JsonObject, type Operation } from '../common/vocabulary.js';
@@ -131,7 +131,7 @@ export function formatReport(report: TestReport, options: TestCommandOptions, co
     case 'json':
       return `${JSON.stringify(jsonReport(report, reportOptions), null, 2)}\n`;
     case 'yaml':
-      return stringify(jsonReport(report, reportOptions));
+      return yamlPackageOnDemand().stringify(jsonReport(report, reportOptions));
     case 'junit':
       return junitReport(report);
     case 'sarif':

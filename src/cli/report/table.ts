@@ -1,7 +1,7 @@
 // The human report: one block per DaemonSet (file:line, namespace/name, verdict), its denials and audit
 // findings, its warnings (once each, as the user of the cluster would see them), the size of its
 // patch, and a summary line.
-import { stringify } from 'yaml';
+import { yamlPackageOnDemand } from '../../common/yaml-package.js';
 import { coverageSummary } from '../../coverage/coverage.js';
 import { palette } from './color.js';
 import { attentionWarnings, displayPath, isFailure, reviewedViolations, summarize, type ReportOptions, type TestReport } from './model.js';
@@ -49,7 +49,7 @@ export function tableReport(report: TestReport, options: ReportOptions): string 
     }
     if (options.showMutated && admission.admittedObject) {
       lines.push(`    ${c.dim('mutated:')}`);
-      for (const line of stringify(admission.admittedObject).trimEnd().split('\n')) lines.push(`      ${line}`);
+      for (const line of yamlPackageOnDemand().stringify(admission.admittedObject).trimEnd().split('\n')) lines.push(`      ${line}`);
     }
   }
   const s = summarize(report);
