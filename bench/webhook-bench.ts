@@ -52,7 +52,6 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ensureDevCertificates } from '../src/certs/dev-certificates.js';
-import type { ReviewTurnTotals } from '../src/server/review-turn.js';
 import { residentBytes } from '../test/support/serve-process.js';
 import { imageEnvironment, shippedNodeFlags } from '../test/support/shipped-node-flags.js';
 import {
@@ -69,7 +68,7 @@ import {
 } from './bench-processes.js';
 import type { LoadResult, LoadSpec } from './load-client.js';
 import { formatProfileSummary, summarizeProfile } from './profile-summary.js';
-import { reviewTurnSample, reviewTurnTotals, type ReviewTurnSample } from './review-turn-sample.js';
+import { reviewTurnSample, reviewTurnTotals, type ReviewTurnSample, type ServeTotals } from './review-turn-sample.js';
 import { cpuSplit, handWrittenInServeShare, replayedSplit, writeTrivialPolicyDir, type CpuSplit, type ReplayedSplit } from './serve-floor.js';
 import { USAGE, UsageError, caseId, parseWebhookBenchArgs, selectedCases, type Case, type Endpoint, type WebhookBenchOptions } from './webhook-bench-options.js';
 import { BUILT_IN_POLICIES, NAMESPACES_YAML, reviewBodies, type PayloadName } from './webhook-payloads.js';
@@ -160,7 +159,7 @@ async function responseWithoutUid(server: RunningServer, caFile: string, endpoin
 }
 
 /** The review-turn totals on a server's /metrics, or undefined (no probe port, or a build without them). */
-async function scrapeReviewTurns(server: RunningServer): Promise<ReviewTurnTotals | undefined> {
+async function scrapeReviewTurns(server: RunningServer): Promise<ServeTotals | undefined> {
   if (server.probeUrl === undefined) return undefined;
   const answer = await fetch(`${server.probeUrl}/metrics`).catch(() => undefined);
   return answer?.ok === true ? reviewTurnTotals(await answer.text()) : undefined;
@@ -542,17 +541,17 @@ async function main(): Promise<void> {
       );
       lines.push('');
       lines.push(
-        '| endpoint | payload | conns | first of a turn µs | later µs | mean µs | reviews per turn |' +
+        '| endpoint | payload | conns | first of a turn µs | later µs | mean µs | reviews per turn | policy evaluations the lean tier gave up, per review |' +
           others.map((o) => ` ${o.label} first µs | ${o.label} later µs | ${o.label} mean µs | mean ratio to ${o.label} |`).join(''),
       );
-      lines.push('|---|---|---:|---:|---:|---:|---:|' + '---:|---:|---:|---:|'.repeat(others.length));
+      lines.push('|---|---|---:|---:|---:|---:|---:|---:|' + '---:|---:|---:|---:|'.repeat(others.length));
       const turnsOf = (list: readonly Measurement[], pick: (t: ReviewTurnSample) => number): number => med(list, (m) => pick(m.turns!));
       for (const c of withTurns) {
         const entry = runs.get(caseId(c))!;
         const b = entry.daemonguard;
         lines.push(
           `| /${c.endpoint} | ${c.payload} | ${c.connections} | ${fixed(turnsOf(b, (t) => t.firstMicros), 1)} | ${fixed(turnsOf(b, (t) => t.laterMicros), 1)} | ` +
-            `${fixed(turnsOf(b, (t) => t.meanMicros), 1)} | ${fixed(turnsOf(b, (t) => t.reviewsPerTurn), 1)} |` +
+            `${fixed(turnsOf(b, (t) => t.meanMicros), 1)} | ${fixed(turnsOf(b, (t) => t.reviewsPerTurn), 1)} | ${fixed(turnsOf(b, (t) => t.leanGaveUpPerReview), 2)} |` +
             others
               .map(({ series }) => {
                 const a = entry[series];

@@ -22,13 +22,30 @@ describe('the review-turn sample of a bench round', () => {
   });
 
   it('gives µs per review by position and reviews per turn for the round between two scrapes', () => {
-    const before = { turns: 10, firstReviews: 10, laterReviews: 30, firstSeconds: 0.0008, laterSeconds: 0.0006 };
-    const after = { turns: 110, firstReviews: 110, laterReviews: 530, firstSeconds: 0.0008 + 100 * 70e-6, laterSeconds: 0.0006 + 500 * 14e-6 };
+    const before = { turns: 10, firstReviews: 10, laterReviews: 30, firstSeconds: 0.0008, laterSeconds: 0.0006, leanGaveUp: 12 };
+    const after = { turns: 110, firstReviews: 110, laterReviews: 530, firstSeconds: 0.0008 + 100 * 70e-6, laterSeconds: 0.0006 + 500 * 14e-6, leanGaveUp: 72 };
     const sample = reviewTurnSample(before, after);
     assert.ok(Math.abs(sample.firstMicros - 70) < 1e-6, String(sample.firstMicros));
     assert.ok(Math.abs(sample.laterMicros - 14) < 1e-6, String(sample.laterMicros));
     assert.ok(Math.abs(sample.meanMicros - (100 * 70 + 500 * 14) / 600) < 1e-6, String(sample.meanMicros));
     assert.equal(sample.reviewsPerTurn, 6);
+    assert.ok(Math.abs(sample.leanGaveUpPerReview - 0.1) < 1e-9, String(sample.leanGaveUpPerReview));
+    assert.ok(Number.isNaN(reviewTurnSample({ ...before, leanGaveUp: undefined }, after).leanGaveUpPerReview), 'a build without the tallies has no figure');
     assert.ok(Number.isNaN(reviewTurnSample(before, before).meanMicros), 'a round without reviews has no figure');
+  });
+
+  it("sums the lean tier's give-ups over every policy, and none of its answers", async () => {
+    const metrics = createServerMetrics({ defaultMetrics: false });
+    const turn = new ReviewTurn(1000);
+    metrics.trackReviewTurns(turn);
+    await turn.run(() => 1);
+    const exposition = [
+      await metrics.registry.metrics(),
+      'daemonguard_policy_fast_path_total{policy="host-path",outcome="answered"} 900',
+      'daemonguard_policy_fast_path_total{policy="host-path",outcome="gave_up"} 4',
+      'daemonguard_policy_fast_path_total{outcome="gave_up",policy="image-references"} 6',
+      'daemonguard_policy_fast_path_total{policy="resources",outcome="answered"} 35',
+    ].join('\n');
+    assert.equal(reviewTurnTotals(exposition)?.leanGaveUp, 10);
   });
 });
