@@ -70,8 +70,6 @@ export interface PolicyPlan {
    * shape share one.
    */
   readonly lean: LeanPass | undefined;
-  /** The lean function holds the matchConditions too: review.ts asks it before them, in the validate phase. */
-  readonly leanMatchConditions: boolean;
   /**
    * The lean function is asked before any exact code of the policy and outside its budgets (it holds
    * the matchConditions, or there are none); otherwise after the matchConditions, inside the policy's budget.
@@ -134,7 +132,6 @@ function planOf(policy: CompiledPolicy, exceptionsByPolicy: PolicySet['exception
   const plain = policy.native === undefined && policy.objectSelector === undefined && policy.namespaceSelector === undefined;
   const sharedSlots = sharedSlotsOf(policy, slotsByKey);
   const lean = leanPassOf(policy, sharedSlots);
-  const leanMatchConditions = lean !== undefined && leanCoversMatchConditions(lean);
   // The members a review reads of every plan first, in the order it reads them: V8 lays an object
   // literal's members out in its order, so that these share the plan's first cache lines (a review
   // of the library reads each plan once, mostly with the plan out of the caches).
@@ -150,14 +147,13 @@ function planOf(policy: CompiledPolicy, exceptionsByPolicy: PolicySet['exception
     leanParams: leanValueOf(policy.params),
     leanTally: lean === undefined ? -1 : leanTallyOf(policy.name),
     passed: Object.freeze({ policy: policy.name, result: 'pass' }),
-    leanFirst: lean !== undefined && (leanMatchConditions || policy.matchConditions.length === 0),
+    leanFirst: lean !== undefined && (policy.matchConditions.length === 0 || leanCoversMatchConditions(lean)),
     meterValidations: mayOverrun(policy.validations.length + policy.validations.filter((v) => v.messageExpression !== undefined).length, POLICY_COST_BUDGET),
     validations: checksOf(policy.validations.map((validation) => validation.expression)),
     allNamespaces,
     plain,
     matchConditions: checksOf(policy.matchConditions),
     meterMatchConditions: mayOverrun(policy.matchConditions.length, MATCH_CONDITIONS_COST_BUDGET),
-    leanMatchConditions,
   };
 }
 

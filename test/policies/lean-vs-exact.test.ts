@@ -20,7 +20,7 @@ import { measureCost, withCostBudget } from '../../src/cel/cost.js';
 import type { JsonObject } from '../../src/common/vocabulary.js';
 import { PolicyActivation, sharedValues } from '../../src/engine/activation.js';
 import { evaluateCheckBoolean } from '../../src/engine/evaluate.js';
-import { answerLean, leanStatistics, type LeanAnswer } from '../../src/engine/lean-pass.js';
+import { answerLean, leanCoversMatchConditions, leanStatistics, type LeanAnswer } from '../../src/engine/lean-pass.js';
 import { MATCH_CONDITIONS_COST_BUDGET, POLICY_COST_BUDGET } from '../../src/engine/policy-budget.js';
 import { plansOf, type PolicyPlan } from '../../src/engine/policy-plan.js';
 import { messageOf, review, validationMessage } from '../../src/engine/review.js';
@@ -200,7 +200,7 @@ function runPolicies(set: PolicySet, object: JsonObject, oldObject: JsonObject |
         return answer === false ? undefined : leanResults(plan, answer);
       };
       // A lean function that holds the matchConditions is asked before them, one that does not after.
-      const leanFirst = lean && plan.lean !== undefined && plan.leanMatchConditions;
+      const leanFirst = lean && plan.lean !== undefined && leanCoversMatchConditions(plan.lean);
       const early = leanFirst ? ask() : undefined;
       if (early !== undefined) return early;
       const skipped = exactMatchConditions(plan, activation);
@@ -228,7 +228,8 @@ function compareOn(set: PolicySet, object: JsonObject, oldObject: JsonObject | n
     assert.equal(l.cost, e.cost, `${where}: cost (lean ${l.lean})`);
     if (l.lean === 'answered') tally.answered++;
     if (l.lean === 'gave up') tally.gaveUp++;
-    if (plan.lean !== undefined && e.results.every((result) => result === true || result.startsWith('fail: ') || (plan.leanMatchConditions && result.startsWith('skip: ')))) {
+    const leanPass = plan.lean;
+    if (leanPass !== undefined && e.results.every((result) => result === true || result.startsWith('fail: ') || (leanCoversMatchConditions(leanPass) && result.startsWith('skip: ')))) {
       tally.exactAnswers++;
       if (l.lean !== 'answered') tally.notLean.set(plan.policy.name, (tally.notLean.get(plan.policy.name) ?? 0) + 1);
     }
